@@ -1,0 +1,84 @@
+/* Datasets: HDF5 files with /x (N,H,W,C) or (N,D), uint8 or float32, and /y (N,) integer
+ * labels or (N,K) float targets, optional attribute `classes`. Held in memory as stored
+ * (uint8 stays uint8) and turned into normalised float batches on demand. Also the
+ * converters (Fashion-MNIST IDX, CSV) and the writer used by predict. */
+#ifndef CONVOY_DATA_H
+#define CONVOY_DATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "convoy/error.h"
+#include "convoy/layers.h"
+#include "convoy/tensor.h"
+
+typedef enum { CV_DTYPE_U8, CV_DTYPE_F32 } cv_dtype;
+
+typedef struct {
+    char path[512];
+    int64_t n;            /* samples */
+    cv_shape shape;       /* one sample of x: rank 3 (H,W,C) or rank 1 (D) */
+    cv_dtype xtype;
+    void *x;              /* n * cv_shape_size(shape) values of xtype */
+    bool has_labels;      /* y is (N,) integers: labels[] */
+    int32_t *labels;
+    int ydim;             /* y is (N,K) floats: targets[] with K = ydim; 0 when labels */
+    float *targets;
+    int n_classes;        /* entries of attribute `classes`, 0 if absent */
+    char **class_names;
+} cv_dataset;
+
+/** Loads a dataset file whole. Errors name the file and dataset: "F.h5:/x: ...". Checks: file
+ *  exists and is HDF5, /x and /y present, ranks and dtypes as above, N equal, float data
+ *  finite, labels >= 0. */
+int cv_dataset_load(cv_dataset *ds, const char *path, cv_err *err);
+void cv_dataset_free(cv_dataset *ds);
+
+/** Checks labels lie in [0, classes): "F.h5:/y: label 12 at row 345 outside [0, 10)". */
+int cv_dataset_check_labels(const cv_dataset *ds, int classes, cv_err *err);
+
+/** Input normalisation resolved for a dataset: CV_NORM_SCALE / STANDARDIZE / NONE (never AUTO). */
+typedef struct {
+    cv_norm mode;
+    int64_t dim;          /* features per sample */
+    float *mean, *std;    /* STANDARDIZE only: dim values each (owned) */
+} cv_normalizer;
+
+/** Resolves `mode` (AUTO -> SCALE for uint8, NONE for float). For STANDARDIZE computes per-feature
+ *  mean and std (population std; features with std < 1e-7 use std 1) over the rows idx[0..count)
+ *  (idx NULL: all rows) in double precision. */
+int cv_normalizer_fit(cv_normalizer *nz, cv_norm mode, const cv_dataset *ds,
+                      const int64_t *idx, int64_t count, cv_err *err);
+void cv_normalizer_free(cv_normalizer *nz);
+
+/** Writes the normalised float rows idx[0..count) of x into out (count * dim floats).
+ *  OpenMP-parallel over rows. */
+void cv_dataset_gather(const cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx,
+                       int64_t count, float *out);
+/** Copies the labels or targets of rows idx[0..count) (whichever the dataset has). */
+void cv_dataset_gather_y(const cv_dataset *ds, const int64_t *idx, int64_t count,
+                         int32_t *labels, float *targets);
+
+/** Writes a dataset file atomically (temporary file, fsync, rename). x is u8 or f32 as xtype;
+ *  shape is one sample; either labels (n) or targets (n, ydim); class_names may be NULL. */
+int cv_dataset_write(const char *path, int64_t n, cv_shape shape, cv_dtype xtype, const void *x,
+                     const int32_t *labels, const float *targets, int ydim,
+                     char *const *class_names, int n_classes, cv_err *err);
+
+/** Writes /predictions (n, k) float32 atomically. */
+int cv_predictions_write(const char *path, const float *pred, int64_t n, int k, cv_err *err);
+
+/** Reads IDX (optionally .gz) images+labels of Fashion-MNIST from srcdir and writes
+ *  outdir/train.h5 and outdir/test.h5 with the ten class names. When positive is non-NULL,
+ *  labels become binary: 1 if the class is one of positive[0..npos), else 0, and `classes` is
+ *  {"other", pos_name}. */
+int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *positive,
+                             int npos, const char *pos_name, cv_err *err);
+/** Converts one IDX image file + label file pair to a dataset file. */
+int cv_convert_idx(const char *images, const char *labels, const char *out, cv_err *err);
+/** Converts a CSV with a header row. `label` names the target column (or its 0-based index).
+ *  Other columns become float32 x (N,D). If every label is an integer and `as_float` is false,
+ *  y is (N,) int labels, else (N,1) float targets. Errors name FILE:LINE. */
+int cv_convert_csv(const char *csv, const char *label, bool as_float, const char *out, cv_err *err);
+
+#endif

@@ -1,0 +1,45 @@
+/* Numeric kernels: a cache-blocked SGEMM (with its naive twin as the reference) and the
+ * NHWC im2col/col2im and pooling kernels that conv2d and the pooling layers build on.
+ * All are OpenMP-parallel over independent outputs, with a fixed summation order, so the
+ * thread count never changes a result. */
+#ifndef CONVOY_KERNELS_H
+#define CONVOY_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/** Row-major C (M,N) = alpha * op(A) op(B) + beta * C, op(X) = X or X^T.
+ *  A is (M,K) (or (K,M) when transA), B is (K,N) (or (N,K) when transB). */
+void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+/** The same by three plain loops (double accumulation): the test reference. */
+void cv_sgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/** Geometry of a 2-D window op on NHWC tensors. Padding is top/left; the bottom/right
+ *  padding is whatever the output size implies (TensorFlow 'same' puts the odd one there). */
+typedef struct {
+    int H, W, C;      /* input */
+    int KH, KW;       /* window */
+    int stride;
+    int pad_top, pad_left;
+    int OH, OW;       /* output */
+} cv_window;
+
+/** col (B*OH*OW, KH*KW*C): each row is one output pixel's receptive field in (kh, kw, c)
+ *  order, which matches a Keras (KH,KW,Cin,Cout) kernel read as a (KH*KW*Cin, Cout) matrix.
+ *  Outside the image: 0, or the nearest edge pixel when nearest. x is (B,H,W,C). */
+void cv_im2col(float *col, const float *x, int B, const cv_window *g, bool nearest);
+/** dx (B,H,W,C) += the col-shaped gradient scattered back (the adjoint of cv_im2col). */
+void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nearest);
+
+typedef enum { CV_POOL_MAX, CV_POOL_AVG, CV_POOL_MIN } cv_pool_kind;
+/** out (B,OH,OW,C) from x (B,H,W,C), windows fully inside (valid). For max/min, arg (same
+ *  size as out) records the flat input offset within the sample that won. */
+void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_window *g,
+                     cv_pool_kind kind);
+/** dx (B,H,W,C) += gradient of the pool given dout (B,OH,OW,C). */
+void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, const cv_window *g,
+                      cv_pool_kind kind);
+
+#endif

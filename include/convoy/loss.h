@@ -1,0 +1,48 @@
+/* Losses and metrics. Losses follow Keras: the per-sample loss is the mean over outputs
+ * (sum over classes for cross-entropies), and the batch loss is the mean over samples. The
+ * cross-entropies take the logits of their softmax/sigmoid output layer (fused, stable). */
+#ifndef CONVOY_LOSS_H
+#define CONVOY_LOSS_H
+
+#include <stdint.h>
+
+typedef enum {
+    CV_LOSS_MSE,
+    CV_LOSS_MAE,
+    CV_LOSS_HUBER,
+    CV_LOSS_BINARY_CE,      /* needs a sigmoid output */
+    CV_LOSS_CATEGORICAL_CE, /* needs a softmax output; one-hot (N,K) targets or labels */
+    CV_LOSS_SPARSE_CE,      /* needs a softmax output; integer labels */
+    CV_LOSS_COUNT
+} cv_loss_kind;
+
+enum { CV_METRIC_ACCURACY = 1, CV_METRIC_MAE = 2, CV_METRIC_MSE = 4 };
+
+typedef struct {
+    cv_loss_kind kind;
+    float huber_delta; /* default 1.0 */
+    unsigned metrics;  /* CV_METRIC_* bits */
+} cv_loss_config;
+
+const char *cv_loss_name(cv_loss_kind k);
+
+/* Targets come either as integer labels (B) or as floats (B, K). With labels, a K-wide output
+ * sees one-hot targets, a 1-wide output (binary / regression) sees the label's value. */
+
+/** Sum over the B samples of the per-sample loss. `out` is the network output (probabilities
+ *  for the cross-entropies), `logits` the pre-activation of the output layer (used by the
+ *  cross-entropies for a stable log-softmax / log-sigmoid). */
+double cv_loss_sum(const cv_loss_config *cfg, const float *out, const float *logits,
+                   const int32_t *labels, const float *targets, int B, int K);
+
+/** d(sum of per-sample losses / norm) written to d (B, K): with respect to the logits for the
+ *  cross-entropies (p - y, fused), with respect to `out` otherwise. */
+void cv_loss_grad(const cv_loss_config *cfg, const float *out, const int32_t *labels,
+                  const float *targets, int B, int K, double norm, float *d);
+
+/** True when the loss takes the output layer's logits (cross-entropy after softmax/sigmoid). */
+static inline int cv_loss_fused(cv_loss_kind k)
+{
+    return k == CV_LOSS_BINARY_CE || k == CV_LOSS_CATEGORICAL_CE || k == CV_LOSS_SPARSE_CE;
+}
+#endif

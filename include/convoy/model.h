@@ -1,0 +1,100 @@
+/* Models: the parsed model file (cv_model_spec) and the network built from it (cv_net), whose
+ * parameters, gradients and activations each live in one contiguous allocation. */
+#ifndef CONVOY_MODEL_H
+#define CONVOY_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "convoy/error.h"
+#include "convoy/layers.h"
+#include "convoy/loss.h"
+#include "convoy/optim.h"
+
+#define CV_MAX_LAYERS 64
+
+typedef struct {
+    int epochs;             /* default 1 */
+    int batch_size;         /* default 32; 0 means "all" (full-batch gradient descent) */
+    float validation_split; /* default 0: fraction held out, chosen by a seeded shuffle */
+    uint64_t seed;          /* default 42 */
+    bool shuffle;           /* default true */
+} cv_fit_config;
+
+/** A parsed model file. `text` is the whole file (saved in checkpoints). */
+typedef struct {
+    char file[256];         /* name used in error messages */
+    char *text;             /* owned copy of the source text */
+    int n_layers;           /* layers[0] is always the input layer */
+    cv_layer_spec layers[CV_MAX_LAYERS];
+    cv_optim_config optim;
+    int optim_line;         /* line of `compile`, 0 if absent */
+    cv_loss_config loss;
+    cv_fit_config fit;
+    bool has_augment;       /* an `augment` line was present (see README: not yet applied) */
+    int augment_line;
+} cv_model_spec;
+
+/** Parses model text. `file` names it in messages ("FILE:LINE: what is wrong"). Also infers
+ *  every layer's shape and checks the loss fits the output layer. */
+int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err);
+/** Reads and parses a model file. */
+int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err);
+void cv_model_spec_free(cv_model_spec *spec);
+
+/** Total trainable parameters of the model. */
+int64_t cv_model_param_count(const cv_model_spec *spec);
+/** Writes the Keras-style summary table (layer, output shape, params, total) to f. */
+void cv_model_summary(const cv_model_spec *spec, void *file /* FILE* */);
+
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct cv_net cv_net;
+
+/** Where a layer's parameters live in the flat buffers. */
+typedef struct {
+    int64_t kernel_off, kernel_n; /* kernel: conv (KH,KW,Cin,Cout), dense (in,out) */
+    int64_t bias_off, bias_n;
+} cv_param_view;
+
+/** Builds the network for batches of up to max_batch samples. Weights are initialised from
+ *  `seed` (deterministic). */
+cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, cv_err *err);
+void cv_net_free(cv_net *net);
+/** Re-plans activation memory for a larger batch. */
+int cv_net_reserve(cv_net *net, int max_batch, cv_err *err);
+
+const cv_model_spec *cv_net_spec(const cv_net *net);
+int64_t cv_net_param_count(const cv_net *net);
+float *cv_net_params(cv_net *net);
+float *cv_net_grads(cv_net *net);
+/** Per-parameter mask: 1 trainable, 0 frozen. */
+const uint8_t *cv_net_trainable(const cv_net *net);
+cv_param_view cv_net_param_view(const cv_net *net, int layer);
+
+/** Forward pass of B samples x (B, input shape) already normalised. `training` enables
+ *  dropout, whose masks derive from (seed, epoch, sample_ids[i]). Returns the output
+ *  (B, outputs): probabilities for softmax/sigmoid outputs. */
+const float *cv_net_forward(cv_net *net, const float *x, int B, bool training,
+                            uint64_t seed, int64_t epoch, const int64_t *sample_ids);
+/** Output width (number of classes / targets). */
+int cv_net_outputs(const cv_net *net);
+
+/** Loss of the last forward pass against its targets, and the gradient of
+ *  (sum of per-sample losses) / `norm` added into the gradient buffer by backprop.
+ *  labels (B) for sparse/categorical/binary with integer labels, or targets (B, outputs).
+ *  Returns the SUM of per-sample losses over the B samples (divide by N for the mean). */
+double cv_net_loss(cv_net *net, const int32_t *labels, const float *targets, int B);
+void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, int B, double norm);
+/** Zeroes the gradient buffer. */
+void cv_net_zero_grad(cv_net *net);
+
+/** Per-sample metric sums of the last forward pass (accuracy count, abs err, sq err). */
+typedef struct {
+    double loss, correct, abs_err, sq_err;
+    int64_t count;     /* samples */
+    int64_t values;    /* output values (for mae/mse denominators) */
+} cv_metrics;
+void cv_net_metrics(cv_net *net, const int32_t *labels, const float *targets, int B, cv_metrics *m);
+
+#endif

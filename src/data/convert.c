@@ -1,0 +1,443 @@
+/* Converters from common formats to convoy dataset files: IDX image/label pairs (plain or
+ * gzip, as Fashion-MNIST ships), the Fashion-MNIST directory as a whole (optionally as a
+ * binary task), and CSV with a header row. Each validates its input fully before writing. */
+#include "convoy/data.h"
+
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+static const char *const FMNIST_CLASSES[10] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+
+/* ---------------------------------------------------------------- IDX */
+
+/* Reads exactly len bytes; gzread takes an unsigned int, so big payloads go in pieces. */
+static int gz_read_all(gzFile g, void *buf, size_t len, const char *path, const char *what,
+                       cv_err *err)
+{
+    size_t got = 0;
+    while (got < len) {
+        size_t want = len - got > (1u << 30) ? (1u << 30) : len - got;
+        int r = gzread(g, (char *)buf + got, (unsigned)want);
+        if (r < 0) {
+            int zerr;
+            const char *msg = gzerror(g, &zerr);
+            return cv_errf(err, "%s: corrupt data (%s)", path, msg ? msg : "read error");
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    if (got < len)
+        return cv_errf(err, "%s: truncated: %s needs %zu bytes, found %zu", path, what, len, got);
+    return 0;
+}
+
+static uint32_t be32(const unsigned char *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
+}
+
+/* Reads an IDX file of unsigned bytes with `ndims` dimensions (magic 0x0000080N). dims gets
+ * the sizes; *data a malloc'd payload of their product. */
+static int idx_read(const char *path, int ndims, uint32_t *dims, uint8_t **data, cv_err *err)
+{
+    *data = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) return cv_errf(err, "%s: no such file", path);
+        return cv_errf(err, "%s: cannot open (%s)", path, strerror(errno));
+    }
+    gzFile g = gzopen(path, "rb"); /* transparently reads plain files too */
+    if (!g) return cv_errf(err, "%s: cannot open (%s)", path, errno ? strerror(errno) : "zlib");
+    int rc = -1;
+    unsigned char hdr[4 + 4 * 3];
+    const char *kind = ndims == 3 ? "images" : "labels";
+    if (gz_read_all(g, hdr, 4, path, "the IDX header", err) < 0) goto done;
+    uint32_t magic = be32(hdr), want = 0x00000800u | (uint32_t)ndims;
+    if (magic != want) {
+        cv_errf(err, "%s: bad magic 0x%08x, expected 0x%08x (IDX unsigned-byte %s)", path,
+                (unsigned)magic, (unsigned)want, kind);
+        goto done;
+    }
+    if (gz_read_all(g, hdr + 4, 4 * (size_t)ndims, path, "the IDX header", err) < 0) goto done;
+    uint64_t total = 1;
+    for (int i = 0; i < ndims; i++) {
+        dims[i] = be32(hdr + 4 + 4 * i);
+        if (dims[i] == 0 || dims[i] > INT32_MAX) {
+            cv_errf(err, "%s: dimension %d has size %u", path, i, (unsigned)dims[i]);
+            goto done;
+        }
+        total *= dims[i]; /* checked each step, so the product never overflows */
+        if (total > (uint64_t)SIZE_MAX / 2) {
+            cv_errf(err, "%s: header sizes too large", path);
+            goto done;
+        }
+    }
+    *data = cv_malloc((size_t)total, path, err);
+    if (!*data) goto done;
+    char what[64];
+    snprintf(what, sizeof what, "the %s", kind);
+    if (gz_read_all(g, *data, (size_t)total, path, what, err) < 0) goto done;
+    unsigned char extra;
+    int r = gzread(g, &extra, 1);
+    if (r != 0) {
+        cv_errf(err, "%s: %s after the %llu bytes its header promises", path,
+                r > 0 ? "extra data" : "corrupt data", (unsigned long long)total);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (gzclose(g) != Z_OK && rc == 0) rc = cv_errf(err, "%s: read error on close", path);
+    if (rc < 0) {
+        free(*data);
+        *data = NULL;
+    }
+    return rc;
+}
+
+/* Reads an image/label IDX pair whose counts agree. */
+static int idx_pair(const char *images, const char *labels, uint32_t *idims, uint8_t **x,
+                    int32_t **y, cv_err *err)
+{
+    uint32_t ldims[1];
+    uint8_t *lab = NULL;
+    *x = NULL;
+    *y = NULL;
+    if (idx_read(images, 3, idims, x, err) < 0) return -1;
+    if (idx_read(labels, 1, ldims, &lab, err) < 0) goto fail;
+    if (ldims[0] != idims[0]) {
+        cv_errf(err, "%s: %u labels but %s has %u images", labels, (unsigned)ldims[0], images,
+                (unsigned)idims[0]);
+        goto fail;
+    }
+    *y = cv_malloc((size_t)ldims[0] * sizeof **y, labels, err);
+    if (!*y) goto fail;
+    for (uint32_t i = 0; i < ldims[0]; i++) (*y)[i] = lab[i];
+    free(lab);
+    return 0;
+fail:
+    free(lab);
+    free(*x);
+    *x = NULL;
+    return -1;
+}
+
+int cv_convert_idx(const char *images, const char *labels, const char *out, cv_err *err)
+{
+    uint32_t d[3];
+    uint8_t *x;
+    int32_t *y;
+    if (idx_pair(images, labels, d, &x, &y, err) < 0) return -1;
+    int rc = cv_dataset_write(out, d[0], cv_shape_hwc((int)d[1], (int)d[2], 1), CV_DTYPE_U8, x, y,
+                              NULL, 0, NULL, 0, err);
+    free(x);
+    free(y);
+    return rc;
+}
+
+/* mkdir -p: creates every missing component; an existing directory is fine. */
+static int mkdir_p(const char *dir, cv_err *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return cv_errf(err, "%s: path too long", dir);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char c = *p;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return cv_errf(err, "%s: cannot create directory %s (%s)", dir, buf, strerror(errno));
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return cv_errf(err, "%s: %s is not a directory", dir, buf);
+        *p = c;
+        if (!c) break;
+    }
+    return 0;
+}
+
+/* srcdir/name, preferring name.gz and falling back to an uncompressed copy. */
+static void fmnist_path(char *out, size_t size, const char *srcdir, const char *name)
+{
+    snprintf(out, size, "%s/%s.gz", srcdir, name);
+    struct stat st;
+    if (stat(out, &st) != 0) {
+        char plain[1024];
+        snprintf(plain, sizeof plain, "%s/%s", srcdir, name);
+        if (stat(plain, &st) == 0) snprintf(out, size, "%s", plain);
+    }
+}
+
+int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *positive,
+                             int npos, const char *pos_name, cv_err *err)
+{
+    bool is_pos[10] = {false};
+    char default_name[256] = "";
+    if (positive) {
+        if (npos < 1) return cv_errf(err, "positive classes: the list is empty");
+        for (int i = 0; i < npos; i++) {
+            if (positive[i] < 0 || positive[i] >= 10)
+                return cv_errf(err, "positive class %d outside [0, 10)", positive[i]);
+            is_pos[positive[i]] = true;
+        }
+        /* Without a name, the positive class is called after its members: "Sandal+Bag". */
+        for (int c = 0; c < 10 && !pos_name; c++) {
+            if (!is_pos[c]) continue;
+            size_t used = strlen(default_name);
+            snprintf(default_name + used, sizeof default_name - used, "%s%s", used ? "+" : "",
+                     FMNIST_CLASSES[c]);
+        }
+    }
+    if (mkdir_p(outdir, err) < 0) return -1;
+    static const char *const split_src[2] = {"train", "t10k"};
+    static const char *const split_out[2] = {"train.h5", "test.h5"};
+    for (int s = 0; s < 2; s++) {
+        char images[1024], labels[1024], name[64], out[1024];
+        snprintf(name, sizeof name, "%s-images-idx3-ubyte", split_src[s]);
+        fmnist_path(images, sizeof images, srcdir, name);
+        snprintf(name, sizeof name, "%s-labels-idx1-ubyte", split_src[s]);
+        fmnist_path(labels, sizeof labels, srcdir, name);
+        if (snprintf(out, sizeof out, "%s/%s", outdir, split_out[s]) >= (int)sizeof out)
+            return cv_errf(err, "%s: path too long", outdir);
+        uint32_t d[3];
+        uint8_t *x;
+        int32_t *y;
+        if (idx_pair(images, labels, d, &x, &y, err) < 0) return -1;
+        int rc = 0;
+        for (uint32_t i = 0; i < d[0] && rc == 0; i++) {
+            if (y[i] >= 10)
+                rc = cv_errf(err, "%s: label %d of image %u outside [0, 10)", labels, (int)y[i],
+                             (unsigned)i);
+            else if (positive)
+                y[i] = is_pos[y[i]];
+        }
+        char *bin[2] = {"other", (char *)(pos_name ? pos_name : default_name)};
+        if (rc == 0)
+            rc = cv_dataset_write(out, d[0], cv_shape_hwc((int)d[1], (int)d[2], 1), CV_DTYPE_U8,
+                                  x, y, NULL, 0, positive ? bin : (char *const *)FMNIST_CLASSES,
+                                  positive ? 2 : 10, err);
+        free(x);
+        free(y);
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- CSV */
+
+/* Trims blanks and one pair of surrounding double quotes (fields never contain commas). */
+static char *trim_field(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+        s[n - 1] = '\0';
+        s++;
+    }
+    return s;
+}
+
+/* Splits line in place on commas into at most max fields; returns the field count (which
+ * may exceed max: only the first max are stored). */
+static int split_csv(char *line, char **fields, int max)
+{
+    int n = 0;
+    for (char *p = line;;) {
+        char *comma = strchr(p, ',');
+        if (comma) *comma = '\0';
+        if (n < max) fields[n] = trim_field(p);
+        n++;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+/* Strips the line ending; true when nothing but blanks remains. */
+static bool chomp_blank(char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    return strspn(line, " \t") == n;
+}
+
+/* A whole field as a finite double (float range, since x is stored as float32). */
+static bool parse_number(const char *s, double *v)
+{
+    if (!*s) return false;
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return *end == '\0' && isfinite(*v) && fabs(*v) <= FLT_MAX;
+}
+
+typedef struct {
+    float *x;
+    double *y;
+    int64_t n, cap;
+} csv_rows;
+
+static int csv_grow(csv_rows *r, int64_t d, const char *path, cv_err *err)
+{
+    int64_t cap = r->cap ? r->cap * 2 : 1024;
+    float *x = realloc(r->x, (size_t)cap * (size_t)d * sizeof *x);
+    if (x) r->x = x;
+    double *y = x ? realloc(r->y, (size_t)cap * sizeof *y) : NULL;
+    if (y) r->y = y;
+    if (!x || !y) return cv_errf(err, "%s: out of memory after %lld rows", path, (long long)r->n);
+    r->cap = cap;
+    return 0;
+}
+
+int cv_convert_csv(const char *csv, const char *label, bool as_float, const char *out, cv_err *err)
+{
+    FILE *fp = fopen(csv, "r");
+    if (!fp) {
+        if (errno == ENOENT) return cv_errf(err, "%s: no such file", csv);
+        return cv_errf(err, "%s: cannot open (%s)", csv, strerror(errno));
+    }
+    int rc = -1;
+    char *line = NULL, *header = NULL;
+    size_t linecap = 0;
+    char **names = NULL, **fields = NULL;
+    csv_rows rows = {0};
+    long lineno = 0;
+
+    /* The header: the first line that is not blank. */
+    ssize_t len;
+    while ((len = getline(&line, &linecap, fp)) >= 0) {
+        lineno++;
+        if (!chomp_blank(line)) break;
+    }
+    if (len < 0) {
+        if (ferror(fp)) cv_errf(err, "%s: read error (%s)", csv, strerror(errno));
+        else cv_errf(err, "%s: empty file (a header row is required)", csv);
+        goto done;
+    }
+    header = strdup(line);
+    if (!header) {
+        cv_errf(err, "%s: out of memory", csv);
+        goto done;
+    }
+    int ncols = split_csv(header, NULL, 0);
+    names = cv_calloc((size_t)ncols, sizeof *names, "CSV header", err);
+    fields = cv_calloc((size_t)ncols, sizeof *fields, "CSV fields", err);
+    if (!names || !fields) goto done;
+    split_csv(header, names, ncols);
+
+    int lcol = -1;
+    for (int c = 0; c < ncols; c++)
+        if (strcmp(names[c], label) == 0) {
+            lcol = c;
+            break;
+        }
+    if (lcol < 0) {
+        char *end;
+        long v = strtol(label, &end, 10);
+        if (*label && *end == '\0' && label[0] != '-' && label[0] != '+') {
+            if (v >= ncols) {
+                cv_errf(err, "%s: label column %ld but the header has %d columns", csv, v, ncols);
+                goto done;
+            }
+            lcol = (int)v;
+        }
+    }
+    if (lcol < 0) {
+        char list[256] = "";
+        for (int c = 0; c < ncols; c++) {
+            size_t used = strlen(list);
+            if (used + 8 >= sizeof list) {
+                snprintf(list + used, sizeof list - used, ", ...");
+                break;
+            }
+            snprintf(list + used, sizeof list - used, "%s'%s'", c ? ", " : "", names[c]);
+        }
+        cv_errf(err, "%s: no label column '%s' (header has %s)", csv, label, list);
+        goto done;
+    }
+    if (ncols < 2) {
+        cv_errf(err, "%s: only the label column '%s'; at least one feature column is needed", csv,
+                names[lcol]);
+        goto done;
+    }
+    const int64_t d = ncols - 1;
+
+    bool all_int = true;
+    long first_neg_line = 0;
+    double first_neg = 0;
+    while ((len = getline(&line, &linecap, fp)) >= 0) {
+        lineno++;
+        if (chomp_blank(line)) continue;
+        int nf = split_csv(line, fields, ncols);
+        if (nf != ncols) {
+            cv_errf(err, "%s:%ld: %d fields, header has %d", csv, lineno, nf, ncols);
+            goto done;
+        }
+        if (rows.n == rows.cap && csv_grow(&rows, d, csv, err) < 0) goto done;
+        float *xr = rows.x + rows.n * d;
+        for (int c = 0, j = 0; c < ncols; c++) {
+            double v;
+            if (!parse_number(fields[c], &v)) {
+                cv_errf(err, "%s:%ld: column '%s': bad number '%s'", csv, lineno, names[c],
+                        fields[c]);
+                goto done;
+            }
+            if (c == lcol) {
+                rows.y[rows.n] = v;
+                if (v != floor(v) || fabs(v) > INT32_MAX) all_int = false;
+                else if (v < 0 && !first_neg_line) first_neg_line = lineno, first_neg = v;
+            } else {
+                xr[j++] = (float)v;
+            }
+        }
+        rows.n++;
+    }
+    if (ferror(fp)) {
+        cv_errf(err, "%s: read error (%s)", csv, strerror(errno));
+        goto done;
+    }
+    if (rows.n == 0) {
+        cv_errf(err, "%s: no data rows after the header", csv);
+        goto done;
+    }
+
+    if (all_int && !as_float) {
+        if (first_neg_line) {
+            cv_errf(err, "%s:%ld: column '%s': negative label %.0f (class labels must be >= 0; "
+                         "use float targets for regression)", csv, first_neg_line, names[lcol],
+                    first_neg);
+            goto done;
+        }
+        int32_t *lab = cv_malloc((size_t)rows.n * sizeof *lab, "CSV labels", err);
+        if (!lab) goto done;
+        for (int64_t i = 0; i < rows.n; i++) lab[i] = (int32_t)rows.y[i];
+        rc = cv_dataset_write(out, rows.n, cv_shape_vec((int)d), CV_DTYPE_F32, rows.x, lab, NULL,
+                              0, NULL, 0, err);
+        free(lab);
+    } else {
+        float *tg = cv_malloc((size_t)rows.n * sizeof *tg, "CSV targets", err);
+        if (!tg) goto done;
+        for (int64_t i = 0; i < rows.n; i++) tg[i] = (float)rows.y[i];
+        rc = cv_dataset_write(out, rows.n, cv_shape_vec((int)d), CV_DTYPE_F32, rows.x, NULL, tg,
+                              1, NULL, 0, err);
+        free(tg);
+    }
+done:
+    fclose(fp);
+    free(line);
+    free(header);
+    free(names);
+    free(fields);
+    free(rows.x);
+    free(rows.y);
+    return rc;
+}

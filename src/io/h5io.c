@@ -1,0 +1,622 @@
+/* Checked HDF5 access for datasets, predictions and checkpoints: whole-dataset reads and
+ * writes, scalar and string-array attributes, and atomic file creation (temp file, fsync,
+ * rename). HDF5's own error printing is silenced; every failure becomes one cv_err line. */
+#include "io/h5io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define H5IO_MAX_RANK 8
+
+void cv_h5_quiet(void)
+{
+    /* Cheap and idempotent, so every entry point calls it rather than relying on an init. */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/* "/group/name" for messages: absolute names as given, relative ones joined to loc's path
+ * ("" names loc itself, for attribute messages). */
+static void h5_where(hid_t loc, const char *name, char *out, size_t size)
+{
+    if (name[0] == '/') {
+        snprintf(out, size, "%s", name);
+        return;
+    }
+    char base[256] = "";
+    ssize_t len = H5Iget_name(loc, base, sizeof base);
+    if (len <= 0 || (size_t)len >= sizeof base || strcmp(base, "/") == 0)
+        snprintf(out, size, "/%s", name);
+    else if (!name[0])
+        snprintf(out, size, "%s", base);
+    else
+        snprintf(out, size, "%s/%s", base, name);
+}
+
+/* ---------------------------------------------------------------- files */
+
+hid_t cv_h5_open_read(const char *path, cv_err *err)
+{
+    cv_h5_quiet();
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) return cv_errf(err, "%s: no such file", path);
+        return cv_errf(err, "%s: cannot open (%s)", path, strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode)) return cv_errf(err, "%s: is a directory, not an HDF5 file", path);
+    /* Probe readability ourselves: HDF5 would report a permission problem as "not HDF5". */
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return cv_errf(err, "%s: cannot open (%s)", path, strerror(errno));
+    fclose(probe);
+    htri_t is = H5Fis_hdf5(path);
+    if (is <= 0) return cv_errf(err, "%s: not an HDF5 file", path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return cv_errf(err, "%s: cannot open HDF5 file (truncated or corrupt, or locked by a "
+                            "writer?)", path);
+    return f;
+}
+
+/* Names the reason a file cannot be created in the words a user can act on. */
+static const char *create_reason(int e)
+{
+    switch (e) {
+    case ENOENT: return "directory does not exist";
+    case ENOTDIR: return "a component of the path is not a directory";
+    case EACCES: case EPERM: case EROFS: return "directory not writable";
+    case ENOSPC: case EDQUOT: return "disk full";
+    case ENAMETOOLONG: return "name too long";
+    default: return strerror(e);
+    }
+}
+
+hid_t cv_h5_create_tmp(const char *path, char *tmp, size_t tmpsize, cv_err *err)
+{
+    cv_h5_quiet();
+    int len = snprintf(tmp, tmpsize, "%s.tmp.%ld", path, (long)getpid());
+    if (len < 0 || (size_t)len >= tmpsize) {
+        if (tmpsize) tmp[0] = '\0';
+        return cv_errf(err, "%s: cannot create (path too long)", path);
+    }
+    /* HDF5 loses errno, so probe with open(2) first to give a precise reason. A leftover temp
+     * file with our own pid can only be from a dead process or an earlier failed write here. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd < 0) {
+        int e = errno;
+        tmp[0] = '\0';
+        return cv_errf(err, "%s: cannot create (%s)", path, create_reason(e));
+    }
+    close(fd);
+    if (unlink(tmp) != 0) {
+        int e = errno;
+        tmp[0] = '\0';
+        return cv_errf(err, "%s: cannot create (%s)", path, create_reason(e));
+    }
+    /* Strong close: cv_h5_commit's H5Fclose must really close the file before the fsync and
+     * rename, even if a caller leaked a dataset or group handle. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        if (fapl >= 0) H5Pclose(fapl);
+        tmp[0] = '\0';
+        return cv_errf(err, "%s: cannot create (HDF5 property list failed)", path);
+    }
+    hid_t f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0) {
+        unlink(tmp); /* H5Fcreate may have left a partial file */
+        tmp[0] = '\0';
+        return cv_errf(err, "%s: cannot create (directory not writable?)", path);
+    }
+    return f;
+}
+
+/* fsync a file or directory by name; directories on some filesystems refuse (EINVAL). */
+static int fsync_path(const char *p, bool dir)
+{
+    int fd = open(p, dir ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    if (rc != 0 && dir && (errno == EINVAL || errno == ENOTSUP)) rc = 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err)
+{
+    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) {
+        cv_h5_abort(file, tmp);
+        return cv_errf(err, "%s: cannot write (disk full?)", path);
+    }
+    if (H5Fclose(file) < 0) {
+        unlink(tmp);
+        return cv_errf(err, "%s: cannot write (disk full?)", path);
+    }
+    if (fsync_path(tmp, false) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cv_errf(err, "%s: cannot sync to disk (%s)", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cv_errf(err, "%s: cannot replace (%s)", path, strerror(e));
+    }
+    /* The rename is durable only once the directory entry is on disk. */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (fsync_path(dir, true) != 0)
+        return cv_errf(err, "%s: written, but syncing directory %s failed (%s)", path, dir,
+                       strerror(errno));
+    return 0;
+}
+
+void cv_h5_abort(hid_t file, const char *tmp)
+{
+    if (file >= 0) H5Fclose(file);
+    if (tmp && tmp[0]) unlink(tmp);
+}
+
+/* ---------------------------------------------------------------- datasets */
+
+int cv_h5_exists(hid_t loc, const char *name)
+{
+    cv_h5_quiet();
+    /* H5Lexists fails (rather than saying no) when an intermediate group is missing, so walk
+     * the path one component at a time. */
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", name) >= (int)sizeof buf) return 0;
+    for (char *p = buf + (buf[0] == '/'); *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        htri_t ok = H5Lexists(loc, buf, H5P_DEFAULT);
+        *p = '/';
+        if (ok <= 0) return 0;
+    }
+    if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) return 0;
+    return H5Oexists_by_name(loc, buf, H5P_DEFAULT) > 0; /* a dangling soft link is "missing" */
+}
+
+int cv_h5_write(hid_t loc, const char *name, hid_t memtype, int rank, const hsize_t *dims,
+                const void *data, const char *file, cv_err *err)
+{
+    cv_h5_quiet();
+    char where[512];
+    h5_where(loc, name, where, sizeof where);
+    hid_t lcpl = -1, space = -1, dset = -1;
+    int rc = -1;
+    lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) {
+        cv_errf(err, "%s:%s: cannot create (HDF5 property list failed)", file, where);
+        goto done;
+    }
+    space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
+    if (space < 0) {
+        cv_errf(err, "%s:%s: cannot create dataspace of rank %d", file, where, rank);
+        goto done;
+    }
+    /* The native memory type doubles as the file type: HDF5 stores it in its standard form. */
+    dset = H5Dcreate2(loc, name, memtype, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    if (dset < 0) {
+        cv_errf(err, "%s:%s: cannot create dataset (exists already, or disk full?)", file, where);
+        goto done;
+    }
+    hssize_t npoints = H5Sget_simple_extent_npoints(space);
+    if (npoints > 0 && H5Dwrite(dset, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+        cv_errf(err, "%s:%s: cannot write (disk full?)", file, where);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (dset >= 0 && H5Dclose(dset) < 0 && rc == 0)
+        rc = cv_errf(err, "%s:%s: cannot close dataset (disk full?)", file, where);
+    if (space >= 0) H5Sclose(space);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    return rc;
+}
+
+static void fmt_dims(char *out, size_t size, int rank, const hsize_t *dims, bool wildcard)
+{
+    size_t used = 0;
+    used += (size_t)snprintf(out, size, "(");
+    for (int i = 0; i < rank && used < size; i++) {
+        if (wildcard && dims[i] == 0)
+            used += (size_t)snprintf(out + used, size - used, "%s?", i ? "," : "");
+        else
+            used += (size_t)snprintf(out + used, size - used, "%s%llu", i ? "," : "",
+                                     (unsigned long long)dims[i]);
+    }
+    if (used < size) snprintf(out + used, size - used, ")");
+}
+
+/* Opens dataset name after checking it exists; errors "F:/path: missing dataset". */
+static hid_t open_dataset(hid_t loc, const char *name, const char *where, const char *file,
+                          cv_err *err)
+{
+    if (!cv_h5_exists(loc, name)) return cv_errf(err, "%s:%s: missing dataset", file, where);
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0) return cv_errf(err, "%s:%s: not a dataset (or file corrupt)", file, where);
+    return d;
+}
+
+/* Rank and dims of an open dataset's simple dataspace. */
+static int dataset_dims(hid_t dset, int *rank, hsize_t *dims, const char *where, const char *file,
+                        cv_err *err)
+{
+    hid_t space = H5Dget_space(dset);
+    if (space < 0) return cv_errf(err, "%s:%s: cannot read dataspace (file corrupt?)", file, where);
+    int r = H5Sget_simple_extent_ndims(space);
+    if (r < 0 || r > H5IO_MAX_RANK) {
+        H5Sclose(space);
+        if (r < 0) return cv_errf(err, "%s:%s: cannot read dataspace (file corrupt?)", file, where);
+        return cv_errf(err, "%s:%s: rank %d exceeds %d", file, where, r, H5IO_MAX_RANK);
+    }
+    if (H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
+        H5Sclose(space);
+        return cv_errf(err, "%s:%s: cannot read dataspace (file corrupt?)", file, where);
+    }
+    H5Sclose(space);
+    *rank = r;
+    return 0;
+}
+
+int cv_h5_shape(hid_t loc, const char *name, int *rank, hsize_t *dims, const char *file,
+                cv_err *err)
+{
+    cv_h5_quiet();
+    char where[512];
+    h5_where(loc, name, where, sizeof where);
+    hid_t d = open_dataset(loc, name, where, file, err);
+    if (d < 0) return -1;
+    int rc = dataset_dims(d, rank, dims, where, file, err);
+    H5Dclose(d);
+    return rc;
+}
+
+static const char *class_word(H5T_class_t c)
+{
+    switch (c) {
+    case H5T_INTEGER: return "integer";
+    case H5T_FLOAT: return "float";
+    case H5T_STRING: return "string";
+    case H5T_COMPOUND: return "compound";
+    case H5T_ENUM: return "enum";
+    case H5T_ARRAY: return "array";
+    case H5T_VLEN: return "variable-length";
+    case H5T_OPAQUE: return "opaque";
+    case H5T_REFERENCE: return "reference";
+    case H5T_BITFIELD: return "bitfield";
+    default: return "unknown";
+    }
+}
+
+int cv_h5_read(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, void *data,
+               const char *file, cv_err *err)
+{
+    cv_h5_quiet();
+    char where[512];
+    h5_where(loc, name, where, sizeof where);
+    hid_t d = open_dataset(loc, name, where, file, err);
+    if (d < 0) return -1;
+    int rc = -1, frank = 0;
+    hsize_t fdims[H5IO_MAX_RANK];
+    hid_t ftype = -1;
+    if (dataset_dims(d, &frank, fdims, where, file, err) < 0) goto done;
+    bool match = frank == rank;
+    for (int i = 0; match && i < rank; i++) match = dims[i] == 0 || dims[i] == fdims[i];
+    if (!match) {
+        char have[160], want[160];
+        fmt_dims(have, sizeof have, frank, fdims, false);
+        fmt_dims(want, sizeof want, rank, dims, true);
+        cv_errf(err, "%s:%s: shape %s but expected %s", file, where, have, want);
+        goto done;
+    }
+    /* HDF5 would silently truncate floats read as integers; numbers only go up the ladder. */
+    ftype = H5Dget_type(d);
+    H5T_class_t fc = ftype >= 0 ? H5Tget_class(ftype) : H5T_NO_CLASS;
+    H5T_class_t mc = H5Tget_class(memtype);
+    bool ok = fc == mc || (mc == H5T_FLOAT && fc == H5T_INTEGER);
+    if (!ok) {
+        cv_errf(err, "%s:%s: %s data but expected %s", file, where, class_word(fc),
+                class_word(mc));
+        goto done;
+    }
+    for (int i = 0; i < rank; i++) dims[i] = fdims[i];
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++) total *= fdims[i];
+    if (data && total > 0 && H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+        cv_errf(err, "%s:%s: cannot read (file truncated or corrupt?)", file, where);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (ftype >= 0) H5Tclose(ftype);
+    H5Dclose(d);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- attributes */
+
+/* Variable-length UTF-8 strings: what h5py writes for str and reads back as str. */
+static hid_t vlen_str_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return -1;
+    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/* Creates (replacing any old one) and writes attribute name. */
+static int attr_write(hid_t loc, const char *name, hid_t type, hid_t space, const void *buf,
+                      const char *file, cv_err *err)
+{
+    cv_h5_quiet();
+    char where[512];
+    h5_where(loc, "", where, sizeof where);
+    htri_t ex = H5Aexists(loc, name);
+    if (ex < 0 || (ex > 0 && H5Adelete(loc, name) < 0))
+        return cv_errf(err, "%s:%s: cannot replace attribute '%s'", file, where, name);
+    hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) return cv_errf(err, "%s:%s: cannot create attribute '%s'", file, where, name);
+    int rc = 0;
+    if (H5Awrite(a, type, buf) < 0)
+        rc = cv_errf(err, "%s:%s: cannot write attribute '%s' (disk full?)", file, where, name);
+    if (H5Aclose(a) < 0 && rc == 0)
+        rc = cv_errf(err, "%s:%s: cannot write attribute '%s' (disk full?)", file, where, name);
+    return rc;
+}
+
+int cv_h5_attr_write_str(hid_t loc, const char *name, const char *s, const char *file, cv_err *err)
+{
+    hid_t t = vlen_str_type();
+    hid_t space = H5Screate(H5S_SCALAR);
+    int rc;
+    if (t < 0 || space < 0)
+        rc = cv_errf(err, "%s: cannot create string attribute '%s'", file, name);
+    else
+        rc = attr_write(loc, name, t, space, &s, file, err);
+    if (space >= 0) H5Sclose(space);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+static int attr_write_scalar(hid_t loc, const char *name, hid_t type, const void *v,
+                             const char *file, cv_err *err)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    if (space < 0) return cv_errf(err, "%s: cannot create attribute '%s'", file, name);
+    int rc = attr_write(loc, name, type, space, v, file, err);
+    H5Sclose(space);
+    return rc;
+}
+
+int cv_h5_attr_write_f64(hid_t loc, const char *name, double v, const char *file, cv_err *err)
+{
+    return attr_write_scalar(loc, name, H5T_NATIVE_DOUBLE, &v, file, err);
+}
+
+int cv_h5_attr_write_i64(hid_t loc, const char *name, int64_t v, const char *file, cv_err *err)
+{
+    return attr_write_scalar(loc, name, H5T_NATIVE_INT64, &v, file, err);
+}
+
+int cv_h5_attr_write_strs(hid_t loc, const char *name, char *const *s, int n, const char *file,
+                          cv_err *err)
+{
+    if (n < 0) return cv_errf(err, "%s: attribute '%s': negative count %d", file, name, n);
+    hsize_t dim = (hsize_t)n;
+    hid_t t = vlen_str_type();
+    hid_t space = H5Screate_simple(1, &dim, NULL);
+    int rc;
+    if (t < 0 || space < 0) {
+        rc = cv_errf(err, "%s: cannot create string attribute '%s'", file, name);
+    } else {
+        /* HDF5 dereferences every element of a vlen write: a NULL entry must become "". */
+        const char **buf = cv_malloc((size_t)(n ? n : 1) * sizeof *buf, "string attribute", err);
+        if (!buf) {
+            rc = -1;
+        } else {
+            for (int i = 0; i < n; i++) buf[i] = s[i] ? s[i] : "";
+            rc = attr_write(loc, name, t, space, buf, file, err);
+            free(buf);
+        }
+    }
+    if (space >= 0) H5Sclose(space);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+/* Opens attribute name, checking its existence; -2 (no error) when absent. */
+static hid_t attr_open(hid_t loc, const char *name, const char *where, const char *file,
+                       cv_err *err)
+{
+    cv_h5_quiet();
+    htri_t ex = H5Aexists(loc, name);
+    if (ex < 0)
+        return cv_errf(err, "%s:%s: cannot read attribute '%s' (file corrupt?)", file, where, name);
+    if (ex == 0) return -2;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0)
+        return cv_errf(err, "%s:%s: cannot read attribute '%s' (file corrupt?)", file, where, name);
+    return a;
+}
+
+/* Number of elements in an attribute's dataspace (a scalar counts 1); -1 on error. */
+static hssize_t attr_npoints(hid_t a)
+{
+    hid_t space = H5Aget_space(a);
+    if (space < 0) return -1;
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    if (H5Sget_simple_extent_ndims(space) > 1) n = -1; /* only scalars and 1-D arrays */
+    H5Sclose(space);
+    return n;
+}
+
+/* Reads n strings (vlen or fixed-length) of attribute a into a malloc'd array. */
+static int attr_strings(hid_t a, hssize_t n, char ***out, const char *name, const char *where,
+                        const char *file, cv_err *err)
+{
+    int rc = -1;
+    hid_t ftype = H5Aget_type(a), mtype = -1;
+    char **res = NULL;
+    if (ftype < 0 || H5Tget_class(ftype) != H5T_STRING) {
+        cv_errf(err, "%s:%s: attribute '%s' is not a string", file, where, name);
+        goto done;
+    }
+    res = cv_calloc((size_t)(n ? n : 1), sizeof *res, "string attribute", err);
+    if (!res) goto done;
+    htri_t vlen = H5Tis_variable_str(ftype);
+    if (vlen < 0) {
+        cv_errf(err, "%s:%s: attribute '%s' has a bad string type", file, where, name);
+        goto done;
+    }
+    if (vlen) {
+        mtype = vlen_str_type();
+        char **raw = cv_calloc((size_t)(n ? n : 1), sizeof *raw, "string attribute", err);
+        if (!raw) goto done;
+        if (mtype < 0 || H5Aread(a, mtype, raw) < 0) {
+            free(raw);
+            cv_errf(err, "%s:%s: cannot read attribute '%s' (file corrupt?)", file, where, name);
+            goto done;
+        }
+        int fail = 0;
+        for (hssize_t i = 0; i < n; i++) {
+            const char *s = raw[i] ? raw[i] : "";
+            if (!fail) {
+                res[i] = cv_malloc(strlen(s) + 1, "string attribute", err);
+                if (res[i]) memcpy(res[i], s, strlen(s) + 1);
+                else fail = 1;
+            }
+            if (raw[i]) H5free_memory(raw[i]);
+        }
+        free(raw);
+        if (fail) goto done;
+    } else {
+        /* Fixed length: read as null-terminated strings one byte longer, whatever the padding. */
+        size_t sz = H5Tget_size(ftype);
+        mtype = H5Tcopy(H5T_C_S1);
+        if (sz == 0 || mtype < 0 || H5Tset_size(mtype, sz + 1) < 0 ||
+            H5Tset_strpad(mtype, H5T_STR_NULLTERM) < 0) {
+            cv_errf(err, "%s:%s: attribute '%s' has a bad string type", file, where, name);
+            goto done;
+        }
+        char *raw = cv_calloc((size_t)(n ? n : 1), sz + 1, "string attribute", err);
+        if (!raw) goto done;
+        if (H5Aread(a, mtype, raw) < 0) {
+            free(raw);
+            cv_errf(err, "%s:%s: cannot read attribute '%s' (file corrupt?)", file, where, name);
+            goto done;
+        }
+        for (hssize_t i = 0; i < n; i++) {
+            const char *s = raw + (size_t)i * (sz + 1);
+            size_t len = strnlen(s, sz);
+            res[i] = cv_malloc(len + 1, "string attribute", err);
+            if (!res[i]) break;
+            memcpy(res[i], s, len);
+            res[i][len] = '\0';
+        }
+        free(raw);
+        for (hssize_t i = 0; i < n; i++)
+            if (!res[i]) goto done;
+    }
+    *out = res;
+    res = NULL;
+    rc = 0;
+done:
+    if (res) {
+        for (hssize_t i = 0; i < n; i++) free(res[i]);
+        free(res);
+    }
+    if (mtype >= 0) H5Tclose(mtype);
+    if (ftype >= 0) H5Tclose(ftype);
+    return rc;
+}
+
+char *cv_h5_attr_read_str(hid_t loc, const char *name, const char *file, cv_err *err)
+{
+    char where[512];
+    h5_where(loc, "", where, sizeof where);
+    hid_t a = attr_open(loc, name, where, file, err);
+    if (a == -2) cv_errf(err, "%s:%s: missing attribute '%s'", file, where, name);
+    if (a < 0) return NULL;
+    char **strs = NULL;
+    char *s = NULL;
+    hssize_t n = attr_npoints(a);
+    if (n != 1)
+        cv_errf(err, "%s:%s: attribute '%s' is not a single string", file, where, name);
+    else if (attr_strings(a, 1, &strs, name, where, file, err) == 0) {
+        s = strs[0];
+        free(strs);
+    }
+    H5Aclose(a);
+    return s;
+}
+
+int cv_h5_attr_read_strs(hid_t loc, const char *name, char ***out, const char *file, cv_err *err)
+{
+    char where[512];
+    h5_where(loc, "", where, sizeof where);
+    *out = NULL;
+    hid_t a = attr_open(loc, name, where, file, err);
+    if (a == -2) return 0;
+    if (a < 0) return -1;
+    int rc = -1;
+    hssize_t n = attr_npoints(a);
+    if (n < 0 || n > 1000000)
+        cv_errf(err, "%s:%s: attribute '%s' must be a list of strings", file, where, name);
+    else if (attr_strings(a, n, out, name, where, file, err) == 0)
+        rc = (int)n;
+    H5Aclose(a);
+    return rc;
+}
+
+/* Reads a numeric scalar attribute as memtype (integers widen to double, not the reverse). */
+static int attr_read_scalar(hid_t loc, const char *name, hid_t memtype, void *v, const char *file,
+                            cv_err *err)
+{
+    char where[512];
+    h5_where(loc, "", where, sizeof where);
+    hid_t a = attr_open(loc, name, where, file, err);
+    if (a == -2) return cv_errf(err, "%s:%s: missing attribute '%s'", file, where, name);
+    if (a < 0) return -1;
+    int rc = -1;
+    hid_t ftype = H5Aget_type(a);
+    H5T_class_t fc = ftype >= 0 ? H5Tget_class(ftype) : H5T_NO_CLASS;
+    H5T_class_t mc = H5Tget_class(memtype);
+    if (!(fc == mc || (mc == H5T_FLOAT && fc == H5T_INTEGER)))
+        cv_errf(err, "%s:%s: attribute '%s' is %s, expected %s", file, where, name,
+                class_word(fc), class_word(mc));
+    else if (attr_npoints(a) != 1)
+        cv_errf(err, "%s:%s: attribute '%s' is not a single value", file, where, name);
+    else if (H5Aread(a, memtype, v) < 0)
+        cv_errf(err, "%s:%s: cannot read attribute '%s' (file corrupt?)", file, where, name);
+    else
+        rc = 0;
+    if (ftype >= 0) H5Tclose(ftype);
+    H5Aclose(a);
+    return rc;
+}
+
+int cv_h5_attr_read_f64(hid_t loc, const char *name, double *v, const char *file, cv_err *err)
+{
+    return attr_read_scalar(loc, name, H5T_NATIVE_DOUBLE, v, file, err);
+}
+
+int cv_h5_attr_read_i64(hid_t loc, const char *name, int64_t *v, const char *file, cv_err *err)
+{
+    return attr_read_scalar(loc, name, H5T_NATIVE_INT64, v, file, err);
+}

@@ -1,0 +1,54 @@
+/* Private HDF5 helpers shared by datasets, predictions and checkpoints: checked reads and
+ * writes of whole datasets and attributes, and atomic file creation (temp + fsync + rename).
+ * Every error message names the file and the dataset path. */
+#ifndef CONVOY_H5IO_H
+#define CONVOY_H5IO_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+#include "convoy/error.h"
+
+/** Silences HDF5's own error stack printing (convoy reports errors itself). Idempotent. */
+void cv_h5_quiet(void);
+
+/** Opens an existing file read-only: "F: no such file" / "F: not an HDF5 file". */
+hid_t cv_h5_open_read(const char *path, cv_err *err);
+
+/** Atomic writing: creates "<path>.tmp.<pid>" (name returned in tmp), which cv_h5_commit
+ *  flushes, closes, fsyncs and renames onto path, and cv_h5_abort closes and removes. An
+ *  unwritable directory or a full disk gives an error naming path; path is never touched
+ *  until the rename. */
+hid_t cv_h5_create_tmp(const char *path, char *tmp, size_t tmpsize, cv_err *err);
+int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err);
+void cv_h5_abort(hid_t file, const char *tmp);
+
+/** Whole-dataset writes (name may contain '/', intermediate groups are created). */
+int cv_h5_write(hid_t loc, const char *name, hid_t memtype, int rank, const hsize_t *dims,
+                const void *data, const char *file, cv_err *err);
+/** Reads dataset `name` as memtype after checking it exists and has exactly `rank` dims equal
+ *  to dims (a dims entry of 0 accepts any size and is filled in). Errors like
+ *  "F.h5:/layers/01_dense/kernel: shape (12,5) but the model needs (12,6)". */
+int cv_h5_read(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, void *data,
+               const char *file, cv_err *err);
+/** Rank and dims (up to 8) of dataset name; -1 with an error if missing. */
+int cv_h5_shape(hid_t loc, const char *name, int *rank, hsize_t *dims, const char *file,
+                cv_err *err);
+int cv_h5_exists(hid_t loc, const char *name);
+
+/** Scalar attributes on an object (loc, with `obj` "." for loc itself). */
+int cv_h5_attr_write_str(hid_t loc, const char *name, const char *s, const char *file, cv_err *err);
+/** Returns a malloc'd string, NULL with an error if missing or not a string. */
+char *cv_h5_attr_read_str(hid_t loc, const char *name, const char *file, cv_err *err);
+int cv_h5_attr_write_f64(hid_t loc, const char *name, double v, const char *file, cv_err *err);
+int cv_h5_attr_read_f64(hid_t loc, const char *name, double *v, const char *file, cv_err *err);
+int cv_h5_attr_write_i64(hid_t loc, const char *name, int64_t v, const char *file, cv_err *err);
+int cv_h5_attr_read_i64(hid_t loc, const char *name, int64_t *v, const char *file, cv_err *err);
+/** Array of strings attribute (e.g. `classes`). */
+int cv_h5_attr_write_strs(hid_t loc, const char *name, char *const *s, int n, const char *file,
+                          cv_err *err);
+/** Returns count (>= 0) and a malloc'd array of malloc'd strings in *out; -1 on error;
+ *  0 with *out NULL when the attribute is absent. */
+int cv_h5_attr_read_strs(hid_t loc, const char *name, char ***out, const char *file, cv_err *err);
+
+#endif

@@ -1,0 +1,164 @@
+/* SGEMM: A and B are packed into MR-row / NR-column panels per KC-deep slice, and a 6x16
+ * register-blocked micro-kernel (GCC vector extensions, cloned for AVX2+FMA at run time)
+ * computes each C tile. Each C tile belongs to one thread and K is walked in a fixed order,
+ * so results do not depend on the thread count. */
+#include "convoy/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { MR = 6, NR = 16, KC = 256, NC = 1024 };
+
+typedef float v8 __attribute__((vector_size(32)));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CV_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define CV_CLONES
+#endif
+
+/* Packing buffers grow once and are reused: GEMM runs every layer of every step. One set per
+ * calling thread, so concurrent callers do not share them. */
+static _Thread_local float *pack_a, *pack_b;
+static _Thread_local size_t pack_a_cap, pack_b_cap;
+
+static float *grow(float **buf, size_t *cap, size_t n)
+{
+    if (n > *cap) {
+        free(*buf);
+        *buf = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
+        *cap = *buf ? n : 0;
+    }
+    return *buf;
+}
+
+static inline float elem(const float *X, int ld, bool trans, int r, int c)
+{
+    return trans ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c];
+}
+
+/* op(A)[0..M, pc..pc+kc) * alpha -> panels of MR rows, k-major inside a panel, zero-padded. */
+static void pack_A(float *dst, const float *A, int lda, bool transA, int M, int pc, int kc, float alpha)
+{
+    const int panels = (M + MR - 1) / MR;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < panels; p++) {
+        float *d = dst + (size_t)p * MR * kc;
+        for (int k = 0; k < kc; k++)
+            for (int i = 0; i < MR; i++) {
+                int r = p * MR + i;
+                d[k * MR + i] = r < M ? alpha * elem(A, lda, transA, r, pc + k) : 0.0f;
+            }
+    }
+}
+
+/* op(B)[pc..pc+kc, jc..jc+nc) -> panels of NR columns, k-major inside a panel, zero-padded. */
+static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int nc, int pc, int kc)
+{
+    const int panels = (nc + NR - 1) / NR;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < panels; p++) {
+        float *d = dst + (size_t)p * NR * kc;
+        for (int k = 0; k < kc; k++)
+            for (int j = 0; j < NR; j++) {
+                int c = p * NR + j;
+                d[k * NR + j] = c < nc ? elem(B, ldb, transB, pc + k, jc + c) : 0.0f;
+            }
+    }
+}
+
+static inline __attribute__((always_inline)) void
+micro_kernel(int kc, const float *restrict pa, const float *restrict pb, float *restrict c, int ldc,
+             int mr, int nr)
+{
+    v8 acc[MR][2];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < kc; k++) {
+        const v8 b0 = *(const v8 *)pb, b1 = *(const v8 *)(pb + 8);
+        for (int i = 0; i < MR; i++) {
+            acc[i][0] += b0 * pa[i];
+            acc[i][1] += b1 * pa[i];
+        }
+        pa += MR;
+        pb += NR;
+    }
+    if (mr == MR && nr == NR) {
+        for (int i = 0; i < MR; i++) {
+            v8 c0, c1;
+            memcpy(&c0, c + (size_t)i * ldc, sizeof c0);
+            memcpy(&c1, c + (size_t)i * ldc + 8, sizeof c1);
+            c0 += acc[i][0];
+            c1 += acc[i][1];
+            memcpy(c + (size_t)i * ldc, &c0, sizeof c0);
+            memcpy(c + (size_t)i * ldc + 8, &c1, sizeof c1);
+        }
+    } else {
+        float t[MR][NR];
+        memcpy(t, acc, sizeof t);
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] += t[i][j];
+    }
+}
+
+CV_CLONES static void tiles(int M, int nc, int kc, const float *pa, const float *pb, float *C, int ldc)
+{
+    const int mp = (M + MR - 1) / MR, np = (nc + NR - 1) / NR;
+    const long ntiles = (long)mp * np;
+    /* j-panel outer, i-panel inner: a thread's consecutive tiles reuse one B panel from cache */
+#pragma omp parallel for schedule(static)
+    for (long t = 0; t < ntiles; t++) {
+        const int jp = (int)(t / mp), ip = (int)(t % mp);
+        const int mr = M - ip * MR < MR ? M - ip * MR : MR;
+        const int nr = nc - jp * NR < NR ? nc - jp * NR : NR;
+        micro_kernel(kc, pa + (size_t)ip * MR * kc, pb + (size_t)jp * NR * kc,
+                     C + (size_t)ip * MR * ldc + (size_t)jp * NR, ldc, mr, nr);
+    }
+}
+
+static void scale_c(int M, int N, float beta, float *C, int ldc)
+{
+    if (beta == 1.0f) return;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+}
+
+void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    scale_c(M, N, beta, C, ldc);
+    if (K <= 0 || alpha == 0.0f) return;
+    const int mpad = (M + MR - 1) / MR * MR;
+    const int kcmax = K < KC ? K : KC;
+    const int ncmax = N < NC ? N : NC;
+    float *pa = grow(&pack_a, &pack_a_cap, (size_t)mpad * kcmax);
+    float *pb = grow(&pack_b, &pack_b_cap, (size_t)(ncmax + NR - 1) / NR * NR * kcmax);
+    if (!pa || !pb) { /* out of memory for packing: the reference path needs none */
+        cv_sgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
+        return;
+    }
+    for (int jc = 0; jc < N; jc += NC) {
+        const int nc = N - jc < NC ? N - jc : NC;
+        for (int pc = 0; pc < K; pc += KC) {
+            const int kc = K - pc < KC ? K - pc : KC;
+            pack_B(pb, B, ldb, transB, jc, nc, pc, kc);
+            pack_A(pa, A, lda, transA, M, pc, kc, alpha);
+            tiles(M, nc, kc, pa, pb, C + jc, ldc);
+        }
+    }
+}
+
+void cv_sgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int k = 0; k < K; k++)
+                s += (double)elem(A, lda, transA, i, k) * elem(B, ldb, transB, k, j);
+            float *c = &C[(size_t)i * ldc + j];
+            *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
+        }
+}

@@ -1,0 +1,74 @@
+/* Activation functions and their derivatives, written in terms of the output y so that the
+ * pre-activation never needs to be kept (relu/leaky: sign of y; sigmoid y(1-y); tanh 1-y^2). */
+#include <math.h>
+
+#include "layers/layers-impl.h"
+
+void cv_act_forward(float *y, int64_t rows, int width, cv_act act, float alpha)
+{
+    const int64_t n = rows * width;
+    switch (act) {
+    case CV_ACT_LINEAR: break;
+    case CV_ACT_RELU:
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        break;
+    case CV_ACT_LEAKY_RELU:
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : alpha * y[i];
+        break;
+    case CV_ACT_SIGMOID:
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-y[i]));
+        break;
+    case CV_ACT_TANH:
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
+        break;
+    case CV_ACT_SOFTMAX:
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            float *v = y + r * width, m = v[0], s = 0.0f;
+            for (int k = 1; k < width; k++) m = v[k] > m ? v[k] : m;
+            for (int k = 0; k < width; k++) s += (v[k] = expf(v[k] - m));
+            for (int k = 0; k < width; k++) v[k] /= s;
+        }
+        break;
+    default: break;
+    }
+}
+
+void cv_act_backward(float *dy, const float *y, int64_t rows, int width, cv_act act, float alpha)
+{
+    const int64_t n = rows * width;
+    switch (act) {
+    case CV_ACT_LINEAR: break;
+    case CV_ACT_RELU:
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case CV_ACT_LEAKY_RELU:
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : alpha * dy[i];
+        break;
+    case CV_ACT_SIGMOID:
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) dy[i] *= y[i] * (1.0f - y[i]);
+        break;
+    case CV_ACT_TANH:
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) dy[i] *= 1.0f - y[i] * y[i];
+        break;
+    case CV_ACT_SOFTMAX: /* dz = y * (dy - <dy, y>) per row */
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            float *d = dy + r * width;
+            const float *v = y + r * width;
+            float dot = 0.0f;
+            for (int k = 0; k < width; k++) dot += d[k] * v[k];
+            for (int k = 0; k < width; k++) d[k] = v[k] * (d[k] - dot);
+        }
+        break;
+    default: break;
+    }
+}

@@ -1,0 +1,59 @@
+/* Private: the run-time side of a layer (its buffers inside the network's allocations) and
+ * the registry of forward/backward functions indexed by cv_layer_kind. */
+#ifndef CONVOY_LAYERS_IMPL_H
+#define CONVOY_LAYERS_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "convoy/kernels.h"
+#include "convoy/layers.h"
+
+typedef struct {
+    float *col;      /* im2col workspace, col_cap floats */
+    int64_t col_cap;
+} cv_workspace;
+
+typedef struct {
+    const cv_layer_spec *spec;
+    int index;               /* position in the model file's layer list */
+    int64_t in_size, out_size; /* floats per sample */
+    float *w, *b, *dw, *db;  /* views into the network's parameter and gradient buffers */
+    float *out;              /* (max_batch, out_size) */
+    int32_t *arg;            /* pooling winners (max_batch, out_size) */
+    float *mask;             /* dropout scale factors (max_batch, out_size) */
+    cv_window win;           /* conv2d / pooling geometry */
+} cv_layer;
+
+typedef struct {
+    bool training;
+    uint64_t seed;
+    int64_t epoch;
+    const int64_t *sample_ids; /* global sample index of each row of the batch */
+    cv_workspace *ws;
+} cv_fwd_ctx;
+
+/* The linear part of a layer (activation applied by the caller): out = f(x). */
+typedef void (*cv_forward_fn)(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx);
+/* Adds the parameter gradients into dw/db and, when dx is not NULL, adds d(loss)/dx into dx.
+ * dout is the gradient with respect to the linear output (after activation backward). */
+typedef void (*cv_backward_fn)(cv_layer *l, const float *x, float *dx, const float *dout, int B,
+                               cv_workspace *ws);
+
+typedef struct {
+    cv_forward_fn forward;
+    cv_backward_fn backward;
+} cv_layer_ops;
+
+extern const cv_layer_ops cv_layer_registry[CV_LAYER_KIND_COUNT];
+
+/** Samples per im2col chunk for a conv layer, given the workspace budget. */
+int cv_conv_chunk(const cv_layer *l, int B);
+#define CV_COL_BUDGET ((int64_t)1 << 23) /* floats: 32 MiB of im2col workspace at most */
+
+/** Activations, in place over (rows, width) with softmax along width (the last axis). */
+void cv_act_forward(float *y, int64_t rows, int width, cv_act act, float alpha);
+/** dy (rows, width) becomes d/dz given the activation's output y. */
+void cv_act_backward(float *dy, const float *y, int64_t rows, int width, cv_act act, float alpha);
+
+#endif

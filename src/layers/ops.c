@@ -1,0 +1,169 @@
+/* Forward and backward of every layer kind's linear part, and the registry that maps kinds
+ * to them. conv2d and dense run on cv_sgemm; conv2d works through im2col in chunks of samples
+ * so the workspace stays bounded for any batch size. Layouts: x (B, in), out (B, out), NHWC. */
+#include <string.h>
+
+#include "convoy/rng.h"
+#include "layers/layers-impl.h"
+
+/* bias[f] added to every row of y (rows, F) */
+static void add_bias(float *y, const float *bias, int64_t rows, int F)
+{
+    if (!bias) return;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        for (int f = 0; f < F; f++) y[r * F + f] += bias[f];
+}
+
+/* db[f] += sum over rows of dy[:, f]; parallel over f, rows in order (deterministic) */
+static void bias_grad(float *db, const float *dy, int64_t rows, int F)
+{
+    if (!db) return;
+#pragma omp parallel for schedule(static)
+    for (int f = 0; f < F; f++) {
+        double s = 0.0;
+        for (int64_t r = 0; r < rows; r++) s += dy[r * F + f];
+        db[f] += (float)s;
+    }
+}
+
+int cv_conv_chunk(const cv_layer *l, int B)
+{
+    const int64_t per = (int64_t)l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C;
+    int64_t c = CV_COL_BUDGET / (per ? per : 1);
+    if (c < 1) c = 1;
+    return c < B ? (int)c : B;
+}
+
+static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
+{
+    const cv_window *g = &l->win;
+    const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
+    const int chunk = cv_conv_chunk(l, B);
+    for (int s = 0; s < B; s += chunk) {
+        const int cb = B - s < chunk ? B - s : chunk;
+        cv_im2col(ctx->ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+        cv_sgemm(false, false, cb * P, F, K, 1.0f, ctx->ws->col, K, l->w, F, 0.0f,
+                 l->out + (size_t)s * l->out_size, F);
+    }
+    add_bias(l->out, l->b, (int64_t)B * P, F);
+}
+
+static void conv_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,
+                          cv_workspace *ws)
+{
+    const cv_window *g = &l->win;
+    const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
+    const int chunk = cv_conv_chunk(l, B);
+    bias_grad(l->db, dout, (int64_t)B * P, F);
+    for (int s = 0; s < B; s += chunk) {
+        const int cb = B - s < chunk ? B - s : chunk;
+        const float *dy = dout + (size_t)s * l->out_size;
+        cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+        cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
+        if (!dx) continue;
+        cv_sgemm(false, true, cb * P, K, F, 1.0f, dy, F, l->w, F, 0.0f, ws->col, K);
+        cv_col2im(dx + (size_t)s * l->in_size, ws->col, cb, g, l->spec->pad_nearest);
+    }
+}
+
+static cv_pool_kind pool_kind(const cv_layer *l)
+{
+    return l->spec->kind == CV_LAYER_MAXPOOL2D ? CV_POOL_MAX
+         : l->spec->kind == CV_LAYER_MINPOOL2D ? CV_POOL_MIN : CV_POOL_AVG;
+}
+
+static void pool_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
+{
+    (void)ctx;
+    cv_pool_forward(l->out, l->arg, x, B, &l->win, pool_kind(l));
+}
+
+static void pool_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,
+                          cv_workspace *ws)
+{
+    (void)x, (void)ws;
+    if (dx) cv_pool_backward(dx, dout, l->arg, B, &l->win, pool_kind(l));
+}
+
+static void dense_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
+{
+    (void)ctx;
+    const int I = (int)l->in_size, U = (int)l->out_size;
+    cv_sgemm(false, false, B, U, I, 1.0f, x, I, l->w, U, 0.0f, l->out, U);
+    add_bias(l->out, l->b, B, U);
+}
+
+static void dense_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,
+                           cv_workspace *ws)
+{
+    (void)ws;
+    const int I = (int)l->in_size, U = (int)l->out_size;
+    bias_grad(l->db, dout, B, U);
+    cv_sgemm(true, false, I, U, B, 1.0f, x, I, dout, U, 1.0f, l->dw, U);
+    if (dx) cv_sgemm(false, true, B, I, U, 1.0f, dout, U, l->w, U, 1.0f, dx, I);
+}
+
+/* flatten and activation: the linear part is the identity (NHWC memory is already (h,w,c)) */
+static void copy_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
+{
+    (void)ctx;
+    memcpy(l->out, x, sizeof(float) * (size_t)B * l->out_size);
+}
+
+static void copy_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,
+                          cv_workspace *ws)
+{
+    (void)x, (void)ws;
+    if (!dx) return;
+    const int64_t n = (int64_t)B * l->out_size;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) dx[i] += dout[i];
+}
+
+/* Inverted dropout: kept units are scaled by 1/(1-rate) during training so that inference is
+ * the identity. Each unit's coin is a hash of (seed, epoch, global sample index, layer,
+ * unit): the same at any rank count and any batch composition. */
+static void dropout_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
+{
+    const float rate = l->spec->rate;
+    const int64_t n = l->out_size;
+    if (!ctx->training || rate == 0.0f) {
+        memcpy(l->out, x, sizeof(float) * (size_t)B * n);
+        for (int64_t i = 0; i < (int64_t)B * n; i++) l->mask[i] = 1.0f;
+        return;
+    }
+    const float keep_scale = 1.0f / (1.0f - rate);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const uint64_t key = cv_key(ctx->seed, ((uint64_t)CV_STREAM_DROPOUT << 32) | (uint64_t)l->index,
+                                    (uint64_t)ctx->epoch, (uint64_t)ctx->sample_ids[b]);
+        for (int64_t i = 0; i < n; i++) {
+            const size_t o = (size_t)b * n + i;
+            l->mask[o] = cv_unit(cv_mix64(key ^ (uint64_t)i)) >= rate ? keep_scale : 0.0f;
+            l->out[o] = x[o] * l->mask[o];
+        }
+    }
+}
+
+static void dropout_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,
+                             cv_workspace *ws)
+{
+    (void)x, (void)ws;
+    if (!dx) return;
+    const int64_t n = (int64_t)B * l->out_size;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) dx[i] += dout[i] * l->mask[i];
+}
+
+const cv_layer_ops cv_layer_registry[CV_LAYER_KIND_COUNT] = {
+    [CV_LAYER_INPUT] = {NULL, NULL},
+    [CV_LAYER_CONV2D] = {conv_forward, conv_backward},
+    [CV_LAYER_MAXPOOL2D] = {pool_forward, pool_backward},
+    [CV_LAYER_AVGPOOL2D] = {pool_forward, pool_backward},
+    [CV_LAYER_MINPOOL2D] = {pool_forward, pool_backward},
+    [CV_LAYER_FLATTEN] = {copy_forward, copy_backward},
+    [CV_LAYER_DENSE] = {dense_forward, dense_backward},
+    [CV_LAYER_DROPOUT] = {dropout_forward, dropout_backward},
+    [CV_LAYER_ACTIVATION] = {copy_forward, copy_backward},
+};

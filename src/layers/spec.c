@@ -1,0 +1,138 @@
+/* What follows from a layer's spec alone, before any weights exist: the names of kinds,
+ * activations, initialisers and normalisations as written in model files, each kind's shape
+ * rule (TensorFlow's, so shapes match Keras) and its parameter count. */
+#include "convoy/layers.h"
+
+#include <limits.h>
+#include <stdio.h>
+
+static const char *const kind_names[CV_LAYER_KIND_COUNT] = {
+    [CV_LAYER_INPUT] = "input",         [CV_LAYER_CONV2D] = "conv2d",
+    [CV_LAYER_MAXPOOL2D] = "maxpool2d", [CV_LAYER_AVGPOOL2D] = "avgpool2d",
+    [CV_LAYER_MINPOOL2D] = "minpool2d", [CV_LAYER_FLATTEN] = "flatten",
+    [CV_LAYER_DENSE] = "dense",         [CV_LAYER_DROPOUT] = "dropout",
+    [CV_LAYER_ACTIVATION] = "activation",
+};
+
+static const char *const act_names[CV_ACT_COUNT] = {
+    [CV_ACT_LINEAR] = "linear",   [CV_ACT_RELU] = "relu", [CV_ACT_LEAKY_RELU] = "leaky_relu",
+    [CV_ACT_SIGMOID] = "sigmoid", [CV_ACT_TANH] = "tanh", [CV_ACT_SOFTMAX] = "softmax",
+};
+
+static const char *const init_names[CV_INIT_COUNT] = {
+    [CV_INIT_GLOROT_UNIFORM] = "glorot_uniform", [CV_INIT_GLOROT_NORMAL] = "glorot_normal",
+    [CV_INIT_HE_NORMAL] = "he_normal",           [CV_INIT_HE_UNIFORM] = "he_uniform",
+    [CV_INIT_ZEROS] = "zeros",
+};
+
+static const char *const norm_names[CV_NORM_COUNT] = {
+    [CV_NORM_AUTO] = "auto", [CV_NORM_SCALE] = "scale", [CV_NORM_STANDARDIZE] = "standardize",
+    [CV_NORM_NONE] = "none",
+};
+
+/* The casts to unsigned make a negative (corrupt) enum value land on "?" too. */
+const char *cv_layer_kind_name(cv_layer_kind k)
+{
+    return (unsigned)k < CV_LAYER_KIND_COUNT ? kind_names[k] : "?";
+}
+const char *cv_act_name(cv_act a) { return (unsigned)a < CV_ACT_COUNT ? act_names[a] : "?"; }
+const char *cv_init_name(cv_init i) { return (unsigned)i < CV_INIT_COUNT ? init_names[i] : "?"; }
+const char *cv_norm_name(cv_norm n) { return (unsigned)n < CV_NORM_COUNT ? norm_names[n] : "?"; }
+
+/* "(784)" or "(28, 28, 1)", for messages. */
+static const char *shape_str(cv_shape s, char *buf, size_t size)
+{
+    if (s.rank == 3)
+        snprintf(buf, size, "(%d, %d, %d)", s.d[0], s.d[1], s.d[2]);
+    else
+        snprintf(buf, size, "(%d)", s.d[0]);
+    return buf;
+}
+
+/* Output size of a window sliding over n cells: valid padding floors (n-k)/s; same padding
+ * follows TensorFlow, ceil(n/s), whatever the window. Returns 0 for an empty output. */
+static int window_out(int n, int k, int s, bool same)
+{
+    if (same) return (n + s - 1) / s;
+    return k > n ? 0 : (n - k) / s + 1;
+}
+
+static int infer_window(cv_layer_spec *l, const char *file, cv_err *err)
+{
+    const bool conv = l->kind == CV_LAYER_CONV2D;
+    const char *name = cv_layer_kind_name(l->kind);
+    const int k = conv ? l->kernel : l->pool;
+    char sb[64];
+    if (l->in.rank != 3)
+        return cv_errf(err, "%s:%d: %s needs an (H,W,C) input; got %s", file, l->line, name,
+                       shape_str(l->in, sb, sizeof sb));
+    /* the parser guarantees these; a hand-built spec must not divide by zero */
+    if (k <= 0 || l->stride <= 0 || (conv && l->filters <= 0))
+        return cv_errf(err, "%s:%d: %s needs positive %s, stride%s", file, l->line, name,
+                       conv ? "kernel" : "pool", conv ? " and filters" : "");
+    const bool same = conv && l->same;
+    const int h = window_out(l->in.d[0], k, l->stride, same);
+    const int w = window_out(l->in.d[1], k, l->stride, same);
+    if (h == 0 || w == 0) {
+        if (conv)
+            return cv_errf(err, "%s:%d: kernel %d larger than its %dx%d input (use padding=same "
+                           "or a smaller kernel)", file, l->line, k, l->in.d[0], l->in.d[1]);
+        return cv_errf(err, "%s:%d: pooling %d on a %dx%d input gives an empty output", file,
+                       l->line, k, l->in.d[0], l->in.d[1]);
+    }
+    l->out = cv_shape_hwc(h, w, conv ? l->filters : l->in.d[2]);
+    return 0;
+}
+
+int cv_layer_infer_shape(cv_layer_spec *l, const char *file, cv_err *err)
+{
+    char sb[64];
+    if (!file) file = "<model>";
+    switch (l->kind) {
+    case CV_LAYER_INPUT:
+        l->in = l->out = l->shape;
+        return 0;
+    case CV_LAYER_CONV2D:
+    case CV_LAYER_MAXPOOL2D:
+    case CV_LAYER_AVGPOOL2D:
+    case CV_LAYER_MINPOOL2D:
+        return infer_window(l, file, err);
+    case CV_LAYER_FLATTEN: {
+        const int64_t n = cv_shape_size(l->in);
+        if (n > INT_MAX)
+            return cv_errf(err, "%s:%d: flatten of %s gives %lld values, more than %d", file,
+                           l->line, shape_str(l->in, sb, sizeof sb), (long long)n, INT_MAX);
+        l->out = cv_shape_vec((int)n); /* rank 1 stays as it is: a harmless no-op */
+        return 0;
+    }
+    case CV_LAYER_DENSE:
+        if (l->in.rank != 1)
+            return cv_errf(err, "%s:%d: dense needs a flat input; add `flatten` before line %d "
+                           "(its input is %s)", file, l->line, l->line,
+                           shape_str(l->in, sb, sizeof sb));
+        if (l->units <= 0) return cv_errf(err, "%s:%d: dense needs units > 0", file, l->line);
+        l->out = cv_shape_vec(l->units);
+        return 0;
+    case CV_LAYER_DROPOUT:
+    case CV_LAYER_ACTIVATION:
+        l->out = l->in;
+        return 0;
+    default:
+        return cv_errf(err, "%s:%d: unknown layer kind %d", file, l->line, (int)l->kind);
+    }
+}
+
+/* Needs l->in, so call it after shape inference. */
+int64_t cv_layer_param_count(const cv_layer_spec *l)
+{
+    const int64_t bias_conv = l->use_bias ? l->filters : 0;
+    const int64_t bias_dense = l->use_bias ? l->units : 0;
+    switch (l->kind) {
+    case CV_LAYER_CONV2D:
+        return (int64_t)l->kernel * l->kernel * l->in.d[2] * l->filters + bias_conv;
+    case CV_LAYER_DENSE:
+        return (int64_t)l->in.d[0] * l->units + bias_dense;
+    default:
+        return 0;
+    }
+}

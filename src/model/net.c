@@ -1,0 +1,332 @@
+/* The network built from a model spec: a plan of every tensor's size, then one allocation
+ * each for parameters, gradients and activations, with layers holding views into them.
+ * Forward runs the registry's linear parts and applies activations; backward walks back,
+ * adding parameter gradients (so micro-batches and ranks accumulate for free). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convoy/model.h"
+#include "convoy/rng.h"
+#include "layers/layers-impl.h"
+
+struct cv_net {
+    cv_model_spec spec;      /* a copy; layers point at its entries */
+    int n;                   /* layers, including the input at 0 */
+    cv_layer layers[CV_MAX_LAYERS];
+    cv_param_view views[CV_MAX_LAYERS];
+    int first_trainable;     /* earliest layer whose parameters learn: backward stops there */
+    int64_t nparams;
+    float *params, *grads;
+    uint8_t *trainable;
+    int max_batch;
+    float *acts;             /* every activation, logits, gradient ping-pong, im2col */
+    int32_t *args;           /* pooling winners */
+    float *logits, *dbuf[2];
+    cv_workspace ws;
+    bool fused;              /* loss takes the output layer's logits */
+    const float *input;      /* input of the last forward pass */
+    int batch;               /* its batch size */
+};
+
+static cv_act layer_act(const cv_layer_spec *s)
+{
+    return (s->kind == CV_LAYER_CONV2D || s->kind == CV_LAYER_DENSE || s->kind == CV_LAYER_ACTIVATION)
+               ? s->act : CV_ACT_LINEAR;
+}
+
+/* softmax and friends act along the last axis: channels, or features */
+static int last_dim(cv_shape s) { return s.rank == 3 ? s.d[2] : s.d[0]; }
+
+static void window_geometry(cv_layer *l)
+{
+    const cv_layer_spec *s = l->spec;
+    cv_window *g = &l->win;
+    g->H = s->in.d[0];
+    g->W = s->in.d[1];
+    g->C = s->in.d[2];
+    g->OH = s->out.d[0];
+    g->OW = s->out.d[1];
+    if (s->kind == CV_LAYER_CONV2D) {
+        g->KH = g->KW = s->kernel;
+        g->stride = s->stride;
+    } else {
+        g->KH = g->KW = s->pool;
+        g->stride = s->stride ? s->stride : s->pool;
+    }
+    /* TensorFlow 'same': total padding split with the odd cell at the bottom/right */
+    const int ph = (g->OH - 1) * g->stride + g->KH - g->H, pw = (g->OW - 1) * g->stride + g->KW - g->W;
+    g->pad_top = s->kind == CV_LAYER_CONV2D && s->same && ph > 0 ? ph / 2 : 0;
+    g->pad_left = s->kind == CV_LAYER_CONV2D && s->same && pw > 0 ? pw / 2 : 0;
+}
+
+/* Keras initialisers; the normal ones are truncated at two standard deviations, with the
+ * standard deviation corrected for the truncation as keras.initializers.VarianceScaling does. */
+static void init_kernel(float *w, int64_t n, cv_init init, double fan_in, double fan_out, uint64_t key)
+{
+    cv_rng r = {key};
+    const double trunc = 0.87962566103423978;
+    double lim = 0.0, sd = 0.0;
+    switch (init) {
+    case CV_INIT_GLOROT_UNIFORM: lim = sqrt(6.0 / (fan_in + fan_out)); break;
+    case CV_INIT_HE_UNIFORM: lim = sqrt(6.0 / fan_in); break;
+    case CV_INIT_GLOROT_NORMAL: sd = sqrt(2.0 / (fan_in + fan_out)) / trunc; break;
+    case CV_INIT_HE_NORMAL: sd = sqrt(2.0 / fan_in) / trunc; break;
+    default: break;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (lim > 0.0) {
+            w[i] = (float)((2.0 * ((double)(cv_rng_next(&r) >> 11) * 0x1.0p-53) - 1.0) * lim);
+        } else if (sd > 0.0) {
+            double z;
+            do z = cv_rng_normal(&r);
+            while (fabs(z) > 2.0);
+            w[i] = (float)(z * sd);
+        } else {
+            w[i] = 0.0f;
+        }
+    }
+}
+
+static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
+{
+    int64_t off = 0;
+    for (int i = 1; i < net->n; i++) {
+        const cv_layer_spec *s = net->layers[i].spec;
+        cv_param_view *v = &net->views[i];
+        if (s->kind == CV_LAYER_CONV2D) {
+            v->kernel_n = (int64_t)s->kernel * s->kernel * s->in.d[2] * s->filters;
+            v->bias_n = s->use_bias ? s->filters : 0;
+        } else if (s->kind == CV_LAYER_DENSE) {
+            v->kernel_n = cv_shape_size(s->in) * s->units;
+            v->bias_n = s->use_bias ? s->units : 0;
+        }
+        v->kernel_off = off;
+        v->bias_off = off + v->kernel_n;
+        off += v->kernel_n + v->bias_n;
+    }
+    net->nparams = off;
+    net->params = cv_calloc((size_t)off, sizeof(float), "parameters", err);
+    net->grads = cv_calloc((size_t)off, sizeof(float), "gradients", err);
+    net->trainable = cv_calloc((size_t)off, 1, "trainable mask", err);
+    if (!net->params || !net->grads || !net->trainable) return -1;
+
+    net->first_trainable = net->n;
+    for (int i = net->n - 1; i >= 1; i--) {
+        cv_layer *l = &net->layers[i];
+        const cv_param_view *v = &net->views[i];
+        if (!v->kernel_n) continue;
+        l->w = net->params + v->kernel_off;
+        l->dw = net->grads + v->kernel_off;
+        l->b = v->bias_n ? net->params + v->bias_off : NULL;
+        l->db = v->bias_n ? net->grads + v->bias_off : NULL;
+        memset(net->trainable + v->kernel_off, l->spec->trainable, (size_t)(v->kernel_n + v->bias_n));
+        if (l->spec->trainable) net->first_trainable = i;
+        const cv_layer_spec *s = l->spec;
+        double fan_in, fan_out;
+        if (s->kind == CV_LAYER_CONV2D) {
+            fan_in = (double)s->kernel * s->kernel * s->in.d[2];
+            fan_out = (double)s->kernel * s->kernel * s->filters;
+        } else {
+            fan_in = (double)cv_shape_size(s->in);
+            fan_out = s->units;
+        }
+        init_kernel(l->w, v->kernel_n, s->init, fan_in, fan_out,
+                    cv_key(seed, CV_STREAM_INIT, (uint64_t)i, 0));
+    }
+    return 0;
+}
+
+int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
+{
+    if (max_batch <= net->max_batch) return 0;
+    const int64_t B = max_batch;
+    int64_t total = 0, nargs = 0, widest = 0, col = 0;
+    for (int i = 1; i < net->n; i++) {
+        cv_layer *l = &net->layers[i];
+        total += B * l->out_size;
+        if (l->spec->kind == CV_LAYER_DROPOUT) total += B * l->out_size;
+        if (l->spec->kind == CV_LAYER_MAXPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D) nargs += B * l->out_size;
+        if (l->out_size > widest) widest = l->out_size;
+        if (l->in_size > widest) widest = l->in_size;
+        if (l->spec->kind == CV_LAYER_CONV2D) {
+            const int64_t c = (int64_t)cv_conv_chunk(l, max_batch) * l->win.OH * l->win.OW *
+                              l->win.KH * l->win.KW * l->win.C;
+            if (c > col) col = c;
+        }
+    }
+    const int64_t K = cv_net_outputs(net);
+    total += B * K + 2 * B * widest + col;
+    float *acts = cv_malloc(sizeof(float) * (size_t)total, "activations", err);
+    int32_t *args = cv_malloc(sizeof(int32_t) * (size_t)(nargs ? nargs : 1), "pooling indices", err);
+    if (!acts || !args) {
+        free(acts);
+        free(args);
+        return -1;
+    }
+    free(net->acts);
+    free(net->args);
+    net->acts = acts;
+    net->args = args;
+    float *p = acts;
+    int32_t *a = args;
+    for (int i = 1; i < net->n; i++) {
+        cv_layer *l = &net->layers[i];
+        l->out = p;
+        p += B * l->out_size;
+        l->mask = NULL;
+        l->arg = NULL;
+        if (l->spec->kind == CV_LAYER_DROPOUT) {
+            l->mask = p;
+            p += B * l->out_size;
+        }
+        if (l->spec->kind == CV_LAYER_MAXPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D) {
+            l->arg = a;
+            a += B * l->out_size;
+        }
+    }
+    net->logits = p;
+    p += B * K;
+    net->dbuf[0] = p;
+    p += B * widest;
+    net->dbuf[1] = p;
+    p += B * widest;
+    net->ws.col = p;
+    net->ws.col_cap = col;
+    net->max_batch = max_batch;
+    return 0;
+}
+
+cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, cv_err *err)
+{
+    cv_net *net = cv_calloc(1, sizeof *net, "network", err);
+    if (!net) return NULL;
+    net->spec = *spec;
+    net->spec.text = NULL;
+    if (spec->text && !(net->spec.text = strdup(spec->text))) {
+        cv_errf(err, "out of memory copying the model text");
+        free(net);
+        return NULL;
+    }
+    net->n = spec->n_layers;
+    for (int i = 0; i < net->n; i++) {
+        cv_layer *l = &net->layers[i];
+        l->spec = &net->spec.layers[i];
+        l->index = i;
+        l->in_size = cv_shape_size(l->spec->in);
+        l->out_size = cv_shape_size(l->spec->out);
+        if (l->spec->kind == CV_LAYER_CONV2D || l->spec->kind == CV_LAYER_MAXPOOL2D ||
+            l->spec->kind == CV_LAYER_AVGPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D)
+            window_geometry(l);
+    }
+    net->fused = cv_loss_fused(spec->loss.kind);
+    if (plan_params(net, seed, err) || cv_net_reserve(net, max_batch > 0 ? max_batch : 1, err)) {
+        cv_net_free(net);
+        return NULL;
+    }
+    return net;
+}
+
+void cv_net_free(cv_net *net)
+{
+    if (!net) return;
+    free(net->params);
+    free(net->grads);
+    free(net->trainable);
+    free(net->acts);
+    free(net->args);
+    free(net->spec.text);
+    free(net);
+}
+
+const cv_model_spec *cv_net_spec(const cv_net *net) { return &net->spec; }
+int64_t cv_net_param_count(const cv_net *net) { return net->nparams; }
+float *cv_net_params(cv_net *net) { return net->params; }
+float *cv_net_grads(cv_net *net) { return net->grads; }
+const uint8_t *cv_net_trainable(const cv_net *net) { return net->trainable; }
+cv_param_view cv_net_param_view(const cv_net *net, int layer) { return net->views[layer]; }
+int cv_net_outputs(const cv_net *net) { return (int)net->layers[net->n - 1].out_size; }
+void cv_net_zero_grad(cv_net *net) { memset(net->grads, 0, sizeof(float) * (size_t)net->nparams); }
+
+const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, uint64_t seed,
+                            int64_t epoch, const int64_t *sample_ids)
+{
+    const cv_fwd_ctx ctx = {training, seed, epoch, sample_ids, &net->ws};
+    net->input = x;
+    net->batch = B;
+    const float *cur = x;
+    for (int i = 1; i < net->n; i++) {
+        cv_layer *l = &net->layers[i];
+        cv_layer_registry[l->spec->kind].forward(l, cur, B, &ctx);
+        const int width = last_dim(l->spec->out);
+        if (i == net->n - 1 && net->fused)
+            memcpy(net->logits, l->out, sizeof(float) * (size_t)B * l->out_size);
+        cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
+        cur = l->out;
+    }
+    return cur;
+}
+
+void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, int B, double norm)
+{
+    const int K = cv_net_outputs(net);
+    float *d = net->dbuf[0], *spare = net->dbuf[1];
+    cv_loss_grad(&net->spec.loss, net->layers[net->n - 1].out, labels, targets, B, K, norm, d);
+    for (int i = net->n - 1; i >= net->first_trainable && i >= 1; i--) {
+        cv_layer *l = &net->layers[i];
+        /* a fused loss already gave d/dlogits for the output layer */
+        if (!(i == net->n - 1 && net->fused)) {
+            const int width = last_dim(l->spec->out);
+            cv_act_backward(d, l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec),
+                            l->spec->alpha);
+        }
+        const float *x = i == 1 ? net->input : net->layers[i - 1].out;
+        float *dx = NULL;
+        if (i > net->first_trainable) {
+            dx = spare;
+            memset(dx, 0, sizeof(float) * (size_t)B * l->in_size);
+        }
+        cv_layer_registry[l->spec->kind].backward(l, x, dx, d, B, &net->ws);
+        spare = d;
+        d = dx;
+    }
+}
+
+double cv_net_loss(cv_net *net, const int32_t *labels, const float *targets, int B)
+{
+    return cv_loss_sum(&net->spec.loss, net->layers[net->n - 1].out, net->fused ? net->logits : NULL,
+                       labels, targets, B, cv_net_outputs(net));
+}
+
+static int argmax(const float *v, int K)
+{
+    int best = 0;
+    for (int k = 1; k < K; k++)
+        if (v[k] > v[best]) best = k;
+    return best;
+}
+
+void cv_net_metrics(cv_net *net, const int32_t *labels, const float *targets, int B, cv_metrics *m)
+{
+    const int K = cv_net_outputs(net);
+    const float *out = net->layers[net->n - 1].out;
+    m->loss += cv_net_loss(net, labels, targets, B);
+    for (int n = 0; n < B; n++) {
+        const float *o = out + (size_t)n * K;
+        if (K > 1) {
+            const int truth = labels ? labels[n] : argmax(targets + (size_t)n * K, K);
+            m->correct += argmax(o, K) == truth;
+        } else {
+            const float y = labels ? (float)labels[n] : targets[n];
+            m->correct += (o[0] > 0.5f) == (y > 0.5f);
+        }
+        for (int k = 0; k < K; k++) {
+            const double y = labels ? (K == 1 ? labels[n] : (labels[n] == k)) : targets[(size_t)n * K + k];
+            const double e = o[k] - y;
+            m->abs_err += fabs(e);
+            m->sq_err += e * e;
+        }
+    }
+    m->count += B;
+    m->values += (int64_t)B * K;
+}
