@@ -147,6 +147,7 @@ int cv_convert_idx(const char *images, const char *labels, const char *out, cv_e
 static int mkdir_p(const char *dir, cv_err *err)
 {
     char buf[4096];
+    if (!dir[0]) return cv_errf(err, "output directory: empty name");
     if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
         return cv_errf(err, "%s: path too long", dir);
     for (char *p = buf + 1;; p++) {
@@ -323,12 +324,14 @@ int cv_convert_csv(const char *csv, const char *label, bool as_float, const char
         else cv_errf(err, "%s: empty file (a header row is required)", csv);
         goto done;
     }
-    header = strdup(line);
+    /* Spreadsheets often save a UTF-8 byte-order mark, which would stick to the first name. */
+    header = strdup(strncmp(line, "\xEF\xBB\xBF", 3) == 0 ? line + 3 : line);
     if (!header) {
         cv_errf(err, "%s: out of memory", csv);
         goto done;
     }
-    int ncols = split_csv(header, NULL, 0);
+    int ncols = 1;
+    for (const char *c = header; *c; c++) ncols += *c == ',';
     names = cv_calloc((size_t)ncols, sizeof *names, "CSV header", err);
     fields = cv_calloc((size_t)ncols, sizeof *fields, "CSV fields", err);
     if (!names || !fields) goto done;

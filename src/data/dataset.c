@@ -122,7 +122,8 @@ static int load_y(cv_dataset *ds, hid_t f, const char *path, cv_err *err)
     if (cls != H5T_INTEGER && cls != H5T_FLOAT)
         return cv_errf(err, "%s:/y: dtype %s; convoy reads integer labels or float targets", path,
                        tname);
-    if (rank < 1 || rank > 2 || (cls == H5T_INTEGER && rank != 1))
+    /* Integer (N,1) is accepted as labels: keras.datasets ships CIFAR-10's y that way. */
+    if (rank < 1 || rank > 2 || (cls == H5T_INTEGER && rank == 2 && dims[1] != 1))
         return cv_errf(err, "%s:/y: rank %d %s data; convoy reads (N,) integer labels or (N,K) "
                             "float targets", path, rank, tname);
     if ((int64_t)dims[0] != ds->n)
@@ -137,16 +138,21 @@ static int load_y(cv_dataset *ds, hid_t f, const char *path, cv_err *err)
         if (bytes > 4 || (bytes == 4 && uns)) {
             int64_t *wide = cv_malloc((size_t)ds->n * sizeof *wide, path, err);
             if (!wide) return -1;
-            int rc = cv_h5_read(f, "y", H5T_NATIVE_INT64, 1, dims, wide, path, err);
+            int rc = cv_h5_read(f, "y", H5T_NATIVE_INT64, rank, dims, wide, path, err);
             for (int64_t i = 0; rc == 0 && i < ds->n; i++) {
+                /* uint64 beyond INT64_MAX arrives clipped or wrapped: too large either way */
                 if (wide[i] > INT32_MAX || (uns && wide[i] < 0))
                     rc = cv_errf(err, "%s:/y: label %lld at row %lld is too large", path,
                                  (long long)wide[i], (long long)i);
-                ds->labels[i] = (int32_t)wide[i];
+                else if (wide[i] < 0)
+                    rc = cv_errf(err, "%s:/y: negative label %lld at row %lld", path,
+                                 (long long)wide[i], (long long)i);
+                else
+                    ds->labels[i] = (int32_t)wide[i];
             }
             free(wide);
             if (rc < 0) return -1;
-        } else if (cv_h5_read(f, "y", H5T_NATIVE_INT32, 1, dims, ds->labels, path, err) < 0) {
+        } else if (cv_h5_read(f, "y", H5T_NATIVE_INT32, rank, dims, ds->labels, path, err) < 0) {
             return -1;
         }
         for (int64_t i = 0; i < ds->n; i++)

@@ -40,6 +40,14 @@ static void h5_where(hid_t loc, const char *name, char *out, size_t size)
 
 /* ---------------------------------------------------------------- files */
 
+/* H5Ewalk2 callback: remembers a truncation or locking failure found on the stack. */
+static herr_t find_open_failure(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    if (e->min_num == H5E_TRUNCATED || e->min_num == H5E_CANTLOCKFILE) *(hid_t *)data = e->min_num;
+    return 0;
+}
+
 hid_t cv_h5_open_read(const char *path, cv_err *err)
 {
     cv_h5_quiet();
@@ -56,10 +64,16 @@ hid_t cv_h5_open_read(const char *path, cv_err *err)
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) return cv_errf(err, "%s: not an HDF5 file", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return cv_errf(err, "%s: cannot open HDF5 file (truncated or corrupt, or locked by a "
-                            "writer?)", path);
-    return f;
+    if (f >= 0) return f;
+    /* The error stack still holds HDF5's reason: tell truncation and locking from corruption. */
+    hid_t minor = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, find_open_failure, &minor);
+    if (minor == H5E_TRUNCATED)
+        return cv_errf(err, "%s: truncated HDF5 file (an interrupted copy or download?)", path);
+    if (minor == H5E_CANTLOCKFILE)
+        return cv_errf(err, "%s: locked by another process (HDF5_USE_FILE_LOCKING=FALSE "
+                            "disables locking)", path);
+    return cv_errf(err, "%s: corrupt HDF5 file (cannot open)", path);
 }
 
 /* Names the reason a file cannot be created in the words a user can act on. */

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 static inline float target_at(const int32_t *labels, const float *targets, int K, int n, int k)
 {

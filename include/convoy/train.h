@@ -1,0 +1,52 @@
+/* Training, evaluation and prediction over datasets: the fit loop (epochs of shuffled global
+ * batches, each rank computing its slice in micro-batches, gradients summed across ranks and
+ * divided by the true batch size), and exact whole-set evaluation. */
+#ifndef CONVOY_TRAIN_H
+#define CONVOY_TRAIN_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "convoy/data.h"
+#include "convoy/dist.h"
+#include "convoy/model.h"
+
+/** Samples per forward/backward pass: larger local batches are accumulated in micro-batches
+ *  of at most this size, so memory does not grow with the batch (batch_size=all works). */
+#define CV_MICRO_BATCH 256
+
+typedef struct {
+    const char *data;        /* training set (required) */
+    const char *val;         /* validation set, or NULL to use spec->fit.validation_split */
+    const char *checkpoint;  /* written at the end by rank 0, or NULL */
+    bool quiet;              /* no per-epoch lines */
+    FILE *out;               /* where rank 0 prints (NULL: stdout) */
+} cv_train_opts;
+
+typedef struct {
+    cv_metrics train, val;   /* sums over the epoch; val.count == 0 without validation */
+    double seconds;
+    double images_per_s;
+} cv_epoch_stats;
+
+/** Trains spec as configured (spec->fit, spec->optim) and fills stats[0..epochs) when stats is
+ *  not NULL. */
+int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d,
+             cv_epoch_stats *stats, cv_err *err);
+
+/** Checks a dataset fits the model: sample shape, label range or target width, label/loss kind. */
+int cv_check_data(const cv_model_spec *spec, const cv_dataset *ds, cv_err *err);
+
+/** Metrics over rows idx[0..count) (all rows when idx is NULL), each rank taking a slice and
+ *  the sums combined across ranks: every sample counted exactly once. */
+int cv_evaluate(cv_net *net, const cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx,
+                int64_t count, const cv_dist *d, cv_metrics *m, cv_err *err);
+
+/** Network outputs for every row of ds into out (n, outputs); single process. */
+int cv_predict(cv_net *net, const cv_dataset *ds, const cv_normalizer *nz, float *out, cv_err *err);
+
+/** "loss 0.2871  accuracy 0.8992" from metric sums, with an optional prefix ("val_"). */
+void cv_metrics_format(const cv_model_spec *spec, const cv_metrics *m, const char *prefix,
+                       char *buf, size_t size);
+
+#endif

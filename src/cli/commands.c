@@ -1,0 +1,260 @@
+/* The subcommands: each declares its flags in a table (which is also its --help), turns
+ * flag values into configuration, calls the library, and maps failures to exit codes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "convoy/checkpoint.h"
+#include "convoy/data.h"
+#include "convoy/model.h"
+#include "convoy/train.h"
+
+#define NFLAGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* CLI flags override the model file's compile/fit values. */
+static int apply_overrides(cv_model_spec *spec, const char *epochs, const char *batch,
+                           const char *optimizer, const char *lr, const char *seed, const char *split)
+{
+    long v;
+    double x;
+    if (epochs) {
+        if (cli_int("--epochs", epochs, 1, 1000000, &v)) return 1;
+        spec->fit.epochs = (int)v;
+    }
+    if (batch) {
+        if (strcmp(batch, "all") == 0) spec->fit.batch_size = 0;
+        else if (cli_int("--batch-size", batch, 1, 1L << 30, &v)) return 1;
+        else spec->fit.batch_size = (int)v;
+    }
+    if (optimizer) {
+        int k = cv_optim_from_name(optimizer);
+        if (k < 0)
+            return cli_fail(NULL, "--optimizer: unknown optimizer '%s' (sgd, momentum, adagrad, rmsprop, adadelta, adam)", optimizer);
+        /* another optimizer than the file's starts from its own defaults */
+        if (k != (int)spec->optim.kind) spec->optim = cv_optim_defaults((cv_optim_kind)k);
+    }
+    if (lr) {
+        if (cli_float("--lr", lr, 0.0, 1e6, &x)) return 1;
+        spec->optim.lr = (float)x;
+    }
+    if (seed) {
+        if (cli_int("--seed", seed, 0, 0x7fffffffL, &v)) return 1;
+        spec->fit.seed = (uint64_t)v;
+    }
+    if (split) {
+        if (cli_float("--validation-split", split, 0.0, 0.99, &x)) return 1;
+        spec->fit.validation_split = (float)x;
+    }
+    return 0;
+}
+
+int cmd_train(const cv_dist *d, int argc, char **argv)
+{
+    const char *data = NULL, *val = NULL, *split = NULL, *epochs = NULL, *batch = NULL, *opt = NULL,
+               *lr = NULL, *seed = NULL, *threads = NULL, *ckpt = NULL;
+    bool quiet = false;
+    const cli_flag flags[] = {
+        {"data", "F.h5", "training set (required)", &data, NULL},
+        {"val", "F.h5", "validation set (instead of --validation-split)", &val, NULL},
+        {"validation-split", "R", "hold out a seeded random fraction R of --data", &split, NULL},
+        {"epochs", "N", "epochs to train (fit epochs=)", &epochs, NULL},
+        {"batch-size", "B|all", "GLOBAL batch size; all = full-batch gradient descent", &batch, NULL},
+        {"optimizer", "NAME", "sgd, momentum, adagrad, rmsprop, adadelta, adam", &opt, NULL},
+        {"lr", "X", "learning rate", &lr, NULL},
+        {"seed", "S", "seed for initialisation, shuffling, splits and dropout", &seed, NULL},
+        {"threads", "T", "OpenMP threads per rank (default: OMP_NUM_THREADS)", &threads, NULL},
+        {"checkpoint", "F.h5", "save the trained model here (rank 0)", &ckpt, NULL},
+        {"quiet", NULL, "no per-epoch lines", NULL, &quiet},
+    };
+    const cli_command c = {"train", "MODEL", "Trains MODEL (a model file) on --data.", flags, NFLAGS(flags), 1, 1};
+    const char *pos[1];
+    int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
+    if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
+    if (!data) return cli_fail(d, "train: --data F.h5 is required");
+    if (val && split) return cli_fail(d, "train: use either --val or --validation-split, not both");
+    if (cli_threads(threads)) return CLI_BAD_INPUT;
+
+    cv_model_spec spec;
+    cv_err err;
+    if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
+    rc = apply_overrides(&spec, epochs, batch, opt, lr, seed, split);
+    if (rc == 0) {
+        const cv_train_opts o = {.data = data, .val = val, .checkpoint = ckpt, .quiet = quiet};
+        if (cv_train(&spec, &o, d, NULL, &err)) rc = cli_fail(d, "%s", err.msg);
+    }
+    cv_model_spec_free(&spec);
+    return rc;
+}
+
+/* eval and predict share: CHECKPOINT --data F.h5, load both, check they fit */
+typedef struct {
+    cv_net *net;
+    cv_normalizer nz;
+    cv_dataset ds;
+} loaded;
+
+static int load_for_inference(const cv_dist *d, const char *ckpt, const char *data, loaded *l)
+{
+    cv_err err;
+    memset(l, 0, sizeof *l);
+    if (!(l->net = cv_checkpoint_load(ckpt, CV_MICRO_BATCH, &l->nz, &err))) return cli_fail(d, "%s", err.msg);
+    if (cv_dataset_load(&l->ds, data, &err) || cv_check_data(cv_net_spec(l->net), &l->ds, &err))
+        return cli_fail(d, "%s", err.msg);
+    if (l->nz.mode == CV_NORM_STANDARDIZE && l->nz.dim != cv_shape_size(l->ds.shape))
+        return cli_fail(d, "%s: normaliser has %lld features, the data %lld", ckpt, (long long)l->nz.dim,
+                        (long long)cv_shape_size(l->ds.shape));
+    return 0;
+}
+
+static void free_loaded(loaded *l)
+{
+    cv_net_free(l->net);
+    cv_normalizer_free(&l->nz);
+    cv_dataset_free(&l->ds);
+}
+
+int cmd_eval(const cv_dist *d, int argc, char **argv)
+{
+    const char *data = NULL, *threads = NULL;
+    const cli_flag flags[] = {
+        {"data", "F.h5", "dataset to evaluate on (required)", &data, NULL},
+        {"threads", "T", "OpenMP threads per rank", &threads, NULL},
+    };
+    const cli_command c = {"eval", "CHECKPOINT", "Prints the loss and metrics of CHECKPOINT on --data.",
+                           flags, NFLAGS(flags), 1, 1};
+    const char *pos[1];
+    int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
+    if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
+    if (!data) return cli_fail(d, "eval: --data F.h5 is required");
+    if (cli_threads(threads)) return CLI_BAD_INPUT;
+    loaded l;
+    if ((rc = load_for_inference(d, pos[0], data, &l)) == 0) {
+        cv_metrics m;
+        cv_err err;
+        if (cv_evaluate(l.net, &l.ds, &l.nz, NULL, l.ds.n, d, &m, &err)) {
+            rc = cli_fail(d, "%s", err.msg);
+        } else if (d->rank == 0) {
+            char line[256];
+            cv_metrics_format(cv_net_spec(l.net), &m, "", line, sizeof line);
+            printf("%s  (%lld samples)\n", line, (long long)m.count);
+        }
+    }
+    free_loaded(&l);
+    return rc;
+}
+
+int cmd_predict(const cv_dist *d, int argc, char **argv)
+{
+    const char *data = NULL, *out = NULL, *threads = NULL;
+    const cli_flag flags[] = {
+        {"data", "F.h5", "inputs (its /y, if any, is not needed)", &data, NULL},
+        {"out", "P.h5", "output file: /predictions (N, outputs)", &out, NULL},
+        {"threads", "T", "OpenMP threads", &threads, NULL},
+    };
+    const cli_command c = {"predict", "CHECKPOINT", "Writes CHECKPOINT's outputs for every row of --data.",
+                           flags, NFLAGS(flags), 1, 1};
+    const char *pos[1];
+    int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
+    if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
+    if (!data || !out) return cli_fail(d, "predict: --data F.h5 and --out P.h5 are required");
+    if (cli_threads(threads)) return CLI_BAD_INPUT;
+    if (d->rank != 0) return CLI_OK; /* one writer; inference of a file is cheap */
+    loaded l;
+    if ((rc = load_for_inference(d, pos[0], data, &l)) == 0) {
+        const int K = cv_net_outputs(l.net);
+        cv_err err;
+        float *pred = cv_malloc(sizeof(float) * (size_t)l.ds.n * K, "predictions", &err);
+        if (!pred || cv_predict(l.net, &l.ds, &l.nz, pred, &err) ||
+            cv_predictions_write(out, pred, l.ds.n, K, &err))
+            rc = cli_fail(d, "%s", err.msg);
+        else
+            printf("wrote %s: /predictions (%lld, %d)\n", out, (long long)l.ds.n, K);
+        free(pred);
+    }
+    free_loaded(&l);
+    return rc;
+}
+
+static bool is_hdf5(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char sig[8] = {0};
+    bool yes = f && fread(sig, 1, 8, f) == 8 && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0;
+    if (f) fclose(f);
+    return yes;
+}
+
+int cmd_summary(const cv_dist *d, int argc, char **argv)
+{
+    const cli_command c = {"summary", "MODEL|CHECKPOINT",
+                           "Prints each layer's output shape and parameter count (Keras-style).", NULL, 0, 1, 1};
+    const char *pos[1];
+    int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
+    if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
+    cv_model_spec spec;
+    cv_err err;
+    rc = is_hdf5(pos[0]) ? cv_checkpoint_spec(pos[0], &spec, &err) : cv_model_load(&spec, pos[0], &err);
+    if (rc) return cli_fail(d, "%s", err.msg);
+    if (d->rank == 0) cv_model_summary(&spec, stdout);
+    cv_model_spec_free(&spec);
+    return CLI_OK;
+}
+
+/* "5,7,9" -> ints in [0, 9] */
+static int parse_classes(const char *s, int *out, int max, int *n)
+{
+    *n = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 9 || *n >= max || (*end && *end != ','))
+            return cli_fail(NULL, "--positive: bad class list '%s' (class numbers 0-9, comma-separated)", s);
+        out[(*n)++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return *n ? 0 : cli_fail(NULL, "--positive: empty class list");
+}
+
+int cmd_convert(const cv_dist *d, int argc, char **argv)
+{
+    const char *out = NULL, *src = "/usr/share/datasets/fashion-mnist", *positive = NULL,
+               *pos_name = "positive", *label = NULL;
+    bool as_float = false;
+    const cli_flag flags[] = {
+        {"out", "PATH", "output directory (fashion-mnist) or file (idx, csv)", &out, NULL},
+        {"src", "DIR", "fashion-mnist: folder of the IDX .gz files", &src, NULL},
+        {"positive", "C,C,..", "fashion-mnist: binary labels, 1 for these classes", &positive, NULL},
+        {"positive-name", "NAME", "fashion-mnist: class name of the positives", &pos_name, NULL},
+        {"label", "COLUMN", "csv: the target column (name or 0-based index)", &label, NULL},
+        {"float", NULL, "csv: store the target as float (regression) even if integral", NULL, &as_float},
+    };
+    const cli_command c = {"convert", "fashion-mnist|idx IMAGES LABELS|csv FILE",
+                           "Writes HDF5 datasets (/x, /y, classes) that train, eval and predict read.",
+                           flags, NFLAGS(flags), 1, 3};
+    const char *pos[3];
+    int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
+    if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
+    if (!out) return cli_fail(d, "convert: --out is required");
+    if (d->rank != 0) return CLI_OK;
+    cv_err err;
+    if (strcmp(pos[0], "fashion-mnist") == 0) {
+        if (npos != 1) return cli_fail(d, "convert fashion-mnist: takes no file arguments (use --src DIR)");
+        int cls[10], ncls = 0;
+        if (positive && parse_classes(positive, cls, 10, &ncls)) return CLI_BAD_INPUT;
+        rc = cv_convert_fashion_mnist(src, out, positive ? cls : NULL, ncls, pos_name, &err);
+        if (!rc) printf("wrote %s/train.h5 and %s/test.h5\n", out, out);
+    } else if (strcmp(pos[0], "idx") == 0) {
+        if (npos != 3) return cli_fail(d, "convert idx: needs IMAGES and LABELS files");
+        rc = cv_convert_idx(pos[1], pos[2], out, &err);
+        if (!rc) printf("wrote %s\n", out);
+    } else if (strcmp(pos[0], "csv") == 0) {
+        if (npos != 2) return cli_fail(d, "convert csv: needs one CSV file");
+        if (!label) return cli_fail(d, "convert csv: --label COLUMN is required");
+        rc = cv_convert_csv(pos[1], label, as_float, out, &err);
+        if (!rc) printf("wrote %s\n", out);
+    } else {
+        return cli_fail(d, "convert: unknown source '%s' (fashion-mnist, idx, csv)", pos[0]);
+    }
+    return rc ? cli_fail(d, "%s", err.msg) : CLI_OK;
+}

@@ -1,0 +1,95 @@
+/* Parameter totals and the Keras-style table behind `convoy summary`. Rows are named as Keras
+ * names them (conv2d, conv2d_1, max_pooling2d, ...) so the table can be compared line by line
+ * with model.summary() of the same model in Keras 2. */
+#include "convoy/model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int64_t cv_model_param_count(const cv_model_spec *spec)
+{
+    int64_t n = 0;
+    for (int i = 0; i < spec->n_layers; i++) n += cv_layer_param_count(&spec->layers[i]);
+    return n;
+}
+
+/* Keras's layer names: snake case for the instance, the class name in parentheses. */
+static const struct {
+    const char *snake, *cls;
+} keras_names[CV_LAYER_KIND_COUNT] = {
+    [CV_LAYER_INPUT] = {"input_layer", "InputLayer"},
+    [CV_LAYER_CONV2D] = {"conv2d", "Conv2D"},
+    [CV_LAYER_MAXPOOL2D] = {"max_pooling2d", "MaxPooling2D"},
+    [CV_LAYER_AVGPOOL2D] = {"average_pooling2d", "AveragePooling2D"},
+    [CV_LAYER_MINPOOL2D] = {"min_pooling2d", "MinPooling2D"}, /* no Keras twin; same pattern */
+    [CV_LAYER_FLATTEN] = {"flatten", "Flatten"},
+    [CV_LAYER_DENSE] = {"dense", "Dense"},
+    [CV_LAYER_DROPOUT] = {"dropout", "Dropout"},
+    [CV_LAYER_ACTIVATION] = {"activation", "Activation"},
+};
+
+/* 225034 -> "225,034" */
+static const char *thousands(int64_t n, char *buf, size_t size)
+{
+    char digits[32];
+    const int len = snprintf(digits, sizeof digits, "%lld", (long long)(n < 0 ? -n : n));
+    size_t o = 0;
+    if (n < 0 && o + 1 < size) buf[o++] = '-';
+    for (int i = 0; i < len && o + 1 < size; i++) {
+        if (i > 0 && (len - i) % 3 == 0 && o + 2 < size) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static void rule(FILE *f, char c, int width)
+{
+    for (int i = 0; i < width; i++) fputc(c, f);
+    fputc('\n', f);
+}
+
+void cv_model_summary(const cv_model_spec *spec, void *file)
+{
+    FILE *f = file;
+    char names[CV_MAX_LAYERS][48], shapes[CV_MAX_LAYERS][48], num[32];
+    int seen[CV_LAYER_KIND_COUNT] = {0};
+    int name_w = 28; /* Keras's column widths, widened for long names */
+    for (int i = 1; i < spec->n_layers; i++) {
+        const cv_layer_spec *l = &spec->layers[i];
+        const unsigned k = (unsigned)l->kind < CV_LAYER_KIND_COUNT ? l->kind : CV_LAYER_INPUT;
+        char base[32];
+        if (seen[k]++)
+            snprintf(base, sizeof base, "%s_%d", keras_names[k].snake, seen[k] - 1);
+        else
+            snprintf(base, sizeof base, "%s", keras_names[k].snake);
+        snprintf(names[i], sizeof names[i], "%s (%s)", base, keras_names[k].cls);
+        if (l->out.rank == 3)
+            snprintf(shapes[i], sizeof shapes[i], "(None, %d, %d, %d)", l->out.d[0],
+                     l->out.d[1], l->out.d[2]);
+        else
+            snprintf(shapes[i], sizeof shapes[i], "(None, %d)", l->out.d[0]);
+        const int len = (int)strlen(names[i]) + 2;
+        if (len > name_w) name_w = len;
+    }
+    const int shape_w = 26, width = name_w + shape_w + 11;
+
+    int64_t total = 0, frozen = 0;
+    fprintf(f, "Model: \"sequential\"\n");
+    rule(f, '_', width);
+    fprintf(f, " %-*s%-*s%s\n", name_w, "Layer (type)", shape_w, "Output Shape", "Param #");
+    rule(f, '=', width);
+    for (int i = 1; i < spec->n_layers; i++) {
+        const int64_t p = cv_layer_param_count(&spec->layers[i]);
+        total += p;
+        if (!spec->layers[i].trainable) frozen += p;
+        fprintf(f, " %-*s%-*s%s\n", name_w, names[i], shape_w, shapes[i],
+                thousands(p, num, sizeof num));
+        if (i + 1 < spec->n_layers) fputc('\n', f);
+    }
+    rule(f, '=', width);
+    fprintf(f, "Total params: %s\n", thousands(total, num, sizeof num));
+    fprintf(f, "Trainable params: %s\n", thousands(total - frozen, num, sizeof num));
+    fprintf(f, "Non-trainable params: %s\n", thousands(frozen, num, sizeof num));
+    rule(f, '_', width);
+}

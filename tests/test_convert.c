@@ -1,0 +1,393 @@
+/* Converters: synthetic IDX pairs (gzip and plain) and CSV files written here, converted and
+ * loaded back; every malformed input must fail with FILE or FILE:LINE and the reason; and the
+ * real Fashion-MNIST from Debian's dataset-fashion-mnist package. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "convoy/data.h"
+
+#define TMP CONVOY_TEST_TMP "/"
+#define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+#define EXPECT_ERR(rc, e, file, reason)                                                        \
+    do {                                                                                       \
+        cr_assert_eq((rc), -1, "expected failure");                                            \
+        cr_assert(strstr((e).msg, (file)) != NULL, "message lacks file %s: %s", (file), (e).msg); \
+        cr_assert(strstr((e).msg, (reason)) != NULL, "message lacks '%s': %s", (reason), (e).msg); \
+    } while (0)
+
+static void put_be32(unsigned char *b, uint32_t v)
+{
+    b[0] = (unsigned char)(v >> 24);
+    b[1] = (unsigned char)(v >> 16);
+    b[2] = (unsigned char)(v >> 8);
+    b[3] = (unsigned char)v;
+}
+
+/* Writes an IDX file (gzip unless mode is "wT", zlib's plain mode): magic, dims, payload. */
+static void write_idx(const char *path, const char *mode, uint32_t magic, int ndims,
+                      const uint32_t *dims, const uint8_t *data, size_t len)
+{
+    gzFile g = gzopen(path, mode);
+    cr_assert_not_null(g, "gzopen %s", path);
+    unsigned char hdr[16];
+    put_be32(hdr, magic);
+    for (int i = 0; i < ndims; i++) put_be32(hdr + 4 + 4 * i, dims[i]);
+    cr_assert_eq(gzwrite(g, hdr, 4 + 4 * (unsigned)ndims), 4 + 4 * ndims);
+    if (len) cr_assert_eq(gzwrite(g, data, (unsigned)len), (int)len);
+    cr_assert_eq(gzclose(g), Z_OK);
+}
+
+/* 5 images of 3x4 with pixel (i,r,c) = 12i + 4r + c, labels 9 - i. */
+static void synthetic_pair(const char *img, const char *lab, const char *mode)
+{
+    uint8_t px[5 * 12], lb[5];
+    for (int i = 0; i < 60; i++) px[i] = (uint8_t)i;
+    for (int i = 0; i < 5; i++) lb[i] = (uint8_t)(9 - i);
+    write_idx(img, mode, 0x803, 3, (uint32_t[]){5, 3, 4}, px, sizeof px);
+    write_idx(lab, mode, 0x801, 1, (uint32_t[]){5}, lb, sizeof lb);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    cr_assert_eq(fputs(text, fp) >= 0, 1);
+    cr_assert_eq(fclose(fp), 0);
+}
+
+/* ---------------------------------------------------------------- IDX */
+
+static void check_synthetic(const char *out)
+{
+    cv_dataset ds;
+    cv_err err = {{0}};
+    cr_assert_eq(cv_dataset_load(&ds, out, &err), 0, "%s", err.msg);
+    cr_assert_eq(ds.n, 5);
+    cr_assert_eq(ds.shape.rank, 3);
+    cr_assert_eq(ds.shape.d[0], 3);
+    cr_assert_eq(ds.shape.d[1], 4);
+    cr_assert_eq(ds.shape.d[2], 1);
+    cr_assert_eq(ds.xtype, CV_DTYPE_U8);
+    for (int i = 0; i < 60; i++) cr_assert_eq(((uint8_t *)ds.x)[i], i);
+    cr_assert(ds.has_labels);
+    for (int i = 0; i < 5; i++) cr_assert_eq(ds.labels[i], 9 - i);
+    cr_assert_eq(ds.n_classes, 0);
+    cv_dataset_free(&ds);
+}
+
+Test(idx, gzip_roundtrip)
+{
+    const char *img = TMP "cv_idx_gz_img.gz", *lab = TMP "cv_idx_gz_lab.gz",
+               *out = TMP "cv_idx_gz.h5";
+    synthetic_pair(img, lab, "wb");
+    cv_err err = {{0}};
+    cr_assert_eq(cv_convert_idx(img, lab, out, &err), 0, "%s", err.msg);
+    check_synthetic(out);
+}
+
+Test(idx, plain_roundtrip)
+{
+    const char *img = TMP "cv_idx_plain_img", *lab = TMP "cv_idx_plain_lab",
+               *out = TMP "cv_idx_plain.h5";
+    synthetic_pair(img, lab, "wT");
+    cv_err err = {{0}};
+    cr_assert_eq(cv_convert_idx(img, lab, out, &err), 0, "%s", err.msg);
+    check_synthetic(out);
+}
+
+Test(idx, bad_magic)
+{
+    const char *img = TMP "cv_idx_magic_img.gz", *lab = TMP "cv_idx_magic_lab.gz",
+               *out = TMP "cv_idx_magic.h5";
+    synthetic_pair(img, lab, "wb");
+    uint8_t px[12] = {0};
+    write_idx(img, "wb", 0x802, 3, (uint32_t[]){1, 3, 4}, px, sizeof px); /* wrong type code */
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_idx(img, lab, out, &err), err, img, "bad magic 0x00000802");
+    /* labels and images swapped: each has the other's magic */
+    EXPECT_ERR(cv_convert_idx(lab, lab, out, &err), err, lab, "bad magic 0x00000801");
+}
+
+Test(idx, count_mismatch)
+{
+    const char *img = TMP "cv_idx_count_img.gz", *lab = TMP "cv_idx_count_lab.gz",
+               *out = TMP "cv_idx_count.h5";
+    synthetic_pair(img, lab, "wb");
+    uint8_t lb[4] = {0};
+    write_idx(lab, "wb", 0x801, 1, (uint32_t[]){4}, lb, sizeof lb);
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_idx(img, lab, out, &err), err, lab, "4 labels but");
+    cr_assert(strstr(err.msg, "has 5 images"), "%s", err.msg);
+    struct stat st;
+    cr_assert_neq(stat(out, &st), 0, "no output on failure");
+}
+
+Test(idx, truncated)
+{
+    const char *img = TMP "cv_idx_trunc_img.gz", *lab = TMP "cv_idx_trunc_lab.gz",
+               *out = TMP "cv_idx_trunc.h5";
+    synthetic_pair(img, lab, "wb");
+    uint8_t px[5 * 12 - 7] = {0}; /* header promises 5 images, 7 bytes are missing */
+    write_idx(img, "wb", 0x803, 3, (uint32_t[]){5, 3, 4}, px, sizeof px);
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_idx(img, lab, out, &err), err, img, "truncated");
+
+    /* a gzip stream cut short is also an error, not a crash */
+    synthetic_pair(img, lab, "wb");
+    struct stat st;
+    cr_assert_eq(stat(img, &st), 0);
+    cr_assert_eq(truncate(img, st.st_size / 2), 0);
+    cr_assert_eq(cv_convert_idx(img, lab, out, &err), -1);
+    cr_assert(strstr(err.msg, img), "%s", err.msg);
+
+    /* and so is a header cut short */
+    write_text(img, "\0\0");
+    EXPECT_ERR(cv_convert_idx(img, lab, out, &err), err, img, "truncated");
+}
+
+Test(idx, trailing_data)
+{
+    const char *img = TMP "cv_idx_extra_img.gz", *lab = TMP "cv_idx_extra_lab.gz",
+               *out = TMP "cv_idx_extra.h5";
+    synthetic_pair(img, lab, "wb");
+    uint8_t lb[6] = {0};
+    write_idx(lab, "wb", 0x801, 1, (uint32_t[]){5}, lb, sizeof lb); /* one byte too many */
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_idx(img, lab, out, &err), err, lab, "extra data");
+}
+
+Test(idx, missing_file)
+{
+    const char *lab = TMP "cv_idx_missing_lab.gz";
+    synthetic_pair(TMP "cv_idx_missing_img.gz", lab, "wb");
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_idx(TMP "cv_idx_nope.gz", lab, TMP "cv_idx_missing.h5", &err), err,
+               TMP "cv_idx_nope.gz", "no such file");
+}
+
+/* ---------------------------------------------------------------- CSV */
+
+Test(csv, int_labels_by_name)
+{
+    const char *in = TMP "cv_csv_int.csv", *out = TMP "cv_csv_int.h5";
+    write_text(in, "a,label,b\n1.5,2,-3\n\n0,0,4e2\r\n7,1,0.25\n");
+    cv_err err = {{0}};
+    cr_assert_eq(cv_convert_csv(in, "label", false, out, &err), 0, "%s", err.msg);
+    cv_dataset ds;
+    cr_assert_eq(cv_dataset_load(&ds, out, &err), 0, "%s", err.msg);
+    cr_assert_eq(ds.n, 3);
+    cr_assert_eq(ds.shape.rank, 1);
+    cr_assert_eq(ds.shape.d[0], 2);
+    cr_assert_eq(ds.xtype, CV_DTYPE_F32);
+    float want[6] = {1.5f, -3, 0, 400, 7, 0.25f};
+    cr_assert_arr_eq(ds.x, want, sizeof want);
+    cr_assert(ds.has_labels);
+    cr_assert_eq(ds.labels[0], 2);
+    cr_assert_eq(ds.labels[1], 0);
+    cr_assert_eq(ds.labels[2], 1);
+    cr_assert_eq(ds.n_classes, 0);
+    cv_dataset_free(&ds);
+}
+
+Test(csv, float_targets_by_index)
+{
+    const char *in = TMP "cv_csv_float.csv", *out = TMP "cv_csv_float.h5";
+    write_text(in, "price,x1,x2\n2.5,1,2\n-1,3,4\n");
+    cv_err err = {{0}};
+    cr_assert_eq(cv_convert_csv(in, "0", false, out, &err), 0, "%s", err.msg);
+    cv_dataset ds;
+    cr_assert_eq(cv_dataset_load(&ds, out, &err), 0, "%s", err.msg);
+    cr_assert_eq(ds.n, 2);
+    cr_assert_eq(ds.shape.d[0], 2);
+    cr_assert_not(ds.has_labels);
+    cr_assert_eq(ds.ydim, 1);
+    cr_assert_float_eq(ds.targets[0], 2.5f, 0);
+    cr_assert_float_eq(ds.targets[1], -1.0f, 0);
+    float want[4] = {1, 2, 3, 4};
+    cr_assert_arr_eq(ds.x, want, sizeof want);
+    cv_dataset_free(&ds);
+}
+
+Test(csv, as_float_forces_targets)
+{
+    const char *in = TMP "cv_csv_asfloat.csv", *out = TMP "cv_csv_asfloat.h5";
+    write_text(in, "x,y\n1,3\n2,-4\n"); /* integers, one negative: fine as targets */
+    cv_err err = {{0}};
+    cr_assert_eq(cv_convert_csv(in, "y", true, out, &err), 0, "%s", err.msg);
+    cv_dataset ds;
+    cr_assert_eq(cv_dataset_load(&ds, out, &err), 0, "%s", err.msg);
+    cr_assert_not(ds.has_labels);
+    cr_assert_eq(ds.ydim, 1);
+    cr_assert_float_eq(ds.targets[1], -4.0f, 0);
+    cv_dataset_free(&ds);
+}
+
+/* A spreadsheet's byte-order mark must not hide the first column's name. */
+Test(csv, byte_order_mark)
+{
+    const char *in = TMP "cv_csv_bom.csv", *out = TMP "cv_csv_bom.h5";
+    write_text(in, "\xEF\xBB\xBFy,x\n1,2\n0,3\n");
+    cv_err err = {{0}};
+    cr_assert_eq(cv_convert_csv(in, "y", false, out, &err), 0, "%s", err.msg);
+    cv_dataset ds;
+    cr_assert_eq(cv_dataset_load(&ds, out, &err), 0, "%s", err.msg);
+    cr_assert_eq(ds.labels[0], 1);
+    cr_assert_float_eq(((float *)ds.x)[1], 3.0f, 0);
+    cv_dataset_free(&ds);
+}
+
+Test(csv, bad_number_names_line_and_column)
+{
+    const char *in = TMP "cv_csv_badnum.csv";
+    write_text(in, "x1,x2,x3,y\n1,2,3,0\n4,5,abc,1\n");
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_csv(in, "y", false, TMP "cv_csv_badnum.h5", &err), err, in,
+               ":3: column 'x3': bad number 'abc'");
+    write_text(in, "x1,y\n1,0\n2x,1\n"); /* a number must be the whole field */
+    EXPECT_ERR(cv_convert_csv(in, "y", false, TMP "cv_csv_badnum.h5", &err), err, in,
+               ":3: column 'x1': bad number '2x'");
+    write_text(in, "x1,y\n1,0\ninf,1\n"); /* and finite */
+    EXPECT_ERR(cv_convert_csv(in, "y", false, TMP "cv_csv_badnum.h5", &err), err, in,
+               ":3: column 'x1': bad number 'inf'");
+}
+
+Test(csv, wrong_field_count)
+{
+    const char *in = TMP "cv_csv_fields.csv";
+    write_text(in, "a,b,c,d,y\n1,2,3,4,0\n1,2,3,0\n");
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_csv(in, "y", false, TMP "cv_csv_fields.h5", &err), err, in,
+               ":3: 4 fields, header has 5");
+}
+
+Test(csv, unknown_label_column)
+{
+    const char *in = TMP "cv_csv_nolabel.csv";
+    write_text(in, "a,b\n1,2\n");
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_csv(in, "target", false, TMP "cv_csv_nolabel.h5", &err), err, in,
+               "no label column 'target'");
+    EXPECT_ERR(cv_convert_csv(in, "5", false, TMP "cv_csv_nolabel.h5", &err), err, in,
+               "label column 5 but the header has 2 columns");
+}
+
+Test(csv, empty_and_header_only)
+{
+    const char *in = TMP "cv_csv_empty.csv";
+    write_text(in, "");
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_csv(in, "y", false, TMP "cv_csv_empty.h5", &err), err, in, "empty file");
+    write_text(in, "x,y\n\n");
+    EXPECT_ERR(cv_convert_csv(in, "y", false, TMP "cv_csv_empty.h5", &err), err, in, "no data rows");
+}
+
+Test(csv, negative_integer_label)
+{
+    const char *in = TMP "cv_csv_neg.csv";
+    write_text(in, "x,y\n1,0\n2,1\n3,-1\n");
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_csv(in, "y", false, TMP "cv_csv_neg.h5", &err), err, in,
+               ":4: column 'y': negative label -1");
+}
+
+Test(csv, missing_file)
+{
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_csv(TMP "cv_csv_nope.csv", "y", false, TMP "cv_csv_nope.h5", &err), err,
+               TMP "cv_csv_nope.csv", "no such file");
+}
+
+/* ---------------------------------------------------------------- Fashion-MNIST */
+
+static void check_fmnist(const char *path, int64_t n, int classes)
+{
+    cv_dataset ds;
+    cv_err err = {{0}};
+    cr_assert_eq(cv_dataset_load(&ds, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(ds.n, n);
+    cr_assert_eq(ds.shape.rank, 3);
+    cr_assert_eq(ds.shape.d[0], 28);
+    cr_assert_eq(ds.shape.d[1], 28);
+    cr_assert_eq(ds.shape.d[2], 1);
+    cr_assert_eq(ds.xtype, CV_DTYPE_U8);
+    cr_assert_eq(ds.n_classes, classes);
+    cr_assert_eq(cv_dataset_check_labels(&ds, classes, &err), 0, "%s", err.msg);
+    cv_dataset_free(&ds);
+}
+
+Test(fashion_mnist, real_dataset, .timeout = 120)
+{
+    struct stat st;
+    cr_assert_eq(stat(FMNIST_DIR "/train-images-idx3-ubyte.gz", &st), 0,
+                 "Fashion-MNIST missing: apt-get install dataset-fashion-mnist");
+    const char *outdir = TMP "cv_fmnist/nested";
+    cv_err err = {{0}};
+    cr_assert_eq(cv_convert_fashion_mnist(FMNIST_DIR, outdir, NULL, 0, NULL, &err), 0, "%s",
+                 err.msg);
+    check_fmnist(TMP "cv_fmnist/nested/train.h5", 60000, 10);
+    check_fmnist(TMP "cv_fmnist/nested/test.h5", 10000, 10);
+    cv_dataset ds;
+    cr_assert_eq(cv_dataset_load(&ds, TMP "cv_fmnist/nested/train.h5", &err), 0, "%s", err.msg);
+    cr_assert_str_eq(ds.class_names[0], "T-shirt/top");
+    cr_assert_str_eq(ds.class_names[9], "Ankle boot");
+    int count[10] = {0};
+    for (int64_t i = 0; i < ds.n; i++) count[ds.labels[i]]++;
+    for (int c = 0; c < 10; c++) cr_assert_eq(count[c], 6000, "class %d", c);
+    cv_dataset_free(&ds);
+
+    /* binary: sandals, sneakers and ankle boots against the rest */
+    const int pos[3] = {5, 7, 9};
+    cr_assert_eq(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_bin", pos, 3, "footwear",
+                                          &err), 0, "%s", err.msg);
+    check_fmnist(TMP "cv_fmnist_bin/train.h5", 60000, 2);
+    check_fmnist(TMP "cv_fmnist_bin/test.h5", 10000, 2);
+    cr_assert_eq(cv_dataset_load(&ds, TMP "cv_fmnist_bin/train.h5", &err), 0, "%s", err.msg);
+    cr_assert_str_eq(ds.class_names[0], "other");
+    cr_assert_str_eq(ds.class_names[1], "footwear");
+    int64_t positives = 0;
+    for (int64_t i = 0; i < ds.n; i++) positives += ds.labels[i];
+    cr_assert_eq(positives, 18000);
+    cv_dataset_free(&ds);
+}
+
+Test(fashion_mnist, errors)
+{
+    cv_err err = {{0}};
+    const int bad[1] = {10};
+    EXPECT_ERR(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_err", bad, 1, NULL, &err), err,
+               "positive class 10", "outside [0, 10)");
+    EXPECT_ERR(cv_convert_fashion_mnist(TMP "cv_no_such_src", TMP "cv_fmnist_err", NULL, 0, NULL,
+                                        &err), err, "cv_no_such_src/train-images-idx3-ubyte",
+               "no such file");
+    write_text(TMP "cv_fmnist_plainfile", "x");
+    EXPECT_ERR(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_plainfile/out", NULL, 0, NULL,
+                                        &err), err, "cv_fmnist_plainfile", "not a directory");
+}
+
+/* Synthetic Fashion-MNIST directory with uncompressed files: the .gz names are optional. */
+Test(fashion_mnist, plain_files_and_default_positive_name)
+{
+    const char *src = TMP "cv_fmnist_plain_src";
+    mkdir(src, 0777);
+    synthetic_pair(TMP "cv_fmnist_plain_src/train-images-idx3-ubyte",
+                   TMP "cv_fmnist_plain_src/train-labels-idx1-ubyte", "wT");
+    synthetic_pair(TMP "cv_fmnist_plain_src/t10k-images-idx3-ubyte",
+                   TMP "cv_fmnist_plain_src/t10k-labels-idx1-ubyte", "wT");
+    const int pos[2] = {9, 5};
+    cv_err err = {{0}};
+    cr_assert_eq(cv_convert_fashion_mnist(src, TMP "cv_fmnist_plain_out", pos, 2, NULL, &err), 0,
+                 "%s", err.msg);
+    cv_dataset ds;
+    cr_assert_eq(cv_dataset_load(&ds, TMP "cv_fmnist_plain_out/test.h5", &err), 0, "%s", err.msg);
+    cr_assert_eq(ds.n, 5);
+    cr_assert_str_eq(ds.class_names[1], "Sandal+Ankle boot");
+    int want[5] = {1, 0, 0, 0, 1}; /* labels 9 8 7 6 5 */
+    for (int i = 0; i < 5; i++) cr_assert_eq(ds.labels[i], want[i]);
+    cv_dataset_free(&ds);
+}

@@ -1,0 +1,529 @@
+/* Model-file parser: the DESIGN §3 model parses with the right shapes, defaults and 225,034
+ * parameters, and every bad-input path fails with one "FILE:LINE: reason" message. */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convoy/model.h"
+
+static const char *const design_cnn =
+    "# DESIGN section 3\n"
+    "input     shape=28,28,1\n"
+    "conv2d    filters=32 kernel=3 stride=1 padding=valid activation=relu\n"
+    "maxpool2d pool=2\n"
+    "conv2d    filters=64 kernel=3 activation=relu\n"
+    "maxpool2d pool=2\n"
+    "flatten\n"
+    "dense     units=128 activation=relu init=he_normal\n"
+    "dropout   rate=0.3   # Keras's rate: the fraction dropped\n"
+    "dense     units=10 activation=softmax\n"
+    "\n"
+    "compile   optimizer=adam learning_rate=0.001 loss=sparse_categorical_crossentropy "
+    "metrics=accuracy\n"
+    "fit       epochs=10 batch_size=64 validation_split=0.1\n"
+    "augment   rotation_range=40 width_shift_range=0.2 height_shift_range=0.2 shear_range=0.2\n"
+    "          zoom_range=0.2 horizontal_flip=true fill_mode=nearest\n";
+
+/* A minimal valid model whose line 1 is input, line 2 dense, line 3 compile. */
+#define MLP_HEAD "input shape=4\n"
+#define MLP_TAIL "dense units=3 activation=softmax\ncompile loss=sparse_categorical_crossentropy\n"
+
+static cv_model_spec spec;
+
+static void parse_ok(const char *text)
+{
+    cv_err err = {{0}};
+    int rc = cv_model_parse(&spec, text, "m.model", &err);
+    cr_assert_eq(rc, 0, "parse failed: %s", err.msg);
+    cr_assert_not_null(spec.text);
+    cr_assert_str_eq(spec.text, text);
+}
+
+/* The parse fails with a single-line message containing `where` ("m.model:LINE:") and `why`. */
+static void parse_fails(const char *text, const char *where, const char *why)
+{
+    cv_err err = {{0}};
+    int rc = cv_model_parse(&spec, text, "m.model", &err);
+    cr_assert_eq(rc, -1, "parse succeeded; expected \"%s ... %s\"", where, why);
+    cr_assert_not_null(strstr(err.msg, where), "message \"%s\" lacks \"%s\"", err.msg, where);
+    cr_assert_not_null(strstr(err.msg, why), "message \"%s\" lacks \"%s\"", err.msg, why);
+    cr_assert_null(strchr(err.msg, '\n'), "message \"%s\" is not one line", err.msg);
+    cr_assert_null(strstr(err.msg, "convoy:"), "the CLI adds the prefix: \"%s\"", err.msg);
+    cr_assert_null(spec.text, "a failed parse must not keep the text");
+}
+
+static void teardown(void) { cv_model_spec_free(&spec); }
+
+TestSuite(parse, .fini = teardown);
+
+static void assert_shape(cv_shape s, int rank, int d0, int d1, int d2)
+{
+    cr_assert_eq(s.rank, rank);
+    cr_assert_eq(s.d[0], d0);
+    if (rank == 3) {
+        cr_assert_eq(s.d[1], d1);
+        cr_assert_eq(s.d[2], d2);
+    }
+}
+
+/* ---- valid models --------------------------------------------------------------------- */
+
+Test(parse, design_cnn_shapes_and_params)
+{
+    parse_ok(design_cnn);
+    cr_assert_eq(spec.n_layers, 9);
+    const cv_layer_spec *L = spec.layers;
+    cr_assert_eq(L[0].kind, CV_LAYER_INPUT);
+    cr_assert_eq(L[0].line, 2);
+    assert_shape(L[0].out, 3, 28, 28, 1);
+    assert_shape(L[1].out, 3, 26, 26, 32);
+    assert_shape(L[2].out, 3, 13, 13, 32);
+    assert_shape(L[3].out, 3, 11, 11, 64);
+    assert_shape(L[4].out, 3, 5, 5, 64);
+    assert_shape(L[5].out, 1, 1600, 0, 0);
+    assert_shape(L[6].out, 1, 128, 0, 0);
+    assert_shape(L[7].out, 1, 128, 0, 0);
+    assert_shape(L[8].out, 1, 10, 0, 0);
+    assert_shape(L[3].in, 3, 13, 13, 32);
+    cr_assert_eq(L[1].act, CV_ACT_RELU);
+    cr_assert_eq(L[2].stride, 2, "a pooling stride defaults to the pool size");
+    cr_assert_eq(L[6].init, CV_INIT_HE_NORMAL);
+    cr_assert_float_eq(L[7].rate, 0.3f, 1e-7f);
+    cr_assert_eq(L[8].act, CV_ACT_SOFTMAX);
+    cr_assert_eq(L[8].line, 10);
+
+    cr_assert_eq(cv_layer_param_count(&L[1]), 320);
+    cr_assert_eq(cv_layer_param_count(&L[3]), 18496);
+    cr_assert_eq(cv_layer_param_count(&L[6]), 204928);
+    cr_assert_eq(cv_layer_param_count(&L[8]), 1290);
+    cr_assert_eq(cv_model_param_count(&spec), 225034);
+
+    cr_assert_eq(spec.optim.kind, CV_OPT_ADAM);
+    cr_assert_float_eq(spec.optim.lr, 0.001f, 1e-9f);
+    cr_assert_eq(spec.optim_line, 12);
+    cr_assert_eq(spec.loss.kind, CV_LOSS_SPARSE_CE);
+    cr_assert_eq(spec.loss.metrics, (unsigned)CV_METRIC_ACCURACY);
+    cr_assert_eq(spec.fit.epochs, 10);
+    cr_assert_eq(spec.fit.batch_size, 64);
+    cr_assert_float_eq(spec.fit.validation_split, 0.1f, 1e-7f);
+    cr_assert(spec.has_augment);
+    cr_assert_eq(spec.augment_line, 14);
+}
+
+Test(parse, defaults_are_filled)
+{
+    parse_ok("input shape=3,3,2\n"
+             "conv2d filters=2 kernel=1\n"
+             "maxpool2d\n"
+             "flatten\n"
+             "dense units=1\n"
+             "compile loss=mse\n");
+    const cv_layer_spec *L = spec.layers;
+    cr_assert_eq(L[0].normalize, CV_NORM_AUTO);
+    cr_assert_eq(L[1].stride, 1);
+    cr_assert(!L[1].same);
+    cr_assert(!L[1].pad_nearest);
+    cr_assert_eq(L[1].act, CV_ACT_LINEAR);
+    cr_assert_eq(L[1].init, CV_INIT_GLOROT_UNIFORM);
+    for (int i = 0; i < spec.n_layers; i++) {
+        cr_assert(L[i].use_bias && L[i].trainable, "layer %d", i);
+        cr_assert_float_eq(L[i].alpha, 0.2f, 1e-7f);
+        cr_assert_eq(L[i].line, i + 1);
+    }
+    cr_assert_eq(L[2].pool, 2);
+    cr_assert_eq(L[2].stride, 2);
+    assert_shape(L[2].out, 3, 1, 1, 2);
+
+    cr_assert_eq(spec.fit.epochs, 1);
+    cr_assert_eq(spec.fit.batch_size, 32);
+    cr_assert_float_eq(spec.fit.validation_split, 0.0f, 0.0f);
+    cr_assert_eq(spec.fit.seed, 42u);
+    cr_assert(spec.fit.shuffle);
+    cr_assert(!spec.has_augment);
+
+    cr_assert_eq(spec.optim.kind, CV_OPT_RMSPROP, "Keras's default optimizer");
+    cv_optim_config d = cv_optim_defaults(CV_OPT_RMSPROP);
+    cr_assert_float_eq(spec.optim.lr, d.lr, 0.0f);
+    cr_assert_float_eq(spec.optim.rho, d.rho, 0.0f);
+    cr_assert_eq(spec.optim_line, 6);
+    cr_assert_eq(spec.loss.kind, CV_LOSS_MSE);
+    cr_assert_float_eq(spec.loss.huber_delta, 1.0f, 0.0f);
+    cr_assert_eq(spec.loss.metrics, 0u);
+}
+
+Test(parse, compile_overrides_apply_in_any_order)
+{
+    /* hyper-parameters before optimizer= still belong to it */
+    parse_ok(MLP_HEAD "dense units=2 activation=sigmoid\n"
+             "compile beta_2=0.99 epsilon=1e-8 lr=0.01 optimizer=adam beta_1=0.8 "
+             "loss=binary_crossentropy metrics=accuracy,mse\n"
+             "fit batch_size=all seed=7 shuffle=false epochs=3\n");
+    cr_assert_eq(spec.optim.kind, CV_OPT_ADAM);
+    cr_assert_float_eq(spec.optim.lr, 0.01f, 1e-9f);
+    cr_assert_float_eq(spec.optim.beta1, 0.8f, 1e-7f);
+    cr_assert_float_eq(spec.optim.beta2, 0.99f, 1e-7f);
+    cr_assert_float_eq(spec.optim.epsilon, 1e-8f, 1e-12f);
+    cr_assert_eq(spec.loss.kind, CV_LOSS_BINARY_CE);
+    cr_assert_eq(spec.loss.metrics, (unsigned)(CV_METRIC_ACCURACY | CV_METRIC_MSE));
+    cr_assert_eq(spec.fit.batch_size, 0, "`all` is full-batch");
+    cr_assert_eq(spec.fit.seed, 7u);
+    cr_assert(!spec.fit.shuffle);
+    cr_assert_eq(spec.fit.epochs, 3);
+    teardown();
+
+    parse_ok(MLP_HEAD "dense units=1\n"
+             "compile nesterov=true momentum=0.5 optimizer=momentum loss=huber delta=2.5\n");
+    cr_assert_eq(spec.optim.kind, CV_OPT_MOMENTUM);
+    cr_assert_eq(spec.optim.variant, CV_MOMENTUM_NESTEROV);
+    cr_assert_float_eq(spec.optim.momentum, 0.5f, 1e-7f);
+    cr_assert_float_eq(spec.optim.lr, cv_optim_defaults(CV_OPT_MOMENTUM).lr, 0.0f);
+    cr_assert_float_eq(spec.loss.huber_delta, 2.5f, 1e-7f);
+    teardown();
+
+    parse_ok(MLP_HEAD "dense units=1\n"
+             "compile optimizer=adadelta rho=0.5 loss=mae\n");
+    cr_assert_float_eq(spec.optim.rho, 0.5f, 1e-7f);
+    teardown();
+
+    parse_ok(MLP_HEAD "dense units=1\n"
+             "compile optimizer=adagrad initial_accumulator_value=0.2 loss=mae\n");
+    cr_assert_float_eq(spec.optim.initial_accumulator, 0.2f, 1e-7f);
+    teardown();
+
+    parse_ok(MLP_HEAD "dense units=1\ncompile optimizer=momentum variant=classic loss=mae\n");
+    cr_assert_eq(spec.optim.variant, CV_MOMENTUM_CLASSIC);
+}
+
+Test(parse, same_padding_follows_tensorflow)
+{
+    parse_ok("input shape=8,8,1\n"
+             "conv2d filters=2 kernel=3 stride=2 padding=same pad_mode=nearest\n"
+             "flatten\n" MLP_TAIL);
+    assert_shape(spec.layers[1].out, 3, 4, 4, 2);
+    cr_assert(spec.layers[1].same && spec.layers[1].pad_nearest);
+    teardown();
+
+    parse_ok("input shape=7,7,3\n"
+             "conv2d filters=2 kernel=3,3 stride=2 padding=same\n"
+             "flatten\n" MLP_TAIL);
+    assert_shape(spec.layers[1].out, 3, 4, 4, 2);
+    cr_assert_eq(spec.layers[1].kernel, 3);
+    teardown();
+
+    /* same padding never empties, even with a kernel larger than the input */
+    parse_ok("input shape=2,2,1\nconv2d filters=1 kernel=5 padding=same\nflatten\n" MLP_TAIL);
+    assert_shape(spec.layers[1].out, 3, 2, 2, 1);
+}
+
+Test(parse, activation_layer_short_and_long_forms)
+{
+    parse_ok(MLP_HEAD "dense units=3\nactivation leaky_relu alpha=0.1\nactivation softmax\n"
+             "compile loss=categorical_crossentropy\n");
+    cr_assert_eq(spec.layers[2].kind, CV_LAYER_ACTIVATION);
+    cr_assert_eq(spec.layers[2].act, CV_ACT_LEAKY_RELU);
+    cr_assert_float_eq(spec.layers[2].alpha, 0.1f, 1e-7f);
+    cr_assert_eq(spec.layers[3].act, CV_ACT_SOFTMAX);
+    teardown();
+
+    parse_ok(MLP_HEAD "dense units=3\nactivation activation=sigmoid\n"
+             "compile loss=binary_crossentropy\n");
+    cr_assert_eq(spec.layers[2].act, CV_ACT_SIGMOID);
+}
+
+Test(parse, flags_and_misc_keys)
+{
+    parse_ok("input shape=5 normalize=standardize\n"
+             "flatten\n"
+             "dense units=3 use_bias=false trainable=false init=zeros\n"
+             "dense units=2 activation=softmax\n"
+             "compile loss=sparse_categorical_crossentropy optimizer=sgd lr=0\n");
+    cr_assert_eq(spec.layers[0].normalize, CV_NORM_STANDARDIZE);
+    assert_shape(spec.layers[1].out, 1, 5, 0, 0);
+    cr_assert(!spec.layers[2].use_bias && !spec.layers[2].trainable);
+    cr_assert_eq(cv_layer_param_count(&spec.layers[2]), 15);
+    cr_assert_eq(cv_model_param_count(&spec), 15 + 8);
+    cr_assert_float_eq(spec.optim.lr, 0.0f, 0.0f);
+}
+
+Test(parse, summary_table)
+{
+    parse_ok(design_cnn);
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    cr_assert_not_null(f);
+    cv_model_summary(&spec, f);
+    fclose(f);
+    cr_assert_not_null(strstr(buf, "Total params: 225,034"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "Trainable params: 225,034"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "Non-trainable params: 0"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "conv2d_1 (Conv2D)"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "(None, 26, 26, 32)"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "(None, 1600)"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "204,928"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "dense_1 (Dense)"), "%s", buf);
+    free(buf);
+}
+
+Test(parse, summary_counts_frozen_layers)
+{
+    parse_ok(MLP_HEAD "dense units=10 trainable=false\n" MLP_TAIL);
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    cv_model_summary(&spec, f);
+    fclose(f);
+    cr_assert_not_null(strstr(buf, "Total params: 83\n"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "Trainable params: 33\n"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "Non-trainable params: 50\n"), "%s", buf);
+    free(buf);
+}
+
+Test(parse, load_reads_a_file_and_reports_unreadable_ones)
+{
+    const char *path = CONVOY_TEST_TMP "/test_parse.model";
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(design_cnn, f);
+    fclose(f);
+    cv_err err = {{0}};
+    cr_assert_eq(cv_model_load(&spec, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_model_param_count(&spec), 225034);
+    cr_assert_str_eq(spec.text, design_cnn);
+    cr_assert_str_eq(spec.file, path);
+    teardown();
+
+    cr_assert_eq(cv_model_load(&spec, CONVOY_TEST_TMP "/no-such.model", &err), -1);
+    cr_assert_not_null(strstr(err.msg, "no-such.model: cannot read: No such file"), "%s", err.msg);
+
+    /* a parse error names the path it was loaded from */
+    f = fopen(path, "w");
+    fputs("input shape=4\nflaten\n", f);
+    fclose(f);
+    cr_assert_eq(cv_model_load(&spec, path, &err), -1);
+    cr_assert_not_null(strstr(err.msg, "test_parse.model:2: unknown layer 'flaten'"), "%s", err.msg);
+    remove(path);
+}
+
+/* ---- one test per error path ------------------------------------------------------------ */
+
+Test(parse, unknown_layer)
+{
+    parse_fails(MLP_HEAD "\n# comment\nconv3d filters=1 kernel=1\n" MLP_TAIL, "m.model:4:",
+                "unknown layer 'conv3d'");
+}
+
+Test(parse, unknown_key)
+{
+    parse_fails(MLP_HEAD "dense units=3 activaton=relu\n" MLP_TAIL, "m.model:2:",
+                "unknown key 'activaton' for dense (valid keys: units, activation, alpha, "
+                "init, use_bias, trainable)");
+    parse_fails(MLP_HEAD "flatten units=2\n" MLP_TAIL, "m.model:2:", "flatten takes no keys");
+}
+
+Test(parse, duplicate_key)
+{
+    parse_fails(MLP_HEAD "dense units=3\n  units=4\n" MLP_TAIL, "m.model:3:",
+                "duplicate key 'units' in dense (already given on line 2)");
+    parse_fails(MLP_HEAD MLP_TAIL "  learning_rate=0.1 lr=0.2\n", "m.model:4:",
+                "duplicate key 'lr' in compile");
+}
+
+Test(parse, bad_number)
+{
+    parse_fails("input shape=8,8,1\nconv2d filters=abc kernel=3\n", "m.model:2:",
+                "bad number 'abc' for filters");
+    parse_fails(MLP_HEAD "dropout rate=0.3x\n" MLP_TAIL, "m.model:2:",
+                "bad number '0.3x' for rate");
+    parse_fails(MLP_HEAD "dropout rate=nan\n" MLP_TAIL, "m.model:2:", "bad number 'nan' for rate");
+    parse_fails(MLP_HEAD "dense units=99999999999999999999\n" MLP_TAIL, "m.model:2:",
+                "bad number '99999999999999999999' for units");
+    parse_fails(MLP_HEAD "dense units=\n" MLP_TAIL, "m.model:2:", "units= has no value");
+}
+
+Test(parse, non_integer_int)
+{
+    parse_fails("input shape=8,8,1\nconv2d filters=3.5 kernel=3\n", "m.model:2:",
+                "bad number '3.5' for filters: expected an integer");
+    parse_fails("input shape=28.0,28,1\n", "m.model:1:", "bad number '28.0' for shape");
+    parse_fails(MLP_HEAD MLP_TAIL "fit epochs=1e3\n", "m.model:4:",
+                "bad number '1e3' for epochs: expected an integer");
+}
+
+Test(parse, missing_required_key)
+{
+    parse_fails("input shape=8,8,1\nconv2d filters=4\n", "m.model:2:",
+                "conv2d is missing the required key kernel=");
+    parse_fails(MLP_HEAD "dense activation=relu\n" MLP_TAIL, "m.model:2:",
+                "dense is missing the required key units=");
+    parse_fails(MLP_HEAD "dropout\n" MLP_TAIL, "m.model:2:", "dropout is missing the required key rate=");
+    parse_fails("input normalize=scale\n", "m.model:1:", "input is missing the required key shape=");
+}
+
+Test(parse, missing_input)
+{
+    parse_fails("dense units=3 activation=softmax\n"
+                "compile loss=sparse_categorical_crossentropy\n",
+                "m.model:1:", "missing input layer");
+    parse_fails("# nothing but comments\n\n", "m.model:1:", "missing input layer");
+    parse_fails("\n\ncompile loss=mse\n", "m.model:3:", "missing input layer");
+}
+
+Test(parse, input_not_first)
+{
+    parse_fails("\ndense units=3\ninput shape=4\n" MLP_TAIL, "m.model:3:",
+                "input must be the first layer (line 2 has `dense` before it)");
+    parse_fails(MLP_HEAD "input shape=4\n" MLP_TAIL, "m.model:2:",
+                "a second input layer (the first is on line 1)");
+}
+
+Test(parse, kernel_larger_than_input)
+{
+    parse_fails("input shape=3,3,1\nconv2d filters=1 kernel=5\nflatten\n" MLP_TAIL, "m.model:2:",
+                "kernel 5 larger than its 3x3 input");
+}
+
+Test(parse, pooling_to_zero)
+{
+    parse_fails("input shape=2,2,1\nmaxpool2d pool=3\nflatten\n" MLP_TAIL, "m.model:2:",
+                "pooling 3 on a 2x2 input gives an empty output");
+    parse_fails("input shape=4\navgpool2d\n" MLP_TAIL, "m.model:2:",
+                "avgpool2d needs an (H,W,C) input; got (4)");
+    parse_fails("input shape=784\nconv2d filters=1 kernel=3\n" MLP_TAIL, "m.model:2:",
+                "conv2d needs an (H,W,C) input; got (784)");
+}
+
+Test(parse, dense_on_rank3_input)
+{
+    parse_fails("input shape=4,4,1\n\ndense units=3 activation=softmax\n"
+                "compile loss=sparse_categorical_crossentropy\n",
+                "m.model:3:", "dense needs a flat input; add `flatten` before line 3");
+    parse_fails("input shape=4,4,1\nconv2d filters=1 kernel=1\ncompile loss=mse\n", "m.model:2:",
+                "the output must be flat");
+}
+
+Test(parse, bad_activation_name)
+{
+    parse_fails(MLP_HEAD "dense units=3 activation=rleu\n" MLP_TAIL, "m.model:2:",
+                "unknown activation 'rleu' (expected linear, relu, leaky_relu, sigmoid, tanh, "
+                "softmax)");
+    parse_fails(MLP_HEAD "activation swish\n" MLP_TAIL, "m.model:2:", "unknown activation 'swish'");
+    parse_fails(MLP_HEAD "dense units=3 init=lecun\n" MLP_TAIL, "m.model:2:", "unknown init 'lecun'");
+    parse_fails("input shape=4,4,1\nconv2d filters=1 kernel=1 padding=full\n", "m.model:2:",
+                "unknown padding 'full' (expected valid, same)");
+    parse_fails(MLP_HEAD "dense units=3 use_bias=yes\n" MLP_TAIL, "m.model:2:",
+                "bad value 'yes' for use_bias: expected true or false");
+    parse_fails(MLP_HEAD "dense units=3 relu\n" MLP_TAIL, "m.model:2:",
+                "expected key=value after `dense`, got 'relu'");
+}
+
+Test(parse, bad_optimizer)
+{
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile optimizer=adamw loss=sparse_categorical_crossentropy\n",
+                "m.model:3:", "unknown optimizer 'adamw' (expected sgd, momentum, adagrad, "
+                "rmsprop, adadelta, adam)");
+}
+
+Test(parse, bad_loss)
+{
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile loss=crossentropy\n",
+                "m.model:3:", "unknown loss 'crossentropy'");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile loss=sparse_categorical_crossentropy metrics=accuracy,f1\n",
+                "m.model:3:", "unknown metric 'f1' (expected accuracy, mae, mse)");
+}
+
+Test(parse, missing_compile_or_loss)
+{
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\n", "m.model: ",
+                "missing `compile ... loss=...`");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile optimizer=adam\n",
+                "m.model:3:", "missing `compile ... loss=...`");
+}
+
+Test(parse, loss_output_mismatch)
+{
+    parse_fails(MLP_HEAD "dense units=3\ncompile loss=sparse_categorical_crossentropy\n",
+                "m.model:3:", "sparse_categorical_crossentropy needs a softmax output layer "
+                "(last layer is dense with activation=linear");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\ndropout rate=0.1\n"
+                "compile loss=categorical_crossentropy\n",
+                "m.model:4:", "categorical_crossentropy needs a softmax output layer "
+                "(last layer is dropout");
+    parse_fails(MLP_HEAD "dense units=1 activation=softmax\ncompile loss=binary_crossentropy\n",
+                "m.model:3:", "binary_crossentropy needs a sigmoid output layer");
+}
+
+Test(parse, out_of_range_values)
+{
+    parse_fails("input shape=8,8,1\nconv2d filters=0 kernel=3\n", "m.model:2:",
+                "filters must be > 0, got 0");
+    parse_fails("input shape=8,8,1\nconv2d filters=1 kernel=3 stride=-1\n", "m.model:2:",
+                "stride must be > 0, got -1");
+    parse_fails("input shape=8,0,1\n", "m.model:1:", "shape must be > 0, got 0");
+    parse_fails("input shape=8,8\n", "m.model:1:", "bad shape '8,8'");
+    parse_fails("input shape=8,8,1\nconv2d filters=1 kernel=3,5\n", "m.model:2:",
+                "kernel 3,5 is not square");
+    parse_fails(MLP_HEAD "dropout rate=1\n" MLP_TAIL, "m.model:2:", "rate must be in [0, 1), got 1");
+    parse_fails(MLP_HEAD "dense units=-2\n" MLP_TAIL, "m.model:2:", "units must be > 0, got -2");
+    parse_fails(MLP_HEAD MLP_TAIL "fit validation_split=1.5\n", "m.model:4:",
+                "validation_split must be in [0, 1), got 1.5");
+    parse_fails(MLP_HEAD MLP_TAIL "fit epochs=0\n", "m.model:4:", "epochs must be > 0, got 0");
+    parse_fails(MLP_HEAD MLP_TAIL "fit batch_size=0\n", "m.model:4:", "batch_size must be > 0");
+    parse_fails(MLP_HEAD MLP_TAIL "fit seed=-1\n", "m.model:4:", "seed must be >= 0");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile loss=sparse_categorical_crossentropy learning_rate=-0.1\n",
+                "m.model:3:", "learning_rate must be >= 0, got -0.1");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile loss=sparse_categorical_crossentropy optimizer=adam beta_1=1\n",
+                "m.model:3:", "beta_1 must be in [0, 1), got 1");
+    parse_fails(MLP_HEAD MLP_TAIL "augment zoom_range=1.2,0.8\n", "m.model:4:",
+                "bad range '1.2,0.8' for zoom_range: lo > hi");
+    parse_fails(MLP_HEAD MLP_TAIL "augment rotation_range=-5\n", "m.model:4:",
+                "rotation_range must be >= 0");
+    parse_fails(MLP_HEAD MLP_TAIL "augment fill_mode=mirror\n", "m.model:4:",
+                "unknown fill_mode 'mirror'");
+    parse_fails(MLP_HEAD MLP_TAIL "augment brightness_range=0.5\n", "m.model:4:",
+                "bad range '0.5' for brightness_range: expected lo,hi");
+}
+
+Test(parse, hp_value)
+{
+    parse_fails(MLP_HEAD "dense units=hp.int(32,256,step=32)\n" MLP_TAIL, "m.model:2:",
+                "hp.int(...)-style hyperparameters need `convoy tune`, which is not supported yet");
+}
+
+Test(parse, base_line)
+{
+    parse_fails(MLP_HEAD "base checkpoint=a.h5 upto=3 trainable=false\n" MLP_TAIL, "m.model:2:",
+                "`base` (transfer learning) is not supported yet");
+}
+
+Test(parse, orphan_continuation_line)
+{
+    parse_fails("# header\n   shape=4\n" MLP_TAIL, "m.model:2:",
+                "`shape=4` continues a statement, but there is none before it");
+}
+
+Test(parse, key_for_another_optimizer)
+{
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile optimizer=sgd beta_1=0.9 loss=sparse_categorical_crossentropy\n",
+                "m.model:3:", "beta_1 does not apply to optimizer sgd");
+    /* the default optimizer is rmsprop, which has no momentum */
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile momentum=0.9 loss=sparse_categorical_crossentropy\n",
+                "m.model:3:", "momentum does not apply to optimizer rmsprop");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile loss=sparse_categorical_crossentropy delta=2\n",
+                "m.model:3:", "delta= applies only to loss=huber");
+}
+
+Test(parse, repeated_statement)
+{
+    parse_fails(MLP_HEAD MLP_TAIL "fit epochs=2\nfit epochs=3\n", "m.model:5:",
+                "a second `fit` line (the first is line 4)");
+}
