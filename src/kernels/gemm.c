@@ -11,10 +11,8 @@ enum { MR = 6, NR = 16, KC = 256, NC = 1024 };
 
 typedef float v8 __attribute__((vector_size(32)));
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CV_CLONES __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define CV_CLONES
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CV_X86 1
 #endif
 
 /* Packing buffers grow once and are reused: GEMM runs every layer of every step. One set per
@@ -100,7 +98,35 @@ micro_kernel(int kc, const float *restrict pa, const float *restrict pb, float *
     }
 }
 
-CV_CLONES static void tiles(int M, int nc, int kc, const float *pa, const float *pb, float *C, int ldc)
+/* The micro-kernel compiled twice, for AVX2+FMA and for the baseline ISA, picked at run time.
+ * (OpenMP outlines parallel regions before inlining, so the parallel loop stays outside.) */
+#ifdef CV_X86
+__attribute__((target("avx2,fma"))) static void
+tile_avx2(int kc, const float *pa, const float *pb, float *c, int ldc, int mr, int nr)
+{
+    micro_kernel(kc, pa, pb, c, ldc, mr, nr);
+}
+#endif
+
+static void tile_generic(int kc, const float *pa, const float *pb, float *c, int ldc, int mr, int nr)
+{
+    micro_kernel(kc, pa, pb, c, ldc, mr, nr);
+}
+
+typedef void (*tile_fn)(int, const float *, const float *, float *, int, int, int);
+
+static tile_fn pick_tile(void)
+{
+#ifdef CV_X86
+    const char *force = getenv("CONVOY_GEMM");
+    if (!(force && strcmp(force, "generic") == 0) && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        return tile_avx2;
+#endif
+    return tile_generic;
+}
+
+static void tiles(tile_fn tile, int M, int nc, int kc, const float *pa, const float *pb, float *C, int ldc)
 {
     const int mp = (M + MR - 1) / MR, np = (nc + NR - 1) / NR;
     const long ntiles = (long)mp * np;
@@ -110,8 +136,8 @@ CV_CLONES static void tiles(int M, int nc, int kc, const float *pa, const float 
         const int jp = (int)(t / mp), ip = (int)(t % mp);
         const int mr = M - ip * MR < MR ? M - ip * MR : MR;
         const int nr = nc - jp * NR < NR ? nc - jp * NR : NR;
-        micro_kernel(kc, pa + (size_t)ip * MR * kc, pb + (size_t)jp * NR * kc,
-                     C + (size_t)ip * MR * ldc + (size_t)jp * NR, ldc, mr, nr);
+        tile(kc, pa + (size_t)ip * MR * kc, pb + (size_t)jp * NR * kc,
+             C + (size_t)ip * MR * ldc + (size_t)jp * NR, ldc, mr, nr);
     }
 }
 
@@ -138,13 +164,15 @@ void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const 
         cv_sgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
         return;
     }
+    static tile_fn tile;
+    if (!tile) tile = pick_tile(); /* a benign race: every caller picks the same */
     for (int jc = 0; jc < N; jc += NC) {
         const int nc = N - jc < NC ? N - jc : NC;
         for (int pc = 0; pc < K; pc += KC) {
             const int kc = K - pc < KC ? K - pc : KC;
             pack_B(pb, B, ldb, transB, jc, nc, pc, kc);
             pack_A(pa, A, lda, transA, M, pc, kc, alpha);
-            tiles(M, nc, kc, pa, pb, C + jc, ldc);
+            tiles(tile, M, nc, kc, pa, pb, C + jc, ldc);
         }
     }
 }
