@@ -96,6 +96,8 @@ int cv_checkpoint_save(const char *path, cv_net *net, const cv_normalizer *nz, c
 static int read_spec(hid_t f, const char *path, cv_model_spec *spec, cv_err *err)
 {
     int64_t version;
+    if (H5Aexists(f, "format_version") <= 0 || H5Aexists(f, "model") <= 0)
+        return cv_errf(err, "%s: not a convoy checkpoint (no format_version and model attributes)", path);
     if (cv_h5_attr_read_i64(f, "format_version", &version, path, err)) return -1;
     if (version != CV_CHECKPOINT_VERSION)
         return cv_errf(err, "%s: checkpoint format version %lld, this convoy reads version %d",

@@ -157,7 +157,6 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return rc;
     }
-    fprintf(stderr, "convoy: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "convoy: unknown command '%s' (see convoy --help)\n", argv[1]);
     return CLI_BAD_INPUT;
 }

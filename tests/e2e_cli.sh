@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# End-to-end checks of the convoy program: convert, train, eval, predict, summary on a small
+# generated CSV problem, the exit code and one-line message of each bad-input path, and that
+# mpirun -np 2 trains the same model as one process.
+# usage: e2e_cli.sh CONVOY SCRATCH_DIR SOURCE_DIR
+set -uo pipefail
+convoy=$1 dir=$2 src=$3
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# expect CODE PATTERN -- command...: exit status CODE and stderr matching PATTERN (one line)
+expect() {
+    local code=$1 pattern=$2
+    shift 3
+    "$@" >out.txt 2>err.txt
+    local rc=$?
+    [[ $rc -eq $code ]] || fail "'$*' exited $rc, wanted $code: $(cat err.txt)"
+    if [[ -n $pattern ]]; then
+        grep -qE -- "$pattern" err.txt || fail "'$*' stderr lacks /$pattern/: $(cat err.txt)"
+        [[ $(wc -l <err.txt) -le 1 ]] || fail "'$*' error is not one line: $(cat err.txt)"
+    fi
+}
+
+# a 3-class problem: the class is which of x1, x2, x3 is largest
+awk 'BEGIN { srand(7); print "x1,x2,x3,x4,label";
+  for (i = 0; i < 600; i++) { a = rand(); b = rand(); c = rand(); d = rand();
+    k = (a > b && a > c) ? 0 : (b > c ? 1 : 2); printf "%.4f,%.4f,%.4f,%.4f,%d\n", a, b, c, d, k } }' > data.csv
+cat > clf.model <<'M'
+input    shape=4 normalize=standardize
+dense    units=16 activation=tanh
+dense    units=3 activation=softmax
+compile  optimizer=adam learning_rate=0.05 loss=sparse_categorical_crossentropy metrics=accuracy
+fit      epochs=30 batch_size=32 validation_split=0.2 seed=3
+M
+
+expect 0 "" -- "$convoy" convert csv data.csv --label label --out data.h5
+expect 0 "" -- "$convoy" summary clf.model
+grep -q "Total params: 131" out.txt || fail "summary total: $(cat out.txt)"
+expect 0 "" -- "$convoy" train clf.model --data data.h5 --checkpoint clf.h5 --threads 2
+grep -q "epoch 30/30" out.txt || fail "train output: $(cat out.txt)"
+acc=$(grep "epoch 30/30" out.txt | sed -E 's/.* val_accuracy ([0-9.]+).*/\1/')
+awk -v a="$acc" 'BEGIN { exit !(a > 0.85) }' || fail "val accuracy $acc not above 0.85"
+expect 0 "" -- "$convoy" eval clf.h5 --data data.h5
+grep -qE "^loss [0-9.]+  accuracy [0-9.]+  \(600 samples\)" out.txt || fail "eval output: $(cat out.txt)"
+expect 0 "" -- "$convoy" predict clf.h5 --data data.h5 --out pred.h5
+h5dump -H -d /predictions pred.h5 | grep -q "( 600, 3 )" || fail "predictions shape"
+expect 0 "" -- "$convoy" summary clf.h5
+grep -q "Total params: 131" out.txt || fail "checkpoint summary: $(cat out.txt)"
+
+# the same run on two ranks is the same math (to float rounding)
+if command -v mpirun >/dev/null; then
+    expect 0 "" -- mpirun -np 2 --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 \
+        "$convoy" train clf.model --data data.h5 --checkpoint clf2.h5 --quiet
+    one=$("$convoy" eval clf.h5 --data data.h5 | awk '{print $2}')
+    two=$("$convoy" eval clf2.h5 --data data.h5 | awk '{print $2}')
+    awk -v a="$one" -v b="$two" 'BEGIN { d = a - b; exit !(d < 1e-3 && d > -1e-3) }' ||
+        fail "1 rank loss $one vs 2 ranks $two"
+fi
+
+# bad input: one line naming the file and place, exit 1, nothing written
+printf 'input shape=4\ndense units=3 activation=softmax\nconv2d filters=2 kernel=3\ncompile loss=mse\n' > bad.model
+expect 1 "^convoy: bad.model:3: " -- "$convoy" train bad.model --data data.h5
+printf 'input shape=4\nfrobnicate units=3\n' > bad2.model
+expect 1 "^convoy: bad2.model:2: unknown layer" -- "$convoy" summary bad2.model
+expect 1 "^convoy: nope.model: " -- "$convoy" summary nope.model
+expect 1 "unknown flag '--bogus'" -- "$convoy" train clf.model --data data.h5 --bogus
+expect 1 "--epochs: bad number" -- "$convoy" train clf.model --data data.h5 --epochs x
+expect 1 "--batch-size: bad number" -- "$convoy" train clf.model --data data.h5 --batch-size -
+expect 1 "--optimizer: unknown optimizer" -- "$convoy" train clf.model --data data.h5 --optimizer foo
+expect 1 "missing.h5: no such file" -- "$convoy" train clf.model --data missing.h5
+expect 1 "data.csv: not an HDF5 file" -- "$convoy" train clf.model --data data.csv
+expect 1 "unknown command" -- "$convoy" frobnicate
+# labels out of range for a 3-class model
+sed '5s/,[0-9]$/,7/' data.csv > labels.csv
+expect 0 "" -- "$convoy" convert csv labels.csv --label label --out labels.h5
+expect 1 "labels.h5:/y: label 7 .*outside \[0, 3\)" -- "$convoy" train clf.model --data labels.h5
+# wrong input shape
+cut -d, -f1,2,5 data.csv > narrow.csv
+expect 0 "" -- "$convoy" convert csv narrow.csv --label label --out narrow.h5
+expect 1 "narrow.h5:/x: samples are \(2\) but the model's input is \(4\)" -- "$convoy" train clf.model --data narrow.h5
+# a dataset is not a checkpoint; a checkpoint of another shape does not fit the data
+expect 1 "data.h5: " -- "$convoy" eval data.h5 --data data.h5
+expect 1 "narrow.h5:/x: samples are" -- "$convoy" eval clf.h5 --data narrow.h5
+# an unwritable checkpoint path fails before anything is damaged
+cp clf.h5 keep.h5
+expect 1 "no/such/dir/c.h5" -- "$convoy" train clf.model --data data.h5 --epochs 1 --checkpoint no/such/dir/c.h5
+cmp -s clf.h5 keep.h5 || fail "checkpoint changed"
+ls ./*.tmp.* 2>/dev/null && fail "temporary files left behind"
+
+[[ $fails -eq 0 ]] && echo "e2e_cli: all passed"
+exit $((fails > 0))
