@@ -1,0 +1,663 @@
+/* Every layer's and every loss's backward against central finite differences of an
+ * independent double-precision reference: each test builds a small net from model text,
+ * checks the library's forward and loss against the reference implemented here, then checks
+ * every analytic parameter gradient (float, from cv_net_backward with norm = B) against
+ * (L(p + h) - L(p - h)) / 2h of the reference's batch-mean loss, h = 1e-5.
+ * Input gradients: the layer under test always follows a small trainable conv/dense layer,
+ * whose gradient can only be right if the tested layer's d loss / d x is.
+ * Data are drawn from seeds until no ReLU pre-activation, pooling runner-up or MAE error lies
+ * within 2e-3 of its kink, so the finite differences never straddle one. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convoy/model.h"
+#include "convoy/rng.h"
+
+#define FD_H 1e-5        /* finite-difference step on every parameter */
+#define KINK_MIN 2e-3    /* data whose kink distance is smaller are redrawn */
+#define GRAD_RTOL 1e-4   /* |analytic - numeric| <= GRAD_RTOL |numeric| + GRAD_ATOL */
+#define GRAD_ATOL 1e-6
+#define FWD_TOL 1e-5     /* forward outputs and the loss, relative to 1 + |reference| */
+
+typedef enum { T_FLOAT, T_LABELS, T_ONEHOT, T_SOFT, T_UNIT } target_kind;
+
+typedef struct {
+    cv_model_spec spec;
+    cv_net *net;
+    int B, K;
+    float *xf;
+    int32_t *labels;
+    float *targets;
+    target_kind tk;      /* T_LABELS: the library gets labels, otherwise float targets */
+    bool training;
+    uint64_t seed;
+    int64_t epoch;
+    int64_t ids[8];
+    double *mask[CV_MAX_LAYERS]; /* dropout scale per (sample, unit), from a probe net */
+} gcase;
+
+static double urand(cv_rng *r) { return 2.0 * cv_unit(cv_rng_next(r)) - 1.0; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* The double-precision reference */
+
+static void act_ref(double *y, int rows, int width, cv_act act, double alpha, double *kink)
+{
+    for (int r = 0; r < rows; r++) {
+        double *v = y + (size_t)r * width;
+        if (act == CV_ACT_SOFTMAX) {
+            double m = v[0], s = 0.0;
+            for (int k = 1; k < width; k++) m = fmax(m, v[k]);
+            for (int k = 0; k < width; k++) s += (v[k] = exp(v[k] - m));
+            for (int k = 0; k < width; k++) v[k] /= s;
+            continue;
+        }
+        for (int k = 0; k < width; k++) {
+            const double z = v[k];
+            switch (act) {
+            case CV_ACT_RELU: v[k] = z > 0 ? z : 0.0, *kink = fmin(*kink, fabs(z)); break;
+            case CV_ACT_LEAKY_RELU: v[k] = z > 0 ? z : alpha * z, *kink = fmin(*kink, fabs(z)); break;
+            case CV_ACT_SIGMOID: v[k] = 1.0 / (1.0 + exp(-z)); break;
+            case CV_ACT_TANH: v[k] = tanh(z); break;
+            default: break;
+            }
+        }
+    }
+}
+
+/* one sample through layer l: in -> out; p is the whole parameter vector */
+static void layer_ref(const gcase *gc, int i, int b, const double *p, const double *in, double *out,
+                      double *kink)
+{
+    const cv_layer_spec *l = &gc->spec.layers[i];
+    const cv_param_view v = cv_net_param_view(gc->net, i);
+    const int64_t n_in = cv_shape_size(l->in), n_out = cv_shape_size(l->out);
+    const double *w = p + v.kernel_off, *bias = v.bias_n ? p + v.bias_off : NULL;
+    int width = l->out.rank == 3 ? l->out.d[2] : l->out.d[0];
+    cv_act act = CV_ACT_LINEAR;
+    switch (l->kind) {
+    case CV_LAYER_CONV2D: {
+        const int H = l->in.d[0], W = l->in.d[1], C = l->in.d[2];
+        const int OH = l->out.d[0], OW = l->out.d[1], F = l->filters, k = l->kernel, s = l->stride;
+        /* TensorFlow 'same': the total padding's odd cell goes to the bottom/right */
+        const int pt = l->same ? (int)fmax((OH - 1) * s + k - H, 0) / 2 : 0;
+        const int pl = l->same ? (int)fmax((OW - 1) * s + k - W, 0) / 2 : 0;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                for (int f = 0; f < F; f++) {
+                    double z = bias ? bias[f] : 0.0;
+                    for (int kh = 0; kh < k; kh++)
+                        for (int kw = 0; kw < k; kw++) {
+                            int ih = oh * s - pt + kh, iw = ow * s - pl + kw;
+                            if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+                                if (!l->pad_nearest) continue;
+                                ih = ih < 0 ? 0 : ih >= H ? H - 1 : ih;
+                                iw = iw < 0 ? 0 : iw >= W ? W - 1 : iw;
+                            }
+                            for (int c = 0; c < C; c++)
+                                z += in[((size_t)ih * W + iw) * C + c] * w[(((size_t)kh * k + kw) * C + c) * F + f];
+                        }
+                    out[((size_t)oh * OW + ow) * F + f] = z;
+                }
+        act = l->act;
+        break;
+    }
+    case CV_LAYER_MAXPOOL2D:
+    case CV_LAYER_AVGPOOL2D:
+    case CV_LAYER_MINPOOL2D: {
+        const int W = l->in.d[1], C = l->in.d[2], OH = l->out.d[0], OW = l->out.d[1];
+        const int k = l->pool, s = l->stride;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                for (int c = 0; c < C; c++) {
+                    double best = 0.0, second = 0.0, sum = 0.0;
+                    int count = 0;
+                    for (int kh = 0; kh < k; kh++)
+                        for (int kw = 0; kw < k; kw++) {
+                            double x = in[((size_t)(oh * s + kh) * W + ow * s + kw) * C + c];
+                            if (l->kind == CV_LAYER_MINPOOL2D) x = -x;
+                            sum += x;
+                            if (count == 0 || x > best) second = count ? best : x, best = x;
+                            else if (count == 1 || x > second) second = x;
+                            count++;
+                        }
+                    double y = l->kind == CV_LAYER_AVGPOOL2D ? sum / (k * k) : best;
+                    if (l->kind == CV_LAYER_MINPOOL2D) y = -y;
+                    if (l->kind != CV_LAYER_AVGPOOL2D && count > 1 && best != 0.0)
+                        *kink = fmin(*kink, best - second); /* tied exact zeros (after ReLU) are harmless */
+                    out[((size_t)oh * OW + ow) * C + c] = y;
+                }
+        break;
+    }
+    case CV_LAYER_DENSE: {
+        const int U = l->units;
+        for (int u = 0; u < U; u++) {
+            double z = bias ? bias[u] : 0.0;
+            for (int64_t j = 0; j < n_in; j++) z += in[j] * w[j * U + u];
+            out[u] = z;
+        }
+        act = l->act;
+        break;
+    }
+    case CV_LAYER_DROPOUT:
+        for (int64_t j = 0; j < n_out; j++)
+            out[j] = gc->training && gc->mask[i] ? in[j] * gc->mask[i][(size_t)b * n_out + j] : in[j];
+        break;
+    case CV_LAYER_ACTIVATION:
+        memcpy(out, in, sizeof(double) * (size_t)n_out);
+        act = l->act;
+        break;
+    default: /* flatten: NHWC memory is already (h, w, c) */
+        memcpy(out, in, sizeof(double) * (size_t)n_out);
+        break;
+    }
+    act_ref(out, (int)(n_out / width), width, act, l->alpha, kink);
+}
+
+static double target_ref(const gcase *gc, int b, int k)
+{
+    if (gc->tk != T_LABELS) return gc->targets[(size_t)b * gc->K + k];
+    if (gc->K == 1) return gc->labels[b];
+    return gc->labels[b] == k;
+}
+
+/* Keras: per-sample mean over outputs (sum over classes for the categorical ones) */
+static double loss_ref(const gcase *gc, int b, const double *o, double *kink)
+{
+    const cv_loss_config *c = &gc->spec.loss;
+    const double delta = c->huber_delta;
+    double s = 0.0;
+    for (int k = 0; k < gc->K; k++) {
+        const double y = target_ref(gc, b, k), e = o[k] - y;
+        switch (c->kind) {
+        case CV_LOSS_MSE: s += e * e; break;
+        case CV_LOSS_MAE: s += fabs(e), *kink = fmin(*kink, fabs(e)); break;
+        case CV_LOSS_HUBER: s += fabs(e) <= delta ? 0.5 * e * e : delta * (fabs(e) - 0.5 * delta); break;
+        case CV_LOSS_BINARY_CE: s -= y * log(o[k]) + (1.0 - y) * log(1.0 - o[k]); break;
+        default: s -= y * log(o[k]); break; /* categorical / sparse */
+        }
+    }
+    const bool categorical = c->kind == CV_LOSS_CATEGORICAL_CE || c->kind == CV_LOSS_SPARSE_CE;
+    return categorical ? s : s / gc->K;
+}
+
+/* Batch-mean loss of the reference at parameters p; the final outputs go to out (B, K) when
+ * not NULL, the smallest kink distance to *kink. */
+static double forward_ref(const gcase *gc, const double *p, double *out, double *kink)
+{
+    int64_t widest = 0;
+    for (int i = 0; i < gc->spec.n_layers; i++) {
+        const int64_t n = cv_shape_size(gc->spec.layers[i].out);
+        if (n > widest) widest = n;
+    }
+    double *a = malloc(sizeof(double) * (size_t)widest), *c = malloc(sizeof(double) * (size_t)widest);
+    const int64_t n_in = cv_shape_size(gc->spec.layers[0].out);
+    double total = 0.0, k_min = INFINITY;
+    for (int b = 0; b < gc->B; b++) {
+        for (int64_t j = 0; j < n_in; j++) a[j] = gc->xf[(size_t)b * n_in + j];
+        for (int i = 1; i < gc->spec.n_layers; i++) {
+            layer_ref(gc, i, b, p, a, c, &k_min);
+            double *t = a;
+            a = c, c = t;
+        }
+        if (out) memcpy(out + (size_t)b * gc->K, a, sizeof(double) * gc->K);
+        total += loss_ref(gc, b, a, &k_min);
+    }
+    free(a), free(c);
+    if (kink) *kink = k_min;
+    return total / gc->B;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Building cases */
+
+/* Dropout masks from a probe net whose dropout layer sits at the same index with the same
+ * width and whose dense layers are set to the identity: its output for x = 1 is the mask. */
+static void probe_mask(gcase *gc, const char *probe_text, int layer)
+{
+    cv_model_spec ps;
+    cv_err err = {{0}};
+    cr_assert_eq(cv_model_parse(&ps, probe_text, "probe.model", &err), 0, "%s", err.msg);
+    cr_assert_eq(ps.layers[layer].kind, CV_LAYER_DROPOUT);
+    cv_net *pn = cv_net_create(&ps, gc->B, 1, &err);
+    cr_assert_not_null(pn, "%s", err.msg);
+    float *w = cv_net_params(pn);
+    for (int i = 1; i < ps.n_layers; i++) {
+        const cv_param_view v = cv_net_param_view(pn, i);
+        if (!v.kernel_n) continue;
+        const int U = ps.layers[i].units;
+        cr_assert_eq(v.kernel_n, (int64_t)U * U, "probe dense layers must be square");
+        memset(w + v.kernel_off, 0, sizeof(float) * (size_t)(v.kernel_n + v.bias_n));
+        for (int u = 0; u < U; u++) w[v.kernel_off + (int64_t)u * U + u] = 1.0f;
+    }
+    const int64_t n_in = cv_shape_size(ps.layers[0].out), n = cv_shape_size(ps.layers[layer].out);
+    cr_assert_eq(n, cv_shape_size(gc->spec.layers[layer].out));
+    float *ones = malloc(sizeof(float) * (size_t)(gc->B * n_in));
+    for (int64_t j = 0; j < gc->B * n_in; j++) ones[j] = 1.0f;
+    const float *y = cv_net_forward(pn, ones, gc->B, true, gc->seed, gc->epoch, gc->ids);
+    gc->mask[layer] = malloc(sizeof(double) * (size_t)(gc->B * n));
+    int dropped = 0;
+    for (int64_t j = 0; j < gc->B * n; j++) {
+        gc->mask[layer][j] = y[j];
+        dropped += y[j] == 0.0f;
+    }
+    cr_assert(dropped > 0 && dropped < gc->B * n, "the probe mask drops %d of %ld", dropped,
+              (long)(gc->B * n));
+    free(ones);
+    cv_net_free(pn);
+    cv_model_spec_free(&ps);
+}
+
+static void fill_data(gcase *gc, target_kind tk, uint64_t seed)
+{
+    cv_rng r = {cv_key(seed, 99, 0, 0)};
+    const int64_t n_in = cv_shape_size(gc->spec.layers[0].out);
+    for (int64_t j = 0; j < gc->B * n_in; j++) gc->xf[j] = (float)urand(&r);
+    float *p = cv_net_params(gc->net);
+    for (int i = 1; i < gc->spec.n_layers; i++) {
+        const cv_param_view v = cv_net_param_view(gc->net, i);
+        for (int64_t j = 0; j < v.bias_n; j++) p[v.bias_off + j] = (float)(0.3 * urand(&r));
+    }
+    for (int b = 0; b < gc->B; b++) {
+        gc->labels[b] = (int32_t)cv_rng_below(&r, tk == T_LABELS && gc->K == 1 ? 2 : (uint64_t)gc->K);
+        double sum = 0.0;
+        for (int k = 0; k < gc->K; k++) {
+            float *t = &gc->targets[(size_t)b * gc->K + k];
+            switch (tk) {
+            case T_ONEHOT: *t = gc->labels[b] == k; break;
+            case T_SOFT: sum += (*t = (float)(0.1 + cv_unit(cv_rng_next(&r)))); break;
+            case T_UNIT: *t = (float)(0.05 + 0.9 * cv_unit(cv_rng_next(&r))); break;
+            default: *t = (float)(1.5 * urand(&r)); break;
+            }
+        }
+        for (int k = 0; tk == T_SOFT && k < gc->K; k++) gc->targets[(size_t)b * gc->K + k] /= (float)sum;
+    }
+}
+
+/* Parses `model`, creates the net and draws data and biases until no kink is near. */
+static void case_init(gcase *gc, const char *model, int B, target_kind tk, bool training)
+{
+    memset(gc, 0, sizeof *gc);
+    cv_err err = {{0}};
+    cr_assert_eq(cv_model_parse(&gc->spec, model, "grad.model", &err), 0, "%s\n%s", err.msg, model);
+    gc->B = B;
+    gc->training = training;
+    gc->seed = 5;
+    gc->epoch = 2;
+    for (int b = 0; b < B; b++) gc->ids[b] = 3 + 7 * b;
+    gc->net = cv_net_create(&gc->spec, B, 17, &err);
+    cr_assert_not_null(gc->net, "%s", err.msg);
+    gc->K = cv_net_outputs(gc->net);
+    gc->xf = malloc(sizeof(float) * (size_t)(B * cv_shape_size(gc->spec.layers[0].out)));
+    gc->labels = malloc(sizeof(int32_t) * (size_t)B);
+    gc->targets = malloc(sizeof(float) * (size_t)(B * gc->K));
+    gc->tk = tk;
+}
+
+static void case_free(gcase *gc)
+{
+    cv_net_free(gc->net);
+    cv_model_spec_free(&gc->spec);
+    free(gc->xf), free(gc->labels), free(gc->targets);
+    for (int i = 0; i < CV_MAX_LAYERS; i++) free(gc->mask[i]);
+}
+
+static double *params_double(gcase *gc)
+{
+    const int64_t n = cv_net_param_count(gc->net);
+    double *p = malloc(sizeof(double) * (size_t)n);
+    for (int64_t j = 0; j < n; j++) p[j] = cv_net_params(gc->net)[j];
+    return p;
+}
+
+/* Draws data until the kinks are far, then runs the three checks. */
+static void check_case(gcase *gc)
+{
+    double kink = 0.0;
+    for (uint64_t seed = 1; seed < 200; seed++) {
+        fill_data(gc, gc->tk, seed);
+        double *p = params_double(gc);
+        forward_ref(gc, p, NULL, &kink);
+        free(p);
+        if (kink > KINK_MIN) break;
+    }
+    cr_assert_gt(kink, KINK_MIN, "no data seed keeps the kinks away");
+    const int32_t *labels = gc->tk == T_LABELS ? gc->labels : NULL;
+    const float *targets = gc->tk == T_LABELS ? NULL : gc->targets;
+
+    /* 1. forward and loss */
+    double *p = params_double(gc);
+    double *out = malloc(sizeof(double) * (size_t)(gc->B * gc->K));
+    const double ref_loss = forward_ref(gc, p, out, NULL);
+    const float *y = cv_net_forward(gc->net, gc->xf, gc->B, gc->training, gc->seed, gc->epoch, gc->ids);
+    for (int j = 0; j < gc->B * gc->K; j++)
+        cr_assert_leq(fabs(y[j] - out[j]), FWD_TOL * (1.0 + fabs(out[j])),
+                      "forward out[%d] = %.8g, reference %.8g", j, y[j], out[j]);
+    const double loss = cv_net_loss(gc->net, labels, targets, gc->B) / gc->B;
+    cr_assert_leq(fabs(loss - ref_loss), FWD_TOL * (1.0 + fabs(ref_loss)),
+                  "loss %.9g, reference %.9g", loss, ref_loss);
+
+    /* 2. analytic gradient of the batch mean */
+    cv_net_zero_grad(gc->net);
+    cv_net_backward(gc->net, labels, targets, gc->B, gc->B);
+    const float *g = cv_net_grads(gc->net);
+
+    /* 3. central differences of the reference */
+    const int64_t n = cv_net_param_count(gc->net);
+    double gmax = 0.0, worst = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        const double keep = p[j];
+        p[j] = keep + FD_H;
+        const double lp = forward_ref(gc, p, NULL, NULL);
+        p[j] = keep - FD_H;
+        const double lm = forward_ref(gc, p, NULL, NULL);
+        p[j] = keep;
+        const double num = (lp - lm) / (2 * FD_H);
+        gmax = fmax(gmax, fabs(num));
+        int layer = 0;
+        for (int i = 1; i < gc->spec.n_layers; i++) {
+            const cv_param_view v = cv_net_param_view(gc->net, i);
+            if (j >= v.kernel_off && j < v.bias_off + v.bias_n) layer = i;
+        }
+        const double tol = GRAD_RTOL * fabs(num) + GRAD_ATOL;
+        worst = fmax(worst, fabs(g[j] - num) / tol);
+        cr_expect_leq(fabs(g[j] - num), tol,
+                      "param %ld (layer %d, %s): analytic %.9g, numeric %.9g", (long)j, layer,
+                      cv_layer_kind_name(gc->spec.layers[layer].kind), g[j], num);
+    }
+    if (getenv("CONVOY_GRAD_VERBOSE"))
+        fprintf(stderr, "%d params, |grad| <= %.3g, worst error %.3g of the tolerance\n", (int)n,
+                gmax, worst);
+    cr_assert_gt(gmax, 1e-3, "the gradient is (nearly) zero: the test checks nothing");
+    free(p), free(out);
+}
+
+static void grad_check(const char *model, int B, target_kind tk)
+{
+    gcase gc;
+    case_init(&gc, model, B, tk, false);
+    check_case(&gc);
+    case_free(&gc);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* conv2d: odd/prime sizes, 3 channels, kernels 3 and 2, 5 filters, valid and same, strides
+ * 1 and 2, zero and nearest padding. The 1x1 conv in front checks the input gradient. */
+
+#define CONV_HEAD "input shape=7,5,3\nconv2d filters=3 kernel=1 activation=linear\n"
+#define CONV_TAIL "flatten\ndense units=3 activation=linear\ncompile loss=mse\n"
+
+Test(grad, conv_valid_stride1_k3)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=3 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
+}
+Test(grad, conv_valid_stride2_k2)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=2 stride=2 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
+}
+Test(grad, conv_valid_stride2_k3_relu)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=3 stride=2 activation=relu\n" CONV_TAIL, 3, T_FLOAT);
+}
+Test(grad, conv_same_stride1_k3_relu)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=3 padding=same activation=relu\n" CONV_TAIL, 3, T_FLOAT);
+}
+Test(grad, conv_same_stride1_k2_odd_pad)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=2 padding=same activation=sigmoid\n" CONV_TAIL, 3, T_FLOAT);
+}
+Test(grad, conv_same_stride2_k3)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=3 stride=2 padding=same activation=leaky_relu\n" CONV_TAIL,
+               3, T_FLOAT);
+}
+Test(grad, conv_same_stride2_k2)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=2 stride=2 padding=same activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
+}
+Test(grad, conv_same_nearest_stride1_k3)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=3 padding=same pad_mode=nearest activation=tanh\n" CONV_TAIL,
+               3, T_FLOAT);
+}
+Test(grad, conv_same_nearest_stride2_k2)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=2 stride=2 padding=same pad_mode=nearest activation=linear\n"
+               CONV_TAIL, 3, T_FLOAT);
+}
+Test(grad, conv_same_nearest_k5_larger_than_pad)
+{
+    grad_check(CONV_HEAD "conv2d filters=2 kernel=5 padding=same pad_mode=nearest activation=tanh\n" CONV_TAIL,
+               1, T_FLOAT);
+}
+Test(grad, conv_stack_batch1)
+{
+    grad_check("input shape=7,5,3\nconv2d filters=5 kernel=3 padding=same activation=relu\n"
+               "conv2d filters=4 kernel=2 stride=2 activation=tanh\n" CONV_TAIL, 1, T_FLOAT);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* pooling on 7x5: leftovers, stride != pool, overlapping windows */
+
+#define POOL(kind, extra) CONV_HEAD kind " " extra "\n" CONV_TAIL
+
+Test(grad, maxpool_2) { grad_check(POOL("maxpool2d", "pool=2"), 3, T_FLOAT); }
+Test(grad, maxpool_3_stride_2) { grad_check(POOL("maxpool2d", "pool=3 stride=2"), 3, T_FLOAT); }
+Test(grad, maxpool_2_stride_1) { grad_check(POOL("maxpool2d", "pool=2 stride=1"), 3, T_FLOAT); }
+Test(grad, avgpool_2) { grad_check(POOL("avgpool2d", "pool=2"), 3, T_FLOAT); }
+Test(grad, avgpool_3_stride_2) { grad_check(POOL("avgpool2d", "pool=3 stride=2"), 3, T_FLOAT); }
+Test(grad, avgpool_2_stride_1) { grad_check(POOL("avgpool2d", "pool=2 stride=1"), 3, T_FLOAT); }
+Test(grad, minpool_2) { grad_check(POOL("minpool2d", "pool=2"), 3, T_FLOAT); }
+Test(grad, minpool_3_stride_2) { grad_check(POOL("minpool2d", "pool=3 stride=2"), 3, T_FLOAT); }
+Test(grad, minpool_2_stride_1) { grad_check(POOL("minpool2d", "pool=2 stride=1"), 1, T_FLOAT); }
+Test(grad, maxpool_after_relu_conv)
+{
+    grad_check("input shape=7,5,3\nconv2d filters=4 kernel=3 padding=same activation=relu\n"
+               "maxpool2d pool=2\n" CONV_TAIL, 3, T_FLOAT);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* dense and activations (in a dense layer and as separate layers); softmax in the middle
+ * takes the full Jacobian path */
+
+#define DENSE_HEAD "input shape=6\ndense units=7 activation="
+#define DENSE_TAIL "\ndense units=4 activation=linear\ncompile loss=mse\n"
+#define ACT_HEAD "input shape=6\ndense units=7 activation=linear\nactivation "
+
+Test(grad, dense_linear) { grad_check(DENSE_HEAD "linear" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, dense_relu) { grad_check(DENSE_HEAD "relu" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, dense_leaky_relu) { grad_check(DENSE_HEAD "leaky_relu" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, dense_leaky_relu_alpha) { grad_check(DENSE_HEAD "leaky_relu alpha=0.05" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, dense_sigmoid) { grad_check(DENSE_HEAD "sigmoid" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, dense_tanh) { grad_check(DENSE_HEAD "tanh" DENSE_TAIL, 1, T_FLOAT); }
+Test(grad, dense_softmax_not_final) { grad_check(DENSE_HEAD "softmax" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, dense_no_bias) { grad_check(DENSE_HEAD "tanh use_bias=false" DENSE_TAIL, 3, T_FLOAT); }
+
+Test(grad, activation_layer_relu) { grad_check(ACT_HEAD "relu" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, activation_layer_leaky_relu) { grad_check(ACT_HEAD "leaky_relu alpha=0.3" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, activation_layer_sigmoid) { grad_check(ACT_HEAD "sigmoid" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, activation_layer_tanh) { grad_check(ACT_HEAD "tanh" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, activation_layer_softmax) { grad_check(ACT_HEAD "softmax" DENSE_TAIL, 3, T_FLOAT); }
+Test(grad, activation_layer_linear) { grad_check(ACT_HEAD "linear" DENSE_TAIL, 1, T_FLOAT); }
+
+/* softmax over the channels of an (H, W, C) tensor, pixel by pixel */
+Test(grad, activation_softmax_on_channels)
+{
+    grad_check("input shape=4,3,5\nconv2d filters=4 kernel=1 activation=linear\nactivation softmax\n"
+               CONV_TAIL, 3, T_FLOAT);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* dropout in training mode: masks from (seed, epoch, sample id), taken from a probe net */
+
+Test(grad, dropout_training)
+{
+    gcase gc;
+    case_init(&gc,
+              "input shape=6\ndense units=10 activation=tanh\ndropout rate=0.4\n"
+              "dense units=3 activation=linear\ncompile loss=mse\n", 3, T_FLOAT, true);
+    probe_mask(&gc,
+               "input shape=10\ndense units=10 activation=linear\ndropout rate=0.4\n"
+               "dense units=10 activation=linear\ncompile loss=mse\n", 2);
+    check_case(&gc);
+    case_free(&gc);
+}
+
+Test(grad, dropout_on_feature_maps_training)
+{
+    gcase gc;
+    case_init(&gc, CONV_HEAD "dropout rate=0.3\nconv2d filters=2 kernel=2 activation=tanh\n" CONV_TAIL, 3,
+              T_FLOAT, true);
+    probe_mask(&gc,
+               "input shape=105\ndense units=105 activation=linear\ndropout rate=0.3\n"
+               "dense units=105 activation=linear\ncompile loss=mse\n", 2);
+    check_case(&gc);
+    case_free(&gc);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* losses */
+
+#define LOSS_NET(k, out, loss) \
+    "input shape=5\ndense units=4 activation=tanh\ndense units=" #k " activation=" out "\ncompile loss=" loss "\n"
+
+Test(grad, loss_mse) { grad_check(LOSS_NET(3, "linear", "mse"), 3, T_FLOAT); }
+Test(grad, loss_mse_batch1) { grad_check(LOSS_NET(3, "linear", "mse"), 1, T_FLOAT); }
+Test(grad, loss_mse_labels_1_output) { grad_check(LOSS_NET(1, "linear", "mse"), 3, T_LABELS); }
+Test(grad, loss_mae) { grad_check(LOSS_NET(3, "linear", "mae"), 3, T_FLOAT); }
+Test(grad, loss_mae_batch1) { grad_check(LOSS_NET(2, "linear", "mae"), 1, T_FLOAT); }
+
+/* huber with delta 0.5 and targets in [-1.5, 1.5]: both branches occur (checked) */
+Test(grad, loss_huber_both_branches)
+{
+    gcase gc;
+    case_init(&gc, LOSS_NET(4, "linear", "huber delta=0.5"), 3, T_FLOAT, false);
+    check_case(&gc);
+    const float *y = cv_net_forward(gc.net, gc.xf, gc.B, false, 0, 0, gc.ids);
+    int small = 0, large = 0;
+    for (int j = 0; j < gc.B * gc.K; j++) {
+        const double e = fabs(y[j] - gc.targets[j]);
+        small += e < 0.5, large += e > 0.5;
+    }
+    cr_assert(small > 0 && large > 0, "huber branches: %d quadratic, %d linear", small, large);
+    case_free(&gc);
+}
+Test(grad, loss_huber_default_delta) { grad_check(LOSS_NET(3, "linear", "huber"), 3, T_FLOAT); }
+
+Test(grad, loss_binary_ce_labels) { grad_check(LOSS_NET(1, "sigmoid", "binary_crossentropy"), 3, T_LABELS); }
+Test(grad, loss_binary_ce_labels_batch1)
+{
+    grad_check(LOSS_NET(1, "sigmoid", "binary_crossentropy"), 1, T_LABELS);
+}
+Test(grad, loss_binary_ce_float_targets)
+{
+    grad_check(LOSS_NET(3, "sigmoid", "binary_crossentropy"), 3, T_UNIT);
+}
+Test(grad, loss_categorical_ce_onehot)
+{
+    grad_check(LOSS_NET(4, "softmax", "categorical_crossentropy"), 3, T_ONEHOT);
+}
+Test(grad, loss_categorical_ce_soft_targets)
+{
+    grad_check(LOSS_NET(4, "softmax", "categorical_crossentropy"), 3, T_SOFT);
+}
+Test(grad, loss_categorical_ce_labels)
+{
+    grad_check(LOSS_NET(4, "softmax", "categorical_crossentropy"), 3, T_LABELS);
+}
+Test(grad, loss_sparse_ce) { grad_check(LOSS_NET(4, "softmax", "sparse_categorical_crossentropy"), 3, T_LABELS); }
+Test(grad, loss_sparse_ce_batch1)
+{
+    grad_check(LOSS_NET(4, "softmax", "sparse_categorical_crossentropy"), 1, T_LABELS);
+}
+/* the output softmax as its own layer: the loss still fuses with it */
+Test(grad, loss_sparse_ce_softmax_layer)
+{
+    grad_check("input shape=5\ndense units=4 activation=linear\nactivation softmax\n"
+               "compile loss=sparse_categorical_crossentropy\n", 3, T_LABELS);
+}
+Test(grad, loss_binary_ce_sigmoid_layer)
+{
+    grad_check("input shape=5\ndense units=2 activation=tanh\ndense units=2\nactivation sigmoid\n"
+               "compile loss=binary_crossentropy\n", 3, T_UNIT);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* accumulation and normalisation */
+
+static gcase *accum_case(void)
+{
+    static gcase gc;
+    case_init(&gc, CONV_HEAD "conv2d filters=2 kernel=3 activation=tanh\nmaxpool2d pool=2\n"
+                   "flatten\ndense units=3 activation=softmax\ncompile loss=sparse_categorical_crossentropy\n",
+              3, T_LABELS, false);
+    fill_data(&gc, T_LABELS, 1);
+    cv_net_forward(gc.net, gc.xf, gc.B, false, 0, 0, gc.ids);
+    return &gc;
+}
+
+/* backward ADDS into the gradient buffer: two calls give twice one call */
+Test(grad, backward_accumulates)
+{
+    gcase *gc = accum_case();
+    const int64_t n = cv_net_param_count(gc->net);
+    float *once = malloc(sizeof(float) * (size_t)n);
+    cv_net_zero_grad(gc->net);
+    cv_net_backward(gc->net, gc->labels, NULL, gc->B, gc->B);
+    memcpy(once, cv_net_grads(gc->net), sizeof(float) * (size_t)n);
+    cv_net_backward(gc->net, gc->labels, NULL, gc->B, gc->B);
+    const float *twice = cv_net_grads(gc->net);
+    int nonzero = 0;
+    for (int64_t j = 0; j < n; j++) {
+        nonzero += once[j] != 0.0f;
+        cr_expect_leq(fabsf(twice[j] - 2.0f * once[j]), 1e-6f * fabsf(once[j]) + 1e-12f,
+                      "param %ld: %.9g after two calls, %.9g after one", (long)j, twice[j], once[j]);
+    }
+    cr_assert_gt(nonzero, n / 2);
+    /* zero_grad clears it */
+    cv_net_zero_grad(gc->net);
+    for (int64_t j = 0; j < n; j++) cr_assert_eq(cv_net_grads(gc->net)[j], 0.0f);
+    free(once);
+    case_free(gc);
+}
+
+/* norm divides: backward(norm) = B / norm * backward(B); and two half-batch backward calls
+ * with norm = B add up to the full batch's */
+Test(grad, norm_scales_and_micro_batches_add)
+{
+    gcase *gc = accum_case();
+    const int64_t n = cv_net_param_count(gc->net);
+    float *full = malloc(sizeof(float) * (size_t)n);
+    cv_net_zero_grad(gc->net);
+    cv_net_backward(gc->net, gc->labels, NULL, gc->B, gc->B);
+    memcpy(full, cv_net_grads(gc->net), sizeof(float) * (size_t)n);
+
+    float gmax = 0.0f;
+    for (int64_t j = 0; j < n; j++) gmax = fmaxf(gmax, fabsf(full[j]));
+    /* float rounding of 1/norm differs, and sums with cancellation amplify it: compare
+     * relative to the gradient's scale */
+    cv_net_zero_grad(gc->net);
+    cv_net_backward(gc->net, gc->labels, NULL, gc->B, 7.5);
+    for (int64_t j = 0; j < n; j++)
+        cr_expect_leq(fabsf(cv_net_grads(gc->net)[j] - full[j] * 3.0f / 7.5f), 1e-6f * gmax,
+                      "param %ld with norm 7.5: %.9g, expected %.9g", (long)j,
+                      cv_net_grads(gc->net)[j], full[j] * 3.0f / 7.5f);
+
+    /* samples 0..1 then sample 2, each divided by the whole batch's 3 */
+    const int64_t n_in = cv_shape_size(gc->spec.layers[0].out);
+    cv_net_zero_grad(gc->net);
+    cv_net_forward(gc->net, gc->xf, 2, false, 0, 0, gc->ids);
+    cv_net_backward(gc->net, gc->labels, NULL, 2, 3.0);
+    cv_net_forward(gc->net, gc->xf + 2 * n_in, 1, false, 0, 0, gc->ids + 2);
+    cv_net_backward(gc->net, gc->labels + 2, NULL, 1, 3.0);
+    for (int64_t j = 0; j < n; j++)
+        cr_expect_leq(fabsf(cv_net_grads(gc->net)[j] - full[j]), 1e-6f * gmax,
+                      "param %ld: micro-batches %.9g, full batch %.9g", (long)j, cv_net_grads(gc->net)[j],
+                      full[j]);
+    free(full);
+    case_free(gc);
+}

@@ -1,0 +1,471 @@
+/* Kernels: the blocked SGEMM against its naive twin (every transpose, alpha/beta, padded
+ * leading dimensions, shapes that cross the 6x16 tiles and the KC=256 / NC=1024 blocks), the
+ * generic fallback (CONVOY_GEMM=generic), thread-count independence; the DESIGN §6 worked
+ * Sobel example, output-size rules, known pooling results and im2col/col2im adjointness. */
+#define _GNU_SOURCE /* setenv */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "convoy/kernels.h"
+#include "convoy/model.h"
+#include "convoy/rng.h"
+
+static float urand(cv_rng *r) { return 2.0f * cv_unit(cv_rng_next(r)) - 1.0f; }
+
+static float *rand_buf(size_t n, uint64_t seed)
+{
+    cv_rng r = {seed};
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    cr_assert_not_null(p);
+    for (size_t i = 0; i < n; i++) p[i] = urand(&r);
+    return p;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* SGEMM */
+
+typedef struct {
+    int M, N, K;
+} shape3;
+
+static const shape3 shapes[] = {
+    {1, 1, 1},   {1, 7, 1},    {7, 1, 13},  {7, 13, 37},  {6, 16, 8},   {12, 32, 256},
+    {13, 17, 5}, {37, 29, 257}, {5, 1031, 3}, {7, 1100, 300}, {50, 3, 600}, {2, 2048, 2},
+};
+
+/* elementwise |C - ref| <= 1e-5 * (|alpha| sum_k |a b| + |beta c0|) + 1e-30: float rounding of
+ * a K-term sum stays well inside this bound */
+static void check_one(bool ta, bool tb, shape3 s, float alpha, float beta, int pad, uint64_t seed)
+{
+    const int M = s.M, N = s.N, K = s.K;
+    const int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    const size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = rand_buf(na, seed), *B = rand_buf(nb, seed + 1), *C = rand_buf(nc, seed + 2);
+    float *R = malloc(sizeof(float) * nc), *C0 = malloc(sizeof(float) * nc);
+    memcpy(R, C, sizeof(float) * nc);
+    memcpy(C0, C, sizeof(float) * nc);
+    cv_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    cv_sgemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            const size_t o = (size_t)i * ldc + j;
+            if (j >= N) { /* padding columns of C are never touched */
+                cr_assert_eq(C[o], C0[o], "C padding (%d,%d) written", i, j);
+                continue;
+            }
+            double mag = 0.0;
+            for (int k = 0; k < K; k++) {
+                const float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                const float b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                mag += fabs((double)a * b);
+            }
+            const double tol = 1e-5 * (fabs(alpha) * mag + fabs(beta * C0[o])) + 1e-30;
+            cr_assert_leq(fabs((double)C[o] - R[o]), tol,
+                          "ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g ld+%d: C(%d,%d) = %.9g, "
+                          "naive %.9g", ta, tb, M, N, K, alpha, beta, pad, i, j, C[o], R[o]);
+        }
+    free(A), free(B), free(C), free(R), free(C0);
+}
+
+static void check_all_shapes(void)
+{
+    static const float alphas[] = {1.0f, 0.5f, -1.5f}, betas[] = {0.0f, 1.0f, 0.5f};
+    uint64_t seed = 1;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++)
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) {
+                    /* the big shapes once per transpose pair, with padding */
+                    const bool big = (int64_t)shapes[s].M * shapes[s].N * shapes[s].K > 100000;
+                    if (big && (a != 1 || b != 2)) continue;
+                    check_one(t & 1, t & 2, shapes[s], alphas[a], betas[b], (a + b) % 2 ? 3 : 0, seed++);
+                }
+}
+
+Test(gemm, matches_naive_all_transposes_and_shapes) { check_all_shapes(); }
+
+static void force_generic(void) { setenv("CONVOY_GEMM", "generic", 1); }
+
+/* Criterion runs each test in a fresh process, so the kernel choice is made here, after
+ * .init has set the variable. */
+Test(gemm, generic_fallback_matches_naive, .init = force_generic) { check_all_shapes(); }
+
+Test(gemm, alpha_zero_and_beta_zero_semantics)
+{
+    enum { M = 7, N = 19, K = 13 };
+    float *A = rand_buf(M * K, 5), *B = rand_buf(K * N, 6), C[M * N], R[M * N];
+    /* beta = 0 ignores C entirely, even NaN (BLAS semantics) */
+    for (int i = 0; i < M * N; i++) C[i] = R[i] = NAN;
+    cv_sgemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+    cv_sgemm_naive(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N);
+    for (int i = 0; i < M * N; i++) {
+        cr_assert(isfinite(C[i]), "C[%d] = %g with beta 0 and NaN input", i, C[i]);
+        cr_assert_leq(fabsf(C[i] - R[i]), 1e-5f);
+    }
+    /* alpha = 0: C = beta C, A and B unread */
+    for (int i = 0; i < M * N; i++) C[i] = (float)i;
+    cv_sgemm(false, false, M, N, K, 0.0f, A, K, B, N, 0.5f, C, N);
+    for (int i = 0; i < M * N; i++) cr_assert_eq(C[i], 0.5f * (float)i);
+    /* K = 0: C = beta C */
+    for (int i = 0; i < M * N; i++) C[i] = (float)i;
+    cv_sgemm(false, false, M, N, 0, 1.0f, A, 1, B, N, 0.0f, C, N);
+    for (int i = 0; i < M * N; i++) cr_assert_eq(C[i], 0.0f);
+    free(A), free(B);
+}
+
+/* Both kernels in child processes (the choice is made once per process). On a CPU with
+ * AVX2+FMA an optimised build's fused kernel rounds differently, which shows the variable
+ * took effect. */
+static void gemm_in_child(bool generic, float *out, int M, int N, int K)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        if (generic) setenv("CONVOY_GEMM", "generic", 1);
+        else unsetenv("CONVOY_GEMM");
+        float *A = rand_buf((size_t)M * K, 77), *B = rand_buf((size_t)K * N, 78);
+        float *C = calloc((size_t)M * N, sizeof(float));
+        cv_sgemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+        const size_t bytes = sizeof(float) * (size_t)M * N;
+        _exit(write(fd[1], C, bytes) == (ssize_t)bytes ? 0 : 1);
+    }
+    close(fd[1]);
+    size_t got = 0, want = sizeof(float) * (size_t)M * N;
+    while (got < want) {
+        ssize_t r = read(fd[0], (char *)out + got, want - got);
+        cr_assert_gt(r, 0, "child gave %zu of %zu bytes", got, want);
+        got += (size_t)r;
+    }
+    close(fd[0]);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+Test(gemm, environment_selects_the_generic_kernel)
+{
+    enum { M = 13, N = 40, K = 300 };
+    static float fast[M * N], gen[M * N], ref[M * N];
+    gemm_in_child(false, fast, M, N, K);
+    gemm_in_child(true, gen, M, N, K);
+    float *A = rand_buf((size_t)M * K, 77), *B = rand_buf((size_t)K * N, 78);
+    cv_sgemm_naive(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, ref, N);
+    for (int i = 0; i < M * N; i++) {
+        cr_assert_leq(fabsf(fast[i] - ref[i]), 1e-4f);
+        cr_assert_leq(fabsf(gen[i] - ref[i]), 1e-4f);
+    }
+#if defined(__x86_64__) && defined(__OPTIMIZE__) /* at -O0 GCC forms no FMAs: both round alike */
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        cr_expect(memcmp(fast, gen, sizeof fast) != 0,
+                  "CONVOY_GEMM=generic gave bit-identical results to the AVX2+FMA kernel");
+#endif
+    free(A), free(B);
+}
+
+Test(gemm, thread_count_does_not_change_bits)
+{
+#ifndef _OPENMP
+    cr_skip_test("built without OpenMP");
+#else
+    static const shape3 s[] = {{37, 29, 257}, {7, 1100, 300}, {101, 64, 513}};
+    for (size_t k = 0; k < sizeof s / sizeof s[0]; k++) {
+        const int M = s[k].M, N = s[k].N, K = s[k].K;
+        float *A = rand_buf((size_t)M * K, 9), *B = rand_buf((size_t)K * N, 10);
+        float *C1 = rand_buf((size_t)M * N, 11), *C2 = malloc(sizeof(float) * (size_t)M * N);
+        memcpy(C2, C1, sizeof(float) * (size_t)M * N);
+        omp_set_num_threads(1);
+        cv_sgemm(true, false, M, N, K, 0.75f, A, M, B, N, 0.5f, C1, N);
+        omp_set_num_threads(2);
+        cv_sgemm(true, false, M, N, K, 0.75f, A, M, B, N, 0.5f, C2, N);
+        cr_expect_arr_eq(C1, C2, sizeof(float) * (size_t)M * N, "M=%d N=%d K=%d", M, N, K);
+        free(A), free(B), free(C1), free(C2);
+    }
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The worked example: Sobel on a 6x6 step image, through a conv2d net. */
+
+static const float sobel[9] = {1, 0, -1, 2, 0, -2, 1, 0, -1}; /* (3,3,1,1) */
+
+static void sobel_net(const char *conv_line, float *out, int *OH, int *OW)
+{
+    char text[256];
+    snprintf(text, sizeof text, "input shape=6,6,1\n%s\nflatten\ncompile loss=mse\n", conv_line);
+    cv_model_spec spec;
+    cv_err err = {{0}};
+    cr_assert_eq(cv_model_parse(&spec, text, "sobel.model", &err), 0, "%s", err.msg);
+    cv_net *net = cv_net_create(&spec, 1, 1, &err);
+    cr_assert_not_null(net, "%s", err.msg);
+    const cv_param_view v = cv_net_param_view(net, 1);
+    cr_assert_eq(v.kernel_n, 9);
+    memcpy(cv_net_params(net) + v.kernel_off, sobel, sizeof sobel);
+    cv_net_params(net)[v.bias_off] = 0.0f;
+    float img[36];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) img[i * 6 + j] = j < 3 ? 0.0f : 1.0f;
+    const int64_t id = 0;
+    const float *y = cv_net_forward(net, img, 1, false, 0, 0, &id);
+    *OH = spec.layers[1].out.d[0];
+    *OW = spec.layers[1].out.d[1];
+    memcpy(out, y, sizeof(float) * (size_t)*OH * *OW);
+    cv_net_free(net);
+    cv_model_spec_free(&spec);
+}
+
+static void expect_image(const float *got, const float *want, int H, int W, const char *what)
+{
+    for (int i = 0; i < H; i++)
+        for (int j = 0; j < W; j++)
+            cr_expect_eq(got[i * W + j], want[i * W + j], "%s (%d,%d) = %g, expected %g", what, i,
+                         j, got[i * W + j], want[i * W + j]);
+}
+
+Test(conv, sobel_valid_gives_0_m4_m4_0)
+{
+    float out[36];
+    int OH, OW;
+    sobel_net("conv2d filters=1 kernel=3 activation=linear", out, &OH, &OW);
+    cr_assert_eq(OH, 4);
+    cr_assert_eq(OW, 4);
+    static const float want[16] = {0, -4, -4, 0, 0, -4, -4, 0, 0, -4, -4, 0, 0, -4, -4, 0};
+    expect_image(out, want, 4, 4, "valid");
+}
+
+/* padding=same, zero: pad 1 all round. out(i,j) = v(i) (x[j-1] - x[j+1]) where the vertical
+ * weight sum v is 4 inside and 3 on the first/last row (one kernel row falls in padding), and
+ * x[-1] = x[6] = 0: columns (0, 0, -1, -1, 0, 1) times v. */
+Test(conv, sobel_same_zero_padding_borders)
+{
+    float out[36];
+    int OH, OW;
+    sobel_net("conv2d filters=1 kernel=3 padding=same activation=linear", out, &OH, &OW);
+    cr_assert_eq(OH, 6);
+    cr_assert_eq(OW, 6);
+    static const float want[36] = {
+        0, 0, -3, -3, 0, 3, 0, 0, -4, -4, 0, 4, 0, 0, -4, -4, 0, 4,
+        0, 0, -4, -4, 0, 4, 0, 0, -4, -4, 0, 4, 0, 0, -3, -3, 0, 3,
+    };
+    expect_image(out, want, 6, 6, "same/zero");
+}
+
+/* pad_mode=nearest repeats the edges: rows keep weight 4, and x[6] = x[5] = 1 makes the last
+ * column 0; x[-1] = x[0] = 0 leaves the first column 0. */
+Test(conv, sobel_same_nearest_padding_borders)
+{
+    float out[36];
+    int OH, OW;
+    sobel_net("conv2d filters=1 kernel=3 padding=same pad_mode=nearest activation=linear", out, &OH, &OW);
+    cr_assert_eq(OH, 6);
+    static const float row[6] = {0, 0, -4, -4, 0, 0};
+    float want[36];
+    for (int i = 0; i < 36; i++) want[i] = row[i % 6];
+    expect_image(out, want, 6, 6, "same/nearest");
+}
+
+/* stride 2 valid: out(i,j) = input window at (2i, 2j): columns 0..2 -> 0, 2..4 -> -4 */
+Test(conv, sobel_stride2_valid)
+{
+    float out[36];
+    int OH, OW;
+    sobel_net("conv2d filters=1 kernel=3 stride=2 activation=linear", out, &OH, &OW);
+    cr_assert_eq(OH, 2);
+    cr_assert_eq(OW, 2);
+    static const float want[4] = {0, -4, 0, -4};
+    expect_image(out, want, 2, 2, "stride 2");
+}
+
+/* Output sizes: valid floor((n - f)/s) + 1 (= n + 2p - f + 1 with p = 0, s = 1); same ceil(n/s),
+ * which for s = 1 and odd f is floor((n + 2p - f)/s) + 1 with p = (f-1)/2. */
+Test(conv, output_size_rules)
+{
+    static const int ns[] = {5, 6, 7, 8, 13, 28}, fs[] = {1, 2, 3, 5}, ss[] = {1, 2, 3};
+    for (size_t a = 0; a < 6; a++)
+        for (size_t b = 0; b < 4; b++)
+            for (size_t c = 0; c < 3; c++)
+                for (int same = 0; same < 2; same++) {
+                    const int n = ns[a], f = fs[b], s = ss[c];
+                    if (f > n) continue;
+                    char text[256];
+                    snprintf(text, sizeof text,
+                             "input shape=%d,%d,2\nconv2d filters=3 kernel=%d stride=%d padding=%s\n"
+                             "flatten\ncompile loss=mse\n", n, n + 1, f, s, same ? "same" : "valid");
+                    cv_model_spec spec;
+                    cv_err err = {{0}};
+                    cr_assert_eq(cv_model_parse(&spec, text, "m", &err), 0, "%s", err.msg);
+                    const int p = same ? (f - 1) / 2 : 0;
+                    int want_h = (n + 2 * p - f) / s + 1, want_w = (n + 1 + 2 * p - f) / s + 1;
+                    if (same) {
+                        want_h = (n + s - 1) / s;
+                        want_w = (n + 1 + s - 1) / s;
+                        if (s == 1 && f % 2) {
+                            cr_assert_eq(want_h, (n + 2 * p - f) / s + 1);
+                            cr_assert_eq(want_w, (n + 1 + 2 * p - f) / s + 1);
+                        }
+                    }
+                    const cv_shape o = spec.layers[1].out;
+                    cr_expect(o.d[0] == want_h && o.d[1] == want_w && o.d[2] == 3,
+                              "n=%d f=%d s=%d %s: (%d,%d,%d), expected (%d,%d,3)", n, f, s,
+                              same ? "same" : "valid", o.d[0], o.d[1], o.d[2], want_h, want_w);
+                    cv_model_spec_free(&spec);
+                }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Pooling on known inputs */
+
+static const float img4[16] = {1, 2, 5, 3, 4, 0, 1, 7, -1, -2, 8, 6, 3, 9, 0, 2};
+
+static cv_window win(int H, int W, int C, int k, int s)
+{
+    return (cv_window){.H = H, .W = W, .C = C, .KH = k, .KW = k, .stride = s,
+                       .OH = (H - k) / s + 1, .OW = (W - k) / s + 1};
+}
+
+Test(pool, known_2x2_max_avg_min)
+{
+    const cv_window g = win(4, 4, 1, 2, 2);
+    static const float want[3][4] = {{4, 7, 9, 8}, {1.75f, 4, 2.25f, 4}, {0, 1, -2, 0}};
+    static const cv_pool_kind kinds[3] = {CV_POOL_MAX, CV_POOL_AVG, CV_POOL_MIN};
+    for (int k = 0; k < 3; k++) {
+        float out[4];
+        int32_t arg[4];
+        cv_pool_forward(out, arg, img4, 1, &g, kinds[k]);
+        for (int i = 0; i < 4; i++)
+            cr_expect_eq(out[i], want[k][i], "pool kind %d out[%d] = %g", k, i, out[i]);
+    }
+}
+
+/* Backward routes dout to the winner (max/min) or spreads it over the window (avg); with two
+ * channels (the second is the negated image) the NHWC interleaving is exercised too. */
+Test(pool, known_backward_two_channels)
+{
+    const cv_window g = win(4, 4, 2, 2, 2);
+    float x[32];
+    for (int i = 0; i < 16; i++) x[2 * i] = img4[i], x[2 * i + 1] = -img4[i];
+    const float dout[8] = {1, 10, 2, 20, 3, 30, 4, 40};
+    float out[8], dx[32];
+    int32_t arg[8];
+    /* max: channel 0 winners 4@(1,0) 7@(1,3) 9@(3,1) 8@(2,2); channel 1 (max of -x = min of x)
+     * 0@(1,1) 1@(1,2) -2->2@(2,1) 0@(3,2) */
+    cv_pool_forward(out, arg, x, 1, &g, CV_POOL_MAX);
+    static const float want_max[8] = {4, 0, 7, -1, 9, 2, 8, 0};
+    for (int i = 0; i < 8; i++) cr_expect_eq(out[i], want_max[i], "max out[%d] = %g", i, out[i]);
+    memset(dx, 0, sizeof dx);
+    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX);
+    float want_dx[32] = {0};
+    want_dx[(1 * 4 + 0) * 2] = 1, want_dx[(1 * 4 + 3) * 2] = 2;
+    want_dx[(3 * 4 + 1) * 2] = 3, want_dx[(2 * 4 + 2) * 2] = 4;
+    want_dx[(1 * 4 + 1) * 2 + 1] = 10, want_dx[(1 * 4 + 2) * 2 + 1] = 20;
+    want_dx[(2 * 4 + 1) * 2 + 1] = 30, want_dx[(3 * 4 + 2) * 2 + 1] = 40;
+    for (int i = 0; i < 32; i++) cr_expect_eq(dx[i], want_dx[i], "max dx[%d] = %g", i, dx[i]);
+
+    cv_pool_forward(out, NULL, x, 1, &g, CV_POOL_AVG);
+    memset(dx, 0, sizeof dx);
+    cv_pool_backward(dx, dout, NULL, 1, &g, CV_POOL_AVG);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            for (int c = 0; c < 2; c++) {
+                const float d = dout[((i / 2) * 2 + j / 2) * 2 + c] / 4.0f;
+                cr_expect_eq(dx[(i * 4 + j) * 2 + c], d, "avg dx(%d,%d,%d)", i, j, c);
+            }
+    cr_expect_eq(out[1], -1.75f);
+}
+
+/* pool 3, stride 1 on 4x4: overlapping windows; the backward accumulates */
+Test(pool, overlapping_windows_stride_not_pool)
+{
+    const cv_window g = win(4, 4, 1, 3, 1);
+    cr_assert_eq(g.OH, 2);
+    float out[4], dx[16] = {0};
+    int32_t arg[4];
+    cv_pool_forward(out, arg, img4, 1, &g, CV_POOL_MAX);
+    static const float want[4] = {8, 8, 9, 9};
+    for (int i = 0; i < 4; i++) cr_expect_eq(out[i], want[i], "out[%d] = %g", i, out[i]);
+    const float dout[4] = {1, 2, 3, 4};
+    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX);
+    cr_expect_eq(dx[2 * 4 + 2], 3.0f, "8 at (2,2) wins twice: 1 + 2");
+    cr_expect_eq(dx[3 * 4 + 1], 7.0f, "9 at (3,1) wins twice: 3 + 4");
+    cv_pool_forward(out, arg, img4, 1, &g, CV_POOL_MIN);
+    static const float want_min[4] = {-2, -2, -2, -2};
+    for (int i = 0; i < 4; i++) cr_expect_eq(out[i], want_min[i], "min out[%d] = %g", i, out[i]);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* im2col against a direct reference, and col2im as its adjoint */
+
+static cv_window conv_win(int H, int W, int C, int k, int s, bool same)
+{
+    cv_window g = {.H = H, .W = W, .C = C, .KH = k, .KW = k, .stride = s};
+    if (same) {
+        g.OH = (H + s - 1) / s;
+        g.OW = (W + s - 1) / s;
+        const int ph = (g.OH - 1) * s + k - H, pw = (g.OW - 1) * s + k - W;
+        g.pad_top = ph > 0 ? ph / 2 : 0;
+        g.pad_left = pw > 0 ? pw / 2 : 0;
+    } else {
+        g.OH = (H - k) / s + 1;
+        g.OW = (W - k) / s + 1;
+    }
+    return g;
+}
+
+static int clampi(int v, int n) { return v < 0 ? 0 : v >= n ? n - 1 : v; }
+
+Test(im2col, matches_reference_and_col2im_is_its_adjoint)
+{
+    static const struct {
+        int H, W, C, k, s;
+        bool same;
+    } cases[] = {
+        {7, 5, 3, 3, 1, false}, {7, 5, 3, 3, 1, true}, {7, 5, 3, 2, 2, true},
+        {8, 8, 2, 3, 2, true},  {6, 9, 1, 5, 3, true}, {5, 5, 4, 1, 2, false},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++)
+        for (int nearest = 0; nearest < 2; nearest++) {
+            const cv_window g = conv_win(cases[t].H, cases[t].W, cases[t].C, cases[t].k,
+                                         cases[t].s, cases[t].same);
+            const int B = 2, K = g.KH * g.KW * g.C;
+            const size_t nx = (size_t)B * g.H * g.W * g.C, ncol = (size_t)B * g.OH * g.OW * K;
+            float *x = rand_buf(nx, 100 + t), *y = rand_buf(ncol, 200 + t);
+            float *col = malloc(sizeof(float) * ncol), *dx = calloc(nx, sizeof(float));
+            cv_im2col(col, x, B, &g, nearest);
+            /* direct reference: padded cells are 0, or the clamped edge pixel when nearest */
+            size_t r = 0;
+            for (int b = 0; b < B; b++)
+                for (int oh = 0; oh < g.OH; oh++)
+                    for (int ow = 0; ow < g.OW; ow++)
+                        for (int kh = 0; kh < g.KH; kh++)
+                            for (int kw = 0; kw < g.KW; kw++)
+                                for (int c = 0; c < g.C; c++, r++) {
+                                    int ih = oh * g.stride - g.pad_top + kh;
+                                    int iw = ow * g.stride - g.pad_left + kw;
+                                    const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+                                    float want = 0.0f;
+                                    if (inside || nearest) {
+                                        ih = clampi(ih, g.H), iw = clampi(iw, g.W);
+                                        want = x[(((size_t)b * g.H + ih) * g.W + iw) * g.C + c];
+                                    }
+                                    cr_assert_eq(col[r], want, "case %zu nearest=%d: col[%zu]", t,
+                                                 nearest, r);
+                                }
+            double lhs = 0.0, rhs = 0.0;
+            for (size_t i = 0; i < ncol; i++) lhs += (double)col[i] * y[i];
+            cv_col2im(dx, y, B, &g, nearest);
+            for (size_t i = 0; i < nx; i++) rhs += (double)x[i] * dx[i];
+            cr_expect_leq(fabs(lhs - rhs), 1e-5 * (1.0 + fabs(lhs)),
+                          "case %zu nearest=%d: <im2col x, y> = %.9g, <x, col2im y> = %.9g", t,
+                          nearest, lhs, rhs);
+            free(x), free(y), free(col), free(dx);
+        }
+}
