@@ -2,6 +2,7 @@
  * accuracy far above chance), runs are bit-identical for a seed at any thread count, and
  * checkpoints round-trip through eval. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "convoy/checkpoint.h"
 #include "convoy/data.h"
 #include "convoy/model.h"
+#include "convoy/rng.h"
 #include "convoy/train.h"
 
 #define TMP CONVOY_TEST_TMP "/train"
@@ -115,4 +117,51 @@ Test(train, checkpoint_evaluates_like_training)
     cv_dataset_free(&te);
     cv_normalizer_free(&nz);
     cv_net_free(net);
+}
+
+/* validation_split holds out a seeded random fraction (never the last rows), and standardize
+ * statistics come from the training rows only and travel in the checkpoint. */
+Test(train, validation_split_is_shuffled_and_standardize_uses_training_rows)
+{
+    enum { N = 100 };
+    float x[N];
+    int32_t y[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)i;
+        y[i] = i % 2;
+    }
+    cv_err err;
+    cr_assert_eq(cv_dataset_write(TMP "/rows.h5", N, cv_shape_vec(1), CV_DTYPE_F32, x, y, NULL, 0, NULL, 0, &err),
+                 0, "%s", err.msg);
+    const char *text = "input shape=1 normalize=standardize\n"
+                       "dense units=2 activation=softmax\n"
+                       "compile optimizer=sgd loss=sparse_categorical_crossentropy metrics=accuracy\n"
+                       "fit epochs=1 batch_size=10 validation_split=0.2 seed=11\n";
+    cv_model_spec spec;
+    cr_assert_eq(cv_model_parse(&spec, text, "rows.model", &err), 0, "%s", err.msg);
+    cv_epoch_stats st[1];
+    const cv_train_opts o = {.data = TMP "/rows.h5", .checkpoint = TMP "/rows-ckpt.h5", .quiet = true};
+    const cv_dist d = cv_dist_single();
+    cr_assert_eq(cv_train(&spec, &o, &d, st, &err), 0, "%s", err.msg);
+    cr_expect_eq(st[0].val.count, 20);
+    cr_expect_eq(st[0].train.count, 80);
+
+    /* the training rows are those the seeded split keeps: x = row index, so their mean says
+     * which rows they were */
+    int64_t perm[N];
+    cv_permutation(perm, N, cv_key(11, CV_STREAM_SPLIT, 0, 0));
+    double mean = 0.0, var = 0.0;
+    for (int i = 20; i < N; i++) mean += (double)perm[i] / 80.0;
+    for (int i = 20; i < N; i++) var += ((double)perm[i] - mean) * ((double)perm[i] - mean) / 80.0;
+    cr_expect_neq(mean, 39.5, "the held-out rows must not be the last ones");
+
+    cv_normalizer nz;
+    cv_net *net = cv_checkpoint_load(TMP "/rows-ckpt.h5", 4, &nz, &err);
+    cr_assert(net, "%s", err.msg);
+    cr_expect_eq(nz.mode, CV_NORM_STANDARDIZE);
+    cr_expect_float_eq(nz.mean[0], mean, 1e-4, "mean %g, expected %g", nz.mean[0], mean);
+    cr_expect_float_eq(nz.std[0], sqrt(var), 1e-4);
+    cv_net_free(net);
+    cv_normalizer_free(&nz);
+    cv_model_spec_free(&spec);
 }
