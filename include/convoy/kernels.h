@@ -42,4 +42,8 @@ void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_w
 void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, const cv_window *g,
                       cv_pool_kind kind);
 
+/** Measured peak FP32 FLOP/s of this machine with the current OpenMP thread count: an FMA
+ *  loop on independent registers (AVX2+FMA when the CPU has it), about `seconds` long. */
+double cv_peak_flops(double seconds);
+
 #endif

@@ -89,6 +89,16 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
 /** Zeroes the gradient buffer. */
 void cv_net_zero_grad(cv_net *net);
 
+/** Per-layer timing for benchmarks: when set, each forward/backward pass adds the seconds
+ *  spent in layer i (activation included) to fwd[i] / bwd[i] (CV_MAX_LAYERS entries each).
+ *  NULL turns it off (the default; no clock is read then). */
+void cv_net_profile(cv_net *net, double *fwd, double *bwd);
+/** Floating-point operations of layer i for one sample: forward, and backward (which skips
+ *  the input gradient of the first trainable layer). */
+void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd);
+/** Number of layers (including the input at 0). */
+int cv_net_layers(const cv_net *net);
+
 /** Per-sample metric sums of the last forward pass (accuracy count, abs err, sq err). */
 typedef struct {
     double loss, correct, abs_err, sq_err;

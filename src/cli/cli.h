@@ -46,6 +46,7 @@ int cmd_eval(const cv_dist *d, int argc, char **argv);
 int cmd_predict(const cv_dist *d, int argc, char **argv);
 int cmd_summary(const cv_dist *d, int argc, char **argv);
 int cmd_convert(const cv_dist *d, int argc, char **argv);
+int cmd_bench(const cv_dist *d, int argc, char **argv);
 
 /** --threads T for OpenMP (T >= 1); NULL leaves the default (OMP_NUM_THREADS). */
 int cli_threads(const char *value);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "convoy/bench.h"
 #include "convoy/checkpoint.h"
 #include "convoy/data.h"
 #include "convoy/model.h"
@@ -257,4 +258,51 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
         return cli_fail(d, "convert: unknown source '%s' (fashion-mnist, idx, csv)", pos[0]);
     }
     return rc ? cli_fail(d, "%s", err.msg) : CLI_OK;
+}
+
+int cmd_bench(const cv_dist *d, int argc, char **argv)
+{
+    const char *batch = NULL, *steps = "30", *threads = NULL;
+    const cli_flag flags[] = {
+        {"batch-size", "B", "batch size (default: the model file's)", &batch, NULL},
+        {"steps", "N", "timed training steps after 3 warm-up steps (default 30)", &steps, NULL},
+        {"threads", "T", "OpenMP threads", &threads, NULL},
+    };
+    const cli_command c = {"bench", "MODEL",
+                           "Times training steps of MODEL on random data: images/s, per-layer times, "
+                           "and the fraction of the measured FP32 peak.", flags, NFLAGS(flags), 1, 1};
+    const char *pos[1];
+    int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
+    if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
+    if (cli_threads(threads)) return CLI_BAD_INPUT;
+    long nsteps, b = 0;
+    if (cli_int("--steps", steps, 1, 1000000, &nsteps)) return CLI_BAD_INPUT;
+    if (batch && cli_int("--batch-size", batch, 1, 1 << 20, &b)) return CLI_BAD_INPUT;
+    if (d->rank != 0) return CLI_OK;
+    cv_model_spec spec;
+    cv_err err;
+    if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
+    if (!b) b = spec.fit.batch_size > 0 ? spec.fit.batch_size : 32;
+    cv_bench_report r;
+    if (cv_bench(&spec, (int)b, (int)nsteps, &r, &err)) {
+        cv_model_spec_free(&spec);
+        return cli_fail(d, "%s", err.msg);
+    }
+    printf("bench %s: batch %d, %d thread%s, %d steps\n", pos[0], r.batch, r.threads,
+           r.threads > 1 ? "s" : "", r.steps);
+    printf("  %-16s %9s %9s %9s %7s\n", "layer", "fwd ms", "bwd ms", "GFLOP/s", "share");
+    for (int i = 1; i < spec.n_layers; i++) {
+        const double ms = r.fwd_ms[i] + r.bwd_ms[i];
+        const double gf = ms > 0 ? (r.fwd_flops[i] + r.bwd_flops[i]) * r.batch / (ms * 1e6) : 0.0;
+        char name[40];
+        snprintf(name, sizeof name, "%02d %s", i, cv_layer_kind_name(spec.layers[i].kind));
+        printf("  %-16s %9.3f %9.3f %9.1f %6.1f%%\n", name, r.fwd_ms[i], r.bwd_ms[i], gf, 100.0 * ms / r.step_ms);
+    }
+    printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "optimizer", "", r.optim_ms, "", 100.0 * r.optim_ms / r.step_ms);
+    const double achieved = r.flops_per_image * r.images_per_s;
+    printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image\n", r.step_ms, r.images_per_s, r.flops_per_image / 1e6);
+    printf("roofline: %.1f GFLOP/s achieved of %.1f GFLOP/s measured FMA peak (%d thread%s): %.1f%%\n",
+           achieved / 1e9, r.peak_flops / 1e9, r.threads, r.threads > 1 ? "s" : "", 100.0 * achieved / r.peak_flops);
+    cv_model_spec_free(&spec);
+    return CLI_OK;
 }

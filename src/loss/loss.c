@@ -62,17 +62,26 @@ void cv_loss_grad(const cv_loss_config *cfg, const float *out, const int32_t *la
     /* per-sample losses average over K outputs except for the categorical cross-entropies */
     const float scale = (float)(1.0 / (norm * (categorical ? 1 : K)));
 #pragma omp parallel for schedule(static) if (B * K > 4096)
-    for (int n = 0; n < B; n++)
+    for (int n = 0; n < B; n++) {
+        /* d/dz_k of -sum_j y_j log softmax(z)_j is p_k sum_j y_j - y_k: p - y for rows summing
+         * to one, and still exact for soft or multi-hot rows */
+        float sy = 1.0f;
+        if (categorical && !labels) {
+            sy = 0.0f;
+            for (int k = 0; k < K; k++) sy += targets[(size_t)n * K + k];
+        }
         for (int k = 0; k < K; k++) {
             const size_t i = (size_t)n * K + k;
-            const float e = out[i] - target_at(labels, targets, K, n, k);
+            const float y = target_at(labels, targets, K, n, k), e = out[i] - y;
             float g;
             switch (cfg->kind) {
             case CV_LOSS_MSE: g = 2.0f * e; break;
             case CV_LOSS_MAE: g = (float)((e > 0) - (e < 0)); break;
             case CV_LOSS_HUBER: g = fabsf(e) <= delta ? e : delta * (float)((e > 0) - (e < 0)); break;
-            default: g = e; break; /* cross-entropy w.r.t. logits: p - y */
+            case CV_LOSS_BINARY_CE: g = e; break; /* w.r.t. the logit: p - y */
+            default: g = out[i] * sy - y; break;
             }
             d[i] = g * scale;
         }
+    }
 }

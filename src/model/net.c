@@ -4,6 +4,9 @@
  * adding parameter gradients (so micro-batches and ranks accumulate for free). */
 #include <math.h>
 #include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <string.h>
 
 #include "convoy/model.h"
@@ -25,6 +28,7 @@ struct cv_net {
     float *logits, *dbuf[2];
     cv_workspace ws;
     bool fused;              /* loss takes the output layer's logits */
+    double *prof_fwd, *prof_bwd; /* per-layer seconds, when profiling */
     const float *input;      /* input of the last forward pass */
     int batch;               /* its batch size */
 };
@@ -248,6 +252,35 @@ cv_param_view cv_net_param_view(const cv_net *net, int layer) { return net->view
 int cv_net_outputs(const cv_net *net) { return (int)net->layers[net->n - 1].out_size; }
 void cv_net_zero_grad(cv_net *net) { memset(net->grads, 0, sizeof(float) * (size_t)net->nparams); }
 
+static double clock_now(void)
+{
+#ifdef _OPENMP
+    return omp_get_wtime();
+#else
+    return 0.0;
+#endif
+}
+
+void cv_net_profile(cv_net *net, double *fwd, double *bwd)
+{
+    net->prof_fwd = fwd;
+    net->prof_bwd = bwd;
+}
+
+int cv_net_layers(const cv_net *net) { return net->n; }
+
+void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)
+{
+    const cv_layer *l = &net->layers[layer];
+    double f = 0.0;
+    if (l->spec->kind == CV_LAYER_CONV2D)
+        f = 2.0 * l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C * l->spec->filters;
+    else if (l->spec->kind == CV_LAYER_DENSE)
+        f = 2.0 * (double)l->in_size * (double)l->out_size;
+    *fwd = f;
+    *bwd = layer > net->first_trainable ? 2.0 * f : layer == net->first_trainable ? f : 0.0;
+}
+
 const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, uint64_t seed,
                             int64_t epoch, const int64_t *sample_ids)
 {
@@ -257,11 +290,13 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
     const float *cur = x;
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
+        const double t0 = net->prof_fwd ? clock_now() : 0.0;
         cv_layer_registry[l->spec->kind].forward(l, cur, B, &ctx);
         const int width = last_dim(l->spec->out);
         if (i == net->n - 1 && net->fused)
             memcpy(net->logits, l->out, sizeof(float) * (size_t)B * l->out_size);
         cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
+        if (net->prof_fwd) net->prof_fwd[i] += clock_now() - t0;
         cur = l->out;
     }
     return cur;
@@ -274,6 +309,7 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
     cv_loss_grad(&net->spec.loss, net->layers[net->n - 1].out, labels, targets, B, K, norm, d);
     for (int i = net->n - 1; i >= net->first_trainable && i >= 1; i--) {
         cv_layer *l = &net->layers[i];
+        const double t0 = net->prof_bwd ? clock_now() : 0.0;
         /* a fused loss already gave d/dlogits for the output layer */
         if (!(i == net->n - 1 && net->fused)) {
             const int width = last_dim(l->spec->out);
@@ -287,6 +323,7 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
             memset(dx, 0, sizeof(float) * (size_t)B * l->in_size);
         }
         cv_layer_registry[l->spec->kind].backward(l, x, dx, d, B, &net->ws);
+        if (net->prof_bwd) net->prof_bwd[i] += clock_now() - t0;
         spare = d;
         d = dx;
     }
