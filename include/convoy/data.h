@@ -26,6 +26,11 @@ typedef struct {
     float *targets;
     int n_classes;        /* entries of attribute `classes`, 0 if absent */
     char **class_names;
+    /* streamed datasets (cv_dataset_open_stream): x is NULL and rows come from the file */
+    bool streamed;
+    int64_t h5_file, h5_x; /* open HDF5 handles (hid_t) */
+    void *row_buf;        /* raw rows read by the last fetch */
+    size_t row_buf_cap;
 } cv_dataset;
 
 /** Loads a dataset file whole. Errors name the file and dataset: "F.h5:/x: ...". Checks: file
@@ -33,6 +38,11 @@ typedef struct {
  *  finite, labels >= 0. */
 int cv_dataset_load(cv_dataset *ds, const char *path, cv_err *err);
 void cv_dataset_free(cv_dataset *ds);
+
+/** Opens a dataset for streaming: everything is loaded and checked as by cv_dataset_load except
+ *  /x, which stays in the file (x is NULL) and is read row by row by cv_dataset_fetch, so
+ *  datasets larger than memory can train. Float rows are checked for NaN/Inf as they are read. */
+int cv_dataset_open_stream(cv_dataset *ds, const char *path, cv_err *err);
 
 /** Checks labels lie in [0, classes): "F.h5:/y: label 12 at row 345 outside [0, 10)". */
 int cv_dataset_check_labels(const cv_dataset *ds, int classes, cv_err *err);
@@ -47,7 +57,7 @@ typedef struct {
 /** Resolves `mode` (AUTO -> SCALE for uint8, NONE for float). For STANDARDIZE computes per-feature
  *  mean and std (population std; features with std < 1e-7 use std 1) over the rows idx[0..count)
  *  (idx NULL: all rows) in double precision. */
-int cv_normalizer_fit(cv_normalizer *nz, cv_norm mode, const cv_dataset *ds,
+int cv_normalizer_fit(cv_normalizer *nz, cv_norm mode, cv_dataset *ds,
                       const int64_t *idx, int64_t count, cv_err *err);
 void cv_normalizer_free(cv_normalizer *nz);
 
@@ -58,6 +68,12 @@ void cv_dataset_gather(const cv_dataset *ds, const cv_normalizer *nz, const int6
 /** Copies the labels or targets of rows idx[0..count) (whichever the dataset has). */
 void cv_dataset_gather_y(const cv_dataset *ds, const int64_t *idx, int64_t count,
                          int32_t *labels, float *targets);
+
+/** Normalised rows idx[0..count) into out (count * dim floats): cv_dataset_gather for an
+ *  in-memory dataset, HDF5 reads of just those rows for a streamed one. Not thread-safe for
+ *  one dataset; HDF5 calls must not run concurrently with other HDF5 use. */
+int cv_dataset_fetch(cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx, int64_t count,
+                     float *out, cv_err *err);
 
 /** Writes a dataset file atomically (temporary file, fsync, rename). x is u8 or f32 as xtype;
  *  shape is one sample; either labels (n) or targets (n, ydim); class_names may be NULL. */

@@ -32,4 +32,42 @@ int cv_dist_sum_f64(const cv_dist *d, double *buf, int n, cv_err *err);
 /** Rank 0's buffer to every rank. */
 int cv_dist_bcast_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err);
 
+/** Collective agreement after a step that can fail on some ranks only (a file missing on one
+ *  node): every rank returns -1 if any failed, with the lowest failing rank's message in err
+ *  (prefixed "rank R: " when that is not rank 0), so all ranks stop together. */
+int cv_dist_agree(const cv_dist *d, int failed, cv_err *err);
+
+/** All ranks must hold the same 64-bit value (a hash of model, configuration and data shape,
+ *  or of the weights): otherwise -1 with "WHAT differs: rank R has X, rank 0 has Y". */
+int cv_dist_check_same(const cv_dist *d, uint64_t value, const char *what, cv_err *err);
+
+/** FNV-1a over bytes, chained from h (start with CV_HASH_INIT). */
+#define CV_HASH_INIT 0xcbf29ce484222325ull
+uint64_t cv_hash_bytes(uint64_t h, const void *p, size_t n);
+
+/** Gradient averaging over ranks: either one MPI_Allreduce of the whole buffer at the end of
+ *  the backward pass, or buckets of about bucket_bytes started with MPI_Iallreduce as soon as
+ *  backward has finished their layers (overlapping the rest of backward). Bucket boundaries
+ *  fall on layer boundaries and are fixed at init, so every rank issues the same collectives
+ *  in the same order whatever its own backward did. */
+#define CV_MAX_BUCKETS 256
+typedef struct {
+    cv_dist d;
+    float *grads;
+    int64_t n;
+    int64_t start[CV_MAX_BUCKETS + 1]; /* bucket b is [start[b], start[b-1]) with start[-1] = n */
+    int nbuckets;          /* 0: one blocking Allreduce */
+    int next;              /* buckets [0, next) are in flight */
+    MPI_Request req[CV_MAX_BUCKETS];
+    double seconds;        /* time spent inside the sync calls (for the comm share) */
+} cv_grad_sync;
+
+/** layer_off[0..nlayers) are the ascending offsets where parameterised layers start. */
+void cv_grad_sync_init(cv_grad_sync *s, const cv_dist *d, float *grads, int64_t n, int64_t bucket_bytes,
+                       const int64_t *layer_off, int nlayers);
+/** Backward has finished every gradient at offsets >= off: start the buckets inside that. */
+int cv_grad_sync_ready(cv_grad_sync *s, int64_t off, cv_err *err);
+/** Sums the remaining gradients and waits for everything in flight. */
+int cv_grad_sync_finish(cv_grad_sync *s, cv_err *err);
+
 #endif

@@ -86,6 +86,12 @@ int cv_net_outputs(const cv_net *net);
  *  Returns the SUM of per-sample losses over the B samples (divide by N for the mean). */
 double cv_net_loss(cv_net *net, const int32_t *labels, const float *targets, int B);
 void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, int B, double norm);
+/** Called by cv_net_backward after each layer with parameters, with that layer's offset in
+ *  the gradient buffer: every gradient at or after it is final for this pass (used to start
+ *  gradient communication while backward goes on). NULL removes it. */
+typedef void (*cv_grad_hook)(void *ctx, int64_t offset);
+void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx);
+
 /** Zeroes the gradient buffer. */
 void cv_net_zero_grad(cv_net *net);
 

@@ -21,12 +21,17 @@ typedef struct {
     const char *checkpoint;  /* written at the end by rank 0, or NULL */
     bool quiet;              /* no per-epoch lines */
     FILE *out;               /* where rank 0 prints (NULL: stdout) */
+    bool stream;             /* read /x rows from the file as needed instead of loading it */
+    int64_t check_every;     /* compare a checksum of the weights across ranks every N steps; 0 off */
+    int64_t bucket_bytes;    /* gradient allreduce: 0 = one blocking MPI_Allreduce after backward,
+                                else buckets of this size overlapped with backward */
 } cv_train_opts;
 
 typedef struct {
     cv_metrics train, val;   /* sums over the epoch; val.count == 0 without validation */
     double seconds;
     double images_per_s;
+    double comm_seconds;     /* spent in gradient communication on this rank */
 } cv_epoch_stats;
 
 /** Trains spec as configured (spec->fit, spec->optim) and fills stats[0..epochs) when stats is
@@ -39,11 +44,11 @@ int cv_check_data(const cv_model_spec *spec, const cv_dataset *ds, cv_err *err);
 
 /** Metrics over rows idx[0..count) (all rows when idx is NULL), each rank taking a slice and
  *  the sums combined across ranks: every sample counted exactly once. */
-int cv_evaluate(cv_net *net, const cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx,
+int cv_evaluate(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx,
                 int64_t count, const cv_dist *d, cv_metrics *m, cv_err *err);
 
 /** Network outputs for every row of ds into out (n, outputs); single process. */
-int cv_predict(cv_net *net, const cv_dataset *ds, const cv_normalizer *nz, float *out, cv_err *err);
+int cv_predict(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, float *out, cv_err *err);
 
 /** "loss 0.2871  accuracy 0.8992" from metric sums, with an optional prefix ("val_"). */
 void cv_metrics_format(const cv_model_spec *spec, const cv_metrics *m, const char *prefix,

@@ -53,8 +53,9 @@ static int apply_overrides(cv_model_spec *spec, const char *epochs, const char *
 int cmd_train(const cv_dist *d, int argc, char **argv)
 {
     const char *data = NULL, *val = NULL, *split = NULL, *epochs = NULL, *batch = NULL, *opt = NULL,
-               *lr = NULL, *seed = NULL, *threads = NULL, *ckpt = NULL;
-    bool quiet = false;
+               *lr = NULL, *seed = NULL, *threads = NULL, *ckpt = NULL, *check = "100",
+               *allreduce = "blocking", *bucket_mb = "4";
+    bool quiet = false, stream = false;
     const cli_flag flags[] = {
         {"data", "F.h5", "training set (required)", &data, NULL},
         {"val", "F.h5", "validation set (instead of --validation-split)", &val, NULL},
@@ -67,6 +68,10 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         {"threads", "T", "OpenMP threads per rank (default: OMP_NUM_THREADS)", &threads, NULL},
         {"checkpoint", "F.h5", "save the trained model here (rank 0)", &ckpt, NULL},
         {"quiet", NULL, "no per-epoch lines", NULL, &quiet},
+        {"stream", NULL, "read each rank's rows of /x from the file per batch (data larger than memory)", NULL, &stream},
+        {"check-every", "N", "compare a weight checksum across ranks every N steps (default 100; 0 off)", &check, NULL},
+        {"allreduce", "KIND", "gradient averaging: blocking (one MPI_Allreduce, default) or bucketed", &allreduce, NULL},
+        {"bucket-mb", "M", "bucketed: bucket size in MiB (default 4)", &bucket_mb, NULL},
     };
     const cli_command c = {"train", "MODEL", "Trains MODEL (a model file) on --data.", flags, NFLAGS(flags), 1, 1};
     const char *pos[1];
@@ -75,13 +80,20 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
     if (!data) return cli_fail(d, "train: --data F.h5 is required");
     if (val && split) return cli_fail(d, "train: use either --val or --validation-split, not both");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
+    long check_every, mb;
+    if (cli_int("--check-every", check, 0, 1L << 40, &check_every) || cli_int("--bucket-mb", bucket_mb, 1, 1024, &mb))
+        return CLI_BAD_INPUT;
+    if (strcmp(allreduce, "blocking") != 0 && strcmp(allreduce, "bucketed") != 0)
+        return cli_fail(d, "--allreduce: unknown kind '%s' (blocking or bucketed)", allreduce);
 
     cv_model_spec spec;
     cv_err err;
     if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
     rc = apply_overrides(&spec, epochs, batch, opt, lr, seed, split);
     if (rc == 0) {
-        const cv_train_opts o = {.data = data, .val = val, .checkpoint = ckpt, .quiet = quiet};
+        const cv_train_opts o = {.data = data, .val = val, .checkpoint = ckpt, .quiet = quiet,
+                                 .stream = stream, .check_every = check_every,
+                                 .bucket_bytes = strcmp(allreduce, "bucketed") == 0 ? mb << 20 : 0};
         if (cv_train(&spec, &o, d, NULL, &err)) rc = cli_fail(d, "%s", err.msg);
     }
     cv_model_spec_free(&spec);
@@ -95,12 +107,13 @@ typedef struct {
     cv_dataset ds;
 } loaded;
 
-static int load_for_inference(const cv_dist *d, const char *ckpt, const char *data, loaded *l)
+static int load_for_inference(const cv_dist *d, const char *ckpt, const char *data, bool stream, loaded *l)
 {
     cv_err err;
     memset(l, 0, sizeof *l);
     if (!(l->net = cv_checkpoint_load(ckpt, CV_MICRO_BATCH, &l->nz, &err))) return cli_fail(d, "%s", err.msg);
-    if (cv_dataset_load(&l->ds, data, &err) || cv_check_data(cv_net_spec(l->net), &l->ds, &err))
+    if ((stream ? cv_dataset_open_stream : cv_dataset_load)(&l->ds, data, &err) ||
+        cv_check_data(cv_net_spec(l->net), &l->ds, &err))
         return cli_fail(d, "%s", err.msg);
     if (l->nz.mode == CV_NORM_STANDARDIZE && l->nz.dim != cv_shape_size(l->ds.shape))
         return cli_fail(d, "%s: normaliser has %lld features, the data %lld", ckpt, (long long)l->nz.dim,
@@ -118,9 +131,11 @@ static void free_loaded(loaded *l)
 int cmd_eval(const cv_dist *d, int argc, char **argv)
 {
     const char *data = NULL, *threads = NULL;
+    bool stream = false;
     const cli_flag flags[] = {
         {"data", "F.h5", "dataset to evaluate on (required)", &data, NULL},
         {"threads", "T", "OpenMP threads per rank", &threads, NULL},
+        {"stream", NULL, "read rows of /x from the file as needed", NULL, &stream},
     };
     const cli_command c = {"eval", "CHECKPOINT", "Prints the loss and metrics of CHECKPOINT on --data.",
                            flags, NFLAGS(flags), 1, 1};
@@ -130,7 +145,7 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
     if (!data) return cli_fail(d, "eval: --data F.h5 is required");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     loaded l;
-    if ((rc = load_for_inference(d, pos[0], data, &l)) == 0) {
+    if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0) {
         cv_metrics m;
         cv_err err;
         if (cv_evaluate(l.net, &l.ds, &l.nz, NULL, l.ds.n, d, &m, &err)) {
@@ -162,7 +177,7 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     if (d->rank != 0) return CLI_OK; /* one writer; inference of a file is cheap */
     loaded l;
-    if ((rc = load_for_inference(d, pos[0], data, &l)) == 0) {
+    if ((rc = load_for_inference(d, pos[0], data, false, &l)) == 0) {
         const int K = cv_net_outputs(l.net);
         cv_err err;
         float *pred = cv_malloc(sizeof(float) * (size_t)l.ds.n * K, "predictions", &err);

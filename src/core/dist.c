@@ -3,6 +3,9 @@
 #include "convoy/dist.h"
 
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int mpi_fail(int rc, const char *what, cv_err *err)
 {
@@ -48,4 +51,112 @@ int cv_dist_bcast_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err)
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Bcast of initial weights", err);
     }
     return 0;
+}
+
+int cv_dist_agree(const cv_dist *d, int failed, cv_err *err)
+{
+    if (d->size == 1) return failed ? -1 : 0;
+    /* the lowest failing rank speaks for everyone */
+    int mine = failed ? d->rank : d->size, first = d->size;
+    int rc = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, d->comm);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce (error agreement)", err);
+    if (first == d->size) return 0;
+    char msg[CV_ERR_MSG] = "";
+    if (d->rank == first && err) snprintf(msg, sizeof msg, "%s", err->msg);
+    rc = MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, d->comm);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Bcast (error agreement)", err);
+    return first == 0 ? cv_errf(err, "%s", msg) : cv_errf(err, "rank %d: %s", first, msg);
+}
+
+uint64_t cv_hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+int cv_dist_check_same(const cv_dist *d, uint64_t value, const char *what, cv_err *err)
+{
+    if (d->size == 1) return 0;
+    unsigned long long mine = value, *all = cv_malloc(sizeof *all * (size_t)d->size, "hash exchange", err);
+    if (!all) return -1;
+    int rc = MPI_Allgather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, d->comm);
+    if (rc != MPI_SUCCESS) {
+        free(all);
+        return mpi_fail(rc, "MPI_Allgather (consistency check)", err);
+    }
+    int bad = -1;
+    for (int r = 1; r < d->size && bad < 0; r++)
+        if (all[r] != all[0]) bad = r;
+    int out = 0;
+    if (bad >= 0)
+        out = cv_errf(err, "%s differs: rank %d has %016llx, rank 0 has %016llx", what, bad, all[bad], all[0]);
+    free(all);
+    return out;
+}
+
+static double wall(void) { return MPI_Wtime(); }
+
+void cv_grad_sync_init(cv_grad_sync *s, const cv_dist *d, float *grads, int64_t n, int64_t bucket_bytes,
+                       const int64_t *layer_off, int nlayers)
+{
+    memset(s, 0, sizeof *s);
+    s->d = *d;
+    s->grads = grads;
+    s->n = n;
+    if (bucket_bytes <= 0 || d->size == 1) return;
+    int64_t bucket = bucket_bytes / (int64_t)sizeof(float), end = n;
+    if (bucket < (n + CV_MAX_BUCKETS - 1) / CV_MAX_BUCKETS) bucket = (n + CV_MAX_BUCKETS - 1) / CV_MAX_BUCKETS;
+    /* walk the layers from the last (backward's order), closing a bucket once it is big enough */
+    for (int i = nlayers - 1; i > 0; i--)
+        if (end - layer_off[i] >= bucket && s->nbuckets < CV_MAX_BUCKETS - 1) {
+            s->start[s->nbuckets++] = layer_off[i];
+            end = layer_off[i];
+        }
+    s->start[s->nbuckets++] = 0;
+}
+
+static int64_t bucket_end(const cv_grad_sync *s, int b) { return b == 0 ? s->n : s->start[b - 1]; }
+
+static int launch_until(cv_grad_sync *s, int64_t off, cv_err *err)
+{
+    for (; s->next < s->nbuckets && s->start[s->next] >= off; s->next++) {
+        const int64_t lo = s->start[s->next], len = bucket_end(s, s->next) - lo;
+        if (len > INT_MAX) return cv_errf(err, "gradient bucket of %lld floats is too large for MPI", (long long)len);
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, s->grads + lo, (int)len, MPI_FLOAT, MPI_SUM, s->d.comm,
+                                &s->req[s->next]);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Iallreduce of gradients", err);
+    }
+    return 0;
+}
+
+int cv_grad_sync_ready(cv_grad_sync *s, int64_t off, cv_err *err)
+{
+    if (!s->nbuckets) return 0;
+    const double t0 = wall();
+    const int before = s->next;
+    int rc = launch_until(s, off, err);
+    /* Open MPI progresses non-blocking collectives only inside MPI calls: poke it */
+    int done;
+    if (rc == 0 && s->next > before && MPI_Testall(s->next, s->req, &done, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+        rc = cv_errf(err, "MPI_Testall of gradient buckets failed");
+    s->seconds += wall() - t0;
+    return rc;
+}
+
+int cv_grad_sync_finish(cv_grad_sync *s, cv_err *err)
+{
+    if (s->d.size == 1) return 0;
+    const double t0 = wall();
+    int rc;
+    if (!s->nbuckets) {
+        rc = cv_dist_sum_f32(&s->d, s->grads, s->n, err);
+    } else {
+        rc = launch_until(s, 0, err);
+        if (rc == 0 && MPI_Waitall(s->nbuckets, s->req, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+            rc = cv_errf(err, "MPI_Waitall of gradient buckets failed");
+        s->next = 0;
+    }
+    s->seconds += wall() - t0;
+    return rc;
 }

@@ -60,6 +60,11 @@ static int check_finite(const float *v, int64_t count, int64_t width, const char
 void cv_dataset_free(cv_dataset *ds)
 {
     if (!ds) return;
+    if (ds->streamed) {
+        if (ds->h5_x > 0) H5Dclose((hid_t)ds->h5_x);
+        if (ds->h5_file > 0) H5Fclose((hid_t)ds->h5_file);
+    }
+    free(ds->row_buf);
     free(ds->x);
     free(ds->labels);
     free(ds->targets);
@@ -68,7 +73,7 @@ void cv_dataset_free(cv_dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
-static int load_x(cv_dataset *ds, hid_t f, const char *path, cv_err *err)
+static int load_x(cv_dataset *ds, hid_t f, bool stream, const char *path, cv_err *err)
 {
     int rank;
     hsize_t dims[8];
@@ -100,6 +105,11 @@ static int load_x(cv_dataset *ds, hid_t f, const char *path, cv_err *err)
                        tname);
     }
     int64_t per = cv_shape_size(ds->shape);
+    if (stream) { /* keep /x open; rows are read on demand */
+        ds->streamed = true;
+        ds->h5_x = H5Dopen2(f, "x", H5P_DEFAULT);
+        return ds->h5_x < 0 ? cv_errf(err, "%s:/x: cannot open dataset (file corrupt?)", path) : 0;
+    }
     if ((uint64_t)ds->n > SIZE_MAX / esize / (uint64_t)per)
         return cv_errf(err, "%s:/x: too large for memory", path);
     ds->x = cv_malloc((size_t)ds->n * (size_t)per * esize, path, err);
@@ -172,26 +182,33 @@ static int load_y(cv_dataset *ds, hid_t f, const char *path, cv_err *err)
     return check_finite(ds->targets, ds->n * k, k, path, "y", err);
 }
 
-int cv_dataset_load(cv_dataset *ds, const char *path, cv_err *err)
+static int load(cv_dataset *ds, const char *path, bool stream, cv_err *err)
 {
     memset(ds, 0, sizeof *ds);
     snprintf(ds->path, sizeof ds->path, "%s", path);
     hid_t f = cv_h5_open_read(path, err);
     if (f < 0) return -1;
     int rc = -1;
-    if (load_x(ds, f, path, err) < 0 || load_y(ds, f, path, err) < 0) goto done;
+    if (load_x(ds, f, stream, path, err) < 0 || load_y(ds, f, path, err) < 0) goto done;
     int n = cv_h5_attr_read_strs(f, "classes", &ds->class_names, path, err);
     if (n < 0) goto done;
     ds->n_classes = n;
     rc = 0;
 done:
-    if (H5Fclose(f) < 0 && rc == 0) rc = cv_errf(err, "%s: cannot close (file corrupt?)", path);
+    if (ds->streamed) /* the file stays open for the row reads; cv_dataset_free closes it */
+        ds->h5_file = f;
+    else if (H5Fclose(f) < 0 && rc == 0)
+        rc = cv_errf(err, "%s: cannot close (file corrupt?)", path);
     if (rc < 0) {
         cv_dataset_free(ds);
         snprintf(ds->path, sizeof ds->path, "%s", path);
     }
     return rc;
 }
+
+int cv_dataset_load(cv_dataset *ds, const char *path, cv_err *err) { return load(ds, path, false, err); }
+
+int cv_dataset_open_stream(cv_dataset *ds, const char *path, cv_err *err) { return load(ds, path, true, err); }
 
 int cv_dataset_check_labels(const cv_dataset *ds, int classes, cv_err *err)
 {
@@ -220,7 +237,45 @@ static double value_at(const cv_dataset *ds, int64_t i)
     return ds->xtype == CV_DTYPE_U8 ? ((const uint8_t *)ds->x)[i] : ((const float *)ds->x)[i];
 }
 
-int cv_normalizer_fit(cv_normalizer *nz, cv_norm mode, const cv_dataset *ds,
+/* Standardisation statistics of a streamed dataset: two passes over the rows in chunks, each
+ * feature summed in row order (the same order as the in-memory path). */
+static int fit_streamed(cv_normalizer *nz, cv_dataset *ds, const int64_t *idx, int64_t count,
+                        double *mean, double *var, cv_err *err)
+{
+    enum { CHUNK = 512 };
+    const int64_t dim = nz->dim;
+    const cv_normalizer raw = {.mode = CV_NORM_NONE};
+    float *buf = cv_malloc(sizeof(float) * CHUNK * (size_t)dim, "standardization rows", err);
+    int64_t rows[CHUNK];
+    if (!buf) return -1;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t r0 = 0; r0 < count; r0 += CHUNK) {
+            const int64_t c = count - r0 < CHUNK ? count - r0 : CHUNK;
+            for (int64_t r = 0; r < c; r++) rows[r] = idx ? idx[r0 + r] : r0 + r;
+            if (cv_dataset_fetch(ds, &raw, rows, c, buf, err)) {
+                free(buf);
+                return -1;
+            }
+            for (int64_t r = 0; r < c; r++)
+                for (int64_t j = 0; j < dim; j++) {
+                    const double v = buf[r * dim + j];
+                    if (pass == 0) mean[j] += v;
+                    else var[j] += (v - mean[j]) * (v - mean[j]);
+                }
+        }
+        if (pass == 0)
+            for (int64_t j = 0; j < dim; j++) mean[j] /= (double)count;
+    }
+    free(buf);
+    for (int64_t j = 0; j < dim; j++) {
+        const double sd = sqrt(var[j] / (double)count);
+        nz->mean[j] = (float)mean[j];
+        nz->std[j] = sd < 1e-7 ? 1.0f : (float)sd;
+    }
+    return 0;
+}
+
+int cv_normalizer_fit(cv_normalizer *nz, cv_norm mode, cv_dataset *ds,
                       const int64_t *idx, int64_t count, cv_err *err)
 {
     memset(nz, 0, sizeof *nz);
@@ -247,6 +302,12 @@ int cv_normalizer_fit(cv_normalizer *nz, cv_norm mode, const cv_dataset *ds,
         return -1;
     }
     double *mean = acc, *var = acc + dim;
+    if (ds->streamed) {
+        int rc = fit_streamed(nz, ds, idx, count, mean, var, err);
+        free(acc);
+        if (rc) cv_normalizer_free(nz);
+        return rc;
+    }
     /* Threads split the features and each feature sums its rows in index order, so the
      * statistics do not depend on the thread count. Two passes keep the variance accurate. */
     const int64_t block = 64, nblocks = (dim + block - 1) / block;
@@ -275,31 +336,102 @@ int cv_normalizer_fit(cv_normalizer *nz, cv_norm mode, const cv_dataset *ds,
     return 0;
 }
 
+/* One stored row (uint8 or float) to normalised floats. */
+static void normalize_row(const void *row, bool u8, int64_t dim, cv_norm mode, const cv_normalizer *nz,
+                          float *o)
+{
+    const uint8_t *xb = row;
+    const float *xf = row;
+    switch (mode) {
+    case CV_NORM_STANDARDIZE:
+        for (int64_t j = 0; j < dim; j++) o[j] = ((u8 ? (float)xb[j] : xf[j]) - nz->mean[j]) / nz->std[j];
+        break;
+    case CV_NORM_SCALE:
+        for (int64_t j = 0; j < dim; j++) o[j] = (u8 ? (float)xb[j] : xf[j]) / 255.0f;
+        break;
+    default: /* NONE (fit never leaves AUTO) */
+        for (int64_t j = 0; j < dim; j++) o[j] = u8 ? (float)xb[j] : xf[j];
+        break;
+    }
+}
+
+static cv_norm resolved_mode(const cv_dataset *ds, const cv_normalizer *nz)
+{
+    return nz ? nz->mode : ds->xtype == CV_DTYPE_U8 ? CV_NORM_SCALE : CV_NORM_NONE;
+}
+
 void cv_dataset_gather(const cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx,
                        int64_t count, float *out)
 {
     const int64_t dim = cv_shape_size(ds->shape);
-    const cv_norm mode = nz ? nz->mode : ds->xtype == CV_DTYPE_U8 ? CV_NORM_SCALE : CV_NORM_NONE;
+    const cv_norm mode = resolved_mode(ds, nz);
     const bool u8 = ds->xtype == CV_DTYPE_U8;
+    const size_t esize = u8 ? 1 : sizeof(float);
     #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < count; r++) {
-        const int64_t src = (idx ? idx[r] : r) * dim;
-        float *o = out + r * dim;
-        const uint8_t *xb = u8 ? (const uint8_t *)ds->x + src : NULL;
-        const float *xf = u8 ? NULL : (const float *)ds->x + src;
-        switch (mode) {
-        case CV_NORM_STANDARDIZE:
-            for (int64_t j = 0; j < dim; j++)
-                o[j] = ((u8 ? (float)xb[j] : xf[j]) - nz->mean[j]) / nz->std[j];
-            break;
-        case CV_NORM_SCALE:
-            for (int64_t j = 0; j < dim; j++) o[j] = (u8 ? (float)xb[j] : xf[j]) / 255.0f;
-            break;
-        default: /* NONE (fit never leaves AUTO) */
-            for (int64_t j = 0; j < dim; j++) o[j] = u8 ? (float)xb[j] : xf[j];
-            break;
-        }
+    for (int64_t r = 0; r < count; r++)
+        normalize_row((const char *)ds->x + (size_t)((idx ? idx[r] : r) * dim) * esize, u8, dim, mode,
+                      nz, out + r * dim);
+}
+
+/* Reads rows idx[0..count) of a streamed /x into ds->row_buf (in the order given). */
+static int read_rows(cv_dataset *ds, const int64_t *idx, int64_t count, cv_err *err)
+{
+    const int64_t dim = cv_shape_size(ds->shape);
+    const bool u8 = ds->xtype == CV_DTYPE_U8;
+    const size_t row_bytes = (size_t)dim * (u8 ? 1 : sizeof(float));
+    if ((size_t)count * row_bytes > ds->row_buf_cap) {
+        void *p = realloc(ds->row_buf, (size_t)count * row_bytes);
+        if (!p) return cv_errf(err, "%s: out of memory for %lld streamed rows", ds->path, (long long)count);
+        ds->row_buf = p;
+        ds->row_buf_cap = (size_t)count * row_bytes;
     }
+    hsize_t start[4] = {0}, cnt[4] = {1};
+    for (int i = 0; i < ds->shape.rank; i++) cnt[i + 1] = (hsize_t)ds->shape.d[i];
+    const hsize_t row_elems = (hsize_t)dim;
+    hid_t fs = H5Dget_space((hid_t)ds->h5_x), ms = H5Screate_simple(1, &row_elems, NULL);
+    const hid_t mem = u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
+    int rc = fs < 0 || ms < 0 ? cv_errf(err, "%s:/x: cannot get its dataspace", ds->path) : 0;
+    for (int64_t r = 0; rc == 0 && r < count; r++) {
+        start[0] = (hsize_t)idx[r];
+        if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
+            H5Dread((hid_t)ds->h5_x, mem, ms, fs, H5P_DEFAULT, (char *)ds->row_buf + (size_t)r * row_bytes) < 0)
+            rc = cv_errf(err, "%s:/x: cannot read row %lld (file truncated or changed?)", ds->path,
+                         (long long)idx[r]);
+        else if (!u8)
+            for (int64_t j = 0; j < dim && rc == 0; j++)
+                if (!isfinite(((const float *)ds->row_buf)[(size_t)r * dim + j]))
+                    rc = cv_errf(err, "%s:/x: %s at row %lld", ds->path,
+                                 isnan(((const float *)ds->row_buf)[(size_t)r * dim + j]) ? "NaN" : "infinity",
+                                 (long long)idx[r]);
+    }
+    if (fs >= 0) H5Sclose(fs);
+    if (ms >= 0) H5Sclose(ms);
+    return rc;
+}
+
+int cv_dataset_fetch(cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx, int64_t count,
+                     float *out, cv_err *err)
+{
+    if (!ds->streamed) {
+        cv_dataset_gather(ds, nz, idx, count, out);
+        return 0;
+    }
+    int64_t *rows = NULL;
+    if (!idx) { /* rows 0..count */
+        rows = cv_malloc(sizeof(int64_t) * (size_t)count, "row list", err);
+        if (!rows) return -1;
+        for (int64_t r = 0; r < count; r++) rows[r] = r;
+    }
+    int rc = read_rows(ds, idx ? idx : rows, count, err);
+    free(rows);
+    if (rc) return -1;
+    const int64_t dim = cv_shape_size(ds->shape);
+    const bool u8 = ds->xtype == CV_DTYPE_U8;
+    const cv_norm mode = resolved_mode(ds, nz);
+    for (int64_t r = 0; r < count; r++)
+        normalize_row((const char *)ds->row_buf + (size_t)(r * dim) * (u8 ? 1 : sizeof(float)), u8, dim,
+                      mode, nz, out + r * dim);
+    return 0;
 }
 
 void cv_dataset_gather_y(const cv_dataset *ds, const int64_t *idx, int64_t count,

@@ -29,6 +29,8 @@ struct cv_net {
     cv_workspace ws;
     bool fused;              /* loss takes the output layer's logits */
     double *prof_fwd, *prof_bwd; /* per-layer seconds, when profiling */
+    cv_grad_hook hook;       /* told when a layer's gradients are final */
+    void *hook_ctx;
     const float *input;      /* input of the last forward pass */
     int batch;               /* its batch size */
 };
@@ -269,6 +271,12 @@ void cv_net_profile(cv_net *net, double *fwd, double *bwd)
 
 int cv_net_layers(const cv_net *net) { return net->n; }
 
+void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx)
+{
+    net->hook = hook;
+    net->hook_ctx = ctx;
+}
+
 void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)
 {
     const cv_layer *l = &net->layers[layer];
@@ -324,6 +332,7 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
         }
         cv_layer_registry[l->spec->kind].backward(l, x, dx, d, B, &net->ws);
         if (net->prof_bwd) net->prof_bwd[i] += clock_now() - t0;
+        if (net->hook && net->views[i].kernel_n) net->hook(net->hook_ctx, net->views[i].kernel_off);
         spare = d;
         d = dx;
     }

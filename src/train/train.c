@@ -11,6 +11,7 @@
 
 #include "convoy/checkpoint.h"
 #include "convoy/rng.h"
+#include "train/prefetch.h"
 
 static double now(void)
 {
@@ -71,80 +72,45 @@ void cv_metrics_format(const cv_model_spec *spec, const cv_metrics *m, const cha
         snprintf(buf + len, size - (size_t)len, "  %smse %.4f", prefix, m->sq_err / v);
 }
 
-/* Scratch for one micro-batch: inputs, labels or targets, and global sample ids. */
-typedef struct {
-    float *x, *targets;
-    int32_t *labels;
-    int64_t *ids;
-} batch_buf;
-
-static int batch_alloc(batch_buf *b, const cv_dataset *ds, int mb, cv_err *err)
-{
-    memset(b, 0, sizeof *b);
-    b->x = cv_malloc(sizeof(float) * (size_t)mb * (size_t)cv_shape_size(ds->shape), "batch", err);
-    b->ids = cv_malloc(sizeof(int64_t) * (size_t)mb, "batch ids", err);
-    if (ds->has_labels) b->labels = cv_malloc(sizeof(int32_t) * (size_t)mb, "batch labels", err);
-    else b->targets = cv_malloc(sizeof(float) * (size_t)mb * (size_t)ds->ydim, "batch targets", err);
-    return b->x && b->ids && (b->labels || b->targets) ? 0 : -1;
-}
-
-static void batch_free(batch_buf *b)
-{
-    free(b->x);
-    free(b->targets);
-    free(b->labels);
-    free(b->ids);
-}
-
-static void batch_fill(batch_buf *b, const cv_dataset *ds, const cv_normalizer *nz, int64_t count)
-{
-    cv_dataset_gather(ds, nz, b->ids, count, b->x);
-    cv_dataset_gather_y(ds, b->ids, count, b->labels, b->targets);
-}
-
-int cv_evaluate(cv_net *net, const cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx,
+int cv_evaluate(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx,
                 int64_t count, const cv_dist *d, cv_metrics *m, cv_err *err)
 {
     memset(m, 0, sizeof *m);
     const int mb = CV_MICRO_BATCH;
-    batch_buf b;
-    if (cv_net_reserve(net, mb, err) || batch_alloc(&b, ds, mb, err)) {
-        batch_free(&b);
-        return -1;
-    }
+    cv_batch b;
+    int rc = cv_net_reserve(net, mb, err) || cv_batch_alloc(&b, ds, mb, err) ? -1 : 0;
     int64_t lo, hi;
     cv_dist_slice(d, 0, count, &lo, &hi);
-    for (int64_t s = lo; s < hi; s += mb) {
+    for (int64_t s = lo; rc == 0 && s < hi; s += mb) {
         const int c = (int)(hi - s < mb ? hi - s : mb);
         for (int i = 0; i < c; i++) b.ids[i] = idx ? idx[s + i] : s + i;
-        batch_fill(&b, ds, nz, c);
+        if ((rc = cv_batch_fill(&b, ds, nz, c, err))) break;
         cv_net_forward(net, b.x, c, false, 0, 0, b.ids);
         cv_net_metrics(net, b.labels, b.targets, c, m);
     }
-    batch_free(&b);
+    cv_batch_free(&b);
+    /* a read error on one rank must not leave the others waiting in the sum */
+    if (cv_dist_agree(d, rc, err)) return -1;
     double sums[6] = {m->loss, m->correct, m->abs_err, m->sq_err, (double)m->count, (double)m->values};
     if (cv_dist_sum_f64(d, sums, 6, err)) return -1;
     *m = (cv_metrics){sums[0], sums[1], sums[2], sums[3], (int64_t)sums[4], (int64_t)sums[5]};
     return 0;
 }
 
-int cv_predict(cv_net *net, const cv_dataset *ds, const cv_normalizer *nz, float *out, cv_err *err)
+int cv_predict(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, float *out, cv_err *err)
 {
     const int mb = CV_MICRO_BATCH, K = cv_net_outputs(net);
-    batch_buf b;
-    if (cv_net_reserve(net, mb, err) || batch_alloc(&b, ds, mb, err)) {
-        batch_free(&b);
-        return -1;
-    }
-    for (int64_t s = 0; s < ds->n; s += mb) {
+    cv_batch b;
+    int rc = cv_net_reserve(net, mb, err) || cv_batch_alloc(&b, ds, mb, err) ? -1 : 0;
+    for (int64_t s = 0; rc == 0 && s < ds->n; s += mb) {
         const int c = (int)(ds->n - s < mb ? ds->n - s : mb);
         for (int i = 0; i < c; i++) b.ids[i] = s + i;
-        cv_dataset_gather(ds, nz, b.ids, c, b.x);
+        if ((rc = cv_dataset_fetch(ds, nz, b.ids, c, b.x, err))) break;
         const float *y = cv_net_forward(net, b.x, c, false, 0, 0, b.ids);
         memcpy(out + (size_t)s * K, y, sizeof(float) * (size_t)c * K);
     }
-    batch_free(&b);
-    return 0;
+    cv_batch_free(&b);
+    return rc;
 }
 
 /* Training and validation rows: a separate file, or a seeded shuffle split of the data. */
@@ -159,12 +125,13 @@ static int load_data(data_split *s, const cv_model_spec *spec, const cv_train_op
 {
     memset(s, 0, sizeof *s);
     if (!o->data) return cv_errf(err, "train: no training data (use --data F.h5)");
-    if (cv_dataset_load(&s->train, o->data, err) || cv_check_data(spec, &s->train, err)) return -1;
+    int (*open)(cv_dataset *, const char *, cv_err *) = o->stream ? cv_dataset_open_stream : cv_dataset_load;
+    if (open(&s->train, o->data, err) || cv_check_data(spec, &s->train, err)) return -1;
     const int64_t N = s->train.n;
     int64_t *all = s->order = cv_malloc(sizeof(int64_t) * (size_t)N, "sample index", err);
     if (!all) return -1;
     if (o->val) {
-        if (cv_dataset_load(&s->val, o->val, err) || cv_check_data(spec, &s->val, err)) return -1;
+        if (open(&s->val, o->val, err) || cv_check_data(spec, &s->val, err)) return -1;
         s->has_val = true;
         s->n_val = s->val.n;
         for (int64_t i = 0; i < N; i++) all[i] = i;
@@ -192,6 +159,51 @@ static void free_data(data_split *s)
     cv_dataset_free(&s->val);
 }
 
+/* What every rank must agree on before training: the model as parsed (with CLI overrides),
+ * the run configuration and the data's shape. */
+static uint64_t run_hash(const cv_model_spec *spec, const cv_train_opts *o, const data_split *s)
+{
+    uint64_t h = CV_HASH_INIT;
+    for (int i = 0; i < spec->n_layers; i++) {
+        const cv_layer_spec *l = &spec->layers[i];
+        const int64_t v[] = {l->kind, l->out.rank, l->out.d[0], l->out.d[1], l->out.d[2], l->normalize,
+                             l->filters, l->kernel, l->stride, l->same, l->pad_nearest, l->pool,
+                             l->units, l->act, l->init, l->use_bias, l->trainable};
+        const float f[] = {l->rate, l->alpha};
+        h = cv_hash_bytes(cv_hash_bytes(h, v, sizeof v), f, sizeof f);
+    }
+    const cv_optim_config *c = &spec->optim;
+    const float of[] = {c->lr, c->momentum, c->rho, c->beta1, c->beta2, c->epsilon,
+                        c->initial_accumulator, spec->loss.huber_delta, spec->fit.validation_split};
+    const int64_t ov[] = {c->kind, c->variant, spec->loss.kind, spec->loss.metrics, spec->fit.epochs,
+                          spec->fit.batch_size, (int64_t)spec->fit.seed, spec->fit.shuffle,
+                          s->train.n, s->train.xtype, s->train.ydim, s->train.has_labels,
+                          s->n_train, s->n_val, o->stream, o->check_every, o->bucket_bytes};
+    h = cv_hash_bytes(cv_hash_bytes(h, of, sizeof of), ov, sizeof ov);
+    return cv_hash_bytes(h, &s->train.shape, sizeof s->train.shape);
+}
+
+/* Starts the bucketed allreduce from backward's per-layer notifications. */
+typedef struct {
+    cv_grad_sync *sync;
+    bool armed;     /* only the last micro-batch of a step has final gradients */
+    int failed;
+    cv_err err;
+} hook_ctx;
+
+static void grads_ready(void *arg, int64_t off)
+{
+    hook_ctx *h = arg;
+    if (h->armed && !h->failed && cv_grad_sync_ready(h->sync, off, &h->err)) h->failed = 1;
+}
+
+/* One micro-batch of the epoch plan: positions [p, p + count) of the epoch's order. */
+typedef struct {
+    int64_t p;
+    int count;
+    bool last;      /* the last of its step on this rank */
+} micro;
+
 int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d,
              cv_epoch_stats *stats, cv_err *err)
 {
@@ -202,8 +214,10 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     cv_normalizer nz = {0};
     cv_net *net = NULL;
     cv_optim opt = {0};
-    batch_buf b = {0};
-    int64_t *perm = NULL;
+    cv_batch mem = {0};
+    cv_prefetch pf = {0};
+    int64_t *perm = NULL, *steps_of = NULL;
+    micro *plan = NULL;
     int rc = -1;
 
     if (spec->has_augment) {
@@ -211,48 +225,124 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 spec->file, spec->augment_line);
         goto done;
     }
-    if (load_data(&s, spec, o, err)) goto done;
-    if (cv_normalizer_fit(&nz, spec->layers[0].normalize, &s.train, s.train_idx, s.n_train, err))
-        goto done;
+    /* data problems can hit one rank only (a file missing on one node): agree before going on */
+    int failed = load_data(&s, spec, o, err) ||
+                 cv_normalizer_fit(&nz, spec->layers[0].normalize, &s.train, s.train_idx, s.n_train, err);
+    if (cv_dist_agree(d, failed, err)) goto done;
+    if (cv_dist_check_same(d, run_hash(spec, o, &s), "model, configuration or data shape", err)) goto done;
 
     const int64_t B = fit.batch_size > 0 && fit.batch_size < s.n_train ? fit.batch_size : s.n_train;
     const int64_t local_max = (B + d->size - 1) / d->size;
     const int mb = (int)(local_max < CV_MICRO_BATCH ? local_max : CV_MICRO_BATCH);
     const int64_t steps = (s.n_train + B - 1) / B;
-    if (!(net = cv_net_create(spec, mb, fit.seed, err))) goto done;
+    failed = !(net = cv_net_create(spec, mb, fit.seed, err)) ||
+             cv_optim_init(&opt, &spec->optim, cv_net_param_count(net), err) ||
+             !(perm = cv_malloc(sizeof(int64_t) * (size_t)s.n_train, "epoch order", err)) ||
+             (s.train.streamed ? cv_prefetch_start(&pf, &s.train, &nz, mb, err)
+                               : cv_batch_alloc(&mem, &s.train, mb, err));
+    if (cv_dist_agree(d, failed, err)) goto done;
     /* every rank initialises identically from the seed; rank 0's copy is authoritative */
     if (cv_dist_bcast_f32(d, cv_net_params(net), cv_net_param_count(net), err)) goto done;
-    if (cv_optim_init(&opt, &spec->optim, cv_net_param_count(net), err)) goto done;
-    if (batch_alloc(&b, &s.train, mb, err)) goto done;
-    if (!(perm = cv_malloc(sizeof(int64_t) * (size_t)s.n_train, "epoch order", err))) goto done;
+
+    /* the micro-batches this rank computes in one epoch: its slice of every global batch */
+    int64_t nplan = 0;
+    for (int64_t step = 0; step < steps; step++) {
+        int64_t lo, hi;
+        cv_dist_slice(d, step * B, s.n_train - step * B < B ? s.n_train - step * B : B, &lo, &hi);
+        nplan += hi > lo ? (hi - lo + mb - 1) / mb : 1; /* an empty slice still joins the step */
+    }
+    if (!(plan = cv_malloc(sizeof(micro) * (size_t)(nplan ? nplan : 1), "epoch plan", err)) ||
+        !(steps_of = cv_malloc(sizeof(int64_t) * (size_t)(nplan ? nplan : 1), "epoch plan", err)))
+        goto done;
+    nplan = 0;
+    for (int64_t step = 0; step < steps; step++) {
+        int64_t lo, hi;
+        cv_dist_slice(d, step * B, s.n_train - step * B < B ? s.n_train - step * B : B, &lo, &hi);
+        int64_t p = lo;
+        do { /* with more ranks than samples in a batch, a rank's slice can be empty */
+            plan[nplan] = (micro){p, (int)(hi - p < mb ? hi - p : mb), p + mb >= hi};
+            steps_of[nplan++] = step;
+            p += mb;
+        } while (p < hi);
+    }
+
+    cv_grad_sync sync;
+    int64_t layer_off[CV_MAX_LAYERS];
+    int nparam_layers = 0;
+    for (int i = 1; i < spec->n_layers; i++)
+        if (cv_net_param_view(net, i).kernel_n) layer_off[nparam_layers++] = cv_net_param_view(net, i).kernel_off;
+    cv_grad_sync_init(&sync, d, cv_net_grads(net), cv_net_param_count(net), o->bucket_bytes, layer_off,
+                      nparam_layers);
+    hook_ctx hook = {&sync, false, 0, {{0}}};
+    if (d->size > 1 && o->bucket_bytes > 0) cv_net_set_grad_hook(net, grads_ready, &hook);
 
     if (talk)
-        fprintf(out, "train: %lld samples, %lld validation, batch %lld (%lld steps/epoch), %d rank%s, %s lr %g\n",
+        fprintf(out, "train: %lld samples, %lld validation, batch %lld (%lld steps/epoch), %d rank%s%s, %s lr %g\n",
                 (long long)s.n_train, (long long)s.n_val, (long long)B, (long long)steps, d->size,
-                d->size > 1 ? "s" : "", cv_optim_name(spec->optim.kind), (double)spec->optim.lr);
+                d->size > 1 ? "s" : "", s.train.streamed ? ", streamed" : "",
+                cv_optim_name(spec->optim.kind), (double)spec->optim.lr);
 
+    int64_t global_step = 0;
     for (int epoch = 0; epoch < fit.epochs; epoch++) {
         const double t0 = now();
         cv_metrics tm = {0};
         if (fit.shuffle) cv_permutation(perm, s.n_train, cv_key(fit.seed, CV_STREAM_SHUFFLE, (uint64_t)epoch, 0));
         else for (int64_t i = 0; i < s.n_train; i++) perm[i] = i;
 
-        for (int64_t step = 0; step < steps; step++) {
-            const int64_t start = step * B, count = s.n_train - start < B ? s.n_train - start : B;
-            int64_t lo, hi;
-            cv_dist_slice(d, start, count, &lo, &hi);
-            cv_net_zero_grad(net);
-            for (int64_t p = lo; p < hi; p += mb) {
-                const int c = (int)(hi - p < mb ? hi - p : mb);
-                for (int i = 0; i < c; i++) b.ids[i] = s.train_idx[perm[p + i]];
-                batch_fill(&b, &s.train, &nz, c);
-                cv_net_forward(net, b.x, c, true, fit.seed, epoch, b.ids);
-                cv_net_metrics(net, b.labels, b.targets, c, &tm);
-                cv_net_backward(net, b.labels, b.targets, c, (double)count);
-            }
-            if (cv_dist_sum_f32(d, cv_net_grads(net), cv_net_param_count(net), err)) goto done;
-            cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net), cv_net_trainable(net));
+        /* ids of micro-batch k go into the buffer that will hold it */
+#define FILL_IDS(k, ids)                                                                            \
+    for (int i_ = 0; i_ < plan[k].count; i_++) (ids)[i_] = s.train_idx[perm[plan[k].p + i_]]
+        if (s.train.streamed && nplan) {
+            FILL_IDS(0, pf.slot[0].ids);
+            cv_prefetch_request(&pf, 0, plan[0].count);
         }
+        for (int64_t k = 0; k < nplan; k++) {
+            const int64_t step = steps_of[k];
+            const int64_t count = s.n_train - step * B < B ? s.n_train - step * B : B;
+            cv_batch *b = &mem;
+            if (k == 0 || steps_of[k - 1] != step) {
+                cv_net_zero_grad(net);
+                failed = 0;
+            }
+            if (s.train.streamed) {
+                if (k + 1 < nplan) { /* read the next micro-batch while this one computes */
+                    FILL_IDS(k + 1, pf.slot[(k + 1) % 2].ids);
+                    cv_prefetch_request(&pf, (int)((k + 1) % 2), plan[k + 1].count);
+                }
+                /* a read error (file changed under us) is kept until the step's end, where all
+                 * ranks agree on it: no rank is left waiting in a collective */
+                cv_batch *got = cv_prefetch_wait(&pf, (int)(k % 2), failed ? NULL : err);
+                failed |= !got;
+                b = got;
+            } else {
+                FILL_IDS(k, mem.ids);
+                failed |= cv_batch_fill(&mem, &s.train, &nz, plan[k].count, err);
+            }
+            hook.armed = plan[k].last;
+            if (!failed && plan[k].count > 0) {
+                cv_net_forward(net, b->x, b->count, true, fit.seed, epoch, b->ids);
+                cv_net_metrics(net, b->labels, b->targets, b->count, &tm);
+                cv_net_backward(net, b->labels, b->targets, b->count, (double)count);
+            }
+            if (!plan[k].last) continue;
+            if (s.train.streamed && cv_dist_agree(d, failed, err)) goto done;
+            if (failed) goto done;
+            if (hook.failed) {
+                cv_errf(err, "%s", hook.err.msg);
+                goto done;
+            }
+            if (cv_grad_sync_finish(&sync, err)) goto done;
+            cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net), cv_net_trainable(net));
+            global_step++;
+            if (o->check_every > 0 && global_step % o->check_every == 0) {
+                const uint64_t w = cv_hash_bytes(CV_HASH_INIT, cv_net_params(net),
+                                                 sizeof(float) * (size_t)cv_net_param_count(net));
+                char what[96];
+                snprintf(what, sizeof what, "weights after step %lld (ranks diverged)", (long long)global_step);
+                if (cv_dist_check_same(d, w, what, err)) goto done;
+            }
+        }
+#undef FILL_IDS
         double sums[6] = {tm.loss, tm.correct, tm.abs_err, tm.sq_err, (double)tm.count, (double)tm.values};
         if (cv_dist_sum_f64(d, sums, 6, err)) goto done;
         tm = (cv_metrics){sums[0], sums[1], sums[2], sums[3], (int64_t)sums[4], (int64_t)sums[5]};
@@ -266,7 +356,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         if (s.has_val &&
             cv_evaluate(net, s.val_is_split ? &s.train : &s.val, &nz, s.val_idx, s.n_val, d, &vm, err))
             goto done;
-        if (stats) stats[epoch] = (cv_epoch_stats){tm, vm, secs, (double)s.n_train / secs};
+        if (stats) stats[epoch] = (cv_epoch_stats){tm, vm, secs, (double)s.n_train / secs, sync.seconds};
+        sync.seconds = 0.0;
         if (talk) {
             char tl[160], vl[160] = "";
             cv_metrics_format(spec, &tm, "", tl, sizeof tl);
@@ -282,8 +373,11 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     if (o->checkpoint && talk) fprintf(out, "saved %s\n", o->checkpoint);
     rc = 0;
 done:
+    cv_prefetch_free(&pf);
+    cv_batch_free(&mem);
     free(perm);
-    batch_free(&b);
+    free(plan);
+    free(steps_of);
     cv_optim_free(&opt);
     cv_net_free(net);
     cv_normalizer_free(&nz);
