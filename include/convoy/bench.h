@@ -3,6 +3,7 @@
 #ifndef CONVOY_BENCH_H
 #define CONVOY_BENCH_H
 
+#include "convoy/dist.h"
 #include "convoy/model.h"
 
 typedef struct {
@@ -14,10 +15,18 @@ typedef struct {
     double optim_ms;                              /* per step */
     double flops_per_image;                       /* whole training step */
     double peak_flops;                            /* measured FMA peak, all threads */
+    int ranks;
+    int64_t params;
+    double comm_ms;                               /* per step: gradient averaging across ranks */
+    double allreduce_small_us;                    /* one 8-byte MPI_Allreduce */
+    double allreduce_grad_ms;                     /* one MPI_Allreduce of the whole gradient */
 } cv_bench_report;
 
-/** Times `steps` training steps (after 3 warm-up steps) of batch `batch` on random inputs and
- *  labels, single process. */
-int cv_bench(const cv_model_spec *spec, int batch, int steps, cv_bench_report *r, cv_err *err);
+/** Times `steps` data-parallel training steps (after 3 warm-up steps) of GLOBAL batch `batch`
+ *  on random inputs and labels: each rank computes its slice and the gradients are averaged
+ *  as in training (bucket_bytes as cv_train_opts). Per-layer times are rank 0's. With more
+ *  than one rank it also times bare allreduces (latency and gradient-sized). */
+int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
+             cv_bench_report *r, cv_err *err);
 
 #endif

@@ -277,47 +277,69 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
 
 int cmd_bench(const cv_dist *d, int argc, char **argv)
 {
-    const char *batch = NULL, *steps = "30", *threads = NULL;
+    const char *batch = NULL, *steps = "30", *threads = NULL, *allreduce = "blocking", *bucket_mb = "4";
+    bool csv = false;
     const cli_flag flags[] = {
-        {"batch-size", "B", "batch size (default: the model file's)", &batch, NULL},
+        {"batch-size", "B", "GLOBAL batch size (default: the model file's)", &batch, NULL},
         {"steps", "N", "timed training steps after 3 warm-up steps (default 30)", &steps, NULL},
-        {"threads", "T", "OpenMP threads", &threads, NULL},
+        {"threads", "T", "OpenMP threads per rank", &threads, NULL},
+        {"allreduce", "KIND", "blocking (default) or bucketed, as for train", &allreduce, NULL},
+        {"bucket-mb", "M", "bucketed: bucket size in MiB (default 4)", &bucket_mb, NULL},
+        {"csv", NULL, "one line: ranks,threads,batch,images_per_s,step_ms,comm_ms,comm_share,params,"
+                      "allreduce_small_us,allreduce_grad_ms", NULL, &csv},
     };
     const cli_command c = {"bench", "MODEL",
-                           "Times training steps of MODEL on random data: images/s, per-layer times, "
-                           "and the fraction of the measured FP32 peak.", flags, NFLAGS(flags), 1, 1};
+                           "Times data-parallel training steps of MODEL on random data: images/s, per-layer "
+                           "times, communication, and the fraction of the measured FP32 peak.",
+                           flags, NFLAGS(flags), 1, 1};
     const char *pos[1];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (cli_threads(threads)) return CLI_BAD_INPUT;
-    long nsteps, b = 0;
-    if (cli_int("--steps", steps, 1, 1000000, &nsteps)) return CLI_BAD_INPUT;
+    long nsteps, b = 0, mb;
+    if (cli_int("--steps", steps, 1, 1000000, &nsteps) || cli_int("--bucket-mb", bucket_mb, 1, 1024, &mb))
+        return CLI_BAD_INPUT;
     if (batch && cli_int("--batch-size", batch, 1, 1 << 20, &b)) return CLI_BAD_INPUT;
-    if (d->rank != 0) return CLI_OK;
+    if (strcmp(allreduce, "blocking") != 0 && strcmp(allreduce, "bucketed") != 0)
+        return cli_fail(d, "--allreduce: unknown kind '%s' (blocking or bucketed)", allreduce);
     cv_model_spec spec;
     cv_err err;
     if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
     if (!b) b = spec.fit.batch_size > 0 ? spec.fit.batch_size : 32;
     cv_bench_report r;
-    if (cv_bench(&spec, (int)b, (int)nsteps, &r, &err)) {
+    if (cv_bench(&spec, (int)b, (int)nsteps, d, strcmp(allreduce, "bucketed") == 0 ? mb << 20 : 0, &r, &err)) {
         cv_model_spec_free(&spec);
         return cli_fail(d, "%s", err.msg);
     }
-    printf("bench %s: batch %d, %d thread%s, %d steps\n", pos[0], r.batch, r.threads,
-           r.threads > 1 ? "s" : "", r.steps);
-    printf("  %-16s %9s %9s %9s %7s\n", "layer", "fwd ms", "bwd ms", "GFLOP/s", "share");
-    for (int i = 1; i < spec.n_layers; i++) {
-        const double ms = r.fwd_ms[i] + r.bwd_ms[i];
-        const double gf = ms > 0 ? (r.fwd_flops[i] + r.bwd_flops[i]) * r.batch / (ms * 1e6) : 0.0;
-        char name[40];
-        snprintf(name, sizeof name, "%02d %s", i, cv_layer_kind_name(spec.layers[i].kind));
-        printf("  %-16s %9.3f %9.3f %9.1f %6.1f%%\n", name, r.fwd_ms[i], r.bwd_ms[i], gf, 100.0 * ms / r.step_ms);
-    }
-    printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "optimizer", "", r.optim_ms, "", 100.0 * r.optim_ms / r.step_ms);
     const double achieved = r.flops_per_image * r.images_per_s;
-    printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image\n", r.step_ms, r.images_per_s, r.flops_per_image / 1e6);
-    printf("roofline: %.1f GFLOP/s achieved of %.1f GFLOP/s measured FMA peak (%d thread%s): %.1f%%\n",
-           achieved / 1e9, r.peak_flops / 1e9, r.threads, r.threads > 1 ? "s" : "", 100.0 * achieved / r.peak_flops);
+    if (d->rank != 0) {
+    } else if (csv) {
+        printf("%d,%d,%d,%.1f,%.3f,%.3f,%.4f,%lld,%.2f,%.4f\n", r.ranks, r.threads, r.batch, r.images_per_s,
+               r.step_ms, r.comm_ms, r.comm_ms / r.step_ms, (long long)r.params, r.allreduce_small_us,
+               r.allreduce_grad_ms);
+    } else {
+        printf("bench %s: global batch %d, %d rank%s x %d thread%s, %d steps\n", pos[0], r.batch, r.ranks,
+               r.ranks > 1 ? "s" : "", r.threads, r.threads > 1 ? "s" : "", r.steps);
+        printf("  %-16s %9s %9s %9s %7s\n", "layer (rank 0)", "fwd ms", "bwd ms", "GFLOP/s", "share");
+        const double local = (double)r.batch / r.ranks;
+        for (int i = 1; i < spec.n_layers; i++) {
+            const double ms = r.fwd_ms[i] + r.bwd_ms[i];
+            const double gf = ms > 0 ? (r.fwd_flops[i] + r.bwd_flops[i]) * local / (ms * 1e6) : 0.0;
+            char name[40];
+            snprintf(name, sizeof name, "%02d %s", i, cv_layer_kind_name(spec.layers[i].kind));
+            printf("  %-16s %9.3f %9.3f %9.1f %6.1f%%\n", name, r.fwd_ms[i], r.bwd_ms[i], gf, 100.0 * ms / r.step_ms);
+        }
+        printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "optimizer", "", r.optim_ms, "", 100.0 * r.optim_ms / r.step_ms);
+        if (r.ranks > 1)
+            printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "allreduce", "", r.comm_ms, "", 100.0 * r.comm_ms / r.step_ms);
+        printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters\n", r.step_ms, r.images_per_s,
+               r.flops_per_image / 1e6, (long long)r.params);
+        if (r.ranks > 1)
+            printf("allreduce alone: %.1f us for 8 bytes, %.3f ms for the %.2f MB gradient\n", r.allreduce_small_us,
+                   r.allreduce_grad_ms, 4e-6 * (double)r.params);
+        printf("roofline: %.1f GFLOP/s achieved of %.1f GFLOP/s measured FMA peak (%d x %d threads): %.1f%%\n",
+               achieved / 1e9, r.peak_flops / 1e9, r.ranks, r.threads, 100.0 * achieved / r.peak_flops);
+    }
     cv_model_spec_free(&spec);
     return CLI_OK;
 }

@@ -21,21 +21,44 @@ static double wall(void)
 #endif
 }
 
-int cv_bench(const cv_model_spec *spec, int batch, int steps, cv_bench_report *r, cv_err *err)
+/* Mean seconds of one MPI_Allreduce of n floats (after one untimed call). */
+static double time_allreduce(const cv_dist *d, float *buf, int64_t n, int reps, cv_err *err)
+{
+    if (cv_dist_sum_f32(d, buf, n, err)) return -1.0;
+    MPI_Barrier(d->comm);
+    const double t0 = MPI_Wtime();
+    for (int i = 0; i < reps; i++)
+        if (cv_dist_sum_f32(d, buf, n, err)) return -1.0;
+    return (MPI_Wtime() - t0) / reps;
+}
+
+int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
+             cv_bench_report *r, cv_err *err)
 {
     memset(r, 0, sizeof *r);
     r->batch = batch;
     r->steps = steps;
+    r->ranks = d->size;
 #ifdef _OPENMP
     r->threads = omp_get_max_threads();
 #else
     r->threads = 1;
 #endif
-    cv_net *net = cv_net_create(spec, batch, spec->fit.seed, err);
+    int64_t lo, hi;
+    cv_dist_slice(d, 0, batch, &lo, &hi);
+    const int local = (int)(hi - lo);
+    cv_net *net = cv_net_create(spec, local > 0 ? local : 1, spec->fit.seed, err);
     if (!net) return -1;
+    r->params = cv_net_param_count(net);
+    cv_grad_sync sync;
+    int64_t layer_off[CV_MAX_LAYERS];
+    int nl = 0;
+    for (int i = 1; i < spec->n_layers; i++)
+        if (cv_net_param_view(net, i).kernel_n) layer_off[nl++] = cv_net_param_view(net, i).kernel_off;
+    cv_grad_sync_init(&sync, d, cv_net_grads(net), r->params, bucket_bytes, layer_off, nl);
     const int64_t in = cv_shape_size(spec->layers[0].shape);
     const int K = cv_net_outputs(net);
-    cv_optim opt;
+    cv_optim opt = {0};
     float *x = cv_malloc(sizeof(float) * (size_t)(batch * in), "bench inputs", err);
     float *t = cv_malloc(sizeof(float) * (size_t)(batch * K), "bench targets", err);
     int32_t *y = cv_malloc(sizeof(int32_t) * (size_t)batch, "bench labels", err);
@@ -55,12 +78,17 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, cv_bench_report *r
     double fwd[CV_MAX_LAYERS] = {0}, bwd[CV_MAX_LAYERS] = {0}, topt = 0.0, t0 = 0.0;
     for (int s = -3; s < steps; s++) {
         if (s == 0) { /* warm-up done: start the clocks */
+            if (d->size > 1) MPI_Barrier(d->comm);
             cv_net_profile(net, fwd, bwd);
+            sync.seconds = 0.0;
             t0 = wall();
         }
         cv_net_zero_grad(net);
-        cv_net_forward(net, x, batch, true, spec->fit.seed, s, ids);
-        cv_net_backward(net, labels ? y : NULL, labels ? NULL : t, batch, batch);
+        if (local > 0) {
+            cv_net_forward(net, x, local, true, spec->fit.seed, s, ids);
+            cv_net_backward(net, labels ? y : NULL, labels ? NULL : t, local, batch);
+        }
+        if (cv_grad_sync_finish(&sync, err)) goto done;
         const double o0 = wall();
         cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net), cv_net_trainable(net));
         if (s >= 0) topt += wall() - o0;
@@ -75,10 +103,22 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, cv_bench_report *r
         cv_net_layer_flops(net, i, &r->fwd_flops[i], &r->bwd_flops[i]);
         r->flops_per_image += r->fwd_flops[i] + r->bwd_flops[i];
     }
-    r->peak_flops = cv_peak_flops(0.5);
-    cv_optim_free(&opt);
+    r->comm_ms = 1e3 * sync.seconds / steps;
+    if (d->size > 1) {
+        float small[2] = {0};
+        const double a = time_allreduce(d, small, 2, 200, err);
+        const double whole = time_allreduce(d, cv_net_grads(net), r->params, 20, err);
+        if (a < 0 || whole < 0) goto done;
+        r->allreduce_small_us = 1e6 * a;
+        r->allreduce_grad_ms = 1e3 * whole;
+    }
+    /* every rank measures its share of the machine at once; the peak is their sum */
+    double peak = cv_peak_flops(0.5);
+    if (cv_dist_sum_f64(d, &peak, 1, err)) goto done;
+    r->peak_flops = peak;
     rc = 0;
 done:
+    cv_optim_free(&opt);
     free(x);
     free(t);
     free(y);
