@@ -39,6 +39,8 @@ typedef struct {
 static const shape3 shapes[] = {
     {1, 1, 1},   {1, 7, 1},    {7, 1, 13},  {7, 13, 37},  {6, 16, 8},   {12, 32, 256},
     {13, 17, 5}, {37, 29, 257}, {5, 1031, 3}, {7, 1100, 300}, {50, 3, 600}, {2, 2048, 2},
+    /* few output tiles, long K: the fixed K-slices path (a first conv layer's weight gradient) */
+    {9, 32, 9000}, {5, 20, 4100},
 };
 
 /* elementwise |C - ref| <= 1e-5 * (|alpha| sum_k |a b| + |beta c0|) + 1e-30: float rounding of
@@ -177,7 +179,7 @@ Test(gemm, thread_count_does_not_change_bits)
 #ifndef _OPENMP
     cr_skip_test("built without OpenMP");
 #else
-    static const shape3 s[] = {{37, 29, 257}, {7, 1100, 300}, {101, 64, 513}};
+    static const shape3 s[] = {{37, 29, 257}, {7, 1100, 300}, {101, 64, 513}, {9, 32, 9000}};
     for (size_t k = 0; k < sizeof s / sizeof s[0]; k++) {
         const int M = s[k].M, N = s[k].N, K = s[k].K;
         float *A = rand_buf((size_t)M * K, 9), *B = rand_buf((size_t)K * N, 10);

@@ -149,12 +149,10 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
         for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
-void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
-              const float *B, int ldb, float beta, float *C, int ldc)
+/* The blocked product, C += alpha op(A) op(B) (C already scaled by beta). */
+static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float *C, int ldc)
 {
-    if (M <= 0 || N <= 0) return;
-    scale_c(M, N, beta, C, ldc);
-    if (K <= 0 || alpha == 0.0f) return;
     const int mpad = (M + MR - 1) / MR * MR;
     const int kcmax = K < KC ? K : KC;
     const int ncmax = N < NC ? N : NC;
@@ -175,6 +173,65 @@ void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const 
             tiles(tile, M, nc, kc, pa, pb, C + jc, ldc);
         }
     }
+}
+
+/* Few output tiles but a long K (weight gradients: C (K_conv, F) summed over every pixel of the
+ * batch): the K range is cut into fixed slices computed in parallel into their own buffers and
+ * added in slice order. The slices do not depend on the thread count, so neither does C. */
+enum { SPLIT_K = 2048 };
+
+static bool split_k(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float *C, int ldc)
+{
+    const int tiles_mn = ((M + MR - 1) / MR) * ((N + NR - 1) / NR);
+    if (tiles_mn >= 16 || K < 2 * SPLIT_K) return false;
+    const int slices = (K + SPLIT_K - 1) / SPLIT_K;
+    float *part = malloc(sizeof(float) * (size_t)slices * M * N);
+    if (!part) return false;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < slices; s++) {
+        const int k0 = s * SPLIT_K, kn = K - k0 < SPLIT_K ? K - k0 : SPLIT_K;
+        float *Cs = part + (size_t)s * M * N;
+        memset(Cs, 0, sizeof(float) * (size_t)M * N);
+        /* nested regions inside run on this thread alone */
+        blocked(transA, transB, M, N, kn, alpha, transA ? A + (size_t)k0 * lda : A + k0, lda,
+                transB ? B + k0 : B + (size_t)k0 * ldb, ldb, Cs, N);
+    }
+    for (int s = 0; s < slices; s++)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] += part[((size_t)s * M + i) * N + j];
+    free(part);
+    return true;
+}
+
+/* A short K (a first conv layer: K = KH*KW*Cin = 9): packing would cost more than the product,
+ * so each row of C is built directly as a sum of K scaled rows of B. */
+static void small_k(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                    float *C, int ldc)
+{
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int k = 0; k < K; k++) {
+            const float a = alpha * A[(size_t)i * lda + k];
+            const float *b = B + (size_t)k * ldb;
+            for (int j = 0; j < N; j++) c[j] += a * b[j];
+        }
+    }
+}
+
+void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    scale_c(M, N, beta, C, ldc);
+    if (K <= 0 || alpha == 0.0f) return;
+    if (!transA && !transB && K <= 16) {
+        small_k(M, N, K, alpha, A, lda, B, ldb, C, ldc);
+        return;
+    }
+    if (split_k(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc)) return;
+    blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc);
 }
 
 void cv_sgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,

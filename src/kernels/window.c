@@ -3,8 +3,10 @@
  * gradients are disjoint, so no atomics are needed and the summation order is fixed. */
 #include "convoy/kernels.h"
 
-#include <float.h>
 #include <string.h>
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
 
 /* Input coordinate for output o and window offset k; -1 when it falls in zero padding. */
 static inline int src_coord(int o, int k, int stride, int pad, int n, bool nearest)
@@ -29,10 +31,13 @@ void cv_im2col(float *col, const float *x, int B, const cv_window *g, bool neare
             const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
             for (int kw = 0; kw < g->KW; kw++, dst += C) {
                 const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
-                if (ih < 0 || iw < 0)
-                    memset(dst, 0, sizeof(float) * C);
-                else
-                    memcpy(dst, xb + ((size_t)ih * g->W + iw) * C, sizeof(float) * C);
+                const float *src = ih < 0 || iw < 0 ? NULL : xb + ((size_t)ih * g->W + iw) * C;
+                if (C >= 16) { /* library calls pay off for long runs only */
+                    if (src) memcpy(dst, src, sizeof(float) * C);
+                    else memset(dst, 0, sizeof(float) * C);
+                } else {
+                    for (int c = 0; c < C; c++) dst[c] = src ? src[c] : 0.0f;
+                }
             }
         }
     }
@@ -70,23 +75,46 @@ void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_w
         const int b = (int)(r / (g->OH * g->OW)), p = (int)(r % (g->OH * g->OW));
         const int oh = p / g->OW, ow = p % g->OW;
         const float *xb = x + (size_t)b * g->H * g->W * C;
-        for (int c = 0; c < C; c++) {
-            float best = kind == CV_POOL_MAX ? -FLT_MAX : FLT_MAX, sum = 0.0f;
-            int32_t where = -1;
-            for (int kh = 0; kh < g->KH; kh++)
-                for (int kw = 0; kw < g->KW; kw++) {
-                    const int off = ((oh * g->stride + kh) * g->W + ow * g->stride + kw) * C + c;
-                    const float v = xb[off];
-                    sum += v;
-                    /* first winner on ties, and NaN never wins silently: where starts at -1 */
-                    if (where < 0 || (kind == CV_POOL_MAX ? v > best : v < best)) {
-                        best = v;
-                        where = off;
+        float *restrict o = out + r * C;
+        int32_t *restrict a = arg ? arg + r * C : NULL;
+        /* window cells outer, channels inner: the channel loop is branch-free and vectorises;
+         * ties keep the first cell in (kh, kw) order */
+        for (int kh = 0; kh < g->KH; kh++)
+            for (int kw = 0; kw < g->KW; kw++) {
+                const int base = ((oh * g->stride + kh) * g->W + ow * g->stride + kw) * C;
+                const float *restrict v = xb + base;
+                if (kh == 0 && kw == 0) {
+                    for (int c = 0; c < C; c++) o[c] = v[c];
+                    if (a) for (int c = 0; c < C; c++) a[c] = base + c;
+                } else if (kind == CV_POOL_AVG) {
+                    for (int c = 0; c < C; c++) o[c] += v[c];
+                } else {
+                    int c = 0;
+                    /* 8 channels at a time as masks: GCC will not if-convert the scalar select */
+                    for (; c + 8 <= C; c += 8) {
+                        v8f vv, ov;
+                        v8i av;
+                        memcpy(&vv, v + c, sizeof vv);
+                        memcpy(&ov, o + c, sizeof ov);
+                        memcpy(&av, a + c, sizeof av);
+                        const v8i m = kind == CV_POOL_MAX ? vv > ov : vv < ov;
+                        const v8i idx = (v8i){0, 1, 2, 3, 4, 5, 6, 7} + (base + c);
+                        ov = (v8f)(((v8i)vv & m) | ((v8i)ov & ~m));
+                        av = (idx & m) | (av & ~m);
+                        memcpy(o + c, &ov, sizeof ov);
+                        memcpy(a + c, &av, sizeof av);
+                    }
+                    for (; c < C; c++) {
+                        const bool win = kind == CV_POOL_MAX ? v[c] > o[c] : v[c] < o[c];
+                        if (win) {
+                            o[c] = v[c];
+                            a[c] = base + c;
+                        }
                     }
                 }
-            out[r * C + c] = kind == CV_POOL_AVG ? sum * inv_area : best;
-            if (arg) arg[r * C + c] = where;
-        }
+            }
+        if (kind == CV_POOL_AVG)
+            for (int c = 0; c < C; c++) o[c] *= inv_area;
     }
 }
 

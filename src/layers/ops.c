@@ -1,6 +1,7 @@
 /* Forward and backward of every layer kind's linear part, and the registry that maps kinds
  * to them. conv2d and dense run on cv_sgemm; conv2d works through im2col in chunks of samples
  * so the workspace stays bounded for any batch size. Layouts: x (B, in), out (B, out), NHWC. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "convoy/rng.h"
@@ -15,16 +16,30 @@ static void add_bias(float *y, const float *bias, int64_t rows, int F)
         for (int f = 0; f < F; f++) y[r * F + f] += bias[f];
 }
 
-/* db[f] += sum over rows of dy[:, f]; parallel over f, rows in order (deterministic) */
+/* db[f] += sum over rows of dy[:, f]. Rows are cut into fixed chunks summed in parallel
+ * (contiguous, vectorised) and the chunk sums are added in order: the result does not depend
+ * on the thread count. */
 static void bias_grad(float *db, const float *dy, int64_t rows, int F)
 {
+    enum { ROWS = 512 };
     if (!db) return;
-#pragma omp parallel for schedule(static)
-    for (int f = 0; f < F; f++) {
-        double s = 0.0;
-        for (int64_t r = 0; r < rows; r++) s += dy[r * F + f];
-        db[f] += (float)s;
+    const int64_t chunks = (rows + ROWS - 1) / ROWS;
+    double *part = calloc((size_t)(chunks * F), sizeof(double));
+    if (!part) { /* no memory for partial sums: the serial loop needs none */
+        for (int64_t r = 0; r < rows; r++)
+            for (int f = 0; f < F; f++) db[f] += dy[r * F + f];
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < chunks; c++) {
+        double *p = part + c * F;
+        const int64_t end = (c + 1) * ROWS < rows ? (c + 1) * ROWS : rows;
+        for (int64_t r = c * ROWS; r < end; r++)
+            for (int f = 0; f < F; f++) p[f] += dy[r * F + f];
+    }
+    for (int64_t c = 0; c < chunks; c++)
+        for (int f = 0; f < F; f++) db[f] += (float)part[c * F + f];
+    free(part);
 }
 
 int cv_conv_chunk(const cv_layer *l, int B)
