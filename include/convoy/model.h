@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "convoy/callbacks.h"
 #include "convoy/error.h"
 #include "convoy/layers.h"
 #include "convoy/loss.h"
@@ -31,6 +32,7 @@ typedef struct {
     int optim_line;         /* line of `compile`, 0 if absent */
     cv_loss_config loss;
     cv_fit_config fit;
+    cv_callbacks_config callbacks; /* fit keys for schedules, early stopping, plateau, save-best */
     bool has_augment;       /* an `augment` line was present (see README: not yet applied) */
     int augment_line;
 } cv_model_spec;
