@@ -53,9 +53,26 @@ static const char *shape_str(cv_shape s, char *buf, size_t size)
  * follows TensorFlow, ceil(n/s), whatever the window. Returns 0 for an empty output. */
 static int window_out(int n, int k, int s, bool same)
 {
-    if (same) return (n + s - 1) / s;
+    if (n <= 0) return 0;
+    if (same) return (n - 1) / s + 1; /* ceil(n/s) without overflowing n + s - 1 */
     return k > n ? 0 : (n - k) / s + 1;
 }
+
+/* Values in one sample of shape s, or -1 beyond INT_MAX: cv_shape_size would overflow int64
+ * for three large dimensions, and no per-sample tensor that large can be trained anyway. */
+static int64_t checked_size(cv_shape s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s.rank; i++) {
+        if (s.d[i] < 0 || (s.d[i] > 0 && n > INT_MAX / s.d[i])) return -1;
+        n *= s.d[i];
+    }
+    return n;
+}
+
+/* Parameter counts are int64 and summed over up to CV_MAX_LAYERS layers: a layer may hold at
+ * most 2^40 (4 TiB of float32), far above any memory, so the sums cannot overflow. */
+#define MAX_LAYER_PARAMS 1099511627776.0
 
 static int infer_window(cv_layer_spec *l, const char *file, cv_err *err)
 {
@@ -84,10 +101,31 @@ static int infer_window(cv_layer_spec *l, const char *file, cv_err *err)
     return 0;
 }
 
+static int infer_kind(cv_layer_spec *l, const char *file, cv_err *err);
+
 int cv_layer_infer_shape(cv_layer_spec *l, const char *file, cv_err *err)
 {
     char sb[64];
     if (!file) file = "<model>";
+    if (infer_kind(l, file, err)) return -1;
+    if (checked_size(l->out) < 0)
+        return cv_errf(err, "%s:%d: %s gives %s, more than %d values per sample", file,
+                       l->line, cv_layer_kind_name(l->kind), shape_str(l->out, sb, sizeof sb),
+                       INT_MAX);
+    /* doubles: kernel*kernel*Cin*filters can overflow int64 before the comparison */
+    const double params =
+        l->kind == CV_LAYER_CONV2D ? (double)l->kernel * l->kernel * l->in.d[2] * l->filters
+        : l->kind == CV_LAYER_DENSE ? (double)l->in.d[0] * l->units
+                                    : 0.0;
+    if (params > MAX_LAYER_PARAMS)
+        return cv_errf(err, "%s:%d: %s has %.3g parameters, more than 2^40", file, l->line,
+                       cv_layer_kind_name(l->kind), params);
+    return 0;
+}
+
+static int infer_kind(cv_layer_spec *l, const char *file, cv_err *err)
+{
+    char sb[64];
     switch (l->kind) {
     case CV_LAYER_INPUT:
         l->in = l->out = l->shape;
@@ -98,10 +136,10 @@ int cv_layer_infer_shape(cv_layer_spec *l, const char *file, cv_err *err)
     case CV_LAYER_MINPOOL2D:
         return infer_window(l, file, err);
     case CV_LAYER_FLATTEN: {
-        const int64_t n = cv_shape_size(l->in);
-        if (n > INT_MAX)
-            return cv_errf(err, "%s:%d: flatten of %s gives %lld values, more than %d", file,
-                           l->line, shape_str(l->in, sb, sizeof sb), (long long)n, INT_MAX);
+        const int64_t n = checked_size(l->in);
+        if (n < 0)
+            return cv_errf(err, "%s:%d: flatten of %s gives more than %d values", file, l->line,
+                           shape_str(l->in, sb, sizeof sb), INT_MAX);
         l->out = cv_shape_vec((int)n); /* rank 1 stays as it is: a harmless no-op */
         return 0;
     }

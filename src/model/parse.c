@@ -19,6 +19,9 @@ typedef enum {
     K_OPTIMIZER, K_LR, K_LOSS, K_METRICS, K_MOMENTUM, K_VARIANT, K_NESTEROV, K_RHO, K_BETA1,
     K_BETA2, K_EPSILON, K_INIT_ACC, K_DELTA,
     K_EPOCHS, K_BATCH_SIZE, K_VAL_SPLIT, K_SEED, K_SHUFFLE,
+    K_SCHEDULE, K_DECAY_RATE, K_DECAY_STEPS, K_DROP_EVERY, K_COSINE_ALPHA, K_WARMUP, K_MONITOR,
+    K_ES_PATIENCE, K_MIN_DELTA, K_RESTORE_BEST, K_PLATEAU_PATIENCE, K_PLATEAU_FACTOR,
+    K_PLATEAU_MIN_DELTA, K_PLATEAU_COOLDOWN, K_MIN_LR, K_SAVE_BEST, K_STOP_ON_NAN,
     K_ROTATION, K_WIDTH_SHIFT, K_HEIGHT_SHIFT, K_SHEAR, K_ZOOM, K_HFLIP, K_VFLIP, K_BRIGHTNESS,
     K_NOISE, K_FILL_MODE, K_CVAL,
     K_COUNT
@@ -26,7 +29,7 @@ typedef enum {
 
 typedef enum {
     V_INT,     /* an int (no fraction, fits in int) */
-    V_SEED,    /* a non-negative 64-bit integer */
+    V_SEED,    /* a 64-bit integer (seeds, step counts) */
     V_BATCH,   /* an int, or `all` (stored as 0) */
     V_FLOAT,   /* a finite number */
     V_BOOL,    /* true | false */
@@ -38,8 +41,8 @@ typedef enum {
     V_SPAN,    /* a number, or lo,hi */
 } value_type;
 
-typedef enum { R_ANY, R_POS, R_NONNEG, R_UNIT } value_range;
-static const char *const range_text[] = {"", "> 0", ">= 0", "in [0, 1)"};
+typedef enum { R_ANY, R_POS, R_NONNEG, R_UNIT, R_OPEN_UNIT } value_range;
+static const char *const range_text[] = {"", "> 0", ">= 0", "in [0, 1)", "in (0, 1)"};
 
 /* Names of a V_CHOICE/V_CHOICES list by index; the enums' own name functions where they exist. */
 typedef const char *(*choice_fn)(int);
@@ -57,6 +60,11 @@ static const char *variant_choice(int i)
 }
 /* bit i is 1 << i: CV_METRIC_ACCURACY, CV_METRIC_MAE, CV_METRIC_MSE */
 static const char *metric_choice(int i) { return (const char *[]){"accuracy", "mae", "mse"}[i]; }
+static const char *sched_choice(int i) { return cv_sched_name((cv_sched_kind)i); }
+/* i % 4 is the metric: 0 the loss, else the CV_METRIC_* bit 1 << (i % 4 - 1) */
+static const char *const monitor_names[] = {"loss",     "accuracy",     "mae",     "mse",
+                                            "val_loss", "val_accuracy", "val_mae", "val_mse"};
+static const char *monitor_choice(int i) { return monitor_names[i]; }
 static const char *fill_choice(int i)
 {
     return (const char *[]){"nearest", "constant", "reflect", "wrap"}[i];
@@ -115,6 +123,23 @@ static const key_desc keys[K_COUNT] = {
     [K_VAL_SPLIT] = KEY("validation_split", V_FLOAT, R_UNIT),
     [K_SEED] = KEY("seed", V_SEED, R_NONNEG),
     [K_SHUFFLE] = KEY("shuffle", V_BOOL, R_ANY),
+    [K_SCHEDULE] = CHOICE("lr_schedule", sched_choice, CV_SCHED_COUNT),
+    [K_DECAY_RATE] = KEY("decay_rate", V_FLOAT, R_POS),
+    [K_DECAY_STEPS] = KEY("decay_steps", V_SEED, R_POS),
+    [K_DROP_EVERY] = KEY("drop_every", V_INT, R_POS),
+    [K_COSINE_ALPHA] = KEY("cosine_alpha", V_FLOAT, R_UNIT),
+    [K_WARMUP] = KEY("warmup_steps", V_SEED, R_NONNEG),
+    [K_MONITOR] = CHOICE("monitor", monitor_choice, 8),
+    [K_ES_PATIENCE] = KEY("early_stopping_patience", V_INT, R_NONNEG),
+    [K_MIN_DELTA] = KEY("min_delta", V_FLOAT, R_NONNEG),
+    [K_RESTORE_BEST] = KEY("restore_best_weights", V_BOOL, R_ANY),
+    [K_PLATEAU_PATIENCE] = KEY("reduce_lr_patience", V_INT, R_NONNEG),
+    [K_PLATEAU_FACTOR] = KEY("reduce_lr_factor", V_FLOAT, R_OPEN_UNIT),
+    [K_PLATEAU_MIN_DELTA] = KEY("reduce_lr_min_delta", V_FLOAT, R_NONNEG),
+    [K_PLATEAU_COOLDOWN] = KEY("reduce_lr_cooldown", V_INT, R_NONNEG),
+    [K_MIN_LR] = KEY("min_lr", V_FLOAT, R_NONNEG),
+    [K_SAVE_BEST] = KEY("save_best_only", V_BOOL, R_ANY),
+    [K_STOP_ON_NAN] = KEY("stop_on_nan", V_BOOL, R_ANY),
 
     [K_ROTATION] = KEY("rotation_range", V_FLOAT, R_NONNEG),
     [K_WIDTH_SHIFT] = KEY("width_shift_range", V_FLOAT, R_NONNEG),
@@ -137,6 +162,11 @@ typedef enum { S_LAYER, S_COMPILE, S_FIT, S_AUGMENT, S_BASE, S_ROLE_COUNT } stmt
 _Static_assert(K_COUNT <= 64, "a keyword's keys are a 64-bit mask");
 #define WEIGHTED (B(K_ACTIVATION) | B(K_ALPHA) | B(K_INIT) | B(K_USE_BIAS) | B(K_TRAINABLE))
 #define POOLING (B(K_POOL) | B(K_STRIDE))
+#define CALLBACKS                                                                               \
+    (B(K_SCHEDULE) | B(K_DECAY_RATE) | B(K_DECAY_STEPS) | B(K_DROP_EVERY) | B(K_COSINE_ALPHA) |  \
+     B(K_WARMUP) | B(K_MONITOR) | B(K_ES_PATIENCE) | B(K_MIN_DELTA) | B(K_RESTORE_BEST) |         \
+     B(K_PLATEAU_PATIENCE) | B(K_PLATEAU_FACTOR) | B(K_PLATEAU_MIN_DELTA) |                      \
+     B(K_PLATEAU_COOLDOWN) | B(K_MIN_LR) | B(K_SAVE_BEST) | B(K_STOP_ON_NAN))
 
 typedef struct {
     const char *name;
@@ -163,7 +193,8 @@ static const keyword_desc keywords[] = {
          B(K_NESTEROV) | B(K_RHO) | B(K_BETA1) | B(K_BETA2) | B(K_EPSILON) | B(K_INIT_ACC) |
          B(K_DELTA),
      0},
-    {"fit", S_FIT, 0, B(K_EPOCHS) | B(K_BATCH_SIZE) | B(K_VAL_SPLIT) | B(K_SEED) | B(K_SHUFFLE), 0},
+    {"fit", S_FIT, 0,
+     B(K_EPOCHS) | B(K_BATCH_SIZE) | B(K_VAL_SPLIT) | B(K_SEED) | B(K_SHUFFLE) | CALLBACKS, 0},
     {"augment", S_AUGMENT, 0,
      B(K_ROTATION) | B(K_WIDTH_SHIFT) | B(K_HEIGHT_SHIFT) | B(K_SHEAR) | B(K_ZOOM) | B(K_HFLIP) |
          B(K_VFLIP) | B(K_BRIGHTNESS) | B(K_NOISE) | B(K_FILL_MODE) | B(K_CVAL),
@@ -207,6 +238,7 @@ typedef struct {
     const char *first_word;
     int role_line[S_ROLE_COUNT]; /* where each once-only statement was seen */
     bool has_loss;
+    int monitor_line;          /* line of fit's monitor=, checked against compile's metrics */
 } parser;
 
 static int fail(const parser *P, int line, const char *fmt, ...)
@@ -262,6 +294,7 @@ static bool in_range(double x, value_range r)
     case R_POS: return x > 0;
     case R_NONNEG: return x >= 0;
     case R_UNIT: return x >= 0 && x < 1;
+    case R_OPEN_UNIT: return x > 0 && x < 1;
     default: return true;
     }
 }
@@ -514,6 +547,49 @@ static int apply_compile(parser *P, const value *v, int line)
     return 0;
 }
 
+/* Callback keys that mean something only with another: a schedule's own keys need that
+ * lr_schedule= (`schedules` bits), a callback's tuning keys need its patience > 0 (0 bits). */
+static const struct {
+    key_id key, needs;
+    unsigned schedules;
+} fit_needs[] = {
+    {K_DECAY_RATE, K_SCHEDULE, OPT(CV_SCHED_STEP) | OPT(CV_SCHED_EXPONENTIAL)},
+    {K_DECAY_STEPS, K_SCHEDULE, OPT(CV_SCHED_EXPONENTIAL) | OPT(CV_SCHED_COSINE)},
+    {K_DROP_EVERY, K_SCHEDULE, OPT(CV_SCHED_STEP)},
+    {K_COSINE_ALPHA, K_SCHEDULE, OPT(CV_SCHED_COSINE)},
+    {K_MIN_DELTA, K_ES_PATIENCE, 0},
+    {K_RESTORE_BEST, K_ES_PATIENCE, 0},
+    {K_PLATEAU_FACTOR, K_PLATEAU_PATIENCE, 0},
+    {K_PLATEAU_MIN_DELTA, K_PLATEAU_PATIENCE, 0},
+    {K_PLATEAU_COOLDOWN, K_PLATEAU_PATIENCE, 0},
+    {K_MIN_LR, K_PLATEAU_PATIENCE, 0},
+};
+
+static int check_fit_needs(const parser *P, const value *v)
+{
+    for (size_t i = 0; i < sizeof fit_needs / sizeof fit_needs[0]; i++) {
+        const key_id k = fit_needs[i].key, need = fit_needs[i].needs;
+        const unsigned want = fit_needs[i].schedules;
+        if (!v[k].line) continue;
+        if (want) {
+            const cv_sched_kind have = v[need].line ? (cv_sched_kind)v[need].choice
+                                                    : CV_SCHED_CONSTANT;
+            if (want & OPT(have)) continue;
+            char list[96] = "";
+            for (int s = 0; s < CV_SCHED_COUNT; s++)
+                if (want & OPT(s))
+                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                             list[0] ? " or " : "", cv_sched_name((cv_sched_kind)s));
+            return fail(P, v[k].line, "%s= applies only to %s=%s (the schedule is %s)",
+                        keys[k].name, keys[need].name, list, cv_sched_name(have));
+        }
+        if (!v[need].line || v[need].i == 0)
+            return fail(P, v[k].line, "%s= needs %s=N with N > 0 (that callback is off "
+                        "without it)", keys[k].name, keys[need].name);
+    }
+    return 0;
+}
+
 static int apply_fit(parser *P, const value *v)
 {
     cv_fit_config *f = &P->spec->fit;
@@ -522,6 +598,29 @@ static int apply_fit(parser *P, const value *v)
     if (v[K_VAL_SPLIT].line) f->validation_split = (float)v[K_VAL_SPLIT].f;
     if (v[K_SEED].line) f->seed = (uint64_t)v[K_SEED].i;
     if (v[K_SHUFFLE].line) f->shuffle = v[K_SHUFFLE].b;
+
+    if (check_fit_needs(P, v)) return -1;
+    cv_callbacks_config *c = &P->spec->callbacks;
+    if (v[K_SCHEDULE].line) c->schedule = (cv_sched_kind)v[K_SCHEDULE].choice;
+    if (v[K_DECAY_RATE].line) c->decay_rate = (float)v[K_DECAY_RATE].f;
+    if (v[K_DECAY_STEPS].line) c->decay_steps = (int64_t)v[K_DECAY_STEPS].i;
+    if (v[K_DROP_EVERY].line) c->drop_every = (int)v[K_DROP_EVERY].i;
+    if (v[K_COSINE_ALPHA].line) c->cosine_alpha = (float)v[K_COSINE_ALPHA].f;
+    if (v[K_WARMUP].line) c->warmup_steps = (int64_t)v[K_WARMUP].i;
+    if (v[K_MONITOR].line) {
+        snprintf(c->monitor, sizeof c->monitor, "%s", monitor_names[v[K_MONITOR].choice]);
+        P->monitor_line = v[K_MONITOR].line;
+    }
+    if (v[K_ES_PATIENCE].line) c->es_patience = (int)v[K_ES_PATIENCE].i;
+    if (v[K_MIN_DELTA].line) c->es_min_delta = (float)v[K_MIN_DELTA].f;
+    if (v[K_RESTORE_BEST].line) c->restore_best = v[K_RESTORE_BEST].b;
+    if (v[K_PLATEAU_PATIENCE].line) c->plateau_patience = (int)v[K_PLATEAU_PATIENCE].i;
+    if (v[K_PLATEAU_FACTOR].line) c->plateau_factor = (float)v[K_PLATEAU_FACTOR].f;
+    if (v[K_PLATEAU_MIN_DELTA].line) c->plateau_min_delta = (float)v[K_PLATEAU_MIN_DELTA].f;
+    if (v[K_PLATEAU_COOLDOWN].line) c->plateau_cooldown = (int)v[K_PLATEAU_COOLDOWN].i;
+    if (v[K_MIN_LR].line) c->min_lr = (float)v[K_MIN_LR].f;
+    if (v[K_SAVE_BEST].line) c->save_best_only = v[K_SAVE_BEST].b;
+    if (v[K_STOP_ON_NAN].line) c->stop_on_nan = v[K_STOP_ON_NAN].b;
     return 0;
 }
 
@@ -652,6 +751,15 @@ static int finish(parser *P)
     if (!P->has_loss)
         return fail(P, spec->optim_line, "missing `compile ... loss=...` (e.g. `compile "
                     "optimizer=adam loss=sparse_categorical_crossentropy metrics=accuracy`)");
+    /* a monitored metric must be computed: Keras's history has only the compiled metrics */
+    if (P->monitor_line) {
+        const char *mon = spec->callbacks.monitor;
+        const char *metric = strncmp(mon, "val_", 4) == 0 ? mon + 4 : mon;
+        for (int i = 1; i < 4; i++)
+            if (strcmp(metric, monitor_names[i]) == 0 && !(spec->loss.metrics & (1u << (i - 1))))
+                return fail(P, P->monitor_line, "monitor=%s needs metrics=%s in compile (line %d)",
+                            mon, metric, spec->optim_line);
+    }
 
     /* the cross-entropies are fused with their output activation (see loss.h) */
     const cv_loss_kind loss = spec->loss.kind;
@@ -680,6 +788,7 @@ int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_e
     spec->optim = cv_optim_defaults(CV_OPT_RMSPROP);
     spec->loss.huber_delta = 1.0f;
     spec->fit = (cv_fit_config){.epochs = 1, .batch_size = 32, .seed = 42, .shuffle = true};
+    spec->callbacks = cv_callbacks_defaults();
     /* messages use the full name even if spec->file had to truncate it */
     parser P = {.spec = spec, .file = file ? file : "<model>", .err = err};
     if (!text) return fail(&P, 0, "no model text");
