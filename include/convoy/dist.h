@@ -29,6 +29,8 @@ static inline void cv_dist_slice(const cv_dist *d, int64_t start, int64_t count,
 /** In-place sums across ranks; errors name the MPI call. */
 int cv_dist_sum_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err);
 int cv_dist_sum_f64(const cv_dist *d, double *buf, int n, cv_err *err);
+/** Waits for every rank. */
+int cv_dist_barrier(const cv_dist *d, cv_err *err);
 /** Rank 0's buffer to every rank. */
 int cv_dist_bcast_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err);
 

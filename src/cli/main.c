@@ -155,7 +155,10 @@ int main(int argc, char **argv)
         int rc;
         if (cv_dist_world(&d, &err)) rc = cli_fail(NULL, "%s", err.msg), rc = CLI_INTERNAL;
         else rc = commands[i].run(&d, argc - 2, argv + 2);
-        MPI_Finalize();
+        if (MPI_Finalize() != MPI_SUCCESS) {
+            fputs("convoy: MPI_Finalize failed\n", stderr);
+            return CLI_INTERNAL;
+        }
         return rc;
     }
     fprintf(stderr, "convoy: unknown command '%s' (see convoy --help)\n", argv[1]);

@@ -42,6 +42,13 @@ int cv_dist_sum_f64(const cv_dist *d, double *buf, int n, cv_err *err)
     return rc == MPI_SUCCESS ? 0 : mpi_fail(rc, "MPI_Allreduce of metrics", err);
 }
 
+int cv_dist_barrier(const cv_dist *d, cv_err *err)
+{
+    if (d->size == 1) return 0;
+    int rc = MPI_Barrier(d->comm);
+    return rc == MPI_SUCCESS ? 0 : mpi_fail(rc, "MPI_Barrier", err);
+}
+
 int cv_dist_bcast_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err)
 {
     if (d->size == 1) return 0;

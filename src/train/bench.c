@@ -24,8 +24,7 @@ static double wall(void)
 /* Mean seconds of one MPI_Allreduce of n floats (after one untimed call). */
 static double time_allreduce(const cv_dist *d, float *buf, int64_t n, int reps, cv_err *err)
 {
-    if (cv_dist_sum_f32(d, buf, n, err)) return -1.0;
-    MPI_Barrier(d->comm);
+    if (cv_dist_sum_f32(d, buf, n, err) || cv_dist_barrier(d, err)) return -1.0;
     const double t0 = MPI_Wtime();
     for (int i = 0; i < reps; i++)
         if (cv_dist_sum_f32(d, buf, n, err)) return -1.0;
@@ -78,7 +77,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     double fwd[CV_MAX_LAYERS] = {0}, bwd[CV_MAX_LAYERS] = {0}, topt = 0.0, t0 = 0.0;
     for (int s = -3; s < steps; s++) {
         if (s == 0) { /* warm-up done: start the clocks */
-            if (d->size > 1) MPI_Barrier(d->comm);
+            if (cv_dist_barrier(d, err)) goto done;
             cv_net_profile(net, fwd, bwd);
             sync.seconds = 0.0;
             t0 = wall();
