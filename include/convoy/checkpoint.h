@@ -13,10 +13,40 @@
 
 #define CV_CHECKPOINT_VERSION 1
 
+/** Where a training run stands, beyond weights and optimizer state: enough to continue it
+ *  exactly (all randomness is a function of seed, epoch and sample index, so no generator
+ *  state is needed beyond these counters). */
+typedef struct {
+    int64_t epoch;          /* epochs completed */
+    int64_t step_in_epoch;  /* optimizer steps done inside epoch `epoch` (0 at an epoch end) */
+    int64_t global_step;    /* optimizer steps done in the run */
+    int64_t batch_size;     /* the global batch (resume must use the same) */
+    int64_t n_train;        /* training rows (resume must see the same split) */
+    uint64_t seed;
+    double train_sums[6];   /* the current epoch's metric sums so far (loss, correct, |e|, e^2, count, values) */
+    cv_callbacks_state cb;
+    const float *best_weights; /* restore_best_weights snapshot, or NULL */
+} cv_train_state;
+
 /** Saves the network's weights, the normaliser, and (when opt is not NULL) the optimizer's
  *  name, hyper-parameters and state, plus the number of epochs done. */
 int cv_checkpoint_save(const char *path, cv_net *net, const cv_normalizer *nz, const cv_optim *opt,
                        int64_t epochs_done, cv_err *err);
+/** The same with the full training state (for --resume). */
+int cv_checkpoint_save_state(const char *path, cv_net *net, const cv_normalizer *nz, const cv_optim *opt,
+                             const cv_train_state *st, cv_err *err);
+
+/** Continues a run: checks that the checkpoint's model has the same architecture as net's
+ *  (naming the first differing layer) and the same optimizer, then loads weights, optimizer
+ *  state and t, the normaliser and the training state. best (n floats, may be NULL) receives
+ *  the best-weights snapshot when the checkpoint has one (*has_best set). */
+int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normalizer *nz,
+                         cv_train_state *st, float *best, int *has_best, cv_err *err);
+
+/** Loads only the weights of net's layers from a checkpoint (transfer learning, weights made
+ *  elsewhere): every parameterised layer must be present with the right shape; the first
+ *  mismatch is named. */
+int cv_checkpoint_init_from(const char *path, cv_net *net, cv_err *err);
 
 /** Reads the model spec saved in a checkpoint (its text re-parsed; messages name
  *  "PATH:model:LINE"). */

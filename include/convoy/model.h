@@ -94,6 +94,10 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
 typedef void (*cv_grad_hook)(void *ctx, int64_t offset);
 void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx);
 
+/** The first layer (1-based index in the model file's list) whose weights or whose output in
+ *  the last forward pass hold a NaN or infinity; 0 when everything is finite. */
+int cv_net_first_nonfinite(const cv_net *net);
+
 /** Zeroes the gradient buffer. */
 void cv_net_zero_grad(cv_net *net);
 

@@ -4,6 +4,7 @@
 #ifndef CONVOY_TRAIN_H
 #define CONVOY_TRAIN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -25,6 +26,10 @@ typedef struct {
     int64_t check_every;     /* compare a checksum of the weights across ranks every N steps; 0 off */
     int64_t bucket_bytes;    /* gradient allreduce: 0 = one blocking MPI_Allreduce after backward,
                                 else buckets of this size overlapped with backward */
+    const char *resume;      /* continue exactly from this checkpoint, or NULL */
+    const char *init_from;   /* start from these weights (checked layer by layer), or NULL */
+    int64_t checkpoint_every;/* also save the checkpoint every N optimizer steps (0: epoch ends only) */
+    volatile sig_atomic_t *stop_flag; /* set by a signal handler: save and stop after this step */
 } cv_train_opts;
 
 typedef struct {
@@ -34,8 +39,10 @@ typedef struct {
     double comm_seconds;     /* spent in gradient communication on this rank */
 } cv_epoch_stats;
 
-/** Trains spec as configured (spec->fit, spec->optim) and fills stats[0..epochs) when stats is
- *  not NULL. */
+/** Trains spec as configured (spec->fit, spec->optim, spec->callbacks) and fills
+ *  stats[0..epochs) when stats is not NULL. Returns 0 when done, 1 when *stop_flag stopped it
+ *  (after saving the checkpoint), -1 on error. The checkpoint is written at every epoch end
+ *  (only on improvement with save_best_only), every checkpoint_every steps, and on a stop. */
 int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d,
              cv_epoch_stats *stats, cv_err *err);
 

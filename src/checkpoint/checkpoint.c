@@ -50,8 +50,34 @@ static int save_optimizer(hid_t f, const cv_optim *o, const char *path, cv_err *
     return rc;
 }
 
-int cv_checkpoint_save(const char *path, cv_net *net, const cv_normalizer *nz, const cv_optim *opt,
-                       int64_t epochs_done, cv_err *err)
+/* /train: the run's counters, metric sums and callback state, for an exact resume. */
+static int save_state(hid_t f, const cv_train_state *st, int64_t nparams, const char *path, cv_err *err)
+{
+    hid_t g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return cv_errf(err, "%s: cannot create /train", path);
+    const cv_callbacks_state *c = &st->cb;
+    const struct { const char *name; int64_t v; } iv[] = {
+        {"step_in_epoch", st->step_in_epoch}, {"global_step", st->global_step},
+        {"batch_size", st->batch_size}, {"n_train", st->n_train}, {"es_wait", c->es_wait},
+        {"plateau_wait", c->plateau_wait}, {"cooldown", c->cooldown}, {"best_epoch", c->best_epoch},
+        {"early_stopped", c->stop},
+    };
+    const struct { const char *name; double v; } dv[] = {
+        {"es_best", c->es_best}, {"plateau_best", c->plateau_best}, {"save_best", c->save_best},
+        {"lr_scale", c->lr_scale},
+    };
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof iv / sizeof iv[0]; i++) rc = cv_h5_attr_write_i64(g, iv[i].name, iv[i].v, path, err);
+    for (size_t i = 0; rc == 0 && i < sizeof dv / sizeof dv[0]; i++) rc = cv_h5_attr_write_f64(g, dv[i].name, dv[i].v, path, err);
+    const hsize_t six = 6, n = (hsize_t)nparams;
+    if (rc == 0) rc = cv_h5_write(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &six, st->train_sums, path, err);
+    if (rc == 0 && st->best_weights) rc = cv_h5_write(g, "best_weights", H5T_NATIVE_FLOAT, 1, &n, st->best_weights, path, err);
+    H5Gclose(g);
+    return rc;
+}
+
+int cv_checkpoint_save_state(const char *path, cv_net *net, const cv_normalizer *nz, const cv_optim *opt,
+                             const cv_train_state *st, cv_err *err)
 {
     char tmp[1024];
     hid_t f = cv_h5_create_tmp(path, tmp, sizeof tmp, err);
@@ -59,8 +85,8 @@ int cv_checkpoint_save(const char *path, cv_net *net, const cv_normalizer *nz, c
     const cv_model_spec *spec = cv_net_spec(net);
     int rc = cv_h5_attr_write_str(f, "model", spec->text ? spec->text : "", path, err);
     if (rc == 0) rc = cv_h5_attr_write_i64(f, "format_version", CV_CHECKPOINT_VERSION, path, err);
-    if (rc == 0) rc = cv_h5_attr_write_i64(f, "epoch", epochs_done, path, err);
-    if (rc == 0) rc = cv_h5_attr_write_i64(f, "seed", (int64_t)spec->fit.seed, path, err);
+    if (rc == 0) rc = cv_h5_attr_write_i64(f, "epoch", st->epoch, path, err);
+    if (rc == 0) rc = cv_h5_attr_write_i64(f, "seed", (int64_t)st->seed, path, err);
     /* the resolved normalisation, so eval and predict apply exactly what training used */
     if (rc == 0) rc = cv_h5_attr_write_str(f, "normalize", cv_norm_name(nz->mode), path, err);
     const float *w = cv_net_params(net);
@@ -86,11 +112,20 @@ int cv_checkpoint_save(const char *path, cv_net *net, const cv_normalizer *nz, c
         if (rc == 0) rc = cv_h5_write(f, "normalize/std", H5T_NATIVE_FLOAT, 1, &n, nz->std, path, err);
     }
     if (rc == 0 && opt) rc = save_optimizer(f, opt, path, err);
+    if (rc == 0) rc = save_state(f, st, cv_net_param_count(net), path, err);
     if (rc) {
         cv_h5_abort(f, tmp);
         return -1;
     }
     return cv_h5_commit(f, tmp, path, err);
+}
+
+int cv_checkpoint_save(const char *path, cv_net *net, const cv_normalizer *nz, const cv_optim *opt,
+                       int64_t epochs_done, cv_err *err)
+{
+    cv_train_state st = {.epoch = epochs_done, .seed = cv_net_spec(net)->fit.seed};
+    cv_callbacks_init(&st.cb, &cv_net_spec(net)->callbacks);
+    return cv_checkpoint_save_state(path, net, nz, opt, &st, err);
 }
 
 static int read_spec(hid_t f, const char *path, cv_model_spec *spec, cv_err *err)
@@ -120,6 +155,55 @@ int cv_checkpoint_spec(const char *path, cv_model_spec *spec, cv_err *err)
     return rc;
 }
 
+/* Every parameterised layer of net from /layers/NN_kind/{kernel,bias}, shapes checked. */
+static int read_weights(hid_t f, cv_net *net, const char *path, cv_err *err)
+{
+    const cv_model_spec *s = cv_net_spec(net);
+    float *w = cv_net_params(net);
+    for (int i = 1; i < s->n_layers; i++) {
+        const cv_param_view v = cv_net_param_view(net, i);
+        if (!v.kernel_n) continue;
+        char name[96];
+        layer_group(name, sizeof name, s, i);
+        size_t len = strlen(name);
+        if (!cv_h5_exists(f, name))
+            return cv_errf(err, "%s:/%s: missing (the model's layer %d, %s at %s:%d, has no weights here)",
+                           path, name, i, cv_layer_kind_name(s->layers[i].kind), s->file, s->layers[i].line);
+        hsize_t kd[4];
+        const int kr = kernel_dims(&s->layers[i], kd);
+        snprintf(name + len, sizeof name - len, "/kernel");
+        if (cv_h5_read(f, name, H5T_NATIVE_FLOAT, kr, kd, w + v.kernel_off, path, err)) return -1;
+        if (v.bias_n) {
+            hsize_t bd = (hsize_t)v.bias_n;
+            snprintf(name + len, sizeof name - len, "/bias");
+            if (cv_h5_read(f, name, H5T_NATIVE_FLOAT, 1, &bd, w + v.bias_off, path, err)) return -1;
+        }
+    }
+    return 0;
+}
+
+/* The saved normaliser (mode attribute, and statistics for standardize). */
+static int read_normalizer(hid_t f, const cv_model_spec *s, cv_normalizer *nz, const char *path, cv_err *err)
+{
+    char *mode = cv_h5_attr_read_str(f, "normalize", path, err);
+    if (!mode) return -1;
+    nz->mode = CV_NORM_COUNT;
+    for (int m = 0; m < CV_NORM_COUNT; m++)
+        if (m != CV_NORM_AUTO && strcmp(mode, cv_norm_name((cv_norm)m)) == 0) nz->mode = (cv_norm)m;
+    free(mode);
+    if (nz->mode == CV_NORM_COUNT) return cv_errf(err, "%s: attribute normalize: unknown mode", path);
+    nz->dim = cv_shape_size(s->layers[0].shape);
+    if (nz->mode != CV_NORM_STANDARDIZE) return 0;
+    hsize_t n = (hsize_t)nz->dim;
+    nz->mean = cv_malloc(sizeof(float) * n, "normalizer", err);
+    nz->std = cv_malloc(sizeof(float) * n, "normalizer", err);
+    if (!nz->mean || !nz->std ||
+        cv_h5_read(f, "normalize/mean", H5T_NATIVE_FLOAT, 1, &n, nz->mean, path, err) ||
+        cv_h5_read(f, "normalize/std", H5T_NATIVE_FLOAT, 1, &n, nz->std, path, err))
+        return -1;
+    return 0;
+}
+
 cv_net *cv_checkpoint_load(const char *path, int max_batch, cv_normalizer *nz, cv_err *err)
 {
     memset(nz, 0, sizeof *nz);
@@ -130,45 +214,7 @@ cv_net *cv_checkpoint_load(const char *path, int max_batch, cv_normalizer *nz, c
     if (read_spec(f, path, &spec, err)) goto fail;
     net = cv_net_create(&spec, max_batch, spec.fit.seed, err);
     cv_model_spec_free(&spec);
-    if (!net) goto fail;
-    const cv_model_spec *s = cv_net_spec(net);
-    float *w = cv_net_params(net);
-    for (int i = 1; i < s->n_layers; i++) {
-        const cv_param_view v = cv_net_param_view(net, i);
-        if (!v.kernel_n) continue;
-        char name[96];
-        layer_group(name, sizeof name, s, i);
-        size_t len = strlen(name);
-        hsize_t kd[4];
-        const int kr = kernel_dims(&s->layers[i], kd);
-        snprintf(name + len, sizeof name - len, "/kernel");
-        if (cv_h5_read(f, name, H5T_NATIVE_FLOAT, kr, kd, w + v.kernel_off, path, err)) goto fail;
-        if (v.bias_n) {
-            hsize_t bd = (hsize_t)v.bias_n;
-            snprintf(name + len, sizeof name - len, "/bias");
-            if (cv_h5_read(f, name, H5T_NATIVE_FLOAT, 1, &bd, w + v.bias_off, path, err)) goto fail;
-        }
-    }
-    char *mode = cv_h5_attr_read_str(f, "normalize", path, err);
-    if (!mode) goto fail;
-    nz->mode = CV_NORM_COUNT;
-    for (int m = 0; m < CV_NORM_COUNT; m++)
-        if (m != CV_NORM_AUTO && strcmp(mode, cv_norm_name((cv_norm)m)) == 0) nz->mode = (cv_norm)m;
-    free(mode);
-    if (nz->mode == CV_NORM_COUNT) {
-        cv_errf(err, "%s: attribute normalize: unknown mode", path);
-        goto fail;
-    }
-    nz->dim = cv_shape_size(s->layers[0].shape);
-    if (nz->mode == CV_NORM_STANDARDIZE) {
-        hsize_t n = (hsize_t)nz->dim;
-        nz->mean = cv_malloc(sizeof(float) * n, "normalizer", err);
-        nz->std = cv_malloc(sizeof(float) * n, "normalizer", err);
-        if (!nz->mean || !nz->std ||
-            cv_h5_read(f, "normalize/mean", H5T_NATIVE_FLOAT, 1, &n, nz->mean, path, err) ||
-            cv_h5_read(f, "normalize/std", H5T_NATIVE_FLOAT, 1, &n, nz->std, path, err))
-            goto fail;
-    }
+    if (!net || read_weights(f, net, path, err) || read_normalizer(f, cv_net_spec(net), nz, path, err)) goto fail;
     H5Fclose(f);
     return net;
 fail:
@@ -176,4 +222,114 @@ fail:
     cv_net_free(net);
     H5Fclose(f);
     return NULL;
+}
+
+int cv_checkpoint_init_from(const char *path, cv_net *net, cv_err *err)
+{
+    hid_t f = cv_h5_open_read(path, err);
+    if (f < 0) return -1;
+    int rc = read_weights(f, net, path, err);
+    H5Fclose(f);
+    return rc;
+}
+
+static void shape_str(cv_shape s, char *buf, size_t n)
+{
+    if (s.rank == 3) snprintf(buf, n, "(%d,%d,%d)", s.d[0], s.d[1], s.d[2]);
+    else snprintf(buf, n, "(%d)", s.d[0]);
+}
+
+/* Same layers, kinds, output shapes and parameter counts: the first difference is named. */
+static int same_architecture(const cv_model_spec *saved, const cv_model_spec *run, const char *path, cv_err *err)
+{
+    const int n = saved->n_layers < run->n_layers ? saved->n_layers : run->n_layers;
+    for (int i = 0; i < n; i++) {
+        const cv_layer_spec *a = &saved->layers[i], *b = &run->layers[i];
+        if (a->kind == b->kind && a->out.rank == b->out.rank && memcmp(a->out.d, b->out.d, sizeof a->out.d) == 0 &&
+            cv_layer_param_count(a) == cv_layer_param_count(b))
+            continue;
+        char sa[48], sb[48];
+        shape_str(a->out, sa, sizeof sa);
+        shape_str(b->out, sb, sizeof sb);
+        return cv_errf(err, "%s: checkpoint of another architecture: layer %d is %s %s in the checkpoint but %s %s in %s:%d",
+                       path, i, cv_layer_kind_name(a->kind), sa, cv_layer_kind_name(b->kind), sb, run->file, b->line);
+    }
+    if (saved->n_layers != run->n_layers)
+        return cv_errf(err, "%s: checkpoint of another architecture: %d layers in the checkpoint, %d in %s", path,
+                       saved->n_layers, run->n_layers, run->file);
+    return 0;
+}
+
+static int read_train_state(hid_t f, cv_train_state *st, const char *path, cv_err *err)
+{
+    int64_t v;
+    double x;
+    if (cv_h5_attr_read_i64(f, "epoch", &st->epoch, path, err) || cv_h5_attr_read_i64(f, "seed", &v, path, err))
+        return -1;
+    st->seed = (uint64_t)v;
+    if (!cv_h5_exists(f, "train"))
+        return cv_errf(err, "%s: no /train state (saved by a run that cannot be resumed)", path);
+    hid_t g = H5Gopen2(f, "train", H5P_DEFAULT);
+    if (g < 0) return cv_errf(err, "%s:/train: cannot open", path);
+    cv_callbacks_state *c = &st->cb;
+    int rc = 0;
+    int64_t *iv[] = {&st->step_in_epoch, &st->global_step, &st->batch_size, &st->n_train};
+    const char *in[] = {"step_in_epoch", "global_step", "batch_size", "n_train"};
+    for (size_t i = 0; rc == 0 && i < 4; i++) rc = cv_h5_attr_read_i64(g, in[i], iv[i], path, err);
+    int *cv[] = {&c->es_wait, &c->plateau_wait, &c->cooldown, &c->best_epoch};
+    const char *cn[] = {"es_wait", "plateau_wait", "cooldown", "best_epoch"};
+    for (size_t i = 0; rc == 0 && i < 4; i++) {
+        rc = cv_h5_attr_read_i64(g, cn[i], &v, path, err);
+        *cv[i] = (int)v;
+    }
+    if (rc == 0 && (rc = cv_h5_attr_read_i64(g, "early_stopped", &v, path, err)) == 0) c->stop = v != 0;
+    double *dv[] = {&c->es_best, &c->plateau_best, &c->save_best};
+    const char *dn[] = {"es_best", "plateau_best", "save_best"};
+    for (size_t i = 0; rc == 0 && i < 3; i++) rc = cv_h5_attr_read_f64(g, dn[i], dv[i], path, err);
+    if (rc == 0 && (rc = cv_h5_attr_read_f64(g, "lr_scale", &x, path, err)) == 0) c->lr_scale = (float)x;
+    hsize_t six = 6;
+    if (rc == 0) rc = cv_h5_read(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &six, st->train_sums, path, err);
+    H5Gclose(g);
+    return rc;
+}
+
+int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normalizer *nz,
+                         cv_train_state *st, float *best, int *has_best, cv_err *err)
+{
+    memset(nz, 0, sizeof *nz);
+    *has_best = 0;
+    hid_t f = cv_h5_open_read(path, err);
+    if (f < 0) return -1;
+    cv_model_spec saved;
+    int rc = read_spec(f, path, &saved, err);
+    if (rc) goto done;
+    rc = same_architecture(&saved, cv_net_spec(net), path, err);
+    cv_model_spec_free(&saved);
+    if (rc || (rc = read_weights(f, net, path, err)) || (rc = read_normalizer(f, cv_net_spec(net), nz, path, err)) ||
+        (rc = read_train_state(f, st, path, err)))
+        goto done;
+    hid_t g = cv_h5_exists(f, "optimizer") ? H5Gopen2(f, "optimizer", H5P_DEFAULT) : -1;
+    char *name = g >= 0 ? cv_h5_attr_read_str(g, "name", path, err) : NULL;
+    if (!name) {
+        if (g >= 0) H5Gclose(g);
+        rc = cv_errf(err, "%s: no /optimizer state to resume from", path);
+        goto done;
+    }
+    if (strcmp(name, cv_optim_name(opt->cfg.kind)) != 0)
+        rc = cv_errf(err, "%s: the checkpoint holds %s state but this run uses %s (resume with the same optimizer)",
+                     path, name, cv_optim_name(opt->cfg.kind));
+    free(name);
+    hsize_t n = (hsize_t)opt->n;
+    if (rc == 0) rc = cv_h5_attr_read_i64(g, "t", &opt->t, path, err);
+    if (rc == 0 && opt->s1) rc = cv_h5_read(g, "s1", H5T_NATIVE_FLOAT, 1, &n, opt->s1, path, err);
+    if (rc == 0 && opt->s2) rc = cv_h5_read(g, "s2", H5T_NATIVE_FLOAT, 1, &n, opt->s2, path, err);
+    H5Gclose(g);
+    if (rc == 0 && best && cv_h5_exists(f, "train/best_weights")) {
+        hsize_t nb = (hsize_t)cv_net_param_count(net);
+        if ((rc = cv_h5_read(f, "train/best_weights", H5T_NATIVE_FLOAT, 1, &nb, best, path, err)) == 0) *has_best = 1;
+    }
+done:
+    if (rc) cv_normalizer_free(nz);
+    H5Fclose(f);
+    return rc;
 }

@@ -3,6 +3,7 @@
 #ifndef CONVOY_CLI_H
 #define CONVOY_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -47,6 +48,9 @@ int cmd_predict(const cv_dist *d, int argc, char **argv);
 int cmd_summary(const cv_dist *d, int argc, char **argv);
 int cmd_convert(const cv_dist *d, int argc, char **argv);
 int cmd_bench(const cv_dist *d, int argc, char **argv);
+
+/** Set by SIGTERM/SIGINT: training saves a checkpoint after the current step and exits 0. */
+extern volatile sig_atomic_t cli_stop_requested;
 
 /** --threads T for OpenMP (T >= 1); NULL leaves the default (OMP_NUM_THREADS). */
 int cli_threads(const char *value);

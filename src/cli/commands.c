@@ -50,12 +50,50 @@ static int apply_overrides(cv_model_spec *spec, const char *epochs, const char *
     return 0;
 }
 
+/* Callback flags override the model file's fit keys. */
+static int apply_callback_flags(cv_model_spec *spec, const char *schedule, const char *warmup, const char *early,
+                                const char *plateau, const char *monitor, bool save_best)
+{
+    cv_callbacks_config *c = &spec->callbacks;
+    long v;
+    if (schedule) {
+        int k = -1;
+        for (int i = 0; i < CV_SCHED_COUNT; i++)
+            if (strcmp(schedule, cv_sched_name((cv_sched_kind)i)) == 0) k = i;
+        if (k < 0) return cli_fail(NULL, "--lr-schedule: unknown schedule '%s' (constant, step, exponential, cosine)", schedule);
+        c->schedule = (cv_sched_kind)k;
+    }
+    if (warmup) {
+        if (cli_int("--warmup-steps", warmup, 0, 1L << 40, &v)) return CLI_BAD_INPUT;
+        c->warmup_steps = v;
+    }
+    if (early) {
+        if (cli_int("--early-stopping", early, 0, 1000000, &v)) return CLI_BAD_INPUT;
+        c->es_patience = (int)v;
+    }
+    if (plateau) {
+        if (cli_int("--reduce-lr-on-plateau", plateau, 0, 1000000, &v)) return CLI_BAD_INPUT;
+        c->plateau_patience = (int)v;
+    }
+    if (monitor) {
+        static const char *const ok[] = {"loss", "accuracy", "mae", "mse", "val_loss", "val_accuracy", "val_mae", "val_mse"};
+        bool known = false;
+        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) known |= strcmp(monitor, ok[i]) == 0;
+        if (!known) return cli_fail(NULL, "--monitor: unknown quantity '%s' (loss, accuracy, mae, mse, or val_ of them)", monitor);
+        snprintf(c->monitor, sizeof c->monitor, "%s", monitor);
+    }
+    if (save_best) c->save_best_only = true;
+    return CLI_OK;
+}
+
 int cmd_train(const cv_dist *d, int argc, char **argv)
 {
     const char *data = NULL, *val = NULL, *split = NULL, *epochs = NULL, *batch = NULL, *opt = NULL,
                *lr = NULL, *seed = NULL, *threads = NULL, *ckpt = NULL, *check = "100",
-               *allreduce = "blocking", *bucket_mb = "4";
-    bool quiet = false, stream = false;
+               *allreduce = "blocking", *bucket_mb = "4", *resume = NULL, *init_from = NULL,
+               *ckpt_every = NULL, *schedule = NULL, *warmup = NULL, *early = NULL, *monitor = NULL,
+               *plateau = NULL;
+    bool quiet = false, stream = false, save_best = false;
     const cli_flag flags[] = {
         {"data", "F.h5", "training set (required)", &data, NULL},
         {"val", "F.h5", "validation set (instead of --validation-split)", &val, NULL},
@@ -72,6 +110,15 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         {"check-every", "N", "compare a weight checksum across ranks every N steps (default 100; 0 off)", &check, NULL},
         {"allreduce", "KIND", "gradient averaging: blocking (one MPI_Allreduce, default) or bucketed", &allreduce, NULL},
         {"bucket-mb", "M", "bucketed: bucket size in MiB (default 4)", &bucket_mb, NULL},
+        {"checkpoint-every", "N|epoch", "also save --checkpoint every N optimizer steps (epoch ends always)", &ckpt_every, NULL},
+        {"resume", "F.h5", "continue exactly where the checkpoint F.h5 stopped (--epochs counts the total)", &resume, NULL},
+        {"init-from", "F.h5", "start from F.h5's weights (every layer's shape checked)", &init_from, NULL},
+        {"lr-schedule", "KIND", "constant, step, exponential or cosine (fit lr_schedule=)", &schedule, NULL},
+        {"warmup-steps", "N", "linear learning-rate warm-up over N steps (fit warmup_steps=)", &warmup, NULL},
+        {"early-stopping", "P", "stop after P epochs without improvement (fit early_stopping_patience=)", &early, NULL},
+        {"reduce-lr-on-plateau", "P", "cut the learning rate after P flat epochs (fit reduce_lr_patience=)", &plateau, NULL},
+        {"monitor", "NAME", "what the callbacks watch: val_loss (default), val_accuracy, loss, ...", &monitor, NULL},
+        {"save-best-only", NULL, "write --checkpoint only when the monitored value improves", NULL, &save_best},
     };
     const cli_command c = {"train", "MODEL", "Trains MODEL (a model file) on --data.", flags, NFLAGS(flags), 1, 1};
     const char *pos[1];
@@ -90,11 +137,21 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
     cv_err err;
     if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
     rc = apply_overrides(&spec, epochs, batch, opt, lr, seed, split);
+    if (rc == 0)
+        rc = apply_callback_flags(&spec, schedule, warmup, early, plateau, monitor, save_best);
+    long every = 0;
+    if (rc == 0 && ckpt_every && strcmp(ckpt_every, "epoch") != 0 &&
+        cli_int("--checkpoint-every", ckpt_every, 1, 1L << 40, &every))
+        rc = CLI_BAD_INPUT;
+    if (rc == 0 && ckpt_every && !ckpt) rc = cli_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
+    if (rc == 0 && resume && init_from) rc = cli_fail(d, "train: use either --resume or --init-from, not both");
     if (rc == 0) {
         const cv_train_opts o = {.data = data, .val = val, .checkpoint = ckpt, .quiet = quiet,
                                  .stream = stream, .check_every = check_every,
-                                 .bucket_bytes = strcmp(allreduce, "bucketed") == 0 ? mb << 20 : 0};
-        if (cv_train(&spec, &o, d, NULL, &err)) rc = cli_fail(d, "%s", err.msg);
+                                 .bucket_bytes = strcmp(allreduce, "bucketed") == 0 ? mb << 20 : 0,
+                                 .resume = resume, .init_from = init_from, .checkpoint_every = every,
+                                 .stop_flag = &cli_stop_requested};
+        if (cv_train(&spec, &o, d, NULL, &err) < 0) rc = cli_fail(d, "%s", err.msg);
     }
     cv_model_spec_free(&spec);
     return rc;

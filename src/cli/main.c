@@ -2,6 +2,7 @@
  * rank runs the same command; only rank 0 prints. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,27 @@
 #include "cli/cli.h"
 
 #define CONVOY_VERSION "0.1.0"
+
+volatile sig_atomic_t cli_stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    cli_stop_requested = 1;
+}
+
+/* Slurm preemption and Ctrl-C end training cleanly; a file-size limit makes writes fail with an
+ * error (reported, the old file kept) instead of killing the process. */
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN);
+}
 
 int cli_fail(const cv_dist *d, const char *fmt, ...)
 {
@@ -150,6 +172,7 @@ int main(int argc, char **argv)
             fputs("convoy: MPI_Init failed\n", stderr);
             return CLI_INTERNAL;
         }
+        install_signals(); /* after MPI_Init, which may install handlers of its own */
         cv_dist d;
         cv_err err;
         int rc;

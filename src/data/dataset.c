@@ -35,6 +35,13 @@ static int dataset_type(hid_t f, const char *name, H5T_class_t *cls, size_t *byt
 {
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     if (d < 0) return cv_errf(err, "%s:/%s: cannot open dataset (file corrupt?)", path, name);
+    /* before anything is allocated for it: a corrupt shape or type must not cost memory */
+    char where[64];
+    snprintf(where, sizeof where, "/%s", name);
+    if (cv_h5_check_readable(d, where, path, err) < 0) {
+        H5Dclose(d);
+        return -1;
+    }
     hid_t t = H5Dget_type(d);
     H5Dclose(d);
     if (t < 0) return cv_errf(err, "%s:/%s: cannot read its type (file corrupt?)", path, name);

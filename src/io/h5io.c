@@ -113,20 +113,22 @@ hid_t cv_h5_create_tmp(const char *path, char *tmp, size_t tmpsize, cv_err *err)
         tmp[0] = '\0';
         return cv_errf(err, "%s: cannot create (%s)", path, create_reason(e));
     }
-    /* Strong close: cv_h5_commit's H5Fclose must really close the file before the fsync and
-     * rename, even if a caller leaked a dataset or group handle. */
+    /* The file is built in memory (core driver, no backing store) and written out by
+     * cv_h5_commit with plain write(2): a full disk or a file-size limit then fails in our own
+     * code with errno, and never inside HDF5's flush, which leaves its state broken. Strong close
+     * frees it even if a caller leaked a dataset or group handle. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+        H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
         if (fapl >= 0) H5Pclose(fapl);
         tmp[0] = '\0';
         return cv_errf(err, "%s: cannot create (HDF5 property list failed)", path);
     }
-    hid_t f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (f < 0) {
-        unlink(tmp); /* H5Fcreate may have left a partial file */
         tmp[0] = '\0';
-        return cv_errf(err, "%s: cannot create (directory not writable?)", path);
+        return cv_errf(err, "%s: cannot create (HDF5 failed)", path);
     }
     return f;
 }
@@ -144,20 +146,47 @@ static int fsync_path(const char *p, bool dir)
     return rc;
 }
 
+/* Writes n bytes or fails with errno set. */
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = ENOSPC;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err)
 {
-    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) {
-        cv_h5_abort(file, tmp);
-        return cv_errf(err, "%s: cannot write (disk full?)", path);
+    /* the in-memory image, then the temporary file, fsync, rename, fsync of the directory */
+    ssize_t size = H5Fflush(file, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(file, NULL, 0);
+    char *image = size > 0 ? malloc((size_t)size) : NULL;
+    if (!image || H5Fget_file_image(file, image, (size_t)size) != size) {
+        free(image);
+        H5Fclose(file);
+        return cv_errf(err, "%s: cannot write (HDF5 could not build the file image)", path);
     }
-    if (H5Fclose(file) < 0) {
+    H5Fclose(file);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0 || write_all(fd, image, (size_t)size) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        free(image);
+        if (fd >= 0) close(fd);
         unlink(tmp);
-        return cv_errf(err, "%s: cannot write (disk full?)", path);
+        return cv_errf(err, "%s: cannot write (%s)", path,
+                       e == ENOSPC || e == EFBIG || e == EDQUOT ? "disk full or file size limit reached" : strerror(e));
     }
-    if (fsync_path(tmp, false) != 0) {
+    free(image);
+    if (close(fd) != 0) {
         int e = errno;
         unlink(tmp);
-        return cv_errf(err, "%s: cannot sync to disk (%s)", path, strerror(e));
+        return cv_errf(err, "%s: cannot write (%s)", path, strerror(e));
     }
     if (rename(tmp, path) != 0) {
         int e = errno;
@@ -178,7 +207,7 @@ int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err)
 
 void cv_h5_abort(hid_t file, const char *tmp)
 {
-    if (file >= 0) H5Fclose(file);
+    if (file >= 0) H5Fclose(file); /* in memory: nothing reached the disk */
     if (tmp && tmp[0]) unlink(tmp);
 }
 
@@ -315,6 +344,75 @@ static const char *class_word(H5T_class_t c)
     }
 }
 
+/* HDF5 1.10 trusts a file's datatype message: a "float" of 4 GiB per element, or one whose
+ * exponent and mantissa fields lie outside its bytes, exhausts memory or crashes inside the
+ * conversion. Numbers convoy reads are 1-8 byte integers and 2-8 byte IEEE-like floats. */
+static bool sane_number_type(hid_t t)
+{
+    const H5T_class_t c = H5Tget_class(t);
+    const size_t size = H5Tget_size(t), bits = size * 8;
+    const size_t prec = H5Tget_precision(t);
+    const int off = H5Tget_offset(t);
+    if ((size != 1 || c == H5T_FLOAT) && size != 2 && size != 4 && size != 8) return false;
+    if (prec == 0 || off < 0 || prec + (size_t)off > bits) return false;
+    if (c == H5T_INTEGER) return true;
+    size_t spos, epos, esize, mpos, msize;
+    if (H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize) < 0) return false;
+    return esize >= 1 && esize <= 16 && msize >= 1 && spos < bits && epos + esize <= bits &&
+           mpos + msize <= bits && H5Tget_ebias(t) < ((size_t)1 << esize);
+}
+
+int cv_h5_check_readable(hid_t dset, const char *where, const char *file, cv_err *err)
+{
+    hid_t t = H5Dget_type(dset), space = H5Dget_space(dset), dcpl = H5Dget_create_plist(dset);
+    int rc = 0;
+    if (t < 0 || space < 0 || dcpl < 0) {
+        rc = cv_errf(err, "%s:%s: cannot read its type or layout (file corrupt?)", file, where);
+        goto done;
+    }
+    const H5T_class_t cls = H5Tget_class(t);
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT) goto done; /* callers reject other classes */
+    if (!sane_number_type(t)) {
+        rc = cv_errf(err, "%s:%s: unsupported number type (%zu bytes per element; convoy reads "
+                     "1-8 byte integers and 2-8 byte floats)", file, where, H5Tget_size(t));
+        goto done;
+    }
+    /* A corrupt dataspace can claim more rows than its own maximum (and than the file holds):
+     * reading it would allocate the claim first. */
+    hsize_t dims[H5IO_MAX_RANK], maxdims[H5IO_MAX_RANK];
+    const int rank = H5Sget_simple_extent_ndims(space);
+    if (rank < 0 || rank > H5IO_MAX_RANK || H5Sget_simple_extent_dims(space, dims, maxdims) < 0) {
+        rc = cv_errf(err, "%s:%s: cannot read dataspace (file corrupt?)", file, where);
+        goto done;
+    }
+    for (int i = 0; i < rank; i++)
+        if (maxdims[i] != H5S_UNLIMITED && dims[i] > maxdims[i]) {
+            rc = cv_errf(err, "%s:%s: dimension %d is %llu, beyond its maximum %llu (file "
+                         "corrupt?)", file, where, i, (unsigned long long)dims[i],
+                         (unsigned long long)maxdims[i]);
+            goto done;
+        }
+    /* A compact or contiguous dataset holds exactly its points' bytes; HDF5 1.10 copies from a
+     * short compact buffer. No data at all (created, never written) would read as fill values:
+     * never a real training set, and a way for a small file to claim any size. */
+    const H5D_layout_t layout = H5Pget_layout(dcpl);
+    const hssize_t points = H5Sget_simple_extent_npoints(space);
+    const hsize_t have = H5Dget_storage_size(dset);
+    const hsize_t need = points > 0 ? (hsize_t)points * H5Tget_size(t) : 0;
+    if (points < 0 || layout < 0 ||
+        ((layout == H5D_COMPACT || layout == H5D_CONTIGUOUS) && have != 0 && have != need))
+        rc = cv_errf(err, "%s:%s: stored size %llu bytes does not match its shape and type "
+                     "(%llu bytes; file corrupt?)", file, where, (unsigned long long)have,
+                     (unsigned long long)need);
+    else if (have == 0 && need > 0)
+        rc = cv_errf(err, "%s:%s: holds no data (created but never written?)", file, where);
+done:
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (space >= 0) H5Sclose(space);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
 int cv_h5_read(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, void *data,
                const char *file, cv_err *err)
 {
@@ -346,6 +444,7 @@ int cv_h5_read(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *di
                 class_word(mc));
         goto done;
     }
+    if (cv_h5_check_readable(d, where, file, err) < 0) goto done;
     for (int i = 0; i < rank; i++) dims[i] = fdims[i];
     hsize_t total = 1;
     for (int i = 0; i < rank; i++) total *= fdims[i];
@@ -522,8 +621,15 @@ static int attr_strings(hid_t a, hssize_t n, char ***out, const char *name, cons
     } else {
         /* Fixed length: read as null-terminated strings one byte longer, whatever the padding. */
         size_t sz = H5Tget_size(ftype);
+        /* the type's size comes from the file: a corrupt one claimed gigabytes that the
+         * attribute does not hold, and HDF5 and convoy allocated (and zeroed) them all */
+        if (sz == 0 || H5Aget_storage_size(a) != (hsize_t)n * sz) {
+            cv_errf(err, "%s:%s: attribute '%s' has a bad string size (file corrupt?)", file,
+                    where, name);
+            goto done;
+        }
         mtype = H5Tcopy(H5T_C_S1);
-        if (sz == 0 || mtype < 0 || H5Tset_size(mtype, sz + 1) < 0 ||
+        if (mtype < 0 || H5Tset_size(mtype, sz + 1) < 0 ||
             H5Tset_strpad(mtype, H5T_STR_NULLTERM) < 0) {
             cv_errf(err, "%s:%s: attribute '%s' has a bad string type", file, where, name);
             goto done;

@@ -31,6 +31,12 @@ int cv_h5_write(hid_t loc, const char *name, hid_t memtype, int rank, const hsiz
  *  "F.h5:/layers/01_dense/kernel: shape (12,5) but the model needs (12,6)". */
 int cv_h5_read(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, void *data,
                const char *file, cv_err *err);
+/** Checks an integer or float dataset can be read safely, before anything is allocated for it
+ *  (HDF5 1.10 itself crashes or exhausts memory on some corrupt files): an element type of
+ *  1-8 bytes with consistent fields, dims within the dataspace's maximum, some data stored,
+ *  and compact/contiguous storage exactly as large as the shape needs. Other type classes
+ *  pass (callers reject them with a better message). cv_h5_read calls it. */
+int cv_h5_check_readable(hid_t dset, const char *where, const char *file, cv_err *err);
 /** Rank and dims (up to 8) of dataset name; -1 with an error if missing. */
 int cv_h5_shape(hid_t loc, const char *name, int *rank, hsize_t *dims, const char *file,
                 cv_err *err);

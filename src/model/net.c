@@ -338,6 +338,24 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
     }
 }
 
+static bool all_finite(const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return false;
+    return true;
+}
+
+int cv_net_first_nonfinite(const cv_net *net)
+{
+    for (int i = 1; i < net->n; i++) {
+        const cv_param_view *v = &net->views[i];
+        if (!all_finite(net->params + v->kernel_off, v->kernel_n + v->bias_n) ||
+            !all_finite(net->layers[i].out, (int64_t)net->batch * net->layers[i].out_size))
+            return i;
+    }
+    return 0;
+}
+
 double cv_net_loss(cv_net *net, const int32_t *labels, const float *targets, int B)
 {
     return cv_loss_sum(&net->spec.loss, net->layers[net->n - 1].out, net->fused ? net->logits : NULL,

@@ -197,6 +197,20 @@ static void grads_ready(void *arg, int64_t off)
     if (h->armed && !h->failed && cv_grad_sync_ready(h->sync, off, &h->err)) h->failed = 1;
 }
 
+/* The value a callback monitors ("val_loss", "accuracy", ...) from the epoch's sums; a val_
+ * monitor without validation data falls back to the training value, as Keras does. */
+static double monitored(const char *name, const cv_metrics *tm, const cv_metrics *vm, bool has_val)
+{
+    const bool val = strncmp(name, "val_", 4) == 0;
+    const cv_metrics *m = val && has_val ? vm : tm;
+    const char *what = val ? name + 4 : name;
+    const double n = m->count ? (double)m->count : 1.0, v = m->values ? (double)m->values : 1.0;
+    if (strcmp(what, "accuracy") == 0) return m->correct / n;
+    if (strcmp(what, "mae") == 0) return m->abs_err / v;
+    if (strcmp(what, "mse") == 0) return m->sq_err / v;
+    return m->loss / n;
+}
+
 /* One micro-batch of the epoch plan: positions [p, p + count) of the epoch's order. */
 typedef struct {
     int64_t p;
@@ -218,6 +232,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     cv_prefetch pf = {0};
     int64_t *perm = NULL, *steps_of = NULL;
     micro *plan = NULL;
+    float *best = NULL;
     int rc = -1;
 
     if (spec->has_augment) {
@@ -276,33 +291,76 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     hook_ctx hook = {&sync, false, 0, {{0}}};
     if (d->size > 1 && o->bucket_bytes > 0) cv_net_set_grad_hook(net, grads_ready, &hook);
 
+    /* where the run starts: a fresh start, imported weights, or a checkpoint's exact state */
+    const int64_t nparams = cv_net_param_count(net);
+    const cv_callbacks_config *cb = &spec->callbacks;
+    cv_train_state st = {.batch_size = B, .n_train = s.n_train, .seed = fit.seed};
+    cv_callbacks_init(&st.cb, cb);
+    int has_best = 0;
+    if (cb->restore_best && !(best = cv_malloc(sizeof(float) * (size_t)nparams, "best weights", err))) failed = 1;
+    if (!failed && o->init_from && d->rank == 0) failed = cv_checkpoint_init_from(o->init_from, net, err);
+    if (!failed && o->resume) {
+        cv_normalizer saved;
+        failed = cv_checkpoint_resume(o->resume, net, &opt, &saved, &st, best, &has_best, err);
+        if (!failed && (st.batch_size != B || st.n_train != s.n_train || st.seed != fit.seed))
+            failed = cv_errf(err, "%s: saved by a run with batch %lld, %lld training rows and seed %llu; this run has "
+                             "batch %lld, %lld rows and seed %llu (resume needs the same)", o->resume,
+                             (long long)st.batch_size, (long long)st.n_train, (unsigned long long)st.seed,
+                             (long long)B, (long long)s.n_train, (unsigned long long)fit.seed);
+        if (!failed) { /* the checkpoint's normaliser is the one training used */
+            cv_normalizer_free(&nz);
+            nz = saved;
+        } else {
+            cv_normalizer_free(&saved);
+        }
+    }
+    if (cv_dist_agree(d, failed, err)) goto done;
+    if (o->init_from && cv_dist_bcast_f32(d, cv_net_params(net), nparams, err)) goto done;
+    if (!o->resume && cv_dist_check_same(d, cv_hash_bytes(CV_HASH_INIT, cv_net_params(net), sizeof(float) * (size_t)nparams),
+                                         "initial weights", err))
+        goto done;
+    if (o->resume && talk)
+        fprintf(out, "resumed %s: epoch %lld, step %lld of %lld\n", o->resume, (long long)st.epoch + 1,
+                (long long)st.step_in_epoch, (long long)steps);
+
     if (talk)
         fprintf(out, "train: %lld samples, %lld validation, batch %lld (%lld steps/epoch), %d rank%s%s, %s lr %g\n",
                 (long long)s.n_train, (long long)s.n_val, (long long)B, (long long)steps, d->size,
                 d->size > 1 ? "s" : "", s.train.streamed ? ", streamed" : "",
                 cv_optim_name(spec->optim.kind), (double)spec->optim.lr);
 
-    int64_t global_step = 0;
-    for (int epoch = 0; epoch < fit.epochs; epoch++) {
+    const int64_t total_steps = steps * fit.epochs;
+    const char *save_path = o->checkpoint ? o->checkpoint : "convoy-interrupted.h5";
+    bool stopping = st.cb.stop;
+    for (int epoch = (int)st.epoch; epoch < fit.epochs && !stopping; epoch++) {
         const double t0 = now();
+        const int64_t first_step = epoch == st.epoch ? st.step_in_epoch : 0;
+        /* metric sums so far this epoch: rank 0 carries the saved global sums, the others add theirs */
         cv_metrics tm = {0};
+        if (first_step > 0 && d->rank == 0)
+            tm = (cv_metrics){st.train_sums[0], st.train_sums[1], st.train_sums[2], st.train_sums[3],
+                              (int64_t)st.train_sums[4], (int64_t)st.train_sums[5]};
         if (fit.shuffle) cv_permutation(perm, s.n_train, cv_key(fit.seed, CV_STREAM_SHUFFLE, (uint64_t)epoch, 0));
         else for (int64_t i = 0; i < s.n_train; i++) perm[i] = i;
+        int64_t k0 = 0;
+        while (k0 < nplan && steps_of[k0] < first_step) k0++;
 
         /* ids of micro-batch k go into the buffer that will hold it */
 #define FILL_IDS(k, ids)                                                                            \
     for (int i_ = 0; i_ < plan[k].count; i_++) (ids)[i_] = s.train_idx[perm[plan[k].p + i_]]
-        if (s.train.streamed && nplan) {
-            FILL_IDS(0, pf.slot[0].ids);
-            cv_prefetch_request(&pf, 0, plan[0].count);
+        if (s.train.streamed && k0 < nplan) {
+            FILL_IDS(k0, pf.slot[k0 % 2].ids);
+            cv_prefetch_request(&pf, (int)(k0 % 2), plan[k0].count);
         }
-        for (int64_t k = 0; k < nplan; k++) {
+        double step_loss = 0.0;
+        for (int64_t k = k0; k < nplan; k++) {
             const int64_t step = steps_of[k];
             const int64_t count = s.n_train - step * B < B ? s.n_train - step * B : B;
             cv_batch *b = &mem;
-            if (k == 0 || steps_of[k - 1] != step) {
+            if (k == k0 || steps_of[k - 1] != step) {
                 cv_net_zero_grad(net);
                 failed = 0;
+                step_loss = tm.loss;
             }
             if (s.train.streamed) {
                 if (k + 1 < nplan) { /* read the next micro-batch while this one computes */
@@ -332,13 +390,50 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 goto done;
             }
             if (cv_grad_sync_finish(&sync, err)) goto done;
+            /* stop-on-NaN and a termination signal, agreed by all ranks in one small reduction */
+            const bool nan_here = cb->stop_on_nan && !isfinite(tm.loss - step_loss);
+            double flags[2] = {o->stop_flag && *o->stop_flag ? 1.0 : 0.0, nan_here ? 1.0 : 0.0};
+            if (d->size > 1 && cv_dist_sum_f64(d, flags, 2, err)) goto done;
+            if (flags[1] > 0) { /* the lowest rank that saw it names the layer for everyone */
+                const int layer = nan_here ? cv_net_first_nonfinite(net) : 0;
+                if (nan_here && layer > 0)
+                    cv_errf(err, "loss became NaN/Inf at epoch %d, step %lld: first non-finite values in layer %d, "
+                            "%s (%s:%d); learning rate %g too high? The last checkpoint is kept", epoch + 1,
+                            (long long)step + 1, layer, cv_layer_kind_name(spec->layers[layer].kind), spec->file,
+                            spec->layers[layer].line, (double)opt.cfg.lr);
+                else if (nan_here)
+                    cv_errf(err, "loss became NaN/Inf at epoch %d, step %lld (learning rate %g too high?); the last "
+                            "checkpoint is kept", epoch + 1, (long long)step + 1, (double)opt.cfg.lr);
+                cv_dist_agree(d, nan_here, err);
+                goto done;
+            }
+            opt.cfg.lr = cv_callbacks_lr(cb, &st.cb, spec->optim.lr, st.global_step, epoch, total_steps);
             cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net), cv_net_trainable(net));
-            global_step++;
-            if (o->check_every > 0 && global_step % o->check_every == 0) {
-                const uint64_t w = cv_hash_bytes(CV_HASH_INIT, cv_net_params(net),
-                                                 sizeof(float) * (size_t)cv_net_param_count(net));
+            st.global_step++;
+            const bool signalled = flags[0] > 0;
+            const bool periodic = o->checkpoint && o->checkpoint_every > 0 && st.global_step % o->checkpoint_every == 0 &&
+                                  step + 1 < steps;
+            if (signalled || periodic) {
+                double sums[6] = {tm.loss, tm.correct, tm.abs_err, tm.sq_err, (double)tm.count, (double)tm.values};
+                if (cv_dist_sum_f64(d, sums, 6, err)) goto done;
+                memcpy(st.train_sums, sums, sizeof sums);
+                st.epoch = epoch;
+                st.step_in_epoch = step + 1;
+                st.best_weights = has_best ? best : NULL;
+                if (d->rank == 0 && cv_checkpoint_save_state(save_path, net, &nz, &opt, &st, err)) failed = 1;
+                if (cv_dist_agree(d, failed, err)) goto done;
+                if (signalled) {
+                    if (d->rank == 0)
+                        fprintf(out, "interrupted: stopped after step %lld of epoch %d and saved %s; continue with "
+                                "the same command plus --resume %s\n", (long long)step + 1, epoch + 1, save_path, save_path);
+                    rc = 1;
+                    goto done;
+                }
+            }
+            if (o->check_every > 0 && st.global_step % o->check_every == 0) {
+                const uint64_t w = cv_hash_bytes(CV_HASH_INIT, cv_net_params(net), sizeof(float) * (size_t)nparams);
                 char what[96];
-                snprintf(what, sizeof what, "weights after step %lld (ranks diverged)", (long long)global_step);
+                snprintf(what, sizeof what, "weights after step %lld (ranks diverged)", (long long)st.global_step);
                 if (cv_dist_check_same(d, w, what, err)) goto done;
             }
         }
@@ -346,11 +441,6 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         double sums[6] = {tm.loss, tm.correct, tm.abs_err, tm.sq_err, (double)tm.count, (double)tm.values};
         if (cv_dist_sum_f64(d, sums, 6, err)) goto done;
         tm = (cv_metrics){sums[0], sums[1], sums[2], sums[3], (int64_t)sums[4], (int64_t)sums[5]};
-        if (!isfinite(tm.loss)) {
-            cv_errf(err, "training loss became %s in epoch %d (learning rate %g too high?)",
-                    isnan(tm.loss) ? "NaN" : "infinite", epoch + 1, (double)spec->optim.lr);
-            goto done;
-        }
         const double secs = now() - t0;
         cv_metrics vm = {0};
         if (s.has_val &&
@@ -366,13 +456,37 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                     secs, (double)s.n_train / secs);
             fflush(out);
         }
+
+        /* callbacks see the epoch's monitored value; every rank holds the same value */
+        const unsigned ev = cv_callbacks_epoch_end(cb, &st.cb, epoch, monitored(cb->monitor, &tm, &vm, s.has_val), opt.cfg.lr);
+        if ((ev & CV_CB_BEST) && best) {
+            memcpy(best, cv_net_params(net), sizeof(float) * (size_t)nparams);
+            has_best = 1;
+        }
+        if ((ev & CV_CB_LR_REDUCED) && talk)
+            fprintf(out, "reduce-lr-on-plateau: learning rate now %g\n",
+                    (double)cv_callbacks_lr(cb, &st.cb, spec->optim.lr, st.global_step, epoch, total_steps));
+        stopping = st.cb.stop;
+        if (stopping && best && has_best) { /* restore_best_weights */
+            memcpy(cv_net_params(net), best, sizeof(float) * (size_t)nparams);
+            if (talk) fprintf(out, "early stopping: restored the weights of epoch %d\n", st.cb.best_epoch);
+        } else if (stopping && talk) {
+            fprintf(out, "early stopping after epoch %d (best epoch %d)\n", epoch + 1, st.cb.best_epoch);
+        }
+        /* an epoch-end checkpoint: always, or only on improvement with save_best_only */
+        if (o->checkpoint && (!cb->save_best_only || (ev & CV_CB_IMPROVED))) {
+            st.epoch = epoch + 1;
+            st.step_in_epoch = 0;
+            st.best_weights = has_best ? best : NULL;
+            failed = d->rank == 0 && cv_checkpoint_save_state(o->checkpoint, net, &nz, &opt, &st, err);
+            if (cv_dist_agree(d, failed, err)) goto done;
+            if (talk && cb->save_best_only) fprintf(out, "saved %s (best %s so far)\n", o->checkpoint, cb->monitor);
+        }
     }
-    if (o->checkpoint && d->rank == 0 &&
-        cv_checkpoint_save(o->checkpoint, net, &nz, &opt, fit.epochs, err))
-        goto done;
-    if (o->checkpoint && talk) fprintf(out, "saved %s\n", o->checkpoint);
+    if (o->checkpoint && talk && !cb->save_best_only) fprintf(out, "saved %s\n", o->checkpoint);
     rc = 0;
 done:
+    free(best);
     cv_prefetch_free(&pf);
     cv_batch_free(&mem);
     free(perm);

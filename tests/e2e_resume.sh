@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Checkpoints and exact resume: straight vs resumed runs give byte-identical weights (after an
+# epoch end, after SIGKILL at an arbitrary step, after SIGTERM), resuming on 2 ranks matches to
+# float rounding, and mismatched resumes, a full disk and a diverging run fail cleanly without
+# damaging the last checkpoint.   usage: e2e_resume.sh CONVOY SCRATCH_DIR SOURCE_DIR
+set -uo pipefail
+convoy=$1 dir=$2
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+weights() { for ds in layers/01_dense/kernel layers/03_dense/kernel layers/03_dense/bias optimizer/s1 optimizer/s2; do
+    h5dump -d "$ds" "$1" | tail -n +3; done; }
+same() { [[ "$(weights "$1")" == "$(weights "$2")" ]]; }
+
+awk 'BEGIN { srand(11); print "x1,x2,x3,x4,label";
+  for (i = 0; i < 9000; i++) { a = rand(); b = rand(); c = rand(); d = rand();
+    k = (a > b && a > c) ? 0 : (b > c ? 1 : 2); printf "%.4f,%.4f,%.4f,%.4f,%d\n", a, b, c, d, k } }' > d.csv
+"$convoy" convert csv d.csv --label label --out d.h5 >/dev/null || fail "convert"
+cat > m.model <<'M'
+input    shape=4 normalize=standardize
+dense    units=64 activation=relu
+dropout  rate=0.2
+dense    units=3 activation=softmax
+compile  optimizer=adam learning_rate=0.01 loss=sparse_categorical_crossentropy metrics=accuracy
+fit      epochs=6 batch_size=8 validation_split=0.1 seed=5 early_stopping_patience=50 reduce_lr_patience=2
+M
+train() { "$convoy" train m.model --data d.h5 --quiet --threads 1 "$@"; }
+
+train --checkpoint straight.h5 || fail "straight run"
+# signals arrive once the first epoch's checkpoint exists (start-up is over), a moment later:
+# mid-epoch, at no step chosen by the test
+wait_for() { for _ in $(seq 200); do [[ -f $1 ]] && return 0; sleep 0.05; done; return 1; }
+# epoch boundary: 3 epochs, then resume to 6
+train --epochs 3 --checkpoint half.h5 || fail "3 epochs"
+cp half.h5 half-copy.h5
+train --resume half.h5 --checkpoint resumed.h5 || fail "resume to 6 epochs"
+same straight.h5 resumed.h5 || fail "3 + resume 3 epochs differs from 6 straight"
+
+# SIGKILL at an arbitrary step, resume from the last (mid-epoch) checkpoint
+# (the binary itself in the background, not a shell function: $! must be convoy's pid)
+"$convoy" train m.model --data d.h5 --quiet --threads 1 --checkpoint killed.h5 --checkpoint-every 37 &
+pid=$!
+wait_for killed.h5
+kill -KILL $pid 2>/dev/null
+wait $pid 2>/dev/null
+[[ -f killed.h5 ]] || fail "no checkpoint before the kill"
+ls ./*.tmp.* >/dev/null 2>&1 && rm -f ./*.tmp.*   # a kill during a save leaves only a temporary
+at=$(h5dump -a epoch killed.h5 | awk '/\(0\)/ {print $2}')
+[[ -n $at && $at -lt 6 ]] || fail "the kill came too late to test anything (epoch $at)"
+train --resume killed.h5 --checkpoint killed.h5 || fail "resume after SIGKILL"
+same straight.h5 killed.h5 || fail "killed at epoch $at and resumed differs from straight"
+
+# SIGTERM: finish the step, save, exit 0 saying how to resume
+"$convoy" train m.model --data d.h5 --threads 1 --checkpoint term.h5 --checkpoint-every 500 > term.out 2>&1 &
+pid=$!
+wait_for term.h5
+kill -TERM $pid
+wait $pid
+rc=$?
+[[ $rc -eq 0 ]] || fail "SIGTERM: exit $rc, wanted 0: $(tail -2 term.out)"
+grep -q "interrupted: stopped after step .* --resume term.h5" term.out || fail "SIGTERM message: $(tail -2 term.out)"
+train --resume term.h5 --checkpoint term.h5 || fail "resume after SIGTERM"
+same straight.h5 term.h5 || fail "SIGTERM + resume differs from straight"
+
+# another rank count: the same run to float rounding
+if command -v mpirun >/dev/null; then
+    mpirun -np 2 --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 "$convoy" train m.model --data d.h5 --quiet \
+        --resume half-copy.h5 --checkpoint two.h5 || fail "resume on 2 ranks"
+    a=$("$convoy" eval straight.h5 --data d.h5 | awk '{print $2}')
+    b=$("$convoy" eval two.h5 --data d.h5 | awk '{print $2}')
+    awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; exit !(d < 1e-3 && d > -1e-3) }' || fail "2-rank resume: loss $b vs $a"
+fi
+
+# mismatches: one-line errors, exit 1
+expect_err() { local pat=$1; shift; "$@" > o.txt 2> e.txt; local rc=$?
+    [[ $rc -eq 1 ]] || fail "'$*' exit $rc: $(cat e.txt)"; grep -qE -- "$pat" e.txt || fail "'$*': $(cat e.txt)"; }
+sed 's/units=64/units=32/' m.model > other.model
+expect_err "half-copy.h5: checkpoint of another architecture: layer 1 is dense \(64\) in the checkpoint but dense \(32\) in other.model:2" \
+    "$convoy" train other.model --data d.h5 --resume half-copy.h5
+expect_err "holds adam state but this run uses sgd" "$convoy" train m.model --data d.h5 --resume half-copy.h5 --optimizer sgd
+expect_err "saved by a run with batch 8" "$convoy" train m.model --data d.h5 --resume half-copy.h5 --batch-size 16
+expect_err "half-copy.h5:/layers/01_dense/kernel: shape \(4,64\) but expected \(4,32\)" \
+    "$convoy" train other.model --data d.h5 --init-from half-copy.h5 --epochs 1
+train --init-from half-copy.h5 --epochs 1 || fail "--init-from with matching shapes"
+
+# a full disk during a save (a file-size limit set on the running process, after MPI start-up
+# made its own files): a one-line error, exit 1, no temporary left, and the checkpoint at the
+# path is still a whole, loadable file
+cat > big.model <<'M'
+input    shape=4 normalize=standardize
+dense    units=20000 activation=relu
+dense    units=3 activation=softmax
+compile  optimizer=adam learning_rate=0.01 loss=sparse_categorical_crossentropy metrics=accuracy
+fit      epochs=30 batch_size=600
+M
+"$convoy" train big.model --data d.h5 --quiet --epochs 1 --checkpoint full.h5 || fail "big model"
+"$convoy" train big.model --data d.h5 --quiet --checkpoint full.h5 > o.txt 2> e.txt &
+pid=$!
+sleep 0.5
+prlimit --pid $pid --fsize=100000
+wait $pid
+rc=$?
+[[ $rc -eq 1 ]] || fail "disk full: exit $rc: $(cat e.txt)"
+grep -q "^convoy: full.h5: cannot write (disk full or file size limit reached)$" e.txt || fail "disk full message: $(cat e.txt)"
+ls ./*.tmp.* >/dev/null 2>&1 && fail "disk full left a temporary file"
+"$convoy" eval full.h5 --data d.h5 > o.txt 2>&1 || fail "the checkpoint after a failed save is damaged: $(cat o.txt)"
+
+# divergence: stop-on-NaN names the step and layer and keeps the last good checkpoint
+cp half-copy.h5 nan.h5
+expect_err "loss became NaN/Inf at epoch 1, step [0-9]+: first non-finite values in layer [0-9], dense \(m.model:[0-9]\)" \
+    "$convoy" train m.model --data d.h5 --optimizer sgd --lr 1e6 --checkpoint nan.h5
+cmp -s nan.h5 half-copy.h5 || fail "the NaN run overwrote the last checkpoint"
+
+[[ $fails -eq 0 ]] && echo "e2e_resume: all passed"
+exit $((fails > 0))
