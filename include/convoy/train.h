@@ -30,6 +30,7 @@ typedef struct {
     const char *init_from;   /* start from these weights (checked layer by layer), or NULL */
     int64_t checkpoint_every;/* also save the checkpoint every N optimizer steps (0: epoch ends only) */
     volatile sig_atomic_t *stop_flag; /* set by a signal handler: save and stop after this step */
+    bool reproducible;       /* byte-identical weights for any power-of-two rank count (see README) */
 } cv_train_opts;
 
 typedef struct {

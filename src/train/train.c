@@ -215,8 +215,85 @@ static double monitored(const char *name, const cv_metrics *tm, const cv_metrics
 typedef struct {
     int64_t p;
     int count;
+    bool leaf_first, leaf_last; /* --reproducible: it starts / ends a gradient leaf */
     bool last;      /* the last of its step on this rank */
 } micro;
+
+/* Appends the micro-batches of positions [lo, hi) as one leaf (at least one entry, so an empty
+ * slice still joins its step); returns the new count. */
+static int64_t plan_leaf(micro *plan, int64_t *steps_of, int64_t n, int64_t step, int64_t lo, int64_t hi, int mb)
+{
+    int64_t p = lo;
+    const int64_t first = n;
+    do {
+        if (plan) {
+            plan[n] = (micro){p, (int)(hi - p < mb ? hi - p : mb), n == first, p + mb >= hi, false};
+            steps_of[n] = step;
+        }
+        n++;
+        p += mb;
+    } while (p < hi);
+    return n;
+}
+
+/* --reproducible: a step's gradient is a fixed binary tree of sums over `leaves` equal parts of
+ * the global batch, whatever the rank count (a power of two dividing leaves): each rank sums
+ * its aligned subtree, the ranks' sums are gathered, and every rank adds them up the tree in the
+ * same order. Leaves are computed alone, so neither threads nor ranks change a single bit. */
+enum { CV_REPRO_LEAVES = 64, CV_REPRO_LEVELS = 8 };
+typedef struct {
+    float *buf[CV_REPRO_LEVELS];
+    int level[CV_REPRO_LEVELS];
+    int depth;
+    int64_t n;
+    float *gather;   /* P subtree sums */
+} leaf_tree;
+
+static void add_into(float *a, const float *b, int64_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) a[i] += b[i];
+}
+
+static int tree_push(leaf_tree *t, const float *g, cv_err *err)
+{
+    if (t->depth == CV_REPRO_LEVELS) return cv_errf(err, "internal: reproducible gradient tree too deep");
+    if (!t->buf[t->depth] && !(t->buf[t->depth] = cv_malloc(sizeof(float) * (size_t)t->n, "gradient leaves", err)))
+        return -1;
+    memcpy(t->buf[t->depth], g, sizeof(float) * (size_t)t->n);
+    t->level[t->depth++] = 0;
+    while (t->depth >= 2 && t->level[t->depth - 2] == t->level[t->depth - 1]) {
+        add_into(t->buf[t->depth - 2], t->buf[t->depth - 1], t->n); /* left += right */
+        t->level[t->depth - 2]++;
+        t->depth--;
+    }
+    return 0;
+}
+
+static int tree_finish(leaf_tree *t, const cv_dist *d, float *grads, cv_err *err)
+{
+    if (t->depth != 1) return cv_errf(err, "internal: reproducible gradient tree has %d roots", t->depth);
+    t->depth = 0;
+    if (d->size == 1) {
+        memcpy(grads, t->buf[0], sizeof(float) * (size_t)t->n);
+        return 0;
+    }
+    if (!t->gather && !(t->gather = cv_malloc(sizeof(float) * (size_t)t->n * (size_t)d->size, "gradient gather", err)))
+        return -1;
+    int rc = MPI_Allgather(t->buf[0], (int)t->n, MPI_FLOAT, t->gather, (int)t->n, MPI_FLOAT, d->comm);
+    if (rc != MPI_SUCCESS) return cv_errf(err, "MPI_Allgather of gradient subtrees failed (code %d)", rc);
+    for (int w = 1; w < d->size; w *= 2)
+        for (int i = 0; i + w < d->size; i += 2 * w)
+            add_into(t->gather + (size_t)i * t->n, t->gather + (size_t)(i + w) * t->n, t->n);
+    memcpy(grads, t->gather, sizeof(float) * (size_t)t->n);
+    return 0;
+}
+
+static void tree_free(leaf_tree *t)
+{
+    for (int i = 0; i < CV_REPRO_LEVELS; i++) free(t->buf[i]);
+    free(t->gather);
+}
 
 int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d,
              cv_epoch_stats *stats, cv_err *err)
@@ -233,6 +310,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     int64_t *perm = NULL, *steps_of = NULL;
     micro *plan = NULL;
     float *best = NULL;
+    leaf_tree tree = {0};
     int rc = -1;
 
     if (spec->has_augment) {
@@ -247,7 +325,17 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     if (cv_dist_check_same(d, run_hash(spec, o, &s), "model, configuration or data shape", err)) goto done;
 
     const int64_t B = fit.batch_size > 0 && fit.batch_size < s.n_train ? fit.batch_size : s.n_train;
-    const int64_t local_max = (B + d->size - 1) / d->size;
+    /* --reproducible needs leaves that split evenly over the ranks */
+    int64_t leaves_max = 1; /* the largest power of two <= min(B, 64) */
+    while (leaves_max * 2 <= B && leaves_max * 2 <= CV_REPRO_LEAVES) leaves_max *= 2;
+    if (o->reproducible && ((d->size & (d->size - 1)) != 0 || d->size > leaves_max)) {
+        cv_errf(err, "--reproducible needs a power-of-two rank count of at most %d for batch %lld (here %d ranks)",
+                (int)leaves_max, (long long)B, d->size);
+        goto done;
+    }
+    /* micro-batch size: from the local share, or (reproducible) from the leaf size alone, so
+     * that no rank count changes how a leaf is cut */
+    const int64_t local_max = o->reproducible ? (B + leaves_max - 1) / leaves_max : (B + d->size - 1) / d->size;
     const int mb = (int)(local_max < CV_MICRO_BATCH ? local_max : CV_MICRO_BATCH);
     const int64_t steps = (s.n_train + B - 1) / B;
     failed = !(net = cv_net_create(spec, mb, fit.seed, err)) ||
@@ -259,27 +347,30 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     /* every rank initialises identically from the seed; rank 0's copy is authoritative */
     if (cv_dist_bcast_f32(d, cv_net_params(net), cv_net_param_count(net), err)) goto done;
 
-    /* the micro-batches this rank computes in one epoch: its slice of every global batch */
+    /* the micro-batches this rank computes in one epoch: its slice of every global batch, or
+     * with --reproducible its leaves of every global batch */
+    const int leaves = o->reproducible ? (int)leaves_max : 1;
     int64_t nplan = 0;
-    for (int64_t step = 0; step < steps; step++) {
-        int64_t lo, hi;
-        cv_dist_slice(d, step * B, s.n_train - step * B < B ? s.n_train - step * B : B, &lo, &hi);
-        nplan += hi > lo ? (hi - lo + mb - 1) / mb : 1; /* an empty slice still joins the step */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && (!(plan = cv_malloc(sizeof(micro) * (size_t)nplan, "epoch plan", err)) ||
+                          !(steps_of = cv_malloc(sizeof(int64_t) * (size_t)nplan, "epoch plan", err))))
+            goto done;
+        nplan = 0;
+        for (int64_t step = 0; step < steps; step++) {
+            const int64_t start = step * B, count = s.n_train - start < B ? s.n_train - start : B;
+            if (!o->reproducible) {
+                int64_t lo, hi;
+                cv_dist_slice(d, start, count, &lo, &hi);
+                nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, lo, hi, mb);
+            } else {
+                for (int j = d->rank * leaves / d->size; j < (d->rank + 1) * leaves / d->size; j++)
+                    nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, start + count * j / leaves,
+                                      start + count * (j + 1) / leaves, mb);
+            }
+            if (pass) plan[nplan - 1].last = true;
+        }
     }
-    if (!(plan = cv_malloc(sizeof(micro) * (size_t)(nplan ? nplan : 1), "epoch plan", err)) ||
-        !(steps_of = cv_malloc(sizeof(int64_t) * (size_t)(nplan ? nplan : 1), "epoch plan", err)))
-        goto done;
-    nplan = 0;
-    for (int64_t step = 0; step < steps; step++) {
-        int64_t lo, hi;
-        cv_dist_slice(d, step * B, s.n_train - step * B < B ? s.n_train - step * B : B, &lo, &hi);
-        int64_t p = lo;
-        do { /* with more ranks than samples in a batch, a rank's slice can be empty */
-            plan[nplan] = (micro){p, (int)(hi - p < mb ? hi - p : mb), p + mb >= hi};
-            steps_of[nplan++] = step;
-            p += mb;
-        } while (p < hi);
-    }
+    tree.n = cv_net_param_count(net);
 
     cv_grad_sync sync;
     int64_t layer_off[CV_MAX_LAYERS];
@@ -377,11 +468,13 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 failed |= cv_batch_fill(&mem, &s.train, &nz, plan[k].count, err);
             }
             hook.armed = plan[k].last;
+            if (o->reproducible && plan[k].leaf_first) cv_net_zero_grad(net);
             if (!failed && plan[k].count > 0) {
                 cv_net_forward(net, b->x, b->count, true, fit.seed, epoch, b->ids);
                 cv_net_metrics(net, b->labels, b->targets, b->count, &tm);
                 cv_net_backward(net, b->labels, b->targets, b->count, (double)count);
             }
+            if (o->reproducible && plan[k].leaf_last && !failed && tree_push(&tree, cv_net_grads(net), err)) goto done;
             if (!plan[k].last) continue;
             if (s.train.streamed && cv_dist_agree(d, failed, err)) goto done;
             if (failed) goto done;
@@ -389,7 +482,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 cv_errf(err, "%s", hook.err.msg);
                 goto done;
             }
-            if (cv_grad_sync_finish(&sync, err)) goto done;
+            if (o->reproducible ? tree_finish(&tree, d, cv_net_grads(net), err) : cv_grad_sync_finish(&sync, err))
+                goto done;
             /* stop-on-NaN and a termination signal, agreed by all ranks in one small reduction */
             const bool nan_here = cb->stop_on_nan && !isfinite(tm.loss - step_loss);
             double flags[2] = {o->stop_flag && *o->stop_flag ? 1.0 : 0.0, nan_here ? 1.0 : 0.0};
@@ -486,6 +580,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     if (o->checkpoint && talk && !cb->save_best_only) fprintf(out, "saved %s\n", o->checkpoint);
     rc = 0;
 done:
+    tree_free(&tree);
     free(best);
     cv_prefetch_free(&pf);
     cv_batch_free(&mem);
