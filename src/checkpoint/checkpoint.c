@@ -212,6 +212,22 @@ cv_net *cv_checkpoint_load(const char *path, int max_batch, cv_normalizer *nz, c
     cv_model_spec spec;
     cv_net *net = NULL;
     if (read_spec(f, path, &spec, err)) goto fail;
+    /* the tensors must be in the file at the model's sizes before anything is allocated for
+     * them: a corrupt model text must not make us allocate gigabytes */
+    for (int i = 1; i < spec.n_layers; i++) {
+        if (!cv_layer_param_count(&spec.layers[i])) continue;
+        char name[96];
+        layer_group(name, sizeof name, &spec, i);
+        const size_t len = strlen(name);
+        hsize_t kd[4];
+        const int kr = kernel_dims(&spec.layers[i], kd);
+        snprintf(name + len, sizeof name - len, "/kernel");
+        if (!cv_h5_exists(f, name) || cv_h5_read(f, name, H5T_NATIVE_FLOAT, kr, kd, NULL, path, err)) {
+            if (!cv_h5_exists(f, name)) cv_errf(err, "%s:/%s: missing", path, name);
+            cv_model_spec_free(&spec);
+            goto fail;
+        }
+    }
     net = cv_net_create(&spec, max_batch, spec.fit.seed, err);
     cv_model_spec_free(&spec);
     if (!net || read_weights(f, net, path, err) || read_normalizer(f, cv_net_spec(net), nz, path, err)) goto fail;

@@ -1,11 +1,9 @@
 /* The machine's FP32 peak as a loop of independent fused multiply-adds, the roofline that
  * benchmarks compare the kernels against. */
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "convoy/kernels.h"
+#include "convoy/timer.h"
 
 typedef float v8 __attribute__((vector_size(32)));
 
@@ -29,15 +27,6 @@ __attribute__((target("avx2,fma"))) static double fma_avx2(long iters, float *si
 #endif
 static double fma_generic(long iters, float *sink) { return fma_loop(iters, sink); }
 
-static double wall(void)
-{
-#ifdef _OPENMP
-    return omp_get_wtime();
-#else
-    return 0.0;
-#endif
-}
-
 double cv_peak_flops(double seconds)
 {
     double (*loop)(long, float *) = fma_generic;
@@ -49,7 +38,7 @@ double cv_peak_flops(double seconds)
     double t = 0.0, flops = 0.0;
     /* grow until one round takes a quarter of the budget, then time a full round */
     for (;;) {
-        const double t0 = wall();
+        const double t0 = cv_now();
         flops = 0.0;
 #pragma omp parallel reduction(+ : flops)
         {
@@ -58,7 +47,7 @@ double cv_peak_flops(double seconds)
 #pragma omp critical
             sink += s;
         }
-        t = wall() - t0;
+        t = cv_now() - t0;
         if (t >= seconds || iters > (1L << 40)) break;
         iters = t < seconds / 4 ? iters * 4 : (long)((double)iters * seconds / (t > 0 ? t : 1e-9));
     }

@@ -4,13 +4,11 @@
  * adding parameter gradients (so micro-batches and ranks accumulate for free). */
 #include <math.h>
 #include <stdlib.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include <string.h>
 
 #include "convoy/model.h"
 #include "convoy/rng.h"
+#include "convoy/timer.h"
 #include "layers/layers-impl.h"
 
 struct cv_net {
@@ -254,15 +252,6 @@ cv_param_view cv_net_param_view(const cv_net *net, int layer) { return net->view
 int cv_net_outputs(const cv_net *net) { return (int)net->layers[net->n - 1].out_size; }
 void cv_net_zero_grad(cv_net *net) { memset(net->grads, 0, sizeof(float) * (size_t)net->nparams); }
 
-static double clock_now(void)
-{
-#ifdef _OPENMP
-    return omp_get_wtime();
-#else
-    return 0.0;
-#endif
-}
-
 void cv_net_profile(cv_net *net, double *fwd, double *bwd)
 {
     net->prof_fwd = fwd;
@@ -298,13 +287,13 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
     const float *cur = x;
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
-        const double t0 = net->prof_fwd ? clock_now() : 0.0;
+        const double t0 = net->prof_fwd ? cv_now() : 0.0;
         cv_layer_registry[l->spec->kind].forward(l, cur, B, &ctx);
         const int width = last_dim(l->spec->out);
         if (i == net->n - 1 && net->fused)
             memcpy(net->logits, l->out, sizeof(float) * (size_t)B * l->out_size);
         cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
-        if (net->prof_fwd) net->prof_fwd[i] += clock_now() - t0;
+        if (net->prof_fwd) net->prof_fwd[i] += cv_now() - t0;
         cur = l->out;
     }
     return cur;
@@ -317,7 +306,7 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
     cv_loss_grad(&net->spec.loss, net->layers[net->n - 1].out, labels, targets, B, K, norm, d);
     for (int i = net->n - 1; i >= net->first_trainable && i >= 1; i--) {
         cv_layer *l = &net->layers[i];
-        const double t0 = net->prof_bwd ? clock_now() : 0.0;
+        const double t0 = net->prof_bwd ? cv_now() : 0.0;
         /* a fused loss already gave d/dlogits for the output layer */
         if (!(i == net->n - 1 && net->fused)) {
             const int width = last_dim(l->spec->out);
@@ -331,7 +320,7 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
             memset(dx, 0, sizeof(float) * (size_t)B * l->in_size);
         }
         cv_layer_registry[l->spec->kind].backward(l, x, dx, d, B, &net->ws);
-        if (net->prof_bwd) net->prof_bwd[i] += clock_now() - t0;
+        if (net->prof_bwd) net->prof_bwd[i] += cv_now() - t0;
         if (net->hook && net->views[i].kernel_n) net->hook(net->hook_ctx, net->views[i].kernel_off);
         spare = d;
         d = dx;

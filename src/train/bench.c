@@ -11,15 +11,7 @@
 #include "convoy/kernels.h"
 #include "convoy/optim.h"
 #include "convoy/rng.h"
-
-static double wall(void)
-{
-#ifdef _OPENMP
-    return omp_get_wtime();
-#else
-    return 0.0;
-#endif
-}
+#include "convoy/timer.h"
 
 /* Mean seconds of one MPI_Allreduce of n floats (after one untimed call). */
 static double time_allreduce(const cv_dist *d, float *buf, int64_t n, int reps, cv_err *err)
@@ -80,7 +72,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
             if (cv_dist_barrier(d, err)) goto done;
             cv_net_profile(net, fwd, bwd);
             sync.seconds = 0.0;
-            t0 = wall();
+            t0 = cv_now();
         }
         cv_net_zero_grad(net);
         if (local > 0) {
@@ -88,11 +80,11 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
             cv_net_backward(net, labels ? y : NULL, labels ? NULL : t, local, batch);
         }
         if (cv_grad_sync_finish(&sync, err)) goto done;
-        const double o0 = wall();
+        const double o0 = cv_now();
         cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net), cv_net_trainable(net));
-        if (s >= 0) topt += wall() - o0;
+        if (s >= 0) topt += cv_now() - o0;
     }
-    const double total = wall() - t0;
+    const double total = cv_now() - t0;
     r->step_ms = 1e3 * total / steps;
     r->images_per_s = (double)batch * steps / total;
     r->optim_ms = 1e3 * topt / steps;

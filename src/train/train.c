@@ -7,18 +7,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "convoy/checkpoint.h"
 #include "convoy/rng.h"
+#include "convoy/timer.h"
 #include "train/prefetch.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void shape_str(cv_shape s, char *buf, size_t n)
 {
@@ -424,7 +417,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     const char *save_path = o->checkpoint ? o->checkpoint : "convoy-interrupted.h5";
     bool stopping = st.cb.stop;
     for (int epoch = (int)st.epoch; epoch < fit.epochs && !stopping; epoch++) {
-        const double t0 = now();
+        const double t0 = cv_now();
         const int64_t first_step = epoch == st.epoch ? st.step_in_epoch : 0;
         /* metric sums so far this epoch: rank 0 carries the saved global sums, the others add theirs */
         cv_metrics tm = {0};
@@ -535,7 +528,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         double sums[6] = {tm.loss, tm.correct, tm.abs_err, tm.sq_err, (double)tm.count, (double)tm.values};
         if (cv_dist_sum_f64(d, sums, 6, err)) goto done;
         tm = (cv_metrics){sums[0], sums[1], sums[2], sums[3], (int64_t)sums[4], (int64_t)sums[5]};
-        const double secs = now() - t0;
+        const double secs = cv_now() - t0;
         cv_metrics vm = {0};
         if (s.has_val &&
             cv_evaluate(net, s.val_is_split ? &s.train : &s.val, &nz, s.val_idx, s.n_val, d, &vm, err))
