@@ -58,6 +58,21 @@ if command -v mpirun >/dev/null; then
         fail "1 rank loss $one vs 2 ranks $two"
 fi
 
+# eval on 2 ranks counts every sample once: the same line as on 1 rank
+if command -v mpirun >/dev/null; then
+    one=$("$convoy" eval clf.h5 --data data.h5)
+    two=$(mpirun -np 2 --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 "$convoy" eval clf.h5 --data data.h5)
+    [[ $(awk '{print $4, $5, $6}' <<<"$one") == $(awk '{print $4, $5, $6}' <<<"$two") ]] ||
+        fail "eval on 2 ranks: '$two' vs 1 rank: '$one'"
+    # ranks that disagree on the configuration stop with the differing rank named, no hang
+    timeout 60 mpirun -np 1 --oversubscribe "$convoy" train clf.model --data data.h5 --lr 0.05 : \
+        -np 1 "$convoy" train clf.model --data data.h5 --lr 0.01 > out.txt 2> err.txt
+    rc=$?
+    [[ $rc -ne 0 && $rc -ne 124 ]] || fail "mismatched ranks: exit $rc"
+    grep -q "convoy: model, configuration or data shape differs: rank 1 has" err.txt ||
+        fail "mismatched ranks message: $(head -3 err.txt)"
+fi
+
 # bad input: one line naming the file and place, exit 1, nothing written
 printf 'input shape=4\ndense units=3 activation=softmax\nconv2d filters=2 kernel=3\ncompile loss=mse\n' > bad.model
 expect 1 "^convoy: bad.model:3: " -- "$convoy" train bad.model --data data.h5

@@ -105,6 +105,36 @@ grep -q "^convoy: full.h5: cannot write (disk full or file size limit reached)$"
 ls ./*.tmp.* >/dev/null 2>&1 && fail "disk full left a temporary file"
 "$convoy" eval full.h5 --data d.h5 > o.txt 2>&1 || fail "the checkpoint after a failed save is damaged: $(cat o.txt)"
 
+# kills during saves: with a 2 MB checkpoint written every step, SIGKILL at random moments
+# lands inside saves; the file at the path is always a whole checkpoint
+for t in 0.9 1.3 1.7; do
+    "$convoy" train big.model --data d.h5 --quiet --epochs 2 --checkpoint atomic.h5 --checkpoint-every 1 > /dev/null 2>&1 &
+    pid=$!
+    sleep "$t"
+    kill -KILL $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    if [[ -f atomic.h5 ]]; then
+        "$convoy" eval atomic.h5 --data d.h5 > o.txt 2>&1 || fail "killed during saves: damaged checkpoint: $(cat o.txt)"
+    fi
+    rm -f ./atomic.h5.tmp.*
+done
+
+# callbacks in a run: early stopping with restore_best_weights, and save_best_only
+cat > es.model <<'M'
+input    shape=4 normalize=standardize
+dense    units=64 activation=relu
+dense    units=3 activation=softmax
+compile  optimizer=adam learning_rate=0.3 loss=sparse_categorical_crossentropy metrics=accuracy
+fit      epochs=40 batch_size=32 validation_split=0.3 seed=2 early_stopping_patience=2 restore_best_weights=true
+M
+"$convoy" train es.model --data d.h5 --threads 1 > es.out 2>&1 || fail "early stopping run: $(tail -2 es.out)"
+grep -q "early stopping: restored the weights of epoch" es.out || fail "early stopping did not fire: $(tail -3 es.out)"
+[[ $(grep -c "^epoch " es.out) -lt 40 ]] || fail "early stopping ran all 40 epochs"
+"$convoy" train es.model --data d.h5 --threads 1 --epochs 6 --save-best-only --checkpoint best.h5 > sb.out 2>&1 ||
+    fail "save-best-only run"
+saves=$(grep -c "^saved best.h5 (best val_loss so far)" sb.out)
+[[ $saves -ge 1 && $saves -le 6 ]] || fail "save-best-only wrote $saves times: $(cat sb.out)"
+
 # divergence: stop-on-NaN names the step and layer and keeps the last good checkpoint
 cp half-copy.h5 nan.h5
 expect_err "loss became NaN/Inf at epoch 1, step [0-9]+: first non-finite values in layer [0-9], dense \(m.model:[0-9]\)" \
