@@ -65,12 +65,21 @@ void cv_metrics_format(const cv_model_spec *spec, const cv_metrics *m, const cha
         snprintf(buf + len, size - (size_t)len, "  %smse %.4f", prefix, m->sq_err / v);
 }
 
+/* Metric sums over all ranks (in place). */
+static int sum_metrics(const cv_dist *d, cv_metrics *m, cv_err *err)
+{
+    double v[6] = {m->loss, m->correct, m->abs_err, m->sq_err, (double)m->count, (double)m->values};
+    if (cv_dist_sum_f64(d, v, 6, err)) return -1;
+    *m = (cv_metrics){v[0], v[1], v[2], v[3], (int64_t)v[4], (int64_t)v[5]};
+    return 0;
+}
+
 int cv_evaluate(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx,
                 int64_t count, const cv_dist *d, cv_metrics *m, cv_err *err)
 {
     memset(m, 0, sizeof *m);
     const int mb = CV_MICRO_BATCH;
-    cv_batch b;
+    cv_batch b = {0};
     int rc = cv_net_reserve(net, mb, err) || cv_batch_alloc(&b, ds, mb, err) ? -1 : 0;
     int64_t lo, hi;
     cv_dist_slice(d, 0, count, &lo, &hi);
@@ -84,16 +93,13 @@ int cv_evaluate(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, const int6
     cv_batch_free(&b);
     /* a read error on one rank must not leave the others waiting in the sum */
     if (cv_dist_agree(d, rc, err)) return -1;
-    double sums[6] = {m->loss, m->correct, m->abs_err, m->sq_err, (double)m->count, (double)m->values};
-    if (cv_dist_sum_f64(d, sums, 6, err)) return -1;
-    *m = (cv_metrics){sums[0], sums[1], sums[2], sums[3], (int64_t)sums[4], (int64_t)sums[5]};
-    return 0;
+    return sum_metrics(d, m, err);
 }
 
 int cv_predict(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, float *out, cv_err *err)
 {
     const int mb = CV_MICRO_BATCH, K = cv_net_outputs(net);
-    cv_batch b;
+    cv_batch b = {0};
     int rc = cv_net_reserve(net, mb, err) || cv_batch_alloc(&b, ds, mb, err) ? -1 : 0;
     for (int64_t s = 0; rc == 0 && s < ds->n; s += mb) {
         const int c = (int)(ds->n - s < mb ? ds->n - s : mb);
@@ -501,8 +507,9 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             const bool periodic = o->checkpoint && o->checkpoint_every > 0 && st.global_step % o->checkpoint_every == 0 &&
                                   step + 1 < steps;
             if (signalled || periodic) {
-                double sums[6] = {tm.loss, tm.correct, tm.abs_err, tm.sq_err, (double)tm.count, (double)tm.values};
-                if (cv_dist_sum_f64(d, sums, 6, err)) goto done;
+                cv_metrics all = tm;
+                if (sum_metrics(d, &all, err)) goto done;
+                const double sums[6] = {all.loss, all.correct, all.abs_err, all.sq_err, (double)all.count, (double)all.values};
                 memcpy(st.train_sums, sums, sizeof sums);
                 st.epoch = epoch;
                 st.step_in_epoch = step + 1;
@@ -525,9 +532,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             }
         }
 #undef FILL_IDS
-        double sums[6] = {tm.loss, tm.correct, tm.abs_err, tm.sq_err, (double)tm.count, (double)tm.values};
-        if (cv_dist_sum_f64(d, sums, 6, err)) goto done;
-        tm = (cv_metrics){sums[0], sums[1], sums[2], sums[3], (int64_t)sums[4], (int64_t)sums[5]};
+        if (sum_metrics(d, &tm, err)) goto done;
         const double secs = cv_now() - t0;
         cv_metrics vm = {0};
         if (s.has_val &&
