@@ -29,7 +29,7 @@ train() { "$convoy" train m.model --data d.h5 --quiet --threads 1 "$@"; }
 train --checkpoint straight.h5 || fail "straight run"
 # signals arrive once the first epoch's checkpoint exists (start-up is over), a moment later:
 # mid-epoch, at no step chosen by the test
-wait_for() { for _ in $(seq 200); do [[ -f $1 ]] && return 0; sleep 0.05; done; return 1; }
+wait_for() { for _ in $(seq 1200); do [[ -f $1 ]] && return 0; sleep 0.05; done; return 1; }
 # epoch boundary: 3 epochs, then resume to 6
 train --epochs 3 --checkpoint half.h5 || fail "3 epochs"
 cp half.h5 half-copy.h5
@@ -94,9 +94,9 @@ compile  optimizer=adam learning_rate=0.01 loss=sparse_categorical_crossentropy 
 fit      epochs=30 batch_size=600
 M
 "$convoy" train big.model --data d.h5 --quiet --epochs 1 --checkpoint full.h5 || fail "big model"
-"$convoy" train big.model --data d.h5 --quiet --checkpoint full.h5 > o.txt 2> e.txt &
+"$convoy" train big.model --data d.h5 --checkpoint full.h5 > o.txt 2> e.txt &
 pid=$!
-sleep 0.5
+for _ in $(seq 1200); do grep -q "^train:" o.txt 2>/dev/null && break; sleep 0.05; done # start-up is over
 prlimit --pid $pid --fsize=100000
 wait $pid
 rc=$?

@@ -418,6 +418,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 (long long)s.n_train, (long long)s.n_val, (long long)B, (long long)steps, d->size,
                 d->size > 1 ? "s" : "", s.train.streamed ? ", streamed" : "",
                 cv_optim_name(spec->optim.kind), (double)spec->optim.lr);
+    if (talk) fflush(out); /* logs and scripts see the start at once */
 
     const int64_t total_steps = steps * fit.epochs;
     const char *save_path = o->checkpoint ? o->checkpoint : "convoy-interrupted.h5";
