@@ -33,6 +33,14 @@ void cv_im2col(float *col, const float *x, int B, const cv_window *g, bool neare
 /** dx (B,H,W,C) += the col-shaped gradient scattered back (the adjoint of cv_im2col). */
 void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nearest);
 
+/** out (B,OH,OW,F) = bias + the convolution of x (B,H,W,C) with w (KH,KW,C,F), computed
+ *  directly (no im2col): for short receptive fields (a first layer's KH*KW*C of 9 or 27), where
+ *  building the column matrix costs more than the products. bias may be NULL. */
+void cv_conv_direct(float *out, const float *x, const float *w, const float *bias, int B, int F,
+                    const cv_window *g, bool nearest);
+/** Receptive fields up to this many values go through cv_conv_direct. */
+#define CV_CONV_DIRECT_MAX_K 32
+
 typedef enum { CV_POOL_MAX, CV_POOL_AVG, CV_POOL_MIN } cv_pool_kind;
 /** out (B,OH,OW,C) from x (B,H,W,C), windows fully inside (valid). For max/min, arg (same
  *  size as out) records the flat input offset within the sample that won. */

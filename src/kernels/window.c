@@ -3,6 +3,7 @@
  * gradients are disjoint, so no atomics are needed and the summation order is fixed. */
 #include "convoy/kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef float v8f __attribute__((vector_size(32)));
@@ -40,6 +41,69 @@ void cv_im2col(float *col, const float *x, int B, const cv_window *g, bool neare
                 }
             }
         }
+    }
+}
+
+/* One output pixel of the direct convolution: o[0..F) = bias + sum over the window. The
+ * filter loop is contiguous and vectorises; the sum runs in (kh, kw, c) order. */
+static inline __attribute__((always_inline)) void
+direct_pixel(float *restrict o, const float *restrict xb, const float *restrict w, const float *bias, int F,
+             const cv_window *g, bool nearest, int oh, int ow)
+{
+    for (int f = 0; f < F; f++) o[f] = bias ? bias[f] : 0.0f;
+    const int C = g->C;
+    for (int kh = 0; kh < g->KH; kh++) {
+        const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+        if (ih < 0) continue;
+        for (int kw = 0; kw < g->KW; kw++) {
+            const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
+            if (iw < 0) continue;
+            const float *px = xb + ((size_t)ih * g->W + iw) * C;
+            const float *wk = w + (size_t)(kh * g->KW + kw) * C * F;
+            for (int c = 0; c < C; c++) {
+                const float a = px[c];
+                const float *wc = wk + (size_t)c * F;
+                for (int f = 0; f < F; f++) o[f] += a * wc[f];
+            }
+        }
+    }
+}
+
+typedef void (*pixel_fn)(float *, const float *, const float *, const float *, int, const cv_window *, bool, int, int);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) static void pixel_avx2(float *o, const float *xb, const float *w, const float *bias,
+                                                           int F, const cv_window *g, bool nearest, int oh, int ow)
+{
+    direct_pixel(o, xb, w, bias, F, g, nearest, oh, ow);
+}
+#endif
+
+static void pixel_generic(float *o, const float *xb, const float *w, const float *bias, int F, const cv_window *g,
+                          bool nearest, int oh, int ow)
+{
+    direct_pixel(o, xb, w, bias, F, g, nearest, oh, ow);
+}
+
+void cv_conv_direct(float *out, const float *x, const float *w, const float *bias, int B, int F,
+                    const cv_window *g, bool nearest)
+{
+    static pixel_fn pixel;
+    if (!pixel) { /* the same choice as the GEMM's: AVX2+FMA unless absent or CONVOY_GEMM=generic */
+        const char *force = getenv("CONVOY_GEMM");
+        pixel = pixel_generic;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (!(force && strcmp(force, "generic") == 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            pixel = pixel_avx2;
+#else
+        (void)force;
+#endif
+    }
+    const long rows = (long)B * g->OH * g->OW;
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < rows; r++) {
+        const int b = (int)(r / (g->OH * g->OW)), p = (int)(r % (g->OH * g->OW));
+        pixel(out + (size_t)r * F, x + (size_t)b * g->H * g->W * g->C, w, bias, F, g, nearest, p / g->OW, p % g->OW);
     }
 }
 

@@ -54,6 +54,10 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
 {
     const cv_window *g = &l->win;
     const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
+    if (K <= CV_CONV_DIRECT_MAX_K) {
+        cv_conv_direct(l->out, x, l->w, l->b, B, F, g, l->spec->pad_nearest);
+        return;
+    }
     const int chunk = cv_conv_chunk(l, B);
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
