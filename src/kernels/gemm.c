@@ -35,18 +35,29 @@ static inline float elem(const float *X, int ld, bool trans, int r, int c)
     return trans ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c];
 }
 
-/* op(A)[0..M, pc..pc+kc) * alpha -> panels of MR rows, k-major inside a panel, zero-padded. */
+/* op(A)[0..M, pc..pc+kc) * alpha -> panels of MR rows, k-major inside a panel, zero-padded.
+ * Each case walks its source contiguously. */
 static void pack_A(float *dst, const float *A, int lda, bool transA, int M, int pc, int kc, float alpha)
 {
     const int panels = (M + MR - 1) / MR;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < panels; p++) {
         float *d = dst + (size_t)p * MR * kc;
-        for (int k = 0; k < kc; k++)
+        const int r0 = p * MR, rows = M - r0 < MR ? M - r0 : MR;
+        if (!transA) {
             for (int i = 0; i < MR; i++) {
-                int r = p * MR + i;
-                d[k * MR + i] = r < M ? alpha * elem(A, lda, transA, r, pc + k) : 0.0f;
+                const float *src = A + (size_t)(r0 + i) * lda + pc;
+                if (i < rows)
+                    for (int k = 0; k < kc; k++) d[k * MR + i] = alpha * src[k];
+                else
+                    for (int k = 0; k < kc; k++) d[k * MR + i] = 0.0f;
             }
+        } else {
+            for (int k = 0; k < kc; k++) {
+                const float *src = A + (size_t)(pc + k) * lda + r0;
+                for (int i = 0; i < MR; i++) d[k * MR + i] = i < rows ? alpha * src[i] : 0.0f;
+            }
+        }
     }
 }
 
@@ -57,11 +68,21 @@ static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < panels; p++) {
         float *d = dst + (size_t)p * NR * kc;
-        for (int k = 0; k < kc; k++)
-            for (int j = 0; j < NR; j++) {
-                int c = p * NR + j;
-                d[k * NR + j] = c < nc ? elem(B, ldb, transB, pc + k, jc + c) : 0.0f;
+        const int c0 = jc + p * NR, cols = nc - p * NR < NR ? nc - p * NR : NR;
+        if (!transB) {
+            for (int k = 0; k < kc; k++) {
+                const float *src = B + (size_t)(pc + k) * ldb + c0;
+                for (int j = 0; j < NR; j++) d[k * NR + j] = j < cols ? src[j] : 0.0f;
             }
+        } else {
+            for (int j = 0; j < NR; j++) {
+                const float *src = B + (size_t)(c0 + j) * ldb + pc;
+                if (j < cols)
+                    for (int k = 0; k < kc; k++) d[k * NR + j] = src[k];
+                else
+                    for (int k = 0; k < kc; k++) d[k * NR + j] = 0.0f;
+            }
+        }
     }
 }
 
