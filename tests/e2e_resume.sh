@@ -36,6 +36,19 @@ cp half.h5 half-copy.h5
 train --resume half.h5 --checkpoint resumed.h5 || fail "resume to 6 epochs"
 same straight.h5 resumed.h5 || fail "3 + resume 3 epochs differs from 6 straight"
 
+# --log: the resumed run's history equals the straight run's (timing columns aside), and resuming
+# from an earlier checkpoint drops the rows after it instead of duplicating them
+train --checkpoint logged.h5 --log straight.csv || fail "logged straight run"
+train --epochs 3 --checkpoint logged3.h5 --log resumed.csv || fail "logged 3 epochs"
+cp logged3.h5 logged3-copy.h5
+train --resume logged3.h5 --checkpoint logged3.h5 --log resumed.csv || fail "logged resume"
+[[ "$(cut -d, -f1-6 straight.csv)" == "$(cut -d, -f1-6 resumed.csv)" ]] ||
+    fail "resumed history differs: $(diff <(cut -d, -f1-6 straight.csv) <(cut -d, -f1-6 resumed.csv))"
+train --resume logged3-copy.h5 --checkpoint logged3-copy.h5 --log resumed.csv || fail "second resume"
+[[ $(grep -c . resumed.csv) -eq 7 ]] || fail "history after a resume from epoch 3: $(cat resumed.csv)"
+head -1 straight.csv | grep -q "^epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds,images_per_s$" ||
+    fail "history header: $(head -1 straight.csv)"
+
 # SIGKILL at an arbitrary step, resume from the last (mid-epoch) checkpoint
 # (the binary itself in the background, not a shell function: $! must be convoy's pid)
 "$convoy" train m.model --data d.h5 --quiet --threads 1 --checkpoint killed.h5 --checkpoint-every 37 &

@@ -31,6 +31,7 @@ typedef struct {
     int64_t checkpoint_every;/* also save the checkpoint every N optimizer steps (0: epoch ends only) */
     volatile sig_atomic_t *stop_flag; /* set by a signal handler: save and stop after this step */
     bool reproducible;       /* byte-identical weights for any power-of-two rank count (see README) */
+    const char *log;         /* CSV history, one row per epoch (rank 0), or NULL */
 } cv_train_opts;
 
 typedef struct {

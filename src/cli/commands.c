@@ -92,7 +92,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
                *lr = NULL, *seed = NULL, *threads = NULL, *ckpt = NULL, *check = "100",
                *allreduce = "blocking", *bucket_mb = "4", *resume = NULL, *init_from = NULL,
                *ckpt_every = NULL, *schedule = NULL, *warmup = NULL, *early = NULL, *monitor = NULL,
-               *plateau = NULL;
+               *plateau = NULL, *log = NULL;
     bool quiet = false, stream = false, save_best = false, reproducible = false;
     const cli_flag flags[] = {
         {"data", "F.h5", "training set (required)", &data, NULL},
@@ -119,6 +119,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         {"reduce-lr-on-plateau", "P", "cut the learning rate after P flat epochs (fit reduce_lr_patience=)", &plateau, NULL},
         {"monitor", "NAME", "what the callbacks watch: val_loss (default), val_accuracy, loss, ...", &monitor, NULL},
         {"save-best-only", NULL, "write --checkpoint only when the monitored value improves", NULL, &save_best},
+        {"log", "history.csv", "one CSV row per epoch: epoch, lr, loss, metrics, val_*, seconds, images/s", &log, NULL},
         {"reproducible", NULL, "byte-identical weights for any power-of-two rank count (fixed gradient tree)", NULL, &reproducible},
     };
     const cli_command c = {"train", "MODEL", "Trains MODEL (a model file) on --data.", flags, NFLAGS(flags), 1, 1};
@@ -151,7 +152,8 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
                                  .stream = stream, .check_every = check_every,
                                  .bucket_bytes = strcmp(allreduce, "bucketed") == 0 ? mb << 20 : 0,
                                  .resume = resume, .init_from = init_from, .checkpoint_every = every,
-                                 .stop_flag = &cli_stop_requested, .reproducible = reproducible};
+                                 .stop_flag = &cli_stop_requested, .reproducible = reproducible,
+                                 .log = log};
         if (cv_train(&spec, &o, d, NULL, &err) < 0) rc = cli_fail(d, "%s", err.msg);
     }
     cv_model_spec_free(&spec);

@@ -2,8 +2,10 @@
  * rank r takes its contiguous slice of every global batch, walks it in micro-batches adding
  * into one gradient buffer, and the sum over ranks divided by the true batch size is the
  * gradient every rank applies: the math of a single process at any rank count. */
+#define _GNU_SOURCE /* open_memstream */
 #include "convoy/train.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +198,64 @@ static void grads_ready(void *arg, int64_t off)
     if (h->armed && !h->failed && cv_grad_sync_ready(h->sync, off, &h->err)) h->failed = 1;
 }
 
+/* --log: a CSV row per epoch, as Keras's CSVLogger. The metric columns follow compile's
+ * metrics; val_ columns appear with validation data. */
+static void csv_metrics(FILE *f, const cv_model_spec *spec, const cv_metrics *m, const char *prefix, bool header)
+{
+    const double n = m->count ? (double)m->count : 1.0, v = m->values ? (double)m->values : 1.0;
+    const unsigned mm = spec->loss.metrics;
+    if (header) {
+        fprintf(f, ",%sloss", prefix);
+        if (mm & CV_METRIC_ACCURACY) fprintf(f, ",%saccuracy", prefix);
+        if (mm & CV_METRIC_MAE) fprintf(f, ",%smae", prefix);
+        if (mm & CV_METRIC_MSE) fprintf(f, ",%smse", prefix);
+        return;
+    }
+    fprintf(f, ",%.6g", m->loss / n);
+    if (mm & CV_METRIC_ACCURACY) fprintf(f, ",%.6g", m->correct / n);
+    if (mm & CV_METRIC_MAE) fprintf(f, ",%.6g", m->abs_err / v);
+    if (mm & CV_METRIC_MSE) fprintf(f, ",%.6g", m->sq_err / v);
+}
+
+/* Opens the log: a fresh run starts a new file; a resumed run keeps the header and the rows
+ * of the epochs the checkpoint has done (later rows, from a run that went further before it
+ * was killed, would be duplicated) and appends. */
+static FILE *open_log(const char *path, bool resume, int64_t epochs_done, const cv_model_spec *spec, bool has_val,
+                      cv_err *err)
+{
+    char *keep = NULL;
+    size_t keep_len = 0;
+    FILE *old = resume ? fopen(path, "r") : NULL;
+    if (old) {
+        FILE *mem = open_memstream(&keep, &keep_len);
+        char line[4096];
+        bool first = true;
+        while (mem && fgets(line, sizeof line, old)) {
+            if (first || atoll(line) <= epochs_done) fputs(line, mem);
+            first = false;
+        }
+        fclose(old);
+        if (mem) fclose(mem);
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        free(keep);
+        cv_errf(err, "%s: cannot write the log (%s)", path, strerror(errno));
+        return NULL;
+    }
+    if (keep_len) {
+        fwrite(keep, 1, keep_len, f);
+    } else {
+        fputs("epoch,lr", f);
+        csv_metrics(f, spec, &(cv_metrics){0}, "", true);
+        if (has_val) csv_metrics(f, spec, &(cv_metrics){0}, "val_", true);
+        fputs(",seconds,images_per_s\n", f);
+    }
+    free(keep);
+    fflush(f);
+    return f;
+}
+
 /* The value a callback monitors ("val_loss", "accuracy", ...) from the epoch's sums; a val_
  * monitor without validation data falls back to the training value, as Keras does. */
 static double monitored(const char *name, const cv_metrics *tm, const cv_metrics *vm, bool has_val)
@@ -310,6 +370,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     micro *plan = NULL;
     float *best = NULL;
     leaf_tree tree = {0};
+    FILE *logf = NULL;
     int rc = -1;
 
     if (spec->has_augment) {
@@ -412,6 +473,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     if (o->resume && talk)
         fprintf(out, "resumed %s: epoch %lld, step %lld of %lld\n", o->resume, (long long)st.epoch + 1,
                 (long long)st.step_in_epoch, (long long)steps);
+    failed = o->log && d->rank == 0 && !(logf = open_log(o->log, o->resume, st.epoch, spec, s.has_val, err));
+    if (cv_dist_agree(d, failed, err)) goto done;
 
     if (talk)
         fprintf(out, "train: %lld samples, %lld validation, batch %lld (%lld steps/epoch), %d rank%s%s, %s lr %g\n",
@@ -540,6 +603,13 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             cv_evaluate(net, s.val_is_split ? &s.train : &s.val, &nz, s.val_idx, s.n_val, d, &vm, err))
             goto done;
         if (stats) stats[epoch] = (cv_epoch_stats){tm, vm, secs, (double)s.n_train / secs, sync.seconds};
+        if (logf) {
+            fprintf(logf, "%d,%.6g", epoch + 1, (double)opt.cfg.lr);
+            csv_metrics(logf, spec, &tm, "", false);
+            if (s.has_val) csv_metrics(logf, spec, &vm, "val_", false);
+            fprintf(logf, ",%.3f,%.1f\n", secs, (double)s.n_train / secs);
+            fflush(logf);
+        }
         sync.seconds = 0.0;
         if (talk) {
             char tl[160], vl[160] = "";
@@ -579,6 +649,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     if (o->checkpoint && talk && !cb->save_best_only) fprintf(out, "saved %s\n", o->checkpoint);
     rc = 0;
 done:
+    if (logf) fclose(logf);
     tree_free(&tree);
     free(best);
     cv_prefetch_free(&pf);
