@@ -3,7 +3,9 @@
  * checkpoints round-trip through eval. */
 #include <criterion/criterion.h>
 #include <math.h>
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,9 +80,13 @@ Test(train, mlp_learns)
 Test(train, same_seed_same_bits_any_thread_count)
 {
     cv_epoch_stats a[3], b[3];
+#ifdef _OPENMP
     omp_set_num_threads(1);
+#endif
     train(TMP "/a.h5", a);
+#ifdef _OPENMP
     omp_set_num_threads(2);
+#endif
     train(TMP "/b.h5", b);
     for (int e = 0; e < 3; e++) {
         cr_expect_eq(a[e].train.loss, b[e].train.loss, "epoch %d: %.17g vs %.17g", e, a[e].train.loss, b[e].train.loss);
