@@ -4,6 +4,7 @@
 #ifndef CONVOY_TENSOR_H
 #define CONVOY_TENSOR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -20,5 +21,8 @@ static inline int64_t cv_shape_size(cv_shape s)
 
 static inline cv_shape cv_shape_hwc(int h, int w, int c) { return (cv_shape){3, {h, w, c}}; }
 static inline cv_shape cv_shape_vec(int d) { return (cv_shape){1, {d, 1, 1}}; }
+
+/** "(784)" or "(28, 28, 1)" into buf, for messages; returns buf. */
+const char *cv_shape_str(cv_shape s, char *buf, size_t size);
 
 #endif

@@ -249,12 +249,6 @@ int cv_checkpoint_init_from(const char *path, cv_net *net, cv_err *err)
     return rc;
 }
 
-static void shape_str(cv_shape s, char *buf, size_t n)
-{
-    if (s.rank == 3) snprintf(buf, n, "(%d,%d,%d)", s.d[0], s.d[1], s.d[2]);
-    else snprintf(buf, n, "(%d)", s.d[0]);
-}
-
 /* Same layers, kinds, output shapes and parameter counts: the first difference is named. */
 static int same_architecture(const cv_model_spec *saved, const cv_model_spec *run, const char *path, cv_err *err)
 {
@@ -265,10 +259,9 @@ static int same_architecture(const cv_model_spec *saved, const cv_model_spec *ru
             cv_layer_param_count(a) == cv_layer_param_count(b))
             continue;
         char sa[48], sb[48];
-        shape_str(a->out, sa, sizeof sa);
-        shape_str(b->out, sb, sizeof sb);
         return cv_errf(err, "%s: checkpoint of another architecture: layer %d is %s %s in the checkpoint but %s %s in %s:%d",
-                       path, i, cv_layer_kind_name(a->kind), sa, cv_layer_kind_name(b->kind), sb, run->file, b->line);
+                       path, i, cv_layer_kind_name(a->kind), cv_shape_str(a->out, sa, sizeof sa),
+                       cv_layer_kind_name(b->kind), cv_shape_str(b->out, sb, sizeof sb), run->file, b->line);
     }
     if (saved->n_layers != run->n_layers)
         return cv_errf(err, "%s: checkpoint of another architecture: %d layers in the checkpoint, %d in %s", path,

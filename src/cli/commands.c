@@ -50,6 +50,17 @@ static int apply_overrides(cv_model_spec *spec, const char *epochs, const char *
     return 0;
 }
 
+/* --allreduce KIND and --bucket-mb M (train and bench) into cv_train_opts.bucket_bytes. */
+static int allreduce_bytes(const cv_dist *d, const char *kind, const char *bucket_mb, int64_t *bytes)
+{
+    long mb;
+    if (cli_int("--bucket-mb", bucket_mb, 1, 1024, &mb)) return CLI_BAD_INPUT;
+    if (strcmp(kind, "blocking") != 0 && strcmp(kind, "bucketed") != 0)
+        return cli_fail(d, "--allreduce: unknown kind '%s' (blocking or bucketed)", kind);
+    *bytes = strcmp(kind, "bucketed") == 0 ? (int64_t)mb << 20 : 0;
+    return CLI_OK;
+}
+
 /* Callback flags override the model file's fit keys. */
 static int apply_callback_flags(cv_model_spec *spec, const char *schedule, const char *warmup, const char *early,
                                 const char *plateau, const char *monitor, bool save_best)
@@ -129,11 +140,11 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
     if (!data) return cli_fail(d, "train: --data F.h5 is required");
     if (val && split) return cli_fail(d, "train: use either --val or --validation-split, not both");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
-    long check_every, mb;
-    if (cli_int("--check-every", check, 0, 1L << 40, &check_every) || cli_int("--bucket-mb", bucket_mb, 1, 1024, &mb))
+    long check_every;
+    int64_t bucket_bytes = 0;
+    if (cli_int("--check-every", check, 0, 1L << 40, &check_every) ||
+        allreduce_bytes(d, allreduce, bucket_mb, &bucket_bytes))
         return CLI_BAD_INPUT;
-    if (strcmp(allreduce, "blocking") != 0 && strcmp(allreduce, "bucketed") != 0)
-        return cli_fail(d, "--allreduce: unknown kind '%s' (blocking or bucketed)", allreduce);
 
     cv_model_spec spec;
     cv_err err;
@@ -150,7 +161,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
     if (rc == 0) {
         const cv_train_opts o = {.data = data, .val = val, .checkpoint = ckpt, .quiet = quiet,
                                  .stream = stream, .check_every = check_every,
-                                 .bucket_bytes = strcmp(allreduce, "bucketed") == 0 ? mb << 20 : 0,
+                                 .bucket_bytes = bucket_bytes,
                                  .resume = resume, .init_from = init_from, .checkpoint_every = every,
                                  .stop_flag = &cli_stop_requested, .reproducible = reproducible,
                                  .log = log};
@@ -356,18 +367,17 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (cli_threads(threads)) return CLI_BAD_INPUT;
-    long nsteps, b = 0, mb;
-    if (cli_int("--steps", steps, 1, 1000000, &nsteps) || cli_int("--bucket-mb", bucket_mb, 1, 1024, &mb))
+    long nsteps, b = 0;
+    int64_t bucket_bytes = 0;
+    if (cli_int("--steps", steps, 1, 1000000, &nsteps) || allreduce_bytes(d, allreduce, bucket_mb, &bucket_bytes))
         return CLI_BAD_INPUT;
     if (batch && cli_int("--batch-size", batch, 1, 1 << 20, &b)) return CLI_BAD_INPUT;
-    if (strcmp(allreduce, "blocking") != 0 && strcmp(allreduce, "bucketed") != 0)
-        return cli_fail(d, "--allreduce: unknown kind '%s' (blocking or bucketed)", allreduce);
     cv_model_spec spec;
     cv_err err;
     if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
     if (!b) b = spec.fit.batch_size > 0 ? spec.fit.batch_size : 32;
     cv_bench_report r;
-    if (cv_bench(&spec, (int)b, (int)nsteps, d, strcmp(allreduce, "bucketed") == 0 ? mb << 20 : 0, &r, &err)) {
+    if (cv_bench(&spec, (int)b, (int)nsteps, d, bucket_bytes, &r, &err)) {
         cv_model_spec_free(&spec);
         return cli_fail(d, "%s", err.msg);
     }

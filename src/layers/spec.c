@@ -39,8 +39,7 @@ const char *cv_act_name(cv_act a) { return (unsigned)a < CV_ACT_COUNT ? act_name
 const char *cv_init_name(cv_init i) { return (unsigned)i < CV_INIT_COUNT ? init_names[i] : "?"; }
 const char *cv_norm_name(cv_norm n) { return (unsigned)n < CV_NORM_COUNT ? norm_names[n] : "?"; }
 
-/* "(784)" or "(28, 28, 1)", for messages. */
-static const char *shape_str(cv_shape s, char *buf, size_t size)
+const char *cv_shape_str(cv_shape s, char *buf, size_t size)
 {
     if (s.rank == 3)
         snprintf(buf, size, "(%d, %d, %d)", s.d[0], s.d[1], s.d[2]);
@@ -82,7 +81,7 @@ static int infer_window(cv_layer_spec *l, const char *file, cv_err *err)
     char sb[64];
     if (l->in.rank != 3)
         return cv_errf(err, "%s:%d: %s needs an (H,W,C) input; got %s", file, l->line, name,
-                       shape_str(l->in, sb, sizeof sb));
+                       cv_shape_str(l->in, sb, sizeof sb));
     /* the parser guarantees these; a hand-built spec must not divide by zero */
     if (k <= 0 || l->stride <= 0 || (conv && l->filters <= 0))
         return cv_errf(err, "%s:%d: %s needs positive %s, stride%s", file, l->line, name,
@@ -110,7 +109,7 @@ int cv_layer_infer_shape(cv_layer_spec *l, const char *file, cv_err *err)
     if (infer_kind(l, file, err)) return -1;
     if (checked_size(l->out) < 0)
         return cv_errf(err, "%s:%d: %s gives %s, more than %d values per sample", file,
-                       l->line, cv_layer_kind_name(l->kind), shape_str(l->out, sb, sizeof sb),
+                       l->line, cv_layer_kind_name(l->kind), cv_shape_str(l->out, sb, sizeof sb),
                        INT_MAX);
     /* doubles: kernel*kernel*Cin*filters can overflow int64 before the comparison */
     const double params =
@@ -139,7 +138,7 @@ static int infer_kind(cv_layer_spec *l, const char *file, cv_err *err)
         const int64_t n = checked_size(l->in);
         if (n < 0)
             return cv_errf(err, "%s:%d: flatten of %s gives more than %d values", file, l->line,
-                           shape_str(l->in, sb, sizeof sb), INT_MAX);
+                           cv_shape_str(l->in, sb, sizeof sb), INT_MAX);
         l->out = cv_shape_vec((int)n); /* rank 1 stays as it is: a harmless no-op */
         return 0;
     }
@@ -147,7 +146,7 @@ static int infer_kind(cv_layer_spec *l, const char *file, cv_err *err)
         if (l->in.rank != 1)
             return cv_errf(err, "%s:%d: dense needs a flat input; add `flatten` before line %d "
                            "(its input is %s)", file, l->line, l->line,
-                           shape_str(l->in, sb, sizeof sb));
+                           cv_shape_str(l->in, sb, sizeof sb));
         if (l->units <= 0) return cv_errf(err, "%s:%d: dense needs units > 0", file, l->line);
         l->out = cv_shape_vec(l->units);
         return 0;

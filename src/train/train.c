@@ -15,12 +15,6 @@
 #include "convoy/timer.h"
 #include "train/prefetch.h"
 
-static void shape_str(cv_shape s, char *buf, size_t n)
-{
-    if (s.rank == 3) snprintf(buf, n, "(%d,%d,%d)", s.d[0], s.d[1], s.d[2]);
-    else snprintf(buf, n, "(%d)", s.d[0]);
-}
-
 int cv_check_data(const cv_model_spec *spec, const cv_dataset *ds, cv_err *err)
 {
     const cv_shape want = spec->layers[0].shape;
@@ -29,10 +23,9 @@ int cv_check_data(const cv_model_spec *spec, const cv_dataset *ds, cv_err *err)
     if (ds->shape.rank != want.rank || cv_shape_size(ds->shape) != cv_shape_size(want) ||
         (want.rank == 3 && memcmp(ds->shape.d, want.d, sizeof want.d) != 0)) {
         char a[48], b[48];
-        shape_str(ds->shape, a, sizeof a);
-        shape_str(want, b, sizeof b);
-        return cv_errf(err, "%s:/x: samples are %s but the model's input is %s (%s:%d)", ds->path, a,
-                       b, spec->file, spec->layers[0].line);
+        return cv_errf(err, "%s:/x: samples are %s but the model's input is %s (%s:%d)", ds->path,
+                       cv_shape_str(ds->shape, a, sizeof a), cv_shape_str(want, b, sizeof b), spec->file,
+                       spec->layers[0].line);
     }
     if (ds->has_labels) {
         if (K == 1 && loss != CV_LOSS_BINARY_CE && loss != CV_LOSS_MSE && loss != CV_LOSS_MAE &&
