@@ -502,3 +502,31 @@ Test(im2col, matches_reference_and_col2im_is_its_adjoint)
             free(x), free(y), free(col), free(dx);
         }
 }
+
+/* The fused epilogue (bias, then ReLU or leaky ReLU) on every GEMM path: blocked with one and
+ * several K slices and a partial A panel, the short-K path, and the K-split path. */
+Test(gemm, epilogue_bias_and_relu_on_every_path)
+{
+    static const shape3 cases[] = {{29, 37, 50}, {25, 70, 800}, {40, 33, 9}, {9, 32, 9000}};
+    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++)
+        for (int mode = 0; mode < 3; mode++) {
+            const int M = cases[s].M, N = cases[s].N, K = cases[s].K;
+            float *A = rand_buf((size_t)M * K, 11 + s), *B = rand_buf((size_t)K * N, 12 + s);
+            float *bias = rand_buf((size_t)N, 13 + s);
+            float *C = calloc((size_t)M * N, sizeof(float)), *R = calloc((size_t)M * N, sizeof(float));
+            const cv_epilogue ep = {mode == 2 ? NULL : bias, mode >= 1, mode == 1 ? 0.1f : 0.0f};
+            cv_sgemm_ep(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N, &ep);
+            cv_sgemm_naive(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N);
+            int negatives = 0;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    float v = R[(size_t)i * N + j] + (ep.bias ? bias[j] : 0.0f);
+                    if (ep.relu && v < 0) v *= ep.leak, negatives++;
+                    cr_assert_leq(fabsf(C[(size_t)i * N + j] - v), 1e-4f * (1.0f + fabsf(v)),
+                                  "M=%d N=%d K=%d mode %d: C(%d,%d) = %g, want %g", M, N, K, mode, i, j,
+                                  C[(size_t)i * N + j], v);
+                }
+            if (ep.relu) cr_assert_gt(negatives, 0, "the case must exercise the ReLU");
+            free(A), free(B), free(bias), free(C), free(R);
+        }
+}

@@ -23,6 +23,7 @@ typedef struct {
     int32_t *arg;            /* pooling winners (max_batch, out_size) */
     float *mask;             /* dropout scale factors (max_batch, out_size) */
     cv_window win;           /* conv2d / pooling geometry */
+    bool act_fused;          /* forward applies the activation itself (ReLU family, in the kernel) */
 } cv_layer;
 
 typedef struct {
@@ -33,7 +34,8 @@ typedef struct {
     cv_workspace *ws;
 } cv_fwd_ctx;
 
-/* The linear part of a layer (activation applied by the caller): out = f(x). */
+/* The linear part of a layer, out = f(x); the caller applies the activation unless the layer
+ * has act_fused (then forward applied it, fused into its kernel's epilogue). */
 typedef void (*cv_forward_fn)(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx);
 /* Adds the parameter gradients into dw/db and, when dx is not NULL, adds d(loss)/dx into dx.
  * dout is the gradient with respect to the linear output (after activation backward). */

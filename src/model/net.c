@@ -224,6 +224,15 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
             window_geometry(l);
     }
     net->fused = cv_loss_fused(spec->loss.kind);
+    /* conv2d and dense apply ReLU-family activations in their kernels' epilogue, except on an
+     * output layer whose logits the loss takes */
+    for (int i = 1; i < net->n; i++) {
+        cv_layer *l = &net->layers[i];
+        const cv_act a = layer_act(l->spec);
+        l->act_fused = (l->spec->kind == CV_LAYER_CONV2D || l->spec->kind == CV_LAYER_DENSE) &&
+                       (a == CV_ACT_RELU || a == CV_ACT_LEAKY_RELU || a == CV_ACT_LINEAR) &&
+                       !(i == net->n - 1 && net->fused);
+    }
     if (plan_params(net, seed, err) || cv_net_reserve(net, max_batch > 0 ? max_batch : 1, err)) {
         cv_net_free(net);
         return NULL;
@@ -292,7 +301,8 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
         const int width = last_dim(l->spec->out);
         if (i == net->n - 1 && net->fused)
             memcpy(net->logits, l->out, sizeof(float) * (size_t)B * l->out_size);
-        cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
+        if (!l->act_fused)
+            cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
         if (net->prof_fwd) net->prof_fwd[i] += cv_now() - t0;
         cur = l->out;
     }
