@@ -71,7 +71,7 @@ static inline float elem(const float *X, int ld, bool trans, int r, int c)
 #include "kernels/gemm-tile.h"
 #endif
 
-typedef void (*tile_fn)(int, const float *, int, int, const float *, float *, int, int, int);
+typedef void (*tile_fn)(int, const float *, int, int, const float *, float *, int, int, int, bool);
 typedef struct {
     const char *name;
     tile_fn fn;
@@ -181,7 +181,7 @@ typedef struct {
 
 /* ep: the epilogue when this is the last K slice, else NULL; bias is indexed from column 0 of C */
 static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a, const float *pb, float *C, int ldc,
-                  const cv_epilogue *ep)
+                  bool set, const cv_epilogue *ep)
 {
     const int mr = g->mr, nr = g->nr;
     const int mp = (M + mr - 1) / mr, np = (nc + nr - 1) / nr;
@@ -205,7 +205,7 @@ static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a
             pa = a->packed + (size_t)(ip - (a->direct ? a->full : 0)) * mr * kc;
         }
         float *c = C + (size_t)ip * mr * ldc + (size_t)jp * nr;
-        g->fn(kc, pa, sk, si, pb + (size_t)jp * nr * kc, c, ldc, rows, cols);
+        g->fn(kc, pa, sk, si, pb + (size_t)jp * nr * kc, c, ldc, rows, cols, set);
         if (ep) {
             const cv_epilogue e = {ep->bias ? ep->bias + jp * nr : NULL, ep->relu, ep->leak};
             epilogue(c, ldc, rows, cols, &e);
@@ -221,12 +221,13 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
         for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
-/* The blocked product, C += alpha op(A) op(B) (C already scaled by beta). K is cut into equal
+/* The blocked product, C += alpha op(A) op(B) (C already scaled by beta), or C = that when
+ * set (beta 0: C is never read, so it need not be cleared first). K is cut into equal
  * slices of at most KC (288 stays one slice, not 256 + 32). With alpha = 1 the micro-kernel
  * reads A's full panels in place (packing a tall im2col matrix would cost as much as the
  * product); only B, and A's last partial panel, are packed. */
 static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
-                    const float *B, int ldb, float *C, int ldc, const cv_epilogue *ep)
+                    const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep)
 {
     const gemm_kernel *g = kernel();
     const int mr = g->mr, nr = g->nr;
@@ -239,7 +240,7 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
     float *pa = cv_scratch(CV_SCRATCH_PACK_A, sizeof(float) * ((size_t)(packed_rows + mr - 1) / mr * mr * kcmax + 1));
     float *pb = cv_scratch(CV_SCRATCH_PACK_B, sizeof(float) * (size_t)(ncmax + nr - 1) / nr * nr * kcmax);
     if (!pa || !pb) { /* out of memory for packing: the reference path needs none */
-        cv_sgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
+        cv_sgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, set ? 0.0f : 1.0f, C, ldc);
         if (ep) epilogue(C, ldc, M, N, ep);
         return;
     }
@@ -253,7 +254,7 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
             if (packed_rows) pack_A(pa, rest, lda, transA, packed_rows, pc, kc, alpha, mr);
             const a_panels a = {pa, direct ? A + (size_t)pc * (transA ? (size_t)lda : 1) : NULL, lda, full, transA};
             const cv_epilogue e = {ep && ep->bias ? ep->bias + jc : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
-            tiles(g, M, nc, kc, &a, pb, C + jc, ldc, ep && pc + kc >= K ? &e : NULL);
+            tiles(g, M, nc, kc, &a, pb, C + jc, ldc, set && pc == 0, ep && pc + kc >= K ? &e : NULL);
         }
     }
 }
@@ -263,11 +264,16 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
  * added in slice order. The slices do not depend on the thread count, so neither does C. */
 enum { SPLIT_K = 2048 };
 
+static bool use_split_k(int M, int N, int K)
+{
+    const int tiles_mn = ((M + kernel()->mr - 1) / kernel()->mr) * ((N + kernel()->nr - 1) / kernel()->nr);
+    return tiles_mn < 16 && K >= 2 * SPLIT_K;
+}
+
+/* false when its buffer cannot be had (the caller then runs the plain blocked product) */
 static bool split_k(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float *C, int ldc)
 {
-    const int tiles_mn = ((M + kernel()->mr - 1) / kernel()->mr) * ((N + kernel()->nr - 1) / kernel()->nr);
-    if (tiles_mn >= 16 || K < 2 * SPLIT_K) return false;
     const int slices = (K + SPLIT_K - 1) / SPLIT_K;
     float *part = cv_scratch(CV_SCRATCH_SPLIT_K, sizeof(float) * (size_t)slices * M * N);
     if (!part) return false;
@@ -275,10 +281,9 @@ static bool split_k(bool transA, bool transB, int M, int N, int K, float alpha, 
     for (int s = 0; s < slices; s++) {
         const int k0 = s * SPLIT_K, kn = K - k0 < SPLIT_K ? K - k0 : SPLIT_K;
         float *Cs = part + (size_t)s * M * N;
-        memset(Cs, 0, sizeof(float) * (size_t)M * N);
         /* nested regions inside run on this thread alone */
         blocked(transA, transB, M, N, kn, alpha, transA ? A + (size_t)k0 * lda : A + k0, lda,
-                transB ? B + k0 : B + (size_t)k0 * ldb, ldb, Cs, N, NULL);
+                transB ? B + k0 : B + (size_t)k0 * ldb, ldb, Cs, N, true, NULL);
     }
     for (int s = 0; s < slices; s++)
         for (int i = 0; i < M; i++)
@@ -306,15 +311,17 @@ void cv_sgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, con
                  const float *B, int ldb, float beta, float *C, int ldc, const cv_epilogue *ep)
 {
     if (M <= 0 || N <= 0) return;
-    scale_c(M, N, beta, C, ldc);
-    if (K > 0 && alpha != 0.0f) {
-        if (!transA && !transB && K <= 16) {
-            small_k(M, N, K, alpha, A, lda, B, ldb, C, ldc);
-        } else if (!split_k(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc)) {
-            blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, ep);
-            return; /* the epilogue ran tile by tile */
-        }
+    const bool work = K > 0 && alpha != 0.0f;
+    const bool small = !transA && !transB && K <= 16;
+    if (work && !small && !use_split_k(M, N, K)) {
+        if (beta != 0.0f) scale_c(M, N, beta, C, ldc);
+        blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 0.0f, ep);
+        return; /* the epilogue ran tile by tile */
     }
+    scale_c(M, N, beta, C, ldc);
+    if (work && small) small_k(M, N, K, alpha, A, lda, B, ldb, C, ldc);
+    else if (work && !split_k(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc))
+        blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, false, NULL);
     if (ep) {
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < M; i++) epilogue(C + (size_t)i * ldc, ldc, 1, N, ep);

@@ -17,29 +17,41 @@ static inline int src_coord(int o, int k, int stride, int pad, int n, bool neare
     return i < 0 ? 0 : n - 1;
 }
 
+/* One row of the column matrix: output pixel (oh, ow)'s receptive field in (kh, kw, c) order.
+ * Runs of 8 channels move as 32-byte blocks (inlined, not library calls: C is short). */
+static inline __attribute__((always_inline)) void
+im2col_pixel(float *restrict dst, const float *restrict xb, const cv_window *g, bool nearest, int oh, int ow)
+{
+    const int C = g->C;
+    for (int kh = 0; kh < g->KH; kh++) {
+        const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+        for (int kw = 0; kw < g->KW; kw++, dst += C) {
+            const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
+            const float *src = ih < 0 || iw < 0 ? NULL : xb + ((size_t)ih * g->W + iw) * C;
+            int c = 0;
+            if (src) {
+                for (; c + 8 <= C; c += 8) memcpy(dst + c, src + c, 8 * sizeof(float));
+                for (; c < C; c++) dst[c] = src[c];
+            } else {
+                for (; c < C; c++) dst[c] = 0.0f;
+            }
+        }
+    }
+}
+
+CV_ISA_CLONES(im2col_px, (float *dst, const float *xb, const cv_window *g, bool nearest, int oh, int ow),
+              im2col_pixel, (dst, xb, g, nearest, oh, ow))
+
 void cv_im2col(float *col, const float *x, int B, const cv_window *g, bool nearest)
 {
+    static im2col_px_fn px;
+    if (!px) px = im2col_px_pick();
     const int C = g->C, K = g->KH * g->KW * C;
     const long rows = (long)B * g->OH * g->OW;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
         const int b = (int)(r / (g->OH * g->OW)), p = (int)(r % (g->OH * g->OW));
-        const int oh = p / g->OW, ow = p % g->OW;
-        const float *xb = x + (size_t)b * g->H * g->W * C;
-        float *dst = col + (size_t)r * K;
-        for (int kh = 0; kh < g->KH; kh++) {
-            const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
-            for (int kw = 0; kw < g->KW; kw++, dst += C) {
-                const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
-                const float *src = ih < 0 || iw < 0 ? NULL : xb + ((size_t)ih * g->W + iw) * C;
-                if (C >= 16) { /* library calls pay off for long runs only */
-                    if (src) memcpy(dst, src, sizeof(float) * C);
-                    else memset(dst, 0, sizeof(float) * C);
-                } else {
-                    for (int c = 0; c < C; c++) dst[c] = src ? src[c] : 0.0f;
-                }
-            }
-        }
+        px(col + (size_t)r * K, x + (size_t)b * g->H * g->W * C, g, nearest, p / g->OW, p % g->OW);
     }
 }
 
@@ -49,8 +61,13 @@ static inline __attribute__((always_inline)) void
 direct_pixel(float *restrict o, const float *restrict xb, const float *restrict w, const cv_epilogue *ep, int F,
              const cv_window *g, bool nearest, int oh, int ow)
 {
-    const float *bias = ep ? ep->bias : NULL;
-    for (int f = 0; f < F; f++) o[f] = bias ? bias[f] : 0.0f;
+    const float *restrict bias = ep ? ep->bias : NULL;
+    const bool relu = ep && ep->relu;
+    const float leak = ep ? ep->leak : 0.0f;
+    if (bias)
+        for (int f = 0; f < F; f++) o[f] = bias[f];
+    else
+        for (int f = 0; f < F; f++) o[f] = 0.0f;
     const int C = g->C;
     for (int kh = 0; kh < g->KH; kh++) {
         const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
@@ -67,8 +84,8 @@ direct_pixel(float *restrict o, const float *restrict xb, const float *restrict 
             }
         }
     }
-    if (ep && ep->relu)
-        for (int f = 0; f < F; f++) o[f] = o[f] > 0.0f ? o[f] : ep->leak * o[f];
+    if (relu)
+        for (int f = 0; f < F; f++) o[f] = o[f] > 0.0f ? o[f] : leak * o[f];
 }
 
 CV_ISA_CLONES(pixel, (float *o, const float *xb, const float *w, const cv_epilogue *ep, int F, const cv_window *g,
@@ -218,7 +235,7 @@ void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_w
 }
 
 void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, const cv_window *g,
-                      cv_pool_kind kind)
+                      cv_pool_kind kind, bool overwrite)
 {
     const int C = g->C;
     const float inv_area = 1.0f / (float)(g->KH * g->KW);
@@ -226,6 +243,8 @@ void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, c
     for (int b = 0; b < B; b++) {
         float *dxb = dx + (size_t)b * g->H * g->W * C;
         const size_t base = (size_t)b * g->OH * g->OW * C;
+        if (overwrite) /* cleared here, per sample, so the scatter below finds it in cache */
+            for (size_t i = 0; i < (size_t)g->H * g->W * C; i++) dxb[i] = 0.0f;
         for (int oh = 0; oh < g->OH; oh++)
             for (int ow = 0; ow < g->OW; ow++)
                 for (int c = 0; c < C; c++) {

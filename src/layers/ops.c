@@ -58,10 +58,15 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
         return;
     }
     const int chunk = cv_conv_chunk(l, B);
+    cv_workspace *ws = ctx->ws;
+    /* a whole batch in one chunk stays in the workspace for the backward pass */
+    ws->col_layer = chunk == B && ctx->training ? l->index : 0;
+    ws->col_x = x;
+    ws->col_batch = B;
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
-        cv_im2col(ctx->ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
-        cv_sgemm_ep(false, false, cb * P, F, K, 1.0f, ctx->ws->col, K, l->w, F, 0.0f,
+        cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+        cv_sgemm_ep(false, false, cb * P, F, K, 1.0f, ws->col, K, l->w, F, 0.0f,
                     l->out + (size_t)s * l->out_size, F, &ep);
     }
 }
@@ -76,13 +81,16 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     /* a first layer (no dx) with a short receptive field: the direct weight gradient */
     if (!dx && K <= CV_CONV_DIRECT_MAX_K && cv_conv_direct_dw(l->dw, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
+    const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
         const float *dy = dout + (size_t)s * l->out_size;
-        cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+        if (!reuse) cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+        ws->col_layer = 0; /* the input gradient below overwrites col */
         cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
         if (!dx) continue;
         cv_sgemm(false, true, cb * P, K, F, 1.0f, dy, F, l->w, F, 0.0f, ws->col, K);
+        memset(dx + (size_t)s * l->in_size, 0, sizeof(float) * (size_t)cb * l->in_size);
         cv_col2im(dx + (size_t)s * l->in_size, ws->col, cb, g, l->spec->pad_nearest);
     }
 }
@@ -103,7 +111,7 @@ static void pool_backward(cv_layer *l, const float *x, float *dx, const float *d
                           cv_workspace *ws)
 {
     (void)x, (void)ws;
-    if (dx) cv_pool_backward(dx, dout, l->arg, B, &l->win, pool_kind(l));
+    if (dx) cv_pool_backward(dx, dout, l->arg, B, &l->win, pool_kind(l), true);
 }
 
 static void dense_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
@@ -121,7 +129,7 @@ static void dense_backward(cv_layer *l, const float *x, float *dx, const float *
     const int I = (int)l->in_size, U = (int)l->out_size;
     bias_grad(l->db, dout, B, U);
     cv_sgemm(true, false, I, U, B, 1.0f, x, I, dout, U, 1.0f, l->dw, U);
-    if (dx) cv_sgemm(false, true, B, I, U, 1.0f, dout, U, l->w, U, 1.0f, dx, I);
+    if (dx) cv_sgemm(false, true, B, I, U, 1.0f, dout, U, l->w, U, 0.0f, dx, I);
 }
 
 /* flatten and activation: the linear part is the identity (NHWC memory is already (h,w,c)) */
@@ -135,10 +143,7 @@ static void copy_backward(cv_layer *l, const float *x, float *dx, const float *d
                           cv_workspace *ws)
 {
     (void)x, (void)ws;
-    if (!dx) return;
-    const int64_t n = (int64_t)B * l->out_size;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] += dout[i];
+    if (dx) memcpy(dx, dout, sizeof(float) * (size_t)B * l->out_size);
 }
 
 /* Inverted dropout: kept units are scaled by 1/(1-rate) during training so that inference is
@@ -173,7 +178,7 @@ static void dropout_backward(cv_layer *l, const float *x, float *dx, const float
     if (!dx) return;
     const int64_t n = (int64_t)B * l->out_size;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] += dout[i] * l->mask[i];
+    for (int64_t i = 0; i < n; i++) dx[i] = dout[i] * l->mask[i];
 }
 
 const cv_layer_ops cv_layer_registry[CV_LAYER_KIND_COUNT] = {

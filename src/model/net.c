@@ -197,6 +197,7 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     p += B * widest;
     net->ws.col = p;
     net->ws.col_cap = col;
+    net->ws.col_layer = 0; /* a new buffer holds nothing reusable */
     net->max_batch = max_batch;
     return 0;
 }
@@ -325,10 +326,7 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
         }
         const float *x = i == 1 ? net->input : net->layers[i - 1].out;
         float *dx = NULL;
-        if (i > net->first_trainable) {
-            dx = spare;
-            memset(dx, 0, sizeof(float) * (size_t)B * l->in_size);
-        }
+        if (i > net->first_trainable) dx = spare; /* backward writes all of it */
         cv_layer_registry[l->spec->kind].backward(l, x, dx, d, B, &net->ws);
         if (net->prof_bwd) net->prof_bwd[i] += cv_now() - t0;
         if (net->hook && net->views[i].kernel_n) net->hook(net->hook_ctx, net->views[i].kernel_off);
