@@ -71,7 +71,8 @@ static inline float elem(const float *X, int ld, bool trans, int r, int c)
 #include "kernels/gemm-tile.h"
 #endif
 
-typedef void (*tile_fn)(int, const float *, int, int, const float *, float *, int, int, int, bool);
+typedef void (*tile_fn)(int, const float *, int, int, const float *, float *, int, int, int, bool,
+                        const cv_epilogue *);
 typedef struct {
     const char *name;
     tile_fn fn;
@@ -204,12 +205,9 @@ static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a
         } else {
             pa = a->packed + (size_t)(ip - (a->direct ? a->full : 0)) * mr * kc;
         }
-        float *c = C + (size_t)ip * mr * ldc + (size_t)jp * nr;
-        g->fn(kc, pa, sk, si, pb + (size_t)jp * nr * kc, c, ldc, rows, cols, set);
-        if (ep) {
-            const cv_epilogue e = {ep->bias ? ep->bias + jp * nr : NULL, ep->relu, ep->leak};
-            epilogue(c, ldc, rows, cols, &e);
-        }
+        const cv_epilogue e = {ep && ep->bias ? ep->bias + jp * nr : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
+        g->fn(kc, pa, sk, si, pb + (size_t)jp * nr * kc, C + (size_t)ip * mr * ldc + (size_t)jp * nr, ldc, rows,
+              cols, set, ep ? &e : NULL);
     }
 }
 
