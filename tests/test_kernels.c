@@ -534,3 +534,52 @@ Test(gemm, epilogue_bias_and_relu_on_every_path)
             free(A), free(B), free(bias), free(C), free(R);
         }
 }
+
+/* The direct convolution and its weight gradient against im2col + the naive GEMM, for filter
+ * counts that take each register-blocked width (16, 32, 48, 64) and the plain loops (5, 40),
+ * with padding, stride 2, nearest padding, several channels and the bias + ReLU epilogue. */
+static void check_direct(int H, int W, int C, int k, int s, bool same, bool nearest, int F, int B)
+{
+    const cv_window g = conv_win(H, W, C, k, s, same);
+    const int K = g.KH * g.KW * g.C, P = g.OH * g.OW;
+    cr_assert_leq(K, CV_CONV_DIRECT_MAX_K);
+    float *x = rand_buf((size_t)B * H * W * C, 300 + F), *w = rand_buf((size_t)K * F, 301 + F);
+    float *bias = rand_buf((size_t)F, 302 + F), *dy = rand_buf((size_t)B * P * F, 303 + F);
+    float *col = malloc(sizeof(float) * (size_t)B * P * K), *out = malloc(sizeof(float) * (size_t)B * P * F);
+    float *ref = malloc(sizeof(float) * (size_t)B * P * F);
+    float *dw = calloc((size_t)K * F, sizeof(float)), *dwref = calloc((size_t)K * F, sizeof(float));
+    cv_im2col(col, x, B, &g, nearest);
+    cv_sgemm_naive(false, false, B * P, F, K, 1.0f, col, K, w, F, 0.0f, ref, F);
+    const cv_epilogue ep = {bias, true, 0.0f};
+    cv_conv_direct(out, x, w, &ep, B, F, &g, nearest);
+    for (int r = 0; r < B * P; r++)
+        for (int f = 0; f < F; f++) {
+            float v = ref[(size_t)r * F + f] + bias[f];
+            v = v > 0 ? v : 0;
+            cr_assert_leq(fabsf(out[(size_t)r * F + f] - v), 1e-5f * (1.0f + fabsf(v)),
+                          "F=%d C=%d k=%d s=%d: out(%d,%d) = %g, want %g", F, C, k, s, r, f, out[(size_t)r * F + f], v);
+        }
+    for (int i = 0; i < K * F; i++) dw[i] = dwref[i] = 0.5f; /* both accumulate */
+    cr_assert_eq(cv_conv_direct_dw(dw, x, dy, B, F, &g, nearest), 0);
+    cv_sgemm_naive(true, false, K, F, B * P, 1.0f, col, K, dy, F, 1.0f, dwref, F);
+    for (int i = 0; i < K * F; i++)
+        cr_assert_leq(fabsf(dw[i] - dwref[i]), 1e-4f * (1.0f + fabsf(dwref[i])),
+                      "F=%d C=%d k=%d s=%d: dw[%d] = %g, want %g", F, C, k, s, i, dw[i], dwref[i]);
+    free(x), free(w), free(bias), free(dy), free(col), free(out), free(ref), free(dw), free(dwref);
+}
+
+static void check_direct_all(void)
+{
+    static const int filters[] = {16, 32, 48, 64, 5, 40};
+    for (size_t f = 0; f < sizeof filters / sizeof filters[0]; f++) {
+        check_direct(28, 28, 1, 3, 1, false, false, filters[f], 3);  /* fmnist's first layer */
+        check_direct(9, 7, 3, 3, 2, true, false, filters[f], 2);     /* same padding, stride 2 */
+        check_direct(6, 5, 2, 2, 1, true, true, filters[f], 2);      /* odd pad, nearest */
+        check_direct(11, 13, 1, 5, 1, true, false, filters[f], 1);   /* K = 25, pixels > 64 */
+    }
+}
+
+Test(conv_direct, matches_im2col_gemm_forward_and_weight_gradient) { check_direct_all(); }
+/* the same through the other instruction-set clones (chosen once per process, like the GEMM's) */
+Test(conv_direct, avx2_clone, .init = force_avx2) { check_direct_all(); }
+Test(conv_direct, generic_clone, .init = force_generic) { check_direct_all(); }
