@@ -12,6 +12,9 @@
  *  A is (M,K) (or (K,M) when transA), B is (K,N) (or (N,K) when transB). */
 void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/** The micro-kernel cv_sgemm uses on this CPU: "avx2+fma", or "generic" (other CPUs, or the
+ *  environment variable CONVOY_GEMM=generic). */
+const char *cv_sgemm_kernel(void);
 /** The same by three plain loops (double accumulation): the test reference. */
 void cv_sgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);

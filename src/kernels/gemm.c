@@ -147,6 +147,14 @@ static tile_fn pick_tile(void)
     return tile_generic;
 }
 
+const char *cv_sgemm_kernel(void)
+{
+#ifdef CV_X86
+    if (pick_tile() == tile_avx2) return "avx2+fma";
+#endif
+    return "generic";
+}
+
 static void tiles(tile_fn tile, int M, int nc, int kc, const float *pa, const float *pb, float *C, int ldc)
 {
     const int mp = (M + MR - 1) / MR, np = (nc + NR - 1) / NR;
