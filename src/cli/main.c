@@ -15,6 +15,7 @@
 
 volatile sig_atomic_t cli_stop_requested;
 bool cli_usage_error;
+static const cv_dist *world; /* set while a command runs: usage errors print on rank 0 only */
 
 static void on_stop_signal(int sig)
 {
@@ -57,7 +58,7 @@ int cli_usage_fail(const cv_dist *d, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vfail(d, fmt, ap);
+    vfail(d ? d : world, fmt, ap); /* every rank parses the same command line */
     va_end(ap);
     cli_usage_error = true;
     return CLI_USAGE;
@@ -179,7 +180,11 @@ static int run_command(const cli_entry *c, int argc, char **argv)
     cv_err err;
     int rc;
     if (cv_dist_world(&d, &err)) rc = cli_fail(NULL, "%s", err.msg);
-    else rc = c->run(&d, argc - 2, argv + 2);
+    else {
+        world = &d;
+        rc = c->run(&d, argc - 2, argv + 2);
+        world = NULL;
+    }
     if (rc != CLI_OK && cli_usage_error) rc = CLI_USAGE;
     if (MPI_Finalize() != MPI_SUCCESS) {
         fputs("convoy: MPI_Finalize failed\n", stderr);
