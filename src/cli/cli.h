@@ -14,7 +14,7 @@
  * (unknown command or flag, missing argument, bad flag value); everything that fails later
  * (bad model file or dataset, missing file, out of memory, MPI or HDF5 failure) is 1. A run
  * stopped by SIGTERM/SIGINT after saving its checkpoint exits 0 (launch/slurm relies on it). */
-enum { CLI_OK = 0, CLI_BAD_INPUT = 1, CLI_INTERNAL = 1, CLI_USAGE = 2 };
+enum { CLI_OK = 0, CLI_BAD_INPUT = 1, CLI_INTERNAL = 1 /* MPI start-up: a failed run too */, CLI_USAGE = 2 };
 
 /** One flag: `--name VALUE` stores VALUE in *value; a flag without arg_name sets *on. */
 typedef struct {
