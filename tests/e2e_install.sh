@@ -15,9 +15,12 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 cmake --install "$build" --prefix "$dir/staged" >install.log 2>&1 || { cat install.log; fail "cmake --install"; exit 1; }
 mv staged prefix && p=$dir/prefix
 
-for f in bin/convoy lib/libconvoy.a include/convoy/convoy.h include/convoy/version.h share/man/man1/convoy.1 \
-    lib/pkgconfig/convoy.pc lib/cmake/convoy/convoyConfig.cmake lib/cmake/convoy/convoyConfigVersion.cmake \
-    lib/cmake/convoy/convoyTargets.cmake; do
+# lib, or lib/x86_64-linux-gnu when the build was configured for /usr (GNUInstallDirs)
+lib=$(cd "$p" && find . -name libconvoy.a -printf '%h\n' | sed 's|^\./||' | head -1)
+[[ -n $lib ]] || fail "libconvoy.a not installed"
+for f in bin/convoy "$lib/libconvoy.a" include/convoy/convoy.h include/convoy/version.h share/man/man1/convoy.1 \
+    "$lib/pkgconfig/convoy.pc" "$lib/cmake/convoy/convoyConfig.cmake" "$lib/cmake/convoy/convoyConfigVersion.cmake" \
+    "$lib/cmake/convoy/convoyTargets.cmake"; do
     [[ -f $p/$f ]] || fail "not installed: $f"
 done
 for h in "$src"/include/convoy/*.h; do
@@ -35,7 +38,7 @@ cmp -s "$p/share/man/man1/convoy.1" "$build/convoy.1" || fail "installed man pag
 
 export OMP_NUM_THREADS=1 # the example's network is tiny
 # pkg-config: a static libconvoy brings its dependencies' link lines with --static
-export PKG_CONFIG_PATH=$p/lib/pkgconfig
+export PKG_CONFIG_PATH=$p/$lib/pkgconfig
 flags=$(pkg-config --cflags --libs --static convoy) || fail "pkg-config convoy: $flags"
 [[ $(pkg-config --modversion convoy) == $(sed -nE 's/^project\(convoy VERSION ([0-9.]+) .*/\1/p' "$src/CMakeLists.txt") ]] ||
     fail "pkg-config --modversion: $(pkg-config --modversion convoy)"
