@@ -42,6 +42,7 @@ cmp -s man.1 "$page" || fail "$page (built) differs from convoy --man"
 [[ $(sed -nE 's/^\.SS "([a-z-]+) .*/\1/p' man.1) == "$commands" ]] ||
     fail "man page sections: $(sed -nE 's/^\.SS "([a-z-]+) .*/\1/p' man.1 | tr '\n' ' ') vs --help: $commands"
 
+allflags=""
 for c in $commands; do
     expect 0 "" -- "$convoy" "$c" --help
     head -1 out.txt | grep -q "^usage: convoy $c " || fail "$c --help: $(head -1 out.txt)"
@@ -52,12 +53,18 @@ for c in $commands; do
     section=$(awk -v c="$c" '/^\.S[SH] / { on = index($0, ".SS \"" c " ") == 1; next } on' man.1)
     manflags=$(sed -nE 's/^\\fB\\-\\-([a-z0-9\\-]+)\\fR.*/\1/p' <<<"$section" | sed 's/\\-/-/g' | sort)
     [[ $c != train || $(wc -l <<<"$flags") -ge 20 ]] || fail "train --help: too few flags read: $flags"
+    allflags+=$'\n'$flags
     [[ $flags == "$manflags" ]] || fail "$c: --help flags [$(tr '\n' ' ' <<<"$flags")] vs man [$(tr '\n' ' ' <<<"$manflags")]"
     # --flag explained on the same line in both
     while read -r f; do
         [[ -z $f ]] && continue
         grep -qE -- "^  --$f( [^ ]+)? +[^ ]" out.txt || fail "$c --help: --$f has no description"
     done <<<"$flags"
+done
+
+# the manual's examples use only flags that exist
+for f in $(awk '/^\.SH / { on = $2 == "EXAMPLES"; next } on' man.1 | sed 's/\\-/-/g' | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u); do
+    grep -qx -- "${f#--}" <<<"$allflags" || fail "man page EXAMPLES use $f, which no command has"
 done
 
 # the page renders

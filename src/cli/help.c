@@ -23,6 +23,19 @@ static const char *const environment[][2] = {
 };
 enum { N_ENVIRONMENT = sizeof environment / sizeof environment[0] };
 
+static const char *const examples[] = {
+    "convoy convert fashion-mnist --out data/fmnist",
+    "convoy summary launch/models/fmnist-cnn.model",
+    "convoy train launch/models/fmnist-cnn.model --data data/fmnist/train.h5 \\\n"
+    "    --val data/fmnist/test.h5 --epochs 10 --checkpoint cnn.h5 --log history.csv",
+    "mpirun -np 4 convoy train launch/models/fmnist-cnn.model --threads 2 \\\n"
+    "    --data data/fmnist/train.h5 --batch-size 256 --checkpoint cnn.h5",
+    "convoy train launch/models/fmnist-cnn.model --data data/fmnist/train.h5 \\\n"
+    "    --epochs 20 --checkpoint cnn.h5 --resume cnn.h5      # after a preemption",
+    "convoy eval cnn.h5 --data data/fmnist/test.h5",
+};
+enum { N_EXAMPLES = sizeof examples / sizeof examples[0] };
+
 static const char summary[] =
     "convoy trains neural networks (multi-layer perceptrons and convolutional networks) data-parallel "
     "across MPI ranks, with OpenMP-parallel kernels inside each rank. A network is a small text file "
@@ -143,7 +156,13 @@ int cli_help_man(const cli_entry *cmds, int n)
     roff(f, "SIGTERM or SIGINT (Slurm preemption, Ctrl-C) stops training after the current step: the "
             "checkpoint is written (to --checkpoint, or convoy-interrupted.h5) and convoy exits 0 saying "
             "how to continue with --resume.");
-    fputs("\n.SH \"SEE ALSO\"\n.BR mpirun (1),\n.BR h5dump (1);\n"
+    fputs("\n.SH EXAMPLES\n", f);
+    for (int i = 0; i < N_EXAMPLES; i++) {
+        fputs(".PP\n.nf\n", f);
+        roff(f, examples[i]);
+        fputs("\n.fi\n", f);
+    }
+    fputs(".SH \"SEE ALSO\"\n.BR mpirun (1),\n.BR h5dump (1);\n"
           "README.md in the source tree (model file grammar, HDF5 layouts, results).\n", f);
     return fflush(f) == 0 ? CLI_OK : cli_fail(NULL, "--man: cannot write the manual page");
 }
