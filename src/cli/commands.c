@@ -31,7 +31,7 @@ static int apply_overrides(cv_model_spec *spec, const char *epochs, const char *
     if (optimizer) {
         int k = cv_optim_from_name(optimizer);
         if (k < 0)
-            return cli_fail(NULL, "--optimizer: unknown optimizer '%s' (sgd, momentum, adagrad, rmsprop, adadelta, adam)", optimizer);
+            return cli_usage_fail(NULL, "--optimizer: unknown optimizer '%s' (sgd, momentum, adagrad, rmsprop, adadelta, adam)", optimizer);
         /* another optimizer than the file's starts from its own defaults */
         if (k != (int)spec->optim.kind) spec->optim = cv_optim_defaults((cv_optim_kind)k);
     }
@@ -56,7 +56,7 @@ static int allreduce_bytes(const cv_dist *d, const char *kind, const char *bucke
     long mb;
     if (cli_int("--bucket-mb", bucket_mb, 1, 1024, &mb)) return CLI_BAD_INPUT;
     if (strcmp(kind, "blocking") != 0 && strcmp(kind, "bucketed") != 0)
-        return cli_fail(d, "--allreduce: unknown kind '%s' (blocking or bucketed)", kind);
+        return cli_usage_fail(d, "--allreduce: unknown kind '%s' (blocking or bucketed)", kind);
     *bytes = strcmp(kind, "bucketed") == 0 ? (int64_t)mb << 20 : 0;
     return CLI_OK;
 }
@@ -71,7 +71,7 @@ static int apply_callback_flags(cv_model_spec *spec, const char *schedule, const
         int k = -1;
         for (int i = 0; i < CV_SCHED_COUNT; i++)
             if (strcmp(schedule, cv_sched_name((cv_sched_kind)i)) == 0) k = i;
-        if (k < 0) return cli_fail(NULL, "--lr-schedule: unknown schedule '%s' (constant, step, exponential, cosine)", schedule);
+        if (k < 0) return cli_usage_fail(NULL, "--lr-schedule: unknown schedule '%s' (constant, step, exponential, cosine)", schedule);
         c->schedule = (cv_sched_kind)k;
     }
     if (warmup) {
@@ -90,7 +90,7 @@ static int apply_callback_flags(cv_model_spec *spec, const char *schedule, const
         static const char *const ok[] = {"loss", "accuracy", "mae", "mse", "val_loss", "val_accuracy", "val_mae", "val_mse"};
         bool known = false;
         for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) known |= strcmp(monitor, ok[i]) == 0;
-        if (!known) return cli_fail(NULL, "--monitor: unknown quantity '%s' (loss, accuracy, mae, mse, or val_ of them)", monitor);
+        if (!known) return cli_usage_fail(NULL, "--monitor: unknown quantity '%s' (loss, accuracy, mae, mse, or val_ of them)", monitor);
         snprintf(c->monitor, sizeof c->monitor, "%s", monitor);
     }
     if (save_best) c->save_best_only = true;
@@ -137,8 +137,8 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
     const char *pos[1];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (!data) return cli_fail(d, "train: --data F.h5 is required");
-    if (val && split) return cli_fail(d, "train: use either --val or --validation-split, not both");
+    if (!data) return cli_usage_fail(d, "train: --data F.h5 is required");
+    if (val && split) return cli_usage_fail(d, "train: use either --val or --validation-split, not both");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     long check_every;
     int64_t bucket_bytes = 0;
@@ -156,8 +156,8 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
     if (rc == 0 && ckpt_every && strcmp(ckpt_every, "epoch") != 0 &&
         cli_int("--checkpoint-every", ckpt_every, 1, 1L << 40, &every))
         rc = CLI_BAD_INPUT;
-    if (rc == 0 && ckpt_every && !ckpt) rc = cli_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
-    if (rc == 0 && resume && init_from) rc = cli_fail(d, "train: use either --resume or --init-from, not both");
+    if (rc == 0 && ckpt_every && !ckpt) rc = cli_usage_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
+    if (rc == 0 && resume && init_from) rc = cli_usage_fail(d, "train: use either --resume or --init-from, not both");
     if (rc == 0) {
         const cv_train_opts o = {.data = data, .val = val, .checkpoint = ckpt, .quiet = quiet,
                                  .stream = stream, .check_every = check_every,
@@ -213,7 +213,7 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
     const char *pos[1];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (!data) return cli_fail(d, "eval: --data F.h5 is required");
+    if (!data) return cli_usage_fail(d, "eval: --data F.h5 is required");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     loaded l;
     if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0) {
@@ -244,7 +244,7 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
     const char *pos[1];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (!data || !out) return cli_fail(d, "predict: --data F.h5 and --out P.h5 are required");
+    if (!data || !out) return cli_usage_fail(d, "predict: --data F.h5 and --out P.h5 are required");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     if (d->rank != 0) return CLI_OK; /* one writer; inference of a file is cheap */
     loaded l;
@@ -296,11 +296,11 @@ static int parse_classes(const char *s, int *out, int max, int *n)
         char *end;
         long v = strtol(p, &end, 10);
         if (end == p || v < 0 || v > 9 || *n >= max || (*end && *end != ','))
-            return cli_fail(NULL, "--positive: bad class list '%s' (class numbers 0-9, comma-separated)", s);
+            return cli_usage_fail(NULL, "--positive: bad class list '%s' (class numbers 0-9, comma-separated)", s);
         out[(*n)++] = (int)v;
         p = *end ? end + 1 : end;
     }
-    return *n ? 0 : cli_fail(NULL, "--positive: empty class list");
+    return *n ? 0 : cli_usage_fail(NULL, "--positive: empty class list");
 }
 
 int cmd_convert(const cv_dist *d, int argc, char **argv)
@@ -322,26 +322,26 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
     const char *pos[3];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (!out) return cli_fail(d, "convert: --out is required");
+    if (!out) return cli_usage_fail(d, "convert: --out is required");
     if (d->rank != 0) return CLI_OK;
     cv_err err;
     if (strcmp(pos[0], "fashion-mnist") == 0) {
-        if (npos != 1) return cli_fail(d, "convert fashion-mnist: takes no file arguments (use --src DIR)");
+        if (npos != 1) return cli_usage_fail(d, "convert fashion-mnist: takes no file arguments (use --src DIR)");
         int cls[10], ncls = 0;
         if (positive && parse_classes(positive, cls, 10, &ncls)) return CLI_BAD_INPUT;
         rc = cv_convert_fashion_mnist(src, out, positive ? cls : NULL, ncls, pos_name, &err);
         if (!rc) printf("wrote %s/train.h5 and %s/test.h5\n", out, out);
     } else if (strcmp(pos[0], "idx") == 0) {
-        if (npos != 3) return cli_fail(d, "convert idx: needs IMAGES and LABELS files");
+        if (npos != 3) return cli_usage_fail(d, "convert idx: needs IMAGES and LABELS files");
         rc = cv_convert_idx(pos[1], pos[2], out, &err);
         if (!rc) printf("wrote %s\n", out);
     } else if (strcmp(pos[0], "csv") == 0) {
-        if (npos != 2) return cli_fail(d, "convert csv: needs one CSV file");
-        if (!label) return cli_fail(d, "convert csv: --label COLUMN is required");
+        if (npos != 2) return cli_usage_fail(d, "convert csv: needs one CSV file");
+        if (!label) return cli_usage_fail(d, "convert csv: --label COLUMN is required");
         rc = cv_convert_csv(pos[1], label, as_float, out, &err);
         if (!rc) printf("wrote %s\n", out);
     } else {
-        return cli_fail(d, "convert: unknown source '%s' (fashion-mnist, idx, csv)", pos[0]);
+        return cli_usage_fail(d, "convert: unknown source '%s' (fashion-mnist, idx, csv)", pos[0]);
     }
     return rc ? cli_fail(d, "%s", err.msg) : CLI_OK;
 }
