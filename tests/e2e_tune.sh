@@ -27,6 +27,9 @@ M
 grep -q "Search space (4 hyperparameters" space.txt && grep -q "lr .*line 5 .*learning_rate .*hp.float(0.001,0.1,log)" space.txt ||
     fail "summary lists the search space: $(cat space.txt)"
 
+"$convoy" train s.model --data d.h5 > t.out 2>&1 && fail "train of a search model accepted"
+grep -q "^convoy: s.model:2: units= is a hyperparameter: search it with \`convoy tune\`" t.out || fail "train message: $(cat t.out)"
+
 mpi() { mpirun -np 4 --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 "$@"; }
 search=(tune s.model --data d.h5 --max-trials 12 --seed 3 --ranks-per-trial 2 --threads 1)
 

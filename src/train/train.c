@@ -366,6 +366,11 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     FILE *logf = NULL;
     int rc = -1;
 
+    if (spec->n_hp) {
+        cv_errf(err, "%s:%d: %s= is a hyperparameter: search it with `convoy tune` (train takes values, e.g. "
+                "the search's D/best.model)", spec->file, spec->hp[0].line, spec->hp[0].key);
+        goto done;
+    }
     if (spec->has_augment) {
         cv_errf(err, "%s:%d: augment is parsed but not applied yet; remove the line to train",
                 spec->file, spec->augment_line);

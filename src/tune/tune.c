@@ -375,6 +375,10 @@ static int open_search(search *S, const cv_model_spec *probe, cv_err *err)
         else if (rc == 0 && strcmp(old.config, S->info.config) != 0)
             rc = cv_errf(err, "%s: made by another search (%s); this one is %s: use the same flags or another --dir",
                          S->path, old.config, S->info.config);
+        for (int64_t i = o->max_trials; rc == 0 && i < n; i++)
+            if (prev[i].status)
+                rc = cv_errf(err, "%s: holds trial %lld, beyond --max-trials %lld (give at least %lld)", S->path,
+                             (long long)i, (long long)o->max_trials, (long long)n);
         for (int64_t i = 0; i < n; i++) {
             if (rc == 0 && i < o->max_trials && prev[i].status) {
                 S->trials[i] = prev[i];
