@@ -67,6 +67,18 @@ done
 diff a.board b.board > /dev/null || fail "resumed leaderboard differs: $(diff a.board b.board)"
 [[ "$(sed 1d A/best.model)" == "$(sed 1d B/best.model)" ]] || fail "best.model differs after resume"
 
+# SIGTERM (Slurm preemption, Ctrl-C): the running trial stops, the finished ones are kept
+"$convoy" tune s.model --data d.h5 --max-trials 12 --seed 3 --threads 1 --dir T > t1.out 2>&1 &
+pid=$!
+for _ in $(seq 1200); do [[ -f T/trials.h5 ]] && break; sleep 0.02; done
+kill -TERM $pid 2>/dev/null
+wait $pid || fail "SIGTERM: exit status $? (0 expected)"
+grep -q "^tune: stopped; [0-9]* finished trials\? \(is\|are\) in T/trials.h5 (run the same command to resume)" t1.out ||
+    fail "SIGTERM message: $(cat t1.out)"
+grep -q -- "--resume" t1.out && fail "a trial's --resume hint leaked: $(cat t1.out)"
+"$convoy" tune s.model --data d.h5 --max-trials 12 --seed 3 --threads 1 --dir T > t2.out 2>&1 || fail "resume after SIGTERM"
+[[ $("$convoy" tune --summary T | head -1 | grep -o "[0-9]* finished") == "12 finished" ]] || fail "12 trials after SIGTERM + resume"
+
 # best.model is a plain model file that trains
 grep -q "hp\." A/best.model && fail "best.model still has hp expressions"
 "$convoy" train A/best.model --data d.h5 --epochs 1 --quiet --threads 1 || fail "best.model does not train"

@@ -31,6 +31,7 @@ typedef struct {
     int64_t done;        /* finished trials */
     char path[4096];     /* D/trials.h5 */
     FILE *out;
+    FILE *sink;          /* /dev/null: where the trials' own cv_train lines go */
 } search;
 
 static void trial_path(const search *S, int64_t t, const char *suffix, char *buf, size_t size)
@@ -114,6 +115,7 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
         cv_train_opts to = o->train;
         to.checkpoint = ck;
         to.quiet = true;
+        to.out = S->sink; /* a stopped trial's "continue with --resume" is not the search's way */
         to.resume = to.init_from = to.log = NULL;
         to.checkpoint_every = 0;
         spec.fit.seed = seed0 + (uint64_t)e;
@@ -441,8 +443,12 @@ int cv_tune(const cv_model_spec *space, const cv_tune_opts *o, const cv_dist *wo
     S.info.hyperband = o->tuner == CV_TUNER_HYPERBAND;
     S.info.n_hp = space->n_hp;
     for (int h = 0; h < space->n_hp; h++) snprintf(S.info.names[h], sizeof S.info.names[h], "%s", space->hp[h].name);
+    S.sink = fopen("/dev/null", "w"); /* NULL (stdout) when there is none */
     S.trials = calloc((size_t)o->max_trials, sizeof *S.trials);
-    if (!S.trials) return cv_errf(err, "out of memory for %lld trial records", (long long)o->max_trials);
+    if (!S.trials) {
+        if (S.sink) fclose(S.sink);
+        return cv_errf(err, "out of memory for %lld trial records", (long long)o->max_trials);
+    }
 
     int rc = cv_dist_agree(world, world->rank == 0 && open_search(&S, &probe, err), err);
     if (rc == 0) rc = bcast_results(&S, o->max_trials, err);
@@ -474,8 +480,8 @@ int cv_tune(const cv_model_spec *space, const cv_tune_opts *o, const cv_dist *wo
         free(all);
     }
     if (rc == 1 && world->rank == 0)
-        fprintf(S.out, "tune: stopped; %lld finished trial%s are in %s (run the same command to resume)\n",
-                (long long)S.done, S.done == 1 ? "" : "s", S.path);
+        fprintf(S.out, "tune: stopped; %lld finished trial%s in %s (run the same command to resume)\n",
+                (long long)S.done, S.done == 1 ? " is" : "s are", S.path);
     if (rc == 0 && world->rank == 0) {
         fputc('\n', S.out);
         const int64_t best = cv_trials_leaderboard(&S.info, S.trials, o->max_trials, S.out);
@@ -486,6 +492,7 @@ int cv_tune(const cv_model_spec *space, const cv_tune_opts *o, const cv_dist *wo
             fprintf(S.out, "\nno trial succeeded\n");
     }
     cv_dist_free(&S.group);
+    if (S.sink) fclose(S.sink);
     for (int64_t i = 0; i < o->max_trials; i++) cv_trial_free(&S.trials[i]);
     free(S.trials);
     return rc;
