@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "convoy/dist.h"
+#include "convoy/train.h"
 
 /* Exit codes. A usage error is a command line that cannot be right whatever the files hold
  * (unknown command or flag, missing argument, bad flag value); everything that fails later
@@ -68,6 +69,21 @@ int cmd_predict(const cv_dist *d, int argc, char **argv);
 int cmd_summary(const cv_dist *d, int argc, char **argv);
 int cmd_convert(const cv_dist *d, int argc, char **argv);
 int cmd_bench(const cv_dist *d, int argc, char **argv);
+int cmd_tune(const cv_dist *d, int argc, char **argv);
+
+/** The flags train shares with tune: data, validation, the model file's overrides, speed. */
+typedef struct {
+    const char *data, *val, *split, *epochs, *batch, *opt, *lr, *threads, *check, *allreduce, *bucket_mb,
+        *schedule, *warmup, *early, *plateau;
+    bool quiet, stream, reproducible;
+} cli_train_flags;
+#define CLI_TRAIN_FLAGS_MAX 24
+/** Writes the shared flags' table entries (pointing into t) to out; returns their count. */
+int cli_train_flags_table(cli_train_flags *t, cli_flag *out);
+/** Checks them and fills o's data, validation and speed fields (the rest zero). */
+int cli_train_flags_opts(const cv_dist *d, const char *cmd, const cli_train_flags *t, cv_train_opts *o);
+/** Applies the model-file overrides (--epochs, --batch-size, --lr, callbacks) to spec. */
+int cli_train_flags_apply(const cli_train_flags *t, cv_model_spec *spec);
 
 /** Set by SIGTERM/SIGINT: training saves a checkpoint after the current step and exits 0. */
 extern volatile sig_atomic_t cli_stop_requested;

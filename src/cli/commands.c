@@ -97,61 +97,86 @@ static int apply_callback_flags(cv_model_spec *spec, const char *schedule, const
     return CLI_OK;
 }
 
+int cli_train_flags_table(cli_train_flags *t, cli_flag *out)
+{
+    const cli_flag shared[] = {
+        {"data", "F.h5", "training set (required)", &t->data, NULL},
+        {"val", "F.h5", "validation set (instead of --validation-split)", &t->val, NULL},
+        {"validation-split", "R", "hold out a seeded random fraction R of --data", &t->split, NULL},
+        {"epochs", "N", "epochs to train (fit epochs=)", &t->epochs, NULL},
+        {"batch-size", "B|all", "GLOBAL batch size; all = full-batch gradient descent", &t->batch, NULL},
+        {"optimizer", "NAME", "sgd, momentum, adagrad, rmsprop, adadelta, adam", &t->opt, NULL},
+        {"lr", "X", "learning rate", &t->lr, NULL},
+        {"threads", "T", "OpenMP threads per rank (default: OMP_NUM_THREADS)", &t->threads, NULL},
+        {"quiet", NULL, "no per-epoch lines", NULL, &t->quiet},
+        {"stream", NULL, "read each rank's rows of /x from the file per batch (data larger than memory)", NULL, &t->stream},
+        {"check-every", "N", "compare a weight checksum across ranks every N steps (default 100; 0 off)", &t->check, NULL},
+        {"allreduce", "KIND", "gradient averaging: blocking (one MPI_Allreduce, default) or bucketed", &t->allreduce, NULL},
+        {"bucket-mb", "M", "bucketed: bucket size in MiB (default 4)", &t->bucket_mb, NULL},
+        {"lr-schedule", "KIND", "constant, step, exponential or cosine (fit lr_schedule=)", &t->schedule, NULL},
+        {"warmup-steps", "N", "linear learning-rate warm-up over N steps (fit warmup_steps=)", &t->warmup, NULL},
+        {"early-stopping", "P", "stop after P epochs without improvement (fit early_stopping_patience=)", &t->early, NULL},
+        {"reduce-lr-on-plateau", "P", "cut the learning rate after P flat epochs (fit reduce_lr_patience=)", &t->plateau, NULL},
+        {"reproducible", NULL, "byte-identical weights for any power-of-two rank count (fixed gradient tree)", NULL, &t->reproducible},
+    };
+    memcpy(out, shared, sizeof shared);
+    return NFLAGS(shared);
+}
+
+int cli_train_flags_opts(const cv_dist *d, const char *cmd, const cli_train_flags *t, cv_train_opts *o)
+{
+    if (!t->data) return cli_usage_fail(d, "%s: --data F.h5 is required", cmd);
+    if (t->val && t->split) return cli_usage_fail(d, "%s: use either --val or --validation-split, not both", cmd);
+    if (cli_threads(t->threads)) return CLI_BAD_INPUT;
+    long check_every;
+    int64_t bucket_bytes = 0;
+    if (cli_int("--check-every", t->check ? t->check : "100", 0, 1L << 40, &check_every) ||
+        allreduce_bytes(d, t->allreduce ? t->allreduce : "blocking", t->bucket_mb ? t->bucket_mb : "4", &bucket_bytes))
+        return CLI_BAD_INPUT;
+    *o = (cv_train_opts){.data = t->data, .val = t->val, .quiet = t->quiet, .stream = t->stream,
+                         .check_every = check_every, .bucket_bytes = bucket_bytes,
+                         .stop_flag = &cli_stop_requested, .reproducible = t->reproducible};
+    return CLI_OK;
+}
+
+int cli_train_flags_apply(const cli_train_flags *t, cv_model_spec *spec)
+{
+    if (apply_overrides(spec, t->epochs, t->batch, t->opt, t->lr, NULL, t->split)) return CLI_BAD_INPUT;
+    return apply_callback_flags(spec, t->schedule, t->warmup, t->early, t->plateau, NULL, false);
+}
+
 int cmd_train(const cv_dist *d, int argc, char **argv)
 {
-    const char *data = NULL, *val = NULL, *split = NULL, *epochs = NULL, *batch = NULL, *opt = NULL,
-               *lr = NULL, *seed = NULL, *threads = NULL, *ckpt = NULL, *check = "100",
-               *allreduce = "blocking", *bucket_mb = "4", *resume = NULL, *init_from = NULL,
-               *ckpt_every = NULL, *schedule = NULL, *warmup = NULL, *early = NULL, *monitor = NULL,
-               *plateau = NULL, *log = NULL;
-    bool quiet = false, stream = false, save_best = false, reproducible = false;
-    const cli_flag flags[] = {
-        {"data", "F.h5", "training set (required)", &data, NULL},
-        {"val", "F.h5", "validation set (instead of --validation-split)", &val, NULL},
-        {"validation-split", "R", "hold out a seeded random fraction R of --data", &split, NULL},
-        {"epochs", "N", "epochs to train (fit epochs=)", &epochs, NULL},
-        {"batch-size", "B|all", "GLOBAL batch size; all = full-batch gradient descent", &batch, NULL},
-        {"optimizer", "NAME", "sgd, momentum, adagrad, rmsprop, adadelta, adam", &opt, NULL},
-        {"lr", "X", "learning rate", &lr, NULL},
+    cli_train_flags t = {0};
+    const char *seed = NULL, *ckpt = NULL, *resume = NULL, *init_from = NULL, *ckpt_every = NULL,
+               *monitor = NULL, *log = NULL;
+    bool save_best = false;
+    const cli_flag own[] = {
         {"seed", "S", "seed for initialisation, shuffling, splits and dropout", &seed, NULL},
-        {"threads", "T", "OpenMP threads per rank (default: OMP_NUM_THREADS)", &threads, NULL},
         {"checkpoint", "F.h5", "save the trained model here (rank 0)", &ckpt, NULL},
-        {"quiet", NULL, "no per-epoch lines", NULL, &quiet},
-        {"stream", NULL, "read each rank's rows of /x from the file per batch (data larger than memory)", NULL, &stream},
-        {"check-every", "N", "compare a weight checksum across ranks every N steps (default 100; 0 off)", &check, NULL},
-        {"allreduce", "KIND", "gradient averaging: blocking (one MPI_Allreduce, default) or bucketed", &allreduce, NULL},
-        {"bucket-mb", "M", "bucketed: bucket size in MiB (default 4)", &bucket_mb, NULL},
         {"checkpoint-every", "N|epoch", "also save --checkpoint every N optimizer steps (epoch ends always)", &ckpt_every, NULL},
         {"resume", "F.h5", "continue exactly where the checkpoint F.h5 stopped (--epochs counts the total)", &resume, NULL},
         {"init-from", "F.h5", "start from F.h5's weights (every layer's shape checked)", &init_from, NULL},
-        {"lr-schedule", "KIND", "constant, step, exponential or cosine (fit lr_schedule=)", &schedule, NULL},
-        {"warmup-steps", "N", "linear learning-rate warm-up over N steps (fit warmup_steps=)", &warmup, NULL},
-        {"early-stopping", "P", "stop after P epochs without improvement (fit early_stopping_patience=)", &early, NULL},
-        {"reduce-lr-on-plateau", "P", "cut the learning rate after P flat epochs (fit reduce_lr_patience=)", &plateau, NULL},
         {"monitor", "NAME", "what the callbacks watch: val_loss (default), val_accuracy, loss, ...", &monitor, NULL},
         {"save-best-only", NULL, "write --checkpoint only when the monitored value improves", NULL, &save_best},
         {"log", "history.csv", "one CSV row per epoch: epoch, lr, loss, metrics, val_*, seconds, images/s", &log, NULL},
-        {"reproducible", NULL, "byte-identical weights for any power-of-two rank count (fixed gradient tree)", NULL, &reproducible},
     };
-    const cli_command c = {"train", "MODEL", "Trains MODEL (a model file) on --data.", flags, NFLAGS(flags), 1, 1};
+    cli_flag flags[CLI_TRAIN_FLAGS_MAX + NFLAGS(own)];
+    const int n = cli_train_flags_table(&t, flags);
+    memcpy(flags + n, own, sizeof own);
+    const cli_command c = {"train", "MODEL", "Trains MODEL (a model file) on --data.", flags, n + NFLAGS(own), 1, 1};
     const char *pos[1];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (!data) return cli_usage_fail(d, "train: --data F.h5 is required");
-    if (val && split) return cli_usage_fail(d, "train: use either --val or --validation-split, not both");
-    if (cli_threads(threads)) return CLI_BAD_INPUT;
-    long check_every;
-    int64_t bucket_bytes = 0;
-    if (cli_int("--check-every", check, 0, 1L << 40, &check_every) ||
-        allreduce_bytes(d, allreduce, bucket_mb, &bucket_bytes))
-        return CLI_BAD_INPUT;
+    cv_train_opts o;
+    if ((rc = cli_train_flags_opts(d, "train", &t, &o))) return rc;
 
     cv_model_spec spec;
     cv_err err;
     if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
-    rc = apply_overrides(&spec, epochs, batch, opt, lr, seed, split);
-    if (rc == 0)
-        rc = apply_callback_flags(&spec, schedule, warmup, early, plateau, monitor, save_best);
+    rc = cli_train_flags_apply(&t, &spec);
+    if (rc == 0) rc = apply_overrides(&spec, NULL, NULL, NULL, NULL, seed, NULL);
+    if (rc == 0) rc = apply_callback_flags(&spec, NULL, NULL, NULL, NULL, monitor, save_best);
     long every = 0;
     if (rc == 0 && ckpt_every && strcmp(ckpt_every, "epoch") != 0 &&
         cli_int("--checkpoint-every", ckpt_every, 1, 1L << 40, &every))
@@ -159,12 +184,11 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
     if (rc == 0 && ckpt_every && !ckpt) rc = cli_usage_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
     if (rc == 0 && resume && init_from) rc = cli_usage_fail(d, "train: use either --resume or --init-from, not both");
     if (rc == 0) {
-        const cv_train_opts o = {.data = data, .val = val, .checkpoint = ckpt, .quiet = quiet,
-                                 .stream = stream, .check_every = check_every,
-                                 .bucket_bytes = bucket_bytes,
-                                 .resume = resume, .init_from = init_from, .checkpoint_every = every,
-                                 .stop_flag = &cli_stop_requested, .reproducible = reproducible,
-                                 .log = log};
+        o.checkpoint = ckpt;
+        o.resume = resume;
+        o.init_from = init_from;
+        o.checkpoint_every = every;
+        o.log = log;
         if (cv_train(&spec, &o, d, NULL, &err) < 0) rc = cli_fail(d, "%s", err.msg);
     }
     cv_model_spec_free(&spec);
@@ -354,11 +378,11 @@ static int bench_gemm(const cv_dist *d, const char *arg)
     char buf[64];
     snprintf(buf, sizeof buf, "%s", arg);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (n == 3) return cli_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
+        if (n == 3) return cli_usage_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
         if (cli_int("--gemm", tok, 1, 16384, &mnk[n++])) return CLI_BAD_INPUT;
     }
     if (n == 1) mnk[1] = mnk[2] = mnk[0];
-    else if (n != 3) return cli_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
+    else if (n != 3) return cli_usage_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
     cv_gemm_report r;
     cv_err err;
     if (cv_bench_gemm((int)mnk[0], (int)mnk[1], (int)mnk[2], &r, &err)) return cli_fail(d, "%s", err.msg);
@@ -395,8 +419,8 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (cli_threads(threads)) return CLI_BAD_INPUT;
-    if (gemm) return npos ? cli_fail(d, "bench: give MODEL or --gemm, not both") : bench_gemm(d, gemm);
-    if (!npos) return cli_fail(d, "bench: MODEL is required (or --gemm N)");
+    if (gemm) return npos ? cli_usage_fail(d, "bench: give MODEL or --gemm, not both") : bench_gemm(d, gemm);
+    if (!npos) return cli_usage_fail(d, "bench: MODEL is required (or --gemm N)");
     long nsteps, b = 0;
     int64_t bucket_bytes = 0;
     if (cli_int("--steps", steps, 1, 1000000, &nsteps) || allreduce_bytes(d, allreduce, bucket_mb, &bucket_bytes))

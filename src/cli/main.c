@@ -144,6 +144,7 @@ static const cli_entry commands[] = {
     {"predict", cmd_predict, "write a checkpoint's outputs for a dataset to /predictions"},
     {"summary", cmd_summary, "layers, output shapes and parameter counts"},
     {"convert", cmd_convert, "make HDF5 datasets from Fashion-MNIST, IDX or CSV files"},
+    {"tune", cmd_tune, "hyperparameter search over hp.* values: parallel trials, resumable"},
     {"bench", cmd_bench, "time training steps: images/s, per-layer times, fraction of peak"},
 };
 
