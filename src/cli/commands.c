@@ -387,7 +387,8 @@ static int bench_gemm(const cv_dist *d, const char *arg)
     cv_err err;
     if (cv_bench_gemm((int)mnk[0], (int)mnk[1], (int)mnk[2], &r, &err)) return cli_fail(d, "%s", err.msg);
     if (d->rank != 0) return CLI_OK;
-    printf("sgemm %dx%dx%d, %s micro-kernel\n", r.M, r.N, r.K, r.path);
+    printf("sgemm %dx%dx%d, %s%s\n", r.M, r.N, r.K, r.path,
+           strcmp(r.path, "openblas") == 0 ? " (cblas_sgemm)" : " micro-kernel");
     printf("  1 thread : %6.1f GFLOP/s of %6.1f measured FMA peak: %5.1f%%\n", r.gflops1, r.peak1,
            100.0 * r.gflops1 / r.peak1);
     if (r.threads > 1)
@@ -456,8 +457,8 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
         printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "optimizer", "", r.optim_ms, "", 100.0 * r.optim_ms / r.step_ms);
         if (r.ranks > 1)
             printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "allreduce", "", r.comm_ms, "", 100.0 * r.comm_ms / r.step_ms);
-        printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters\n", r.step_ms, r.images_per_s,
-               r.flops_per_image / 1e6, (long long)r.params);
+        printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters, peak RSS %.0f MiB (rank 0)\n",
+               r.step_ms, r.images_per_s, r.flops_per_image / 1e6, (long long)r.params, r.peak_rss_mb);
         if (r.ranks > 1)
             printf("allreduce alone: %.1f us for 8 bytes, %.3f ms for the %.2f MB gradient\n", r.allreduce_small_us,
                    r.allreduce_grad_ms, 4e-6 * (double)r.params);

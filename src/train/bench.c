@@ -3,6 +3,7 @@
 #include "convoy/bench.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -107,6 +108,8 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     double peak = cv_peak_flops(0.5);
     if (cv_dist_sum_f64(d, &peak, 1, err)) goto done;
     r->peak_flops = peak;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
     rc = 0;
 done:
     cv_optim_free(&opt);
