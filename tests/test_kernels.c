@@ -190,7 +190,7 @@ static void gemm_in_child(bool generic, float *out, int M, int N, int K)
 
 Test(gemm, environment_selects_the_generic_kernel)
 {
-    if (strcmp(cv_gemm_path(), "openblas") == 0) cr_skip_test("the OpenBLAS comparison build picks no kernel");
+    /* (no cv_gemm_path() here before the forks: it would fix the choice the children inherit) */
     enum { M = 13, N = 40, K = 300 };
     static float fast[M * N], gen[M * N], ref[M * N];
     gemm_in_child(false, fast, M, N, K);
@@ -202,7 +202,7 @@ Test(gemm, environment_selects_the_generic_kernel)
         cr_assert_leq(fabsf(gen[i] - ref[i]), 1e-4f);
     }
 #if defined(__x86_64__) && defined(__OPTIMIZE__) /* at -O0 GCC forms no FMAs: both round alike */
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && strcmp(cv_gemm_path(), "openblas") != 0)
         cr_expect(memcmp(fast, gen, sizeof fast) != 0,
                   "CONVOY_GEMM=generic gave bit-identical results to the AVX2+FMA kernel");
 #endif
