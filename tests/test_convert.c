@@ -328,7 +328,7 @@ Test(fashion_mnist, real_dataset, .timeout = 120)
                  "Fashion-MNIST missing: apt-get install dataset-fashion-mnist");
     const char *outdir = TMP "cv_fmnist/nested";
     cv_err err = {{0}};
-    cr_assert_eq(cv_convert_fashion_mnist(FMNIST_DIR, outdir, NULL, 0, NULL, &err), 0, "%s",
+    cr_assert_eq(cv_convert_fashion_mnist(FMNIST_DIR, outdir, NULL, 0, NULL, NULL, &err), 0, "%s",
                  err.msg);
     check_fmnist(TMP "cv_fmnist/nested/train.h5", 60000, 10);
     check_fmnist(TMP "cv_fmnist/nested/test.h5", 10000, 10);
@@ -343,7 +343,7 @@ Test(fashion_mnist, real_dataset, .timeout = 120)
 
     /* binary: sandals, sneakers and ankle boots against the rest */
     const int pos[3] = {5, 7, 9};
-    cr_assert_eq(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_bin", pos, 3, "footwear",
+    cr_assert_eq(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_bin", pos, 3, "footwear", NULL,
                                           &err), 0, "%s", err.msg);
     check_fmnist(TMP "cv_fmnist_bin/train.h5", 60000, 2);
     check_fmnist(TMP "cv_fmnist_bin/test.h5", 10000, 2);
@@ -360,13 +360,13 @@ Test(fashion_mnist, errors)
 {
     cv_err err = {{0}};
     const int bad[1] = {10};
-    EXPECT_ERR(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_err", bad, 1, NULL, &err), err,
+    EXPECT_ERR(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_err", bad, 1, NULL, NULL, &err), err,
                "positive class 10", "outside [0, 10)");
-    EXPECT_ERR(cv_convert_fashion_mnist(TMP "cv_no_such_src", TMP "cv_fmnist_err", NULL, 0, NULL,
+    EXPECT_ERR(cv_convert_fashion_mnist(TMP "cv_no_such_src", TMP "cv_fmnist_err", NULL, 0, NULL, NULL,
                                         &err), err, "cv_no_such_src/train-images-idx3-ubyte",
                "no such file");
     write_text(TMP "cv_fmnist_plainfile", "x");
-    EXPECT_ERR(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_plainfile/out", NULL, 0, NULL,
+    EXPECT_ERR(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_plainfile/out", NULL, 0, NULL, NULL,
                                         &err), err, "cv_fmnist_plainfile", "not a directory");
 }
 
@@ -381,7 +381,7 @@ Test(fashion_mnist, plain_files_and_default_positive_name)
                    TMP "cv_fmnist_plain_src/t10k-labels-idx1-ubyte", "wT");
     const int pos[2] = {9, 5};
     cv_err err = {{0}};
-    cr_assert_eq(cv_convert_fashion_mnist(src, TMP "cv_fmnist_plain_out", pos, 2, NULL, &err), 0,
+    cr_assert_eq(cv_convert_fashion_mnist(src, TMP "cv_fmnist_plain_out", pos, 2, NULL, NULL, &err), 0,
                  "%s", err.msg);
     cv_dataset ds;
     cr_assert_eq(cv_dataset_load(&ds, TMP "cv_fmnist_plain_out/test.h5", &err), 0, "%s", err.msg);

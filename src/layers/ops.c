@@ -78,8 +78,10 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
         const float *dy = dout + (size_t)s * l->out_size;
-        cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
-        cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
+        if (l->dw) { /* a frozen layer has no weight gradient to compute */
+            cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+            cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
+        }
         if (!dx) continue;
         cv_sgemm(false, true, cb * P, K, F, 1.0f, dy, F, l->w, F, 0.0f, ws->col, K);
         cv_col2im(dx + (size_t)s * l->in_size, ws->col, cb, g, l->spec->pad_nearest);
@@ -119,7 +121,7 @@ static void dense_backward(cv_layer *l, const float *x, float *dx, const float *
     (void)ws;
     const int I = (int)l->in_size, U = (int)l->out_size;
     bias_grad(l->db, dout, B, U);
-    cv_sgemm(true, false, I, U, B, 1.0f, x, I, dout, U, 1.0f, l->dw, U);
+    if (l->dw) cv_sgemm(true, false, I, U, B, 1.0f, x, I, dout, U, 1.0f, l->dw, U);
     if (dx) cv_sgemm(false, true, B, I, U, 1.0f, dout, U, l->w, U, 1.0f, dx, I);
 }
 
