@@ -9,6 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The kinds that take trainable= (layers without weights keep the default, true). */
+static bool has_weights(const cv_layer_spec *l)
+{
+    return l->kind == CV_LAYER_CONV2D || l->kind == CV_LAYER_DENSE;
+}
+
 int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trainable, cv_err *err)
 {
     cv_model_spec saved;
@@ -30,7 +36,7 @@ int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trai
             cv_layer_spec *l = &spec->layers[i];
             *l = saved.layers[i];
             l->line = spec->base.line; /* what the user wrote is the base line */
-            if (trainable >= 0) l->trainable = trainable;
+            if (trainable >= 0 && has_weights(l)) l->trainable = trainable;
             if (l->trainable) spec->base.trainable |= UINT64_C(1) << i;
         }
         spec->n_layers = n + 1;
@@ -44,16 +50,15 @@ int cv_model_fine_tune(cv_model_spec *spec, int k, cv_err *err)
     const cv_base_config *b = &spec->base;
     if (!b->upto) return cv_errf(err, "fine-tuning needs a `base checkpoint=F.h5 upto=N` line");
     int weighted = 0;
-    for (int i = 1; i <= b->upto; i++) weighted += cv_layer_param_count(&spec->layers[i]) > 0;
+    for (int i = 1; i <= b->upto; i++) weighted += has_weights(&spec->layers[i]);
     if (k > weighted)
         return cv_errf(err, "fine_tune_last=%d but the base (upto=%d) has only %d layer%s with "
                        "weights", k, b->upto, weighted, weighted == 1 ? "" : "s");
     int left = k;
     for (int i = b->upto; i >= 1; i--) {
         cv_layer_spec *l = &spec->layers[i];
-        const bool weights = cv_layer_param_count(l) > 0;
-        l->trainable = ((b->trainable >> i) & 1) || (weights && left > 0);
-        left -= weights;
+        if (!has_weights(l)) continue;
+        l->trainable = ((b->trainable >> i) & 1) || left-- > 0;
     }
     spec->base.fine_tune_last = k;
     return 0;
