@@ -137,8 +137,9 @@ void cv_net_zero_grad(cv_net *net);
  *  spent in layer i (activation included) to fwd[i] / bwd[i] (CV_MAX_LAYERS entries each).
  *  NULL turns it off (the default; no clock is read then). */
 void cv_net_profile(cv_net *net, double *fwd, double *bwd);
-/** Floating-point operations of layer i for one sample: forward, and backward (which skips
- *  the input gradient of the first trainable layer). */
+/** Floating-point operations of layer i for one sample: forward, and backward (the weight
+ *  gradient of a trainable layer, plus the input gradient of every layer above the first
+ *  trainable one; nothing below it). */
 void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd);
 /** Number of layers (including the input at 0). */
 int cv_net_layers(const cv_net *net);
