@@ -129,6 +129,7 @@ Test(transfer, bad_base_lines_name_file_and_line)
     fputs("text", f);
     fclose(f);
     expect_error("base checkpoint=not-a-checkpoint.h5\n" COMPILE, HEAD_FILE ":1: base checkpoint: " DIR "/not-a-checkpoint.h5");
+    expect_error("base checkpoint=/dev/null\n" COMPILE, HEAD_FILE ":1: base checkpoint: /dev/null is not a regular file");
 }
 
 static void summary_counts(const cv_model_spec *s, char *buf, size_t size)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The kinds that take trainable= (layers without weights keep the default, true). */
 static bool has_weights(const cv_layer_spec *l)
@@ -19,6 +20,9 @@ int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trai
 {
     cv_model_spec saved;
     cv_err inner;
+    struct stat st; /* a FIFO or device would make HDF5 block or read forever */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return cv_errf(err, "base checkpoint: %s is not a regular file", path);
     if (cv_checkpoint_spec(path, &saved, &inner))
         return cv_errf(err, "base checkpoint: %s", inner.msg);
     const int have = saved.n_layers - 1;
