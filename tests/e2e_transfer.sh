@@ -38,7 +38,7 @@ head_layers=(layers/03_dense/kernel layers/04_dense/kernel optimizer/s1 optimize
 
 # the checkpoint path is relative to the model file's folder, not the working directory
 "$convoy" summary models/head.model > sum.txt || fail "summary"
-grep -q "^Trainable params: 75$" sum.txt && grep -q "^Non-trainable params: 216$" sum.txt ||
+{ grep -q "^Trainable params: 75$" sum.txt && grep -q "^Non-trainable params: 216$" sum.txt; } ||
     fail "summary counts: $(tail -4 sum.txt)"
 "$convoy" train models/head.model --data d.h5 --quiet --threads 1 --checkpoint straight.h5 || fail "head run"
 [[ "$(dump models/base.h5 "${base_layers[@]}")" == "$(dump straight.h5 "${base_layers[@]}")" ]] ||
