@@ -132,6 +132,23 @@ Test(transfer, bad_base_lines_name_file_and_line)
     expect_error("base checkpoint=/dev/null\n" COMPILE, HEAD_FILE ":1: base checkpoint: /dev/null is not a regular file");
 }
 
+/* A checkpoint whose saved model text names itself as its base is an error, not a recursion. */
+Test(transfer, a_checkpoint_that_is_its_own_base)
+{
+    cv_model_spec spec;
+    cv_err err;
+    cr_assert_eq(cv_model_parse(&spec, base_text, "base.model", &err), 0, "%s", err.msg);
+    free(spec.text);
+    spec.text = strdup("base checkpoint=transfer-loop.h5\n" COMPILE);
+    cv_net *net = cv_net_create(&spec, 4, 1, &err);
+    cr_assert(net, "%s", err.msg);
+    cv_normalizer nz = {.mode = CV_NORM_NONE, .dim = 6};
+    cr_assert_eq(cv_checkpoint_save(DIR "/transfer-loop.h5", net, &nz, NULL, 1, &err), 0, "%s", err.msg);
+    cv_net_free(net);
+    cv_model_spec_free(&spec);
+    expect_error("base checkpoint=transfer-loop.h5\n" COMPILE, "bases nested more than 4 deep");
+}
+
 static void summary_counts(const cv_model_spec *s, char *buf, size_t size)
 {
     FILE *f = fmemopen(buf, size, "w");

@@ -16,6 +16,10 @@ static bool has_weights(const cv_layer_spec *l)
     return l->kind == CV_LAYER_CONV2D || l->kind == CV_LAYER_DENSE;
 }
 
+/* Checkpoints convoy writes hold no base line, but a hand-made one could name itself. */
+enum { MAX_BASE_DEPTH = 4 };
+static _Thread_local int base_depth;
+
 int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trainable, cv_err *err)
 {
     cv_model_spec saved;
@@ -23,8 +27,13 @@ int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trai
     struct stat st; /* a FIFO or device would make HDF5 block or read forever */
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return cv_errf(err, "base checkpoint: %s is not a regular file", path);
-    if (cv_checkpoint_spec(path, &saved, &inner))
-        return cv_errf(err, "base checkpoint: %s", inner.msg);
+    if (base_depth == MAX_BASE_DEPTH)
+        return cv_errf(err, "base checkpoint: %s: bases nested more than %d deep (does a checkpoint's "
+                       "model name itself?)", path, MAX_BASE_DEPTH);
+    base_depth++;
+    const int got = cv_checkpoint_spec(path, &saved, &inner);
+    base_depth--;
+    if (got) return cv_errf(err, "base checkpoint: %s", inner.msg);
     const int have = saved.n_layers - 1;
     int rc = 0;
     if (upto > have)
