@@ -97,6 +97,11 @@ Test(transfer, fine_tune_last_unfreezes_the_last_layers_with_weights)
     cr_expect(s.layers[1].trainable && s.layers[3].trainable && s.layers[5].trainable);
     cr_assert_eq(cv_model_fine_tune(&s, 0, &err), 0, "%s", err.msg);
     cr_expect(!s.layers[1].trainable && !s.layers[3].trainable && s.layers[5].trainable);
+    /* a base layer that is trainable already counts among the last K: layer 3 trainable by its
+     * own flag, fine_tune_last=1 leaves layer 1 frozen */
+    s.base.trainable |= UINT64_C(1) << 3;
+    cr_assert_eq(cv_model_fine_tune(&s, 1, &err), 0, "%s", err.msg);
+    cr_expect(!s.layers[1].trainable && s.layers[3].trainable);
     cr_expect_neq(cv_model_fine_tune(&s, 3, &err), 0);
     cr_expect(strstr(err.msg, "fine_tune_last=3 but the base (upto=4) has only 2 layers with weights"), "%s", err.msg);
     cv_model_spec_free(&s);

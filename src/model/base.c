@@ -71,7 +71,8 @@ int cv_model_fine_tune(cv_model_spec *spec, int k, cv_err *err)
     for (int i = b->upto; i >= 1; i--) {
         cv_layer_spec *l = &spec->layers[i];
         if (!has_weights(l)) continue;
-        l->trainable = ((b->trainable >> i) & 1) || left-- > 0;
+        const bool in_last_k = left-- > 0; /* a layer already trainable counts among the K too */
+        l->trainable = ((b->trainable >> i) & 1) || in_last_k;
     }
     spec->base.fine_tune_last = k;
     return 0;
