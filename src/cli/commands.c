@@ -149,7 +149,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
 {
     cli_train_flags t = {0};
     const char *seed = NULL, *ckpt = NULL, *resume = NULL, *init_from = NULL, *ckpt_every = NULL,
-               *monitor = NULL, *log = NULL;
+               *monitor = NULL, *log = NULL, *fine_tune = NULL;
     bool save_best = false;
     const cli_flag own[] = {
         {"seed", "S", "seed for initialisation, shuffling, splits and dropout", &seed, NULL},
@@ -157,6 +157,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         {"checkpoint-every", "N|epoch", "also save --checkpoint every N optimizer steps (epoch ends always)", &ckpt_every, NULL},
         {"resume", "F.h5", "continue exactly where the checkpoint F.h5 stopped (--epochs counts the total)", &resume, NULL},
         {"init-from", "F.h5", "start from F.h5's weights (every layer's shape checked)", &init_from, NULL},
+        {"fine-tune-last", "K", "unfreeze the last K base layers with weights (fit fine_tune_last=)", &fine_tune, NULL},
         {"monitor", "NAME", "what the callbacks watch: val_loss (default), val_accuracy, loss, ...", &monitor, NULL},
         {"save-best-only", NULL, "write --checkpoint only when the monitored value improves", NULL, &save_best},
         {"log", "history.csv", "one CSV row per epoch: epoch, lr, loss, metrics, val_*, seconds, images/s", &log, NULL},
@@ -181,6 +182,11 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
     if (rc == 0 && ckpt_every && strcmp(ckpt_every, "epoch") != 0 &&
         cli_int("--checkpoint-every", ckpt_every, 1, 1L << 40, &every))
         rc = CLI_BAD_INPUT;
+    if (rc == 0 && fine_tune) {
+        long k;
+        if (cli_int("--fine-tune-last", fine_tune, 0, CV_MAX_LAYERS, &k)) rc = CLI_BAD_INPUT;
+        else if (cv_model_fine_tune(&spec, (int)k, &err)) rc = cli_fail(d, "--fine-tune-last: %s", err.msg);
+    }
     if (rc == 0 && ckpt_every && !ckpt) rc = cli_usage_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
     if (rc == 0 && resume && init_from) rc = cli_usage_fail(d, "train: use either --resume or --init-from, not both");
     if (rc == 0) {
@@ -312,31 +318,34 @@ int cmd_summary(const cv_dist *d, int argc, char **argv)
     return CLI_OK;
 }
 
-/* "5,7,9" -> ints in [0, 9] */
-static int parse_classes(const char *s, int *out, int max, int *n)
+/* "5,7,9" -> ints in [0, 9]; flag names the option in messages */
+static int parse_classes(const char *flag, const char *s, int *out, int max, int *n)
 {
     *n = 0;
     for (const char *p = s; *p;) {
         char *end;
         long v = strtol(p, &end, 10);
         if (end == p || v < 0 || v > 9 || *n >= max || (*end && *end != ','))
-            return cli_usage_fail(NULL, "--positive: bad class list '%s' (class numbers 0-9, comma-separated)", s);
+            return cli_usage_fail(NULL, "--%s: bad class list '%s' (class numbers 0-9, comma-separated)", flag, s);
         out[(*n)++] = (int)v;
         p = *end ? end + 1 : end;
     }
-    return *n ? 0 : cli_usage_fail(NULL, "--positive: empty class list");
+    return *n ? 0 : cli_usage_fail(NULL, "--%s: empty class list", flag);
 }
 
 int cmd_convert(const cv_dist *d, int argc, char **argv)
 {
     const char *out = NULL, *src = "/usr/share/datasets/fashion-mnist", *positive = NULL,
-               *pos_name = "positive", *label = NULL;
-    bool as_float = false;
+               *pos_name = "positive", *label = NULL, *classes = NULL, *per_class = NULL;
+    bool as_float = false, relabel = false;
     const cli_flag flags[] = {
         {"out", "PATH", "output directory (fashion-mnist) or file (idx, csv)", &out, NULL},
         {"src", "DIR", "fashion-mnist: folder of the IDX .gz files", &src, NULL},
         {"positive", "C,C,..", "fashion-mnist: binary labels, 1 for these classes", &positive, NULL},
         {"positive-name", "NAME", "fashion-mnist: class name of the positives", &pos_name, NULL},
+        {"classes", "C,C,..", "fashion-mnist: keep only these classes", &classes, NULL},
+        {"per-class", "N", "fashion-mnist: with --classes, the first N training images of each", &per_class, NULL},
+        {"relabel", NULL, "fashion-mnist: with --classes, labels become 0.. in the list's order", NULL, &relabel},
         {"label", "COLUMN", "csv: the target column (name or 0-based index)", &label, NULL},
         {"float", NULL, "csv: store the target as float (regression) even if integral", NULL, &as_float},
     };
@@ -351,9 +360,16 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
     cv_err err;
     if (strcmp(pos[0], "fashion-mnist") == 0) {
         if (npos != 1) return cli_usage_fail(d, "convert fashion-mnist: takes no file arguments (use --src DIR)");
-        int cls[10], ncls = 0;
-        if (positive && parse_classes(positive, cls, 10, &ncls)) return CLI_BAD_INPUT;
-        rc = cv_convert_fashion_mnist(src, out, positive ? cls : NULL, ncls, pos_name, &err);
+        int cls[10], ncls = 0, keep[10], nkeep = 0;
+        if (positive && parse_classes("positive", positive, cls, 10, &ncls)) return CLI_BAD_INPUT;
+        if (classes && parse_classes("classes", classes, keep, 10, &nkeep)) return CLI_BAD_INPUT;
+        if ((per_class || relabel) && !classes)
+            return cli_usage_fail(d, "convert fashion-mnist: --per-class and --relabel need --classes");
+        cv_class_subset sub = {keep, nkeep, 0, relabel};
+        long n = 0;
+        if (per_class && cli_int("--per-class", per_class, 1, 1000000, &n)) return CLI_BAD_INPUT;
+        sub.per_class = (int)n;
+        rc = cv_convert_fashion_mnist(src, out, positive ? cls : NULL, ncls, pos_name, classes ? &sub : NULL, &err);
         if (!rc) printf("wrote %s/train.h5 and %s/test.h5\n", out, out);
     } else if (strcmp(pos[0], "idx") == 0) {
         if (npos != 3) return cli_usage_fail(d, "convert idx: needs IMAGES and LABELS files");

@@ -397,7 +397,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     const int mb = (int)(local_max < CV_MICRO_BATCH ? local_max : CV_MICRO_BATCH);
     const int64_t steps = (s.n_train + B - 1) / B;
     failed = !(net = cv_net_create(spec, mb, fit.seed, err)) ||
-             cv_optim_init(&opt, &spec->optim, cv_net_param_count(net), err) ||
+             cv_optim_init(&opt, &spec->optim, cv_net_grad_count(net), err) ||
              !(perm = cv_malloc(sizeof(int64_t) * (size_t)s.n_train, "epoch order", err)) ||
              (s.train.streamed ? cv_prefetch_start(&pf, &s.train, &nz, mb, err)
                                : cv_batch_alloc(&mem, &s.train, mb, err));
@@ -428,15 +428,13 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             if (pass) plan[nplan - 1].last = true;
         }
     }
-    tree.n = cv_net_param_count(net);
-
+    /* gradients, and so the allreduce, cover the trainable parameters only */
+    tree.n = cv_net_grad_count(net);
     cv_grad_sync sync;
     int64_t layer_off[CV_MAX_LAYERS];
-    int nparam_layers = 0;
-    for (int i = 1; i < spec->n_layers; i++)
-        if (cv_net_param_view(net, i).kernel_n) layer_off[nparam_layers++] = cv_net_param_view(net, i).kernel_off;
-    cv_grad_sync_init(&sync, d, cv_net_grads(net), cv_net_param_count(net), o->bucket_bytes, layer_off,
-                      nparam_layers);
+    const int ngrad_layers = cv_net_grad_layers(net, layer_off);
+    cv_grad_sync_init(&sync, d, cv_net_grads(net), cv_net_grad_count(net), o->bucket_bytes, layer_off,
+                      ngrad_layers);
     hook_ctx hook = {&sync, false, 0, {{0}}};
     if (d->size > 1 && o->bucket_bytes > 0) cv_net_set_grad_hook(net, grads_ready, &hook);
 
@@ -447,6 +445,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     cv_callbacks_init(&st.cb, cb);
     int has_best = 0;
     if (cb->restore_best && !(best = cv_malloc(sizeof(float) * (size_t)nparams, "best weights", err))) failed = 1;
+    if (!failed && spec->base.upto && !o->resume && d->rank == 0) failed = cv_checkpoint_load_base(net, err);
     if (!failed && o->init_from && d->rank == 0) failed = cv_checkpoint_init_from(o->init_from, net, err);
     if (!failed && o->resume) {
         cv_normalizer saved;
@@ -464,7 +463,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         }
     }
     if (cv_dist_agree(d, failed, err)) goto done;
-    if (o->init_from && cv_dist_bcast_f32(d, cv_net_params(net), nparams, err)) goto done;
+    if ((o->init_from || spec->base.upto) && cv_dist_bcast_f32(d, cv_net_params(net), nparams, err)) goto done;
     if (!o->resume && cv_dist_check_same(d, cv_hash_bytes(CV_HASH_INIT, cv_net_params(net), sizeof(float) * (size_t)nparams),
                                          "initial weights", err))
         goto done;
@@ -563,7 +562,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 goto done;
             }
             opt.cfg.lr = cv_callbacks_lr(cb, &st.cb, spec->optim.lr, st.global_step, epoch, total_steps);
-            cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net), cv_net_trainable(net));
+            cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net));
             st.global_step++;
             const bool signalled = flags[0] > 0;
             const bool periodic = o->checkpoint && o->checkpoint_every > 0 && st.global_step % o->checkpoint_every == 0 &&
