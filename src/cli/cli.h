@@ -7,7 +7,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "convoy/data.h"
 #include "convoy/dist.h"
+#include "convoy/model.h"
 
 enum { CLI_OK = 0, CLI_BAD_INPUT = 1, CLI_INTERNAL = 2 };
 
@@ -48,6 +50,13 @@ int cmd_predict(const cv_dist *d, int argc, char **argv);
 int cmd_summary(const cv_dist *d, int argc, char **argv);
 int cmd_convert(const cv_dist *d, int argc, char **argv);
 int cmd_bench(const cv_dist *d, int argc, char **argv);
+int cmd_plot(const cv_dist *d, int argc, char **argv);
+int cmd_visualize(const cv_dist *d, int argc, char **argv);
+
+/** eval --confusion: counts over every rank's slice of ds; rank 0 prints the matrix and report
+ *  and writes svg (when not NULL). Returns an exit code. */
+int cli_confusion(const cv_dist *d, const char *ckpt, cv_net *net, cv_dataset *ds, const cv_normalizer *nz,
+                  const char *svg);
 
 /** Set by SIGTERM/SIGINT: training saves a checkpoint after the current step and exits 0. */
 extern volatile sig_atomic_t cli_stop_requested;

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "convoy/bench.h"
 #include "convoy/checkpoint.h"
+#include "convoy/confusion.h"
 #include "convoy/data.h"
 #include "convoy/model.h"
 #include "convoy/train.h"
@@ -103,8 +104,8 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
                *lr = NULL, *seed = NULL, *threads = NULL, *ckpt = NULL, *check = "100",
                *allreduce = "blocking", *bucket_mb = "4", *resume = NULL, *init_from = NULL,
                *ckpt_every = NULL, *schedule = NULL, *warmup = NULL, *early = NULL, *monitor = NULL,
-               *plateau = NULL, *log = NULL;
-    bool quiet = false, stream = false, save_best = false, reproducible = false;
+               *plateau = NULL, *log = NULL, *plot = NULL;
+    bool quiet = false, stream = false, save_best = false, reproducible = false, verbose = false;
     const cli_flag flags[] = {
         {"data", "F.h5", "training set (required)", &data, NULL},
         {"val", "F.h5", "validation set (instead of --validation-split)", &val, NULL},
@@ -117,6 +118,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         {"threads", "T", "OpenMP threads per rank (default: OMP_NUM_THREADS)", &threads, NULL},
         {"checkpoint", "F.h5", "save the trained model here (rank 0)", &ckpt, NULL},
         {"quiet", NULL, "no per-epoch lines", NULL, &quiet},
+        {"verbose", NULL, "per epoch also: learning rate and time (train, allreduce, validation, ms/step)", NULL, &verbose},
         {"stream", NULL, "read each rank's rows of /x from the file per batch (data larger than memory)", NULL, &stream},
         {"check-every", "N", "compare a weight checksum across ranks every N steps (default 100; 0 off)", &check, NULL},
         {"allreduce", "KIND", "gradient averaging: blocking (one MPI_Allreduce, default) or bucketed", &allreduce, NULL},
@@ -131,6 +133,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         {"monitor", "NAME", "what the callbacks watch: val_loss (default), val_accuracy, loss, ...", &monitor, NULL},
         {"save-best-only", NULL, "write --checkpoint only when the monitored value improves", NULL, &save_best},
         {"log", "history.csv", "one CSV row per epoch: epoch, lr, loss, metrics, val_*, seconds, images/s", &log, NULL},
+        {"plot", "curves.svg", "SVG of loss and accuracy per epoch, train vs validation, rewritten every epoch", &plot, NULL},
         {"reproducible", NULL, "byte-identical weights for any power-of-two rank count (fixed gradient tree)", NULL, &reproducible},
     };
     const cli_command c = {"train", "MODEL", "Trains MODEL (a model file) on --data.", flags, NFLAGS(flags), 1, 1};
@@ -157,6 +160,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         cli_int("--checkpoint-every", ckpt_every, 1, 1L << 40, &every))
         rc = CLI_BAD_INPUT;
     if (rc == 0 && ckpt_every && !ckpt) rc = cli_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
+    if (rc == 0 && quiet && verbose) rc = cli_fail(d, "train: use either --quiet or --verbose, not both");
     if (rc == 0 && resume && init_from) rc = cli_fail(d, "train: use either --resume or --init-from, not both");
     if (rc == 0) {
         const cv_train_opts o = {.data = data, .val = val, .checkpoint = ckpt, .quiet = quiet,
@@ -164,7 +168,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
                                  .bucket_bytes = bucket_bytes,
                                  .resume = resume, .init_from = init_from, .checkpoint_every = every,
                                  .stop_flag = &cli_stop_requested, .reproducible = reproducible,
-                                 .log = log};
+                                 .log = log, .verbose = verbose, .plot = plot};
         if (cv_train(&spec, &o, d, NULL, &err) < 0) rc = cli_fail(d, "%s", err.msg);
     }
     cv_model_spec_free(&spec);
@@ -201,12 +205,14 @@ static void free_loaded(loaded *l)
 
 int cmd_eval(const cv_dist *d, int argc, char **argv)
 {
-    const char *data = NULL, *threads = NULL;
-    bool stream = false;
+    const char *data = NULL, *threads = NULL, *confusion_svg = NULL;
+    bool stream = false, confusion = false;
     const cli_flag flags[] = {
         {"data", "F.h5", "dataset to evaluate on (required)", &data, NULL},
         {"threads", "T", "OpenMP threads per rank", &threads, NULL},
         {"stream", NULL, "read rows of /x from the file as needed", NULL, &stream},
+        {"confusion", NULL, "also the confusion matrix and per-class precision, recall, F1 (classifiers)", NULL, &confusion},
+        {"confusion-svg", "F.svg", "also write the confusion matrix as an SVG heat map (implies --confusion)", &confusion_svg, NULL},
     };
     const cli_command c = {"eval", "CHECKPOINT", "Prints the loss and metrics of CHECKPOINT on --data.",
                            flags, NFLAGS(flags), 1, 1};
@@ -216,9 +222,13 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
     if (!data) return cli_fail(d, "eval: --data F.h5 is required");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     loaded l;
-    if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0) {
+    int K;
+    cv_err err;
+    if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0 && (confusion || confusion_svg) &&
+        cv_confusion_classes(cv_net_spec(l.net), &K, &err))
+        rc = cli_fail(d, "%s: %s", pos[0], err.msg);
+    if (rc == 0) {
         cv_metrics m;
-        cv_err err;
         if (cv_evaluate(l.net, &l.ds, &l.nz, NULL, l.ds.n, d, &m, &err)) {
             rc = cli_fail(d, "%s", err.msg);
         } else if (d->rank == 0) {
@@ -226,6 +236,7 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
             cv_metrics_format(cv_net_spec(l.net), &m, "", line, sizeof line);
             printf("%s  (%lld samples)\n", line, (long long)m.count);
         }
+        if (rc == 0 && (confusion || confusion_svg)) rc = cli_confusion(d, pos[0], l.net, &l.ds, &l.nz, confusion_svg);
     }
     free_loaded(&l);
     return rc;

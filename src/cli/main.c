@@ -146,6 +146,8 @@ static const struct {
     {"summary", cmd_summary, "layers, output shapes and parameter counts"},
     {"convert", cmd_convert, "make HDF5 datasets from Fashion-MNIST, IDX or CSV files"},
     {"bench", cmd_bench, "time training steps: images/s, per-layer times, fraction of peak"},
+    {"plot", cmd_plot, "draw training curves (SVG) from train --log CSV files"},
+    {"visualize", cmd_visualize, "PNGs of a checkpoint's first conv filters and a sample's feature maps"},
 };
 
 static void usage(FILE *f)
