@@ -76,7 +76,8 @@ void cv_confusion_print(FILE *f, const int64_t *counts, int K, char *const *name
     for (int k = 0; names && k < K; k++)
         if ((int)strlen(names[k]) > nw) nw = (int)strlen(names[k]);
     if (nw > 24) nw = 24;
-    const int lw = iw + 1 + nw; /* "3 Dress" */
+    if (iw + 1 + nw < 9) nw = 8 - iw; /* room for "macro avg" */
+    const int lw = iw + 1 + nw;       /* "3 Dress" */
     fprintf(f, "confusion matrix: rows true class, columns predicted class (%lld samples)\n", (long long)total);
     fprintf(f, "%*s", lw, "");
     for (int p = 0; p < K; p++) fprintf(f, " %*d", cw, p);

@@ -480,7 +480,11 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 cv_optim_name(spec->optim.kind), (double)spec->optim.lr);
     if (talk) fflush(out); /* logs and scripts see the start at once */
     cv_progress_init(&prog, out, talk, o->verbose, fit.epochs, steps, B, s.n_train);
-    if (o->plot && d->rank == 0) cv_history_seed(&hist, spec, s.has_val, o->resume ? o->log : NULL);
+    if (o->plot && d->rank == 0) { /* drawn at once (empty axes, or the resumed epochs): a bad path fails now */
+        cv_history_seed(&hist, spec, s.has_val, o->resume ? o->log : NULL);
+        failed = cv_plot_curves_svg(o->plot, &hist, 1, NULL, err);
+    }
+    if (o->plot && cv_dist_agree(d, failed, err)) goto done;
 
     const int64_t total_steps = steps * fit.epochs;
     const char *save_path = o->checkpoint ? o->checkpoint : "convoy-interrupted.h5";
