@@ -48,10 +48,14 @@ printed=$(grep '^epoch 3/3' out.txt | sed -E 's/.*val_accuracy ([0-9.]+).*/\1/')
 logged=$(awk -F, 'NR == 4 { printf "%.4f", $6 }' h.csv)
 [[ $printed == "$logged" ]] || fail "val_accuracy printed $printed, logged $logged"
 grep -q 'data-column="val_accuracy" data-points="3"' h.svg || fail "train --plot: no 3-point val_accuracy series"
-expect 0 "" -- "$convoy" train clf.model --data data.h5 --quiet
+# --resume with --log: the plot continues from the log's earlier epochs
+expect 0 "" -- "$convoy" train clf.model --data data.h5 --epochs 2 --checkpoint r.h5 --log r.csv --plot r.svg --quiet
+expect 0 "" -- "$convoy" train clf.model --data data.h5 --epochs 3 --resume r.h5 --log r.csv --plot r.svg --quiet
+[[ $(grep -c 'data-points="3"' r.svg) -eq 4 && $(grep -c . r.csv) -eq 4 ]] || fail "resumed plot: $(grep -o 'data-points="[0-9]*"' r.svg)"
+expect 0 "" -- "$convoy" train clf.model --data data.h5 --quiet --epochs 1
 [[ ! -s out.txt ]] || fail "--quiet printed: $(cat out.txt)"
-expect 0 "" -- "$convoy" train clf.model --data data.h5 --verbose --threads 1
-[[ $(grep -c '^  lr 0.02  time: train [0-9.]*s (gradient allreduce [0-9.]*s on rank 0)  validation [0-9.]*s  [0-9.]* ms/step$' out.txt) -eq 3 ]] ||
+expect 0 "" -- "$convoy" train clf.model --data data.h5 --verbose --threads 1 --epochs 2
+[[ $(grep -c '^  lr 0.02  time: train [0-9.]*s (gradient allreduce [0-9.]*s on rank 0)  validation [0-9.]*s  [0-9.]* ms/step$' out.txt) -eq 2 ]] ||
     fail "--verbose lines: $(cat out.txt)"
 expect 1 "either --quiet or --verbose" -- "$convoy" train clf.model --data data.h5 --quiet --verbose
 
@@ -73,7 +77,7 @@ grep -q '^epoch ' tty-lines.txt && fail "tty: plain lines on a terminal"
 grep -q $'img/s *\r\nEpoch 2/3' tty.txt || fail "tty: epoch 1's final line is not ended before Epoch 2"
 
 # --- convoy plot ----------------------------------------------------------------------------------
-expect 0 "" -- "$convoy" train clf.model --data data.h5 --optimizer sgd --lr 0.1 --log sgd.csv --quiet
+expect 0 "" -- "$convoy" train clf.model --data data.h5 --optimizer sgd --lr 0.1 --log sgd.csv --quiet --epochs 2
 expect 0 "" -- "$convoy" plot h.csv --out one.svg
 grep -q '>validation</text>' one.svg || fail "plot: one file has no validation legend"
 expect 0 "" -- "$convoy" plot h.csv sgd.csv --out two.svg
