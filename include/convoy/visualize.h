@@ -20,7 +20,8 @@ typedef struct {
  *                channels, else one gray tile per (input channel, filter): a row per input
  *                channel (a square grid when there is one); shades map [-m, m] to black..white,
  *                m = the layer's largest |weight|, so mid-gray is 0;
- *  input.png     the sample as the network sees it (normalised, stretched to 0..255);
+ *  input.png     the sample as the network sees it (normalised): RGB stretched from its min to
+ *                max when it has 3 channels, else one gray tile per channel on its own range;
  *  features-LL.png for each conv layer LL: one tile per output channel of the sample x (one
  *                normalised sample of the input shape), each tile stretched from its own min to max.
  *  out[] receives up to max entries (filters first); *n the count. The network must have a conv
