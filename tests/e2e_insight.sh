@@ -76,6 +76,18 @@ grep -q '^epoch ' tty-lines.txt && fail "tty: plain lines on a terminal"
 # each epoch ends its line: the next Epoch header starts a fresh line
 grep -q $'img/s *\r\nEpoch 2/3' tty.txt || fail "tty: epoch 1's final line is not ended before Epoch 2"
 
+# under mpirun: Open MPI gives rank 0 a pseudo-terminal even when mpirun writes to a pipe (a batch
+# log): still plain lines there; mpirun started from a terminal: the bar
+if command -v mpirun >/dev/null; then
+    mpi=(mpirun -np 2 --oversubscribe --bind-to none -x OMP_NUM_THREADS=1)
+    "${mpi[@]}" "$convoy" train clf.model --data data.h5 --epochs 2 > mp.txt 2>&1 || fail "mpirun train: $(cat mp.txt)"
+    grep -q $'\r' mp.txt && fail "mpirun to a pipe drew the bar: $(cat -A mp.txt | head -3)"
+    [[ $(grep -c '^epoch [12]/2  loss ' mp.txt) -eq 2 ]] || fail "mpirun to a pipe: $(cat mp.txt)"
+    script -qec "${mpi[*]} '$convoy' train clf.model --data data.h5 --epochs 2" /dev/null > mptty.txt < /dev/null
+    [[ $(tr '\r' '\n' < mptty.txt | grep -cE '^ +40/40 \[={30}\] - .* - val_accuracy: [0-9.]+ - [0-9]+ img/s *$') -eq 2 ]] ||
+        fail "mpirun on a terminal: no bar: $(cat -A mptty.txt | head -3)"
+fi
+
 # --- convoy plot ----------------------------------------------------------------------------------
 expect 0 "" -- "$convoy" train clf.model --data data.h5 --optimizer sgd --lr 0.1 --log sgd.csv --quiet --epochs 2
 expect 0 "" -- "$convoy" plot h.csv --out one.svg

@@ -4,9 +4,11 @@
 #define _GNU_SOURCE /* posix_openpt, ptsname */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "convoy/model.h"
@@ -79,8 +81,13 @@ static FILE *open_pty(int *master)
     cr_assert_geq(*master, 0);
     cr_assert_eq(grantpt(*master), 0);
     cr_assert_eq(unlockpt(*master), 0);
+    /* our own session with the pty as its controlling terminal, as a login shell has (closing
+     * the master end then hangs up the session: no SIGHUP for this test process) */
+    signal(SIGHUP, SIG_IGN);
+    cr_assert(setsid() >= 0 || getpgrp() == getpid(), "setsid");
     FILE *f = fopen(ptsname(*master), "w");
     cr_assert_not_null(f);
+    cr_assert_eq(ioctl(fileno(f), TIOCSCTTY, 0), 0, "TIOCSCTTY");
     fcntl(*master, F_SETFL, O_NONBLOCK);
     return f;
 }

@@ -2,6 +2,7 @@
  * (scripts and tests grep "epoch N/M ... val_accuracy X"). */
 #include "convoy/progress.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <unistd.h>
 
@@ -12,12 +13,23 @@
 enum { BAR_WIDTH = 30 };
 #define REDRAW_S 0.1 /* at most 10 redraws a second: a fast epoch must not flood the terminal */
 
+/* Open MPI gives every rank a pseudo-terminal for its stdout even when mpirun writes to a pipe
+ * or a Slurm log, so isatty alone would draw bars into log files: a real user's terminal is also
+ * the process's controlling terminal, which an mpirun started from a script or batch job lacks. */
+static bool has_terminal(void)
+{
+    const int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return false;
+    close(fd);
+    return true;
+}
+
 void cv_progress_init(cv_progress *p, FILE *out, bool on, bool verbose, int epochs, int64_t steps,
                       int64_t batch, int64_t n_train)
 {
     *p = (cv_progress){.out = out, .on = on, .verbose = verbose, .epochs = epochs, .steps = steps,
                        .batch = batch, .n_train = n_train};
-    p->tty = on && isatty(fileno(out));
+    p->tty = on && isatty(fileno(out)) && has_terminal();
 }
 
 /* Images of steps [first_step, step] of the epoch (the last step may be short). */
