@@ -141,6 +141,9 @@ cv_param_view cv_net_param_view(const cv_net *net, int layer);
  *  (B, outputs): probabilities for softmax/sigmoid outputs. */
 const float *cv_net_forward(cv_net *net, const float *x, int B, bool training,
                             uint64_t seed, int64_t epoch, const int64_t *sample_ids);
+/** Output of layer (1 .. layers-1) in the last forward pass, activation applied: (B, its out
+ *  shape), NHWC for image layers. */
+const float *cv_net_layer_output(const cv_net *net, int layer);
 /** Output width (number of classes / targets). */
 int cv_net_outputs(const cv_net *net);
 

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "convoy/bench.h"
 #include "convoy/checkpoint.h"
+#include "convoy/confusion.h"
 #include "convoy/data.h"
 #include "convoy/model.h"
 #include "convoy/train.h"
@@ -149,8 +150,8 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
 {
     cli_train_flags t = {0};
     const char *seed = NULL, *ckpt = NULL, *resume = NULL, *init_from = NULL, *ckpt_every = NULL,
-               *monitor = NULL, *log = NULL, *fine_tune = NULL;
-    bool save_best = false;
+               *monitor = NULL, *log = NULL, *fine_tune = NULL, *plot = NULL;
+    bool save_best = false, verbose = false;
     const cli_flag own[] = {
         {"seed", "S", "seed for initialisation, shuffling, splits and dropout", &seed, NULL},
         {"checkpoint", "F.h5", "save the trained model here (rank 0)", &ckpt, NULL},
@@ -161,6 +162,8 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         {"monitor", "NAME", "what the callbacks watch: val_loss (default), val_accuracy, loss, ...", &monitor, NULL},
         {"save-best-only", NULL, "write --checkpoint only when the monitored value improves", NULL, &save_best},
         {"log", "history.csv", "one CSV row per epoch: epoch, lr, loss, metrics, val_*, seconds, images/s", &log, NULL},
+        {"plot", "curves.svg", "SVG of loss and accuracy per epoch, train vs validation, rewritten every epoch", &plot, NULL},
+        {"verbose", NULL, "per epoch also: learning rate and time (train, allreduce, validation, ms/step)", NULL, &verbose},
     };
     cli_flag flags[CLI_TRAIN_FLAGS_MAX + NFLAGS(own)];
     const int n = cli_train_flags_table(&t, flags);
@@ -188,6 +191,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         else if (cv_model_fine_tune(&spec, (int)k, &err)) rc = cli_fail(d, "--fine-tune-last: %s", err.msg);
     }
     if (rc == 0 && ckpt_every && !ckpt) rc = cli_usage_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
+    if (rc == 0 && t.quiet && verbose) rc = cli_usage_fail(d, "train: use either --quiet or --verbose, not both");
     if (rc == 0 && resume && init_from) rc = cli_usage_fail(d, "train: use either --resume or --init-from, not both");
     if (rc == 0) {
         o.checkpoint = ckpt;
@@ -195,6 +199,8 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         o.init_from = init_from;
         o.checkpoint_every = every;
         o.log = log;
+        o.verbose = verbose;
+        o.plot = plot;
         if (cv_train(&spec, &o, d, NULL, &err) < 0) rc = cli_fail(d, "%s", err.msg);
     }
     cv_model_spec_free(&spec);
@@ -231,12 +237,14 @@ static void free_loaded(loaded *l)
 
 int cmd_eval(const cv_dist *d, int argc, char **argv)
 {
-    const char *data = NULL, *threads = NULL;
-    bool stream = false;
+    const char *data = NULL, *threads = NULL, *confusion_svg = NULL;
+    bool stream = false, confusion = false;
     const cli_flag flags[] = {
         {"data", "F.h5", "dataset to evaluate on (required)", &data, NULL},
         {"threads", "T", "OpenMP threads per rank", &threads, NULL},
         {"stream", NULL, "read rows of /x from the file as needed", NULL, &stream},
+        {"confusion", NULL, "also the confusion matrix and per-class precision, recall, F1 (classifiers)", NULL, &confusion},
+        {"confusion-svg", "F.svg", "also write the confusion matrix as an SVG heat map (implies --confusion)", &confusion_svg, NULL},
     };
     const cli_command c = {"eval", "CHECKPOINT", "Prints the loss and metrics of CHECKPOINT on --data.",
                            flags, NFLAGS(flags), 1, 1};
@@ -246,9 +254,13 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
     if (!data) return cli_usage_fail(d, "eval: --data F.h5 is required");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     loaded l;
-    if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0) {
+    int K;
+    cv_err err;
+    if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0 && (confusion || confusion_svg) &&
+        cv_confusion_classes(cv_net_spec(l.net), &K, &err))
+        rc = cli_fail(d, "%s: %s", pos[0], err.msg);
+    if (rc == 0) {
         cv_metrics m;
-        cv_err err;
         if (cv_evaluate(l.net, &l.ds, &l.nz, NULL, l.ds.n, d, &m, &err)) {
             rc = cli_fail(d, "%s", err.msg);
         } else if (d->rank == 0) {
@@ -256,6 +268,7 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
             cv_metrics_format(cv_net_spec(l.net), &m, "", line, sizeof line);
             printf("%s  (%lld samples)\n", line, (long long)m.count);
         }
+        if (rc == 0 && (confusion || confusion_svg)) rc = cli_confusion(d, pos[0], l.net, &l.ds, &l.nz, confusion_svg);
     }
     free_loaded(&l);
     return rc;

@@ -286,6 +286,7 @@ void cv_net_profile(cv_net *net, double *fwd, double *bwd)
 }
 
 int cv_net_layers(const cv_net *net) { return net->n; }
+const float *cv_net_layer_output(const cv_net *net, int layer) { return net->layers[layer].out; }
 
 void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx)
 {

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "convoy/checkpoint.h"
+#include "convoy/plot.h"
+#include "convoy/progress.h"
 #include "convoy/rng.h"
 #include "convoy/timer.h"
 #include "train/prefetch.h"
@@ -364,6 +366,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     float *best = NULL;
     leaf_tree tree = {0};
     FILE *logf = NULL;
+    cv_progress prog = {0};
+    cv_history hist = {0};
     int rc = -1;
 
     if (spec->n_hp) {
@@ -479,6 +483,12 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 d->size > 1 ? "s" : "", s.train.streamed ? ", streamed" : "",
                 cv_optim_name(spec->optim.kind), (double)spec->optim.lr);
     if (talk) fflush(out); /* logs and scripts see the start at once */
+    cv_progress_init(&prog, out, talk, o->verbose, fit.epochs, steps, B, s.n_train);
+    if (o->plot && d->rank == 0) { /* drawn at once (empty axes, or the resumed epochs): a bad path fails now */
+        cv_history_seed(&hist, spec, s.has_val, o->resume ? o->log : NULL);
+        failed = cv_plot_curves_svg(o->plot, &hist, 1, NULL, err);
+    }
+    if (o->plot && cv_dist_agree(d, failed, err)) goto done;
 
     const int64_t total_steps = steps * fit.epochs;
     const char *save_path = o->checkpoint ? o->checkpoint : "convoy-interrupted.h5";
@@ -495,6 +505,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         else for (int64_t i = 0; i < s.n_train; i++) perm[i] = i;
         int64_t k0 = 0;
         while (k0 < nplan && steps_of[k0] < first_step) k0++;
+        cv_progress_epoch(&prog, epoch, first_step);
 
         /* ids of micro-batch k go into the buffer that will hold it */
 #define FILL_IDS(k, ids)                                                                            \
@@ -564,6 +575,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             opt.cfg.lr = cv_callbacks_lr(cb, &st.cb, spec->optim.lr, st.global_step, epoch, total_steps);
             cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net));
             st.global_step++;
+            cv_progress_step(&prog, spec, step, &tm);
             const bool signalled = flags[0] > 0;
             const bool periodic = o->checkpoint && o->checkpoint_every > 0 && st.global_step % o->checkpoint_every == 0 &&
                                   step + 1 < steps;
@@ -578,6 +590,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 if (d->rank == 0 && cv_checkpoint_save_state(save_path, net, &nz, &opt, &st, err)) failed = 1;
                 if (cv_dist_agree(d, failed, err)) goto done;
                 if (signalled) {
+                    cv_progress_break(&prog);
                     if (d->rank == 0)
                         fprintf(out, "interrupted: stopped after step %lld of epoch %d and saved %s; continue with "
                                 "the same command plus --resume %s\n", (long long)step + 1, epoch + 1, save_path, save_path);
@@ -596,9 +609,11 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         if (sum_metrics(d, &tm, err)) goto done;
         const double secs = cv_now() - t0;
         cv_metrics vm = {0};
+        const double tv = cv_now();
         if (s.has_val &&
             cv_evaluate(net, s.val_is_split ? &s.train : &s.val, &nz, s.val_idx, s.n_val, d, &vm, err))
             goto done;
+        const cv_progress_detail detail = {opt.cfg.lr, secs, sync.seconds, cv_now() - tv};
         if (stats) stats[epoch] = (cv_epoch_stats){tm, vm, secs, (double)s.n_train / secs, sync.seconds};
         if (logf) {
             fprintf(logf, "%d,%.6g", epoch + 1, (double)opt.cfg.lr);
@@ -608,14 +623,12 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             fflush(logf);
         }
         sync.seconds = 0.0;
-        if (talk) {
-            char tl[160], vl[160] = "";
-            cv_metrics_format(spec, &tm, "", tl, sizeof tl);
-            if (s.has_val) cv_metrics_format(spec, &vm, "val_", vl, sizeof vl);
-            fprintf(out, "epoch %d/%d  %s  %s  %.1fs  %.0f img/s\n", epoch + 1, fit.epochs, tl, vl,
-                    secs, (double)s.n_train / secs);
-            fflush(out);
-        }
+        cv_progress_end(&prog, spec, &tm, s.has_val ? &vm : NULL, secs, &detail);
+        if (o->plot && d->rank == 0 &&
+            (cv_history_add_epoch(&hist, spec, epoch + 1, opt.cfg.lr, &tm, &vm, secs, (double)s.n_train / secs, err) ||
+             cv_plot_curves_svg(o->plot, &hist, 1, NULL, err)))
+            failed = 1;
+        if (o->plot && cv_dist_agree(d, failed, err)) goto done;
 
         /* callbacks see the epoch's monitored value; every rank holds the same value */
         const unsigned ev = cv_callbacks_epoch_end(cb, &st.cb, epoch, cv_metrics_value(cb->monitor, &tm, &vm, s.has_val), opt.cfg.lr);
@@ -646,6 +659,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     if (o->checkpoint && talk && !cb->save_best_only) fprintf(out, "saved %s\n", o->checkpoint);
     rc = 0;
 done:
+    cv_progress_break(&prog);
+    cv_history_free(&hist);
     if (logf) fclose(logf);
     tree_free(&tree);
     free(best);
