@@ -453,6 +453,13 @@ Test(grad, conv_stack_batch1)
 #define POOL(kind, extra) CONV_HEAD kind " " extra "\n" CONV_TAIL
 
 Test(grad, maxpool_2) { grad_check(POOL("maxpool2d", "pool=2"), 3, T_FLOAT); }
+/* a pool after a ReLU-family conv applies the conv's activation derivative itself */
+#define RELU_POOL(act, pool)                                                                     \
+    "input shape=7,5,3\nconv2d filters=3 kernel=1 activation=linear\nconv2d filters=4 kernel=2 " \
+    "activation=" act "\n" pool "\n" CONV_TAIL
+Test(grad, relu_conv_then_maxpool) { grad_check(RELU_POOL("relu", "maxpool2d pool=2"), 3, T_FLOAT); }
+Test(grad, leaky_conv_then_minpool) { grad_check(RELU_POOL("leaky_relu alpha=0.2", "minpool2d pool=2 stride=1"), 3, T_FLOAT); }
+Test(grad, relu_conv_then_avgpool) { grad_check(RELU_POOL("relu", "avgpool2d pool=2"), 3, T_FLOAT); }
 Test(grad, maxpool_3_stride_2) { grad_check(POOL("maxpool2d", "pool=3 stride=2"), 3, T_FLOAT); }
 Test(grad, maxpool_2_stride_1) { grad_check(POOL("maxpool2d", "pool=2 stride=1"), 3, T_FLOAT); }
 Test(grad, avgpool_2) { grad_check(POOL("avgpool2d", "pool=2"), 3, T_FLOAT); }

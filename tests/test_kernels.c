@@ -400,7 +400,7 @@ Test(pool, known_backward_two_channels)
     static const float want_max[8] = {4, 0, 7, -1, 9, 2, 8, 0};
     for (int i = 0; i < 8; i++) cr_expect_eq(out[i], want_max[i], "max out[%d] = %g", i, out[i]);
     memset(dx, 0, sizeof dx);
-    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX, false);
+    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX, false, NULL, 0.0f);
     float want_dx[32] = {0};
     want_dx[(1 * 4 + 0) * 2] = 1, want_dx[(1 * 4 + 3) * 2] = 2;
     want_dx[(3 * 4 + 1) * 2] = 3, want_dx[(2 * 4 + 2) * 2] = 4;
@@ -409,12 +409,12 @@ Test(pool, known_backward_two_channels)
     for (int i = 0; i < 32; i++) cr_expect_eq(dx[i], want_dx[i], "max dx[%d] = %g", i, dx[i]);
     /* overwrite: whatever dx held is replaced */
     for (int i = 0; i < 32; i++) dx[i] = NAN;
-    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX, true);
+    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX, true, NULL, 0.0f);
     for (int i = 0; i < 32; i++) cr_expect_eq(dx[i], want_dx[i], "overwritten max dx[%d] = %g", i, dx[i]);
 
     cv_pool_forward(out, NULL, x, 1, &g, CV_POOL_AVG);
     memset(dx, 0, sizeof dx);
-    cv_pool_backward(dx, dout, NULL, 1, &g, CV_POOL_AVG, false);
+    cv_pool_backward(dx, dout, NULL, 1, &g, CV_POOL_AVG, false, NULL, 0.0f);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++)
             for (int c = 0; c < 2; c++) {
@@ -435,7 +435,7 @@ Test(pool, overlapping_windows_stride_not_pool)
     static const float want[4] = {8, 8, 9, 9};
     for (int i = 0; i < 4; i++) cr_expect_eq(out[i], want[i], "out[%d] = %g", i, out[i]);
     const float dout[4] = {1, 2, 3, 4};
-    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX, false);
+    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX, false, NULL, 0.0f);
     cr_expect_eq(dx[2 * 4 + 2], 3.0f, "8 at (2,2) wins twice: 1 + 2");
     cr_expect_eq(dx[3 * 4 + 1], 7.0f, "9 at (3,1) wins twice: 3 + 4");
     cv_pool_forward(out, arg, img4, 1, &g, CV_POOL_MIN);

@@ -378,7 +378,7 @@ void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_w
 }
 
 void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, const cv_window *g,
-                      cv_pool_kind kind, bool overwrite)
+                      cv_pool_kind kind, bool overwrite, const float *relu_x, float leak)
 {
     const int C = g->C;
     const float inv_area = 1.0f / (float)(g->KH * g->KW);
@@ -386,6 +386,7 @@ void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, c
     for (int b = 0; b < B; b++) {
         float *dxb = dx + (size_t)b * g->H * g->W * C;
         const size_t base = (size_t)b * g->OH * g->OW * C;
+        const float *xb = relu_x ? relu_x + (size_t)b * g->H * g->W * C : NULL;
         if (overwrite) /* cleared here, per sample, so the scatter below finds it in cache */
             for (size_t i = 0; i < (size_t)g->H * g->W * C; i++) dxb[i] = 0.0f;
         for (int oh = 0; oh < g->OH; oh++)
@@ -393,7 +394,7 @@ void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, c
                 for (int c = 0; c < C; c++) {
                     const size_t o = base + ((size_t)oh * g->OW + ow) * C + c;
                     if (kind != CV_POOL_AVG) {
-                        dxb[arg[o]] += dout[o];
+                        dxb[arg[o]] += !xb || xb[arg[o]] > 0.0f ? dout[o] : leak * dout[o];
                         continue;
                     }
                     for (int kh = 0; kh < g->KH; kh++)

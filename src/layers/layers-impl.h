@@ -29,6 +29,9 @@ typedef struct {
     float *mask;             /* dropout scale factors (max_batch, out_size) */
     cv_window win;           /* conv2d / pooling geometry */
     bool act_fused;          /* forward applies the activation itself (ReLU family, in the kernel) */
+    bool act_bwd_by_next;    /* the next layer's backward applies this layer's activation derivative */
+    bool in_relu;            /* max/min pool after a ReLU-family layer: its backward does that */
+    float in_leak;           /* ... with this negative slope (0 for ReLU) */
 } cv_layer;
 
 typedef struct {

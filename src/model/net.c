@@ -241,6 +241,17 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
                        (a == CV_ACT_RELU || a == CV_ACT_LEAKY_RELU || a == CV_ACT_LINEAR) &&
                        !(i == net->n - 1 && net->fused);
     }
+    /* a max/min pool after a ReLU-family layer applies that layer's activation derivative to
+     * the winners it scatters to (everything else is zero either way) */
+    for (int i = 2; i < net->n; i++) {
+        cv_layer *l = &net->layers[i], *prev = &net->layers[i - 1];
+        const cv_act a = layer_act(prev->spec);
+        if ((l->spec->kind == CV_LAYER_MAXPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D) &&
+            (a == CV_ACT_RELU || a == CV_ACT_LEAKY_RELU)) {
+            l->in_relu = prev->act_bwd_by_next = true;
+            l->in_leak = a == CV_ACT_LEAKY_RELU ? prev->spec->alpha : 0.0f;
+        }
+    }
     if (plan_params(net, seed, err) || cv_net_reserve(net, max_batch > 0 ? max_batch : 1, err)) {
         cv_net_free(net);
         return NULL;
@@ -340,7 +351,7 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
         cv_layer *l = &net->layers[i];
         const double t0 = net->prof_bwd ? cv_now() : 0.0;
         /* a fused loss already gave d/dlogits for the output layer */
-        if (!(i == net->n - 1 && net->fused)) {
+        if (!(i == net->n - 1 && net->fused) && !l->act_bwd_by_next) {
             const int width = last_dim(l->spec->out);
             cv_act_backward(d, l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec),
                             l->spec->alpha);
