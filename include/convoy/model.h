@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "convoy/augment.h"
 #include "convoy/callbacks.h"
 #include "convoy/error.h"
 #include "convoy/layers.h"
@@ -33,8 +34,9 @@ typedef struct {
     cv_loss_config loss;
     cv_fit_config fit;
     cv_callbacks_config callbacks; /* fit keys for schedules, early stopping, plateau, save-best */
-    bool has_augment;       /* an `augment` line was present (see README: not yet applied) */
+    bool has_augment;       /* an `augment` line was present: training batches are augmented */
     int augment_line;
+    cv_augment_config augment; /* its values (defaults when absent) */
 } cv_model_spec;
 
 /** Parses model text. `file` names it in messages ("FILE:LINE: what is wrong"). Also infers

@@ -395,6 +395,7 @@ static int parse_value(const parser *P, const key_desc *k, const char *s, int li
     case V_PAIR:
     case V_SPAN:
         n = split(s, part, 4);
+        v->i = n; /* 1: a single number (V_SPAN), 2: lo,hi */
         if (n == 1 && k->type == V_SPAN) return parse_float(P, line, k, s, &v->f);
         if (n != 2)
             return fail(P, line, "bad range '%s' for %s: expected lo,hi", s, k->name);
@@ -590,6 +591,42 @@ static int check_fit_needs(const parser *P, const value *v)
     return 0;
 }
 
+static int apply_augment(parser *P, const value *v, int line)
+{
+    cv_model_spec *spec = P->spec;
+    if (spec->n_layers > 0 && spec->layers[0].shape.rank != 3)
+        return fail(P, line, "augment needs image input (shape=H,W,C); the input on line %d is not",
+                    spec->layers[0].line);
+    cv_augment_config *a = &spec->augment;
+    if (v[K_ROTATION].line) a->rotation_range = (float)v[K_ROTATION].f;
+    if (v[K_WIDTH_SHIFT].line) a->width_shift_range = (float)v[K_WIDTH_SHIFT].f;
+    if (v[K_HEIGHT_SHIFT].line) a->height_shift_range = (float)v[K_HEIGHT_SHIFT].f;
+    if (v[K_SHEAR].line) a->shear_range = (float)v[K_SHEAR].f;
+    const value *z = &v[K_ZOOM];
+    const bool pair = z->i == 2;
+    if (z->line && !pair && z->f >= 1) /* a scalar z is the range [1 - z, 1 + z] */
+        return fail(P, z->line, "zoom_range=%g would allow zoom factors <= 0 (a single value must be < 1)", z->f);
+    if (z->line && pair && z->f <= 0)
+        return fail(P, z->line, "zoom_range lower bound %g must be > 0", z->f);
+    if (z->line) {
+        a->zoom_lo = (float)(pair ? z->f : 1.0 - z->f);
+        a->zoom_hi = (float)(pair ? z->f2 : 1.0 + z->f);
+    }
+    if (v[K_HFLIP].line) a->horizontal_flip = v[K_HFLIP].b;
+    if (v[K_VFLIP].line) a->vertical_flip = v[K_VFLIP].b;
+    if (v[K_BRIGHTNESS].line) {
+        a->brightness = true;
+        a->brightness_lo = (float)v[K_BRIGHTNESS].f;
+        a->brightness_hi = (float)v[K_BRIGHTNESS].f2;
+    }
+    if (v[K_NOISE].line) a->noise_stddev = (float)v[K_NOISE].f;
+    if (v[K_FILL_MODE].line) a->fill_mode = (cv_fill_mode)v[K_FILL_MODE].choice;
+    if (v[K_CVAL].line) a->cval = (float)v[K_CVAL].f;
+    spec->has_augment = true;
+    spec->augment_line = line;
+    return 0;
+}
+
 static int apply_fit(parser *P, const value *v)
 {
     cv_fit_config *f = &P->spec->fit;
@@ -666,11 +703,7 @@ static int process(parser *P, const stmt *st)
     case S_LAYER: return apply_layer(P, kw, vals, st->line);
     case S_COMPILE: return apply_compile(P, vals, st->line);
     case S_FIT: return apply_fit(P, vals);
-    case S_AUGMENT:
-        /* validated here; the augment module reads the values from spec->text */
-        P->spec->has_augment = true;
-        P->spec->augment_line = st->line;
-        return 0;
+    case S_AUGMENT: return apply_augment(P, vals, st->line);
     default: return -1;
     }
 }
@@ -789,6 +822,7 @@ int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_e
     spec->loss.huber_delta = 1.0f;
     spec->fit = (cv_fit_config){.epochs = 1, .batch_size = 32, .seed = 42, .shuffle = true};
     spec->callbacks = cv_callbacks_defaults();
+    spec->augment = cv_augment_defaults();
     /* messages use the full name even if spec->file had to truncate it */
     parser P = {.spec = spec, .file = file ? file : "<model>", .err = err};
     if (!text) return fail(&P, 0, "no model text");
