@@ -8,6 +8,7 @@
 #define CONVOY_AUGMENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "convoy/data.h"
@@ -82,5 +83,23 @@ void cv_augment_sample(const cv_augment_config *c, float *x, int h, int w, int c
 int cv_augment_batch(const cv_augment_config *c, float *x, int B, int h, int w, int ch,
                      const int64_t *ids, uint64_t seed, int64_t epoch, const cv_augment_units *u,
                      cv_err *err);
+
+/** The file name of an augmented image, as Keras's flow(save_to_dir): DIR/PREFIX_ROW_HASH.png,
+ *  ROW the dataset row and HASH a number below 10^7 from the image's key. */
+void cv_augment_png_name(char *buf, size_t size, const char *dir, const char *prefix, int64_t row, uint64_t key);
+
+/** Normalised sample x (n values, units u) as 8-bit pixels: uint8 data back to its stored
+ *  values (rounded, clamped to 0..255); float data min..max of the image to 0..255 (Keras's
+ *  array_to_img). tmp holds n floats. */
+void cv_augment_to_pixels(const float *x, int64_t n, const cv_augment_units *u, float *tmp, uint8_t *out);
+
+/** Writes `count` augmented images of ds (an image dataset, 1-4 channels) to dir (created if
+ *  missing) as PNG files: image j is row j mod N augmented as training epoch j div N does with
+ *  this seed. Then the contact sheet DIR/PREFIX_contact_sheet.png (its path in sheet_path): the
+ *  first sheet_rows rows, each original followed by its variants of epochs 0..sheet_variants-1,
+ *  on a grey grid. */
+int cv_augment_save(const cv_augment_config *c, cv_dataset *ds, const cv_normalizer *nz, uint64_t seed,
+                    int64_t count, const char *dir, const char *prefix, int sheet_rows, int sheet_variants,
+                    char *sheet_path, size_t sheet_size, cv_err *err);
 
 #endif

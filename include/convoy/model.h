@@ -44,6 +44,10 @@ typedef struct {
 int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err);
 /** Reads and parses a model file. */
 int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err);
+/** Reads the augmentation of a model file, or of an augment file (a file whose statements are
+ *  only `augment` lines; then only spec->augment, has_augment, augment_line and fit defaults are
+ *  set). Fails when there is no augment line. */
+int cv_augment_file_load(cv_model_spec *spec, const char *path, cv_err *err);
 void cv_model_spec_free(cv_model_spec *spec);
 
 /** Total trainable parameters of the model. */

@@ -48,6 +48,7 @@ int cmd_predict(const cv_dist *d, int argc, char **argv);
 int cmd_summary(const cv_dist *d, int argc, char **argv);
 int cmd_convert(const cv_dist *d, int argc, char **argv);
 int cmd_bench(const cv_dist *d, int argc, char **argv);
+int cmd_augment(const cv_dist *d, int argc, char **argv);
 
 /** Set by SIGTERM/SIGINT: training saves a checkpoint after the current step and exits 0. */
 extern volatile sig_atomic_t cli_stop_requested;

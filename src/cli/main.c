@@ -146,6 +146,7 @@ static const struct {
     {"summary", cmd_summary, "layers, output shapes and parameter counts"},
     {"convert", cmd_convert, "make HDF5 datasets from Fashion-MNIST, IDX or CSV files"},
     {"bench", cmd_bench, "time training steps: images/s, per-layer times, fraction of peak"},
+    {"augment", cmd_augment, "write augmented images of a dataset as PNG files, and a contact sheet"},
 };
 
 static void usage(FILE *f)

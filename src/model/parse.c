@@ -239,6 +239,7 @@ typedef struct {
     int role_line[S_ROLE_COUNT]; /* where each once-only statement was seen */
     bool has_loss;
     int monitor_line;          /* line of fit's monitor=, checked against compile's metrics */
+    bool augment_only;         /* an augment file (cv_augment_file_load): only `augment` lines */
 } parser;
 
 static int fail(const parser *P, int line, const char *fmt, ...)
@@ -676,6 +677,9 @@ static int process(parser *P, const stmt *st)
     }
     if (kw->role == S_BASE)
         return fail(P, st->line, "`base` (transfer learning) is not supported yet");
+    if (P->augment_only && kw->role != S_AUGMENT)
+        return fail(P, st->line, "`%s` in an augment file (it holds only an `augment` line; layers need a model file)",
+                    st->word);
 
     /* input comes first and once; the statements after it may come in any order */
     const bool is_input = kw->role == S_LAYER && kw->kind == CV_LAYER_INPUT;
@@ -814,7 +818,7 @@ static int finish(parser *P)
                 cv_loss_name(loss), cv_act_name(need), what, last->line);
 }
 
-int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err)
+static int parse_text(cv_model_spec *spec, const char *text, const char *file, bool augment_only, cv_err *err)
 {
     memset(spec, 0, sizeof *spec);
     snprintf(spec->file, sizeof spec->file, "%s", file ? file : "<model>");
@@ -824,7 +828,7 @@ int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_e
     spec->callbacks = cv_callbacks_defaults();
     spec->augment = cv_augment_defaults();
     /* messages use the full name even if spec->file had to truncate it */
-    parser P = {.spec = spec, .file = file ? file : "<model>", .err = err};
+    parser P = {.spec = spec, .file = file ? file : "<model>", .err = err, .augment_only = augment_only};
     if (!text) return fail(&P, 0, "no model text");
 
     const size_t len = strlen(text);
@@ -835,14 +839,34 @@ int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_e
         memcpy(work, text, len + 1);
         memcpy(spec->text, text, len + 1);
         rc = parse_lines(&P, work);
-        if (rc == 0) rc = finish(&P);
+        if (rc == 0 && !augment_only) rc = finish(&P);
     }
     free(work); /* statements point into it; nothing survives the parse */
     if (rc) cv_model_spec_free(spec);
     return rc;
 }
 
-int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err)
+int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err)
+{
+    return parse_text(spec, text, file, false, err);
+}
+
+/* Whether the first statement of text (comments and blank lines skipped) is `word`. */
+static bool first_word_is(const char *text, const char *word)
+{
+    const size_t n = strlen(word);
+    for (const char *p = text; *p;) {
+        p += strspn(p, " \t\r\n\v\f");
+        if (*p == '#') {
+            p += strcspn(p, "\n");
+            continue;
+        }
+        return strncmp(p, word, n) == 0 && (p[n] == '\0' || strchr(" \t\r\n\v\f#", p[n]));
+    }
+    return false;
+}
+
+static int load_text(cv_model_spec *spec, const char *path, bool augment_file, cv_err *err)
 {
     memset(spec, 0, sizeof *spec);
     FILE *f = fopen(path, "rb");
@@ -870,10 +894,23 @@ int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err)
         buf[n] = '\0';
         rc = memchr(buf, '\0', n)
                  ? cv_errf(err, "%s: cannot read: not a text file (it contains NUL bytes)", path)
-                 : cv_model_parse(spec, buf, path, err);
+                 : parse_text(spec, buf, path, augment_file && first_word_is(buf, "augment"), err);
     }
     free(buf);
     return rc;
+}
+
+int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err)
+{
+    return load_text(spec, path, false, err);
+}
+
+int cv_augment_file_load(cv_model_spec *spec, const char *path, cv_err *err)
+{
+    if (load_text(spec, path, true, err)) return -1;
+    if (spec->has_augment) return 0;
+    cv_model_spec_free(spec);
+    return cv_errf(err, "%s: no `augment` line (add e.g. `augment rotation_range=10 horizontal_flip=true`)", path);
 }
 
 void cv_model_spec_free(cv_model_spec *spec)
