@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "convoy/augment.h"
+#include "convoy/data.h"
+#include "convoy/image.h"
 #include "convoy/model.h"
 
 #define N 5 /* test images are N x N, one channel, pixel (r, c) = 10 r + c */
@@ -351,4 +353,93 @@ Test(augment, bad_augment_lines)
                                        "compile loss=sparse_categorical_crossentropy\naugment horizontal_flip=true\n",
                                 "tab.model", &err), -1);
     cr_assert(strstr(err.msg, "tab.model:4: augment needs image input"), "%s", err.msg);
+}
+
+/* `convoy augment`'s files decode to the pixels of the augmented tensor. */
+static void check_saved(cv_dtype xtype, int ch)
+{
+    const int h = 7, w = 6, rows = 4;
+    const cv_shape shape = {3, {h, w, ch}};
+    const int64_t n = (int64_t)h * w * ch;
+    uint8_t xb[4 * 7 * 6 * 3];
+    float xf[4 * 7 * 6 * 3];
+    int32_t labels[4] = {0, 1, 0, 1};
+    for (int64_t i = 0; i < rows * n; i++) {
+        xb[i] = (uint8_t)((i * 29) % 256);
+        xf[i] = (float)((i * 29) % 101) * 0.1f - 3.0f;
+    }
+    char path[512], dir[512], sheet[1100];
+    snprintf(path, sizeof path, "%s/aug-%d-%d.h5", CONVOY_TEST_TMP, (int)xtype, ch);
+    snprintf(dir, sizeof dir, "%s/augment-pngs-%d-%d/sub", CONVOY_TEST_TMP, (int)xtype, ch);
+    cv_err err;
+    cr_assert_eq(cv_dataset_write(path, rows, shape, xtype, xtype == CV_DTYPE_U8 ? (void *)xb : (void *)xf, labels,
+                                  NULL, 0, NULL, 0, &err), 0, "%s", err.msg);
+    cv_dataset ds;
+    cv_normalizer nz;
+    cr_assert_eq(cv_dataset_load(&ds, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_normalizer_fit(&nz, CV_NORM_AUTO, &ds, NULL, ds.n, &err), 0, "%s", err.msg);
+    cv_augment_config cfg = busy_config();
+    cfg.fill_mode = CV_FILL_WRAP;
+    const int count = 6; /* rows 0..3 at epoch 0, then rows 0..1 at epoch 1 */
+    cr_assert_eq(cv_augment_save(&cfg, &ds, &nz, 11, count, dir, "t", 3, 2, sheet, sizeof sheet, &err), 0, "%s", err.msg);
+    const cv_augment_units u = cv_augment_units_for(&nz, xtype);
+    float x[7 * 6 * 3], tmp[7 * 6 * 3];
+    uint8_t want[7 * 6 * 3];
+    for (int j = 0; j < count; j++) {
+        int64_t row = j % rows, epoch = j / rows;
+        cr_assert_eq(cv_dataset_fetch(&ds, &nz, &row, 1, x, &err), 0, "%s", err.msg);
+        cr_assert_eq(cv_augment_batch(&cfg, x, 1, h, w, ch, &row, 11, epoch, &u, &err), 0);
+        cv_augment_to_pixels(x, n, &u, tmp, want);
+        char name[1024];
+        cv_augment_png_name(name, sizeof name, dir, "t", row, cv_augment_key(11, epoch, row));
+        cv_image img;
+        cr_assert_eq(cv_png_read(name, &img, &err), 0, "%s", err.msg);
+        cr_assert(img.w == w && img.h == h && img.c == ch);
+        cr_assert_eq(memcmp(img.px, want, (size_t)n), 0, "%s: pixels differ", name);
+        if (xtype == CV_DTYPE_U8 && j == 0) { /* and the pixels are the augmented tensor's stored values */
+            for (int64_t k = 0; k < n; k++)
+                cr_assert(fabsf(img.px[k] - fminf(fmaxf(x[k] * 255.0f, 0.0f), 255.0f)) <= 0.5f + 1e-3f);
+        }
+        cv_image_free(&img);
+    }
+    cv_image sh;
+    cr_assert_eq(cv_png_read(sheet, &sh, &err), 0, "%s", err.msg);
+    cr_assert_eq(sh.w, 3 * (w + 2) + 2); /* original + 2 variants, 2-pixel gaps */
+    cr_assert_eq(sh.h, 3 * (h + 2) + 2);
+    /* the first column of the sheet is the original row 0 */
+    int64_t row0 = 0;
+    cr_assert_eq(cv_dataset_fetch(&ds, &nz, &row0, 1, x, &err), 0);
+    cv_augment_to_pixels(x, n, &u, tmp, want);
+    for (int y = 0; y < h; y++)
+        cr_assert_eq(memcmp(sh.px + ((size_t)(2 + y) * sh.w + 2) * ch, want + (size_t)y * w * ch, (size_t)w * ch), 0);
+    cv_image_free(&sh);
+    cv_normalizer_free(&nz);
+    cv_dataset_free(&ds);
+}
+
+Test(augment, saved_pngs_decode_to_the_augmented_pixels)
+{
+    check_saved(CV_DTYPE_U8, 1);
+    check_saved(CV_DTYPE_U8, 3);
+    check_saved(CV_DTYPE_F32, 1);
+}
+
+Test(augment, save_refuses_vectors)
+{
+    char path[512], dir[512], sheet[1100];
+    snprintf(path, sizeof path, "%s/aug-vec.h5", CONVOY_TEST_TMP);
+    snprintf(dir, sizeof dir, "%s/aug-vec", CONVOY_TEST_TMP);
+    const float x[6] = {1, 2, 3, 4, 5, 6};
+    const int32_t y[2] = {0, 1};
+    cv_err err;
+    cr_assert_eq(cv_dataset_write(path, 2, (cv_shape){1, {3}}, CV_DTYPE_F32, x, y, NULL, 0, NULL, 0, &err), 0, "%s", err.msg);
+    cv_dataset ds;
+    cv_normalizer nz;
+    cr_assert_eq(cv_dataset_load(&ds, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_normalizer_fit(&nz, CV_NORM_AUTO, &ds, NULL, ds.n, &err), 0, "%s", err.msg);
+    const cv_augment_config cfg = busy_config();
+    cr_assert_eq(cv_augment_save(&cfg, &ds, &nz, 1, 2, dir, "v", 2, 2, sheet, sizeof sheet, &err), -1);
+    cr_assert(strstr(err.msg, "aug-vec.h5:/x: samples are vectors (N, 3)"), "%s", err.msg);
+    cv_normalizer_free(&nz);
+    cv_dataset_free(&ds);
 }

@@ -47,16 +47,24 @@ static int augmented(const cv_augment_config *c, cv_dataset *ds, const cv_normal
     return 0;
 }
 
+/* mkdir -p: the directory and any missing parents. */
 static int make_dir(const char *dir, cv_err *err)
 {
-    struct stat st;
-    if (stat(dir, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) return 0;
-        return cv_errf(err, "%s: exists and is not a directory", dir);
+    char path[1024];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return cv_errf(err, "%s: path too long", dir);
+    for (char *p = path + 1;; p++) {
+        const char c = *p;
+        if (c != '/' && c != '\0') continue;
+        *p = '\0';
+        struct stat st;
+        if (stat(path, &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) return cv_errf(err, "%s: exists and is not a directory", path);
+        } else if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+            return cv_errf(err, "%s: cannot create the directory (%s)", path, strerror(errno));
+        }
+        if (c == '\0') return 0;
+        *p = c;
     }
-    if (mkdir(dir, 0777) != 0)
-        return cv_errf(err, "%s: cannot create the directory (%s)", dir, strerror(errno));
-    return 0;
 }
 
 int cv_augment_save(const cv_augment_config *c, cv_dataset *ds, const cv_normalizer *nz, uint64_t seed,
