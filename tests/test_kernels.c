@@ -41,6 +41,8 @@ static const shape3 shapes[] = {
     {13, 17, 5}, {37, 29, 257}, {5, 1031, 3}, {7, 1100, 300}, {50, 3, 600}, {2, 2048, 2},
     /* few output tiles, long K: the fixed K-slices path (a first conv layer's weight gradient) */
     {9, 32, 9000}, {5, 20, 4100},
+    /* the AVX-512 tile (12 x 32) and the K slicing (384 per slice, equal slices) */
+    {12, 32, 384}, {25, 65, 385}, {24, 64, 769}, {11, 31, 288},
 };
 
 /* elementwise |C - ref| <= 1e-5 * (|alpha| sum_k |a b| + |beta c0|) + 1e-30: float rounding of
@@ -98,7 +100,36 @@ static void force_generic(void) { setenv("CONVOY_GEMM", "generic", 1); }
 
 /* Criterion runs each test in a fresh process, so the kernel choice is made here, after
  * .init has set the variable. */
-Test(gemm, generic_fallback_matches_naive, .init = force_generic) { check_all_shapes(); }
+Test(gemm, generic_fallback_matches_naive, .init = force_generic)
+{
+    cr_assert_str_eq(cv_gemm_path(), "generic");
+    check_all_shapes();
+}
+
+static void force_avx2(void) { setenv("CONVOY_GEMM", "avx2", 1); }
+
+/* On an AVX-512 CPU the default is the AVX-512 kernel: this covers the AVX2 one there. */
+Test(gemm, avx2_kernel_matches_naive, .init = force_avx2)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        cr_assert_str_eq(cv_gemm_path(), "avx2");
+    else
+        cr_assert_str_eq(cv_gemm_path(), "generic");
+#endif
+    check_all_shapes();
+}
+
+Test(gemm, default_path_is_the_widest_the_cpu_runs)
+{
+    unsetenv("CONVOY_GEMM");
+    const char *want = "generic";
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = __builtin_cpu_supports("avx512f") ? "avx512" : "avx2";
+#endif
+    cr_assert_str_eq(cv_gemm_path(), want);
+}
 
 Test(gemm, alpha_zero_and_beta_zero_semantics)
 {

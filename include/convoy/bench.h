@@ -31,4 +31,14 @@ typedef struct {
 int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
              cv_bench_report *r, cv_err *err);
 
+/** SGEMM throughput: C (M,N) = A (M,K) B (K,N) on one thread and on all OpenMP threads, with
+ *  the measured FMA peak of the same vector width for each. */
+typedef struct {
+    int M, N, K, threads;
+    const char *path;           /* the micro-kernel: avx512, avx2, generic */
+    double gflops1, peak1;      /* one thread */
+    double gflops, peak;        /* `threads` threads */
+} cv_gemm_report;
+int cv_bench_gemm(int M, int N, int K, cv_gemm_report *r, cv_err *err);
+
 #endif

@@ -12,6 +12,9 @@
  *  A is (M,K) (or (K,M) when transA), B is (K,N) (or (N,K) when transB). */
 void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/** The micro-kernel cv_sgemm uses: "avx512", "avx2" or "generic" (the widest this CPU runs,
+ *  or the one CONVOY_GEMM names if narrower). */
+const char *cv_gemm_path(void);
 /** The same by three plain loops (double accumulation): the test reference. */
 void cv_sgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);

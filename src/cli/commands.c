@@ -346,9 +346,36 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
     return rc ? cli_fail(d, "%s", err.msg) : CLI_OK;
 }
 
+/* bench --gemm N or M,N,K */
+static int bench_gemm(const cv_dist *d, const char *arg)
+{
+    long mnk[3];
+    int n = 0;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", arg);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n == 3) return cli_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
+        if (cli_int("--gemm", tok, 1, 16384, &mnk[n++])) return CLI_BAD_INPUT;
+    }
+    if (n == 1) mnk[1] = mnk[2] = mnk[0];
+    else if (n != 3) return cli_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
+    cv_gemm_report r;
+    cv_err err;
+    if (cv_bench_gemm((int)mnk[0], (int)mnk[1], (int)mnk[2], &r, &err)) return cli_fail(d, "%s", err.msg);
+    if (d->rank != 0) return CLI_OK;
+    printf("sgemm %dx%dx%d, %s micro-kernel\n", r.M, r.N, r.K, r.path);
+    printf("  1 thread : %6.1f GFLOP/s of %6.1f measured FMA peak: %5.1f%%\n", r.gflops1, r.peak1,
+           100.0 * r.gflops1 / r.peak1);
+    if (r.threads > 1)
+        printf("  %d threads: %6.1f GFLOP/s of %6.1f measured FMA peak: %5.1f%%, %.2fx one thread\n", r.threads,
+               r.gflops, r.peak, 100.0 * r.gflops / r.peak, r.gflops / r.gflops1);
+    return CLI_OK;
+}
+
 int cmd_bench(const cv_dist *d, int argc, char **argv)
 {
     const char *batch = NULL, *steps = "30", *threads = NULL, *allreduce = "blocking", *bucket_mb = "4";
+    const char *gemm = NULL;
     bool csv = false;
     const cli_flag flags[] = {
         {"batch-size", "B", "GLOBAL batch size (default: the model file's)", &batch, NULL},
@@ -358,15 +385,18 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
         {"bucket-mb", "M", "bucketed: bucket size in MiB (default 4)", &bucket_mb, NULL},
         {"csv", NULL, "one line: ranks,threads,batch,images_per_s,step_ms,comm_ms,comm_share,params,"
                       "allreduce_small_us,allreduce_grad_ms", NULL, &csv},
+        {"gemm", "N|M,N,K", "instead of a model: SGEMM GFLOP/s on 1 and T threads vs the FMA peak", &gemm, NULL},
     };
     const cli_command c = {"bench", "MODEL",
                            "Times data-parallel training steps of MODEL on random data: images/s, per-layer "
                            "times, communication, and the fraction of the measured FP32 peak.",
-                           flags, NFLAGS(flags), 1, 1};
+                           flags, NFLAGS(flags), 0, 1};
     const char *pos[1];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (cli_threads(threads)) return CLI_BAD_INPUT;
+    if (gemm) return npos ? cli_fail(d, "bench: give MODEL or --gemm, not both") : bench_gemm(d, gemm);
+    if (!npos) return cli_fail(d, "bench: MODEL is required (or --gemm N)");
     long nsteps, b = 0;
     int64_t bucket_bytes = 0;
     if (cli_int("--steps", steps, 1, 1000000, &nsteps) || allreduce_bytes(d, allreduce, bucket_mb, &bucket_bytes))

@@ -1,15 +1,17 @@
-/* SGEMM: A and B are packed into MR-row / NR-column panels per KC-deep slice, and a 6x16
- * register-blocked micro-kernel (GCC vector extensions, cloned for AVX2+FMA at run time)
- * computes each C tile. Each C tile belongs to one thread and K is walked in a fixed order,
+/* SGEMM: A and B are packed into mr-row / nr-column panels per KC-deep slice, and a
+ * register-blocked micro-kernel (GCC vector extensions; 12x32 for AVX-512, 6x16 for AVX2+FMA,
+ * 6x8 on 128-bit vectors otherwise, picked at run time) computes each C tile. Each C tile belongs to one thread and K is walked in a fixed order,
  * so results do not depend on the thread count. */
 #include "convoy/kernels.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum { MR = 6, NR = 16, KC = 256, NC = 1024 };
+enum { KC = 384, NC = 3072 };
 
+typedef float v4 __attribute__((vector_size(16)));
 typedef float v8 __attribute__((vector_size(32)));
+typedef float v16 __attribute__((vector_size(64)));
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CV_X86 1
@@ -35,130 +37,161 @@ static inline float elem(const float *X, int ld, bool trans, int r, int c)
     return trans ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c];
 }
 
-/* op(A)[0..M, pc..pc+kc) * alpha -> panels of MR rows, k-major inside a panel, zero-padded.
- * Each case walks its source contiguously. */
-static void pack_A(float *dst, const float *A, int lda, bool transA, int M, int pc, int kc, float alpha)
+/* ---- micro-kernels: one per instruction set, the same arithmetic in the same order ---------- */
+
+/* baseline: 128-bit vectors, which every x86-64 (SSE2) and most other CPUs have natively */
+#define TILE_NAME tile_generic
+#define TILE_BODY tile_generic_body
+#define TILE_VEC v4
+#define TILE_VW 4
+#define TILE_MR 6
+#define TILE_NR 8
+#define TILE_TARGET
+#include "kernels/gemm-tile.h"
+
+#ifdef CV_X86
+/* AVX2+FMA: 6 x 16 = 12 ymm accumulators */
+#define TILE_NAME tile_avx2
+#define TILE_BODY tile_avx2_body
+#define TILE_VEC v8
+#define TILE_VW 8
+#define TILE_MR 6
+#define TILE_NR 16
+#define TILE_TARGET __attribute__((target("avx2,fma")))
+#include "kernels/gemm-tile.h"
+
+/* AVX-512F: 12 x 32 = 24 zmm accumulators (of 32 registers) */
+#define TILE_NAME tile_avx512
+#define TILE_BODY tile_avx512_body
+#define TILE_VEC v16
+#define TILE_VW 16
+#define TILE_MR 12
+#define TILE_NR 32
+#define TILE_TARGET __attribute__((target("avx512f")))
+#include "kernels/gemm-tile.h"
+#endif
+
+typedef void (*tile_fn)(int, const float *, int, int, const float *, float *, int, int, int);
+typedef struct {
+    const char *name;
+    tile_fn fn;
+    int mr, nr;
+} gemm_kernel;
+
+static const gemm_kernel kernel_generic = {"generic", tile_generic, 6, 8};
+#ifdef CV_X86
+static const gemm_kernel kernel_avx2 = {"avx2", tile_avx2, 6, 16};
+static const gemm_kernel kernel_avx512 = {"avx512", tile_avx512, 12, 32};
+#endif
+
+/* The widest kernel this CPU runs; CONVOY_GEMM=generic|avx2|avx512 asks for a narrower one
+ * (a wider one than the CPU has is not granted). Chosen once per process. */
+static const gemm_kernel *pick_kernel(void)
 {
-    const int panels = (M + MR - 1) / MR;
+    const char *force = getenv("CONVOY_GEMM");
+    if (force && strcmp(force, "generic") == 0) return &kernel_generic;
+#ifdef CV_X86
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
+    if (avx512 && !(force && strcmp(force, "avx2") == 0)) return &kernel_avx512;
+    if (avx2) return &kernel_avx2;
+#endif
+    return &kernel_generic;
+}
+
+static const gemm_kernel *kernel(void)
+{
+    static const gemm_kernel *k;
+    if (!k) k = pick_kernel(); /* a benign race: every caller picks the same */
+    return k;
+}
+
+const char *cv_gemm_path(void) { return kernel()->name; }
+
+/* op(A)[0..M, pc..pc+kc) * alpha -> panels of mr rows, k-major inside a panel, zero-padded.
+ * Each case walks its source contiguously. */
+static void pack_A(float *dst, const float *A, int lda, bool transA, int M, int pc, int kc, float alpha, int mr)
+{
+    const int panels = (M + mr - 1) / mr;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < panels; p++) {
-        float *d = dst + (size_t)p * MR * kc;
-        const int r0 = p * MR, rows = M - r0 < MR ? M - r0 : MR;
+        float *d = dst + (size_t)p * mr * kc;
+        const int r0 = p * mr, rows = M - r0 < mr ? M - r0 : mr;
         if (!transA) {
-            for (int i = 0; i < MR; i++) {
+            for (int i = 0; i < mr; i++) {
                 const float *src = A + (size_t)(r0 + i) * lda + pc;
                 if (i < rows)
-                    for (int k = 0; k < kc; k++) d[k * MR + i] = alpha * src[k];
+                    for (int k = 0; k < kc; k++) d[k * mr + i] = alpha * src[k];
                 else
-                    for (int k = 0; k < kc; k++) d[k * MR + i] = 0.0f;
+                    for (int k = 0; k < kc; k++) d[k * mr + i] = 0.0f;
             }
         } else {
             for (int k = 0; k < kc; k++) {
                 const float *src = A + (size_t)(pc + k) * lda + r0;
-                for (int i = 0; i < MR; i++) d[k * MR + i] = i < rows ? alpha * src[i] : 0.0f;
+                for (int i = 0; i < mr; i++) d[k * mr + i] = i < rows ? alpha * src[i] : 0.0f;
             }
         }
     }
 }
 
-/* op(B)[pc..pc+kc, jc..jc+nc) -> panels of NR columns, k-major inside a panel, zero-padded. */
-static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int nc, int pc, int kc)
+/* op(B)[pc..pc+kc, jc..jc+nc) -> panels of nr columns, k-major inside a panel, zero-padded. */
+static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int nc, int pc, int kc, int nr)
 {
-    const int panels = (nc + NR - 1) / NR;
+    const int panels = (nc + nr - 1) / nr;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < panels; p++) {
-        float *d = dst + (size_t)p * NR * kc;
-        const int c0 = jc + p * NR, cols = nc - p * NR < NR ? nc - p * NR : NR;
+        float *d = dst + (size_t)p * nr * kc;
+        const int c0 = jc + p * nr, cols = nc - p * nr < nr ? nc - p * nr : nr;
         if (!transB) {
             for (int k = 0; k < kc; k++) {
                 const float *src = B + (size_t)(pc + k) * ldb + c0;
-                for (int j = 0; j < NR; j++) d[k * NR + j] = j < cols ? src[j] : 0.0f;
+                for (int j = 0; j < nr; j++) d[k * nr + j] = j < cols ? src[j] : 0.0f;
             }
         } else {
-            for (int j = 0; j < NR; j++) {
+            for (int j = 0; j < nr; j++) {
                 const float *src = B + (size_t)(c0 + j) * ldb + pc;
                 if (j < cols)
-                    for (int k = 0; k < kc; k++) d[k * NR + j] = src[k];
+                    for (int k = 0; k < kc; k++) d[k * nr + j] = src[k];
                 else
-                    for (int k = 0; k < kc; k++) d[k * NR + j] = 0.0f;
+                    for (int k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
             }
         }
     }
 }
 
-static inline __attribute__((always_inline)) void
-micro_kernel(int kc, const float *restrict pa, const float *restrict pb, float *restrict c, int ldc,
-             int mr, int nr)
-{
-    v8 acc[MR][2];
-    memset(acc, 0, sizeof acc);
-    for (int k = 0; k < kc; k++) {
-        const v8 b0 = *(const v8 *)pb, b1 = *(const v8 *)(pb + 8);
-        for (int i = 0; i < MR; i++) {
-            acc[i][0] += b0 * pa[i];
-            acc[i][1] += b1 * pa[i];
-        }
-        pa += MR;
-        pb += NR;
-    }
-    if (mr == MR && nr == NR) {
-        for (int i = 0; i < MR; i++) {
-            v8 c0, c1;
-            memcpy(&c0, c + (size_t)i * ldc, sizeof c0);
-            memcpy(&c1, c + (size_t)i * ldc + 8, sizeof c1);
-            c0 += acc[i][0];
-            c1 += acc[i][1];
-            memcpy(c + (size_t)i * ldc, &c0, sizeof c0);
-            memcpy(c + (size_t)i * ldc + 8, &c1, sizeof c1);
-        }
-    } else {
-        float t[MR][NR];
-        memcpy(t, acc, sizeof t);
-        for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] += t[i][j];
-    }
-}
+/* Where tile (ip, .) of op(A) starts and how it is strided: the packed panel, or A in place. */
+typedef struct {
+    const float *packed; /* all panels packed (direct == NULL), or only the last partial one */
+    const float *direct; /* A itself, offset to column pc of op(A); NULL when packed */
+    int lda, full;       /* full: panels read in place; later ones come from `packed` */
+    bool transA;
+} a_panels;
 
-/* The micro-kernel compiled twice, for AVX2+FMA and for the baseline ISA, picked at run time.
- * (OpenMP outlines parallel regions before inlining, so the parallel loop stays outside.) */
-#ifdef CV_X86
-__attribute__((target("avx2,fma"))) static void
-tile_avx2(int kc, const float *pa, const float *pb, float *c, int ldc, int mr, int nr)
+static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a, const float *pb, float *C, int ldc)
 {
-    micro_kernel(kc, pa, pb, c, ldc, mr, nr);
-}
-#endif
-
-static void tile_generic(int kc, const float *pa, const float *pb, float *c, int ldc, int mr, int nr)
-{
-    micro_kernel(kc, pa, pb, c, ldc, mr, nr);
-}
-
-typedef void (*tile_fn)(int, const float *, const float *, float *, int, int, int);
-
-static tile_fn pick_tile(void)
-{
-#ifdef CV_X86
-    const char *force = getenv("CONVOY_GEMM");
-    if (!(force && strcmp(force, "generic") == 0) && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma"))
-        return tile_avx2;
-#endif
-    return tile_generic;
-}
-
-static void tiles(tile_fn tile, int M, int nc, int kc, const float *pa, const float *pb, float *C, int ldc)
-{
-    const int mp = (M + MR - 1) / MR, np = (nc + NR - 1) / NR;
+    const int mr = g->mr, nr = g->nr;
+    const int mp = (M + mr - 1) / mr, np = (nc + nr - 1) / nr;
     const long ntiles = (long)mp * np;
-    /* j-panel outer, i-panel inner: a thread's consecutive tiles reuse one B panel from cache */
+    /* The larger operand is walked once: its panel stays in L1 while the smaller one's panels
+     * (all of which fit in L2) pass by. Tall inputs (conv: M = pixels) put i outer. */
+    const bool i_outer = (size_t)mp * mr > (size_t)np * nr;
 #pragma omp parallel for schedule(static)
     for (long t = 0; t < ntiles; t++) {
-        const int jp = (int)(t / mp), ip = (int)(t % mp);
-        const int mr = M - ip * MR < MR ? M - ip * MR : MR;
-        const int nr = nc - jp * NR < NR ? nc - jp * NR : NR;
-        tile(kc, pa + (size_t)ip * MR * kc, pb + (size_t)jp * NR * kc,
-             C + (size_t)ip * MR * ldc + (size_t)jp * NR, ldc, mr, nr);
+        const int ip = i_outer ? (int)(t / np) : (int)(t % mp);
+        const int jp = i_outer ? (int)(t % np) : (int)(t / mp);
+        const int rows = M - ip * mr < mr ? M - ip * mr : mr;
+        const int cols = nc - jp * nr < nr ? nc - jp * nr : nr;
+        const float *pa;
+        int sk = mr, si = 1;
+        if (a->direct && ip < a->full) {
+            pa = a->direct + (size_t)ip * mr * (a->transA ? 1 : (size_t)a->lda);
+            if (a->transA) sk = a->lda;
+            else sk = 1, si = a->lda;
+        } else {
+            pa = a->packed + (size_t)(ip - (a->direct ? a->full : 0)) * mr * kc;
+        }
+        g->fn(kc, pa, sk, si, pb + (size_t)jp * nr * kc, C + (size_t)ip * mr * ldc + (size_t)jp * nr, ldc,
+              rows, cols);
     }
 }
 
@@ -170,28 +203,37 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
         for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
-/* The blocked product, C += alpha op(A) op(B) (C already scaled by beta). */
+/* The blocked product, C += alpha op(A) op(B) (C already scaled by beta). K is cut into equal
+ * slices of at most KC (288 stays one slice, not 256 + 32). With alpha = 1 the micro-kernel
+ * reads A's full panels in place (packing a tall im2col matrix would cost as much as the
+ * product); only B, and A's last partial panel, are packed. */
 static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float *C, int ldc)
 {
-    const int mpad = (M + MR - 1) / MR * MR;
-    const int kcmax = K < KC ? K : KC;
+    const gemm_kernel *g = kernel();
+    const int mr = g->mr, nr = g->nr;
+    const int kslices = (K + KC - 1) / KC;
+    const int kcmax = (K + kslices - 1) / kslices;
     const int ncmax = N < NC ? N : NC;
-    float *pa = grow(&pack_a, &pack_a_cap, (size_t)mpad * kcmax);
-    float *pb = grow(&pack_b, &pack_b_cap, (size_t)(ncmax + NR - 1) / NR * NR * kcmax);
+    const bool direct = alpha == 1.0f;
+    const int full = direct ? M / mr : 0;
+    const int packed_rows = M - full * mr;
+    float *pa = grow(&pack_a, &pack_a_cap, (size_t)(packed_rows + mr - 1) / mr * mr * kcmax + 1);
+    float *pb = grow(&pack_b, &pack_b_cap, (size_t)(ncmax + nr - 1) / nr * nr * kcmax);
     if (!pa || !pb) { /* out of memory for packing: the reference path needs none */
         cv_sgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
         return;
     }
-    static tile_fn tile;
-    if (!tile) tile = pick_tile(); /* a benign race: every caller picks the same */
+    /* the rows left to pack start at row full * mr of op(A) */
+    const float *rest = A + (size_t)full * mr * (transA ? 1 : (size_t)lda);
     for (int jc = 0; jc < N; jc += NC) {
         const int nc = N - jc < NC ? N - jc : NC;
-        for (int pc = 0; pc < K; pc += KC) {
-            const int kc = K - pc < KC ? K - pc : KC;
-            pack_B(pb, B, ldb, transB, jc, nc, pc, kc);
-            pack_A(pa, A, lda, transA, M, pc, kc, alpha);
-            tiles(tile, M, nc, kc, pa, pb, C + jc, ldc);
+        for (int pc = 0; pc < K; pc += kcmax) {
+            const int kc = K - pc < kcmax ? K - pc : kcmax;
+            pack_B(pb, B, ldb, transB, jc, nc, pc, kc, nr);
+            if (packed_rows) pack_A(pa, rest, lda, transA, packed_rows, pc, kc, alpha, mr);
+            const a_panels a = {pa, direct ? A + (size_t)pc * (transA ? (size_t)lda : 1) : NULL, lda, full, transA};
+            tiles(g, M, nc, kc, &a, pb, C + jc, ldc);
         }
     }
 }
@@ -204,7 +246,7 @@ enum { SPLIT_K = 2048 };
 static bool split_k(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float *C, int ldc)
 {
-    const int tiles_mn = ((M + MR - 1) / MR) * ((N + NR - 1) / NR);
+    const int tiles_mn = ((M + kernel()->mr - 1) / kernel()->mr) * ((N + kernel()->nr - 1) / kernel()->nr);
     if (tiles_mn >= 16 || K < 2 * SPLIT_K) return false;
     const int slices = (K + SPLIT_K - 1) / SPLIT_K;
     float *part = malloc(sizeof(float) * (size_t)slices * M * N);

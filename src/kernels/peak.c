@@ -5,33 +5,38 @@
 #include "convoy/kernels.h"
 #include "convoy/timer.h"
 
+typedef float v4 __attribute__((vector_size(16)));
 typedef float v8 __attribute__((vector_size(32)));
+typedef float v16 __attribute__((vector_size(64)));
 
-/* 12 accumulators hide the FMA latency on two pipes; returns FLOPs done */
-static inline __attribute__((always_inline)) double fma_loop(long iters, float *sink)
-{
-    v8 acc[12];
-    const v8 a = {0.999f, 0.999f, 0.999f, 0.999f, 0.999f, 0.999f, 0.999f, 0.999f};
-    const v8 b = {1e-3f, 1e-3f, 1e-3f, 1e-3f, 1e-3f, 1e-3f, 1e-3f, 1e-3f};
-    for (int i = 0; i < 12; i++) acc[i] = b * (float)i;
-    for (long it = 0; it < iters; it++)
-        for (int i = 0; i < 12; i++) acc[i] = acc[i] * a + b;
-    v8 s = acc[0];
-    for (int i = 1; i < 12; i++) s += acc[i];
-    *sink = s[0];
-    return (double)iters * 12 * 8 * 2;
-}
+/* 12 independent accumulators hide the FMA latency on two pipes; returns FLOPs done. The
+ * vector width is the GEMM micro-kernel's, so the roofline is the one the kernels can reach. */
+#define FMA_LOOP(NAME, VEC, TARGET)                                                            \
+    TARGET static double NAME(long iters, float *sink)                                         \
+    {                                                                                          \
+        VEC acc[12];                                                                           \
+        const VEC a = (VEC){0} + 0.999f, b = (VEC){0} + 1e-3f;                                 \
+        for (int i = 0; i < 12; i++) acc[i] = b * (float)i;                                    \
+        for (long it = 0; it < iters; it++)                                                    \
+            for (int i = 0; i < 12; i++) acc[i] = acc[i] * a + b;                              \
+        VEC s = acc[0];                                                                        \
+        for (int i = 1; i < 12; i++) s += acc[i];                                              \
+        *sink = s[0];                                                                          \
+        return (double)iters * 12 * (sizeof(VEC) / sizeof(float)) * 2;                         \
+    }
 
+FMA_LOOP(fma_generic, v4, )
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2,fma"))) static double fma_avx2(long iters, float *sink) { return fma_loop(iters, sink); }
+FMA_LOOP(fma_avx2, v8, __attribute__((target("avx2,fma"))))
+FMA_LOOP(fma_avx512, v16, __attribute__((target("avx512f"))))
 #endif
-static double fma_generic(long iters, float *sink) { return fma_loop(iters, sink); }
 
 double cv_peak_flops(double seconds)
 {
     double (*loop)(long, float *) = fma_generic;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) loop = fma_avx2;
+    if (strcmp(cv_gemm_path(), "avx512") == 0) loop = fma_avx512;
+    else if (strcmp(cv_gemm_path(), "avx2") == 0) loop = fma_avx2;
 #endif
     float sink = 0.0f;
     long iters = 1 << 16;

@@ -131,3 +131,61 @@ done:
     cv_net_free(net);
     return rc;
 }
+
+/* GFLOP/s of C = A B (M,N,K) at the current thread count: best of `reps` timed calls after one
+ * warm-up call, so the packing buffers exist and the caches are warm. */
+static double gemm_gflops(int M, int N, int K, const float *A, const float *B, float *C, int reps)
+{
+    cv_sgemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+    double best = 1e30;
+    for (int i = 0; i < reps; i++) {
+        const double t0 = cv_now();
+        cv_sgemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+        const double t = cv_now() - t0;
+        if (t < best) best = t;
+    }
+    return 2.0 * M * N * K / best / 1e9;
+}
+
+int cv_bench_gemm(int M, int N, int K, cv_gemm_report *r, cv_err *err)
+{
+    memset(r, 0, sizeof *r);
+    r->M = M, r->N = N, r->K = K;
+    r->path = cv_gemm_path();
+#ifdef _OPENMP
+    r->threads = omp_get_max_threads();
+#else
+    r->threads = 1;
+#endif
+    float *A = cv_malloc(sizeof(float) * (size_t)M * K, "gemm A", err);
+    float *B = cv_malloc(sizeof(float) * (size_t)K * N, "gemm B", err);
+    float *C = cv_malloc(sizeof(float) * (size_t)M * N, "gemm C", err);
+    if (!A || !B || !C) {
+        free(A), free(B), free(C);
+        return -1;
+    }
+    cv_rng g = {1};
+    for (int64_t i = 0; i < (int64_t)M * K; i++) A[i] = cv_unit(cv_rng_next(&g)) - 0.5f;
+    for (int64_t i = 0; i < (int64_t)K * N; i++) B[i] = cv_unit(cv_rng_next(&g)) - 0.5f;
+    /* enough repetitions for about a second of work at 100 GFLOP/s, at least 3 */
+    const double flops = 2.0 * M * N * K;
+    const int reps = flops > 3e10 ? 3 : (int)(1e11 / flops) + 3;
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+    r->peak1 = cv_peak_flops(0.3) / 1e9;
+    r->gflops1 = gemm_gflops(M, N, K, A, B, C, reps);
+    omp_set_num_threads(r->threads);
+#else
+    r->peak1 = cv_peak_flops(0.3) / 1e9;
+    r->gflops1 = gemm_gflops(M, N, K, A, B, C, reps);
+#endif
+    if (r->threads > 1) {
+        r->peak = cv_peak_flops(0.3) / 1e9;
+        r->gflops = gemm_gflops(M, N, K, A, B, C, reps);
+    } else {
+        r->peak = r->peak1;
+        r->gflops = r->gflops1;
+    }
+    free(A), free(B), free(C);
+    return 0;
+}

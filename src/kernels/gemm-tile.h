@@ -1,0 +1,59 @@
+/* The SGEMM micro-kernel, instantiated once per instruction set by gemm.c: define TILE_NAME,
+ * TILE_VEC (a GCC vector type of TILE_VW floats), TILE_MR, TILE_NR (a multiple of TILE_VW) and
+ * TILE_TARGET (a target attribute, or nothing), then include this file.
+ *
+ * C[0..mr, 0..nr) += A-panel * B-panel over kc steps. The B panel is packed k-major (TILE_NR
+ * values per step) and zero-padded. A's element (i, k) is pa[k * sk + i * si]: a packed panel
+ * (sk = TILE_MR, si = 1), or A read in place, row-major (sk = 1, si = lda) or transposed
+ * (sk = lda, si = 1); each form is compiled with its strides known. All TILE_MR rows are read,
+ * so A in place needs full panels; only the store is trimmed to mr x nr. The sum over k runs
+ * in order, whatever the ISA and the form. */
+static inline __attribute__((always_inline)) TILE_TARGET void
+TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const float *restrict pb,
+          float *restrict c, int ldc, int mr, int nr)
+{
+    enum { NV = TILE_NR / TILE_VW };
+    TILE_VEC acc[TILE_MR][NV];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < kc; k++) {
+        TILE_VEC b[NV];
+        for (int v = 0; v < NV; v++) memcpy(&b[v], pb + v * TILE_VW, sizeof b[v]);
+        for (int i = 0; i < TILE_MR; i++) {
+            const float a = pa[i * si];
+            for (int v = 0; v < NV; v++) acc[i][v] += b[v] * a;
+        }
+        pa += sk;
+        pb += TILE_NR;
+    }
+    if (mr == TILE_MR && nr == TILE_NR) {
+        for (int i = 0; i < TILE_MR; i++)
+            for (int v = 0; v < NV; v++) {
+                TILE_VEC t;
+                float *p = c + (size_t)i * ldc + v * TILE_VW;
+                memcpy(&t, p, sizeof t);
+                t += acc[i][v];
+                memcpy(p, &t, sizeof t);
+            }
+    } else {
+        float t[TILE_MR][TILE_NR];
+        memcpy(t, acc, sizeof t);
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] += t[i][j];
+    }
+}
+
+TILE_TARGET static void TILE_NAME(int kc, const float *pa, int sk, int si, const float *pb, float *c,
+                                  int ldc, int mr, int nr)
+{
+    if (si == 1 && sk == TILE_MR) TILE_BODY(kc, pa, TILE_MR, 1, pb, c, ldc, mr, nr);
+    else if (sk == 1) TILE_BODY(kc, pa, 1, si, pb, c, ldc, mr, nr);
+    else TILE_BODY(kc, pa, sk, 1, pb, c, ldc, mr, nr);
+}
+
+#undef TILE_BODY
+#undef TILE_NAME
+#undef TILE_VEC
+#undef TILE_VW
+#undef TILE_MR
+#undef TILE_NR
+#undef TILE_TARGET
