@@ -34,9 +34,9 @@ typedef struct {
     cv_loss_config loss;
     cv_fit_config fit;
     cv_callbacks_config callbacks; /* fit keys for schedules, early stopping, plateau, save-best */
+    cv_augment_config augment; /* the augment line's values (defaults when absent) */
     bool has_augment;       /* an `augment` line was present: training batches are augmented */
     int augment_line;
-    cv_augment_config augment; /* its values (defaults when absent) */
 } cv_model_spec;
 
 /** Parses model text. `file` names it in messages ("FILE:LINE: what is wrong"). Also infers

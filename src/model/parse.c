@@ -677,9 +677,6 @@ static int process(parser *P, const stmt *st)
     }
     if (kw->role == S_BASE)
         return fail(P, st->line, "`base` (transfer learning) is not supported yet");
-    if (P->augment_only && kw->role != S_AUGMENT)
-        return fail(P, st->line, "`%s` in an augment file (it holds only an `augment` line; layers need a model file)",
-                    st->word);
 
     /* input comes first and once; the statements after it may come in any order */
     const bool is_input = kw->role == S_LAYER && kw->kind == CV_LAYER_INPUT;
@@ -701,13 +698,17 @@ static int process(parser *P, const stmt *st)
         P->role_line[kw->role] = st->line;
     }
 
+    if (P->augment_only && kw->role != S_AUGMENT)
+        return fail(P, st->line, "`%s` in an augment file (it holds only an `augment` line; layers need a model file)",
+                    st->word);
     value vals[K_COUNT];
     if (collect(P, kw, st, vals)) return -1;
     switch (kw->role) {
     case S_LAYER: return apply_layer(P, kw, vals, st->line);
     case S_COMPILE: return apply_compile(P, vals, st->line);
     case S_FIT: return apply_fit(P, vals);
-    case S_AUGMENT: return apply_augment(P, vals, st->line);
+    case S_AUGMENT:
+        return apply_augment(P, vals, st->line);
     default: return -1;
     }
 }

@@ -58,7 +58,8 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     const cv_augment_units units = {.unit = 1.0f / 255.0f, .max_value = 255.0f};
     float *xa = spec->has_augment ? cv_malloc(sizeof(float) * (size_t)(batch * in), "bench inputs", err) : NULL;
     int rc = -1;
-    if ((spec->has_augment && !xa) || !x || !t || !y || !ids || cv_optim_init(&opt, &spec->optim, cv_net_param_count(net), err)) goto done;
+    if (!x || !t || !y || !ids || cv_optim_init(&opt, &spec->optim, cv_net_param_count(net), err)) goto done;
+    if (spec->has_augment && !xa) goto done;
     cv_rng g = {spec->fit.seed};
     for (int64_t i = 0; i < batch * in; i++) x[i] = cv_unit(cv_rng_next(&g));
     for (int64_t i = 0; i < batch * K; i++) t[i] = cv_unit(cv_rng_next(&g));
