@@ -54,12 +54,9 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     float *t = cv_malloc(sizeof(float) * (size_t)(batch * K), "bench targets", err);
     int32_t *y = cv_malloc(sizeof(int32_t) * (size_t)batch, "bench labels", err);
     int64_t *ids = cv_malloc(sizeof(int64_t) * (size_t)batch, "bench ids", err);
-    /* inputs in [0, 1) stand for uint8 images scaled by 1/255 */
-    const cv_augment_units units = {.unit = 1.0f / 255.0f, .max_value = 255.0f};
-    float *xa = spec->has_augment ? cv_malloc(sizeof(float) * (size_t)(batch * in), "bench inputs", err) : NULL;
+    float *xa = NULL; /* the augmented copy of x, with an augment line */
     int rc = -1;
     if (!x || !t || !y || !ids || cv_optim_init(&opt, &spec->optim, cv_net_param_count(net), err)) goto done;
-    if (spec->has_augment && !xa) goto done;
     cv_rng g = {spec->fit.seed};
     for (int64_t i = 0; i < batch * in; i++) x[i] = cv_unit(cv_rng_next(&g));
     for (int64_t i = 0; i < batch * K; i++) t[i] = cv_unit(cv_rng_next(&g));
@@ -67,6 +64,9 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
         y[i] = (int32_t)cv_rng_below(&g, K > 1 ? (uint64_t)K : 2);
         ids[i] = i;
     }
+    /* inputs in [0, 1) stand for uint8 images scaled by 1/255 */
+    const cv_augment_units units = {.unit = 1.0f / 255.0f, .max_value = 255.0f};
+    if (spec->has_augment && !(xa = cv_malloc(sizeof(float) * (size_t)(batch * in), "bench inputs", err))) goto done;
     /* regression losses take float targets; the rest take labels */
     const bool labels = spec->loss.kind == CV_LOSS_SPARSE_CE || spec->loss.kind == CV_LOSS_CATEGORICAL_CE ||
                         spec->loss.kind == CV_LOSS_BINARY_CE;
