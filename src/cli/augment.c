@@ -21,7 +21,7 @@ int cmd_augment(const cv_dist *d, int argc, char **argv)
         {"save-format", "png", "image format (png only)", &format, NULL},
         {"seed", "S", "seed (default: the model file's fit seed, 42): the same images training draws", &seed, NULL},
     };
-    const cli_command c = {"augment", "",
+    const cli_command c = {"augment", "--data F.h5 --config MODEL|AUGFILE --count N --save-to-dir D",
                            "Writes --count augmented images of --data to --save-to-dir as PNG files, image j being "
                            "row j mod N as training epoch j div N augments it, plus P_contact_sheet.png "
                            "(originals beside 8 variants).",
