@@ -73,19 +73,19 @@ if command -v mpirun >/dev/null; then
         fail "mismatched ranks message: $(head -3 err.txt)"
 fi
 
-# bad input: one line naming the file and place, exit 1, nothing written
+# bad input: one line naming the file and place, exit 1, nothing written (usage errors: exit 2)
 printf 'input shape=4\ndense units=3 activation=softmax\nconv2d filters=2 kernel=3\ncompile loss=mse\n' > bad.model
 expect 1 "^convoy: bad.model:3: " -- "$convoy" train bad.model --data data.h5
 printf 'input shape=4\nfrobnicate units=3\n' > bad2.model
 expect 1 "^convoy: bad2.model:2: unknown layer" -- "$convoy" summary bad2.model
 expect 1 "^convoy: nope.model: " -- "$convoy" summary nope.model
-expect 1 "unknown flag '--bogus'" -- "$convoy" train clf.model --data data.h5 --bogus
-expect 1 "--epochs: bad number" -- "$convoy" train clf.model --data data.h5 --epochs x
-expect 1 "--batch-size: bad number" -- "$convoy" train clf.model --data data.h5 --batch-size -
-expect 1 "--optimizer: unknown optimizer" -- "$convoy" train clf.model --data data.h5 --optimizer foo
+expect 2 "unknown flag '--bogus'" -- "$convoy" train clf.model --data data.h5 --bogus
+expect 2 "--epochs: bad number" -- "$convoy" train clf.model --data data.h5 --epochs x
+expect 2 "--batch-size: bad number" -- "$convoy" train clf.model --data data.h5 --batch-size -
+expect 2 "--optimizer: unknown optimizer" -- "$convoy" train clf.model --data data.h5 --optimizer foo
 expect 1 "missing.h5: no such file" -- "$convoy" train clf.model --data missing.h5
 expect 1 "data.csv: not an HDF5 file" -- "$convoy" train clf.model --data data.csv
-expect 1 "unknown command" -- "$convoy" frobnicate
+expect 2 "unknown command" -- "$convoy" frobnicate
 # labels out of range for a 3-class model
 sed '5s/,[0-9]$/,7/' data.csv > labels.csv
 expect 0 "" -- "$convoy" convert csv labels.csv --label label --out labels.h5

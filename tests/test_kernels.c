@@ -395,17 +395,21 @@ Test(pool, known_backward_two_channels)
     static const float want_max[8] = {4, 0, 7, -1, 9, 2, 8, 0};
     for (int i = 0; i < 8; i++) cr_expect_eq(out[i], want_max[i], "max out[%d] = %g", i, out[i]);
     memset(dx, 0, sizeof dx);
-    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX);
+    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX, false);
     float want_dx[32] = {0};
     want_dx[(1 * 4 + 0) * 2] = 1, want_dx[(1 * 4 + 3) * 2] = 2;
     want_dx[(3 * 4 + 1) * 2] = 3, want_dx[(2 * 4 + 2) * 2] = 4;
     want_dx[(1 * 4 + 1) * 2 + 1] = 10, want_dx[(1 * 4 + 2) * 2 + 1] = 20;
     want_dx[(2 * 4 + 1) * 2 + 1] = 30, want_dx[(3 * 4 + 2) * 2 + 1] = 40;
     for (int i = 0; i < 32; i++) cr_expect_eq(dx[i], want_dx[i], "max dx[%d] = %g", i, dx[i]);
+    /* overwrite: whatever dx held is replaced */
+    for (int i = 0; i < 32; i++) dx[i] = NAN;
+    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX, true);
+    for (int i = 0; i < 32; i++) cr_expect_eq(dx[i], want_dx[i], "overwritten max dx[%d] = %g", i, dx[i]);
 
     cv_pool_forward(out, NULL, x, 1, &g, CV_POOL_AVG);
     memset(dx, 0, sizeof dx);
-    cv_pool_backward(dx, dout, NULL, 1, &g, CV_POOL_AVG);
+    cv_pool_backward(dx, dout, NULL, 1, &g, CV_POOL_AVG, false);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++)
             for (int c = 0; c < 2; c++) {
@@ -426,7 +430,7 @@ Test(pool, overlapping_windows_stride_not_pool)
     static const float want[4] = {8, 8, 9, 9};
     for (int i = 0; i < 4; i++) cr_expect_eq(out[i], want[i], "out[%d] = %g", i, out[i]);
     const float dout[4] = {1, 2, 3, 4};
-    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX);
+    cv_pool_backward(dx, dout, arg, 1, &g, CV_POOL_MAX, false);
     cr_expect_eq(dx[2 * 4 + 2], 3.0f, "8 at (2,2) wins twice: 1 + 2");
     cr_expect_eq(dx[3 * 4 + 1], 7.0f, "9 at (3,1) wins twice: 3 + 4");
     cv_pool_forward(out, arg, img4, 1, &g, CV_POOL_MIN);
@@ -502,3 +506,80 @@ Test(im2col, matches_reference_and_col2im_is_its_adjoint)
             free(x), free(y), free(col), free(dx);
         }
 }
+
+/* The fused epilogue (bias, then ReLU or leaky ReLU) on every GEMM path: blocked with one and
+ * several K slices and a partial A panel, the short-K path, and the K-split path. */
+Test(gemm, epilogue_bias_and_relu_on_every_path)
+{
+    static const shape3 cases[] = {{29, 37, 50}, {25, 70, 800}, {40, 33, 9}, {9, 32, 9000}};
+    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++)
+        for (int mode = 0; mode < 3; mode++) {
+            const int M = cases[s].M, N = cases[s].N, K = cases[s].K;
+            float *A = rand_buf((size_t)M * K, 11 + s), *B = rand_buf((size_t)K * N, 12 + s);
+            float *bias = rand_buf((size_t)N, 13 + s);
+            float *C = calloc((size_t)M * N, sizeof(float)), *R = calloc((size_t)M * N, sizeof(float));
+            const cv_epilogue ep = {mode == 2 ? NULL : bias, mode >= 1, mode == 1 ? 0.1f : 0.0f};
+            cv_sgemm_ep(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N, &ep);
+            cv_sgemm_naive(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N);
+            int negatives = 0;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    float v = R[(size_t)i * N + j] + (ep.bias ? bias[j] : 0.0f);
+                    if (ep.relu && v < 0) v *= ep.leak, negatives++;
+                    cr_assert_leq(fabsf(C[(size_t)i * N + j] - v), 1e-4f * (1.0f + fabsf(v)),
+                                  "M=%d N=%d K=%d mode %d: C(%d,%d) = %g, want %g", M, N, K, mode, i, j,
+                                  C[(size_t)i * N + j], v);
+                }
+            if (ep.relu) cr_assert_gt(negatives, 0, "the case must exercise the ReLU");
+            free(A), free(B), free(bias), free(C), free(R);
+        }
+}
+
+/* The direct convolution and its weight gradient against im2col + the naive GEMM, for filter
+ * counts that take each register-blocked width (16, 32, 48, 64) and the plain loops (5, 40),
+ * with padding, stride 2, nearest padding, several channels and the bias + ReLU epilogue. */
+static void check_direct(int H, int W, int C, int k, int s, bool same, bool nearest, int F, int B)
+{
+    const cv_window g = conv_win(H, W, C, k, s, same);
+    const int K = g.KH * g.KW * g.C, P = g.OH * g.OW;
+    cr_assert_leq(K, CV_CONV_DIRECT_MAX_K);
+    float *x = rand_buf((size_t)B * H * W * C, 300 + F), *w = rand_buf((size_t)K * F, 301 + F);
+    float *bias = rand_buf((size_t)F, 302 + F), *dy = rand_buf((size_t)B * P * F, 303 + F);
+    float *col = malloc(sizeof(float) * (size_t)B * P * K), *out = malloc(sizeof(float) * (size_t)B * P * F);
+    float *ref = malloc(sizeof(float) * (size_t)B * P * F);
+    float *dw = calloc((size_t)K * F, sizeof(float)), *dwref = calloc((size_t)K * F, sizeof(float));
+    cv_im2col(col, x, B, &g, nearest);
+    cv_sgemm_naive(false, false, B * P, F, K, 1.0f, col, K, w, F, 0.0f, ref, F);
+    const cv_epilogue ep = {bias, true, 0.0f};
+    cv_conv_direct(out, x, w, &ep, B, F, &g, nearest);
+    for (int r = 0; r < B * P; r++)
+        for (int f = 0; f < F; f++) {
+            float v = ref[(size_t)r * F + f] + bias[f];
+            v = v > 0 ? v : 0;
+            cr_assert_leq(fabsf(out[(size_t)r * F + f] - v), 1e-5f * (1.0f + fabsf(v)),
+                          "F=%d C=%d k=%d s=%d: out(%d,%d) = %g, want %g", F, C, k, s, r, f, out[(size_t)r * F + f], v);
+        }
+    for (int i = 0; i < K * F; i++) dw[i] = dwref[i] = 0.5f; /* both accumulate */
+    cr_assert_eq(cv_conv_direct_dw(dw, x, dy, B, F, &g, nearest), 0);
+    cv_sgemm_naive(true, false, K, F, B * P, 1.0f, col, K, dy, F, 1.0f, dwref, F);
+    for (int i = 0; i < K * F; i++)
+        cr_assert_leq(fabsf(dw[i] - dwref[i]), 1e-4f * (1.0f + fabsf(dwref[i])),
+                      "F=%d C=%d k=%d s=%d: dw[%d] = %g, want %g", F, C, k, s, i, dw[i], dwref[i]);
+    free(x), free(w), free(bias), free(dy), free(col), free(out), free(ref), free(dw), free(dwref);
+}
+
+static void check_direct_all(void)
+{
+    static const int filters[] = {16, 32, 48, 64, 5, 40};
+    for (size_t f = 0; f < sizeof filters / sizeof filters[0]; f++) {
+        check_direct(28, 28, 1, 3, 1, false, false, filters[f], 3);  /* fmnist's first layer */
+        check_direct(9, 7, 3, 3, 2, true, false, filters[f], 2);     /* same padding, stride 2 */
+        check_direct(6, 5, 2, 2, 1, true, true, filters[f], 2);      /* odd pad, nearest */
+        check_direct(11, 13, 1, 5, 1, true, false, filters[f], 1);   /* K = 25, pixels > 64 */
+    }
+}
+
+Test(conv_direct, matches_im2col_gemm_forward_and_weight_gradient) { check_direct_all(); }
+/* the same through the other instruction-set clones (chosen once per process, like the GEMM's) */
+Test(conv_direct, avx2_clone, .init = force_avx2) { check_direct_all(); }
+Test(conv_direct, generic_clone, .init = force_generic) { check_direct_all(); }

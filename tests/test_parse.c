@@ -492,8 +492,10 @@ Test(parse, out_of_range_values)
 
 Test(parse, hp_value)
 {
-    parse_fails(MLP_HEAD "dense units=hp.int(32,256,step=32)\n" MLP_TAIL, "m.model:2:",
-                "hp.int(...)-style hyperparameters need `convoy tune`, which is not supported yet");
+    /* a hyperparameter parses with its default (lo); tests/test_tune.c covers the rest */
+    parse_ok(MLP_HEAD "dense units=hp.int(32,256,step=32)\n" MLP_TAIL);
+    cr_assert_eq(spec.n_hp, 1);
+    cr_assert_eq(spec.layers[1].units, 32);
 }
 
 Test(parse, base_line)

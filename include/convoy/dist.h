@@ -26,6 +26,11 @@ static inline void cv_dist_slice(const cv_dist *d, int64_t start, int64_t count,
     *hi = start + count * (d->rank + 1) / d->size;
 }
 
+/** Splits d into sub-worlds: the ranks passing the same color form one, ranked as in d
+ *  (a size-1 d gives a size-1 group without MPI). Free it with cv_dist_free. */
+int cv_dist_split(const cv_dist *d, int color, cv_dist *group, cv_err *err);
+void cv_dist_free(cv_dist *group);
+
 /** In-place sums across ranks; errors name the MPI call. */
 int cv_dist_sum_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err);
 int cv_dist_sum_f64(const cv_dist *d, double *buf, int n, cv_err *err);

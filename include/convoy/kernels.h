@@ -6,12 +6,34 @@
 #define CONVOY_KERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/** Scratch memory of the calling thread that grows to the largest request and is then reused,
+ *  so the kernels allocate nothing per step. One buffer per slot; NULL when out of memory.
+ *  Contents are not preserved between calls; pass the pointer (not the slot) to OpenMP teams. */
+typedef enum {
+    CV_SCRATCH_PACK_A, CV_SCRATCH_PACK_B, CV_SCRATCH_SPLIT_K, CV_SCRATCH_DIRECT_DW, CV_SCRATCH_BIAS_GRAD,
+    CV_SCRATCH_COUNT
+} cv_scratch_slot;
+void *cv_scratch(cv_scratch_slot slot, size_t bytes);
+
+/** What a layer applies to its linear output, fused into the kernel that computes it while
+ *  the tile is in cache: C[i][j] += bias[j] (bias may be NULL), then max(v, leak * v) when
+ *  relu (leak 0 for ReLU, the slope for leaky ReLU). */
+typedef struct {
+    const float *bias;
+    bool relu;
+    float leak;
+} cv_epilogue;
 
 /** Row-major C (M,N) = alpha * op(A) op(B) + beta * C, op(X) = X or X^T.
  *  A is (M,K) (or (K,M) when transA), B is (K,N) (or (N,K) when transB). */
 void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+/** cv_sgemm followed by the epilogue ep (NULL: none) on every element of C. */
+void cv_sgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc, const cv_epilogue *ep);
 /** The micro-kernel cv_sgemm uses: "avx512", "avx2" or "generic" (the widest this CPU runs,
  *  or the one CONVOY_GEMM names if narrower). */
 const char *cv_gemm_path(void);
@@ -38,10 +60,14 @@ void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nea
 
 /** out (B,OH,OW,F) = bias + the convolution of x (B,H,W,C) with w (KH,KW,C,F), computed
  *  directly (no im2col): for short receptive fields (a first layer's KH*KW*C of 9 or 27), where
- *  building the column matrix costs more than the products. bias may be NULL. */
-void cv_conv_direct(float *out, const float *x, const float *w, const float *bias, int B, int F,
+ *  building the column matrix costs more than the products. ep (bias, ReLU) may be NULL. */
+void cv_conv_direct(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
                     const cv_window *g, bool nearest);
-/** Receptive fields up to this many values go through cv_conv_direct. */
+/** dw (KH,KW,C,F) += the weight gradient of cv_conv_direct given dy (B,OH,OW,F), computed
+ *  directly (per-sample sums added in sample order). -1 when its buffer cannot be allocated
+ *  (the caller then takes the im2col + GEMM path). */
+int cv_conv_direct_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g, bool nearest);
+/** Receptive fields up to this many values go through cv_conv_direct and cv_conv_direct_dw. */
 #define CV_CONV_DIRECT_MAX_K 32
 
 typedef enum { CV_POOL_MAX, CV_POOL_AVG, CV_POOL_MIN } cv_pool_kind;
@@ -49,9 +75,9 @@ typedef enum { CV_POOL_MAX, CV_POOL_AVG, CV_POOL_MIN } cv_pool_kind;
  *  size as out) records the flat input offset within the sample that won. */
 void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_window *g,
                      cv_pool_kind kind);
-/** dx (B,H,W,C) += gradient of the pool given dout (B,OH,OW,C). */
+/** dx (B,H,W,C) += gradient of the pool given dout (B,OH,OW,C); with overwrite, dx = it. */
 void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, const cv_window *g,
-                      cv_pool_kind kind);
+                      cv_pool_kind kind, bool overwrite);
 
 /** Measured peak FP32 FLOP/s of this machine with the current OpenMP thread count: an FMA
  *  loop on independent registers (AVX2+FMA when the CPU has it), about `seconds` long. */

@@ -4,6 +4,7 @@
 #define CONVOY_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "convoy/augment.h"
@@ -23,6 +24,34 @@ typedef struct {
     bool shuffle;           /* default true */
 } cv_fit_config;
 
+/** A hyperparameter site: `KEY=hp.int(lo,hi,step=s)`, `hp.float(lo,hi[,log])`,
+ *  `hp.choice(a,b,...)` or `hp.bool()`, each with an optional `name=N` (DESIGN §3). The parsed
+ *  spec holds the default value (Keras's: lo, the first choice, false); `convoy tune` samples
+ *  the others and re-parses the text with the values written in. */
+typedef enum { CV_HP_INT, CV_HP_FLOAT, CV_HP_CHOICE, CV_HP_BOOL } cv_hp_kind;
+#define CV_MAX_HP 32
+#define CV_HP_MAX_CHOICES 16
+#define CV_HP_TEXT 32
+typedef struct {
+    cv_hp_kind kind;
+    char name[CV_HP_TEXT];   /* name=, else the key (KEY_LINE when the key repeats) */
+    char key[CV_HP_TEXT];    /* the key it stands for */
+    int line;
+    int64_t off, len;        /* the expression's bytes in spec->text */
+    double lo, hi, step;     /* int: step >= 1; float: lo <= hi */
+    bool log;                /* float: uniform in log space */
+    int n_choices;
+    char choices[CV_HP_MAX_CHOICES][CV_HP_TEXT];
+} cv_hp;
+
+/** Parses one `hp.KIND(...)` expression (no key checks; the model parser validates the values
+ *  against the key). Returns 0, or -1 with a message (no file/line) in err. */
+int cv_hp_parse(const char *expr, cv_hp *hp, cv_err *err);
+/** The text of value v: an int or float value itself, a choice's index, a bool's 0/1. */
+void cv_hp_value_text(const cv_hp *hp, double v, char *buf, size_t size);
+/** The expression in canonical form: "hp.int(32,128,step=32)". */
+void cv_hp_describe(const cv_hp *hp, char *buf, size_t size);
+
 /** A parsed model file. `text` is the whole file (saved in checkpoints). */
 typedef struct {
     char file[256];         /* name used in error messages */
@@ -37,6 +66,8 @@ typedef struct {
     cv_augment_config augment; /* the augment line's values (defaults when absent) */
     bool has_augment;       /* an `augment` line was present: training batches are augmented */
     int augment_line;
+    int n_hp;               /* hyperparameter sites, in file order (their default values parsed) */
+    cv_hp hp[CV_MAX_HP];
 } cv_model_spec;
 
 /** Parses model text. `file` names it in messages ("FILE:LINE: what is wrong"). Also infers

@@ -26,6 +26,8 @@ static inline float cv_unit(uint64_t bits) { return (float)(bits >> 40) * (1.0f 
 
 /** Stream names, so that different uses of one seed never share numbers. */
 enum { CV_STREAM_INIT = 1, CV_STREAM_SHUFFLE, CV_STREAM_DROPOUT, CV_STREAM_SPLIT, CV_STREAM_AUGMENT };
+/** Hyperparameter sampling of convoy tune: key (seed, config, hyperparameter index). */
+enum { CV_STREAM_TUNE = 16 };
 
 /** A sequential generator (splitmix64) for work that is inherently sequential. */
 typedef struct {

@@ -29,9 +29,10 @@ int cmd_augment(const cv_dist *d, int argc, char **argv)
     int npos, rc = cli_parse(&c, argc, argv, NULL, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (!data || !config || !count || !dir)
-        return cli_fail(d, "augment: --data, --config, --count and --save-to-dir are required");
-    if (strcmp(format, "png") != 0) return cli_fail(d, "--save-format: unsupported format '%s' (png)", format);
-    if (!*prefix || strchr(prefix, '/')) return cli_fail(d, "--save-prefix: '%s' must be a non-empty name without '/'", prefix);
+        return cli_usage_fail(d, "augment: --data, --config, --count and --save-to-dir are required");
+    if (strcmp(format, "png") != 0) return cli_usage_fail(d, "--save-format: unsupported format '%s' (png)", format);
+    if (!*prefix || strchr(prefix, '/'))
+        return cli_usage_fail(d, "--save-prefix: '%s' must be a non-empty name without '/'", prefix);
     long n, s = 0;
     if (cli_int("--count", count, 1, 10000000, &n) || (seed && cli_int("--seed", seed, 0, 0x7fffffffL, &s)))
         return CLI_BAD_INPUT;

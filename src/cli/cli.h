@@ -1,5 +1,6 @@
 /* Private to the convoy program: flag tables and the subcommands. Commands return an exit
- * code (0 ok, 1 bad input or usage, 2 internal error) and print their own errors. */
+ * code (see exit_codes in help.c: 0 ok, 1 the run failed, 2 usage error) and print their
+ * own errors. */
 #ifndef CONVOY_CLI_H
 #define CONVOY_CLI_H
 
@@ -8,8 +9,13 @@
 #include <stdint.h>
 
 #include "convoy/dist.h"
+#include "convoy/train.h"
 
-enum { CLI_OK = 0, CLI_BAD_INPUT = 1, CLI_INTERNAL = 2 };
+/* Exit codes. A usage error is a command line that cannot be right whatever the files hold
+ * (unknown command or flag, missing argument, bad flag value); everything that fails later
+ * (bad model file or dataset, missing file, out of memory, MPI or HDF5 failure) is 1. A run
+ * stopped by SIGTERM/SIGINT after saving its checkpoint exits 0 (launch/slurm relies on it). */
+enum { CLI_OK = 0, CLI_BAD_INPUT = 1, CLI_INTERNAL = 1 /* MPI start-up: a failed run too */, CLI_USAGE = 2 };
 
 /** One flag: `--name VALUE` stores VALUE in *value; a flag without arg_name sets *on. */
 typedef struct {
@@ -19,6 +25,14 @@ typedef struct {
     const char **value;
     bool *on;
 } cli_flag;
+
+/** One subcommand of the program: main.c's table lists them; `convoy --help`, `convoy --man`
+ *  and `convoy help CMD` are generated from it and from each command's own flag table. */
+typedef struct {
+    const char *name;
+    int (*run)(const cv_dist *, int, char **);
+    const char *about;    /* one line for `convoy --help` */
+} cli_entry;
 
 typedef struct {
     const char *name;     /* "train" */
@@ -30,15 +44,22 @@ typedef struct {
 } cli_command;
 
 /** Parses argv (after the command word). Returns 0 and the positionals, 1 after printing an
- *  error, or -1 when --help was printed (exit 0). */
+ *  error (a usage error: see cli_usage_fail), or -1 when --help was printed (exit 0).
+ *  Call it first: `convoy --man` runs each command with --help to read its flag table. */
 int cli_parse(const cli_command *c, int argc, char **argv, const char **pos, int *npos);
+/** `convoy CMD --help`: usage line, description and every flag. */
 void cli_usage(const cli_command *c, void *file);
 
 /** Prints "convoy: MESSAGE" to stderr (rank 0 only, unless every rank must speak) and
  *  returns CLI_BAD_INPUT. */
 int cli_fail(const cv_dist *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** The same for a usage error: also records it, so the program exits CLI_USAGE (2) whatever
+ *  the command returns after it. Returns CLI_USAGE. */
+int cli_usage_fail(const cv_dist *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+extern bool cli_usage_error;
 
-/** Checked number parsing for flag values: prints "convoy: --epochs: bad number 'x'". */
+/** Checked number parsing for flag values: prints "convoy: --epochs: bad number 'x'" (a usage
+ *  error). */
 int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 int cli_float(const char *flag, const char *s, double lo, double hi, double *out);
 
@@ -48,10 +69,34 @@ int cmd_predict(const cv_dist *d, int argc, char **argv);
 int cmd_summary(const cv_dist *d, int argc, char **argv);
 int cmd_convert(const cv_dist *d, int argc, char **argv);
 int cmd_bench(const cv_dist *d, int argc, char **argv);
+int cmd_tune(const cv_dist *d, int argc, char **argv);
 int cmd_augment(const cv_dist *d, int argc, char **argv);
+
+/** The flags train shares with tune: data, validation, the model file's overrides, speed. */
+typedef struct {
+    const char *data, *val, *split, *epochs, *batch, *opt, *lr, *threads, *check, *allreduce, *bucket_mb,
+        *schedule, *warmup, *early, *plateau;
+    bool quiet, stream, reproducible;
+} cli_train_flags;
+#define CLI_TRAIN_FLAGS_MAX 24
+/** Writes the shared flags' table entries (pointing into t) to out; returns their count. */
+int cli_train_flags_table(cli_train_flags *t, cli_flag *out);
+/** Checks them and fills o's data, validation and speed fields (the rest zero). */
+int cli_train_flags_opts(const cv_dist *d, const char *cmd, const cli_train_flags *t, cv_train_opts *o);
+/** Applies the model-file overrides (--epochs, --batch-size, --lr, callbacks) to spec. */
+int cli_train_flags_apply(const cli_train_flags *t, cv_model_spec *spec);
 
 /** Set by SIGTERM/SIGINT: training saves a checkpoint after the current step and exits 0. */
 extern volatile sig_atomic_t cli_stop_requested;
+
+/* help.c: the help and the man page, generated from the tables; version.c: --version */
+void cli_help_commands(void *file, const cli_entry *cmds, int n);
+int cli_help_man(const cli_entry *cmds, int n);
+void cli_version(void);
+/** Set while `convoy --man` runs the commands with --help: cli_parse then emits the
+ *  command's roff section instead of its usage. */
+extern bool cli_help_roff;
+void cli_man_command(const cli_command *c, void *file);
 
 /** --threads T for OpenMP (T >= 1); NULL leaves the default (OMP_NUM_THREADS). */
 int cli_threads(const char *value);

@@ -31,7 +31,7 @@ static int apply_overrides(cv_model_spec *spec, const char *epochs, const char *
     if (optimizer) {
         int k = cv_optim_from_name(optimizer);
         if (k < 0)
-            return cli_fail(NULL, "--optimizer: unknown optimizer '%s' (sgd, momentum, adagrad, rmsprop, adadelta, adam)", optimizer);
+            return cli_usage_fail(NULL, "--optimizer: unknown optimizer '%s' (sgd, momentum, adagrad, rmsprop, adadelta, adam)", optimizer);
         /* another optimizer than the file's starts from its own defaults */
         if (k != (int)spec->optim.kind) spec->optim = cv_optim_defaults((cv_optim_kind)k);
     }
@@ -56,7 +56,7 @@ static int allreduce_bytes(const cv_dist *d, const char *kind, const char *bucke
     long mb;
     if (cli_int("--bucket-mb", bucket_mb, 1, 1024, &mb)) return CLI_BAD_INPUT;
     if (strcmp(kind, "blocking") != 0 && strcmp(kind, "bucketed") != 0)
-        return cli_fail(d, "--allreduce: unknown kind '%s' (blocking or bucketed)", kind);
+        return cli_usage_fail(d, "--allreduce: unknown kind '%s' (blocking or bucketed)", kind);
     *bytes = strcmp(kind, "bucketed") == 0 ? (int64_t)mb << 20 : 0;
     return CLI_OK;
 }
@@ -71,7 +71,7 @@ static int apply_callback_flags(cv_model_spec *spec, const char *schedule, const
         int k = -1;
         for (int i = 0; i < CV_SCHED_COUNT; i++)
             if (strcmp(schedule, cv_sched_name((cv_sched_kind)i)) == 0) k = i;
-        if (k < 0) return cli_fail(NULL, "--lr-schedule: unknown schedule '%s' (constant, step, exponential, cosine)", schedule);
+        if (k < 0) return cli_usage_fail(NULL, "--lr-schedule: unknown schedule '%s' (constant, step, exponential, cosine)", schedule);
         c->schedule = (cv_sched_kind)k;
     }
     if (warmup) {
@@ -90,81 +90,105 @@ static int apply_callback_flags(cv_model_spec *spec, const char *schedule, const
         static const char *const ok[] = {"loss", "accuracy", "mae", "mse", "val_loss", "val_accuracy", "val_mae", "val_mse"};
         bool known = false;
         for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) known |= strcmp(monitor, ok[i]) == 0;
-        if (!known) return cli_fail(NULL, "--monitor: unknown quantity '%s' (loss, accuracy, mae, mse, or val_ of them)", monitor);
+        if (!known) return cli_usage_fail(NULL, "--monitor: unknown quantity '%s' (loss, accuracy, mae, mse, or val_ of them)", monitor);
         snprintf(c->monitor, sizeof c->monitor, "%s", monitor);
     }
     if (save_best) c->save_best_only = true;
     return CLI_OK;
 }
 
+int cli_train_flags_table(cli_train_flags *t, cli_flag *out)
+{
+    const cli_flag shared[] = {
+        {"data", "F.h5", "training set (required)", &t->data, NULL},
+        {"val", "F.h5", "validation set (instead of --validation-split)", &t->val, NULL},
+        {"validation-split", "R", "hold out a seeded random fraction R of --data", &t->split, NULL},
+        {"epochs", "N", "epochs to train (fit epochs=)", &t->epochs, NULL},
+        {"batch-size", "B|all", "GLOBAL batch size; all = full-batch gradient descent", &t->batch, NULL},
+        {"optimizer", "NAME", "sgd, momentum, adagrad, rmsprop, adadelta, adam", &t->opt, NULL},
+        {"lr", "X", "learning rate", &t->lr, NULL},
+        {"threads", "T", "OpenMP threads per rank (default: OMP_NUM_THREADS)", &t->threads, NULL},
+        {"quiet", NULL, "no per-epoch lines", NULL, &t->quiet},
+        {"stream", NULL, "read each rank's rows of /x from the file per batch (data larger than memory)", NULL, &t->stream},
+        {"check-every", "N", "compare a weight checksum across ranks every N steps (default 100; 0 off)", &t->check, NULL},
+        {"allreduce", "KIND", "gradient averaging: blocking (one MPI_Allreduce, default) or bucketed", &t->allreduce, NULL},
+        {"bucket-mb", "M", "bucketed: bucket size in MiB (default 4)", &t->bucket_mb, NULL},
+        {"lr-schedule", "KIND", "constant, step, exponential or cosine (fit lr_schedule=)", &t->schedule, NULL},
+        {"warmup-steps", "N", "linear learning-rate warm-up over N steps (fit warmup_steps=)", &t->warmup, NULL},
+        {"early-stopping", "P", "stop after P epochs without improvement (fit early_stopping_patience=)", &t->early, NULL},
+        {"reduce-lr-on-plateau", "P", "cut the learning rate after P flat epochs (fit reduce_lr_patience=)", &t->plateau, NULL},
+        {"reproducible", NULL, "byte-identical weights for any power-of-two rank count (fixed gradient tree)", NULL, &t->reproducible},
+    };
+    memcpy(out, shared, sizeof shared);
+    return NFLAGS(shared);
+}
+
+int cli_train_flags_opts(const cv_dist *d, const char *cmd, const cli_train_flags *t, cv_train_opts *o)
+{
+    if (!t->data) return cli_usage_fail(d, "%s: --data F.h5 is required", cmd);
+    if (t->val && t->split) return cli_usage_fail(d, "%s: use either --val or --validation-split, not both", cmd);
+    if (cli_threads(t->threads)) return CLI_BAD_INPUT;
+    long check_every;
+    int64_t bucket_bytes = 0;
+    if (cli_int("--check-every", t->check ? t->check : "100", 0, 1L << 40, &check_every) ||
+        allreduce_bytes(d, t->allreduce ? t->allreduce : "blocking", t->bucket_mb ? t->bucket_mb : "4", &bucket_bytes))
+        return CLI_BAD_INPUT;
+    *o = (cv_train_opts){.data = t->data, .val = t->val, .quiet = t->quiet, .stream = t->stream,
+                         .check_every = check_every, .bucket_bytes = bucket_bytes,
+                         .stop_flag = &cli_stop_requested, .reproducible = t->reproducible};
+    return CLI_OK;
+}
+
+int cli_train_flags_apply(const cli_train_flags *t, cv_model_spec *spec)
+{
+    if (apply_overrides(spec, t->epochs, t->batch, t->opt, t->lr, NULL, t->split)) return CLI_BAD_INPUT;
+    return apply_callback_flags(spec, t->schedule, t->warmup, t->early, t->plateau, NULL, false);
+}
+
 int cmd_train(const cv_dist *d, int argc, char **argv)
 {
-    const char *data = NULL, *val = NULL, *split = NULL, *epochs = NULL, *batch = NULL, *opt = NULL,
-               *lr = NULL, *seed = NULL, *threads = NULL, *ckpt = NULL, *check = "100",
-               *allreduce = "blocking", *bucket_mb = "4", *resume = NULL, *init_from = NULL,
-               *ckpt_every = NULL, *schedule = NULL, *warmup = NULL, *early = NULL, *monitor = NULL,
-               *plateau = NULL, *log = NULL;
-    bool quiet = false, stream = false, save_best = false, reproducible = false;
-    const cli_flag flags[] = {
-        {"data", "F.h5", "training set (required)", &data, NULL},
-        {"val", "F.h5", "validation set (instead of --validation-split)", &val, NULL},
-        {"validation-split", "R", "hold out a seeded random fraction R of --data", &split, NULL},
-        {"epochs", "N", "epochs to train (fit epochs=)", &epochs, NULL},
-        {"batch-size", "B|all", "GLOBAL batch size; all = full-batch gradient descent", &batch, NULL},
-        {"optimizer", "NAME", "sgd, momentum, adagrad, rmsprop, adadelta, adam", &opt, NULL},
-        {"lr", "X", "learning rate", &lr, NULL},
+    cli_train_flags t = {0};
+    const char *seed = NULL, *ckpt = NULL, *resume = NULL, *init_from = NULL, *ckpt_every = NULL,
+               *monitor = NULL, *log = NULL;
+    bool save_best = false;
+    const cli_flag own[] = {
         {"seed", "S", "seed for initialisation, shuffling, splits and dropout", &seed, NULL},
-        {"threads", "T", "OpenMP threads per rank (default: OMP_NUM_THREADS)", &threads, NULL},
         {"checkpoint", "F.h5", "save the trained model here (rank 0)", &ckpt, NULL},
-        {"quiet", NULL, "no per-epoch lines", NULL, &quiet},
-        {"stream", NULL, "read each rank's rows of /x from the file per batch (data larger than memory)", NULL, &stream},
-        {"check-every", "N", "compare a weight checksum across ranks every N steps (default 100; 0 off)", &check, NULL},
-        {"allreduce", "KIND", "gradient averaging: blocking (one MPI_Allreduce, default) or bucketed", &allreduce, NULL},
-        {"bucket-mb", "M", "bucketed: bucket size in MiB (default 4)", &bucket_mb, NULL},
         {"checkpoint-every", "N|epoch", "also save --checkpoint every N optimizer steps (epoch ends always)", &ckpt_every, NULL},
         {"resume", "F.h5", "continue exactly where the checkpoint F.h5 stopped (--epochs counts the total)", &resume, NULL},
         {"init-from", "F.h5", "start from F.h5's weights (every layer's shape checked)", &init_from, NULL},
-        {"lr-schedule", "KIND", "constant, step, exponential or cosine (fit lr_schedule=)", &schedule, NULL},
-        {"warmup-steps", "N", "linear learning-rate warm-up over N steps (fit warmup_steps=)", &warmup, NULL},
-        {"early-stopping", "P", "stop after P epochs without improvement (fit early_stopping_patience=)", &early, NULL},
-        {"reduce-lr-on-plateau", "P", "cut the learning rate after P flat epochs (fit reduce_lr_patience=)", &plateau, NULL},
         {"monitor", "NAME", "what the callbacks watch: val_loss (default), val_accuracy, loss, ...", &monitor, NULL},
         {"save-best-only", NULL, "write --checkpoint only when the monitored value improves", NULL, &save_best},
         {"log", "history.csv", "one CSV row per epoch: epoch, lr, loss, metrics, val_*, seconds, images/s", &log, NULL},
-        {"reproducible", NULL, "byte-identical weights for any power-of-two rank count (fixed gradient tree)", NULL, &reproducible},
     };
-    const cli_command c = {"train", "MODEL", "Trains MODEL (a model file) on --data.", flags, NFLAGS(flags), 1, 1};
+    cli_flag flags[CLI_TRAIN_FLAGS_MAX + NFLAGS(own)];
+    const int n = cli_train_flags_table(&t, flags);
+    memcpy(flags + n, own, sizeof own);
+    const cli_command c = {"train", "MODEL", "Trains MODEL (a model file) on --data.", flags, n + NFLAGS(own), 1, 1};
     const char *pos[1];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (!data) return cli_fail(d, "train: --data F.h5 is required");
-    if (val && split) return cli_fail(d, "train: use either --val or --validation-split, not both");
-    if (cli_threads(threads)) return CLI_BAD_INPUT;
-    long check_every;
-    int64_t bucket_bytes = 0;
-    if (cli_int("--check-every", check, 0, 1L << 40, &check_every) ||
-        allreduce_bytes(d, allreduce, bucket_mb, &bucket_bytes))
-        return CLI_BAD_INPUT;
+    cv_train_opts o;
+    if ((rc = cli_train_flags_opts(d, "train", &t, &o))) return rc;
 
     cv_model_spec spec;
     cv_err err;
     if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
-    rc = apply_overrides(&spec, epochs, batch, opt, lr, seed, split);
-    if (rc == 0)
-        rc = apply_callback_flags(&spec, schedule, warmup, early, plateau, monitor, save_best);
+    rc = cli_train_flags_apply(&t, &spec);
+    if (rc == 0) rc = apply_overrides(&spec, NULL, NULL, NULL, NULL, seed, NULL);
+    if (rc == 0) rc = apply_callback_flags(&spec, NULL, NULL, NULL, NULL, monitor, save_best);
     long every = 0;
     if (rc == 0 && ckpt_every && strcmp(ckpt_every, "epoch") != 0 &&
         cli_int("--checkpoint-every", ckpt_every, 1, 1L << 40, &every))
         rc = CLI_BAD_INPUT;
-    if (rc == 0 && ckpt_every && !ckpt) rc = cli_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
-    if (rc == 0 && resume && init_from) rc = cli_fail(d, "train: use either --resume or --init-from, not both");
+    if (rc == 0 && ckpt_every && !ckpt) rc = cli_usage_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
+    if (rc == 0 && resume && init_from) rc = cli_usage_fail(d, "train: use either --resume or --init-from, not both");
     if (rc == 0) {
-        const cv_train_opts o = {.data = data, .val = val, .checkpoint = ckpt, .quiet = quiet,
-                                 .stream = stream, .check_every = check_every,
-                                 .bucket_bytes = bucket_bytes,
-                                 .resume = resume, .init_from = init_from, .checkpoint_every = every,
-                                 .stop_flag = &cli_stop_requested, .reproducible = reproducible,
-                                 .log = log};
+        o.checkpoint = ckpt;
+        o.resume = resume;
+        o.init_from = init_from;
+        o.checkpoint_every = every;
+        o.log = log;
         if (cv_train(&spec, &o, d, NULL, &err) < 0) rc = cli_fail(d, "%s", err.msg);
     }
     cv_model_spec_free(&spec);
@@ -213,7 +237,7 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
     const char *pos[1];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (!data) return cli_fail(d, "eval: --data F.h5 is required");
+    if (!data) return cli_usage_fail(d, "eval: --data F.h5 is required");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     loaded l;
     if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0) {
@@ -244,7 +268,7 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
     const char *pos[1];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (!data || !out) return cli_fail(d, "predict: --data F.h5 and --out P.h5 are required");
+    if (!data || !out) return cli_usage_fail(d, "predict: --data F.h5 and --out P.h5 are required");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     if (d->rank != 0) return CLI_OK; /* one writer; inference of a file is cheap */
     loaded l;
@@ -296,11 +320,11 @@ static int parse_classes(const char *s, int *out, int max, int *n)
         char *end;
         long v = strtol(p, &end, 10);
         if (end == p || v < 0 || v > 9 || *n >= max || (*end && *end != ','))
-            return cli_fail(NULL, "--positive: bad class list '%s' (class numbers 0-9, comma-separated)", s);
+            return cli_usage_fail(NULL, "--positive: bad class list '%s' (class numbers 0-9, comma-separated)", s);
         out[(*n)++] = (int)v;
         p = *end ? end + 1 : end;
     }
-    return *n ? 0 : cli_fail(NULL, "--positive: empty class list");
+    return *n ? 0 : cli_usage_fail(NULL, "--positive: empty class list");
 }
 
 int cmd_convert(const cv_dist *d, int argc, char **argv)
@@ -322,26 +346,26 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
     const char *pos[3];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (!out) return cli_fail(d, "convert: --out is required");
+    if (!out) return cli_usage_fail(d, "convert: --out is required");
     if (d->rank != 0) return CLI_OK;
     cv_err err;
     if (strcmp(pos[0], "fashion-mnist") == 0) {
-        if (npos != 1) return cli_fail(d, "convert fashion-mnist: takes no file arguments (use --src DIR)");
+        if (npos != 1) return cli_usage_fail(d, "convert fashion-mnist: takes no file arguments (use --src DIR)");
         int cls[10], ncls = 0;
         if (positive && parse_classes(positive, cls, 10, &ncls)) return CLI_BAD_INPUT;
         rc = cv_convert_fashion_mnist(src, out, positive ? cls : NULL, ncls, pos_name, &err);
         if (!rc) printf("wrote %s/train.h5 and %s/test.h5\n", out, out);
     } else if (strcmp(pos[0], "idx") == 0) {
-        if (npos != 3) return cli_fail(d, "convert idx: needs IMAGES and LABELS files");
+        if (npos != 3) return cli_usage_fail(d, "convert idx: needs IMAGES and LABELS files");
         rc = cv_convert_idx(pos[1], pos[2], out, &err);
         if (!rc) printf("wrote %s\n", out);
     } else if (strcmp(pos[0], "csv") == 0) {
-        if (npos != 2) return cli_fail(d, "convert csv: needs one CSV file");
-        if (!label) return cli_fail(d, "convert csv: --label COLUMN is required");
+        if (npos != 2) return cli_usage_fail(d, "convert csv: needs one CSV file");
+        if (!label) return cli_usage_fail(d, "convert csv: --label COLUMN is required");
         rc = cv_convert_csv(pos[1], label, as_float, out, &err);
         if (!rc) printf("wrote %s\n", out);
     } else {
-        return cli_fail(d, "convert: unknown source '%s' (fashion-mnist, idx, csv)", pos[0]);
+        return cli_usage_fail(d, "convert: unknown source '%s' (fashion-mnist, idx, csv)", pos[0]);
     }
     return rc ? cli_fail(d, "%s", err.msg) : CLI_OK;
 }
@@ -354,11 +378,11 @@ static int bench_gemm(const cv_dist *d, const char *arg)
     char buf[64];
     snprintf(buf, sizeof buf, "%s", arg);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (n == 3) return cli_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
+        if (n == 3) return cli_usage_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
         if (cli_int("--gemm", tok, 1, 16384, &mnk[n++])) return CLI_BAD_INPUT;
     }
     if (n == 1) mnk[1] = mnk[2] = mnk[0];
-    else if (n != 3) return cli_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
+    else if (n != 3) return cli_usage_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
     cv_gemm_report r;
     cv_err err;
     if (cv_bench_gemm((int)mnk[0], (int)mnk[1], (int)mnk[2], &r, &err)) return cli_fail(d, "%s", err.msg);
@@ -395,8 +419,8 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (cli_threads(threads)) return CLI_BAD_INPUT;
-    if (gemm) return npos ? cli_fail(d, "bench: give MODEL or --gemm, not both") : bench_gemm(d, gemm);
-    if (!npos) return cli_fail(d, "bench: MODEL is required (or --gemm N)");
+    if (gemm) return npos ? cli_usage_fail(d, "bench: give MODEL or --gemm, not both") : bench_gemm(d, gemm);
+    if (!npos) return cli_usage_fail(d, "bench: MODEL is required (or --gemm N)");
     long nsteps, b = 0;
     int64_t bucket_bytes = 0;
     if (cli_int("--steps", steps, 1, 1000000, &nsteps) || allreduce_bytes(d, allreduce, bucket_mb, &bucket_bytes))

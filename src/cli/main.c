@@ -13,9 +13,9 @@
 
 #include "cli/cli.h"
 
-#define CONVOY_VERSION "0.1.0"
-
 volatile sig_atomic_t cli_stop_requested;
+bool cli_usage_error;
+static const cv_dist *world; /* set while a command runs: usage errors print on rank 0 only */
 
 static void on_stop_signal(int sig)
 {
@@ -36,30 +36,32 @@ static void install_signals(void)
     signal(SIGXFSZ, SIG_IGN);
 }
 
-int cli_fail(const cv_dist *d, const char *fmt, ...)
+static void vfail(const cv_dist *d, const char *fmt, va_list ap)
 {
     if (!d || d->rank == 0) {
-        va_list ap;
-        va_start(ap, fmt);
         fputs("convoy: ", stderr);
         vfprintf(stderr, fmt, ap);
         fputc('\n', stderr);
-        va_end(ap);
     }
+}
+
+int cli_fail(const cv_dist *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(d, fmt, ap);
+    va_end(ap);
     return CLI_BAD_INPUT;
 }
 
-void cli_usage(const cli_command *c, void *file)
+int cli_usage_fail(const cv_dist *d, const char *fmt, ...)
 {
-    FILE *f = file;
-    fprintf(f, "usage: convoy %s %s [flags]\n%s\n", c->name, c->usage, c->about);
-    if (c->nflags) fputs("\nflags:\n", f);
-    for (int i = 0; i < c->nflags; i++) {
-        char left[64];
-        snprintf(left, sizeof left, "--%s%s%s", c->flags[i].name, c->flags[i].arg_name ? " " : "",
-                 c->flags[i].arg_name ? c->flags[i].arg_name : "");
-        fprintf(f, "  %-26s %s\n", left, c->flags[i].help);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(d ? d : world, fmt, ap); /* every rank parses the same command line */
+    va_end(ap);
+    cli_usage_error = true;
+    return CLI_USAGE;
 }
 
 int cli_parse(const cli_command *c, int argc, char **argv, const char **pos, int *npos)
@@ -68,12 +70,13 @@ int cli_parse(const cli_command *c, int argc, char **argv, const char **pos, int
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            cli_usage(c, stdout);
+            if (cli_help_roff) cli_man_command(c, stdout);
+            else cli_usage(c, stdout);
             return -1;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (*npos >= c->max_pos) {
-                cli_fail(NULL, "%s: unexpected argument '%s' (see convoy %s --help)", c->name, a, c->name);
+                cli_usage_fail(NULL, "%s: unexpected argument '%s' (see convoy %s --help)", c->name, a, c->name);
                 return 1;
             }
             pos[(*npos)++] = a;
@@ -83,20 +86,20 @@ int cli_parse(const cli_command *c, int argc, char **argv, const char **pos, int
         for (int k = 0; k < c->nflags; k++)
             if (strcmp(a + 2, c->flags[k].name) == 0) f = &c->flags[k];
         if (!f) {
-            cli_fail(NULL, "%s: unknown flag '%s' (see convoy %s --help)", c->name, a, c->name);
+            cli_usage_fail(NULL, "%s: unknown flag '%s' (see convoy %s --help)", c->name, a, c->name);
             return 1;
         }
         if (!f->arg_name) {
             *f->on = true;
         } else if (i + 1 >= argc) {
-            cli_fail(NULL, "%s: %s needs a value (%s)", c->name, a, f->arg_name);
+            cli_usage_fail(NULL, "%s: %s needs a value (%s)", c->name, a, f->arg_name);
             return 1;
         } else {
             *f->value = argv[++i];
         }
     }
     if (*npos < c->min_pos) {
-        cli_fail(NULL, "%s: missing %s (usage: convoy %s %s)", c->name, c->usage, c->name, c->usage);
+        cli_usage_fail(NULL, "%s: missing %s (usage: convoy %s %s)", c->name, c->usage, c->name, c->usage);
         return 1;
     }
     return 0;
@@ -107,8 +110,8 @@ int cli_int(const char *flag, const char *s, long lo, long hi, long *out)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end) return cli_fail(NULL, "%s: bad number '%s' (an integer is needed)", flag, s);
-    if (v < lo || v > hi) return cli_fail(NULL, "%s: %ld is outside [%ld, %ld]", flag, v, lo, hi);
+    if (errno || end == s || *end) return cli_usage_fail(NULL, "%s: bad number '%s' (an integer is needed)", flag, s);
+    if (v < lo || v > hi) return cli_usage_fail(NULL, "%s: %ld is outside [%ld, %ld]", flag, v, lo, hi);
     *out = v;
     return 0;
 }
@@ -118,8 +121,8 @@ int cli_float(const char *flag, const char *s, double lo, double hi, double *out
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) return cli_fail(NULL, "%s: bad number '%s'", flag, s);
-    if (v < lo || v > hi) return cli_fail(NULL, "%s: %g is outside [%g, %g]", flag, v, lo, hi);
+    if (errno || end == s || *end || !isfinite(v)) return cli_usage_fail(NULL, "%s: bad number '%s'", flag, s);
+    if (v < lo || v > hi) return cli_usage_fail(NULL, "%s: %g is outside [%g, %g]", flag, v, lo, hi);
     *out = v;
     return 0;
 }
@@ -135,56 +138,88 @@ int cli_threads(const char *value)
     return 0;
 }
 
-static const struct {
-    const char *name;
-    int (*run)(const cv_dist *, int, char **);
-    const char *about;
-} commands[] = {
+static const cli_entry commands[] = {
     {"train", cmd_train, "train a model file on an HDF5 dataset"},
     {"eval", cmd_eval, "loss and metrics of a checkpoint on a dataset"},
     {"predict", cmd_predict, "write a checkpoint's outputs for a dataset to /predictions"},
     {"summary", cmd_summary, "layers, output shapes and parameter counts"},
     {"convert", cmd_convert, "make HDF5 datasets from Fashion-MNIST, IDX or CSV files"},
+    {"tune", cmd_tune, "hyperparameter search over hp.* values: parallel trials, resumable"},
     {"bench", cmd_bench, "time training steps: images/s, per-layer times, fraction of peak"},
     {"augment", cmd_augment, "write augmented images of a dataset as PNG files, and a contact sheet"},
 };
 
 static void usage(FILE *f)
 {
-    fputs("usage: convoy COMMAND [args] [flags]     (convoy COMMAND --help for its flags)\n\ncommands:\n", f);
+    cli_help_commands(f, commands, (int)(sizeof commands / sizeof commands[0]));
+}
+
+static const cli_entry *find_command(const char *name)
+{
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].about);
-    fputs("\nexit status: 0 success, 1 bad input or usage, 2 internal error (MPI start-up)\n", f);
+        if (strcmp(name, commands[i].name) == 0) return &commands[i];
+    return NULL;
+}
+
+/* `convoy CMD --help` and `convoy help CMD`: the command prints its flag table; no MPI needed */
+static int command_help(const cli_entry *c)
+{
+    const cv_dist single = cv_dist_single();
+    char help[] = "--help";
+    char *argv[] = {help, NULL};
+    return c->run(&single, 1, argv);
+}
+
+/* Every rank runs the command; a usage error reported on the way exits CLI_USAGE. */
+static int run_command(const cli_entry *c, int argc, char **argv)
+{
+    if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+        fputs("convoy: MPI_Init failed\n", stderr);
+        return CLI_INTERNAL;
+    }
+    install_signals(); /* after MPI_Init, which may install handlers of its own */
+    cv_dist d;
+    cv_err err;
+    int rc;
+    if (cv_dist_world(&d, &err)) rc = cli_fail(NULL, "%s", err.msg);
+    else {
+        world = &d;
+        rc = c->run(&d, argc - 2, argv + 2);
+        world = NULL;
+    }
+    if (rc != CLI_OK && cli_usage_error) rc = CLI_USAGE;
+    if (MPI_Finalize() != MPI_SUCCESS) {
+        fputs("convoy: MPI_Finalize failed\n", stderr);
+        return CLI_INTERNAL;
+    }
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_BAD_INPUT : CLI_OK;
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
     }
-    if (strcmp(argv[1], "--version") == 0) {
-        printf("convoy %s\n", CONVOY_VERSION);
+    const char *word = argv[1];
+    const bool alone = argc == 2;
+    if (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0 || (strcmp(word, "help") == 0 && alone)) {
+        usage(stdout);
         return CLI_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (strcmp(argv[1], commands[i].name) != 0) continue;
-        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
-            fputs("convoy: MPI_Init failed\n", stderr);
-            return CLI_INTERNAL;
-        }
-        install_signals(); /* after MPI_Init, which may install handlers of its own */
-        cv_dist d;
-        cv_err err;
-        int rc;
-        if (cv_dist_world(&d, &err)) rc = cli_fail(NULL, "%s", err.msg), rc = CLI_INTERNAL;
-        else rc = commands[i].run(&d, argc - 2, argv + 2);
-        if (MPI_Finalize() != MPI_SUCCESS) {
-            fputs("convoy: MPI_Finalize failed\n", stderr);
-            return CLI_INTERNAL;
-        }
-        return rc;
+    if (strcmp(word, "--version") == 0 && alone) {
+        cli_version();
+        return CLI_OK;
     }
-    fprintf(stderr, "convoy: unknown command '%s' (see convoy --help)\n", argv[1]);
-    return CLI_BAD_INPUT;
+    if (strcmp(word, "--man") == 0 && alone) return cli_help_man(commands, (int)(sizeof commands / sizeof commands[0]));
+    if (strcmp(word, "help") == 0) {
+        const cli_entry *c = find_command(argv[2]);
+        if (!c || argc > 3) return cli_usage_fail(NULL, "help: unknown command '%s' (see convoy --help)", argv[2]);
+        return command_help(c);
+    }
+    const cli_entry *c = find_command(word);
+    if (!c)
+        return cli_usage_fail(NULL, "unknown %s '%s' (see convoy --help)", word[0] == '-' ? "option" : "command", word);
+    if (argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) return command_help(c);
+    return run_command(c, argc, argv);
 }

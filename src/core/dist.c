@@ -24,6 +24,30 @@ int cv_dist_world(cv_dist *d, cv_err *err)
     return rc == MPI_SUCCESS ? 0 : mpi_fail(rc, "MPI_Comm_rank/size", err);
 }
 
+int cv_dist_split(const cv_dist *d, int color, cv_dist *group, cv_err *err)
+{
+    *group = cv_dist_single();
+    if (d->size == 1) return 0;
+    MPI_Comm c;
+    int rc = MPI_Comm_split(d->comm, color, d->rank, &c);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Comm_split", err);
+    group->comm = c;
+    rc = MPI_Comm_set_errhandler(c, MPI_ERRORS_RETURN);
+    if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(c, &group->rank);
+    if (rc == MPI_SUCCESS) rc = MPI_Comm_size(c, &group->size);
+    if (rc != MPI_SUCCESS) {
+        cv_dist_free(group);
+        return mpi_fail(rc, "MPI_Comm_rank/size of a split communicator", err);
+    }
+    return 0;
+}
+
+void cv_dist_free(cv_dist *group)
+{
+    if (group->comm != MPI_COMM_NULL && group->comm != MPI_COMM_WORLD) MPI_Comm_free(&group->comm);
+    *group = cv_dist_single();
+}
+
 int cv_dist_sum_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err)
 {
     if (d->size == 1) return 0;

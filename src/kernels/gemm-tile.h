@@ -7,10 +7,11 @@
  * (sk = TILE_MR, si = 1), or A read in place, row-major (sk = 1, si = lda) or transposed
  * (sk = lda, si = 1); each form is compiled with its strides known. All TILE_MR rows are read,
  * so A in place needs full panels; only the store is trimmed to mr x nr. The sum over k runs
- * in order, whatever the ISA and the form. */
+ * in order, whatever the ISA and the form. With `set` the tile is stored, not added (beta 0);
+ * ep (NULL: none; its bias offset to the tile's first column) is applied on the way out. */
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const float *restrict pb,
-          float *restrict c, int ldc, int mr, int nr)
+          float *restrict c, int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
 {
     enum { NV = TILE_NR / TILE_VW };
     TILE_VEC acc[TILE_MR][NV];
@@ -28,26 +29,44 @@ TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const fl
     if (mr == TILE_MR && nr == TILE_NR) {
         for (int i = 0; i < TILE_MR; i++)
             for (int v = 0; v < NV; v++) {
-                TILE_VEC t;
+                TILE_VEC t = acc[i][v];
                 float *p = c + (size_t)i * ldc + v * TILE_VW;
-                memcpy(&t, p, sizeof t);
-                t += acc[i][v];
+                if (!set) {
+                    TILE_VEC old;
+                    memcpy(&old, p, sizeof old);
+                    t += old;
+                }
+                if (ep && ep->bias) {
+                    TILE_VEC bv;
+                    memcpy(&bv, ep->bias + v * TILE_VW, sizeof bv);
+                    t += bv;
+                }
+                if (ep && ep->relu) { /* t > 0 ? t : leak t, as a bit select */
+                    const __typeof__(t > 0) pos = t > 0;
+                    const TILE_VEC neg = t * ep->leak;
+                    t = (TILE_VEC)((pos & (__typeof__(pos))t) | (~pos & (__typeof__(pos))neg));
+                }
                 memcpy(p, &t, sizeof t);
             }
     } else {
         float t[TILE_MR][TILE_NR];
         memcpy(t, acc, sizeof t);
         for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] += t[i][j];
+            for (int j = 0; j < nr; j++) {
+                float v = set ? t[i][j] : c[(size_t)i * ldc + j] + t[i][j];
+                if (ep && ep->bias) v += ep->bias[j];
+                if (ep && ep->relu) v = v > 0.0f ? v : ep->leak * v;
+                c[(size_t)i * ldc + j] = v;
+            }
     }
 }
 
 TILE_TARGET static void TILE_NAME(int kc, const float *pa, int sk, int si, const float *pb, float *c,
-                                  int ldc, int mr, int nr)
+                                  int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
 {
-    if (si == 1 && sk == TILE_MR) TILE_BODY(kc, pa, TILE_MR, 1, pb, c, ldc, mr, nr);
-    else if (sk == 1) TILE_BODY(kc, pa, 1, si, pb, c, ldc, mr, nr);
-    else TILE_BODY(kc, pa, sk, 1, pb, c, ldc, mr, nr);
+    if (si == 1 && sk == TILE_MR) TILE_BODY(kc, pa, TILE_MR, 1, pb, c, ldc, mr, nr, set, ep);
+    else if (sk == 1) TILE_BODY(kc, pa, 1, si, pb, c, ldc, mr, nr, set, ep);
+    else TILE_BODY(kc, pa, sk, 1, pb, c, ldc, mr, nr, set, ep);
 }
 
 #undef TILE_BODY

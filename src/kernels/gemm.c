@@ -17,19 +17,19 @@ typedef float v16 __attribute__((vector_size(64)));
 #define CV_X86 1
 #endif
 
-/* Packing buffers grow once and are reused: GEMM runs every layer of every step. One set per
+/* Scratch buffers grow once and are reused: GEMM runs every layer of every step. One set per
  * calling thread, so concurrent callers do not share them. */
-static _Thread_local float *pack_a, *pack_b;
-static _Thread_local size_t pack_a_cap, pack_b_cap;
+static _Thread_local void *scratch[CV_SCRATCH_COUNT];
+static _Thread_local size_t scratch_cap[CV_SCRATCH_COUNT];
 
-static float *grow(float **buf, size_t *cap, size_t n)
+void *cv_scratch(cv_scratch_slot slot, size_t bytes)
 {
-    if (n > *cap) {
-        free(*buf);
-        *buf = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
-        *cap = *buf ? n : 0;
+    if (bytes > scratch_cap[slot]) {
+        free(scratch[slot]);
+        scratch[slot] = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        scratch_cap[slot] = scratch[slot] ? bytes : 0;
     }
-    return *buf;
+    return scratch[slot];
 }
 
 static inline float elem(const float *X, int ld, bool trans, int r, int c)
@@ -71,7 +71,8 @@ static inline float elem(const float *X, int ld, bool trans, int r, int c)
 #include "kernels/gemm-tile.h"
 #endif
 
-typedef void (*tile_fn)(int, const float *, int, int, const float *, float *, int, int, int);
+typedef void (*tile_fn)(int, const float *, int, int, const float *, float *, int, int, int, bool,
+                        const cv_epilogue *);
 typedef struct {
     const char *name;
     tile_fn fn;
@@ -160,6 +161,18 @@ static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int
 }
 
 /* Where tile (ip, .) of op(A) starts and how it is strided: the packed panel, or A in place. */
+/* The epilogue on rows x cols of C, applied by whichever thread finished that block. */
+static inline void epilogue(float *C, int ldc, int rows, int cols, const cv_epilogue *ep)
+{
+    for (int i = 0; i < rows; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (ep->bias)
+            for (int j = 0; j < cols; j++) c[j] += ep->bias[j];
+        if (ep->relu)
+            for (int j = 0; j < cols; j++) c[j] = c[j] > 0.0f ? c[j] : ep->leak * c[j];
+    }
+}
+
 typedef struct {
     const float *packed; /* all panels packed (direct == NULL), or only the last partial one */
     const float *direct; /* A itself, offset to column pc of op(A); NULL when packed */
@@ -167,7 +180,9 @@ typedef struct {
     bool transA;
 } a_panels;
 
-static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a, const float *pb, float *C, int ldc)
+/* ep: the epilogue when this is the last K slice, else NULL; bias is indexed from column 0 of C */
+static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a, const float *pb, float *C, int ldc,
+                  bool set, const cv_epilogue *ep)
 {
     const int mr = g->mr, nr = g->nr;
     const int mp = (M + mr - 1) / mr, np = (nc + nr - 1) / nr;
@@ -190,8 +205,9 @@ static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a
         } else {
             pa = a->packed + (size_t)(ip - (a->direct ? a->full : 0)) * mr * kc;
         }
-        g->fn(kc, pa, sk, si, pb + (size_t)jp * nr * kc, C + (size_t)ip * mr * ldc + (size_t)jp * nr, ldc,
-              rows, cols);
+        const cv_epilogue e = {ep && ep->bias ? ep->bias + jp * nr : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
+        g->fn(kc, pa, sk, si, pb + (size_t)jp * nr * kc, C + (size_t)ip * mr * ldc + (size_t)jp * nr, ldc, rows,
+              cols, set, ep ? &e : NULL);
     }
 }
 
@@ -203,12 +219,13 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
         for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
-/* The blocked product, C += alpha op(A) op(B) (C already scaled by beta). K is cut into equal
+/* The blocked product, C += alpha op(A) op(B) (C already scaled by beta), or C = that when
+ * set (beta 0: C is never read, so it need not be cleared first). K is cut into equal
  * slices of at most KC (288 stays one slice, not 256 + 32). With alpha = 1 the micro-kernel
  * reads A's full panels in place (packing a tall im2col matrix would cost as much as the
  * product); only B, and A's last partial panel, are packed. */
 static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
-                    const float *B, int ldb, float *C, int ldc)
+                    const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep)
 {
     const gemm_kernel *g = kernel();
     const int mr = g->mr, nr = g->nr;
@@ -218,10 +235,11 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
     const bool direct = alpha == 1.0f;
     const int full = direct ? M / mr : 0;
     const int packed_rows = M - full * mr;
-    float *pa = grow(&pack_a, &pack_a_cap, (size_t)(packed_rows + mr - 1) / mr * mr * kcmax + 1);
-    float *pb = grow(&pack_b, &pack_b_cap, (size_t)(ncmax + nr - 1) / nr * nr * kcmax);
+    float *pa = cv_scratch(CV_SCRATCH_PACK_A, sizeof(float) * ((size_t)(packed_rows + mr - 1) / mr * mr * kcmax + 1));
+    float *pb = cv_scratch(CV_SCRATCH_PACK_B, sizeof(float) * (size_t)(ncmax + nr - 1) / nr * nr * kcmax);
     if (!pa || !pb) { /* out of memory for packing: the reference path needs none */
-        cv_sgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc);
+        cv_sgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, set ? 0.0f : 1.0f, C, ldc);
+        if (ep) epilogue(C, ldc, M, N, ep);
         return;
     }
     /* the rows left to pack start at row full * mr of op(A) */
@@ -233,7 +251,8 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
             pack_B(pb, B, ldb, transB, jc, nc, pc, kc, nr);
             if (packed_rows) pack_A(pa, rest, lda, transA, packed_rows, pc, kc, alpha, mr);
             const a_panels a = {pa, direct ? A + (size_t)pc * (transA ? (size_t)lda : 1) : NULL, lda, full, transA};
-            tiles(g, M, nc, kc, &a, pb, C + jc, ldc);
+            const cv_epilogue e = {ep && ep->bias ? ep->bias + jc : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
+            tiles(g, M, nc, kc, &a, pb, C + jc, ldc, set && pc == 0, ep && pc + kc >= K ? &e : NULL);
         }
     }
 }
@@ -243,27 +262,30 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
  * added in slice order. The slices do not depend on the thread count, so neither does C. */
 enum { SPLIT_K = 2048 };
 
+static bool use_split_k(int M, int N, int K)
+{
+    const int tiles_mn = ((M + kernel()->mr - 1) / kernel()->mr) * ((N + kernel()->nr - 1) / kernel()->nr);
+    return tiles_mn < 16 && K >= 2 * SPLIT_K;
+}
+
+/* false when its buffer cannot be had (the caller then runs the plain blocked product) */
 static bool split_k(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float *C, int ldc)
 {
-    const int tiles_mn = ((M + kernel()->mr - 1) / kernel()->mr) * ((N + kernel()->nr - 1) / kernel()->nr);
-    if (tiles_mn >= 16 || K < 2 * SPLIT_K) return false;
     const int slices = (K + SPLIT_K - 1) / SPLIT_K;
-    float *part = malloc(sizeof(float) * (size_t)slices * M * N);
+    float *part = cv_scratch(CV_SCRATCH_SPLIT_K, sizeof(float) * (size_t)slices * M * N);
     if (!part) return false;
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < slices; s++) {
         const int k0 = s * SPLIT_K, kn = K - k0 < SPLIT_K ? K - k0 : SPLIT_K;
         float *Cs = part + (size_t)s * M * N;
-        memset(Cs, 0, sizeof(float) * (size_t)M * N);
         /* nested regions inside run on this thread alone */
         blocked(transA, transB, M, N, kn, alpha, transA ? A + (size_t)k0 * lda : A + k0, lda,
-                transB ? B + k0 : B + (size_t)k0 * ldb, ldb, Cs, N);
+                transB ? B + k0 : B + (size_t)k0 * ldb, ldb, Cs, N, true, NULL);
     }
     for (int s = 0; s < slices; s++)
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] += part[((size_t)s * M + i) * N + j];
-    free(part);
     return true;
 }
 
@@ -283,18 +305,31 @@ static void small_k(int M, int N, int K, float alpha, const float *A, int lda, c
     }
 }
 
+void cv_sgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc, const cv_epilogue *ep)
+{
+    if (M <= 0 || N <= 0) return;
+    const bool work = K > 0 && alpha != 0.0f;
+    const bool small = !transA && !transB && K <= 16;
+    if (work && !small && !use_split_k(M, N, K)) {
+        if (beta != 0.0f) scale_c(M, N, beta, C, ldc);
+        blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 0.0f, ep);
+        return; /* the epilogue ran tile by tile */
+    }
+    scale_c(M, N, beta, C, ldc);
+    if (work && small) small_k(M, N, K, alpha, A, lda, B, ldb, C, ldc);
+    else if (work && !split_k(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc))
+        blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, false, NULL);
+    if (ep) {
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < M; i++) epilogue(C + (size_t)i * ldc, ldc, 1, N, ep);
+    }
+}
+
 void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc)
 {
-    if (M <= 0 || N <= 0) return;
-    scale_c(M, N, beta, C, ldc);
-    if (K <= 0 || alpha == 0.0f) return;
-    if (!transA && !transB && K <= 16) {
-        small_k(M, N, K, alpha, A, lda, B, ldb, C, ldc);
-        return;
-    }
-    if (split_k(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc)) return;
-    blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc);
+    cv_sgemm_ep(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
 void cv_sgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,

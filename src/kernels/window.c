@@ -2,12 +2,11 @@
  * parallel over output pixels; backward loops are parallel over samples, whose input
  * gradients are disjoint, so no atomics are needed and the summation order is fixed. */
 #include "convoy/kernels.h"
+#include "kernels/isa.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
 
 /* Input coordinate for output o and window offset k; -1 when it falls in zero padding. */
 static inline int src_coord(int o, int k, int stride, int pad, int n, bool nearest)
@@ -18,39 +17,106 @@ static inline int src_coord(int o, int k, int stride, int pad, int n, bool neare
     return i < 0 ? 0 : n - 1;
 }
 
+/* One row of the column matrix: output pixel (oh, ow)'s receptive field in (kh, kw, c) order.
+ * Runs of 8 channels move as 32-byte blocks (inlined, not library calls: C is short). */
+static inline __attribute__((always_inline)) void
+im2col_pixel(float *restrict dst, const float *restrict xb, const cv_window *g, bool nearest, int oh, int ow)
+{
+    const int C = g->C;
+    for (int kh = 0; kh < g->KH; kh++) {
+        const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+        for (int kw = 0; kw < g->KW; kw++, dst += C) {
+            const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
+            const float *src = ih < 0 || iw < 0 ? NULL : xb + ((size_t)ih * g->W + iw) * C;
+            int c = 0;
+            if (src) {
+                for (; c + 8 <= C; c += 8) memcpy(dst + c, src + c, 8 * sizeof(float));
+                for (; c < C; c++) dst[c] = src[c];
+            } else {
+                for (; c < C; c++) dst[c] = 0.0f;
+            }
+        }
+    }
+}
+
+CV_ISA_CLONES(im2col_px, (float *dst, const float *xb, const cv_window *g, bool nearest, int oh, int ow),
+              im2col_pixel, (dst, xb, g, nearest, oh, ow))
+
 void cv_im2col(float *col, const float *x, int B, const cv_window *g, bool nearest)
 {
+    static im2col_px_fn px;
+    if (!px) px = im2col_px_pick();
     const int C = g->C, K = g->KH * g->KW * C;
     const long rows = (long)B * g->OH * g->OW;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
         const int b = (int)(r / (g->OH * g->OW)), p = (int)(r % (g->OH * g->OW));
-        const int oh = p / g->OW, ow = p % g->OW;
-        const float *xb = x + (size_t)b * g->H * g->W * C;
-        float *dst = col + (size_t)r * K;
-        for (int kh = 0; kh < g->KH; kh++) {
-            const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
-            for (int kw = 0; kw < g->KW; kw++, dst += C) {
-                const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
-                const float *src = ih < 0 || iw < 0 ? NULL : xb + ((size_t)ih * g->W + iw) * C;
-                if (C >= 16) { /* library calls pay off for long runs only */
-                    if (src) memcpy(dst, src, sizeof(float) * C);
-                    else memset(dst, 0, sizeof(float) * C);
-                } else {
-                    for (int c = 0; c < C; c++) dst[c] = src ? src[c] : 0.0f;
+        px(col + (size_t)r * K, x + (size_t)b * g->H * g->W * C, g, nearest, p / g->OW, p % g->OW);
+    }
+}
+
+typedef float v16 __attribute__((vector_size(64)));
+
+/* direct_pixel with the F = 16 NV outputs in registers (NV a constant at each call site). */
+static inline __attribute__((always_inline)) void
+direct_pixel_vec(float *restrict o, const float *restrict xb, const float *restrict w, const float *restrict bias,
+                 bool relu, float leak, int F, const cv_window *g, bool nearest, int oh, int ow, const int NV)
+{
+    v16 acc[4];
+    for (int v = 0; v < NV; v++) {
+        acc[v] = (v16){0};
+        if (bias) memcpy(&acc[v], bias + 16 * v, sizeof acc[v]);
+    }
+    const int C = g->C;
+    for (int kh = 0; kh < g->KH; kh++) {
+        const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+        if (ih < 0) continue;
+        for (int kw = 0; kw < g->KW; kw++) {
+            const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
+            if (iw < 0) continue;
+            const float *px = xb + ((size_t)ih * g->W + iw) * C;
+            const float *wk = w + (size_t)(kh * g->KW + kw) * C * F;
+            for (int c = 0; c < C; c++) {
+                const float a = px[c];
+                for (int v = 0; v < NV; v++) {
+                    v16 wv;
+                    memcpy(&wv, wk + (size_t)c * F + 16 * v, sizeof wv);
+                    acc[v] += wv * a;
                 }
             }
         }
+    }
+    for (int v = 0; v < NV; v++) {
+        v16 t = acc[v];
+        if (relu) {
+            const __typeof__(t > 0) pos = t > 0;
+            const v16 neg = t * leak;
+            t = (v16)((pos & (__typeof__(pos))t) | (~pos & (__typeof__(pos))neg));
+        }
+        memcpy(o + 16 * v, &t, sizeof t);
     }
 }
 
 /* One output pixel of the direct convolution: o[0..F) = bias + sum over the window. The
  * filter loop is contiguous and vectorises; the sum runs in (kh, kw, c) order. */
 static inline __attribute__((always_inline)) void
-direct_pixel(float *restrict o, const float *restrict xb, const float *restrict w, const float *bias, int F,
+direct_pixel(float *restrict o, const float *restrict xb, const float *restrict w, const cv_epilogue *ep, int F,
              const cv_window *g, bool nearest, int oh, int ow)
 {
-    for (int f = 0; f < F; f++) o[f] = bias ? bias[f] : 0.0f;
+    const float *restrict bias = ep ? ep->bias : NULL;
+    const bool relu = ep && ep->relu;
+    const float leak = ep ? ep->leak : 0.0f;
+    switch (F % 16 == 0 ? F / 16 : 0) { /* up to 64 filters: the sums stay in registers */
+    case 1: direct_pixel_vec(o, xb, w, bias, relu, leak, F, g, nearest, oh, ow, 1); return;
+    case 2: direct_pixel_vec(o, xb, w, bias, relu, leak, F, g, nearest, oh, ow, 2); return;
+    case 3: direct_pixel_vec(o, xb, w, bias, relu, leak, F, g, nearest, oh, ow, 3); return;
+    case 4: direct_pixel_vec(o, xb, w, bias, relu, leak, F, g, nearest, oh, ow, 4); return;
+    default: break;
+    }
+    if (bias)
+        for (int f = 0; f < F; f++) o[f] = bias[f];
+    else
+        for (int f = 0; f < F; f++) o[f] = 0.0f;
     const int C = g->C;
     for (int kh = 0; kh < g->KH; kh++) {
         const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
@@ -67,44 +133,123 @@ direct_pixel(float *restrict o, const float *restrict xb, const float *restrict 
             }
         }
     }
+    if (relu)
+        for (int f = 0; f < F; f++) o[f] = o[f] > 0.0f ? o[f] : leak * o[f];
 }
 
-typedef void (*pixel_fn)(float *, const float *, const float *, const float *, int, const cv_window *, bool, int, int);
+CV_ISA_CLONES(pixel, (float *o, const float *xb, const float *w, const cv_epilogue *ep, int F, const cv_window *g,
+                      bool nearest, int oh, int ow),
+              direct_pixel, (o, xb, w, ep, F, g, nearest, oh, ow))
 
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2,fma"))) static void pixel_avx2(float *o, const float *xb, const float *w, const float *bias,
-                                                           int F, const cv_window *g, bool nearest, int oh, int ow)
-{
-    direct_pixel(o, xb, w, bias, F, g, nearest, oh, ow);
-}
-#endif
-
-static void pixel_generic(float *o, const float *xb, const float *w, const float *bias, int F, const cv_window *g,
-                          bool nearest, int oh, int ow)
-{
-    direct_pixel(o, xb, w, bias, F, g, nearest, oh, ow);
-}
-
-void cv_conv_direct(float *out, const float *x, const float *w, const float *bias, int B, int F,
+void cv_conv_direct(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
                     const cv_window *g, bool nearest)
 {
     static pixel_fn pixel;
-    if (!pixel) { /* the same choice as the GEMM's: AVX2+FMA unless absent or CONVOY_GEMM=generic */
-        const char *force = getenv("CONVOY_GEMM");
-        pixel = pixel_generic;
-#if defined(__x86_64__) && defined(__GNUC__)
-        if (!(force && strcmp(force, "generic") == 0) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            pixel = pixel_avx2;
-#else
-        (void)force;
-#endif
-    }
+    if (!pixel) pixel = pixel_pick(); /* the GEMM's instruction set */
     const long rows = (long)B * g->OH * g->OW;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
         const int b = (int)(r / (g->OH * g->OW)), p = (int)(r % (g->OH * g->OW));
-        pixel(out + (size_t)r * F, x + (size_t)b * g->H * g->W * g->C, w, bias, F, g, nearest, p / g->OW, p % g->OW);
+        pixel(out + (size_t)r * F, x + (size_t)b * g->H * g->W * g->C, w, ep, F, g, nearest, p / g->OW, p % g->OW);
     }
+}
+
+/* One sample's weight gradient of a short receptive field: acc (K, F) += patch(p) dy(p)^T over
+ * its output pixels. Pixels go in blocks of DW_BLOCK whose patches are gathered first; with
+ * F = 16 NV (NV a constant here) four rows of acc stay in registers across a block. */
+enum { DW_BLOCK = 64 };
+
+static inline __attribute__((always_inline)) void
+dw_block_vec(float *restrict acc, const float *restrict patch, int K4, int K, const float *restrict dy, int n, int F,
+             const int NV)
+{
+    for (int kb = 0; kb < K4; kb += 4) {
+        v16 s[4][4];
+        for (int j = 0; j < 4; j++)
+            for (int v = 0; v < NV; v++) s[j][v] = (v16){0};
+        for (int p = 0; p < n; p++) {
+            v16 d[4];
+            for (int v = 0; v < NV; v++) memcpy(&d[v], dy + (size_t)p * F + 16 * v, sizeof d[v]);
+            for (int j = 0; j < 4; j++) {
+                const float a = patch[p * K4 + kb + j];
+                for (int v = 0; v < NV; v++) s[j][v] += d[v] * a;
+            }
+        }
+        for (int j = 0; j < 4 && kb + j < K; j++)
+            for (int v = 0; v < NV; v++) {
+                v16 t;
+                float *q = acc + (size_t)(kb + j) * F + 16 * v;
+                memcpy(&t, q, sizeof t);
+                t += s[j][v];
+                memcpy(q, &t, sizeof t);
+            }
+    }
+}
+
+static inline __attribute__((always_inline)) void
+direct_dw_sample(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
+                 bool nearest)
+{
+    const int C = g->C, K = g->KH * g->KW * C, K4 = (K + 3) / 4 * 4, P = g->OH * g->OW;
+    float patch[DW_BLOCK * ((CV_CONV_DIRECT_MAX_K + 3) / 4 * 4)];
+    for (int p0 = 0; p0 < P; p0 += DW_BLOCK) {
+        const int n = P - p0 < DW_BLOCK ? P - p0 : DW_BLOCK;
+        for (int p = 0; p < n; p++) {
+            const int oh = (p0 + p) / g->OW, ow = (p0 + p) % g->OW;
+            float *pt = patch + p * K4;
+            int k = 0;
+            for (int kh = 0; kh < g->KH; kh++) {
+                const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+                for (int kw = 0; kw < g->KW; kw++) {
+                    const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
+                    const float *px = ih < 0 || iw < 0 ? NULL : xb + ((size_t)ih * g->W + iw) * C;
+                    for (int c = 0; c < C; c++) pt[k++] = px ? px[c] : 0.0f;
+                }
+            }
+            for (; k < K4; k++) pt[k] = 0.0f;
+        }
+        const float *dy = dyb + (size_t)p0 * F;
+        switch (F % 16 == 0 ? F / 16 : 0) {
+        case 1: dw_block_vec(acc, patch, K4, K, dy, n, F, 1); continue;
+        case 2: dw_block_vec(acc, patch, K4, K, dy, n, F, 2); continue;
+        case 3: dw_block_vec(acc, patch, K4, K, dy, n, F, 3); continue;
+        case 4: dw_block_vec(acc, patch, K4, K, dy, n, F, 4); continue;
+        default: break;
+        }
+        for (int p = 0; p < n; p++) {
+            const float *restrict d = dy + (size_t)p * F;
+            for (int k = 0; k < K; k++) {
+                const float a = patch[p * K4 + k];
+                float *restrict ak = acc + (size_t)k * F;
+                for (int f = 0; f < F; f++) ak[f] += a * d[f];
+            }
+        }
+    }
+}
+
+CV_ISA_CLONES(dw_sample, (float *acc, const float *xb, const float *dyb, int F, const cv_window *g, bool nearest),
+              direct_dw_sample, (acc, xb, dyb, F, g, nearest))
+
+int cv_conv_direct_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g, bool nearest)
+{
+    static dw_sample_fn sample;
+    if (!sample) sample = dw_sample_pick();
+    const size_t KF = (size_t)g->KH * g->KW * g->C * F;
+    float *part = cv_scratch(CV_SCRATCH_DIRECT_DW, sizeof(float) * KF * (size_t)B);
+    if (!part) return -1;
+    const size_t xs = (size_t)g->H * g->W * g->C, ys = (size_t)g->OH * g->OW * F;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *acc = part + (size_t)b * KF;
+        memset(acc, 0, sizeof(float) * KF);
+        sample(acc, x + (size_t)b * xs, dy + (size_t)b * ys, F, g, nearest);
+    }
+    /* per-sample sums added in sample order: the result does not depend on the thread count */
+    for (int b = 0; b < B; b++) {
+        const float *acc = part + (size_t)b * KF;
+        for (size_t i = 0; i < KF; i++) dw[i] += acc[i];
+    }
+    return 0;
 }
 
 void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nearest)
@@ -128,62 +273,63 @@ void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nea
     }
 }
 
+/* One output pixel of a pooling window: window cells outer, channels inner, written as selects
+ * so the channel loop vectorises; ties keep the first cell in (kh, kw) order. */
+static inline __attribute__((always_inline)) void
+pool_pixel(float *restrict o, int32_t *restrict a, const float *restrict xb, const cv_window *g, cv_pool_kind kind,
+           int oh, int ow)
+{
+    const int C = g->C;
+    for (int kh = 0; kh < g->KH; kh++)
+        for (int kw = 0; kw < g->KW; kw++) {
+            const int base = ((oh * g->stride + kh) * g->W + ow * g->stride + kw) * C;
+            const float *restrict v = xb + base;
+            if (kh == 0 && kw == 0) {
+                for (int c = 0; c < C; c++) o[c] = v[c];
+                if (a)
+                    for (int c = 0; c < C; c++) a[c] = base + c;
+            } else if (kind == CV_POOL_AVG) {
+                for (int c = 0; c < C; c++) o[c] += v[c];
+            } else if (kind == CV_POOL_MAX) {
+                for (int c = 0; c < C; c++) {
+                    const bool win = v[c] > o[c];
+                    o[c] = win ? v[c] : o[c];
+                    a[c] = win ? base + c : a[c];
+                }
+            } else {
+                for (int c = 0; c < C; c++) {
+                    const bool win = v[c] < o[c];
+                    o[c] = win ? v[c] : o[c];
+                    a[c] = win ? base + c : a[c];
+                }
+            }
+        }
+    if (kind == CV_POOL_AVG) {
+        const float inv_area = 1.0f / (float)(g->KH * g->KW);
+        for (int c = 0; c < C; c++) o[c] *= inv_area;
+    }
+}
+
+CV_ISA_CLONES(pool_px, (float *o, int32_t *a, const float *xb, const cv_window *g, cv_pool_kind kind, int oh, int ow),
+              pool_pixel, (o, a, xb, g, kind, oh, ow))
+
 void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_window *g,
                      cv_pool_kind kind)
 {
+    static pool_px_fn px;
+    if (!px) px = pool_px_pick();
     const int C = g->C;
     const long rows = (long)B * g->OH * g->OW;
-    const float inv_area = 1.0f / (float)(g->KH * g->KW);
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
         const int b = (int)(r / (g->OH * g->OW)), p = (int)(r % (g->OH * g->OW));
-        const int oh = p / g->OW, ow = p % g->OW;
-        const float *xb = x + (size_t)b * g->H * g->W * C;
-        float *restrict o = out + r * C;
-        int32_t *restrict a = arg ? arg + r * C : NULL;
-        /* window cells outer, channels inner: the channel loop is branch-free and vectorises;
-         * ties keep the first cell in (kh, kw) order */
-        for (int kh = 0; kh < g->KH; kh++)
-            for (int kw = 0; kw < g->KW; kw++) {
-                const int base = ((oh * g->stride + kh) * g->W + ow * g->stride + kw) * C;
-                const float *restrict v = xb + base;
-                if (kh == 0 && kw == 0) {
-                    for (int c = 0; c < C; c++) o[c] = v[c];
-                    if (a) for (int c = 0; c < C; c++) a[c] = base + c;
-                } else if (kind == CV_POOL_AVG) {
-                    for (int c = 0; c < C; c++) o[c] += v[c];
-                } else {
-                    int c = 0;
-                    /* 8 channels at a time as masks: GCC will not if-convert the scalar select */
-                    for (; c + 8 <= C; c += 8) {
-                        v8f vv, ov;
-                        v8i av;
-                        memcpy(&vv, v + c, sizeof vv);
-                        memcpy(&ov, o + c, sizeof ov);
-                        memcpy(&av, a + c, sizeof av);
-                        const v8i m = kind == CV_POOL_MAX ? vv > ov : vv < ov;
-                        const v8i idx = (v8i){0, 1, 2, 3, 4, 5, 6, 7} + (base + c);
-                        ov = (v8f)(((v8i)vv & m) | ((v8i)ov & ~m));
-                        av = (idx & m) | (av & ~m);
-                        memcpy(o + c, &ov, sizeof ov);
-                        memcpy(a + c, &av, sizeof av);
-                    }
-                    for (; c < C; c++) {
-                        const bool win = kind == CV_POOL_MAX ? v[c] > o[c] : v[c] < o[c];
-                        if (win) {
-                            o[c] = v[c];
-                            a[c] = base + c;
-                        }
-                    }
-                }
-            }
-        if (kind == CV_POOL_AVG)
-            for (int c = 0; c < C; c++) o[c] *= inv_area;
+        px(out + r * C, arg && kind != CV_POOL_AVG ? arg + r * C : NULL, x + (size_t)b * g->H * g->W * C, g, kind,
+           p / g->OW, p % g->OW);
     }
 }
 
 void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, const cv_window *g,
-                      cv_pool_kind kind)
+                      cv_pool_kind kind, bool overwrite)
 {
     const int C = g->C;
     const float inv_area = 1.0f / (float)(g->KH * g->KW);
@@ -191,6 +337,8 @@ void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, c
     for (int b = 0; b < B; b++) {
         float *dxb = dx + (size_t)b * g->H * g->W * C;
         const size_t base = (size_t)b * g->OH * g->OW * C;
+        if (overwrite) /* cleared here, per sample, so the scatter below finds it in cache */
+            for (size_t i = 0; i < (size_t)g->H * g->W * C; i++) dxb[i] = 0.0f;
         for (int oh = 0; oh < g->OH; oh++)
             for (int ow = 0; ow < g->OW; ow++)
                 for (int c = 0; c < C; c++) {

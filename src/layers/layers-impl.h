@@ -12,6 +12,10 @@
 typedef struct {
     float *col;      /* im2col workspace, col_cap floats */
     int64_t col_cap;
+    /* col holds the whole-batch im2col of layer col_layer's input col_x (B = col_batch), made
+     * by the forward pass: its backward reuses it. col_layer 0: nothing reusable. */
+    int col_layer, col_batch;
+    const float *col_x;
 } cv_workspace;
 
 typedef struct {
@@ -23,6 +27,7 @@ typedef struct {
     int32_t *arg;            /* pooling winners (max_batch, out_size) */
     float *mask;             /* dropout scale factors (max_batch, out_size) */
     cv_window win;           /* conv2d / pooling geometry */
+    bool act_fused;          /* forward applies the activation itself (ReLU family, in the kernel) */
 } cv_layer;
 
 typedef struct {
@@ -33,9 +38,11 @@ typedef struct {
     cv_workspace *ws;
 } cv_fwd_ctx;
 
-/* The linear part of a layer (activation applied by the caller): out = f(x). */
+/* The linear part of a layer, out = f(x); the caller applies the activation unless the layer
+ * has act_fused (then forward applied it, fused into its kernel's epilogue). */
 typedef void (*cv_forward_fn)(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx);
-/* Adds the parameter gradients into dw/db and, when dx is not NULL, adds d(loss)/dx into dx.
+/* Adds the parameter gradients into dw/db and, when dx is not NULL, writes d(loss)/dx into dx
+ * (every element: dx need not be cleared first).
  * dout is the gradient with respect to the linear output (after activation backward). */
 typedef void (*cv_backward_fn)(cv_layer *l, const float *x, float *dx, const float *dout, int B,
                                cv_workspace *ws);

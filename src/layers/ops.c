@@ -7,13 +7,11 @@
 #include "convoy/rng.h"
 #include "layers/layers-impl.h"
 
-/* bias[f] added to every row of y (rows, F) */
-static void add_bias(float *y, const float *bias, int64_t rows, int F)
+/* The bias, and the activation when the layer fuses it, as the kernel's epilogue. */
+static cv_epilogue layer_epilogue(const cv_layer *l)
 {
-    if (!bias) return;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-        for (int f = 0; f < F; f++) y[r * F + f] += bias[f];
+    const bool relu = l->act_fused && l->spec->act != CV_ACT_LINEAR;
+    return (cv_epilogue){l->b, relu, relu && l->spec->act == CV_ACT_LEAKY_RELU ? l->spec->alpha : 0.0f};
 }
 
 /* db[f] += sum over rows of dy[:, f]. Rows are cut into fixed chunks summed in parallel
@@ -24,7 +22,7 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int F)
     enum { ROWS = 512 };
     if (!db) return;
     const int64_t chunks = (rows + ROWS - 1) / ROWS;
-    double *part = calloc((size_t)(chunks * F), sizeof(double));
+    double *part = cv_scratch(CV_SCRATCH_BIAS_GRAD, sizeof(double) * (size_t)(chunks * F));
     if (!part) { /* no memory for partial sums: the serial loop needs none */
         for (int64_t r = 0; r < rows; r++)
             for (int f = 0; f < F; f++) db[f] += dy[r * F + f];
@@ -33,13 +31,13 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int F)
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < chunks; c++) {
         double *p = part + c * F;
+        memset(p, 0, sizeof(double) * (size_t)F);
         const int64_t end = (c + 1) * ROWS < rows ? (c + 1) * ROWS : rows;
         for (int64_t r = c * ROWS; r < end; r++)
             for (int f = 0; f < F; f++) p[f] += dy[r * F + f];
     }
     for (int64_t c = 0; c < chunks; c++)
         for (int f = 0; f < F; f++) db[f] += (float)part[c * F + f];
-    free(part);
 }
 
 int cv_conv_chunk(const cv_layer *l, int B)
@@ -54,18 +52,23 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
 {
     const cv_window *g = &l->win;
     const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
+    const cv_epilogue ep = layer_epilogue(l);
     if (K <= CV_CONV_DIRECT_MAX_K) {
-        cv_conv_direct(l->out, x, l->w, l->b, B, F, g, l->spec->pad_nearest);
+        cv_conv_direct(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest);
         return;
     }
     const int chunk = cv_conv_chunk(l, B);
+    cv_workspace *ws = ctx->ws;
+    /* a whole batch in one chunk stays in the workspace for the backward pass */
+    ws->col_layer = chunk == B && ctx->training ? l->index : 0;
+    ws->col_x = x;
+    ws->col_batch = B;
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
-        cv_im2col(ctx->ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
-        cv_sgemm(false, false, cb * P, F, K, 1.0f, ctx->ws->col, K, l->w, F, 0.0f,
-                 l->out + (size_t)s * l->out_size, F);
+        cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+        cv_sgemm_ep(false, false, cb * P, F, K, 1.0f, ws->col, K, l->w, F, 0.0f,
+                    l->out + (size_t)s * l->out_size, F, &ep);
     }
-    add_bias(l->out, l->b, (int64_t)B * P, F);
 }
 
 static void conv_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,
@@ -75,13 +78,19 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
     const int chunk = cv_conv_chunk(l, B);
     bias_grad(l->db, dout, (int64_t)B * P, F);
+    /* a first layer (no dx) with a short receptive field: the direct weight gradient */
+    if (!dx && K <= CV_CONV_DIRECT_MAX_K && cv_conv_direct_dw(l->dw, x, dout, B, F, g, l->spec->pad_nearest) == 0)
+        return;
+    const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
         const float *dy = dout + (size_t)s * l->out_size;
-        cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+        if (!reuse) cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+        ws->col_layer = 0; /* the input gradient below overwrites col */
         cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
         if (!dx) continue;
         cv_sgemm(false, true, cb * P, K, F, 1.0f, dy, F, l->w, F, 0.0f, ws->col, K);
+        memset(dx + (size_t)s * l->in_size, 0, sizeof(float) * (size_t)cb * l->in_size);
         cv_col2im(dx + (size_t)s * l->in_size, ws->col, cb, g, l->spec->pad_nearest);
     }
 }
@@ -102,15 +111,15 @@ static void pool_backward(cv_layer *l, const float *x, float *dx, const float *d
                           cv_workspace *ws)
 {
     (void)x, (void)ws;
-    if (dx) cv_pool_backward(dx, dout, l->arg, B, &l->win, pool_kind(l));
+    if (dx) cv_pool_backward(dx, dout, l->arg, B, &l->win, pool_kind(l), true);
 }
 
 static void dense_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
 {
     (void)ctx;
     const int I = (int)l->in_size, U = (int)l->out_size;
-    cv_sgemm(false, false, B, U, I, 1.0f, x, I, l->w, U, 0.0f, l->out, U);
-    add_bias(l->out, l->b, B, U);
+    const cv_epilogue ep = layer_epilogue(l);
+    cv_sgemm_ep(false, false, B, U, I, 1.0f, x, I, l->w, U, 0.0f, l->out, U, &ep);
 }
 
 static void dense_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,
@@ -120,7 +129,7 @@ static void dense_backward(cv_layer *l, const float *x, float *dx, const float *
     const int I = (int)l->in_size, U = (int)l->out_size;
     bias_grad(l->db, dout, B, U);
     cv_sgemm(true, false, I, U, B, 1.0f, x, I, dout, U, 1.0f, l->dw, U);
-    if (dx) cv_sgemm(false, true, B, I, U, 1.0f, dout, U, l->w, U, 1.0f, dx, I);
+    if (dx) cv_sgemm(false, true, B, I, U, 1.0f, dout, U, l->w, U, 0.0f, dx, I);
 }
 
 /* flatten and activation: the linear part is the identity (NHWC memory is already (h,w,c)) */
@@ -134,10 +143,7 @@ static void copy_backward(cv_layer *l, const float *x, float *dx, const float *d
                           cv_workspace *ws)
 {
     (void)x, (void)ws;
-    if (!dx) return;
-    const int64_t n = (int64_t)B * l->out_size;
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] += dout[i];
+    if (dx) memcpy(dx, dout, sizeof(float) * (size_t)B * l->out_size);
 }
 
 /* Inverted dropout: kept units are scaled by 1/(1-rate) during training so that inference is
@@ -172,7 +178,7 @@ static void dropout_backward(cv_layer *l, const float *x, float *dx, const float
     if (!dx) return;
     const int64_t n = (int64_t)B * l->out_size;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] += dout[i] * l->mask[i];
+    for (int64_t i = 0; i < n; i++) dx[i] = dout[i] * l->mask[i];
 }
 
 const cv_layer_ops cv_layer_registry[CV_LAYER_KIND_COUNT] = {

@@ -197,6 +197,7 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     p += B * widest;
     net->ws.col = p;
     net->ws.col_cap = col;
+    net->ws.col_layer = 0; /* a new buffer holds nothing reusable */
     net->max_batch = max_batch;
     return 0;
 }
@@ -224,6 +225,15 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
             window_geometry(l);
     }
     net->fused = cv_loss_fused(spec->loss.kind);
+    /* conv2d and dense apply ReLU-family activations in their kernels' epilogue, except on an
+     * output layer whose logits the loss takes */
+    for (int i = 1; i < net->n; i++) {
+        cv_layer *l = &net->layers[i];
+        const cv_act a = layer_act(l->spec);
+        l->act_fused = (l->spec->kind == CV_LAYER_CONV2D || l->spec->kind == CV_LAYER_DENSE) &&
+                       (a == CV_ACT_RELU || a == CV_ACT_LEAKY_RELU || a == CV_ACT_LINEAR) &&
+                       !(i == net->n - 1 && net->fused);
+    }
     if (plan_params(net, seed, err) || cv_net_reserve(net, max_batch > 0 ? max_batch : 1, err)) {
         cv_net_free(net);
         return NULL;
@@ -292,7 +302,8 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
         const int width = last_dim(l->spec->out);
         if (i == net->n - 1 && net->fused)
             memcpy(net->logits, l->out, sizeof(float) * (size_t)B * l->out_size);
-        cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
+        if (!l->act_fused)
+            cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
         if (net->prof_fwd) net->prof_fwd[i] += cv_now() - t0;
         cur = l->out;
     }
@@ -315,10 +326,7 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
         }
         const float *x = i == 1 ? net->input : net->layers[i - 1].out;
         float *dx = NULL;
-        if (i > net->first_trainable) {
-            dx = spare;
-            memset(dx, 0, sizeof(float) * (size_t)B * l->in_size);
-        }
+        if (i > net->first_trainable) dx = spare; /* backward writes all of it */
         cv_layer_registry[l->spec->kind].backward(l, x, dx, d, B, &net->ws);
         if (net->prof_bwd) net->prof_bwd[i] += cv_now() - t0;
         if (net->hook && net->views[i].kernel_n) net->hook(net->hook_ctx, net->views[i].kernel_off);

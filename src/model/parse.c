@@ -236,6 +236,7 @@ typedef struct {
     cv_err *err;
     int first_line;            /* line of the first statement, 0 before it */
     const char *first_word;
+    const char *base;          /* the text being parsed: hyperparameters record offsets into it */
     int role_line[S_ROLE_COUNT]; /* where each once-only statement was seen */
     bool has_loss;
     int monitor_line;          /* line of fit's monitor=, checked against compile's metrics */
@@ -408,6 +409,50 @@ static int parse_value(const parser *P, const key_desc *k, const char *s, int li
     return -1;
 }
 
+/* A hyperparameter in place of a value: every value it can take must be valid for the key
+ * (ranges are intervals, so the extremes decide), and the spec gets its default (hp.c). */
+static int parse_hp(const parser *P, const key_desc *k, const char *expr, int line, value *v)
+{
+    cv_model_spec *spec = P->spec;
+    if (spec->n_hp == CV_MAX_HP) return fail(P, line, "too many hyperparameters (at most %d)", CV_MAX_HP);
+    cv_hp *hp = &spec->hp[spec->n_hp];
+    cv_err e;
+    if (cv_hp_parse(expr, hp, &e)) return fail(P, line, "%s", e.msg);
+    const bool int_key = k->type == V_INT || k->type == V_SEED || k->type == V_BATCH || k->type == V_KERNEL;
+    if ((hp->kind == CV_HP_INT && !int_key && k->type != V_FLOAT) ||
+        (hp->kind == CV_HP_FLOAT && k->type != V_FLOAT) || (hp->kind == CV_HP_BOOL && k->type != V_BOOL))
+        return fail(P, line, "%s cannot stand for %s (it takes %s; hp.choice(...) fits any key)", expr, k->name,
+                    int_key ? "an integer: use hp.int" : k->type == V_FLOAT ? "a number: use hp.float"
+                    : k->type == V_BOOL ? "true or false: use hp.bool" : "a name or list: use hp.choice");
+    const double last = hp->kind == CV_HP_INT ? hp->lo + floor((hp->hi - hp->lo) / hp->step) * hp->step : hp->hi;
+    const double extremes[2] = {hp->lo, last};
+    for (int i = 0; i < (hp->kind == CV_HP_CHOICE ? hp->n_choices : 2); i++) {
+        char text[64];
+        value probe = {0};
+        if (hp->kind == CV_HP_FLOAT) snprintf(text, sizeof text, "%.17g", extremes[i]);
+        else cv_hp_value_text(hp, hp->kind == CV_HP_CHOICE ? i : extremes[i], text, sizeof text);
+        if (parse_value(P, k, text, line, &probe)) return -1;
+    }
+    char def[64];
+    cv_hp_value_text(hp, hp->lo, def, sizeof def); /* lo, the first choice, false */
+    if (parse_value(P, k, def, line, v)) return -1;
+
+    snprintf(hp->key, sizeof hp->key, "%s", k->name);
+    const bool named = hp->name[0] != '\0';
+    if (!named) snprintf(hp->name, sizeof hp->name, "%s", k->name);
+    for (int i = 0; i < spec->n_hp; i++) {
+        if (strcmp(spec->hp[i].name, hp->name) != 0) continue;
+        if (named) return fail(P, line, "hyperparameter name '%s' is already used on line %d", hp->name, spec->hp[i].line);
+        snprintf(hp->name, sizeof hp->name, "%s_%d", k->name, line);
+        break;
+    }
+    hp->line = line;
+    hp->off = expr - P->base;
+    hp->len = (int64_t)strlen(expr);
+    spec->n_hp++;
+    return 0;
+}
+
 static int find_key(const char *name)
 {
     for (int k = 0; k < K_COUNT; k++)
@@ -455,10 +500,9 @@ static int collect(const parser *P, const keyword_desc *kw, const stmt *st, valu
             return fail(P, tok->line, "duplicate key '%s' in %s (already given on line %d)", name,
                         kw->name, vals[k].line);
         if (!*val) return fail(P, tok->line, "%s= has no value", name);
-        if (strncmp(val, "hp.", 3) == 0)
-            return fail(P, tok->line, "hp.int(...)-style hyperparameters need `convoy tune`, "
-                        "which is not supported yet");
-        if (parse_value(P, &keys[k], val, tok->line, &vals[k])) return -1;
+        if (strncmp(val, "hp.", 3) == 0 ? parse_hp(P, &keys[k], val, tok->line, &vals[k])
+                                         : parse_value(P, &keys[k], val, tok->line, &vals[k]))
+            return -1;
         vals[k].line = tok->line;
     }
     for (int k = 0; k < K_COUNT; k++)
@@ -729,7 +773,8 @@ static int add_token(const parser *P, stmt *st, char *tok, int line)
 {
     if (st->n == MAX_TOKENS)
         return fail(P, line, "too many keys for `%s` (at most %d)", st->word, MAX_TOKENS);
-    char *eq = strchr(tok, '=');
+    /* `activation hp.choice(relu,tanh,name=act)`: the whole bare word is the value */
+    char *eq = strncmp(tok, "hp.", 3) == 0 ? NULL : strchr(tok, '=');
     if (eq) *eq = '\0';
     st->tok[st->n++] = (token){tok, eq ? eq + 1 : NULL, line};
     return 0;
@@ -839,6 +884,7 @@ static int parse_text(cv_model_spec *spec, const char *text, const char *file, b
     if (work && spec->text) {
         memcpy(work, text, len + 1);
         memcpy(spec->text, text, len + 1);
+        P.base = work;
         rc = parse_lines(&P, work);
         if (rc == 0 && !augment_only) rc = finish(&P);
     }

@@ -92,4 +92,13 @@ void cv_model_summary(const cv_model_spec *spec, void *file)
     fprintf(f, "Trainable params: %s\n", thousands(total - frozen, num, sizeof num));
     fprintf(f, "Non-trainable params: %s\n", thousands(frozen, num, sizeof num));
     rule(f, '_', width);
+    if (spec->n_hp) { /* keras-tuner's search_space_summary(); the table above shows the defaults */
+        fprintf(f, "Search space (%d hyperparameter%s; the table shows each one's default):\n", spec->n_hp,
+                spec->n_hp > 1 ? "s" : "");
+        for (int i = 0; i < spec->n_hp; i++) {
+            char what[CV_HP_MAX_CHOICES * CV_HP_TEXT + 32];
+            cv_hp_describe(&spec->hp[i], what, sizeof what);
+            fprintf(f, "  %-16s line %-4d %-22s %s\n", spec->hp[i].name, spec->hp[i].line, spec->hp[i].key, what);
+        }
+    }
 }

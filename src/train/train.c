@@ -257,7 +257,7 @@ static FILE *open_log(const char *path, bool resume, int64_t epochs_done, const 
 
 /* The value a callback monitors ("val_loss", "accuracy", ...) from the epoch's sums; a val_
  * monitor without validation data falls back to the training value, as Keras does. */
-static double monitored(const char *name, const cv_metrics *tm, const cv_metrics *vm, bool has_val)
+double cv_metrics_value(const char *name, const cv_metrics *tm, const cv_metrics *vm, bool has_val)
 {
     const bool val = strncmp(name, "val_", 4) == 0;
     const cv_metrics *m = val && has_val ? vm : tm;
@@ -372,6 +372,11 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     FILE *logf = NULL;
     int rc = -1;
 
+    if (spec->n_hp) {
+        cv_errf(err, "%s:%d: %s= is a hyperparameter: search it with `convoy tune` (train takes values, e.g. "
+                "the search's D/best.model)", spec->file, spec->hp[0].line, spec->hp[0].key);
+        goto done;
+    }
     /* data problems can hit one rank only (a file missing on one node): agree before going on */
     int failed = load_data(&s, spec, o, err) ||
                  cv_normalizer_fit(&nz, spec->layers[0].normalize, &s.train, s.train_idx, s.n_train, err);
@@ -619,7 +624,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         }
 
         /* callbacks see the epoch's monitored value; every rank holds the same value */
-        const unsigned ev = cv_callbacks_epoch_end(cb, &st.cb, epoch, monitored(cb->monitor, &tm, &vm, s.has_val), opt.cfg.lr);
+        const unsigned ev = cv_callbacks_epoch_end(cb, &st.cb, epoch, cv_metrics_value(cb->monitor, &tm, &vm, s.has_val), opt.cfg.lr);
         if ((ev & CV_CB_BEST) && best) {
             memcpy(best, cv_net_params(net), sizeof(float) * (size_t)nparams);
             has_best = 1;

@@ -1,0 +1,77 @@
+/* convoy tune: the hyperparameter search's flags (train's data, validation and override flags
+ * plus the search's own) and --summary D, the leaderboard of an earlier search. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "convoy/tune.h"
+
+/* every trial's model gets the command line's overrides, checked once on the search model */
+static void adjust_trial(void *ctx, cv_model_spec *spec)
+{
+    (void)cli_train_flags_apply(ctx, spec);
+}
+
+int cmd_tune(const cv_dist *d, int argc, char **argv)
+{
+    cli_train_flags t = {0};
+    const char *trials = NULL, *objective = NULL, *executions = "1", *seed = "1", *tuner = "random",
+               *ranks = "1", *dir = "tune", *factor = "3", *summary = NULL;
+    const cli_flag own[] = {
+        {"max-trials", "N", "trials to run (hyperband: configuration x rung runs; see README)", &trials, NULL},
+        {"objective", "NAME", "val_accuracy (default with metrics=accuracy), val_loss (else), loss, val_mae, ...",
+         &objective, NULL},
+        {"executions-per-trial", "K", "trainings per trial (fit seed + 0..K-1); the objective is their mean",
+         &executions, NULL},
+        {"seed", "S", "sampling seed: the same S gives the same trials (default 1)", &seed, NULL},
+        {"tuner", "KIND", "random (default) or hyperband (max epochs = --epochs / fit epochs=)", &tuner, NULL},
+        {"factor", "F", "hyperband: the reduction factor eta (default 3)", &factor, NULL},
+        {"ranks-per-trial", "R", "ranks training each trial data-parallel; mpirun -np P gives P/R groups",
+         &ranks, NULL},
+        {"dir", "D", "search directory: trials.h5, trials/NNNNN.h5, best.model (default tune); resumes", &dir,
+         NULL},
+        {"summary", "D", "print the leaderboard of the search in D and exit", &summary, NULL},
+    };
+    cli_flag flags[CLI_TRAIN_FLAGS_MAX + sizeof own / sizeof own[0]];
+    const int n = cli_train_flags_table(&t, flags);
+    memcpy(flags + n, own, sizeof own);
+    const cli_command c = {"tune", "MODEL",
+                           "Searches MODEL's hp.* hyperparameters: trials in parallel on groups of ranks, every "
+                           "finished trial kept in D/trials.h5, D/best.model at the end.",
+                           flags, n + (int)(sizeof own / sizeof own[0]), 0, 1};
+    const char *pos[1];
+    int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
+    if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
+    cv_err err;
+    if (summary) {
+        if (npos) return cli_usage_fail(d, "tune: --summary D takes no MODEL");
+        if (d->rank == 0 && cv_tune_summary(summary, stdout, &err)) return cli_fail(d, "%s", err.msg);
+        return CLI_OK;
+    }
+    if (!npos) return cli_usage_fail(d, "tune: missing MODEL (usage: convoy tune MODEL --max-trials N ...)");
+    if (!trials) return cli_usage_fail(d, "tune: --max-trials N is required");
+    long ntrials, k, s, r, f;
+    if (cli_int("--max-trials", trials, 1, 100000, &ntrials) ||
+        cli_int("--executions-per-trial", executions, 1, 100, &k) || cli_int("--seed", seed, 0, 0x7fffffffL, &s) ||
+        cli_int("--ranks-per-trial", ranks, 1, 1 << 20, &r) || cli_int("--factor", factor, 2, 100, &f))
+        return CLI_BAD_INPUT;
+    if (strcmp(tuner, "random") != 0 && strcmp(tuner, "hyperband") != 0)
+        return cli_usage_fail(d, "--tuner: unknown tuner '%s' (random or hyperband)", tuner);
+    cv_tune_opts o = {.dir = dir, .objective = objective, .max_trials = ntrials, .executions = (int)k,
+                      .ranks_per_trial = (int)r, .seed = (uint64_t)s, .factor = (int)f,
+                      .tuner = strcmp(tuner, "hyperband") == 0 ? CV_TUNER_HYPERBAND : CV_TUNER_RANDOM,
+                      .adjust = adjust_trial, .adjust_ctx = &t};
+    if ((rc = cli_train_flags_opts(d, "tune", &t, &o.train))) return rc;
+
+    cv_model_spec space;
+    if (cv_model_load(&space, pos[0], &err)) return cli_fail(d, "%s", err.msg);
+    cv_model_spec probe = space; /* the overrides' errors, once */
+    rc = cli_train_flags_apply(&t, &probe);
+    if (rc == 0 && !o.objective) o.objective = (space.loss.metrics & CV_METRIC_ACCURACY) ? "val_accuracy" : "val_loss";
+    if (rc == 0) {
+        const int got = cv_tune(&space, &o, d, &err);
+        if (got < 0) rc = cli_fail(d, "%s", err.msg);
+    }
+    cv_model_spec_free(&space);
+    return rc;
+}

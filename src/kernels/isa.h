@@ -1,0 +1,31 @@
+/* Private to the kernels: compiling one always-inline body for several instruction sets and
+ * picking the clone the GEMM uses (the widest the CPU runs, or what CONVOY_GEMM narrows to). */
+#ifndef CONVOY_KERNELS_ISA_H
+#define CONVOY_KERNELS_ISA_H
+
+#include <string.h>
+
+#include "convoy/kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* static void NAME_generic/_avx2/_avx512 PARAMS { BODY ARGS; }, and NAME_pick() returning the
+ * one for this CPU */
+#define CV_ISA_CLONES(NAME, PARAMS, BODY, ARGS)                                                 \
+    static void NAME##_generic PARAMS { BODY ARGS; }                                            \
+    __attribute__((target("avx2,fma"))) static void NAME##_avx2 PARAMS { BODY ARGS; }          \
+    __attribute__((target("avx512f"))) static void NAME##_avx512 PARAMS { BODY ARGS; }         \
+    typedef void(*NAME##_fn) PARAMS;                                                            \
+    static NAME##_fn NAME##_pick(void)                                                          \
+    {                                                                                           \
+        const char *p = cv_gemm_path();                                                         \
+        return strcmp(p, "avx512") == 0 ? NAME##_avx512 : strcmp(p, "avx2") == 0 ? NAME##_avx2 \
+                                                                                   : NAME##_generic; \
+    }
+#else
+#define CV_ISA_CLONES(NAME, PARAMS, BODY, ARGS)                                                 \
+    static void NAME##_generic PARAMS { BODY ARGS; }                                            \
+    typedef void(*NAME##_fn) PARAMS;                                                            \
+    static NAME##_fn NAME##_pick(void) { return NAME##_generic; }
+#endif
+
+#endif
