@@ -82,7 +82,7 @@ version=$(sed -nE 's/^project\(convoy VERSION ([0-9.]+) .*/\1/p' "$src/CMakeList
 expect 0 "" -- "$convoy" --version
 [[ $(head -1 out.txt) == "convoy $version" ]] || fail "--version: '$(head -1 out.txt)', wanted 'convoy $version'"
 for k in build openmp gemm mpi hdf5 libpng; do grep -qE "^  $k: +[^ ]" out.txt || fail "--version lacks $k: $(cat out.txt)"; done
-grep -qE "^  gemm: +(avx512|avx2|generic) " out.txt || fail "--version gemm line: $(grep gemm out.txt)"
+grep -qE "^  gemm: +(avx512|avx2|generic|openblas) " out.txt || fail "--version gemm line: $(grep gemm out.txt)"
 CONVOY_GEMM=generic "$convoy" --version | grep -qE "^  gemm: +generic " || fail "CONVOY_GEMM=generic not reported"
 
 # exit codes: 2 for a command line that cannot work, 1 for a run that failed

@@ -328,7 +328,7 @@ Test(fashion_mnist, real_dataset, .timeout = 120)
                  "Fashion-MNIST missing: apt-get install dataset-fashion-mnist");
     const char *outdir = TMP "cv_fmnist/nested";
     cv_err err = {{0}};
-    cr_assert_eq(cv_convert_fashion_mnist(FMNIST_DIR, outdir, NULL, 0, NULL, &err), 0, "%s",
+    cr_assert_eq(cv_convert_fashion_mnist(FMNIST_DIR, outdir, NULL, 0, NULL, NULL, &err), 0, "%s",
                  err.msg);
     check_fmnist(TMP "cv_fmnist/nested/train.h5", 60000, 10);
     check_fmnist(TMP "cv_fmnist/nested/test.h5", 10000, 10);
@@ -343,7 +343,7 @@ Test(fashion_mnist, real_dataset, .timeout = 120)
 
     /* binary: sandals, sneakers and ankle boots against the rest */
     const int pos[3] = {5, 7, 9};
-    cr_assert_eq(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_bin", pos, 3, "footwear",
+    cr_assert_eq(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_bin", pos, 3, "footwear", NULL,
                                           &err), 0, "%s", err.msg);
     check_fmnist(TMP "cv_fmnist_bin/train.h5", 60000, 2);
     check_fmnist(TMP "cv_fmnist_bin/test.h5", 10000, 2);
@@ -360,13 +360,13 @@ Test(fashion_mnist, errors)
 {
     cv_err err = {{0}};
     const int bad[1] = {10};
-    EXPECT_ERR(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_err", bad, 1, NULL, &err), err,
+    EXPECT_ERR(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_err", bad, 1, NULL, NULL, &err), err,
                "positive class 10", "outside [0, 10)");
-    EXPECT_ERR(cv_convert_fashion_mnist(TMP "cv_no_such_src", TMP "cv_fmnist_err", NULL, 0, NULL,
+    EXPECT_ERR(cv_convert_fashion_mnist(TMP "cv_no_such_src", TMP "cv_fmnist_err", NULL, 0, NULL, NULL,
                                         &err), err, "cv_no_such_src/train-images-idx3-ubyte",
                "no such file");
     write_text(TMP "cv_fmnist_plainfile", "x");
-    EXPECT_ERR(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_plainfile/out", NULL, 0, NULL,
+    EXPECT_ERR(cv_convert_fashion_mnist(FMNIST_DIR, TMP "cv_fmnist_plainfile/out", NULL, 0, NULL, NULL,
                                         &err), err, "cv_fmnist_plainfile", "not a directory");
 }
 
@@ -381,7 +381,7 @@ Test(fashion_mnist, plain_files_and_default_positive_name)
                    TMP "cv_fmnist_plain_src/t10k-labels-idx1-ubyte", "wT");
     const int pos[2] = {9, 5};
     cv_err err = {{0}};
-    cr_assert_eq(cv_convert_fashion_mnist(src, TMP "cv_fmnist_plain_out", pos, 2, NULL, &err), 0,
+    cr_assert_eq(cv_convert_fashion_mnist(src, TMP "cv_fmnist_plain_out", pos, 2, NULL, NULL, &err), 0,
                  "%s", err.msg);
     cv_dataset ds;
     cr_assert_eq(cv_dataset_load(&ds, TMP "cv_fmnist_plain_out/test.h5", &err), 0, "%s", err.msg);
@@ -390,4 +390,59 @@ Test(fashion_mnist, plain_files_and_default_positive_name)
     int want[5] = {1, 0, 0, 0, 1}; /* labels 9 8 7 6 5 */
     for (int i = 0; i < 5; i++) cr_assert_eq(ds.labels[i], want[i]);
     cv_dataset_free(&ds);
+}
+
+/* --classes 6,5 --per-class 2 --relabel: the training split keeps the first two images of each
+ * listed class, the test split all of them; labels become positions in the list. */
+Test(fashion_mnist, class_subset_per_class_and_relabel)
+{
+    const char *src = TMP "cv_fmnist_subset_src";
+    mkdir(src, 0777);
+    uint8_t px[6 * 4], lb[6] = {5, 5, 6, 5, 6, 0};
+    for (int i = 0; i < 24; i++) px[i] = (uint8_t)i;
+    for (int s = 0; s < 2; s++) {
+        char img[256], lab[256];
+        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte", src, s ? "t10k" : "train");
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte", src, s ? "t10k" : "train");
+        write_idx(img, "wT", 0x803, 3, (uint32_t[]){6, 2, 2}, px, sizeof px);
+        write_idx(lab, "wT", 0x801, 1, (uint32_t[]){6}, lb, sizeof lb);
+    }
+    const int keep[2] = {6, 5};
+    cv_class_subset sub = {keep, 2, 2, true};
+    cv_err err = {{0}};
+    cr_assert_eq(cv_convert_fashion_mnist(src, TMP "cv_fmnist_subset", NULL, 0, NULL, &sub, &err), 0, "%s", err.msg);
+    cv_dataset ds;
+    cr_assert_eq(cv_dataset_load(&ds, TMP "cv_fmnist_subset/train.h5", &err), 0, "%s", err.msg);
+    const int32_t want_train[4] = {1, 1, 0, 0};
+    const int from_train[4] = {0, 1, 2, 4};
+    cr_assert_eq(ds.n, 4);
+    for (int i = 0; i < 4; i++) {
+        cr_expect_eq(ds.labels[i], want_train[i], "train label %d", i);
+        cr_expect_eq(((uint8_t *)ds.x)[i * 4], from_train[i] * 4, "train image %d", i);
+    }
+    cr_assert_eq(ds.n_classes, 2);
+    cr_expect_str_eq(ds.class_names[0], "Shirt");
+    cr_expect_str_eq(ds.class_names[1], "Sandal");
+    cv_dataset_free(&ds);
+    cr_assert_eq(cv_dataset_load(&ds, TMP "cv_fmnist_subset/test.h5", &err), 0, "%s", err.msg);
+    const int32_t want_test[5] = {1, 1, 0, 1, 0};
+    cr_assert_eq(ds.n, 5);
+    for (int i = 0; i < 5; i++) cr_expect_eq(ds.labels[i], want_test[i], "test label %d", i);
+    cv_dataset_free(&ds);
+
+    /* without --relabel the labels and the ten class names stay */
+    sub.relabel = false;
+    cr_assert_eq(cv_convert_fashion_mnist(src, TMP "cv_fmnist_subset", NULL, 0, NULL, &sub, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_dataset_load(&ds, TMP "cv_fmnist_subset/train.h5", &err), 0, "%s", err.msg);
+    cr_expect_eq(ds.n_classes, 10);
+    cr_expect(ds.labels[0] == 5 && ds.labels[2] == 6);
+    cv_dataset_free(&ds);
+
+    const int twice[2] = {5, 5}, out_of_range[1] = {10};
+    EXPECT_ERR(cv_convert_fashion_mnist(src, TMP "cv_fmnist_subset", NULL, 0, NULL,
+                                        &(cv_class_subset){twice, 2, 0, true}, &err), err, "class 5 listed twice", "");
+    EXPECT_ERR(cv_convert_fashion_mnist(src, TMP "cv_fmnist_subset", NULL, 0, NULL,
+                                        &(cv_class_subset){out_of_range, 1, 0, true}, &err), err, "class 10", "outside [0, 10)");
+    EXPECT_ERR(cv_convert_fashion_mnist(src, TMP "cv_fmnist_subset", keep, 1, NULL, &sub, &err), err,
+               "positive classes and a class subset do not combine", "");
 }

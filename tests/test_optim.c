@@ -1,6 +1,6 @@
 /* Optimizers against numbers computed by hand: three steps of every rule from w0 = [1,2,3,4]
  * with the gradients g1..g3 below, the expected weights worked out in double (python3) from
- * the formula quoted next to each table; Keras's one-step goldens; the trainable mask; and
+ * the formula quoted next to each table; Keras's one-step goldens; and
  * the defaults. Float32 updates agree with the double values to |d| <= 2e-6 (1 + |w|). */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -21,7 +21,7 @@ static void check_steps(cv_optim_config cfg, const double expect[3][N], int step
     float w[N];
     memcpy(w, w0, sizeof w);
     for (int s = 0; s < steps; s++) {
-        cv_optim_step(&o, w, grads[s], NULL);
+        cv_optim_step(&o, w, grads[s]);
         cr_assert_eq(o.t, s + 1);
         for (int i = 0; i < N; i++)
             cr_expect_leq(fabs(w[i] - expect[s][i]), tol * (1.0 + fabs(expect[s][i])),
@@ -135,62 +135,12 @@ Test(optim, keras_single_step_goldens)
         cr_assert_eq(cv_optim_init(&o, &c, N, NULL), 0);
         float w[N];
         memcpy(w, w0, sizeof w);
-        cv_optim_step(&o, w, grads[0], NULL);
+        cv_optim_step(&o, w, grads[0]);
         for (int i = 0; i < N; i++)
             cr_expect_leq(fabs(w[i] - gold[k].w[i]), 0.5e-4 + 1e-6, "%s w[%d] = %.6f, golden %.4f",
                           cv_optim_name(gold[k].kind), i, w[i], gold[k].w[i]);
         cv_optim_free(&o);
     }
-}
-
-/* A masked parameter neither moves nor changes its optimizer state, for every kind. */
-Test(optim, trainable_mask_freezes_weights_and_state)
-{
-    static const uint8_t mask[N] = {1, 0, 1, 0};
-    for (int k = 0; k < CV_OPT_COUNT; k++) {
-        cv_optim_config c = with_lr((cv_optim_kind)k, 0.1f);
-        cv_optim o;
-        cr_assert_eq(cv_optim_init(&o, &c, N, NULL), 0);
-        const int ns = cv_optim_state_count((cv_optim_kind)k);
-        float s1_0[N] = {0}, s2_0[N] = {0};
-        if (ns >= 1) memcpy(s1_0, o.s1, sizeof s1_0);
-        if (ns >= 2) memcpy(s2_0, o.s2, sizeof s2_0);
-        float w[N];
-        memcpy(w, w0, sizeof w);
-        for (int s = 0; s < 3; s++) cv_optim_step(&o, w, grads[s], mask);
-        for (int i = 0; i < N; i++) {
-            if (mask[i]) {
-                cr_expect_neq(w[i], w0[i], "%s: trainable w[%d] did not move", cv_optim_name(k), i);
-                continue;
-            }
-            cr_expect_eq(w[i], w0[i], "%s: frozen w[%d] moved to %g", cv_optim_name(k), i, w[i]);
-            if (ns >= 1)
-                cr_expect_eq(o.s1[i], s1_0[i], "%s: frozen s1[%d] changed", cv_optim_name(k), i);
-            if (ns >= 2)
-                cr_expect_eq(o.s2[i], s2_0[i], "%s: frozen s2[%d] changed", cv_optim_name(k), i);
-        }
-        cv_optim_free(&o);
-    }
-}
-
-/* With a mask of all ones the result is exactly the unmasked one. */
-Test(optim, all_ones_mask_equals_no_mask)
-{
-    static const uint8_t ones[N] = {1, 1, 1, 1};
-    cv_optim_config c = with_lr(CV_OPT_ADAM, 0.1f);
-    cv_optim a, b;
-    cr_assert_eq(cv_optim_init(&a, &c, N, NULL), 0);
-    cr_assert_eq(cv_optim_init(&b, &c, N, NULL), 0);
-    float wa[N], wb[N];
-    memcpy(wa, w0, sizeof wa);
-    memcpy(wb, w0, sizeof wb);
-    for (int s = 0; s < 3; s++) {
-        cv_optim_step(&a, wa, grads[s], NULL);
-        cv_optim_step(&b, wb, grads[s], ones);
-    }
-    cr_expect_arr_eq(wa, wb, sizeof wa);
-    cv_optim_free(&a);
-    cv_optim_free(&b);
 }
 
 Test(optim, keras_defaults)

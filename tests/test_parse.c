@@ -498,10 +498,11 @@ Test(parse, hp_value)
     cr_assert_eq(spec.layers[1].units, 32);
 }
 
-Test(parse, base_line)
+/* the rest of `base` is in test_transfer.c */
+Test(parse, base_line_comes_first)
 {
     parse_fails(MLP_HEAD "base checkpoint=a.h5 upto=3 trainable=false\n" MLP_TAIL, "m.model:2:",
-                "`base` (transfer learning) is not supported yet");
+                "base must be the first statement (line 1 has `input` before it)");
 }
 
 Test(parse, orphan_continuation_line)

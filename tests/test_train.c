@@ -44,7 +44,7 @@ static void setup(void)
     char cmd[256];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", TMP);
     cr_assert_eq(system(cmd), 0);
-    cr_assert_eq(cv_convert_fashion_mnist("/usr/share/datasets/fashion-mnist", TMP, NULL, 0, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_convert_fashion_mnist("/usr/share/datasets/fashion-mnist", TMP, NULL, 0, NULL, NULL, &err), 0, "%s", err.msg);
     cr_assert_eq(cv_dataset_load(&tr, TMP "/train.h5", &err), 0, "%s", err.msg);
     cr_assert_eq(cv_dataset_load(&te, TMP "/test.h5", &err), 0, "%s", err.msg);
     slice(&tr, 0, 3000, TMP "/small-train.h5");

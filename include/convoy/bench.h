@@ -21,6 +21,7 @@ typedef struct {
     double comm_ms;                               /* per step: gradient averaging across ranks */
     double allreduce_small_us;                    /* one 8-byte MPI_Allreduce */
     double allreduce_grad_ms;                     /* one MPI_Allreduce of the whole gradient */
+    double peak_rss_mb;                           /* this rank's peak resident memory, MiB */
 } cv_bench_report;
 
 /** Times `steps` data-parallel training steps (after 3 warm-up steps) of GLOBAL batch `batch`

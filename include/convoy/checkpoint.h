@@ -48,6 +48,10 @@ int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normal
  *  mismatch is named. */
 int cv_checkpoint_init_from(const char *path, cv_net *net, cv_err *err);
 
+/** Loads the weights of the base layers 1..upto of a model with a `base` line from its
+ *  checkpoint (spec->base), checking every shape. */
+int cv_checkpoint_load_base(cv_net *net, cv_err *err);
+
 /** Reads the model spec saved in a checkpoint (its text re-parsed; messages name
  *  "PATH:model:LINE"). */
 int cv_checkpoint_spec(const char *path, cv_model_spec *spec, cv_err *err);

@@ -84,12 +84,22 @@ int cv_dataset_write(const char *path, int64_t n, cv_shape shape, cv_dtype xtype
 /** Writes /predictions (n, k) float32 atomically. */
 int cv_predictions_write(const char *path, const float *pred, int64_t n, int k, cv_err *err);
 
+/** A class subset of a labelled image set (for transfer-learning experiments). */
+typedef struct {
+    const int *classes;   /* keep only images with these labels, in this order (NULL: all) */
+    int nclasses;
+    int per_class;        /* train split only: the first N images of each kept class (0: all) */
+    bool relabel;         /* label classes[j] becomes j, and `classes` names only the kept ones */
+} cv_class_subset;
+
 /** Reads IDX (optionally .gz) images+labels of Fashion-MNIST from srcdir and writes
  *  outdir/train.h5 and outdir/test.h5 with the ten class names. When positive is non-NULL,
  *  labels become binary: 1 if the class is one of positive[0..npos), else 0, and `classes` is
- *  {"other", pos_name}. */
+ *  {"other", pos_name}. subset (NULL: every image) keeps some classes; it does not combine
+ *  with positive. */
 int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *positive,
-                             int npos, const char *pos_name, cv_err *err);
+                             int npos, const char *pos_name, const cv_class_subset *subset,
+                             cv_err *err);
 /** Converts one IDX image file + label file pair to a dataset file. */
 int cv_convert_idx(const char *images, const char *labels, const char *out, cv_err *err);
 /** Converts a CSV with a header row. `label` names the target column (or its 0-based index).

@@ -51,6 +51,16 @@ int cv_hp_parse(const char *expr, cv_hp *hp, cv_err *err);
 void cv_hp_value_text(const cv_hp *hp, double v, char *buf, size_t size);
 /** The expression in canonical form: "hp.int(32,128,step=32)". */
 void cv_hp_describe(const cv_hp *hp, char *buf, size_t size);
+/** Transfer learning: `base checkpoint=F upto=N [trainable=B]` (README "Transfer learning").
+ *  Layers 1..upto of the model come from F's model, with F's weights. */
+typedef struct {
+    char checkpoint[1024];  /* resolved path of F; "" when the model has no base line */
+    int upto;               /* 0 without a base */
+    int line, last_line;    /* where the base statement is in the model text */
+    uint64_t trainable;     /* bit i: base layer i's trainable flag before fine-tuning */
+    int fine_tune_last;     /* K of `fit fine_tune_last=K` or --fine-tune-last (0: none) */
+    int fine_tune_line;     /* line of the fit key, 0 if it came from elsewhere */
+} cv_base_config;
 
 /** A parsed model file. `text` is the whole file (saved in checkpoints). */
 typedef struct {
@@ -68,6 +78,7 @@ typedef struct {
     int augment_line;
     int n_hp;               /* hyperparameter sites, in file order (their default values parsed) */
     cv_hp hp[CV_MAX_HP];
+    cv_base_config base;
 } cv_model_spec;
 
 /** Parses model text. `file` names it in messages ("FILE:LINE: what is wrong"). Also infers
@@ -81,7 +92,20 @@ int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err);
 int cv_augment_file_load(cv_model_spec *spec, const char *path, cv_err *err);
 void cv_model_spec_free(cv_model_spec *spec);
 
-/** Total trainable parameters of the model. */
+/** Makes layers 1..upto the layers of the model saved in checkpoint `path` (with their
+ *  specs; weights are loaded with the network, see cv_checkpoint_load_base). upto 0 takes
+ *  them all; trainable 0/1 sets every base layer's flag, -1 keeps the saved flags. Messages
+ *  carry no FILE:LINE (the parser adds it). */
+int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trainable, cv_err *err);
+/** Makes the last k base layers with weights trainable (and the other base layers as the base
+ *  line left them): the second stage of fine-tuning. Messages carry no FILE:LINE. */
+int cv_model_fine_tune(cv_model_spec *spec, int k, cv_err *err);
+/** The model text to save in a checkpoint: spec->text, or with a base line, the text with
+ *  that line replaced by the base's layers written out (trainable flags included), so the
+ *  checkpoint stands alone. Returns a malloc'd string, or NULL on error. */
+char *cv_model_saved_text(const cv_model_spec *spec, cv_err *err);
+
+/** Total parameters of the model (trainable and frozen). */
 int64_t cv_model_param_count(const cv_model_spec *spec);
 /** Writes the Keras-style summary table (layer, output shape, params, total) to f. */
 void cv_model_summary(const cv_model_spec *spec, void *file /* FILE* */);
@@ -106,9 +130,16 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err);
 const cv_model_spec *cv_net_spec(const cv_net *net);
 int64_t cv_net_param_count(const cv_net *net);
 float *cv_net_params(cv_net *net);
+/** The gradient buffer: cv_net_grad_count floats, one per trainable parameter. Trainable
+ *  layers' parameters are the prefix [0, cv_net_grad_count) of cv_net_params, in layer order,
+ *  so gradient j belongs to parameter j; frozen layers' parameters follow them. */
 float *cv_net_grads(cv_net *net);
-/** Per-parameter mask: 1 trainable, 0 frozen. */
-const uint8_t *cv_net_trainable(const cv_net *net);
+int64_t cv_net_grad_count(const cv_net *net);
+/** Whether layer i has weights that learn. */
+bool cv_net_layer_trainable(const cv_net *net, int layer);
+/** Offsets (in the gradient buffer, ascending) of the trainable layers' gradients, for
+ *  gradient buckets; offsets needs CV_MAX_LAYERS entries. Returns their number. */
+int cv_net_grad_layers(const cv_net *net, int64_t *offsets);
 cv_param_view cv_net_param_view(const cv_net *net, int layer);
 
 /** Forward pass of B samples x (B, input shape) already normalised. `training` enables
@@ -116,6 +147,9 @@ cv_param_view cv_net_param_view(const cv_net *net, int layer);
  *  (B, outputs): probabilities for softmax/sigmoid outputs. */
 const float *cv_net_forward(cv_net *net, const float *x, int B, bool training,
                             uint64_t seed, int64_t epoch, const int64_t *sample_ids);
+/** Output of layer (1 .. layers-1) in the last forward pass, activation applied: (B, its out
+ *  shape), NHWC for image layers. */
+const float *cv_net_layer_output(const cv_net *net, int layer);
 /** Output width (number of classes / targets). */
 int cv_net_outputs(const cv_net *net);
 
@@ -142,8 +176,9 @@ void cv_net_zero_grad(cv_net *net);
  *  spent in layer i (activation included) to fwd[i] / bwd[i] (CV_MAX_LAYERS entries each).
  *  NULL turns it off (the default; no clock is read then). */
 void cv_net_profile(cv_net *net, double *fwd, double *bwd);
-/** Floating-point operations of layer i for one sample: forward, and backward (which skips
- *  the input gradient of the first trainable layer). */
+/** Floating-point operations of layer i for one sample: forward, and backward (the weight
+ *  gradient of a trainable layer, plus the input gradient of every layer above the first
+ *  trainable one; nothing below it). */
 void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd);
 /** Number of layers (including the input at 0). */
 int cv_net_layers(const cv_net *net);

@@ -53,8 +53,8 @@ void cv_optim_free(cv_optim *o);
 /** Number of state buffers the kind keeps (0, 1 or 2); they are s1 and s2. */
 int cv_optim_state_count(cv_optim_kind kind);
 
-/** One update of w[0..n) with gradient g, skipping parameters whose mask byte is 0
- *  (frozen layers); mask may be NULL. Increments t. */
-void cv_optim_step(cv_optim *o, float *w, const float *g, const uint8_t *mask);
+/** One update of w[0..n) with gradient g; increments t. A network's trainable parameters are
+ *  the prefix [0, cv_net_grad_count) of its parameter buffer, so frozen layers hold no state. */
+void cv_optim_step(cv_optim *o, float *w, const float *g);
 
 #endif

@@ -32,6 +32,8 @@ typedef struct {
     volatile sig_atomic_t *stop_flag; /* set by a signal handler: save and stop after this step */
     bool reproducible;       /* byte-identical weights for any power-of-two rank count (see README) */
     const char *log;         /* CSV history, one row per epoch (rank 0), or NULL */
+    bool verbose;            /* per-epoch learning rate and time breakdown */
+    const char *plot;        /* SVG training curves, rewritten after every epoch (rank 0), or NULL */
 } cv_train_opts;
 
 typedef struct {

@@ -83,7 +83,9 @@ int cv_checkpoint_save_state(const char *path, cv_net *net, const cv_normalizer 
     hid_t f = cv_h5_create_tmp(path, tmp, sizeof tmp, err);
     if (f < 0) return -1;
     const cv_model_spec *spec = cv_net_spec(net);
-    int rc = cv_h5_attr_write_str(f, "model", spec->text ? spec->text : "", path, err);
+    char *text = cv_model_saved_text(spec, err); /* a base line written out: the file stands alone */
+    int rc = text ? cv_h5_attr_write_str(f, "model", text, path, err) : -1;
+    free(text);
     if (rc == 0) rc = cv_h5_attr_write_i64(f, "format_version", CV_CHECKPOINT_VERSION, path, err);
     if (rc == 0) rc = cv_h5_attr_write_i64(f, "epoch", st->epoch, path, err);
     if (rc == 0) rc = cv_h5_attr_write_i64(f, "seed", (int64_t)st->seed, path, err);
@@ -155,12 +157,12 @@ int cv_checkpoint_spec(const char *path, cv_model_spec *spec, cv_err *err)
     return rc;
 }
 
-/* Every parameterised layer of net from /layers/NN_kind/{kernel,bias}, shapes checked. */
-static int read_weights(hid_t f, cv_net *net, const char *path, cv_err *err)
+/* Every parameterised layer 1..last of net from /layers/NN_kind/{kernel,bias}, shapes checked. */
+static int read_weights(hid_t f, cv_net *net, int last, const char *path, cv_err *err)
 {
     const cv_model_spec *s = cv_net_spec(net);
     float *w = cv_net_params(net);
-    for (int i = 1; i < s->n_layers; i++) {
+    for (int i = 1; i <= last; i++) {
         const cv_param_view v = cv_net_param_view(net, i);
         if (!v.kernel_n) continue;
         char name[96];
@@ -230,7 +232,7 @@ cv_net *cv_checkpoint_load(const char *path, int max_batch, cv_normalizer *nz, c
     }
     net = cv_net_create(&spec, max_batch, spec.fit.seed, err);
     cv_model_spec_free(&spec);
-    if (!net || read_weights(f, net, path, err) || read_normalizer(f, cv_net_spec(net), nz, path, err)) goto fail;
+    if (!net || read_weights(f, net, cv_net_spec(net)->n_layers - 1, path, err) || read_normalizer(f, cv_net_spec(net), nz, path, err)) goto fail;
     H5Fclose(f);
     return net;
 fail:
@@ -244,20 +246,37 @@ int cv_checkpoint_init_from(const char *path, cv_net *net, cv_err *err)
 {
     hid_t f = cv_h5_open_read(path, err);
     if (f < 0) return -1;
-    int rc = read_weights(f, net, path, err);
+    int rc = read_weights(f, net, cv_net_spec(net)->n_layers - 1, path, err);
     H5Fclose(f);
     return rc;
 }
 
-/* Same layers, kinds, output shapes and parameter counts: the first difference is named. */
+int cv_checkpoint_load_base(cv_net *net, cv_err *err)
+{
+    const cv_base_config *b = &cv_net_spec(net)->base;
+    hid_t f = cv_h5_open_read(b->checkpoint, err);
+    if (f < 0) return -1;
+    int rc = read_weights(f, net, b->upto, b->checkpoint, err);
+    H5Fclose(f);
+    return rc;
+}
+
+/* Same layers, kinds, output shapes, parameter counts and trainable flags (the optimizer state
+ * covers the trainable parameters only): the first difference is named. */
 static int same_architecture(const cv_model_spec *saved, const cv_model_spec *run, const char *path, cv_err *err)
 {
     const int n = saved->n_layers < run->n_layers ? saved->n_layers : run->n_layers;
     for (int i = 0; i < n; i++) {
         const cv_layer_spec *a = &saved->layers[i], *b = &run->layers[i];
+        const int64_t np = cv_layer_param_count(a);
         if (a->kind == b->kind && a->out.rank == b->out.rank && memcmp(a->out.d, b->out.d, sizeof a->out.d) == 0 &&
-            cv_layer_param_count(a) == cv_layer_param_count(b))
+            np == cv_layer_param_count(b) && (!np || a->trainable == b->trainable))
             continue;
+        if (a->kind == b->kind && np && np == cv_layer_param_count(b) && a->trainable != b->trainable)
+            return cv_errf(err, "%s: layer %d (%s) is %s in the checkpoint but %s in %s:%d (resume needs the same "
+                           "trainable layers; start a new stage with --init-from instead)", path, i,
+                           cv_layer_kind_name(a->kind), a->trainable ? "trainable" : "frozen",
+                           b->trainable ? "trainable" : "frozen", run->file, b->line);
         char sa[48], sb[48];
         return cv_errf(err, "%s: checkpoint of another architecture: layer %d is %s %s in the checkpoint but %s %s in %s:%d",
                        path, i, cv_layer_kind_name(a->kind), cv_shape_str(a->out, sa, sizeof sa),
@@ -314,7 +333,7 @@ int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normal
     if (rc) goto done;
     rc = same_architecture(&saved, cv_net_spec(net), path, err);
     cv_model_spec_free(&saved);
-    if (rc || (rc = read_weights(f, net, path, err)) || (rc = read_normalizer(f, cv_net_spec(net), nz, path, err)) ||
+    if (rc || (rc = read_weights(f, net, cv_net_spec(net)->n_layers - 1, path, err)) || (rc = read_normalizer(f, cv_net_spec(net), nz, path, err)) ||
         (rc = read_train_state(f, st, path, err)))
         goto done;
     hid_t g = cv_h5_exists(f, "optimizer") ? H5Gopen2(f, "optimizer", H5P_DEFAULT) : -1;

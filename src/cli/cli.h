@@ -8,8 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "convoy/data.h"
 #include "convoy/dist.h"
 #include "convoy/train.h"
+#include "convoy/model.h"
 
 /* Exit codes. A usage error is a command line that cannot be right whatever the files hold
  * (unknown command or flag, missing argument, bad flag value); everything that fails later
@@ -85,6 +87,13 @@ int cli_train_flags_table(cli_train_flags *t, cli_flag *out);
 int cli_train_flags_opts(const cv_dist *d, const char *cmd, const cli_train_flags *t, cv_train_opts *o);
 /** Applies the model-file overrides (--epochs, --batch-size, --lr, callbacks) to spec. */
 int cli_train_flags_apply(const cli_train_flags *t, cv_model_spec *spec);
+int cmd_plot(const cv_dist *d, int argc, char **argv);
+int cmd_visualize(const cv_dist *d, int argc, char **argv);
+
+/** eval --confusion: counts over every rank's slice of ds; rank 0 prints the matrix and report
+ *  and writes svg (when not NULL). Returns an exit code. */
+int cli_confusion(const cv_dist *d, const char *ckpt, cv_net *net, cv_dataset *ds, const cv_normalizer *nz,
+                  const char *svg);
 
 /** Set by SIGTERM/SIGINT: training saves a checkpoint after the current step and exits 0. */
 extern volatile sig_atomic_t cli_stop_requested;

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "convoy/bench.h"
 #include "convoy/checkpoint.h"
+#include "convoy/confusion.h"
 #include "convoy/data.h"
 #include "convoy/model.h"
 #include "convoy/train.h"
@@ -149,17 +150,20 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
 {
     cli_train_flags t = {0};
     const char *seed = NULL, *ckpt = NULL, *resume = NULL, *init_from = NULL, *ckpt_every = NULL,
-               *monitor = NULL, *log = NULL;
-    bool save_best = false;
+               *monitor = NULL, *log = NULL, *fine_tune = NULL, *plot = NULL;
+    bool save_best = false, verbose = false;
     const cli_flag own[] = {
         {"seed", "S", "seed for initialisation, shuffling, splits and dropout", &seed, NULL},
         {"checkpoint", "F.h5", "save the trained model here (rank 0)", &ckpt, NULL},
         {"checkpoint-every", "N|epoch", "also save --checkpoint every N optimizer steps (epoch ends always)", &ckpt_every, NULL},
         {"resume", "F.h5", "continue exactly where the checkpoint F.h5 stopped (--epochs counts the total)", &resume, NULL},
         {"init-from", "F.h5", "start from F.h5's weights (every layer's shape checked)", &init_from, NULL},
+        {"fine-tune-last", "K", "unfreeze the last K base layers with weights (fit fine_tune_last=)", &fine_tune, NULL},
         {"monitor", "NAME", "what the callbacks watch: val_loss (default), val_accuracy, loss, ...", &monitor, NULL},
         {"save-best-only", NULL, "write --checkpoint only when the monitored value improves", NULL, &save_best},
         {"log", "history.csv", "one CSV row per epoch: epoch, lr, loss, metrics, val_*, seconds, images/s", &log, NULL},
+        {"plot", "curves.svg", "SVG of loss and accuracy per epoch, train vs validation, rewritten every epoch", &plot, NULL},
+        {"verbose", NULL, "per epoch also: learning rate and time (train, allreduce, validation, ms/step)", NULL, &verbose},
     };
     cli_flag flags[CLI_TRAIN_FLAGS_MAX + NFLAGS(own)];
     const int n = cli_train_flags_table(&t, flags);
@@ -181,7 +185,13 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
     if (rc == 0 && ckpt_every && strcmp(ckpt_every, "epoch") != 0 &&
         cli_int("--checkpoint-every", ckpt_every, 1, 1L << 40, &every))
         rc = CLI_BAD_INPUT;
+    if (rc == 0 && fine_tune) {
+        long k;
+        if (cli_int("--fine-tune-last", fine_tune, 0, CV_MAX_LAYERS, &k)) rc = CLI_BAD_INPUT;
+        else if (cv_model_fine_tune(&spec, (int)k, &err)) rc = cli_fail(d, "--fine-tune-last: %s", err.msg);
+    }
     if (rc == 0 && ckpt_every && !ckpt) rc = cli_usage_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
+    if (rc == 0 && t.quiet && verbose) rc = cli_usage_fail(d, "train: use either --quiet or --verbose, not both");
     if (rc == 0 && resume && init_from) rc = cli_usage_fail(d, "train: use either --resume or --init-from, not both");
     if (rc == 0) {
         o.checkpoint = ckpt;
@@ -189,6 +199,8 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         o.init_from = init_from;
         o.checkpoint_every = every;
         o.log = log;
+        o.verbose = verbose;
+        o.plot = plot;
         if (cv_train(&spec, &o, d, NULL, &err) < 0) rc = cli_fail(d, "%s", err.msg);
     }
     cv_model_spec_free(&spec);
@@ -225,12 +237,14 @@ static void free_loaded(loaded *l)
 
 int cmd_eval(const cv_dist *d, int argc, char **argv)
 {
-    const char *data = NULL, *threads = NULL;
-    bool stream = false;
+    const char *data = NULL, *threads = NULL, *confusion_svg = NULL;
+    bool stream = false, confusion = false;
     const cli_flag flags[] = {
         {"data", "F.h5", "dataset to evaluate on (required)", &data, NULL},
         {"threads", "T", "OpenMP threads per rank", &threads, NULL},
         {"stream", NULL, "read rows of /x from the file as needed", NULL, &stream},
+        {"confusion", NULL, "also the confusion matrix and per-class precision, recall, F1 (classifiers)", NULL, &confusion},
+        {"confusion-svg", "F.svg", "also write the confusion matrix as an SVG heat map (implies --confusion)", &confusion_svg, NULL},
     };
     const cli_command c = {"eval", "CHECKPOINT", "Prints the loss and metrics of CHECKPOINT on --data.",
                            flags, NFLAGS(flags), 1, 1};
@@ -240,9 +254,13 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
     if (!data) return cli_usage_fail(d, "eval: --data F.h5 is required");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     loaded l;
-    if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0) {
+    int K;
+    cv_err err;
+    if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0 && (confusion || confusion_svg) &&
+        cv_confusion_classes(cv_net_spec(l.net), &K, &err))
+        rc = cli_fail(d, "%s: %s", pos[0], err.msg);
+    if (rc == 0) {
         cv_metrics m;
-        cv_err err;
         if (cv_evaluate(l.net, &l.ds, &l.nz, NULL, l.ds.n, d, &m, &err)) {
             rc = cli_fail(d, "%s", err.msg);
         } else if (d->rank == 0) {
@@ -250,6 +268,7 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
             cv_metrics_format(cv_net_spec(l.net), &m, "", line, sizeof line);
             printf("%s  (%lld samples)\n", line, (long long)m.count);
         }
+        if (rc == 0 && (confusion || confusion_svg)) rc = cli_confusion(d, pos[0], l.net, &l.ds, &l.nz, confusion_svg);
     }
     free_loaded(&l);
     return rc;
@@ -312,31 +331,34 @@ int cmd_summary(const cv_dist *d, int argc, char **argv)
     return CLI_OK;
 }
 
-/* "5,7,9" -> ints in [0, 9] */
-static int parse_classes(const char *s, int *out, int max, int *n)
+/* "5,7,9" -> ints in [0, 9]; flag names the option in messages */
+static int parse_classes(const char *flag, const char *s, int *out, int max, int *n)
 {
     *n = 0;
     for (const char *p = s; *p;) {
         char *end;
         long v = strtol(p, &end, 10);
         if (end == p || v < 0 || v > 9 || *n >= max || (*end && *end != ','))
-            return cli_usage_fail(NULL, "--positive: bad class list '%s' (class numbers 0-9, comma-separated)", s);
+            return cli_usage_fail(NULL, "--%s: bad class list '%s' (class numbers 0-9, comma-separated)", flag, s);
         out[(*n)++] = (int)v;
         p = *end ? end + 1 : end;
     }
-    return *n ? 0 : cli_usage_fail(NULL, "--positive: empty class list");
+    return *n ? 0 : cli_usage_fail(NULL, "--%s: empty class list", flag);
 }
 
 int cmd_convert(const cv_dist *d, int argc, char **argv)
 {
     const char *out = NULL, *src = "/usr/share/datasets/fashion-mnist", *positive = NULL,
-               *pos_name = "positive", *label = NULL;
-    bool as_float = false;
+               *pos_name = "positive", *label = NULL, *classes = NULL, *per_class = NULL;
+    bool as_float = false, relabel = false;
     const cli_flag flags[] = {
         {"out", "PATH", "output directory (fashion-mnist) or file (idx, csv)", &out, NULL},
         {"src", "DIR", "fashion-mnist: folder of the IDX .gz files", &src, NULL},
         {"positive", "C,C,..", "fashion-mnist: binary labels, 1 for these classes", &positive, NULL},
         {"positive-name", "NAME", "fashion-mnist: class name of the positives", &pos_name, NULL},
+        {"classes", "C,C,..", "fashion-mnist: keep only these classes", &classes, NULL},
+        {"per-class", "N", "fashion-mnist: with --classes, the first N training images of each", &per_class, NULL},
+        {"relabel", NULL, "fashion-mnist: with --classes, labels become 0.. in the list's order", NULL, &relabel},
         {"label", "COLUMN", "csv: the target column (name or 0-based index)", &label, NULL},
         {"float", NULL, "csv: store the target as float (regression) even if integral", NULL, &as_float},
     };
@@ -351,9 +373,16 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
     cv_err err;
     if (strcmp(pos[0], "fashion-mnist") == 0) {
         if (npos != 1) return cli_usage_fail(d, "convert fashion-mnist: takes no file arguments (use --src DIR)");
-        int cls[10], ncls = 0;
-        if (positive && parse_classes(positive, cls, 10, &ncls)) return CLI_BAD_INPUT;
-        rc = cv_convert_fashion_mnist(src, out, positive ? cls : NULL, ncls, pos_name, &err);
+        int cls[10], ncls = 0, keep[10], nkeep = 0;
+        if (positive && parse_classes("positive", positive, cls, 10, &ncls)) return CLI_BAD_INPUT;
+        if (classes && parse_classes("classes", classes, keep, 10, &nkeep)) return CLI_BAD_INPUT;
+        if ((per_class || relabel) && !classes)
+            return cli_usage_fail(d, "convert fashion-mnist: --per-class and --relabel need --classes");
+        cv_class_subset sub = {keep, nkeep, 0, relabel};
+        long n = 0;
+        if (per_class && cli_int("--per-class", per_class, 1, 1000000, &n)) return CLI_BAD_INPUT;
+        sub.per_class = (int)n;
+        rc = cv_convert_fashion_mnist(src, out, positive ? cls : NULL, ncls, pos_name, classes ? &sub : NULL, &err);
         if (!rc) printf("wrote %s/train.h5 and %s/test.h5\n", out, out);
     } else if (strcmp(pos[0], "idx") == 0) {
         if (npos != 3) return cli_usage_fail(d, "convert idx: needs IMAGES and LABELS files");
@@ -387,7 +416,8 @@ static int bench_gemm(const cv_dist *d, const char *arg)
     cv_err err;
     if (cv_bench_gemm((int)mnk[0], (int)mnk[1], (int)mnk[2], &r, &err)) return cli_fail(d, "%s", err.msg);
     if (d->rank != 0) return CLI_OK;
-    printf("sgemm %dx%dx%d, %s micro-kernel\n", r.M, r.N, r.K, r.path);
+    printf("sgemm %dx%dx%d, %s%s\n", r.M, r.N, r.K, r.path,
+           strcmp(r.path, "openblas") == 0 ? " (cblas_sgemm)" : " micro-kernel");
     printf("  1 thread : %6.1f GFLOP/s of %6.1f measured FMA peak: %5.1f%%\n", r.gflops1, r.peak1,
            100.0 * r.gflops1 / r.peak1);
     if (r.threads > 1)
@@ -458,8 +488,8 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
             printf("  %-16s %9.3f %9s %9s %6.1f%%\n", "augment", r.augment_ms, "", "", 100.0 * r.augment_ms / r.step_ms);
         if (r.ranks > 1)
             printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "allreduce", "", r.comm_ms, "", 100.0 * r.comm_ms / r.step_ms);
-        printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters\n", r.step_ms, r.images_per_s,
-               r.flops_per_image / 1e6, (long long)r.params);
+        printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters, peak RSS %.0f MiB (rank 0)\n",
+               r.step_ms, r.images_per_s, r.flops_per_image / 1e6, (long long)r.params, r.peak_rss_mb);
         if (r.ranks > 1)
             printf("allreduce alone: %.1f us for 8 bytes, %.3f ms for the %.2f MB gradient\n", r.allreduce_small_us,
                    r.allreduce_grad_ms, 4e-6 * (double)r.params);

@@ -146,6 +146,8 @@ static const cli_entry commands[] = {
     {"convert", cmd_convert, "make HDF5 datasets from Fashion-MNIST, IDX or CSV files"},
     {"tune", cmd_tune, "hyperparameter search over hp.* values: parallel trials, resumable"},
     {"bench", cmd_bench, "time training steps: images/s, per-layer times, fraction of peak"},
+    {"plot", cmd_plot, "draw training curves (SVG) from train --log CSV files"},
+    {"visualize", cmd_visualize, "PNGs of a checkpoint's first conv filters and a sample's feature maps"},
     {"augment", cmd_augment, "write augmented images of a dataset as PNG files, and a contact sheet"},
 };
 

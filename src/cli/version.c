@@ -37,8 +37,9 @@ void cli_version(void)
 #else
     printf("  openmp:  off (built with CONVOY_OPENMP=OFF: one thread per rank)\n");
 #endif
-    printf("  gemm:    %s micro-kernel on this CPU (CONVOY_GEMM=avx2 or generic asks for a narrower one)\n",
-           cv_gemm_path());
+    printf("  gemm:    %s%s\n", cv_gemm_path(),
+           strcmp(cv_gemm_path(), "openblas") == 0 ? " (the -DCONVOY_BLAS=openblas comparison build)"
+                                                  : " micro-kernel on this CPU (CONVOY_GEMM=avx2 or generic asks for a narrower one)");
 
     char lib[MPI_MAX_LIBRARY_VERSION_STRING] = "";
     int len = 0, major = 0, minor = 0;

@@ -177,9 +177,49 @@ static void fmnist_path(char *out, size_t size, const char *srcdir, const char *
     }
 }
 
-int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *positive,
-                             int npos, const char *pos_name, cv_err *err)
+/* Keeps the images of subset's classes (in place; the first per_class of each when limit),
+ * relabelled to their position in the list when asked. Returns the number kept. */
+static uint32_t keep_classes(uint8_t *x, int32_t *y, uint32_t n, size_t img, const cv_class_subset *sub,
+                             bool limit)
 {
+    int slot[10], taken[10] = {0};
+    for (int c = 0; c < 10; c++) slot[c] = -1;
+    for (int j = 0; j < sub->nclasses; j++) slot[sub->classes[j]] = j;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const int j = slot[y[i]];
+        if (j < 0 || (limit && sub->per_class > 0 && taken[j] >= sub->per_class)) continue;
+        taken[j]++;
+        memmove(x + kept * img, x + i * img, img);
+        y[kept++] = sub->relabel ? j : y[i];
+    }
+    return kept;
+}
+
+static int check_subset(const cv_class_subset *sub, cv_err *err)
+{
+    bool seen[10] = {false};
+    if (sub->nclasses < 1) return cv_errf(err, "classes: the list is empty");
+    if (sub->per_class < 0) return cv_errf(err, "per-class count %d must be >= 0", sub->per_class);
+    for (int j = 0; j < sub->nclasses; j++) {
+        const int c = sub->classes[j];
+        if (c < 0 || c >= 10) return cv_errf(err, "class %d outside [0, 10)", c);
+        if (seen[c]) return cv_errf(err, "class %d listed twice", c);
+        seen[c] = true;
+    }
+    return 0;
+}
+
+int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *positive,
+                             int npos, const char *pos_name, const cv_class_subset *subset,
+                             cv_err *err)
+{
+    if (positive && subset)
+        return cv_errf(err, "positive classes and a class subset do not combine (pick one)");
+    if (subset && check_subset(subset, err)) return -1;
+    const char *names[10];
+    for (int j = 0; subset && subset->relabel && j < subset->nclasses; j++)
+        names[j] = FMNIST_CLASSES[subset->classes[j]];
     bool is_pos[10] = {false};
     char default_name[256] = "";
     if (positive) {
@@ -220,11 +260,14 @@ int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *
             else if (positive)
                 y[i] = is_pos[y[i]];
         }
+        if (rc == 0 && subset) /* --per-class limits the training split only */
+            d[0] = keep_classes(x, y, d[0], (size_t)d[1] * d[2], subset, s == 0);
         char *bin[2] = {"other", (char *)(pos_name ? pos_name : default_name)};
+        const bool relabel = subset && subset->relabel;
+        char *const *cls = positive ? bin : relabel ? (char *const *)names : (char *const *)FMNIST_CLASSES;
         if (rc == 0)
             rc = cv_dataset_write(out, d[0], cv_shape_hwc((int)d[1], (int)d[2], 1), CV_DTYPE_U8,
-                                  x, y, NULL, 0, positive ? bin : (char *const *)FMNIST_CLASSES,
-                                  positive ? 2 : 10, err);
+                                  x, y, NULL, 0, cls, positive ? 2 : relabel ? subset->nclasses : 10, err);
         free(x);
         free(y);
         if (rc < 0) return -1;

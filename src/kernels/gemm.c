@@ -107,7 +107,11 @@ static const gemm_kernel *kernel(void)
     return k;
 }
 
+#ifdef CONVOY_BLAS_OPENBLAS
+const char *cv_gemm_path(void) { return "openblas"; }
+#else
 const char *cv_gemm_path(void) { return kernel()->name; }
+#endif
 
 /* op(A)[0..M, pc..pc+kc) * alpha -> panels of mr rows, k-major inside a panel, zero-padded.
  * Each case walks its source contiguously. */
@@ -305,10 +309,36 @@ static void small_k(int M, int N, int K, float alpha, const float *A, int lda, c
     }
 }
 
+#ifdef CONVOY_BLAS_OPENBLAS
+/* The comparison build (-DCONVOY_BLAS=openblas): the product is OpenBLAS's, on as many threads
+ * as OpenMP would use; its sums are not fixed in order, so results may change with threads. */
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static void openblas_gemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc)
+{
+#ifdef _OPENMP
+    openblas_set_num_threads(omp_in_parallel() ? 1 : omp_get_max_threads());
+#endif
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, ldc);
+}
+#endif
+
 void cv_sgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc, const cv_epilogue *ep)
 {
     if (M <= 0 || N <= 0) return;
+#ifdef CONVOY_BLAS_OPENBLAS
+    if (K > 0 && alpha != 0.0f) {
+        openblas_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        if (ep) epilogue(C, ldc, M, N, ep);
+        return;
+    }
+#endif
     const bool work = K > 0 && alpha != 0.0f;
     const bool small = !transA && !transB && K <= 16;
     if (work && !small && !use_split_k(M, N, K)) {

@@ -35,8 +35,11 @@ double cv_peak_flops(double seconds)
 {
     double (*loop)(long, float *) = fma_generic;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (strcmp(cv_gemm_path(), "avx512") == 0) loop = fma_avx512;
-    else if (strcmp(cv_gemm_path(), "avx2") == 0) loop = fma_avx2;
+    const char *path = cv_gemm_path();
+    const bool blas = strcmp(path, "openblas") == 0; /* then the widest this CPU runs */
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (strcmp(path, "avx512") == 0 || (blas && avx2 && __builtin_cpu_supports("avx512f"))) loop = fma_avx512;
+    else if (strcmp(path, "avx2") == 0 || (blas && avx2)) loop = fma_avx2;
 #endif
     float sink = 0.0f;
     long iters = 1 << 16;

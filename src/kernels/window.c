@@ -186,10 +186,59 @@ dw_block_vec(float *restrict acc, const float *restrict patch, int K4, int K, co
     }
 }
 
+/* Zero padding and F = 16 NV: one tap (kh, kw, c) at a time, its F sums in registers, reading
+ * x in place along each output row's valid range (no patch gathering). */
+static inline __attribute__((always_inline)) void
+dw_taps_vec(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
+            const int NV)
+{
+    const int C = g->C, s = g->stride;
+    for (int kh = 0; kh < g->KH; kh++)
+        for (int kw = 0; kw < g->KW; kw++) {
+            int lo = 0, hi = g->OW; /* output columns whose input column is inside the image */
+            while (lo < hi && lo * s - g->pad_left + kw < 0) lo++;
+            while (hi > lo && (hi - 1) * s - g->pad_left + kw >= g->W) hi--;
+            for (int c = 0; c < C; c++) {
+                v16 sum[4];
+                for (int v = 0; v < NV; v++) sum[v] = (v16){0};
+                for (int oh = 0; oh < g->OH; oh++) {
+                    const int ih = oh * s - g->pad_top + kh;
+                    if (ih < 0 || ih >= g->H) continue;
+                    const float *restrict xr = xb + ((size_t)ih * g->W - g->pad_left + kw) * C + c;
+                    const float *restrict d = dyb + (size_t)oh * g->OW * F;
+                    for (int ow = lo; ow < hi; ow++) {
+                        const float a = xr[(size_t)ow * s * C];
+                        for (int v = 0; v < NV; v++) {
+                            v16 dv;
+                            memcpy(&dv, d + (size_t)ow * F + 16 * v, sizeof dv);
+                            sum[v] += dv * a;
+                        }
+                    }
+                }
+                float *q = acc + ((size_t)(kh * g->KW + kw) * C + c) * F;
+                for (int v = 0; v < NV; v++) {
+                    v16 t;
+                    memcpy(&t, q + 16 * v, sizeof t);
+                    t += sum[v];
+                    memcpy(q + 16 * v, &t, sizeof t);
+                }
+            }
+        }
+}
+
 static inline __attribute__((always_inline)) void
 direct_dw_sample(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
                  bool nearest)
 {
+    if (!nearest) {
+        switch (F % 16 == 0 ? F / 16 : 0) {
+        case 1: dw_taps_vec(acc, xb, dyb, F, g, 1); return;
+        case 2: dw_taps_vec(acc, xb, dyb, F, g, 2); return;
+        case 3: dw_taps_vec(acc, xb, dyb, F, g, 3); return;
+        case 4: dw_taps_vec(acc, xb, dyb, F, g, 4); return;
+        default: break;
+        }
+    }
     const int C = g->C, K = g->KH * g->KW * C, K4 = (K + 3) / 4 * 4, P = g->OH * g->OW;
     float patch[DW_BLOCK * ((CV_CONV_DIRECT_MAX_K + 3) / 4 * 4)];
     for (int p0 = 0; p0 < P; p0 += DW_BLOCK) {

@@ -22,7 +22,8 @@ typedef struct {
     const cv_layer_spec *spec;
     int index;               /* position in the model file's layer list */
     int64_t in_size, out_size; /* floats per sample */
-    float *w, *b, *dw, *db;  /* views into the network's parameter and gradient buffers */
+    float *w, *b, *dw, *db;  /* views into the network's parameter and gradient buffers;
+                                dw and db are NULL for a frozen layer */
     float *out;              /* (max_batch, out_size) */
     int32_t *arg;            /* pooling winners (max_batch, out_size) */
     float *mask;             /* dropout scale factors (max_batch, out_size) */
@@ -41,8 +42,8 @@ typedef struct {
 /* The linear part of a layer, out = f(x); the caller applies the activation unless the layer
  * has act_fused (then forward applied it, fused into its kernel's epilogue). */
 typedef void (*cv_forward_fn)(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx);
-/* Adds the parameter gradients into dw/db and, when dx is not NULL, writes d(loss)/dx into dx
- * (every element: dx need not be cleared first).
+/* Adds the parameter gradients into dw/db (unless NULL: frozen) and, when dx is not NULL, writes
+ * d(loss)/dx into dx (every element: dx need not be cleared first).
  * dout is the gradient with respect to the linear output (after activation backward). */
 typedef void (*cv_backward_fn)(cv_layer *l, const float *x, float *dx, const float *dout, int B,
                                cv_workspace *ws);

@@ -79,15 +79,17 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     const int chunk = cv_conv_chunk(l, B);
     bias_grad(l->db, dout, (int64_t)B * P, F);
     /* a first layer (no dx) with a short receptive field: the direct weight gradient */
-    if (!dx && K <= CV_CONV_DIRECT_MAX_K && cv_conv_direct_dw(l->dw, x, dout, B, F, g, l->spec->pad_nearest) == 0)
+    if (!dx && l->dw && K <= CV_CONV_DIRECT_MAX_K && cv_conv_direct_dw(l->dw, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
         const float *dy = dout + (size_t)s * l->out_size;
-        if (!reuse) cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+        if (l->dw) { /* a frozen layer has no weight gradient to compute */
+            if (!reuse) cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+            cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
+        }
         ws->col_layer = 0; /* the input gradient below overwrites col */
-        cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
         if (!dx) continue;
         cv_sgemm(false, true, cb * P, K, F, 1.0f, dy, F, l->w, F, 0.0f, ws->col, K);
         memset(dx + (size_t)s * l->in_size, 0, sizeof(float) * (size_t)cb * l->in_size);
@@ -128,7 +130,7 @@ static void dense_backward(cv_layer *l, const float *x, float *dx, const float *
     (void)ws;
     const int I = (int)l->in_size, U = (int)l->out_size;
     bias_grad(l->db, dout, B, U);
-    cv_sgemm(true, false, I, U, B, 1.0f, x, I, dout, U, 1.0f, l->dw, U);
+    if (l->dw) cv_sgemm(true, false, I, U, B, 1.0f, x, I, dout, U, 1.0f, l->dw, U);
     if (dx) cv_sgemm(false, true, B, I, U, 1.0f, dout, U, l->w, U, 0.0f, dx, I);
 }
 

@@ -18,8 +18,8 @@ struct cv_net {
     cv_param_view views[CV_MAX_LAYERS];
     int first_trainable;     /* earliest layer whose parameters learn: backward stops there */
     int64_t nparams;
-    float *params, *grads;
-    uint8_t *trainable;
+    int64_t ntrain;          /* trainable parameters: the prefix [0, ntrain) of params */
+    float *params, *grads;   /* grads has ntrain entries: frozen layers have none */
     int max_batch;
     float *acts;             /* every activation, logits, gradient ping-pong, im2col */
     int32_t *args;           /* pooling winners */
@@ -92,40 +92,47 @@ static void init_kernel(float *w, int64_t n, cv_init init, double fan_in, double
     }
 }
 
+/* The trainable layers' parameters come first (in layer order), then the frozen layers': the
+ * gradient buffer, the optimizer state and the allreduce cover the trainable prefix only, and
+ * a frozen layer has no gradient views at all (dw = db = NULL), so no kernel can spend work on
+ * its weight gradient. */
 static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
 {
     int64_t off = 0;
-    for (int i = 1; i < net->n; i++) {
-        const cv_layer_spec *s = net->layers[i].spec;
-        cv_param_view *v = &net->views[i];
-        if (s->kind == CV_LAYER_CONV2D) {
-            v->kernel_n = (int64_t)s->kernel * s->kernel * s->in.d[2] * s->filters;
-            v->bias_n = s->use_bias ? s->filters : 0;
-        } else if (s->kind == CV_LAYER_DENSE) {
-            v->kernel_n = cv_shape_size(s->in) * s->units;
-            v->bias_n = s->use_bias ? s->units : 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 1; i < net->n; i++) {
+            const cv_layer_spec *s = net->layers[i].spec;
+            cv_param_view *v = &net->views[i];
+            if (s->trainable != (pass == 0)) continue;
+            if (s->kind == CV_LAYER_CONV2D) {
+                v->kernel_n = (int64_t)s->kernel * s->kernel * s->in.d[2] * s->filters;
+                v->bias_n = s->use_bias ? s->filters : 0;
+            } else if (s->kind == CV_LAYER_DENSE) {
+                v->kernel_n = cv_shape_size(s->in) * s->units;
+                v->bias_n = s->use_bias ? s->units : 0;
+            }
+            v->kernel_off = off;
+            v->bias_off = off + v->kernel_n;
+            off += v->kernel_n + v->bias_n;
         }
-        v->kernel_off = off;
-        v->bias_off = off + v->kernel_n;
-        off += v->kernel_n + v->bias_n;
+        if (pass == 0) net->ntrain = off;
     }
     net->nparams = off;
-    net->params = cv_calloc((size_t)off, sizeof(float), "parameters", err);
-    net->grads = cv_calloc((size_t)off, sizeof(float), "gradients", err);
-    net->trainable = cv_calloc((size_t)off, 1, "trainable mask", err);
-    if (!net->params || !net->grads || !net->trainable) return -1;
+    net->params = cv_calloc((size_t)(off ? off : 1), sizeof(float), "parameters", err);
+    net->grads = cv_calloc((size_t)(net->ntrain ? net->ntrain : 1), sizeof(float), "gradients", err);
+    if (!net->params || !net->grads) return -1;
 
     net->first_trainable = net->n;
     for (int i = net->n - 1; i >= 1; i--) {
         cv_layer *l = &net->layers[i];
         const cv_param_view *v = &net->views[i];
         if (!v->kernel_n) continue;
+        const bool learns = l->spec->trainable;
         l->w = net->params + v->kernel_off;
-        l->dw = net->grads + v->kernel_off;
         l->b = v->bias_n ? net->params + v->bias_off : NULL;
-        l->db = v->bias_n ? net->grads + v->bias_off : NULL;
-        memset(net->trainable + v->kernel_off, l->spec->trainable, (size_t)(v->kernel_n + v->bias_n));
-        if (l->spec->trainable) net->first_trainable = i;
+        l->dw = learns ? net->grads + v->kernel_off : NULL;
+        l->db = learns && v->bias_n ? net->grads + v->bias_off : NULL;
+        if (learns) net->first_trainable = i;
         const cv_layer_spec *s = l->spec;
         double fan_in, fan_out;
         if (s->kind == CV_LAYER_CONV2D) {
@@ -246,7 +253,6 @@ void cv_net_free(cv_net *net)
     if (!net) return;
     free(net->params);
     free(net->grads);
-    free(net->trainable);
     free(net->acts);
     free(net->args);
     free(net->spec.text);
@@ -257,10 +263,21 @@ const cv_model_spec *cv_net_spec(const cv_net *net) { return &net->spec; }
 int64_t cv_net_param_count(const cv_net *net) { return net->nparams; }
 float *cv_net_params(cv_net *net) { return net->params; }
 float *cv_net_grads(cv_net *net) { return net->grads; }
-const uint8_t *cv_net_trainable(const cv_net *net) { return net->trainable; }
+int64_t cv_net_grad_count(const cv_net *net) { return net->ntrain; }
+bool cv_net_layer_trainable(const cv_net *net, int layer)
+{
+    return net->views[layer].kernel_n > 0 && net->layers[layer].spec->trainable;
+}
+int cv_net_grad_layers(const cv_net *net, int64_t *offsets)
+{
+    int n = 0;
+    for (int i = 1; i < net->n; i++)
+        if (cv_net_layer_trainable(net, i)) offsets[n++] = net->views[i].kernel_off;
+    return n;
+}
 cv_param_view cv_net_param_view(const cv_net *net, int layer) { return net->views[layer]; }
 int cv_net_outputs(const cv_net *net) { return (int)net->layers[net->n - 1].out_size; }
-void cv_net_zero_grad(cv_net *net) { memset(net->grads, 0, sizeof(float) * (size_t)net->nparams); }
+void cv_net_zero_grad(cv_net *net) { memset(net->grads, 0, sizeof(float) * (size_t)net->ntrain); }
 
 void cv_net_profile(cv_net *net, double *fwd, double *bwd)
 {
@@ -269,6 +286,7 @@ void cv_net_profile(cv_net *net, double *fwd, double *bwd)
 }
 
 int cv_net_layers(const cv_net *net) { return net->n; }
+const float *cv_net_layer_output(const cv_net *net, int layer) { return net->layers[layer].out; }
 
 void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx)
 {
@@ -284,8 +302,11 @@ void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)
         f = 2.0 * l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C * l->spec->filters;
     else if (l->spec->kind == CV_LAYER_DENSE)
         f = 2.0 * (double)l->in_size * (double)l->out_size;
+    /* backward: the weight gradient for a trainable layer, the input gradient above the first
+     * trainable one */
+    const bool learns = l->dw != NULL, needs_dx = layer > net->first_trainable;
     *fwd = f;
-    *bwd = layer > net->first_trainable ? 2.0 * f : layer == net->first_trainable ? f : 0.0;
+    *bwd = layer < net->first_trainable ? 0.0 : f * ((learns ? 1.0 : 0.0) + (needs_dx ? 1.0 : 0.0));
 }
 
 const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, uint64_t seed,
@@ -329,7 +350,7 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
         if (i > net->first_trainable) dx = spare; /* backward writes all of it */
         cv_layer_registry[l->spec->kind].backward(l, x, dx, d, B, &net->ws);
         if (net->prof_bwd) net->prof_bwd[i] += cv_now() - t0;
-        if (net->hook && net->views[i].kernel_n) net->hook(net->hook_ctx, net->views[i].kernel_off);
+        if (net->hook && l->dw) net->hook(net->hook_ctx, net->views[i].kernel_off);
         spare = d;
         d = dx;
     }

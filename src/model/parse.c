@@ -24,6 +24,7 @@ typedef enum {
     K_PLATEAU_MIN_DELTA, K_PLATEAU_COOLDOWN, K_MIN_LR, K_SAVE_BEST, K_STOP_ON_NAN,
     K_ROTATION, K_WIDTH_SHIFT, K_HEIGHT_SHIFT, K_SHEAR, K_ZOOM, K_HFLIP, K_VFLIP, K_BRIGHTNESS,
     K_NOISE, K_FILL_MODE, K_CVAL,
+    K_CHECKPOINT, K_UPTO, K_FINE_TUNE_LAST,
     K_COUNT
 } key_id;
 
@@ -39,6 +40,7 @@ typedef enum {
     V_KERNEL,  /* K or K,K */
     V_PAIR,    /* lo,hi */
     V_SPAN,    /* a number, or lo,hi */
+    V_PATH,    /* a file name */
 } value_type;
 
 typedef enum { R_ANY, R_POS, R_NONNEG, R_UNIT, R_OPEN_UNIT } value_range;
@@ -152,14 +154,20 @@ static const key_desc keys[K_COUNT] = {
     [K_NOISE] = KEY("noise_stddev", V_FLOAT, R_NONNEG),
     [K_FILL_MODE] = CHOICE("fill_mode", fill_choice, 4),
     [K_CVAL] = KEY("cval", V_FLOAT, R_ANY),
+
+    [K_CHECKPOINT] = KEY("checkpoint", V_PATH, R_ANY),
+    [K_UPTO] = KEY("upto", V_INT, R_POS),
+    [K_FINE_TUNE_LAST] = KEY("fine_tune_last", V_INT, R_NONNEG),
 };
 
 /* ---- statements: which keys each keyword takes ------------------------------------------ */
 
 typedef enum { S_LAYER, S_COMPILE, S_FIT, S_AUGMENT, S_BASE, S_ROLE_COUNT } stmt_role;
 
-#define B(k) (UINT64_C(1) << (k))
-_Static_assert(K_COUNT <= 64, "a keyword's keys are a 64-bit mask");
+/* A set of keys, one bit per key_id (unsigned __int128: a GNU C extension of GCC and Clang). */
+__extension__ typedef unsigned __int128 key_set;
+#define B(k) ((key_set)1 << (k))
+_Static_assert(K_COUNT <= 128, "a keyword's keys are a 128-bit set");
 #define WEIGHTED (B(K_ACTIVATION) | B(K_ALPHA) | B(K_INIT) | B(K_USE_BIAS) | B(K_TRAINABLE))
 #define POOLING (B(K_POOL) | B(K_STRIDE))
 #define CALLBACKS                                                                               \
@@ -172,7 +180,7 @@ typedef struct {
     const char *name;
     stmt_role role;
     cv_layer_kind kind; /* S_LAYER only */
-    uint64_t allowed, required;
+    key_set allowed, required;
 } keyword_desc;
 
 static const keyword_desc keywords[] = {
@@ -194,12 +202,14 @@ static const keyword_desc keywords[] = {
          B(K_DELTA),
      0},
     {"fit", S_FIT, 0,
-     B(K_EPOCHS) | B(K_BATCH_SIZE) | B(K_VAL_SPLIT) | B(K_SEED) | B(K_SHUFFLE) | CALLBACKS, 0},
+     B(K_EPOCHS) | B(K_BATCH_SIZE) | B(K_VAL_SPLIT) | B(K_SEED) | B(K_SHUFFLE) | CALLBACKS |
+         B(K_FINE_TUNE_LAST),
+     0},
     {"augment", S_AUGMENT, 0,
      B(K_ROTATION) | B(K_WIDTH_SHIFT) | B(K_HEIGHT_SHIFT) | B(K_SHEAR) | B(K_ZOOM) | B(K_HFLIP) |
          B(K_VFLIP) | B(K_BRIGHTNESS) | B(K_NOISE) | B(K_FILL_MODE) | B(K_CVAL),
      0},
-    {"base", S_BASE, 0, 0, 0},
+    {"base", S_BASE, 0, B(K_CHECKPOINT) | B(K_UPTO) | B(K_TRAINABLE), B(K_CHECKPOINT)},
 };
 #define N_KEYWORDS ((int)(sizeof keywords / sizeof keywords[0]))
 
@@ -225,6 +235,7 @@ typedef struct {
     long long i;
     double f, f2; /* a number, or lo,hi */
     bool b;
+    const char *s; /* V_PATH: points into the parse buffer */
     int choice;
     unsigned bits;
     cv_shape shape;
@@ -405,6 +416,9 @@ static int parse_value(const parser *P, const key_desc *k, const char *s, int li
             return -1;
         if (v->f > v->f2) return fail(P, line, "bad range '%s' for %s: lo > hi", s, k->name);
         return 0;
+    case V_PATH:
+        v->s = s;
+        return 0;
     }
     return -1;
 }
@@ -462,7 +476,7 @@ static int find_key(const char *name)
 }
 
 /* "a, b, c" for the keys in `mask`: those in `first` (the required ones), then table order. */
-static const char *key_list(uint64_t mask, uint64_t first, char *buf, size_t size)
+static const char *key_list(key_set mask, key_set first, char *buf, size_t size)
 {
     buf[0] = '\0';
     for (int pass = 0; pass < 2; pass++)
@@ -557,7 +571,7 @@ static int apply_compile(parser *P, const value *v, int line)
     /* a hyper-parameter of another optimizer is almost always a forgotten optimizer= */
     for (int k = 0; k < K_COUNT; k++) {
         if (!v[k].line || !keys[k].optims || (keys[k].optims & OPT(kind))) continue;
-        uint64_t own = 0;
+        key_set own = 0;
         for (int j = 0; j < K_COUNT; j++)
             if (keys[j].optims & OPT(kind)) own |= B(j);
         char list[256];
@@ -680,6 +694,10 @@ static int apply_fit(parser *P, const value *v)
     if (v[K_VAL_SPLIT].line) f->validation_split = (float)v[K_VAL_SPLIT].f;
     if (v[K_SEED].line) f->seed = (uint64_t)v[K_SEED].i;
     if (v[K_SHUFFLE].line) f->shuffle = v[K_SHUFFLE].b;
+    if (v[K_FINE_TUNE_LAST].line) { /* applied in finish(), once the base is known */
+        P->spec->base.fine_tune_last = (int)v[K_FINE_TUNE_LAST].i;
+        P->spec->base.fine_tune_line = v[K_FINE_TUNE_LAST].line;
+    }
 
     if (check_fit_needs(P, v)) return -1;
     cv_callbacks_config *c = &P->spec->callbacks;
@@ -706,6 +724,25 @@ static int apply_fit(parser *P, const value *v)
     return 0;
 }
 
+/* `base checkpoint=F upto=N trainable=B`: F is relative to the model file's folder. */
+static int apply_base(parser *P, const value *v, const stmt *st)
+{
+    cv_model_spec *spec = P->spec;
+    const char *ckpt = v[K_CHECKPOINT].s, *slash = strrchr(P->file, '/');
+    char path[sizeof spec->base.checkpoint];
+    const int dir = ckpt[0] != '/' && slash ? (int)(slash - P->file) : 0;
+    if (snprintf(path, sizeof path, "%.*s%s%s", dir, P->file, dir ? "/" : "", ckpt) >= (int)sizeof path)
+        return fail(P, st->line, "checkpoint path too long (at most %zu characters)", sizeof path - 1);
+    spec->base.line = spec->base.last_line = st->line;
+    for (int t = 0; t < st->n; t++)
+        if (st->tok[t].line > spec->base.last_line) spec->base.last_line = st->tok[t].line;
+    const int trainable = v[K_TRAINABLE].line ? v[K_TRAINABLE].b : -1;
+    cv_err e;
+    if (cv_model_base_take(spec, path, v[K_UPTO].line ? (int)v[K_UPTO].i : 0, trainable, &e))
+        return fail(P, st->line, "%s", e.msg);
+    return 0;
+}
+
 static int process(parser *P, const stmt *st)
 {
     const keyword_desc *kw = NULL;
@@ -714,16 +751,19 @@ static int process(parser *P, const stmt *st)
     if (!kw) {
         char list[256] = "";
         for (int i = 0; i < N_KEYWORDS; i++)
-            if (keywords[i].role != S_BASE) /* not worth suggesting while unsupported */
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
-                         list[0] ? ", " : "", keywords[i].name);
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
+                     keywords[i].name);
         return fail(P, st->line, "unknown layer '%s' (expected one of %s)", st->word, list);
     }
-    if (kw->role == S_BASE)
-        return fail(P, st->line, "`base` (transfer learning) is not supported yet");
-
-    /* input comes first and once; the statements after it may come in any order */
+    /* input (or base, which brings the input) comes first and once; the statements after it
+     * may come in any order */
     const bool is_input = kw->role == S_LAYER && kw->kind == CV_LAYER_INPUT;
+    if (kw->role == S_BASE && P->first_line)
+        return fail(P, st->line, "base must be the first statement (line %d has `%s` before it)",
+                    P->first_line, P->first_word);
+    if (is_input && P->first_line && strcmp(P->first_word, "base") == 0)
+        return fail(P, st->line, "no input line with `base`: the input comes from the base model "
+                    "(line %d)", P->first_line);
     if (is_input && P->first_line) {
         if (strcmp(P->first_word, "input") == 0)
             return fail(P, st->line, "a second input layer (the first is on line %d)",
@@ -751,6 +791,7 @@ static int process(parser *P, const stmt *st)
     case S_LAYER: return apply_layer(P, kw, vals, st->line);
     case S_COMPILE: return apply_compile(P, vals, st->line);
     case S_FIT: return apply_fit(P, vals);
+    case S_BASE: return apply_base(P, vals, st);
     case S_AUGMENT:
         return apply_augment(P, vals, st->line);
     default: return -1;
@@ -822,9 +863,23 @@ static int finish(parser *P)
                     "`input shape=D`)");
     if (spec->n_layers == 1)
         return fail(P, spec->layers[0].line, "the model has no layers after `input`");
+    const int upto = spec->base.upto;
     for (int i = 0; i < spec->n_layers; i++) {
         if (i > 0) spec->layers[i].in = spec->layers[i - 1].out;
-        if (cv_layer_infer_shape(&spec->layers[i], P->file, P->err)) return -1;
+        if (cv_layer_infer_shape(&spec->layers[i], P->file, P->err)) {
+            if (i == upto + 1 && upto) { /* the first new layer does not fit the base's output */
+                char sh[48], *m = P->err->msg;
+                snprintf(m + strlen(m), CV_ERR_MSG - strlen(m), " (its input is the output %s of "
+                         "base upto=%d on line %d)", cv_shape_str(spec->layers[i].in, sh, sizeof sh),
+                         upto, spec->base.line);
+            }
+            return -1;
+        }
+    }
+    if (spec->base.fine_tune_line) {
+        cv_err e;
+        if (cv_model_fine_tune(spec, spec->base.fine_tune_last, &e))
+            return fail(P, spec->base.fine_tune_line, "%s", e.msg);
     }
     const cv_layer_spec *last = &spec->layers[spec->n_layers - 1];
     if (last->out.rank != 1)

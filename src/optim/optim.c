@@ -63,7 +63,7 @@ void cv_optim_free(cv_optim *o)
     o->s1 = o->s2 = NULL;
 }
 
-void cv_optim_step(cv_optim *o, float *w, const float *g, const uint8_t *mask)
+void cv_optim_step(cv_optim *o, float *w, const float *g)
 {
     const cv_optim_config c = o->cfg;
     const int64_t n = o->n;
@@ -75,7 +75,6 @@ void cv_optim_step(cv_optim *o, float *w, const float *g, const uint8_t *mask)
 
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        if (mask && !mask[i]) continue;
         const float gi = g[i];
         switch (c.kind) {
         case CV_OPT_SGD:

@@ -3,6 +3,7 @@
 #include "convoy/bench.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -43,10 +44,9 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     r->params = cv_net_param_count(net);
     cv_grad_sync sync;
     int64_t layer_off[CV_MAX_LAYERS];
-    int nl = 0;
-    for (int i = 1; i < spec->n_layers; i++)
-        if (cv_net_param_view(net, i).kernel_n) layer_off[nl++] = cv_net_param_view(net, i).kernel_off;
-    cv_grad_sync_init(&sync, d, cv_net_grads(net), r->params, bucket_bytes, layer_off, nl);
+    const int nl = cv_net_grad_layers(net, layer_off);
+    const int64_t ngrad = cv_net_grad_count(net); /* frozen layers have no gradients to send */
+    cv_grad_sync_init(&sync, d, cv_net_grads(net), ngrad, bucket_bytes, layer_off, nl);
     const int64_t in = cv_shape_size(spec->layers[0].shape);
     const int K = cv_net_outputs(net);
     cv_optim opt = {0};
@@ -56,7 +56,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     int64_t *ids = cv_malloc(sizeof(int64_t) * (size_t)batch, "bench ids", err);
     float *xa = NULL; /* the augmented copy of x, with an augment line */
     int rc = -1;
-    if (!x || !t || !y || !ids || cv_optim_init(&opt, &spec->optim, cv_net_param_count(net), err)) goto done;
+    if (!x || !t || !y || !ids || cv_optim_init(&opt, &spec->optim, ngrad, err)) goto done;
     cv_rng g = {spec->fit.seed};
     for (int64_t i = 0; i < batch * in; i++) x[i] = cv_unit(cv_rng_next(&g));
     for (int64_t i = 0; i < batch * K; i++) t[i] = cv_unit(cv_rng_next(&g));
@@ -94,7 +94,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
         }
         if (cv_grad_sync_finish(&sync, err)) goto done;
         const double o0 = cv_now();
-        cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net), cv_net_trainable(net));
+        cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net));
         if (s >= 0) topt += cv_now() - o0;
     }
     const double total = cv_now() - t0;
@@ -112,7 +112,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     if (d->size > 1) {
         float small[2] = {0};
         const double a = time_allreduce(d, small, 2, 200, err);
-        const double whole = time_allreduce(d, cv_net_grads(net), r->params, 20, err);
+        const double whole = time_allreduce(d, cv_net_grads(net), ngrad, 20, err);
         if (a < 0 || whole < 0) goto done;
         r->allreduce_small_us = 1e6 * a;
         r->allreduce_grad_ms = 1e3 * whole;
@@ -121,6 +121,8 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     double peak = cv_peak_flops(0.5);
     if (cv_dist_sum_f64(d, &peak, 1, err)) goto done;
     r->peak_flops = peak;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
     rc = 0;
 done:
     cv_optim_free(&opt);

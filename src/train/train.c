@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "convoy/checkpoint.h"
+#include "convoy/plot.h"
+#include "convoy/progress.h"
 #include "convoy/rng.h"
 #include "convoy/timer.h"
 #include "train/prefetch.h"
@@ -370,6 +372,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     float *best = NULL;
     leaf_tree tree = {0};
     FILE *logf = NULL;
+    cv_progress prog = {0};
+    cv_history hist = {0};
     int rc = -1;
 
     if (spec->n_hp) {
@@ -398,7 +402,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     const int mb = (int)(local_max < CV_MICRO_BATCH ? local_max : CV_MICRO_BATCH);
     const int64_t steps = (s.n_train + B - 1) / B;
     failed = !(net = cv_net_create(spec, mb, fit.seed, err)) ||
-             cv_optim_init(&opt, &spec->optim, cv_net_param_count(net), err) ||
+             cv_optim_init(&opt, &spec->optim, cv_net_grad_count(net), err) ||
              !(perm = cv_malloc(sizeof(int64_t) * (size_t)s.n_train, "epoch order", err)) ||
              (s.train.streamed ? cv_prefetch_start(&pf, &s.train, &nz, mb, err)
                                : cv_batch_alloc(&mem, &s.train, mb, err));
@@ -429,15 +433,13 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             if (pass) plan[nplan - 1].last = true;
         }
     }
-    tree.n = cv_net_param_count(net);
-
+    /* gradients, and so the allreduce, cover the trainable parameters only */
+    tree.n = cv_net_grad_count(net);
     cv_grad_sync sync;
     int64_t layer_off[CV_MAX_LAYERS];
-    int nparam_layers = 0;
-    for (int i = 1; i < spec->n_layers; i++)
-        if (cv_net_param_view(net, i).kernel_n) layer_off[nparam_layers++] = cv_net_param_view(net, i).kernel_off;
-    cv_grad_sync_init(&sync, d, cv_net_grads(net), cv_net_param_count(net), o->bucket_bytes, layer_off,
-                      nparam_layers);
+    const int ngrad_layers = cv_net_grad_layers(net, layer_off);
+    cv_grad_sync_init(&sync, d, cv_net_grads(net), cv_net_grad_count(net), o->bucket_bytes, layer_off,
+                      ngrad_layers);
     hook_ctx hook = {&sync, false, 0, {{0}}};
     if (d->size > 1 && o->bucket_bytes > 0) cv_net_set_grad_hook(net, grads_ready, &hook);
 
@@ -448,6 +450,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     cv_callbacks_init(&st.cb, cb);
     int has_best = 0;
     if (cb->restore_best && !(best = cv_malloc(sizeof(float) * (size_t)nparams, "best weights", err))) failed = 1;
+    if (!failed && spec->base.upto && !o->resume && d->rank == 0) failed = cv_checkpoint_load_base(net, err);
     if (!failed && o->init_from && d->rank == 0) failed = cv_checkpoint_init_from(o->init_from, net, err);
     if (!failed && o->resume) {
         cv_normalizer saved;
@@ -465,7 +468,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         }
     }
     if (cv_dist_agree(d, failed, err)) goto done;
-    if (o->init_from && cv_dist_bcast_f32(d, cv_net_params(net), nparams, err)) goto done;
+    if ((o->init_from || spec->base.upto) && cv_dist_bcast_f32(d, cv_net_params(net), nparams, err)) goto done;
     if (!o->resume && cv_dist_check_same(d, cv_hash_bytes(CV_HASH_INIT, cv_net_params(net), sizeof(float) * (size_t)nparams),
                                          "initial weights", err))
         goto done;
@@ -481,6 +484,12 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 d->size > 1 ? "s" : "", s.train.streamed ? ", streamed" : "",
                 cv_optim_name(spec->optim.kind), (double)spec->optim.lr);
     if (talk) fflush(out); /* logs and scripts see the start at once */
+    cv_progress_init(&prog, out, talk, o->verbose, fit.epochs, steps, B, s.n_train);
+    if (o->plot && d->rank == 0) { /* drawn at once (empty axes, or the resumed epochs): a bad path fails now */
+        cv_history_seed(&hist, spec, s.has_val, o->resume ? o->log : NULL);
+        failed = cv_plot_curves_svg(o->plot, &hist, 1, NULL, err);
+    }
+    if (o->plot && cv_dist_agree(d, failed, err)) goto done;
 
     const cv_augment_units aug_units = cv_augment_units_for(&nz, s.train.xtype);
     const int64_t total_steps = steps * fit.epochs;
@@ -498,6 +507,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         else for (int64_t i = 0; i < s.n_train; i++) perm[i] = i;
         int64_t k0 = 0;
         while (k0 < nplan && steps_of[k0] < first_step) k0++;
+        cv_progress_epoch(&prog, epoch, first_step);
 
         /* ids of micro-batch k go into the buffer that will hold it */
 #define FILL_IDS(k, ids)                                                                            \
@@ -568,8 +578,9 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 goto done;
             }
             opt.cfg.lr = cv_callbacks_lr(cb, &st.cb, spec->optim.lr, st.global_step, epoch, total_steps);
-            cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net), cv_net_trainable(net));
+            cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net));
             st.global_step++;
+            cv_progress_step(&prog, spec, step, &tm);
             const bool signalled = flags[0] > 0;
             const bool periodic = o->checkpoint && o->checkpoint_every > 0 && st.global_step % o->checkpoint_every == 0 &&
                                   step + 1 < steps;
@@ -584,6 +595,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 if (d->rank == 0 && cv_checkpoint_save_state(save_path, net, &nz, &opt, &st, err)) failed = 1;
                 if (cv_dist_agree(d, failed, err)) goto done;
                 if (signalled) {
+                    cv_progress_break(&prog);
                     if (d->rank == 0)
                         fprintf(out, "interrupted: stopped after step %lld of epoch %d and saved %s; continue with "
                                 "the same command plus --resume %s\n", (long long)step + 1, epoch + 1, save_path, save_path);
@@ -602,9 +614,11 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         if (sum_metrics(d, &tm, err)) goto done;
         const double secs = cv_now() - t0;
         cv_metrics vm = {0};
+        const double tv = cv_now();
         if (s.has_val &&
             cv_evaluate(net, s.val_is_split ? &s.train : &s.val, &nz, s.val_idx, s.n_val, d, &vm, err))
             goto done;
+        const cv_progress_detail detail = {opt.cfg.lr, secs, sync.seconds, cv_now() - tv};
         if (stats) stats[epoch] = (cv_epoch_stats){tm, vm, secs, (double)s.n_train / secs, sync.seconds};
         if (logf) {
             fprintf(logf, "%d,%.6g", epoch + 1, (double)opt.cfg.lr);
@@ -614,14 +628,12 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             fflush(logf);
         }
         sync.seconds = 0.0;
-        if (talk) {
-            char tl[160], vl[160] = "";
-            cv_metrics_format(spec, &tm, "", tl, sizeof tl);
-            if (s.has_val) cv_metrics_format(spec, &vm, "val_", vl, sizeof vl);
-            fprintf(out, "epoch %d/%d  %s  %s  %.1fs  %.0f img/s\n", epoch + 1, fit.epochs, tl, vl,
-                    secs, (double)s.n_train / secs);
-            fflush(out);
-        }
+        cv_progress_end(&prog, spec, &tm, s.has_val ? &vm : NULL, secs, &detail);
+        if (o->plot && d->rank == 0 &&
+            (cv_history_add_epoch(&hist, spec, epoch + 1, opt.cfg.lr, &tm, &vm, secs, (double)s.n_train / secs, err) ||
+             cv_plot_curves_svg(o->plot, &hist, 1, NULL, err)))
+            failed = 1;
+        if (o->plot && cv_dist_agree(d, failed, err)) goto done;
 
         /* callbacks see the epoch's monitored value; every rank holds the same value */
         const unsigned ev = cv_callbacks_epoch_end(cb, &st.cb, epoch, cv_metrics_value(cb->monitor, &tm, &vm, s.has_val), opt.cfg.lr);
@@ -652,6 +664,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     if (o->checkpoint && talk && !cb->save_best_only) fprintf(out, "saved %s\n", o->checkpoint);
     rc = 0;
 done:
+    cv_progress_break(&prog);
+    cv_history_free(&hist);
     if (logf) fclose(logf);
     tree_free(&tree);
     free(best);

@@ -43,7 +43,7 @@ static int manual_loop(const cv_model_spec *spec, const float *x, const int32_t 
     cv_optim opt;
     cv_net *net = cv_net_create(spec, N, spec->fit.seed, &err);
     if (!net) return failed("cv_net_create", &err);
-    if (cv_optim_init(&opt, &spec->optim, cv_net_param_count(net), &err)) {
+    if (cv_optim_init(&opt, &spec->optim, cv_net_grad_count(net), &err)) {
         cv_net_free(net);
         return failed("cv_optim_init", &err);
     }
@@ -52,7 +52,7 @@ static int manual_loop(const cv_model_spec *spec, const float *x, const int32_t 
         cv_net_forward(net, x, N, true, spec->fit.seed, 0, NULL);
         const double l = cv_net_loss(net, y, NULL, N) / N;
         cv_net_backward(net, y, NULL, N, N);
-        cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net), cv_net_trainable(net));
+        cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net));
         loss[step == 0 ? 0 : 1] = l;
     }
     cv_optim_free(&opt);

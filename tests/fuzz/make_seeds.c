@@ -61,7 +61,7 @@ static int checkpoint(const char *dir, int n, const char *model, cv_err *err)
     cv_optim opt;
     int rc = cv_optim_init(&opt, &s->optim, cv_net_param_count(net), err);
     if (rc == 0) {
-        cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net), NULL);
+        cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net));
         seed_name(path, sizeof path, dir, "checkpoint", n);
         rc = cv_checkpoint_save(path, net, &nz, &opt, 1, err);
         cv_optim_free(&opt);

@@ -1,0 +1,23 @@
+/* SVG charts, written atomically (temporary file, fsync, rename) so a browser or a watcher never
+ * sees half a file: training curves from histories, and a confusion-matrix heat map. */
+#ifndef CONVOY_PLOT_H
+#define CONVOY_PLOT_H
+
+#include <stdint.h>
+
+#include "convoy/error.h"
+#include "convoy/history.h"
+
+/** Training curves of n histories: a loss panel and, when the histories have one, a panel of the
+ *  first metric (accuracy, else mae, else mse); train as solid lines, val_ columns dashed; x is
+ *  the epoch. With several histories each has its colour and labels[i] in the legend (labels may
+ *  be NULL: then "train"/"validation" for one history, the file names for several). */
+int cv_plot_curves_svg(const char *path, const cv_history *h, int n, const char *const *labels, cv_err *err);
+
+/** A K x K confusion matrix (counts[t * K + p]: true class t predicted as p) as a heat map:
+ *  cell shade by the row's share (recall), the count written in each cell, class names on both
+ *  axes (names NULL: class numbers). */
+int cv_plot_confusion_svg(const char *path, const int64_t *counts, int K, char *const *names, const char *title,
+                          cv_err *err);
+
+#endif

@@ -1,0 +1,157 @@
+/* Filter and feature-map grids of a conv network, written as PNGs through convoy/image.h. */
+#include "convoy/visualize.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "convoy/image.h"
+
+enum { GAP = 2, BACKGROUND = 255 };
+
+/* A grid of `tiles` tiles of tw x th values with c channels, `cols` per row, each value drawn as
+ * a zoom x zoom block, GAP pixels of background between tiles. */
+static int grid_alloc(cv_image *img, int tiles, int cols, int tw, int th, int c, int zoom, cv_err *err)
+{
+    const int rows = (tiles + cols - 1) / cols;
+    if (cv_image_alloc(img, cols * (tw * zoom + GAP) + GAP, rows * (th * zoom + GAP) + GAP, c, err)) return -1;
+    memset(img->px, BACKGROUND, (size_t)img->w * (size_t)img->h * (size_t)c);
+    return 0;
+}
+
+/* Puts tile t (th x tw x c bytes, row-major interleaved) into its cell. */
+static void grid_put(cv_image *img, int t, int cols, int tw, int th, int zoom, const uint8_t *tile)
+{
+    const int x0 = GAP + (t % cols) * (tw * zoom + GAP), y0 = GAP + (t / cols) * (th * zoom + GAP), c = img->c;
+    for (int y = 0; y < th * zoom; y++)
+        for (int x = 0; x < tw * zoom; x++)
+            memcpy(img->px + ((size_t)(y0 + y) * img->w + (size_t)(x0 + x)) * c,
+                   tile + ((size_t)(y / zoom) * tw + (size_t)(x / zoom)) * c, (size_t)c);
+}
+
+static int square_cols(int tiles)
+{
+    int cols = (int)ceil(sqrt((double)tiles));
+    return cols > 0 ? cols : 1;
+}
+
+/* Magnification so that a tile is at least `want` pixels high. */
+static int zoom_for(int h, int want) { return h >= want ? 1 : (want + h - 1) / h; }
+
+static int write_grid(cv_image *img, cv_visual *v, const char *dir, const char *name, cv_err *err)
+{
+    if (snprintf(v->path, sizeof v->path, "%s/%s", dir, name) >= (int)sizeof v->path)
+        return cv_errf(err, "%s: path too long", dir);
+    return cv_png_write(v->path, img, err);
+}
+
+static int filters_png(cv_net *net, int L, const char *dir, cv_visual *v, cv_err *err)
+{
+    const cv_layer_spec *s = &cv_net_spec(net)->layers[L];
+    const int K = s->kernel, Cin = s->in.d[2], Cout = s->filters;
+    const float *w = cv_net_params(net) + cv_net_param_view(net, L).kernel_off; /* (K, K, Cin, Cout) */
+    const int64_t n = (int64_t)K * K * Cin * Cout;
+    float m = 0.0f;
+    for (int64_t i = 0; i < n; i++) m = fmaxf(m, fabsf(w[i]));
+    const bool rgb = Cin == 3;
+    const int c = rgb ? 3 : 1, tiles = rgb ? Cout : Cout * Cin;
+    *v = (cv_visual){.layer = L, .tiles = tiles, .cols = rgb || Cin == 1 ? square_cols(tiles) : Cout,
+                     .zoom = zoom_for(K, 32)};
+    v->tile_w = v->tile_h = K * v->zoom;
+    cv_image img;
+    float vals[3 * 64 * 64];
+    uint8_t tile[3 * 64 * 64];
+    if (K > 64) return cv_errf(err, "layer %d: %dx%d kernels are too large to draw", L, K, K);
+    if (grid_alloc(&img, tiles, v->cols, K, K, c, v->zoom, err)) return -1;
+    for (int t = 0; t < tiles; t++) {
+        const int co = rgb ? t : t % Cout, ci = rgb ? 0 : t / Cout;
+        for (int p = 0; p < K * K; p++)
+            for (int ch = 0; ch < c; ch++) vals[p * c + ch] = w[((int64_t)p * Cin + ci + ch) * Cout + co];
+        cv_image_scale(vals, (int64_t)K * K * c, -m, m, tile);
+        grid_put(&img, t, v->cols, K, K, v->zoom, tile);
+    }
+    const int rc = write_grid(&img, v, dir, "filters.png", err);
+    cv_image_free(&img);
+    return rc;
+}
+
+/* Feature maps (H, W, F) of one sample, one tile per channel stretched to its own range. */
+static int maps_png(const float *a, int H, int W, int F, int L, const char *dir, const char *name, cv_visual *v,
+                    cv_err *err)
+{
+    *v = (cv_visual){.layer = L, .tiles = F, .cols = square_cols(F), .zoom = zoom_for(H, 48)};
+    v->tile_w = W * v->zoom, v->tile_h = H * v->zoom;
+    cv_image img;
+    float *vals = cv_malloc(sizeof(float) * (size_t)H * W, "feature map", err);
+    uint8_t *tile = cv_malloc((size_t)H * W, "feature map", err);
+    int rc = !vals || !tile ? -1 : grid_alloc(&img, F, v->cols, W, H, 1, v->zoom, err);
+    for (int f = 0; rc == 0 && f < F; f++) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (int p = 0; p < H * W; p++) {
+            vals[p] = a[(int64_t)p * F + f];
+            lo = fminf(lo, vals[p]), hi = fmaxf(hi, vals[p]);
+        }
+        cv_image_scale(vals, (int64_t)H * W, lo, hi, tile);
+        grid_put(&img, f, v->cols, W, H, v->zoom, tile);
+    }
+    if (rc == 0) {
+        rc = write_grid(&img, v, dir, name, err);
+        cv_image_free(&img);
+    }
+    free(vals);
+    free(tile);
+    return rc;
+}
+
+/* The input sample: RGB when it has 3 channels, else its channels side by side in gray. */
+static int input_png(const float *x, cv_shape in, const char *dir, cv_visual *v, cv_err *err)
+{
+    const int H = in.d[0], W = in.d[1], C = in.d[2];
+    if (C != 3) return maps_png(x, H, W, C, 0, dir, "input.png", v, err);
+    *v = (cv_visual){.layer = 0, .tiles = 1, .cols = 1, .zoom = zoom_for(H, 96)};
+    v->tile_w = W * v->zoom, v->tile_h = H * v->zoom;
+    float lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < (int64_t)H * W * C; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+    cv_image img;
+    uint8_t *tile = cv_malloc((size_t)H * W * C, "input image", err);
+    int rc = !tile ? -1 : grid_alloc(&img, 1, 1, W, H, 3, v->zoom, err);
+    if (rc == 0) {
+        cv_image_scale(x, (int64_t)H * W * C, lo, hi, tile);
+        grid_put(&img, 0, 1, W, H, v->zoom, tile);
+        rc = write_grid(&img, v, dir, "input.png", err);
+        cv_image_free(&img);
+    }
+    free(tile);
+    return rc;
+}
+
+int cv_visualize(cv_net *net, const float *x, const char *dir, cv_visual *out, int max, int *n, cv_err *err)
+{
+    const cv_model_spec *spec = cv_net_spec(net);
+    *n = 0;
+    int first = 0;
+    for (int i = spec->n_layers - 1; i >= 1; i--)
+        if (spec->layers[i].kind == CV_LAYER_CONV2D) first = i;
+    if (!first) return cv_errf(err, "%s: the model has no conv2d layer (nothing to visualize)", spec->file);
+    struct stat st;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return cv_errf(err, "%s: cannot create (%s)", dir, strerror(errno));
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return cv_errf(err, "%s: not a directory", dir);
+    if (max < 2) return cv_errf(err, "internal: room for %d pictures", max);
+    if (filters_png(net, first, dir, &out[(*n)++], err)) return -1;
+    if (input_png(x, spec->layers[0].out, dir, &out[(*n)++], err)) return -1;
+    cv_net_forward(net, x, 1, false, 0, 0, NULL);
+    for (int i = first; i < spec->n_layers; i++) {
+        const cv_layer_spec *l = &spec->layers[i];
+        if (l->kind != CV_LAYER_CONV2D) continue;
+        if (*n >= max) return cv_errf(err, "internal: more than %d pictures", max);
+        char name[32];
+        snprintf(name, sizeof name, "features-%02d.png", i);
+        if (maps_png(cv_net_layer_output(net, i), l->out.d[0], l->out.d[1], l->out.d[2], i, dir, name, &out[(*n)++],
+                     err))
+            return -1;
+    }
+    return 0;
+}
