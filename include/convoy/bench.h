@@ -13,6 +13,7 @@ typedef struct {
     double fwd_ms[CV_MAX_LAYERS], bwd_ms[CV_MAX_LAYERS]; /* per step, per layer */
     double fwd_flops[CV_MAX_LAYERS], bwd_flops[CV_MAX_LAYERS]; /* per image */
     double optim_ms;                              /* per step */
+    double augment_ms;                            /* per step, rank 0: the augment line (0 without) */
     double flops_per_image;                       /* whole training step */
     double peak_flops;                            /* measured FMA peak, all threads */
     int ranks;
@@ -26,7 +27,8 @@ typedef struct {
 /** Times `steps` data-parallel training steps (after 3 warm-up steps) of GLOBAL batch `batch`
  *  on random inputs and labels: each rank computes its slice and the gradients are averaged
  *  as in training (bucket_bytes as cv_train_opts). Per-layer times are rank 0's. With more
- *  than one rank it also times bare allreduces (latency and gradient-sized). */
+ *  than one rank it also times bare allreduces (latency and gradient-sized). A model with an
+ *  augment line has each step's inputs augmented first, timed as augment_ms (part of step_ms). */
 int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
              cv_bench_report *r, cv_err *err);
 

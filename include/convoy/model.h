@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "convoy/augment.h"
 #include "convoy/callbacks.h"
 #include "convoy/error.h"
 #include "convoy/layers.h"
@@ -72,7 +73,8 @@ typedef struct {
     cv_loss_config loss;
     cv_fit_config fit;
     cv_callbacks_config callbacks; /* fit keys for schedules, early stopping, plateau, save-best */
-    bool has_augment;       /* an `augment` line was present (see README: not yet applied) */
+    cv_augment_config augment; /* the augment line's values (defaults when absent) */
+    bool has_augment;       /* an `augment` line was present: training batches are augmented */
     int augment_line;
     int n_hp;               /* hyperparameter sites, in file order (their default values parsed) */
     cv_hp hp[CV_MAX_HP];
@@ -84,6 +86,10 @@ typedef struct {
 int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err);
 /** Reads and parses a model file. */
 int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err);
+/** Reads the augmentation of a model file, or of an augment file (a file whose statements are
+ *  only `augment` lines; then only spec->augment, has_augment, augment_line and fit defaults are
+ *  set). Fails when there is no augment line. */
+int cv_augment_file_load(cv_model_spec *spec, const char *path, cv_err *err);
 void cv_model_spec_free(cv_model_spec *spec);
 
 /** Makes layers 1..upto the layers of the model saved in checkpoint `path` (with their

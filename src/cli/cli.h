@@ -72,6 +72,7 @@ int cmd_summary(const cv_dist *d, int argc, char **argv);
 int cmd_convert(const cv_dist *d, int argc, char **argv);
 int cmd_bench(const cv_dist *d, int argc, char **argv);
 int cmd_tune(const cv_dist *d, int argc, char **argv);
+int cmd_augment(const cv_dist *d, int argc, char **argv);
 
 /** The flags train shares with tune: data, validation, the model file's overrides, speed. */
 typedef struct {

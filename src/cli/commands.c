@@ -484,6 +484,8 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
             printf("  %-16s %9.3f %9.3f %9.1f %6.1f%%\n", name, r.fwd_ms[i], r.bwd_ms[i], gf, 100.0 * ms / r.step_ms);
         }
         printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "optimizer", "", r.optim_ms, "", 100.0 * r.optim_ms / r.step_ms);
+        if (spec.has_augment)
+            printf("  %-16s %9.3f %9s %9s %6.1f%%\n", "augment", r.augment_ms, "", "", 100.0 * r.augment_ms / r.step_ms);
         if (r.ranks > 1)
             printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "allreduce", "", r.comm_ms, "", 100.0 * r.comm_ms / r.step_ms);
         printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters, peak RSS %.0f MiB (rank 0)\n",

@@ -148,6 +148,7 @@ static const cli_entry commands[] = {
     {"bench", cmd_bench, "time training steps: images/s, per-layer times, fraction of peak"},
     {"plot", cmd_plot, "draw training curves (SVG) from train --log CSV files"},
     {"visualize", cmd_visualize, "PNGs of a checkpoint's first conv filters and a sample's feature maps"},
+    {"augment", cmd_augment, "write augmented images of a dataset as PNG files, and a contact sheet"},
 };
 
 static void usage(FILE *f)

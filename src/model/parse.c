@@ -251,6 +251,7 @@ typedef struct {
     int role_line[S_ROLE_COUNT]; /* where each once-only statement was seen */
     bool has_loss;
     int monitor_line;          /* line of fit's monitor=, checked against compile's metrics */
+    bool augment_only;         /* an augment file (cv_augment_file_load): only `augment` lines */
 } parser;
 
 static int fail(const parser *P, int line, const char *fmt, ...)
@@ -407,6 +408,7 @@ static int parse_value(const parser *P, const key_desc *k, const char *s, int li
     case V_PAIR:
     case V_SPAN:
         n = split(s, part, 4);
+        v->i = n; /* 1: a single number (V_SPAN), 2: lo,hi */
         if (n == 1 && k->type == V_SPAN) return parse_float(P, line, k, s, &v->f);
         if (n != 2)
             return fail(P, line, "bad range '%s' for %s: expected lo,hi", s, k->name);
@@ -648,6 +650,42 @@ static int check_fit_needs(const parser *P, const value *v)
     return 0;
 }
 
+static int apply_augment(parser *P, const value *v, int line)
+{
+    cv_model_spec *spec = P->spec;
+    if (spec->n_layers > 0 && spec->layers[0].shape.rank != 3)
+        return fail(P, line, "augment needs image input (shape=H,W,C); the input on line %d is not",
+                    spec->layers[0].line);
+    cv_augment_config *a = &spec->augment;
+    if (v[K_ROTATION].line) a->rotation_range = (float)v[K_ROTATION].f;
+    if (v[K_WIDTH_SHIFT].line) a->width_shift_range = (float)v[K_WIDTH_SHIFT].f;
+    if (v[K_HEIGHT_SHIFT].line) a->height_shift_range = (float)v[K_HEIGHT_SHIFT].f;
+    if (v[K_SHEAR].line) a->shear_range = (float)v[K_SHEAR].f;
+    const value *z = &v[K_ZOOM];
+    const bool pair = z->i == 2;
+    if (z->line && !pair && z->f >= 1) /* a scalar z is the range [1 - z, 1 + z] */
+        return fail(P, z->line, "zoom_range=%g would allow zoom factors <= 0 (a single value must be < 1)", z->f);
+    if (z->line && pair && z->f <= 0)
+        return fail(P, z->line, "zoom_range lower bound %g must be > 0", z->f);
+    if (z->line) {
+        a->zoom_lo = (float)(pair ? z->f : 1.0 - z->f);
+        a->zoom_hi = (float)(pair ? z->f2 : 1.0 + z->f);
+    }
+    if (v[K_HFLIP].line) a->horizontal_flip = v[K_HFLIP].b;
+    if (v[K_VFLIP].line) a->vertical_flip = v[K_VFLIP].b;
+    if (v[K_BRIGHTNESS].line) {
+        a->brightness = true;
+        a->brightness_lo = (float)v[K_BRIGHTNESS].f;
+        a->brightness_hi = (float)v[K_BRIGHTNESS].f2;
+    }
+    if (v[K_NOISE].line) a->noise_stddev = (float)v[K_NOISE].f;
+    if (v[K_FILL_MODE].line) a->fill_mode = (cv_fill_mode)v[K_FILL_MODE].choice;
+    if (v[K_CVAL].line) a->cval = (float)v[K_CVAL].f;
+    spec->has_augment = true;
+    spec->augment_line = line;
+    return 0;
+}
+
 static int apply_fit(parser *P, const value *v)
 {
     cv_fit_config *f = &P->spec->fit;
@@ -744,6 +782,9 @@ static int process(parser *P, const stmt *st)
         P->role_line[kw->role] = st->line;
     }
 
+    if (P->augment_only && kw->role != S_AUGMENT)
+        return fail(P, st->line, "`%s` in an augment file (it holds only an `augment` line; layers need a model file)",
+                    st->word);
     value vals[K_COUNT];
     if (collect(P, kw, st, vals)) return -1;
     switch (kw->role) {
@@ -752,10 +793,7 @@ static int process(parser *P, const stmt *st)
     case S_FIT: return apply_fit(P, vals);
     case S_BASE: return apply_base(P, vals, st);
     case S_AUGMENT:
-        /* validated here; the augment module reads the values from spec->text */
-        P->spec->has_augment = true;
-        P->spec->augment_line = st->line;
-        return 0;
+        return apply_augment(P, vals, st->line);
     default: return -1;
     }
 }
@@ -881,7 +919,7 @@ static int finish(parser *P)
                 cv_loss_name(loss), cv_act_name(need), what, last->line);
 }
 
-int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err)
+static int parse_text(cv_model_spec *spec, const char *text, const char *file, bool augment_only, cv_err *err)
 {
     memset(spec, 0, sizeof *spec);
     snprintf(spec->file, sizeof spec->file, "%s", file ? file : "<model>");
@@ -889,8 +927,9 @@ int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_e
     spec->loss.huber_delta = 1.0f;
     spec->fit = (cv_fit_config){.epochs = 1, .batch_size = 32, .seed = 42, .shuffle = true};
     spec->callbacks = cv_callbacks_defaults();
+    spec->augment = cv_augment_defaults();
     /* messages use the full name even if spec->file had to truncate it */
-    parser P = {.spec = spec, .file = file ? file : "<model>", .err = err};
+    parser P = {.spec = spec, .file = file ? file : "<model>", .err = err, .augment_only = augment_only};
     if (!text) return fail(&P, 0, "no model text");
 
     const size_t len = strlen(text);
@@ -902,14 +941,34 @@ int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_e
         memcpy(spec->text, text, len + 1);
         P.base = work;
         rc = parse_lines(&P, work);
-        if (rc == 0) rc = finish(&P);
+        if (rc == 0 && !augment_only) rc = finish(&P);
     }
     free(work); /* statements point into it; nothing survives the parse */
     if (rc) cv_model_spec_free(spec);
     return rc;
 }
 
-int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err)
+int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err)
+{
+    return parse_text(spec, text, file, false, err);
+}
+
+/* Whether the first statement of text (comments and blank lines skipped) is `word`. */
+static bool first_word_is(const char *text, const char *word)
+{
+    const size_t n = strlen(word);
+    for (const char *p = text; *p;) {
+        p += strspn(p, " \t\r\n\v\f");
+        if (*p == '#') {
+            p += strcspn(p, "\n");
+            continue;
+        }
+        return strncmp(p, word, n) == 0 && (p[n] == '\0' || strchr(" \t\r\n\v\f#", p[n]));
+    }
+    return false;
+}
+
+static int load_text(cv_model_spec *spec, const char *path, bool augment_file, cv_err *err)
 {
     memset(spec, 0, sizeof *spec);
     FILE *f = fopen(path, "rb");
@@ -937,10 +996,23 @@ int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err)
         buf[n] = '\0';
         rc = memchr(buf, '\0', n)
                  ? cv_errf(err, "%s: cannot read: not a text file (it contains NUL bytes)", path)
-                 : cv_model_parse(spec, buf, path, err);
+                 : parse_text(spec, buf, path, augment_file && first_word_is(buf, "augment"), err);
     }
     free(buf);
     return rc;
+}
+
+int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err)
+{
+    return load_text(spec, path, false, err);
+}
+
+int cv_augment_file_load(cv_model_spec *spec, const char *path, cv_err *err)
+{
+    if (load_text(spec, path, true, err)) return -1;
+    if (spec->has_augment) return 0;
+    cv_model_spec_free(spec);
+    return cv_errf(err, "%s: no `augment` line (add e.g. `augment rotation_range=10 horizontal_flip=true`)", path);
 }
 
 void cv_model_spec_free(cv_model_spec *spec)

@@ -54,6 +54,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     float *t = cv_malloc(sizeof(float) * (size_t)(batch * K), "bench targets", err);
     int32_t *y = cv_malloc(sizeof(int32_t) * (size_t)batch, "bench labels", err);
     int64_t *ids = cv_malloc(sizeof(int64_t) * (size_t)batch, "bench ids", err);
+    float *xa = NULL; /* the augmented copy of x, with an augment line */
     int rc = -1;
     if (!x || !t || !y || !ids || cv_optim_init(&opt, &spec->optim, ngrad, err)) goto done;
     cv_rng g = {spec->fit.seed};
@@ -63,10 +64,13 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
         y[i] = (int32_t)cv_rng_below(&g, K > 1 ? (uint64_t)K : 2);
         ids[i] = i;
     }
+    /* inputs in [0, 1) stand for uint8 images scaled by 1/255 */
+    const cv_augment_units units = {.unit = 1.0f / 255.0f, .max_value = 255.0f};
+    if (spec->has_augment && !(xa = cv_malloc(sizeof(float) * (size_t)(batch * in), "bench inputs", err))) goto done;
     /* regression losses take float targets; the rest take labels */
     const bool labels = spec->loss.kind == CV_LOSS_SPARSE_CE || spec->loss.kind == CV_LOSS_CATEGORICAL_CE ||
                         spec->loss.kind == CV_LOSS_BINARY_CE;
-    double fwd[CV_MAX_LAYERS] = {0}, bwd[CV_MAX_LAYERS] = {0}, topt = 0.0, t0 = 0.0;
+    double fwd[CV_MAX_LAYERS] = {0}, bwd[CV_MAX_LAYERS] = {0}, topt = 0.0, taug = 0.0, t0 = 0.0;
     for (int s = -3; s < steps; s++) {
         if (s == 0) { /* warm-up done: start the clocks */
             if (cv_dist_barrier(d, err)) goto done;
@@ -75,8 +79,17 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
             t0 = cv_now();
         }
         cv_net_zero_grad(net);
+        if (spec->has_augment && local > 0) { /* on the fly, as training does: part of the step */
+            const double a0 = cv_now();
+            memcpy(xa, x, sizeof(float) * (size_t)(local * in));
+            if (cv_augment_batch(&spec->augment, xa, local, (int)spec->layers[0].shape.d[0],
+                                 (int)spec->layers[0].shape.d[1], (int)spec->layers[0].shape.d[2], ids,
+                                 spec->fit.seed, s, &units, err))
+                goto done;
+            if (s >= 0) taug += cv_now() - a0;
+        }
         if (local > 0) {
-            cv_net_forward(net, x, local, true, spec->fit.seed, s, ids);
+            cv_net_forward(net, spec->has_augment ? xa : x, local, true, spec->fit.seed, s, ids);
             cv_net_backward(net, labels ? y : NULL, labels ? NULL : t, local, batch);
         }
         if (cv_grad_sync_finish(&sync, err)) goto done;
@@ -88,6 +101,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     r->step_ms = 1e3 * total / steps;
     r->images_per_s = (double)batch * steps / total;
     r->optim_ms = 1e3 * topt / steps;
+    r->augment_ms = 1e3 * taug / steps;
     for (int i = 1; i < cv_net_layers(net); i++) {
         r->fwd_ms[i] = 1e3 * fwd[i] / steps;
         r->bwd_ms[i] = 1e3 * bwd[i] / steps;
@@ -113,6 +127,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
 done:
     cv_optim_free(&opt);
     free(x);
+    free(xa);
     free(t);
     free(y);
     free(ids);

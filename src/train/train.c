@@ -176,6 +176,12 @@ static uint64_t run_hash(const cv_model_spec *spec, const cv_train_opts *o, cons
                           s->train.n, s->train.xtype, s->train.ydim, s->train.has_labels,
                           s->n_train, s->n_val, o->stream, o->check_every, o->bucket_bytes};
     h = cv_hash_bytes(cv_hash_bytes(h, of, sizeof of), ov, sizeof ov);
+    const cv_augment_config *a = &spec->augment;
+    const float af[] = {a->rotation_range, a->width_shift_range, a->height_shift_range, a->shear_range, a->zoom_lo,
+                        a->zoom_hi, a->brightness_lo, a->brightness_hi, a->noise_stddev, a->cval,
+                        (float)spec->has_augment, (float)a->horizontal_flip, (float)a->vertical_flip,
+                        (float)a->brightness, (float)a->fill_mode};
+    h = cv_hash_bytes(h, af, sizeof af);
     return cv_hash_bytes(h, &s->train.shape, sizeof s->train.shape);
 }
 
@@ -375,11 +381,6 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 "the search's D/best.model)", spec->file, spec->hp[0].line, spec->hp[0].key);
         goto done;
     }
-    if (spec->has_augment) {
-        cv_errf(err, "%s:%d: augment is parsed but not applied yet; remove the line to train",
-                spec->file, spec->augment_line);
-        goto done;
-    }
     /* data problems can hit one rank only (a file missing on one node): agree before going on */
     int failed = load_data(&s, spec, o, err) ||
                  cv_normalizer_fit(&nz, spec->layers[0].normalize, &s.train, s.train_idx, s.n_train, err);
@@ -490,6 +491,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     }
     if (o->plot && cv_dist_agree(d, failed, err)) goto done;
 
+    const cv_augment_units aug_units = cv_augment_units_for(&nz, s.train.xtype);
     const int64_t total_steps = steps * fit.epochs;
     const char *save_path = o->checkpoint ? o->checkpoint : "convoy-interrupted.h5";
     bool stopping = st.cb.stop;
@@ -540,6 +542,9 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             }
             hook.armed = plan[k].last;
             if (o->reproducible && plan[k].leaf_first) cv_net_zero_grad(net);
+            if (!failed && plan[k].count > 0 && spec->has_augment) /* training batches only */
+                failed = cv_augment_batch(&spec->augment, b->x, b->count, (int)s.train.shape.d[0], (int)s.train.shape.d[1],
+                                          (int)s.train.shape.d[2], b->ids, fit.seed, epoch, &aug_units, err);
             if (!failed && plan[k].count > 0) {
                 cv_net_forward(net, b->x, b->count, true, fit.seed, epoch, b->ids);
                 cv_net_metrics(net, b->labels, b->targets, b->count, &tm);
