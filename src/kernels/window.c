@@ -97,6 +97,47 @@ direct_pixel_vec(float *restrict o, const float *restrict xb, const float *restr
     }
 }
 
+/* Four neighbouring output pixels (ow0 .. ow0+3 of row oh, all with their whole window inside
+ * the image's width) at once: each weight vector loaded once serves four pixels. */
+static inline __attribute__((always_inline)) void
+direct_quad_vec(float *restrict o, const float *restrict xb, const float *restrict w, const float *restrict bias,
+                bool relu, float leak, int F, const cv_window *g, int oh, int ow0, const int NV)
+{
+    v16 acc[4][4];
+    for (int p = 0; p < 4; p++)
+        for (int v = 0; v < NV; v++) {
+            acc[p][v] = (v16){0};
+            if (bias) memcpy(&acc[p][v], bias + 16 * v, sizeof acc[p][v]);
+        }
+    const int C = g->C, s = g->stride;
+    for (int kh = 0; kh < g->KH; kh++) {
+        const int ih = oh * s - g->pad_top + kh;
+        if (ih < 0 || ih >= g->H) continue;
+        for (int kw = 0; kw < g->KW; kw++) {
+            const float *px = xb + ((size_t)ih * g->W + ow0 * s - g->pad_left + kw) * C;
+            const float *wk = w + (size_t)(kh * g->KW + kw) * C * F;
+            for (int c = 0; c < C; c++) {
+                v16 wv[4];
+                for (int v = 0; v < NV; v++) memcpy(&wv[v], wk + (size_t)c * F + 16 * v, sizeof wv[v]);
+                for (int p = 0; p < 4; p++) {
+                    const float a = px[(size_t)p * s * C + c];
+                    for (int v = 0; v < NV; v++) acc[p][v] += wv[v] * a;
+                }
+            }
+        }
+    }
+    for (int p = 0; p < 4; p++)
+        for (int v = 0; v < NV; v++) {
+            v16 t = acc[p][v];
+            if (relu) {
+                const __typeof__(t > 0) pos = t > 0;
+                const v16 neg = t * leak;
+                t = (v16)((pos & (__typeof__(pos))t) | (~pos & (__typeof__(pos))neg));
+            }
+            memcpy(o + (size_t)p * F + 16 * v, &t, sizeof t);
+        }
+}
+
 /* One output pixel of the direct convolution: o[0..F) = bias + sum over the window. The
  * filter loop is contiguous and vectorises; the sum runs in (kh, kw, c) order. */
 static inline __attribute__((always_inline)) void
@@ -137,20 +178,50 @@ direct_pixel(float *restrict o, const float *restrict xb, const float *restrict 
         for (int f = 0; f < F; f++) o[f] = o[f] > 0.0f ? o[f] : leak * o[f];
 }
 
-CV_ISA_CLONES(pixel, (float *o, const float *xb, const float *w, const cv_epilogue *ep, int F, const cv_window *g,
-                      bool nearest, int oh, int ow),
-              direct_pixel, (o, xb, w, ep, F, g, nearest, oh, ow))
+/* Output row oh of one sample: runs of four interior pixels through direct_quad_vec (zero
+ * padding, F = 16 NV), the rest pixel by pixel. o is the row's first output. */
+static inline __attribute__((always_inline)) void
+direct_row(float *restrict o, const float *restrict xb, const float *restrict w, const cv_epilogue *ep, int F,
+           const cv_window *g, bool nearest, int oh)
+{
+    const int nv = F % 16 == 0 && F <= 64 ? F / 16 : 0;
+    const float *bias = ep ? ep->bias : NULL;
+    const bool relu = ep && ep->relu;
+    const float leak = ep ? ep->leak : 0.0f;
+    int ow = 0;
+    while (ow < g->OW) {
+        const bool quad = !nearest && nv && ow + 4 <= g->OW && ow * g->stride - g->pad_left >= 0 &&
+                          (ow + 3) * g->stride - g->pad_left + g->KW <= g->W;
+        if (!quad) {
+            direct_pixel(o + (size_t)ow * F, xb, w, ep, F, g, nearest, oh, ow);
+            ow++;
+            continue;
+        }
+        float *q = o + (size_t)ow * F;
+        switch (nv) {
+        case 1: direct_quad_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, 1); break;
+        case 2: direct_quad_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, 2); break;
+        case 3: direct_quad_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, 3); break;
+        default: direct_quad_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, 4); break;
+        }
+        ow += 4;
+    }
+}
+
+CV_ISA_CLONES(conv_row, (float *o, const float *xb, const float *w, const cv_epilogue *ep, int F, const cv_window *g,
+                         bool nearest, int oh),
+              direct_row, (o, xb, w, ep, F, g, nearest, oh))
 
 void cv_conv_direct(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
                     const cv_window *g, bool nearest)
 {
-    static pixel_fn pixel;
-    if (!pixel) pixel = pixel_pick(); /* the GEMM's instruction set */
-    const long rows = (long)B * g->OH * g->OW;
+    static conv_row_fn row;
+    if (!row) row = conv_row_pick(); /* the GEMM's instruction set */
+    const long rows = (long)B * g->OH;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
-        const int b = (int)(r / (g->OH * g->OW)), p = (int)(r % (g->OH * g->OW));
-        pixel(out + (size_t)r * F, x + (size_t)b * g->H * g->W * g->C, w, ep, F, g, nearest, p / g->OW, p % g->OW);
+        const int b = (int)(r / g->OH), oh = (int)(r % g->OH);
+        row(out + (size_t)r * g->OW * F, x + (size_t)b * g->H * g->W * g->C, w, ep, F, g, nearest, oh);
     }
 }
 

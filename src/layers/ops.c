@@ -22,7 +22,7 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int F)
     enum { ROWS = 512 };
     if (!db) return;
     const int64_t chunks = (rows + ROWS - 1) / ROWS;
-    double *part = cv_scratch(CV_SCRATCH_BIAS_GRAD, sizeof(double) * (size_t)(chunks * F));
+    float *part = cv_scratch(CV_SCRATCH_BIAS_GRAD, sizeof(float) * (size_t)(chunks * F));
     if (!part) { /* no memory for partial sums: the serial loop needs none */
         for (int64_t r = 0; r < rows; r++)
             for (int f = 0; f < F; f++) db[f] += dy[r * F + f];
@@ -30,14 +30,17 @@ static void bias_grad(float *db, const float *dy, int64_t rows, int F)
     }
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < chunks; c++) {
-        double *p = part + c * F;
-        memset(p, 0, sizeof(double) * (size_t)F);
+        float *restrict p = part + c * F;
+        for (int f = 0; f < F; f++) p[f] = 0.0f;
         const int64_t end = (c + 1) * ROWS < rows ? (c + 1) * ROWS : rows;
         for (int64_t r = c * ROWS; r < end; r++)
             for (int f = 0; f < F; f++) p[f] += dy[r * F + f];
     }
-    for (int64_t c = 0; c < chunks; c++)
-        for (int f = 0; f < F; f++) db[f] += (float)part[c * F + f];
+    for (int f = 0; f < F; f++) { /* the chunk sums in order, in double */
+        double sum = 0.0;
+        for (int64_t c = 0; c < chunks; c++) sum += part[c * F + f];
+        db[f] += (float)sum;
+    }
 }
 
 int cv_conv_chunk(const cv_layer *l, int B)
