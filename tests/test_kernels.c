@@ -503,7 +503,13 @@ Test(im2col, matches_reference_and_col2im_is_its_adjoint)
                                 }
             double lhs = 0.0, rhs = 0.0;
             for (size_t i = 0; i < ncol; i++) lhs += (double)col[i] * y[i];
-            cv_col2im(dx, y, B, &g, nearest);
+            cv_col2im(dx, y, B, &g, nearest, false);
+            /* overwrite gives the same, whatever dx held */
+            float *dx2 = malloc(sizeof(float) * nx);
+            for (size_t i = 0; i < nx; i++) dx2[i] = NAN;
+            cv_col2im(dx2, y, B, &g, nearest, true);
+            cr_assert_eq(memcmp(dx, dx2, sizeof(float) * nx), 0, "case %zu: col2im overwrite differs", t);
+            free(dx2);
             for (size_t i = 0; i < nx; i++) rhs += (double)x[i] * dx[i];
             cr_expect_leq(fabs(lhs - rhs), 1e-5 * (1.0 + fabs(lhs)),
                           "case %zu nearest=%d: <im2col x, y> = %.9g, <x, col2im y> = %.9g", t,

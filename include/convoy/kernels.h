@@ -55,8 +55,9 @@ typedef struct {
  *  order, which matches a Keras (KH,KW,Cin,Cout) kernel read as a (KH*KW*Cin, Cout) matrix.
  *  Outside the image: 0, or the nearest edge pixel when nearest. x is (B,H,W,C). */
 void cv_im2col(float *col, const float *x, int B, const cv_window *g, bool nearest);
-/** dx (B,H,W,C) += the col-shaped gradient scattered back (the adjoint of cv_im2col). */
-void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nearest);
+/** dx (B,H,W,C) += the col-shaped gradient scattered back (the adjoint of cv_im2col); with
+ *  overwrite, dx = it (no need to clear dx first). */
+void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nearest, bool overwrite);
 
 /** out (B,OH,OW,F) = bias + the convolution of x (B,H,W,C) with w (KH,KW,C,F), computed
  *  directly (no im2col): for short receptive fields (a first layer's KH*KW*C of 9 or 27), where

@@ -372,25 +372,38 @@ int cv_conv_direct_dw(float *dw, const float *x, const float *dy, int B, int F, 
     return 0;
 }
 
-void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nearest)
+/* One sample of col2im: dxb (H,W,C) += its column rows scattered back (cleared first when
+ * overwrite, so the scatter finds it in cache). */
+static inline __attribute__((always_inline)) void
+col2im_sample(float *restrict dxb, const float *restrict src, const cv_window *g, bool nearest, bool overwrite)
 {
+    const int C = g->C;
+    if (overwrite)
+        for (size_t i = 0; i < (size_t)g->H * g->W * C; i++) dxb[i] = 0.0f;
+    for (int oh = 0; oh < g->OH; oh++)
+        for (int ow = 0; ow < g->OW; ow++)
+            for (int kh = 0; kh < g->KH; kh++) {
+                const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+                for (int kw = 0; kw < g->KW; kw++, src += C) {
+                    const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
+                    if (ih < 0 || iw < 0) continue;
+                    float *restrict d = dxb + ((size_t)ih * g->W + iw) * C;
+                    for (int c = 0; c < C; c++) d[c] += src[c];
+                }
+            }
+}
+
+CV_ISA_CLONES(col2im_s, (float *dxb, const float *src, const cv_window *g, bool nearest, bool overwrite),
+              col2im_sample, (dxb, src, g, nearest, overwrite))
+
+void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nearest, bool overwrite)
+{
+    static col2im_s_fn one;
+    if (!one) one = col2im_s_pick();
     const int C = g->C, K = g->KH * g->KW * C;
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        float *dxb = dx + (size_t)b * g->H * g->W * C;
-        const float *src = dcol + (size_t)b * g->OH * g->OW * K;
-        for (int oh = 0; oh < g->OH; oh++)
-            for (int ow = 0; ow < g->OW; ow++)
-                for (int kh = 0; kh < g->KH; kh++) {
-                    const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
-                    for (int kw = 0; kw < g->KW; kw++, src += C) {
-                        const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
-                        if (ih < 0 || iw < 0) continue;
-                        float *d = dxb + ((size_t)ih * g->W + iw) * C;
-                        for (int c = 0; c < C; c++) d[c] += src[c];
-                    }
-                }
-    }
+    for (int b = 0; b < B; b++)
+        one(dx + (size_t)b * g->H * g->W * C, dcol + (size_t)b * g->OH * g->OW * K, g, nearest, overwrite);
 }
 
 /* One output pixel of a pooling window: window cells outer, channels inner, written as selects

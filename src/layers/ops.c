@@ -95,8 +95,7 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         ws->col_layer = 0; /* the input gradient below overwrites col */
         if (!dx) continue;
         cv_sgemm(false, true, cb * P, K, F, 1.0f, dy, F, l->w, F, 0.0f, ws->col, K);
-        memset(dx + (size_t)s * l->in_size, 0, sizeof(float) * (size_t)cb * l->in_size);
-        cv_col2im(dx + (size_t)s * l->in_size, ws->col, cb, g, l->spec->pad_nearest);
+        cv_col2im(dx + (size_t)s * l->in_size, ws->col, cb, g, l->spec->pad_nearest, true);
     }
 }
 
