@@ -461,11 +461,58 @@ void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_w
     }
 }
 
+/* Max/min pool backward for non-overlapping windows (stride = pool), one sample, writing every
+ * element of dxb once in order: a cell gets its window's gradient where it won (times the ReLU
+ * derivative when xb is given: the cell's own input value decides), else 0. Rows and columns no
+ * window covers get 0. No clearing pass, no scatter: all loops are contiguous and vectorise. */
+static inline __attribute__((always_inline)) void
+pool_bwd_tiled(float *restrict dxb, const float *restrict dout, const int32_t *restrict arg, const float *restrict xb,
+               float leak, const cv_window *g)
+{
+    const int C = g->C, KH = g->KH, KW = g->KW;
+    for (int ih = 0; ih < g->H; ih++) {
+        const int oh = ih / KH;
+        float *restrict drow = dxb + (size_t)ih * g->W * C;
+        int iw = 0;
+        if (oh < g->OH)
+            for (int ow = 0; ow < g->OW; ow++)
+                for (int kw = 0; kw < KW; kw++, iw++) {
+                    const int base = (ih * g->W + iw) * C;
+                    const size_t o = ((size_t)oh * g->OW + ow) * C;
+                    float *restrict d = drow + (size_t)iw * C;
+                    if (xb) {
+                        const float *restrict xv = xb + base;
+                        for (int c = 0; c < C; c++) {
+                            const float gv = xv[c] > 0.0f ? dout[o + c] : leak * dout[o + c];
+                            d[c] = arg[o + c] == base + c ? gv : 0.0f;
+                        }
+                    } else {
+                        for (int c = 0; c < C; c++) d[c] = arg[o + c] == base + c ? dout[o + c] : 0.0f;
+                    }
+                }
+        for (; iw < g->W; iw++) /* columns (or whole rows) outside every window */
+            for (int c = 0; c < C; c++) drow[(size_t)iw * C + c] = 0.0f;
+    }
+}
+
+CV_ISA_CLONES(pool_bwd_t, (float *dxb, const float *dout, const int32_t *arg, const float *xb, float leak,
+                           const cv_window *g),
+              pool_bwd_tiled, (dxb, dout, arg, xb, leak, g))
+
 void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, const cv_window *g,
                       cv_pool_kind kind, bool overwrite, const float *relu_x, float leak)
 {
     const int C = g->C;
     const float inv_area = 1.0f / (float)(g->KH * g->KW);
+    if (overwrite && kind != CV_POOL_AVG && g->stride == g->KH && g->stride == g->KW) {
+        static pool_bwd_t_fn tiled;
+        if (!tiled) tiled = pool_bwd_t_pick();
+        const size_t xs = (size_t)g->H * g->W * C, os = (size_t)g->OH * g->OW * C;
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            tiled(dx + b * xs, dout + b * os, arg + b * os, relu_x ? relu_x + b * xs : NULL, leak, g);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         float *dxb = dx + (size_t)b * g->H * g->W * C;
