@@ -6,21 +6,7 @@
 set -uo pipefail
 convoy=$1 dir=$2 src=$3
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# expect CODE PATTERN -- command...: exit status CODE and stderr matching PATTERN (one line)
-expect() {
-    local code=$1 pattern=$2
-    shift 3
-    "$@" >out.txt 2>err.txt
-    local rc=$?
-    [[ $rc -eq $code ]] || fail "'$*' exited $rc, wanted $code: $(cat err.txt)"
-    if [[ -n $pattern ]]; then
-        grep -qE -- "$pattern" err.txt || fail "'$*' stderr lacks /$pattern/: $(cat err.txt)"
-        [[ $(wc -l <err.txt) -le 1 ]] || fail "'$*' error is not one line: $(cat err.txt)"
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/e2e-lib.sh"
 
 # a 3-class problem: the class is which of x1, x2, x3 is largest
 awk 'BEGIN { srand(7); print "x1,x2,x3,x4,label";

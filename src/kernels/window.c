@@ -57,6 +57,15 @@ void cv_im2col(float *col, const float *x, int B, const cv_window *g, bool neare
 
 typedef float v16 __attribute__((vector_size(64)));
 
+/* *t > 0 ? *t : leak *t, lane by lane, as a bit select (through a pointer: a 64-byte vector
+ * return would have an ABI that depends on the instruction set) */
+static inline __attribute__((always_inline)) void relu16(v16 *t, float leak)
+{
+    const __typeof__(*t > 0) pos = *t > 0;
+    const v16 neg = *t * leak;
+    *t = (v16)((pos & (__typeof__(pos))*t) | (~pos & (__typeof__(pos))neg));
+}
+
 /* direct_pixel with the F = 16 NV outputs in registers (NV a constant at each call site). */
 static inline __attribute__((always_inline)) void
 direct_pixel_vec(float *restrict o, const float *restrict xb, const float *restrict w, const float *restrict bias,
@@ -87,13 +96,8 @@ direct_pixel_vec(float *restrict o, const float *restrict xb, const float *restr
         }
     }
     for (int v = 0; v < NV; v++) {
-        v16 t = acc[v];
-        if (relu) {
-            const __typeof__(t > 0) pos = t > 0;
-            const v16 neg = t * leak;
-            t = (v16)((pos & (__typeof__(pos))t) | (~pos & (__typeof__(pos))neg));
-        }
-        memcpy(o + 16 * v, &t, sizeof t);
+        if (relu) relu16(&acc[v], leak);
+        memcpy(o + 16 * v, &acc[v], sizeof acc[v]);
     }
 }
 
@@ -128,13 +132,8 @@ direct_quad_vec(float *restrict o, const float *restrict xb, const float *restri
     }
     for (int p = 0; p < 4; p++)
         for (int v = 0; v < NV; v++) {
-            v16 t = acc[p][v];
-            if (relu) {
-                const __typeof__(t > 0) pos = t > 0;
-                const v16 neg = t * leak;
-                t = (v16)((pos & (__typeof__(pos))t) | (~pos & (__typeof__(pos))neg));
-            }
-            memcpy(o + (size_t)p * F + 16 * v, &t, sizeof t);
+            if (relu) relu16(&acc[p][v], leak);
+            memcpy(o + (size_t)p * F + 16 * v, &acc[p][v], sizeof acc[p][v]);
         }
 }
 

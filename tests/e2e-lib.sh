@@ -1,0 +1,17 @@
+# Shared by the end-to-end scripts (sourced; not a test itself): failure counting and `expect`.
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# expect CODE PATTERN -- command...: exit status CODE and, when PATTERN is given, a one-line
+# stderr matching it; stdout goes to out.txt, stderr to err.txt
+expect() {
+    local code=$1 pattern=$2
+    shift 3
+    "$@" >out.txt 2>err.txt
+    local rc=$?
+    [[ $rc -eq $code ]] || fail "'$*' exited $rc, wanted $code: $(cat err.txt)"
+    if [[ -n $pattern ]]; then
+        grep -qE -- "$pattern" err.txt || fail "'$*' stderr lacks /$pattern/: $(cat err.txt)"
+        [[ $(wc -l <err.txt) -eq 1 ]] || fail "'$*' error is not one line: $(cat err.txt)"
+    fi
+}
