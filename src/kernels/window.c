@@ -66,41 +66,6 @@ static inline __attribute__((always_inline)) void relu16(v16 *t, float leak)
     *t = (v16)((pos & (__typeof__(pos))*t) | (~pos & (__typeof__(pos))neg));
 }
 
-/* direct_pixel with the F = 16 NV outputs in registers (NV a constant at each call site). */
-static inline __attribute__((always_inline)) void
-direct_pixel_vec(float *restrict o, const float *restrict xb, const float *restrict w, const float *restrict bias,
-                 bool relu, float leak, int F, const cv_window *g, bool nearest, int oh, int ow, const int NV)
-{
-    v16 acc[4];
-    for (int v = 0; v < NV; v++) {
-        acc[v] = (v16){0};
-        if (bias) memcpy(&acc[v], bias + 16 * v, sizeof acc[v]);
-    }
-    const int C = g->C;
-    for (int kh = 0; kh < g->KH; kh++) {
-        const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
-        if (ih < 0) continue;
-        for (int kw = 0; kw < g->KW; kw++) {
-            const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
-            if (iw < 0) continue;
-            const float *px = xb + ((size_t)ih * g->W + iw) * C;
-            const float *wk = w + (size_t)(kh * g->KW + kw) * C * F;
-            for (int c = 0; c < C; c++) {
-                const float a = px[c];
-                for (int v = 0; v < NV; v++) {
-                    v16 wv;
-                    memcpy(&wv, wk + (size_t)c * F + 16 * v, sizeof wv);
-                    acc[v] += wv * a;
-                }
-            }
-        }
-    }
-    for (int v = 0; v < NV; v++) {
-        if (relu) relu16(&acc[v], leak);
-        memcpy(o + 16 * v, &acc[v], sizeof acc[v]);
-    }
-}
-
 /* Four neighbouring output pixels (ow0 .. ow0+3 of row oh, all with their whole window inside
  * the image's width) at once: each weight vector loaded once serves four pixels. */
 static inline __attribute__((always_inline)) void
@@ -146,13 +111,6 @@ direct_pixel(float *restrict o, const float *restrict xb, const float *restrict 
     const float *restrict bias = ep ? ep->bias : NULL;
     const bool relu = ep && ep->relu;
     const float leak = ep ? ep->leak : 0.0f;
-    switch (F % 16 == 0 ? F / 16 : 0) { /* up to 64 filters: the sums stay in registers */
-    case 1: direct_pixel_vec(o, xb, w, bias, relu, leak, F, g, nearest, oh, ow, 1); return;
-    case 2: direct_pixel_vec(o, xb, w, bias, relu, leak, F, g, nearest, oh, ow, 2); return;
-    case 3: direct_pixel_vec(o, xb, w, bias, relu, leak, F, g, nearest, oh, ow, 3); return;
-    case 4: direct_pixel_vec(o, xb, w, bias, relu, leak, F, g, nearest, oh, ow, 4); return;
-    default: break;
-    }
     if (bias)
         for (int f = 0; f < F; f++) o[f] = bias[f];
     else
