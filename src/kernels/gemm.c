@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { KC = 384, NC = 3072 };
+enum { KC = 384, NC = 1024 }; /* a packed B block of at most KC x NC floats (1.5 MB) stays in L2 */
 
 typedef float v4 __attribute__((vector_size(16)));
 typedef float v8 __attribute__((vector_size(32)));
@@ -235,8 +235,11 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
     const int mr = g->mr, nr = g->nr;
     const int kslices = (K + KC - 1) / KC;
     const int kcmax = (K + kslices - 1) / kslices;
-    const int ncmax = N < NC ? N : NC;
-    const bool direct = alpha == 1.0f;
+    const int nslices = (N + NC - 1) / NC; /* equal column blocks, as for K */
+    const int ncmax = (N + nslices - 1) / nslices;
+    /* in place only when the rows do not alias in the L1 cache (a stride of 4 KiB multiples maps
+     * all the panel's rows to one cache set): such A is packed */
+    const bool direct = alpha == 1.0f && lda % 1024 != 0;
     const int full = direct ? M / mr : 0;
     const int packed_rows = M - full * mr;
     float *pa = cv_scratch(CV_SCRATCH_PACK_A, sizeof(float) * ((size_t)(packed_rows + mr - 1) / mr * mr * kcmax + 1));
@@ -248,8 +251,8 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
     }
     /* the rows left to pack start at row full * mr of op(A) */
     const float *rest = A + (size_t)full * mr * (transA ? 1 : (size_t)lda);
-    for (int jc = 0; jc < N; jc += NC) {
-        const int nc = N - jc < NC ? N - jc : NC;
+    for (int jc = 0; jc < N; jc += ncmax) {
+        const int nc = N - jc < ncmax ? N - jc : ncmax;
         for (int pc = 0; pc < K; pc += kcmax) {
             const int kc = K - pc < kcmax ? K - pc : kcmax;
             pack_B(pb, B, ldb, transB, jc, nc, pc, kc, nr);
