@@ -182,38 +182,6 @@ void cv_conv_direct(float *out, const float *x, const float *w, const cv_epilogu
     }
 }
 
-/* One sample's weight gradient of a short receptive field: acc (K, F) += patch(p) dy(p)^T over
- * its output pixels. Pixels go in blocks of DW_BLOCK whose patches are gathered first; with
- * F = 16 NV (NV a constant here) four rows of acc stay in registers across a block. */
-enum { DW_BLOCK = 64 };
-
-static inline __attribute__((always_inline)) void
-dw_block_vec(float *restrict acc, const float *restrict patch, int K4, int K, const float *restrict dy, int n, int F,
-             const int NV)
-{
-    for (int kb = 0; kb < K4; kb += 4) {
-        v16 s[4][4];
-        for (int j = 0; j < 4; j++)
-            for (int v = 0; v < NV; v++) s[j][v] = (v16){0};
-        for (int p = 0; p < n; p++) {
-            v16 d[4];
-            for (int v = 0; v < NV; v++) memcpy(&d[v], dy + (size_t)p * F + 16 * v, sizeof d[v]);
-            for (int j = 0; j < 4; j++) {
-                const float a = patch[p * K4 + kb + j];
-                for (int v = 0; v < NV; v++) s[j][v] += d[v] * a;
-            }
-        }
-        for (int j = 0; j < 4 && kb + j < K; j++)
-            for (int v = 0; v < NV; v++) {
-                v16 t;
-                float *q = acc + (size_t)(kb + j) * F + 16 * v;
-                memcpy(&t, q, sizeof t);
-                t += s[j][v];
-                memcpy(q, &t, sizeof t);
-            }
-    }
-}
-
 /* Zero padding and F = 16 NV: one tap (kh, kw, c) at a time, its F sums in registers, reading
  * x in place along each output row's valid range (no patch gathering). */
 static inline __attribute__((always_inline)) void
@@ -254,6 +222,8 @@ dw_taps_vec(float *restrict acc, const float *restrict xb, const float *restrict
         }
 }
 
+/* One sample's weight gradient of a short receptive field: acc (K, F) += patch(p) dy(p)^T over
+ * its output pixels. */
 static inline __attribute__((always_inline)) void
 direct_dw_sample(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
                  bool nearest)
@@ -267,41 +237,27 @@ direct_dw_sample(float *restrict acc, const float *restrict xb, const float *res
         default: break;
         }
     }
-    const int C = g->C, K = g->KH * g->KW * C, K4 = (K + 3) / 4 * 4, P = g->OH * g->OW;
-    float patch[DW_BLOCK * ((CV_CONV_DIRECT_MAX_K + 3) / 4 * 4)];
-    for (int p0 = 0; p0 < P; p0 += DW_BLOCK) {
-        const int n = P - p0 < DW_BLOCK ? P - p0 : DW_BLOCK;
-        for (int p = 0; p < n; p++) {
-            const int oh = (p0 + p) / g->OW, ow = (p0 + p) % g->OW;
-            float *pt = patch + p * K4;
+    /* nearest padding, or a filter count off the vector width: each pixel's patch, plain loops */
+    const int C = g->C, K = g->KH * g->KW * C;
+    float patch[CV_CONV_DIRECT_MAX_K];
+    for (int oh = 0; oh < g->OH; oh++)
+        for (int ow = 0; ow < g->OW; ow++) {
             int k = 0;
             for (int kh = 0; kh < g->KH; kh++) {
                 const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
                 for (int kw = 0; kw < g->KW; kw++) {
                     const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
                     const float *px = ih < 0 || iw < 0 ? NULL : xb + ((size_t)ih * g->W + iw) * C;
-                    for (int c = 0; c < C; c++) pt[k++] = px ? px[c] : 0.0f;
+                    for (int c = 0; c < C; c++) patch[k++] = px ? px[c] : 0.0f;
                 }
             }
-            for (; k < K4; k++) pt[k] = 0.0f;
-        }
-        const float *dy = dyb + (size_t)p0 * F;
-        switch (F % 16 == 0 ? F / 16 : 0) {
-        case 1: dw_block_vec(acc, patch, K4, K, dy, n, F, 1); continue;
-        case 2: dw_block_vec(acc, patch, K4, K, dy, n, F, 2); continue;
-        case 3: dw_block_vec(acc, patch, K4, K, dy, n, F, 3); continue;
-        case 4: dw_block_vec(acc, patch, K4, K, dy, n, F, 4); continue;
-        default: break;
-        }
-        for (int p = 0; p < n; p++) {
-            const float *restrict d = dy + (size_t)p * F;
-            for (int k = 0; k < K; k++) {
-                const float a = patch[p * K4 + k];
+            const float *restrict d = dyb + ((size_t)oh * g->OW + ow) * F;
+            for (k = 0; k < K; k++) {
+                const float a = patch[k];
                 float *restrict ak = acc + (size_t)k * F;
                 for (int f = 0; f < F; f++) ak[f] += a * d[f];
             }
         }
-    }
 }
 
 CV_ISA_CLONES(dw_sample, (float *acc, const float *xb, const float *dyb, int F, const cv_window *g, bool nearest),
