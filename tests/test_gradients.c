@@ -9,6 +9,11 @@
  * within 2e-3 of its kink, so the finite differences never straddle one. */
 #include <criterion/criterion.h>
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static void omp_set_num_threads(int n) { (void)n; }
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -774,6 +779,91 @@ Test(grad, cross_entropy_saturated_logits)
         cr_expect(isfinite(g[j]), "grad %d = %g", j, g[j]);
         cr_expect_leq(fabsf(g[j] - want[j]), 1e-6f, "grad %d = %.9g, expected %g", j, g[j], want[j]);
     }
+    cv_net_free(net);
+    cv_model_spec_free(&spec);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sample tiling: the spatial layers run a few samples at a time (cv_net_set_tile). A trunk with
+ * dropout, a direct conv whose ReLU output only its max pool sees (kept in cache only), an
+ * im2col conv with same padding and an overlapping min pool after a leaky ReLU; 5 samples in
+ * tiles of 2 (the last one short). */
+
+#define TILED_TRUNK                                                                                \
+    CONV_HEAD "dropout rate=0.3\nconv2d filters=4 kernel=2 activation=relu\nmaxpool2d pool=2\n"    \
+              "conv2d filters=5 kernel=3 padding=same activation=leaky_relu alpha=0.1\n"           \
+              "minpool2d pool=2 stride=1\n" CONV_TAIL
+
+Test(grad, tiled_trunk_training)
+{
+    gcase gc;
+    case_init(&gc, TILED_TRUNK, 5, T_FLOAT, true);
+    cv_err err = {{0}};
+    cr_assert_eq(cv_net_set_tile(gc.net, 2, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_net_tile(gc.net), 2);
+    probe_mask(&gc,
+               "input shape=105\ndense units=105 activation=linear\ndropout rate=0.3\n"
+               "dense units=105 activation=linear\ncompile loss=mse\n", 2);
+    check_case(&gc);
+    /* the ReLU conv feeding the max pool kept its output in cache only; the others are there */
+    cr_assert_null(cv_net_layer_output(gc.net, 3));
+    cr_assert_null(cv_net_layer_output(gc.net, 5));
+    cr_assert_not_null(cv_net_layer_output(gc.net, 4));
+    cr_assert_not_null(cv_net_layer_output(gc.net, 6));
+    case_free(&gc);
+}
+
+/* One forward and backward of net on the fixed data: outputs into y, gradients into g. */
+static void run_once(cv_net *net, const float *x, const float *t, int B, float *y, float *g)
+{
+    int64_t ids[16];
+    for (int b = 0; b < B; b++) ids[b] = 11 * b + 1;
+    memcpy(y, cv_net_forward(net, x, B, true, 9, 1, ids), sizeof(float) * (size_t)(B * cv_net_outputs(net)));
+    cv_net_zero_grad(net);
+    cv_net_backward(net, NULL, t, B, B);
+    memcpy(g, cv_net_grads(net), sizeof(float) * (size_t)cv_net_grad_count(net));
+}
+
+/* Tiles change the weight gradients' summation order only: the outputs are identical and the
+ * gradients agree to float rounding; the thread count changes nothing at all. */
+Test(grad, tiled_matches_whole_batch_and_any_thread_count)
+{
+    enum { B = 13 };
+    cv_model_spec spec;
+    cv_err err = {{0}};
+    cr_assert_eq(cv_model_parse(&spec, TILED_TRUNK, "tiled.model", &err), 0, "%s", err.msg);
+    cv_net *net = cv_net_create(&spec, B, 3, &err);
+    cr_assert_not_null(net, "%s", err.msg);
+    const int K = cv_net_outputs(net);
+    const int64_t n_in = cv_shape_size(spec.layers[0].out), ng = cv_net_grad_count(net);
+    float *x = malloc(sizeof(float) * (size_t)(B * n_in)), t[B * 3];
+    cv_rng r = {8};
+    for (int64_t j = 0; j < B * n_in; j++) x[j] = (float)urand(&r);
+    for (int j = 0; j < B * K; j++) t[j] = (float)urand(&r);
+    float y0[B * 3], y1[B * 3], y2[B * 3];
+    float *g0 = malloc(sizeof(float) * (size_t)ng), *g1 = malloc(sizeof(float) * (size_t)ng),
+          *g2 = malloc(sizeof(float) * (size_t)ng);
+
+    cr_assert_eq(cv_net_set_tile(net, 0, &err), 0, "%s", err.msg); /* the whole batch at once */
+    run_once(net, x, t, B, y0, g0);
+    cr_assert_not_null(cv_net_layer_output(net, 3));
+    cr_assert_eq(cv_net_set_tile(net, 3, &err), 0, "%s", err.msg);
+    omp_set_num_threads(1);
+    run_once(net, x, t, B, y1, g1);
+    omp_set_num_threads(2);
+    run_once(net, x, t, B, y2, g2);
+    cr_assert_null(cv_net_layer_output(net, 3), "the tiled pass did not run");
+
+    cr_assert_eq(memcmp(y0, y1, sizeof y0), 0, "tiled outputs differ from the whole batch's");
+    cr_assert_eq(memcmp(y1, y2, sizeof y1), 0, "1 and 2 threads give different outputs");
+    cr_assert_eq(memcmp(g1, g2, sizeof(float) * (size_t)ng), 0, "1 and 2 threads give different gradients");
+    float gmax = 0.0f;
+    for (int64_t j = 0; j < ng; j++) gmax = fmaxf(gmax, fabsf(g0[j]));
+    cr_assert_gt(gmax, 1e-3f);
+    int bad = 0;
+    for (int64_t j = 0; j < ng; j++) bad += fabsf(g1[j] - g0[j]) > 1e-5f * gmax;
+    cr_expect_eq(bad, 0, "%d of %ld gradients differ between tiles and the whole batch", bad, (long)ng);
+    free(x), free(g0), free(g1), free(g2);
     cv_net_free(net);
     cv_model_spec_free(&spec);
 }

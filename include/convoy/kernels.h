@@ -77,11 +77,12 @@ typedef enum { CV_POOL_MAX, CV_POOL_AVG, CV_POOL_MIN } cv_pool_kind;
 void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_window *g,
                      cv_pool_kind kind);
 /** dx (B,H,W,C) += gradient of the pool given dout (B,OH,OW,C); with overwrite, dx = it. With
- *  relu_x (max/min only: the pool's input, a ReLU-family output) each winner's gradient is also
- *  multiplied by the ReLU's derivative there (1 where relu_x > 0, else leak), so the layer before
- *  needs no activation backward of its own. */
+ *  relu_y (max/min only: the pool's output (B,OH,OW,C), its input being a ReLU-family output)
+ *  each winner's gradient is also multiplied by the ReLU's derivative there (1 where the
+ *  winner, relu_y, is > 0, else leak), so the layer before needs no activation backward of its
+ *  own and its output need not be kept. */
 void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, const cv_window *g,
-                      cv_pool_kind kind, bool overwrite, const float *relu_x, float leak);
+                      cv_pool_kind kind, bool overwrite, const float *relu_y, float leak);
 
 /** Measured peak FP32 FLOP/s of this machine with the current OpenMP thread count: an FMA
  *  loop on independent registers (AVX2+FMA when the CPU has it), about `seconds` long. */

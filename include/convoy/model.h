@@ -148,8 +148,17 @@ cv_param_view cv_net_param_view(const cv_net *net, int layer);
 const float *cv_net_forward(cv_net *net, const float *x, int B, bool training,
                             uint64_t seed, int64_t epoch, const int64_t *sample_ids);
 /** Output of layer (1 .. layers-1) in the last forward pass, activation applied: (B, its out
- *  shape), NHWC for image layers. */
+ *  shape), NHWC for image layers. NULL for a ReLU-family layer feeding a max/min pool when
+ *  the pass went through the spatial layers in tiles (B > cv_net_tile): its output lived in
+ *  cache only. */
 const float *cv_net_layer_output(const cv_net *net, int layer);
+/** Samples per tile: the spatial layers before the first dense layer run this many samples
+ *  at a time through all of them, so a tile's activations stay in cache (0: the model has no
+ *  such layers). Chosen from the layer sizes; the environment variable CONVOY_TILE or
+ *  cv_net_set_tile (samples <= 0: no tiling) override it. Results do not depend on it beyond
+ *  float rounding of the weight gradients, nor on the thread count at all. */
+int cv_net_tile(const cv_net *net);
+int cv_net_set_tile(cv_net *net, int samples, cv_err *err);
 /** Output width (number of classes / targets). */
 int cv_net_outputs(const cv_net *net);
 

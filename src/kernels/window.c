@@ -376,10 +376,11 @@ void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_w
 
 /* Max/min pool backward for non-overlapping windows (stride = pool), one sample, writing every
  * element of dxb once in order: a cell gets its window's gradient where it won (times the ReLU
- * derivative when xb is given: the cell's own input value decides), else 0. Rows and columns no
- * window covers get 0. No clearing pass, no scatter: all loops are contiguous and vectorise. */
+ * derivative when yb, the pool's output, is given: the winner's value decides), else 0. Rows and
+ * columns no window covers get 0. No clearing pass, no scatter: all loops are contiguous and
+ * vectorise. */
 static inline __attribute__((always_inline)) void
-pool_bwd_tiled(float *restrict dxb, const float *restrict dout, const int32_t *restrict arg, const float *restrict xb,
+pool_bwd_tiled(float *restrict dxb, const float *restrict dout, const int32_t *restrict arg, const float *restrict yb,
                float leak, const cv_window *g)
 {
     const int C = g->C, KH = g->KH, KW = g->KW;
@@ -393,10 +394,9 @@ pool_bwd_tiled(float *restrict dxb, const float *restrict dout, const int32_t *r
                     const int base = (ih * g->W + iw) * C;
                     const size_t o = ((size_t)oh * g->OW + ow) * C;
                     float *restrict d = drow + (size_t)iw * C;
-                    if (xb) {
-                        const float *restrict xv = xb + base;
+                    if (yb) {
                         for (int c = 0; c < C; c++) {
-                            const float gv = xv[c] > 0.0f ? dout[o + c] : leak * dout[o + c];
+                            const float gv = yb[o + c] > 0.0f ? dout[o + c] : leak * dout[o + c];
                             d[c] = arg[o + c] == base + c ? gv : 0.0f;
                         }
                     } else {
@@ -408,12 +408,12 @@ pool_bwd_tiled(float *restrict dxb, const float *restrict dout, const int32_t *r
     }
 }
 
-CV_ISA_CLONES(pool_bwd_t, (float *dxb, const float *dout, const int32_t *arg, const float *xb, float leak,
+CV_ISA_CLONES(pool_bwd_t, (float *dxb, const float *dout, const int32_t *arg, const float *yb, float leak,
                            const cv_window *g),
-              pool_bwd_tiled, (dxb, dout, arg, xb, leak, g))
+              pool_bwd_tiled, (dxb, dout, arg, yb, leak, g))
 
 void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, const cv_window *g,
-                      cv_pool_kind kind, bool overwrite, const float *relu_x, float leak)
+                      cv_pool_kind kind, bool overwrite, const float *relu_y, float leak)
 {
     const int C = g->C;
     const float inv_area = 1.0f / (float)(g->KH * g->KW);
@@ -423,14 +423,14 @@ void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, c
         const size_t xs = (size_t)g->H * g->W * C, os = (size_t)g->OH * g->OW * C;
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++)
-            tiled(dx + b * xs, dout + b * os, arg + b * os, relu_x ? relu_x + b * xs : NULL, leak, g);
+            tiled(dx + b * xs, dout + b * os, arg + b * os, relu_y ? relu_y + b * os : NULL, leak, g);
         return;
     }
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         float *dxb = dx + (size_t)b * g->H * g->W * C;
         const size_t base = (size_t)b * g->OH * g->OW * C;
-        const float *xb = relu_x ? relu_x + (size_t)b * g->H * g->W * C : NULL;
+        const float *yb = relu_y ? relu_y + base : NULL;
         if (overwrite) /* cleared here, per sample, so the scatter below finds it in cache */
             for (size_t i = 0; i < (size_t)g->H * g->W * C; i++) dxb[i] = 0.0f;
         for (int oh = 0; oh < g->OH; oh++)
@@ -438,7 +438,7 @@ void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, c
                 for (int c = 0; c < C; c++) {
                     const size_t o = base + ((size_t)oh * g->OW + ow) * C + c;
                     if (kind != CV_POOL_AVG) {
-                        dxb[arg[o]] += !xb || xb[arg[o]] > 0.0f ? dout[o] : leak * dout[o];
+                        dxb[arg[o]] += !yb || yb[o - base] > 0.0f ? dout[o] : leak * dout[o];
                         continue;
                     }
                     for (int kh = 0; kh < g->KH; kh++)

@@ -115,7 +115,7 @@ static void pool_backward(cv_layer *l, const float *x, float *dx, const float *d
                           cv_workspace *ws)
 {
     (void)x, (void)ws;
-    if (dx) cv_pool_backward(dx, dout, l->arg, B, &l->win, pool_kind(l), true, l->in_relu ? x : NULL, l->in_leak);
+    if (dx) cv_pool_backward(dx, dout, l->arg, B, &l->win, pool_kind(l), true, l->in_relu ? l->out : NULL, l->in_leak);
 }
 
 static void dense_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)

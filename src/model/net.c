@@ -2,6 +2,7 @@
  * each for parameters, gradients and activations, with layers holding views into them.
  * Forward runs the registry's linear parts and applies activations; backward walks back,
  * adding parameter gradients (so micro-batches and ranks accumulate for free). */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,10 @@
 #include "convoy/rng.h"
 #include "convoy/timer.h"
 #include "layers/layers-impl.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 struct cv_net {
     cv_model_spec spec;      /* a copy; layers point at its entries */
@@ -31,6 +36,20 @@ struct cv_net {
     void *hook_ctx;
     const float *input;      /* input of the last forward pass */
     int batch;               /* its batch size */
+    int trunk;               /* layers [1, trunk) run a tile of samples at a time */
+    int tile;                /* samples per tile */
+    int tile_threads;        /* threads the tile buffers below were made for */
+    int64_t tile_grad;       /* floats of the trunk's trainable parameters (a prefix of grads) */
+    int wave;                /* tiles whose gradients are summed per pass */
+    cv_workspace *tile_ws;   /* per thread: its im2col buffer */
+    float *tile_buf;         /* per thread: gradient ping-pong, transient outputs, im2col */
+    float *tile_part;        /* per tile of a wave: its trunk gradients, tile_grad floats */
+    /* tile_buf per thread, tile_stride floats: two gradient halves of tile_half floats each, the
+     * transient outputs, then the im2col buffer tile_ws[t].col points at */
+    int64_t tile_stride, tile_half;
+    /* a ReLU-family layer whose max/min pool applies its derivative: nothing reads its output
+     * after the pool's forward, so a tiled pass keeps it in the thread's cache-sized buffer only */
+    bool transient[CV_MAX_LAYERS];
 };
 
 static cv_act layer_act(const cv_layer_spec *s)
@@ -148,6 +167,114 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
     return 0;
 }
 
+/* Sample tiling. The spatial layers before the first dense layer (conv2d, pooling, activation,
+ * dropout, flatten) run a tile of a few samples at a time through all of them, so that a tile's
+ * activations and im2col matrix stay in the core's L2 cache between layers instead of a whole
+ * batch's going out to memory and back once per layer. The tile size depends on the layer sizes
+ * only (never on threads or ranks), so results do not change with either. */
+#define CV_TILE_BYTES ((int64_t)1 << 20)
+/* the trunk's weight gradients are summed per tile, then added in tile order: at most this much
+ * memory of per-tile sums at once (the tiles beyond it wait for the next pass) */
+#define CV_TILE_PART_BYTES ((int64_t)16 << 20)
+
+static bool tiled(const cv_net *net, int B);
+
+static bool tileable(cv_layer_kind k)
+{
+    return k == CV_LAYER_CONV2D || k == CV_LAYER_MAXPOOL2D || k == CV_LAYER_AVGPOOL2D ||
+           k == CV_LAYER_MINPOOL2D || k == CV_LAYER_ACTIVATION || k == CV_LAYER_DROPOUT ||
+           k == CV_LAYER_FLATTEN;
+}
+
+static void plan_tiles(cv_net *net)
+{
+    int t = 1;
+    int64_t widest = 1; /* bytes one sample needs across a layer: input, output, im2col rows */
+    /* the output layer stays out of the trunk (the loss reads its whole batch) */
+    for (; t < net->n - 1 && tileable(net->layers[t].spec->kind); t++) {
+        const cv_layer *l = &net->layers[t];
+        int64_t floats = l->in_size + l->out_size;
+        if (l->spec->kind == CV_LAYER_CONV2D)
+            floats += (int64_t)l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C;
+        if (4 * floats > widest) widest = 4 * floats;
+    }
+    net->trunk = t;
+    for (int j = 1; j + 1 < t; j++) net->transient[j] = net->layers[j].act_bwd_by_next;
+    const int64_t tile = CV_TILE_BYTES / widest;
+    net->tile = tile < 1 ? 1 : tile > 64 ? 64 : (int)tile;
+    const char *e = getenv("CONVOY_TILE"); /* samples per tile; 0: no tiling */
+    if (e && *e) net->tile = atoi(e) > 0 ? atoi(e) : INT_MAX;
+}
+
+/* Layer j as seen by the tile starting at sample s: its per-sample buffers moved there, and its
+ * parameter gradients (if it learns) going to the tile's own partial sums. */
+static cv_layer tile_layer(const cv_net *net, int j, int s, float *part)
+{
+    cv_layer l = net->layers[j];
+    l.out += (int64_t)s * l.out_size;
+    if (l.arg) l.arg += (int64_t)s * l.out_size;
+    if (l.mask) l.mask += (int64_t)s * l.out_size;
+    if (l.dw) l.dw = part + net->views[j].kernel_off;
+    if (l.db) l.db = part + net->views[j].bias_off;
+    return l;
+}
+
+static void free_tiles(cv_net *net)
+{
+    free(net->tile_ws);
+    free(net->tile_buf);
+    free(net->tile_part);
+    net->tile_ws = NULL;
+    net->tile_buf = net->tile_part = NULL;
+}
+
+/* The trunk's per-thread and per-tile buffers for batches up to B samples. */
+static int reserve_tiles(cv_net *net, int64_t B, cv_err *err)
+{
+    free_tiles(net);
+    if (net->trunk <= 1) return 0;
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    const int64_t T = net->tile < B ? net->tile : B;
+    int64_t col = 0, grad = 0, trans = 0, widest = 1; /* widest: a trunk layer's input gradient */
+    for (int j = 1; j < net->trunk; j++) {
+        const cv_layer *l = &net->layers[j];
+        if (l->in_size > widest) widest = l->in_size;
+        if (net->transient[j] && T * l->out_size > trans) trans = T * l->out_size;
+        if (l->spec->kind == CV_LAYER_CONV2D) { /* even a direct one: its backward may need im2col */
+            const int64_t c = (int64_t)cv_conv_chunk(l, (int)T) * l->win.OH * l->win.OW *
+                              l->win.KH * l->win.KW * l->win.C;
+            if (c > col) col = c;
+        }
+        if (l->dw) {
+            const cv_param_view *v = &net->views[j];
+            const int64_t end = v->kernel_off + v->kernel_n + v->bias_n;
+            if (end > grad) grad = end;
+        }
+    }
+    const int64_t tiles = (B + T - 1) / T;
+    int64_t wave = grad ? CV_TILE_PART_BYTES / (int64_t)(sizeof(float) * grad) : tiles;
+    wave = wave < 1 ? 1 : wave > tiles ? tiles : wave;
+    net->tile_threads = threads;
+    net->tile_grad = grad;
+    net->wave = (int)wave;
+    net->tile_half = T * widest;
+    net->tile_stride = 2 * T * widest + trans + col;
+    net->tile_ws = cv_calloc((size_t)threads, sizeof(cv_workspace), "tile workspaces", err);
+    net->tile_buf = cv_malloc(sizeof(float) * (size_t)(threads * net->tile_stride), "tile buffers", err);
+    net->tile_part = cv_malloc(sizeof(float) * (size_t)(grad ? wave * grad : 1), "tile gradients", err);
+    if (!net->tile_ws || !net->tile_buf || !net->tile_part) {
+        free_tiles(net);
+        return -1;
+    }
+    for (int t = 0; t < threads; t++)
+        net->tile_ws[t] = (cv_workspace){net->tile_buf + t * net->tile_stride + 2 * T * widest + trans, col, 0, 0,
+                                         NULL};
+    return 0;
+}
+
 int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
 {
     if (max_batch <= net->max_batch) return 0;
@@ -170,7 +297,7 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     total += B * K + 2 * B * widest + col;
     float *acts = cv_malloc(sizeof(float) * (size_t)total, "activations", err);
     int32_t *args = cv_malloc(sizeof(int32_t) * (size_t)(nargs ? nargs : 1), "pooling indices", err);
-    if (!acts || !args) {
+    if (!acts || !args || reserve_tiles(net, B, err)) {
         free(acts);
         free(args);
         return -1;
@@ -252,6 +379,7 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
             l->in_leak = a == CV_ACT_LEAKY_RELU ? prev->spec->alpha : 0.0f;
         }
     }
+    plan_tiles(net);
     if (plan_params(net, seed, err) || cv_net_reserve(net, max_batch > 0 ? max_batch : 1, err)) {
         cv_net_free(net);
         return NULL;
@@ -266,6 +394,7 @@ void cv_net_free(cv_net *net)
     free(net->grads);
     free(net->acts);
     free(net->args);
+    free_tiles(net);
     free(net->spec.text);
     free(net);
 }
@@ -297,7 +426,10 @@ void cv_net_profile(cv_net *net, double *fwd, double *bwd)
 }
 
 int cv_net_layers(const cv_net *net) { return net->n; }
-const float *cv_net_layer_output(const cv_net *net, int layer) { return net->layers[layer].out; }
+const float *cv_net_layer_output(const cv_net *net, int layer)
+{
+    return net->transient[layer] && tiled(net, net->batch) ? NULL : net->layers[layer].out;
+}
 
 void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx)
 {
@@ -320,51 +452,179 @@ void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)
     *bwd = layer < net->first_trainable ? 0.0 : f * ((learns ? 1.0 : 0.0) + (needs_dx ? 1.0 : 0.0));
 }
 
+/* Layer l's forward over B rows starting at x (its buffers already at those rows); prof, when
+ * given, collects the seconds it took. */
+static void forward_layer(cv_net *net, cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx, double *prof)
+{
+    const double t0 = prof ? cv_now() : 0.0;
+    cv_layer_registry[l->spec->kind].forward(l, x, B, ctx);
+    const int width = last_dim(l->spec->out);
+    if (l->index == net->n - 1 && net->fused)
+        memcpy(net->logits, l->out, sizeof(float) * (size_t)B * l->out_size);
+    if (!l->act_fused)
+        cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
+    if (prof) prof[l->index] += cv_now() - t0;
+}
+
+int cv_net_tile(const cv_net *net) { return net->trunk > 1 ? net->tile : 0; }
+
+int cv_net_set_tile(cv_net *net, int samples, cv_err *err)
+{
+    const int old = net->tile;
+    net->tile = samples > 0 ? samples : INT_MAX;
+    if (net->trunk > 1 && net->max_batch && reserve_tiles(net, net->max_batch, err)) {
+        net->tile = old;
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether a batch of B samples goes through the trunk in tiles (more than one tile). */
+static bool tiled(const cv_net *net, int B) { return net->trunk > 1 && net->tile_buf && B > net->tile; }
+
+static int tile_threads(const cv_net *net)
+{
+#ifdef _OPENMP
+    const int t = omp_get_max_threads();
+    return t < net->tile_threads ? t : net->tile_threads;
+#else
+    (void)net;
+    return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Tiles are shared out among the threads; each runs its tiles through the whole trunk with
+ * serial kernels (nested parallel regions stay inactive), in its own L2. A layer's time in the
+ * profile is thread 0's: the threads work side by side. */
+static void forward_trunk(cv_net *net, const float *x, int B, bool training, uint64_t seed, int64_t epoch,
+                          const int64_t *sample_ids)
+{
+    const int T = net->tile, tiles = (B + T - 1) / T;
+#pragma omp parallel num_threads(tile_threads(net))
+    {
+        const int t = thread_id();
+        double *prof = t == 0 ? net->prof_fwd : NULL;
+        const cv_fwd_ctx ctx0 = {training, seed, epoch, NULL, &net->tile_ws[t]};
+#pragma omp for schedule(static)
+        for (int k = 0; k < tiles; k++) {
+            const int s = k * T, cb = B - s < T ? B - s : T;
+            cv_fwd_ctx ctx = ctx0;
+            ctx.sample_ids = sample_ids ? sample_ids + s : NULL;
+            const float *cur = x + (size_t)s * net->layers[1].in_size;
+            float *trans = net->tile_buf + (size_t)t * net->tile_stride + 2 * net->tile_half;
+            for (int j = 1; j < net->trunk; j++) {
+                cv_layer l = tile_layer(net, j, s, NULL);
+                if (net->transient[j]) l.out = trans;
+                forward_layer(net, &l, cur, cb, &ctx, prof);
+                cur = l.out;
+            }
+        }
+    }
+}
+
 const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, uint64_t seed,
                             int64_t epoch, const int64_t *sample_ids)
 {
-    const cv_fwd_ctx ctx = {training, seed, epoch, sample_ids, &net->ws};
     net->input = x;
     net->batch = B;
-    const float *cur = x;
-    for (int i = 1; i < net->n; i++) {
-        cv_layer *l = &net->layers[i];
-        const double t0 = net->prof_fwd ? cv_now() : 0.0;
-        cv_layer_registry[l->spec->kind].forward(l, cur, B, &ctx);
-        const int width = last_dim(l->spec->out);
-        if (i == net->n - 1 && net->fused)
-            memcpy(net->logits, l->out, sizeof(float) * (size_t)B * l->out_size);
-        if (!l->act_fused)
-            cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
-        if (net->prof_fwd) net->prof_fwd[i] += cv_now() - t0;
-        cur = l->out;
+    int i = 1;
+    if (tiled(net, B)) {
+        forward_trunk(net, x, B, training, seed, epoch, sample_ids);
+        i = net->trunk;
+    }
+    const cv_fwd_ctx ctx = {training, seed, epoch, sample_ids, &net->ws};
+    const float *cur = i == 1 ? x : net->layers[i - 1].out;
+    for (; i < net->n; i++) {
+        forward_layer(net, &net->layers[i], cur, B, &ctx, net->prof_fwd);
+        cur = net->layers[i].out;
     }
     return cur;
+}
+
+/* Layer l's backward over B rows (its buffers already at them): d is the gradient with respect
+ * to its output, x its input, dx (NULL: not needed) receives the input gradient. */
+static void backward_layer(cv_net *net, cv_layer *l, const float *x, float *dx, float *d, int B,
+                           cv_workspace *ws, double *prof)
+{
+    const double t0 = prof ? cv_now() : 0.0;
+    /* a fused loss already gave d/dlogits for the output layer */
+    if (!(l->index == net->n - 1 && net->fused) && !l->act_bwd_by_next) {
+        const int width = last_dim(l->spec->out);
+        cv_act_backward(d, l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
+    }
+    cv_layer_registry[l->spec->kind].backward(l, x, dx, d, B, ws);
+    if (prof) prof[l->index] += cv_now() - t0;
+}
+
+/* Trunk layers top down to lo, tile by tile; d holds the whole batch's gradient of layer top's
+ * output. Each tile's parameter gradients go to its own partial sums, added to grads in tile
+ * order after each wave of tiles: the sum does not depend on the thread count. */
+static void backward_trunk(cv_net *net, float *d, int top, int lo, int B)
+{
+    const int T = net->tile, tiles = (B + T - 1) / T;
+    const int64_t G = net->tile_grad;
+    for (int w0 = 0; w0 < tiles; w0 += net->wave) {
+        const int w1 = tiles - w0 < net->wave ? tiles : w0 + net->wave;
+#pragma omp parallel num_threads(tile_threads(net))
+        {
+            const int t = thread_id();
+            double *prof = t == 0 ? net->prof_bwd : NULL;
+            float *buf = net->tile_buf + (size_t)t * net->tile_stride;
+#pragma omp for schedule(static)
+            for (int k = w0; k < w1; k++) {
+                const int s = k * T, cb = B - s < T ? B - s : T;
+                float *part = net->tile_part + (size_t)(k - w0) * G;
+                if (G) memset(part, 0, sizeof(float) * (size_t)G);
+                float *dt = d + (size_t)s * net->layers[top].out_size;
+                for (int j = top, pp = 0; j >= lo; j--, pp ^= 1) {
+                    cv_layer l = tile_layer(net, j, s, part);
+                    const float *x = (j == 1 ? net->input : net->layers[j - 1].out) + (size_t)s * l.in_size;
+                    float *dx = j > net->first_trainable ? buf + pp * net->tile_half : NULL;
+                    backward_layer(net, &l, x, dx, dt, cb, &net->tile_ws[t], prof);
+                    dt = dx;
+                }
+            }
+        }
+        const int n = w1 - w0;
+#pragma omp parallel for schedule(static)
+        for (int64_t g = 0; g < G; g++) {
+            float sum = net->grads[g];
+            for (int k = 0; k < n; k++) sum += net->tile_part[(size_t)k * G + g];
+            net->grads[g] = sum;
+        }
+    }
 }
 
 void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, int B, double norm)
 {
     const int K = cv_net_outputs(net);
+    const int lo = net->first_trainable > 1 ? net->first_trainable : 1;
+    const int stop = tiled(net, B) ? net->trunk : lo; /* the layers below stop go by tiles */
     float *d = net->dbuf[0], *spare = net->dbuf[1];
     cv_loss_grad(&net->spec.loss, net->layers[net->n - 1].out, labels, targets, B, K, norm, d);
-    for (int i = net->n - 1; i >= net->first_trainable && i >= 1; i--) {
+    int i = net->n - 1;
+    for (; i >= lo && i >= stop; i--) {
         cv_layer *l = &net->layers[i];
-        const double t0 = net->prof_bwd ? cv_now() : 0.0;
-        /* a fused loss already gave d/dlogits for the output layer */
-        if (!(i == net->n - 1 && net->fused) && !l->act_bwd_by_next) {
-            const int width = last_dim(l->spec->out);
-            cv_act_backward(d, l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec),
-                            l->spec->alpha);
-        }
         const float *x = i == 1 ? net->input : net->layers[i - 1].out;
-        float *dx = NULL;
-        if (i > net->first_trainable) dx = spare; /* backward writes all of it */
-        cv_layer_registry[l->spec->kind].backward(l, x, dx, d, B, &net->ws);
-        if (net->prof_bwd) net->prof_bwd[i] += cv_now() - t0;
+        float *dx = i > net->first_trainable ? spare : NULL; /* backward writes all of it */
+        backward_layer(net, l, x, dx, d, B, &net->ws, net->prof_bwd);
         if (net->hook && l->dw) net->hook(net->hook_ctx, net->views[i].kernel_off);
         spare = d;
         d = dx;
     }
+    if (i < lo) return;
+    backward_trunk(net, d, i, lo, B);
+    for (int j = i; j >= lo; j--) /* their gradients are final only now */
+        if (net->hook && net->layers[j].dw) net->hook(net->hook_ctx, net->views[j].kernel_off);
 }
 
 static bool all_finite(const float *v, int64_t n)
@@ -378,8 +638,9 @@ int cv_net_first_nonfinite(const cv_net *net)
 {
     for (int i = 1; i < net->n; i++) {
         const cv_param_view *v = &net->views[i];
+        const float *out = cv_net_layer_output(net, i); /* a transient one shows in the next layer */
         if (!all_finite(net->params + v->kernel_off, v->kernel_n + v->bias_n) ||
-            !all_finite(net->layers[i].out, (int64_t)net->batch * net->layers[i].out_size))
+            (out && !all_finite(out, (int64_t)net->batch * net->layers[i].out_size)))
             return i;
     }
     return 0;
