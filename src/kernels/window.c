@@ -222,12 +222,83 @@ dw_taps_vec(float *restrict acc, const float *restrict xb, const float *restrict
         }
 }
 
+/* A receptive field of KK values (at most 12) and F = 16 NV filters, all KK x F sums in
+ * registers: each output pixel's dy is loaded once and serves every tap. Pixels whose window
+ * crosses the border gather their patch through src_coord (zero or nearest padding). */
+static inline __attribute__((always_inline)) void
+dw_allt_vec(float *restrict acc, const float *restrict xb, const float *restrict dyb, const cv_window *g,
+            bool nearest, const int KK, const int NV)
+{
+    const int C = g->C, s = g->stride, F = 16 * NV;
+    int off[12];
+    for (int kh = 0, k = 0; kh < g->KH; kh++)
+        for (int kw = 0; kw < g->KW; kw++)
+            for (int c = 0; c < C; c++) off[k++] = (kh * g->W + kw) * C + c;
+    v16 sum[12][2];
+    for (int k = 0; k < KK; k++)
+        for (int v = 0; v < NV; v++) sum[k][v] = (v16){0};
+    for (int oh = 0; oh < g->OH; oh++) {
+        const int ih0 = oh * s - g->pad_top;
+        const bool rows_in = ih0 >= 0 && ih0 + g->KH <= g->H;
+        for (int ow = 0; ow < g->OW; ow++) {
+            const int iw0 = ow * s - g->pad_left;
+            float patch[12] = {0};
+            if (rows_in && iw0 >= 0 && iw0 + g->KW <= g->W) {
+                const float *px = xb + ((size_t)ih0 * g->W + iw0) * C;
+                for (int k = 0; k < KK; k++) patch[k] = px[off[k]];
+            } else {
+                for (int kh = 0, k = 0; kh < g->KH; kh++) {
+                    const int ih = src_coord(oh, kh, s, g->pad_top, g->H, nearest);
+                    for (int kw = 0; kw < g->KW; kw++) {
+                        const int iw = src_coord(ow, kw, s, g->pad_left, g->W, nearest);
+                        for (int c = 0; c < C; c++, k++)
+                            patch[k] = ih < 0 || iw < 0 ? 0.0f : xb[((size_t)ih * g->W + iw) * C + c];
+                    }
+                }
+            }
+            const float *d = dyb + ((size_t)oh * g->OW + ow) * F;
+            v16 dv[2];
+            for (int v = 0; v < NV; v++) memcpy(&dv[v], d + 16 * v, sizeof dv[v]);
+            for (int k = 0; k < KK; k++)
+                for (int v = 0; v < NV; v++) sum[k][v] += dv[v] * patch[k];
+        }
+    }
+    for (int k = 0; k < KK; k++)
+        for (int v = 0; v < NV; v++) {
+            v16 t;
+            memcpy(&t, acc + (size_t)k * F + 16 * v, sizeof t);
+            t += sum[k][v];
+            memcpy(acc + (size_t)k * F + 16 * v, &t, sizeof t);
+        }
+}
+
+#define DW_ALLT_K(KK)                                                                              \
+    case KK:                                                                                       \
+        if (nv == 1) dw_allt_vec(acc, xb, dyb, g, nearest, KK, 1);                                 \
+        else dw_allt_vec(acc, xb, dyb, g, nearest, KK, 2);                                         \
+        return true;
+
+/* dw_allt_vec for the shapes it takes; false for the others. */
+static inline __attribute__((always_inline)) bool
+dw_allt(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
+        bool nearest)
+{
+    const int nv = F == 16 ? 1 : F == 32 ? 2 : 0;
+    if (!nv) return false;
+    switch (g->KH * g->KW * g->C) {
+        DW_ALLT_K(1) DW_ALLT_K(2) DW_ALLT_K(3) DW_ALLT_K(4) DW_ALLT_K(5) DW_ALLT_K(6)
+        DW_ALLT_K(7) DW_ALLT_K(8) DW_ALLT_K(9) DW_ALLT_K(10) DW_ALLT_K(11) DW_ALLT_K(12)
+    default: return false;
+    }
+}
+
 /* One sample's weight gradient of a short receptive field: acc (K, F) += patch(p) dy(p)^T over
  * its output pixels. */
 static inline __attribute__((always_inline)) void
 direct_dw_sample(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
                  bool nearest)
 {
+    if (dw_allt(acc, xb, dyb, F, g, nearest)) return;
     if (!nearest) {
         switch (F % 16 == 0 ? F / 16 : 0) {
         case 1: dw_taps_vec(acc, xb, dyb, F, g, 1); return;
