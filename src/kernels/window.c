@@ -17,24 +17,38 @@ static inline int src_coord(int o, int k, int stride, int pad, int n, bool neare
     return i < 0 ? 0 : n - 1;
 }
 
+/* n floats, in 64-byte blocks then one by one (inlined: the runs are short, a library call
+ * would cost more than the copy) */
+static inline __attribute__((always_inline)) void copy_run(float *restrict d, const float *restrict s, int n)
+{
+    int i = 0;
+    for (; i + 16 <= n; i += 16) memcpy(d + i, s + i, 16 * sizeof(float));
+    for (; i < n; i++) d[i] = s[i];
+}
+
 /* One row of the column matrix: output pixel (oh, ow)'s receptive field in (kh, kw, c) order.
- * Runs of 8 channels move as 32-byte blocks (inlined, not library calls: C is short). */
+ * A window row inside the image is KW C contiguous floats of x, copied in one go; at the border
+ * each (kh, kw) cell is placed on its own. */
 static inline __attribute__((always_inline)) void
 im2col_pixel(float *restrict dst, const float *restrict xb, const cv_window *g, bool nearest, int oh, int ow)
 {
-    const int C = g->C;
+    const int C = g->C, run = g->KW * C;
+    const int iw0 = ow * g->stride - g->pad_left;
+    const bool cols_in = iw0 >= 0 && iw0 + g->KW <= g->W;
     for (int kh = 0; kh < g->KH; kh++) {
         const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+        if (ih >= 0 && cols_in) {
+            copy_run(dst, xb + ((size_t)ih * g->W + iw0) * C, run);
+            dst += run;
+            continue;
+        }
         for (int kw = 0; kw < g->KW; kw++, dst += C) {
             const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
             const float *src = ih < 0 || iw < 0 ? NULL : xb + ((size_t)ih * g->W + iw) * C;
-            int c = 0;
-            if (src) {
-                for (; c + 8 <= C; c += 8) memcpy(dst + c, src + c, 8 * sizeof(float));
-                for (; c < C; c++) dst[c] = src[c];
-            } else {
-                for (; c < C; c++) dst[c] = 0.0f;
-            }
+            if (src)
+                copy_run(dst, src, C);
+            else
+                for (int c = 0; c < C; c++) dst[c] = 0.0f;
         }
     }
 }
@@ -66,36 +80,35 @@ static inline __attribute__((always_inline)) void relu16(v16 *t, float leak)
     *t = (v16)((pos & (__typeof__(pos))*t) | (~pos & (__typeof__(pos))neg));
 }
 
-/* Four neighbouring output pixels (ow0 .. ow0+3 of row oh, all with their whole window inside
- * the image's width) at once: each weight vector loaded once serves four pixels. */
+/* PX neighbouring output pixels (ow0 .. ow0+PX-1 of row oh, all with their whole window inside
+ * the image's width) at once: each weight vector loaded once serves PX pixels. Within a window
+ * row the (kw, c) taps are one contiguous run of KW C values, in x and in w alike. */
 static inline __attribute__((always_inline)) void
-direct_quad_vec(float *restrict o, const float *restrict xb, const float *restrict w, const float *restrict bias,
-                bool relu, float leak, int F, const cv_window *g, int oh, int ow0, const int NV)
+direct_block_vec(float *restrict o, const float *restrict xb, const float *restrict w, const float *restrict bias,
+                 bool relu, float leak, int F, const cv_window *g, int oh, int ow0, const int PX, const int NV)
 {
-    v16 acc[4][4];
-    for (int p = 0; p < 4; p++)
+    v16 acc[8][4];
+    for (int p = 0; p < PX; p++)
         for (int v = 0; v < NV; v++) {
             acc[p][v] = (v16){0};
             if (bias) memcpy(&acc[p][v], bias + 16 * v, sizeof acc[p][v]);
         }
-    const int C = g->C, s = g->stride;
+    const int C = g->C, s = g->stride, run = g->KW * C;
     for (int kh = 0; kh < g->KH; kh++) {
         const int ih = oh * s - g->pad_top + kh;
         if (ih < 0 || ih >= g->H) continue;
-        for (int kw = 0; kw < g->KW; kw++) {
-            const float *px = xb + ((size_t)ih * g->W + ow0 * s - g->pad_left + kw) * C;
-            const float *wk = w + (size_t)(kh * g->KW + kw) * C * F;
-            for (int c = 0; c < C; c++) {
-                v16 wv[4];
-                for (int v = 0; v < NV; v++) memcpy(&wv[v], wk + (size_t)c * F + 16 * v, sizeof wv[v]);
-                for (int p = 0; p < 4; p++) {
-                    const float a = px[(size_t)p * s * C + c];
-                    for (int v = 0; v < NV; v++) acc[p][v] += wv[v] * a;
-                }
+        const float *px = xb + ((size_t)ih * g->W + ow0 * s - g->pad_left) * C;
+        const float *wk = w + (size_t)kh * run * F;
+        for (int j = 0; j < run; j++) {
+            v16 wv[4];
+            for (int v = 0; v < NV; v++) memcpy(&wv[v], wk + (size_t)j * F + 16 * v, sizeof wv[v]);
+            for (int p = 0; p < PX; p++) {
+                const float a = px[(size_t)p * s * C + j];
+                for (int v = 0; v < NV; v++) acc[p][v] += wv[v] * a;
             }
         }
     }
-    for (int p = 0; p < 4; p++)
+    for (int p = 0; p < PX; p++)
         for (int v = 0; v < NV; v++) {
             if (relu) relu16(&acc[p][v], leak);
             memcpy(o + (size_t)p * F + 16 * v, &acc[p][v], sizeof acc[p][v]);
@@ -135,8 +148,17 @@ direct_pixel(float *restrict o, const float *restrict xb, const float *restrict 
         for (int f = 0; f < F; f++) o[f] = o[f] > 0.0f ? o[f] : leak * o[f];
 }
 
-/* Output row oh of one sample: runs of four interior pixels through direct_quad_vec (zero
- * padding, F = 16 NV), the rest pixel by pixel. o is the row's first output. */
+#define DIRECT_BLOCK(PX)                                                                           \
+    switch (nv) {                                                                                  \
+    case 1: direct_block_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, PX, 1); break;              \
+    case 2: direct_block_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, PX, 2); break;              \
+    case 3: direct_block_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, PX, 3); break;              \
+    default: direct_block_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, PX, 4); break;             \
+    }
+
+/* Output row oh of one sample: the pixels whose window lies inside the image's width go through
+ * direct_block_vec (zero padding, F = 16 NV) in blocks of 8 (up to 32 filters), 4, 2 and 1;
+ * the others pixel by pixel. o is the row's first output. */
 static inline __attribute__((always_inline)) void
 direct_row(float *restrict o, const float *restrict xb, const float *restrict w, const cv_epilogue *ep, int F,
            const cv_window *g, bool nearest, int oh)
@@ -145,23 +167,30 @@ direct_row(float *restrict o, const float *restrict xb, const float *restrict w,
     const float *bias = ep ? ep->bias : NULL;
     const bool relu = ep && ep->relu;
     const float leak = ep ? ep->leak : 0.0f;
-    int ow = 0;
-    while (ow < g->OW) {
-        const bool quad = !nearest && nv && ow + 4 <= g->OW && ow * g->stride - g->pad_left >= 0 &&
-                          (ow + 3) * g->stride - g->pad_left + g->KW <= g->W;
-        if (!quad) {
-            direct_pixel(o + (size_t)ow * F, xb, w, ep, F, g, nearest, oh, ow);
-            ow++;
-            continue;
-        }
+    /* [lo, hi): the output columns whose window is inside the width */
+    int lo = 0, hi = g->OW;
+    while (lo < hi && lo * g->stride - g->pad_left < 0) lo++;
+    while (hi > lo && (hi - 1) * g->stride - g->pad_left + g->KW > g->W) hi--;
+    if (nearest || !nv) lo = hi = g->OW;
+    for (int ow = 0; ow < g->OW;) {
         float *q = o + (size_t)ow * F;
-        switch (nv) {
-        case 1: direct_quad_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, 1); break;
-        case 2: direct_quad_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, 2); break;
-        case 3: direct_quad_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, 3); break;
-        default: direct_quad_vec(q, xb, w, bias, relu, leak, F, g, oh, ow, 4); break;
+        const int left = ow >= lo && ow < hi ? hi - ow : 0;
+        if (left >= 8 && nv <= 2) {
+            DIRECT_BLOCK(8)
+            ow += 8;
+        } else if (left >= 4) {
+            DIRECT_BLOCK(4)
+            ow += 4;
+        } else if (left >= 2) {
+            DIRECT_BLOCK(2)
+            ow += 2;
+        } else if (left == 1) {
+            DIRECT_BLOCK(1)
+            ow++;
+        } else {
+            direct_pixel(q, xb, w, ep, F, g, nearest, oh, ow);
+            ow++;
         }
-        ow += 4;
     }
 }
 
