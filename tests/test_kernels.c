@@ -443,6 +443,66 @@ Test(pool, overlapping_windows_stride_not_pool)
     for (int i = 0; i < 4; i++) cr_expect_eq(out[i], want_min[i], "min out[%d] = %g", i, out[i]);
 }
 
+/* max/min pooling against plain loops on many channels (the 16-channel vector path, and the
+ * scalar one for the leftover widths), with ties (values from a few levels) kept on the first
+ * cell, and the ReLU-aware backward, which takes the derivative from the pool's own output */
+static void check_pool_wide(void)
+{
+    static const int channels[] = {16, 32, 48, 5};
+    static const int geo[][2] = {{2, 2}, {3, 2}, {2, 1}};
+    for (size_t ci = 0; ci < sizeof channels / sizeof channels[0]; ci++)
+        for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++)
+            for (int kind = 0; kind < 2; kind++) {
+                const int C = channels[ci];
+                const cv_window g = win(7, 6, C, geo[gi][0], geo[gi][1]);
+                const int n_in = 7 * 6 * C, n_out = g.OH * g.OW * C, B = 2;
+                float *x = malloc(sizeof(float) * (size_t)(B * n_in)), *out = malloc(sizeof(float) * (size_t)(B * n_out));
+                int32_t *arg = malloc(sizeof(int32_t) * (size_t)(B * n_out));
+                for (int i = 0; i < B * n_in; i++) x[i] = (float)((i * 7919) % 5) - 2.0f; /* -2 .. 2 */
+                const cv_pool_kind pk = kind ? CV_POOL_MIN : CV_POOL_MAX;
+                cv_pool_forward(out, arg, x, B, &g, pk);
+                for (int b = 0; b < B; b++)
+                    for (int oh = 0; oh < g.OH; oh++)
+                        for (int ow = 0; ow < g.OW; ow++)
+                            for (int c = 0; c < C; c++) {
+                                int best = -1;
+                                for (int kh = 0; kh < g.KH; kh++)
+                                    for (int kw = 0; kw < g.KW; kw++) {
+                                        const int at = ((oh * g.stride + kh) * 6 + ow * g.stride + kw) * C + c;
+                                        const float v = x[b * n_in + at];
+                                        if (best < 0 || (pk == CV_POOL_MAX ? v > x[b * n_in + best] : v < x[b * n_in + best]))
+                                            best = at;
+                                    }
+                                const int o = b * n_out + (oh * g.OW + ow) * C + c;
+                                cr_assert_eq(arg[o], best, "C=%d pool %d stride %d %s: arg[%d] = %d, want %d", C,
+                                             g.KH, g.stride, kind ? "min" : "max", o, arg[o], best);
+                                cr_assert_eq(out[o], x[b * n_in + best]);
+                            }
+                /* backward after a ReLU (the pool's input is a ReLU output: clamp it first) */
+                if (g.stride == g.KH) {
+                    for (int i = 0; i < B * n_in; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+                    cv_pool_forward(out, arg, x, B, &g, pk);
+                    float *dout = malloc(sizeof(float) * (size_t)(B * n_out)), *dx = malloc(sizeof(float) * (size_t)(B * n_in));
+                    for (int i = 0; i < B * n_out; i++) dout[i] = (float)(i % 11) - 5.0f;
+                    cv_pool_backward(dx, dout, arg, B, &g, pk, true, out, 0.25f);
+                    for (int i = 0; i < B * n_in; i++) {
+                        float want = 0.0f;
+                        const int b = i / n_in;
+                        for (int o = b * n_out; o < (b + 1) * n_out; o++)
+                            if (arg[o] == i % n_in) want = x[i] > 0.0f ? dout[o] : 0.25f * dout[o];
+                        cr_assert_eq(dx[i], want, "C=%d %s backward dx[%d] = %g, want %g", C, kind ? "min" : "max", i,
+                                     dx[i], want);
+                    }
+                    free(dout), free(dx);
+                }
+                free(x), free(out), free(arg);
+            }
+}
+
+Test(pool, wide_channels_match_plain_loops) { check_pool_wide(); }
+Test(pool, wide_channels_avx2_clone, .init = force_avx2) { check_pool_wide(); }
+Test(pool, wide_channels_generic_clone, .init = force_generic) { check_pool_wide(); }
+
 /* ---------------------------------------------------------------------------------------- */
 /* im2col against a direct reference, and col2im as its adjoint */
 

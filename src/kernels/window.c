@@ -419,6 +419,35 @@ void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nea
         one(dx + (size_t)b * g->H * g->W * C, dcol + (size_t)b * g->OH * g->OW * K, g, nearest, overwrite);
 }
 
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+/* Max/min pooling of one output pixel, 16 channels at a time (C a multiple of 16): the running
+ * winner and its offset stay in registers over the window's cells; ties keep the first cell. */
+static inline __attribute__((always_inline)) void
+pool_pixel_vec(float *restrict o, int32_t *restrict a, const float *restrict xb, const cv_window *g, bool max,
+               int oh, int ow)
+{
+    const int C = g->C;
+    const v16i iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    for (int c = 0; c < C; c += 16) {
+        const int first = (oh * g->stride * g->W + ow * g->stride) * C + c;
+        v16 best;
+        memcpy(&best, xb + first, sizeof best);
+        v16i arg = iota + first;
+        for (int kh = 0; kh < g->KH; kh++)
+            for (int kw = kh == 0; kw < g->KW; kw++) {
+                const int base = first + (kh * g->W + kw) * C;
+                v16 v;
+                memcpy(&v, xb + base, sizeof v);
+                const v16i win = max ? v > best : v < best;
+                best = (v16)((win & (v16i)v) | (~win & (v16i)best));
+                arg = (win & (iota + base)) | (~win & arg);
+            }
+        memcpy(o + c, &best, sizeof best);
+        memcpy(a + c, &arg, sizeof arg);
+    }
+}
+
 /* One output pixel of a pooling window: window cells outer, channels inner, written as selects
  * so the channel loop vectorises; ties keep the first cell in (kh, kw) order. */
 static inline __attribute__((always_inline)) void
@@ -426,6 +455,10 @@ pool_pixel(float *restrict o, int32_t *restrict a, const float *restrict xb, con
            int oh, int ow)
 {
     const int C = g->C;
+    if (a && kind != CV_POOL_AVG && C % 16 == 0) {
+        pool_pixel_vec(o, a, xb, g, kind == CV_POOL_MAX, oh, ow);
+        return;
+    }
     for (int kh = 0; kh < g->KH; kh++)
         for (int kw = 0; kw < g->KW; kw++) {
             const int base = ((oh * g->stride + kh) * g->W + ow * g->stride + kw) * C;
