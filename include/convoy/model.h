@@ -152,11 +152,13 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training,
  *  the pass went through the spatial layers in tiles (B > cv_net_tile): its output lived in
  *  cache only. */
 const float *cv_net_layer_output(const cv_net *net, int layer);
-/** Samples per tile: the spatial layers before the first dense layer run this many samples
- *  at a time through all of them, so a tile's activations stay in cache (0: the model has no
- *  such layers). Chosen from the layer sizes; the environment variable CONVOY_TILE or
- *  cv_net_set_tile (samples <= 0: no tiling) override it. Results do not depend on it beyond
- *  float rounding of the weight gradients, nor on the thread count at all. */
+/** Samples per tile, at most: the spatial layers before the first dense layer run a tile of
+ *  samples at a time through all of them, so a tile's activations stay in cache, and threads
+ *  share out the tiles (0: the model has no such layers). Chosen from the layer sizes (about
+ *  1 MiB per tile); a batch is cut into a power-of-two number of equal tiles (64 samples with
+ *  at most 5 per tile: 16 tiles of 4). The environment variable CONVOY_TILE or cv_net_set_tile
+ *  (samples <= 0: no tiling) set it exactly instead. Results depend on the tile size only
+ *  through the float rounding of the weight-gradient sums, and never on the thread count. */
 int cv_net_tile(const cv_net *net);
 int cv_net_set_tile(cv_net *net, int samples, cv_err *err);
 /** Output width (number of classes / targets). */

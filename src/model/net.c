@@ -37,7 +37,8 @@ struct cv_net {
     const float *input;      /* input of the last forward pass */
     int batch;               /* its batch size */
     int trunk;               /* layers [1, trunk) run a tile of samples at a time */
-    int tile;                /* samples per tile */
+    int tile;                /* samples per tile, at most */
+    bool tile_fixed;         /* tile was set by the user: taken as it is */
     int tile_threads;        /* threads the tile buffers below were made for */
     int64_t tile_grad;       /* floats of the trunk's trainable parameters (a prefix of grads) */
     int wave;                /* tiles whose gradients are summed per pass */
@@ -203,7 +204,21 @@ static void plan_tiles(cv_net *net)
     const int64_t tile = CV_TILE_BYTES / widest;
     net->tile = tile < 1 ? 1 : tile > 64 ? 64 : (int)tile;
     const char *e = getenv("CONVOY_TILE"); /* samples per tile; 0: no tiling */
-    if (e && *e) net->tile = atoi(e) > 0 ? atoi(e) : INT_MAX;
+    if (e && *e) {
+        net->tile = atoi(e) > 0 ? atoi(e) : INT_MAX;
+        net->tile_fixed = true;
+    }
+}
+
+/* Samples per tile for a batch of B: the fewest tiles of at most net->tile samples, their count
+ * rounded up to a power of two so that 2, 4, 8 ... threads get equal shares (64 samples in
+ * tiles of at most 5: 16 tiles of 4). It depends on B and the layers only. */
+static int tile_rows(const cv_net *net, int B)
+{
+    if (net->tile_fixed || net->tile >= B) return net->tile;
+    int tiles = 1;
+    while (tiles < (B + net->tile - 1) / net->tile) tiles *= 2;
+    return (B + tiles - 1) / tiles;
 }
 
 /* Layer j as seen by the tile starting at sample s: its per-sample buffers moved there, and its
@@ -471,9 +486,12 @@ int cv_net_tile(const cv_net *net) { return net->trunk > 1 ? net->tile : 0; }
 int cv_net_set_tile(cv_net *net, int samples, cv_err *err)
 {
     const int old = net->tile;
+    const bool old_fixed = net->tile_fixed;
     net->tile = samples > 0 ? samples : INT_MAX;
+    net->tile_fixed = true;
     if (net->trunk > 1 && net->max_batch && reserve_tiles(net, net->max_batch, err)) {
         net->tile = old;
+        net->tile_fixed = old_fixed;
         return -1;
     }
     return 0;
@@ -508,7 +526,7 @@ static int thread_id(void)
 static void forward_trunk(cv_net *net, const float *x, int B, bool training, uint64_t seed, int64_t epoch,
                           const int64_t *sample_ids)
 {
-    const int T = net->tile, tiles = (B + T - 1) / T;
+    const int T = tile_rows(net, B), tiles = (B + T - 1) / T;
 #pragma omp parallel num_threads(tile_threads(net))
     {
         const int t = thread_id();
@@ -570,7 +588,7 @@ static void backward_layer(cv_net *net, cv_layer *l, const float *x, float *dx, 
  * order after each wave of tiles: the sum does not depend on the thread count. */
 static void backward_trunk(cv_net *net, float *d, int top, int lo, int B)
 {
-    const int T = net->tile, tiles = (B + T - 1) / T;
+    const int T = tile_rows(net, B), tiles = (B + T - 1) / T;
     const int64_t G = net->tile_grad;
     for (int w0 = 0; w0 < tiles; w0 += net->wave) {
         const int w1 = tiles - w0 < net->wave ? tiles : w0 + net->wave;
