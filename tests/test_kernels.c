@@ -231,6 +231,39 @@ Test(gemm, thread_count_does_not_change_bits)
 #endif
 }
 
+/* Few rows, many columns (a dense layer's batch): threads split the columns and each walks all
+ * of K; with the fused bias + ReLU epilogue and both B layouts, against the naive product, and
+ * bit-identical on 1 and 2 threads. */
+Test(gemm, column_split_matches_naive_and_thread_count)
+{
+    static const shape3 s[] = {{64, 128, 1600}, {64, 1600, 128}, {13, 333, 700}};
+    for (size_t k = 0; k < sizeof s / sizeof s[0]; k++)
+        for (int tb = 0; tb < 2; tb++) {
+            const int M = s[k].M, N = s[k].N, K = s[k].K;
+            float *A = rand_buf((size_t)M * K, 21), *B = rand_buf((size_t)K * N, 22), *bias = rand_buf((size_t)N, 23);
+            float *C1 = malloc(sizeof(float) * (size_t)M * N), *C2 = malloc(sizeof(float) * (size_t)M * N),
+                  *R = malloc(sizeof(float) * (size_t)M * N);
+            const cv_epilogue ep = {bias, true, 0.1f};
+            const int ldb = tb ? K : N;
+#ifdef _OPENMP
+            omp_set_num_threads(1);
+#endif
+            cv_sgemm_ep(false, tb, M, N, K, 1.0f, A, K, B, ldb, 0.0f, C1, N, &ep);
+#ifdef _OPENMP
+            omp_set_num_threads(2);
+#endif
+            cv_sgemm_ep(false, tb, M, N, K, 1.0f, A, K, B, ldb, 0.0f, C2, N, &ep);
+            cr_expect_arr_eq(C1, C2, sizeof(float) * (size_t)M * N, "M=%d N=%d K=%d transB=%d", M, N, K, tb);
+            cv_sgemm_naive(false, tb, M, N, K, 1.0f, A, K, B, ldb, 0.0f, R, N);
+            for (int i = 0; i < M * N; i++) {
+                const float r = R[i] + bias[i % N], want = r > 0.0f ? r : 0.1f * r;
+                cr_assert_leq(fabsf(C2[i] - want), 1e-4f * (1.0f + fabsf(want)), "M=%d N=%d K=%d: C[%d] = %g, want %g",
+                              M, N, K, i, C2[i], want);
+            }
+            free(A), free(B), free(bias), free(C1), free(C2), free(R);
+        }
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The worked example: Sobel on a 6x6 step image, through a conv2d net. */
 

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 enum { KC = 384, NC = 1024 }; /* a packed B block of at most KC x NC floats (1.5 MB) stays in L2 */
 
 typedef float v4 __attribute__((vector_size(16)));
@@ -115,10 +119,11 @@ const char *cv_gemm_path(void) { return kernel()->name; }
 
 /* op(A)[0..M, pc..pc+kc) * alpha -> panels of mr rows, k-major inside a panel, zero-padded.
  * Each case walks its source contiguously. */
-static void pack_A(float *dst, const float *A, int lda, bool transA, int M, int pc, int kc, float alpha, int mr)
+static void pack_A(float *dst, const float *A, int lda, bool transA, int M, int pc, int kc, float alpha, int mr,
+                   bool par)
 {
     const int panels = (M + mr - 1) / mr;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int p = 0; p < panels; p++) {
         float *d = dst + (size_t)p * mr * kc;
         const int r0 = p * mr, rows = M - r0 < mr ? M - r0 : mr;
@@ -140,10 +145,11 @@ static void pack_A(float *dst, const float *A, int lda, bool transA, int M, int 
 }
 
 /* op(B)[pc..pc+kc, jc..jc+nc) -> panels of nr columns, k-major inside a panel, zero-padded. */
-static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int nc, int pc, int kc, int nr)
+static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int nc, int pc, int kc, int nr,
+                   bool par)
 {
     const int panels = (nc + nr - 1) / nr;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int p = 0; p < panels; p++) {
         float *d = dst + (size_t)p * nr * kc;
         const int c0 = jc + p * nr, cols = nc - p * nr < nr ? nc - p * nr : nr;
@@ -186,7 +192,7 @@ typedef struct {
 
 /* ep: the epilogue when this is the last K slice, else NULL; bias is indexed from column 0 of C */
 static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a, const float *pb, float *C, int ldc,
-                  bool set, const cv_epilogue *ep)
+                  bool set, const cv_epilogue *ep, bool par)
 {
     const int mr = g->mr, nr = g->nr;
     const int mp = (M + mr - 1) / mr, np = (nc + nr - 1) / nr;
@@ -194,7 +200,7 @@ static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a
     /* The larger operand is walked once: its panel stays in L1 while the smaller one's panels
      * (all of which fit in L2) pass by. Tall inputs (conv: M = pixels) put i outer. */
     const bool i_outer = (size_t)mp * mr > (size_t)np * nr;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (long t = 0; t < ntiles; t++) {
         const int ip = i_outer ? (int)(t / np) : (int)(t % mp);
         const int jp = i_outer ? (int)(t % np) : (int)(t / mp);
@@ -229,7 +235,7 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
  * reads A's full panels in place (packing a tall im2col matrix would cost as much as the
  * product); only B, and A's last partial panel, are packed. */
 static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
-                    const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep)
+                    const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep, bool par)
 {
     const gemm_kernel *g = kernel();
     const int mr = g->mr, nr = g->nr;
@@ -255,11 +261,48 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
         const int nc = N - jc < ncmax ? N - jc : ncmax;
         for (int pc = 0; pc < K; pc += kcmax) {
             const int kc = K - pc < kcmax ? K - pc : kcmax;
-            pack_B(pb, B, ldb, transB, jc, nc, pc, kc, nr);
-            if (packed_rows) pack_A(pa, rest, lda, transA, packed_rows, pc, kc, alpha, mr);
+            pack_B(pb, B, ldb, transB, jc, nc, pc, kc, nr, par);
+            if (packed_rows) pack_A(pa, rest, lda, transA, packed_rows, pc, kc, alpha, mr, par);
             const a_panels a = {pa, direct ? A + (size_t)pc * (transA ? (size_t)lda : 1) : NULL, lda, full, transA};
             const cv_epilogue e = {ep && ep->bias ? ep->bias + jc : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
-            tiles(g, M, nc, kc, &a, pb, C + jc, ldc, set && pc == 0, ep && pc + kc >= K ? &e : NULL);
+            tiles(g, M, nc, kc, &a, pb, C + jc, ldc, set && pc == 0, ep && pc + kc >= K ? &e : NULL, par);
+        }
+    }
+}
+
+/* The blocked product on the available threads. A product with few row panels (a dense layer's
+ * batch of 64 rows) is cut by columns instead: each thread runs the whole K walk for its own
+ * block of nr-column panels, with no barrier between K slices; a small one runs on one thread.
+ * Either way each C tile's sum runs in the same order, so the thread count changes nothing. */
+static void by_columns(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep)
+{
+    const gemm_kernel *g = kernel();
+    const int mp = (M + g->mr - 1) / g->mr, np = (N + g->nr - 1) / g->nr;
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+#endif
+    if (threads == 1 || 2.0 * M * N * K < 2e6) { /* one thread: no fork, no barriers */
+        blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, set, ep, false);
+        return;
+    }
+    if (mp >= 4 * threads || np < 2 * threads) {
+        blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, set, ep, true);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        const int p0 = (int)((long)np * t / threads), p1 = (int)((long)np * (t + 1) / threads);
+        const int j0 = p0 * g->nr, j1 = p1 * g->nr < N ? p1 * g->nr : N;
+        if (j1 > j0) {
+            const cv_epilogue e = {ep && ep->bias ? ep->bias + j0 : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
+            blocked(transA, transB, M, j1 - j0, K, alpha, A, lda, transB ? B + (size_t)j0 * ldb : B + j0, ldb,
+                    C + j0, ldc, set, ep ? &e : NULL, false);
         }
     }
 }
@@ -286,9 +329,8 @@ static bool split_k(bool transA, bool transB, int M, int N, int K, float alpha, 
     for (int s = 0; s < slices; s++) {
         const int k0 = s * SPLIT_K, kn = K - k0 < SPLIT_K ? K - k0 : SPLIT_K;
         float *Cs = part + (size_t)s * M * N;
-        /* nested regions inside run on this thread alone */
         blocked(transA, transB, M, N, kn, alpha, transA ? A + (size_t)k0 * lda : A + k0, lda,
-                transB ? B + k0 : B + (size_t)k0 * ldb, ldb, Cs, N, true, NULL);
+                transB ? B + k0 : B + (size_t)k0 * ldb, ldb, Cs, N, true, NULL, false);
     }
     for (int s = 0; s < slices; s++)
         for (int i = 0; i < M; i++)
@@ -346,13 +388,13 @@ void cv_sgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, con
     const bool small = !transA && !transB && K <= 16;
     if (work && !small && !use_split_k(M, N, K)) {
         if (beta != 0.0f) scale_c(M, N, beta, C, ldc);
-        blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 0.0f, ep);
+        by_columns(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 0.0f, ep);
         return; /* the epilogue ran tile by tile */
     }
     scale_c(M, N, beta, C, ldc);
     if (work && small) small_k(M, N, K, alpha, A, lda, B, ldb, C, ldc);
     else if (work && !split_k(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc))
-        blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, false, NULL);
+        blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, false, NULL, true);
     if (ep) {
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < M; i++) epilogue(C + (size_t)i * ldc, ldc, 1, N, ep);
