@@ -153,11 +153,25 @@ static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int
     for (int p = 0; p < panels; p++) {
         float *d = dst + (size_t)p * nr * kc;
         const int c0 = jc + p * nr, cols = nc - p * nr < nr ? nc - p * nr : nr;
-        if (!transB) {
+        if (!transB && cols == nr) { /* whole rows of the panel: straight copies */
+            for (int k = 0; k < kc; k++) memcpy(d + (size_t)k * nr, B + (size_t)(pc + k) * ldb + c0, sizeof(float) * nr);
+        } else if (!transB) {
             for (int k = 0; k < kc; k++) {
                 const float *src = B + (size_t)(pc + k) * ldb + c0;
                 for (int j = 0; j < nr; j++) d[k * nr + j] = j < cols ? src[j] : 0.0f;
             }
+        } else if (cols == nr) {
+            /* a transposed panel, 8 k at a time: each source row gives 8 consecutive values
+             * (one 32-byte read), written as column j of an 8 x nr block */
+            int k = 0;
+            for (; k + 8 <= kc; k += 8)
+                for (int j = 0; j < nr; j++) {
+                    const float *src = B + (size_t)(c0 + j) * ldb + pc + k;
+                    float *dk = d + (size_t)k * nr + j;
+                    for (int q = 0; q < 8; q++) dk[q * nr] = src[q];
+                }
+            for (; k < kc; k++)
+                for (int j = 0; j < nr; j++) d[k * nr + j] = B[(size_t)(c0 + j) * ldb + pc + k];
         } else {
             for (int j = 0; j < nr; j++) {
                 const float *src = B + (size_t)(c0 + j) * ldb + pc;
