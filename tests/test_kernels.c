@@ -517,14 +517,16 @@ static void check_pool_wide(void)
                     cv_pool_forward(out, arg, x, B, &g, pk);
                     float *dout = malloc(sizeof(float) * (size_t)(B * n_out)), *dx = malloc(sizeof(float) * (size_t)(B * n_in));
                     for (int i = 0; i < B * n_out; i++) dout[i] = (float)(i % 11) - 5.0f;
-                    cv_pool_backward(dx, dout, arg, B, &g, pk, true, out, 0.25f);
-                    for (int i = 0; i < B * n_in; i++) {
-                        float want = 0.0f;
-                        const int b = i / n_in;
-                        for (int o = b * n_out; o < (b + 1) * n_out; o++)
-                            if (arg[o] == i % n_in) want = x[i] > 0.0f ? dout[o] : 0.25f * dout[o];
-                        cr_assert_eq(dx[i], want, "C=%d %s backward dx[%d] = %g, want %g", C, kind ? "min" : "max", i,
-                                     dx[i], want);
+                    for (int relu = 0; relu < 2; relu++) { /* with and without the ReLU derivative */
+                        cv_pool_backward(dx, dout, arg, B, &g, pk, true, relu ? out : NULL, 0.25f);
+                        for (int i = 0; i < B * n_in; i++) {
+                            float want = 0.0f;
+                            const int b = i / n_in;
+                            for (int o = b * n_out; o < (b + 1) * n_out; o++)
+                                if (arg[o] == i % n_in) want = !relu || x[i] > 0.0f ? dout[o] : 0.25f * dout[o];
+                            cr_assert_eq(dx[i], want, "C=%d %s backward (relu %d) dx[%d] = %g, want %g", C,
+                                         kind ? "min" : "max", relu, i, dx[i], want);
+                        }
                     }
                     free(dout), free(dx);
                 }

@@ -527,7 +527,24 @@ pool_bwd_tiled(float *restrict dxb, const float *restrict dout, const int32_t *r
                     const int base = (ih * g->W + iw) * C;
                     const size_t o = ((size_t)oh * g->OW + ow) * C;
                     float *restrict d = drow + (size_t)iw * C;
-                    if (yb) {
+                    if (C % 16 == 0) { /* 16 channels per step, the winner test as one compare */
+                        const v16i iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+                        for (int c = 0; c < C; c += 16) {
+                            v16 gv, y;
+                            v16i at;
+                            memcpy(&gv, dout + o + c, sizeof gv);
+                            memcpy(&at, arg + o + c, sizeof at);
+                            if (yb) {
+                                memcpy(&y, yb + o + c, sizeof y);
+                                const v16i pos = y > 0.0f;
+                                const v16 neg = gv * leak;
+                                gv = (v16)((pos & (v16i)gv) | (~pos & (v16i)neg));
+                            }
+                            const v16i won = at == iota + (base + c);
+                            const v16 r = (v16)(won & (v16i)gv);
+                            memcpy(d + c, &r, sizeof r);
+                        }
+                    } else if (yb) {
                         for (int c = 0; c < C; c++) {
                             const float gv = yb[o + c] > 0.0f ? dout[o + c] : leak * dout[o + c];
                             d[c] = arg[o + c] == base + c ? gv : 0.0f;
