@@ -665,12 +665,24 @@ static void check_direct(int H, int W, int C, int k, int s, bool same, bool near
             cr_assert_leq(fabsf(out[(size_t)r * F + f] - v), 1e-5f * (1.0f + fabsf(v)),
                           "F=%d C=%d k=%d s=%d: out(%d,%d) = %g, want %g", F, C, k, s, r, f, out[(size_t)r * F + f], v);
         }
-    for (int i = 0; i < K * F; i++) dw[i] = dwref[i] = 0.5f; /* both accumulate */
-    cr_assert_eq(cv_conv_direct_dw(dw, x, dy, B, F, &g, nearest), 0);
-    cv_sgemm_naive(true, false, K, F, B * P, 1.0f, col, K, dy, F, 1.0f, dwref, F);
-    for (int i = 0; i < K * F; i++)
-        cr_assert_leq(fabsf(dw[i] - dwref[i]), 1e-4f * (1.0f + fabsf(dwref[i])),
-                      "F=%d C=%d k=%d s=%d: dw[%d] = %g, want %g", F, C, k, s, i, dw[i], dwref[i]);
+    /* with and without the bias gradient (the sum of dy over pixels and samples) */
+    for (int with_db = 0; with_db < 2; with_db++) {
+        float db[64], dbref[64];
+        for (int i = 0; i < K * F; i++) dw[i] = dwref[i] = 0.5f; /* both accumulate */
+        for (int f = 0; f < F; f++) db[f] = dbref[f] = -0.25f;
+        cr_assert_eq(cv_conv_direct_dw(dw, with_db ? db : NULL, x, dy, B, F, &g, nearest), 0);
+        cv_sgemm_naive(true, false, K, F, B * P, 1.0f, col, K, dy, F, 1.0f, dwref, F);
+        for (int i = 0; i < K * F; i++)
+            cr_assert_leq(fabsf(dw[i] - dwref[i]), 1e-4f * (1.0f + fabsf(dwref[i])),
+                          "F=%d C=%d k=%d s=%d: dw[%d] = %g, want %g", F, C, k, s, i, dw[i], dwref[i]);
+        for (int f = 0; f < F; f++) {
+            double sum = dbref[f];
+            for (int r = 0; r < B * P; r++) sum += dy[(size_t)r * F + f];
+            const float want = with_db ? (float)sum : -0.25f;
+            cr_assert_leq(fabsf(db[f] - want), 1e-4f * (1.0f + fabsf(want)), "F=%d C=%d k=%d s=%d: db[%d] = %g, want %g",
+                          F, C, k, s, f, db[f], want);
+        }
+    }
     free(x), free(w), free(bias), free(dy), free(col), free(out), free(ref), free(dw), free(dwref);
 }
 

@@ -64,10 +64,12 @@ void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nea
  *  building the column matrix costs more than the products. ep (bias, ReLU) may be NULL. */
 void cv_conv_direct(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
                     const cv_window *g, bool nearest);
-/** dw (KH,KW,C,F) += the weight gradient of cv_conv_direct given dy (B,OH,OW,F), computed
- *  directly (per-sample sums added in sample order). -1 when its buffer cannot be allocated
- *  (the caller then takes the im2col + GEMM path). */
-int cv_conv_direct_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g, bool nearest);
+/** dw (KH,KW,C,F) += the weight gradient of cv_conv_direct given dy (B,OH,OW,F), and db (F)
+ *  += the bias gradient unless db is NULL, computed directly (per-sample sums added in sample
+ *  order). -1 when its buffer cannot be allocated (the caller then takes the im2col + GEMM
+ *  path). */
+int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g,
+                      bool nearest);
 /** Receptive fields up to this many values go through cv_conv_direct and cv_conv_direct_dw. */
 #define CV_CONV_DIRECT_MAX_K 32
 

@@ -256,14 +256,15 @@ dw_taps_vec(float *restrict acc, const float *restrict xb, const float *restrict
  * crosses the border gather their patch through src_coord (zero or nearest padding). */
 static inline __attribute__((always_inline)) void
 dw_allt_vec(float *restrict acc, const float *restrict xb, const float *restrict dyb, const cv_window *g,
-            bool nearest, const int KK, const int NV)
+            bool nearest, bool bias, const int KK, const int NV)
 {
     const int C = g->C, s = g->stride, F = 16 * NV;
     int off[12];
     for (int kh = 0, k = 0; kh < g->KH; kh++)
         for (int kw = 0; kw < g->KW; kw++)
             for (int c = 0; c < C; c++) off[k++] = (kh * g->W + kw) * C + c;
-    v16 sum[12][2];
+    v16 sum[12][2], bsum[2];
+    for (int v = 0; v < NV; v++) bsum[v] = (v16){0};
     for (int k = 0; k < KK; k++)
         for (int v = 0; v < NV; v++) sum[k][v] = (v16){0};
     for (int oh = 0; oh < g->OH; oh++) {
@@ -290,8 +291,17 @@ dw_allt_vec(float *restrict acc, const float *restrict xb, const float *restrict
             for (int v = 0; v < NV; v++) memcpy(&dv[v], d + 16 * v, sizeof dv[v]);
             for (int k = 0; k < KK; k++)
                 for (int v = 0; v < NV; v++) sum[k][v] += dv[v] * patch[k];
+            if (bias)
+                for (int v = 0; v < NV; v++) bsum[v] += dv[v];
         }
     }
+    if (bias) /* the bias gradient's row follows the KK rows of the kernel's */
+        for (int v = 0; v < NV; v++) {
+            v16 t;
+            memcpy(&t, acc + (size_t)KK * F + 16 * v, sizeof t);
+            t += bsum[v];
+            memcpy(acc + (size_t)KK * F + 16 * v, &t, sizeof t);
+        }
     for (int k = 0; k < KK; k++)
         for (int v = 0; v < NV; v++) {
             v16 t;
@@ -303,14 +313,14 @@ dw_allt_vec(float *restrict acc, const float *restrict xb, const float *restrict
 
 #define DW_ALLT_K(KK)                                                                              \
     case KK:                                                                                       \
-        if (nv == 1) dw_allt_vec(acc, xb, dyb, g, nearest, KK, 1);                                 \
-        else dw_allt_vec(acc, xb, dyb, g, nearest, KK, 2);                                         \
+        if (nv == 1) dw_allt_vec(acc, xb, dyb, g, nearest, bias, KK, 1);                           \
+        else dw_allt_vec(acc, xb, dyb, g, nearest, bias, KK, 2);                                   \
         return true;
 
 /* dw_allt_vec for the shapes it takes; false for the others. */
 static inline __attribute__((always_inline)) bool
 dw_allt(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
-        bool nearest)
+        bool nearest, bool bias)
 {
     const int nv = F == 16 ? 1 : F == 32 ? 2 : 0;
     if (!nv) return false;
@@ -322,12 +332,16 @@ dw_allt(float *restrict acc, const float *restrict xb, const float *restrict dyb
 }
 
 /* One sample's weight gradient of a short receptive field: acc (K, F) += patch(p) dy(p)^T over
- * its output pixels. */
+ * its output pixels, and with bias its row K (F values) += the sum of dy over them. */
 static inline __attribute__((always_inline)) void
 direct_dw_sample(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
-                 bool nearest)
+                 bool nearest, bool bias)
 {
-    if (dw_allt(acc, xb, dyb, F, g, nearest)) return;
+    if (dw_allt(acc, xb, dyb, F, g, nearest, bias)) return;
+    const int P = g->OH * g->OW, K = g->KH * g->KW * g->C;
+    if (bias)
+        for (int p = 0; p < P; p++)
+            for (int f = 0; f < F; f++) acc[(size_t)K * F + f] += dyb[(size_t)p * F + f];
     if (!nearest) {
         switch (F % 16 == 0 ? F / 16 : 0) {
         case 1: dw_taps_vec(acc, xb, dyb, F, g, 1); return;
@@ -338,7 +352,7 @@ direct_dw_sample(float *restrict acc, const float *restrict xb, const float *res
         }
     }
     /* nearest padding, or a filter count off the vector width: each pixel's patch, plain loops */
-    const int C = g->C, K = g->KH * g->KW * C;
+    const int C = g->C;
     float patch[CV_CONV_DIRECT_MAX_K];
     for (int oh = 0; oh < g->OH; oh++)
         for (int ow = 0; ow < g->OW; ow++) {
@@ -360,14 +374,16 @@ direct_dw_sample(float *restrict acc, const float *restrict xb, const float *res
         }
 }
 
-CV_ISA_CLONES(dw_sample, (float *acc, const float *xb, const float *dyb, int F, const cv_window *g, bool nearest),
-              direct_dw_sample, (acc, xb, dyb, F, g, nearest))
+CV_ISA_CLONES(dw_sample, (float *acc, const float *xb, const float *dyb, int F, const cv_window *g, bool nearest,
+                          bool bias),
+              direct_dw_sample, (acc, xb, dyb, F, g, nearest, bias))
 
-int cv_conv_direct_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g, bool nearest)
+int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g,
+                      bool nearest)
 {
     static dw_sample_fn sample;
     if (!sample) sample = dw_sample_pick();
-    const size_t KF = (size_t)g->KH * g->KW * g->C * F;
+    const size_t KW = (size_t)g->KH * g->KW * g->C * F, KF = KW + (db ? (size_t)F : 0);
     float *part = cv_scratch(CV_SCRATCH_DIRECT_DW, sizeof(float) * KF * (size_t)B);
     if (!part) return -1;
     const size_t xs = (size_t)g->H * g->W * g->C, ys = (size_t)g->OH * g->OW * F;
@@ -375,12 +391,14 @@ int cv_conv_direct_dw(float *dw, const float *x, const float *dy, int B, int F, 
     for (int b = 0; b < B; b++) {
         float *acc = part + (size_t)b * KF;
         memset(acc, 0, sizeof(float) * KF);
-        sample(acc, x + (size_t)b * xs, dy + (size_t)b * ys, F, g, nearest);
+        sample(acc, x + (size_t)b * xs, dy + (size_t)b * ys, F, g, nearest, db != NULL);
     }
     /* per-sample sums added in sample order: the result does not depend on the thread count */
     for (int b = 0; b < B; b++) {
         const float *acc = part + (size_t)b * KF;
-        for (size_t i = 0; i < KF; i++) dw[i] += acc[i];
+        for (size_t i = 0; i < KW; i++) dw[i] += acc[i];
+        if (db)
+            for (int f = 0; f < F; f++) db[f] += acc[KW + (size_t)f];
     }
     return 0;
 }

@@ -80,10 +80,11 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     const cv_window *g = &l->win;
     const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
     const int chunk = cv_conv_chunk(l, B);
-    bias_grad(l->db, dout, (int64_t)B * P, F);
-    /* a first layer (no dx) with a short receptive field: the direct weight gradient */
-    if (!dx && l->dw && K <= CV_CONV_DIRECT_MAX_K && cv_conv_direct_dw(l->dw, x, dout, B, F, g, l->spec->pad_nearest) == 0)
+    /* a first layer (no dx) with a short receptive field: the direct weight and bias gradients */
+    if (!dx && l->dw && K <= CV_CONV_DIRECT_MAX_K &&
+        cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
+    bias_grad(l->db, dout, (int64_t)B * P, F);
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
