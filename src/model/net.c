@@ -520,9 +520,9 @@ static int thread_id(void)
 #endif
 }
 
-/* Tiles are shared out among the threads; each runs its tiles through the whole trunk with
- * serial kernels (nested parallel regions stay inactive), in its own L2. A layer's time in the
- * profile is thread 0's: the threads work side by side. */
+/* Threads take tiles one at a time (whoever is free: a tile's result does not depend on the
+ * thread) and run each through the whole trunk with serial kernels, in their own L2. A layer's
+ * time in the profile is thread 0's: the threads work side by side. */
 static void forward_trunk(cv_net *net, const float *x, int B, bool training, uint64_t seed, int64_t epoch,
                           const int64_t *sample_ids)
 {
@@ -532,7 +532,7 @@ static void forward_trunk(cv_net *net, const float *x, int B, bool training, uin
         const int t = thread_id();
         double *prof = t == 0 ? net->prof_fwd : NULL;
         const cv_fwd_ctx ctx0 = {training, seed, epoch, NULL, &net->tile_ws[t]};
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int k = 0; k < tiles; k++) {
             const int s = k * T, cb = B - s < T ? B - s : T;
             cv_fwd_ctx ctx = ctx0;
@@ -597,7 +597,7 @@ static void backward_trunk(cv_net *net, float *d, int top, int lo, int B)
             const int t = thread_id();
             double *prof = t == 0 ? net->prof_bwd : NULL;
             float *buf = net->tile_buf + (size_t)t * net->tile_stride;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
             for (int k = w0; k < w1; k++) {
                 const int s = k * T, cb = B - s < T ? B - s : T;
                 float *part = net->tile_part + (size_t)(k - w0) * G;
