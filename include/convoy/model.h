@@ -161,6 +161,8 @@ const float *cv_net_layer_output(const cv_net *net, int layer);
  *  through the float rounding of the weight-gradient sums, and never on the thread count. */
 int cv_net_tile(const cv_net *net);
 int cv_net_set_tile(cv_net *net, int samples, cv_err *err);
+/** Samples per tile a batch of B samples runs in; 0 when it runs whole (no tiling). */
+int cv_net_tile_for(const cv_net *net, int B);
 /** Output width (number of classes / targets). */
 int cv_net_outputs(const cv_net *net);
 

@@ -488,6 +488,9 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
             printf("  %-16s %9.3f %9s %9s %6.1f%%\n", "augment", r.augment_ms, "", "", 100.0 * r.augment_ms / r.step_ms);
         if (r.ranks > 1)
             printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "allreduce", "", r.comm_ms, "", 100.0 * r.comm_ms / r.step_ms);
+        if (r.tile)
+            printf("tiles: the layers before the first dense one run %d samples at a time, threads taking tiles in turn "
+                   "(CONVOY_TILE=N sets N, 0 turns tiling off)\n", r.tile);
         printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters, peak RSS %.0f MiB (rank 0)\n",
                r.step_ms, r.images_per_s, r.flops_per_image / 1e6, (long long)r.params, r.peak_rss_mb);
         if (r.ranks > 1)

@@ -20,6 +20,8 @@ enum { N_EXIT_CODES = sizeof exit_codes / sizeof exit_codes[0] };
 static const char *const environment[][2] = {
     {"OMP_NUM_THREADS", "OpenMP threads per rank when --threads is not given"},
     {"CONVOY_GEMM", "generic: use the portable GEMM and convolution kernels even where the CPU has AVX2+FMA"},
+    {"CONVOY_TILE", "samples per tile of the layers before the first dense one (default: about 1 MiB of "
+                    "activations per tile; 0: no tiling)"},
 };
 enum { N_ENVIRONMENT = sizeof environment / sizeof environment[0] };
 

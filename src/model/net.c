@@ -511,6 +511,8 @@ static int tile_threads(const cv_net *net)
 #endif
 }
 
+int cv_net_tile_for(const cv_net *net, int B) { return tiled(net, B) ? tile_rows(net, B) : 0; }
+
 static int thread_id(void)
 {
 #ifdef _OPENMP

@@ -42,6 +42,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     cv_net *net = cv_net_create(spec, local > 0 ? local : 1, spec->fit.seed, err);
     if (!net) return -1;
     r->params = cv_net_param_count(net);
+    r->tile = cv_net_tile_for(net, local);
     cv_grad_sync sync;
     int64_t layer_off[CV_MAX_LAYERS];
     const int nl = cv_net_grad_layers(net, layer_off);
