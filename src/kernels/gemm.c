@@ -6,6 +6,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE__
+#include <xmmintrin.h>
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -161,15 +164,30 @@ static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int
                 for (int j = 0; j < nr; j++) d[k * nr + j] = j < cols ? src[j] : 0.0f;
             }
         } else if (cols == nr) {
-            /* a transposed panel, 8 k at a time: each source row gives 8 consecutive values
-             * (one 32-byte read), written as column j of an 8 x nr block */
+            /* a transposed panel: 4 x 4 blocks, transposed in registers where SSE is there (every
+             * x86-64), else 8 k at a time from each source row */
             int k = 0;
+#ifdef __SSE__
+            for (; k + 4 <= kc; k += 4)
+                for (int j = 0; j < nr; j += 4) {
+                    const float *src = B + (size_t)(c0 + j) * ldb + pc + k;
+                    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + ldb), r2 = _mm_loadu_ps(src + 2 * (size_t)ldb),
+                           r3 = _mm_loadu_ps(src + 3 * (size_t)ldb);
+                    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                    float *dk = d + (size_t)k * nr + j;
+                    _mm_storeu_ps(dk, r0);
+                    _mm_storeu_ps(dk + nr, r1);
+                    _mm_storeu_ps(dk + 2 * nr, r2);
+                    _mm_storeu_ps(dk + 3 * nr, r3);
+                }
+#else
             for (; k + 8 <= kc; k += 8)
                 for (int j = 0; j < nr; j++) {
                     const float *src = B + (size_t)(c0 + j) * ldb + pc + k;
                     float *dk = d + (size_t)k * nr + j;
                     for (int q = 0; q < 8; q++) dk[q * nr] = src[q];
                 }
+#endif
             for (; k < kc; k++)
                 for (int j = 0; j < nr; j++) d[k * nr + j] = B[(size_t)(c0 + j) * ldb + pc + k];
         } else {
