@@ -172,7 +172,7 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
  * dropout, flatten) run a tile of a few samples at a time through all of them, so that a tile's
  * activations and im2col matrix stay in the core's L2 cache between layers instead of a whole
  * batch's going out to memory and back once per layer. The tile size depends on the layer sizes
- * only (never on threads or ranks), so results do not change with either. */
+ * and the batch size only (never on threads or ranks), so results do not change with either. */
 #define CV_TILE_BYTES ((int64_t)1 << 20)
 /* the trunk's weight gradients are summed per tile, then added in tile order: at most this much
  * memory of per-tile sums at once (the tiles beyond it wait for the next pass) */
