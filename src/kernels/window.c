@@ -411,10 +411,19 @@ col2im_sample(float *restrict dxb, const float *restrict src, const cv_window *g
     const int C = g->C;
     if (overwrite)
         for (size_t i = 0; i < (size_t)g->H * g->W * C; i++) dxb[i] = 0.0f;
+    const int run = g->KW * C;
     for (int oh = 0; oh < g->OH; oh++)
-        for (int ow = 0; ow < g->OW; ow++)
+        for (int ow = 0; ow < g->OW; ow++) {
+            const int iw0 = ow * g->stride - g->pad_left;
+            const bool cols_in = iw0 >= 0 && iw0 + g->KW <= g->W;
             for (int kh = 0; kh < g->KH; kh++) {
                 const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+                if (ih >= 0 && cols_in) { /* the window row inside the image: one contiguous run */
+                    float *restrict d = dxb + ((size_t)ih * g->W + iw0) * C;
+                    for (int i = 0; i < run; i++) d[i] += src[i];
+                    src += run;
+                    continue;
+                }
                 for (int kw = 0; kw < g->KW; kw++, src += C) {
                     const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
                     if (ih < 0 || iw < 0) continue;
@@ -422,6 +431,7 @@ col2im_sample(float *restrict dxb, const float *restrict src, const cv_window *g
                     for (int c = 0; c < C; c++) d[c] += src[c];
                 }
             }
+        }
 }
 
 CV_ISA_CLONES(col2im_s, (float *dxb, const float *src, const cv_window *g, bool nearest, bool overwrite),
