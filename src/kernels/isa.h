@@ -21,9 +21,26 @@
         return strcmp(p, "avx512") == 0 ? NAME##_avx512 : strcmp(p, "avx2") == 0 ? NAME##_avx2 \
                                                                                    : NAME##_generic; \
     }
+/* The same for a body written per vector width (window-vec.h): BODY_w4 on 128-bit vectors,
+ * BODY_w8 with AVX2, BODY_w16 with AVX-512 */
+#define CV_ISA_CLONES_W(NAME, PARAMS, BODY, ARGS)                                               \
+    static void NAME##_generic PARAMS { BODY##_w4 ARGS; }                                       \
+    __attribute__((target("avx2,fma"))) static void NAME##_avx2 PARAMS { BODY##_w8 ARGS; }     \
+    __attribute__((target("avx512f"))) static void NAME##_avx512 PARAMS { BODY##_w16 ARGS; }   \
+    typedef void(*NAME##_fn) PARAMS;                                                            \
+    static NAME##_fn NAME##_pick(void)                                                          \
+    {                                                                                           \
+        const char *p = cv_gemm_path();                                                         \
+        return strcmp(p, "avx512") == 0 ? NAME##_avx512 : strcmp(p, "avx2") == 0 ? NAME##_avx2 \
+                                                                                   : NAME##_generic; \
+    }
 #else
 #define CV_ISA_CLONES(NAME, PARAMS, BODY, ARGS)                                                 \
     static void NAME##_generic PARAMS { BODY ARGS; }                                            \
+    typedef void(*NAME##_fn) PARAMS;                                                            \
+    static NAME##_fn NAME##_pick(void) { return NAME##_generic; }
+#define CV_ISA_CLONES_W(NAME, PARAMS, BODY, ARGS)                                               \
+    static void NAME##_generic PARAMS { BODY##_w4 ARGS; }                                       \
     typedef void(*NAME##_fn) PARAMS;                                                            \
     static NAME##_fn NAME##_pick(void) { return NAME##_generic; }
 #endif
