@@ -71,11 +71,10 @@ VN(direct_block)(float *restrict o, const float *restrict xb, const float *restr
 
 /* Output row oh of one sample: the pixels whose window lies inside the image's width go through
  * VN(direct_block) (zero padding, F = VW NV) in the widest blocks of 8, 4, 2 or 1 pixels whose
- * sums fit the registers;
- * the others pixel by pixel. o is the row's first output. */
+ * sums fit the registers, the others pixel by pixel. o is the row's first output. */
 static inline __attribute__((always_inline)) void
 VN(direct_row)(float *restrict o, const float *restrict xb, const float *restrict w, const cv_epilogue *ep, int F,
-           const cv_window *g, bool nearest, int oh)
+               const cv_window *g, bool nearest, int oh)
 {
     const int nv = F % VW == 0 && F / VW <= 4 ? F / VW : 0;
     const float *bias = ep ? ep->bias : NULL;
@@ -100,7 +99,7 @@ VN(direct_row)(float *restrict o, const float *restrict xb, const float *restric
         } else if (left >= 2 && most >= 2) {
             DIRECT_BLOCK(2)
             ow += 2;
-        } else if (left == 1) {
+        } else if (left >= 1) {
             DIRECT_BLOCK(1)
             ow++;
         } else {
@@ -155,7 +154,7 @@ VN(dw_taps)(float *restrict acc, const float *restrict xb, const float *restrict
  * crosses the border gather their patch through src_coord (zero or nearest padding). */
 static inline __attribute__((always_inline)) void
 VN(dw_allt_k)(float *restrict acc, const float *restrict xb, const float *restrict dyb, const cv_window *g,
-            bool nearest, bool bias, const int KK, const int NV)
+              bool nearest, bool bias, const int KK, const int NV)
 {
     const int C = g->C, s = g->stride, F = VW * NV;
     int off[12];
@@ -212,14 +211,14 @@ VN(dw_allt_k)(float *restrict acc, const float *restrict xb, const float *restri
 
 #define DW_ALLT_K(KK)                                                                              \
     case KK:                                                                                       \
-        if (nv == 1) VN(dw_allt_k)(acc, xb, dyb, g, nearest, bias, KK, 1);                           \
-        else VN(dw_allt_k)(acc, xb, dyb, g, nearest, bias, KK, 2);                                   \
+        if (nv == 1) VN(dw_allt_k)(acc, xb, dyb, g, nearest, bias, KK, 1);                         \
+        else VN(dw_allt_k)(acc, xb, dyb, g, nearest, bias, KK, 2);                                 \
         return true;
 
-/* dw_allt_vec for the shapes it takes; false for the others. */
+/* VN(dw_allt_k) for the shapes it takes; false for the others. */
 static inline __attribute__((always_inline)) bool
 VN(dw_allt)(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
-        bool nearest, bool bias)
+            bool nearest, bool bias)
 {
     const int nv = F == VW ? 1 : F == 2 * VW ? 2 : 0;
     /* KK nv sums, nv bias sums, nv dy vectors and a broadcast must fit the registers */
@@ -235,7 +234,7 @@ VN(dw_allt)(float *restrict acc, const float *restrict xb, const float *restrict
  * its output pixels, and with bias its row K (F values) += the sum of dy over them. */
 static inline __attribute__((always_inline)) void
 VN(dw_sample)(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
-                 bool nearest, bool bias)
+              bool nearest, bool bias)
 {
     if (VN(dw_allt)(acc, xb, dyb, F, g, nearest, bias)) return;
     const int P = g->OH * g->OW, K = g->KH * g->KW * g->C;
@@ -274,12 +273,11 @@ VN(dw_sample)(float *restrict acc, const float *restrict xb, const float *restri
         }
 }
 
-
 /* Max/min pooling of one output pixel, VW channels at a time (C a multiple of VW): the running
  * winner and its offset stay in registers over the window's cells; ties keep the first cell. */
 static inline __attribute__((always_inline)) void
 VN(pool_vec)(float *restrict o, int32_t *restrict a, const float *restrict xb, const cv_window *g, bool max,
-               int oh, int ow)
+             int oh, int ow)
 {
     const int C = g->C;
     VECI iota;
@@ -306,8 +304,8 @@ VN(pool_vec)(float *restrict o, int32_t *restrict a, const float *restrict xb, c
 /* One output pixel of a pooling window: window cells outer, channels inner, written as selects
  * so the channel loop vectorises; ties keep the first cell in (kh, kw) order. */
 static inline __attribute__((always_inline)) void
-VN(pool_pixel)(float *restrict o, int32_t *restrict a, const float *restrict xb, const cv_window *g, cv_pool_kind kind,
-           int oh, int ow)
+VN(pool_pixel)(float *restrict o, int32_t *restrict a, const float *restrict xb, const cv_window *g,
+               cv_pool_kind kind, int oh, int ow)
 {
     const int C = g->C;
     if (a && kind != CV_POOL_AVG && C % VW == 0) {
@@ -350,8 +348,8 @@ VN(pool_pixel)(float *restrict o, int32_t *restrict a, const float *restrict xb,
  * columns no window covers get 0. No clearing pass, no scatter: all loops are contiguous and
  * vectorise. */
 static inline __attribute__((always_inline)) void
-VN(pool_bwd_tiled)(float *restrict dxb, const float *restrict dout, const int32_t *restrict arg, const float *restrict yb,
-               float leak, const cv_window *g)
+VN(pool_bwd_tiled)(float *restrict dxb, const float *restrict dout, const int32_t *restrict arg,
+                   const float *restrict yb, float leak, const cv_window *g)
 {
     const int C = g->C, KH = g->KH, KW = g->KW;
     for (int ih = 0; ih < g->H; ih++) {

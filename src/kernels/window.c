@@ -1,12 +1,13 @@
-/* NHWC window kernels: im2col/col2im for conv2d and max/avg/min pooling. Forward loops are
- * parallel over output pixels; backward loops are parallel over samples, whose input
- * gradients are disjoint, so no atomics are needed and the summation order is fixed. */
+/* NHWC window kernels: im2col/col2im for conv2d, the direct convolution and weight gradient of
+ * short receptive fields, and max/avg/min pooling. Forward loops are parallel over output
+ * pixels; backward loops are parallel over samples, whose input gradients are disjoint, so no
+ * atomics are needed and the summation order is fixed. Every kernel is compiled for the
+ * instruction set the GEMM uses (isa.h); the hand-vectorised ones are in window-vec.h. */
 #include "convoy/kernels.h"
 #include "kernels/isa.h"
 
 #include <stdlib.h>
 #include <string.h>
-
 
 /* Input coordinate for output o and window offset k; -1 when it falls in zero padding. */
 static inline int src_coord(int o, int k, int stride, int pad, int n, bool nearest)
@@ -69,8 +70,6 @@ void cv_im2col(float *col, const float *x, int B, const cv_window *g, bool neare
     }
 }
 
-typedef float v16 __attribute__((vector_size(64)));
-
 /* One output pixel of the direct convolution: o[0..F) = bias + sum over the window. The
  * filter loop is contiguous and vectorises; the sum runs in (kh, kw, c) order. */
 static inline __attribute__((always_inline)) void
@@ -104,11 +103,14 @@ direct_pixel(float *restrict o, const float *restrict xb, const float *restrict 
         for (int f = 0; f < F; f++) o[f] = o[f] > 0.0f ? o[f] : leak * o[f];
 }
 
+/* The hand-vectorised kernels (window-vec.h) at each instruction set's native width: 16 floats
+ * (AVX-512, 32 registers), 8 (AVX2, 16 registers), 4 (SSE and other 128-bit sets). */
+typedef float v16 __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 typedef float v4 __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
-typedef int32_t v16i __attribute__((vector_size(64)));
 
 #define VEC v16
 #define VECI v16i
