@@ -637,10 +637,15 @@ static gcase *accum_case(void)
     return &gc;
 }
 
-/* backward ADDS into the gradient buffer: two calls give twice one call */
-Test(grad, backward_accumulates)
+/* backward ADDS into the gradient buffer: two calls give twice one call, bit for bit (in
+ * tiles of one sample as well: the tiles' sum is added at once) */
+static void check_accumulates(int tile)
 {
     gcase *gc = accum_case();
+    cv_err err = {{0}};
+    cr_assert_eq(cv_net_set_tile(gc->net, tile, &err), 0, "%s", err.msg);
+    cv_net_forward(gc->net, gc->xf, gc->B, false, 0, 0, gc->ids);
+    cr_assert_eq(cv_net_tile_for(gc->net, gc->B), tile);
     const int64_t n = cv_net_param_count(gc->net);
     float *once = malloc(sizeof(float) * (size_t)n);
     cv_net_zero_grad(gc->net);
@@ -651,8 +656,8 @@ Test(grad, backward_accumulates)
     int nonzero = 0;
     for (int64_t j = 0; j < n; j++) {
         nonzero += once[j] != 0.0f;
-        cr_expect_leq(fabsf(twice[j] - 2.0f * once[j]), 1e-6f * fabsf(once[j]) + 1e-12f,
-                      "param %ld: %.9g after two calls, %.9g after one", (long)j, twice[j], once[j]);
+        cr_expect_eq(twice[j], 2.0f * once[j], "param %ld: %.9g after two calls, %.9g after one", (long)j, twice[j],
+                     once[j]);
     }
     cr_assert_gt(nonzero, n / 2);
     /* zero_grad clears it */
@@ -661,6 +666,9 @@ Test(grad, backward_accumulates)
     free(once);
     case_free(gc);
 }
+
+Test(grad, backward_accumulates) { check_accumulates(0); }
+Test(grad, backward_accumulates_in_tiles) { check_accumulates(1); }
 
 /* norm divides: backward(norm) = B / norm * backward(B); and two half-batch backward calls
  * with norm = B add up to the full batch's */

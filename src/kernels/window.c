@@ -182,12 +182,13 @@ int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int
         memset(acc, 0, sizeof(float) * KF);
         sample(acc, x + (size_t)b * xs, dy + (size_t)b * ys, F, g, nearest, db != NULL);
     }
-    /* per-sample sums added in sample order: the result does not depend on the thread count */
-    for (int b = 0; b < B; b++) {
-        const float *acc = part + (size_t)b * KF;
-        for (size_t i = 0; i < KW; i++) dw[i] += acc[i];
-        if (db)
-            for (int f = 0; f < F; f++) db[f] += acc[KW + (size_t)f];
+    /* the per-sample sums added up in sample order (the result does not depend on the thread
+     * count), then into dw and db at once (two calls add exactly twice one call) */
+    for (size_t i = 0; i < KF; i++) {
+        float sum = 0.0f;
+        for (int b = 0; b < B; b++) sum += part[(size_t)b * KF + i];
+        if (i < KW) dw[i] += sum;
+        else db[i - KW] += sum;
     }
     return 0;
 }

@@ -616,10 +616,10 @@ static void backward_trunk(cv_net *net, float *d, int top, int lo, int B)
         }
         const int n = w1 - w0;
 #pragma omp parallel for schedule(static)
-        for (int64_t g = 0; g < G; g++) {
-            float sum = net->grads[g];
+        for (int64_t g = 0; g < G; g++) { /* the tiles' sum, then added: backward stays additive */
+            float sum = 0.0f;
             for (int k = 0; k < n; k++) sum += net->tile_part[(size_t)k * G + g];
-            net->grads[g] = sum;
+            net->grads[g] += sum;
         }
     }
 }
