@@ -306,7 +306,7 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
  * batch of 64 rows) is cut by columns instead: each thread runs the whole K walk for its own
  * block of nr-column panels, with no barrier between K slices; a small one runs on one thread.
  * Either way each C tile's sum runs in the same order, so the thread count changes nothing. */
-static void by_columns(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+static void blocked_on_threads(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                        const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep)
 {
     const gemm_kernel *g = kernel();
@@ -420,7 +420,7 @@ void cv_sgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, con
     const bool small = !transA && !transB && K <= 16;
     if (work && !small && !use_split_k(M, N, K)) {
         if (beta != 0.0f) scale_c(M, N, beta, C, ldc);
-        by_columns(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 0.0f, ep);
+        blocked_on_threads(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 0.0f, ep);
         return; /* the epilogue ran tile by tile */
     }
     scale_c(M, N, beta, C, ldc);

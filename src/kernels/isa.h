@@ -8,25 +8,12 @@
 #include "convoy/kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* static void NAME_generic/_avx2/_avx512 PARAMS { BODY ARGS; }, and NAME_pick() returning the
- * one for this CPU */
-#define CV_ISA_CLONES(NAME, PARAMS, BODY, ARGS)                                                 \
-    static void NAME##_generic PARAMS { BODY ARGS; }                                            \
-    __attribute__((target("avx2,fma"))) static void NAME##_avx2 PARAMS { BODY ARGS; }          \
-    __attribute__((target("avx512f"))) static void NAME##_avx512 PARAMS { BODY ARGS; }         \
-    typedef void(*NAME##_fn) PARAMS;                                                            \
-    static NAME##_fn NAME##_pick(void)                                                          \
-    {                                                                                           \
-        const char *p = cv_gemm_path();                                                         \
-        return strcmp(p, "avx512") == 0 ? NAME##_avx512 : strcmp(p, "avx2") == 0 ? NAME##_avx2 \
-                                                                                   : NAME##_generic; \
-    }
-/* The same for a body written per vector width (window-vec.h): BODY_w4 on 128-bit vectors,
- * BODY_w8 with AVX2, BODY_w16 with AVX-512 */
-#define CV_ISA_CLONES_W(NAME, PARAMS, BODY, ARGS)                                               \
-    static void NAME##_generic PARAMS { BODY##_w4 ARGS; }                                       \
-    __attribute__((target("avx2,fma"))) static void NAME##_avx2 PARAMS { BODY##_w8 ARGS; }     \
-    __attribute__((target("avx512f"))) static void NAME##_avx512 PARAMS { BODY##_w16 ARGS; }   \
+/* static void NAME_generic/_avx2/_avx512 PARAMS calling G, A2 and A512 with ARGS, each compiled
+ * for its instruction set, and NAME_pick() returning the one for this CPU */
+#define CV_ISA_CLONES3(NAME, PARAMS, G, A2, A512, ARGS)                                          \
+    static void NAME##_generic PARAMS { G ARGS; }                                               \
+    __attribute__((target("avx2,fma"))) static void NAME##_avx2 PARAMS { A2 ARGS; }            \
+    __attribute__((target("avx512f"))) static void NAME##_avx512 PARAMS { A512 ARGS; }         \
     typedef void(*NAME##_fn) PARAMS;                                                            \
     static NAME##_fn NAME##_pick(void)                                                          \
     {                                                                                           \
@@ -35,14 +22,16 @@
                                                                                    : NAME##_generic; \
     }
 #else
-#define CV_ISA_CLONES(NAME, PARAMS, BODY, ARGS)                                                 \
-    static void NAME##_generic PARAMS { BODY ARGS; }                                            \
-    typedef void(*NAME##_fn) PARAMS;                                                            \
-    static NAME##_fn NAME##_pick(void) { return NAME##_generic; }
-#define CV_ISA_CLONES_W(NAME, PARAMS, BODY, ARGS)                                               \
-    static void NAME##_generic PARAMS { BODY##_w4 ARGS; }                                       \
+#define CV_ISA_CLONES3(NAME, PARAMS, G, A2, A512, ARGS)                                          \
+    static void NAME##_generic PARAMS { G ARGS; }                                               \
     typedef void(*NAME##_fn) PARAMS;                                                            \
     static NAME##_fn NAME##_pick(void) { return NAME##_generic; }
 #endif
+/* one always-inline BODY compiled for every instruction set */
+#define CV_ISA_CLONES(NAME, PARAMS, BODY, ARGS) CV_ISA_CLONES3(NAME, PARAMS, BODY, BODY, BODY, ARGS)
+/* a body written per vector width (window-vec.h): BODY_w4 on 128-bit vectors, BODY_w8 with AVX2,
+ * BODY_w16 with AVX-512 */
+#define CV_ISA_CLONES_W(NAME, PARAMS, BODY, ARGS) \
+    CV_ISA_CLONES3(NAME, PARAMS, BODY##_w4, BODY##_w8, BODY##_w16, ARGS)
 
 #endif
