@@ -307,7 +307,7 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
  * block of nr-column panels, with no barrier between K slices; a small one runs on one thread.
  * Either way each C tile's sum runs in the same order, so the thread count changes nothing. */
 static void blocked_on_threads(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
-                       const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep)
+                               const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep)
 {
     const gemm_kernel *g = kernel();
     const int mp = (M + g->mr - 1) / g->mr, np = (N + g->nr - 1) / g->nr;
