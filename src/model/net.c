@@ -221,16 +221,16 @@ static int tile_rows(const cv_net *net, int B)
     return (B + tiles - 1) / tiles;
 }
 
-/* Layer j as seen by the tile starting at sample s: its per-sample buffers moved there, and its
- * parameter gradients (if it learns) going to the tile's own partial sums. */
+/* Layer j as seen by the tile starting at sample s: its per-sample buffers moved there, and,
+ * given the tile's partial sums (backward), its parameter gradients (if it learns) going there. */
 static cv_layer tile_layer(const cv_net *net, int j, int s, float *part)
 {
     cv_layer l = net->layers[j];
     l.out += (int64_t)s * l.out_size;
     if (l.arg) l.arg += (int64_t)s * l.out_size;
     if (l.mask) l.mask += (int64_t)s * l.out_size;
-    if (l.dw) l.dw = part + net->views[j].kernel_off;
-    if (l.db) l.db = part + net->views[j].bias_off;
+    if (part && l.dw) l.dw = part + net->views[j].kernel_off;
+    if (part && l.db) l.db = part + net->views[j].bias_off;
     return l;
 }
 
