@@ -451,6 +451,15 @@ Test(grad, conv_stack_batch1)
     grad_check("input shape=7,5,3\nconv2d filters=5 kernel=3 padding=same activation=relu\n"
                "conv2d filters=4 kernel=2 stride=2 activation=tanh\n" CONV_TAIL, 1, T_FLOAT);
 }
+/* 32 filters on 4 channels (a 3-wide window row of 12 values), no padding: the implicit-GEMM
+ * path (cv_conv_gemm, cv_conv_gemm_dw), stride 1 and 2, with its input gradient */
+Test(grad, conv_implicit_gemm_path)
+{
+    grad_check("input shape=7,5,3\nconv2d filters=4 kernel=1 activation=linear\n"
+               "conv2d filters=32 kernel=3 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
+    grad_check("input shape=7,5,3\nconv2d filters=4 kernel=1 activation=linear\n"
+               "conv2d filters=32 kernel=3 stride=2 activation=relu\n" CONV_TAIL, 2, T_FLOAT);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* pooling on 7x5: leftovers, stride != pool, overlapping windows */

@@ -701,3 +701,81 @@ Test(conv_direct, matches_im2col_gemm_forward_and_weight_gradient) { check_direc
 /* the same through the other instruction-set clones (chosen once per process, like the GEMM's) */
 Test(conv_direct, avx2_clone, .init = force_avx2) { check_direct_all(); }
 Test(conv_direct, generic_clone, .init = force_generic) { check_direct_all(); }
+
+/* The implicit-GEMM convolution against im2col + the naive GEMM: the fmnist-cnn second layer,
+ * stride 2, a 2x2 window, panels cut short by the pixel count, with bias + ReLU and an
+ * accumulating weight gradient; the forward equals the im2col + cv_sgemm path bit for bit. */
+static void check_implicit(int H, int W, int C, int k, int s, int F, int B)
+{
+    const cv_window g = conv_win(H, W, C, k, s, false);
+    const int K = g.KH * g.KW * g.C, P = g.OH * g.OW;
+    cr_assert(cv_conv_gemm_fits(&g, F), "H=%d W=%d C=%d k=%d s=%d F=%d should take the implicit path", H, W, C, k,
+              s, F);
+    float *x = rand_buf((size_t)B * H * W * C, 400 + F), *w = rand_buf((size_t)K * F, 401 + F);
+    float *bias = rand_buf((size_t)F, 402 + F), *dy = rand_buf((size_t)B * P * F, 403 + F);
+    float *col = malloc(sizeof(float) * (size_t)B * P * K), *out = malloc(sizeof(float) * (size_t)B * P * F);
+    float *ref = malloc(sizeof(float) * (size_t)B * P * F), *gemm = malloc(sizeof(float) * (size_t)B * P * F);
+    float *dw = malloc(sizeof(float) * (size_t)K * F), *dwref = malloc(sizeof(float) * (size_t)K * F);
+    cv_im2col(col, x, B, &g, false);
+    cv_sgemm_naive(false, false, B * P, F, K, 1.0f, col, K, w, F, 0.0f, ref, F);
+    const cv_epilogue ep = {bias, true, 0.05f};
+    cv_conv_gemm(out, x, w, &ep, B, F, &g);
+    cv_sgemm_ep(false, false, B * P, F, K, 1.0f, col, K, w, F, 0.0f, gemm, F, &ep);
+    int negatives = 0;
+    for (int r = 0; r < B * P; r++)
+        for (int f = 0; f < F; f++) {
+            float v = ref[(size_t)r * F + f] + bias[f];
+            if (v < 0) v *= 0.05f, negatives++;
+            cr_assert_leq(fabsf(out[(size_t)r * F + f] - v), 1e-4f * (1.0f + fabsf(v)),
+                          "F=%d C=%d k=%d s=%d: out(%d,%d) = %g, want %g", F, C, k, s, r, f, out[(size_t)r * F + f], v);
+        }
+    cr_assert_gt(negatives, 0);
+    if (K <= 384) /* one K slice: the same sums in the same order */
+        cr_assert_eq(memcmp(out, gemm, sizeof(float) * (size_t)B * P * F), 0, "F=%d C=%d k=%d s=%d: not bit-identical",
+                     F, C, k, s);
+    for (int i = 0; i < K * F; i++) dw[i] = dwref[i] = 0.5f; /* both accumulate */
+    cv_conv_gemm_dw(dw, x, dy, B, F, &g);
+    cv_sgemm_naive(true, false, K, F, B * P, 1.0f, col, K, dy, F, 1.0f, dwref, F);
+    for (int i = 0; i < K * F; i++)
+        cr_assert_leq(fabsf(dw[i] - dwref[i]), 1e-4f * (1.0f + fabsf(dwref[i])), "F=%d C=%d k=%d s=%d: dw[%d] = %g, want %g",
+                      F, C, k, s, i, dw[i], dwref[i]);
+    free(x), free(w), free(bias), free(dy), free(col), free(out), free(ref), free(gemm), free(dw), free(dwref);
+}
+
+static void check_implicit_all(void)
+{
+    check_implicit(13, 13, 32, 3, 1, 64, 5); /* fmnist-cnn's second layer; 605 pixels */
+    check_implicit(11, 9, 8, 3, 2, 32, 3);   /* stride 2, KW*C = 24 */
+    check_implicit(7, 6, 6, 2, 1, 96, 2);    /* 2x2 window, KW*C = 12, 60 pixels */
+    check_implicit(12, 12, 48, 3, 1, 32, 1); /* K = 1296: several K slices in the GEMM */
+    /* where it does not apply: padding, a filter count off the micro-kernel's width, a window
+     * row that does not split into whole tiles */
+    const cv_window same = conv_win(13, 13, 32, 3, 1, true), odd = conv_win(13, 13, 5, 3, 1, false);
+    cr_assert_not(cv_conv_gemm_fits(&same, 64));
+    cr_assert_not(cv_conv_gemm_fits(&odd, 64));
+    const cv_window ok = conv_win(13, 13, 32, 3, 1, false);
+    cr_assert_not(cv_conv_gemm_fits(&ok, 36));
+}
+
+Test(conv_implicit, matches_im2col_gemm_forward_and_weight_gradient) { check_implicit_all(); }
+Test(conv_implicit, avx2_kernel, .init = force_avx2) { check_implicit_all(); }
+Test(conv_implicit, generic_kernel, .init = force_generic) { check_implicit_all(); }
+Test(conv_implicit, thread_count_does_not_change_bits)
+{
+    const cv_window g = conv_win(13, 13, 32, 3, 1, false);
+    enum { B = 9, F = 64 };
+    const int K = 288, P = g.OH * g.OW;
+    float *x = rand_buf((size_t)B * 13 * 13 * 32, 501), *dy = rand_buf((size_t)B * P * F, 502);
+    float *w = rand_buf((size_t)K * F, 503);
+    float *o1 = malloc(sizeof(float) * B * P * F), *o2 = malloc(sizeof(float) * B * P * F);
+    float *d1 = calloc((size_t)K * F, sizeof(float)), *d2 = calloc((size_t)K * F, sizeof(float));
+    omp_set_num_threads(1);
+    cv_conv_gemm(o1, x, w, NULL, B, F, &g);
+    cv_conv_gemm_dw(d1, x, dy, B, F, &g);
+    omp_set_num_threads(2);
+    cv_conv_gemm(o2, x, w, NULL, B, F, &g);
+    cv_conv_gemm_dw(d2, x, dy, B, F, &g);
+    cr_assert_eq(memcmp(o1, o2, sizeof(float) * B * P * F), 0);
+    cr_assert_eq(memcmp(d1, d2, sizeof(float) * K * F), 0);
+    free(x), free(dy), free(w), free(o1), free(o2), free(d1), free(d2);
+}

@@ -70,6 +70,16 @@ void cv_conv_direct(float *out, const float *x, const float *w, const cv_epilogu
  *  path). */
 int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g,
                       bool nearest);
+/** Whether cv_conv_gemm and cv_conv_gemm_dw take this convolution: windows inside the input (no
+ *  padding), F a multiple of the micro-kernel's width and KW*C of its height (e.g. F % 32 and
+ *  KW*C % 12 with AVX-512). */
+bool cv_conv_gemm_fits(const cv_window *g, int F);
+/** out (B,OH,OW,F) = ep(the convolution of x (B,H,W,C) with w (KH,KW,C,F)) as an implicit GEMM:
+ *  the same sums, in the same order, as im2col + cv_sgemm, without the column matrix. */
+void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
+                  const cv_window *g);
+/** dw (KH,KW,C,F) += its weight gradient given dy (B,OH,OW,F), one sample at a time in order. */
+void cv_conv_gemm_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g);
 /** Receptive fields up to this many values go through cv_conv_direct and cv_conv_direct_dw. */
 #define CV_CONV_DIRECT_MAX_K 32
 

@@ -8,27 +8,22 @@
  * (sk = lda, si = 1); each form is compiled with its strides known. All TILE_MR rows are read,
  * so A in place needs full panels; only the store is trimmed to mr x nr. The sum over k runs
  * in order, whatever the ISA and the form. With `set` the tile is stored, not added (beta 0);
- * ep (NULL: none; its bias offset to the tile's first column) is applied on the way out. */
+ * ep (NULL: none; its bias offset to the tile's first column) is applied on the way out.
+ * Defining TILE_CONV_NAME and TILE_CONV_DW_NAME as well adds the implicit-GEMM convolution
+ * kernels (conv-gemm.c's), which share the accumulation and the store. */
+/* The finished tile acc (TILE_MR x TILE_NR) into C: stored (set) or added, then ep; only mr x nr
+ * of it when the tile is cut short. */
+#define TILE_NV (TILE_NR / TILE_VW)
+#define TILE_CAT2(a, b) a##b
+#define TILE_CAT(a, b) TILE_CAT2(a, b)
+#define TILE_STORE TILE_CAT(TILE_NAME, _store)
 static inline __attribute__((always_inline)) TILE_TARGET void
-TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const float *restrict pb,
-          float *restrict c, int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
+TILE_STORE(TILE_VEC acc[TILE_MR][TILE_NV], float *restrict c, int ldc, int mr, int nr, bool set,
+           const cv_epilogue *ep)
 {
-    enum { NV = TILE_NR / TILE_VW };
-    TILE_VEC acc[TILE_MR][NV];
-    memset(acc, 0, sizeof acc);
-    for (int k = 0; k < kc; k++) {
-        TILE_VEC b[NV];
-        for (int v = 0; v < NV; v++) memcpy(&b[v], pb + v * TILE_VW, sizeof b[v]);
-        for (int i = 0; i < TILE_MR; i++) {
-            const float a = pa[i * si];
-            for (int v = 0; v < NV; v++) acc[i][v] += b[v] * a;
-        }
-        pa += sk;
-        pb += TILE_NR;
-    }
     if (mr == TILE_MR && nr == TILE_NR) {
         for (int i = 0; i < TILE_MR; i++)
-            for (int v = 0; v < NV; v++) {
+            for (int v = 0; v < TILE_NV; v++) {
                 TILE_VEC t = acc[i][v];
                 float *p = c + (size_t)i * ldc + v * TILE_VW;
                 if (!set) {
@@ -61,6 +56,25 @@ TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const fl
     }
 }
 
+static inline __attribute__((always_inline)) TILE_TARGET void
+TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const float *restrict pb,
+          float *restrict c, int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
+{
+    TILE_VEC acc[TILE_MR][TILE_NV];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < kc; k++) {
+        TILE_VEC b[TILE_NV];
+        for (int v = 0; v < TILE_NV; v++) memcpy(&b[v], pb + v * TILE_VW, sizeof b[v]);
+        for (int i = 0; i < TILE_MR; i++) {
+            const float a = pa[i * si];
+            for (int v = 0; v < TILE_NV; v++) acc[i][v] += b[v] * a;
+        }
+        pa += sk;
+        pb += TILE_NR;
+    }
+    TILE_STORE(acc, c, ldc, mr, nr, set, ep);
+}
+
 TILE_TARGET static void TILE_NAME(int kc, const float *pa, int sk, int si, const float *pb, float *c,
                                   int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
 {
@@ -69,7 +83,67 @@ TILE_TARGET static void TILE_NAME(int kc, const float *pa, int sk, int si, const
     else TILE_BODY(kc, pa, sk, 1, pb, c, ldc, mr, nr, set, ep);
 }
 
+
+#ifdef TILE_CONV_NAME
+/* Implicit-GEMM convolution, B read in place (row k of B at pb + k * sb, TILE_NR wide).
+ * Forward: A's row i is output pixel i's receptive field, which in NHWC is nseg runs (one per
+ * window row) of seglen contiguous values, segstride apart, starting at rows[i]; k runs in
+ * (run, offset) order, the im2col matrix's column order. */
+TILE_TARGET static void TILE_CONV_NAME(const float *const *rows, int nseg, int seglen, long segstride,
+                                       const float *restrict pb, int sb, float *c, int ldc, int mr, int nr,
+                                       bool set, const cv_epilogue *ep)
+{
+    TILE_VEC acc[TILE_MR][TILE_NV];
+    memset(acc, 0, sizeof acc);
+    for (int s = 0; s < nseg; s++) {
+        const float *restrict r[TILE_MR];
+        for (int i = 0; i < TILE_MR; i++) r[i] = rows[i] + s * segstride;
+        for (int j = 0; j < seglen; j++) {
+            TILE_VEC b[TILE_NV];
+            for (int v = 0; v < TILE_NV; v++) memcpy(&b[v], pb + v * TILE_VW, sizeof b[v]);
+            for (int i = 0; i < TILE_MR; i++) {
+                const float a = r[i][j];
+                for (int v = 0; v < TILE_NV; v++) acc[i][v] += b[v] * a;
+            }
+            pb += sb;
+        }
+    }
+    TILE_STORE(acc, c, ldc, mr, nr, set, ep);
+}
+
+/* Weight gradient: C (TILE_MR receptive-field offsets x TILE_NR filters) += sum over the
+ * output pixels of one sample, walked as no rows of nq pixels: A's value (pixel, i) is
+ * pa[o * so + q * sq + i] (TILE_MR consecutive offsets of one window row), B's row is that
+ * pixel's output gradient. */
+TILE_TARGET static void TILE_CONV_DW_NAME(const float *pa, int no, long so, int nq, long sq,
+                                          const float *restrict pb, int sb, float *c, int ldc)
+{
+    TILE_VEC acc[TILE_MR][TILE_NV];
+    memset(acc, 0, sizeof acc);
+    for (int o = 0; o < no; o++) {
+        const float *restrict p = pa + o * so;
+        for (int q = 0; q < nq; q++) {
+            TILE_VEC b[TILE_NV];
+            for (int v = 0; v < TILE_NV; v++) memcpy(&b[v], pb + v * TILE_VW, sizeof b[v]);
+            for (int i = 0; i < TILE_MR; i++) {
+                const float a = p[i];
+                for (int v = 0; v < TILE_NV; v++) acc[i][v] += b[v] * a;
+            }
+            p += sq;
+            pb += sb;
+        }
+    }
+    TILE_STORE(acc, c, ldc, TILE_MR, TILE_NR, false, NULL);
+}
+#undef TILE_CONV_NAME
+#undef TILE_CONV_DW_NAME
+#endif
+
 #undef TILE_BODY
+#undef TILE_STORE
+#undef TILE_CAT
+#undef TILE_CAT2
+#undef TILE_NV
 #undef TILE_NAME
 #undef TILE_VEC
 #undef TILE_VW

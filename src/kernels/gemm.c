@@ -3,6 +3,7 @@
  * 6x8 on 128-bit vectors otherwise, picked at run time) computes each C tile. Each C tile belongs to one thread and K is walked in a fixed order,
  * so results do not depend on the thread count. */
 #include "convoy/kernels.h"
+#include "kernels/conv-ukernels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,8 @@ static inline float elem(const float *X, int ld, bool trans, int r, int c)
 
 /* baseline: 128-bit vectors, which every x86-64 (SSE2) and most other CPUs have natively */
 #define TILE_NAME tile_generic
+#define TILE_CONV_NAME conv_generic
+#define TILE_CONV_DW_NAME conv_dw_generic
 #define TILE_BODY tile_generic_body
 #define TILE_VEC v4
 #define TILE_VW 4
@@ -59,6 +62,8 @@ static inline float elem(const float *X, int ld, bool trans, int r, int c)
 #ifdef CV_X86
 /* AVX2+FMA: 6 x 16 = 12 ymm accumulators */
 #define TILE_NAME tile_avx2
+#define TILE_CONV_NAME conv_avx2
+#define TILE_CONV_DW_NAME conv_dw_avx2
 #define TILE_BODY tile_avx2_body
 #define TILE_VEC v8
 #define TILE_VW 8
@@ -69,6 +74,8 @@ static inline float elem(const float *X, int ld, bool trans, int r, int c)
 
 /* AVX-512F: 12 x 32 = 24 zmm accumulators (of 32 registers) */
 #define TILE_NAME tile_avx512
+#define TILE_CONV_NAME conv_avx512
+#define TILE_CONV_DW_NAME conv_dw_avx512
 #define TILE_BODY tile_avx512_body
 #define TILE_VEC v16
 #define TILE_VW 16
@@ -84,12 +91,13 @@ typedef struct {
     const char *name;
     tile_fn fn;
     int mr, nr;
+    cv_conv_ukernels conv;
 } gemm_kernel;
 
-static const gemm_kernel kernel_generic = {"generic", tile_generic, 6, 8};
+static const gemm_kernel kernel_generic = {"generic", tile_generic, 6, 8, {6, 8, conv_generic, conv_dw_generic}};
 #ifdef CV_X86
-static const gemm_kernel kernel_avx2 = {"avx2", tile_avx2, 6, 16};
-static const gemm_kernel kernel_avx512 = {"avx512", tile_avx512, 12, 32};
+static const gemm_kernel kernel_avx2 = {"avx2", tile_avx2, 6, 16, {6, 16, conv_avx2, conv_dw_avx2}};
+static const gemm_kernel kernel_avx512 = {"avx512", tile_avx512, 12, 32, {12, 32, conv_avx512, conv_dw_avx512}};
 #endif
 
 /* The widest kernel this CPU runs; CONVOY_GEMM=generic|avx2|avx512 asks for a narrower one
@@ -113,6 +121,8 @@ static const gemm_kernel *kernel(void)
     if (!k) k = pick_kernel(); /* a benign race: every caller picks the same */
     return k;
 }
+
+const cv_conv_ukernels *cv_conv_ukernels_get(void) { return &kernel()->conv; }
 
 #ifdef CONVOY_BLAS_OPENBLAS
 const char *cv_gemm_path(void) { return "openblas"; }

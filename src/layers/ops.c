@@ -1,6 +1,8 @@
 /* Forward and backward of every layer kind's linear part, and the registry that maps kinds
- * to them. conv2d and dense run on cv_sgemm; conv2d works through im2col in chunks of samples
- * so the workspace stays bounded for any batch size. Layouts: x (B, in), out (B, out), NHWC. */
+ * to them. conv2d and dense run on cv_sgemm; conv2d reads its receptive fields in place
+ * (cv_conv_gemm) where the window and sizes allow, else works through im2col in chunks of
+ * samples so the workspace stays bounded for any batch size; short receptive
+ * fields go direct. Layouts: x (B, in), out (B, out), NHWC. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +62,11 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
         cv_conv_direct(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest);
         return;
     }
+    if (cv_conv_gemm_fits(g, F)) {
+        ctx->ws->col_layer = 0;
+        cv_conv_gemm(l->out, x, l->w, &ep, B, F, g);
+        return;
+    }
     const int chunk = cv_conv_chunk(l, B);
     cv_workspace *ws = ctx->ws;
     /* a whole batch in one chunk stays in the workspace for the backward pass */
@@ -85,11 +92,13 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
     bias_grad(l->db, dout, (int64_t)B * P, F);
+    const bool implicit = cv_conv_gemm_fits(g, F);
+    if (l->dw && implicit) cv_conv_gemm_dw(l->dw, x, dout, B, F, g);
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
         const float *dy = dout + (size_t)s * l->out_size;
-        if (l->dw) { /* a frozen layer has no weight gradient to compute */
+        if (l->dw && !implicit) { /* a frozen layer has no weight gradient to compute */
             if (!reuse) cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
             cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
         }

@@ -1,0 +1,22 @@
+/* Private to the kernels: the implicit-GEMM convolution micro-kernels gemm.c compiles next to
+ * its own (gemm-tile.h), for conv-gemm.c's drivers. */
+#ifndef CONVOY_KERNELS_CONV_UKERNELS_H
+#define CONVOY_KERNELS_CONV_UKERNELS_H
+
+#include "convoy/kernels.h"
+
+typedef struct {
+    int mr, nr; /* the tile: mr rows (pixels, or receptive-field offsets) x nr filters */
+    /* C (mr x nr of a TILE) = patches of pixels rows[0..mr) (nseg runs of seglen values,
+     * segstride apart) times B (row k at pb + k * sb); set: store, else add; then ep */
+    void (*fwd)(const float *const *rows, int nseg, int seglen, long segstride, const float *pb, int sb, float *c,
+                int ldc, int mr, int nr, bool set, const cv_epilogue *ep);
+    /* C (full tile) += sum over no x nq pixels of A (pixel, i) = pa[o * so + q * sq + i] times
+     * B's row for that pixel (pb + pixel * sb) */
+    void (*dw)(const float *pa, int no, long so, int nq, long sq, const float *pb, int sb, float *c, int ldc);
+} cv_conv_ukernels;
+
+/* the kernels of the instruction set cv_sgemm uses */
+const cv_conv_ukernels *cv_conv_ukernels_get(void);
+
+#endif
