@@ -843,12 +843,12 @@ static void run_once(cv_net *net, const float *x, const float *t, int B, float *
 
 /* Tiles change the weight gradients' summation order only: the outputs are identical and the
  * gradients agree to float rounding; the thread count changes nothing at all. */
-Test(grad, tiled_matches_whole_batch_and_any_thread_count)
+static void check_tiled_matches(const char *model, int transient)
 {
     enum { B = 13 };
     cv_model_spec spec;
     cv_err err = {{0}};
-    cr_assert_eq(cv_model_parse(&spec, TILED_TRUNK, "tiled.model", &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_model_parse(&spec, model, "tiled.model", &err), 0, "%s", err.msg);
     cv_net *net = cv_net_create(&spec, B, 3, &err);
     cr_assert_not_null(net, "%s", err.msg);
     const int K = cv_net_outputs(net);
@@ -863,13 +863,13 @@ Test(grad, tiled_matches_whole_batch_and_any_thread_count)
 
     cr_assert_eq(cv_net_set_tile(net, 0, &err), 0, "%s", err.msg); /* the whole batch at once */
     run_once(net, x, t, B, y0, g0);
-    cr_assert_not_null(cv_net_layer_output(net, 3));
+    cr_assert_not_null(cv_net_layer_output(net, transient));
     cr_assert_eq(cv_net_set_tile(net, 3, &err), 0, "%s", err.msg);
     omp_set_num_threads(1);
     run_once(net, x, t, B, y1, g1);
     omp_set_num_threads(2);
     run_once(net, x, t, B, y2, g2);
-    cr_assert_null(cv_net_layer_output(net, 3), "the tiled pass did not run");
+    cr_assert_null(cv_net_layer_output(net, transient), "the tiled pass did not run");
 
     cr_assert_eq(memcmp(y0, y1, sizeof y0), 0, "tiled outputs differ from the whole batch's");
     cr_assert_eq(memcmp(y1, y2, sizeof y1), 0, "1 and 2 threads give different outputs");
@@ -883,4 +883,38 @@ Test(grad, tiled_matches_whole_batch_and_any_thread_count)
     free(x), free(g0), free(g1), free(g2);
     cv_net_free(net);
     cv_model_spec_free(&spec);
+}
+
+Test(grad, tiled_matches_whole_batch_and_any_thread_count) { check_tiled_matches(TILED_TRUNK, 3); }
+
+/* A first conv2d and its 2x2 pool as one kernel in tiles (cv_conv_pool): 3x3 on one channel
+ * with ReLU and a conv row no window covers, 2x2 on three channels with leaky ReLU, one that is
+ * not the first layer (its input gradient is wanted: only its forward runs fused), and a min
+ * pool. */
+static const char *const fused_models[] = {
+    "input shape=5,6,1\nconv2d filters=16 kernel=3 activation=relu\nmaxpool2d pool=2\n" CONV_TAIL,
+    "input shape=3,5,3\nconv2d filters=16 kernel=2 activation=leaky_relu alpha=0.1\nmaxpool2d pool=2\n" CONV_TAIL,
+    "input shape=4,5,2\nconv2d filters=1 kernel=1 activation=linear\nconv2d filters=16 kernel=3 activation=relu\n"
+    "maxpool2d pool=2\n" CONV_TAIL,
+    "input shape=4,6,1\nconv2d filters=16 kernel=3 activation=relu\nminpool2d pool=2\n" CONV_TAIL,
+};
+static const int fused_conv[] = {1, 1, 2, 1};
+
+Test(grad, fused_conv_pool_in_tiles)
+{
+    for (int m = 0; m < 4; m++) {
+        gcase gc;
+        case_init(&gc, fused_models[m], 3, T_FLOAT, true);
+        cv_err err = {{0}};
+        cr_assert_eq(cv_net_set_tile(gc.net, 2, &err), 0, "%s", err.msg);
+        cr_assert(cv_net_fused_with_next(gc.net, fused_conv[m]), "model %d: the pair is not fused", m);
+        check_case(&gc);
+        cr_assert_null(cv_net_layer_output(gc.net, fused_conv[m]));
+        case_free(&gc);
+    }
+}
+
+Test(grad, fused_conv_pool_matches_whole_batch)
+{
+    for (int m = 0; m < 4; m++) check_tiled_matches(fused_models[m], fused_conv[m]);
 }

@@ -779,3 +779,70 @@ Test(conv_implicit, thread_count_does_not_change_bits)
     cr_assert_eq(memcmp(d1, d2, sizeof(float) * K * F), 0);
     free(x), free(dy), free(w), free(o1), free(o2), free(d1), free(d2);
 }
+
+/* The conv2d + 2x2 pool kernel against cv_conv_direct then cv_pool_forward (bit for bit: the
+ * same sums, winners and activation), and its weight gradient against cv_pool_backward then
+ * cv_conv_direct_dw: 3x3 on one channel (with a conv row no window covers), 2x2 on three
+ * channels with stride 2, ReLU, leaky ReLU and none, max and min, with and without db. */
+static void check_conv_pool(int H, int W, int C, int k, int s, int F, int B, const cv_epilogue *ep, cv_pool_kind kind)
+{
+    const cv_window g = conv_win(H, W, C, k, s, false);
+    const cv_window pg = {.H = g.OH, .W = g.OW, .C = F, .KH = 2, .KW = 2, .stride = 2, .OH = g.OH / 2, .OW = g.OW / 2};
+    cr_assert(cv_conv_pool_fits(&g, &pg, F, kind));
+    const int K = k * k * C, P = g.OH * g.OW, Q = pg.OH * pg.OW;
+    float *x = rand_buf((size_t)B * H * W * C, 600 + F), *w = rand_buf((size_t)K * F, 601 + F);
+    float *y = malloc(sizeof(float) * (size_t)B * P * F), *dy = malloc(sizeof(float) * (size_t)B * P * F);
+    float *po = malloc(sizeof(float) * (size_t)B * Q * F), *fo = malloc(sizeof(float) * (size_t)B * Q * F);
+    float *dout = rand_buf((size_t)B * Q * F, 602 + F);
+    int32_t *pa = malloc(sizeof(int32_t) * (size_t)B * Q * F), *fa = malloc(sizeof(int32_t) * (size_t)B * Q * F);
+    cv_conv_direct(y, x, w, ep, B, F, &g, false);
+    cv_pool_forward(po, pa, y, B, &pg, kind);
+    cv_conv_pool(fo, fa, x, w, ep, B, F, &g, &pg, kind);
+    cr_assert_eq(memcmp(po, fo, sizeof(float) * (size_t)B * Q * F), 0, "k=%d C=%d F=%d: pooled values differ", k, C, F);
+    cr_assert_eq(memcmp(pa, fa, sizeof(int32_t) * (size_t)B * Q * F), 0, "k=%d C=%d F=%d: winners differ", k, C, F);
+    const bool relu = ep && ep->relu;
+    for (int with_db = 0; with_db < 2; with_db++) {
+        float *dw = malloc(sizeof(float) * (size_t)(K + 1) * F), *rw = malloc(sizeof(float) * (size_t)(K + 1) * F);
+        for (int i = 0; i < (K + 1) * F; i++) dw[i] = rw[i] = 0.25f; /* both accumulate */
+        cv_pool_backward(dy, dout, pa, B, &pg, kind, true, relu ? po : NULL, relu ? ep->leak : 0.0f);
+        cr_assert_eq(cv_conv_direct_dw(rw, with_db ? rw + K * F : NULL, x, dy, B, F, &g, false), 0);
+        cr_assert_eq(cv_conv_pool_dw(dw, with_db ? dw + K * F : NULL, x, dout, fa, relu ? fo : NULL,
+                                     relu ? ep->leak : 0.0f, B, F, &g, &pg),
+                     0);
+        for (int i = 0; i < (K + 1) * F; i++)
+            cr_assert_leq(fabsf(dw[i] - rw[i]), 1e-5f * (1.0f + fabsf(rw[i])), "k=%d C=%d F=%d: dw[%d] = %g, want %g", k,
+                          C, F, i, dw[i], rw[i]);
+        free(dw), free(rw);
+    }
+    free(x), free(w), free(y), free(dy), free(po), free(fo), free(dout), free(pa), free(fa);
+}
+
+static void check_conv_pool_all(void)
+{
+    float bias[64];
+    for (int f = 0; f < 64; f++) bias[f] = 0.1f * (float)(f % 7) - 0.3f;
+    const cv_epilogue relu = {bias, true, 0.0f}, leaky = {bias, true, 0.1f}, linear = {NULL, false, 0.0f};
+    check_conv_pool(28, 28, 1, 3, 1, 32, 3, &relu, CV_POOL_MAX);   /* fmnist-cnn's first pair */
+    check_conv_pool(11, 12, 1, 3, 1, 16, 2, &relu, CV_POOL_MAX);   /* 9 conv rows: one uncovered */
+    check_conv_pool(13, 11, 3, 2, 2, 48, 2, &leaky, CV_POOL_MAX);  /* RGB 2x2, stride 2 */
+    check_conv_pool(9, 10, 2, 2, 1, 64, 2, &leaky, CV_POOL_MIN);
+    check_conv_pool(10, 10, 1, 3, 1, 16, 2, &relu, CV_POOL_MIN);
+    check_conv_pool(10, 9, 1, 3, 1, 32, 2, &linear, CV_POOL_MAX);
+    check_conv_pool(10, 9, 1, 3, 1, 32, 2, NULL, CV_POOL_MIN);
+    /* what it does not take: padding, avg pooling, 5x5 windows, other pools, filter counts */
+    const cv_window c = conv_win(28, 28, 1, 3, 1, false), same = conv_win(28, 28, 1, 3, 1, true);
+    const cv_window c5 = conv_win(28, 28, 1, 5, 1, false);
+    const cv_window p2 = {.H = 26, .W = 26, .C = 32, .KH = 2, .KW = 2, .stride = 2, .OH = 13, .OW = 13};
+    const cv_window p3 = {.H = 26, .W = 26, .C = 32, .KH = 3, .KW = 3, .stride = 3, .OH = 8, .OW = 8};
+    const cv_window p24 = {.H = 24, .W = 24, .C = 32, .KH = 2, .KW = 2, .stride = 2, .OH = 12, .OW = 12};
+    cr_assert_not(cv_conv_pool_fits(&c, &p2, 32, CV_POOL_AVG));
+    cr_assert_not(cv_conv_pool_fits(&same, &p2, 32, CV_POOL_MAX));
+    cr_assert(cv_conv_pool_fits(&c, &p2, 32, CV_POOL_MAX));
+    cr_assert_not(cv_conv_pool_fits(&c5, &p24, 32, CV_POOL_MAX));
+    cr_assert_not(cv_conv_pool_fits(&c, &p3, 32, CV_POOL_MAX));
+    cr_assert_not(cv_conv_pool_fits(&c, &p2, 24, CV_POOL_MAX));
+}
+
+Test(conv_pool, matches_conv_then_pool) { check_conv_pool_all(); }
+Test(conv_pool, avx2_clone, .init = force_avx2) { check_conv_pool_all(); }
+Test(conv_pool, generic_clone, .init = force_generic) { check_conv_pool_all(); }

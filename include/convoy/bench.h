@@ -23,6 +23,7 @@ typedef struct {
     double allreduce_grad_ms;                     /* one MPI_Allreduce of the whole gradient */
     double peak_rss_mb;                           /* this rank's peak resident memory, MiB */
     int tile;                                     /* samples per tile of the spatial layers (0: none) */
+    bool fused[CV_MAX_LAYERS];                    /* layer i ran as one kernel with i + 1 (its time shows on i) */
 } cv_bench_report;
 
 /** Times `steps` data-parallel training steps (after 3 warm-up steps) of GLOBAL batch `batch`

@@ -95,6 +95,20 @@ void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_w
  *  own and its output need not be kept. */
 void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, const cv_window *g,
                       cv_pool_kind kind, bool overwrite, const float *relu_y, float leak);
+/** Whether cv_conv_pool and cv_conv_pool_dw take a conv2d (window inside the input, 3x3 on one
+ *  channel or 2x2 on up to three, F a multiple of 16) followed by a 2x2, stride-2 max/min pool. */
+bool cv_conv_pool_fits(const cv_window *conv, const cv_window *pool, int F, cv_pool_kind kind);
+/** The pool's out and arg (B,OH,OW,F of pool) straight from x through the conv (w, ep) and the
+ *  pool, without writing the conv output: the same values, winners and bits as cv_conv_direct
+ *  then cv_pool_forward. */
+void cv_conv_pool(float *out, int32_t *arg, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
+                  const cv_window *conv, const cv_window *pool, cv_pool_kind kind);
+/** dw (and db unless NULL) += the conv's weight (bias) gradient given the pool's output gradient
+ *  dout, winners arg and, when the conv has a ReLU-family activation, the pool output y (NULL:
+ *  none; leak its negative slope): cv_pool_backward then cv_conv_direct_dw without the conv
+ *  output's gradient map. -1 when its buffer cannot be had. */
+int cv_conv_pool_dw(float *dw, float *db, const float *x, const float *dout, const int32_t *arg, const float *y,
+                    float leak, int B, int F, const cv_window *conv, const cv_window *pool);
 
 /** Measured peak FP32 FLOP/s of this machine with the current OpenMP thread count: an FMA
  *  loop on independent registers (AVX2+FMA when the CPU has it), about `seconds` long. */

@@ -163,6 +163,10 @@ int cv_net_tile(const cv_net *net);
 int cv_net_set_tile(cv_net *net, int samples, cv_err *err);
 /** Samples per tile a batch of B samples runs in; 0 when it runs whole (no tiling). */
 int cv_net_tile_for(const cv_net *net, int B);
+/** Whether a tiled pass runs layer (a conv2d) and the max/min pool after it as one kernel
+ *  (cv_conv_pool): the same outputs, bit for bit, without the conv output ever being written.
+ *  CONVOY_FUSE=0 in the environment turns this off. */
+bool cv_net_fused_with_next(const cv_net *net, int layer);
 /** Output width (number of classes / targets). */
 int cv_net_outputs(const cv_net *net);
 

@@ -491,6 +491,10 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
         if (r.tile)
             printf("tiles: the layers before the first dense one run %d samples at a time, threads taking tiles in turn "
                    "(CONVOY_TILE=N sets N, 0 turns tiling off)\n", r.tile);
+        for (int i = 1; i < spec.n_layers; i++)
+            if (r.fused[i])
+                printf("fused: %02d %s and %02d %s run as one kernel, its time on %02d (CONVOY_FUSE=0: apart)\n", i,
+                       cv_layer_kind_name(spec.layers[i].kind), i + 1, cv_layer_kind_name(spec.layers[i + 1].kind), i);
         printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters, peak RSS %.0f MiB (rank 0)\n",
                r.step_ms, r.images_per_s, r.flops_per_image / 1e6, (long long)r.params, r.peak_rss_mb);
         if (r.ranks > 1)

@@ -22,6 +22,7 @@ static const char *const environment[][2] = {
     {"CONVOY_GEMM", "generic: use the portable GEMM and convolution kernels even where the CPU has AVX2+FMA"},
     {"CONVOY_TILE", "samples per tile of the layers before the first dense one (default: about 1 MiB of "
                     "activations per tile; 0: no tiling)"},
+    {"CONVOY_FUSE", "0: run a first conv2d and the max/min pool after it as two kernels, not one (bench comparisons)"},
 };
 enum { N_ENVIRONMENT = sizeof environment / sizeof environment[0] };
 

@@ -394,5 +394,248 @@ VN(pool_bwd_tiled)(float *restrict dxb, const float *restrict dout, const int32_
     }
 }
 
+
+/* ---- a first conv2d and the 2x2 max/min pool after it, as one kernel ------------------------ */
+
+/* Q neighbouring 2x2 windows (pooled pixels pw0 .. pw0+Q-1 of pooled row ph) over a direct
+ * conv2d's output (no padding, KH window rows of RUN = KW C values), NV vectors of its F
+ * filters from cg: the 4Q conv pixels' sums stay in registers and are summed as
+ * VN(direct_block) sums them (bias, then the taps in order); only each window's winner (first
+ * cell on ties, after the activation) and its offset in the conv output (the pool's arg) are
+ * stored: the conv output itself is never written. */
+static inline __attribute__((always_inline)) void
+VN(cpool_block)(float *restrict o, int32_t *restrict arg, const float *restrict xb, const float *restrict w,
+                const cv_epilogue *ep, bool max, int F, const cv_window *g, int OWp, int ph, int pw0, int cg,
+                const int Q, const int NV, const int KH, const int RUN)
+{
+    VEC acc[4][4][2]; /* [window][cell (row-major)][vector] */
+#pragma GCC unroll 4
+    for (int q = 0; q < Q; q++)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) {
+                acc[q][c][v] = (VEC){0};
+                if (ep && ep->bias) memcpy(&acc[q][c][v], ep->bias + cg + VW * v, sizeof acc[q][c][v]);
+            }
+    const int C = g->C, s = g->stride;
+    const size_t step = (size_t)s * C; /* one conv pixel to the next along a row of x */
+#pragma GCC unroll 3
+    for (int kh = 0; kh < KH; kh++) {
+        const float *r0 = xb + ((size_t)(2 * ph * s + kh) * g->W + (size_t)2 * pw0 * s) * C;
+        const float *r1 = r0 + (size_t)s * g->W * C; /* the window's second conv row */
+        const float *wk = w + (size_t)kh * RUN * F + cg;
+#pragma GCC unroll 6
+        for (int j = 0; j < RUN; j++) {
+            VEC wv[2];
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) memcpy(&wv[v], wk + (size_t)j * F + VW * v, sizeof wv[v]);
+#pragma GCC unroll 4
+            for (int q = 0; q < Q; q++) {
+                const float a0 = r0[(2 * q) * step + j], a1 = r0[(2 * q + 1) * step + j];
+                const float a2 = r1[(2 * q) * step + j], a3 = r1[(2 * q + 1) * step + j];
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++) {
+                    acc[q][0][v] += wv[v] * a0;
+                    acc[q][1][v] += wv[v] * a1;
+                    acc[q][2][v] += wv[v] * a2;
+                    acc[q][3][v] += wv[v] * a3;
+                }
+            }
+        }
+    }
+    VECI iota;
+    VN(iota)(&iota);
+    const bool relu = ep && ep->relu, leak0 = !relu || ep->leak == 0.0f;
+    const int rowF = g->OW * F, cell[4] = {0, F, rowF, rowF + F}; /* the cells' offsets */
+#pragma GCC unroll 4
+    for (int q = 0; q < Q; q++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            const VECI first = iota + (2 * ph * rowF + 2 * (pw0 + q) * F + cg + VW * v);
+            VEC best = acc[q][0][v];
+            VECI at = first;
+            if (max && leak0) {
+                /* max of the raw sums, then the activation: with ReLU every non-positive value
+                 * becomes a zero no later cell beats, so such a window's result is cell 0's */
+#pragma GCC unroll 3
+                for (int c = 1; c < 4; c++) {
+                    const VECI win = acc[q][c][v] > best;
+                    best = (VEC)((win & (VECI)acc[q][c][v]) | (~win & (VECI)best));
+                    at = (win & (first + cell[c])) | (~win & at);
+                }
+                if (relu) {
+                    const VECI pos = best > 0.0f;
+                    const VEC zero = acc[q][0][v] * 0.0f; /* ReLU's value for it, sign included */
+                    best = (VEC)((pos & (VECI)best) | (~pos & (VECI)zero));
+                    at = (pos & at) | (~pos & first);
+                }
+            } else { /* leaky ReLU can round two values to one: the activation first, cell by cell */
+                if (relu) VN(relu)(&best, ep->leak);
+#pragma GCC unroll 3
+                for (int c = 1; c < 4; c++) {
+                    VEC t = acc[q][c][v];
+                    if (relu) VN(relu)(&t, ep->leak);
+                    const VECI win = max ? t > best : t < best;
+                    best = (VEC)((win & (VECI)t) | (~win & (VECI)best));
+                    at = (win & (first + cell[c])) | (~win & at);
+                }
+            }
+            const size_t to = ((size_t)ph * OWp + pw0 + q) * F + cg + VW * v;
+            memcpy(o + to, &best, sizeof best);
+            memcpy(arg + to, &at, sizeof at);
+        }
+}
+
+#define CPOOL_BLOCK(Q)                                                                              \
+    if (nv == 2) VN(cpool_block)(o, arg, xb, w, ep, max, F, g, OWp, ph, pw, cg, Q, 2, KH, RUN);      \
+    else VN(cpool_block)(o, arg, xb, w, ep, max, F, g, OWp, ph, pw, cg, Q, 1, KH, RUN);
+
+/* Pooled row ph of one sample (OWp windows), every filter (F a multiple of VW), in blocks of
+ * windows whose sums fit the registers. */
+static inline __attribute__((always_inline)) void
+VN(cpool_row_k)(float *restrict o, int32_t *restrict arg, const float *restrict xb, const float *restrict w,
+                const cv_epilogue *ep, bool max, int F, const cv_window *g, int OWp, int ph, const int KH,
+                const int RUN)
+{
+    const int nv = (F / VW) % 2 == 0 ? 2 : 1;
+    /* 4 Q nv sums, nv weight vectors and the broadcasts must fit */
+    const int most = 16 * nv + nv + 2 <= VREGS ? 4 : 8 * nv + nv + 2 <= VREGS ? 2 : 1;
+    for (int cg = 0; cg < F; cg += nv * VW)
+        for (int pw = 0; pw < OWp;) {
+            if (OWp - pw >= 4 && most >= 4) {
+                CPOOL_BLOCK(4)
+                pw += 4;
+            } else if (OWp - pw >= 2 && most >= 2) {
+                CPOOL_BLOCK(2)
+                pw += 2;
+            } else {
+                CPOOL_BLOCK(1)
+                pw++;
+            }
+        }
+}
+#undef CPOOL_BLOCK
+
+/* The windows cv_conv_pool_fits takes: 3x3 on one channel, 2x2 on up to three. */
+static inline __attribute__((always_inline)) void
+VN(cpool_row)(float *restrict o, int32_t *restrict arg, const float *restrict xb, const float *restrict w,
+              const cv_epilogue *ep, bool max, int F, const cv_window *g, int OWp, int ph)
+{
+    switch (g->KH * 16 + g->KW * g->C) {
+    case 3 * 16 + 3: VN(cpool_row_k)(o, arg, xb, w, ep, max, F, g, OWp, ph, 3, 3); return;
+    case 2 * 16 + 2: VN(cpool_row_k)(o, arg, xb, w, ep, max, F, g, OWp, ph, 2, 2); return;
+    case 2 * 16 + 4: VN(cpool_row_k)(o, arg, xb, w, ep, max, F, g, OWp, ph, 2, 4); return;
+    case 2 * 16 + 6: VN(cpool_row_k)(o, arg, xb, w, ep, max, F, g, OWp, ph, 2, 6); return;
+    default: return;
+    }
+}
+
+/* The backward of VN(cpool_row)'s pair for a first layer (no input gradient wanted): acc (K, F)
+ * and its row K (the bias gradient) += one sample's weight gradient, where the conv output's
+ * gradient is the pool's: the window's gradient at its winner (times the activation's
+ * derivative, read off the pool output y), 0 elsewhere. It is rebuilt per conv pixel from dout,
+ * y and arg, and the conv pixels are walked in raster order, as VN(dw_allt_k) walks them: the
+ * same sums, without the gradient map ever being written. NV vectors of filters from cg. */
+static inline __attribute__((always_inline)) void
+VN(cpool_dw)(float *restrict acc, const float *restrict xb, const float *restrict dout, const int32_t *restrict arg,
+             const float *restrict y, bool relu, float leak, int F, const cv_window *g, int OHp, int OWp, int cg,
+             const int NV, const int KH, const int RUN)
+{
+    const int s = g->stride;
+    const size_t rowx = (size_t)g->W * g->C;
+    VEC sum[3][6][2], bsum[2];
+    VECI iota;
+    VN(iota)(&iota);
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++) bsum[v] = (VEC){0};
+#pragma GCC unroll 3
+    for (int kh = 0; kh < KH; kh++)
+#pragma GCC unroll 6
+        for (int j = 0; j < RUN; j++)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) sum[kh][j][v] = (VEC){0};
+    for (int oh = 0; oh < 2 * OHp; oh++)
+        for (int ow = 0; ow < 2 * OWp; ow++) {
+            const float *px = xb + (size_t)oh * s * rowx + (size_t)ow * s * g->C;
+            const size_t o = ((size_t)(oh / 2) * OWp + ow / 2) * F + cg;
+            const int cell = (oh * g->OW + ow) * F + cg;
+            VEC dv[2];
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) {
+                VEC gv, yv;
+                VECI at;
+                memcpy(&gv, dout + o + VW * v, sizeof gv);
+                memcpy(&at, arg + o + VW * v, sizeof at);
+                if (relu) {
+                    memcpy(&yv, y + o + VW * v, sizeof yv);
+                    const VECI pos = yv > 0.0f;
+                    const VEC neg = gv * leak;
+                    gv = (VEC)((pos & (VECI)gv) | (~pos & (VECI)neg));
+                }
+                const VECI won = at == iota + (cell + VW * v);
+                dv[v] = (VEC)(won & (VECI)gv);
+            }
+#pragma GCC unroll 3
+            for (int kh = 0; kh < KH; kh++)
+#pragma GCC unroll 6
+                for (int j = 0; j < RUN; j++) {
+                    const float a = px[kh * rowx + j];
+#pragma GCC unroll 2
+                    for (int v = 0; v < NV; v++) sum[kh][j][v] += dv[v] * a;
+                }
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) bsum[v] += dv[v];
+        }
+    const int K = KH * RUN;
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++) {
+        float *b = acc + (size_t)K * F + cg + VW * v;
+        VEC t;
+        memcpy(&t, b, sizeof t);
+        t += bsum[v];
+        memcpy(b, &t, sizeof t);
+    }
+#pragma GCC unroll 3
+    for (int kh = 0; kh < KH; kh++)
+#pragma GCC unroll 6
+        for (int j = 0; j < RUN; j++)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) {
+                float *q = acc + (size_t)(kh * RUN + j) * F + cg + VW * v;
+                VEC t;
+                memcpy(&t, q, sizeof t);
+                t += sum[kh][j][v];
+                memcpy(q, &t, sizeof t);
+            }
+}
+
+/* VN(cpool_dw) over every filter, in groups of vectors whose sums fit the registers */
+static inline __attribute__((always_inline)) void
+VN(cpool_dw_k)(float *restrict acc, const float *restrict xb, const float *restrict dout, const int32_t *restrict arg,
+               const float *restrict y, bool relu, float leak, int F, const cv_window *g, int OHp, int OWp,
+               const int KH, const int RUN)
+{
+    /* K nv sums, nv bias sums, nv gradient vectors, a broadcast and the masks' scratch */
+    const int nv = (F / VW) % 2 == 0 && KH * RUN * 2 + 2 * 2 + 3 <= VREGS ? 2 : 1;
+    for (int cg = 0; cg < F; cg += nv * VW)
+        if (nv == 2) VN(cpool_dw)(acc, xb, dout, arg, y, relu, leak, F, g, OHp, OWp, cg, 2, KH, RUN);
+        else VN(cpool_dw)(acc, xb, dout, arg, y, relu, leak, F, g, OHp, OWp, cg, 1, KH, RUN);
+}
+
+static inline __attribute__((always_inline)) void
+VN(cpool_dw_sample)(float *restrict acc, const float *restrict xb, const float *restrict dout,
+                    const int32_t *restrict arg, const float *restrict y, bool relu, float leak, int F,
+                    const cv_window *g, int OHp, int OWp)
+{
+    switch (g->KH * 16 + g->KW * g->C) {
+    case 3 * 16 + 3: VN(cpool_dw_k)(acc, xb, dout, arg, y, relu, leak, F, g, OHp, OWp, 3, 3); return;
+    case 2 * 16 + 2: VN(cpool_dw_k)(acc, xb, dout, arg, y, relu, leak, F, g, OHp, OWp, 2, 2); return;
+    case 2 * 16 + 4: VN(cpool_dw_k)(acc, xb, dout, arg, y, relu, leak, F, g, OHp, OWp, 2, 4); return;
+    case 2 * 16 + 6: VN(cpool_dw_k)(acc, xb, dout, arg, y, relu, leak, F, g, OHp, OWp, 2, 6); return;
+    default: return;
+    }
+}
+
 #undef DIRECT_BLOCK
 #undef DW_ALLT_K

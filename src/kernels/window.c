@@ -163,6 +163,19 @@ void cv_conv_direct(float *out, const float *x, const float *w, const cv_epilogu
     }
 }
 
+/* B per-sample sums of KF floats each (KW of the kernel's, then the bias's) added up in sample
+ * order (the result does not depend on the thread count), then into dw and db (NULL: dropped)
+ * at once, so two calls add exactly twice one call. */
+static void add_sample_sums(float *dw, float *db, const float *part, int B, size_t KW, size_t KF)
+{
+    for (size_t i = 0; i < KF; i++) {
+        float sum = 0.0f;
+        for (int b = 0; b < B; b++) sum += part[(size_t)b * KF + i];
+        if (i < KW) dw[i] += sum;
+        else if (db) db[i - KW] += sum;
+    }
+}
+
 CV_ISA_CLONES_W(dw_sample, (float *acc, const float *xb, const float *dyb, int F, const cv_window *g, bool nearest,
                           bool bias),
               dw_sample, (acc, xb, dyb, F, g, nearest, bias))
@@ -182,14 +195,58 @@ int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int
         memset(acc, 0, sizeof(float) * KF);
         sample(acc, x + (size_t)b * xs, dy + (size_t)b * ys, F, g, nearest, db != NULL);
     }
-    /* the per-sample sums added up in sample order (the result does not depend on the thread
-     * count), then into dw and db at once (two calls add exactly twice one call) */
-    for (size_t i = 0; i < KF; i++) {
-        float sum = 0.0f;
-        for (int b = 0; b < B; b++) sum += part[(size_t)b * KF + i];
-        if (i < KW) dw[i] += sum;
-        else db[i - KW] += sum;
+    add_sample_sums(dw, db, part, B, KW, KF);
+    return 0;
+}
+
+bool cv_conv_pool_fits(const cv_window *conv, const cv_window *pool, int F, cv_pool_kind kind)
+{
+    return kind != CV_POOL_AVG && conv->pad_top == 0 && conv->pad_left == 0 &&
+           (conv->OH - 1) * conv->stride + conv->KH <= conv->H && (conv->OW - 1) * conv->stride + conv->KW <= conv->W &&
+           conv->KH == conv->KW && ((conv->KH == 3 && conv->C == 1) || (conv->KH == 2 && conv->C <= 3)) &&
+           F % 16 == 0 && pool->KH == 2 && pool->KW == 2 && pool->stride == 2 &&
+           pool->H == conv->OH && pool->W == conv->OW && pool->C == F;
+}
+
+CV_ISA_CLONES_W(cpool_row, (float *o, int32_t *arg, const float *xb, const float *w, const cv_epilogue *ep, bool max,
+                          int F, const cv_window *g, int OWp, int ph),
+              cpool_row, (o, arg, xb, w, ep, max, F, g, OWp, ph))
+
+void cv_conv_pool(float *out, int32_t *arg, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
+                  const cv_window *conv, const cv_window *pool, cv_pool_kind kind)
+{
+    static cpool_row_fn row;
+    if (!row) row = cpool_row_pick();
+    const size_t xs = (size_t)conv->H * conv->W * conv->C, os = (size_t)pool->OH * pool->OW * F;
+    const long rows = (long)B * pool->OH;
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < rows; r++) {
+        const int b = (int)(r / pool->OH), ph = (int)(r % pool->OH);
+        row(out + b * os, arg + b * os, x + b * xs, w, ep, kind == CV_POOL_MAX, F, conv, pool->OW, ph);
     }
+}
+
+CV_ISA_CLONES_W(cpool_dw, (float *acc, const float *xb, const float *dout, const int32_t *arg, const float *y,
+                         bool relu, float leak, int F, const cv_window *g, int OHp, int OWp),
+              cpool_dw_sample, (acc, xb, dout, arg, y, relu, leak, F, g, OHp, OWp))
+
+int cv_conv_pool_dw(float *dw, float *db, const float *x, const float *dout, const int32_t *arg, const float *y,
+                    float leak, int B, int F, const cv_window *conv, const cv_window *pool)
+{
+    static cpool_dw_fn sample;
+    if (!sample) sample = cpool_dw_pick();
+    const size_t KW = (size_t)conv->KH * conv->KW * conv->C * F, KF = KW + F;
+    float *part = cv_scratch(CV_SCRATCH_DIRECT_DW, sizeof(float) * KF * (size_t)B);
+    if (!part) return -1;
+    const size_t xs = (size_t)conv->H * conv->W * conv->C, os = (size_t)pool->OH * pool->OW * F;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *acc = part + (size_t)b * KF;
+        memset(acc, 0, sizeof(float) * KF);
+        sample(acc, x + b * xs, dout + b * os, arg + b * os, y ? y + b * os : NULL, y != NULL, leak, F, conv,
+               pool->OH, pool->OW);
+    }
+    add_sample_sums(dw, db, part, B, KW, KF);
     return 0;
 }
 

@@ -58,6 +58,16 @@ typedef struct {
 
 extern const cv_layer_ops cv_layer_registry[CV_LAYER_KIND_COUNT];
 
+/** A conv2d (conv) and the max/min pool right after it (pool) run as one kernel where the
+ *  shapes allow (cv_conv_pool_fits, a direct conv with its ReLU-family activation fused): the
+ *  pool's out and arg from x, without the conv output. */
+bool cv_conv_pool_layers_fit(const cv_layer *conv, const cv_layer *pool);
+void cv_conv_pool_layers_forward(const cv_layer *conv, cv_layer *pool, const float *x, int B);
+/** Their backward when the conv's input gradient is not wanted: the conv's weight and bias
+ *  gradients from the pool's output gradient dout. -1 when out of memory for its buffer (the
+ *  caller then runs the two backward passes). */
+int cv_conv_pool_layers_backward(cv_layer *conv, const cv_layer *pool, const float *x, const float *dout, int B);
+
 /** Samples per im2col chunk for a conv layer, given the workspace budget. */
 int cv_conv_chunk(const cv_layer *l, int B);
 #define CV_COL_BUDGET ((int64_t)1 << 23) /* floats: 32 MiB of im2col workspace at most */

@@ -115,6 +115,28 @@ static cv_pool_kind pool_kind(const cv_layer *l)
          : l->spec->kind == CV_LAYER_MINPOOL2D ? CV_POOL_MIN : CV_POOL_AVG;
 }
 
+bool cv_conv_pool_layers_fit(const cv_layer *conv, const cv_layer *pool)
+{
+    const cv_layer_kind pk = pool->spec->kind;
+    return conv->spec->kind == CV_LAYER_CONV2D && (pk == CV_LAYER_MAXPOOL2D || pk == CV_LAYER_MINPOOL2D) &&
+           conv->act_fused && conv->win.KH * conv->win.KW * conv->win.C <= CV_CONV_DIRECT_MAX_K &&
+           cv_conv_pool_fits(&conv->win, &pool->win, conv->spec->filters, pool_kind(pool));
+}
+
+void cv_conv_pool_layers_forward(const cv_layer *conv, cv_layer *pool, const float *x, int B)
+{
+    const cv_epilogue ep = layer_epilogue(conv);
+    cv_conv_pool(pool->out, pool->arg, x, conv->w, &ep, B, conv->spec->filters, &conv->win, &pool->win,
+                 pool_kind(pool));
+}
+
+int cv_conv_pool_layers_backward(cv_layer *conv, const cv_layer *pool, const float *x, const float *dout, int B)
+{
+    if (!conv->dw) return 0; /* frozen: nothing to compute */
+    return cv_conv_pool_dw(conv->dw, conv->db, x, dout, pool->arg, pool->in_relu ? pool->out : NULL,
+                           pool->in_leak, B, conv->spec->filters, &conv->win, &pool->win);
+}
+
 static void pool_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
 {
     (void)ctx;

@@ -51,6 +51,9 @@ struct cv_net {
     /* a ReLU-family layer whose max/min pool applies its derivative: nothing reads its output
      * after the pool's forward, so a tiled pass keeps it in the thread's cache-sized buffer only */
     bool transient[CV_MAX_LAYERS];
+    /* a transient conv2d whose pool's kernel computes it on the fly (cv_conv_pool): in a tiled
+     * pass the pair runs as one kernel and the conv output is never written at all */
+    bool fuse_pool[CV_MAX_LAYERS];
 };
 
 static cv_act layer_act(const cv_layer_spec *s)
@@ -200,7 +203,12 @@ static void plan_tiles(cv_net *net)
         if (4 * floats > widest) widest = 4 * floats;
     }
     net->trunk = t;
-    for (int j = 1; j + 1 < t; j++) net->transient[j] = net->layers[j].act_bwd_by_next;
+    for (int j = 1; j + 1 < t; j++) {
+        net->transient[j] = net->layers[j].act_bwd_by_next;
+        net->fuse_pool[j] = net->transient[j] && cv_conv_pool_layers_fit(&net->layers[j], &net->layers[j + 1]);
+    }
+    const char *fuse = getenv("CONVOY_FUSE"); /* 0: each layer on its own */
+    if (fuse && strcmp(fuse, "0") == 0) memset(net->fuse_pool, 0, sizeof net->fuse_pool);
     const int64_t tile = CV_TILE_BYTES / widest;
     net->tile = tile < 1 ? 1 : tile > 64 ? 64 : (int)tile;
     const char *e = getenv("CONVOY_TILE"); /* samples per tile; 0: no tiling */
@@ -513,6 +521,11 @@ static int tile_threads(const cv_net *net)
 
 int cv_net_tile_for(const cv_net *net, int B) { return tiled(net, B) ? tile_rows(net, B) : 0; }
 
+bool cv_net_fused_with_next(const cv_net *net, int layer)
+{
+    return layer >= 1 && layer < net->n && net->fuse_pool[layer];
+}
+
 static int thread_id(void)
 {
 #ifdef _OPENMP
@@ -543,6 +556,15 @@ static void forward_trunk(cv_net *net, const float *x, int B, bool training, uin
             float *trans = net->tile_buf + (size_t)t * net->tile_stride + 2 * net->tile_half;
             for (int j = 1; j < net->trunk; j++) {
                 cv_layer l = tile_layer(net, j, s, NULL);
+                if (net->fuse_pool[j]) { /* j and its pool at once; the time shows on j */
+                    cv_layer pool = tile_layer(net, j + 1, s, NULL);
+                    const double t0 = prof ? cv_now() : 0.0;
+                    cv_conv_pool_layers_forward(&l, &pool, cur, cb);
+                    if (prof) prof[j] += cv_now() - t0;
+                    cur = pool.out;
+                    j++;
+                    continue;
+                }
                 if (net->transient[j]) l.out = trans;
                 forward_layer(net, &l, cur, cb, &ctx, prof);
                 cur = l.out;
@@ -608,6 +630,17 @@ static void backward_trunk(cv_net *net, float *d, int top, int lo, int B)
                 for (int j = top, pp = 0; j >= lo; j--, pp ^= 1) {
                     cv_layer l = tile_layer(net, j, s, part);
                     const float *x = (j == 1 ? net->input : net->layers[j - 1].out) + (size_t)s * l.in_size;
+                    if (j - 1 >= lo && net->fuse_pool[j - 1] && j - 1 <= net->first_trainable) {
+                        /* pool j and the conv below it, whose input gradient nobody wants: the
+                         * conv's weight gradient straight from the pool's (time shown on j - 1) */
+                        cv_layer conv = tile_layer(net, j - 1, s, part);
+                        const float *cx = (j == 2 ? net->input : net->layers[j - 2].out) + (size_t)s * conv.in_size;
+                        const double t0 = prof ? cv_now() : 0.0;
+                        if (cv_conv_pool_layers_backward(&conv, &l, cx, dt, cb) == 0) {
+                            if (prof) prof[j - 1] += cv_now() - t0;
+                            break; /* j - 1 was the last layer to go */
+                        }
+                    }
                     float *dx = j > net->first_trainable ? buf + pp * net->tile_half : NULL;
                     backward_layer(net, &l, x, dx, dt, cb, &net->tile_ws[t], prof);
                     dt = dx;
