@@ -704,7 +704,8 @@ Test(conv_direct, generic_clone, .init = force_generic) { check_direct_all(); }
 
 /* The implicit-GEMM convolution against im2col + the naive GEMM: the fmnist-cnn second layer,
  * stride 2, a 2x2 window, panels cut short by the pixel count, with bias + ReLU and an
- * accumulating weight gradient; the forward equals the im2col + cv_sgemm path bit for bit. */
+ * accumulating weight (and bias) gradient; the forward equals the im2col + cv_sgemm path bit
+ * for bit. */
 static void check_implicit(int H, int W, int C, int k, int s, int F, int B)
 {
     const cv_window g = conv_win(H, W, C, k, s, false);
@@ -733,12 +734,22 @@ static void check_implicit(int H, int W, int C, int k, int s, int F, int B)
     if (K <= 384) /* one K slice: the same sums in the same order */
         cr_assert_eq(memcmp(out, gemm, sizeof(float) * (size_t)B * P * F), 0, "F=%d C=%d k=%d s=%d: not bit-identical",
                      F, C, k, s);
-    for (int i = 0; i < K * F; i++) dw[i] = dwref[i] = 0.5f; /* both accumulate */
-    cv_conv_gemm_dw(dw, x, dy, B, F, &g);
-    cv_sgemm_naive(true, false, K, F, B * P, 1.0f, col, K, dy, F, 1.0f, dwref, F);
-    for (int i = 0; i < K * F; i++)
-        cr_assert_leq(fabsf(dw[i] - dwref[i]), 1e-4f * (1.0f + fabsf(dwref[i])), "F=%d C=%d k=%d s=%d: dw[%d] = %g, want %g",
-                      F, C, k, s, i, dw[i], dwref[i]);
+    for (int with_db = 0; with_db < 2; with_db++) {
+        float db[96];
+        for (int i = 0; i < K * F; i++) dw[i] = dwref[i] = 0.5f; /* both accumulate */
+        for (int f = 0; f < F; f++) db[f] = -0.25f;
+        cv_conv_gemm_dw(dw, with_db ? db : NULL, x, dy, B, F, &g);
+        cv_sgemm_naive(true, false, K, F, B * P, 1.0f, col, K, dy, F, 1.0f, dwref, F);
+        for (int i = 0; i < K * F; i++)
+            cr_assert_leq(fabsf(dw[i] - dwref[i]), 1e-4f * (1.0f + fabsf(dwref[i])),
+                          "F=%d C=%d k=%d s=%d: dw[%d] = %g, want %g", F, C, k, s, i, dw[i], dwref[i]);
+        for (int f = 0; f < F; f++) {
+            double sum = -0.25;
+            for (int r = 0; with_db && r < B * P; r++) sum += dy[(size_t)r * F + f];
+            cr_assert_leq(fabsf(db[f] - (float)sum), 1e-4f * (1.0f + fabsf((float)sum)), "F=%d: db[%d] = %g, want %g", F,
+                          f, db[f], sum);
+        }
+    }
     free(x), free(w), free(bias), free(dy), free(col), free(out), free(ref), free(gemm), free(dw), free(dwref);
 }
 
@@ -771,12 +782,14 @@ Test(conv_implicit, thread_count_does_not_change_bits)
     float *d1 = calloc((size_t)K * F, sizeof(float)), *d2 = calloc((size_t)K * F, sizeof(float));
     omp_set_num_threads(1);
     cv_conv_gemm(o1, x, w, NULL, B, F, &g);
-    cv_conv_gemm_dw(d1, x, dy, B, F, &g);
+    float b1[F] = {0}, b2[F] = {0};
+    cv_conv_gemm_dw(d1, b1, x, dy, B, F, &g);
     omp_set_num_threads(2);
     cv_conv_gemm(o2, x, w, NULL, B, F, &g);
-    cv_conv_gemm_dw(d2, x, dy, B, F, &g);
+    cv_conv_gemm_dw(d2, b2, x, dy, B, F, &g);
     cr_assert_eq(memcmp(o1, o2, sizeof(float) * B * P * F), 0);
     cr_assert_eq(memcmp(d1, d2, sizeof(float) * K * F), 0);
+    cr_assert_eq(memcmp(b1, b2, sizeof b1), 0);
     free(x), free(dy), free(w), free(o1), free(o2), free(d1), free(d2);
 }
 

@@ -78,8 +78,9 @@ bool cv_conv_gemm_fits(const cv_window *g, int F);
  *  the same sums, in the same order, as im2col + cv_sgemm, without the column matrix. */
 void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
                   const cv_window *g);
-/** dw (KH,KW,C,F) += its weight gradient given dy (B,OH,OW,F), one sample at a time in order. */
-void cv_conv_gemm_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g);
+/** dw (KH,KW,C,F) += its weight gradient given dy (B,OH,OW,F), and db (F; NULL: none) += the
+ *  bias gradient (dy summed over pixels), one sample at a time in order. */
+void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g);
 /** Receptive fields up to this many values go through cv_conv_direct and cv_conv_direct_dw. */
 #define CV_CONV_DIRECT_MAX_K 32
 

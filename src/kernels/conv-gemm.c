@@ -58,7 +58,7 @@ void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue 
     }
 }
 
-void cv_conv_gemm_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g)
+void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
     const int mr = u->mr, nr = u->nr, P = g->OH * g->OW, seg = g->KW * g->C, K = g->KH * seg;
@@ -73,9 +73,10 @@ void cv_conv_gemm_dw(float *dw, const float *x, const float *dy, int B, int F, c
         for (int t = 0; t < tiles; t++) {
             const int jp = t / mp, ip = t % mp, k0 = ip * mr;
             const size_t off = (size_t)(k0 / seg) * g->W * g->C + (size_t)(k0 % seg);
-            for (int b = b0; b < b1; b++)
+            for (int b = b0; b < b1; b++) /* the first row of tiles also sums the bias gradient */
                 u->dw(x + b * in + off, g->OH, (long)g->stride * g->W * g->C, g->OW, (long)g->stride * g->C,
-                      dy + (size_t)b * P * F + jp * nr, F, dw + (size_t)k0 * F + jp * nr, F);
+                      dy + (size_t)b * P * F + jp * nr, F, dw + (size_t)k0 * F + jp * nr, F,
+                      db && ip == 0 ? db + jp * nr : NULL);
         }
     }
 }

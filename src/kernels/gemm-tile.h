@@ -17,6 +17,7 @@
 #define TILE_CAT2(a, b) a##b
 #define TILE_CAT(a, b) TILE_CAT2(a, b)
 #define TILE_STORE TILE_CAT(TILE_NAME, _store)
+#define TILE_CONV_DW_BODY TILE_CAT(TILE_NAME, _conv_dw_body)
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_STORE(TILE_VEC acc[TILE_MR][TILE_NV], float *restrict c, int ldc, int mr, int nr, bool set,
            const cv_epilogue *ep)
@@ -114,12 +115,14 @@ TILE_TARGET static void TILE_CONV_NAME(const float *const *rows, int nseg, int s
 /* Weight gradient: C (TILE_MR receptive-field offsets x TILE_NR filters) += sum over the
  * output pixels of one sample, walked as no rows of nq pixels: A's value (pixel, i) is
  * pa[o * so + q * sq + i] (TILE_MR consecutive offsets of one window row), B's row is that
- * pixel's output gradient. */
-TILE_TARGET static void TILE_CONV_DW_NAME(const float *pa, int no, long so, int nq, long sq,
-                                          const float *restrict pb, int sb, float *c, int ldc)
+ * pixel's output gradient; with BIAS, bsum (TILE_NR) += the sum of those rows as well. */
+static inline __attribute__((always_inline)) TILE_TARGET void
+TILE_CONV_DW_BODY(const float *pa, int no, long so, int nq, long sq, const float *restrict pb, int sb, float *c,
+                  int ldc, float *restrict bsum, const bool BIAS)
 {
-    TILE_VEC acc[TILE_MR][TILE_NV];
+    TILE_VEC acc[TILE_MR][TILE_NV], bs[TILE_NV];
     memset(acc, 0, sizeof acc);
+    memset(bs, 0, sizeof bs);
     for (int o = 0; o < no; o++) {
         const float *restrict p = pa + o * so;
         for (int q = 0; q < nq; q++) {
@@ -129,11 +132,27 @@ TILE_TARGET static void TILE_CONV_DW_NAME(const float *pa, int no, long so, int 
                 const float a = p[i];
                 for (int v = 0; v < TILE_NV; v++) acc[i][v] += b[v] * a;
             }
+            if (BIAS)
+                for (int v = 0; v < TILE_NV; v++) bs[v] += b[v];
             p += sq;
             pb += sb;
         }
     }
     TILE_STORE(acc, c, ldc, TILE_MR, TILE_NR, false, NULL);
+    if (BIAS)
+        for (int v = 0; v < TILE_NV; v++) {
+            TILE_VEC t;
+            memcpy(&t, bsum + v * TILE_VW, sizeof t);
+            t += bs[v];
+            memcpy(bsum + v * TILE_VW, &t, sizeof t);
+        }
+}
+
+TILE_TARGET static void TILE_CONV_DW_NAME(const float *pa, int no, long so, int nq, long sq,
+                                          const float *restrict pb, int sb, float *c, int ldc, float *bsum)
+{
+    if (bsum) TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, bsum, true);
+    else TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, NULL, false);
 }
 #undef TILE_CONV_NAME
 #undef TILE_CONV_DW_NAME
@@ -141,6 +160,7 @@ TILE_TARGET static void TILE_CONV_DW_NAME(const float *pa, int no, long so, int 
 
 #undef TILE_BODY
 #undef TILE_STORE
+#undef TILE_CONV_DW_BODY
 #undef TILE_CAT
 #undef TILE_CAT2
 #undef TILE_NV

@@ -91,9 +91,9 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     if (!dx && l->dw && K <= CV_CONV_DIRECT_MAX_K &&
         cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
-    bias_grad(l->db, dout, (int64_t)B * P, F);
-    const bool implicit = cv_conv_gemm_fits(g, F);
-    if (l->dw && implicit) cv_conv_gemm_dw(l->dw, x, dout, B, F, g);
+    const bool implicit = cv_conv_gemm_fits(g, F) && l->dw;
+    if (implicit) cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g); /* the bias gradient as well */
+    else bias_grad(l->db, dout, (int64_t)B * P, F);
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
@@ -172,7 +172,8 @@ static void dense_backward(cv_layer *l, const float *x, float *dx, const float *
 static void copy_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
 {
     (void)ctx;
-    memcpy(l->out, x, sizeof(float) * (size_t)B * l->out_size);
+    if (l->out != x) /* a flatten's output is its input's buffer (cv_net_reserve) */
+        memcpy(l->out, x, sizeof(float) * (size_t)B * l->out_size);
 }
 
 static void copy_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,

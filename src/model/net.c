@@ -298,6 +298,10 @@ static int reserve_tiles(cv_net *net, int64_t B, cv_err *err)
     return 0;
 }
 
+/* A flatten layer after another layer: NHWC memory is already (h, w, c) in order, so its output
+ * is the layer below's, not a copy (the forward copy and the trunk's backward copy vanish). */
+static bool reshapes(const cv_net *net, int i) { return i > 1 && net->layers[i].spec->kind == CV_LAYER_FLATTEN; }
+
 int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
 {
     if (max_batch <= net->max_batch) return 0;
@@ -305,7 +309,7 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     int64_t total = 0, nargs = 0, widest = 0, col = 0;
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
-        total += B * l->out_size;
+        if (!reshapes(net, i)) total += B * l->out_size;
         if (l->spec->kind == CV_LAYER_DROPOUT) total += B * l->out_size;
         if (l->spec->kind == CV_LAYER_MAXPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D) nargs += B * l->out_size;
         if (l->out_size > widest) widest = l->out_size;
@@ -333,8 +337,8 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     int32_t *a = args;
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
-        l->out = p;
-        p += B * l->out_size;
+        l->out = reshapes(net, i) ? net->layers[i - 1].out : p;
+        if (!reshapes(net, i)) p += B * l->out_size;
         l->mask = NULL;
         l->arg = NULL;
         if (l->spec->kind == CV_LAYER_DROPOUT) {
@@ -640,6 +644,10 @@ static void backward_trunk(cv_net *net, float *d, int top, int lo, int B)
                             if (prof) prof[j - 1] += cv_now() - t0;
                             break; /* j - 1 was the last layer to go */
                         }
+                    }
+                    if (reshapes(net, j) && j > net->first_trainable && !l.dw) {
+                        pp ^= 1; /* the gradient passes through as it is, in the same buffer */
+                        continue;
                     }
                     float *dx = j > net->first_trainable ? buf + pp * net->tile_half : NULL;
                     backward_layer(net, &l, x, dx, dt, cb, &net->tile_ws[t], prof);
