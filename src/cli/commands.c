@@ -10,6 +10,7 @@
 #include "convoy/confusion.h"
 #include "convoy/data.h"
 #include "convoy/model.h"
+#include "convoy/timer.h"
 #include "convoy/train.h"
 
 #define NFLAGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -238,11 +239,13 @@ static void free_loaded(loaded *l)
 int cmd_eval(const cv_dist *d, int argc, char **argv)
 {
     const char *data = NULL, *threads = NULL, *confusion_svg = NULL;
-    bool stream = false, confusion = false;
+    bool stream = false, confusion = false, timing = false;
     const cli_flag flags[] = {
         {"data", "F.h5", "dataset to evaluate on (required)", &data, NULL},
         {"threads", "T", "OpenMP threads per rank", &threads, NULL},
         {"stream", NULL, "read rows of /x from the file as needed", NULL, &stream},
+        {"timing", NULL, "also print how long the evaluation took and its images/s (loading the files excluded)", NULL,
+         &timing},
         {"confusion", NULL, "also the confusion matrix and per-class precision, recall, F1 (classifiers)", NULL, &confusion},
         {"confusion-svg", "F.svg", "also write the confusion matrix as an SVG heat map (implies --confusion)", &confusion_svg, NULL},
     };
@@ -261,12 +264,17 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
         rc = cli_fail(d, "%s: %s", pos[0], err.msg);
     if (rc == 0) {
         cv_metrics m;
+        const double t0 = cv_now();
         if (cv_evaluate(l.net, &l.ds, &l.nz, NULL, l.ds.n, d, &m, &err)) {
             rc = cli_fail(d, "%s", err.msg);
         } else if (d->rank == 0) {
+            const double secs = cv_now() - t0;
             char line[256];
             cv_metrics_format(cv_net_spec(l.net), &m, "", line, sizeof line);
             printf("%s  (%lld samples)\n", line, (long long)m.count);
+            if (timing) /* batches made from the loaded rows, forward passes, metrics, their sum over ranks */
+                printf("eval time %.4f s, %.0f images/s (%d rank%s)\n", secs, secs > 0 ? (double)m.count / secs : 0.0,
+                       d->size, d->size > 1 ? "s" : "");
         }
         if (rc == 0 && (confusion || confusion_svg)) rc = cli_confusion(d, pos[0], l.net, &l.ds, &l.nz, confusion_svg);
     }

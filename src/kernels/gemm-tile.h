@@ -2,8 +2,8 @@
  * TILE_VEC (a GCC vector type of TILE_VW floats), TILE_MR, TILE_NR (a multiple of TILE_VW) and
  * TILE_TARGET (a target attribute, or nothing), then include this file.
  *
- * C[0..mr, 0..nr) += A-panel * B-panel over kc steps. The B panel is packed k-major (TILE_NR
- * values per step) and zero-padded. A's element (i, k) is pa[k * sk + i * si]: a packed panel
+ * C[0..mr, 0..nr) += A-panel * B-panel over kc steps. Row k of the B panel is TILE_NR values
+ * at pb + k * sb: packed k-major and zero-padded (sb = TILE_NR), or B read in place (sb = ldb). A's element (i, k) is pa[k * sk + i * si]: a packed panel
  * (sk = TILE_MR, si = 1), or A read in place, row-major (sk = 1, si = lda) or transposed
  * (sk = lda, si = 1); each form is compiled with its strides known. All TILE_MR rows are read,
  * so A in place needs full panels; only the store is trimmed to mr x nr. The sum over k runs
@@ -58,7 +58,7 @@ TILE_STORE(TILE_VEC acc[TILE_MR][TILE_NV], float *restrict c, int ldc, int mr, i
 }
 
 static inline __attribute__((always_inline)) TILE_TARGET void
-TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const float *restrict pb,
+TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const float *restrict pb, int sb,
           float *restrict c, int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
 {
     TILE_VEC acc[TILE_MR][TILE_NV];
@@ -71,17 +71,17 @@ TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const fl
             for (int v = 0; v < TILE_NV; v++) acc[i][v] += b[v] * a;
         }
         pa += sk;
-        pb += TILE_NR;
+        pb += sb;
     }
     TILE_STORE(acc, c, ldc, mr, nr, set, ep);
 }
 
-TILE_TARGET static void TILE_NAME(int kc, const float *pa, int sk, int si, const float *pb, float *c,
+TILE_TARGET static void TILE_NAME(int kc, const float *pa, int sk, int si, const float *pb, int sb, float *c,
                                   int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
 {
-    if (si == 1 && sk == TILE_MR) TILE_BODY(kc, pa, TILE_MR, 1, pb, c, ldc, mr, nr, set, ep);
-    else if (sk == 1) TILE_BODY(kc, pa, 1, si, pb, c, ldc, mr, nr, set, ep);
-    else TILE_BODY(kc, pa, sk, 1, pb, c, ldc, mr, nr, set, ep);
+    if (si == 1 && sk == TILE_MR) TILE_BODY(kc, pa, TILE_MR, 1, pb, sb, c, ldc, mr, nr, set, ep);
+    else if (sk == 1) TILE_BODY(kc, pa, 1, si, pb, sb, c, ldc, mr, nr, set, ep);
+    else TILE_BODY(kc, pa, sk, 1, pb, sb, c, ldc, mr, nr, set, ep);
 }
 
 

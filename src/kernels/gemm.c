@@ -16,6 +16,7 @@
 #endif
 
 enum { KC = 384, NC = 1024 }; /* a packed B block of at most KC x NC floats (1.5 MB) stays in L2 */
+enum { B_DIRECT_MAX_M = 512 }; /* products of at most this many rows read B in place (see blocked) */
 
 typedef float v4 __attribute__((vector_size(16)));
 typedef float v8 __attribute__((vector_size(32)));
@@ -85,7 +86,7 @@ static inline float elem(const float *X, int ld, bool trans, int r, int c)
 #include "kernels/gemm-tile.h"
 #endif
 
-typedef void (*tile_fn)(int, const float *, int, int, const float *, float *, int, int, int, bool,
+typedef void (*tile_fn)(int, const float *, int, int, const float *, int, float *, int, int, int, bool,
                         const cv_epilogue *);
 typedef struct {
     const char *name;
@@ -232,9 +233,10 @@ typedef struct {
     bool transA;
 } a_panels;
 
-/* ep: the epilogue when this is the last K slice, else NULL; bias is indexed from column 0 of C */
-static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a, const float *pb, float *C, int ldc,
-                  bool set, const cv_epilogue *ep, bool par)
+/* ep: the epilogue when this is the last K slice, else NULL; bias is indexed from column 0 of C.
+ * B's panels are packed (ldb 0) or B itself, read in place (row stride ldb). */
+static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a, const float *pb, int ldb, float *C,
+                  int ldc, bool set, const cv_epilogue *ep, bool par)
 {
     const int mr = g->mr, nr = g->nr;
     const int mp = (M + mr - 1) / mr, np = (nc + nr - 1) / nr;
@@ -258,8 +260,8 @@ static void tiles(const gemm_kernel *g, int M, int nc, int kc, const a_panels *a
             pa = a->packed + (size_t)(ip - (a->direct ? a->full : 0)) * mr * kc;
         }
         const cv_epilogue e = {ep && ep->bias ? ep->bias + jp * nr : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
-        g->fn(kc, pa, sk, si, pb + (size_t)jp * nr * kc, C + (size_t)ip * mr * ldc + (size_t)jp * nr, ldc, rows,
-              cols, set, ep ? &e : NULL);
+        g->fn(kc, pa, sk, si, pb + (size_t)jp * nr * (ldb ? 1 : (size_t)kc), ldb ? ldb : nr,
+              C + (size_t)ip * mr * ldc + (size_t)jp * nr, ldc, rows, cols, set, ep ? &e : NULL);
     }
 }
 
@@ -275,7 +277,10 @@ static void scale_c(int M, int N, float beta, float *C, int ldc)
  * set (beta 0: C is never read, so it need not be cleared first). K is cut into equal
  * slices of at most KC (288 stays one slice, not 256 + 32). With alpha = 1 the micro-kernel
  * reads A's full panels in place (packing a tall im2col matrix would cost as much as the
- * product); only B, and A's last partial panel, are packed. */
+ * product); only B, and A's last partial panel, are packed. B is read in place too when the
+ * product has few rows (a dense layer's batch: packing would cost a good part of the product
+ * for every call, and a dense layer's weights are the largest operand) and its panels are
+ * whole and do not alias in L1. */
 static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep, bool par)
 {
@@ -301,13 +306,15 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
     const float *rest = A + (size_t)full * mr * (transA ? 1 : (size_t)lda);
     for (int jc = 0; jc < N; jc += ncmax) {
         const int nc = N - jc < ncmax ? N - jc : ncmax;
+        const bool b_direct = !transB && M <= B_DIRECT_MAX_M && nc % nr == 0 && ldb % 1024 != 0;
         for (int pc = 0; pc < K; pc += kcmax) {
             const int kc = K - pc < kcmax ? K - pc : kcmax;
-            pack_B(pb, B, ldb, transB, jc, nc, pc, kc, nr, par);
+            if (!b_direct) pack_B(pb, B, ldb, transB, jc, nc, pc, kc, nr, par);
             if (packed_rows) pack_A(pa, rest, lda, transA, packed_rows, pc, kc, alpha, mr, par);
             const a_panels a = {pa, direct ? A + (size_t)pc * (transA ? (size_t)lda : 1) : NULL, lda, full, transA};
             const cv_epilogue e = {ep && ep->bias ? ep->bias + jc : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
-            tiles(g, M, nc, kc, &a, pb, C + jc, ldc, set && pc == 0, ep && pc + kc >= K ? &e : NULL, par);
+            tiles(g, M, nc, kc, &a, b_direct ? B + (size_t)pc * ldb + jc : pb, b_direct ? ldb : 0, C + jc, ldc,
+                  set && pc == 0, ep && pc + kc >= K ? &e : NULL, par);
         }
     }
 }

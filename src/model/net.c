@@ -183,6 +183,11 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
 
 static bool tiled(const cv_net *net, int B);
 
+/* A flatten layer: NHWC memory is already (h, w, c) in order, so its output is the layer
+ * below's (for the first layer: the input of each forward pass), not a copy (the forward copy
+ * and the trunk's backward copy vanish). */
+static bool reshapes(const cv_net *net, int i) { return i >= 1 && net->layers[i].spec->kind == CV_LAYER_FLATTEN; }
+
 static bool tileable(cv_layer_kind k)
 {
     return k == CV_LAYER_CONV2D || k == CV_LAYER_MAXPOOL2D || k == CV_LAYER_AVGPOOL2D ||
@@ -202,7 +207,9 @@ static void plan_tiles(cv_net *net)
             floats += (int64_t)l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C;
         if (4 * floats > widest) widest = 4 * floats;
     }
-    net->trunk = t;
+    bool reshapes_only = true; /* nothing to run in tiles then */
+    for (int j = 1; j < t; j++) reshapes_only = reshapes_only && reshapes(net, j);
+    net->trunk = reshapes_only ? 1 : t;
     for (int j = 1; j + 1 < t; j++) {
         net->transient[j] = net->layers[j].act_bwd_by_next;
         net->fuse_pool[j] = net->transient[j] && cv_conv_pool_layers_fit(&net->layers[j], &net->layers[j + 1]);
@@ -298,9 +305,6 @@ static int reserve_tiles(cv_net *net, int64_t B, cv_err *err)
     return 0;
 }
 
-/* A flatten layer after another layer: NHWC memory is already (h, w, c) in order, so its output
- * is the layer below's, not a copy (the forward copy and the trunk's backward copy vanish). */
-static bool reshapes(const cv_net *net, int i) { return i > 1 && net->layers[i].spec->kind == CV_LAYER_FLATTEN; }
 
 int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
 {
@@ -337,7 +341,7 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     int32_t *a = args;
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
-        l->out = reshapes(net, i) ? net->layers[i - 1].out : p;
+        l->out = !reshapes(net, i) ? p : i > 1 ? net->layers[i - 1].out : NULL; /* layer 1: set by forward */
         if (!reshapes(net, i)) p += B * l->out_size;
         l->mask = NULL;
         l->arg = NULL;
@@ -581,6 +585,8 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
                             int64_t epoch, const int64_t *sample_ids)
 {
     net->input = x;
+    if (reshapes(net, 1)) /* a first flatten's output is the input itself, and so are the flattens' after it */
+        for (int i = 1; i < net->n && reshapes(net, i); i++) net->layers[i].out = (float *)x;
     net->batch = B;
     int i = 1;
     if (tiled(net, B)) {
