@@ -29,6 +29,10 @@ acc=$(grep "epoch 30/30" out.txt | sed -E 's/.* val_accuracy ([0-9.]+).*/\1/')
 awk -v a="$acc" 'BEGIN { exit !(a > 0.85) }' || fail "val accuracy $acc not above 0.85"
 expect 0 "" -- "$convoy" eval clf.h5 --data data.h5
 grep -qE "^loss [0-9.]+  accuracy [0-9.]+  \(600 samples\)" out.txt || fail "eval output: $(cat out.txt)"
+[[ $(wc -l < out.txt) -eq 1 ]] || fail "eval printed more than its line: $(cat out.txt)"
+expect 0 "" -- "$convoy" eval clf.h5 --data data.h5 --timing
+grep -qE "^loss [0-9.]+  accuracy [0-9.]+  \(600 samples\)$" out.txt || fail "eval --timing line 1: $(cat out.txt)"
+grep -qE "^eval time [0-9.]+ s, [0-9]+ images/s \(1 rank\)$" out.txt || fail "eval --timing line 2: $(cat out.txt)"
 expect 0 "" -- "$convoy" predict clf.h5 --data data.h5 --out pred.h5
 h5dump -H -d /predictions pred.h5 | grep -q "( 600, 3 )" || fail "predictions shape"
 expect 0 "" -- "$convoy" summary clf.h5
