@@ -556,36 +556,45 @@ VN(cpool_dw)(float *restrict acc, const float *restrict xb, const float *restric
 #pragma GCC unroll 2
             for (int v = 0; v < NV; v++) sum[kh][j][v] = (VEC){0};
     for (int oh = 0; oh < 2 * OHp; oh++)
-        for (int ow = 0; ow < 2 * OWp; ow++) {
-            const float *px = xb + (size_t)oh * s * rowx + (size_t)ow * s * g->C;
-            const size_t o = ((size_t)(oh / 2) * OWp + ow / 2) * F + cg;
-            const int cell = (oh * g->OW + ow) * F + cg;
-            VEC dv[2];
+        for (int pw = 0; pw < OWp; pw++) {
+            /* the window's gradient (times the activation's derivative) once for its two cells
+             * on this row */
+            const size_t o = ((size_t)(oh / 2) * OWp + pw) * F + cg;
+            VEC gv[2];
+            VECI at[2];
 #pragma GCC unroll 2
             for (int v = 0; v < NV; v++) {
-                VEC gv, yv;
-                VECI at;
-                memcpy(&gv, dout + o + VW * v, sizeof gv);
-                memcpy(&at, arg + o + VW * v, sizeof at);
+                memcpy(&gv[v], dout + o + VW * v, sizeof gv[v]);
+                memcpy(&at[v], arg + o + VW * v, sizeof at[v]);
                 if (relu) {
+                    VEC yv;
                     memcpy(&yv, y + o + VW * v, sizeof yv);
                     const VECI pos = yv > 0.0f;
-                    const VEC neg = gv * leak;
-                    gv = (VEC)((pos & (VECI)gv) | (~pos & (VECI)neg));
+                    const VEC neg = gv[v] * leak;
+                    gv[v] = (VEC)((pos & (VECI)gv[v]) | (~pos & (VECI)neg));
                 }
-                const VECI won = at == iota + (cell + VW * v);
-                dv[v] = (VEC)(won & (VECI)gv);
             }
-#pragma GCC unroll 3
-            for (int kh = 0; kh < KH; kh++)
-#pragma GCC unroll 6
-                for (int j = 0; j < RUN; j++) {
-                    const float a = px[kh * rowx + j];
 #pragma GCC unroll 2
-                    for (int v = 0; v < NV; v++) sum[kh][j][v] += dv[v] * a;
+            for (int ow = 2 * pw; ow < 2 * pw + 2; ow++) {
+                const float *px = xb + (size_t)oh * s * rowx + (size_t)ow * s * g->C;
+                const int cell = (oh * g->OW + ow) * F + cg;
+                VEC dv[2];
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++) {
+                    const VECI won = at[v] == iota + (cell + VW * v);
+                    dv[v] = (VEC)(won & (VECI)gv[v]);
                 }
+#pragma GCC unroll 3
+                for (int kh = 0; kh < KH; kh++)
+#pragma GCC unroll 6
+                    for (int j = 0; j < RUN; j++) {
+                        const float a = px[kh * rowx + j];
 #pragma GCC unroll 2
-            for (int v = 0; v < NV; v++) bsum[v] += dv[v];
+                        for (int v = 0; v < NV; v++) sum[kh][j][v] += dv[v] * a;
+                    }
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++) bsum[v] += dv[v];
+            }
         }
     const int K = KH * RUN;
 #pragma GCC unroll 2
