@@ -918,3 +918,41 @@ Test(grad, fused_conv_pool_matches_whole_batch)
 {
     for (int m = 0; m < 4; m++) check_tiled_matches(fused_models[m], fused_conv[m]);
 }
+
+/* Inference splits the rows after the spatial layers into one block per thread (forward_rows):
+ * the outputs, and the loss the fused logits give, are the bits of a one-thread pass. */
+Test(grad, inference_row_blocks_match_one_thread)
+{
+    static const char *const models[] = {
+        "input shape=6,5,1\nflatten\ndense units=40 activation=relu\ndropout rate=0.3\n"
+        "dense units=7 activation=softmax\ncompile loss=sparse_categorical_crossentropy\n",
+        "input shape=7,5,3\nconv2d filters=4 kernel=2 activation=relu\nmaxpool2d pool=2\nflatten\n"
+        "dense units=9 activation=tanh\nactivation sigmoid\ndense units=3 activation=softmax\n"
+        "compile loss=sparse_categorical_crossentropy\n",
+    };
+    enum { B = 150 };
+    for (int m = 0; m < 2; m++) {
+        cv_model_spec spec;
+        cv_err err = {{0}};
+        cr_assert_eq(cv_model_parse(&spec, models[m], "rows.model", &err), 0, "%s", err.msg);
+        cv_net *net = cv_net_create(&spec, B, 3, &err);
+        cr_assert_not_null(net, "%s", err.msg);
+        const int64_t n_in = cv_shape_size(spec.layers[0].out), K = cv_net_outputs(net);
+        float *x = malloc(sizeof(float) * (size_t)(B * n_in)), *y1 = malloc(sizeof(float) * (size_t)(B * K));
+        int32_t labels[B];
+        cv_rng r = {21};
+        for (int64_t j = 0; j < B * n_in; j++) x[j] = (float)urand(&r);
+        for (int b = 0; b < B; b++) labels[b] = b % (int)K;
+        omp_set_num_threads(1);
+        memcpy(y1, cv_net_forward(net, x, B, false, 1, 0, NULL), sizeof(float) * (size_t)(B * K));
+        const double l1 = cv_net_loss(net, labels, NULL, B);
+        omp_set_num_threads(2);
+        const float *y2 = cv_net_forward(net, x, B, false, 1, 0, NULL);
+        const double l2 = cv_net_loss(net, labels, NULL, B);
+        cr_assert_eq(memcmp(y1, y2, sizeof(float) * (size_t)(B * K)), 0, "model %d: 2 threads' outputs differ", m);
+        cr_assert_eq(l1, l2, "model %d: loss %g vs %g", m, l1, l2);
+        free(x), free(y1);
+        cv_net_free(net);
+        cv_model_spec_free(&spec);
+    }
+}

@@ -490,8 +490,8 @@ static void forward_layer(cv_net *net, cv_layer *l, const float *x, int B, const
     const double t0 = prof ? cv_now() : 0.0;
     cv_layer_registry[l->spec->kind].forward(l, x, B, ctx);
     const int width = last_dim(l->spec->out);
-    if (l->index == net->n - 1 && net->fused)
-        memcpy(net->logits, l->out, sizeof(float) * (size_t)B * l->out_size);
+    if (l->index == net->n - 1 && net->fused) /* the logits of these rows: l->out may be moved to them */
+        memcpy(net->logits + (l->out - net->layers[l->index].out), l->out, sizeof(float) * (size_t)B * l->out_size);
     if (!l->act_fused)
         cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
     if (prof) prof[l->index] += cv_now() - t0;
@@ -581,6 +581,45 @@ static void forward_trunk(cv_net *net, const float *x, int B, bool training, uin
     }
 }
 
+/* Inference through layers [from, n) in one block of rows per thread, each thread running every
+ * layer on its rows with serial kernels: one parallel region per batch instead of one or more per
+ * kernel (for an MLP, whose kernels are short, most of the time at 2 threads). Only for layers
+ * that keep rows apart and need no workspace (dense, dropout, activation, flatten): a row's
+ * output then depends on that row alone, with the same sums in the same order, so the outputs
+ * are the bits a whole-batch pass gives. */
+enum { ROW_BLOCK_MIN = 32 }; /* rows per thread at least: fewer would starve the GEMM */
+
+static int row_blocks(const cv_net *net, int from, int B, bool training)
+{
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+#endif
+    if (training || threads < 2 || from >= net->n) return 1;
+    for (int j = from; j < net->n; j++) {
+        const cv_layer_kind k = net->layers[j].spec->kind;
+        if (k != CV_LAYER_DENSE && k != CV_LAYER_DROPOUT && k != CV_LAYER_ACTIVATION && k != CV_LAYER_FLATTEN) return 1;
+    }
+    const int most = B / ROW_BLOCK_MIN;
+    return most < threads ? (most > 1 ? most : 1) : threads;
+}
+
+static void forward_rows(cv_net *net, const float *x, int from, int B, int blocks, const cv_fwd_ctx *ctx0)
+{
+#pragma omp parallel num_threads(blocks)
+    {
+        const int t = thread_id(), s = (int)((int64_t)B * t / blocks), e = (int)((int64_t)B * (t + 1) / blocks);
+        cv_fwd_ctx ctx = *ctx0;
+        ctx.sample_ids = ctx0->sample_ids ? ctx0->sample_ids + s : NULL;
+        const float *cur = x + (size_t)s * net->layers[from].in_size;
+        for (int j = from; j < net->n; j++) {
+            cv_layer l = tile_layer(net, j, s, NULL);
+            forward_layer(net, &l, cur, e - s, &ctx, t == 0 ? net->prof_fwd : NULL);
+            cur = l.out;
+        }
+    }
+}
+
 const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, uint64_t seed,
                             int64_t epoch, const int64_t *sample_ids)
 {
@@ -595,6 +634,11 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
     }
     const cv_fwd_ctx ctx = {training, seed, epoch, sample_ids, &net->ws};
     const float *cur = i == 1 ? x : net->layers[i - 1].out;
+    const int blocks = row_blocks(net, i, B, training);
+    if (blocks > 1) {
+        forward_rows(net, cur, i, B, blocks, &ctx);
+        return net->layers[net->n - 1].out;
+    }
     for (; i < net->n; i++) {
         forward_layer(net, &net->layers[i], cur, B, &ctx, net->prof_fwd);
         cur = net->layers[i].out;
