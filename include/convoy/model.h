@@ -150,7 +150,8 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training,
 /** Output of layer (1 .. layers-1) in the last forward pass, activation applied: (B, its out
  *  shape), NHWC for image layers. NULL for a ReLU-family layer feeding a max/min pool when
  *  the pass went through the spatial layers in tiles (B > cv_net_tile): its output lived in
- *  cache only. */
+ *  cache only. A flatten's output is its input's memory (for a first flatten: the x given to
+ *  cv_net_forward). */
 const float *cv_net_layer_output(const cv_net *net, int layer);
 /** Samples per tile, at most: the spatial layers before the first dense layer run a tile of
  *  samples at a time through all of them, so a tile's activations stay in cache, and threads

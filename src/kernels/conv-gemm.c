@@ -3,8 +3,9 @@
  * is KH runs of KW*C contiguous values, and the weights (KH*KW*C, F) in place. No im2col matrix
  * is written and nothing is packed, which on a conv layer of a small CNN is as much memory
  * traffic as the products themselves. The forward sums run in the im2col column order, so
- * results equal the im2col + GEMM path's bit for bit; the weight gradient adds one sample at a
- * time, in sample order, per C tile, whatever the thread count. */
+ * results equal the im2col + GEMM path's bit for bit where that path takes K in one slice
+ * (K <= 384); the weight gradient adds one sample at a time, in sample order, per C tile,
+ * whatever the thread count. */
 #include "kernels/conv-ukernels.h"
 
 #ifdef _OPENMP

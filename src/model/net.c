@@ -305,7 +305,6 @@ static int reserve_tiles(cv_net *net, int64_t B, cv_err *err)
     return 0;
 }
 
-
 int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
 {
     if (max_batch <= net->max_batch) return 0;
