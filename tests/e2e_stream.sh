@@ -30,7 +30,9 @@ M
 # the cap (RLIMIT_DATA, 64 MB) is smaller than the 102 MB of pixels. AddressSanitizer reserves
 # its shadow memory under the same limit and cannot start, so the sanitizer build skips this part
 # (the Release pass of launch/test runs it).
-if ldd "$convoy" | grep -q libasan; then
+# (grep without -q, here and in the other scripts: under pipefail, grep -q stopping at the first
+# match can kill the writer with SIGPIPE and fail the pipeline; ldd's output made that happen)
+if ldd "$convoy" | grep libasan >/dev/null; then
     echo "e2e_stream: AddressSanitizer build: memory-cap checks skipped"
 else
 ( ulimit -d 65536; "$convoy" train tiny.model --data big.h5 --quiet ) > out.txt 2> err.txt

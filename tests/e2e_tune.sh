@@ -39,7 +39,7 @@ grep -q "2 groups of 2 ranks" a.out || fail "group count: $(head -1 a.out)"
 [[ $(grep -c "^trial [0-9]* (of 12)" a.out) -eq 12 ]] || fail "12 trials: $(cat a.out)"
 [[ $(grep -c "ranks 0,1 " a.out) -ge 1 && $(grep -c "ranks 2,3 " a.out) -ge 1 ]] || fail "both groups trained: $(cat a.out)"
 [[ $(grep "^trial [0-9]* (of" a.out | grep -vc "ranks 0,1 \|ranks 2,3 ") -eq 0 ]] || fail "a trial outside the groups {0,1} {2,3}"
-h5dump -a /trials/00001/ranks A/trials.h5 | grep -q '"2,3"' || fail "trials.h5 records trial 1's group"
+h5dump -a /trials/00001/ranks A/trials.h5 | grep '"2,3"' >/dev/null || fail "trials.h5 records trial 1's group"
 for t in $(seq -f %05g 0 11); do [[ -f A/trials/$t.h5 ]] || fail "no checkpoint A/trials/$t.h5"; done
 ls A/trials/*.result.h5 A/trials/*.e?.h5 >/dev/null 2>&1 && fail "result files or execution checkpoints left behind"
 
@@ -85,7 +85,7 @@ grep -q -- "--resume" t1.out && fail "a trial's --resume hint leaked: $(cat t1.o
 # best.model is a plain model file that trains
 grep -q "hp\." A/best.model && fail "best.model still has hp expressions"
 "$convoy" train A/best.model --data d.h5 --epochs 1 --quiet --threads 1 || fail "best.model does not train"
-"$convoy" tune --summary A | grep -q "^best: trial [0-9]*, val_accuracy 0\.[0-9]*; checkpoint A/trials/[0-9]*.h5" ||
+"$convoy" tune --summary A | grep "^best: trial [0-9]*, val_accuracy 0\.[0-9]*; checkpoint A/trials/[0-9]*.h5" >/dev/null ||
     fail "summary names the best checkpoint"
 "$convoy" eval "$(sed -n 's/.*checkpoint \(A\/trials\/[0-9]*\.h5\).*/\1/p' A/best.model)" --data d.h5 > /dev/null ||
     fail "the best checkpoint evaluates"
@@ -99,7 +99,7 @@ vals() { sed 's/.*ranks 0 *//; s/  val_loss.*//'; }
 best0=$(grep "bracket 1 rung 0" h.out | sort -t' ' -k1,1 | awk '{ for (i = 1; i <= NF; i++) if ($i == "val_loss") print $(i + 1), $0 }' |
         sort -g | head -1 | cut -d' ' -f2- | vals)
 [[ "$(grep "bracket 1 rung 1" h.out | vals)" == "$best0" ]] || fail "rung 1 is not rung 0's best: $(cat h.out)"
-h5dump -d /trials/00003/history H/trials.h5 | grep -q "DATASPACE  SIMPLE { ( 2, 3, 8 )" || fail "history (executions, epochs, 8)"
+h5dump -d /trials/00003/history H/trials.h5 | grep "DATASPACE  SIMPLE { ( 2, 3, 8 )" >/dev/null || fail "history (executions, epochs, 8)"
 
 # bad input: one line, non-zero exit, nothing written
 "$convoy" tune s.model --data d.h5 --max-trials 2 --ranks-per-trial 2 --dir X > x.out 2>&1 &&
