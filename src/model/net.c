@@ -272,7 +272,8 @@ static int reserve_tiles(cv_net *net, int64_t B, cv_err *err)
     for (int j = 1; j < net->trunk; j++) {
         const cv_layer *l = &net->layers[j];
         if (l->in_size > widest) widest = l->in_size;
-        if (net->transient[j] && T * l->out_size > trans) trans = T * l->out_size;
+        /* a fused conv's output is never written anywhere: it needs no transient buffer */
+        if (net->transient[j] && !net->fuse_pool[j] && T * l->out_size > trans) trans = T * l->out_size;
         if (l->spec->kind == CV_LAYER_CONV2D) { /* even a direct one: its backward may need im2col */
             const int64_t c = (int64_t)cv_conv_chunk(l, (int)T) * l->win.OH * l->win.OW *
                               l->win.KH * l->win.KW * l->win.C;
