@@ -793,6 +793,80 @@ Test(conv_implicit, thread_count_does_not_change_bits)
     free(x), free(dy), free(w), free(o1), free(o2), free(d1), free(d2);
 }
 
+/* Winograd F(2x2,3x3) against im2col + the naive GEMM (not bit for bit: its sums are not the
+ * direct ones; within a few ulp of the terms): fmnist-cnn's second layer (odd output, blocks
+ * past the edge), even outputs, a 1x1 output, 16 and 48 channels, 32 to 96 filters, with bias
+ * and leaky ReLU; the bits of a batch equal those of its samples one call each. */
+static void check_wino(int H, int W, int C, int F, int B)
+{
+    const cv_window g = conv_win(H, W, C, 3, 1, false);
+    const int K = 9 * C, P = g.OH * g.OW;
+    cr_assert(cv_conv_wino_fits(&g, F), "H=%d W=%d C=%d F=%d should take Winograd", H, W, C, F);
+    float *x = rand_buf((size_t)B * H * W * C, 600 + F + C), *w = rand_buf((size_t)K * F, 601 + F);
+    float *bias = rand_buf((size_t)F, 602 + F);
+    float *col = malloc(sizeof(float) * (size_t)B * P * K), *ref = malloc(sizeof(float) * (size_t)B * P * F);
+    float *out = malloc(sizeof(float) * (size_t)B * P * F), *one = malloc(sizeof(float) * (size_t)B * P * F);
+    cv_im2col(col, x, B, &g, false);
+    cv_sgemm_naive(false, false, B * P, F, K, 1.0f, col, K, w, F, 0.0f, ref, F);
+    const cv_epilogue ep = {bias, true, 0.05f};
+    cr_assert_eq(cv_conv_wino(out, x, w, &ep, B, F, &g), 0);
+    int negatives = 0;
+    for (int r = 0; r < B * P; r++)
+        for (int f = 0; f < F; f++) {
+            float v = ref[(size_t)r * F + f] + bias[f];
+            if (v < 0) v *= 0.05f, negatives++;
+            cr_assert_leq(fabsf(out[(size_t)r * F + f] - v), 2e-5f * (1.0f + fabsf(v)) * sqrtf((float)K),
+                          "H=%d W=%d C=%d F=%d: out(%d,%d) = %.9g, want %.9g", H, W, C, F, r, f,
+                          out[(size_t)r * F + f], v);
+        }
+    cr_assert_gt(negatives, 0);
+    for (int b = 0; b < B; b++)
+        cr_assert_eq(cv_conv_wino(one + (size_t)b * P * F, x + (size_t)b * H * W * C, w, &ep, 1, F, &g), 0);
+    cr_assert_eq(memcmp(out, one, sizeof(float) * (size_t)B * P * F), 0,
+                 "H=%d W=%d C=%d F=%d: a batch's bits differ from its samples'", H, W, C, F);
+    free(x), free(w), free(bias), free(col), free(ref), free(out), free(one);
+}
+
+static void check_wino_all(void)
+{
+    check_wino(13, 13, 32, 64, 5); /* fmnist-cnn's second layer: 11x11, a half block at the edges */
+    check_wino(12, 10, 16, 32, 3); /* 10x8: whole blocks */
+    check_wino(5, 7, 48, 96, 2);   /* 3x5 */
+    check_wino(3, 3, 16, 32, 1);   /* 1x1 */
+    /* where it does not apply: padding, stride 2, a 5x5 window, channels off a multiple of 16,
+     * a filter count off the micro-kernel's width */
+    const cv_window same = conv_win(13, 13, 32, 3, 1, true), s2 = conv_win(13, 13, 32, 3, 2, false);
+    const cv_window k5 = conv_win(13, 13, 32, 5, 1, false), c8 = conv_win(13, 13, 8, 3, 1, false);
+    const cv_window ok = conv_win(13, 13, 32, 3, 1, false);
+    cr_assert_not(cv_conv_wino_fits(&same, 64));
+    cr_assert_not(cv_conv_wino_fits(&s2, 64));
+    cr_assert_not(cv_conv_wino_fits(&k5, 64));
+    cr_assert_not(cv_conv_wino_fits(&c8, 64));
+    cr_assert_not(cv_conv_wino_fits(&ok, 36));
+    setenv("CONVOY_WINOGRAD", "0", 1);
+    cr_assert_not(cv_conv_wino_fits(&ok, 64), "CONVOY_WINOGRAD=0 turns it off");
+    unsetenv("CONVOY_WINOGRAD");
+    cr_assert(cv_conv_wino_fits(&ok, 64));
+}
+
+Test(conv_winograd, matches_the_direct_sums) { check_wino_all(); }
+Test(conv_winograd, avx2_clone, .init = force_avx2) { check_wino_all(); }
+Test(conv_winograd, generic_clone, .init = force_generic) { check_wino_all(); }
+Test(conv_winograd, thread_count_does_not_change_bits)
+{
+    const cv_window g = conv_win(13, 13, 32, 3, 1, false);
+    enum { B = 9, F = 64 };
+    const int P = g.OH * g.OW;
+    float *x = rand_buf((size_t)B * 13 * 13 * 32, 701), *w = rand_buf((size_t)288 * F, 702);
+    float *o1 = malloc(sizeof(float) * B * P * F), *o2 = malloc(sizeof(float) * B * P * F);
+    omp_set_num_threads(1);
+    cr_assert_eq(cv_conv_wino(o1, x, w, NULL, B, F, &g), 0);
+    omp_set_num_threads(2);
+    cr_assert_eq(cv_conv_wino(o2, x, w, NULL, B, F, &g), 0);
+    cr_assert_eq(memcmp(o1, o2, sizeof(float) * B * P * F), 0);
+    free(x), free(w), free(o1), free(o2);
+}
+
 /* The conv2d + 2x2 pool kernel against cv_conv_direct then cv_pool_forward (bit for bit: the
  * same sums, winners and activation), and its weight gradient against cv_pool_backward then
  * cv_conv_direct_dw: 3x3 on one channel (with a conv row no window covers), 2x2 on three

@@ -14,7 +14,7 @@
  *  Contents are not preserved between calls; pass the pointer (not the slot) to OpenMP teams. */
 typedef enum {
     CV_SCRATCH_PACK_A, CV_SCRATCH_PACK_B, CV_SCRATCH_SPLIT_K, CV_SCRATCH_DIRECT_DW, CV_SCRATCH_BIAS_GRAD,
-    CV_SCRATCH_COUNT
+    CV_SCRATCH_WINOGRAD, CV_SCRATCH_WINOGRAD_W, CV_SCRATCH_COUNT
 } cv_scratch_slot;
 void *cv_scratch(cv_scratch_slot slot, size_t bytes);
 
@@ -74,6 +74,15 @@ int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int
  *  padding), F a multiple of the micro-kernel's width and KW*C of its height (e.g. F % 32 and
  *  KW*C % 12 with AVX-512). */
 bool cv_conv_gemm_fits(const cv_window *g, int F);
+/** Whether cv_conv_wino takes this convolution: a 3x3 window, stride 1, no padding, at least
+ *  a multiple of 16 channels, F a multiple of the micro-kernel's width; CONVOY_WINOGRAD not "0". */
+bool cv_conv_wino_fits(const cv_window *g, int F);
+/** out (B,OH,OW,F) = ep(the convolution of x (B,H,W,C) with w (3,3,C,F)) by Winograd F(2x2,3x3):
+ *  16 products per 2x2 output block and channel where the direct sum has 36; equal to the
+ *  direct sums up to rounding, and the same bits at any thread count. -1 (out unspecified)
+ *  when its scratch memory cannot be had: the caller then takes another path. */
+int cv_conv_wino(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
+                 const cv_window *g);
 /** out (B,OH,OW,F) = ep(the convolution of x (B,H,W,C) with w (KH,KW,C,F)) as an implicit GEMM:
  *  the same sums, in the same order, as im2col + cv_sgemm, without the column matrix. */
 void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,

@@ -8,10 +8,6 @@
  * whatever the thread count. */
 #include "kernels/conv-ukernels.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 enum { MR_MAX = 16, SAMPLE_BLOCK = 4 };
 
 bool cv_conv_gemm_fits(const cv_window *g, int F)
@@ -22,17 +18,6 @@ bool cv_conv_gemm_fits(const cv_window *g, int F)
            u->mr <= MR_MAX;
 }
 
-/* a parallel loop only outside a parallel region, and only for enough work to pay the fork */
-static bool fork_worth(double flops)
-{
-#ifdef _OPENMP
-    return !omp_in_parallel() && omp_get_max_threads() > 1 && flops >= 2e6;
-#else
-    (void)flops;
-    return false;
-#endif
-}
-
 void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
                   const cv_window *g)
 {
@@ -41,7 +26,7 @@ void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue 
     const long M = (long)B * P, panels = (M + mr - 1) / mr;
     const size_t in = (size_t)g->H * g->W * g->C;
     const long segstride = (long)g->W * g->C;
-#pragma omp parallel for schedule(static) if (fork_worth(2.0 * M * F * K))
+#pragma omp parallel for schedule(static) if (cv_conv_fork_worth(2.0 * M * F * K))
     for (long p = 0; p < panels; p++) {
         const long r0 = p * mr;
         const int rows = M - r0 < mr ? (int)(M - r0) : mr;
@@ -65,7 +50,7 @@ void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int 
     const int mr = u->mr, nr = u->nr, P = g->OH * g->OW, seg = g->KW * g->C, K = g->KH * seg;
     const int mp = K / mr, tiles = mp * (F / nr);
     const size_t in = (size_t)g->H * g->W * g->C;
-    const bool par = fork_worth(2.0 * B * P * F * K);
+    const bool par = cv_conv_fork_worth(2.0 * B * P * F * K);
     /* a few samples at a time, so their inputs and gradients stay in cache while every tile
      * passes over them */
     for (int b0 = 0; b0 < B; b0 += SAMPLE_BLOCK) {

@@ -5,6 +5,10 @@
 
 #include "convoy/kernels.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 typedef struct {
     int mr, nr; /* the tile: mr rows (pixels, or receptive-field offsets) x nr filters */
     /* C (mr x nr of a TILE) = patches of pixels rows[0..mr) (nseg runs of seglen values,
@@ -19,5 +23,17 @@ typedef struct {
 
 /* the kernels of the instruction set cv_sgemm uses */
 const cv_conv_ukernels *cv_conv_ukernels_get(void);
+
+/* the conv drivers' parallel loops: only outside a parallel region, and only for enough work to
+ * pay the fork */
+static inline bool cv_conv_fork_worth(double flops)
+{
+#ifdef _OPENMP
+    return !omp_in_parallel() && omp_get_max_threads() > 1 && flops >= 2e6;
+#else
+    (void)flops;
+    return false;
+#endif
+}
 
 #endif

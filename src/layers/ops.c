@@ -62,6 +62,10 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
         cv_conv_direct(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest);
         return;
     }
+    if (cv_conv_wino_fits(g, F) && cv_conv_wino(l->out, x, l->w, &ep, B, F, g) == 0) {
+        ctx->ws->col_layer = 0;
+        return;
+    }
     if (cv_conv_gemm_fits(g, F)) {
         ctx->ws->col_layer = 0;
         cv_conv_gemm(l->out, x, l->w, &ep, B, F, g);

@@ -44,6 +44,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     r->params = cv_net_param_count(net);
     r->tile = cv_net_tile_for(net, local);
     for (int i = 1; r->tile && i < cv_net_layers(net); i++) r->fused[i] = cv_net_fused_with_next(net, i);
+    for (int i = 1; i < cv_net_layers(net); i++) r->winograd[i] = cv_net_conv_winograd(net, i);
     cv_grad_sync sync;
     int64_t layer_off[CV_MAX_LAYERS];
     const int nl = cv_net_grad_layers(net, layer_off);
