@@ -74,8 +74,9 @@ int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int
  *  padding), F a multiple of the micro-kernel's width and KW*C of its height (e.g. F % 32 and
  *  KW*C % 12 with AVX-512). */
 bool cv_conv_gemm_fits(const cv_window *g, int F);
-/** Whether cv_conv_wino takes this convolution: a 3x3 window, stride 1, no padding, at least
- *  a multiple of 16 channels, F a multiple of the micro-kernel's width; CONVOY_WINOGRAD not "0". */
+/** Whether cv_conv_wino takes this convolution: a 3x3 window, stride 1, no padding, a multiple
+ *  of 16 channels, F a multiple of the micro-kernel's width, a GEMM kernel other than AVX2's
+ *  (where it measured no faster), and CONVOY_WINOGRAD not "0". */
 bool cv_conv_wino_fits(const cv_window *g, int F);
 /** out (B,OH,OW,F) = ep(the convolution of x (B,H,W,C) with w (3,3,C,F)) by Winograd F(2x2,3x3):
  *  16 products per 2x2 output block and channel where the direct sum has 36; equal to the

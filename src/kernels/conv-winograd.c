@@ -11,7 +11,8 @@
  * The sums are not the direct convolution's: they differ from it by rounding (a few ulp of
  * the largest term; the transforms' coefficients are 0, +-1 and +-1/2). Each output pixel's
  * arithmetic depends on its own block alone, so neither the thread count nor how samples are
- * grouped into calls changes a bit. CONVOY_WINOGRAD=0 turns it off (cv_conv_wino_fits says no). */
+ * grouped into calls changes a bit. CONVOY_WINOGRAD=0 turns it off (cv_conv_wino_fits says no);
+ * so does the AVX2 kernel, where it gains nothing. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,9 @@ bool cv_conv_wino_fits(const cv_window *g, int F)
 {
     const char *env = getenv("CONVOY_WINOGRAD");
     if (env && env[0] == '0' && env[1] == '\0') return false;
+    /* with the AVX2 kernel (6x16) the transforms cost what the products save (fmnist-cnn's
+     * conv2: 238 us against 243 per 4 samples; AVX-512 100 against 126, 128-bit 478 against 694) */
+    if (strcmp(cv_gemm_path(), "avx2") == 0) return false;
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
     return g->KH == 3 && g->KW == 3 && g->stride == 1 && g->pad_top == 0 && g->pad_left == 0 &&
            g->OH == g->H - 2 && g->OW == g->W - 2 && g->OH > 0 && g->OW > 0 && g->C % 16 == 0 && F % u->nr == 0 &&
