@@ -62,6 +62,9 @@ extern const cv_layer_ops cv_layer_registry[CV_LAYER_KIND_COUNT];
  *  shapes allow (cv_conv_pool_fits, a direct conv with its ReLU-family activation fused): the
  *  pool's out and arg from x, without the conv output. */
 bool cv_conv_pool_layers_fit(const cv_layer *conv, const cv_layer *pool);
+/** Whether conv2d layer l's forward pass is Winograd (cv_conv_wino): the forward's own choice,
+ *  after the direct kernel has taken short receptive fields. */
+bool cv_conv_layer_winograd(const cv_layer *l);
 void cv_conv_pool_layers_forward(const cv_layer *conv, cv_layer *pool, const float *x, int B);
 /** Their backward when the conv's input gradient is not wanted: the conv's weight and bias
  *  gradients from the pool's output gradient dout. -1 when out of memory for its buffer (the

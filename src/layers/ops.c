@@ -53,6 +53,12 @@ int cv_conv_chunk(const cv_layer *l, int B)
     return c < B ? (int)c : B;
 }
 
+bool cv_conv_layer_winograd(const cv_layer *l)
+{
+    const cv_window *g = &l->win;
+    return g->KH * g->KW * g->C > CV_CONV_DIRECT_MAX_K && cv_conv_wino_fits(g, l->spec->filters);
+}
+
 static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
 {
     const cv_window *g = &l->win;
@@ -62,7 +68,7 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
         cv_conv_direct(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest);
         return;
     }
-    if (cv_conv_wino_fits(g, F) && cv_conv_wino(l->out, x, l->w, &ep, B, F, g) == 0) {
+    if (cv_conv_layer_winograd(l) && cv_conv_wino(l->out, x, l->w, &ep, B, F, g) == 0) {
         ctx->ws->col_layer = 0;
         return;
     }

@@ -536,9 +536,8 @@ bool cv_net_fused_with_next(const cv_net *net, int layer)
 
 bool cv_net_conv_winograd(const cv_net *net, int layer)
 {
-    if (layer < 1 || layer >= net->n || net->layers[layer].spec->kind != CV_LAYER_CONV2D) return false;
-    const cv_window *g = &net->layers[layer].win; /* the direct kernel takes short receptive fields first */
-    return g->KH * g->KW * g->C > CV_CONV_DIRECT_MAX_K && cv_conv_wino_fits(g, net->layers[layer].spec->filters);
+    return layer >= 1 && layer < net->n && net->layers[layer].spec->kind == CV_LAYER_CONV2D &&
+           cv_conv_layer_winograd(&net->layers[layer]);
 }
 
 static int thread_id(void)
