@@ -462,6 +462,23 @@ Test(grad, conv_implicit_gemm_path)
                "conv2d filters=32 kernel=3 stride=2 activation=relu\n" CONV_TAIL, 2, T_FLOAT);
 }
 
+/* 32 channels into 32 filters through a 3x3 window, valid and 'same': the Winograd F(4x4,3x3)
+ * path for the forward pass and both gradients (cv_conv_wino, _dw, _dx), blocks past the edge */
+Test(grad, conv_winograd_path)
+{
+    const char *models[] = {"input shape=7,5,3\nconv2d filters=32 kernel=1 activation=linear\n"
+                            "conv2d filters=32 kernel=3 activation=tanh\n" CONV_TAIL,
+                            "input shape=7,5,3\nconv2d filters=32 kernel=1 activation=linear\n"
+                            "conv2d filters=32 kernel=3 padding=same activation=sigmoid\n" CONV_TAIL};
+    for (int m = 0; m < 2; m++) {
+        gcase gc;
+        case_init(&gc, models[m], 3, T_FLOAT, false);
+        cr_assert_eq(cv_net_conv_winograd(gc.net, 2), CV_WINO_FORWARD | CV_WINO_WEIGHT_GRAD | CV_WINO_INPUT_GRAD);
+        check_case(&gc);
+        case_free(&gc);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* pooling on 7x5: leftovers, stride != pool, overlapping windows */
 

@@ -793,62 +793,135 @@ Test(conv_implicit, thread_count_does_not_change_bits)
     free(x), free(dy), free(w), free(o1), free(o2), free(d1), free(d2);
 }
 
-/* Winograd F(2x2,3x3) against im2col + the naive GEMM (not bit for bit: its sums are not the
- * direct ones; within a few ulp of the terms): fmnist-cnn's second layer (odd output, blocks
- * past the edge), even outputs, a 1x1 output, 16 and 48 channels, 32 to 96 filters, with bias
- * and leaky ReLU; the bits of a batch equal those of its samples one call each. */
-static void check_wino(int H, int W, int C, int F, int B)
+/* Winograd F(4x4,3x3) against im2col + the naive GEMM. Not bit for bit: its sums are not the
+ * direct ones, so each value must be within WINO_TOL of the sum of its terms' magnitudes (the
+ * same products on |x| and |w|): forward pass, input gradient (col2im of dy w^T) and weight
+ * gradient (col^T dy, bias: dy summed in double). Shapes: fmnist-cnn's second layer (11x11
+ * outputs, blocks past the edge), whole blocks, 3x5 and 1x1 outputs, 'same' padding, 16 to 48
+ * channels, 32 to 96 filters, bias and leaky ReLU. A batch's forward and input-gradient bits
+ * equal those of its samples one call each; a kernel transformed beforehand gives the bits of
+ * one transformed in the call. */
+#define WINO_TOL 1e-5
+
+static void assert_near_terms(const float *got, const float *want, const float *terms, size_t n, const char *what,
+                              int H, int W, int C, int F)
 {
-    const cv_window g = conv_win(H, W, C, 3, 1, false);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_leq(fabsf(got[i] - want[i]), WINO_TOL * terms[i] + 1e-30,
+                      "H=%d W=%d C=%d F=%d: %s[%zu] = %.9g, want %.9g (terms %.3g)", H, W, C, F, what, i, got[i],
+                      want[i], terms[i]);
+}
+
+static float *abs_copy(const float *p, size_t n)
+{
+    float *a = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) a[i] = fabsf(p[i]);
+    return a;
+}
+
+static void check_wino(int H, int W, int C, int F, int B, bool same)
+{
+    const cv_window g = conv_win(H, W, C, 3, 1, same);
     const int K = 9 * C, P = g.OH * g.OW;
-    const bool avx2 = strcmp(cv_gemm_path(), "avx2") == 0; /* not taken there, but correct */
-    cr_assert(cv_conv_wino_fits(&g, F) == !avx2, "H=%d W=%d C=%d F=%d: Winograd %s", H, W, C, F,
-              avx2 ? "taken with the AVX2 kernel" : "not taken");
-    float *x = rand_buf((size_t)B * H * W * C, 600 + F + C), *w = rand_buf((size_t)K * F, 601 + F);
-    float *bias = rand_buf((size_t)F, 602 + F);
-    float *col = malloc(sizeof(float) * (size_t)B * P * K), *ref = malloc(sizeof(float) * (size_t)B * P * F);
-    float *out = malloc(sizeof(float) * (size_t)B * P * F), *one = malloc(sizeof(float) * (size_t)B * P * F);
+    const size_t nx = (size_t)B * H * W * C, ny = (size_t)B * P * F, nc = (size_t)B * P * K, nw = (size_t)K * F;
+    cr_assert(cv_conv_wino_fits(&g, F), "H=%d W=%d C=%d F=%d: Winograd not taken", H, W, C, F);
+    /* the input gradient's filters are C: a multiple of every micro-kernel's width (8 to 32)
+     * fits, a smaller one (here 16) where the width divides it */
+    const bool dx_fits = cv_conv_wino_dx_fits(&g, F);
+    cr_assert(dx_fits || C % 32 != 0, "H=%d W=%d C=%d F=%d: input gradient not taken", H, W, C, F);
+    float *x = rand_buf(nx, 600 + F + C), *w = rand_buf(nw, 601 + F), *bias = rand_buf((size_t)F, 602 + F);
+    float *dy = rand_buf(ny, 603 + C), *xa = abs_copy(x, nx), *wa = abs_copy(w, nw), *dya = abs_copy(dy, ny);
+    float *col = malloc(sizeof(float) * nc), *cola = malloc(sizeof(float) * nc);
+    float *ref = malloc(sizeof(float) * ny), *terms = malloc(sizeof(float) * ny);
+    float *out = malloc(sizeof(float) * ny), *one = malloc(sizeof(float) * ny);
     cv_im2col(col, x, B, &g, false);
+    cv_im2col(cola, xa, B, &g, false);
+    /* forward */
     cv_sgemm_naive(false, false, B * P, F, K, 1.0f, col, K, w, F, 0.0f, ref, F);
+    cv_sgemm_naive(false, false, B * P, F, K, 1.0f, cola, K, wa, F, 0.0f, terms, F);
     const cv_epilogue ep = {bias, true, 0.05f};
-    cr_assert_eq(cv_conv_wino(out, x, w, &ep, B, F, &g), 0);
+    cr_assert_eq(cv_conv_wino(out, x, w, NULL, &ep, B, F, &g), 0);
     int negatives = 0;
-    for (int r = 0; r < B * P; r++)
-        for (int f = 0; f < F; f++) {
-            float v = ref[(size_t)r * F + f] + bias[f];
-            if (v < 0) v *= 0.05f, negatives++;
-            cr_assert_leq(fabsf(out[(size_t)r * F + f] - v), 2e-5f * (1.0f + fabsf(v)) * sqrtf((float)K),
-                          "H=%d W=%d C=%d F=%d: out(%d,%d) = %.9g, want %.9g", H, W, C, F, r, f,
-                          out[(size_t)r * F + f], v);
-        }
+    for (size_t i = 0; i < ny; i++) { /* the epilogue's own rounding on top: scale the bound */
+        float v = ref[i] + bias[i % F];
+        if (v < 0) v *= 0.05f, negatives++;
+        ref[i] = v;
+        terms[i] += fabsf(bias[i % F]);
+    }
     cr_assert_gt(negatives, 0);
+    assert_near_terms(out, ref, terms, ny, "out", H, W, C, F);
     for (int b = 0; b < B; b++)
-        cr_assert_eq(cv_conv_wino(one + (size_t)b * P * F, x + (size_t)b * H * W * C, w, &ep, 1, F, &g), 0);
-    cr_assert_eq(memcmp(out, one, sizeof(float) * (size_t)B * P * F), 0,
-                 "H=%d W=%d C=%d F=%d: a batch's bits differ from its samples'", H, W, C, F);
-    free(x), free(w), free(bias), free(col), free(ref), free(out), free(one);
+        cr_assert_eq(cv_conv_wino(one + (size_t)b * P * F, x + (size_t)b * H * W * C, w, NULL, &ep, 1, F, &g), 0);
+    cr_assert_eq(memcmp(out, one, sizeof(float) * ny), 0, "H=%d W=%d C=%d F=%d: a batch's bits differ from its samples'",
+                 H, W, C, F);
+    float *U = malloc(sizeof(float) * CV_WINO_XI * nw);
+    cr_assert_eq(cv_conv_wino_weights(U, w, C, F, false), 0);
+    cr_assert_eq(cv_conv_wino(one, x, w, U, &ep, B, F, &g), 0);
+    cr_assert_eq(memcmp(out, one, sizeof(float) * ny), 0, "H=%d W=%d C=%d F=%d: given U", H, W, C, F);
+    /* weight and bias gradients, added to what dw and db hold */
+    float *dw = rand_buf(nw, 604), *db = rand_buf((size_t)F, 605), *dw0 = malloc(sizeof(float) * nw);
+    float *db0 = malloc(sizeof(float) * F), *wref = malloc(sizeof(float) * nw), *wterms = malloc(sizeof(float) * nw);
+    memcpy(dw0, dw, sizeof(float) * nw);
+    memcpy(db0, db, sizeof(float) * F);
+    cv_sgemm_naive(true, false, K, F, B * P, 1.0f, col, K, dy, F, 0.0f, wref, F);
+    cv_sgemm_naive(true, false, K, F, B * P, 1.0f, cola, K, dya, F, 0.0f, wterms, F);
+    cr_assert_eq(cv_conv_wino_dw(dw, db, x, dy, B, F, &g), 0);
+    for (size_t i = 0; i < nw; i++) dw[i] -= dw0[i], wterms[i] += fabsf(dw0[i]);
+    assert_near_terms(dw, wref, wterms, nw, "dw", H, W, C, F);
+    for (int f = 0; f < F; f++) {
+        double sum = 0, mag = fabsf(db0[f]);
+        for (int r = 0; r < B * P; r++) sum += dy[(size_t)r * F + f], mag += fabsf(dy[(size_t)r * F + f]);
+        cr_assert_leq(fabs(db[f] - db0[f] - sum), 1e-6 * mag, "db[%d] = %.9g, want %.9g", f, db[f] - db0[f], sum);
+    }
+    /* input gradient */
+    if (dx_fits) {
+        const size_t nxa = nx;
+        float *dx = malloc(sizeof(float) * nxa), *dxone = malloc(sizeof(float) * nxa);
+        float *xref = malloc(sizeof(float) * nxa), *xterms = malloc(sizeof(float) * nxa);
+        cv_sgemm_naive(false, true, B * P, K, F, 1.0f, dy, F, w, F, 0.0f, col, K);
+        cv_col2im(xref, col, B, &g, false, true);
+        cv_sgemm_naive(false, true, B * P, K, F, 1.0f, dya, F, wa, F, 0.0f, cola, K);
+        cv_col2im(xterms, cola, B, &g, false, true);
+        cr_assert_eq(cv_conv_wino_dx(dx, dy, w, NULL, B, F, &g), 0);
+        assert_near_terms(dx, xref, xterms, nxa, "dx", H, W, C, F);
+        for (int b = 0; b < B; b++)
+            cr_assert_eq(cv_conv_wino_dx(dxone + (size_t)b * H * W * C, dy + (size_t)b * P * F, w, NULL, 1, F, &g), 0);
+        cr_assert_eq(memcmp(dx, dxone, sizeof(float) * nxa), 0, "H=%d W=%d C=%d F=%d: dx of a batch vs its samples", H,
+                     W, C, F);
+        cr_assert_eq(cv_conv_wino_weights(U, w, C, F, true), 0);
+        cr_assert_eq(cv_conv_wino_dx(dxone, dy, w, U, B, F, &g), 0);
+        cr_assert_eq(memcmp(dx, dxone, sizeof(float) * nxa), 0, "H=%d W=%d C=%d F=%d: dx given U", H, W, C, F);
+        free(dx), free(dxone), free(xref), free(xterms);
+    }
+    free(x), free(w), free(bias), free(dy), free(xa), free(wa), free(dya), free(col), free(cola), free(ref);
+    free(terms), free(out), free(one), free(U), free(dw), free(db), free(dw0), free(db0), free(wref), free(wterms);
 }
 
 static void check_wino_all(void)
 {
-    check_wino(13, 13, 32, 64, 5); /* fmnist-cnn's second layer: 11x11, a half block at the edges */
-    check_wino(12, 10, 16, 32, 3); /* 10x8: whole blocks */
-    check_wino(5, 7, 48, 96, 2);   /* 3x5 */
-    check_wino(3, 3, 16, 32, 1);   /* 1x1 */
-    /* where it does not apply: padding, stride 2, a 5x5 window, channels off a multiple of 16,
-     * a filter count off the micro-kernel's width */
-    const cv_window same = conv_win(13, 13, 32, 3, 1, true), s2 = conv_win(13, 13, 32, 3, 2, false);
-    const cv_window k5 = conv_win(13, 13, 32, 5, 1, false), c8 = conv_win(13, 13, 8, 3, 1, false);
-    const cv_window ok = conv_win(13, 13, 32, 3, 1, false);
-    cr_assert_not(cv_conv_wino_fits(&same, 64));
+    check_wino(13, 13, 32, 64, 5, false); /* fmnist-cnn's second layer: 11x11, blocks past the edge */
+    check_wino(14, 10, 16, 32, 3, false); /* 12x8: whole blocks */
+    check_wino(5, 7, 48, 96, 2, false);   /* 3x5 */
+    check_wino(3, 3, 16, 32, 1, false);   /* 1x1 */
+    check_wino(13, 13, 32, 64, 2, true);  /* 'same': padded by 1 */
+    check_wino(6, 9, 64, 32, 3, true);
+    /* where it does not apply: stride 2, a 5x5 window, channels off a multiple of 16, a filter
+     * count off the micro-kernel's width */
+    const cv_window s2 = conv_win(13, 13, 32, 3, 2, false), k5 = conv_win(13, 13, 32, 5, 1, false);
+    const cv_window c8 = conv_win(13, 13, 8, 3, 1, false), ok = conv_win(13, 13, 32, 3, 1, false);
     cr_assert_not(cv_conv_wino_fits(&s2, 64));
+    cr_assert_not(cv_conv_wino_dx_fits(&s2, 64));
     cr_assert_not(cv_conv_wino_fits(&k5, 64));
+    cr_assert_not(cv_conv_wino_dx_fits(&k5, 64));
     cr_assert_not(cv_conv_wino_fits(&c8, 64));
     cr_assert_not(cv_conv_wino_fits(&ok, 36));
+    cr_assert_not(cv_conv_wino_dx_fits(&ok, 40)); /* F = 40 channels of dy: not whole vectors */
     setenv("CONVOY_WINOGRAD", "0", 1);
     cr_assert_not(cv_conv_wino_fits(&ok, 64), "CONVOY_WINOGRAD=0 turns it off");
+    cr_assert_not(cv_conv_wino_dx_fits(&ok, 64), "CONVOY_WINOGRAD=0 turns it off");
     unsetenv("CONVOY_WINOGRAD");
-    cr_assert(cv_conv_wino_fits(&ok, 64) == (strcmp(cv_gemm_path(), "avx2") != 0));
+    cr_assert(cv_conv_wino_fits(&ok, 64));
+    cr_assert(cv_conv_wino_dx_fits(&ok, 64));
 }
 
 Test(conv_winograd, matches_the_direct_sums) { check_wino_all(); }
@@ -859,14 +932,24 @@ Test(conv_winograd, thread_count_does_not_change_bits)
     const cv_window g = conv_win(13, 13, 32, 3, 1, false);
     enum { B = 9, F = 64 };
     const int P = g.OH * g.OW;
-    float *x = rand_buf((size_t)B * 13 * 13 * 32, 701), *w = rand_buf((size_t)288 * F, 702);
-    float *o1 = malloc(sizeof(float) * B * P * F), *o2 = malloc(sizeof(float) * B * P * F);
-    omp_set_num_threads(1);
-    cr_assert_eq(cv_conv_wino(o1, x, w, NULL, B, F, &g), 0);
-    omp_set_num_threads(2);
-    cr_assert_eq(cv_conv_wino(o2, x, w, NULL, B, F, &g), 0);
-    cr_assert_eq(memcmp(o1, o2, sizeof(float) * B * P * F), 0);
-    free(x), free(w), free(o1), free(o2);
+    const size_t nx = (size_t)B * 13 * 13 * 32, ny = (size_t)B * P * F, nw = (size_t)288 * F;
+    float *x = rand_buf(nx, 701), *w = rand_buf(nw, 702), *dy = rand_buf(ny, 703);
+    float *o[2], *dx[2], *dw[2], db[2][F];
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        o[t] = malloc(sizeof(float) * ny), dx[t] = malloc(sizeof(float) * nx), dw[t] = calloc(nw, sizeof(float));
+        memset(db[t], 0, sizeof db[t]);
+        cr_assert_eq(cv_conv_wino(o[t], x, w, NULL, NULL, B, F, &g), 0);
+        cr_assert_eq(cv_conv_wino_dw(dw[t], db[t], x, dy, B, F, &g), 0);
+        if (cv_conv_wino_dx_fits(&g, F)) cr_assert_eq(cv_conv_wino_dx(dx[t], dy, w, NULL, B, F, &g), 0);
+        else memset(dx[t], 0, sizeof(float) * nx);
+    }
+    cr_assert_eq(memcmp(o[0], o[1], sizeof(float) * ny), 0);
+    cr_assert_eq(memcmp(dx[0], dx[1], sizeof(float) * nx), 0);
+    cr_assert_eq(memcmp(dw[0], dw[1], sizeof(float) * nw), 0);
+    cr_assert_eq(memcmp(db[0], db[1], sizeof db[0]), 0);
+    for (int t = 0; t < 2; t++) free(o[t]), free(dx[t]), free(dw[t]);
+    free(x), free(w), free(dy);
 }
 
 /* The conv2d + 2x2 pool kernel against cv_conv_direct then cv_pool_forward (bit for bit: the

@@ -24,7 +24,7 @@ typedef struct {
     double peak_rss_mb;                           /* this rank's peak resident memory, MiB */
     int tile;                                     /* samples per tile of the spatial layers (0: none) */
     bool fused[CV_MAX_LAYERS];                    /* layer i ran as one kernel with i + 1 (its time shows on i) */
-    bool winograd[CV_MAX_LAYERS];                 /* layer i's forward pass ran as Winograd F(2x2,3x3) */
+    int winograd[CV_MAX_LAYERS];                  /* layer i's products run by Winograd (CV_WINO_* mask) */
 } cv_bench_report;
 
 /** Times `steps` data-parallel training steps (after 3 warm-up steps) of GLOBAL batch `batch`

@@ -14,7 +14,7 @@
  *  Contents are not preserved between calls; pass the pointer (not the slot) to OpenMP teams. */
 typedef enum {
     CV_SCRATCH_PACK_A, CV_SCRATCH_PACK_B, CV_SCRATCH_SPLIT_K, CV_SCRATCH_DIRECT_DW, CV_SCRATCH_BIAS_GRAD,
-    CV_SCRATCH_WINOGRAD, CV_SCRATCH_WINOGRAD_W, CV_SCRATCH_COUNT
+    CV_SCRATCH_WINOGRAD, CV_SCRATCH_WINOGRAD_W, CV_SCRATCH_WINOGRAD_Z, CV_SCRATCH_COUNT
 } cv_scratch_slot;
 void *cv_scratch(cv_scratch_slot slot, size_t bytes);
 
@@ -74,16 +74,34 @@ int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int
  *  padding), F a multiple of the micro-kernel's width and KW*C of its height (e.g. F % 32 and
  *  KW*C % 12 with AVX-512). */
 bool cv_conv_gemm_fits(const cv_window *g, int F);
-/** Whether cv_conv_wino takes this convolution: a 3x3 window, stride 1, no padding, a multiple
- *  of 16 channels, F a multiple of the micro-kernel's width, a GEMM kernel other than AVX2's
- *  (where it measured no faster), and CONVOY_WINOGRAD not "0". */
+/** Whether cv_conv_wino and cv_conv_wino_dw take this convolution: a 3x3 window, stride 1,
+ *  zero padding of at most 2 (padding that repeats edge pixels is the caller's to refuse), a
+ *  multiple of 16 channels, F a multiple of the micro-kernel's width, and CONVOY_WINOGRAD not
+ *  "0". */
 bool cv_conv_wino_fits(const cv_window *g, int F);
-/** out (B,OH,OW,F) = ep(the convolution of x (B,H,W,C) with w (3,3,C,F)) by Winograd F(2x2,3x3):
- *  16 products per 2x2 output block and channel where the direct sum has 36; equal to the
- *  direct sums up to rounding, and the same bits at any thread count. -1 (out unspecified)
+/** Whether cv_conv_wino_dx takes it: the same with the roles of C and F swapped. */
+bool cv_conv_wino_dx_fits(const cv_window *g, int F);
+/** Products per Winograd F(4x4,3x3) block: a transformed kernel is (CV_WINO_XI, C, F) floats. */
+#define CV_WINO_XI 36
+/** U = w (3,3,C,F) transformed for cv_conv_wino, (CV_WINO_XI, C, F); turned: for
+ *  cv_conv_wino_dx, (CV_WINO_XI, F, C). -1 when out of memory (turned only). */
+int cv_conv_wino_weights(float *U, const float *w, int C, int F, bool turned);
+/** out (B,OH,OW,F) = ep(the convolution of x (B,H,W,C) with w (3,3,C,F)) by Winograd F(4x4,3x3):
+ *  36 products per 4x4 output block and channel where the direct sums have 144; equal to the
+ *  direct sums up to rounding, and the same bits at any thread count. U: w already
+ *  transformed (cv_conv_wino_weights), or NULL to transform it here. -1 (out unspecified)
  *  when its scratch memory cannot be had: the caller then takes another path. */
-int cv_conv_wino(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
+int cv_conv_wino(float *out, const float *x, const float *w, const float *U, const cv_epilogue *ep, int B, int F,
                  const cv_window *g);
+/** dx (B,H,W,C) = the input gradient of that convolution given dy (B,OH,OW,F): the same
+ *  forward pass over dy with the kernel turned 180 degrees (U: its turned transform, or NULL).
+ *  -1 as above. */
+int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, int B, int F, const cv_window *g);
+/** dw (3,3,C,F) += its weight gradient given x and dy, by the transposed Winograd transforms
+ *  (each block's products summed in block order), and db (F; NULL: none) += the bias gradient
+ *  (each sample's pixels summed, samples added in order). Equal to the direct sums up to
+ *  rounding; the same bits at any thread count. -1 (nothing added) as above. */
+int cv_conv_wino_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g);
 /** out (B,OH,OW,F) = ep(the convolution of x (B,H,W,C) with w (KH,KW,C,F)) as an implicit GEMM:
  *  the same sums, in the same order, as im2col + cv_sgemm, without the column matrix. */
 void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,

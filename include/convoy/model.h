@@ -168,9 +168,11 @@ int cv_net_tile_for(const cv_net *net, int B);
  *  (cv_conv_pool): the same outputs, bit for bit, without the conv output ever being written.
  *  CONVOY_FUSE=0 in the environment turns this off. */
 bool cv_net_fused_with_next(const cv_net *net, int layer);
-/** Whether layer (a conv2d) computes its forward pass by Winograd F(2x2,3x3) (cv_conv_wino):
- *  sums equal to the direct ones up to rounding. CONVOY_WINOGRAD=0 turns this off. */
-bool cv_net_conv_winograd(const cv_net *net, int layer);
+/** Which of layer's (a conv2d's) products run by Winograd F(4x4,3x3) (cv_conv_wino and its
+ *  gradients): sums equal to the direct ones up to rounding; 0 for none or another layer.
+ *  CONVOY_WINOGRAD=0 turns them off. */
+enum { CV_WINO_FORWARD = 1, CV_WINO_WEIGHT_GRAD = 2, CV_WINO_INPUT_GRAD = 4 };
+int cv_net_conv_winograd(const cv_net *net, int layer);
 /** Output width (number of classes / targets). */
 int cv_net_outputs(const cv_net *net);
 

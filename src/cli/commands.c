@@ -503,10 +503,15 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
             if (r.fused[i])
                 printf("fused: %02d %s and %02d %s run as one kernel, its time on %02d (CONVOY_FUSE=0: apart)\n", i,
                        cv_layer_kind_name(spec.layers[i].kind), i + 1, cv_layer_kind_name(spec.layers[i + 1].kind), i);
-        for (int i = 1; i < spec.n_layers; i++)
-            if (r.winograd[i])
-                printf("winograd: %02d %s's forward pass is Winograd F(2x2,3x3), the same sums up to rounding "
-                       "(CONVOY_WINOGRAD=0: direct)\n", i, cv_layer_kind_name(spec.layers[i].kind));
+        for (int i = 1; i < spec.n_layers; i++) {
+            const int m = r.winograd[i];
+            if (m)
+                printf("winograd: %02d %s's %s%s%s by Winograd F(4x4,3x3), the same sums up to rounding "
+                       "(CONVOY_WINOGRAD=0: direct)\n", i, cv_layer_kind_name(spec.layers[i].kind),
+                       m & CV_WINO_FORWARD ? "forward pass" : "",
+                       m & CV_WINO_WEIGHT_GRAD ? (m & CV_WINO_INPUT_GRAD ? ", weight gradient" : " and weight gradient") : "",
+                       m & CV_WINO_INPUT_GRAD ? (m & CV_WINO_FORWARD ? " and input gradient" : "input gradient") : "");
+        }
         printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters, peak RSS %.0f MiB (rank 0)\n",
                r.step_ms, r.images_per_s, r.flops_per_image / 1e6, (long long)r.params, r.peak_rss_mb);
         if (r.ranks > 1)

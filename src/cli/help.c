@@ -23,7 +23,7 @@ static const char *const environment[][2] = {
     {"CONVOY_TILE", "samples per tile of the layers before the first dense one (default: about 1 MiB of "
                     "activations per tile; 0: no tiling)"},
     {"CONVOY_FUSE", "0: run a first conv2d and the max/min pool after it as two kernels, not one (bench comparisons)"},
-    {"CONVOY_WINOGRAD", "0: compute 3x3 stride-1 convolutions' forward sums directly, not by Winograd F(2x2,3x3)"},
+    {"CONVOY_WINOGRAD", "0: compute 3x3 stride-1 convolutions and their gradients directly, not by Winograd F(4x4,3x3)"},
 };
 enum { N_ENVIRONMENT = sizeof environment / sizeof environment[0] };
 

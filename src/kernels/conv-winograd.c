@@ -1,41 +1,119 @@
-/* Winograd F(2x2, 3x3) convolution for 3x3 stride-1 windows inside the input (Lavin & Gray,
- * "Fast Algorithms for Convolutional Neural Networks", 2016). Each 2x2 block of output pixels
- * comes from a 4x4 block of input: with the input block d, the 3x3 kernel g and
- *     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
- *     A^T = [1 1 1 0; 0 1 -1 -1],
- * the block is A^T [ sum over channels of (G g G^T) .* (B^T d B) ] A: 16 products per channel
- * and filter where the direct sum has 36, and the sum over channels is 16 independent GEMMs
- * (tiles x C) x (C x F), run on the implicit-GEMM micro-kernel. Blocks past the bottom or right
- * edge read zeros and store only their pixels inside the output.
+/* Winograd F(4x4, 3x3) convolution for 3x3 stride-1 windows (Lavin & Gray, "Fast Algorithms
+ * for Convolutional Neural Networks", 2016), its input gradient and its weight gradient. Each
+ * 4x4 block of output pixels comes from a 6x6 block of input: with the input block d, the 3x3
+ * kernel g and (interpolation points 0, 1, -1, 2, -2 and infinity)
+ *     B^T = [4  0 -5  0  1  0;     G = [ 1/4     0     0;     A^T = [1  1  1  1  1  0;
+ *            0 -4 -4  1  1  0;          -1/6  -1/6  -1/6;            0  1 -1  2 -2  0;
+ *            0  4 -4 -1  1  0;          -1/6   1/6  -1/6;            0  1  1  4  4  0;
+ *            0 -2 -1  2  1  0;          1/24  1/12   1/6;            0  1 -1  8 -8  1],
+ *            0  2 -1 -2  1  0;          1/24 -1/12   1/6;
+ *            0  4  0 -5  0  1],            0     0     1],
+ * the block is A^T [ sum over channels of (G g G^T) .* (B^T d B) ] A: 36 products per channel
+ * and filter where the direct sums have 144, and the sum over channels is 36 independent GEMMs
+ * (blocks x C) x (C x F), run on the implicit-GEMM micro-kernel. Input pixels in the padding or
+ * past the bottom or right edge read zeros; blocks store only their pixels inside the output.
  *
- * The sums are not the direct convolution's: they differ from it by rounding (a few ulp of
- * the largest term; the transforms' coefficients are 0, +-1 and +-1/2). Each output pixel's
- * arithmetic depends on its own block alone, so neither the thread count nor how samples are
- * grouped into calls changes a bit. CONVOY_WINOGRAD=0 turns it off (cv_conv_wino_fits says no);
- * so does the AVX2 kernel, where it gains nothing. */
+ * The input gradient is the same forward pass over the output gradient, padded by 2 - pad,
+ * with the kernel turned 180 degrees and its channels and filters swapped. The weight gradient
+ * is the forward map transposed: per channel and filter, G^T [ sum over blocks of
+ * (B^T d B) .* (A e A^T) ] G, where e is the block's 4x4 output gradient (zero past the edge):
+ * 36 GEMMs (C x blocks) x (blocks x F) on the weight-gradient micro-kernel.
+ *
+ * The sums are not the direct convolution's: they differ from them by rounding, within 1e-5
+ * of the sum of the terms' magnitudes (the transforms' coefficients reach 8; measured up to
+ * 3.3e-6 in the tests). Each output pixel's arithmetic depends on its
+ * own block alone, and each weight gradient sums the blocks of a call in order, so the thread
+ * count never changes a bit (nor, in the forward pass and the input gradient, how samples are
+ * grouped into calls). CONVOY_WINOGRAD=0 turns all three off (the fits functions say no). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/conv-ukernels.h"
 #include "kernels/isa.h"
 
-enum { MR_MAX = 16, XI = 16 };
+/* F(4x4, 3x3): a 4x4 block of output from a 6x6 block of input, XI = 36 products */
+enum { WB = 4, WI = 6, XI = WI * WI, MR_MAX = 16, DW_PASS_FLOATS = 1 << 17, DB_RUN = 64 };
 
-bool cv_conv_wino_fits(const cv_window *g, int F)
+/* a 3x3 stride-1 convolution of C channels into F filters, padded by at most 2, that the
+ * transforms (C and F in whole vectors) and the micro-kernel (F in whole tiles) take */
+static bool wino_shape(const cv_window *g, int C, int F)
 {
     const char *env = getenv("CONVOY_WINOGRAD");
     if (env && env[0] == '0' && env[1] == '\0') return false;
-    /* with the AVX2 kernel (6x16) the transforms cost what the products save (fmnist-cnn's
-     * conv2: 238 us against 243 per 4 samples; AVX-512 100 against 126, 128-bit 478 against 694) */
-    if (strcmp(cv_gemm_path(), "avx2") == 0) return false;
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
-    return g->KH == 3 && g->KW == 3 && g->stride == 1 && g->pad_top == 0 && g->pad_left == 0 &&
-           g->OH == g->H - 2 && g->OW == g->W - 2 && g->OH > 0 && g->OW > 0 && g->C % 16 == 0 && F % u->nr == 0 &&
+    return g->KH == 3 && g->KW == 3 && g->stride == 1 && g->pad_top >= 0 && g->pad_top <= 2 && g->pad_left >= 0 &&
+           g->pad_left <= 2 && g->OH > 0 && g->OW > 0 && g->H > 0 && g->W > 0 && C % 16 == 0 && F % u->nr == 0 &&
            u->mr <= MR_MAX;
 }
 
-/* The three transforms, written once for vectors of VW floats (the channel or filter index
- * runs across the lanes) and compiled for each instruction set's width. */
+bool cv_conv_wino_fits(const cv_window *g, int F) { return wino_shape(g, g->C, F); }
+
+/* the input gradient's window: the output gradient (OH, OW, F) padded by 2 - pad, into (H, W, C) */
+static cv_window dx_window(const cv_window *g, int F)
+{
+    return (cv_window){.H = g->OH, .W = g->OW, .C = F, .KH = 3, .KW = 3, .stride = 1,
+                       .pad_top = 2 - g->pad_top, .pad_left = 2 - g->pad_left, .OH = g->H, .OW = g->W};
+}
+
+bool cv_conv_wino_dx_fits(const cv_window *g, int F)
+{
+    const cv_window d = dx_window(g, F); /* padded by 0 to 2 if g is */
+    return g->KH == 3 && g->KW == 3 && g->stride == 1 && wino_shape(&d, F, g->C);
+}
+
+/* The one-dimensional transforms, on arrays of values (vectors or scalars): o = B^T d (6 from
+ * 6), G g (6 from 3), A^T m (4 from 6), and for the weight gradient A e (6 from 4) and G^T m
+ * (3 from 6). */
+#define WINO_BT(o, d)                                                                                 \
+    do {                                                                                              \
+        (o)[0] = 4.0f * (d)[0] - 5.0f * (d)[2] + (d)[4];                                              \
+        (o)[1] = ((d)[3] + (d)[4]) - 4.0f * ((d)[1] + (d)[2]);                                        \
+        (o)[2] = ((d)[4] - (d)[3]) + 4.0f * ((d)[1] - (d)[2]);                                        \
+        (o)[3] = ((d)[4] - (d)[2]) + 2.0f * ((d)[3] - (d)[1]);                                        \
+        (o)[4] = ((d)[4] - (d)[2]) - 2.0f * ((d)[3] - (d)[1]);                                        \
+        (o)[5] = 4.0f * (d)[1] - 5.0f * (d)[3] + (d)[5];                                              \
+    } while (0)
+#define WINO_G(o, g)                                                                                  \
+    do {                                                                                              \
+        (o)[0] = 0.25f * (g)[0];                                                                      \
+        (o)[1] = (-1.0f / 6) * ((g)[0] + (g)[1] + (g)[2]);                                            \
+        (o)[2] = (-1.0f / 6) * ((g)[0] - (g)[1] + (g)[2]);                                            \
+        (o)[3] = (1.0f / 24) * (g)[0] + (1.0f / 12) * (g)[1] + (1.0f / 6) * (g)[2];                   \
+        (o)[4] = (1.0f / 24) * (g)[0] - (1.0f / 12) * (g)[1] + (1.0f / 6) * (g)[2];                   \
+        (o)[5] = (g)[2];                                                                              \
+    } while (0)
+#define WINO_AT(o, m)                                                                                 \
+    do {                                                                                              \
+        const __typeof__((m)[0]) w_a = (m)[1] + (m)[2], w_b = (m)[1] - (m)[2];                        \
+        const __typeof__((m)[0]) w_c = (m)[3] + (m)[4], w_d = (m)[3] - (m)[4];                        \
+        (o)[0] = (m)[0] + w_a + w_c;                                                                  \
+        (o)[1] = w_b + 2.0f * w_d;                                                                    \
+        (o)[2] = w_a + 4.0f * w_c;                                                                    \
+        (o)[3] = w_b + 8.0f * w_d + (m)[5];                                                           \
+    } while (0)
+#define WINO_A(o, e)                                                                                  \
+    do {                                                                                              \
+        const __typeof__((e)[0]) w_p = (e)[0] + (e)[2], w_q = (e)[1] + (e)[3];                        \
+        const __typeof__((e)[0]) w_r = (e)[0] + 4.0f * (e)[2], w_s = 2.0f * (e)[1] + 8.0f * (e)[3];   \
+        (o)[0] = (e)[0];                                                                              \
+        (o)[1] = w_p + w_q;                                                                           \
+        (o)[2] = w_p - w_q;                                                                           \
+        (o)[3] = w_r + w_s;                                                                           \
+        (o)[4] = w_r - w_s;                                                                           \
+        (o)[5] = (e)[3];                                                                              \
+    } while (0)
+#define WINO_GT(o, m)                                                                                 \
+    do {                                                                                              \
+        const __typeof__((m)[0]) w_a = (m)[1] + (m)[2], w_b = (m)[1] - (m)[2];                        \
+        const __typeof__((m)[0]) w_c = (m)[3] + (m)[4], w_d = (m)[3] - (m)[4];                        \
+        (o)[0] = 0.25f * (m)[0] - (1.0f / 6) * w_a + (1.0f / 24) * w_c;                               \
+        (o)[1] = (1.0f / 12) * w_d - (1.0f / 6) * w_b;                                                \
+        (o)[2] = (1.0f / 6) * (w_c - w_a) + (m)[5];                                                   \
+    } while (0)
+
+/* The two-dimensional transforms, written once for vectors of VW floats (the channel or filter
+ * index runs across the lanes) and compiled for each instruction set's width: each applies
+ * its one-dimensional transform down the columns, then along the rows. */
 typedef float wv4 __attribute__((vector_size(16)));
 typedef float wv8 __attribute__((vector_size(32)));
 typedef float wv16 __attribute__((vector_size(64)));
@@ -43,87 +121,127 @@ typedef float wv16 __attribute__((vector_size(64)));
 #define WINO_LD(v, p) memcpy(&(v), (p), sizeof(v))
 #define WINO_ST(p, v) memcpy((p), &(v), sizeof(v))
 
-#define WINO_BODIES(VEC, VW)                                                                           \
-    /* U (16, C, F) = G g G^T for every channel and filter; w is (3, 3, C, F) */                      \
-    static inline __attribute__((always_inline)) void weights_w##VW(float *U, const float *w, int C, int F) \
-    {                                                                                                  \
-        const size_t cf = (size_t)C * F;                                                               \
-        for (size_t cfi = 0; cfi < cf; cfi += VW) {                                                   \
-            VEC q[4][3];                                                                               \
-            for (int j = 0; j < 3; j++) { /* G g, column j */                                          \
-                VEC g0, g1, g2;                                                                        \
-                WINO_LD(g0, w + (0 * 3 + j) * cf + cfi);                                               \
-                WINO_LD(g1, w + (1 * 3 + j) * cf + cfi);                                               \
-                WINO_LD(g2, w + (2 * 3 + j) * cf + cfi);                                               \
-                q[0][j] = g0;                                                                          \
-                q[1][j] = 0.5f * (g0 + g1 + g2);                                                       \
-                q[2][j] = 0.5f * (g0 - g1 + g2);                                                       \
-                q[3][j] = g2;                                                                          \
-            }                                                                                          \
-            for (int i = 0; i < 4; i++) { /* (G g) G^T */                                             \
-                const VEC u0 = q[i][0], u1 = 0.5f * (q[i][0] + q[i][1] + q[i][2]);                     \
-                const VEC u2 = 0.5f * (q[i][0] - q[i][1] + q[i][2]), u3 = q[i][2];                     \
-                WINO_ST(U + (i * 4 + 0) * cf + cfi, u0);                                               \
-                WINO_ST(U + (i * 4 + 1) * cf + cfi, u1);                                               \
-                WINO_ST(U + (i * 4 + 2) * cf + cfi, u2);                                               \
-                WINO_ST(U + (i * 4 + 3) * cf + cfi, u3);                                               \
-            }                                                                                          \
-        }                                                                                              \
-    }                                                                                                  \
-    /* V[xi * vstride + c] = (B^T d B)[xi] for the block whose 16 pixels start at p[0..16) */        \
-    static inline __attribute__((always_inline)) void input_w##VW(float *V, size_t vstride,          \
-                                                                  const float *const *p, int C)        \
-    {                                                                                                  \
-        for (int c = 0; c < C; c += VW) {                                                              \
-            VEC d[4][4], t[4][4];                                                                      \
-            for (int i = 0; i < 16; i++) WINO_LD(d[i / 4][i % 4], p[i] + c);                          \
-            for (int j = 0; j < 4; j++) { /* B^T d */                                                  \
-                t[0][j] = d[0][j] - d[2][j];                                                           \
-                t[1][j] = d[1][j] + d[2][j];                                                           \
-                t[2][j] = d[2][j] - d[1][j];                                                           \
-                t[3][j] = d[1][j] - d[3][j];                                                           \
-            }                                                                                          \
-            for (int i = 0; i < 4; i++) { /* (B^T d) B */                                              \
-                const VEC v0 = t[i][0] - t[i][2], v1 = t[i][1] + t[i][2];                              \
-                const VEC v2 = t[i][2] - t[i][1], v3 = t[i][1] - t[i][3];                              \
-                WINO_ST(V + (i * 4 + 0) * vstride + c, v0);                                            \
-                WINO_ST(V + (i * 4 + 1) * vstride + c, v1);                                            \
-                WINO_ST(V + (i * 4 + 2) * vstride + c, v2);                                            \
-                WINO_ST(V + (i * 4 + 3) * vstride + c, v3);                                            \
-            }                                                                                          \
-        }                                                                                              \
-    }                                                                                                  \
-    /* the 2x2 block A^T m A from M[xi * mstride + f], plus bias and the activation, into the      \
-     * pixels o[0..4) (those outside the output point at a sink) */                                  \
-    static inline __attribute__((always_inline)) void output_w##VW(float *const *o, const float *M,  \
-                                                                   size_t mstride, int F,              \
-                                                                   const cv_epilogue *ep)              \
-    {                                                                                                  \
-        const float *bias = ep ? ep->bias : NULL;                                                      \
-        const bool relu = ep && ep->relu;                                                              \
-        const float leak = ep ? ep->leak : 0.0f;                                                       \
-        for (int f = 0; f < F; f += VW) {                                                              \
-            VEC m[4][4], s[2][4], y[4], b = {0};                                                       \
-            for (int i = 0; i < 16; i++) WINO_LD(m[i / 4][i % 4], M + i * mstride + f);               \
-            for (int j = 0; j < 4; j++) { /* A^T m */                                                  \
-                s[0][j] = m[0][j] + m[1][j] + m[2][j];                                                 \
-                s[1][j] = m[1][j] - m[2][j] - m[3][j];                                                 \
-            }                                                                                          \
-            for (int i = 0; i < 2; i++) { /* (A^T m) A */                                              \
-                y[i * 2 + 0] = s[i][0] + s[i][1] + s[i][2];                                            \
-                y[i * 2 + 1] = s[i][1] - s[i][2] - s[i][3];                                            \
-            }                                                                                          \
-            if (bias) WINO_LD(b, bias + f);                                                            \
-            for (int k = 0; k < 4; k++) {                                                              \
-                VEC v = y[k] + b;                                                                      \
-                if (relu) { /* v > 0 ? v : leak v, as a bit select */                                  \
-                    const __typeof__(v > 0) pos = v > 0;                                               \
-                    const VEC neg = v * leak;                                                          \
-                    v = (VEC)((pos & (__typeof__(pos))v) | (~pos & (__typeof__(pos))neg));             \
-                }                                                                                      \
-                WINO_ST(o[k] + f, v);                                                                  \
-            }                                                                                          \
-        }                                                                                              \
+#define WINO_BODIES(VEC, VW)                                                                          \
+    /* U (36, C, F) = G g G^T for every channel and filter; w is (3, 3, C, F) */                     \
+    static inline __attribute__((always_inline)) void weights_w##VW(float *U, const float *w, int C, \
+                                                                    int F)                            \
+    {                                                                                                 \
+        const size_t cf = (size_t)C * F;                                                              \
+        for (size_t at = 0; at < cf; at += VW) {                                                      \
+            VEC q[WI][3];                                                                             \
+            for (int j = 0; j < 3; j++) {                                                             \
+                VEC g[3], o[WI];                                                                      \
+                for (int i = 0; i < 3; i++) WINO_LD(g[i], w + (i * 3 + j) * cf + at);                 \
+                WINO_G(o, g);                                                                         \
+                for (int i = 0; i < WI; i++) q[i][j] = o[i];                                          \
+            }                                                                                         \
+            for (int i = 0; i < WI; i++) {                                                            \
+                VEC u[WI];                                                                            \
+                WINO_G(u, q[i]);                                                                      \
+                for (int j = 0; j < WI; j++) WINO_ST(U + (i * WI + j) * cf + at, u[j]);               \
+            }                                                                                         \
+        }                                                                                             \
+    }                                                                                                 \
+    /* V[xi * vstride + c] = (B^T d B)[xi] for the block whose 36 pixels start at p[0..36) */       \
+    static inline __attribute__((always_inline)) void input_w##VW(float *V, size_t vstride,         \
+                                                                  const float *const *p, int C)       \
+    {                                                                                                 \
+        for (int c = 0; c < C; c += VW) {                                                             \
+            VEC t[WI][WI];                                                                            \
+            for (int j = 0; j < WI; j++) {                                                            \
+                VEC d[WI], o[WI];                                                                     \
+                for (int i = 0; i < WI; i++) WINO_LD(d[i], p[i * WI + j] + c);                        \
+                WINO_BT(o, d);                                                                        \
+                for (int i = 0; i < WI; i++) t[i][j] = o[i];                                          \
+            }                                                                                         \
+            for (int i = 0; i < WI; i++) {                                                            \
+                VEC v[WI];                                                                            \
+                WINO_BT(v, t[i]);                                                                     \
+                for (int j = 0; j < WI; j++) WINO_ST(V + (i * WI + j) * vstride + c, v[j]);           \
+            }                                                                                         \
+        }                                                                                             \
+    }                                                                                                 \
+    /* the 4x4 block A^T m A from M[xi * mstride + f], plus bias and the activation, into the     \
+     * pixels o[0..16) (those outside the output point at a sink) */                                \
+    static inline __attribute__((always_inline)) void output_w##VW(float *const *o, const float *M, \
+                                                                   size_t mstride, int F,             \
+                                                                   const cv_epilogue *ep)             \
+    {                                                                                                 \
+        const float *bias = ep ? ep->bias : NULL;                                                     \
+        const bool relu = ep && ep->relu;                                                             \
+        const float leak = ep ? ep->leak : 0.0f;                                                      \
+        for (int f = 0; f < F; f += VW) {                                                             \
+            VEC s[WB][WI], b = {0};                                                                   \
+            for (int j = 0; j < WI; j++) {                                                            \
+                VEC m[WI], y[WB];                                                                     \
+                for (int i = 0; i < WI; i++) WINO_LD(m[i], M + (i * WI + j) * mstride + f);           \
+                WINO_AT(y, m);                                                                        \
+                for (int i = 0; i < WB; i++) s[i][j] = y[i];                                          \
+            }                                                                                         \
+            if (bias) WINO_LD(b, bias + f);                                                           \
+            for (int i = 0; i < WB; i++) {                                                            \
+                VEC y[WB];                                                                            \
+                WINO_AT(y, s[i]);                                                                     \
+                for (int j = 0; j < WB; j++) {                                                        \
+                    VEC v = y[j] + b;                                                                 \
+                    if (relu) { /* v > 0 ? v : leak v, as a bit select */                             \
+                        const __typeof__(v > 0) pos = v > 0;                                          \
+                        const VEC neg = v * leak;                                                     \
+                        v = (VEC)((pos & (__typeof__(pos))v) | (~pos & (__typeof__(pos))neg));        \
+                    }                                                                                 \
+                    WINO_ST(o[i * WB + j] + f, v);                                                    \
+                }                                                                                     \
+            }                                                                                         \
+        }                                                                                             \
+    }                                                                                                 \
+    /* the weight gradient's two transforms. Z[xi * zstride + f] = (A e A^T)[xi] for the 4x4     \
+     * block of output gradients e at q[0..16) (those outside the output point at zeros) */        \
+    static inline __attribute__((always_inline)) void grad_w##VW(float *Z, size_t zstride,          \
+                                                                 const float *const *q, int F)        \
+    {                                                                                                 \
+        for (int f = 0; f < F; f += VW) {                                                             \
+            VEC r[WI][WB];                                                                            \
+            for (int j = 0; j < WB; j++) {                                                            \
+                VEC e[WB], o[WI];                                                                     \
+                for (int i = 0; i < WB; i++) WINO_LD(e[i], q[i * WB + j] + f);                        \
+                WINO_A(o, e);                                                                         \
+                for (int i = 0; i < WI; i++) r[i][j] = o[i];                                          \
+            }                                                                                         \
+            for (int i = 0; i < WI; i++) {                                                            \
+                VEC z[WI];                                                                            \
+                WINO_A(z, r[i]);                                                                      \
+                for (int j = 0; j < WI; j++) WINO_ST(Z + (i * WI + j) * zstride + f, z[j]);           \
+            }                                                                                         \
+        }                                                                                             \
+    }                                                                                                 \
+    /* dw (3, 3, C, F) += G^T m G for channels [c0, c1) and every filter, m the 36 values           \
+     * M[xi * mstride + c * F + f] */                                                                 \
+    static inline __attribute__((always_inline)) void dwout_w##VW(float *dw, const float *M,        \
+                                                                  size_t mstride, int c0, int c1,     \
+                                                                  int C, int F)                       \
+    {                                                                                                 \
+        const size_t cf = (size_t)C * F;                                                              \
+        for (int c = c0; c < c1; c++)                                                                 \
+            for (int f = 0; f < F; f += VW) {                                                         \
+                const size_t at = (size_t)c * F + f;                                                  \
+                VEC r[3][WI];                                                                         \
+                for (int j = 0; j < WI; j++) {                                                        \
+                    VEC m[WI], o[3];                                                                  \
+                    for (int i = 0; i < WI; i++) WINO_LD(m[i], M + (i * WI + j) * mstride + at);      \
+                    WINO_GT(o, m);                                                                    \
+                    for (int i = 0; i < 3; i++) r[i][j] = o[i];                                       \
+                }                                                                                     \
+                for (int i = 0; i < 3; i++) {                                                         \
+                    VEC k[3];                                                                         \
+                    WINO_GT(k, r[i]);                                                                 \
+                    for (int j = 0; j < 3; j++) {                                                     \
+                        VEC t;                                                                        \
+                        WINO_LD(t, dw + (i * 3 + j) * cf + at);                                       \
+                        t += k[j];                                                                    \
+                        WINO_ST(dw + (i * 3 + j) * cf + at, t);                                       \
+                    }                                                                                 \
+                }                                                                                     \
+            }                                                                                         \
     }
 
 WINO_BODIES(wv4, 4)
@@ -136,25 +254,59 @@ CV_ISA_CLONES3(wino_input, (float *V, size_t vstride, const float *const *p, int
                (V, vstride, p, C))
 CV_ISA_CLONES3(wino_output, (float *const *o, const float *M, size_t mstride, int F, const cv_epilogue *ep),
                output_w4, output_w8, output_w16, (o, M, mstride, F, ep))
+CV_ISA_CLONES3(wino_grad, (float *Z, size_t zstride, const float *const *q, int F), grad_w4, grad_w8, grad_w16,
+               (Z, zstride, q, F))
+CV_ISA_CLONES3(wino_dwout, (float *dw, const float *M, size_t mstride, int c0, int c1, int C, int F), dwout_w4,
+               dwout_w8, dwout_w16, (dw, M, mstride, c0, c1, C, F))
 
-/* the blocks [t0, t0 + n) of the batch's T = B * per blocks (n <= the micro-kernel's height):
- * transform their inputs, the 16 products over the channels, the inverse transform; V and M
- * are the transformed inputs and products of these n blocks only, so they stay in L1 */
+/* blocks per sample, and per row of blocks */
+static int blocks_per_sample(const cv_window *g) { return ((g->OH + WB - 1) / WB) * ((g->OW + WB - 1) / WB); }
+
+/* the 36 input pixels of block t (of per per sample, tx per row) of x, those in the padding or
+ * past the edge at zeros */
+static void block_inputs(const float **p, const float *x, const float *zeros, long t, int per, int tx,
+                         const cv_window *g)
+{
+    const int q = (int)(t % per), y0 = WB * (q / tx) - g->pad_top, x0 = WB * (q % tx) - g->pad_left;
+    const size_t row = (size_t)g->W * g->C;
+    const float *xb = x + (size_t)(t / per) * g->H * row;
+    if (y0 >= 0 && x0 >= 0 && y0 + WI <= g->H && x0 + WI <= g->W) { /* inside */
+        const float *b = xb + (size_t)y0 * row + (size_t)x0 * g->C;
+        for (int i = 0; i < WI; i++)
+            for (int j = 0; j < WI; j++) p[i * WI + j] = b + i * row + (size_t)j * g->C;
+        return;
+    }
+    for (int k = 0; k < XI; k++) {
+        const int y = y0 + k / WI, xx = x0 + k % WI;
+        p[k] = y >= 0 && y < g->H && xx >= 0 && xx < g->W ? xb + (size_t)y * row + (size_t)xx * g->C : zeros;
+    }
+}
+
+/* where the 16 output pixels of block t are in an (B, OH, OW, F) tensor; -1 past the edge */
+static void block_outputs(long *at, long t, int per, int tx, int F, const cv_window *g)
+{
+    const int q = (int)(t % per), y0 = WB * (q / tx), x0 = WB * (q % tx);
+    const long base = (t / per) * g->OH * g->OW;
+    for (int k = 0; k < WB * WB; k++) {
+        const int y = y0 + k / WB, xx = x0 + k % WB;
+        at[k] = y < g->OH && xx < g->OW ? (base + (long)y * g->OW + xx) * F : -1;
+    }
+}
+
+/* the blocks [t0, t0 + n) of the batch's B * per blocks (n <= the micro-kernel's height):
+ * transform their inputs, the 36 products over the channels, the inverse transform; V and M
+ * are the transformed inputs and products of these n blocks only (a chunk of several panels,
+ * each slice of U serving them all, measured slower: their V and M outgrow the L1 cache) */
 static void wino_chunk(float *out, const float *x, const float *U, const float *zeros, float *V, float *M,
                        float *sink, const cv_epilogue *ep, long t0, int n, int F, const cv_window *g,
                        wino_input_fn in, wino_output_fn outf)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
-    const int C = g->C, tx = (g->OW + 1) / 2, per = ((g->OH + 1) / 2) * tx, mr = u->mr, nr = u->nr;
+    const int C = g->C, tx = (g->OW + WB - 1) / WB, per = blocks_per_sample(g), mr = u->mr, nr = u->nr;
     const size_t vs = (size_t)mr * C, ms = (size_t)mr * F;
     for (int i = 0; i < n; i++) {
-        const long t = t0 + i;
-        const int q = (int)(t % per), y0 = 2 * (q / tx), x0 = 2 * (q % tx);
-        const float *xb = x + (size_t)(t / per) * g->H * g->W * C, *p[16];
-        for (int k = 0; k < 16; k++) {
-            const int y = y0 + k / 4, xx = x0 + k % 4;
-            p[k] = y < g->H && xx < g->W ? xb + ((size_t)y * g->W + xx) * C : zeros;
-        }
+        const float *p[XI];
+        block_inputs(p, x, zeros, t0 + i, per, tx, g);
         in(V + (size_t)i * C, vs, p, C);
     }
     const float *at[MR_MAX];
@@ -164,30 +316,20 @@ static void wino_chunk(float *out, const float *x, const float *U, const float *
             u->fwd(at, 1, C, 0, U + (size_t)xi * C * F + f0, F, M + xi * ms + f0, F, n, nr, true, NULL);
     }
     for (int i = 0; i < n; i++) {
-        const long t = t0 + i;
-        const int q = (int)(t % per), y0 = 2 * (q / tx), x0 = 2 * (q % tx);
-        float *ob = out + (size_t)(t / per) * g->OH * g->OW * F, *o[4];
-        for (int k = 0; k < 4; k++) {
-            const int y = y0 + k / 2, xx = x0 + k % 2;
-            o[k] = y < g->OH && xx < g->OW ? ob + ((size_t)y * g->OW + xx) * F : sink;
-        }
+        long pos[WB * WB];
+        float *o[WB * WB];
+        block_outputs(pos, t0 + i, per, tx, F, g);
+        for (int k = 0; k < WB * WB; k++) o[k] = pos[k] < 0 ? sink : out + pos[k];
         outf(o, M + (size_t)i * F, ms, F, ep);
     }
 }
 
-int cv_conv_wino(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
-                 const cv_window *g)
+/* out = ep(the convolution of x with the transformed weights U (36, C, F)); zeros: C of them */
+static int wino_forward(float *out, const float *x, const float *U, const float *zeros, const cv_epilogue *ep,
+                        int B, int F, const cv_window *g)
 {
-    const int C = g->C;
-    /* the transformed weights, then a row of C zeros for blocks past the edge */
-    float *U = cv_scratch(CV_SCRATCH_WINOGRAD_W, sizeof(float) * ((size_t)XI * C * F + (size_t)C));
-    if (!U) return -1;
-    float *zeros = U + (size_t)XI * C * F;
-    for (int c = 0; c < C; c++) zeros[c] = 0.0f;
-    wino_weights_pick()(U, w, C, F);
-    const cv_conv_ukernels *u = cv_conv_ukernels_get();
-    const int mr = u->mr;
-    const long T = (long)B * ((g->OH + 1) / 2) * ((g->OW + 1) / 2), chunks = (T + mr - 1) / mr;
+    const int C = g->C, mr = cv_conv_ukernels_get()->mr;
+    const long T = (long)B * blocks_per_sample(g), chunks = (T + mr - 1) / mr;
     const wino_input_fn in = wino_input_pick();
     const wino_output_fn outf = wino_output_pick();
     int failed = 0;
@@ -205,4 +347,109 @@ int cv_conv_wino(float *out, const float *x, const float *w, const cv_epilogue *
         }
     }
     return failed ? -1 : 0;
+}
+
+int cv_conv_wino_weights(float *U, const float *w, int C, int F, bool turned)
+{
+    if (!turned) {
+        wino_weights_pick()(U, w, C, F);
+        return 0;
+    }
+    const size_t cf = (size_t)C * F;
+    float *t = cv_scratch(CV_SCRATCH_WINOGRAD_W, sizeof(float) * 9 * cf); /* the turned kernel (3, 3, F, C) */
+    if (!t) return -1;
+    for (int k = 0; k < 9; k++)
+        for (int c = 0; c < C; c++)
+            for (int f = 0; f < F; f++) t[k * cf + (size_t)f * C + c] = w[(8 - k) * cf + (size_t)c * F + f];
+    wino_weights_pick()(U, t, F, C);
+    return 0;
+}
+
+int cv_conv_wino(float *out, const float *x, const float *w, const float *U, const cv_epilogue *ep, int B, int F,
+                 const cv_window *g)
+{
+    const int C = g->C;
+    /* C zeros for pixels outside the input, and the transformed kernel unless given */
+    const size_t nu = U ? 0 : (size_t)XI * C * F;
+    float *z = cv_scratch(CV_SCRATCH_WINOGRAD_Z, sizeof(float) * ((size_t)C + nu));
+    if (!z) return -1;
+    memset(z, 0, sizeof(float) * (size_t)C);
+    if (!U) wino_weights_pick()(z + C, w, C, F);
+    return wino_forward(out, x, U ? U : z + C, z, ep, B, F, g);
+}
+
+int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, int B, int F, const cv_window *g)
+{
+    const int C = g->C;
+    /* F zeros for pixels outside dy, and the turned kernel's transform unless given */
+    const size_t nu = U ? 0 : (size_t)XI * C * F;
+    float *z = cv_scratch(CV_SCRATCH_WINOGRAD_Z, sizeof(float) * ((size_t)F + nu));
+    if (!z) return -1;
+    memset(z, 0, sizeof(float) * (size_t)F);
+    if (!U && cv_conv_wino_weights(z + F, w, C, F, true)) return -1;
+    const cv_window d = dx_window(g, F);
+    return wino_forward(dx, dy, U ? U : z + F, z, NULL, B, C, &d);
+}
+
+int cv_conv_wino_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g)
+{
+    const cv_conv_ukernels *u = cv_conv_ukernels_get();
+    const int C = g->C, mr = u->mr, nr = u->nr, Cp = (C + mr - 1) / mr * mr; /* C in whole tiles */
+    const int tx = (g->OW + WB - 1) / WB, per = blocks_per_sample(g), P = g->OH * g->OW;
+    const long T = (long)B * per;
+    /* a pass transforms n blocks, then runs the products over them: each block's transformed
+     * input (36, Cp) and output gradient (36, F), one line more each so that a product's rows
+     * are not 4 KiB apart */
+    const size_t vb = (size_t)XI * Cp + 16, zb = (size_t)XI * F + 16, ms = (size_t)Cp * F;
+    long n = DW_PASS_FLOATS / (long)(vb + zb);
+    n = n < 1 ? 1 : n;
+    const long passes = (T + n - 1) / n;
+    n = (T + passes - 1) / passes; /* passes of equal size */
+    float *M = cv_scratch(CV_SCRATCH_WINOGRAD_W, sizeof(float) * XI * ms); /* the 36 sums (Cp, F) */
+    float *V = cv_scratch(CV_SCRATCH_WINOGRAD, sizeof(float) * (n * (vb + zb) + (size_t)(C > F ? C : F)));
+    if (!M || !V) return -1;
+    float *Z = V + n * vb, *zeros = Z + n * zb;
+    memset(zeros, 0, sizeof(float) * (size_t)(C > F ? C : F));
+    for (long i = 0; i < n; i++) /* the rows past C: zeros (their sums are dropped) */
+        for (int xi = 0; xi < XI; xi++)
+            for (int c = C; c < Cp; c++) V[i * vb + (size_t)xi * Cp + c] = 0.0f;
+    const wino_input_fn in = wino_input_pick();
+    const wino_grad_fn grad = wino_grad_pick();
+    const wino_dwout_fn dwout = wino_dwout_pick();
+    const int ct = Cp / mr, ft = F / nr, tiles = XI * ct * ft;
+#pragma omp parallel if (cv_conv_fork_worth(2.0 * B * P * F * 9.0 * C))
+    {
+        for (long k = 0; k < passes; k++) {
+            const long t0 = k * n;
+            const int m = (int)(T - t0 < n ? T - t0 : n);
+#pragma omp for schedule(static)
+            for (int i = 0; i < m; i++) {
+                const float *p[XI], *q[WB * WB];
+                long pos[WB * WB];
+                block_inputs(p, x, zeros, t0 + i, per, tx, g);
+                in(V + i * vb, Cp, p, C);
+                block_outputs(pos, t0 + i, per, tx, F, g);
+                for (int j = 0; j < WB * WB; j++) q[j] = pos[j] < 0 ? zeros : dy + pos[j];
+                grad(Z + i * zb, F, q, F);
+            }
+#pragma omp for schedule(static)
+            for (int j = 0; j < tiles; j++) { /* tile j: product xi, rows ci, filters fi */
+                const int xi = j / (ct * ft), ci = j % (ct * ft) / ft, fi = j % ft;
+                u->dw(V + (size_t)xi * Cp + (size_t)ci * mr, 1, 0, m, (long)vb, Z + (size_t)xi * F + (size_t)fi * nr,
+                      (int)zb, M + xi * ms + (size_t)ci * mr * F + (size_t)fi * nr, F, k == 0, NULL);
+            }
+        }
+#pragma omp for schedule(static)
+        for (int c = 0; c < C; c++) dwout(dw, M, ms, c, c + 1, C, F);
+    }
+    if (db) /* the bias gradient: each sample's pixels summed in order, then added */
+        for (int b = 0; b < B; b++)
+            for (int f0 = 0; f0 < F; f0 += DB_RUN) {
+                const int nf = F - f0 < DB_RUN ? F - f0 : DB_RUN;
+                float s[DB_RUN] = {0};
+                for (int p = 0; p < P; p++)
+                    for (int f = 0; f < nf; f++) s[f] += dy[((size_t)b * P + p) * F + f0 + f];
+                for (int f = 0; f < nf; f++) db[f0 + f] += s[f];
+            }
+    return 0;
 }

@@ -112,13 +112,14 @@ TILE_TARGET static void TILE_CONV_NAME(const float *const *rows, int nseg, int s
     TILE_STORE(acc, c, ldc, mr, nr, set, ep);
 }
 
-/* Weight gradient: C (TILE_MR receptive-field offsets x TILE_NR filters) += sum over the
- * output pixels of one sample, walked as no rows of nq pixels: A's value (pixel, i) is
- * pa[o * so + q * sq + i] (TILE_MR consecutive offsets of one window row), B's row is that
- * pixel's output gradient; with BIAS, bsum (TILE_NR) += the sum of those rows as well. */
+/* Weight gradient: C (TILE_MR receptive-field offsets x TILE_NR filters) += (or, with set, =)
+ * the sum over the output pixels of one sample, walked as no rows of nq pixels: A's value
+ * (pixel, i) is pa[o * so + q * sq + i] (TILE_MR consecutive offsets of one window row), B's
+ * row is that pixel's output gradient; with BIAS, bsum (TILE_NR) += the sum of those rows as
+ * well. */
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_CONV_DW_BODY(const float *pa, int no, long so, int nq, long sq, const float *restrict pb, int sb, float *c,
-                  int ldc, float *restrict bsum, const bool BIAS)
+                  int ldc, bool set, float *restrict bsum, const bool BIAS)
 {
     TILE_VEC acc[TILE_MR][TILE_NV], bs[TILE_NV];
     memset(acc, 0, sizeof acc);
@@ -138,7 +139,7 @@ TILE_CONV_DW_BODY(const float *pa, int no, long so, int nq, long sq, const float
             pb += sb;
         }
     }
-    TILE_STORE(acc, c, ldc, TILE_MR, TILE_NR, false, NULL);
+    TILE_STORE(acc, c, ldc, TILE_MR, TILE_NR, set, NULL);
     if (BIAS)
         for (int v = 0; v < TILE_NV; v++) {
             TILE_VEC t;
@@ -149,10 +150,11 @@ TILE_CONV_DW_BODY(const float *pa, int no, long so, int nq, long sq, const float
 }
 
 TILE_TARGET static void TILE_CONV_DW_NAME(const float *pa, int no, long so, int nq, long sq,
-                                          const float *restrict pb, int sb, float *c, int ldc, float *bsum)
+                                          const float *restrict pb, int sb, float *c, int ldc, bool set,
+                                          float *bsum)
 {
-    if (bsum) TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, bsum, true);
-    else TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, NULL, false);
+    if (bsum) TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, set, bsum, true);
+    else TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, set, NULL, false);
 }
 #undef TILE_CONV_NAME
 #undef TILE_CONV_DW_NAME

@@ -32,6 +32,9 @@ typedef struct {
     bool act_bwd_by_next;    /* the next layer's backward applies this layer's activation derivative */
     bool in_relu;            /* max/min pool after a ReLU-family layer: its backward does that */
     float in_leak;           /* ... with this negative slope (0 for ReLU) */
+    /* conv2d by Winograd: the kernel transformed for the forward pass and turned for the input
+     * gradient (cv_conv_wino_weights), made once per pass over a batch; NULL: not made */
+    const float *wino_w, *wino_wt;
 } cv_layer;
 
 typedef struct {
@@ -62,9 +65,11 @@ extern const cv_layer_ops cv_layer_registry[CV_LAYER_KIND_COUNT];
  *  shapes allow (cv_conv_pool_fits, a direct conv with its ReLU-family activation fused): the
  *  pool's out and arg from x, without the conv output. */
 bool cv_conv_pool_layers_fit(const cv_layer *conv, const cv_layer *pool);
-/** Whether conv2d layer l's forward pass is Winograd (cv_conv_wino): the forward's own choice,
- *  after the direct kernel has taken short receptive fields. */
+/** Whether conv2d layer l's forward pass and weight gradient are Winograd (cv_conv_wino,
+ *  cv_conv_wino_dw): the layer's own choice, after the direct kernel has taken short receptive
+ *  fields; and whether its input gradient is (cv_conv_wino_dx). */
 bool cv_conv_layer_winograd(const cv_layer *l);
+bool cv_conv_layer_winograd_dx(const cv_layer *l);
 void cv_conv_pool_layers_forward(const cv_layer *conv, cv_layer *pool, const float *x, int B);
 /** Their backward when the conv's input gradient is not wanted: the conv's weight and bias
  *  gradients from the pool's output gradient dout. -1 when out of memory for its buffer (the

@@ -53,10 +53,18 @@ int cv_conv_chunk(const cv_layer *l, int B)
     return c < B ? (int)c : B;
 }
 
+/* padding that repeats edge pixels is not Winograd's (its blocks read zeros there) */
+static bool zero_padded(const cv_layer *l) { return !(l->spec->pad_nearest && l->spec->same); }
+
 bool cv_conv_layer_winograd(const cv_layer *l)
 {
     const cv_window *g = &l->win;
-    return g->KH * g->KW * g->C > CV_CONV_DIRECT_MAX_K && cv_conv_wino_fits(g, l->spec->filters);
+    return g->KH * g->KW * g->C > CV_CONV_DIRECT_MAX_K && zero_padded(l) && cv_conv_wino_fits(g, l->spec->filters);
+}
+
+bool cv_conv_layer_winograd_dx(const cv_layer *l)
+{
+    return zero_padded(l) && cv_conv_wino_dx_fits(&l->win, l->spec->filters);
 }
 
 static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
@@ -68,7 +76,7 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
         cv_conv_direct(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest);
         return;
     }
-    if (cv_conv_layer_winograd(l) && cv_conv_wino(l->out, x, l->w, &ep, B, F, g) == 0) {
+    if (cv_conv_layer_winograd(l) && cv_conv_wino(l->out, x, l->w, l->wino_w, &ep, B, F, g) == 0) {
         ctx->ws->col_layer = 0;
         return;
     }
@@ -101,19 +109,26 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     if (!dx && l->dw && K <= CV_CONV_DIRECT_MAX_K &&
         cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
-    const bool implicit = cv_conv_gemm_fits(g, F) && l->dw;
-    if (implicit) cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g); /* the bias gradient as well */
-    else bias_grad(l->db, dout, (int64_t)B * P, F);
+    /* the weight and bias gradients (none when frozen) by Winograd, or as an implicit GEMM, or
+     * below through im2col; the input gradient by Winograd, or below through col2im */
+    bool dw_done = !l->dw || (cv_conv_layer_winograd(l) && cv_conv_wino_dw(l->dw, l->db, x, dout, B, F, g) == 0);
+    if (!dw_done && cv_conv_gemm_fits(g, F)) {
+        cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g);
+        dw_done = true;
+    }
+    const bool dx_done = !dx || (cv_conv_layer_winograd_dx(l) && cv_conv_wino_dx(dx, dout, l->w, l->wino_wt, B, F, g) == 0);
+    if (dw_done && dx_done) return;
+    if (!dw_done) bias_grad(l->db, dout, (int64_t)B * P, F);
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
         const float *dy = dout + (size_t)s * l->out_size;
-        if (l->dw && !implicit) { /* a frozen layer has no weight gradient to compute */
+        if (!dw_done) {
             if (!reuse) cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
             cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
         }
         ws->col_layer = 0; /* the input gradient below overwrites col */
-        if (!dx) continue;
+        if (dx_done) continue;
         cv_sgemm(false, true, cb * P, K, F, 1.0f, dy, F, l->w, F, 0.0f, ws->col, K);
         cv_col2im(dx + (size_t)s * l->in_size, ws->col, cb, g, l->spec->pad_nearest, true);
     }

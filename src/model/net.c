@@ -54,6 +54,9 @@ struct cv_net {
     /* a transient conv2d whose pool's kernel computes it on the fly (cv_conv_pool): in a tiled
      * pass the pair runs as one kernel and the conv output is never written at all */
     bool fuse_pool[CV_MAX_LAYERS];
+    /* a Winograd conv2d's transformed kernels (forward, then turned), 2 * CV_WINO_XI * C * F
+     * floats, made from the weights at the start of each forward pass (prepare_winograd) */
+    float *wino[CV_MAX_LAYERS];
 };
 
 static cv_act layer_act(const cv_layer_spec *s)
@@ -426,6 +429,7 @@ void cv_net_free(cv_net *net)
     free(net->acts);
     free(net->args);
     free_tiles(net);
+    for (int i = 0; i < net->n; i++) free(net->wino[i]);
     free(net->spec.text);
     free(net);
 }
@@ -534,10 +538,14 @@ bool cv_net_fused_with_next(const cv_net *net, int layer)
     return layer >= 1 && layer < net->n && net->fuse_pool[layer];
 }
 
-bool cv_net_conv_winograd(const cv_net *net, int layer)
+int cv_net_conv_winograd(const cv_net *net, int layer)
 {
-    return layer >= 1 && layer < net->n && net->layers[layer].spec->kind == CV_LAYER_CONV2D &&
-           cv_conv_layer_winograd(&net->layers[layer]);
+    if (layer < 1 || layer >= net->n || net->layers[layer].spec->kind != CV_LAYER_CONV2D) return 0;
+    const cv_layer *l = &net->layers[layer];
+    int m = 0;
+    if (cv_conv_layer_winograd(l)) m |= CV_WINO_FORWARD | (l->dw ? CV_WINO_WEIGHT_GRAD : 0);
+    if (layer > net->first_trainable && cv_conv_layer_winograd_dx(l)) m |= CV_WINO_INPUT_GRAD;
+    return m;
 }
 
 static int thread_id(void)
@@ -626,9 +634,31 @@ static void forward_rows(cv_net *net, const float *x, int from, int B, int block
     }
 }
 
+/* The Winograd conv2d layers' kernels transformed from the current weights, once per forward
+ * pass rather than once per tile: for the forward pass, and when training for the input
+ * gradient too. A layer whose buffer cannot be had is left to transform them per call. */
+static void prepare_winograd(cv_net *net, bool training)
+{
+    for (int i = 1; i < net->n; i++) {
+        cv_layer *l = &net->layers[i];
+        l->wino_w = l->wino_wt = NULL;
+        if (l->spec->kind != CV_LAYER_CONV2D) continue;
+        const bool fwd = cv_conv_layer_winograd(l);
+        const bool dx = training && i > net->first_trainable && cv_conv_layer_winograd_dx(l);
+        if (!fwd && !dx) continue;
+        const int C = l->win.C, F = l->spec->filters;
+        const size_t n = (size_t)CV_WINO_XI * C * F;
+        if (!net->wino[i]) net->wino[i] = malloc(sizeof(float) * 2 * n);
+        if (!net->wino[i]) continue;
+        if (fwd && cv_conv_wino_weights(net->wino[i], l->w, C, F, false) == 0) l->wino_w = net->wino[i];
+        if (dx && cv_conv_wino_weights(net->wino[i] + n, l->w, C, F, true) == 0) l->wino_wt = net->wino[i] + n;
+    }
+}
+
 const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, uint64_t seed,
                             int64_t epoch, const int64_t *sample_ids)
 {
+    prepare_winograd(net, training);
     net->input = x;
     if (reshapes(net, 1)) /* a first flatten's output is the input itself, and so are the flattens' after it */
         for (int i = 1; i < net->n && reshapes(net, i); i++) net->layers[i].out = (float *)x;
