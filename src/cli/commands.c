@@ -506,8 +506,9 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
         for (int i = 1; i < spec.n_layers; i++) {
             const int m = r.winograd[i];
             if (m)
-                printf("winograd: %02d %s's %s%s%s by Winograd F(4x4,3x3), the same sums up to rounding "
-                       "(CONVOY_WINOGRAD=0: direct)\n", i, cv_layer_kind_name(spec.layers[i].kind),
+                printf("winograd: %02d %s's %s%s%s by Winograd F(4x4,3x3), the same sums up to rounding; "
+                       "its GFLOP/s and the roofline count the direct sums' FLOPs (CONVOY_WINOGRAD=0: direct)\n",
+                       i, cv_layer_kind_name(spec.layers[i].kind),
                        m & CV_WINO_FORWARD ? "forward pass" : "",
                        m & CV_WINO_WEIGHT_GRAD ? (m & CV_WINO_INPUT_GRAD ? ", weight gradient" : " and weight gradient") : "",
                        m & CV_WINO_INPUT_GRAD ? (m & CV_WINO_FORWARD ? " and input gradient" : "input gradient") : "");
