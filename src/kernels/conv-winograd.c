@@ -117,11 +117,17 @@ bool cv_conv_wino_dx_fits(const cv_window *g, int F)
 typedef float wv4 __attribute__((vector_size(16)));
 typedef float wv8 __attribute__((vector_size(32)));
 typedef float wv16 __attribute__((vector_size(64)));
+/* the same, at any float's address: loads and stores through these go straight between memory
+ * and registers (memcpy into a vector array was lowered to 128-bit copies through the stack
+ * and a wider reload, which stalls on store forwarding: a quarter of the AVX2 input transform) */
+typedef float wv4u __attribute__((vector_size(16), aligned(4), may_alias));
+typedef float wv8u __attribute__((vector_size(32), aligned(4), may_alias));
+typedef float wv16u __attribute__((vector_size(64), aligned(4), may_alias));
 
-#define WINO_LD(v, p) memcpy(&(v), (p), sizeof(v))
-#define WINO_ST(p, v) memcpy((p), &(v), sizeof(v))
+#define WINO_LD(VECU, v, p) ((v) = *(const VECU *)(const void *)(p))
+#define WINO_ST(VECU, p, v) (*(VECU *)(void *)(p) = (v))
 
-#define WINO_BODIES(VEC, VW)                                                                          \
+#define WINO_BODIES(VEC, VECU, VW)                                                                            \
     /* U (36, C, F) = G g G^T for every channel and filter; w is (3, 3, C, F) */                     \
     static inline __attribute__((always_inline)) void weights_w##VW(float *U, const float *w, int C, \
                                                                     int F)                            \
@@ -131,14 +137,14 @@ typedef float wv16 __attribute__((vector_size(64)));
             VEC q[WI][3];                                                                             \
             for (int j = 0; j < 3; j++) {                                                             \
                 VEC g[3], o[WI];                                                                      \
-                for (int i = 0; i < 3; i++) WINO_LD(g[i], w + (i * 3 + j) * cf + at);                 \
+                for (int i = 0; i < 3; i++) WINO_LD(VECU, g[i], w + (i * 3 + j) * cf + at);                 \
                 WINO_G(o, g);                                                                         \
                 for (int i = 0; i < WI; i++) q[i][j] = o[i];                                          \
             }                                                                                         \
             for (int i = 0; i < WI; i++) {                                                            \
                 VEC u[WI];                                                                            \
                 WINO_G(u, q[i]);                                                                      \
-                for (int j = 0; j < WI; j++) WINO_ST(U + (i * WI + j) * cf + at, u[j]);               \
+                for (int j = 0; j < WI; j++) WINO_ST(VECU, U + (i * WI + j) * cf + at, u[j]);               \
             }                                                                                         \
         }                                                                                             \
     }                                                                                                 \
@@ -150,14 +156,14 @@ typedef float wv16 __attribute__((vector_size(64)));
             VEC t[WI][WI];                                                                            \
             for (int j = 0; j < WI; j++) {                                                            \
                 VEC d[WI], o[WI];                                                                     \
-                for (int i = 0; i < WI; i++) WINO_LD(d[i], p[i * WI + j] + c);                        \
+                for (int i = 0; i < WI; i++) WINO_LD(VECU, d[i], p[i * WI + j] + c);                        \
                 WINO_BT(o, d);                                                                        \
                 for (int i = 0; i < WI; i++) t[i][j] = o[i];                                          \
             }                                                                                         \
             for (int i = 0; i < WI; i++) {                                                            \
                 VEC v[WI];                                                                            \
                 WINO_BT(v, t[i]);                                                                     \
-                for (int j = 0; j < WI; j++) WINO_ST(V + (i * WI + j) * vstride + c, v[j]);           \
+                for (int j = 0; j < WI; j++) WINO_ST(VECU, V + (i * WI + j) * vstride + c, v[j]);           \
             }                                                                                         \
         }                                                                                             \
     }                                                                                                 \
@@ -174,11 +180,11 @@ typedef float wv16 __attribute__((vector_size(64)));
             VEC s[WB][WI], b = {0};                                                                   \
             for (int j = 0; j < WI; j++) {                                                            \
                 VEC m[WI], y[WB];                                                                     \
-                for (int i = 0; i < WI; i++) WINO_LD(m[i], M + (i * WI + j) * mstride + f);           \
+                for (int i = 0; i < WI; i++) WINO_LD(VECU, m[i], M + (i * WI + j) * mstride + f);           \
                 WINO_AT(y, m);                                                                        \
                 for (int i = 0; i < WB; i++) s[i][j] = y[i];                                          \
             }                                                                                         \
-            if (bias) WINO_LD(b, bias + f);                                                           \
+            if (bias) WINO_LD(VECU, b, bias + f);                                                           \
             for (int i = 0; i < WB; i++) {                                                            \
                 VEC y[WB];                                                                            \
                 WINO_AT(y, s[i]);                                                                     \
@@ -189,7 +195,7 @@ typedef float wv16 __attribute__((vector_size(64)));
                         const VEC neg = v * leak;                                                     \
                         v = (VEC)((pos & (__typeof__(pos))v) | (~pos & (__typeof__(pos))neg));        \
                     }                                                                                 \
-                    WINO_ST(o[i * WB + j] + f, v);                                                    \
+                    WINO_ST(VECU, o[i * WB + j] + f, v);                                                    \
                 }                                                                                     \
             }                                                                                         \
         }                                                                                             \
@@ -203,14 +209,14 @@ typedef float wv16 __attribute__((vector_size(64)));
             VEC r[WI][WB];                                                                            \
             for (int j = 0; j < WB; j++) {                                                            \
                 VEC e[WB], o[WI];                                                                     \
-                for (int i = 0; i < WB; i++) WINO_LD(e[i], q[i * WB + j] + f);                        \
+                for (int i = 0; i < WB; i++) WINO_LD(VECU, e[i], q[i * WB + j] + f);                        \
                 WINO_A(o, e);                                                                         \
                 for (int i = 0; i < WI; i++) r[i][j] = o[i];                                          \
             }                                                                                         \
             for (int i = 0; i < WI; i++) {                                                            \
                 VEC z[WI];                                                                            \
                 WINO_A(z, r[i]);                                                                      \
-                for (int j = 0; j < WI; j++) WINO_ST(Z + (i * WI + j) * zstride + f, z[j]);           \
+                for (int j = 0; j < WI; j++) WINO_ST(VECU, Z + (i * WI + j) * zstride + f, z[j]);           \
             }                                                                                         \
         }                                                                                             \
     }                                                                                                 \
@@ -227,7 +233,7 @@ typedef float wv16 __attribute__((vector_size(64)));
                 VEC r[3][WI];                                                                         \
                 for (int j = 0; j < WI; j++) {                                                        \
                     VEC m[WI], o[3];                                                                  \
-                    for (int i = 0; i < WI; i++) WINO_LD(m[i], M + (i * WI + j) * mstride + at);      \
+                    for (int i = 0; i < WI; i++) WINO_LD(VECU, m[i], M + (i * WI + j) * mstride + at);      \
                     WINO_GT(o, m);                                                                    \
                     for (int i = 0; i < 3; i++) r[i][j] = o[i];                                       \
                 }                                                                                     \
@@ -236,17 +242,17 @@ typedef float wv16 __attribute__((vector_size(64)));
                     WINO_GT(k, r[i]);                                                                 \
                     for (int j = 0; j < 3; j++) {                                                     \
                         VEC t;                                                                        \
-                        WINO_LD(t, dw + (i * 3 + j) * cf + at);                                       \
+                        WINO_LD(VECU, t, dw + (i * 3 + j) * cf + at);                                       \
                         t += k[j];                                                                    \
-                        WINO_ST(dw + (i * 3 + j) * cf + at, t);                                       \
+                        WINO_ST(VECU, dw + (i * 3 + j) * cf + at, t);                                       \
                     }                                                                                 \
                 }                                                                                     \
             }                                                                                         \
     }
 
-WINO_BODIES(wv4, 4)
-WINO_BODIES(wv8, 8)
-WINO_BODIES(wv16, 16)
+WINO_BODIES(wv4, wv4u, 4)
+WINO_BODIES(wv8, wv8u, 8)
+WINO_BODIES(wv16, wv16u, 16)
 
 CV_ISA_CLONES3(wino_weights, (float *U, const float *w, int C, int F), weights_w4, weights_w8, weights_w16,
                (U, w, C, F))
