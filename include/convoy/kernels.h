@@ -98,10 +98,9 @@ int cv_conv_wino(float *out, const float *x, const float *w, const float *U, con
  *  -1 as above. */
 int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, int B, int F, const cv_window *g);
 /** dw (3,3,C,F) += its weight gradient given x and dy, by the transposed Winograd transforms
- *  (each block's products summed in block order), and db (F; NULL: none) += the bias gradient
- *  (each sample's pixels summed, samples added in order). Equal to the direct sums up to
- *  rounding; the same bits at any thread count. -1 (nothing added) as above. */
-int cv_conv_wino_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g);
+ *  (each block's products summed in block order); equal to the direct sums up to rounding, the
+ *  same bits at any thread count. -1 (nothing added) as above. */
+int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g);
 /** out (B,OH,OW,F) = ep(the convolution of x (B,H,W,C) with w (KH,KW,C,F)) as an implicit GEMM:
  *  the same sums, in the same order, as im2col + cv_sgemm, without the column matrix. */
 void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,

@@ -32,7 +32,7 @@
 #include "kernels/isa.h"
 
 /* F(4x4, 3x3): a 4x4 block of output from a 6x6 block of input, XI = 36 products */
-enum { WB = 4, WI = 6, XI = WI * WI, MR_MAX = 16, DW_PASS_FLOATS = 1 << 17, DB_RUN = 64 };
+enum { WB = 4, WI = 6, XI = WI * WI, MR_MAX = 16, DW_PASS_FLOATS = 1 << 17 };
 
 /* a 3x3 stride-1 convolution of C channels into F filters, padded by at most 2, that the
  * transforms (C and F in whole vectors) and the micro-kernel (F in whole tiles) take */
@@ -301,8 +301,8 @@ static void block_outputs(long *at, long t, int per, int tx, int F, const cv_win
 
 /* the blocks [t0, t0 + n) of the batch's B * per blocks (n <= the micro-kernel's height):
  * transform their inputs, the 36 products over the channels, the inverse transform; V and M
- * are the transformed inputs and products of these n blocks only (a chunk of several panels,
- * each slice of U serving them all, measured slower: their V and M outgrow the L1 cache) */
+ * are the transformed inputs and products of these n blocks only (chunks of several panels,
+ * each slice of U serving them all, measured no faster) */
 static void wino_chunk(float *out, const float *x, const float *U, const float *zeros, float *V, float *M,
                        float *sink, const cv_epilogue *ep, long t0, int n, int F, const cv_window *g,
                        wino_input_fn in, wino_output_fn outf)
@@ -371,33 +371,34 @@ int cv_conv_wino_weights(float *U, const float *w, int C, int F, bool turned)
     return 0;
 }
 
-int cv_conv_wino(float *out, const float *x, const float *w, const float *U, const cv_epilogue *ep, int B, int F,
-                 const cv_window *g)
+/* the forward pass over window d into F filters with the transformed kernel U, or with w
+ * transformed here (turned: for an input gradient, w being (3, 3, F, d->C)) */
+static int wino_pass(float *out, const float *x, const float *w, const float *U, bool turned, const cv_epilogue *ep,
+                     int B, int F, const cv_window *d)
 {
-    const int C = g->C;
+    const int C = d->C;
     /* C zeros for pixels outside the input, and the transformed kernel unless given */
     const size_t nu = U ? 0 : (size_t)XI * C * F;
     float *z = cv_scratch(CV_SCRATCH_WINOGRAD_Z, sizeof(float) * ((size_t)C + nu));
     if (!z) return -1;
     memset(z, 0, sizeof(float) * (size_t)C);
-    if (!U) wino_weights_pick()(z + C, w, C, F);
-    return wino_forward(out, x, U ? U : z + C, z, ep, B, F, g);
+    if (!U && cv_conv_wino_weights(z + C, w, turned ? F : C, turned ? C : F, turned)) return -1;
+    return wino_forward(out, x, U ? U : z + C, z, ep, B, F, d);
+}
+
+int cv_conv_wino(float *out, const float *x, const float *w, const float *U, const cv_epilogue *ep, int B, int F,
+                 const cv_window *g)
+{
+    return wino_pass(out, x, w, U, false, ep, B, F, g);
 }
 
 int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, int B, int F, const cv_window *g)
 {
-    const int C = g->C;
-    /* F zeros for pixels outside dy, and the turned kernel's transform unless given */
-    const size_t nu = U ? 0 : (size_t)XI * C * F;
-    float *z = cv_scratch(CV_SCRATCH_WINOGRAD_Z, sizeof(float) * ((size_t)F + nu));
-    if (!z) return -1;
-    memset(z, 0, sizeof(float) * (size_t)F);
-    if (!U && cv_conv_wino_weights(z + F, w, C, F, true)) return -1;
     const cv_window d = dx_window(g, F);
-    return wino_forward(dx, dy, U ? U : z + F, z, NULL, B, C, &d);
+    return wino_pass(dx, dy, w, U, true, NULL, B, g->C, &d);
 }
 
-int cv_conv_wino_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g)
+int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
     const int C = g->C, mr = u->mr, nr = u->nr, Cp = (C + mr - 1) / mr * mr; /* C in whole tiles */
@@ -448,14 +449,5 @@ int cv_conv_wino_dw(float *dw, float *db, const float *x, const float *dy, int B
 #pragma omp for schedule(static)
         for (int c = 0; c < C; c++) dwout(dw, M, ms, c, c + 1, C, F);
     }
-    if (db) /* the bias gradient: each sample's pixels summed in order, then added */
-        for (int b = 0; b < B; b++)
-            for (int f0 = 0; f0 < F; f0 += DB_RUN) {
-                const int nf = F - f0 < DB_RUN ? F - f0 : DB_RUN;
-                float s[DB_RUN] = {0};
-                for (int p = 0; p < P; p++)
-                    for (int f = 0; f < nf; f++) s[f] += dy[((size_t)b * P + p) * F + f0 + f];
-                for (int f = 0; f < nf; f++) db[f0 + f] += s[f];
-            }
     return 0;
 }

@@ -109,16 +109,19 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     if (!dx && l->dw && K <= CV_CONV_DIRECT_MAX_K &&
         cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
-    /* the weight and bias gradients (none when frozen) by Winograd, or as an implicit GEMM, or
-     * below through im2col; the input gradient by Winograd, or below through col2im */
-    bool dw_done = !l->dw || (cv_conv_layer_winograd(l) && cv_conv_wino_dw(l->dw, l->db, x, dout, B, F, g) == 0);
-    if (!dw_done && cv_conv_gemm_fits(g, F)) {
-        cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g);
+    /* the weight gradient (none when frozen) by Winograd, or as an implicit GEMM that sums the
+     * bias gradient too, or below through im2col; the input gradient by Winograd, or below
+     * through col2im */
+    bool dw_done = !l->dw, db_done = !l->dw;
+    if (!dw_done && cv_conv_layer_winograd(l) && cv_conv_wino_dw(l->dw, x, dout, B, F, g) == 0) {
         dw_done = true;
+    } else if (!dw_done && cv_conv_gemm_fits(g, F)) {
+        cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g);
+        dw_done = db_done = true;
     }
+    if (!db_done) bias_grad(l->db, dout, (int64_t)B * P, F);
     const bool dx_done = !dx || (cv_conv_layer_winograd_dx(l) && cv_conv_wino_dx(dx, dout, l->w, l->wino_wt, B, F, g) == 0);
     if (dw_done && dx_done) return;
-    if (!dw_done) bias_grad(l->db, dout, (int64_t)B * P, F);
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
