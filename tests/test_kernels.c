@@ -876,15 +876,33 @@ static void check_wino(int H, int W, int C, int F, int B, bool same)
         cv_col2im(xref, col, B, &g, false, true);
         cv_sgemm_naive(false, true, B * P, K, F, 1.0f, dya, F, wa, F, 0.0f, cola, K);
         cv_col2im(xterms, cola, B, &g, false, true);
-        cr_assert_eq(cv_conv_wino_dx(dx, dy, w, NULL, B, F, &g), 0);
+        cr_assert_eq(cv_conv_wino_dx(dx, dy, w, NULL, B, F, &g, g.OH, g.OW), 0);
         assert_near_terms(dx, xref, xterms, nxa, "dx", H, W, C, F);
         for (int b = 0; b < B; b++)
-            cr_assert_eq(cv_conv_wino_dx(dxone + (size_t)b * H * W * C, dy + (size_t)b * P * F, w, NULL, 1, F, &g), 0);
+            cr_assert_eq(cv_conv_wino_dx(dxone + (size_t)b * H * W * C, dy + (size_t)b * P * F, w, NULL, 1, F, &g,
+                                         g.OH, g.OW), 0);
         cr_assert_eq(memcmp(dx, dxone, sizeof(float) * nxa), 0, "H=%d W=%d C=%d F=%d: dx of a batch vs its samples", H,
                      W, C, F);
         cr_assert_eq(cv_conv_wino_weights(U, w, C, F, true), 0);
-        cr_assert_eq(cv_conv_wino_dx(dxone, dy, w, U, B, F, &g), 0);
+        cr_assert_eq(cv_conv_wino_dx(dxone, dy, w, U, B, F, &g, g.OH, g.OW), 0);
         cr_assert_eq(memcmp(dx, dxone, sizeof(float) * nxa), 0, "H=%d W=%d C=%d F=%d: dx given U", H, W, C, F);
+        /* dy zero past its first rows and columns (as after a pool that leaves the last ones
+         * out): told so, the blocks that read only zeros are skipped, and every value equals
+         * the whole computation's (7 + pad rows: dx's first 9 rows, 3 blocks, one row into the
+         * third) */
+        const int rows[2] = {g.OH - 1, 7 + g.pad_top < g.OH ? 7 + g.pad_top : g.OH}, cols[2] = {g.OW - 1, g.OW};
+        for (int k = 0; k < 2; k++) {
+            for (size_t i = 0; i < ny; i++) {
+                const int q = (int)(i / F % P), y = q / g.OW, xx = q % g.OW;
+                if (y >= rows[k] || xx >= cols[k]) dy[i] = 0.0f;
+            }
+            cr_assert_eq(cv_conv_wino_dx(dx, dy, w, U, B, F, &g, g.OH, g.OW), 0);
+            for (size_t i = 0; i < nxa; i++) dxone[i] = NAN;
+            cr_assert_eq(cv_conv_wino_dx(dxone, dy, w, U, B, F, &g, rows[k], cols[k]), 0);
+            for (size_t i = 0; i < nxa; i++)
+                cr_assert(dx[i] == dxone[i], "H=%d W=%d C=%d F=%d, dy %dx%d: dx[%zu] = %.9g, want %.9g", H, W, C, F,
+                          rows[k], cols[k], i, dxone[i], dx[i]);
+        }
         free(dx), free(dxone), free(xref), free(xterms);
     }
     free(x), free(w), free(bias), free(dy), free(xa), free(wa), free(dya), free(col), free(cola), free(ref);
@@ -934,7 +952,7 @@ Test(conv_winograd, thread_count_does_not_change_bits)
         o[t] = malloc(sizeof(float) * ny), dx[t] = malloc(sizeof(float) * nx), dw[t] = calloc(nw, sizeof(float));
         cr_assert_eq(cv_conv_wino(o[t], x, w, NULL, NULL, B, F, &g), 0);
         cr_assert_eq(cv_conv_wino_dw(dw[t], x, dy, B, F, &g), 0);
-        if (cv_conv_wino_dx_fits(&g, F)) cr_assert_eq(cv_conv_wino_dx(dx[t], dy, w, NULL, B, F, &g), 0);
+        if (cv_conv_wino_dx_fits(&g, F)) cr_assert_eq(cv_conv_wino_dx(dx[t], dy, w, NULL, B, F, &g, 10, 11), 0);
         else memset(dx[t], 0, sizeof(float) * nx);
     }
     cr_assert_eq(memcmp(o[0], o[1], sizeof(float) * ny), 0);

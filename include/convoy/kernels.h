@@ -95,8 +95,11 @@ int cv_conv_wino(float *out, const float *x, const float *w, const float *U, con
                  const cv_window *g);
 /** dx (B,H,W,C) = the input gradient of that convolution given dy (B,OH,OW,F): the same
  *  forward pass over dy with the kernel turned 180 degrees (U: its turned transform, or NULL).
+ *  dy is zero past its first dy_rows rows and dy_cols columns (OH and OW when nothing is
+ *  known): the blocks of dx that read only those are not computed, their pixels set to 0.
  *  -1 as above. */
-int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, int B, int F, const cv_window *g);
+int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, int B, int F, const cv_window *g,
+                    int dy_rows, int dy_cols);
 /** dw (3,3,C,F) += its weight gradient given x and dy, by the transposed Winograd transforms
  *  (each block's products summed in block order); equal to the direct sums up to rounding, the
  *  same bits at any thread count. -1 (nothing added) as above. */

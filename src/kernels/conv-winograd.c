@@ -265,8 +265,8 @@ CV_ISA_CLONES3(wino_grad, (float *Z, size_t zstride, const float *const *q, int 
 CV_ISA_CLONES3(wino_dwout, (float *dw, const float *M, size_t mstride, int c0, int c1, int C, int F), dwout_w4,
                dwout_w8, dwout_w16, (dw, M, mstride, c0, c1, C, F))
 
-/* blocks per sample, and per row of blocks */
-static int blocks_per_sample(const cv_window *g) { return ((g->OH + WB - 1) / WB) * ((g->OW + WB - 1) / WB); }
+/* rows (or columns) of blocks that cover n rows (columns) of output */
+static int blocks_over(int n) { return (n + WB - 1) / WB; }
 
 /* the 36 input pixels of block t (of per per sample, tx per row) of x, those in the padding or
  * past the edge at zeros */
@@ -299,16 +299,16 @@ static void block_outputs(long *at, long t, int per, int tx, int F, const cv_win
     }
 }
 
-/* the blocks [t0, t0 + n) of the batch's B * per blocks (n <= the micro-kernel's height):
+/* the blocks [t0, t0 + n) of the batch's B * per blocks, tx a row (n <= the micro-kernel's height):
  * transform their inputs, the 36 products over the channels, the inverse transform; V and M
  * are the transformed inputs and products of these n blocks only (chunks of several panels,
  * each slice of U serving them all, measured no faster) */
 static void wino_chunk(float *out, const float *x, const float *U, const float *zeros, float *V, float *M,
-                       float *sink, const cv_epilogue *ep, long t0, int n, int F, const cv_window *g,
+                       float *sink, const cv_epilogue *ep, long t0, int n, int per, int tx, int F, const cv_window *g,
                        wino_input_fn in, wino_output_fn outf)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
-    const int C = g->C, tx = (g->OW + WB - 1) / WB, per = blocks_per_sample(g), mr = u->mr, nr = u->nr;
+    const int C = g->C, mr = u->mr, nr = u->nr;
     const size_t vs = (size_t)mr * C, ms = (size_t)mr * F;
     for (int i = 0; i < n; i++) {
         const float *p[XI];
@@ -330,12 +330,13 @@ static void wino_chunk(float *out, const float *x, const float *U, const float *
     }
 }
 
-/* out = ep(the convolution of x with the transformed weights U (36, C, F)); zeros: C of them */
+/* out = ep(the convolution of x with the transformed weights U (36, C, F)) in the first ty x tx
+ * blocks of each sample, and zero past them; zeros: C of them */
 static int wino_forward(float *out, const float *x, const float *U, const float *zeros, const cv_epilogue *ep,
-                        int B, int F, const cv_window *g)
+                        int B, int F, const cv_window *g, int ty, int tx)
 {
-    const int C = g->C, mr = cv_conv_ukernels_get()->mr;
-    const long T = (long)B * blocks_per_sample(g), chunks = (T + mr - 1) / mr;
+    const int C = g->C, mr = cv_conv_ukernels_get()->mr, per = ty * tx;
+    const long T = (long)B * per, chunks = (T + mr - 1) / mr;
     const wino_input_fn in = wino_input_pick();
     const wino_output_fn outf = wino_output_pick();
     int failed = 0;
@@ -349,9 +350,15 @@ static int wino_forward(float *out, const float *x, const float *U, const float 
             if (!V) continue;
             const long t0 = k * mr;
             wino_chunk(out, x, U, zeros, V, V + (size_t)XI * mr * C, V + (size_t)XI * mr * (C + F), ep, t0,
-                       T - t0 < mr ? (int)(T - t0) : mr, F, g, in, outf);
+                       T - t0 < mr ? (int)(T - t0) : mr, per, tx, F, g, in, outf);
         }
     }
+    const int rows = WB * ty < g->OH ? WB * ty : g->OH, cols = WB * tx < g->OW ? WB * tx : g->OW;
+    for (int b = 0; b < B && !failed && (rows < g->OH || cols < g->OW); b++) /* past the blocks */
+        for (int y = 0; y < g->OH; y++) {
+            const int x0 = y < rows ? cols : 0;
+            memset(out + (((size_t)b * g->OH + y) * g->OW + x0) * F, 0, sizeof(float) * (size_t)(g->OW - x0) * F);
+        }
     return failed ? -1 : 0;
 }
 
@@ -372,9 +379,10 @@ int cv_conv_wino_weights(float *U, const float *w, int C, int F, bool turned)
 }
 
 /* the forward pass over window d into F filters with the transformed kernel U, or with w
- * transformed here (turned: for an input gradient, w being (3, 3, F, d->C)) */
+ * transformed here (turned: for an input gradient, w being (3, 3, F, d->C)), its output past
+ * the first rows and columns zero */
 static int wino_pass(float *out, const float *x, const float *w, const float *U, bool turned, const cv_epilogue *ep,
-                     int B, int F, const cv_window *d)
+                     int B, int F, const cv_window *d, int rows, int cols)
 {
     const int C = d->C;
     /* C zeros for pixels outside the input, and the transformed kernel unless given */
@@ -383,26 +391,30 @@ static int wino_pass(float *out, const float *x, const float *w, const float *U,
     if (!z) return -1;
     memset(z, 0, sizeof(float) * (size_t)C);
     if (!U && cv_conv_wino_weights(z + C, w, turned ? F : C, turned ? C : F, turned)) return -1;
-    return wino_forward(out, x, U ? U : z + C, z, ep, B, F, d);
+    return wino_forward(out, x, U ? U : z + C, z, ep, B, F, d, blocks_over(rows), blocks_over(cols));
 }
 
 int cv_conv_wino(float *out, const float *x, const float *w, const float *U, const cv_epilogue *ep, int B, int F,
                  const cv_window *g)
 {
-    return wino_pass(out, x, w, U, false, ep, B, F, g);
+    return wino_pass(out, x, w, U, false, ep, B, F, g, g->OH, g->OW);
 }
 
-int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, int B, int F, const cv_window *g)
+int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, int B, int F, const cv_window *g,
+                    int dy_rows, int dy_cols)
 {
     const cv_window d = dx_window(g, F);
-    return wino_pass(dx, dy, w, U, true, NULL, B, g->C, &d);
+    /* input rows past dy_rows + the padding read only zero rows of dy */
+    const int rows = dy_rows + d.pad_top < d.OH ? dy_rows + d.pad_top : d.OH;
+    const int cols = dy_cols + d.pad_left < d.OW ? dy_cols + d.pad_left : d.OW;
+    return wino_pass(dx, dy, w, U, true, NULL, B, g->C, &d, rows, cols);
 }
 
 int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
     const int C = g->C, mr = u->mr, nr = u->nr, Cp = (C + mr - 1) / mr * mr; /* C in whole tiles */
-    const int tx = (g->OW + WB - 1) / WB, per = blocks_per_sample(g), P = g->OH * g->OW;
+    const int tx = blocks_over(g->OW), per = blocks_over(g->OH) * tx, P = g->OH * g->OW;
     const long T = (long)B * per;
     /* a pass transforms n blocks, then runs the products over them: each block's transformed
      * input (36, Cp) and output gradient (36, F), one line more each so that a product's rows

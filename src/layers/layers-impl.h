@@ -28,6 +28,8 @@ typedef struct {
     int32_t *arg;            /* pooling winners (max_batch, out_size) */
     float *mask;             /* dropout scale factors (max_batch, out_size) */
     cv_window win;           /* conv2d / pooling geometry */
+    int grad_rows, grad_cols; /* conv2d: its output gradient is zero past these rows and columns
+                                 (the pool after it leaves them out of every window) */
     bool act_fused;          /* forward applies the activation itself (ReLU family, in the kernel) */
     bool act_bwd_by_next;    /* the next layer's backward applies this layer's activation derivative */
     bool in_relu;            /* max/min pool after a ReLU-family layer: its backward does that */

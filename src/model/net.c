@@ -392,6 +392,20 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
             l->spec->kind == CV_LAYER_AVGPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D)
             window_geometry(l);
     }
+    /* a pool right after a conv2d may leave its last rows or columns out of every window (a 2x2
+     * pool over 11x11 reads 10x10): the conv's output gradient is zero there */
+    for (int i = 1; i < net->n; i++) {
+        cv_layer *l = &net->layers[i];
+        if (l->spec->kind != CV_LAYER_CONV2D) continue;
+        l->grad_rows = l->win.OH;
+        l->grad_cols = l->win.OW;
+        const cv_layer_kind k = i + 1 < net->n ? net->layers[i + 1].spec->kind : CV_LAYER_CONV2D;
+        if (k != CV_LAYER_MAXPOOL2D && k != CV_LAYER_AVGPOOL2D && k != CV_LAYER_MINPOOL2D) continue;
+        const cv_window *p = &net->layers[i + 1].win;
+        const int rows = (p->OH - 1) * p->stride - p->pad_top + p->KH, cols = (p->OW - 1) * p->stride - p->pad_left + p->KW;
+        if (rows < l->grad_rows) l->grad_rows = rows;
+        if (cols < l->grad_cols) l->grad_cols = cols;
+    }
     net->fused = cv_loss_fused(spec->loss.kind);
     /* conv2d and dense apply ReLU-family activations in their kernels' epilogue, except on an
      * output layer whose logits the loss takes */
