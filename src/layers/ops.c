@@ -120,7 +120,8 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         dw_done = db_done = true;
     }
     if (!db_done) bias_grad(l->db, dout, (int64_t)B * P, F);
-    const bool dx_done = !dx || (cv_conv_layer_winograd_dx(l) && cv_conv_wino_dx(dx, dout, l->w, l->wino_wt, B, F, g, l->grad_rows, l->grad_cols) == 0);
+    const bool dx_done = !dx || (cv_conv_layer_winograd_dx(l) &&
+                                 cv_conv_wino_dx(dx, dout, l->w, l->wino_wt, B, F, g, l->grad_rows, l->grad_cols) == 0);
     if (dw_done && dx_done) return;
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {

@@ -402,7 +402,8 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         const cv_layer_kind k = i + 1 < net->n ? net->layers[i + 1].spec->kind : CV_LAYER_CONV2D;
         if (k != CV_LAYER_MAXPOOL2D && k != CV_LAYER_AVGPOOL2D && k != CV_LAYER_MINPOOL2D) continue;
         const cv_window *p = &net->layers[i + 1].win;
-        const int rows = (p->OH - 1) * p->stride - p->pad_top + p->KH, cols = (p->OW - 1) * p->stride - p->pad_left + p->KW;
+        const int rows = (p->OH - 1) * p->stride - p->pad_top + p->KH;
+        const int cols = (p->OW - 1) * p->stride - p->pad_left + p->KW;
         if (rows < l->grad_rows) l->grad_rows = rows;
         if (cols < l->grad_cols) l->grad_cols = cols;
     }
