@@ -191,10 +191,14 @@ static bool tiled(const cv_net *net, int B);
  * and the trunk's backward copy vanish). */
 static bool reshapes(const cv_net *net, int i) { return i >= 1 && net->layers[i].spec->kind == CV_LAYER_FLATTEN; }
 
+static bool is_pool(cv_layer_kind k)
+{
+    return k == CV_LAYER_MAXPOOL2D || k == CV_LAYER_AVGPOOL2D || k == CV_LAYER_MINPOOL2D;
+}
+
 static bool tileable(cv_layer_kind k)
 {
-    return k == CV_LAYER_CONV2D || k == CV_LAYER_MAXPOOL2D || k == CV_LAYER_AVGPOOL2D ||
-           k == CV_LAYER_MINPOOL2D || k == CV_LAYER_ACTIVATION || k == CV_LAYER_DROPOUT ||
+    return k == CV_LAYER_CONV2D || is_pool(k) || k == CV_LAYER_ACTIVATION || k == CV_LAYER_DROPOUT ||
            k == CV_LAYER_FLATTEN;
 }
 
@@ -388,9 +392,7 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         l->index = i;
         l->in_size = cv_shape_size(l->spec->in);
         l->out_size = cv_shape_size(l->spec->out);
-        if (l->spec->kind == CV_LAYER_CONV2D || l->spec->kind == CV_LAYER_MAXPOOL2D ||
-            l->spec->kind == CV_LAYER_AVGPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D)
-            window_geometry(l);
+        if (l->spec->kind == CV_LAYER_CONV2D || is_pool(l->spec->kind)) window_geometry(l);
     }
     /* a pool right after a conv2d may leave its last rows or columns out of every window (a 2x2
      * pool over 11x11 reads 10x10): the conv's output gradient is zero there */
@@ -399,8 +401,7 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         if (l->spec->kind != CV_LAYER_CONV2D) continue;
         l->grad_rows = l->win.OH;
         l->grad_cols = l->win.OW;
-        const cv_layer_kind k = i + 1 < net->n ? net->layers[i + 1].spec->kind : CV_LAYER_CONV2D;
-        if (k != CV_LAYER_MAXPOOL2D && k != CV_LAYER_AVGPOOL2D && k != CV_LAYER_MINPOOL2D) continue;
+        if (i + 1 >= net->n || !is_pool(net->layers[i + 1].spec->kind)) continue;
         const cv_window *p = &net->layers[i + 1].win;
         const int rows = (p->OH - 1) * p->stride - p->pad_top + p->KH;
         const int cols = (p->OW - 1) * p->stride - p->pad_left + p->KW;
@@ -657,9 +658,8 @@ static void prepare_winograd(cv_net *net, bool training)
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
         l->wino_w = l->wino_wt = NULL;
-        if (l->spec->kind != CV_LAYER_CONV2D) continue;
-        const bool fwd = cv_conv_layer_winograd(l);
-        const bool dx = training && i > net->first_trainable && cv_conv_layer_winograd_dx(l);
+        const int m = cv_net_conv_winograd(net, i);
+        const bool fwd = m & CV_WINO_FORWARD, dx = training && (m & CV_WINO_INPUT_GRAD);
         if (!fwd && !dx) continue;
         const int C = l->win.C, F = l->spec->filters;
         const size_t n = (size_t)CV_WINO_XI * C * F;
