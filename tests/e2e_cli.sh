@@ -37,6 +37,10 @@ expect 0 "" -- "$convoy" predict clf.h5 --data data.h5 --out pred.h5
 h5dump -H -d /predictions pred.h5 | grep "( 600, 3 )" >/dev/null || fail "predictions shape"
 expect 0 "" -- "$convoy" summary clf.h5
 grep -q "Total params: 131" out.txt || fail "checkpoint summary: $(cat out.txt)"
+# a plain start runs without MPI; CONVOY_MPI=1 starts it anyway (a singleton): the same results
+plain=$("$convoy" eval clf.h5 --data data.h5)
+forced=$(CONVOY_MPI=1 "$convoy" eval clf.h5 --data data.h5) || fail "eval with CONVOY_MPI=1 failed"
+[[ -n $plain && $plain == "$forced" ]] || fail "eval with CONVOY_MPI=1: '$forced', without: '$plain'"
 
 # the same run on two ranks is the same math (to float rounding)
 if command -v mpirun >/dev/null; then

@@ -19,6 +19,8 @@ enum { N_EXIT_CODES = sizeof exit_codes / sizeof exit_codes[0] };
 
 static const char *const environment[][2] = {
     {"OMP_NUM_THREADS", "OpenMP threads per rank when --threads is not given"},
+    {"CONVOY_MPI", "1: start MPI even when no MPI launcher (mpirun, srun) is seen in the environment; "
+                   "a plain start otherwise runs as the only rank without MPI"},
     {"CONVOY_GEMM", "generic: use the portable GEMM and convolution kernels even where the CPU has AVX2+FMA"},
     {"CONVOY_TILE", "samples per tile of the layers before the first dense one (default: about 1 MiB of "
                     "activations per tile; 0: no tiling)"},

@@ -1,5 +1,5 @@
-/* The convoy program: MPI start-up, subcommand dispatch and the shared flag parser. Every
- * rank runs the same command; only rank 0 prints. */
+/* The convoy program: MPI start-up (under an MPI launcher only), subcommand dispatch and the
+ * shared flag parser. Every rank runs the same command; only rank 0 prints. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -172,24 +172,41 @@ static int command_help(const cli_entry *c)
     return c->run(&single, 1, argv);
 }
 
+/* Was this process started as a rank of an MPI job? Open MPI's mpirun sets
+ * OMPI_COMM_WORLD_SIZE and PMIX_RANK, Slurm's srun SLURM_PROCID (and PMIX_RANK or PMI_RANK with
+ * its MPI plugins), MPICH-style launchers PMI_RANK or PMI_FD; CONVOY_MPI=1 says so for any other.
+ * A process started plainly is the only rank, and then runs without MPI_Init: Open MPI starts a
+ * singleton by spawning a helper daemon, about 0.4 s before any work. */
+static bool started_by_mpi_launcher(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_FD", "SLURM_PROCID"};
+    const char *force = getenv("CONVOY_MPI");
+    if (force && strcmp(force, "1") == 0) return true;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return true;
+    return false;
+}
+
 /* Every rank runs the command; a usage error reported on the way exits CLI_USAGE. */
 static int run_command(const cli_entry *c, int argc, char **argv)
 {
-    if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+    const bool mpi = started_by_mpi_launcher();
+    if (mpi && MPI_Init(&argc, &argv) != MPI_SUCCESS) {
         fputs("convoy: MPI_Init failed\n", stderr);
         return CLI_INTERNAL;
     }
     install_signals(); /* after MPI_Init, which may install handlers of its own */
-    cv_dist d;
+    cv_dist d = cv_dist_single();
     cv_err err;
     int rc;
-    if (cv_dist_world(&d, &err)) rc = cli_fail(NULL, "%s", err.msg);
+    if (mpi && cv_dist_world(&d, &err)) rc = cli_fail(NULL, "%s", err.msg);
     else {
         world = &d;
         rc = c->run(&d, argc - 2, argv + 2);
         world = NULL;
     }
     if (rc != CLI_OK && cli_usage_error) rc = CLI_USAGE;
+    if (!mpi) return rc;
     if (MPI_Finalize() != MPI_SUCCESS) {
         fputs("convoy: MPI_Finalize failed\n", stderr);
         return CLI_INTERNAL;

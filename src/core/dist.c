@@ -1,6 +1,7 @@
 /* MPI collectives used by training, each checked; large buffers go in chunks because MPI
  * counts are int. */
 #include "convoy/dist.h"
+#include "convoy/timer.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -126,8 +127,6 @@ int cv_dist_check_same(const cv_dist *d, uint64_t value, const char *what, cv_er
     return out;
 }
 
-static double wall(void) { return MPI_Wtime(); }
-
 void cv_grad_sync_init(cv_grad_sync *s, const cv_dist *d, float *grads, int64_t n, int64_t bucket_bytes,
                        const int64_t *layer_off, int nlayers)
 {
@@ -164,21 +163,21 @@ static int launch_until(cv_grad_sync *s, int64_t off, cv_err *err)
 int cv_grad_sync_ready(cv_grad_sync *s, int64_t off, cv_err *err)
 {
     if (!s->nbuckets) return 0;
-    const double t0 = wall();
+    const double t0 = cv_now();
     const int before = s->next;
     int rc = launch_until(s, off, err);
     /* Open MPI progresses non-blocking collectives only inside MPI calls: poke it */
     int done;
     if (rc == 0 && s->next > before && MPI_Testall(s->next, s->req, &done, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
         rc = cv_errf(err, "MPI_Testall of gradient buckets failed");
-    s->seconds += wall() - t0;
+    s->seconds += cv_now() - t0;
     return rc;
 }
 
 int cv_grad_sync_finish(cv_grad_sync *s, cv_err *err)
 {
     if (s->d.size == 1) return 0;
-    const double t0 = wall();
+    const double t0 = cv_now();
     int rc;
     if (!s->nbuckets) {
         rc = cv_dist_sum_f32(&s->d, s->grads, s->n, err);
@@ -188,6 +187,6 @@ int cv_grad_sync_finish(cv_grad_sync *s, cv_err *err)
             rc = cv_errf(err, "MPI_Waitall of gradient buckets failed");
         s->next = 0;
     }
-    s->seconds += wall() - t0;
+    s->seconds += cv_now() - t0;
     return rc;
 }

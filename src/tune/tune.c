@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "convoy/callbacks.h"
+#include "convoy/timer.h"
 #include "io/h5io.h"
 #include "tune/tune-impl.h"
 
@@ -86,7 +87,7 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
         values[h] = cv_hp_sample(&space->hp[h], o->seed, d->config, h);
         cv_hp_value_text(&space->hp[h], values[h], t->values[h], sizeof t->values[h]);
     }
-    const double t0 = MPI_Wtime();
+    const double t0 = cv_now();
     cv_model_spec spec;
     cv_err perr;
     if (cv_tune_trial_spec(space, values, &spec, &perr)) {
@@ -138,7 +139,7 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
     free(stats);
     cv_model_spec_free(&spec);
     if (rc) return rc; /* 1: stopped, -1: error; the trial is rerun on resume */
-    t->seconds = MPI_Wtime() - t0;
+    t->seconds = cv_now() - t0;
     t->objective = sum / K;
     t->status = isfinite(t->objective) ? CV_TRIAL_OK : CV_TRIAL_FAILED;
     if (t->status != CV_TRIAL_OK)
@@ -424,7 +425,9 @@ static int check_objective(const cv_model_spec *probe, const cv_tune_opts *o, cv
 
 int cv_tune(const cv_model_spec *space, const cv_tune_opts *o, const cv_dist *world, cv_err *err)
 {
-    search S = {.space = space, .o = o, .world = world, .out = o->out ? o->out : stdout};
+    /* the group is the single rank until split: an early error frees no communicator */
+    search S = {.space = space, .o = o, .world = world, .group = cv_dist_single(),
+                .out = o->out ? o->out : stdout};
     if (space->n_hp == 0)
         return cv_errf(err, "%s: no hyperparameters to tune (write e.g. units=hp.int(32,256,step=32))", space->file);
     if (o->max_trials < 1 || o->executions < 1 || o->ranks_per_trial < 1 || o->factor < 2)
