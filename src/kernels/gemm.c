@@ -319,10 +319,26 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
     }
 }
 
+/* Threads for a product of mp x np tiles, cut into tr row blocks x tc column blocks (tr * tc <=
+ * threads): the cut whose largest block has the fewest tiles; among those, the fewest row blocks,
+ * then the fewest threads. */
+static void thread_grid(int mp, int np, int threads, int *tr, int *tc)
+{
+    long best = -1;
+    for (int r = 1; r <= threads && r <= mp; r++)
+        for (int c = 1; r * c <= threads && c <= np; c++) {
+            const long most = (long)((mp + r - 1) / r) * ((np + c - 1) / c);
+            if (best < 0 || most < best) best = most, *tr = r, *tc = c;
+        }
+}
+
 /* The blocked product on the available threads. A product with few row panels (a dense layer's
- * batch of 64 rows) is cut by columns instead: each thread runs the whole K walk for its own
- * block of nr-column panels, with no barrier between K slices; a small one runs on one thread.
- * Either way each C tile's sum runs in the same order, so the thread count changes nothing. */
+ * batch of 64 rows) is cut into blocks of whole tiles instead, one per thread, each running the
+ * whole K walk with no barrier between K slices: by columns when there are enough column panels;
+ * when there are few of both (fmnist-cnn's dense layer, 6 x 4 tiles, on 16 threads) by rows and
+ * columns, if B is read in place (a row block packs no copy of B). Otherwise the threads share
+ * each K slice's tiles, with a barrier per slice; a small product runs on one thread. Either way
+ * each C tile's sum runs in the same order, so the thread count changes nothing. */
 static void blocked_on_threads(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                                const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep)
 {
@@ -336,22 +352,29 @@ static void blocked_on_threads(bool transA, bool transB, int M, int N, int K, fl
         blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, set, ep, false);
         return;
     }
-    if (mp >= 4 * threads || np < 2 * threads) {
+    const bool b_in_place = !transB && M <= B_DIRECT_MAX_M && ldb % 1024 != 0; /* as blocked decides */
+    int tr = 1, tc = threads;
+    if (mp >= 4 * threads || (np < 2 * threads && !b_in_place)) {
         blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, set, ep, true);
         return;
     }
-#pragma omp parallel num_threads(threads)
+    if (np < 2 * threads) thread_grid(mp, np, threads, &tr, &tc);
+#pragma omp parallel num_threads(tr * tc)
     {
         int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        const int p0 = (int)((long)np * t / threads), p1 = (int)((long)np * (t + 1) / threads);
-        const int j0 = p0 * g->nr, j1 = p1 * g->nr < N ? p1 * g->nr : N;
-        if (j1 > j0) {
+        const int bi = t / tc, bj = t % tc;
+        const int p0 = (int)((long)mp * bi / tr), p1 = (int)((long)mp * (bi + 1) / tr);
+        const int q0 = (int)((long)np * bj / tc), q1 = (int)((long)np * (bj + 1) / tc);
+        const int i0 = p0 * g->mr, i1 = p1 * g->mr < M ? p1 * g->mr : M;
+        const int j0 = q0 * g->nr, j1 = q1 * g->nr < N ? q1 * g->nr : N;
+        if (i1 > i0 && j1 > j0) {
             const cv_epilogue e = {ep && ep->bias ? ep->bias + j0 : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
-            blocked(transA, transB, M, j1 - j0, K, alpha, A, lda, transB ? B + (size_t)j0 * ldb : B + j0, ldb,
-                    C + j0, ldc, set, ep ? &e : NULL, false);
+            blocked(transA, transB, i1 - i0, j1 - j0, K, alpha, transA ? A + i0 : A + (size_t)i0 * lda, lda,
+                    transB ? B + (size_t)j0 * ldb : B + j0, ldb, C + (size_t)i0 * ldc + j0, ldc, set,
+                    ep ? &e : NULL, false);
         }
     }
 }
