@@ -190,11 +190,7 @@ typedef float wv16u __attribute__((vector_size(64), aligned(4), may_alias));
                 WINO_AT(y, s[i]);                                                                     \
                 for (int j = 0; j < WB; j++) {                                                        \
                     VEC v = y[j] + b;                                                                 \
-                    if (relu) { /* v > 0 ? v : leak v, as a bit select */                             \
-                        const __typeof__(v > 0) pos = v > 0;                                          \
-                        const VEC neg = v * leak;                                                     \
-                        v = (VEC)((pos & (__typeof__(pos))v) | (~pos & (__typeof__(pos))neg));        \
-                    }                                                                                 \
+                    if (relu) CV_VEC_LEAKY_RELU(VEC, v, leak);                                        \
                     WINO_ST(VECU, o[i * WB + j] + f, v);                                                    \
                 }                                                                                     \
             }                                                                                         \

@@ -34,4 +34,13 @@
 #define CV_ISA_CLONES_W(NAME, PARAMS, BODY, ARGS) \
     CV_ISA_CLONES3(NAME, PARAMS, BODY##_w4, BODY##_w8, BODY##_w16, ARGS)
 
+/* v = v > 0 ? v : leak v, lane by lane, as a bit select; v a GCC float vector variable of
+ * type VT (ReLU with leak 0) */
+#define CV_VEC_LEAKY_RELU(VT, v, leak)                                                   \
+    do {                                                                                 \
+        const __typeof__((v) > 0) pos_ = (v) > 0;                                        \
+        const VT neg_ = (v) * (leak);                                                    \
+        (v) = (VT)((pos_ & (__typeof__(pos_))(v)) | (~pos_ & (__typeof__(pos_))neg_)); \
+    } while (0)
+
 #endif

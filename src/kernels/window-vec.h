@@ -14,9 +14,7 @@ static inline __attribute__((always_inline)) void VN(iota)(VECI *t)
  * return would have an ABI that depends on the instruction set) */
 static inline __attribute__((always_inline)) void VN(relu)(VEC *t, float leak)
 {
-    const __typeof__(*t > 0) pos = *t > 0;
-    const VEC neg = *t * leak;
-    *t = (VEC)((pos & (__typeof__(pos))*t) | (~pos & (__typeof__(pos))neg));
+    CV_VEC_LEAKY_RELU(VEC, *t, leak);
 }
 
 /* PX neighbouring output pixels (ow0 .. ow0+PX-1 of row oh, all with their whole window inside
