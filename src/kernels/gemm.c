@@ -95,11 +95,14 @@ typedef struct {
     cv_conv_ukernels conv;
 } gemm_kernel;
 
-static const gemm_kernel kernel_generic = {"generic", tile_generic, 6, 8, {6, 8, conv_generic, conv_dw_generic}};
+/* an instruction set's GEMM micro-kernel and its convolution twins, which share its tile */
+#define GEMM_KERNEL(ISA, MR, NR) {#ISA, tile_##ISA, MR, NR, {MR, NR, conv_##ISA, conv_dw_##ISA}}
+static const gemm_kernel kernel_generic = GEMM_KERNEL(generic, 6, 8);
 #ifdef CV_X86
-static const gemm_kernel kernel_avx2 = {"avx2", tile_avx2, 6, 16, {6, 16, conv_avx2, conv_dw_avx2}};
-static const gemm_kernel kernel_avx512 = {"avx512", tile_avx512, 12, 32, {12, 32, conv_avx512, conv_dw_avx512}};
+static const gemm_kernel kernel_avx2 = GEMM_KERNEL(avx2, 6, 16);
+static const gemm_kernel kernel_avx512 = GEMM_KERNEL(avx512, 12, 32);
 #endif
+#undef GEMM_KERNEL
 
 /* The widest kernel this CPU runs; CONVOY_GEMM=generic|avx2|avx512 asks for a narrower one
  * (a wider one than the CPU has is not granted). Chosen once per process. */
