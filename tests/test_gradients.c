@@ -367,11 +367,11 @@ static void check_case(gcase *gc)
     int64_t checked = 0;
     for (int64_t j = 0; j < n; j++) {
         int layer = 0;
+        cv_param_view v = {0};
         for (int i = 1; i < gc->spec.n_layers; i++) {
-            const cv_param_view v = cv_net_param_view(gc->net, i);
-            if (j >= v.kernel_off && j < v.bias_off + v.bias_n) layer = i;
+            const cv_param_view vi = cv_net_param_view(gc->net, i);
+            if (j >= vi.kernel_off && j < vi.bias_off + vi.bias_n) layer = i, v = vi;
         }
-        const cv_param_view v = cv_net_param_view(gc->net, layer);
         const int64_t kn = v.kernel_n;
         const bool inner = j > v.kernel_off && j < v.kernel_off + kn - 1; /* not its first or last */
         if (layer && kn > FD_KERNEL_MAX && inner && cv_key((uint64_t)j, 0, 0, 0) % (uint64_t)kn >= FD_KERNEL_MAX)

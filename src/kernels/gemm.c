@@ -18,6 +18,13 @@
 enum { KC = 384, NC = 1024 }; /* a packed B block of at most KC x NC floats (1.5 MB) stays in L2 */
 enum { B_DIRECT_MAX_M = 512 }; /* products of at most this many rows read B in place (see blocked) */
 
+/* Whether a product reads op(B) in place rather than packing it (blocked's rule, save that the
+ * column block must also be whole nr-wide panels) */
+static inline bool b_in_place(bool transB, int M, int ldb)
+{
+    return !transB && M <= B_DIRECT_MAX_M && ldb % 1024 != 0;
+}
+
 typedef float v4 __attribute__((vector_size(16)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
@@ -309,7 +316,7 @@ static void blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
     const float *rest = A + (size_t)full * mr * (transA ? 1 : (size_t)lda);
     for (int jc = 0; jc < N; jc += ncmax) {
         const int nc = N - jc < ncmax ? N - jc : ncmax;
-        const bool b_direct = !transB && M <= B_DIRECT_MAX_M && nc % nr == 0 && ldb % 1024 != 0;
+        const bool b_direct = b_in_place(transB, M, ldb) && nc % nr == 0;
         for (int pc = 0; pc < K; pc += kcmax) {
             const int kc = K - pc < kcmax ? K - pc : kcmax;
             if (!b_direct) pack_B(pb, B, ldb, transB, jc, nc, pc, kc, nr, par);
@@ -355,9 +362,8 @@ static void blocked_on_threads(bool transA, bool transB, int M, int N, int K, fl
         blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, set, ep, false);
         return;
     }
-    const bool b_in_place = !transB && M <= B_DIRECT_MAX_M && ldb % 1024 != 0; /* as blocked decides */
     int tr = 1, tc = threads;
-    if (mp >= 4 * threads || (np < 2 * threads && !b_in_place)) {
+    if (mp >= 4 * threads || (np < 2 * threads && !b_in_place(transB, M, ldb))) {
         blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, set, ep, true);
         return;
     }
