@@ -33,6 +33,8 @@ grep -qE "^loss [0-9.]+  accuracy [0-9.]+  \(600 samples\)" out.txt || fail "eva
 expect 0 "" -- "$convoy" eval clf.h5 --data data.h5 --timing
 grep -qE "^loss [0-9.]+  accuracy [0-9.]+  \(600 samples\)$" out.txt || fail "eval --timing line 1: $(cat out.txt)"
 grep -qE "^eval time [0-9.]+ s, [0-9]+ images/s \(1 rank\)$" out.txt || fail "eval --timing line 2: $(cat out.txt)"
+# its untimed warm-up batch leaves the metrics as they are
+[[ $(head -n 1 out.txt) == "$("$convoy" eval clf.h5 --data data.h5)" ]] || fail "eval --timing changed the metrics: $(cat out.txt)"
 expect 0 "" -- "$convoy" predict clf.h5 --data data.h5 --out pred.h5
 h5dump -H -d /predictions pred.h5 | grep "( 600, 3 )" >/dev/null || fail "predictions shape"
 expect 0 "" -- "$convoy" summary clf.h5
