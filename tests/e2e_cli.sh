@@ -35,6 +35,27 @@ grep -qE "^loss [0-9.]+  accuracy [0-9.]+  \(600 samples\)$" out.txt || fail "ev
 grep -qE "^eval time [0-9.]+ s, [0-9]+ images/s \(1 rank\)$" out.txt || fail "eval --timing line 2: $(cat out.txt)"
 # its untimed warm-up batch leaves the metrics as they are
 [[ $(head -n 1 out.txt) == "$("$convoy" eval clf.h5 --data data.h5)" ]] || fail "eval --timing changed the metrics: $(cat out.txt)"
+# bench: training steps, and with --inference forward passes alone (eval's batch of 256 by
+# default, no backward, no optimizer): fewer FLOPs per image, its own lines
+cat > wide.model <<'M'
+input    shape=64
+dense    units=256 activation=relu
+dropout  rate=0.5
+dense    units=10 activation=softmax
+compile  optimizer=sgd loss=sparse_categorical_crossentropy
+M
+expect 0 "" -- "$convoy" bench wide.model --steps 3 --batch-size 32 --threads 2
+train_mflop=$(sed -n 's/^step [0-9.]* ms, [0-9]* images\/s, \([0-9.]*\) MFLOP per image.*/\1/p' out.txt)
+grep -q "^  optimizer " out.txt || fail "bench: no optimizer row: $(cat out.txt)"
+expect 0 "" -- "$convoy" bench wide.model --inference --steps 3 --threads 2
+grep -q "global batch 256, 1 rank x 2 threads, 3 inference passes" out.txt || fail "bench --inference header: $(cat out.txt)"
+inf_mflop=$(sed -n 's/^pass [0-9.]* ms, [0-9]* images\/s, \([0-9.]*\) MFLOP per image.*/\1/p' out.txt)
+# forward only: 2 (64 x 256 + 256 x 10) FLOPs per image; training adds the backward pass
+[[ $inf_mflop == 0.04 ]] || fail "bench --inference MFLOP per image '$inf_mflop', wanted 0.04: $(cat out.txt)"
+awk -v i="$inf_mflop" -v t="$train_mflop" 'BEGIN { exit !(t > i) }' || fail "bench training MFLOP '$train_mflop' not above inference's"
+! grep -qE "^  (optimizer|allreduce) " out.txt || fail "bench --inference printed training rows: $(cat out.txt)"
+grep -qE "^roofline: [0-9.]+ GFLOP/s achieved" out.txt || fail "bench --inference roofline: $(cat out.txt)"
+expect 2 "^convoy: bench: --inference times a MODEL, not --gemm$" -- "$convoy" bench --gemm 64 --inference
 expect 0 "" -- "$convoy" predict clf.h5 --data data.h5 --out pred.h5
 h5dump -H -d /predictions pred.h5 | grep "( 600, 3 )" >/dev/null || fail "predictions shape"
 expect 0 "" -- "$convoy" summary clf.h5

@@ -1,5 +1,5 @@
-/* Benchmarks: training-step throughput on synthetic data with a per-layer breakdown, and the
- * fraction of the machine's measured FP32 peak that the step reaches. */
+/* Benchmarks: training-step and inference-pass throughput on synthetic data with a per-layer
+ * breakdown, and the fraction of the machine's measured FP32 peak that they reach. */
 #ifndef CONVOY_BENCH_H
 #define CONVOY_BENCH_H
 
@@ -34,6 +34,13 @@ typedef struct {
  *  augment line has each step's inputs augmented first, timed as augment_ms (part of step_ms). */
 int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
              cv_bench_report *r, cv_err *err);
+
+/** Times `passes` inference-mode forward passes (eval and predict: dropout off, no backward)
+ *  of GLOBAL batch `batch` on random inputs, after 3 warm-up passes, each rank its slice. Fills
+ *  the same report as cv_bench: step_ms is one pass, bwd_ms, optim_ms and comm_ms are 0, and
+ *  flops_per_image counts the forward pass only. */
+int cv_bench_inference(const cv_model_spec *spec, int batch, int passes, const cv_dist *d, cv_bench_report *r,
+                       cv_err *err);
 
 /** SGEMM throughput: C (M,N) = A (M,K) B (K,N) on one thread and on all OpenMP threads, with
  *  the measured FMA peak of the same vector width for each. */

@@ -441,10 +441,12 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
 {
     const char *batch = NULL, *steps = "30", *threads = NULL, *allreduce = "blocking", *bucket_mb = "4";
     const char *gemm = NULL;
-    bool csv = false;
+    bool csv = false, inference = false;
     const cli_flag flags[] = {
-        {"batch-size", "B", "GLOBAL batch size (default: the model file's)", &batch, NULL},
-        {"steps", "N", "timed training steps after 3 warm-up steps (default 30)", &steps, NULL},
+        {"batch-size", "B", "GLOBAL batch size (default: the model file's; with --inference 256, eval's batch)", &batch, NULL},
+        {"steps", "N", "timed training steps (or --inference passes) after 3 warm-up ones (default 30)", &steps, NULL},
+        {"inference", NULL, "time inference-mode forward passes (what eval and predict run) instead of training steps", NULL,
+         &inference},
         {"threads", "T", "OpenMP threads per rank", &threads, NULL},
         {"allreduce", "KIND", "blocking (default) or bucketed, as for train", &allreduce, NULL},
         {"bucket-mb", "M", "bucketed: bucket size in MiB (default 4)", &bucket_mb, NULL},
@@ -453,13 +455,14 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
         {"gemm", "N|M,N,K", "instead of a model: SGEMM GFLOP/s on 1 and T threads vs the FMA peak", &gemm, NULL},
     };
     const cli_command c = {"bench", "MODEL",
-                           "Times data-parallel training steps of MODEL on random data: images/s, per-layer "
+                           "Times data-parallel training steps of MODEL (or its inference passes) on random data: images/s, per-layer "
                            "times, communication, and the fraction of the measured FP32 peak.",
                            flags, NFLAGS(flags), 0, 1};
     const char *pos[1];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (cli_threads(threads)) return CLI_BAD_INPUT;
+    if (gemm && inference) return cli_usage_fail(d, "bench: --inference times a MODEL, not --gemm");
     if (gemm) return npos ? cli_usage_fail(d, "bench: give MODEL or --gemm, not both") : bench_gemm(d, gemm);
     if (!npos) return cli_usage_fail(d, "bench: MODEL is required (or --gemm N)");
     long nsteps, b = 0;
@@ -470,9 +473,10 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
     cv_model_spec spec;
     cv_err err;
     if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
-    if (!b) b = spec.fit.batch_size > 0 ? spec.fit.batch_size : 32;
+    if (!b) b = inference ? CV_MICRO_BATCH : spec.fit.batch_size > 0 ? spec.fit.batch_size : 32;
     cv_bench_report r;
-    if (cv_bench(&spec, (int)b, (int)nsteps, d, bucket_bytes, &r, &err)) {
+    if (inference ? cv_bench_inference(&spec, (int)b, (int)nsteps, d, &r, &err)
+                  : cv_bench(&spec, (int)b, (int)nsteps, d, bucket_bytes, &r, &err)) {
         cv_model_spec_free(&spec);
         return cli_fail(d, "%s", err.msg);
     }
@@ -483,21 +487,24 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
                r.step_ms, r.comm_ms, r.comm_ms / r.step_ms, (long long)r.params, r.allreduce_small_us,
                r.allreduce_grad_ms);
     } else {
-        printf("bench %s: global batch %d, %d rank%s x %d thread%s, %d steps\n", pos[0], r.batch, r.ranks,
-               r.ranks > 1 ? "s" : "", r.threads, r.threads > 1 ? "s" : "", r.steps);
-        printf("  %-16s %9s %9s %9s %7s\n", "layer (rank 0)", "fwd ms", "bwd ms", "GFLOP/s", "share");
+        printf("bench %s: global batch %d, %d rank%s x %d thread%s, %d %s\n", pos[0], r.batch, r.ranks,
+               r.ranks > 1 ? "s" : "", r.threads, r.threads > 1 ? "s" : "", r.steps,
+               inference ? "inference passes (forward only, dropout off)" : "steps");
+        printf("  %-16s %9s %9s %9s %7s\n", "layer (rank 0)", "fwd ms", inference ? "" : "bwd ms", "GFLOP/s", "share");
         const double local = (double)r.batch / r.ranks;
         for (int i = 1; i < spec.n_layers; i++) {
             const double ms = r.fwd_ms[i] + r.bwd_ms[i];
             const double gf = ms > 0 ? (r.fwd_flops[i] + r.bwd_flops[i]) * local / (ms * 1e6) : 0.0;
-            char name[40];
+            char name[40], bwd[16] = "";
             snprintf(name, sizeof name, "%02d %s", i, cv_layer_kind_name(spec.layers[i].kind));
-            printf("  %-16s %9.3f %9.3f %9.1f %6.1f%%\n", name, r.fwd_ms[i], r.bwd_ms[i], gf, 100.0 * ms / r.step_ms);
+            if (!inference) snprintf(bwd, sizeof bwd, "%.3f", r.bwd_ms[i]);
+            printf("  %-16s %9.3f %9s %9.1f %6.1f%%\n", name, r.fwd_ms[i], bwd, gf, 100.0 * ms / r.step_ms);
         }
-        printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "optimizer", "", r.optim_ms, "", 100.0 * r.optim_ms / r.step_ms);
-        if (spec.has_augment)
+        if (!inference)
+            printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "optimizer", "", r.optim_ms, "", 100.0 * r.optim_ms / r.step_ms);
+        if (spec.has_augment && !inference)
             printf("  %-16s %9.3f %9s %9s %6.1f%%\n", "augment", r.augment_ms, "", "", 100.0 * r.augment_ms / r.step_ms);
-        if (r.ranks > 1)
+        if (r.ranks > 1 && !inference)
             printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "allreduce", "", r.comm_ms, "", 100.0 * r.comm_ms / r.step_ms);
         if (r.tile)
             printf("tiles: the layers before the first dense one run %d samples at a time, threads taking tiles in turn "
@@ -516,9 +523,10 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
                        m & CV_WINO_WEIGHT_GRAD ? (m & CV_WINO_INPUT_GRAD ? ", weight gradient" : " and weight gradient") : "",
                        m & CV_WINO_INPUT_GRAD ? (m & CV_WINO_FORWARD ? " and input gradient" : "input gradient") : "");
         }
-        printf("step %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters, peak RSS %.0f MiB (rank 0)\n",
-               r.step_ms, r.images_per_s, r.flops_per_image / 1e6, (long long)r.params, r.peak_rss_mb);
-        if (r.ranks > 1)
+        printf("%s %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters, peak RSS %.0f MiB (rank 0)\n",
+               inference ? "pass" : "step", r.step_ms, r.images_per_s, r.flops_per_image / 1e6, (long long)r.params,
+               r.peak_rss_mb);
+        if (r.ranks > 1 && !inference)
             printf("allreduce alone: %.1f us for 8 bytes, %.3f ms for the %.2f MB gradient\n", r.allreduce_small_us,
                    r.allreduce_grad_ms, 4e-6 * (double)r.params);
         printf("roofline: %.1f GFLOP/s achieved of %.1f GFLOP/s measured FMA peak (%d x %d threads): %.1f%%\n",

@@ -145,7 +145,7 @@ static const cli_entry commands[] = {
     {"summary", cmd_summary, "layers, output shapes and parameter counts"},
     {"convert", cmd_convert, "make HDF5 datasets from Fashion-MNIST, IDX or CSV files"},
     {"tune", cmd_tune, "hyperparameter search over hp.* values: parallel trials, resumable"},
-    {"bench", cmd_bench, "time training steps: images/s, per-layer times, fraction of peak"},
+    {"bench", cmd_bench, "time training steps or inference passes: images/s, per-layer times, fraction of peak"},
     {"plot", cmd_plot, "draw training curves (SVG) from train --log CSV files"},
     {"visualize", cmd_visualize, "PNGs of a checkpoint's first conv filters and a sample's feature maps"},
     {"augment", cmd_augment, "write augmented images of a dataset as PNG files, and a contact sheet"},

@@ -1,5 +1,5 @@
-/* convoy bench: the training step alone (no data loading), timed per layer, against the
- * measured peak. Inputs are uniform random, targets random labels or values. */
+/* convoy bench: the training step, or the inference pass, alone (no data loading), timed per
+ * layer, against the measured peak. Inputs are uniform random, targets random labels or values. */
 #include "convoy/bench.h"
 
 #include <stdlib.h>
@@ -24,8 +24,9 @@ static double time_allreduce(const cv_dist *d, float *buf, int64_t n, int reps, 
     return (cv_now() - t0) / reps;
 }
 
-int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
-             cv_bench_report *r, cv_err *err)
+/* The report's set-up and this rank's network for its `local` rows of a global batch. */
+static cv_net *bench_net(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, cv_bench_report *r,
+                         int *local, cv_err *err)
 {
     memset(r, 0, sizeof *r);
     r->batch = batch;
@@ -38,13 +39,22 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
 #endif
     int64_t lo, hi;
     cv_dist_slice(d, 0, batch, &lo, &hi);
-    const int local = (int)(hi - lo);
-    cv_net *net = cv_net_create(spec, local > 0 ? local : 1, spec->fit.seed, err);
-    if (!net) return -1;
+    *local = (int)(hi - lo);
+    cv_net *net = cv_net_create(spec, *local > 0 ? *local : 1, spec->fit.seed, err);
+    if (!net) return NULL;
     r->params = cv_net_param_count(net);
-    r->tile = cv_net_tile_for(net, local);
+    r->tile = cv_net_tile_for(net, *local);
     for (int i = 1; r->tile && i < cv_net_layers(net); i++) r->fused[i] = cv_net_fused_with_next(net, i);
     for (int i = 1; i < cv_net_layers(net); i++) r->winograd[i] = cv_net_conv_winograd(net, i);
+    return net;
+}
+
+int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
+             cv_bench_report *r, cv_err *err)
+{
+    int local;
+    cv_net *net = bench_net(spec, batch, steps, d, r, &local, err);
+    if (!net) return -1;
     cv_grad_sync sync;
     int64_t layer_off[CV_MAX_LAYERS];
     const int nl = cv_net_grad_layers(net, layer_off);
@@ -134,6 +144,49 @@ done:
     free(t);
     free(y);
     free(ids);
+    cv_net_free(net);
+    return rc;
+}
+
+int cv_bench_inference(const cv_model_spec *spec, int batch, int passes, const cv_dist *d, cv_bench_report *r,
+                       cv_err *err)
+{
+    int local;
+    cv_net *net = bench_net(spec, batch, passes, d, r, &local, err);
+    if (!net) return -1;
+    for (int i = 1; i < cv_net_layers(net); i++) r->winograd[i] &= CV_WINO_FORWARD;
+    const int64_t in = cv_shape_size(spec->layers[0].shape);
+    float *x = cv_malloc(sizeof(float) * (size_t)(local > 0 ? local : 1) * (size_t)in, "bench inputs", err);
+    int rc = -1;
+    if (!x) goto done;
+    cv_rng g = {spec->fit.seed};
+    for (int64_t i = 0; i < local * in; i++) x[i] = cv_unit(cv_rng_next(&g)); /* as uint8 images / 255 */
+    double fwd[CV_MAX_LAYERS] = {0}, bwd[CV_MAX_LAYERS] = {0}, t0 = 0.0;
+    for (int s = -3; s < passes; s++) {
+        if (s == 0) {
+            if (cv_dist_barrier(d, err)) goto done;
+            cv_net_profile(net, fwd, bwd);
+            t0 = cv_now();
+        }
+        if (local > 0) cv_net_forward(net, x, local, false, spec->fit.seed, 0, NULL);
+    }
+    if (cv_dist_barrier(d, err)) goto done; /* the slowest rank's passes count */
+    const double total = cv_now() - t0;
+    r->step_ms = 1e3 * total / passes;
+    r->images_per_s = (double)batch * passes / total;
+    for (int i = 1; i < cv_net_layers(net); i++) {
+        r->fwd_ms[i] = 1e3 * fwd[i] / passes;
+        cv_net_layer_flops(net, i, &r->fwd_flops[i], &bwd[i]);
+        r->flops_per_image += r->fwd_flops[i];
+    }
+    double peak = cv_peak_flops(0.5);
+    if (cv_dist_sum_f64(d, &peak, 1, err)) goto done;
+    r->peak_flops = peak;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
+    rc = 0;
+done:
+    free(x);
     cv_net_free(net);
     return rc;
 }
