@@ -278,6 +278,43 @@ static void check_few_row_panels(void)
 Test(gemm, few_row_panels_split_on_threads) { check_few_row_panels(); }
 Test(gemm, few_row_panels_split_on_threads_generic, .init = force_generic) { check_few_row_panels(); }
 
+/* A product's last row panel, cut short (a 64-row batch: five 12-row AVX-512 panels and 4 rows),
+ * runs a kernel of a third or two thirds of the panel's rows: each of its rows must come out
+ * with the same bits as that row computed inside a whole panel. Every M from 61 to 72 against the
+ * first rows of the 72-row product (whole 12- and 6-row panels), through a partial column tile
+ * (N = 40) and two K slices (K = 500), op(A) as stored or transposed, B in place (alpha 1) or
+ * packed (B transposed), alpha 1 (A's whole panels in place) or 0.5 (A packed), with and
+ * without the fused bias + leaky ReLU, beta 0 or 1. */
+static void check_short_panels(void)
+{
+    enum { MB = 72, N = 40, K = 500 };
+    float *A = rand_buf((size_t)MB * K, 31), *B = rand_buf((size_t)K * N, 32), *bias = rand_buf(N, 33);
+    float *C0 = rand_buf((size_t)MB * N, 34), *Cb = malloc(sizeof(float) * MB * N), *Cs = malloc(sizeof(float) * MB * N);
+    for (int v = 0; v < 16; v++) {
+        const bool ta = v & 1, tb = v & 2;
+        const float alpha = v & 4 ? 0.5f : 1.0f, beta = v & 8 ? 1.0f : 0.0f;
+        const cv_epilogue ep = {bias, true, 0.1f};
+        const cv_epilogue *e = v % 3 ? &ep : NULL;
+        const int lda = ta ? MB : K, ldb = tb ? K : N;
+        memcpy(Cb, C0, sizeof(float) * MB * N);
+        cv_sgemm_ep(ta, tb, MB, N, K, alpha, A, lda, B, ldb, beta, Cb, N, e);
+        for (int M = MB - 11; M < MB; M++) {
+            memcpy(Cs, C0, sizeof(float) * MB * N);
+            cv_sgemm_ep(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cs, N, e);
+            cr_expect_arr_eq(Cs, Cb, sizeof(float) * (size_t)M * N,
+                             "%s kernel: M=%d rows differ from the %d-row product's (transA=%d transB=%d alpha=%g beta=%g ep=%d)",
+                             cv_gemm_path(), M, MB, ta, tb, alpha, beta, e != NULL);
+            cr_expect_arr_eq(Cs + (size_t)M * N, C0 + (size_t)M * N, sizeof(float) * (size_t)(MB - M) * N,
+                             "M=%d: rows past M written", M);
+        }
+    }
+    free(A), free(B), free(bias), free(C0), free(Cb), free(Cs);
+}
+
+Test(gemm, short_last_panel_same_bits_as_whole_panel) { check_short_panels(); }
+Test(gemm, short_last_panel_same_bits_avx2, .init = force_avx2) { check_short_panels(); }
+Test(gemm, short_last_panel_same_bits_generic, .init = force_generic) { check_short_panels(); }
+
 /* ---------------------------------------------------------------------------------------- */
 /* The worked example: Sobel on a 6x6 step image, through a conv2d net. */
 

@@ -11,19 +11,19 @@
  * ep (NULL: none; its bias offset to the tile's first column) is applied on the way out.
  * Defining TILE_CONV_NAME and TILE_CONV_DW_NAME as well adds the implicit-GEMM convolution
  * kernels (conv-gemm.c's), which share the accumulation and the store. */
-/* The finished tile acc (TILE_MR x TILE_NR) into C: stored (set) or added, then ep; only mr x nr
- * of it when the tile is cut short. */
+/* The finished tile acc (its first MR of TILE_MR rows x TILE_NR) into C: stored (set) or added,
+ * then ep; only mr x nr of it when the tile is cut short. MR is a constant where it is inlined. */
 #define TILE_NV (TILE_NR / TILE_VW)
 #define TILE_CAT2(a, b) a##b
 #define TILE_CAT(a, b) TILE_CAT2(a, b)
 #define TILE_STORE TILE_CAT(TILE_NAME, _store)
 #define TILE_CONV_DW_BODY TILE_CAT(TILE_NAME, _conv_dw_body)
 static inline __attribute__((always_inline)) TILE_TARGET void
-TILE_STORE(TILE_VEC acc[TILE_MR][TILE_NV], float *restrict c, int ldc, int mr, int nr, bool set,
+TILE_STORE(TILE_VEC acc[TILE_MR][TILE_NV], const int MR, float *restrict c, int ldc, int mr, int nr, bool set,
            const cv_epilogue *ep)
 {
-    if (mr == TILE_MR && nr == TILE_NR) {
-        for (int i = 0; i < TILE_MR; i++)
+    if (mr == MR && nr == TILE_NR) {
+        for (int i = 0; i < MR; i++)
             for (int v = 0; v < TILE_NV; v++) {
                 TILE_VEC t = acc[i][v];
                 float *p = c + (size_t)i * ldc + v * TILE_VW;
@@ -57,31 +57,39 @@ TILE_STORE(TILE_VEC acc[TILE_MR][TILE_NV], float *restrict c, int ldc, int mr, i
     }
 }
 
+/* The first MR (a constant where it is inlined) of the TILE_MR rows: a panel's last rows. */
 static inline __attribute__((always_inline)) TILE_TARGET void
-TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const float *restrict pb, int sb,
-          float *restrict c, int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
+TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const int MR, const float *restrict pb,
+          int sb, float *restrict c, int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
 {
     TILE_VEC acc[TILE_MR][TILE_NV];
     memset(acc, 0, sizeof acc);
     for (int k = 0; k < kc; k++) {
         TILE_VEC b[TILE_NV];
         for (int v = 0; v < TILE_NV; v++) memcpy(&b[v], pb + v * TILE_VW, sizeof b[v]);
-        for (int i = 0; i < TILE_MR; i++) {
+        for (int i = 0; i < MR; i++) {
             const float a = pa[i * si];
             for (int v = 0; v < TILE_NV; v++) acc[i][v] += b[v] * a;
         }
         pa += sk;
         pb += sb;
     }
-    TILE_STORE(acc, c, ldc, mr, nr, set, ep);
+    TILE_STORE(acc, MR, c, ldc, mr, nr, set, ep);
 }
 
+/* A panel cut short (a product's last mr < TILE_MR rows, always packed) runs a third or two
+ * thirds of the rows, not all TILE_MR of them (a 64-row batch is 5 whole 12-row panels and 4
+ * rows). Each element's sum is the same FMAs in the same order, so the bits are the same. */
 TILE_TARGET static void TILE_NAME(int kc, const float *pa, int sk, int si, const float *pb, int sb, float *c,
                                   int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
 {
-    if (si == 1 && sk == TILE_MR) TILE_BODY(kc, pa, TILE_MR, 1, pb, sb, c, ldc, mr, nr, set, ep);
-    else if (sk == 1) TILE_BODY(kc, pa, 1, si, pb, sb, c, ldc, mr, nr, set, ep);
-    else TILE_BODY(kc, pa, sk, 1, pb, sb, c, ldc, mr, nr, set, ep);
+    enum { THIRD = TILE_MR / 3 };
+    if (si == 1 && sk == TILE_MR && mr <= THIRD) TILE_BODY(kc, pa, TILE_MR, 1, THIRD, pb, sb, c, ldc, mr, nr, set, ep);
+    else if (si == 1 && sk == TILE_MR && mr <= 2 * THIRD)
+        TILE_BODY(kc, pa, TILE_MR, 1, 2 * THIRD, pb, sb, c, ldc, mr, nr, set, ep);
+    else if (si == 1 && sk == TILE_MR) TILE_BODY(kc, pa, TILE_MR, 1, TILE_MR, pb, sb, c, ldc, mr, nr, set, ep);
+    else if (sk == 1) TILE_BODY(kc, pa, 1, si, TILE_MR, pb, sb, c, ldc, mr, nr, set, ep);
+    else TILE_BODY(kc, pa, sk, 1, TILE_MR, pb, sb, c, ldc, mr, nr, set, ep);
 }
 
 
@@ -109,7 +117,7 @@ TILE_TARGET static void TILE_CONV_NAME(const float *const *rows, int nseg, int s
             pb += sb;
         }
     }
-    TILE_STORE(acc, c, ldc, mr, nr, set, ep);
+    TILE_STORE(acc, TILE_MR, c, ldc, mr, nr, set, ep);
 }
 
 /* Weight gradient: C (TILE_MR receptive-field offsets x TILE_NR filters) += (or, with set, =)
@@ -139,7 +147,7 @@ TILE_CONV_DW_BODY(const float *pa, int no, long so, int nq, long sq, const float
             pb += sb;
         }
     }
-    TILE_STORE(acc, c, ldc, TILE_MR, TILE_NR, set, NULL);
+    TILE_STORE(acc, TILE_MR, c, ldc, TILE_MR, TILE_NR, set, NULL);
     if (BIAS)
         for (int v = 0; v < TILE_NV; v++) {
             TILE_VEC t;
