@@ -280,11 +280,11 @@ Test(gemm, few_row_panels_split_on_threads_generic, .init = force_generic) { che
 
 /* A product's last row panel, cut short (a 64-row batch: five 12-row AVX-512 panels and 4 rows),
  * runs a kernel of a third or two thirds of the panel's rows: each of its rows must come out
- * with the same bits as that row computed inside a whole panel. Every M from 61 to 72 against the
+ * with the same bits as that row computed inside a whole panel. Every M from 61 to 71 against the
  * first rows of the 72-row product (whole 12- and 6-row panels), through a partial column tile
- * (N = 40) and two K slices (K = 500), op(A) as stored or transposed, B in place (alpha 1) or
- * packed (B transposed), alpha 1 (A's whole panels in place) or 0.5 (A packed), with and
- * without the fused bias + leaky ReLU, beta 0 or 1. */
+ * (N = 40) and two K slices (K = 500), op(A) as stored or transposed, B read in place or packed
+ * (transposed), alpha 1 (A's whole panels read in place) or 0.5 (A packed), with and without the
+ * fused bias + leaky ReLU, beta 0 or 1. */
 static void check_short_panels(void)
 {
     enum { MB = 72, N = 40, K = 500 };
