@@ -1,7 +1,9 @@
 /* Counter-based randomness (DESIGN §5.2): permutations are permutations, reproducible per key
  * and different across keys; dropout masks are a function of (seed, epoch, sample id) only,
  * so a sample keeps its mask whatever batch it lands in and at whatever position. */
+#define _GNU_SOURCE /* setenv */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +114,49 @@ static void masks_for(cv_net *net, const int64_t *ids, int B, uint64_t seed, int
     const float *out = cv_net_forward(net, ones, B, true, seed, epoch, ids);
     memcpy(masks, out, sizeof(float) * (size_t)B * D);
 }
+
+/* Every unit's coin is cv_unit(cv_mix64(key ^ unit)) >= rate with key = cv_key(seed, dropout
+ * stream << 32 | layer, epoch, sample): checked unit by unit against that scalar formula, for a
+ * width that is no multiple of any vector (37) and one that is (64), on the kernel the CPU picks
+ * and on the AVX2 and generic clones (the mask loop is compiled for each). */
+static void check_mask_formula(void)
+{
+    static const int widths[] = {37, 64};
+    static const float rates[] = {0.5f, 0.3f};
+    for (int wi = 0; wi < 2; wi++)
+        for (int ri = 0; ri < 2; ri++) {
+            const int n = widths[wi];
+            char text[160];
+            snprintf(text, sizeof text, "input shape=%d\ndropout rate=%g\ndense units=3\ncompile loss=mse\n", n, rates[ri]);
+            cv_model_spec spec;
+            cv_err err = {{0}};
+            cr_assert_eq(cv_model_parse(&spec, text, "dropout.model", &err), 0, "%s", err.msg);
+            cv_net *net = cv_net_create(&spec, 3, 1, &err);
+            cr_assert_not_null(net, "%s", err.msg);
+            float x[3 * 64];
+            for (int i = 0; i < 3 * n; i++) x[i] = 1.0f + (float)i;
+            const int64_t ids[] = {7, 123456789, 0};
+            cv_net_forward(net, x, 3, true, 99, 5, ids);
+            const float *out = cv_net_layer_output(net, 1);
+            const float keep = 1.0f / (1.0f - rates[ri]);
+            for (int b = 0; b < 3; b++) {
+                const uint64_t key = cv_key(99, ((uint64_t)CV_STREAM_DROPOUT << 32) | 1u, 5, (uint64_t)ids[b]);
+                for (int i = 0; i < n; i++) {
+                    const float m = cv_unit(cv_mix64(key ^ (uint64_t)i)) >= rates[ri] ? keep : 0.0f;
+                    cr_assert_eq(out[b * n + i], x[b * n + i] * m, "width %d rate %g sample %d unit %d: %g, want %g",
+                                 n, rates[ri], b, i, out[b * n + i], x[b * n + i] * m);
+                }
+            }
+            cv_net_free(net);
+            cv_model_spec_free(&spec);
+        }
+}
+
+static void force_generic(void) { setenv("CONVOY_GEMM", "generic", 1); }
+static void force_avx2(void) { setenv("CONVOY_GEMM", "avx2", 1); }
+Test(rng, dropout_mask_is_the_hash_formula) { check_mask_formula(); }
+Test(rng, dropout_mask_is_the_hash_formula_avx2, .init = force_avx2) { check_mask_formula(); }
+Test(rng, dropout_mask_is_the_hash_formula_generic, .init = force_generic) { check_mask_formula(); }
 
 Test(rng, dropout_mask_depends_only_on_seed_epoch_sample)
 {

@@ -21,8 +21,10 @@ static inline uint64_t cv_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
     return cv_mix64(cv_mix64(cv_mix64(cv_mix64(seed) ^ a) ^ b) ^ c);
 }
 
-/** Uniform float in [0, 1) from 64 random bits (24-bit mantissa). */
-static inline float cv_unit(uint64_t bits) { return (float)(bits >> 40) * (1.0f / 16777216.0f); }
+/** Uniform float in [0, 1) from 64 random bits (24-bit mantissa). The top 24 bits go through
+ *  a 32-bit integer (the same value): a 64-bit integer to float conversion does not vectorise
+ *  without AVX-512DQ. */
+static inline float cv_unit(uint64_t bits) { return (float)(uint32_t)(bits >> 40) * (1.0f / 16777216.0f); }
 
 /** Stream names, so that different uses of one seed never share numbers. */
 enum { CV_STREAM_INIT = 1, CV_STREAM_SHUFFLE, CV_STREAM_DROPOUT, CV_STREAM_SPLIT, CV_STREAM_AUGMENT };

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "convoy/rng.h"
+#include "kernels/isa.h"
 #include "layers/layers-impl.h"
 
 /* The bias, and the activation when the layer fuses it, as the kernel's epilogue. */
@@ -212,6 +213,21 @@ static void copy_backward(cv_layer *l, const float *x, float *dx, const float *d
     if (dx) memcpy(dx, dout, sizeof(float) * (size_t)B * l->out_size);
 }
 
+/* One sample's units: the coin of unit i is a hash of key and i, kept units scaled by keep.
+ * Integer hashing, an exact conversion and one product: the same bits at any vector width. */
+static inline __attribute__((always_inline)) void dropout_row_body(float *restrict out, float *restrict mask,
+                                                                   const float *restrict x, int64_t n, uint64_t key,
+                                                                   float rate, float keep)
+{
+    for (int64_t i = 0; i < n; i++) {
+        mask[i] = cv_unit(cv_mix64(key ^ (uint64_t)i)) >= rate ? keep : 0.0f;
+        out[i] = x[i] * mask[i];
+    }
+}
+
+CV_ISA_CLONES(dropout_row, (float *out, float *mask, const float *x, int64_t n, uint64_t key, float rate, float keep),
+              dropout_row_body, (out, mask, x, n, key, rate, keep))
+
 /* Inverted dropout: kept units are scaled by 1/(1-rate) during training so that inference is
  * the identity. Each unit's coin is a hash of (seed, epoch, global sample index, layer,
  * unit): the same at any rank count and any batch composition. */
@@ -225,15 +241,13 @@ static void dropout_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx
         return;
     }
     const float keep_scale = 1.0f / (1.0f - rate);
+    const dropout_row_fn row = dropout_row_pick();
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         const uint64_t key = cv_key(ctx->seed, ((uint64_t)CV_STREAM_DROPOUT << 32) | (uint64_t)l->index,
                                     (uint64_t)ctx->epoch, (uint64_t)ctx->sample_ids[b]);
-        for (int64_t i = 0; i < n; i++) {
-            const size_t o = (size_t)b * n + i;
-            l->mask[o] = cv_unit(cv_mix64(key ^ (uint64_t)i)) >= rate ? keep_scale : 0.0f;
-            l->out[o] = x[o] * l->mask[o];
-        }
+        const size_t o = (size_t)b * n;
+        row(l->out + o, l->mask + o, x + o, n, key, rate, keep_scale);
     }
 }
 
