@@ -987,6 +987,37 @@ static void check_wino_all(void)
     cr_assert(cv_conv_wino_dx_fits(&ok, 64));
 }
 
+/* The weight gradient's channel tiles: 32 channels on the 12-row AVX-512 kernel are two whole
+ * tiles and a short one of 8 (on 6-row kernels, 16 channels: two whole tiles and 4). A channel's
+ * gradient depends on its own input channel and dy alone, so the first C channels of a C + 16
+ * channel input (copied from the C-channel one), whose tiles are cut elsewhere, must give the
+ * same bits. */
+static void check_wino_dw_short_tile(void)
+{
+    static const int Cs[] = {16, 32};
+    enum { H = 13, F = 64, B = 3 };
+    for (int k = 0; k < 2; k++) {
+        const int C = Cs[k], C2 = C + 16;
+        const cv_window g = conv_win(H, H, C, 3, 1, false), g2 = conv_win(H, H, C2, 3, 1, false);
+        const int P = g.OH * g.OW;
+        float *x = rand_buf((size_t)B * H * H * C, 710 + C), *x2 = rand_buf((size_t)B * H * H * C2, 711);
+        float *dy = rand_buf((size_t)B * P * F, 712);
+        for (int px = 0; px < B * H * H; px++) memcpy(x2 + (size_t)px * C2, x + (size_t)px * C, sizeof(float) * C);
+        float *dw = calloc((size_t)9 * C * F, sizeof(float)), *dw2 = calloc((size_t)9 * C2 * F, sizeof(float));
+        cr_assert_eq(cv_conv_wino_dw(dw, x, dy, B, F, &g), 0);
+        cr_assert_eq(cv_conv_wino_dw(dw2, x2, dy, B, F, &g2), 0);
+        for (int t = 0; t < 9; t++)
+            cr_expect_arr_eq(dw + (size_t)t * C * F, dw2 + (size_t)t * C2 * F, sizeof(float) * C * F,
+                             "%s kernel, C=%d: window tap %d's gradient differs from the first %d of %d channels",
+                             cv_gemm_path(), C, t, C, C2);
+        free(x), free(x2), free(dy), free(dw), free(dw2);
+    }
+}
+
+Test(conv_winograd, short_channel_tile_same_bits) { check_wino_dw_short_tile(); }
+Test(conv_winograd, short_channel_tile_same_bits_avx2, .init = force_avx2) { check_wino_dw_short_tile(); }
+Test(conv_winograd, short_channel_tile_same_bits_generic, .init = force_generic) { check_wino_dw_short_tile(); }
+
 Test(conv_winograd, matches_the_direct_sums) { check_wino_all(); }
 Test(conv_winograd, avx2_clone, .init = force_avx2) { check_wino_all(); }
 Test(conv_winograd, generic_clone, .init = force_generic) { check_wino_all(); }

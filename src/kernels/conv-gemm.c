@@ -61,7 +61,7 @@ void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int 
             const size_t off = (size_t)(k0 / seg) * g->W * g->C + (size_t)(k0 % seg);
             for (int b = b0; b < b1; b++) /* the first row of tiles also sums the bias gradient */
                 u->dw(x + b * in + off, g->OH, (long)g->stride * g->W * g->C, g->OW, (long)g->stride * g->C,
-                      dy + (size_t)b * P * F + jp * nr, F, dw + (size_t)k0 * F + jp * nr, F, false,
+                      dy + (size_t)b * P * F + jp * nr, F, dw + (size_t)k0 * F + jp * nr, F, mr, false,
                       db && ip == 0 ? db + jp * nr : NULL);
         }
     }

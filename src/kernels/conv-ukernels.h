@@ -15,11 +15,11 @@ typedef struct {
      * segstride apart) times B (row k at pb + k * sb); set: store, else add; then ep */
     void (*fwd)(const float *const *rows, int nseg, int seglen, long segstride, const float *pb, int sb, float *c,
                 int ldc, int mr, int nr, bool set, const cv_epilogue *ep);
-    /* C (full tile) += (set: =) sum over no x nq pixels of A (pixel, i) = pa[o * so + q * sq + i]
-     * times B's row for that pixel (pb + pixel * sb); bsum (nr floats; NULL: none) += those
-     * rows' sum */
+    /* C (mr <= TILE rows x nr) += (set: =) sum over no x nq pixels of A (pixel, i) =
+     * pa[o * so + q * sq + i] times B's row for that pixel (pb + pixel * sb); bsum (nr floats;
+     * NULL: none) += those rows' sum */
     void (*dw)(const float *pa, int no, long so, int nq, long sq, const float *pb, int sb, float *c, int ldc,
-               bool set, float *bsum);
+               int mr, bool set, float *bsum);
 } cv_conv_ukernels;
 
 /* the kernels of the instruction set cv_sgemm uses */

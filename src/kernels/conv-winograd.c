@@ -451,7 +451,8 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
             for (int j = 0; j < tiles; j++) { /* tile j: product xi, rows ci, filters fi */
                 const int xi = j / (ct * ft), ci = j % (ct * ft) / ft, fi = j % ft;
                 u->dw(V + (size_t)xi * Cp + (size_t)ci * mr, 1, 0, m, (long)vb, Z + (size_t)xi * F + (size_t)fi * nr,
-                      (int)zb, M + xi * ms + (size_t)ci * mr * F + (size_t)fi * nr, F, k == 0, NULL);
+                      (int)zb, M + xi * ms + (size_t)ci * mr * F + (size_t)fi * nr, F,
+                      C - ci * mr < mr ? C - ci * mr : mr, k == 0, NULL);
             }
         }
 #pragma omp for schedule(static)

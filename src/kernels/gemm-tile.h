@@ -124,10 +124,11 @@ TILE_TARGET static void TILE_CONV_NAME(const float *const *rows, int nseg, int s
  * the sum over the output pixels of one sample, walked as no rows of nq pixels: A's value
  * (pixel, i) is pa[o * so + q * sq + i] (TILE_MR consecutive offsets of one window row), B's
  * row is that pixel's output gradient; with BIAS, bsum (TILE_NR) += the sum of those rows as
- * well. */
+ * well. Only the first MR (a constant where it is inlined) of the rows, when the tile is a
+ * panel's last, short one. */
 static inline __attribute__((always_inline)) TILE_TARGET void
 TILE_CONV_DW_BODY(const float *pa, int no, long so, int nq, long sq, const float *restrict pb, int sb, float *c,
-                  int ldc, bool set, float *restrict bsum, const bool BIAS)
+                  int ldc, bool set, float *restrict bsum, const bool BIAS, const int MR, int mr)
 {
     TILE_VEC acc[TILE_MR][TILE_NV], bs[TILE_NV];
     memset(acc, 0, sizeof acc);
@@ -137,7 +138,7 @@ TILE_CONV_DW_BODY(const float *pa, int no, long so, int nq, long sq, const float
         for (int q = 0; q < nq; q++) {
             TILE_VEC b[TILE_NV];
             for (int v = 0; v < TILE_NV; v++) memcpy(&b[v], pb + v * TILE_VW, sizeof b[v]);
-            for (int i = 0; i < TILE_MR; i++) {
+            for (int i = 0; i < MR; i++) {
                 const float a = p[i];
                 for (int v = 0; v < TILE_NV; v++) acc[i][v] += b[v] * a;
             }
@@ -147,7 +148,7 @@ TILE_CONV_DW_BODY(const float *pa, int no, long so, int nq, long sq, const float
             pb += sb;
         }
     }
-    TILE_STORE(acc, TILE_MR, c, ldc, TILE_MR, TILE_NR, set, NULL);
+    TILE_STORE(acc, MR, c, ldc, mr, TILE_NR, set, NULL);
     if (BIAS)
         for (int v = 0; v < TILE_NV; v++) {
             TILE_VEC t;
@@ -157,12 +158,17 @@ TILE_CONV_DW_BODY(const float *pa, int no, long so, int nq, long sq, const float
         }
 }
 
+/* mr (<= TILE_MR) rows of C: a short one (the Winograd weight gradient's last channels) runs a
+ * third or two thirds of the rows, each sum the same FMAs in the same order */
 TILE_TARGET static void TILE_CONV_DW_NAME(const float *pa, int no, long so, int nq, long sq,
-                                          const float *restrict pb, int sb, float *c, int ldc, bool set,
+                                          const float *restrict pb, int sb, float *c, int ldc, int mr, bool set,
                                           float *bsum)
 {
-    if (bsum) TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, set, bsum, true);
-    else TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, set, NULL, false);
+    enum { THIRD = TILE_MR / 3 };
+    if (bsum) TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, set, bsum, true, TILE_MR, mr);
+    else if (mr <= THIRD) TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, set, NULL, false, THIRD, mr);
+    else if (mr <= 2 * THIRD) TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, set, NULL, false, 2 * THIRD, mr);
+    else TILE_CONV_DW_BODY(pa, no, so, nq, sq, pb, sb, c, ldc, set, NULL, false, TILE_MR, mr);
 }
 #undef TILE_CONV_NAME
 #undef TILE_CONV_DW_NAME
