@@ -66,6 +66,14 @@ TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const in
     memset(acc, 0, sizeof acc);
     for (int k = 0; k < kc; k++) {
         TILE_VEC b[TILE_NV];
+        if (sb != TILE_NR) {
+            /* B read in place (a dense layer's weights, often just updated by the optimizer or
+             * out of cache): its rows are ldb apart, across pages the hardware prefetcher does
+             * not follow, so the row 16 ahead is asked for now (an address, never dereferenced) */
+            const uintptr_t ahead = (uintptr_t)pb + sizeof(float) * 16 * (size_t)sb;
+            __builtin_prefetch((const void *)ahead);
+            if (TILE_NR * sizeof(float) > 64) __builtin_prefetch((const void *)(ahead + 64));
+        }
         for (int v = 0; v < TILE_NV; v++) memcpy(&b[v], pb + v * TILE_VW, sizeof b[v]);
         for (int i = 0; i < MR; i++) {
             const float a = pa[i * si];
