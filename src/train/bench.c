@@ -107,7 +107,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
         }
         if (cv_grad_sync_finish(&sync, err)) goto done;
         const double o0 = cv_now();
-        if (!getenv("NOOPT")) cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net));
+        cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net));
         if (s >= 0) topt += cv_now() - o0;
     }
     const double total = cv_now() - t0;
