@@ -267,8 +267,9 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
         /* timed: the first batch once beforehand, untimed (threads started, buffers faulted in),
          * as launch/compare-pytorch gives PyTorch's eval warm-up batches; its sums are dropped */
         const int64_t warm = l.ds.n < CV_MICRO_BATCH ? l.ds.n : CV_MICRO_BATCH;
-        const double t0 = timing && cv_evaluate(l.net, &l.ds, &l.nz, NULL, warm, d, &m, &err) ? -1.0 : cv_now();
-        if (t0 < 0.0 || cv_evaluate(l.net, &l.ds, &l.nz, NULL, l.ds.n, d, &m, &err)) {
+        const bool warm_failed = timing && cv_evaluate(l.net, &l.ds, &l.nz, NULL, warm, d, &m, &err);
+        const double t0 = cv_now();
+        if (warm_failed || cv_evaluate(l.net, &l.ds, &l.nz, NULL, l.ds.n, d, &m, &err)) {
             rc = cli_fail(d, "%s", err.msg);
         } else if (d->rank == 0) {
             const double secs = cv_now() - t0;

@@ -92,12 +92,15 @@ TILE_TARGET static void TILE_NAME(int kc, const float *pa, int sk, int si, const
                                   int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
 {
     enum { THIRD = TILE_MR / 3 };
-    if (si == 1 && sk == TILE_MR && mr <= THIRD) TILE_BODY(kc, pa, TILE_MR, 1, THIRD, pb, sb, c, ldc, mr, nr, set, ep);
-    else if (si == 1 && sk == TILE_MR && mr <= 2 * THIRD)
-        TILE_BODY(kc, pa, TILE_MR, 1, 2 * THIRD, pb, sb, c, ldc, mr, nr, set, ep);
-    else if (si == 1 && sk == TILE_MR) TILE_BODY(kc, pa, TILE_MR, 1, TILE_MR, pb, sb, c, ldc, mr, nr, set, ep);
-    else if (sk == 1) TILE_BODY(kc, pa, 1, si, TILE_MR, pb, sb, c, ldc, mr, nr, set, ep);
-    else TILE_BODY(kc, pa, sk, 1, TILE_MR, pb, sb, c, ldc, mr, nr, set, ep);
+    if (si == 1 && sk == TILE_MR) { /* packed */
+        if (mr <= THIRD) TILE_BODY(kc, pa, TILE_MR, 1, THIRD, pb, sb, c, ldc, mr, nr, set, ep);
+        else if (mr <= 2 * THIRD) TILE_BODY(kc, pa, TILE_MR, 1, 2 * THIRD, pb, sb, c, ldc, mr, nr, set, ep);
+        else TILE_BODY(kc, pa, TILE_MR, 1, TILE_MR, pb, sb, c, ldc, mr, nr, set, ep);
+    } else if (sk == 1) {
+        TILE_BODY(kc, pa, 1, si, TILE_MR, pb, sb, c, ldc, mr, nr, set, ep);
+    } else {
+        TILE_BODY(kc, pa, sk, 1, TILE_MR, pb, sb, c, ldc, mr, nr, set, ep);
+    }
 }
 
 

@@ -49,6 +49,18 @@ static cv_net *bench_net(const cv_model_spec *spec, int batch, int steps, const 
     return net;
 }
 
+/* The machine's side of the report: the measured FMA peak (every rank measures its share of
+ * the machine at once; the peak is their sum) and this rank's peak resident memory. */
+static int bench_machine(const cv_dist *d, cv_bench_report *r, cv_err *err)
+{
+    double peak = cv_peak_flops(0.5);
+    if (cv_dist_sum_f64(d, &peak, 1, err)) return -1;
+    r->peak_flops = peak;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+    return 0;
+}
+
 int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
              cv_bench_report *r, cv_err *err)
 {
@@ -130,12 +142,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
         r->allreduce_small_us = 1e6 * a;
         r->allreduce_grad_ms = 1e3 * whole;
     }
-    /* every rank measures its share of the machine at once; the peak is their sum */
-    double peak = cv_peak_flops(0.5);
-    if (cv_dist_sum_f64(d, &peak, 1, err)) goto done;
-    r->peak_flops = peak;
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0) r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+    if (bench_machine(d, r, err)) goto done;
     rc = 0;
 done:
     cv_optim_free(&opt);
@@ -175,15 +182,12 @@ int cv_bench_inference(const cv_model_spec *spec, int batch, int passes, const c
     r->step_ms = 1e3 * total / passes;
     r->images_per_s = (double)batch * passes / total;
     for (int i = 1; i < cv_net_layers(net); i++) {
+        double bwd_flops;
         r->fwd_ms[i] = 1e3 * fwd[i] / passes;
-        cv_net_layer_flops(net, i, &r->fwd_flops[i], &bwd[i]);
+        cv_net_layer_flops(net, i, &r->fwd_flops[i], &bwd_flops);
         r->flops_per_image += r->fwd_flops[i];
     }
-    double peak = cv_peak_flops(0.5);
-    if (cv_dist_sum_f64(d, &peak, 1, err)) goto done;
-    r->peak_flops = peak;
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0) r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
+    if (bench_machine(d, r, err)) goto done;
     rc = 0;
 done:
     free(x);
