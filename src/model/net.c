@@ -41,7 +41,8 @@ struct cv_net {
     bool tile_fixed;         /* tile was set by the user: taken as it is */
     int tile_threads;        /* threads the tile buffers below were made for */
     int64_t tile_grad;       /* floats of the trunk's trainable parameters (a prefix of grads) */
-    int wave;                /* tiles whose gradients are summed per pass */
+    int wave;                /* tiles whose gradients are summed per pass, at most: a function of
+                                the layers alone (never of the batches reserved) */
     cv_workspace *tile_ws;   /* per thread: its im2col buffer */
     float *tile_buf;         /* per thread: gradient ping-pong, transient outputs, im2col */
     float *tile_part;        /* per tile of a wave: its trunk gradients, tile_grad floats */
@@ -292,9 +293,13 @@ static int reserve_tiles(cv_net *net, int64_t B, cv_err *err)
             if (end > grad) grad = end;
         }
     }
-    const int64_t tiles = (B + T - 1) / T;
-    int64_t wave = grad ? CV_TILE_PART_BYTES / (int64_t)(sizeof(float) * grad) : tiles;
-    wave = wave < 1 ? 1 : wave > tiles ? tiles : wave;
+    /* how the tiles' gradients are grouped into waves is part of the arithmetic: the wave
+     * depends on the trunk's gradient size only, and the buffer holds the widest wave a batch
+     * of up to B samples runs */
+    int64_t wave = grad ? CV_TILE_PART_BYTES / (int64_t)(sizeof(float) * grad) : INT_MAX;
+    wave = wave < 1 ? 1 : wave > INT_MAX ? INT_MAX : wave;
+    const int64_t tiles = (B + tile_rows(net, (int)B) - 1) / tile_rows(net, (int)B);
+    const int64_t slots = wave < tiles ? wave : tiles;
     net->tile_threads = threads;
     net->tile_grad = grad;
     net->wave = (int)wave;
@@ -302,7 +307,7 @@ static int reserve_tiles(cv_net *net, int64_t B, cv_err *err)
     net->tile_stride = 2 * T * widest + trans + col;
     net->tile_ws = cv_calloc((size_t)threads, sizeof(cv_workspace), "tile workspaces", err);
     net->tile_buf = cv_malloc(sizeof(float) * (size_t)(threads * net->tile_stride), "tile buffers", err);
-    net->tile_part = cv_malloc(sizeof(float) * (size_t)(grad ? wave * grad : 1), "tile gradients", err);
+    net->tile_part = cv_malloc(sizeof(float) * (size_t)(grad ? slots * grad : 1), "tile gradients", err);
     if (!net->tile_ws || !net->tile_buf || !net->tile_part) {
         free_tiles(net);
         return -1;
