@@ -134,3 +134,180 @@ Test(exactness, untiled_cnn_step_ignores_what_ran_before)
     setenv("CONVOY_TILE", "0", 1);
     same_bits_after_other_work(cnn);
 }
+
+/* ---- the exact sum (convoy/exactsum.h) ---- */
+#include <math.h>
+
+#include "convoy/exactsum.h"
+
+enum { XN = 3000, XV = 24 }; /* three blocks (the last one short), 24 vectors */
+
+/* vectors of mixed signs and magnitudes over 2^-76 .. 2^85 (later vectors larger: windows move), with zeros,
+ * subnormals and exact cancellations */
+static float *make_vectors(uint64_t seed)
+{
+    float *v = malloc(sizeof(float) * XN * XV);
+    cv_rng r = {cv_key(seed, 1, 2, 3)};
+    for (int k = 0; k < XV; k++)
+        for (int i = 0; i < XN; i++) {
+            const uint64_t u = cv_rng_next(&r);
+            const double mant = 1.0 + (double)(u >> 40) * 0x1.0p-24;
+            const int e = (int)(u % 30) - 60 + k * 5 - (i / 1024) * 8; /* vector k up to 2^(5k - 30) */
+            float x = (float)ldexp(mant, e) * ((u >> 20) & 1 ? -1.0f : 1.0f);
+            if (i % 97 == 0) x = 0.0f;
+            if (i % 89 == 0) x = 0x1.8p-140f; /* subnormal */
+            if (k == XV - 1 && i % 7 == 0) x = -v[i]; /* cancels the first vector's value */
+            v[(size_t)k * XN + i] = x;
+        }
+    return v;
+}
+
+static void xsum_of(cv_xsum *s, const float *v, const int *order, int from, int to)
+{
+    cv_err err;
+    cr_assert_eq(cv_xsum_init(s, XN, &err), 0, "%s", err.msg);
+    for (int k = from; k < to; k++) cr_assert_eq(cv_xsum_add(s, v + (size_t)order[k] * XN, &err), 0, "%s", err.msg);
+}
+
+/* what cv_xsum_allreduce does for two ranks, in one process */
+static void merge(cv_xsum *a, cv_xsum *b)
+{
+    int32_t w[8];
+    cr_assert_leq(a->nblocks, 8);
+    for (int64_t k = 0; k < a->nblocks; k++) w[k] = a->window[k] > b->window[k] ? a->window[k] : b->window[k];
+    cv_xsum_align(a, w);
+    cv_xsum_align(b, w);
+    for (int64_t i = 0; i < 2 * a->n + 1; i++) a->digits[i] += b->digits[i];
+}
+
+Test(exactsum, same_bits_in_any_order_and_any_split)
+{
+    float *v = make_vectors(1);
+    int order[XV];
+    for (int k = 0; k < XV; k++) order[k] = k;
+    float ref[XN], got[XN];
+    cv_xsum s;
+    xsum_of(&s, v, order, 0, XV);
+    cv_xsum_result(&s, ref);
+    cr_expect_eq(cv_xsum_terms(&s), XV);
+    cv_xsum_free(&s);
+    for (int trial = 0; trial < 6; trial++) {
+        cv_rng r = {cv_key(9, (uint64_t)trial, 0, 0)};
+        for (int k = XV - 1; k > 0; k--) { /* a shuffled order */
+            const int j = (int)(cv_rng_next(&r) % (uint64_t)(k + 1)), t = order[k];
+            order[k] = order[j];
+            order[j] = t;
+        }
+        const int cut = trial * 4 + 1; /* and a split in two "ranks" */
+        cv_xsum a, b;
+        xsum_of(&a, v, order, 0, cut);
+        xsum_of(&b, v, order, cut, XV);
+        merge(trial % 2 ? &b : &a, trial % 2 ? &a : &b);
+        cv_xsum_result(trial % 2 ? &b : &a, got);
+        cr_expect_eq(memcmp(ref, got, sizeof ref), 0, "order %d split at %d changed the sum", trial, cut);
+        cv_xsum_free(&a);
+        cv_xsum_free(&b);
+    }
+    free(v);
+}
+
+/* against the sum in long double (64-bit significand): within half a float ulp of it plus the
+ * documented truncation (below 2^-40 of the block's largest magnitude per value), and the
+ * correctly rounded sum where every value is within 2^-16 of its block's largest (no bit lost) */
+Test(exactsum, within_its_stated_error_of_the_true_sum)
+{
+    float *v = make_vectors(2);
+    int order[XV];
+    for (int k = 0; k < XV; k++) order[k] = k;
+    cv_xsum s;
+    xsum_of(&s, v, order, 0, XV);
+    float got[XN];
+    cv_xsum_result(&s, got);
+    for (int i = 0; i < XN; i++) {
+        long double t = 0.0L, most = 0.0L;
+        for (int b = (i / CV_XSUM_BLOCK) * CV_XSUM_BLOCK; b < XN && b < (i / CV_XSUM_BLOCK + 1) * CV_XSUM_BLOCK; b++)
+            for (int k = 0; k < XV; k++) most = fabsl(v[(size_t)k * XN + b]) > most ? fabsl(v[(size_t)k * XN + b]) : most;
+        for (int k = 0; k < XV; k++) t += v[(size_t)k * XN + i];
+        const long double bound = 0.5L * fabsl(t) * 0x1.0p-23L + XV * most * 0x1.0p-40L + 0x1.0p-149L;
+        cr_expect_leq(fabsl((long double)got[i] - t), bound, "element %d: %a, true sum %La", i, (double)got[i], t);
+    }
+    /* values of one binade: the exact sum, rounded once */
+    cv_rng r = {7};
+    for (int i = 0; i < XN * XV; i++) v[i] = (float)(1.0 + (double)(cv_rng_next(&r) >> 40) * 0x1.0p-24) * ((i & 1) ? 3.0f : -1.0f);
+    cv_xsum_clear(&s);
+    cv_err err;
+    for (int k = 0; k < XV; k++) cr_assert_eq(cv_xsum_add(&s, v + (size_t)k * XN, &err), 0, "%s", err.msg);
+    cv_xsum_result(&s, got);
+    int wrong = 0;
+    for (int i = 0; i < XN; i++) {
+        double t = 0.0; /* exact: 24 values of 26 significant bits at most */
+        for (int k = 0; k < XV; k++) t += v[(size_t)k * XN + i];
+        wrong += got[i] != (float)t;
+    }
+    cr_expect_eq(wrong, 0, "%d sums not the exact sum rounded once", wrong);
+    cv_xsum_free(&s);
+    free(v);
+}
+
+Test(exactsum, a_nan_spoils_its_block_only)
+{
+    float v[XN] = {0};
+    for (int i = 0; i < XN; i++) v[i] = 1.5f;
+    cv_xsum s;
+    cv_err err;
+    cr_assert_eq(cv_xsum_init(&s, XN, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_xsum_add(&s, v, &err), 0);
+    v[5] = NAN;
+    v[CV_XSUM_BLOCK + 3] = INFINITY;
+    cr_assert_eq(cv_xsum_add(&s, v, &err), 0);
+    float got[XN];
+    cv_xsum_result(&s, got);
+    cr_expect(isnan(got[0]) && isnan(got[CV_XSUM_BLOCK - 1]) && isnan(got[CV_XSUM_BLOCK]));
+    cr_expect_eq(got[2 * CV_XSUM_BLOCK], 3.0f);
+    cr_expect_eq(got[XN - 1], 3.0f);
+    cv_xsum_free(&s);
+}
+
+/* The documented result, computed another way: per block the final window I (the least
+ * multiple of 40 with every |value| below 2^I), each value truncated toward zero to a multiple
+ * of 2^(I-80) and summed as a 128-bit integer, rounded once. Run on the default clone and on
+ * the AVX2 and generic ones (CONVOY_GEMM, read once per process: set before the first call). */
+static void documented_sum(const char *path)
+{
+    if (path) setenv("CONVOY_GEMM", path, 1);
+    float *v = make_vectors(3);
+    int order[XV];
+    for (int k = 0; k < XV; k++) order[k] = (k * 7) % XV; /* 7 is prime to 24: a permutation */
+    float got[XN];
+    cv_xsum s;
+    xsum_of(&s, v, order, 0, XV);
+    cv_xsum_result(&s, got);
+    cv_xsum_free(&s);
+    int wrong = 0;
+    for (int b = 0; b * CV_XSUM_BLOCK < XN; b++) {
+        const int lo = b * CV_XSUM_BLOCK, hi = lo + CV_XSUM_BLOCK < XN ? lo + CV_XSUM_BLOCK : XN;
+        int I = -1000;
+        for (int k = 0; k < XV; k++)
+            for (int i = lo; i < hi; i++) {
+                const float x = v[(size_t)k * XN + i];
+                int e;
+                if (x == 0.0f) continue;
+                frexpf(x, &e); /* |x| < 2^e */
+                const int w = e <= 0 ? -(-e / 40) * 40 : (e + 39) / 40 * 40;
+                I = w > I ? w : I;
+            }
+        for (int i = lo; i < hi; i++) {
+            __int128 t = 0;
+            for (int k = 0; k < XV; k++) /* x / 2^(I-80), truncated: exact in long double */
+                t += (__int128)truncl(ldexpl((long double)v[(size_t)k * XN + i], 80 - I));
+            wrong += got[i] != ldexpf((float)t, I - 80);
+        }
+    }
+    cr_expect_eq(wrong, 0, "%d of %d sums differ from the documented formula (%s clone)", wrong, XN,
+                 path ? path : "default");
+    free(v);
+}
+
+Test(exactsum, is_the_documented_formula) { documented_sum(NULL); }
+Test(exactsum, avx2_clone_is_the_documented_formula) { documented_sum("avx2"); }
+Test(exactsum, generic_clone_is_the_documented_formula) { documented_sum("generic"); }

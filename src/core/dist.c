@@ -1,6 +1,7 @@
 /* MPI collectives used by training, each checked; large buffers go in chunks because MPI
  * counts are int. */
 #include "convoy/dist.h"
+#include "convoy/exactsum.h"
 #include "convoy/timer.h"
 
 #include <limits.h>
@@ -189,4 +190,30 @@ int cv_grad_sync_finish(cv_grad_sync *s, cv_err *err)
     }
     s->seconds += cv_now() - t0;
     return rc;
+}
+
+/* The digits' sum over ranks once every rank's windows are the largest any rank has: integers,
+ * so the order MPI adds them in changes nothing. */
+int cv_xsum_allreduce(cv_xsum *s, const cv_dist *d, cv_err *err)
+{
+    if (d->size == 1) return 0;
+    const double t0 = cv_now();
+    memcpy(s->window_all, s->window, sizeof(int32_t) * (size_t)s->nblocks);
+    for (int64_t off = 0; off < s->nblocks; off += INT_MAX / 2) {
+        const int c = (int)(s->nblocks - off < INT_MAX / 2 ? s->nblocks - off : INT_MAX / 2);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, s->window_all + off, c, MPI_INT32_T, MPI_MAX, d->comm);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce of exact-sum windows", err);
+    }
+    cv_xsum_align(s, s->window_all);
+    const int64_t n = 2 * s->n + 1;
+    for (int64_t off = 0; off < n; off += INT_MAX / 2) {
+        const int c = (int)(n - off < INT_MAX / 2 ? n - off : INT_MAX / 2);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, s->digits + off, c, MPI_INT64_T, MPI_SUM, d->comm);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce of exact-sum digits", err);
+    }
+    s->seconds += cv_now() - t0;
+    if (cv_xsum_terms(s) > CV_XSUM_MAX_TERMS)
+        return cv_errf(err, "internal: an exact sum of %lld vectors over %d ranks (at most %lld)",
+                       (long long)cv_xsum_terms(s), d->size, (long long)CV_XSUM_MAX_TERMS);
+    return 0;
 }
