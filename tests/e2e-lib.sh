@@ -15,3 +15,10 @@ expect() {
         [[ $(wc -l <err.txt) -eq 1 ]] || fail "'$*' error is not one line: $(cat err.txt)"
     fi
 }
+
+# same A.h5 B.h5: the two checkpoints hold the same weights and optimizer state, value for value
+# (h5diff without a tolerance compares exactly, attributes too; far quicker than a text dump)
+same() { h5diff -q "$1" "$2" /layers /layers && h5diff -q "$1" "$2" /optimizer /optimizer; }
+
+# fmnist_cnn "FIT LINE" > F.model: launch/models/fmnist-cnn.model with another fit line
+fmnist_cnn() { grep -v '^#' "$src/launch/models/fmnist-cnn.model" | grep -v '^fit' | grep .; echo "$1"; }

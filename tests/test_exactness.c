@@ -188,8 +188,8 @@ Test(exactsum, same_bits_in_any_order_and_any_split)
     float ref[XN], got[XN];
     cv_xsum s;
     xsum_of(&s, v, order, 0, XV);
-    cv_xsum_result(&s, ref);
     cr_expect_eq(cv_xsum_terms(&s), XV);
+    cv_xsum_take(&s, ref);
     cv_xsum_free(&s);
     for (int trial = 0; trial < 6; trial++) {
         cv_rng r = {cv_key(9, (uint64_t)trial, 0, 0)};
@@ -203,7 +203,7 @@ Test(exactsum, same_bits_in_any_order_and_any_split)
         xsum_of(&a, v, order, 0, cut);
         xsum_of(&b, v, order, cut, XV);
         merge(trial % 2 ? &b : &a, trial % 2 ? &a : &b);
-        cv_xsum_result(trial % 2 ? &b : &a, got);
+        cv_xsum_take(trial % 2 ? &b : &a, got);
         cr_expect_eq(memcmp(ref, got, sizeof ref), 0, "order %d split at %d changed the sum", trial, cut);
         cv_xsum_free(&a);
         cv_xsum_free(&b);
@@ -222,7 +222,7 @@ Test(exactsum, within_its_stated_error_of_the_true_sum)
     cv_xsum s;
     xsum_of(&s, v, order, 0, XV);
     float got[XN];
-    cv_xsum_result(&s, got);
+    cv_xsum_take(&s, got);
     for (int i = 0; i < XN; i++) {
         long double t = 0.0L, most = 0.0L;
         for (int b = (i / CV_XSUM_BLOCK) * CV_XSUM_BLOCK; b < XN && b < (i / CV_XSUM_BLOCK + 1) * CV_XSUM_BLOCK; b++)
@@ -237,7 +237,7 @@ Test(exactsum, within_its_stated_error_of_the_true_sum)
     cv_xsum_clear(&s);
     cv_err err;
     for (int k = 0; k < XV; k++) cr_assert_eq(cv_xsum_add(&s, v + (size_t)k * XN, &err), 0, "%s", err.msg);
-    cv_xsum_result(&s, got);
+    cv_xsum_take(&s, got);
     int wrong = 0;
     for (int i = 0; i < XN; i++) {
         double t = 0.0; /* exact: 24 values of 26 significant bits at most */
@@ -261,7 +261,7 @@ Test(exactsum, a_nan_spoils_its_block_only)
     v[CV_XSUM_BLOCK + 3] = INFINITY;
     cr_assert_eq(cv_xsum_add(&s, v, &err), 0);
     float got[XN];
-    cv_xsum_result(&s, got);
+    cv_xsum_take(&s, got);
     cr_expect(isnan(got[0]) && isnan(got[CV_XSUM_BLOCK - 1]) && isnan(got[CV_XSUM_BLOCK]));
     cr_expect_eq(got[2 * CV_XSUM_BLOCK], 3.0f);
     cr_expect_eq(got[XN - 1], 3.0f);
@@ -281,7 +281,7 @@ static void documented_sum(const char *path)
     float got[XN];
     cv_xsum s;
     xsum_of(&s, v, order, 0, XV);
-    cv_xsum_result(&s, got);
+    cv_xsum_take(&s, got);
     cv_xsum_free(&s);
     int wrong = 0;
     for (int b = 0; b * CV_XSUM_BLOCK < XN; b++) {

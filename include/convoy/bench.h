@@ -25,15 +25,19 @@ typedef struct {
     int tile;                                     /* samples per tile of the spatial layers (0: none) */
     bool fused[CV_MAX_LAYERS];                    /* layer i ran as one kernel with i + 1 (its time shows on i) */
     int winograd[CV_MAX_LAYERS];                  /* layer i's products run by Winograd (CV_WINO_* mask) */
+    double repro_step_ms, repro_images_per_s;     /* the same steps with --reproducible (0: not run) */
+    double repro_comm_ms;                         /* per step: its exact sum's allreduce */
 } cv_bench_report;
 
 /** Times `steps` data-parallel training steps (after 3 warm-up steps) of GLOBAL batch `batch`
  *  on random inputs and labels: each rank computes its slice and the gradients are averaged
  *  as in training (bucket_bytes as cv_train_opts). Per-layer times are rank 0's. With more
  *  than one rank it also times bare allreduces (latency and gradient-sized). A model with an
- *  augment line has each step's inputs augmented first, timed as augment_ms (part of step_ms). */
+ *  augment line has each step's inputs augmented first, timed as augment_ms (part of step_ms).
+ *  With `reproducible` it then times the same steps as --reproducible trains them (leaves, exact
+ *  sum, integer allreduce): repro_step_ms, repro_images_per_s, repro_comm_ms. */
 int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
-             cv_bench_report *r, cv_err *err);
+             bool reproducible, cv_bench_report *r, cv_err *err);
 
 /** Times `passes` inference-mode forward passes (eval and predict: dropout off, no backward)
  *  of GLOBAL batch `batch` on random inputs, after 3 warm-up passes, each rank its slice. Fills

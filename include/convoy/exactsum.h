@@ -32,8 +32,9 @@ enum {
     CV_XSUM_BLOCK = 1024, /* elements sharing one window */
     CV_XSUM_DIGIT = 40,   /* bits per digit */
 };
-/* most vectors one sum may hold (all ranks together): 2^22 digit sums of < 2^40 fit an int64 */
-#define CV_XSUM_MAX_TERMS ((int64_t)1 << 22)
+/* most vectors one sum may hold (all ranks together): 2^11 digit sums of < 2^40 stay below
+ * 2^51, converted to double exactly by the final rounding */
+#define CV_XSUM_MAX_TERMS ((int64_t)1 << 11)
 
 typedef struct {
     int64_t n;        /* elements */
@@ -61,8 +62,9 @@ int cv_xsum_allreduce(cv_xsum *s, const cv_dist *d, cv_err *err);
 /** Moves each block's digits up to windows[block] (at or above its own): the first half of an
  *  allreduce, after the ranks' windows were reduced with MPI_MAX. */
 void cv_xsum_align(cv_xsum *s, const int32_t *windows);
-/** The sum rounded to float (once, to nearest) into out (n floats). */
-void cv_xsum_result(const cv_xsum *s, float *out);
+/** The sum rounded to float (once, to nearest) into out (n floats); s is left empty (as
+ *  cv_xsum_clear leaves it: reading and clearing the digits in one pass). */
+void cv_xsum_take(cv_xsum *s, float *out);
 /** Vectors added so far (all ranks' after cv_xsum_allreduce). */
 static inline int64_t cv_xsum_terms(const cv_xsum *s) { return s->digits[2 * s->n]; }
 

@@ -15,6 +15,13 @@
 /** Samples per forward/backward pass: larger local batches are accumulated in micro-batches
  *  of at most this size, so memory does not grow with the batch (batch_size=all works). */
 #define CV_MICRO_BATCH 256
+/* --reproducible: samples per leaf, at most (a batch of B is ceil(B / 32) leaves; past 2048
+ * leaves, 2048 leaves of about B / 2048) */
+#define CV_REPRO_LEAF 32
+/** --reproducible's cut of a step's `count` samples in a run of batch B: its number of leaves
+ *  L; leaf j holds the step's positions [count j / L, count (j + 1) / L) and rank r of P
+ *  computes leaves [L r / P, L (r + 1) / P). */
+int64_t cv_repro_leaves(int64_t B, int64_t count);
 
 typedef struct {
     const char *data;        /* training set (required) */
@@ -30,7 +37,7 @@ typedef struct {
     const char *init_from;   /* start from these weights (checked layer by layer), or NULL */
     int64_t checkpoint_every;/* also save the checkpoint every N optimizer steps (0: epoch ends only) */
     volatile sig_atomic_t *stop_flag; /* set by a signal handler: save and stop after this step */
-    bool reproducible;       /* byte-identical weights for any power-of-two rank count (see README) */
+    bool reproducible;       /* byte-identical weights at any rank and thread count (see README) */
     const char *log;         /* CSV history, one row per epoch (rank 0), or NULL */
     bool verbose;            /* per-epoch learning rate and time breakdown */
     const char *plot;        /* SVG training curves, rewritten after every epoch (rank 0), or NULL */

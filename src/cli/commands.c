@@ -119,7 +119,7 @@ int cli_train_flags_table(cli_train_flags *t, cli_flag *out)
         {"warmup-steps", "N", "linear learning-rate warm-up over N steps (fit warmup_steps=)", &t->warmup, NULL},
         {"early-stopping", "P", "stop after P epochs without improvement (fit early_stopping_patience=)", &t->early, NULL},
         {"reduce-lr-on-plateau", "P", "cut the learning rate after P flat epochs (fit reduce_lr_patience=)", &t->plateau, NULL},
-        {"reproducible", NULL, "byte-identical weights for any power-of-two rank count (fixed gradient tree)", NULL, &t->reproducible},
+        {"reproducible", NULL, "byte-identical weights at any rank and thread count (exact gradient sum)", NULL, &t->reproducible},
     };
     memcpy(out, shared, sizeof shared);
     return NFLAGS(shared);
@@ -442,13 +442,15 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
 {
     const char *batch = NULL, *steps = "30", *threads = NULL, *allreduce = "blocking", *bucket_mb = "4";
     const char *gemm = NULL;
-    bool csv = false, inference = false;
+    bool csv = false, inference = false, reproducible = false;
     const cli_flag flags[] = {
         {"batch-size", "B", "GLOBAL batch size (default: the model file's; with --inference 256, eval's batch)", &batch, NULL},
         {"steps", "N", "timed training steps (or --inference passes) after 3 warm-up ones (default 30)", &steps, NULL},
         {"inference", NULL, "time inference-mode forward passes (what eval and predict run) instead of training steps", NULL,
          &inference},
         {"threads", "T", "OpenMP threads per rank", &threads, NULL},
+        {"reproducible", NULL, "also time the steps as train --reproducible runs them, beside the default", NULL,
+         &reproducible},
         {"allreduce", "KIND", "blocking (default) or bucketed, as for train", &allreduce, NULL},
         {"bucket-mb", "M", "bucketed: bucket size in MiB (default 4)", &bucket_mb, NULL},
         {"csv", NULL, "one line: ranks,threads,batch,images_per_s,step_ms,comm_ms,comm_share,params,"
@@ -464,6 +466,8 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (cli_threads(threads)) return CLI_BAD_INPUT;
     if (gemm && inference) return cli_usage_fail(d, "bench: --inference times a MODEL, not --gemm");
+    if (reproducible && (gemm || inference))
+        return cli_usage_fail(d, "bench: --reproducible times training steps, not %s", gemm ? "--gemm" : "--inference");
     if (gemm) return npos ? cli_usage_fail(d, "bench: give MODEL or --gemm, not both") : bench_gemm(d, gemm);
     if (!npos) return cli_usage_fail(d, "bench: MODEL is required (or --gemm N)");
     long nsteps, b = 0;
@@ -477,7 +481,7 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
     if (!b) b = inference ? CV_MICRO_BATCH : spec.fit.batch_size > 0 ? spec.fit.batch_size : 32;
     cv_bench_report r;
     if (inference ? cv_bench_inference(&spec, (int)b, (int)nsteps, d, &r, &err)
-                  : cv_bench(&spec, (int)b, (int)nsteps, d, bucket_bytes, &r, &err)) {
+                  : cv_bench(&spec, (int)b, (int)nsteps, d, bucket_bytes, reproducible, &r, &err)) {
         cv_model_spec_free(&spec);
         return cli_fail(d, "%s", err.msg);
     }
@@ -527,6 +531,10 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
         printf("%s %.3f ms, %.0f images/s, %.2f MFLOP per image, %lld parameters, peak RSS %.0f MiB (rank 0)\n",
                inference ? "pass" : "step", r.step_ms, r.images_per_s, r.flops_per_image / 1e6, (long long)r.params,
                r.peak_rss_mb);
+        if (reproducible)
+            printf("reproducible: step %.3f ms, %.0f images/s, %.2fx the default step (%lld leaves of the batch, "
+                   "exact sum; its allreduce %.3f ms)\n", r.repro_step_ms, r.repro_images_per_s,
+                   r.repro_step_ms / r.step_ms, (long long)cv_repro_leaves(r.batch, r.batch), r.repro_comm_ms);
         if (r.ranks > 1 && !inference)
             printf("allreduce alone: %.1f us for 8 bytes, %.3f ms for the %.2f MB gradient\n", r.allreduce_small_us,
                    r.allreduce_grad_ms, 4e-6 * (double)r.params);

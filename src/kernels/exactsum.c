@@ -151,22 +151,61 @@ void cv_xsum_align(cv_xsum *s, const int32_t *windows)
     }
 }
 
-void cv_xsum_result(const cv_xsum *s, float *out)
+/* An integer of magnitude below 2^51 as a double, exactly, with integer and float adds only
+ * (no int64 -> double instruction before AVX-512DQ): its bits added to those of 1.5 * 2^52 are
+ * the double 1.5 * 2^52 + x. */
+static inline double small_int_to_double(int64_t x)
 {
-    const int64_t *hi = s->digits, *lo = s->digits + s->n;
+    const double magic = 0x1.8p52;
+    int64_t mb;
+    memcpy(&mb, &magic, sizeof mb);
+    const int64_t u = x + mb;
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d - magic;
+}
+
+/* hi 2^W + lo as a double rounded to odd (both digits, and hi 2^W, are exact doubles while
+ * |hi|, |lo| < 2^51, CV_XSUM_MAX_TERMS digits of < 2^40): their rounded sum and its exact error
+ * (TwoSum), and where that error is not zero the neighbour with an odd last bit. A double
+ * rounded to odd then rounds to float as the exact value would: one rounding in all. The
+ * digits are cleared as they are read (the sum is empty afterwards). */
+static inline __attribute__((always_inline)) void result_body(float *restrict out, int64_t *restrict hi,
+                                                              int64_t *restrict lo, int64_t m, double scale)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const double a = small_int_to_double(hi[i]) * 0x1.0p40, b = small_int_to_double(lo[i]);
+        hi[i] = lo[i] = 0;
+        const double t = a + b, bb = t - a, e = (a - (t - bb)) + (b - bb);
+        uint64_t u;
+        memcpy(&u, &t, sizeof u);
+        /* inexact with an even last bit: one ulp towards the exact value (up in magnitude
+         * when it lies beyond t) */
+        const uint64_t fix = (uint64_t)(e != 0.0) & ~u & 1, away = (e > 0) == (t > 0);
+        u += fix * (2 * away - 1);
+        double odd;
+        memcpy(&odd, &u, sizeof odd);
+        out[i] = (float)(odd * scale);
+    }
+}
+
+CV_ISA_CLONES(result, (float *out, int64_t *hi, int64_t *lo, int64_t m, double scale), result_body,
+              (out, hi, lo, m, scale))
+
+void cv_xsum_take(cv_xsum *s, float *out)
+{
+    int64_t *hi = s->digits, *lo = s->digits + s->n;
+    const result_fn res = result_pick();
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < s->nblocks; b++) {
         const int64_t o = b * B, m = s->n - o < B ? s->n - o : B;
         const int32_t I = s->window[b];
-        for (int64_t i = o; i < o + m; i++) {
-            if (I == CV_XSUM_EMPTY) {
-                out[i] = 0.0f;
-            } else if (I == CV_XSUM_NONFINITE) {
-                out[i] = NAN;
-            } else { /* the exact integer hi 2^W + lo, rounded once, then scaled exactly */
-                const __int128 t = (__int128)hi[i] * ((__int128)1 << W) + lo[i];
-                out[i] = ldexpf((float)t, I - 2 * W);
-            }
+        if (I == CV_XSUM_EMPTY || I == CV_XSUM_NONFINITE) {
+            for (int64_t i = o; i < o + m; i++) out[i] = I == CV_XSUM_EMPTY ? 0.0f : NAN;
+            continue;
         }
+        res(out + o, hi + o, lo + o, m, ldexp(1.0, I - 2 * W)); /* a power of two: exact */
     }
+    for (int64_t b = 0; b < s->nblocks; b++) s->window[b] = CV_XSUM_EMPTY;
+    s->digits[2 * s->n] = 0;
 }

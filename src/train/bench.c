@@ -9,10 +9,12 @@
 #include <omp.h>
 #endif
 
+#include "convoy/exactsum.h"
 #include "convoy/kernels.h"
 #include "convoy/optim.h"
 #include "convoy/rng.h"
 #include "convoy/timer.h"
+#include "convoy/train.h"
 
 /* Mean seconds of one MPI_Allreduce of n floats (after one untimed call). */
 static double time_allreduce(const cv_dist *d, float *buf, int64_t n, int reps, cv_err *err)
@@ -61,8 +63,59 @@ static int bench_machine(const cv_dist *d, cv_bench_report *r, cv_err *err)
     return 0;
 }
 
+/* The same steps as --reproducible trains them: this rank's leaves of the global batch, each
+ * computed on its own and added into an exact sum, then the integer allreduce. */
+static int bench_reproducible(const cv_model_spec *spec, cv_net *net, cv_optim *opt, const float *x, float *xa,
+                              const int32_t *y, const float *t, const int64_t *ids, bool labels, int batch, int steps,
+                              const cv_dist *d, cv_bench_report *r, cv_err *err)
+{
+    const int64_t in = cv_shape_size(spec->layers[0].shape), ngrad = cv_net_grad_count(net);
+    const int K = cv_net_outputs(net);
+    const int64_t L = cv_repro_leaves(batch, batch), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
+    const cv_augment_units units = {.unit = 1.0f / 255.0f, .max_value = 255.0f};
+    cv_xsum xs;
+    if (cv_net_reserve(net, (batch + (int)L - 1) / (int)L, err) || cv_xsum_init(&xs, ngrad, err)) return -1;
+    cv_net_profile(net, NULL, NULL);
+    int rc = -1;
+    double t0 = 0.0;
+    for (int s = -3; s < steps; s++) {
+        if (s == 0) {
+            if (cv_dist_barrier(d, err)) goto done;
+            xs.seconds = 0.0;
+            t0 = cv_now();
+        }
+        for (int64_t j = j0; j < j1; j++) {
+            const int p = (int)(batch * j / L), c = (int)(batch * (j + 1) / L) - p;
+            const float *in_x = x + (size_t)p * in;
+            if (spec->has_augment) {
+                memcpy(xa + (size_t)p * in, in_x, sizeof(float) * (size_t)(c * in));
+                if (cv_augment_batch(&spec->augment, xa + (size_t)p * in, c, (int)spec->layers[0].shape.d[0],
+                                     (int)spec->layers[0].shape.d[1], (int)spec->layers[0].shape.d[2], ids + p,
+                                     spec->fit.seed, s, &units, err))
+                    goto done;
+                in_x = xa + (size_t)p * in;
+            }
+            cv_net_zero_grad(net);
+            cv_net_forward(net, in_x, c, true, spec->fit.seed, s, ids + p);
+            cv_net_backward(net, labels ? y + p : NULL, labels ? NULL : t + (size_t)p * K, c, batch);
+            if (cv_xsum_add(&xs, cv_net_grads(net), err)) goto done;
+        }
+        if (cv_xsum_allreduce(&xs, d, err)) goto done;
+        cv_xsum_take(&xs, cv_net_grads(net));
+        cv_optim_step(opt, cv_net_params(net), cv_net_grads(net));
+    }
+    const double total = cv_now() - t0;
+    r->repro_step_ms = 1e3 * total / steps;
+    r->repro_images_per_s = (double)batch * steps / total;
+    r->repro_comm_ms = 1e3 * xs.seconds / steps;
+    rc = 0;
+done:
+    cv_xsum_free(&xs);
+    return rc;
+}
+
 int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
-             cv_bench_report *r, cv_err *err)
+             bool reproducible, cv_bench_report *r, cv_err *err)
 {
     int local;
     cv_net *net = bench_net(spec, batch, steps, d, r, &local, err);
@@ -142,6 +195,8 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
         r->allreduce_small_us = 1e6 * a;
         r->allreduce_grad_ms = 1e3 * whole;
     }
+    if (reproducible && bench_reproducible(spec, net, &opt, x, xa, y, t, ids, labels, batch, steps, d, r, err))
+        goto done;
     if (bench_machine(d, r, err)) goto done;
     rc = 0;
 done:

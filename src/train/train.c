@@ -7,10 +7,12 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "convoy/checkpoint.h"
+#include "convoy/exactsum.h"
 #include "convoy/plot.h"
 #include "convoy/progress.h"
 #include "convoy/rng.h"
@@ -296,63 +298,28 @@ static int64_t plan_leaf(micro *plan, int64_t *steps_of, int64_t n, int64_t step
     return n;
 }
 
-/* --reproducible: a step's gradient is a fixed binary tree of sums over `leaves` equal parts of
- * the global batch, whatever the rank count (a power of two dividing leaves): each rank sums
- * its aligned subtree, the ranks' sums are gathered, and every rank adds them up the tree in the
- * same order. Leaves are computed alone, so neither threads nor ranks change a single bit. */
-enum { CV_REPRO_LEAVES = 64, CV_REPRO_LEVELS = 8 };
-typedef struct {
-    float *buf[CV_REPRO_LEVELS];
-    int level[CV_REPRO_LEVELS];
-    int depth;
-    int64_t n;
-    float *gather;   /* P subtree sums */
-} leaf_tree;
-
-static void add_into(float *a, const float *b, int64_t n)
+/* --reproducible: each global batch of `count` samples is cut into leaves of at most `leaf`
+ * samples (repro_leaf: CV_REPRO_LEAF, more for batches past CV_XSUM_MAX_TERMS leaves of it), sizes differing
+ * by at most one: a cut that depends on the batch alone. Rank r computes leaves
+ * [L r / P, L (r + 1) / P), each on its own, and adds each leaf's gradient into an exact sum
+ * (convoy/exactsum.h), which the ranks then add up with an integer allreduce. Within a leaf
+ * every kernel sums in a fixed order whatever the thread count, and the exact sum does not
+ * depend on which rank added which leaf, so neither ranks nor threads change a bit. */
+static int64_t repro_leaf(int64_t B)
 {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) a[i] += b[i];
+    const int64_t spread = (B + CV_XSUM_MAX_TERMS - 1) / CV_XSUM_MAX_TERMS;
+    return spread > CV_REPRO_LEAF ? spread : CV_REPRO_LEAF;
 }
 
-static int tree_push(leaf_tree *t, const float *g, cv_err *err)
-{
-    if (t->depth == CV_REPRO_LEVELS) return cv_errf(err, "internal: reproducible gradient tree too deep");
-    if (!t->buf[t->depth] && !(t->buf[t->depth] = cv_malloc(sizeof(float) * (size_t)t->n, "gradient leaves", err)))
-        return -1;
-    memcpy(t->buf[t->depth], g, sizeof(float) * (size_t)t->n);
-    t->level[t->depth++] = 0;
-    while (t->depth >= 2 && t->level[t->depth - 2] == t->level[t->depth - 1]) {
-        add_into(t->buf[t->depth - 2], t->buf[t->depth - 1], t->n); /* left += right */
-        t->level[t->depth - 2]++;
-        t->depth--;
-    }
-    return 0;
-}
+int64_t cv_repro_leaves(int64_t B, int64_t count) { return (count + repro_leaf(B) - 1) / repro_leaf(B); }
 
-static int tree_finish(leaf_tree *t, const cv_dist *d, float *grads, cv_err *err)
+/* Fault injection for the resume tests: CONVOY_KILL_AFTER_SAVE=N kills the process with
+ * SIGKILL (no clean-up, as a node failure or the OOM killer would) right after its N-th
+ * checkpoint save, at a step the test chooses instead of whenever a signal lands. */
+static void kill_after_save(int64_t *saves)
 {
-    if (t->depth != 1) return cv_errf(err, "internal: reproducible gradient tree has %d roots", t->depth);
-    t->depth = 0;
-    if (d->size == 1) {
-        memcpy(grads, t->buf[0], sizeof(float) * (size_t)t->n);
-        return 0;
-    }
-    if (!t->gather && !(t->gather = cv_malloc(sizeof(float) * (size_t)t->n * (size_t)d->size, "gradient gather", err)))
-        return -1;
-    int rc = MPI_Allgather(t->buf[0], (int)t->n, MPI_FLOAT, t->gather, (int)t->n, MPI_FLOAT, d->comm);
-    if (rc != MPI_SUCCESS) return cv_errf(err, "MPI_Allgather of gradient subtrees failed (code %d)", rc);
-    for (int w = 1; w < d->size; w *= 2)
-        for (int i = 0; i + w < d->size; i += 2 * w)
-            add_into(t->gather + (size_t)i * t->n, t->gather + (size_t)(i + w) * t->n, t->n);
-    memcpy(grads, t->gather, sizeof(float) * (size_t)t->n);
-    return 0;
-}
-
-static void tree_free(leaf_tree *t)
-{
-    for (int i = 0; i < CV_REPRO_LEVELS; i++) free(t->buf[i]);
-    free(t->gather);
+    const char *e = getenv("CONVOY_KILL_AFTER_SAVE");
+    if (e && *e && ++*saves == atoll(e)) raise(SIGKILL);
 }
 
 int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d,
@@ -370,11 +337,12 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     int64_t *perm = NULL, *steps_of = NULL;
     micro *plan = NULL;
     float *best = NULL;
-    leaf_tree tree = {0};
+    cv_xsum leaf_sum = {0};
     FILE *logf = NULL;
     cv_progress prog = {0};
     cv_history hist = {0};
     int rc = -1;
+    int64_t saves = 0;
 
     if (spec->n_hp) {
         cv_errf(err, "%s:%d: %s= is a hyperparameter: search it with `convoy tune` (train takes values, e.g. "
@@ -388,17 +356,10 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     if (cv_dist_check_same(d, run_hash(spec, o, &s), "model, configuration or data shape", err)) goto done;
 
     const int64_t B = fit.batch_size > 0 && fit.batch_size < s.n_train ? fit.batch_size : s.n_train;
-    /* --reproducible needs leaves that split evenly over the ranks */
-    int64_t leaves_max = 1; /* the largest power of two <= min(B, 64) */
-    while (leaves_max * 2 <= B && leaves_max * 2 <= CV_REPRO_LEAVES) leaves_max *= 2;
-    if (o->reproducible && ((d->size & (d->size - 1)) != 0 || d->size > leaves_max)) {
-        cv_errf(err, "--reproducible needs a power-of-two rank count of at most %d for batch %lld (here %d ranks)",
-                (int)leaves_max, (long long)B, d->size);
-        goto done;
-    }
-    /* micro-batch size: from the local share, or (reproducible) from the leaf size alone, so
-     * that no rank count changes how a leaf is cut */
-    const int64_t local_max = o->reproducible ? (B + leaves_max - 1) / leaves_max : (B + d->size - 1) / d->size;
+    const int64_t leaf = repro_leaf(B);
+    /* micro-batch size: from the local share, or (reproducible) the leaf size, so that no rank
+     * count changes how a leaf is cut */
+    const int64_t local_max = o->reproducible ? (B < leaf ? B : leaf) : (B + d->size - 1) / d->size;
     const int mb = (int)(local_max < CV_MICRO_BATCH ? local_max : CV_MICRO_BATCH);
     const int64_t steps = (s.n_train + B - 1) / B;
     failed = !(net = cv_net_create(spec, mb, fit.seed, err)) ||
@@ -412,7 +373,6 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
 
     /* the micro-batches this rank computes in one epoch: its slice of every global batch, or
      * with --reproducible its leaves of every global batch */
-    const int leaves = o->reproducible ? (int)leaves_max : 1;
     int64_t nplan = 0;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1 && (!(plan = cv_malloc(sizeof(micro) * (size_t)nplan, "epoch plan", err)) ||
@@ -426,22 +386,30 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 cv_dist_slice(d, start, count, &lo, &hi);
                 nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, lo, hi, mb);
             } else {
-                for (int j = d->rank * leaves / d->size; j < (d->rank + 1) * leaves / d->size; j++)
-                    nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, start + count * j / leaves,
-                                      start + count * (j + 1) / leaves, mb);
+                const int64_t L = cv_repro_leaves(B, count), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
+                for (int64_t j = j0; j < j1; j++)
+                    nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, start + count * j / L,
+                                      start + count * (j + 1) / L, mb);
+                if (j0 == j1) { /* more ranks than leaves: no leaf here, but the step's sum is joined */
+                    if (pass) {
+                        plan[nplan] = (micro){start, 0, false, false, false};
+                        steps_of[nplan] = step;
+                    }
+                    nplan++;
+                }
             }
             if (pass) plan[nplan - 1].last = true;
         }
     }
     /* gradients, and so the allreduce, cover the trainable parameters only */
-    tree.n = cv_net_grad_count(net);
+    if (o->reproducible && cv_xsum_init(&leaf_sum, cv_net_grad_count(net), err)) goto done;
     cv_grad_sync sync;
     int64_t layer_off[CV_MAX_LAYERS];
     const int ngrad_layers = cv_net_grad_layers(net, layer_off);
     cv_grad_sync_init(&sync, d, cv_net_grads(net), cv_net_grad_count(net), o->bucket_bytes, layer_off,
                       ngrad_layers);
     hook_ctx hook = {&sync, false, 0, {{0}}};
-    if (d->size > 1 && o->bucket_bytes > 0) cv_net_set_grad_hook(net, grads_ready, &hook);
+    if (d->size > 1 && o->bucket_bytes > 0 && !o->reproducible) cv_net_set_grad_hook(net, grads_ready, &hook);
 
     /* where the run starts: a fresh start, imported weights, or a checkpoint's exact state */
     const int64_t nparams = cv_net_param_count(net);
@@ -550,7 +518,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 cv_net_metrics(net, b->labels, b->targets, b->count, &tm);
                 cv_net_backward(net, b->labels, b->targets, b->count, (double)count);
             }
-            if (o->reproducible && plan[k].leaf_last && !failed && tree_push(&tree, cv_net_grads(net), err)) goto done;
+            /* (cannot fail: a step has at most CV_XSUM_MAX_TERMS leaves) */
+            if (o->reproducible && plan[k].leaf_last && !failed) cv_xsum_add(&leaf_sum, cv_net_grads(net), err);
             if (!plan[k].last) continue;
             if (s.train.streamed && cv_dist_agree(d, failed, err)) goto done;
             if (failed) goto done;
@@ -558,8 +527,12 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 cv_errf(err, "%s", hook.err.msg);
                 goto done;
             }
-            if (o->reproducible ? tree_finish(&tree, d, cv_net_grads(net), err) : cv_grad_sync_finish(&sync, err))
+            if (o->reproducible) {
+                if (cv_xsum_allreduce(&leaf_sum, d, err)) goto done;
+                cv_xsum_take(&leaf_sum, cv_net_grads(net));
+            } else if (cv_grad_sync_finish(&sync, err)) {
                 goto done;
+            }
             /* stop-on-NaN and a termination signal, agreed by all ranks in one small reduction */
             const bool nan_here = cb->stop_on_nan && !isfinite(tm.loss - step_loss);
             double flags[2] = {o->stop_flag && *o->stop_flag ? 1.0 : 0.0, nan_here ? 1.0 : 0.0};
@@ -593,6 +566,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 st.step_in_epoch = step + 1;
                 st.best_weights = has_best ? best : NULL;
                 if (d->rank == 0 && cv_checkpoint_save_state(save_path, net, &nz, &opt, &st, err)) failed = 1;
+                if (!failed && d->rank == 0) kill_after_save(&saves);
                 if (cv_dist_agree(d, failed, err)) goto done;
                 if (signalled) {
                     cv_progress_break(&prog);
@@ -618,8 +592,9 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         if (s.has_val &&
             cv_evaluate(net, s.val_is_split ? &s.train : &s.val, &nz, s.val_idx, s.n_val, d, &vm, err))
             goto done;
-        const cv_progress_detail detail = {opt.cfg.lr, secs, sync.seconds, cv_now() - tv};
-        if (stats) stats[epoch] = (cv_epoch_stats){tm, vm, secs, (double)s.n_train / secs, sync.seconds};
+        const double comm = sync.seconds + leaf_sum.seconds;
+        const cv_progress_detail detail = {opt.cfg.lr, secs, comm, cv_now() - tv};
+        if (stats) stats[epoch] = (cv_epoch_stats){tm, vm, secs, (double)s.n_train / secs, comm};
         if (logf) {
             fprintf(logf, "%d,%.6g", epoch + 1, (double)opt.cfg.lr);
             csv_metrics(logf, spec, &tm, "", false);
@@ -627,7 +602,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             fprintf(logf, ",%.3f,%.1f\n", secs, (double)s.n_train / secs);
             fflush(logf);
         }
-        sync.seconds = 0.0;
+        sync.seconds = leaf_sum.seconds = 0.0;
         cv_progress_end(&prog, spec, &tm, s.has_val ? &vm : NULL, secs, &detail);
         if (o->plot && d->rank == 0 &&
             (cv_history_add_epoch(&hist, spec, epoch + 1, opt.cfg.lr, &tm, &vm, secs, (double)s.n_train / secs, err) ||
@@ -657,6 +632,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             st.step_in_epoch = 0;
             st.best_weights = has_best ? best : NULL;
             failed = d->rank == 0 && cv_checkpoint_save_state(o->checkpoint, net, &nz, &opt, &st, err);
+            if (!failed && d->rank == 0) kill_after_save(&saves);
             if (cv_dist_agree(d, failed, err)) goto done;
             if (talk && cb->save_best_only) fprintf(out, "saved %s (best %s so far)\n", o->checkpoint, cb->monitor);
         }
@@ -667,7 +643,7 @@ done:
     cv_progress_break(&prog);
     cv_history_free(&hist);
     if (logf) fclose(logf);
-    tree_free(&tree);
+    cv_xsum_free(&leaf_sum);
     free(best);
     cv_prefetch_free(&pf);
     cv_batch_free(&mem);
