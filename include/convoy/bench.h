@@ -27,6 +27,10 @@ typedef struct {
     int winograd[CV_MAX_LAYERS];                  /* layer i's products run by Winograd (CV_WINO_* mask) */
     double repro_step_ms, repro_images_per_s;     /* the same steps with --reproducible (0: not run) */
     double repro_comm_ms;                         /* per step: its exact sum's allreduce */
+    /* the first step's gradient against the leaves' float64 sum rounded to float: the share of
+     * elements equal to it and the largest distance in float ulps, for the exact sum and for a
+     * float32 sum of the leaves in order */
+    double repro_exact_share, repro_exact_ulps, repro_float_share, repro_float_ulps;
 } cv_bench_report;
 
 /** Times `steps` data-parallel training steps (after 3 warm-up steps) of GLOBAL batch `batch`

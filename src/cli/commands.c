@@ -535,6 +535,10 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
             printf("reproducible: step %.3f ms, %.0f images/s, %.2fx the default step (%lld leaves of the batch, "
                    "exact sum; its allreduce %.3f ms)\n", r.repro_step_ms, r.repro_images_per_s,
                    r.repro_step_ms / r.step_ms, (long long)cv_repro_leaves(r.batch, r.batch), r.repro_comm_ms);
+        if (reproducible)
+            printf("reproducible: against the leaves' float64 sum, the exact sum is %.2f%% equal to it, at most %.2g "
+                   "ulp off (a float32 sum of the leaves: %.2f%%, %.2g ulp)\n", 100.0 * r.repro_exact_share,
+                   r.repro_exact_ulps, 100.0 * r.repro_float_share, r.repro_float_ulps);
         if (r.ranks > 1 && !inference)
             printf("allreduce alone: %.1f us for 8 bytes, %.3f ms for the %.2f MB gradient\n", r.allreduce_small_us,
                    r.allreduce_grad_ms, 4e-6 * (double)r.params);

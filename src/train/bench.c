@@ -2,6 +2,7 @@
  * layer, against the measured peak. Inputs are uniform random, targets random labels or values. */
 #include "convoy/bench.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <string.h>
@@ -63,6 +64,32 @@ static int bench_machine(const cv_dist *d, cv_bench_report *r, cv_err *err)
     return 0;
 }
 
+/* Distance in float ulps of v from w (the float64 sum rounded to float). */
+static double ulps(float v, float w)
+{
+    const double u = w == 0.0f ? 0x1.0p-149 : ldexp(1.0, ilogb(w) - 23);
+    return fabs((double)v - (double)w) / u;
+}
+
+/* How far the exact sum and the float32 sum lie from the float64 one: the share of elements
+ * equal to it rounded to float, and the largest distance in ulps. */
+static void sum_errors(const float *exact, const float *seq, const double *ref, int64_t n, cv_bench_report *r)
+{
+    int64_t same_x = 0, same_s = 0;
+    double most_x = 0.0, most_s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float w = (float)ref[i];
+        same_x += exact[i] == w;
+        same_s += seq[i] == w;
+        most_x = fmax(most_x, ulps(exact[i], w));
+        most_s = fmax(most_s, ulps(seq[i], w));
+    }
+    r->repro_exact_share = (double)same_x / (double)(n ? n : 1);
+    r->repro_float_share = (double)same_s / (double)(n ? n : 1);
+    r->repro_exact_ulps = most_x;
+    r->repro_float_ulps = most_s;
+}
+
 /* The same steps as --reproducible trains them: this rank's leaves of the global batch, each
  * computed on its own and added into an exact sum, then the integer allreduce. */
 static int bench_reproducible(const cv_model_spec *spec, cv_net *net, cv_optim *opt, const float *x, float *xa,
@@ -76,7 +103,13 @@ static int bench_reproducible(const cv_model_spec *spec, cv_net *net, cv_optim *
     cv_xsum xs;
     if (cv_net_reserve(net, (batch + (int)L - 1) / (int)L, err) || cv_xsum_init(&xs, ngrad, err)) return -1;
     cv_net_profile(net, NULL, NULL);
+    /* the first step's leaves also summed in float64 (the reference) and in float32 in leaf order
+     * (the default's kind of sum), to measure the exact sum's error */
+    double *ref = cv_malloc(sizeof(double) * (size_t)ngrad, "reference sum", err);
+    float *seq = cv_malloc(sizeof(float) * (size_t)ngrad, "float sum", err);
     int rc = -1;
+    if (!ref || !seq) goto done;
+    for (int64_t i = 0; i < ngrad; i++) ref[i] = seq[i] = 0.0f;
     double t0 = 0.0;
     for (int s = -3; s < steps; s++) {
         if (s == 0) {
@@ -99,9 +132,16 @@ static int bench_reproducible(const cv_model_spec *spec, cv_net *net, cv_optim *
             cv_net_forward(net, in_x, c, true, spec->fit.seed, s, ids + p);
             cv_net_backward(net, labels ? y + p : NULL, labels ? NULL : t + (size_t)p * K, c, batch);
             if (cv_xsum_add(&xs, cv_net_grads(net), err)) goto done;
+            const float *g = cv_net_grads(net);
+            for (int64_t i = 0; s == -3 && i < ngrad; i++) {
+                ref[i] += g[i];
+                seq[i] += g[i];
+            }
         }
         if (cv_xsum_allreduce(&xs, d, err)) goto done;
         cv_xsum_take(&xs, cv_net_grads(net));
+        if (s == -3 && (cv_dist_sum_f64(d, ref, (int)ngrad, err) || cv_dist_sum_f32(d, seq, ngrad, err))) goto done;
+        if (s == -3) sum_errors(cv_net_grads(net), seq, ref, ngrad, r);
         cv_optim_step(opt, cv_net_params(net), cv_net_grads(net));
     }
     const double total = cv_now() - t0;
@@ -110,6 +150,8 @@ static int bench_reproducible(const cv_model_spec *spec, cv_net *net, cv_optim *
     r->repro_comm_ms = 1e3 * xs.seconds / steps;
     rc = 0;
 done:
+    free(ref);
+    free(seq);
     cv_xsum_free(&xs);
     return rc;
 }
