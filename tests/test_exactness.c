@@ -169,12 +169,14 @@ static void xsum_of(cv_xsum *s, const float *v, const int *order, int from, int 
     for (int k = from; k < to; k++) cr_assert_eq(cv_xsum_add(s, v + (size_t)order[k] * XN, &err), 0, "%s", err.msg);
 }
 
-/* what cv_xsum_allreduce does for two ranks, in one process */
+/* what cv_xsum_allreduce_take does for two ranks (before its rounding), in one process */
 static void merge(cv_xsum *a, cv_xsum *b)
 {
-    int32_t w[8];
-    cr_assert_leq(a->nblocks, 8);
-    for (int64_t k = 0; k < a->nblocks; k++) w[k] = a->window[k] > b->window[k] ? a->window[k] : b->window[k];
+    if (!cv_xsum_terms(a)) cv_xsum_wipe(a);
+    if (!cv_xsum_terms(b)) cv_xsum_wipe(b);
+    int8_t w[XN];
+    
+    for (int64_t k = 0; k < a->n; k++) w[k] = a->window[k] > b->window[k] ? a->window[k] : b->window[k];
     cv_xsum_align(a, w);
     cv_xsum_align(b, w);
     for (int64_t i = 0; i < 2 * a->n + 1; i++) a->digits[i] += b->digits[i];
@@ -212,8 +214,8 @@ Test(exactsum, same_bits_in_any_order_and_any_split)
 }
 
 /* against the sum in long double (64-bit significand): within half a float ulp of it plus the
- * documented truncation (below 2^-40 of the block's largest magnitude per value), and the
- * correctly rounded sum where every value is within 2^-16 of its block's largest (no bit lost) */
+ * documented truncation (below 2^-40 of the element's largest magnitude per value), and the
+ * correctly rounded sum where every value is within 2^-16 of its element's largest (no bit lost) */
 Test(exactsum, within_its_stated_error_of_the_true_sum)
 {
     float *v = make_vectors(2);
@@ -225,16 +227,16 @@ Test(exactsum, within_its_stated_error_of_the_true_sum)
     cv_xsum_take(&s, got);
     for (int i = 0; i < XN; i++) {
         long double t = 0.0L, most = 0.0L;
-        for (int b = (i / CV_XSUM_BLOCK) * CV_XSUM_BLOCK; b < XN && b < (i / CV_XSUM_BLOCK + 1) * CV_XSUM_BLOCK; b++)
-            for (int k = 0; k < XV; k++) most = fabsl(v[(size_t)k * XN + b]) > most ? fabsl(v[(size_t)k * XN + b]) : most;
-        for (int k = 0; k < XV; k++) t += v[(size_t)k * XN + i];
+        for (int k = 0; k < XV; k++) {
+            t += v[(size_t)k * XN + i];
+            most = fabsl(v[(size_t)k * XN + i]) > most ? fabsl(v[(size_t)k * XN + i]) : most;
+        }
         const long double bound = 0.5L * fabsl(t) * 0x1.0p-23L + XV * most * 0x1.0p-40L + 0x1.0p-149L;
         cr_expect_leq(fabsl((long double)got[i] - t), bound, "element %d: %a, true sum %La", i, (double)got[i], t);
     }
     /* values of one binade: the exact sum, rounded once */
     cv_rng r = {7};
     for (int i = 0; i < XN * XV; i++) v[i] = (float)(1.0 + (double)(cv_rng_next(&r) >> 40) * 0x1.0p-24) * ((i & 1) ? 3.0f : -1.0f);
-    cv_xsum_clear(&s);
     cv_err err;
     for (int k = 0; k < XV; k++) cr_assert_eq(cv_xsum_add(&s, v + (size_t)k * XN, &err), 0, "%s", err.msg);
     cv_xsum_take(&s, got);
@@ -249,7 +251,67 @@ Test(exactsum, within_its_stated_error_of_the_true_sum)
     free(v);
 }
 
-Test(exactsum, a_nan_spoils_its_block_only)
+/* a small value beside a large one in the same vector keeps its bits: windows are per element */
+Test(exactsum, small_values_beside_large_ones_keep_their_bits)
+{
+    enum { N = 2 };
+    cv_xsum s;
+    cv_err err;
+    cr_assert_eq(cv_xsum_init(&s, N, &err), 0, "%s", err.msg);
+    const float v[N] = {1.0f, 0x1.fffffep-42f};
+    for (int k = 0; k < 1000; k++) cr_assert_eq(cv_xsum_add(&s, v, &err), 0);
+    float got[N];
+    cv_xsum_take(&s, got);
+    cr_expect_eq(got[0], 1000.0f);
+    cr_expect_eq(got[1], (float)(1000.0 * 0x1.fffffep-42), "%a", (double)got[1]);
+    cv_xsum_free(&s);
+}
+
+/* the final rounding is one rounding: {2^39, 2^15, 2^-40} lies just above the midpoint of
+ * 2^39 and its next float, so it rounds up (a double rounding would land on the midpoint and
+ * round to even, down); the same with signs flipped, and just below the midpoint */
+Test(exactsum, rounds_once_to_nearest)
+{
+    const float sets[3][3] = {{0x1p39f, 0x1p15f, 0x1p-40f}, {-0x1p39f, -0x1p15f, -0x1p-40f}, {0x1p39f, 0x1p15f, -0x1p-40f}};
+    const float want[3] = {0x1.000002p39f, -0x1.000002p39f, 0x1p39f};
+    for (int c = 0; c < 3; c++) {
+        cv_xsum s;
+        cv_err err;
+        cr_assert_eq(cv_xsum_init(&s, 1, &err), 0, "%s", err.msg);
+        for (int k = 0; k < 3; k++) cr_assert_eq(cv_xsum_add(&s, &sets[c][k], &err), 0);
+        float got;
+        cv_xsum_take(&s, &got);
+        cr_expect_eq(got, want[c], "set %d: %a, wanted %a", c, (double)got, (double)want[c]);
+        cv_xsum_free(&s);
+    }
+}
+
+/* a sum taken, then reused (its memory still holding the old digits and windows), or cleared
+ * part-way, gives the bits of a new one */
+Test(exactsum, a_reused_sum_keeps_nothing_of_the_last)
+{
+    float *v = make_vectors(4);
+    int order[XV];
+    for (int k = 0; k < XV; k++) order[k] = XV - 1 - k; /* the largest first: no window moves up */
+    float fresh[XN], reused[XN];
+    cv_xsum s;
+    cv_err err;
+    xsum_of(&s, v, order, 0, XV / 2);
+    cv_xsum_take(&s, fresh);
+    for (int k = XV / 2; k < XV; k++) cr_assert_eq(cv_xsum_add(&s, v + (size_t)order[k] * XN, &err), 0);
+    cv_xsum_clear(&s);
+    for (int k = 0; k < XV / 2; k++) cr_assert_eq(cv_xsum_add(&s, v + (size_t)order[k] * XN, &err), 0);
+    cv_xsum_take(&s, reused);
+    cr_expect_eq(memcmp(fresh, reused, sizeof fresh), 0, "a reused sum differs from a new one");
+    cv_xsum_take(&s, reused); /* nothing added since: zeros */
+    int nonzero = 0;
+    for (int i = 0; i < XN; i++) nonzero += reused[i] != 0.0f;
+    cr_expect_eq(nonzero, 0);
+    cv_xsum_free(&s);
+    free(v);
+}
+
+Test(exactsum, a_nan_spoils_its_element_only)
 {
     float v[XN] = {0};
     for (int i = 0; i < XN; i++) v[i] = 1.5f;
@@ -258,17 +320,18 @@ Test(exactsum, a_nan_spoils_its_block_only)
     cr_assert_eq(cv_xsum_init(&s, XN, &err), 0, "%s", err.msg);
     cr_assert_eq(cv_xsum_add(&s, v, &err), 0);
     v[5] = NAN;
-    v[CV_XSUM_BLOCK + 3] = INFINITY;
+    v[7] = INFINITY;
+    cr_assert_eq(cv_xsum_add(&s, v, &err), 0);
+    v[5] = v[7] = 1.0f;
     cr_assert_eq(cv_xsum_add(&s, v, &err), 0);
     float got[XN];
     cv_xsum_take(&s, got);
-    cr_expect(isnan(got[0]) && isnan(got[CV_XSUM_BLOCK - 1]) && isnan(got[CV_XSUM_BLOCK]));
-    cr_expect_eq(got[2 * CV_XSUM_BLOCK], 3.0f);
-    cr_expect_eq(got[XN - 1], 3.0f);
+    cr_expect(isnan(got[5]) && isnan(got[7]));
+    cr_expect(got[4] == 4.5f && got[6] == 4.5f && got[XN - 1] == 4.5f);
     cv_xsum_free(&s);
 }
 
-/* The documented result, computed another way: per block the final window I (the least
+/* The documented result, computed another way: per element the final window I (the least
  * multiple of 40 with every |value| below 2^I), each value truncated toward zero to a multiple
  * of 2^(I-80) and summed as a 128-bit integer, rounded once. Run on the default clone and on
  * the AVX2 and generic ones (CONVOY_GEMM, read once per process: set before the first call). */
@@ -284,24 +347,20 @@ static void documented_sum(const char *path)
     cv_xsum_take(&s, got);
     cv_xsum_free(&s);
     int wrong = 0;
-    for (int b = 0; b * CV_XSUM_BLOCK < XN; b++) {
-        const int lo = b * CV_XSUM_BLOCK, hi = lo + CV_XSUM_BLOCK < XN ? lo + CV_XSUM_BLOCK : XN;
+    for (int i = 0; i < XN; i++) {
         int I = -1000;
-        for (int k = 0; k < XV; k++)
-            for (int i = lo; i < hi; i++) {
-                const float x = v[(size_t)k * XN + i];
-                int e;
-                if (x == 0.0f) continue;
-                frexpf(x, &e); /* |x| < 2^e */
-                const int w = e <= 0 ? -(-e / 40) * 40 : (e + 39) / 40 * 40;
-                I = w > I ? w : I;
-            }
-        for (int i = lo; i < hi; i++) {
-            __int128 t = 0;
-            for (int k = 0; k < XV; k++) /* x / 2^(I-80), truncated: exact in long double */
-                t += (__int128)truncl(ldexpl((long double)v[(size_t)k * XN + i], 80 - I));
-            wrong += got[i] != ldexpf((float)t, I - 80);
+        for (int k = 0; k < XV; k++) {
+            const float x = v[(size_t)k * XN + i];
+            int e;
+            if (x == 0.0f) continue;
+            frexpf(x, &e); /* |x| < 2^e */
+            const int w = e <= 0 ? -(-e / 40) * 40 : (e + 39) / 40 * 40;
+            I = w > I ? w : I;
         }
+        __int128 t = 0;
+        for (int k = 0; k < XV; k++) /* x / 2^(I-80), truncated: exact in long double */
+            t += (__int128)truncl(ldexpl((long double)v[(size_t)k * XN + i], 80 - I));
+        wrong += got[i] != ldexpf((float)t, I - 80);
     }
     cr_expect_eq(wrong, 0, "%d of %d sums differ from the documented formula (%s clone)", wrong, XN,
                  path ? path : "default");

@@ -192,28 +192,45 @@ int cv_grad_sync_finish(cv_grad_sync *s, cv_err *err)
     return rc;
 }
 
-/* The digits' sum over ranks once every rank's windows are the largest any rank has: integers,
- * so the order MPI adds them in changes nothing. */
-int cv_xsum_allreduce(cv_xsum *s, const cv_dist *d, cv_err *err)
+/* The exact sum over ranks: the windows' maximum, the digits moved to it, each rank the integer
+ * sums of its slice of the elements (MPI_Reduce_scatter: integers, so the order MPI adds them in
+ * changes nothing), rounded there, and the floats gathered by every rank. */
+int cv_xsum_allreduce_take(cv_xsum *s, const cv_dist *d, float *out, cv_err *err)
 {
-    if (d->size == 1) return 0;
+    if (d->size == 1) {
+        cv_xsum_take(s, out);
+        return 0;
+    }
+    if (s->n > INT_MAX) return cv_errf(err, "internal: an exact sum of %lld values is too long for MPI", (long long)s->n);
     const double t0 = cv_now();
-    memcpy(s->window_all, s->window, sizeof(int32_t) * (size_t)s->nblocks);
-    for (int64_t off = 0; off < s->nblocks; off += INT_MAX / 2) {
-        const int c = (int)(s->nblocks - off < INT_MAX / 2 ? s->nblocks - off : INT_MAX / 2);
-        int rc = MPI_Allreduce(MPI_IN_PLACE, s->window_all + off, c, MPI_INT32_T, MPI_MAX, d->comm);
-        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce of exact-sum windows", err);
+    if (cv_xsum_terms(s) == 0) cv_xsum_wipe(s); /* this rank added nothing: its memory must say so */
+    int64_t terms = cv_xsum_terms(s);
+    int *count = malloc(sizeof(int) * 2 * (size_t)d->size);
+    if (!count) return cv_errf(err, "out of memory for the exact sum's MPI counts");
+    int *start = count + d->size;
+    for (int r = 0; r < d->size; r++) {
+        start[r] = (int)(s->n * r / d->size);
+        count[r] = (int)(s->n * (r + 1) / d->size) - start[r];
     }
-    cv_xsum_align(s, s->window_all);
-    const int64_t n = 2 * s->n + 1;
-    for (int64_t off = 0; off < n; off += INT_MAX / 2) {
-        const int c = (int)(n - off < INT_MAX / 2 ? n - off : INT_MAX / 2);
-        int rc = MPI_Allreduce(MPI_IN_PLACE, s->digits + off, c, MPI_INT64_T, MPI_SUM, d->comm);
-        if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Allreduce of exact-sum digits", err);
+    memcpy(s->window_all, s->window, (size_t)s->n);
+    int rc = MPI_Allreduce(MPI_IN_PLACE, s->window_all, (int)s->n, MPI_INT8_T, MPI_MAX, d->comm);
+    if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &terms, 1, MPI_INT64_T, MPI_SUM, d->comm);
+    if (rc == MPI_SUCCESS) {
+        cv_xsum_align(s, s->window_all);
+        int64_t *hi = s->digits, *lo = s->digits + s->n;
+        rc = MPI_Reduce_scatter(MPI_IN_PLACE, hi, count, MPI_INT64_T, MPI_SUM, d->comm);
+        if (rc == MPI_SUCCESS) rc = MPI_Reduce_scatter(MPI_IN_PLACE, lo, count, MPI_INT64_T, MPI_SUM, d->comm);
+        /* this rank's slice sums now start hi and lo */
+        if (rc == MPI_SUCCESS) cv_xsum_round(out + start[d->rank], s->window_all + start[d->rank], hi, lo, count[d->rank]);
+        if (rc == MPI_SUCCESS)
+            rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, out, count, start, MPI_FLOAT, d->comm);
     }
+    free(count);
+    cv_xsum_clear(s); /* the digits are spent either way */
     s->seconds += cv_now() - t0;
-    if (cv_xsum_terms(s) > CV_XSUM_MAX_TERMS)
-        return cv_errf(err, "internal: an exact sum of %lld vectors over %d ranks (at most %lld)",
-                       (long long)cv_xsum_terms(s), d->size, (long long)CV_XSUM_MAX_TERMS);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI collectives of the exact gradient sum", err);
+    if (terms > CV_XSUM_MAX_TERMS)
+        return cv_errf(err, "internal: an exact sum of %lld vectors over %d ranks (at most %lld)", (long long)terms,
+                       d->size, (long long)CV_XSUM_MAX_TERMS);
     return 0;
 }

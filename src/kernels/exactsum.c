@@ -1,153 +1,151 @@
-/* The exact sum's local side (include/convoy/exactsum.h has the method): a block's window from
- * its largest magnitude, the digits moved up with the window, each value's two digits added.
- * Integer arithmetic only, so every instruction set's clone gives the same bits; blocks are
- * independent and shared out over threads. */
+/* The exact sum's local side (include/convoy/exactsum.h has the method): each element's
+ * window from the magnitudes it has seen, its digits moved up with the window, each value's two
+ * digits added. Integer arithmetic only, so every instruction set's clone gives the same bits;
+ * elements are independent and shared out over threads in chunks. */
 #include "convoy/exactsum.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/isa.h"
 
-enum { W = CV_XSUM_DIGIT, B = CV_XSUM_BLOCK };
+enum { W = CV_XSUM_DIGIT, CHUNK = 4096 };
 #define DIGIT_MASK ((UINT64_C(1) << W) - 1)
 
 int cv_xsum_init(cv_xsum *s, int64_t n, cv_err *err)
 {
     memset(s, 0, sizeof *s);
     s->n = n;
-    s->nblocks = (n + B - 1) / B;
-    s->window = malloc(sizeof(int32_t) * (size_t)(s->nblocks ? s->nblocks : 1));
-    s->window_all = malloc(sizeof(int32_t) * (size_t)(s->nblocks ? s->nblocks : 1));
+    s->window = malloc((size_t)(n ? n : 1));
+    s->window_all = malloc((size_t)(n ? n : 1));
     s->digits = malloc(sizeof(int64_t) * (size_t)(2 * n + 1));
     if (!s->window || !s->window_all || !s->digits) {
         cv_xsum_free(s);
         return cv_errf(err, "out of memory for an exact sum of %lld values", (long long)n);
     }
-    cv_xsum_clear(s);
+    cv_xsum_wipe(s);
     return 0;
 }
 
 void cv_xsum_free(cv_xsum *s)
 {
     free(s->window);
-    free(s->digits);
     free(s->window_all);
+    free(s->digits);
     s->window = s->window_all = NULL;
     s->digits = NULL;
 }
 
-void cv_xsum_clear(cv_xsum *s)
+/* An empty sum is one with no term counted, whatever its memory holds (cv_xsum_add writes
+ * the first term without reading); cv_xsum_wipe makes the memory say so too, for a rank that
+ * joins an allreduce with nothing added. */
+void cv_xsum_clear(cv_xsum *s) { s->digits[2 * s->n] = 0; }
+
+void cv_xsum_wipe(cv_xsum *s)
 {
-    for (int64_t b = 0; b < s->nblocks; b++) s->window[b] = CV_XSUM_EMPTY;
+    memset(s->window, CV_XSUM_EMPTY, (size_t)s->n);
     memset(s->digits, 0, sizeof(int64_t) * (size_t)(2 * s->n + 1));
 }
 
-static uint32_t float_bits(float v)
+static inline uint32_t float_bits(float v)
 {
     uint32_t u;
     memcpy(&u, &v, sizeof u);
     return u;
 }
 
-/* The window for magnitudes below 2^top: the least multiple of W at or above top. */
-static int32_t window_for(int32_t top) { return (int32_t)(W * (int64_t)ceil((double)top / W)); }
-
-/* One block's digits move from window `from` up to window `to`: per digit moved, lo is
- * dropped and hi becomes lo. */
-static void move_window(int64_t *hi, int64_t *lo, int64_t m, int32_t from, int32_t to)
+/* The element's digits when its window moves from `from` up to `to` (windows in digits): per
+ * digit moved, lo is dropped and hi becomes lo. Nothing moves from an empty or into a
+ * non-finite window. */
+static inline void move_window(int64_t *hi, int64_t *lo, int from, int to)
 {
-    const int32_t digits = (to - from) / W;
-    for (int64_t i = 0; i < m; i++) {
-        lo[i] = digits == 1 ? hi[i] : 0;
-        hi[i] = 0;
-    }
+    const int moved = from != CV_XSUM_EMPTY && to != CV_XSUM_NONFINITE ? to - from : 0;
+    *lo = moved == 1 ? *hi : moved > 1 ? 0 : *lo;
+    *hi = moved > 0 ? 0 : *hi;
 }
 
-/* hi and lo += the digits of each of v's m values at window I (every |v| < 2^I). A value
- * m * 2^q (m the 24-bit significand) sits s = q - (I - 2W) bits above the lo digit's unit:
- * its hi digit is m shifted by s - W, its lo digit the low W bits of m shifted by s (a right
- * shift truncates; bits shifted past 64 are zero either way, as m has 24). */
-static inline __attribute__((always_inline)) void deposit_body(int64_t *restrict hi, int64_t *restrict lo,
-                                                               const float *restrict v, int64_t m, int32_t I)
+/* hi and lo += the digits of v's m values, each element's window first raised to the value's
+ * where that is higher. A value sig * 2^q (sig its 24-bit significand) below 2^top has the
+ * window ceil(top / W) and sits s = q - (I - 2W) bits above the lo digit's unit: its hi digit
+ * is sig shifted by s - W, its lo digit the low W bits of sig shifted by s (a right shift
+ * truncates; bits shifted past 64 are zero either way, as sig has 24). */
+static inline __attribute__((always_inline)) void deposit_body(int8_t *restrict win, int64_t *restrict hi,
+                                                               int64_t *restrict lo, const float *restrict v,
+                                                               int64_t m, bool fresh)
 {
-    const int32_t base = I - 2 * W;
+    /* written without branches (masks and selects) so that it vectorises; a fresh sum (nothing
+     * added yet: its memory holds anything) is written without being read */
     for (int64_t i = 0; i < m; i++) {
-        const uint32_t u = float_bits(v[i]);
-        const int32_t e = (int32_t)((u >> 23) & 0xff);
-        const uint64_t sig = (uint64_t)(u & 0x7fffff) | (e ? UINT64_C(0x800000) : 0);
-        const int32_t s = (e ? e : 1) - 150 - base;
-        const int32_t t = s - W;
+        const uint32_t u = float_bits(v[i]), a = u & 0x7fffffff;
+        const int32_t e = (int32_t)(a >> 23), e1 = e ? e : 1;
+        /* |v| < 2^top; ceil(top / W) with top + 199 > 0: floor((top + 199) / 40) - 4 */
+        const int32_t want = (e1 - 126 + 199) / W - 4;
+        const int32_t cur = fresh ? CV_XSUM_EMPTY : win[i];
+        const int32_t bad = (int32_t)(a >= 0x7f800000u) | (int32_t)(cur == CV_XSUM_NONFINITE);
+        int32_t to = want > cur ? want : cur;
+        to = a == 0 ? cur : to;
+        to = bad ? CV_XSUM_NONFINITE : to;
+        win[i] = (int8_t)to;
+        /* the digits moved up to the new window: by one digit lo = hi, by more both cleared */
+        const int32_t moved = (cur != CV_XSUM_EMPTY) & !bad ? to - cur : 0;
+        const int64_t one = -(int64_t)(moved == 1), more = -(int64_t)(moved > 1), up = one | more;
+        const int64_t hi0 = fresh ? 0 : hi[i], lo0 = fresh ? 0 : lo[i];
+        const int64_t h0 = hi0 & ~up, l0 = (hi0 & one) | (lo0 & ~up);
+        const int32_t s = e1 - 150 - (to * W - 2 * W), t = s - W;
         const int32_t rs = -s < 63 ? -s : 63, rt = -t < 63 ? -t : 63;
-        const uint64_t h = t >= 0 ? sig << t : sig >> rt;
-        const uint64_t l = (s >= 0 ? sig << (s & 63) : sig >> rs) & DIGIT_MASK;
+        const uint64_t sig = (uint64_t)(a & 0x7fffff) | (e ? UINT64_C(0x800000) : 0);
+        /* nothing to add for a zero, and nothing counts in a non-finite window */
+        const uint64_t keep = (uint64_t)-(int64_t)(!bad & (a != 0));
+        const uint64_t h = (t >= 0 ? sig << (t & 63) : sig >> rt) & keep;
+        const uint64_t l = (s >= 0 ? sig << (s & 63) : sig >> rs) & DIGIT_MASK & keep;
         const int64_t sign = (int64_t)(u >> 31); /* 0 or 1 */
-        hi[i] += ((int64_t)h ^ -sign) + sign;    /* -h for a negative value */
-        lo[i] += ((int64_t)l ^ -sign) + sign;
+        hi[i] = h0 + (((int64_t)h ^ -sign) + sign); /* -h for a negative value */
+        lo[i] = l0 + (((int64_t)l ^ -sign) + sign);
     }
 }
 
-CV_ISA_CLONES(deposit, (int64_t *hi, int64_t *lo, const float *v, int64_t m, int32_t I), deposit_body,
-              (hi, lo, v, m, I))
-
-/* The largest magnitude's bits (an unsigned compare orders finite magnitudes; NaN and
- * infinity sort above every finite one). */
-static inline __attribute__((always_inline)) void max_bits_body(uint32_t *out, const float *restrict v, int64_t m)
+static inline __attribute__((always_inline)) void deposit_more(int8_t *win, int64_t *hi, int64_t *lo, const float *v,
+                                                               int64_t m)
 {
-    uint32_t most = 0;
-    for (int64_t i = 0; i < m; i++) {
-        const uint32_t a = float_bits(v[i]) & 0x7fffffff;
-        most = a > most ? a : most;
-    }
-    *out = most;
+    deposit_body(win, hi, lo, v, m, false);
 }
 
-CV_ISA_CLONES(max_bits, (uint32_t *out, const float *v, int64_t m), max_bits_body, (out, v, m))
+static inline __attribute__((always_inline)) void deposit_first(int8_t *win, int64_t *hi, int64_t *lo, const float *v,
+                                                                int64_t m)
+{
+    deposit_body(win, hi, lo, v, m, true);
+}
+
+CV_ISA_CLONES(deposit, (int8_t *win, int64_t *hi, int64_t *lo, const float *v, int64_t m), deposit_more,
+              (win, hi, lo, v, m))
+CV_ISA_CLONES(deposit1, (int8_t *win, int64_t *hi, int64_t *lo, const float *v, int64_t m), deposit_first,
+              (win, hi, lo, v, m))
 
 int cv_xsum_add(cv_xsum *s, const float *v, cv_err *err)
 {
     int64_t *terms = &s->digits[2 * s->n];
     if (*terms >= CV_XSUM_MAX_TERMS)
         return cv_errf(err, "internal: an exact sum of more than %lld vectors", (long long)CV_XSUM_MAX_TERMS);
+    const deposit_fn dep = *terms == 0 ? deposit1_pick() : deposit_pick();
     (*terms)++;
-    const deposit_fn dep = deposit_pick();
-    const max_bits_fn mb = max_bits_pick();
     int64_t *hi = s->digits, *lo = s->digits + s->n;
 #pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < s->nblocks; b++) {
-        const int64_t o = b * B, m = s->n - o < B ? s->n - o : B;
-        uint32_t most;
-        mb(&most, v + o, m);
-        if (most == 0 || s->window[b] == CV_XSUM_NONFINITE) continue;
-        if (most >= 0x7f800000u) {
-            s->window[b] = CV_XSUM_NONFINITE;
-            continue;
-        }
-        /* |v| < 2^top: a normal value of biased exponent e is below 2^(e - 126) */
-        const int32_t e = (int32_t)(most >> 23), top = (e ? e : 1) - 126;
-        const int32_t want = window_for(top);
-        if (s->window[b] == CV_XSUM_EMPTY) {
-            s->window[b] = want;
-        } else if (want > s->window[b]) {
-            move_window(hi + o, lo + o, m, s->window[b], want);
-            s->window[b] = want;
-        }
-        dep(hi + o, lo + o, v + o, m, s->window[b]);
+    for (int64_t o = 0; o < s->n; o += CHUNK) {
+        const int64_t m = s->n - o < CHUNK ? s->n - o : CHUNK;
+        dep(s->window + o, hi + o, lo + o, v + o, m);
     }
     return 0;
 }
 
-void cv_xsum_align(cv_xsum *s, const int32_t *windows)
+void cv_xsum_align(cv_xsum *s, const int8_t *windows)
 {
     int64_t *hi = s->digits, *lo = s->digits + s->n;
 #pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < s->nblocks; b++) {
-        const int64_t o = b * B, m = s->n - o < B ? s->n - o : B;
-        const int32_t to = windows[b], from = s->window[b];
-        if (to != CV_XSUM_NONFINITE && to != CV_XSUM_EMPTY && from != CV_XSUM_EMPTY && to > from)
-            move_window(hi + o, lo + o, m, from, to);
-        s->window[b] = to;
+    for (int64_t i = 0; i < s->n; i++) {
+        move_window(&hi[i], &lo[i], s->window[i], windows[i]);
+        s->window[i] = windows[i];
     }
 }
 
@@ -168,14 +166,14 @@ static inline double small_int_to_double(int64_t x)
 /* hi 2^W + lo as a double rounded to odd (both digits, and hi 2^W, are exact doubles while
  * |hi|, |lo| < 2^51, CV_XSUM_MAX_TERMS digits of < 2^40): their rounded sum and its exact error
  * (TwoSum), and where that error is not zero the neighbour with an odd last bit. A double
- * rounded to odd then rounds to float as the exact value would: one rounding in all. The
- * digits are cleared as they are read (the sum is empty afterwards). */
-static inline __attribute__((always_inline)) void result_body(float *restrict out, int64_t *restrict hi,
-                                                              int64_t *restrict lo, int64_t m, double scale)
+ * rounded to odd then rounds to float as the exact value would: one rounding in all. */
+static inline __attribute__((always_inline)) void result_body(float *restrict out, const int8_t *restrict win,
+                                                              const int64_t *restrict hi, const int64_t *restrict lo,
+                                                              int64_t m)
 {
     for (int64_t i = 0; i < m; i++) {
         const double a = small_int_to_double(hi[i]) * 0x1.0p40, b = small_int_to_double(lo[i]);
-        hi[i] = lo[i] = 0;
+        const int w = win[i];
         const double t = a + b, bb = t - a, e = (a - (t - bb)) + (b - bb);
         uint64_t u;
         memcpy(&u, &t, sizeof u);
@@ -183,29 +181,31 @@ static inline __attribute__((always_inline)) void result_body(float *restrict ou
          * when it lies beyond t) */
         const uint64_t fix = (uint64_t)(e != 0.0) & ~u & 1, away = (e > 0) == (t > 0);
         u += fix * (2 * away - 1);
-        double odd;
+        double odd, scale;
         memcpy(&odd, &u, sizeof odd);
-        out[i] = (float)(odd * scale);
+        /* 2^(I - 2W), I = W w: a normal double for every window floats need */
+        const uint64_t sb = (uint64_t)(w * W - 2 * W + 1023) << 52;
+        memcpy(&scale, &sb, sizeof scale);
+        const float f = (float)(odd * scale);
+        out[i] = w == CV_XSUM_NONFINITE ? NAN : w == CV_XSUM_EMPTY ? 0.0f : f;
     }
 }
 
-CV_ISA_CLONES(result, (float *out, int64_t *hi, int64_t *lo, int64_t m, double scale), result_body,
-              (out, hi, lo, m, scale))
+CV_ISA_CLONES(result, (float *out, const int8_t *win, const int64_t *hi, const int64_t *lo, int64_t m), result_body,
+              (out, win, hi, lo, m))
+
+void cv_xsum_round(float *out, const int8_t *window, const int64_t *hi, const int64_t *lo, int64_t m)
+{
+    const result_fn res = result_pick();
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < m; o += CHUNK) res(out + o, window + o, hi + o, lo + o, m - o < CHUNK ? m - o : CHUNK);
+}
 
 void cv_xsum_take(cv_xsum *s, float *out)
 {
-    int64_t *hi = s->digits, *lo = s->digits + s->n;
-    const result_fn res = result_pick();
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < s->nblocks; b++) {
-        const int64_t o = b * B, m = s->n - o < B ? s->n - o : B;
-        const int32_t I = s->window[b];
-        if (I == CV_XSUM_EMPTY || I == CV_XSUM_NONFINITE) {
-            for (int64_t i = o; i < o + m; i++) out[i] = I == CV_XSUM_EMPTY ? 0.0f : NAN;
-            continue;
-        }
-        res(out + o, hi + o, lo + o, m, ldexp(1.0, I - 2 * W)); /* a power of two: exact */
-    }
-    for (int64_t b = 0; b < s->nblocks; b++) s->window[b] = CV_XSUM_EMPTY;
-    s->digits[2 * s->n] = 0;
+    if (cv_xsum_terms(s) == 0) /* nothing added: the memory may hold an old sum */
+        memset(out, 0, sizeof(float) * (size_t)s->n);
+    else
+        cv_xsum_round(out, s->window, s->digits, s->digits + s->n, s->n);
+    cv_xsum_clear(s);
 }

@@ -138,8 +138,7 @@ static int bench_reproducible(const cv_model_spec *spec, cv_net *net, cv_optim *
                 seq[i] += g[i];
             }
         }
-        if (cv_xsum_allreduce(&xs, d, err)) goto done;
-        cv_xsum_take(&xs, cv_net_grads(net));
+        if (cv_xsum_allreduce_take(&xs, d, cv_net_grads(net), err)) goto done;
         if (s == -3 && (cv_dist_sum_f64(d, ref, (int)ngrad, err) || cv_dist_sum_f32(d, seq, ngrad, err))) goto done;
         if (s == -3) sum_errors(cv_net_grads(net), seq, ref, ngrad, r);
         cv_optim_step(opt, cv_net_params(net), cv_net_grads(net));

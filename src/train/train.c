@@ -528,8 +528,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 goto done;
             }
             if (o->reproducible) {
-                if (cv_xsum_allreduce(&leaf_sum, d, err)) goto done;
-                cv_xsum_take(&leaf_sum, cv_net_grads(net));
+                if (cv_xsum_allreduce_take(&leaf_sum, d, cv_net_grads(net), err)) goto done;
             } else if (cv_grad_sync_finish(&sync, err)) {
                 goto done;
             }
