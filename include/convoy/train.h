@@ -60,8 +60,9 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
 /** Checks a dataset fits the model: sample shape, label range or target width, label/loss kind. */
 int cv_check_data(const cv_model_spec *spec, const cv_dataset *ds, cv_err *err);
 
-/** Metrics over rows idx[0..count) (all rows when idx is NULL), each rank taking a slice and
- *  the sums combined across ranks: every sample counted exactly once. */
+/** Metrics over rows idx[0..count) (all rows when idx is NULL): the rows are cut into chunks of
+ *  CV_MICRO_BATCH, the ranks share out the chunks, and the chunks' sums are added in chunk order,
+ *  so every sample counts once and the sums are the same bits at any rank count. */
 int cv_evaluate(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx,
                 int64_t count, const cv_dist *d, cv_metrics *m, cv_err *err);
 

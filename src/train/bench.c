@@ -100,8 +100,13 @@ static int bench_reproducible(const cv_model_spec *spec, cv_net *net, cv_optim *
     const int K = cv_net_outputs(net);
     const int64_t L = cv_repro_leaves(batch, batch), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
     const cv_augment_units units = {.unit = 1.0f / 255.0f, .max_value = 255.0f};
-    cv_xsum xs;
-    if (cv_net_reserve(net, (batch + (int)L - 1) / (int)L, err) || cv_xsum_init(&xs, ngrad, err)) return -1;
+    cv_xsum xs = {0};
+    /* memory can run out on one rank only: all agree before the first collective */
+    if (cv_dist_agree(d, cv_net_reserve(net, (batch + (int)L - 1) / (int)L, err) || cv_xsum_init(&xs, ngrad, err),
+                      err)) {
+        cv_xsum_free(&xs);
+        return -1;
+    }
     cv_net_profile(net, NULL, NULL);
     /* the first step's leaves also summed in float64 (the reference) and in float32 in leaf order
      * (the default's kind of sum), to measure the exact sum's error */

@@ -6,6 +6,7 @@
 #include "convoy/train.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -73,26 +74,60 @@ static int sum_metrics(const cv_dist *d, cv_metrics *m, cv_err *err)
     return 0;
 }
 
+static void metrics_to(double *v, const cv_metrics *m)
+{
+    v[0] = m->loss, v[1] = m->correct, v[2] = m->abs_err, v[3] = m->sq_err;
+    v[4] = (double)m->count, v[5] = (double)m->values;
+}
+
+/* Adds to m the metric sums of parts (validation chunks, --reproducible's leaves) that several
+ * ranks computed, in part order: slot j (6 doubles) of parts holds part j's sums on the rank
+ * that computed it and zeros on the others; the slots are summed over ranks (a value plus
+ * zeros is that value, exactly) and every rank adds them up in order, so the sums are the same
+ * at any rank count. parts is cleared for the next use. */
+static int add_parts_in_order(const cv_dist *d, double *parts, int64_t nparts, cv_metrics *m, cv_err *err)
+{
+    for (int64_t off = 0; off < 6 * nparts; off += 6 * (INT_MAX / 12)) {
+        const int64_t c = 6 * nparts - off < 6 * (INT_MAX / 12) ? 6 * nparts - off : 6 * (INT_MAX / 12);
+        if (cv_dist_sum_f64(d, parts + off, (int)c, err)) return -1;
+    }
+    for (int64_t j = 0; j < nparts; j++) {
+        const double *v = parts + 6 * j;
+        m->loss += v[0], m->correct += v[1], m->abs_err += v[2], m->sq_err += v[3];
+        m->count += (int64_t)v[4], m->values += (int64_t)v[5];
+    }
+    memset(parts, 0, sizeof(double) * 6 * (size_t)nparts);
+    return 0;
+}
+
+/* The rows are cut into chunks of CV_MICRO_BATCH positions, rank r evaluating chunks
+ * [C r / P, C (r + 1) / P): a chunk's sums do not depend on who computed it, and they are added
+ * in chunk order, so the metrics are the same at any rank count. */
 int cv_evaluate(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, const int64_t *idx,
                 int64_t count, const cv_dist *d, cv_metrics *m, cv_err *err)
 {
     memset(m, 0, sizeof *m);
     const int mb = CV_MICRO_BATCH;
+    const int64_t chunks = (count + mb - 1) / mb, c0 = chunks * d->rank / d->size, c1 = chunks * (d->rank + 1) / d->size;
     cv_batch b = {0};
-    int rc = cv_net_reserve(net, mb, err) || cv_batch_alloc(&b, ds, mb, err) ? -1 : 0;
-    int64_t lo, hi;
-    cv_dist_slice(d, 0, count, &lo, &hi);
-    for (int64_t s = lo; rc == 0 && s < hi; s += mb) {
-        const int c = (int)(hi - s < mb ? hi - s : mb);
+    double *parts = cv_calloc((size_t)(chunks ? chunks : 1), 6 * sizeof(double), "metric sums", err);
+    int rc = !parts || cv_net_reserve(net, mb, err) || cv_batch_alloc(&b, ds, mb, err) ? -1 : 0;
+    for (int64_t k = c0; rc == 0 && k < c1; k++) {
+        const int64_t s = k * mb;
+        const int c = (int)(count - s < mb ? count - s : mb);
         for (int i = 0; i < c; i++) b.ids[i] = idx ? idx[s + i] : s + i;
         if ((rc = cv_batch_fill(&b, ds, nz, c, err))) break;
         cv_net_forward(net, b.x, c, false, 0, 0, b.ids);
-        cv_net_metrics(net, b.labels, b.targets, c, m);
+        cv_metrics part = {0};
+        cv_net_metrics(net, b.labels, b.targets, c, &part);
+        metrics_to(parts + 6 * k, &part);
     }
     cv_batch_free(&b);
     /* a read error on one rank must not leave the others waiting in the sum */
-    if (cv_dist_agree(d, rc, err)) return -1;
-    return sum_metrics(d, m, err);
+    if (cv_dist_agree(d, rc, err) == 0) rc = add_parts_in_order(d, parts, chunks, m, err);
+    else rc = -1;
+    free(parts);
+    return rc;
 }
 
 int cv_predict(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, float *out, cv_err *err)
@@ -278,18 +313,20 @@ typedef struct {
     int64_t p;
     int count;
     bool leaf_first, leaf_last; /* --reproducible: it starts / ends a gradient leaf */
+    int64_t leaf;   /* --reproducible: which leaf of its step */
     bool last;      /* the last of its step on this rank */
 } micro;
 
 /* Appends the micro-batches of positions [lo, hi) as one leaf (at least one entry, so an empty
  * slice still joins its step); returns the new count. */
-static int64_t plan_leaf(micro *plan, int64_t *steps_of, int64_t n, int64_t step, int64_t lo, int64_t hi, int mb)
+static int64_t plan_leaf(micro *plan, int64_t *steps_of, int64_t n, int64_t step, int64_t leaf, int64_t lo,
+                         int64_t hi, int mb)
 {
     int64_t p = lo;
     const int64_t first = n;
     do {
         if (plan) {
-            plan[n] = (micro){p, (int)(hi - p < mb ? hi - p : mb), n == first, p + mb >= hi, false};
+            plan[n] = (micro){p, (int)(hi - p < mb ? hi - p : mb), n == first, p + mb >= hi, leaf, false};
             steps_of[n] = step;
         }
         n++;
@@ -338,6 +375,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     micro *plan = NULL;
     float *best = NULL;
     cv_xsum leaf_sum = {0};
+    double *leaf_parts = NULL; /* --reproducible: a step's leaves' metric sums (6 doubles each) */
     FILE *logf = NULL;
     cv_progress prog = {0};
     cv_history hist = {0};
@@ -384,15 +422,15 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             if (!o->reproducible) {
                 int64_t lo, hi;
                 cv_dist_slice(d, start, count, &lo, &hi);
-                nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, lo, hi, mb);
+                nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, 0, lo, hi, mb);
             } else {
                 const int64_t L = cv_repro_leaves(B, count), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
                 for (int64_t j = j0; j < j1; j++)
-                    nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, start + count * j / L,
+                    nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, j, start + count * j / L,
                                       start + count * (j + 1) / L, mb);
                 if (j0 == j1) { /* more ranks than leaves: no leaf here, but the step's sum is joined */
                     if (pass) {
-                        plan[nplan] = (micro){start, 0, false, false, false};
+                        plan[nplan] = (micro){start, 0, false, false, 0, false};
                         steps_of[nplan] = step;
                     }
                     nplan++;
@@ -401,8 +439,11 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             if (pass) plan[nplan - 1].last = true;
         }
     }
-    /* gradients, and so the allreduce, cover the trainable parameters only */
-    if (o->reproducible && cv_xsum_init(&leaf_sum, cv_net_grad_count(net), err)) goto done;
+    /* gradients, and so the allreduce, cover the trainable parameters only; with --reproducible
+     * the leaves' metric sums are added in leaf order too (callbacks compare them) */
+    failed = o->reproducible && (cv_xsum_init(&leaf_sum, cv_net_grad_count(net), err) ||
+                                 !(leaf_parts = cv_calloc((size_t)cv_repro_leaves(B, B), 6 * sizeof(double),
+                                                          "leaf metrics", err)));
     cv_grad_sync sync;
     int64_t layer_off[CV_MAX_LAYERS];
     const int ngrad_layers = cv_net_grad_layers(net, layer_off);
@@ -468,7 +509,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         const int64_t first_step = epoch == st.epoch ? st.step_in_epoch : 0;
         /* metric sums so far this epoch: rank 0 carries the saved global sums, the others add theirs */
         cv_metrics tm = {0};
-        if (first_step > 0 && d->rank == 0)
+        if (first_step > 0 && (d->rank == 0 || o->reproducible)) /* --reproducible: every rank holds the sums */
             tm = (cv_metrics){st.train_sums[0], st.train_sums[1], st.train_sums[2], st.train_sums[3],
                               (int64_t)st.train_sums[4], (int64_t)st.train_sums[5]};
         if (fit.shuffle) cv_permutation(perm, s.n_train, cv_key(fit.seed, CV_STREAM_SHUFFLE, (uint64_t)epoch, 0));
@@ -485,6 +526,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             cv_prefetch_request(&pf, (int)(k0 % 2), plan[k0].count);
         }
         double step_loss = 0.0;
+        cv_metrics lm = {0};
         for (int64_t k = k0; k < nplan; k++) {
             const int64_t step = steps_of[k];
             const int64_t count = s.n_train - step * B < B ? s.n_train - step * B : B;
@@ -509,26 +551,36 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 failed |= cv_batch_fill(&mem, &s.train, &nz, plan[k].count, err);
             }
             hook.armed = plan[k].last;
-            if (o->reproducible && plan[k].leaf_first) cv_net_zero_grad(net);
+            cv_metrics *mt = o->reproducible ? &lm : &tm; /* a leaf's sums on their own */
+            if (o->reproducible && plan[k].leaf_first) {
+                cv_net_zero_grad(net);
+                lm = (cv_metrics){0};
+            }
             if (!failed && plan[k].count > 0 && spec->has_augment) /* training batches only */
                 failed = cv_augment_batch(&spec->augment, b->x, b->count, (int)s.train.shape.d[0], (int)s.train.shape.d[1],
                                           (int)s.train.shape.d[2], b->ids, fit.seed, epoch, &aug_units, err);
             if (!failed && plan[k].count > 0) {
                 cv_net_forward(net, b->x, b->count, true, fit.seed, epoch, b->ids);
-                cv_net_metrics(net, b->labels, b->targets, b->count, &tm);
+                cv_net_metrics(net, b->labels, b->targets, b->count, mt);
                 cv_net_backward(net, b->labels, b->targets, b->count, (double)count);
             }
             /* (cannot fail: a step has at most CV_XSUM_MAX_TERMS leaves) */
-            if (o->reproducible && plan[k].leaf_last && !failed) cv_xsum_add(&leaf_sum, cv_net_grads(net), err);
+            if (o->reproducible && plan[k].leaf_last && !failed) {
+                cv_xsum_add(&leaf_sum, cv_net_grads(net), err);
+                metrics_to(leaf_parts + 6 * plan[k].leaf, &lm);
+            }
             if (!plan[k].last) continue;
-            if (s.train.streamed && cv_dist_agree(d, failed, err)) goto done;
-            if (failed) goto done;
+            /* a failed read or augmentation on one rank: every rank stops here, none is left
+             * waiting in the gradient sum */
+            if (cv_dist_agree(d, failed, err)) goto done;
             if (hook.failed) {
                 cv_errf(err, "%s", hook.err.msg);
                 goto done;
             }
             if (o->reproducible) {
-                if (cv_xsum_allreduce_take(&leaf_sum, d, cv_net_grads(net), err)) goto done;
+                if (cv_xsum_allreduce_take(&leaf_sum, d, cv_net_grads(net), err) ||
+                    add_parts_in_order(d, leaf_parts, cv_repro_leaves(B, count), &tm, err))
+                    goto done;
             } else if (cv_grad_sync_finish(&sync, err)) {
                 goto done;
             }
@@ -558,7 +610,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                                   step + 1 < steps;
             if (signalled || periodic) {
                 cv_metrics all = tm;
-                if (sum_metrics(d, &all, err)) goto done;
+                if (!o->reproducible && sum_metrics(d, &all, err)) goto done;
                 const double sums[6] = {all.loss, all.correct, all.abs_err, all.sq_err, (double)all.count, (double)all.values};
                 memcpy(st.train_sums, sums, sizeof sums);
                 st.epoch = epoch;
@@ -584,7 +636,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             }
         }
 #undef FILL_IDS
-        if (sum_metrics(d, &tm, err)) goto done;
+        if (!o->reproducible && sum_metrics(d, &tm, err)) goto done;
         const double secs = cv_now() - t0;
         cv_metrics vm = {0};
         const double tv = cv_now();
@@ -643,6 +695,7 @@ done:
     cv_history_free(&hist);
     if (logf) fclose(logf);
     cv_xsum_free(&leaf_sum);
+    free(leaf_parts);
     free(best);
     cv_prefetch_free(&pf);
     cv_batch_free(&mem);
