@@ -56,6 +56,15 @@ awk -v i="$inf_mflop" -v t="$train_mflop" 'BEGIN { exit !(t > i) }' || fail "ben
 ! grep -qE "^  (optimizer|allreduce) " out.txt || fail "bench --inference printed training rows: $(cat out.txt)"
 grep -qE "^roofline: [0-9.]+ GFLOP/s achieved" out.txt || fail "bench --inference roofline: $(cat out.txt)"
 expect 2 "^convoy: bench: --inference times a MODEL, not --gemm$" -- "$convoy" bench --gemm 64 --inference
+# --reproducible: its step beside the default one, its leaves (32 samples: 2 of a batch of 64),
+# and its first step's gradient against the float64 sum of the leaves
+expect 0 "" -- "$convoy" bench wide.model --steps 3 --batch-size 64 --threads 2 --reproducible
+grep -qE "^reproducible: step [0-9.]+ ms, [0-9]+ images/s, [0-9.]+x the default step \(2 leaves of the batch" out.txt ||
+    fail "bench --reproducible: $(cat out.txt)"
+grep -qE "^reproducible: against the leaves' float64 sum, the exact sum is [0-9.]+% equal to it" out.txt ||
+    fail "bench --reproducible error line: $(cat out.txt)"
+expect 2 "^convoy: bench: --reproducible times training steps, not --inference$" -- \
+    "$convoy" bench wide.model --inference --reproducible
 expect 0 "" -- "$convoy" predict clf.h5 --data data.h5 --out pred.h5
 h5dump -H -d /predictions pred.h5 | grep "( 600, 3 )" >/dev/null || fail "predictions shape"
 expect 0 "" -- "$convoy" summary clf.h5
