@@ -144,6 +144,7 @@ void cv_xsum_align(cv_xsum *s, const int8_t *windows)
     int64_t *hi = s->digits, *lo = s->digits + s->n;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < s->n; i++) {
+        if (s->window[i] == windows[i]) continue; /* most elements: read, nothing written */
         move_window(&hi[i], &lo[i], s->window[i], windows[i]);
         s->window[i] = windows[i];
     }

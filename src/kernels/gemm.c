@@ -5,6 +5,7 @@
 #include "convoy/kernels.h"
 #include "kernels/conv-ukernels.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE__
@@ -34,18 +35,39 @@ typedef float v16 __attribute__((vector_size(64)));
 #endif
 
 /* Scratch buffers grow once and are reused: GEMM runs every layer of every step. One set per
- * calling thread, so concurrent callers do not share them. */
-static _Thread_local void *scratch[CV_SCRATCH_COUNT];
-static _Thread_local size_t scratch_cap[CV_SCRATCH_COUNT];
+ * calling thread, so concurrent callers do not share them, freed when the thread ends (OpenMP
+ * ends worker threads when a parallel region asks for fewer than the last one had). */
+typedef struct {
+    void *buf[CV_SCRATCH_COUNT];
+    size_t cap[CV_SCRATCH_COUNT];
+} scratch_set;
+
+static _Thread_local scratch_set *scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_release(void *p)
+{
+    scratch_set *s = p;
+    for (int i = 0; i < CV_SCRATCH_COUNT; i++) free(s->buf[i]);
+    free(s);
+}
+
+static void scratch_key_make(void) { pthread_key_create(&scratch_key, scratch_release); }
 
 void *cv_scratch(cv_scratch_slot slot, size_t bytes)
 {
-    if (bytes > scratch_cap[slot]) {
-        free(scratch[slot]);
-        scratch[slot] = aligned_alloc(64, (bytes + 63) / 64 * 64);
-        scratch_cap[slot] = scratch[slot] ? bytes : 0;
+    if (!scratch) {
+        pthread_once(&scratch_once, scratch_key_make);
+        if (!(scratch = calloc(1, sizeof *scratch))) return NULL;
+        pthread_setspecific(scratch_key, scratch);
     }
-    return scratch[slot];
+    if (bytes > scratch->cap[slot]) {
+        free(scratch->buf[slot]);
+        scratch->buf[slot] = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        scratch->cap[slot] = scratch->buf[slot] ? bytes : 0;
+    }
+    return scratch->buf[slot];
 }
 
 static inline float elem(const float *X, int ld, bool trans, int r, int c)

@@ -532,7 +532,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             const int64_t count = s.n_train - step * B < B ? s.n_train - step * B : B;
             cv_batch *b = &mem;
             if (k == k0 || steps_of[k - 1] != step) {
-                cv_net_zero_grad(net);
+                if (!o->reproducible) cv_net_zero_grad(net); /* (a leaf clears them as it starts) */
                 failed = 0;
                 step_loss = tm.loss;
             }
