@@ -101,20 +101,16 @@ static int bench_reproducible(const cv_model_spec *spec, cv_net *net, cv_optim *
     const int64_t L = cv_repro_leaves(batch, batch), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
     const cv_augment_units units = {.unit = 1.0f / 255.0f, .max_value = 255.0f};
     cv_xsum xs = {0};
-    /* memory can run out on one rank only: all agree before the first collective */
-    if (cv_dist_agree(d, cv_net_reserve(net, (batch + (int)L - 1) / (int)L, err) || cv_xsum_init(&xs, ngrad, err),
-                      err)) {
-        cv_xsum_free(&xs);
-        return -1;
-    }
-    cv_net_profile(net, NULL, NULL);
     /* the first step's leaves also summed in float64 (the reference) and in float32 in leaf order
      * (the default's kind of sum), to measure the exact sum's error */
-    double *ref = cv_malloc(sizeof(double) * (size_t)ngrad, "reference sum", err);
-    float *seq = cv_malloc(sizeof(float) * (size_t)ngrad, "float sum", err);
+    double *ref = cv_calloc((size_t)ngrad, sizeof(double), "reference sum", err);
+    float *seq = cv_calloc((size_t)ngrad, sizeof(float), "float sum", err);
     int rc = -1;
-    if (!ref || !seq) goto done;
-    for (int64_t i = 0; i < ngrad; i++) ref[i] = seq[i] = 0.0f;
+    /* memory can run out on one rank only: all agree before the first collective */
+    if (cv_dist_agree(d, !ref || !seq || cv_net_reserve(net, (batch + (int)L - 1) / (int)L, err) ||
+                             cv_xsum_init(&xs, ngrad, err), err))
+        goto done;
+    cv_net_profile(net, NULL, NULL);
     double t0 = 0.0;
     for (int s = -3; s < steps; s++) {
         if (s == 0) {

@@ -335,13 +335,13 @@ static int64_t plan_leaf(micro *plan, int64_t *steps_of, int64_t n, int64_t step
     return n;
 }
 
-/* --reproducible: each global batch of `count` samples is cut into leaves of at most `leaf`
- * samples (repro_leaf: CV_REPRO_LEAF, more for batches past CV_XSUM_MAX_TERMS leaves of it), sizes differing
- * by at most one: a cut that depends on the batch alone. Rank r computes leaves
+/* --reproducible: each global batch of `count` samples is cut into leaves of at most
+ * repro_leaf(B) samples (CV_REPRO_LEAF, more past CV_XSUM_MAX_TERMS leaves of it), sizes
+ * differing by at most one: a cut that depends on the batch alone. Rank r computes leaves
  * [L r / P, L (r + 1) / P), each on its own, and adds each leaf's gradient into an exact sum
- * (convoy/exactsum.h), which the ranks then add up with an integer allreduce. Within a leaf
- * every kernel sums in a fixed order whatever the thread count, and the exact sum does not
- * depend on which rank added which leaf, so neither ranks nor threads change a bit. */
+ * (convoy/exactsum.h), which the ranks then add up with integer MPI sums. Within a leaf every
+ * kernel sums in a fixed order whatever the thread count, and the exact sum does not depend on
+ * which rank added which leaf, so neither ranks nor threads change a bit. */
 static int64_t repro_leaf(int64_t B)
 {
     const int64_t spread = (B + CV_XSUM_MAX_TERMS - 1) / CV_XSUM_MAX_TERMS;
