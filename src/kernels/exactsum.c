@@ -12,6 +12,30 @@
 #include "kernels/isa.h"
 
 enum { W = CV_XSUM_DIGIT, CHUNK = 4096 };
+
+/* The digit kernels' clones, as CV_ISA_CLONES makes them, but with an AVX-512 clone that may use
+ * DQ, BW and VL too (64-bit lanes, byte windows: without them GCC keeps to 256-bit vectors),
+ * picked where the CPU has them; integer arithmetic, so every clone gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define XSUM_CLONES(NAME, PARAMS, BODY, ARGS)                                                        \
+    static void NAME##_generic PARAMS { BODY ARGS; }                                                 \
+    __attribute__((target("avx2,fma"))) static void NAME##_avx2 PARAMS { BODY ARGS; }                \
+    __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void NAME##_avx512 PARAMS \
+    {                                                                                                \
+        BODY ARGS;                                                                                   \
+    }                                                                                                \
+    typedef void(*NAME##_fn) PARAMS;                                                                 \
+    static NAME##_fn NAME##_pick(void)                                                               \
+    {                                                                                                \
+        const char *p = cv_gemm_path();                                                              \
+        if (strcmp(p, "avx512") == 0 && __builtin_cpu_supports("avx512dq") &&                        \
+            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))                \
+            return NAME##_avx512;                                                                    \
+        return strcmp(p, "avx512") == 0 || strcmp(p, "avx2") == 0 ? NAME##_avx2 : NAME##_generic;   \
+    }
+#else
+#define XSUM_CLONES(NAME, PARAMS, BODY, ARGS) CV_ISA_CLONES(NAME, PARAMS, BODY, ARGS)
+#endif
 #define DIGIT_MASK ((UINT64_C(1) << W) - 1)
 
 int cv_xsum_init(cv_xsum *s, int64_t n, cv_err *err)
@@ -49,12 +73,8 @@ void cv_xsum_wipe(cv_xsum *s)
     memset(s->digits, 0, sizeof(int64_t) * (size_t)(2 * s->n + 1));
 }
 
-static inline uint32_t float_bits(float v)
-{
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    return u;
-}
+/* a float's bits, read in place (a type that may alias any other) */
+typedef uint32_t bits32 __attribute__((may_alias));
 
 /* The element's digits when its window moves from `from` up to `to` (windows in digits): per
  * digit moved, lo is dropped and hi becomes lo. Nothing moves from an empty or into a
@@ -68,18 +88,20 @@ static inline void move_window(int64_t *hi, int64_t *lo, int from, int to)
 
 /* hi and lo += the digits of v's m values, each element's window first raised to the value's
  * where that is higher. A value sig * 2^q (sig its 24-bit significand) below 2^top has the
- * window ceil(top / W) and sits s = q - (I - 2W) bits above the lo digit's unit: its hi digit
- * is sig shifted by s - W, its lo digit the low W bits of sig shifted by s (a right shift
- * truncates; bits shifted past 64 are zero either way, as sig has 24). */
+ * window ceil(top / W) and sits s = q - (I - 2W) bits above the lo digit's unit, s <= 56: its
+ * hi digit is floor(sig 2^(s - W)), s - W <= 16, its lo digit the low W bits of
+ * floor(sig 2^s), which are 0 for s >= W. Both are right shifts of sig moved up by 16 and by
+ * W - 1 bits (shifts clamped at 63, which leaves 0 of a 24-bit sig either way). */
 static inline __attribute__((always_inline)) void deposit_body(int8_t *restrict win, int64_t *restrict hi,
                                                                int64_t *restrict lo, const float *restrict v,
                                                                int64_t m, bool fresh)
 {
+    const bits32 *vb = (const bits32 *)v;
     /* written without branches (masks and selects) so that it vectorises; a fresh sum (nothing
      * added yet: its memory holds anything) is written without being read */
     for (int64_t i = 0; i < m; i++) {
-        const uint32_t u = float_bits(v[i]), a = u & 0x7fffffff;
-        const int32_t e = (int32_t)(a >> 23), e1 = e ? e : 1;
+        const uint32_t u = vb[i], a = u & 0x7fffffff;
+        const int32_t e = (int32_t)(a >> 23), e1 = e + (e == 0);
         /* |v| < 2^top; ceil(top / W) with top + 199 > 0: floor((top + 199) / 40) - 4 */
         const int32_t want = (e1 - 126 + 199) / W - 4;
         const int32_t cur = fresh ? CV_XSUM_EMPTY : win[i];
@@ -89,17 +111,17 @@ static inline __attribute__((always_inline)) void deposit_body(int8_t *restrict 
         to = bad ? CV_XSUM_NONFINITE : to;
         win[i] = (int8_t)to;
         /* the digits moved up to the new window: by one digit lo = hi, by more both cleared */
-        const int32_t moved = (cur != CV_XSUM_EMPTY) & !bad ? to - cur : 0;
-        const int64_t one = -(int64_t)(moved == 1), more = -(int64_t)(moved > 1), up = one | more;
+        const int32_t moved = ((cur != CV_XSUM_EMPTY) & !bad) * (to - cur);
+        const int64_t one = -(int64_t)(moved == 1), up = -(int64_t)(moved >= 1);
         const int64_t hi0 = fresh ? 0 : hi[i], lo0 = fresh ? 0 : lo[i];
         const int64_t h0 = hi0 & ~up, l0 = (hi0 & one) | (lo0 & ~up);
-        const int32_t s = e1 - 150 - (to * W - 2 * W), t = s - W;
-        const int32_t rs = -s < 63 ? -s : 63, rt = -t < 63 ? -t : 63;
-        const uint64_t sig = (uint64_t)(a & 0x7fffff) | (e ? UINT64_C(0x800000) : 0);
+        const int32_t s = e1 - 150 - (to * W - 2 * W);
+        const uint32_t rh = (uint32_t)(W + 16 - s), rl = (uint32_t)(W - 1 - s); /* both >= 0 while s <= 56 */
+        const uint64_t sig = (uint64_t)((a & 0x7fffff) | ((uint32_t)(e != 0) << 23));
         /* nothing to add for a zero, and nothing counts in a non-finite window */
         const uint64_t keep = (uint64_t)-(int64_t)(!bad & (a != 0));
-        const uint64_t h = (t >= 0 ? sig << (t & 63) : sig >> rt) & keep;
-        const uint64_t l = (s >= 0 ? sig << (s & 63) : sig >> rs) & DIGIT_MASK & keep;
+        const uint64_t h = ((sig << 16) >> (rh < 63 ? rh : 63)) & keep;
+        const uint64_t l = ((sig << (W - 1)) >> (rl < 63 ? rl : 63)) & DIGIT_MASK & keep & (uint64_t)-(int64_t)(s < W);
         const int64_t sign = (int64_t)(u >> 31); /* 0 or 1 */
         hi[i] = h0 + (((int64_t)h ^ -sign) + sign); /* -h for a negative value */
         lo[i] = l0 + (((int64_t)l ^ -sign) + sign);
@@ -118,9 +140,9 @@ static inline __attribute__((always_inline)) void deposit_first(int8_t *win, int
     deposit_body(win, hi, lo, v, m, true);
 }
 
-CV_ISA_CLONES(deposit, (int8_t *win, int64_t *hi, int64_t *lo, const float *v, int64_t m), deposit_more,
+XSUM_CLONES(deposit, (int8_t *win, int64_t *hi, int64_t *lo, const float *v, int64_t m), deposit_more,
               (win, hi, lo, v, m))
-CV_ISA_CLONES(deposit1, (int8_t *win, int64_t *hi, int64_t *lo, const float *v, int64_t m), deposit_first,
+XSUM_CLONES(deposit1, (int8_t *win, int64_t *hi, int64_t *lo, const float *v, int64_t m), deposit_first,
               (win, hi, lo, v, m))
 
 int cv_xsum_add(cv_xsum *s, const float *v, cv_err *err)
@@ -172,6 +194,7 @@ static inline __attribute__((always_inline)) void result_body(float *restrict ou
                                                               const int64_t *restrict hi, const int64_t *restrict lo,
                                                               int64_t m)
 {
+    bits32 *ob = (bits32 *)out;
     for (int64_t i = 0; i < m; i++) {
         const double a = small_int_to_double(hi[i]) * 0x1.0p40, b = small_int_to_double(lo[i]);
         const int w = win[i];
@@ -188,11 +211,15 @@ static inline __attribute__((always_inline)) void result_body(float *restrict ou
         const uint64_t sb = (uint64_t)(w * W - 2 * W + 1023) << 52;
         memcpy(&scale, &sb, sizeof scale);
         const float f = (float)(odd * scale);
-        out[i] = w == CV_XSUM_NONFINITE ? NAN : w == CV_XSUM_EMPTY ? 0.0f : f;
+        uint32_t fb;
+        memcpy(&fb, &f, sizeof fb);
+        const uint32_t empty = -(uint32_t)(w == CV_XSUM_EMPTY), nonfinite = -(uint32_t)(w == CV_XSUM_NONFINITE);
+        fb = (fb & ~(empty | nonfinite)) | (0x7fc00000u & nonfinite); /* 0, or a quiet NaN */
+        ob[i] = fb;
     }
 }
 
-CV_ISA_CLONES(result, (float *out, const int8_t *win, const int64_t *hi, const int64_t *lo, int64_t m), result_body,
+XSUM_CLONES(result, (float *out, const int8_t *win, const int64_t *hi, const int64_t *lo, int64_t m), result_body,
               (out, win, hi, lo, m))
 
 void cv_xsum_round(float *out, const int8_t *window, const int64_t *hi, const int64_t *lo, int64_t m)
