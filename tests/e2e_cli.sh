@@ -71,7 +71,11 @@ expect 0 "" -- "$convoy" summary clf.h5
 grep -q "Total params: 131" out.txt || fail "checkpoint summary: $(cat out.txt)"
 # a plain start runs without MPI; CONVOY_MPI=1 starts it anyway (a singleton): the same results
 plain=$("$convoy" eval clf.h5 --data data.h5)
-forced=$(CONVOY_MPI=1 "$convoy" eval clf.h5 --data data.h5) || fail "eval with CONVOY_MPI=1 failed"
+# (in the sanitizer build, LeakSanitizer's exit scan crashes on the dynamic TLS of the components
+# an Open MPI singleton loads, "Tracer caught signal 11", with or without convoy's code: leak
+# checking is off for this one run; AddressSanitizer still checks it)
+forced=$(CONVOY_MPI=1 LSAN_OPTIONS="${LSAN_OPTIONS:-}:detect_leaks=0" "$convoy" eval clf.h5 --data data.h5) ||
+    fail "eval with CONVOY_MPI=1 failed"
 [[ -n $plain && $plain == "$forced" ]] || fail "eval with CONVOY_MPI=1: '$forced', without: '$plain'"
 
 # the same run on two ranks is the same math (to float rounding)
