@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # convoy tune: under mpirun -np 4 with --ranks-per-trial 2 the trials run on the groups {0,1}
 # and {2,3}; a search SIGKILLed after its first trials resumes without rerunning them and ends
-# with the same trials as an uninterrupted one; --summary; best.model trains; Hyperband promotes
+# with the same trials as an uninterrupted one (and a CNN search killed mid-trial, the same scores
+# to the last bit); --summary; best.model trains; Hyperband promotes
 # the best configuration of a rung; bad flags and hp expressions fail cleanly.
 #   usage: e2e_tune.sh CONVOY SCRATCH_DIR SOURCE_DIR
 set -uo pipefail
@@ -69,6 +70,36 @@ done
 [[ $(grep -c . a.board) -eq 13 ]] || fail "leaderboard has 12 trials: $(cat a.board)"
 diff a.board b.board > /dev/null || fail "resumed leaderboard differs: $(diff a.board b.board)"
 [[ "$(sed 1d A/best.model)" == "$(sed 1d B/best.model)" ]] || fail "best.model differs after resume"
+
+# a CNN search (tiled conv layers, whose arithmetic once depended on what the process ran before)
+# SIGKILLed in the middle of its second trial (CONVOY_KILL_AFTER_SAVE: after the process's third
+# checkpoint save) and resumed: each trial's objective and metric history, value for value, as in
+# the search that was never interrupted
+"$convoy" convert fashion-mnist --classes 0,1,2,3,4,5,6,7,8,9 --per-class 20 --out fm >/dev/null || fail "convert fm"
+cat > cnn.model <<'M'
+input     shape=28,28,1
+conv2d    filters=hp.choice(16,32) kernel=3 activation=relu
+maxpool2d pool=2
+conv2d    filters=32 kernel=3 activation=relu
+maxpool2d pool=2
+flatten
+dense     units=hp.int(32,96,step=32) activation=relu
+dropout   rate=0.3
+dense     units=10 activation=softmax
+compile   optimizer=adam learning_rate=hp.float(1e-3,1e-2,log) loss=sparse_categorical_crossentropy metrics=accuracy
+fit       epochs=2 batch_size=32 validation_split=0.2 seed=3
+M
+csearch=(tune cnn.model --data fm/train.h5 --max-trials 4 --seed 2 --threads 2)
+"$convoy" "${csearch[@]}" --dir CA > ca.out 2>&1 || fail "CNN search: $(cat ca.out)"
+(CONVOY_KILL_AFTER_SAVE=3 "$convoy" "${csearch[@]}" --dir CB; exit) > cb1.out 2>&1 && fail "the CNN search meant to be killed finished"
+kept=$("$convoy" tune --summary CB 2>&1 | head -1 | grep -o "[0-9]* finished" | cut -d' ' -f1)
+[[ -n $kept && $kept -ge 1 && $kept -lt 4 ]] || fail "the kill should land mid-search ($kept finished)"
+"$convoy" "${csearch[@]}" --dir CB > cb2.out 2>&1 || fail "resumed CNN search: $(cat cb2.out)"
+for t in 00000 00001 00002 00003; do
+    [[ "$(h5dump -a /trials/$t/objective -d /trials/$t/history CA/trials.h5 | tail -n +2)" == \
+       "$(h5dump -a /trials/$t/objective -d /trials/$t/history CB/trials.h5 | tail -n +2)" ]] ||
+        fail "CNN trial $t: the resumed search's scores differ from the uninterrupted one's"
+done
 
 # SIGTERM (Slurm preemption, Ctrl-C): the running trial stops, the finished ones are kept
 "$convoy" tune s.model --data d.h5 --max-trials 12 --seed 3 --threads 1 --dir T > t1.out 2>&1 &

@@ -352,11 +352,13 @@ int64_t cv_repro_leaves(int64_t B, int64_t count) { return (count + repro_leaf(B
 
 /* Fault injection for the resume tests: CONVOY_KILL_AFTER_SAVE=N kills the process with
  * SIGKILL (no clean-up, as a node failure or the OOM killer would) right after its N-th
- * checkpoint save, at a step the test chooses instead of whenever a signal lands. */
-static void kill_after_save(int64_t *saves)
+ * checkpoint save, counted over the process (a search's trials too), at a step the test
+ * chooses instead of whenever a signal lands. */
+static void kill_after_save(void)
 {
+    static int64_t saves; /* only rank 0 of a run saves, from the thread that trains */
     const char *e = getenv("CONVOY_KILL_AFTER_SAVE");
-    if (e && *e && ++*saves == atoll(e)) raise(SIGKILL);
+    if (e && *e && ++saves == atoll(e)) raise(SIGKILL);
 }
 
 int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d,
@@ -380,7 +382,6 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     cv_progress prog = {0};
     cv_history hist = {0};
     int rc = -1;
-    int64_t saves = 0;
 
     if (spec->n_hp) {
         cv_errf(err, "%s:%d: %s= is a hyperparameter: search it with `convoy tune` (train takes values, e.g. "
@@ -617,7 +618,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 st.step_in_epoch = step + 1;
                 st.best_weights = has_best ? best : NULL;
                 if (d->rank == 0 && cv_checkpoint_save_state(save_path, net, &nz, &opt, &st, err)) failed = 1;
-                if (!failed && d->rank == 0) kill_after_save(&saves);
+                if (!failed && d->rank == 0) kill_after_save();
                 if (cv_dist_agree(d, failed, err)) goto done;
                 if (signalled) {
                     cv_progress_break(&prog);
@@ -683,7 +684,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             st.step_in_epoch = 0;
             st.best_weights = has_best ? best : NULL;
             failed = d->rank == 0 && cv_checkpoint_save_state(o->checkpoint, net, &nz, &opt, &st, err);
-            if (!failed && d->rank == 0) kill_after_save(&saves);
+            if (!failed && d->rank == 0) kill_after_save();
             if (cv_dist_agree(d, failed, err)) goto done;
             if (talk && cb->save_best_only) fprintf(out, "saved %s (best %s so far)\n", o->checkpoint, cb->monitor);
         }
