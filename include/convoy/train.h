@@ -10,6 +10,7 @@
 
 #include "convoy/data.h"
 #include "convoy/dist.h"
+#include "convoy/metrics.h"
 #include "convoy/model.h"
 
 /** Samples per forward/backward pass: larger local batches are accumulated in micro-batches
@@ -68,13 +69,5 @@ int cv_evaluate(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, const int6
 
 /** Network outputs for every row of ds into out (n, outputs); single process. */
 int cv_predict(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, float *out, cv_err *err);
-
-/** The value of a monitor name (loss, accuracy, mae, mse, or val_ of them) from an epoch's
- *  metric sums: val_* reads vm when has_val (else tm). */
-double cv_metrics_value(const char *name, const cv_metrics *tm, const cv_metrics *vm, bool has_val);
-
-/** "loss 0.2871  accuracy 0.8992" from metric sums, with an optional prefix ("val_"). */
-void cv_metrics_format(const cv_model_spec *spec, const cv_metrics *m, const char *prefix,
-                       char *buf, size_t size);
 
 #endif

@@ -59,6 +59,8 @@ int cli_fail(const cv_dist *d, const char *fmt, ...) __attribute__((format(print
  *  the command returns after it. Returns CLI_USAGE. */
 int cli_usage_fail(const cv_dist *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern bool cli_usage_error;
+/** The world a usage error with no dist given prints for (rank 0 only); NULL between commands. */
+void cli_fail_world(const cv_dist *d);
 
 /** Checked number parsing for flag values: prints "convoy: --epochs: bad number 'x'" (a usage
  *  error). */

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +13,6 @@
 #include "cli/cli.h"
 
 volatile sig_atomic_t cli_stop_requested;
-bool cli_usage_error;
-static const cv_dist *world; /* set while a command runs: usage errors print on rank 0 only */
 
 static void on_stop_signal(int sig)
 {
@@ -34,34 +31,6 @@ static void install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGXFSZ, SIG_IGN);
-}
-
-static void vfail(const cv_dist *d, const char *fmt, va_list ap)
-{
-    if (!d || d->rank == 0) {
-        fputs("convoy: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-    }
-}
-
-int cli_fail(const cv_dist *d, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfail(d, fmt, ap);
-    va_end(ap);
-    return CLI_BAD_INPUT;
-}
-
-int cli_usage_fail(const cv_dist *d, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfail(d ? d : world, fmt, ap); /* every rank parses the same command line */
-    va_end(ap);
-    cli_usage_error = true;
-    return CLI_USAGE;
 }
 
 int cli_parse(const cli_command *c, int argc, char **argv, const char **pos, int *npos)
@@ -201,9 +170,9 @@ static int run_command(const cli_entry *c, int argc, char **argv)
     int rc;
     if (mpi && cv_dist_world(&d, &err)) rc = cli_fail(NULL, "%s", err.msg);
     else {
-        world = &d;
+        cli_fail_world(&d);
         rc = c->run(&d, argc - 2, argv + 2);
-        world = NULL;
+        cli_fail_world(NULL);
     }
     if (rc != CLI_OK && cli_usage_error) rc = CLI_USAGE;
     if (!mpi) return rc;

@@ -8,7 +8,7 @@
 
 #include "convoy/history.h"
 #include "convoy/timer.h"
-#include "convoy/train.h"
+#include "convoy/metrics.h"
 
 enum { BAR_WIDTH = 30 };
 #define REDRAW_S 0.1 /* at most 10 redraws a second: a fast epoch must not flood the terminal */

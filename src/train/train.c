@@ -51,20 +51,6 @@ int cv_check_data(const cv_model_spec *spec, const cv_dataset *ds, cv_err *err)
     return 0;
 }
 
-void cv_metrics_format(const cv_model_spec *spec, const cv_metrics *m, const char *prefix,
-                       char *buf, size_t size)
-{
-    const double n = m->count ? (double)m->count : 1.0, v = m->values ? (double)m->values : 1.0;
-    int len = snprintf(buf, size, "%sloss %.4f", prefix, m->loss / n);
-    const unsigned mm = spec->loss.metrics;
-    if ((mm & CV_METRIC_ACCURACY) && len < (int)size)
-        len += snprintf(buf + len, size - (size_t)len, "  %saccuracy %.4f", prefix, m->correct / n);
-    if ((mm & CV_METRIC_MAE) && len < (int)size)
-        len += snprintf(buf + len, size - (size_t)len, "  %smae %.4f", prefix, m->abs_err / v);
-    if ((mm & CV_METRIC_MSE) && len < (int)size)
-        snprintf(buf + len, size - (size_t)len, "  %smse %.4f", prefix, m->sq_err / v);
-}
-
 /* Metric sums over all ranks (in place). */
 static int sum_metrics(const cv_dist *d, cv_metrics *m, cv_err *err)
 {
@@ -236,25 +222,6 @@ static void grads_ready(void *arg, int64_t off)
     if (h->armed && !h->failed && cv_grad_sync_ready(h->sync, off, &h->err)) h->failed = 1;
 }
 
-/* --log: a CSV row per epoch, as Keras's CSVLogger. The metric columns follow compile's
- * metrics; val_ columns appear with validation data. */
-static void csv_metrics(FILE *f, const cv_model_spec *spec, const cv_metrics *m, const char *prefix, bool header)
-{
-    const double n = m->count ? (double)m->count : 1.0, v = m->values ? (double)m->values : 1.0;
-    const unsigned mm = spec->loss.metrics;
-    if (header) {
-        fprintf(f, ",%sloss", prefix);
-        if (mm & CV_METRIC_ACCURACY) fprintf(f, ",%saccuracy", prefix);
-        if (mm & CV_METRIC_MAE) fprintf(f, ",%smae", prefix);
-        if (mm & CV_METRIC_MSE) fprintf(f, ",%smse", prefix);
-        return;
-    }
-    fprintf(f, ",%.6g", m->loss / n);
-    if (mm & CV_METRIC_ACCURACY) fprintf(f, ",%.6g", m->correct / n);
-    if (mm & CV_METRIC_MAE) fprintf(f, ",%.6g", m->abs_err / v);
-    if (mm & CV_METRIC_MSE) fprintf(f, ",%.6g", m->sq_err / v);
-}
-
 /* Opens the log: a fresh run starts a new file; a resumed run keeps the header and the rows
  * of the epochs the checkpoint has done (later rows, from a run that went further before it
  * was killed, would be duplicated) and appends. */
@@ -285,27 +252,13 @@ static FILE *open_log(const char *path, bool resume, int64_t epochs_done, const 
         fwrite(keep, 1, keep_len, f);
     } else {
         fputs("epoch,lr", f);
-        csv_metrics(f, spec, &(cv_metrics){0}, "", true);
-        if (has_val) csv_metrics(f, spec, &(cv_metrics){0}, "val_", true);
+        cv_metrics_csv(f, spec, &(cv_metrics){0}, "", true);
+        if (has_val) cv_metrics_csv(f, spec, &(cv_metrics){0}, "val_", true);
         fputs(",seconds,images_per_s\n", f);
     }
     free(keep);
     fflush(f);
     return f;
-}
-
-/* The value a callback monitors ("val_loss", "accuracy", ...) from the epoch's sums; a val_
- * monitor without validation data falls back to the training value, as Keras does. */
-double cv_metrics_value(const char *name, const cv_metrics *tm, const cv_metrics *vm, bool has_val)
-{
-    const bool val = strncmp(name, "val_", 4) == 0;
-    const cv_metrics *m = val && has_val ? vm : tm;
-    const char *what = val ? name + 4 : name;
-    const double n = m->count ? (double)m->count : 1.0, v = m->values ? (double)m->values : 1.0;
-    if (strcmp(what, "accuracy") == 0) return m->correct / n;
-    if (strcmp(what, "mae") == 0) return m->abs_err / v;
-    if (strcmp(what, "mse") == 0) return m->sq_err / v;
-    return m->loss / n;
 }
 
 /* One micro-batch of the epoch plan: positions [p, p + count) of the epoch's order. */
@@ -316,6 +269,13 @@ typedef struct {
     int64_t leaf;   /* --reproducible: which leaf of its step */
     bool last;      /* the last of its step on this rank */
 } micro;
+
+/* The dataset rows of micro-batch m: the epoch's order perm picks positions among the training
+ * rows train_idx. */
+static void fill_ids(const micro *m, const int64_t *train_idx, const int64_t *perm, int64_t *ids)
+{
+    for (int i = 0; i < m->count; i++) ids[i] = train_idx[perm[m->p + i]];
+}
 
 /* Appends the micro-batches of positions [lo, hi) as one leaf (at least one entry, so an empty
  * slice still joins its step); returns the new count. */
@@ -519,11 +479,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         while (k0 < nplan && steps_of[k0] < first_step) k0++;
         cv_progress_epoch(&prog, epoch, first_step);
 
-        /* ids of micro-batch k go into the buffer that will hold it */
-#define FILL_IDS(k, ids)                                                                            \
-    for (int i_ = 0; i_ < plan[k].count; i_++) (ids)[i_] = s.train_idx[perm[plan[k].p + i_]]
         if (s.train.streamed && k0 < nplan) {
-            FILL_IDS(k0, pf.slot[k0 % 2].ids);
+            fill_ids(&plan[k0], s.train_idx, perm, pf.slot[k0 % 2].ids);
             cv_prefetch_request(&pf, (int)(k0 % 2), plan[k0].count);
         }
         double step_loss = 0.0;
@@ -539,7 +496,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
             }
             if (s.train.streamed) {
                 if (k + 1 < nplan) { /* read the next micro-batch while this one computes */
-                    FILL_IDS(k + 1, pf.slot[(k + 1) % 2].ids);
+                    fill_ids(&plan[k + 1], s.train_idx, perm, pf.slot[(k + 1) % 2].ids);
                     cv_prefetch_request(&pf, (int)((k + 1) % 2), plan[k + 1].count);
                 }
                 /* a read error (file changed under us) is kept until the step's end, where all
@@ -548,7 +505,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 failed |= !got;
                 b = got;
             } else {
-                FILL_IDS(k, mem.ids);
+                fill_ids(&plan[k], s.train_idx, perm, mem.ids);
                 failed |= cv_batch_fill(&mem, &s.train, &nz, plan[k].count, err);
             }
             hook.armed = plan[k].last;
@@ -636,7 +593,6 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
                 if (cv_dist_check_same(d, w, what, err)) goto done;
             }
         }
-#undef FILL_IDS
         if (!o->reproducible && sum_metrics(d, &tm, err)) goto done;
         const double secs = cv_now() - t0;
         cv_metrics vm = {0};
@@ -649,8 +605,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
         if (stats) stats[epoch] = (cv_epoch_stats){tm, vm, secs, (double)s.n_train / secs, comm};
         if (logf) {
             fprintf(logf, "%d,%.6g", epoch + 1, (double)opt.cfg.lr);
-            csv_metrics(logf, spec, &tm, "", false);
-            if (s.has_val) csv_metrics(logf, spec, &vm, "val_", false);
+            cv_metrics_csv(logf, spec, &tm, "", false);
+            if (s.has_val) cv_metrics_csv(logf, spec, &vm, "val_", false);
             fprintf(logf, ",%.3f,%.1f\n", secs, (double)s.n_train / secs);
             fflush(logf);
         }

@@ -1,0 +1,40 @@
+/* The program's failure messages: "convoy: MESSAGE" on stderr, from rank 0 only, and the exit
+ * code a usage error forces. A leaf of the cli folder: the flag parser (main.c), the help text
+ * (help.c) and every command call it; it calls nothing of theirs. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+bool cli_usage_error;
+static const cv_dist *world; /* set while a command runs: usage errors print on rank 0 only */
+
+void cli_fail_world(const cv_dist *d) { world = d; }
+
+static void vfail(const cv_dist *d, const char *fmt, va_list ap)
+{
+    if (!d || d->rank == 0) {
+        fputs("convoy: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
+}
+
+int cli_fail(const cv_dist *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(d, fmt, ap);
+    va_end(ap);
+    return CLI_BAD_INPUT;
+}
+
+int cli_usage_fail(const cv_dist *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(d ? d : world, fmt, ap); /* every rank parses the same command line */
+    va_end(ap);
+    cli_usage_error = true;
+    return CLI_USAGE;
+}

@@ -1,0 +1,54 @@
+/* Metric sums as people and files read them: the epoch line's "loss 0.2871  accuracy 0.8992",
+ * the CSV log's columns, and the value a callback or a search monitors. Called by training,
+ * progress, eval and tune; it calls nothing above the model's types. */
+#include "convoy/metrics.h"
+
+#include <string.h>
+
+void cv_metrics_format(const cv_model_spec *spec, const cv_metrics *m, const char *prefix,
+                       char *buf, size_t size)
+{
+    const double n = m->count ? (double)m->count : 1.0, v = m->values ? (double)m->values : 1.0;
+    int len = snprintf(buf, size, "%sloss %.4f", prefix, m->loss / n);
+    const unsigned mm = spec->loss.metrics;
+    if ((mm & CV_METRIC_ACCURACY) && len < (int)size)
+        len += snprintf(buf + len, size - (size_t)len, "  %saccuracy %.4f", prefix, m->correct / n);
+    if ((mm & CV_METRIC_MAE) && len < (int)size)
+        len += snprintf(buf + len, size - (size_t)len, "  %smae %.4f", prefix, m->abs_err / v);
+    if ((mm & CV_METRIC_MSE) && len < (int)size)
+        snprintf(buf + len, size - (size_t)len, "  %smse %.4f", prefix, m->sq_err / v);
+}
+
+/* --log: a CSV row per epoch, as Keras's CSVLogger. The metric columns follow compile's
+ * metrics; val_ columns appear with validation data. */
+void cv_metrics_csv(FILE *f, const cv_model_spec *spec, const cv_metrics *m, const char *prefix, bool header)
+{
+    const double n = m->count ? (double)m->count : 1.0, v = m->values ? (double)m->values : 1.0;
+    const unsigned mm = spec->loss.metrics;
+    if (header) {
+        fprintf(f, ",%sloss", prefix);
+        if (mm & CV_METRIC_ACCURACY) fprintf(f, ",%saccuracy", prefix);
+        if (mm & CV_METRIC_MAE) fprintf(f, ",%smae", prefix);
+        if (mm & CV_METRIC_MSE) fprintf(f, ",%smse", prefix);
+        return;
+    }
+    fprintf(f, ",%.6g", m->loss / n);
+    if (mm & CV_METRIC_ACCURACY) fprintf(f, ",%.6g", m->correct / n);
+    if (mm & CV_METRIC_MAE) fprintf(f, ",%.6g", m->abs_err / v);
+    if (mm & CV_METRIC_MSE) fprintf(f, ",%.6g", m->sq_err / v);
+}
+
+/* The value a callback monitors ("val_loss", "accuracy", ...) from the epoch's sums; a val_
+ * monitor without validation data falls back to the training value, as Keras does. */
+double cv_metrics_value(const char *name, const cv_metrics *tm, const cv_metrics *vm, bool has_val)
+{
+    const bool val = strncmp(name, "val_", 4) == 0;
+    const cv_metrics *m = val && has_val ? vm : tm;
+    const char *what = val ? name + 4 : name;
+    const double n = m->count ? (double)m->count : 1.0, v = m->values ? (double)m->values : 1.0;
+    if (strcmp(what, "accuracy") == 0) return m->correct / n;
+    if (strcmp(what, "mae") == 0) return m->abs_err / v;
+    if (strcmp(what, "mse") == 0) return m->sq_err / v;
+    return m->loss / n;
+}
+
