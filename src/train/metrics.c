@@ -1,8 +1,10 @@
-/* Metric sums as people and files read them: the epoch line's "loss 0.2871  accuracy 0.8992",
- * the CSV log's columns, and the value a callback or a search monitors. Called by training,
- * progress, eval and tune; it calls nothing above the model's types. */
+/* Metric sums: their sums over ranks, in rank-count-independent order where asked, and as people
+ * and files read them (the epoch line's "loss 0.2871  accuracy 0.8992", the CSV log's columns,
+ * the value a callback or a search monitors). Called by training, progress, eval and tune; it
+ * calls only the model's types and the MPI collectives (core/dist). */
 #include "convoy/metrics.h"
 
+#include <limits.h>
 #include <string.h>
 
 void cv_metrics_format(const cv_model_spec *spec, const cv_metrics *m, const char *prefix,
@@ -52,3 +54,32 @@ double cv_metrics_value(const char *name, const cv_metrics *tm, const cv_metrics
     return m->loss / n;
 }
 
+
+int cv_metrics_sum_ranks(const cv_dist *d, cv_metrics *m, cv_err *err)
+{
+    double v[6] = {m->loss, m->correct, m->abs_err, m->sq_err, (double)m->count, (double)m->values};
+    if (cv_dist_sum_f64(d, v, 6, err)) return -1;
+    *m = (cv_metrics){v[0], v[1], v[2], v[3], (int64_t)v[4], (int64_t)v[5]};
+    return 0;
+}
+
+void cv_metrics_to(double *v, const cv_metrics *m)
+{
+    v[0] = m->loss, v[1] = m->correct, v[2] = m->abs_err, v[3] = m->sq_err;
+    v[4] = (double)m->count, v[5] = (double)m->values;
+}
+
+int cv_metrics_add_parts(const cv_dist *d, double *parts, int64_t nparts, cv_metrics *m, cv_err *err)
+{
+    for (int64_t off = 0; off < 6 * nparts; off += 6 * (INT_MAX / 12)) {
+        const int64_t c = 6 * nparts - off < 6 * (INT_MAX / 12) ? 6 * nparts - off : 6 * (INT_MAX / 12);
+        if (cv_dist_sum_f64(d, parts + off, (int)c, err)) return -1;
+    }
+    for (int64_t j = 0; j < nparts; j++) {
+        const double *v = parts + 6 * j;
+        m->loss += v[0], m->correct += v[1], m->abs_err += v[2], m->sq_err += v[3];
+        m->count += (int64_t)v[4], m->values += (int64_t)v[5];
+    }
+    memset(parts, 0, sizeof(double) * 6 * (size_t)nparts);
+    return 0;
+}
