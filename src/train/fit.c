@@ -209,347 +209,437 @@ static void kill_after_save(void)
     if (e && *e && ++saves == atoll(e)) raise(SIGKILL);
 }
 
-int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d,
-             cv_epoch_stats *stats, cv_err *err)
+/* Everything one run of cv_train holds: its inputs, the data, the network and the optimizer,
+ * this rank's epoch plan, the gradient sums, the run's state (what a checkpoint saves) and its
+ * outputs. The stages below fill and use it in order: set_up, restore, then per epoch
+ * run_epoch (its steps, run_step) and end_epoch; tear_down frees it. */
+typedef struct {
+    const cv_model_spec *spec;
+    const cv_train_opts *o;
+    const cv_dist *d;
+    cv_epoch_stats *stats;
+    FILE *out;
+    bool talk;               /* rank 0 prints */
+    cv_fit_config fit;
+    data_split s;
+    cv_normalizer nz;
+    cv_net *net;
+    cv_optim opt;
+    cv_batch mem;            /* in-memory data: the micro-batch being computed */
+    cv_prefetch pf;          /* --stream: two micro-batches, one read while the other computes */
+    cv_augment_units aug_units;
+    int64_t B, steps, total_steps, nparams;
+    int mb;                  /* samples per micro-batch, at most */
+    micro *plan;             /* this rank's micro-batches of an epoch, in order ... */
+    int64_t *steps_of, nplan; /* ... and the step each belongs to */
+    int64_t *perm;           /* this epoch's order of the training rows */
+    cv_grad_sync sync;
+    hook_ctx hook;
+    cv_xsum leaf_sum;        /* --reproducible: the step's leaves' gradients, exactly */
+    double *leaf_parts;      /* --reproducible: the step's leaves' metric sums (6 doubles each) */
+    cv_train_state st;
+    float *best;             /* restore_best_weights: the best epoch's weights */
+    int has_best;
+    FILE *logf;
+    cv_progress prog;
+    cv_history hist;
+    const char *save_path;   /* where a signal's or a --checkpoint-every save goes */
+} trainer;
+
+/* The epoch plan: the micro-batches this rank computes in one epoch, its slice of every global
+ * batch or, with --reproducible, its leaves of every global batch (counted, then written). */
+static int plan_epoch(trainer *t, cv_err *err)
 {
-    FILE *out = o->out ? o->out : stdout;
-    const bool talk = d->rank == 0 && !o->quiet;
-    const cv_fit_config fit = spec->fit;
-    data_split s = {0};
-    cv_normalizer nz = {0};
-    cv_net *net = NULL;
-    cv_optim opt = {0};
-    cv_batch mem = {0};
-    cv_prefetch pf = {0};
-    int64_t *perm = NULL, *steps_of = NULL;
-    micro *plan = NULL;
-    float *best = NULL;
-    cv_xsum leaf_sum = {0};
-    double *leaf_parts = NULL; /* --reproducible: a step's leaves' metric sums (6 doubles each) */
-    FILE *logf = NULL;
-    cv_progress prog = {0};
-    cv_history hist = {0};
-    int rc = -1;
-
-    if (spec->n_hp) {
-        cv_errf(err, "%s:%d: %s= is a hyperparameter: search it with `convoy tune` (train takes values, e.g. "
-                "the search's D/best.model)", spec->file, spec->hp[0].line, spec->hp[0].key);
-        goto done;
+    const cv_dist *d = t->d;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && (!(t->plan = cv_malloc(sizeof(micro) * (size_t)t->nplan, "epoch plan", err)) ||
+                          !(t->steps_of = cv_malloc(sizeof(int64_t) * (size_t)t->nplan, "epoch plan", err))))
+            return -1;
+        micro *plan = pass ? t->plan : NULL;
+        int64_t n = 0;
+        for (int64_t step = 0; step < t->steps; step++) {
+            const int64_t start = step * t->B, count = t->s.n_train - start < t->B ? t->s.n_train - start : t->B;
+            if (!t->o->reproducible) {
+                int64_t lo, hi;
+                cv_dist_slice(d, start, count, &lo, &hi);
+                n = plan_leaf(plan, t->steps_of, n, step, 0, lo, hi, t->mb);
+            } else {
+                const int64_t L = cv_repro_leaves(t->B, count), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
+                for (int64_t j = j0; j < j1; j++)
+                    n = plan_leaf(plan, t->steps_of, n, step, j, start + count * j / L, start + count * (j + 1) / L, t->mb);
+                if (j0 == j1) { /* more ranks than leaves: no leaf here, but the step's sum is joined */
+                    if (plan) {
+                        plan[n] = (micro){start, 0, false, false, 0, false};
+                        t->steps_of[n] = step;
+                    }
+                    n++;
+                }
+            }
+            if (plan) plan[n - 1].last = true;
+        }
+        t->nplan = n;
     }
-    /* data problems can hit one rank only (a file missing on one node): agree before going on */
-    int failed = load_data(&s, spec, o, err) ||
-                 cv_normalizer_fit(&nz, spec->layers[0].normalize, &s.train, s.train_idx, s.n_train, err);
-    if (cv_dist_agree(d, failed, err)) goto done;
-    if (cv_dist_check_same(d, run_hash(spec, o, &s), "model, configuration or data shape", err)) goto done;
+    return 0;
+}
 
-    const int64_t B = fit.batch_size > 0 && fit.batch_size < s.n_train ? fit.batch_size : s.n_train;
+/* Set-up: the data (and its normaliser), the batch and micro-batch sizes, the network and the
+ * optimizer, the epoch plan and the gradient sums. Every failure is agreed by all ranks. */
+static int set_up(trainer *t, cv_err *err)
+{
+    const cv_model_spec *spec = t->spec;
+    const cv_train_opts *o = t->o;
+    const cv_dist *d = t->d;
+    if (spec->n_hp)
+        return cv_errf(err, "%s:%d: %s= is a hyperparameter: search it with `convoy tune` (train takes values, e.g. "
+                       "the search's D/best.model)", spec->file, spec->hp[0].line, spec->hp[0].key);
+    /* data problems can hit one rank only (a file missing on one node): agree before going on */
+    int failed = load_data(&t->s, spec, o, err) ||
+                 cv_normalizer_fit(&t->nz, spec->layers[0].normalize, &t->s.train, t->s.train_idx, t->s.n_train, err);
+    if (cv_dist_agree(d, failed, err)) return -1;
+    if (cv_dist_check_same(d, run_hash(spec, o, &t->s), "model, configuration or data shape", err)) return -1;
+
+    const int64_t n = t->s.n_train, B = t->fit.batch_size > 0 && t->fit.batch_size < n ? t->fit.batch_size : n;
     const int64_t leaf = repro_leaf(B);
     /* micro-batch size: from the local share, or (reproducible) the leaf size, so that no rank
      * count changes how a leaf is cut */
     const int64_t local_max = o->reproducible ? (B < leaf ? B : leaf) : (B + d->size - 1) / d->size;
-    const int mb = (int)(local_max < CV_MICRO_BATCH ? local_max : CV_MICRO_BATCH);
-    const int64_t steps = (s.n_train + B - 1) / B;
-    failed = !(net = cv_net_create(spec, mb, fit.seed, err)) ||
-             cv_optim_init(&opt, &spec->optim, cv_net_grad_count(net), err) ||
-             !(perm = cv_malloc(sizeof(int64_t) * (size_t)s.n_train, "epoch order", err)) ||
-             (s.train.streamed ? cv_prefetch_start(&pf, &s.train, &nz, mb, err)
-                               : cv_batch_alloc(&mem, &s.train, mb, err));
-    if (cv_dist_agree(d, failed, err)) goto done;
+    t->B = B;
+    t->mb = (int)(local_max < CV_MICRO_BATCH ? local_max : CV_MICRO_BATCH);
+    t->steps = (n + B - 1) / B;
+    t->total_steps = t->steps * t->fit.epochs;
+    failed = !(t->net = cv_net_create(spec, t->mb, t->fit.seed, err)) ||
+             cv_optim_init(&t->opt, &spec->optim, cv_net_grad_count(t->net), err) ||
+             !(t->perm = cv_malloc(sizeof(int64_t) * (size_t)n, "epoch order", err)) ||
+             (t->s.train.streamed ? cv_prefetch_start(&t->pf, &t->s.train, &t->nz, t->mb, err)
+                                  : cv_batch_alloc(&t->mem, &t->s.train, t->mb, err));
+    if (cv_dist_agree(d, failed, err)) return -1;
+    t->nparams = cv_net_param_count(t->net);
     /* every rank initialises identically from the seed; rank 0's copy is authoritative */
-    if (cv_dist_bcast_f32(d, cv_net_params(net), cv_net_param_count(net), err)) goto done;
-
-    /* the micro-batches this rank computes in one epoch: its slice of every global batch, or
-     * with --reproducible its leaves of every global batch */
-    int64_t nplan = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && (!(plan = cv_malloc(sizeof(micro) * (size_t)nplan, "epoch plan", err)) ||
-                          !(steps_of = cv_malloc(sizeof(int64_t) * (size_t)nplan, "epoch plan", err))))
-            goto done;
-        nplan = 0;
-        for (int64_t step = 0; step < steps; step++) {
-            const int64_t start = step * B, count = s.n_train - start < B ? s.n_train - start : B;
-            if (!o->reproducible) {
-                int64_t lo, hi;
-                cv_dist_slice(d, start, count, &lo, &hi);
-                nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, 0, lo, hi, mb);
-            } else {
-                const int64_t L = cv_repro_leaves(B, count), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
-                for (int64_t j = j0; j < j1; j++)
-                    nplan = plan_leaf(pass ? plan : NULL, steps_of, nplan, step, j, start + count * j / L,
-                                      start + count * (j + 1) / L, mb);
-                if (j0 == j1) { /* more ranks than leaves: no leaf here, but the step's sum is joined */
-                    if (pass) {
-                        plan[nplan] = (micro){start, 0, false, false, 0, false};
-                        steps_of[nplan] = step;
-                    }
-                    nplan++;
-                }
-            }
-            if (pass) plan[nplan - 1].last = true;
-        }
-    }
+    if (cv_dist_bcast_f32(d, cv_net_params(t->net), t->nparams, err)) return -1;
     /* gradients, and so the allreduce, cover the trainable parameters only; with --reproducible
      * the leaves' metric sums are added in leaf order too (callbacks compare them) */
-    failed = o->reproducible && (cv_xsum_init(&leaf_sum, cv_net_grad_count(net), err) ||
-                                 !(leaf_parts = cv_calloc((size_t)cv_repro_leaves(B, B), 6 * sizeof(double),
-                                                          "leaf metrics", err)));
-    cv_grad_sync sync;
+    failed = plan_epoch(t, err) ||
+             (o->reproducible && (cv_xsum_init(&t->leaf_sum, cv_net_grad_count(t->net), err) ||
+                                  !(t->leaf_parts = cv_calloc((size_t)cv_repro_leaves(B, B), 6 * sizeof(double),
+                                                              "leaf metrics", err))));
+    if (cv_dist_agree(d, failed, err)) return -1;
     int64_t layer_off[CV_MAX_LAYERS];
-    const int ngrad_layers = cv_net_grad_layers(net, layer_off);
-    cv_grad_sync_init(&sync, d, cv_net_grads(net), cv_net_grad_count(net), o->bucket_bytes, layer_off,
+    const int ngrad_layers = cv_net_grad_layers(t->net, layer_off);
+    cv_grad_sync_init(&t->sync, d, cv_net_grads(t->net), cv_net_grad_count(t->net), o->bucket_bytes, layer_off,
                       ngrad_layers);
-    hook_ctx hook = {&sync, false, 0, {{0}}};
-    if (d->size > 1 && o->bucket_bytes > 0 && !o->reproducible) cv_net_set_grad_hook(net, grads_ready, &hook);
+    t->hook = (hook_ctx){&t->sync, false, 0, {{0}}};
+    if (d->size > 1 && o->bucket_bytes > 0 && !o->reproducible) cv_net_set_grad_hook(t->net, grads_ready, &t->hook);
+    t->aug_units = cv_augment_units_for(&t->nz, t->s.train.xtype);
+    t->save_path = o->checkpoint ? o->checkpoint : "convoy-interrupted.h5";
+    return 0;
+}
 
-    /* where the run starts: a fresh start, imported weights, or a checkpoint's exact state */
-    const int64_t nparams = cv_net_param_count(net);
+/* Where the run starts: a fresh start, a base model's layers, imported weights (--init-from)
+ * or a checkpoint's exact state (--resume); then the log, the start line, the progress display
+ * and the plot. */
+static int restore(trainer *t, cv_err *err)
+{
+    const cv_model_spec *spec = t->spec;
+    const cv_train_opts *o = t->o;
+    const cv_dist *d = t->d;
     const cv_callbacks_config *cb = &spec->callbacks;
-    cv_train_state st = {.batch_size = B, .n_train = s.n_train, .seed = fit.seed};
-    cv_callbacks_init(&st.cb, cb);
-    int has_best = 0;
-    if (cb->restore_best && !(best = cv_malloc(sizeof(float) * (size_t)nparams, "best weights", err))) failed = 1;
-    if (!failed && spec->base.upto && !o->resume && d->rank == 0) failed = cv_checkpoint_load_base(net, err);
-    if (!failed && o->init_from && d->rank == 0) failed = cv_checkpoint_init_from(o->init_from, net, err);
+    t->st = (cv_train_state){.batch_size = t->B, .n_train = t->s.n_train, .seed = t->fit.seed};
+    cv_callbacks_init(&t->st.cb, cb);
+    int failed = cb->restore_best && !(t->best = cv_malloc(sizeof(float) * (size_t)t->nparams, "best weights", err));
+    if (!failed && spec->base.upto && !o->resume && d->rank == 0) failed = cv_checkpoint_load_base(t->net, err);
+    if (!failed && o->init_from && d->rank == 0) failed = cv_checkpoint_init_from(o->init_from, t->net, err);
     if (!failed && o->resume) {
         cv_normalizer saved;
-        failed = cv_checkpoint_resume(o->resume, net, &opt, &saved, &st, best, &has_best, err);
-        if (!failed && (st.batch_size != B || st.n_train != s.n_train || st.seed != fit.seed))
+        cv_train_state *st = &t->st;
+        failed = cv_checkpoint_resume(o->resume, t->net, &t->opt, &saved, st, t->best, &t->has_best, err);
+        if (!failed && (st->batch_size != t->B || st->n_train != t->s.n_train || st->seed != t->fit.seed))
             failed = cv_errf(err, "%s: saved by a run with batch %lld, %lld training rows and seed %llu; this run has "
                              "batch %lld, %lld rows and seed %llu (resume needs the same)", o->resume,
-                             (long long)st.batch_size, (long long)st.n_train, (unsigned long long)st.seed,
-                             (long long)B, (long long)s.n_train, (unsigned long long)fit.seed);
+                             (long long)st->batch_size, (long long)st->n_train, (unsigned long long)st->seed,
+                             (long long)t->B, (long long)t->s.n_train, (unsigned long long)t->fit.seed);
         if (!failed) { /* the checkpoint's normaliser is the one training used */
-            cv_normalizer_free(&nz);
-            nz = saved;
+            cv_normalizer_free(&t->nz);
+            t->nz = saved;
         } else {
             cv_normalizer_free(&saved);
         }
     }
-    if (cv_dist_agree(d, failed, err)) goto done;
-    if ((o->init_from || spec->base.upto) && cv_dist_bcast_f32(d, cv_net_params(net), nparams, err)) goto done;
-    if (!o->resume && cv_dist_check_same(d, cv_hash_bytes(CV_HASH_INIT, cv_net_params(net), sizeof(float) * (size_t)nparams),
+    if (cv_dist_agree(d, failed, err)) return -1;
+    float *params = cv_net_params(t->net);
+    if ((o->init_from || spec->base.upto) && cv_dist_bcast_f32(d, params, t->nparams, err)) return -1;
+    if (!o->resume && cv_dist_check_same(d, cv_hash_bytes(CV_HASH_INIT, params, sizeof(float) * (size_t)t->nparams),
                                          "initial weights", err))
-        goto done;
-    if (o->resume && talk)
-        fprintf(out, "resumed %s: epoch %lld, step %lld of %lld\n", o->resume, (long long)st.epoch + 1,
-                (long long)st.step_in_epoch, (long long)steps);
-    failed = o->log && d->rank == 0 && !(logf = open_log(o->log, o->resume, st.epoch, spec, s.has_val, err));
-    if (cv_dist_agree(d, failed, err)) goto done;
+        return -1;
+    if (o->resume && t->talk)
+        fprintf(t->out, "resumed %s: epoch %lld, step %lld of %lld\n", o->resume, (long long)t->st.epoch + 1,
+                (long long)t->st.step_in_epoch, (long long)t->steps);
+    failed = o->log && d->rank == 0 && !(t->logf = open_log(o->log, o->resume, t->st.epoch, spec, t->s.has_val, err));
+    if (cv_dist_agree(d, failed, err)) return -1;
 
-    if (talk)
-        fprintf(out, "train: %lld samples, %lld validation, batch %lld (%lld steps/epoch), %d rank%s%s, %s lr %g\n",
-                (long long)s.n_train, (long long)s.n_val, (long long)B, (long long)steps, d->size,
-                d->size > 1 ? "s" : "", s.train.streamed ? ", streamed" : "",
-                cv_optim_name(spec->optim.kind), (double)spec->optim.lr);
-    if (talk) fflush(out); /* logs and scripts see the start at once */
-    cv_progress_init(&prog, out, talk, o->verbose, fit.epochs, steps, B, s.n_train);
+    if (t->talk) {
+        fprintf(t->out, "train: %lld samples, %lld validation, batch %lld (%lld steps/epoch), %d rank%s%s, %s lr %g\n",
+                (long long)t->s.n_train, (long long)t->s.n_val, (long long)t->B, (long long)t->steps, d->size,
+                d->size > 1 ? "s" : "", t->s.train.streamed ? ", streamed" : "", cv_optim_name(spec->optim.kind),
+                (double)spec->optim.lr);
+        fflush(t->out); /* logs and scripts see the start at once */
+    }
+    cv_progress_init(&t->prog, t->out, t->talk, o->verbose, t->fit.epochs, t->steps, t->B, t->s.n_train);
     if (o->plot && d->rank == 0) { /* drawn at once (empty axes, or the resumed epochs): a bad path fails now */
-        cv_history_seed(&hist, spec, s.has_val, o->resume ? o->log : NULL);
-        failed = cv_plot_curves_svg(o->plot, &hist, 1, NULL, err);
+        cv_history_seed(&t->hist, spec, t->s.has_val, o->resume ? o->log : NULL);
+        failed = cv_plot_curves_svg(o->plot, &t->hist, 1, NULL, err);
     }
-    if (o->plot && cv_dist_agree(d, failed, err)) goto done;
+    return o->plot && cv_dist_agree(d, failed, err) ? -1 : 0;
+}
 
-    const cv_augment_units aug_units = cv_augment_units_for(&nz, s.train.xtype);
-    const int64_t total_steps = steps * fit.epochs;
-    const char *save_path = o->checkpoint ? o->checkpoint : "convoy-interrupted.h5";
-    bool stopping = st.cb.stop;
-    for (int epoch = (int)st.epoch; epoch < fit.epochs && !stopping; epoch++) {
-        const double t0 = cv_now();
-        const int64_t first_step = epoch == st.epoch ? st.step_in_epoch : 0;
-        /* metric sums so far this epoch: rank 0 carries the saved global sums, the others add theirs */
-        cv_metrics tm = {0};
-        if (first_step > 0 && (d->rank == 0 || o->reproducible)) /* --reproducible: every rank holds the sums */
-            tm = (cv_metrics){st.train_sums[0], st.train_sums[1], st.train_sums[2], st.train_sums[3],
-                              (int64_t)st.train_sums[4], (int64_t)st.train_sums[5]};
-        if (fit.shuffle) cv_permutation(perm, s.n_train, cv_key(fit.seed, CV_STREAM_SHUFFLE, (uint64_t)epoch, 0));
-        else for (int64_t i = 0; i < s.n_train; i++) perm[i] = i;
-        int64_t k0 = 0;
-        while (k0 < nplan && steps_of[k0] < first_step) k0++;
-        cv_progress_epoch(&prog, epoch, first_step);
+/* The saved state of an interrupted epoch: its metric sums so far (every rank's), the position
+ * after `step`. */
+static int save_mid_epoch(trainer *t, const cv_metrics *tm, int epoch, int64_t step, cv_err *err)
+{
+    cv_metrics all = *tm;
+    if (!t->o->reproducible && cv_metrics_sum_ranks(t->d, &all, err)) return -1;
+    cv_metrics_to(t->st.train_sums, &all);
+    t->st.epoch = epoch;
+    t->st.step_in_epoch = step + 1;
+    t->st.best_weights = t->has_best ? t->best : NULL;
+    const int failed = t->d->rank == 0 && cv_checkpoint_save_state(t->save_path, t->net, &t->nz, &t->opt, &t->st, err);
+    if (!failed && t->d->rank == 0) kill_after_save();
+    return cv_dist_agree(t->d, failed, err);
+}
 
-        if (s.train.streamed && k0 < nplan) {
-            fill_ids(&plan[k0], s.train_idx, perm, pf.slot[k0 % 2].ids);
-            cv_prefetch_request(&pf, (int)(k0 % 2), plan[k0].count);
+/* One training step: the micro-batches of plan entries [*k, the step's last] (their forward and
+ * backward passes adding into the gradients), the gradient sum over ranks, the checks all ranks
+ * agree on (a failed read, a NaN loss, a termination signal), the optimizer step, and a
+ * --checkpoint-every save. *k moves past the step. 0: go on; 1: stopped by a signal (saved);
+ * -1: an error, in err. */
+static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *err)
+{
+    const cv_model_spec *spec = t->spec;
+    const cv_train_opts *o = t->o;
+    const cv_dist *d = t->d;
+    const cv_callbacks_config *cb = &spec->callbacks;
+    const int64_t step = t->steps_of[*k];
+    const int64_t count = t->s.n_train - step * t->B < t->B ? t->s.n_train - step * t->B : t->B;
+    const double step_loss = tm->loss;
+    cv_metrics lm = {0}; /* --reproducible: a leaf's sums on their own */
+    cv_metrics *mt = o->reproducible ? &lm : tm;
+    int failed = 0;
+    if (!o->reproducible) cv_net_zero_grad(t->net); /* (a leaf clears them as it starts) */
+    for (;; ++*k) {
+        const micro *m = &t->plan[*k];
+        cv_batch *b = &t->mem;
+        if (t->s.train.streamed) {
+            if (*k + 1 < t->nplan) { /* read the next micro-batch while this one computes */
+                const int next = (int)((*k + 1) % 2);
+                fill_ids(&t->plan[*k + 1], t->s.train_idx, t->perm, t->pf.slot[next].ids);
+                cv_prefetch_request(&t->pf, next, t->plan[*k + 1].count);
+            }
+            /* a read error (file changed under us) is kept until the step's end, where all
+             * ranks agree on it: no rank is left waiting in a collective */
+            b = cv_prefetch_wait(&t->pf, (int)(*k % 2), failed ? NULL : err);
+            failed |= !b;
+        } else {
+            fill_ids(m, t->s.train_idx, t->perm, t->mem.ids);
+            failed |= cv_batch_fill(&t->mem, &t->s.train, &t->nz, m->count, err);
         }
-        double step_loss = 0.0;
-        cv_metrics lm = {0};
-        for (int64_t k = k0; k < nplan; k++) {
-            const int64_t step = steps_of[k];
-            const int64_t count = s.n_train - step * B < B ? s.n_train - step * B : B;
-            cv_batch *b = &mem;
-            if (k == k0 || steps_of[k - 1] != step) {
-                if (!o->reproducible) cv_net_zero_grad(net); /* (a leaf clears them as it starts) */
-                failed = 0;
-                step_loss = tm.loss;
-            }
-            if (s.train.streamed) {
-                if (k + 1 < nplan) { /* read the next micro-batch while this one computes */
-                    fill_ids(&plan[k + 1], s.train_idx, perm, pf.slot[(k + 1) % 2].ids);
-                    cv_prefetch_request(&pf, (int)((k + 1) % 2), plan[k + 1].count);
-                }
-                /* a read error (file changed under us) is kept until the step's end, where all
-                 * ranks agree on it: no rank is left waiting in a collective */
-                cv_batch *got = cv_prefetch_wait(&pf, (int)(k % 2), failed ? NULL : err);
-                failed |= !got;
-                b = got;
-            } else {
-                fill_ids(&plan[k], s.train_idx, perm, mem.ids);
-                failed |= cv_batch_fill(&mem, &s.train, &nz, plan[k].count, err);
-            }
-            hook.armed = plan[k].last;
-            cv_metrics *mt = o->reproducible ? &lm : &tm; /* a leaf's sums on their own */
-            if (o->reproducible && plan[k].leaf_first) {
-                cv_net_zero_grad(net);
-                lm = (cv_metrics){0};
-            }
-            if (!failed && plan[k].count > 0 && spec->has_augment) /* training batches only */
-                failed = cv_augment_batch(&spec->augment, b->x, b->count, (int)s.train.shape.d[0], (int)s.train.shape.d[1],
-                                          (int)s.train.shape.d[2], b->ids, fit.seed, epoch, &aug_units, err);
-            if (!failed && plan[k].count > 0) {
-                cv_net_forward(net, b->x, b->count, true, fit.seed, epoch, b->ids);
-                cv_net_metrics(net, b->labels, b->targets, b->count, mt);
-                cv_net_backward(net, b->labels, b->targets, b->count, (double)count);
-            }
-            /* (cannot fail: a step has at most CV_XSUM_MAX_TERMS leaves) */
-            if (o->reproducible && plan[k].leaf_last && !failed) {
-                cv_xsum_add(&leaf_sum, cv_net_grads(net), err);
-                cv_metrics_to(leaf_parts + 6 * plan[k].leaf, &lm);
-            }
-            if (!plan[k].last) continue;
-            /* a failed read or augmentation on one rank: every rank stops here, none is left
-             * waiting in the gradient sum */
-            if (cv_dist_agree(d, failed, err)) goto done;
-            if (hook.failed) {
-                cv_errf(err, "%s", hook.err.msg);
-                goto done;
-            }
-            if (o->reproducible) {
-                if (cv_xsum_allreduce_take(&leaf_sum, d, cv_net_grads(net), err) ||
-                    cv_metrics_add_parts(d, leaf_parts, cv_repro_leaves(B, count), &tm, err))
-                    goto done;
-            } else if (cv_grad_sync_finish(&sync, err)) {
-                goto done;
-            }
-            /* stop-on-NaN and a termination signal, agreed by all ranks in one small reduction */
-            const bool nan_here = cb->stop_on_nan && !isfinite(tm.loss - step_loss);
-            double flags[2] = {o->stop_flag && *o->stop_flag ? 1.0 : 0.0, nan_here ? 1.0 : 0.0};
-            if (d->size > 1 && cv_dist_sum_f64(d, flags, 2, err)) goto done;
-            if (flags[1] > 0) { /* the lowest rank that saw it names the layer for everyone */
-                const int layer = nan_here ? cv_net_first_nonfinite(net) : 0;
-                if (nan_here && layer > 0)
-                    cv_errf(err, "loss became NaN/Inf at epoch %d, step %lld: first non-finite values in layer %d, "
-                            "%s (%s:%d); learning rate %g too high? The last checkpoint is kept", epoch + 1,
-                            (long long)step + 1, layer, cv_layer_kind_name(spec->layers[layer].kind), spec->file,
-                            spec->layers[layer].line, (double)opt.cfg.lr);
-                else if (nan_here)
-                    cv_errf(err, "loss became NaN/Inf at epoch %d, step %lld (learning rate %g too high?); the last "
-                            "checkpoint is kept", epoch + 1, (long long)step + 1, (double)opt.cfg.lr);
-                cv_dist_agree(d, nan_here, err);
-                goto done;
-            }
-            opt.cfg.lr = cv_callbacks_lr(cb, &st.cb, spec->optim.lr, st.global_step, epoch, total_steps);
-            cv_optim_step(&opt, cv_net_params(net), cv_net_grads(net));
-            st.global_step++;
-            cv_progress_step(&prog, spec, step, &tm);
-            const bool signalled = flags[0] > 0;
-            const bool periodic = o->checkpoint && o->checkpoint_every > 0 && st.global_step % o->checkpoint_every == 0 &&
-                                  step + 1 < steps;
-            if (signalled || periodic) {
-                cv_metrics all = tm;
-                if (!o->reproducible && cv_metrics_sum_ranks(d, &all, err)) goto done;
-                const double sums[6] = {all.loss, all.correct, all.abs_err, all.sq_err, (double)all.count, (double)all.values};
-                memcpy(st.train_sums, sums, sizeof sums);
-                st.epoch = epoch;
-                st.step_in_epoch = step + 1;
-                st.best_weights = has_best ? best : NULL;
-                if (d->rank == 0 && cv_checkpoint_save_state(save_path, net, &nz, &opt, &st, err)) failed = 1;
-                if (!failed && d->rank == 0) kill_after_save();
-                if (cv_dist_agree(d, failed, err)) goto done;
-                if (signalled) {
-                    cv_progress_break(&prog);
-                    if (d->rank == 0)
-                        fprintf(out, "interrupted: stopped after step %lld of epoch %d and saved %s; continue with "
-                                "the same command plus --resume %s\n", (long long)step + 1, epoch + 1, save_path, save_path);
-                    rc = 1;
-                    goto done;
-                }
-            }
-            if (o->check_every > 0 && st.global_step % o->check_every == 0) {
-                const uint64_t w = cv_hash_bytes(CV_HASH_INIT, cv_net_params(net), sizeof(float) * (size_t)nparams);
-                char what[96];
-                snprintf(what, sizeof what, "weights after step %lld (ranks diverged)", (long long)st.global_step);
-                if (cv_dist_check_same(d, w, what, err)) goto done;
-            }
+        t->hook.armed = m->last;
+        if (o->reproducible && m->leaf_first) {
+            cv_net_zero_grad(t->net);
+            lm = (cv_metrics){0};
         }
-        if (!o->reproducible && cv_metrics_sum_ranks(d, &tm, err)) goto done;
-        const double secs = cv_now() - t0;
-        cv_metrics vm = {0};
-        const double tv = cv_now();
-        if (s.has_val &&
-            cv_evaluate(net, s.val_is_split ? &s.train : &s.val, &nz, s.val_idx, s.n_val, d, &vm, err))
-            goto done;
-        const double comm = sync.seconds + leaf_sum.seconds;
-        const cv_progress_detail detail = {opt.cfg.lr, secs, comm, cv_now() - tv};
-        if (stats) stats[epoch] = (cv_epoch_stats){tm, vm, secs, (double)s.n_train / secs, comm};
-        if (logf) {
-            fprintf(logf, "%d,%.6g", epoch + 1, (double)opt.cfg.lr);
-            cv_metrics_csv(logf, spec, &tm, "", false);
-            if (s.has_val) cv_metrics_csv(logf, spec, &vm, "val_", false);
-            fprintf(logf, ",%.3f,%.1f\n", secs, (double)s.n_train / secs);
-            fflush(logf);
+        if (!failed && m->count > 0 && spec->has_augment) /* training batches only */
+            failed = cv_augment_batch(&spec->augment, b->x, b->count, (int)t->s.train.shape.d[0],
+                                      (int)t->s.train.shape.d[1], (int)t->s.train.shape.d[2], b->ids, t->fit.seed,
+                                      epoch, &t->aug_units, err);
+        if (!failed && m->count > 0) {
+            cv_net_forward(t->net, b->x, b->count, true, t->fit.seed, epoch, b->ids);
+            cv_net_metrics(t->net, b->labels, b->targets, b->count, mt);
+            cv_net_backward(t->net, b->labels, b->targets, b->count, (double)count);
         }
-        sync.seconds = leaf_sum.seconds = 0.0;
-        cv_progress_end(&prog, spec, &tm, s.has_val ? &vm : NULL, secs, &detail);
-        if (o->plot && d->rank == 0 &&
-            (cv_history_add_epoch(&hist, spec, epoch + 1, opt.cfg.lr, &tm, &vm, secs, (double)s.n_train / secs, err) ||
-             cv_plot_curves_svg(o->plot, &hist, 1, NULL, err)))
-            failed = 1;
-        if (o->plot && cv_dist_agree(d, failed, err)) goto done;
-
-        /* callbacks see the epoch's monitored value; every rank holds the same value */
-        const unsigned ev = cv_callbacks_epoch_end(cb, &st.cb, epoch, cv_metrics_value(cb->monitor, &tm, &vm, s.has_val), opt.cfg.lr);
-        if ((ev & CV_CB_BEST) && best) {
-            memcpy(best, cv_net_params(net), sizeof(float) * (size_t)nparams);
-            has_best = 1;
+        /* (cannot fail: a step has at most CV_XSUM_MAX_TERMS leaves) */
+        if (o->reproducible && m->leaf_last && !failed) {
+            cv_xsum_add(&t->leaf_sum, cv_net_grads(t->net), err);
+            cv_metrics_to(t->leaf_parts + 6 * m->leaf, &lm);
         }
-        if ((ev & CV_CB_LR_REDUCED) && talk)
-            fprintf(out, "reduce-lr-on-plateau: learning rate now %g\n",
-                    (double)cv_callbacks_lr(cb, &st.cb, spec->optim.lr, st.global_step, epoch, total_steps));
-        stopping = st.cb.stop;
-        if (stopping && best && has_best) { /* restore_best_weights */
-            memcpy(cv_net_params(net), best, sizeof(float) * (size_t)nparams);
-            if (talk) fprintf(out, "early stopping: restored the weights of epoch %d\n", st.cb.best_epoch);
-        } else if (stopping && talk) {
-            fprintf(out, "early stopping after epoch %d (best epoch %d)\n", epoch + 1, st.cb.best_epoch);
-        }
-        /* an epoch-end checkpoint: always, or only on improvement with save_best_only */
-        if (o->checkpoint && (!cb->save_best_only || (ev & CV_CB_IMPROVED))) {
-            st.epoch = epoch + 1;
-            st.step_in_epoch = 0;
-            st.best_weights = has_best ? best : NULL;
-            failed = d->rank == 0 && cv_checkpoint_save_state(o->checkpoint, net, &nz, &opt, &st, err);
-            if (!failed && d->rank == 0) kill_after_save();
-            if (cv_dist_agree(d, failed, err)) goto done;
-            if (talk && cb->save_best_only) fprintf(out, "saved %s (best %s so far)\n", o->checkpoint, cb->monitor);
-        }
+        if (m->last) break;
     }
-    if (o->checkpoint && talk && !cb->save_best_only) fprintf(out, "saved %s\n", o->checkpoint);
-    rc = 0;
-done:
-    cv_progress_break(&prog);
-    cv_history_free(&hist);
-    if (logf) fclose(logf);
-    cv_xsum_free(&leaf_sum);
-    free(leaf_parts);
-    free(best);
-    cv_prefetch_free(&pf);
-    cv_batch_free(&mem);
-    free(perm);
-    free(plan);
-    free(steps_of);
-    cv_optim_free(&opt);
-    cv_net_free(net);
-    cv_normalizer_free(&nz);
-    free_data(&s);
+    ++*k;
+    /* a failed read or augmentation on one rank: every rank stops here, none is left waiting in
+     * the gradient sum */
+    if (cv_dist_agree(d, failed, err)) return -1;
+    if (t->hook.failed) return cv_errf(err, "%s", t->hook.err.msg);
+    if (o->reproducible ? cv_xsum_allreduce_take(&t->leaf_sum, d, cv_net_grads(t->net), err) ||
+                              cv_metrics_add_parts(d, t->leaf_parts, cv_repro_leaves(t->B, count), tm, err)
+                        : cv_grad_sync_finish(&t->sync, err))
+        return -1;
+
+    /* stop-on-NaN and a termination signal, agreed by all ranks in one small reduction */
+    const bool nan_here = cb->stop_on_nan && !isfinite(tm->loss - step_loss);
+    double flags[2] = {o->stop_flag && *o->stop_flag ? 1.0 : 0.0, nan_here ? 1.0 : 0.0};
+    if (d->size > 1 && cv_dist_sum_f64(d, flags, 2, err)) return -1;
+    if (flags[1] > 0) { /* the lowest rank that saw it names the layer for everyone */
+        const int layer = nan_here ? cv_net_first_nonfinite(t->net) : 0;
+        if (nan_here && layer > 0)
+            cv_errf(err, "loss became NaN/Inf at epoch %d, step %lld: first non-finite values in layer %d, "
+                    "%s (%s:%d); learning rate %g too high? The last checkpoint is kept", epoch + 1,
+                    (long long)step + 1, layer, cv_layer_kind_name(spec->layers[layer].kind), spec->file,
+                    spec->layers[layer].line, (double)t->opt.cfg.lr);
+        else if (nan_here)
+            cv_errf(err, "loss became NaN/Inf at epoch %d, step %lld (learning rate %g too high?); the last "
+                    "checkpoint is kept", epoch + 1, (long long)step + 1, (double)t->opt.cfg.lr);
+        cv_dist_agree(d, nan_here, err);
+        return -1;
+    }
+
+    t->opt.cfg.lr = cv_callbacks_lr(cb, &t->st.cb, spec->optim.lr, t->st.global_step, epoch, t->total_steps);
+    cv_optim_step(&t->opt, cv_net_params(t->net), cv_net_grads(t->net));
+    t->st.global_step++;
+    cv_progress_step(&t->prog, spec, step, tm);
+
+    const bool signalled = flags[0] > 0;
+    const bool periodic = o->checkpoint && o->checkpoint_every > 0 && t->st.global_step % o->checkpoint_every == 0 &&
+                          step + 1 < t->steps;
+    if ((signalled || periodic) && save_mid_epoch(t, tm, epoch, step, err)) return -1;
+    if (signalled) {
+        cv_progress_break(&t->prog);
+        if (d->rank == 0)
+            fprintf(t->out, "interrupted: stopped after step %lld of epoch %d and saved %s; continue with "
+                    "the same command plus --resume %s\n", (long long)step + 1, epoch + 1, t->save_path, t->save_path);
+        return 1;
+    }
+    if (o->check_every > 0 && t->st.global_step % o->check_every == 0) {
+        const uint64_t w = cv_hash_bytes(CV_HASH_INIT, cv_net_params(t->net), sizeof(float) * (size_t)t->nparams);
+        char what[96];
+        snprintf(what, sizeof what, "weights after step %lld (ranks diverged)", (long long)t->st.global_step);
+        if (cv_dist_check_same(d, w, what, err)) return -1;
+    }
+    return 0;
+}
+
+/* The end of an epoch: its metric sums over ranks, the validation pass, the log row, the
+ * progress line and the plot, the callbacks (best weights, learning rate, early stopping) and
+ * the epoch-end checkpoint. *stopping: early stopping ends the run. */
+static int end_epoch(trainer *t, int epoch, cv_metrics *tm, double t0, bool *stopping, cv_err *err)
+{
+    const cv_model_spec *spec = t->spec;
+    const cv_train_opts *o = t->o;
+    const cv_dist *d = t->d;
+    const cv_callbacks_config *cb = &spec->callbacks;
+    if (!o->reproducible && cv_metrics_sum_ranks(d, tm, err)) return -1;
+    const double secs = cv_now() - t0;
+    cv_metrics vm = {0};
+    const double tv = cv_now();
+    if (t->s.has_val && cv_evaluate(t->net, t->s.val_is_split ? &t->s.train : &t->s.val, &t->nz, t->s.val_idx,
+                                    t->s.n_val, d, &vm, err))
+        return -1;
+    const double comm = t->sync.seconds + t->leaf_sum.seconds, rate = (double)t->s.n_train / secs;
+    const cv_progress_detail detail = {t->opt.cfg.lr, secs, comm, cv_now() - tv};
+    if (t->stats) t->stats[epoch] = (cv_epoch_stats){*tm, vm, secs, rate, comm};
+    if (t->logf) {
+        fprintf(t->logf, "%d,%.6g", epoch + 1, (double)t->opt.cfg.lr);
+        cv_metrics_csv(t->logf, spec, tm, "", false);
+        if (t->s.has_val) cv_metrics_csv(t->logf, spec, &vm, "val_", false);
+        fprintf(t->logf, ",%.3f,%.1f\n", secs, rate);
+        fflush(t->logf);
+    }
+    t->sync.seconds = t->leaf_sum.seconds = 0.0;
+    cv_progress_end(&t->prog, spec, tm, t->s.has_val ? &vm : NULL, secs, &detail);
+    int failed = o->plot && d->rank == 0 &&
+                 (cv_history_add_epoch(&t->hist, spec, epoch + 1, t->opt.cfg.lr, tm, &vm, secs, rate, err) ||
+                  cv_plot_curves_svg(o->plot, &t->hist, 1, NULL, err));
+    if (o->plot && cv_dist_agree(d, failed, err)) return -1;
+
+    /* callbacks see the epoch's monitored value; every rank holds the same value */
+    float *params = cv_net_params(t->net);
+    const double monitored = cv_metrics_value(cb->monitor, tm, &vm, t->s.has_val);
+    const unsigned ev = cv_callbacks_epoch_end(cb, &t->st.cb, epoch, monitored, t->opt.cfg.lr);
+    if ((ev & CV_CB_BEST) && t->best) {
+        memcpy(t->best, params, sizeof(float) * (size_t)t->nparams);
+        t->has_best = 1;
+    }
+    if ((ev & CV_CB_LR_REDUCED) && t->talk)
+        fprintf(t->out, "reduce-lr-on-plateau: learning rate now %g\n",
+                (double)cv_callbacks_lr(cb, &t->st.cb, spec->optim.lr, t->st.global_step, epoch, t->total_steps));
+    *stopping = t->st.cb.stop;
+    if (*stopping && t->best && t->has_best) { /* restore_best_weights */
+        memcpy(params, t->best, sizeof(float) * (size_t)t->nparams);
+        if (t->talk) fprintf(t->out, "early stopping: restored the weights of epoch %d\n", t->st.cb.best_epoch);
+    } else if (*stopping && t->talk) {
+        fprintf(t->out, "early stopping after epoch %d (best epoch %d)\n", epoch + 1, t->st.cb.best_epoch);
+    }
+    /* an epoch-end checkpoint: always, or only on improvement with save_best_only */
+    if (o->checkpoint && (!cb->save_best_only || (ev & CV_CB_IMPROVED))) {
+        t->st.epoch = epoch + 1;
+        t->st.step_in_epoch = 0;
+        t->st.best_weights = t->has_best ? t->best : NULL;
+        failed = d->rank == 0 && cv_checkpoint_save_state(o->checkpoint, t->net, &t->nz, &t->opt, &t->st, err);
+        if (!failed && d->rank == 0) kill_after_save();
+        if (cv_dist_agree(d, failed, err)) return -1;
+        if (t->talk && cb->save_best_only) fprintf(t->out, "saved %s (best %s so far)\n", o->checkpoint, cb->monitor);
+    }
+    return 0;
+}
+
+/* One epoch: its order of the training rows, its steps from where the run stands (a resumed
+ * epoch starts at the checkpoint's step, with its metric sums), then its end. 0, 1 (stopped by
+ * a signal) or -1, as run_step. */
+static int run_epoch(trainer *t, int epoch, bool *stopping, cv_err *err)
+{
+    const double t0 = cv_now();
+    const int64_t first_step = epoch == t->st.epoch ? t->st.step_in_epoch : 0;
+    /* metric sums so far this epoch: rank 0 carries the saved global sums, the others add theirs
+     * (--reproducible: every rank holds the global sums) */
+    cv_metrics tm = {0};
+    if (first_step > 0 && (t->d->rank == 0 || t->o->reproducible)) {
+        const double *v = t->st.train_sums;
+        tm = (cv_metrics){v[0], v[1], v[2], v[3], (int64_t)v[4], (int64_t)v[5]};
+    }
+    if (t->fit.shuffle)
+        cv_permutation(t->perm, t->s.n_train, cv_key(t->fit.seed, CV_STREAM_SHUFFLE, (uint64_t)epoch, 0));
+    else
+        for (int64_t i = 0; i < t->s.n_train; i++) t->perm[i] = i;
+    int64_t k = 0;
+    while (k < t->nplan && t->steps_of[k] < first_step) k++;
+    cv_progress_epoch(&t->prog, epoch, first_step);
+    if (t->s.train.streamed && k < t->nplan) { /* the first micro-batch's read */
+        fill_ids(&t->plan[k], t->s.train_idx, t->perm, t->pf.slot[k % 2].ids);
+        cv_prefetch_request(&t->pf, (int)(k % 2), t->plan[k].count);
+    }
+    while (k < t->nplan) {
+        const int rc = run_step(t, epoch, &k, &tm, err);
+        if (rc) return rc;
+    }
+    return end_epoch(t, epoch, &tm, t0, stopping, err);
+}
+
+static void tear_down(trainer *t)
+{
+    cv_progress_break(&t->prog);
+    cv_history_free(&t->hist);
+    if (t->logf) fclose(t->logf);
+    cv_xsum_free(&t->leaf_sum);
+    free(t->leaf_parts);
+    free(t->best);
+    cv_prefetch_free(&t->pf);
+    cv_batch_free(&t->mem);
+    free(t->perm);
+    free(t->plan);
+    free(t->steps_of);
+    cv_optim_free(&t->opt);
+    cv_net_free(t->net);
+    cv_normalizer_free(&t->nz);
+    free_data(&t->s);
+}
+
+int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d, cv_epoch_stats *stats,
+             cv_err *err)
+{
+    trainer t = {.spec = spec, .o = o, .d = d, .stats = stats, .out = o->out ? o->out : stdout,
+                 .talk = d->rank == 0 && !o->quiet, .fit = spec->fit};
+    int rc = set_up(&t, err) || restore(&t, err) ? -1 : 0;
+    bool stopping = rc == 0 && t.st.cb.stop;
+    for (int epoch = (int)t.st.epoch; rc == 0 && epoch < t.fit.epochs && !stopping; epoch++)
+        rc = run_epoch(&t, epoch, &stopping, err);
+    if (rc == 0 && o->checkpoint && t.talk && !spec->callbacks.save_best_only) fprintf(t.out, "saved %s\n", o->checkpoint);
+    tear_down(&t);
     return rc;
 }
