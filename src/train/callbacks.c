@@ -1,50 +1,13 @@
 /* Training callbacks (include/convoy/callbacks.h): learning-rate schedules with linear warm-up,
  * and Keras's EarlyStopping, ReduceLROnPlateau and ModelCheckpoint(save_best_only) decisions as
- * pure functions of a small state, so the trainer stays simple and a resumed run decides alike. */
+ * pure functions of a small state, so the trainer stays simple and a resumed run decides alike.
+ * What the model file and a checkpoint know of them (defaults, names, the starting state) is
+ * model data: model/callbacks-config.c. */
 #include "convoy/callbacks.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
-
-cv_callbacks_config cv_callbacks_defaults(void)
-{
-    /* 0 for decay_rate/decay_steps means "the schedule's default" (see schedule_lr) */
-    cv_callbacks_config c = {
-        .schedule = CV_SCHED_CONSTANT,
-        .drop_every = 10,
-        .monitor = "val_loss",
-        .plateau_factor = 0.1f,
-        .plateau_min_delta = 1e-4f,
-        .stop_on_nan = true,
-    };
-    return c;
-}
-
-const char *cv_sched_name(cv_sched_kind k)
-{
-    static const char *const names[CV_SCHED_COUNT] = {
-        [CV_SCHED_CONSTANT] = "constant",
-        [CV_SCHED_STEP] = "step",
-        [CV_SCHED_EXPONENTIAL] = "exponential",
-        [CV_SCHED_COSINE] = "cosine",
-    };
-    return (unsigned)k < CV_SCHED_COUNT ? names[k] : "?";
-}
-
-bool cv_monitor_max(const char *monitor)
-{
-    static const char suffix[] = "accuracy";
-    const size_t n = strlen(monitor), m = sizeof suffix - 1;
-    return n >= m && strcmp(monitor + n - m, suffix) == 0;
-}
-
-void cv_callbacks_init(cv_callbacks_state *s, const cv_callbacks_config *c)
-{
-    const double worst = cv_monitor_max(c->monitor) ? -INFINITY : INFINITY;
-    *s = (cv_callbacks_state){.es_best = worst, .plateau_best = worst, .save_best = worst,
-                              .lr_scale = 1.0f};
-}
 
 /* The schedule alone at `step` steps after warm-up (epoch for the step schedule). */
 static double schedule_lr(const cv_callbacks_config *c, double lr0, int64_t step, int epoch,
