@@ -1,64 +1,21 @@
 /* The network built from a model spec: a plan of every tensor's size, then one allocation
  * each for parameters, gradients and activations, with layers holding views into them.
  * Forward runs the registry's linear parts and applies activations; backward walks back,
- * adding parameter gradients (so micro-batches and ranks accumulate for free). */
+ * adding parameter gradients (so micro-batches and ranks accumulate for free). The spatial
+ * trunk's sample tiles are net-tiles.c's; loss and metrics net-metrics.c's. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "convoy/model.h"
 #include "convoy/rng.h"
 #include "convoy/timer.h"
-#include "layers/layers-impl.h"
+#include "model/net-impl.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-struct cv_net {
-    cv_model_spec spec;      /* a copy; layers point at its entries */
-    int n;                   /* layers, including the input at 0 */
-    cv_layer layers[CV_MAX_LAYERS];
-    cv_param_view views[CV_MAX_LAYERS];
-    int first_trainable;     /* earliest layer whose parameters learn: backward stops there */
-    int64_t nparams;
-    int64_t ntrain;          /* trainable parameters: the prefix [0, ntrain) of params */
-    float *params, *grads;   /* grads has ntrain entries: frozen layers have none */
-    int max_batch;
-    float *acts;             /* every activation, logits, gradient ping-pong, im2col */
-    int32_t *args;           /* pooling winners */
-    float *logits, *dbuf[2];
-    cv_workspace ws;
-    bool fused;              /* loss takes the output layer's logits */
-    double *prof_fwd, *prof_bwd; /* per-layer seconds, when profiling */
-    cv_grad_hook hook;       /* told when a layer's gradients are final */
-    void *hook_ctx;
-    const float *input;      /* input of the last forward pass */
-    int batch;               /* its batch size */
-    int trunk;               /* layers [1, trunk) run a tile of samples at a time */
-    int tile;                /* samples per tile, at most */
-    bool tile_fixed;         /* tile was set by the user: taken as it is */
-    int tile_threads;        /* threads the tile buffers below were made for */
-    int64_t tile_grad;       /* floats of the trunk's trainable parameters (a prefix of grads) */
-    int wave;                /* tiles whose gradients are summed per pass, at most: a function of
-                                the layers alone (never of the batches reserved) */
-    cv_workspace *tile_ws;   /* per thread: its im2col buffer */
-    float *tile_buf;         /* per thread: gradient ping-pong, transient outputs, im2col */
-    float *tile_part;        /* per tile of a wave: its trunk gradients, tile_grad floats */
-    /* tile_buf per thread, tile_stride floats: two gradient halves of tile_half floats each, the
-     * transient outputs, then the im2col buffer tile_ws[t].col points at */
-    int64_t tile_stride, tile_half;
-    /* a ReLU-family layer whose max/min pool applies its derivative: nothing reads its output
-     * after the pool's forward, so a tiled pass keeps it in the thread's cache-sized buffer only */
-    bool transient[CV_MAX_LAYERS];
-    /* a transient conv2d whose pool's kernel computes it on the fly (cv_conv_pool): in a tiled
-     * pass the pair runs as one kernel and the conv output is never written at all */
-    bool fuse_pool[CV_MAX_LAYERS];
-    /* a Winograd conv2d's transformed kernels (forward, then turned), 2 * CV_WINO_XI * C * F
-     * floats, made from the weights at the start of each forward pass (prepare_winograd) */
-    float *wino[CV_MAX_LAYERS];
-};
 
 static cv_act layer_act(const cv_layer_spec *s)
 {
@@ -175,147 +132,15 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
     return 0;
 }
 
-/* Sample tiling. The spatial layers before the first dense layer (conv2d, pooling, activation,
- * dropout, flatten) run a tile of a few samples at a time through all of them, so that a tile's
- * activations and im2col matrix stay in the core's L2 cache between layers instead of a whole
- * batch's going out to memory and back once per layer. The tile size depends on the layer sizes
- * and the batch size only (never on threads or ranks), so results do not change with either. */
-#define CV_TILE_BYTES ((int64_t)1 << 20)
-/* the trunk's weight gradients are summed per tile, then added in tile order: at most this much
- * memory of per-tile sums at once (the tiles beyond it wait for the next pass) */
-#define CV_TILE_PART_BYTES ((int64_t)16 << 20)
-
-static bool tiled(const cv_net *net, int B);
 
 /* A flatten layer: NHWC memory is already (h, w, c) in order, so its output is the layer
  * below's (for the first layer: the input of each forward pass), not a copy (the forward copy
  * and the trunk's backward copy vanish). */
-static bool reshapes(const cv_net *net, int i) { return i >= 1 && net->layers[i].spec->kind == CV_LAYER_FLATTEN; }
+bool net_reshapes(const cv_net *net, int i) { return i >= 1 && net->layers[i].spec->kind == CV_LAYER_FLATTEN; }
 
-static bool is_pool(cv_layer_kind k)
+bool net_is_pool(cv_layer_kind k)
 {
     return k == CV_LAYER_MAXPOOL2D || k == CV_LAYER_AVGPOOL2D || k == CV_LAYER_MINPOOL2D;
-}
-
-static bool tileable(cv_layer_kind k)
-{
-    return k == CV_LAYER_CONV2D || is_pool(k) || k == CV_LAYER_ACTIVATION || k == CV_LAYER_DROPOUT ||
-           k == CV_LAYER_FLATTEN;
-}
-
-static void plan_tiles(cv_net *net)
-{
-    int t = 1;
-    int64_t widest = 1; /* bytes one sample needs across a layer: input, output, im2col rows */
-    /* the output layer stays out of the trunk (the loss reads its whole batch) */
-    for (; t < net->n - 1 && tileable(net->layers[t].spec->kind); t++) {
-        const cv_layer *l = &net->layers[t];
-        int64_t floats = l->in_size + l->out_size;
-        if (l->spec->kind == CV_LAYER_CONV2D)
-            floats += (int64_t)l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C;
-        if (4 * floats > widest) widest = 4 * floats;
-    }
-    bool reshapes_only = true; /* nothing to run in tiles then */
-    for (int j = 1; j < t; j++) reshapes_only = reshapes_only && reshapes(net, j);
-    net->trunk = reshapes_only ? 1 : t;
-    for (int j = 1; j + 1 < t; j++) {
-        net->transient[j] = net->layers[j].act_bwd_by_next;
-        net->fuse_pool[j] = net->transient[j] && cv_conv_pool_layers_fit(&net->layers[j], &net->layers[j + 1]);
-    }
-    const char *fuse = getenv("CONVOY_FUSE"); /* 0: each layer on its own */
-    if (fuse && strcmp(fuse, "0") == 0) memset(net->fuse_pool, 0, sizeof net->fuse_pool);
-    const int64_t tile = CV_TILE_BYTES / widest;
-    net->tile = tile < 1 ? 1 : tile > 64 ? 64 : (int)tile;
-    const char *e = getenv("CONVOY_TILE"); /* samples per tile; 0: no tiling */
-    if (e && *e) {
-        net->tile = atoi(e) > 0 ? atoi(e) : INT_MAX;
-        net->tile_fixed = true;
-    }
-}
-
-/* Samples per tile for a batch of B: the fewest tiles of at most net->tile samples, their count
- * rounded up to a power of two so that 2, 4, 8 ... threads get equal shares (64 samples in
- * tiles of at most 5: 16 tiles of 4). It depends on B and the layers only. */
-static int tile_rows(const cv_net *net, int B)
-{
-    if (net->tile_fixed || net->tile >= B) return net->tile;
-    int tiles = 1;
-    while (tiles < (B + net->tile - 1) / net->tile) tiles *= 2;
-    return (B + tiles - 1) / tiles;
-}
-
-/* Layer j as seen by the tile starting at sample s: its per-sample buffers moved there, and,
- * given the tile's partial sums (backward), its parameter gradients (if it learns) going there. */
-static cv_layer tile_layer(const cv_net *net, int j, int s, float *part)
-{
-    cv_layer l = net->layers[j];
-    l.out += (int64_t)s * l.out_size;
-    if (l.arg) l.arg += (int64_t)s * l.out_size;
-    if (l.mask) l.mask += (int64_t)s * l.out_size;
-    if (part && l.dw) l.dw = part + net->views[j].kernel_off;
-    if (part && l.db) l.db = part + net->views[j].bias_off;
-    return l;
-}
-
-static void free_tiles(cv_net *net)
-{
-    free(net->tile_ws);
-    free(net->tile_buf);
-    free(net->tile_part);
-    net->tile_ws = NULL;
-    net->tile_buf = net->tile_part = NULL;
-}
-
-/* The trunk's per-thread and per-tile buffers for batches up to B samples. */
-static int reserve_tiles(cv_net *net, int64_t B, cv_err *err)
-{
-    free_tiles(net);
-    if (net->trunk <= 1) return 0;
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
-    const int64_t T = net->tile < B ? net->tile : B;
-    int64_t col = 0, grad = 0, trans = 0, widest = 1; /* widest: a trunk layer's input gradient */
-    for (int j = 1; j < net->trunk; j++) {
-        const cv_layer *l = &net->layers[j];
-        if (l->in_size > widest) widest = l->in_size;
-        /* a fused conv's output is never written anywhere: it needs no transient buffer */
-        if (net->transient[j] && !net->fuse_pool[j] && T * l->out_size > trans) trans = T * l->out_size;
-        if (l->spec->kind == CV_LAYER_CONV2D) { /* even a direct one: its backward may need im2col */
-            const int64_t c = (int64_t)cv_conv_chunk(l, (int)T) * l->win.OH * l->win.OW *
-                              l->win.KH * l->win.KW * l->win.C;
-            if (c > col) col = c;
-        }
-        if (l->dw) {
-            const cv_param_view *v = &net->views[j];
-            const int64_t end = v->kernel_off + v->kernel_n + v->bias_n;
-            if (end > grad) grad = end;
-        }
-    }
-    /* how the tiles' gradients are grouped into waves is part of the arithmetic: the wave
-     * depends on the trunk's gradient size only, and the buffer holds the widest wave a batch
-     * of up to B samples runs */
-    int64_t wave = grad ? CV_TILE_PART_BYTES / (int64_t)(sizeof(float) * grad) : INT_MAX;
-    wave = wave < 1 ? 1 : wave > INT_MAX ? INT_MAX : wave;
-    const int64_t tiles = (B + tile_rows(net, (int)B) - 1) / tile_rows(net, (int)B);
-    const int64_t slots = wave < tiles ? wave : tiles;
-    net->tile_threads = threads;
-    net->tile_grad = grad;
-    net->wave = (int)wave;
-    net->tile_half = T * widest;
-    net->tile_stride = 2 * T * widest + trans + col;
-    net->tile_ws = cv_calloc((size_t)threads, sizeof(cv_workspace), "tile workspaces", err);
-    net->tile_buf = cv_malloc(sizeof(float) * (size_t)(threads * net->tile_stride), "tile buffers", err);
-    net->tile_part = cv_malloc(sizeof(float) * (size_t)(grad ? slots * grad : 1), "tile gradients", err);
-    if (!net->tile_ws || !net->tile_buf || !net->tile_part) {
-        free_tiles(net);
-        return -1;
-    }
-    for (int t = 0; t < threads; t++)
-        net->tile_ws[t] = (cv_workspace){net->tile_buf + t * net->tile_stride + 2 * T * widest + trans, col, 0, 0,
-                                         NULL};
-    return 0;
 }
 
 int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
@@ -325,7 +150,7 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     int64_t total = 0, nargs = 0, widest = 0, col = 0;
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
-        if (!reshapes(net, i)) total += B * l->out_size;
+        if (!net_reshapes(net, i)) total += B * l->out_size;
         if (l->spec->kind == CV_LAYER_DROPOUT) total += B * l->out_size;
         if (l->spec->kind == CV_LAYER_MAXPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D) nargs += B * l->out_size;
         if (l->out_size > widest) widest = l->out_size;
@@ -340,7 +165,7 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     total += B * K + 2 * B * widest + col;
     float *acts = cv_malloc(sizeof(float) * (size_t)total, "activations", err);
     int32_t *args = cv_malloc(sizeof(int32_t) * (size_t)(nargs ? nargs : 1), "pooling indices", err);
-    if (!acts || !args || reserve_tiles(net, B, err)) {
+    if (!acts || !args || net_reserve_tiles(net, B, err)) {
         free(acts);
         free(args);
         return -1;
@@ -353,8 +178,8 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     int32_t *a = args;
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
-        l->out = !reshapes(net, i) ? p : i > 1 ? net->layers[i - 1].out : NULL; /* layer 1: set by forward */
-        if (!reshapes(net, i)) p += B * l->out_size;
+        l->out = !net_reshapes(net, i) ? p : i > 1 ? net->layers[i - 1].out : NULL; /* layer 1: set by forward */
+        if (!net_reshapes(net, i)) p += B * l->out_size;
         l->mask = NULL;
         l->arg = NULL;
         if (l->spec->kind == CV_LAYER_DROPOUT) {
@@ -397,7 +222,7 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         l->index = i;
         l->in_size = cv_shape_size(l->spec->in);
         l->out_size = cv_shape_size(l->spec->out);
-        if (l->spec->kind == CV_LAYER_CONV2D || is_pool(l->spec->kind)) window_geometry(l);
+        if (l->spec->kind == CV_LAYER_CONV2D || net_is_pool(l->spec->kind)) window_geometry(l);
     }
     /* a pool right after a conv2d may leave its last rows or columns out of every window (a 2x2
      * pool over 11x11 reads 10x10): the conv's output gradient is zero there */
@@ -406,7 +231,7 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         if (l->spec->kind != CV_LAYER_CONV2D) continue;
         l->grad_rows = l->win.OH;
         l->grad_cols = l->win.OW;
-        if (i + 1 >= net->n || !is_pool(net->layers[i + 1].spec->kind)) continue;
+        if (i + 1 >= net->n || !net_is_pool(net->layers[i + 1].spec->kind)) continue;
         const cv_window *p = &net->layers[i + 1].win;
         const int rows = (p->OH - 1) * p->stride - p->pad_top + p->KH;
         const int cols = (p->OW - 1) * p->stride - p->pad_left + p->KW;
@@ -434,7 +259,7 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
             l->in_leak = a == CV_ACT_LEAKY_RELU ? prev->spec->alpha : 0.0f;
         }
     }
-    plan_tiles(net);
+    net_plan_tiles(net);
     if (plan_params(net, seed, err) || cv_net_reserve(net, max_batch > 0 ? max_batch : 1, err)) {
         cv_net_free(net);
         return NULL;
@@ -449,7 +274,7 @@ void cv_net_free(cv_net *net)
     free(net->grads);
     free(net->acts);
     free(net->args);
-    free_tiles(net);
+    net_free_tiles(net);
     for (int i = 0; i < net->n; i++) free(net->wino[i]);
     free(net->spec.text);
     free(net);
@@ -484,7 +309,7 @@ void cv_net_profile(cv_net *net, double *fwd, double *bwd)
 int cv_net_layers(const cv_net *net) { return net->n; }
 const float *cv_net_layer_output(const cv_net *net, int layer)
 {
-    return net->transient[layer] && tiled(net, net->batch) ? NULL : net->layers[layer].out;
+    return net->transient[layer] && net_tiled(net, net->batch) ? NULL : net->layers[layer].out;
 }
 
 void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx)
@@ -510,7 +335,7 @@ void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)
 
 /* Layer l's forward over B rows starting at x (its buffers already at those rows); prof, when
  * given, collects the seconds it took. */
-static void forward_layer(cv_net *net, cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx, double *prof)
+void net_forward_layer(cv_net *net, cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx, double *prof)
 {
     const double t0 = prof ? cv_now() : 0.0;
     cv_layer_registry[l->spec->kind].forward(l, x, B, ctx);
@@ -520,43 +345,6 @@ static void forward_layer(cv_net *net, cv_layer *l, const float *x, int B, const
     if (!l->act_fused)
         cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
     if (prof) prof[l->index] += cv_now() - t0;
-}
-
-int cv_net_tile(const cv_net *net) { return net->trunk > 1 ? net->tile : 0; }
-
-int cv_net_set_tile(cv_net *net, int samples, cv_err *err)
-{
-    const int old = net->tile;
-    const bool old_fixed = net->tile_fixed;
-    net->tile = samples > 0 ? samples : INT_MAX;
-    net->tile_fixed = true;
-    if (net->trunk > 1 && net->max_batch && reserve_tiles(net, net->max_batch, err)) {
-        net->tile = old;
-        net->tile_fixed = old_fixed;
-        return -1;
-    }
-    return 0;
-}
-
-/* Whether a batch of B samples goes through the trunk in tiles (more than one tile). */
-static bool tiled(const cv_net *net, int B) { return net->trunk > 1 && net->tile_buf && B > net->tile; }
-
-static int tile_threads(const cv_net *net)
-{
-#ifdef _OPENMP
-    const int t = omp_get_max_threads();
-    return t < net->tile_threads ? t : net->tile_threads;
-#else
-    (void)net;
-    return 1;
-#endif
-}
-
-int cv_net_tile_for(const cv_net *net, int B) { return tiled(net, B) ? tile_rows(net, B) : 0; }
-
-bool cv_net_fused_with_next(const cv_net *net, int layer)
-{
-    return layer >= 1 && layer < net->n && net->fuse_pool[layer];
 }
 
 int cv_net_conv_winograd(const cv_net *net, int layer)
@@ -569,51 +357,13 @@ int cv_net_conv_winograd(const cv_net *net, int layer)
     return m;
 }
 
-static int thread_id(void)
+int net_thread_id(void)
 {
 #ifdef _OPENMP
     return omp_get_thread_num();
 #else
     return 0;
 #endif
-}
-
-/* Threads take tiles one at a time (whoever is free: a tile's result does not depend on the
- * thread) and run each through the whole trunk with serial kernels, in their own L2. A layer's
- * time in the profile is thread 0's: the threads work side by side. */
-static void forward_trunk(cv_net *net, const float *x, int B, bool training, uint64_t seed, int64_t epoch,
-                          const int64_t *sample_ids)
-{
-    const int T = tile_rows(net, B), tiles = (B + T - 1) / T;
-#pragma omp parallel num_threads(tile_threads(net))
-    {
-        const int t = thread_id();
-        double *prof = t == 0 ? net->prof_fwd : NULL;
-        const cv_fwd_ctx ctx0 = {training, seed, epoch, NULL, &net->tile_ws[t]};
-#pragma omp for schedule(dynamic, 1)
-        for (int k = 0; k < tiles; k++) {
-            const int s = k * T, cb = B - s < T ? B - s : T;
-            cv_fwd_ctx ctx = ctx0;
-            ctx.sample_ids = sample_ids ? sample_ids + s : NULL;
-            const float *cur = x + (size_t)s * net->layers[1].in_size;
-            float *trans = net->tile_buf + (size_t)t * net->tile_stride + 2 * net->tile_half;
-            for (int j = 1; j < net->trunk; j++) {
-                cv_layer l = tile_layer(net, j, s, NULL);
-                if (net->fuse_pool[j]) { /* j and its pool at once; the time shows on j */
-                    cv_layer pool = tile_layer(net, j + 1, s, NULL);
-                    const double t0 = prof ? cv_now() : 0.0;
-                    cv_conv_pool_layers_forward(&l, &pool, cur, cb);
-                    if (prof) prof[j] += cv_now() - t0;
-                    cur = pool.out;
-                    j++;
-                    continue;
-                }
-                if (net->transient[j]) l.out = trans;
-                forward_layer(net, &l, cur, cb, &ctx, prof);
-                cur = l.out;
-            }
-        }
-    }
 }
 
 /* Inference through layers [from, n) in one block of rows per thread, each thread running every
@@ -643,13 +393,13 @@ static void forward_rows(cv_net *net, const float *x, int from, int B, int block
 {
 #pragma omp parallel num_threads(blocks)
     {
-        const int t = thread_id(), s = (int)((int64_t)B * t / blocks), e = (int)((int64_t)B * (t + 1) / blocks);
+        const int t = net_thread_id(), s = (int)((int64_t)B * t / blocks), e = (int)((int64_t)B * (t + 1) / blocks);
         cv_fwd_ctx ctx = *ctx0;
         ctx.sample_ids = ctx0->sample_ids ? ctx0->sample_ids + s : NULL;
         const float *cur = x + (size_t)s * net->layers[from].in_size;
         for (int j = from; j < net->n; j++) {
-            cv_layer l = tile_layer(net, j, s, NULL);
-            forward_layer(net, &l, cur, e - s, &ctx, t == 0 ? net->prof_fwd : NULL);
+            cv_layer l = net_tile_layer(net, j, s, NULL);
+            net_forward_layer(net, &l, cur, e - s, &ctx, t == 0 ? net->prof_fwd : NULL);
             cur = l.out;
         }
     }
@@ -680,12 +430,12 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
 {
     prepare_winograd(net, training);
     net->input = x;
-    if (reshapes(net, 1)) /* a first flatten's output is the input itself, and so are the flattens' after it */
-        for (int i = 1; i < net->n && reshapes(net, i); i++) net->layers[i].out = (float *)x;
+    if (net_reshapes(net, 1)) /* a first flatten's output is the input itself, and so are the flattens' after it */
+        for (int i = 1; i < net->n && net_reshapes(net, i); i++) net->layers[i].out = (float *)x;
     net->batch = B;
     int i = 1;
-    if (tiled(net, B)) {
-        forward_trunk(net, x, B, training, seed, epoch, sample_ids);
+    if (net_tiled(net, B)) {
+        net_forward_trunk(net, x, B, training, seed, epoch, sample_ids);
         i = net->trunk;
     }
     const cv_fwd_ctx ctx = {training, seed, epoch, sample_ids, &net->ws};
@@ -696,7 +446,7 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
         return net->layers[net->n - 1].out;
     }
     for (; i < net->n; i++) {
-        forward_layer(net, &net->layers[i], cur, B, &ctx, net->prof_fwd);
+        net_forward_layer(net, &net->layers[i], cur, B, &ctx, net->prof_fwd);
         cur = net->layers[i].out;
     }
     return cur;
@@ -704,7 +454,7 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
 
 /* Layer l's backward over B rows (its buffers already at them): d is the gradient with respect
  * to its output, x its input, dx (NULL: not needed) receives the input gradient. */
-static void backward_layer(cv_net *net, cv_layer *l, const float *x, float *dx, float *d, int B,
+void net_backward_layer(cv_net *net, cv_layer *l, const float *x, float *dx, float *d, int B,
                            cv_workspace *ws, double *prof)
 {
     const double t0 = prof ? cv_now() : 0.0;
@@ -717,65 +467,11 @@ static void backward_layer(cv_net *net, cv_layer *l, const float *x, float *dx, 
     if (prof) prof[l->index] += cv_now() - t0;
 }
 
-/* Trunk layers top down to lo, tile by tile; d holds the whole batch's gradient of layer top's
- * output. Each tile's parameter gradients go to its own partial sums, added to grads in tile
- * order after each wave of tiles: the sum does not depend on the thread count. */
-static void backward_trunk(cv_net *net, float *d, int top, int lo, int B)
-{
-    const int T = tile_rows(net, B), tiles = (B + T - 1) / T;
-    const int64_t G = net->tile_grad;
-    for (int w0 = 0; w0 < tiles; w0 += net->wave) {
-        const int w1 = tiles - w0 < net->wave ? tiles : w0 + net->wave;
-#pragma omp parallel num_threads(tile_threads(net))
-        {
-            const int t = thread_id();
-            double *prof = t == 0 ? net->prof_bwd : NULL;
-            float *buf = net->tile_buf + (size_t)t * net->tile_stride;
-#pragma omp for schedule(dynamic, 1)
-            for (int k = w0; k < w1; k++) {
-                const int s = k * T, cb = B - s < T ? B - s : T;
-                float *part = net->tile_part + (size_t)(k - w0) * G;
-                if (G) memset(part, 0, sizeof(float) * (size_t)G);
-                float *dt = d + (size_t)s * net->layers[top].out_size;
-                for (int j = top, pp = 0; j >= lo; j--, pp ^= 1) {
-                    cv_layer l = tile_layer(net, j, s, part);
-                    const float *x = (j == 1 ? net->input : net->layers[j - 1].out) + (size_t)s * l.in_size;
-                    if (j - 1 >= lo && net->fuse_pool[j - 1] && j - 1 <= net->first_trainable) {
-                        /* pool j and the conv below it, whose input gradient nobody wants: the
-                         * conv's weight gradient straight from the pool's (time shown on j - 1) */
-                        cv_layer conv = tile_layer(net, j - 1, s, part);
-                        const float *cx = (j == 2 ? net->input : net->layers[j - 2].out) + (size_t)s * conv.in_size;
-                        const double t0 = prof ? cv_now() : 0.0;
-                        if (cv_conv_pool_layers_backward(&conv, &l, cx, dt, cb) == 0) {
-                            if (prof) prof[j - 1] += cv_now() - t0;
-                            break; /* j - 1 was the last layer to go */
-                        }
-                    }
-                    if (reshapes(net, j) && j > net->first_trainable && !l.dw) {
-                        pp ^= 1; /* the gradient passes through as it is, in the same buffer */
-                        continue;
-                    }
-                    float *dx = j > net->first_trainable ? buf + pp * net->tile_half : NULL;
-                    backward_layer(net, &l, x, dx, dt, cb, &net->tile_ws[t], prof);
-                    dt = dx;
-                }
-            }
-        }
-        const int n = w1 - w0;
-#pragma omp parallel for schedule(static)
-        for (int64_t g = 0; g < G; g++) { /* the tiles' sum, then added: backward stays additive */
-            float sum = 0.0f;
-            for (int k = 0; k < n; k++) sum += net->tile_part[(size_t)k * G + g];
-            net->grads[g] += sum;
-        }
-    }
-}
-
 void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, int B, double norm)
 {
     const int K = cv_net_outputs(net);
     const int lo = net->first_trainable > 1 ? net->first_trainable : 1;
-    const int stop = tiled(net, B) ? net->trunk : lo; /* the layers below stop go by tiles */
+    const int stop = net_tiled(net, B) ? net->trunk : lo; /* the layers below stop go by tiles */
     float *d = net->dbuf[0], *spare = net->dbuf[1];
     cv_loss_grad(&net->spec.loss, net->layers[net->n - 1].out, labels, targets, B, K, norm, d);
     int i = net->n - 1;
@@ -783,71 +479,14 @@ void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, i
         cv_layer *l = &net->layers[i];
         const float *x = i == 1 ? net->input : net->layers[i - 1].out;
         float *dx = i > net->first_trainable ? spare : NULL; /* backward writes all of it */
-        backward_layer(net, l, x, dx, d, B, &net->ws, net->prof_bwd);
+        net_backward_layer(net, l, x, dx, d, B, &net->ws, net->prof_bwd);
         if (net->hook && l->dw) net->hook(net->hook_ctx, net->views[i].kernel_off);
         spare = d;
         d = dx;
     }
     if (i < lo) return;
-    backward_trunk(net, d, i, lo, B);
+    net_backward_trunk(net, d, i, lo, B);
     for (int j = i; j >= lo; j--) /* their gradients are final only now */
         if (net->hook && net->layers[j].dw) net->hook(net->hook_ctx, net->views[j].kernel_off);
 }
 
-static bool all_finite(const float *v, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(v[i])) return false;
-    return true;
-}
-
-int cv_net_first_nonfinite(const cv_net *net)
-{
-    for (int i = 1; i < net->n; i++) {
-        const cv_param_view *v = &net->views[i];
-        const float *out = cv_net_layer_output(net, i); /* a transient one shows in the next layer */
-        if (!all_finite(net->params + v->kernel_off, v->kernel_n + v->bias_n) ||
-            (out && !all_finite(out, (int64_t)net->batch * net->layers[i].out_size)))
-            return i;
-    }
-    return 0;
-}
-
-double cv_net_loss(cv_net *net, const int32_t *labels, const float *targets, int B)
-{
-    return cv_loss_sum(&net->spec.loss, net->layers[net->n - 1].out, net->fused ? net->logits : NULL,
-                       labels, targets, B, cv_net_outputs(net));
-}
-
-static int argmax(const float *v, int K)
-{
-    int best = 0;
-    for (int k = 1; k < K; k++)
-        if (v[k] > v[best]) best = k;
-    return best;
-}
-
-void cv_net_metrics(cv_net *net, const int32_t *labels, const float *targets, int B, cv_metrics *m)
-{
-    const int K = cv_net_outputs(net);
-    const float *out = net->layers[net->n - 1].out;
-    m->loss += cv_net_loss(net, labels, targets, B);
-    for (int n = 0; n < B; n++) {
-        const float *o = out + (size_t)n * K;
-        if (K > 1) {
-            const int truth = labels ? labels[n] : argmax(targets + (size_t)n * K, K);
-            m->correct += argmax(o, K) == truth;
-        } else {
-            const float y = labels ? (float)labels[n] : targets[n];
-            m->correct += (o[0] > 0.5f) == (y > 0.5f);
-        }
-        for (int k = 0; k < K; k++) {
-            const double y = labels ? (K == 1 ? labels[n] : (labels[n] == k)) : targets[(size_t)n * K + k];
-            const double e = o[k] - y;
-            m->abs_err += fabs(e);
-            m->sq_err += e * e;
-        }
-    }
-    m->count += B;
-    m->values += (int64_t)B * K;
-}
