@@ -1,0 +1,131 @@
+/* Private to model/: what the parser's two files share. parse-keys.c owns the tables of keys and
+ * keywords and reads a statement's values; parse.c owns the grammar (lines, tokens, statements)
+ * and applies each statement's values to the spec. Nothing outside model/ includes it. */
+#ifndef CONVOY_MODEL_PARSE_IMPL_H
+#define CONVOY_MODEL_PARSE_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "convoy/model.h"
+
+typedef enum {
+    K_SHAPE, K_NORMALIZE, K_FILTERS, K_KERNEL, K_STRIDE, K_PADDING, K_PAD_MODE, K_ACTIVATION,
+    K_ALPHA, K_INIT, K_USE_BIAS, K_TRAINABLE, K_POOL, K_UNITS, K_RATE,
+    K_OPTIMIZER, K_LR, K_LOSS, K_METRICS, K_MOMENTUM, K_VARIANT, K_NESTEROV, K_RHO, K_BETA1,
+    K_BETA2, K_EPSILON, K_INIT_ACC, K_DELTA,
+    K_EPOCHS, K_BATCH_SIZE, K_VAL_SPLIT, K_SEED, K_SHUFFLE,
+    K_SCHEDULE, K_DECAY_RATE, K_DECAY_STEPS, K_DROP_EVERY, K_COSINE_ALPHA, K_WARMUP, K_MONITOR,
+    K_ES_PATIENCE, K_MIN_DELTA, K_RESTORE_BEST, K_PLATEAU_PATIENCE, K_PLATEAU_FACTOR,
+    K_PLATEAU_MIN_DELTA, K_PLATEAU_COOLDOWN, K_MIN_LR, K_SAVE_BEST, K_STOP_ON_NAN,
+    K_ROTATION, K_WIDTH_SHIFT, K_HEIGHT_SHIFT, K_SHEAR, K_ZOOM, K_HFLIP, K_VFLIP, K_BRIGHTNESS,
+    K_NOISE, K_FILL_MODE, K_CVAL,
+    K_CHECKPOINT, K_UPTO, K_FINE_TUNE_LAST,
+    K_COUNT
+} key_id;
+
+typedef enum {
+    V_INT,     /* an int (no fraction, fits in int) */
+    V_SEED,    /* a 64-bit integer (seeds, step counts) */
+    V_BATCH,   /* an int, or `all` (stored as 0) */
+    V_FLOAT,   /* a finite number */
+    V_BOOL,    /* true | false */
+    V_CHOICE,  /* one name of a list */
+    V_CHOICES, /* comma list of names of a list, stored as bits */
+    V_SHAPE,   /* H,W,C or D, positive ints */
+    V_KERNEL,  /* K or K,K */
+    V_PAIR,    /* lo,hi */
+    V_SPAN,    /* a number, or lo,hi */
+    V_PATH,    /* a file name */
+} value_type;
+
+typedef enum { R_ANY, R_POS, R_NONNEG, R_UNIT, R_OPEN_UNIT } value_range;
+
+/* Names of a V_CHOICE/V_CHOICES list by index. */
+typedef const char *(*choice_fn)(int);
+
+#define OPT(k) (1u << (k))
+typedef struct {
+    const char *name;
+    const char *alias;  /* a second spelling, or NULL */
+    value_type type;
+    value_range range;
+    choice_fn choice;   /* V_CHOICE, V_CHOICES */
+    int n_choices;
+    unsigned optims;    /* compile keys: OPT() of the optimizers they tune; 0 = any */
+} key_desc;
+
+typedef enum { S_LAYER, S_COMPILE, S_FIT, S_AUGMENT, S_BASE, S_ROLE_COUNT } stmt_role;
+
+/* A set of keys, one bit per key_id (unsigned __int128: a GNU C extension of GCC and Clang). */
+__extension__ typedef unsigned __int128 key_set;
+#define B(k) ((key_set)1 << (k))
+_Static_assert(K_COUNT <= 128, "a keyword's keys are a 128-bit set");
+
+typedef struct {
+    const char *name;
+    stmt_role role;
+    cv_layer_kind kind; /* S_LAYER only */
+    key_set allowed, required;
+} keyword_desc;
+
+/* ---- parser state ------------------------------------------------------------------------ */
+
+#define MAX_TOKENS 32
+
+typedef struct {
+    char *key, *val; /* val is NULL for a bare word */
+    int line;
+} token;
+
+typedef struct {
+    char *word;
+    int line;
+    int n;
+    token tok[MAX_TOKENS];
+} stmt;
+
+/* A parsed value; line 0 means the key was absent. */
+typedef struct {
+    int line;
+    long long i;
+    double f, f2; /* a number, or lo,hi */
+    bool b;
+    const char *s; /* V_PATH: points into the parse buffer */
+    int choice;
+    unsigned bits;
+    cv_shape shape;
+} value;
+
+typedef struct {
+    cv_model_spec *spec;
+    const char *file;
+    cv_err *err;
+    int first_line;            /* line of the first statement, 0 before it */
+    const char *first_word;
+    const char *base;          /* the text being parsed: hyperparameters record offsets into it */
+    int role_line[S_ROLE_COUNT]; /* where each once-only statement was seen */
+    bool has_loss;
+    int monitor_line;          /* line of fit's monitor=, checked against compile's metrics */
+    bool augment_only;         /* an augment file (cv_augment_file_load): only `augment` lines */
+} parser;
+
+/* ---- parse-keys.c ------------------------------------------------------------------------- */
+
+extern const key_desc parse_keys[K_COUNT];
+extern const keyword_desc parse_keywords[];
+extern const int parse_n_keywords;
+/** monitor= choices: i % 4 is the metric (0 the loss, else the CV_METRIC_* bit 1 << (i % 4 - 1)),
+ *  i >= 4 the val_ ones. */
+extern const char *const parse_monitor_names[];
+
+/** "FILE:LINE: message" (or "FILE: message" for line 0) into the parser's error; returns -1. */
+int parse_fail(const parser *P, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** The key named name (or its alias); -1 if none. */
+int parse_find_key(const char *name);
+/** "a, b, c" for the keys in mask: those in first (the required ones), then table order. */
+const char *parse_key_list(key_set mask, key_set first, char *buf, size_t size);
+/** Checks every key=value of a statement against its keyword and parses the values. */
+int parse_collect(const parser *P, const keyword_desc *kw, const stmt *st, value vals[K_COUNT]);
+
+#endif

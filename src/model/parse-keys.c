@@ -1,0 +1,435 @@
+/* The model file's keys (model/parse-impl.h): every key of every statement with its value type
+ * and valid range, which keys each keyword takes, and reading one statement's key=value tokens
+ * into checked values. The grammar and what each statement does with its values are parse.c's. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/parse-impl.h"
+
+/* ---- keys: every key of every statement, with its value type and valid range ------------ */
+
+
+
+static const char *const range_text[] = {"", "> 0", ">= 0", "in [0, 1)", "in (0, 1)"};
+
+/* Names of a V_CHOICE/V_CHOICES list by index; the enums' own name functions where they exist. */
+typedef const char *(*choice_fn)(int);
+/* the enums' own name functions where they exist */
+static const char *act_choice(int i) { return cv_act_name((cv_act)i); }
+static const char *init_choice(int i) { return cv_init_name((cv_init)i); }
+static const char *norm_choice(int i) { return cv_norm_name((cv_norm)i); }
+static const char *optim_choice(int i) { return cv_optim_name((cv_optim_kind)i); }
+static const char *loss_choice(int i) { return cv_loss_name((cv_loss_kind)i); }
+static const char *padding_choice(int i) { return i ? "same" : "valid"; }
+static const char *pad_mode_choice(int i) { return i ? "nearest" : "zero"; }
+/* indexed by cv_momentum_variant */
+static const char *variant_choice(int i)
+{
+    return (const char *[]){"ewa", "classic", "nesterov"}[i];
+}
+/* bit i is 1 << i: CV_METRIC_ACCURACY, CV_METRIC_MAE, CV_METRIC_MSE */
+static const char *metric_choice(int i) { return (const char *[]){"accuracy", "mae", "mse"}[i]; }
+static const char *sched_choice(int i) { return cv_sched_name((cv_sched_kind)i); }
+/* i % 4 is the metric: 0 the loss, else the CV_METRIC_* bit 1 << (i % 4 - 1) */
+const char *const parse_monitor_names[] = {"loss",     "accuracy",     "mae",     "mse",
+                                            "val_loss", "val_accuracy", "val_mae", "val_mse"};
+static const char *monitor_choice(int i) { return parse_monitor_names[i]; }
+static const char *fill_choice(int i)
+{
+    return (const char *[]){"nearest", "constant", "reflect", "wrap"}[i];
+}
+
+
+#define KEY(n, t, r) {.name = n, .type = t, .range = r}
+#define CHOICE(n, fn, count) {.name = n, .type = V_CHOICE, .choice = fn, .n_choices = count}
+#define OPTIM_KEY(n, t, r, opts) {.name = n, .type = t, .range = r, .optims = (opts)}
+const key_desc parse_keys[K_COUNT] = {
+    [K_SHAPE] = KEY("shape", V_SHAPE, R_POS),
+    [K_NORMALIZE] = CHOICE("normalize", norm_choice, CV_NORM_COUNT),
+    [K_FILTERS] = KEY("filters", V_INT, R_POS),
+    [K_KERNEL] = KEY("kernel", V_KERNEL, R_POS),
+    [K_STRIDE] = KEY("stride", V_INT, R_POS),
+    [K_PADDING] = CHOICE("padding", padding_choice, 2),
+    [K_PAD_MODE] = CHOICE("pad_mode", pad_mode_choice, 2),
+    [K_ACTIVATION] = CHOICE("activation", act_choice, CV_ACT_COUNT),
+    [K_ALPHA] = KEY("alpha", V_FLOAT, R_NONNEG),
+    [K_INIT] = CHOICE("init", init_choice, CV_INIT_COUNT),
+    [K_USE_BIAS] = KEY("use_bias", V_BOOL, R_ANY),
+    [K_TRAINABLE] = KEY("trainable", V_BOOL, R_ANY),
+    [K_POOL] = KEY("pool", V_INT, R_POS),
+    [K_UNITS] = KEY("units", V_INT, R_POS),
+    [K_RATE] = KEY("rate", V_FLOAT, R_UNIT),
+
+    [K_OPTIMIZER] = CHOICE("optimizer", optim_choice, CV_OPT_COUNT),
+    [K_LR] = {.name = "learning_rate", .alias = "lr", .type = V_FLOAT, .range = R_NONNEG},
+    [K_LOSS] = CHOICE("loss", loss_choice, CV_LOSS_COUNT),
+    [K_METRICS] = {.name = "metrics", .type = V_CHOICES, .choice = metric_choice, .n_choices = 3},
+    [K_MOMENTUM] = OPTIM_KEY("momentum", V_FLOAT, R_UNIT, OPT(CV_OPT_MOMENTUM)),
+    [K_VARIANT] = {.name = "variant", .type = V_CHOICE, .choice = variant_choice, .n_choices = 3,
+                   .optims = OPT(CV_OPT_MOMENTUM)},
+    [K_NESTEROV] = OPTIM_KEY("nesterov", V_BOOL, R_ANY, OPT(CV_OPT_MOMENTUM)),
+    [K_RHO] = OPTIM_KEY("rho", V_FLOAT, R_UNIT, OPT(CV_OPT_RMSPROP) | OPT(CV_OPT_ADADELTA)),
+    [K_BETA1] = OPTIM_KEY("beta_1", V_FLOAT, R_UNIT, OPT(CV_OPT_ADAM)),
+    [K_BETA2] = OPTIM_KEY("beta_2", V_FLOAT, R_UNIT, OPT(CV_OPT_ADAM)),
+    [K_EPSILON] = OPTIM_KEY("epsilon", V_FLOAT, R_POS,
+                            OPT(CV_OPT_ADAGRAD) | OPT(CV_OPT_RMSPROP) | OPT(CV_OPT_ADADELTA) |
+                                OPT(CV_OPT_ADAM)),
+    [K_INIT_ACC] = OPTIM_KEY("initial_accumulator_value", V_FLOAT, R_NONNEG, OPT(CV_OPT_ADAGRAD)),
+    [K_DELTA] = KEY("delta", V_FLOAT, R_POS),
+
+    [K_EPOCHS] = KEY("epochs", V_INT, R_POS),
+    [K_BATCH_SIZE] = KEY("batch_size", V_BATCH, R_POS),
+    [K_VAL_SPLIT] = KEY("validation_split", V_FLOAT, R_UNIT),
+    [K_SEED] = KEY("seed", V_SEED, R_NONNEG),
+    [K_SHUFFLE] = KEY("shuffle", V_BOOL, R_ANY),
+    [K_SCHEDULE] = CHOICE("lr_schedule", sched_choice, CV_SCHED_COUNT),
+    [K_DECAY_RATE] = KEY("decay_rate", V_FLOAT, R_POS),
+    [K_DECAY_STEPS] = KEY("decay_steps", V_SEED, R_POS),
+    [K_DROP_EVERY] = KEY("drop_every", V_INT, R_POS),
+    [K_COSINE_ALPHA] = KEY("cosine_alpha", V_FLOAT, R_UNIT),
+    [K_WARMUP] = KEY("warmup_steps", V_SEED, R_NONNEG),
+    [K_MONITOR] = CHOICE("monitor", monitor_choice, 8),
+    [K_ES_PATIENCE] = KEY("early_stopping_patience", V_INT, R_NONNEG),
+    [K_MIN_DELTA] = KEY("min_delta", V_FLOAT, R_NONNEG),
+    [K_RESTORE_BEST] = KEY("restore_best_weights", V_BOOL, R_ANY),
+    [K_PLATEAU_PATIENCE] = KEY("reduce_lr_patience", V_INT, R_NONNEG),
+    [K_PLATEAU_FACTOR] = KEY("reduce_lr_factor", V_FLOAT, R_OPEN_UNIT),
+    [K_PLATEAU_MIN_DELTA] = KEY("reduce_lr_min_delta", V_FLOAT, R_NONNEG),
+    [K_PLATEAU_COOLDOWN] = KEY("reduce_lr_cooldown", V_INT, R_NONNEG),
+    [K_MIN_LR] = KEY("min_lr", V_FLOAT, R_NONNEG),
+    [K_SAVE_BEST] = KEY("save_best_only", V_BOOL, R_ANY),
+    [K_STOP_ON_NAN] = KEY("stop_on_nan", V_BOOL, R_ANY),
+
+    [K_ROTATION] = KEY("rotation_range", V_FLOAT, R_NONNEG),
+    [K_WIDTH_SHIFT] = KEY("width_shift_range", V_FLOAT, R_NONNEG),
+    [K_HEIGHT_SHIFT] = KEY("height_shift_range", V_FLOAT, R_NONNEG),
+    [K_SHEAR] = KEY("shear_range", V_FLOAT, R_NONNEG),
+    [K_ZOOM] = KEY("zoom_range", V_SPAN, R_NONNEG),
+    [K_HFLIP] = KEY("horizontal_flip", V_BOOL, R_ANY),
+    [K_VFLIP] = KEY("vertical_flip", V_BOOL, R_ANY),
+    [K_BRIGHTNESS] = KEY("brightness_range", V_PAIR, R_NONNEG),
+    [K_NOISE] = KEY("noise_stddev", V_FLOAT, R_NONNEG),
+    [K_FILL_MODE] = CHOICE("fill_mode", fill_choice, 4),
+    [K_CVAL] = KEY("cval", V_FLOAT, R_ANY),
+
+    [K_CHECKPOINT] = KEY("checkpoint", V_PATH, R_ANY),
+    [K_UPTO] = KEY("upto", V_INT, R_POS),
+    [K_FINE_TUNE_LAST] = KEY("fine_tune_last", V_INT, R_NONNEG),
+};
+
+/* ---- statements: which keys each keyword takes ------------------------------------------ */
+
+
+#define WEIGHTED (B(K_ACTIVATION) | B(K_ALPHA) | B(K_INIT) | B(K_USE_BIAS) | B(K_TRAINABLE))
+#define POOLING (B(K_POOL) | B(K_STRIDE))
+#define CALLBACKS                                                                               \
+    (B(K_SCHEDULE) | B(K_DECAY_RATE) | B(K_DECAY_STEPS) | B(K_DROP_EVERY) | B(K_COSINE_ALPHA) |  \
+     B(K_WARMUP) | B(K_MONITOR) | B(K_ES_PATIENCE) | B(K_MIN_DELTA) | B(K_RESTORE_BEST) |         \
+     B(K_PLATEAU_PATIENCE) | B(K_PLATEAU_FACTOR) | B(K_PLATEAU_MIN_DELTA) |                      \
+     B(K_PLATEAU_COOLDOWN) | B(K_MIN_LR) | B(K_SAVE_BEST) | B(K_STOP_ON_NAN))
+
+
+const keyword_desc parse_keywords[] = {
+    {"input", S_LAYER, CV_LAYER_INPUT, B(K_SHAPE) | B(K_NORMALIZE), B(K_SHAPE)},
+    {"conv2d", S_LAYER, CV_LAYER_CONV2D,
+     B(K_FILTERS) | B(K_KERNEL) | B(K_STRIDE) | B(K_PADDING) | B(K_PAD_MODE) | WEIGHTED,
+     B(K_FILTERS) | B(K_KERNEL)},
+    {"maxpool2d", S_LAYER, CV_LAYER_MAXPOOL2D, POOLING, 0},
+    {"avgpool2d", S_LAYER, CV_LAYER_AVGPOOL2D, POOLING, 0},
+    {"minpool2d", S_LAYER, CV_LAYER_MINPOOL2D, POOLING, 0},
+    {"flatten", S_LAYER, CV_LAYER_FLATTEN, 0, 0},
+    {"dense", S_LAYER, CV_LAYER_DENSE, B(K_UNITS) | WEIGHTED, B(K_UNITS)},
+    {"dropout", S_LAYER, CV_LAYER_DROPOUT, B(K_RATE), B(K_RATE)},
+    {"activation", S_LAYER, CV_LAYER_ACTIVATION, B(K_ACTIVATION) | B(K_ALPHA), B(K_ACTIVATION)},
+    /* loss is required too, but its absence gets the model-level message (see finish) */
+    {"compile", S_COMPILE, 0,
+     B(K_OPTIMIZER) | B(K_LR) | B(K_LOSS) | B(K_METRICS) | B(K_MOMENTUM) | B(K_VARIANT) |
+         B(K_NESTEROV) | B(K_RHO) | B(K_BETA1) | B(K_BETA2) | B(K_EPSILON) | B(K_INIT_ACC) |
+         B(K_DELTA),
+     0},
+    {"fit", S_FIT, 0,
+     B(K_EPOCHS) | B(K_BATCH_SIZE) | B(K_VAL_SPLIT) | B(K_SEED) | B(K_SHUFFLE) | CALLBACKS |
+         B(K_FINE_TUNE_LAST),
+     0},
+    {"augment", S_AUGMENT, 0,
+     B(K_ROTATION) | B(K_WIDTH_SHIFT) | B(K_HEIGHT_SHIFT) | B(K_SHEAR) | B(K_ZOOM) | B(K_HFLIP) |
+         B(K_VFLIP) | B(K_BRIGHTNESS) | B(K_NOISE) | B(K_FILL_MODE) | B(K_CVAL),
+     0},
+    {"base", S_BASE, 0, B(K_CHECKPOINT) | B(K_UPTO) | B(K_TRAINABLE), B(K_CHECKPOINT)},
+};
+const int parse_n_keywords = (int)(sizeof parse_keywords / sizeof parse_keywords[0]);
+
+int parse_fail(const parser *P, int line, const char *fmt, ...)
+{
+    char msg[CV_ERR_MSG];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (line > 0) return cv_errf(P->err, "%s:%d: %s", P->file, line, msg);
+    return cv_errf(P->err, "%s: %s", P->file, msg);
+}
+
+/* ---- values -------------------------------------------------------------------------------- */
+
+/* Whole-string conversions: "3x", "", "3.5" (for ints), "nan" and overflow are rejected. */
+static bool to_ll(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return *s && !*end && errno == 0;
+}
+
+static bool to_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return *s && !*end && errno == 0 && isfinite(*out);
+}
+
+/* Splits a comma list into at most `max` parts of < 64 chars; returns the count or -1. */
+static int split(const char *s, char part[][64], int max)
+{
+    int n = 0;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (n == max || len == 0 || len >= 64) return -1;
+        memcpy(part[n], s, len);
+        part[n++][len] = '\0';
+        if (!comma) return n;
+        s = comma + 1;
+    }
+}
+
+static bool in_range(double x, value_range r)
+{
+    switch (r) {
+    case R_POS: return x > 0;
+    case R_NONNEG: return x >= 0;
+    case R_UNIT: return x >= 0 && x < 1;
+    case R_OPEN_UNIT: return x > 0 && x < 1;
+    default: return true;
+    }
+}
+
+static int bad_number(const parser *P, int line, const key_desc *k, const char *s)
+{
+    double d;
+    if (k->type != V_FLOAT && k->type != V_PAIR && k->type != V_SPAN && to_double(s, &d))
+        return parse_fail(P, line, "bad number '%s' for %s: expected an integer", s, k->name);
+    return parse_fail(P, line, "bad number '%s' for %s", s, k->name);
+}
+
+/* One integer of an int-valued key (also each part of shape and kernel). */
+static int parse_int(const parser *P, int line, const key_desc *k, const char *s, long long max,
+                     long long *out)
+{
+    if (!to_ll(s, out)) return bad_number(P, line, k, s);
+    if (!in_range((double)*out, k->range))
+        return parse_fail(P, line, "%s must be %s, got %s", k->name, range_text[k->range], s);
+    if (*out > max) return parse_fail(P, line, "%s=%s is too large (at most %lld)", k->name, s, max);
+    return 0;
+}
+
+static int parse_float(const parser *P, int line, const key_desc *k, const char *s, double *out)
+{
+    if (!to_double(s, out)) return bad_number(P, line, k, s);
+    if (!in_range(*out, k->range))
+        return parse_fail(P, line, "%s must be %s, got %s", k->name, range_text[k->range], s);
+    return 0;
+}
+
+static int parse_choice(const parser *P, int line, const key_desc *k, const char *s, int *out)
+{
+    for (int i = 0; i < k->n_choices; i++)
+        if (strcmp(s, k->choice(i)) == 0) return *out = i, 0;
+    char list[256] = "";
+    for (int i = 0; i < k->n_choices; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                 k->choice(i));
+    /* "metrics" lists metric names: name the singular in the message */
+    const char *what = k->type == V_CHOICES ? "metric" : k->name;
+    return parse_fail(P, line, "unknown %s '%s' (expected %s)", what, s, list);
+}
+
+static int parse_value(const parser *P, const key_desc *k, const char *s, int line, value *v)
+{
+    char part[4][64];
+    int n;
+    switch (k->type) {
+    case V_INT:
+        return parse_int(P, line, k, s, INT_MAX, &v->i);
+    case V_SEED:
+        return parse_int(P, line, k, s, LLONG_MAX, &v->i);
+    case V_BATCH:
+        if (strcmp(s, "all") == 0) return v->i = 0, 0;
+        if (to_ll(s, &v->i) && v->i <= 0)
+            return parse_fail(P, line, "%s must be > 0 or `all`, got %s", k->name, s);
+        return parse_int(P, line, k, s, INT_MAX, &v->i);
+    case V_FLOAT:
+        return parse_float(P, line, k, s, &v->f);
+    case V_BOOL:
+        if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) return v->b = s[0] == 't', 0;
+        return parse_fail(P, line, "bad value '%s' for %s: expected true or false", s, k->name);
+    case V_CHOICE:
+        return parse_choice(P, line, k, s, &v->choice);
+    case V_CHOICES:
+        if ((n = split(s, part, 4)) < 0)
+            return parse_fail(P, line, "bad list '%s' for %s: expected names separated by commas",
+                        s, k->name);
+        for (int i = 0; i < n; i++) {
+            int c;
+            if (parse_choice(P, line, k, part[i], &c)) return -1;
+            v->bits |= 1u << c;
+        }
+        return 0;
+    case V_SHAPE: {
+        n = split(s, part, 4);
+        if (n != 1 && n != 3)
+            return parse_fail(P, line, "bad shape '%s': expected H,W,C for images or D for "
+                        "feature vectors", s);
+        long long d[3];
+        for (int i = 0; i < n; i++)
+            if (parse_int(P, line, k, part[i], INT_MAX, &d[i])) return -1;
+        v->shape = n == 3 ? cv_shape_hwc((int)d[0], (int)d[1], (int)d[2]) : cv_shape_vec((int)d[0]);
+        return 0;
+    }
+    case V_KERNEL: {
+        long long d[2];
+        n = split(s, part, 4);
+        if (n != 1 && n != 2) return bad_number(P, line, k, s);
+        for (int i = 0; i < n; i++)
+            if (parse_int(P, line, k, part[i], INT_MAX, &d[i])) return -1;
+        if (n == 2 && d[0] != d[1])
+            return parse_fail(P, line, "kernel %s is not square; only KxK kernels are supported", s);
+        v->i = d[0];
+        return 0;
+    }
+    case V_PAIR:
+    case V_SPAN:
+        n = split(s, part, 4);
+        v->i = n; /* 1: a single number (V_SPAN), 2: lo,hi */
+        if (n == 1 && k->type == V_SPAN) return parse_float(P, line, k, s, &v->f);
+        if (n != 2)
+            return parse_fail(P, line, "bad range '%s' for %s: expected lo,hi", s, k->name);
+        if (parse_float(P, line, k, part[0], &v->f) || parse_float(P, line, k, part[1], &v->f2))
+            return -1;
+        if (v->f > v->f2) return parse_fail(P, line, "bad range '%s' for %s: lo > hi", s, k->name);
+        return 0;
+    case V_PATH:
+        v->s = s;
+        return 0;
+    }
+    return -1;
+}
+
+/* A hyperparameter in place of a value: every value it can take must be valid for the key
+ * (ranges are intervals, so the extremes decide), and the spec gets its default (hp.c). */
+static int parse_hp(const parser *P, const key_desc *k, const char *expr, int line, value *v)
+{
+    cv_model_spec *spec = P->spec;
+    if (spec->n_hp == CV_MAX_HP) return parse_fail(P, line, "too many hyperparameters (at most %d)", CV_MAX_HP);
+    cv_hp *hp = &spec->hp[spec->n_hp];
+    cv_err e;
+    if (cv_hp_parse(expr, hp, &e)) return parse_fail(P, line, "%s", e.msg);
+    const bool int_key = k->type == V_INT || k->type == V_SEED || k->type == V_BATCH || k->type == V_KERNEL;
+    if ((hp->kind == CV_HP_INT && !int_key && k->type != V_FLOAT) ||
+        (hp->kind == CV_HP_FLOAT && k->type != V_FLOAT) || (hp->kind == CV_HP_BOOL && k->type != V_BOOL))
+        return parse_fail(P, line, "%s cannot stand for %s (it takes %s; hp.choice(...) fits any key)", expr, k->name,
+                    int_key ? "an integer: use hp.int" : k->type == V_FLOAT ? "a number: use hp.float"
+                    : k->type == V_BOOL ? "true or false: use hp.bool" : "a name or list: use hp.choice");
+    const double last = hp->kind == CV_HP_INT ? hp->lo + floor((hp->hi - hp->lo) / hp->step) * hp->step : hp->hi;
+    const double extremes[2] = {hp->lo, last};
+    for (int i = 0; i < (hp->kind == CV_HP_CHOICE ? hp->n_choices : 2); i++) {
+        char text[64];
+        value probe = {0};
+        if (hp->kind == CV_HP_FLOAT) snprintf(text, sizeof text, "%.17g", extremes[i]);
+        else cv_hp_value_text(hp, hp->kind == CV_HP_CHOICE ? i : extremes[i], text, sizeof text);
+        if (parse_value(P, k, text, line, &probe)) return -1;
+    }
+    char def[64];
+    cv_hp_value_text(hp, hp->lo, def, sizeof def); /* lo, the first choice, false */
+    if (parse_value(P, k, def, line, v)) return -1;
+
+    snprintf(hp->key, sizeof hp->key, "%s", k->name);
+    const bool named = hp->name[0] != '\0';
+    if (!named) snprintf(hp->name, sizeof hp->name, "%s", k->name);
+    for (int i = 0; i < spec->n_hp; i++) {
+        if (strcmp(spec->hp[i].name, hp->name) != 0) continue;
+        if (named) return parse_fail(P, line, "hyperparameter name '%s' is already used on line %d", hp->name, spec->hp[i].line);
+        snprintf(hp->name, sizeof hp->name, "%s_%d", k->name, line);
+        break;
+    }
+    hp->line = line;
+    hp->off = expr - P->base;
+    hp->len = (int64_t)strlen(expr);
+    spec->n_hp++;
+    return 0;
+}
+
+int parse_find_key(const char *name)
+{
+    for (int k = 0; k < K_COUNT; k++)
+        if (strcmp(name, parse_keys[k].name) == 0 || (parse_keys[k].alias && strcmp(name, parse_keys[k].alias) == 0))
+            return k;
+    return -1;
+}
+
+/* "a, b, c" for the keys in `mask`: those in `first` (the required ones), then table order. */
+const char *parse_key_list(key_set mask, key_set first, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < K_COUNT; k++)
+            if ((mask & B(k)) && ((first & B(k)) != 0) == (pass == 0))
+                snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", buf[0] ? ", " : "",
+                         parse_keys[k].name);
+    return buf;
+}
+
+/* Checks every key=value of a statement against its keyword and parses the values. */
+int parse_collect(const parser *P, const keyword_desc *kw, const stmt *st, value vals[K_COUNT])
+{
+    char list[512];
+    memset(vals, 0, K_COUNT * sizeof *vals);
+    for (int t = 0; t < st->n; t++) {
+        const token *tok = &st->tok[t];
+        const char *name = tok->key, *val = tok->val;
+        if (!val) {
+            /* `activation relu` is the short form of `activation activation=relu` */
+            if (kw->kind != CV_LAYER_ACTIVATION || kw->role != S_LAYER || t != 0)
+                return parse_fail(P, tok->line, "expected key=value after `%s`, got '%s'", kw->name,
+                            tok->key);
+            name = "activation";
+            val = tok->key;
+        }
+        const int k = parse_find_key(name);
+        if (k < 0 || !(kw->allowed & B(k))) {
+            if (!kw->allowed)
+                return parse_fail(P, tok->line, "%s takes no keys, got '%s'", kw->name, name);
+            return parse_fail(P, tok->line, "unknown key '%s' for %s (valid keys: %s)", name, kw->name,
+                        parse_key_list(kw->allowed, kw->required, list, sizeof list));
+        }
+        if (vals[k].line)
+            return parse_fail(P, tok->line, "duplicate key '%s' in %s (already given on line %d)", name,
+                        kw->name, vals[k].line);
+        if (!*val) return parse_fail(P, tok->line, "%s= has no value", name);
+        if (strncmp(val, "hp.", 3) == 0 ? parse_hp(P, &parse_keys[k], val, tok->line, &vals[k])
+                                         : parse_value(P, &parse_keys[k], val, tok->line, &vals[k]))
+            return -1;
+        vals[k].line = tok->line;
+    }
+    for (int k = 0; k < K_COUNT; k++)
+        if ((kw->required & B(k)) && !vals[k].line)
+            return parse_fail(P, st->line, "%s is missing the required key %s=", kw->name, parse_keys[k].name);
+    return 0;
+}
+
