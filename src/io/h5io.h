@@ -57,4 +57,9 @@ int cv_h5_attr_write_strs(hid_t loc, const char *name, char *const *s, int n, co
  *  0 with *out NULL when the attribute is absent. */
 int cv_h5_attr_read_strs(hid_t loc, const char *name, char ***out, const char *file, cv_err *err);
 
+/** Shared by h5io.c and h5attr.c: "/group/name" for messages (absolute names as given,
+ *  relative ones joined to loc's path; "" names loc itself), and a datatype class in words. */
+void cv_h5_where(hid_t loc, const char *name, char *out, size_t size);
+const char *cv_h5_class_word(H5T_class_t c);
+
 #endif
