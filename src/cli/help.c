@@ -169,6 +169,6 @@ int cli_help_man(const cli_entry *cmds, int n)
         fputs("\n.fi\n", f);
     }
     fputs(".SH \"SEE ALSO\"\n.BR mpirun (1),\n.BR h5dump (1);\n"
-          "README.md in the source tree (model file grammar, HDF5 layouts, results).\n", f);
+          "README.md and docs/ in the source tree (model file grammar, HDF5 layouts, results).\n", f);
     return fflush(f) == 0 ? CLI_OK : cli_fail(NULL, "--man: cannot write the manual page");
 }

@@ -18,7 +18,7 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
     const char *trials = NULL, *objective = NULL, *executions = "1", *seed = "1", *tuner = "random",
                *ranks = "1", *dir = "tune", *factor = "3", *summary = NULL;
     const cli_flag own[] = {
-        {"max-trials", "N", "trials to run (hyperband: configuration x rung runs; see README)", &trials, NULL},
+        {"max-trials", "N", "trials to run (hyperband: configuration x rung runs; see docs/tune.md)", &trials, NULL},
         {"objective", "NAME", "val_accuracy (default with metrics=accuracy), val_loss (else), loss, val_mae, ...",
          &objective, NULL},
         {"executions-per-trial", "K", "trainings per trial (fit seed + 0..K-1); the objective is their mean",

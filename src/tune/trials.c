@@ -1,5 +1,5 @@
 /* D/trials.h5 and the per-trial result files: every finished trial's values, per-epoch
- * metrics, objective and checkpoint (layout in README "Hyperparameter search"), and the
+ * metrics, objective and checkpoint (layout in docs/tune.md), and the
  * leaderboard printed from them. */
 #include <math.h>
 #include <stdlib.h>
