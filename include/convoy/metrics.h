@@ -26,8 +26,9 @@ void cv_metrics_csv(FILE *f, const cv_model_spec *spec, const cv_metrics *m, con
 /** m summed over every rank of d, in place (MPI's order: rounding may differ with the rank
  *  count). */
 int cv_metrics_sum_ranks(const cv_dist *d, cv_metrics *m, cv_err *err);
-/** m's six sums as doubles (loss, correct, abs_err, sq_err, count, values). */
+/** m's six sums as doubles (loss, correct, abs_err, sq_err, count, values), and back. */
 void cv_metrics_to(double *v, const cv_metrics *m);
+cv_metrics cv_metrics_from(const double *v);
 /** Adds to m the metric sums of parts (validation chunks, --reproducible's leaves) that several
  *  ranks computed, in part order: slot j (6 doubles, cv_metrics_to) of parts holds part j's
  *  sums on the rank that computed it and zeros on the others; the slots are summed over ranks

@@ -64,6 +64,18 @@ static int bench_machine(const cv_dist *d, cv_bench_report *r, cv_err *err)
     return 0;
 }
 
+/* out = rows of x (inputs in [0, 1) standing for uint8 images scaled by 1/255), augmented as
+ * training would augment them at step `step`. */
+static int augment_rows(const cv_model_spec *spec, float *out, const float *x, int rows, const int64_t *ids,
+                        int step, cv_err *err)
+{
+    const cv_augment_units units = {.unit = 1.0f / 255.0f, .max_value = 255.0f};
+    const cv_shape *sh = &spec->layers[0].shape;
+    memcpy(out, x, sizeof(float) * (size_t)rows * (size_t)cv_shape_size(*sh));
+    return cv_augment_batch(&spec->augment, out, rows, (int)sh->d[0], (int)sh->d[1], (int)sh->d[2], ids,
+                            spec->fit.seed, step, &units, err);
+}
+
 /* Distance in float ulps of v from w (the float64 sum rounded to float). */
 static double ulps(float v, float w)
 {
@@ -99,7 +111,6 @@ static int bench_reproducible(const cv_model_spec *spec, cv_net *net, cv_optim *
     const int64_t in = cv_shape_size(spec->layers[0].shape), ngrad = cv_net_grad_count(net);
     const int K = cv_net_outputs(net);
     const int64_t L = cv_repro_leaves(batch, batch), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
-    const cv_augment_units units = {.unit = 1.0f / 255.0f, .max_value = 255.0f};
     cv_xsum xs = {0};
     /* the first step's leaves also summed in float64 (the reference) and in float32 in leaf order
      * (the default's kind of sum), to measure the exact sum's error */
@@ -122,11 +133,7 @@ static int bench_reproducible(const cv_model_spec *spec, cv_net *net, cv_optim *
             const int p = (int)(batch * j / L), c = (int)(batch * (j + 1) / L) - p;
             const float *in_x = x + (size_t)p * in;
             if (spec->has_augment) {
-                memcpy(xa + (size_t)p * in, in_x, sizeof(float) * (size_t)(c * in));
-                if (cv_augment_batch(&spec->augment, xa + (size_t)p * in, c, (int)spec->layers[0].shape.d[0],
-                                     (int)spec->layers[0].shape.d[1], (int)spec->layers[0].shape.d[2], ids + p,
-                                     spec->fit.seed, s, &units, err))
-                    goto done;
+                if (augment_rows(spec, xa + (size_t)p * in, in_x, c, ids + p, s, err)) goto done;
                 in_x = xa + (size_t)p * in;
             }
             cv_net_zero_grad(net);
@@ -184,8 +191,6 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
         y[i] = (int32_t)cv_rng_below(&g, K > 1 ? (uint64_t)K : 2);
         ids[i] = i;
     }
-    /* inputs in [0, 1) stand for uint8 images scaled by 1/255 */
-    const cv_augment_units units = {.unit = 1.0f / 255.0f, .max_value = 255.0f};
     if (spec->has_augment && !(xa = cv_malloc(sizeof(float) * (size_t)(batch * in), "bench inputs", err))) goto done;
     /* regression losses take float targets; the rest take labels */
     const bool labels = spec->loss.kind == CV_LOSS_SPARSE_CE || spec->loss.kind == CV_LOSS_CATEGORICAL_CE ||
@@ -201,11 +206,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
         cv_net_zero_grad(net);
         if (spec->has_augment && local > 0) { /* on the fly, as training does: part of the step */
             const double a0 = cv_now();
-            memcpy(xa, x, sizeof(float) * (size_t)(local * in));
-            if (cv_augment_batch(&spec->augment, xa, local, (int)spec->layers[0].shape.d[0],
-                                 (int)spec->layers[0].shape.d[1], (int)spec->layers[0].shape.d[2], ids,
-                                 spec->fit.seed, s, &units, err))
-                goto done;
+            if (augment_rows(spec, xa, x, local, ids, s, err)) goto done;
             if (s >= 0) taug += cv_now() - a0;
         }
         if (local > 0) {

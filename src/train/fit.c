@@ -589,10 +589,7 @@ static int run_epoch(trainer *t, int epoch, bool *stopping, cv_err *err)
     /* metric sums so far this epoch: rank 0 carries the saved global sums, the others add theirs
      * (--reproducible: every rank holds the global sums) */
     cv_metrics tm = {0};
-    if (first_step > 0 && (t->d->rank == 0 || t->o->reproducible)) {
-        const double *v = t->st.train_sums;
-        tm = (cv_metrics){v[0], v[1], v[2], v[3], (int64_t)v[4], (int64_t)v[5]};
-    }
+    if (first_step > 0 && (t->d->rank == 0 || t->o->reproducible)) tm = cv_metrics_from(t->st.train_sums);
     if (t->fit.shuffle)
         cv_permutation(t->perm, t->s.n_train, cv_key(t->fit.seed, CV_STREAM_SHUFFLE, (uint64_t)epoch, 0));
     else

@@ -54,19 +54,24 @@ double cv_metrics_value(const char *name, const cv_metrics *tm, const cv_metrics
     return m->loss / n;
 }
 
-
-int cv_metrics_sum_ranks(const cv_dist *d, cv_metrics *m, cv_err *err)
-{
-    double v[6] = {m->loss, m->correct, m->abs_err, m->sq_err, (double)m->count, (double)m->values};
-    if (cv_dist_sum_f64(d, v, 6, err)) return -1;
-    *m = (cv_metrics){v[0], v[1], v[2], v[3], (int64_t)v[4], (int64_t)v[5]};
-    return 0;
-}
-
 void cv_metrics_to(double *v, const cv_metrics *m)
 {
     v[0] = m->loss, v[1] = m->correct, v[2] = m->abs_err, v[3] = m->sq_err;
     v[4] = (double)m->count, v[5] = (double)m->values;
+}
+
+cv_metrics cv_metrics_from(const double *v)
+{
+    return (cv_metrics){v[0], v[1], v[2], v[3], (int64_t)v[4], (int64_t)v[5]};
+}
+
+int cv_metrics_sum_ranks(const cv_dist *d, cv_metrics *m, cv_err *err)
+{
+    double v[6];
+    cv_metrics_to(v, m);
+    if (cv_dist_sum_f64(d, v, 6, err)) return -1;
+    *m = cv_metrics_from(v);
+    return 0;
 }
 
 int cv_metrics_add_parts(const cv_dist *d, double *parts, int64_t nparts, cv_metrics *m, cv_err *err)
