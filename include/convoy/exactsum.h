@@ -42,8 +42,7 @@ typedef struct {
      * need windows -3 (I = -120) to 4 (I = 160) */
     int8_t *window;
     int8_t *window_all; /* cv_xsum_allreduce_take's buffer: each element's largest window */
-    /* digits: hi sums [0, n), lo sums [n, 2n), then the count of vectors added (one buffer
-     * for the MPI sum) */
+    /* digits: hi sums [0, n), lo sums [n, 2n), then the count of vectors added */
     int64_t *digits;
     double seconds;   /* time spent in cv_xsum_allreduce_take (for the communication share) */
 } cv_xsum;
