@@ -55,6 +55,10 @@ int cv_checkpoint_load_base(cv_net *net, cv_err *err);
 /** Reads the model spec saved in a checkpoint (its text re-parsed; messages name
  *  "PATH:model:LINE"). */
 int cv_checkpoint_spec(const char *path, cv_model_spec *spec, cv_err *err);
+/** The reader of `base checkpoint=F` lines the model parser is given (convoy/model.h): the model
+ *  in F, by cv_checkpoint_spec, its own base lines read the same way one level deeper.
+ *  cv_model_parse, cv_model_load and cv_augment_file_load are the model module's parses with it. */
+extern const cv_base_reader cv_checkpoint_base_reader;
 
 /** Builds the saved network (for batches up to max_batch) with its weights, and its
  *  normaliser. Every tensor's shape is checked against the model. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "convoy/error.h"
+#include "convoy/exactsum.h"
 
 typedef struct {
     MPI_Comm comm;  /* ignored when size == 1 */
@@ -76,5 +77,9 @@ void cv_grad_sync_init(cv_grad_sync *s, const cv_dist *d, float *grads, int64_t 
 int cv_grad_sync_ready(cv_grad_sync *s, int64_t off, cv_err *err);
 /** Sums the remaining gradients and waits for everything in flight. */
 int cv_grad_sync_finish(cv_grad_sync *s, cv_err *err);
+
+/** The exact sum (convoy/exactsum.h) over every rank of d, rounded to float into out (n floats)
+ *  on every rank, as cv_xsum_take on one rank (collective); s is left empty. */
+int cv_xsum_allreduce_take(cv_xsum *s, const cv_dist *d, float *out, cv_err *err);
 
 #endif

@@ -17,7 +17,7 @@
  * than 2^-40 m per value, a value within 2^-16 of m loses nothing, and the sum is within half an
  * ulp plus (values) x 2^-40 m of the true one.
  *
- * Across ranks (cv_xsum_allreduce_take): an MPI_MAX of the windows (one byte per element),
+ * Across ranks (cv_xsum_allreduce_take, in convoy/dist.h): an MPI_MAX of the windows (one byte per element),
  * every rank moves its digits to them, an integer MPI_Reduce_scatter of the digits leaves rank
  * r the exact sums of its 1/P of the elements, which it rounds, and an MPI_Allgatherv of the
  * floats gives every rank the whole result: about 21 bytes per element through the network
@@ -28,7 +28,6 @@
 
 #include <stdint.h>
 
-#include "convoy/dist.h"
 #include "convoy/error.h"
 
 enum { CV_XSUM_DIGIT = 40 }; /* bits per digit */
@@ -59,9 +58,6 @@ void cv_xsum_clear(cv_xsum *s);
 void cv_xsum_wipe(cv_xsum *s);
 /** s += v (n floats), exactly. -1 past CV_XSUM_MAX_TERMS vectors. */
 int cv_xsum_add(cv_xsum *s, const float *v, cv_err *err);
-/** The sum over every rank of d rounded to float into out (n floats) on every rank, as
- *  cv_xsum_take on one rank (collective); s is left empty. */
-int cv_xsum_allreduce_take(cv_xsum *s, const cv_dist *d, float *out, cv_err *err);
 /** Moves each element's digits up to windows[i] (at or above its own): the first half of an
  *  allreduce, after the ranks' windows were reduced with MPI_MAX. */
 void cv_xsum_align(cv_xsum *s, const int8_t *windows);

@@ -9,16 +9,12 @@
 
 #include "convoy/error.h"
 #include "convoy/model.h"
+#include "convoy/plot.h"
 
-#define CV_HISTORY_MAX_COLS 16
+#define CV_HISTORY_MAX_COLS CV_TABLE_MAX_COLS
 
-typedef struct {
-    int ncols;
-    char cols[CV_HISTORY_MAX_COLS][32];
-    int64_t nrows, cap;
-    double *v;        /* nrows * ncols values, row-major; NaN where a CSV cell was "nan" */
-    char source[256]; /* the file it was read from ("" when built in memory) */
-} cv_history;
+/** A history is a table of the chart's kind (convoy/plot.h): the chart takes it as it is. */
+typedef cv_table cv_history;
 
 /** A metric list: loss and the compiled metrics of spec, in the order --log and the progress bar
  *  print them, with their values from the sums m. Returns the count (1 to 4). */

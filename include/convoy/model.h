@@ -81,22 +81,40 @@ typedef struct {
     cv_base_config base;
 } cv_model_spec;
 
+/** How a parse reads the model that a `base checkpoint=F` line names: read(path, depth, saved,
+ *  err) parses the model saved in checkpoint path into *saved, depth being the number of bases
+ *  around the one being read (1 for a model file's own base), so a checkpoint naming itself
+ *  stops. The model module reads no checkpoints: the checkpoint module supplies this reader
+ *  (cv_checkpoint_base_reader), and cv_model_parse below is the parse with it. */
+typedef struct {
+    int (*read)(const char *path, int depth, cv_model_spec *saved, cv_err *err);
+    int depth; /* bases around this parse: 0 for a model file */
+} cv_base_reader;
+
 /** Parses model text. `file` names it in messages ("FILE:LINE: what is wrong"). Also infers
- *  every layer's shape and checks the loss fits the output layer. */
-int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err);
+ *  every layer's shape and checks the loss fits the output layer. A `base` line is read with
+ *  rd (NULL: refused). */
+int cv_model_parse_with(cv_model_spec *spec, const char *text, const char *file, const cv_base_reader *rd,
+                        cv_err *err);
 /** Reads and parses a model file. */
-int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err);
+int cv_model_load_with(cv_model_spec *spec, const char *path, const cv_base_reader *rd, cv_err *err);
 /** Reads the augmentation of a model file, or of an augment file (a file whose statements are
  *  only `augment` lines; then only spec->augment, has_augment, augment_line and fit defaults are
  *  set). Fails when there is no augment line. */
+int cv_augment_file_load_with(cv_model_spec *spec, const char *path, const cv_base_reader *rd, cv_err *err);
+/* The three above with the checkpoint module's base reader: what programs call. They are
+ * defined by the checkpoint module (src/checkpoint/model-file.c), which owns that reader. */
+int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err);
+int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err);
 int cv_augment_file_load(cv_model_spec *spec, const char *path, cv_err *err);
 void cv_model_spec_free(cv_model_spec *spec);
 
 /** Makes layers 1..upto the layers of the model saved in checkpoint `path` (with their
- *  specs; weights are loaded with the network, see cv_checkpoint_load_base). upto 0 takes
- *  them all; trainable 0/1 sets every base layer's flag, -1 keeps the saved flags. Messages
- *  carry no FILE:LINE (the parser adds it). */
-int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trainable, cv_err *err);
+ *  specs; weights are loaded with the network, see cv_checkpoint_load_base), read by rd.
+ *  upto 0 takes them all; trainable 0/1 sets every base layer's flag, -1 keeps the saved
+ *  flags. Messages carry no FILE:LINE (the parser adds it). */
+int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trainable, const cv_base_reader *rd,
+                       cv_err *err);
 /** Makes the last k base layers with weights trainable (and the other base layers as the base
  *  line left them): the second stage of fine-tuning. Messages carry no FILE:LINE. */
 int cv_model_fine_tune(cv_model_spec *spec, int k, cv_err *err);

@@ -6,13 +6,27 @@
 #include <stdint.h>
 
 #include "convoy/error.h"
-#include "convoy/history.h"
 
-/** Training curves of n histories: a loss panel and, when the histories have one, a panel of the
+#define CV_TABLE_MAX_COLS 16
+
+/** Numbers under named columns, row-major: what a curve chart plots. Training keeps its history
+ *  in one (cv_history, convoy/history.h); the chart reads nothing but these arrays. */
+typedef struct {
+    int ncols;
+    char cols[CV_TABLE_MAX_COLS][32];
+    int64_t nrows, cap;
+    double *v;        /* nrows * ncols values, row-major; NaN where a CSV cell was "nan" */
+    char source[256]; /* the file it was read from ("" when built in memory) */
+} cv_table;
+
+/** Index of the column called name, or -1. */
+int cv_table_col(const cv_table *t, const char *name);
+
+/** Training curves of n tables (histories, columns epoch, loss, ...): a loss panel and, when the histories have one, a panel of the
  *  first metric (accuracy, else mae, else mse); train as solid lines, val_ columns dashed; x is
  *  the epoch. With several histories each has its colour and labels[i] in the legend (labels may
  *  be NULL: then "train"/"validation" for one history, the file names for several). */
-int cv_plot_curves_svg(const char *path, const cv_history *h, int n, const char *const *labels, cv_err *err);
+int cv_plot_curves_svg(const char *path, const cv_table *h, int n, const char *const *labels, cv_err *err);
 
 /** A K x K confusion matrix (counts[t * K + p]: true class t predicted as p) as a heat map:
  *  cell shade by the row's share (recall), the count written in each cell, class names on both

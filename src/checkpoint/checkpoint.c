@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io/h5io.h"
 
@@ -130,7 +131,7 @@ int cv_checkpoint_save(const char *path, cv_net *net, const cv_normalizer *nz, c
     return cv_checkpoint_save_state(path, net, nz, opt, &st, err);
 }
 
-static int read_spec(hid_t f, const char *path, cv_model_spec *spec, cv_err *err)
+static int read_spec(hid_t f, const char *path, cv_model_spec *spec, const cv_base_reader *rd, cv_err *err)
 {
     int64_t version;
     if (H5Aexists(f, "format_version") <= 0 || H5Aexists(f, "model") <= 0)
@@ -143,18 +144,44 @@ static int read_spec(hid_t f, const char *path, cv_model_spec *spec, cv_err *err
     if (!text) return -1;
     char name[600];
     snprintf(name, sizeof name, "%s:model", path);
-    int rc = cv_model_parse(spec, text, name, err);
+    int rc = cv_model_parse_with(spec, text, name, rd, err);
     free(text);
     return rc;
 }
 
-int cv_checkpoint_spec(const char *path, cv_model_spec *spec, cv_err *err)
+/* The checkpoint's model, its base lines read at depth + 1. */
+static int spec_at(const char *path, int depth, cv_model_spec *spec, cv_err *err)
 {
+    const cv_base_reader rd = {cv_checkpoint_base_reader.read, depth};
     hid_t f = cv_h5_open_read(path, err);
     if (f < 0) return -1;
-    int rc = read_spec(f, path, spec, err);
+    int rc = read_spec(f, path, spec, &rd, err);
     H5Fclose(f);
     return rc;
+}
+
+int cv_checkpoint_spec(const char *path, cv_model_spec *spec, cv_err *err) { return spec_at(path, 0, spec, err); }
+
+static int read_base(const char *path, int depth, cv_model_spec *saved, cv_err *err)
+{
+    struct stat st; /* a FIFO or device would make HDF5 block or read forever */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return cv_errf(err, "%s is not a regular file", path);
+    return spec_at(path, depth, saved, err);
+}
+
+const cv_base_reader cv_checkpoint_base_reader = {read_base, 0};
+
+int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err)
+{
+    return cv_model_parse_with(spec, text, file, &cv_checkpoint_base_reader, err);
+}
+int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err)
+{
+    return cv_model_load_with(spec, path, &cv_checkpoint_base_reader, err);
+}
+int cv_augment_file_load(cv_model_spec *spec, const char *path, cv_err *err)
+{
+    return cv_augment_file_load_with(spec, path, &cv_checkpoint_base_reader, err);
 }
 
 /* Every parameterised layer 1..last of net from /layers/NN_kind/{kernel,bias}, shapes checked. */
@@ -213,7 +240,7 @@ cv_net *cv_checkpoint_load(const char *path, int max_batch, cv_normalizer *nz, c
     if (f < 0) return NULL;
     cv_model_spec spec;
     cv_net *net = NULL;
-    if (read_spec(f, path, &spec, err)) goto fail;
+    if (read_spec(f, path, &spec, &cv_checkpoint_base_reader, err)) goto fail;
     /* the tensors must be in the file at the model's sizes before anything is allocated for
      * them: a corrupt model text must not make us allocate gigabytes */
     for (int i = 1; i < spec.n_layers; i++) {
@@ -329,7 +356,7 @@ int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normal
     hid_t f = cv_h5_open_read(path, err);
     if (f < 0) return -1;
     cv_model_spec saved;
-    int rc = read_spec(f, path, &saved, err);
+    int rc = read_spec(f, path, &saved, &cv_checkpoint_base_reader, err);
     if (rc) goto done;
     rc = same_architecture(&saved, cv_net_spec(net), path, err);
     cv_model_spec_free(&saved);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "convoy/history.h"
 #include "convoy/plot.h"
 
 enum { MAX_FILES = 32 };

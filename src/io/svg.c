@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,8 +146,15 @@ static void axes(FILE *f, const frame *fr, double xstep, double ystep, const cha
     text(f, fr->x + fr->w / 2, fr->y - 10, "middle", "font-size=\"14\" font-weight=\"bold\"", title);
 }
 
+int cv_table_col(const cv_table *t, const char *name)
+{
+    for (int i = 0; i < t->ncols; i++)
+        if (strcmp(t->cols[i], name) == 0) return i;
+    return -1;
+}
+
 /* One curve: a polyline broken at non-finite values, with dots when there are few points. */
-static void series(FILE *f, const frame *fr, const cv_history *h, int xc, int yc, const char *color, bool dashed,
+static void series(FILE *f, const frame *fr, const cv_table *h, int xc, int yc, const char *color, bool dashed,
                    const char *label)
 {
     fprintf(f, "<g class=\"series\" data-label=\"");
@@ -184,7 +192,7 @@ static void legend_item(FILE *f, double x, double y, const char *color, bool das
     text(f, x + 34, y, "start", "class=\"legend\"", label);
 }
 
-int cv_plot_curves_svg(const char *path, const cv_history *h, int n, const char *const *labels, cv_err *err)
+int cv_plot_curves_svg(const char *path, const cv_table *h, int n, const char *const *labels, cv_err *err)
 {
     if (n < 1) return cv_errf(err, "%s: no history to plot", path);
     /* the second panel: the first metric every history has */
@@ -192,14 +200,14 @@ int cv_plot_curves_svg(const char *path, const cv_history *h, int n, const char 
     const char *metric = NULL;
     for (int m = 0; m < 3 && !metric; m++) {
         bool all = true;
-        for (int i = 0; i < n; i++) all &= cv_history_col(&h[i], metrics[m]) >= 0;
+        for (int i = 0; i < n; i++) all &= cv_table_col(&h[i], metrics[m]) >= 0;
         if (all) metric = metrics[m];
     }
     bool any_val = false;
     for (int i = 0; i < n; i++) {
-        if (cv_history_col(&h[i], "epoch") < 0 || cv_history_col(&h[i], "loss") < 0)
+        if (cv_table_col(&h[i], "epoch") < 0 || cv_table_col(&h[i], "loss") < 0)
             return cv_errf(err, "%s: history %d has no 'epoch' and 'loss' columns", path, i + 1);
-        any_val |= cv_history_col(&h[i], "val_loss") >= 0;
+        any_val |= cv_table_col(&h[i], "val_loss") >= 0;
     }
     const char *panels[2] = {"loss", metric};
     const int npanels = metric ? 2 : 1;
@@ -207,11 +215,11 @@ int cv_plot_curves_svg(const char *path, const cv_history *h, int n, const char 
     /* ranges over every finite point */
     double xlo = INFINITY, xhi = -INFINITY, ylo[2] = {INFINITY, INFINITY}, yhi[2] = {-INFINITY, -INFINITY};
     for (int i = 0; i < n; i++) {
-        const int xc = cv_history_col(&h[i], "epoch");
+        const int xc = cv_table_col(&h[i], "epoch");
         for (int p = 0; p < npanels; p++) {
             char vname[40];
             snprintf(vname, sizeof vname, "val_%s", panels[p]);
-            const int cols[2] = {cv_history_col(&h[i], panels[p]), cv_history_col(&h[i], vname)};
+            const int cols[2] = {cv_table_col(&h[i], panels[p]), cv_table_col(&h[i], vname)};
             for (int64_t r = 0; r < h[i].nrows; r++)
                 for (int c = 0; c < 2; c++) {
                     if (cols[c] < 0) continue;
@@ -243,8 +251,8 @@ int cv_plot_curves_svg(const char *path, const cv_history *h, int n, const char 
             const char *label = labels ? labels[i] : n == 1 ? "train" : h[i].source;
             const char *c_train = n == 1 ? palette[0] : palette[i % NPALETTE];
             const char *c_val = n == 1 ? palette[1] : c_train;
-            const int xc = cv_history_col(&h[i], "epoch"), tc = cv_history_col(&h[i], panels[p]),
-                      vc = cv_history_col(&h[i], vname);
+            const int xc = cv_table_col(&h[i], "epoch"), tc = cv_table_col(&h[i], panels[p]),
+                      vc = cv_table_col(&h[i], vname);
             series(f, &fr, &h[i], xc, tc, c_train, false, label);
             if (vc >= 0) series(f, &fr, &h[i], xc, vc, c_val, true, n == 1 && !labels ? "validation" : label);
         }

@@ -2,13 +2,11 @@
  * saved model, `fit fine_tune_last=K` unfreezes the last K of them that have weights, and a
  * checkpoint of such a model saves its text with the base written out, so it stands alone. */
 #define _GNU_SOURCE /* open_memstream */
-#include "convoy/checkpoint.h"
 #include "convoy/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* The kinds that take trainable= (layers without weights keep the default, true). */
 static bool has_weights(const cv_layer_spec *l)
@@ -18,22 +16,18 @@ static bool has_weights(const cv_layer_spec *l)
 
 /* Checkpoints convoy writes hold no base line, but a hand-made one could name itself. */
 enum { MAX_BASE_DEPTH = 4 };
-static _Thread_local int base_depth;
 
-int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trainable, cv_err *err)
+int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trainable, const cv_base_reader *rd,
+                       cv_err *err)
 {
     cv_model_spec saved;
     cv_err inner;
-    struct stat st; /* a FIFO or device would make HDF5 block or read forever */
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return cv_errf(err, "base checkpoint: %s is not a regular file", path);
-    if (base_depth == MAX_BASE_DEPTH)
+    if (!rd || !rd->read)
+        return cv_errf(err, "base checkpoint: %s: this parse reads no checkpoints (parse with cv_model_parse)", path);
+    if (rd->depth == MAX_BASE_DEPTH)
         return cv_errf(err, "base checkpoint: %s: bases nested more than %d deep (does a checkpoint's "
                        "model name itself?)", path, MAX_BASE_DEPTH);
-    base_depth++;
-    const int got = cv_checkpoint_spec(path, &saved, &inner);
-    base_depth--;
-    if (got) return cv_errf(err, "base checkpoint: %s", inner.msg);
+    if (rd->read(path, rd->depth + 1, &saved, &inner)) return cv_errf(err, "base checkpoint: %s", inner.msg);
     const int have = saved.n_layers - 1;
     int rc = 0;
     if (upto > have)

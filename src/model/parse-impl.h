@@ -108,6 +108,7 @@ typedef struct {
     bool has_loss;
     int monitor_line;          /* line of fit's monitor=, checked against compile's metrics */
     bool augment_only;         /* an augment file (cv_augment_file_load): only `augment` lines */
+    const cv_base_reader *rd;  /* reads a base line's checkpoint; NULL: none */
 } parser;
 
 /* ---- parse-keys.c ------------------------------------------------------------------------- */

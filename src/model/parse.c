@@ -224,7 +224,7 @@ static int apply_base(parser *P, const value *v, const stmt *st)
         if (st->tok[t].line > spec->base.last_line) spec->base.last_line = st->tok[t].line;
     const int trainable = v[K_TRAINABLE].line ? v[K_TRAINABLE].b : -1;
     cv_err e;
-    if (cv_model_base_take(spec, path, v[K_UPTO].line ? (int)v[K_UPTO].i : 0, trainable, &e))
+    if (cv_model_base_take(spec, path, v[K_UPTO].line ? (int)v[K_UPTO].i : 0, trainable, P->rd, &e))
         return parse_fail(P, st->line, "%s", e.msg);
     return 0;
 }
@@ -405,7 +405,8 @@ static int finish(parser *P)
                 cv_loss_name(loss), cv_act_name(need), what, last->line);
 }
 
-static int parse_text(cv_model_spec *spec, const char *text, const char *file, bool augment_only, cv_err *err)
+static int parse_text(cv_model_spec *spec, const char *text, const char *file, bool augment_only,
+                      const cv_base_reader *rd, cv_err *err)
 {
     memset(spec, 0, sizeof *spec);
     snprintf(spec->file, sizeof spec->file, "%s", file ? file : "<model>");
@@ -415,7 +416,8 @@ static int parse_text(cv_model_spec *spec, const char *text, const char *file, b
     spec->callbacks = cv_callbacks_defaults();
     spec->augment = cv_augment_defaults();
     /* messages use the full name even if spec->file had to truncate it */
-    parser P = {.spec = spec, .file = file ? file : "<model>", .err = err, .augment_only = augment_only};
+    parser P = {.spec = spec, .file = file ? file : "<model>", .err = err, .augment_only = augment_only,
+                .rd = rd};
     if (!text) return parse_fail(&P, 0, "no model text");
 
     const size_t len = strlen(text);
@@ -434,9 +436,10 @@ static int parse_text(cv_model_spec *spec, const char *text, const char *file, b
     return rc;
 }
 
-int cv_model_parse(cv_model_spec *spec, const char *text, const char *file, cv_err *err)
+int cv_model_parse_with(cv_model_spec *spec, const char *text, const char *file, const cv_base_reader *rd,
+                        cv_err *err)
 {
-    return parse_text(spec, text, file, false, err);
+    return parse_text(spec, text, file, false, rd, err);
 }
 
 /* Whether the first statement of text (comments and blank lines skipped) is `word`. */
@@ -454,7 +457,8 @@ static bool first_word_is(const char *text, const char *word)
     return false;
 }
 
-static int load_text(cv_model_spec *spec, const char *path, bool augment_file, cv_err *err)
+static int load_text(cv_model_spec *spec, const char *path, bool augment_file, const cv_base_reader *rd,
+                     cv_err *err)
 {
     memset(spec, 0, sizeof *spec);
     FILE *f = fopen(path, "rb");
@@ -482,20 +486,20 @@ static int load_text(cv_model_spec *spec, const char *path, bool augment_file, c
         buf[n] = '\0';
         rc = memchr(buf, '\0', n)
                  ? cv_errf(err, "%s: cannot read: not a text file (it contains NUL bytes)", path)
-                 : parse_text(spec, buf, path, augment_file && first_word_is(buf, "augment"), err);
+                 : parse_text(spec, buf, path, augment_file && first_word_is(buf, "augment"), rd, err);
     }
     free(buf);
     return rc;
 }
 
-int cv_model_load(cv_model_spec *spec, const char *path, cv_err *err)
+int cv_model_load_with(cv_model_spec *spec, const char *path, const cv_base_reader *rd, cv_err *err)
 {
-    return load_text(spec, path, false, err);
+    return load_text(spec, path, false, rd, err);
 }
 
-int cv_augment_file_load(cv_model_spec *spec, const char *path, cv_err *err)
+int cv_augment_file_load_with(cv_model_spec *spec, const char *path, const cv_base_reader *rd, cv_err *err)
 {
-    if (load_text(spec, path, true, err)) return -1;
+    if (load_text(spec, path, true, rd, err)) return -1;
     if (spec->has_augment) return 0;
     cv_model_spec_free(spec);
     return cv_errf(err, "%s: no `augment` line (add e.g. `augment rotation_range=10 horizontal_flip=true`)", path);

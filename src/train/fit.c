@@ -14,6 +14,7 @@
 
 #include "convoy/checkpoint.h"
 #include "convoy/exactsum.h"
+#include "convoy/history.h"
 #include "convoy/plot.h"
 #include "convoy/progress.h"
 #include "convoy/rng.h"

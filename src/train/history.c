@@ -84,12 +84,7 @@ int cv_history_add_epoch(cv_history *h, const cv_model_spec *spec, int epoch, do
     return push_row(h, row, err);
 }
 
-int cv_history_col(const cv_history *h, const char *name)
-{
-    for (int i = 0; i < h->ncols; i++)
-        if (strcmp(h->cols[i], name) == 0) return i;
-    return -1;
-}
+int cv_history_col(const cv_history *h, const char *name) { return cv_table_col(h, name); }
 
 void cv_history_free(cv_history *h)
 {
