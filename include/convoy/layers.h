@@ -1,27 +1,52 @@
-/* Layer kinds, activations and initialisers, and the per-layer kernels built on them.
- * Every layer is described by a cv_layer_spec (parsed from a model file); the registry in
- * src/layers/ maps each kind to its shape inference, parameter count, forward and backward. */
+/* The layers module (src/layers/): every layer kind, described once. It owns the kinds'
+ * names, their keys in model files, their shape rules, parameter layouts, FLOP counts and
+ * model-file lines (cv_layer_kinds[], below) and their forward and backward passes (on the
+ * private side, layers/layers-impl.h), plus activations and initialisers. It calls kernels/ and
+ * core/ only; model/ (the parser, the network), checkpoint/ and the summary call it.
+ *
+ * Adding a layer kind (the recipe the kinds below follow):
+ *   1. one file src/layers/<kind>.c: its forward and backward (layers-impl.h's types), its
+ *      shape rule, and `const cv_layer_kind_desc cv_kind_<name> = {...}` filling the fields it
+ *      has (a NULL hook means "none": no weights, no window, no workspace ...);
+ *   2. one line X(CV_LAYER_<NAME>, <name>) in CV_LAYER_KINDS below: that makes its enum value,
+ *      puts its descriptor in cv_layer_kinds[] and its keyword in the parser.
+ *   A kind that needs a key no kind has yet also adds it to cv_layer_key below, to
+ *   cv_layer_spec, and to the parser's key table (model/parse-keys.c: spelling, value type,
+ *   range) and apply_layer (model/parse.c: which field it sets). */
 #ifndef CONVOY_LAYERS_H
 #define CONVOY_LAYERS_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "convoy/error.h"
 #include "convoy/tensor.h"
 
+/* Every layer kind, in the order of cv_layer_kind: X(enum value, descriptor cv_kind_<name>). */
+#define CV_LAYER_KINDS(X)                                                                       \
+    X(CV_LAYER_INPUT, input)                                                                    \
+    X(CV_LAYER_CONV2D, conv2d)                                                                  \
+    X(CV_LAYER_MAXPOOL2D, maxpool2d)                                                            \
+    X(CV_LAYER_AVGPOOL2D, avgpool2d)                                                            \
+    X(CV_LAYER_MINPOOL2D, minpool2d)                                                            \
+    X(CV_LAYER_FLATTEN, flatten)                                                                \
+    X(CV_LAYER_DENSE, dense)                                                                    \
+    X(CV_LAYER_DROPOUT, dropout)                                                                \
+    X(CV_LAYER_ACTIVATION, activation)
+
+#define CV_LAYER_ENUM_(e, name) e,
+typedef enum { CV_LAYER_KINDS(CV_LAYER_ENUM_) CV_LAYER_KIND_COUNT } cv_layer_kind;
+#undef CV_LAYER_ENUM_
+
+/* The keys a layer line may take (the parser owns their spelling and values). */
 typedef enum {
-    CV_LAYER_INPUT,
-    CV_LAYER_CONV2D,
-    CV_LAYER_MAXPOOL2D,
-    CV_LAYER_AVGPOOL2D,
-    CV_LAYER_MINPOOL2D,
-    CV_LAYER_FLATTEN,
-    CV_LAYER_DENSE,
-    CV_LAYER_DROPOUT,
-    CV_LAYER_ACTIVATION,
-    CV_LAYER_KIND_COUNT
-} cv_layer_kind;
+    CV_KEY_SHAPE, CV_KEY_NORMALIZE, CV_KEY_FILTERS, CV_KEY_KERNEL, CV_KEY_STRIDE, CV_KEY_PADDING,
+    CV_KEY_PAD_MODE, CV_KEY_ACTIVATION, CV_KEY_ALPHA, CV_KEY_INIT, CV_KEY_USE_BIAS, CV_KEY_TRAINABLE,
+    CV_KEY_POOL, CV_KEY_UNITS, CV_KEY_RATE,
+    CV_LAYER_KEY_COUNT
+} cv_layer_key;
+#define CV_KEY(k) (UINT32_C(1) << (k))
 
 typedef enum {
     CV_ACT_LINEAR,
@@ -76,6 +101,63 @@ typedef struct {
     bool trainable;      /* default true */
 } cv_layer_spec;
 
+/* What a kind is, beyond its hooks (cv_layer_kind_desc.flags). */
+enum {
+    CV_KIND_WEIGHTS = 1 << 0,  /* a kernel and a bias: takes trainable=, counts for fine_tune_last */
+    CV_KIND_ACT = 1 << 1,      /* has an activation= of its own (applied after its linear part) */
+    CV_KIND_EPILOGUE = 1 << 2, /* its kernels can apply the bias and a ReLU-family activation */
+    CV_KIND_TILES = 1 << 3,    /* runs a tile of samples at a time in the spatial trunk */
+    CV_KIND_ROWWISE = 1 << 4,  /* rows stay apart, no workspace: inference in blocks of rows */
+    CV_KIND_RESHAPE = 1 << 5,  /* its output is its input's memory, reinterpreted (flatten) */
+    CV_KIND_POOL = 1 << 6,     /* a pooling window */
+    CV_KIND_WINNERS = 1 << 7,  /* keeps each output's winning input (max/min pooling); its backward
+                                  can apply the ReLU-family derivative of the layer below */
+    CV_KIND_MASK = 1 << 8,     /* keeps a scale per output for its backward (dropout) */
+};
+
+struct cv_layer;     /* the run-time layer, layers/layers-impl.h */
+struct cv_fwd_ctx;
+struct cv_workspace;
+
+/** Everything about one layer kind. Hooks left NULL mean the kind has no such thing. */
+typedef struct {
+    cv_layer_kind kind;
+    const char *name;                   /* its keyword in model files; checkpoint groups NN_name */
+    const char *keras_name, *keras_class; /* summary rows: "conv2d (Conv2D)", "conv2d_1 ..." */
+    uint32_t keys, required;            /* CV_KEY()s its line may take, and must */
+    uint32_t bare_key;                  /* the CV_KEY() a bare word after the keyword gives
+                                           (`activation relu`); 0: none */
+    unsigned flags;                     /* CV_KIND_* */
+    /** Fills the fields its line left out (0) with their defaults (pooling: pool 2, stride pool). */
+    void (*defaults)(cv_layer_spec *l);
+    /** l->out from l->in (TensorFlow's rules); errors "FILE:LINE: ...". */
+    int (*infer)(cv_layer_spec *l, const char *file, cv_err *err);
+    /** The kernel's dimensions in Keras's layout (conv (KH,KW,Cin,Cout), dense (in,out)); returns
+     *  the rank. Needs l->in. NULL: no parameters. */
+    int (*kernel_dims)(const cv_layer_spec *l, int64_t dims[4]);
+    int64_t (*bias_count)(const cv_layer_spec *l);
+    /** A sliding window's size, stride and padding=same. */
+    void (*window)(const cv_layer_spec *l, int *k, int *stride, bool *same);
+    /** Floating-point operations of its forward pass for one sample. */
+    double (*flops)(const struct cv_layer *l);
+    /** Floats of shared workspace (im2col) its passes need for B samples. */
+    int64_t (*workspace)(const struct cv_layer *l, int B);
+    /** Its keys as a model-file line writes them (after the keyword; " key=value" each), so the
+     *  line parses back to the same spec. */
+    void (*write_keys)(FILE *f, const cv_layer_spec *l);
+    /** The linear part, out = f(x); the network applies the activation unless the layer fused it
+     *  (see cv_forward_fn in layers-impl.h). NULL for the input. */
+    void (*forward)(struct cv_layer *l, const float *x, int B, const struct cv_fwd_ctx *ctx);
+    void (*backward)(struct cv_layer *l, const float *x, float *dx, const float *dout, int B,
+                     struct cv_workspace *ws);
+} cv_layer_kind_desc;
+
+/** The descriptors, indexed by cv_layer_kind. */
+extern const cv_layer_kind_desc *const cv_layer_kinds[CV_LAYER_KIND_COUNT];
+
+/** The kind whose keyword is name; CV_LAYER_KIND_COUNT if none. */
+cv_layer_kind cv_layer_kind_find(const char *name);
+
 const char *cv_layer_kind_name(cv_layer_kind k);
 const char *cv_act_name(cv_act a);
 const char *cv_init_name(cv_init i);
@@ -86,5 +168,13 @@ int cv_layer_infer_shape(cv_layer_spec *spec, const char *file, cv_err *err);
 
 /** Number of trainable parameters of the layer (kernel + bias); 0 for layers without any. */
 int64_t cv_layer_param_count(const cv_layer_spec *spec);
+/** The kernel's dimensions (Keras layout) and their rank; 0 for a layer without parameters. */
+int cv_layer_kernel_dims(const cv_layer_spec *spec, int64_t dims[4]);
+/** Whether the kind has weights (takes trainable=). */
+bool cv_layer_has_weights(const cv_layer_spec *spec);
+/** The layer's activation: its activation= for kinds that have one, else linear. */
+cv_act cv_layer_act(const cv_layer_spec *spec);
+/** The layer as one model-file line (keyword and keys, newline) that parses back to it. */
+void cv_layer_write_line(FILE *f, const cv_layer_spec *spec);
 
 #endif

@@ -16,18 +16,14 @@ static void layer_group(char *buf, size_t n, const cv_model_spec *spec, int i)
     snprintf(buf, n, "layers/%02d_%s", i, cv_layer_kind_name(spec->layers[i].kind));
 }
 
-/* Keras layouts: conv (KH,KW,Cin,Cout), dense (in,out). Returns the rank. */
+/* The kernel's dimensions in its kind's Keras layout (conv (KH,KW,Cin,Cout), dense (in,out)).
+ * Returns the rank. */
 static int kernel_dims(const cv_layer_spec *l, hsize_t *kd)
 {
-    if (l->kind == CV_LAYER_CONV2D) {
-        kd[0] = kd[1] = (hsize_t)l->kernel;
-        kd[2] = (hsize_t)l->in.d[2];
-        kd[3] = (hsize_t)l->filters;
-        return 4;
-    }
-    kd[0] = (hsize_t)cv_shape_size(l->in);
-    kd[1] = (hsize_t)l->units;
-    return 2;
+    int64_t d[4];
+    const int rank = cv_layer_kernel_dims(l, d);
+    for (int i = 0; i < rank; i++) kd[i] = (hsize_t)d[i];
+    return rank;
 }
 
 static int save_optimizer(hid_t f, const cv_optim *o, const char *path, cv_err *err)

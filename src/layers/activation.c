@@ -1,5 +1,7 @@
 /* Activation functions and their derivatives, written in terms of the output y so that the
- * pre-activation never needs to be kept (relu/leaky: sign of y; sigmoid y(1-y); tanh 1-y^2). */
+ * pre-activation never needs to be kept (relu/leaky: sign of y; sigmoid y(1-y); tanh 1-y^2),
+ * and the activation layer (Keras's Activation): an identity whose activation= the network
+ * applies as it does any layer's. */
 #include <math.h>
 
 #include "layers/layers-impl.h"
@@ -72,3 +74,20 @@ void cv_act_backward(float *dy, const float *y, int64_t rows, int width, cv_act 
     default: break;
     }
 }
+
+static void activation_write(FILE *f, const cv_layer_spec *l) { cv_layer_write_act(f, l); }
+
+const cv_layer_kind_desc cv_kind_activation = {
+    .kind = CV_LAYER_ACTIVATION,
+    .name = "activation",
+    .keras_name = "activation",
+    .keras_class = "Activation",
+    .keys = CV_KEY(CV_KEY_ACTIVATION) | CV_KEY(CV_KEY_ALPHA),
+    .required = CV_KEY(CV_KEY_ACTIVATION),
+    .bare_key = CV_KEY(CV_KEY_ACTIVATION),
+    .flags = CV_KIND_ACT | CV_KIND_TILES | CV_KIND_ROWWISE,
+    .infer = cv_layer_infer_same,
+    .write_keys = activation_write,
+    .forward = cv_identity_forward,
+    .backward = cv_identity_backward,
+};

@@ -1,5 +1,7 @@
-/* Private: the run-time side of a layer (its buffers inside the network's allocations) and
- * the registry of forward/backward functions indexed by cv_layer_kind. */
+/* Private to layers/ and model/ (the network): the run-time side of a layer (its buffers inside
+ * the network's allocations, the geometry its kernels take), the types of its forward and
+ * backward passes, and what the kinds' files share. The kinds themselves are described in
+ * convoy/layers.h (cv_layer_kinds[]); each kind's file is src/layers/<kind>.c. */
 #ifndef CONVOY_LAYERS_IMPL_H
 #define CONVOY_LAYERS_IMPL_H
 
@@ -9,7 +11,7 @@
 #include "convoy/kernels.h"
 #include "convoy/layers.h"
 
-typedef struct {
+typedef struct cv_workspace {
     float *col;      /* im2col workspace, col_cap floats */
     int64_t col_cap;
     /* col holds the whole-batch im2col of layer col_layer's input col_x (B = col_batch), made
@@ -18,8 +20,9 @@ typedef struct {
     const float *col_x;
 } cv_workspace;
 
-typedef struct {
+typedef struct cv_layer {
     const cv_layer_spec *spec;
+    const cv_layer_kind_desc *kd; /* cv_layer_kinds[spec->kind] */
     int index;               /* position in the model file's layer list */
     int64_t in_size, out_size; /* floats per sample */
     float *w, *b, *dw, *db;  /* views into the network's parameter and gradient buffers;
@@ -39,7 +42,7 @@ typedef struct {
     const float *wino_w, *wino_wt;
 } cv_layer;
 
-typedef struct {
+typedef struct cv_fwd_ctx {
     bool training;
     uint64_t seed;
     int64_t epoch;
@@ -56,12 +59,34 @@ typedef void (*cv_forward_fn)(cv_layer *l, const float *x, int B, const cv_fwd_c
 typedef void (*cv_backward_fn)(cv_layer *l, const float *x, float *dx, const float *dout, int B,
                                cv_workspace *ws);
 
-typedef struct {
-    cv_forward_fn forward;
-    cv_backward_fn backward;
-} cv_layer_ops;
+/* ---- shared by the kinds' files ---- */
 
-extern const cv_layer_ops cv_layer_registry[CV_LAYER_KIND_COUNT];
+/* the keys of a layer with weights */
+#define CV_LAYER_WEIGHTED_KEYS                                                                  \
+    (CV_KEY(CV_KEY_ACTIVATION) | CV_KEY(CV_KEY_ALPHA) | CV_KEY(CV_KEY_INIT) | CV_KEY(CV_KEY_USE_BIAS) | \
+     CV_KEY(CV_KEY_TRAINABLE))
+
+/* Shape rules (each an infer hook's whole work, or part of it); errors name file and line. */
+/** A sliding window's (its kind's window hook): a conv2d's output has `filters` channels, a
+ *  pool's its input's. */
+int cv_layer_infer_window(cv_layer_spec *l, bool conv, const char *file, cv_err *err);
+/** Every value of the sample in one flat vector. */
+int cv_layer_infer_flat(cv_layer_spec *l, const char *file, cv_err *err);
+/** The output is shaped as the input. */
+int cv_layer_infer_same(cv_layer_spec *l, const char *file, cv_err *err);
+/** " activation=A" and, for leaky_relu, " alpha=..." (a model-file line's keys). */
+void cv_layer_write_act(FILE *f, const cv_layer_spec *l);
+/** The keys of a layer with weights: activation, alpha, init, use_bias, trainable. */
+void cv_layer_write_weighted(FILE *f, const cv_layer_spec *l);
+/** The bias, and the activation when the layer fuses it, as a kernel's epilogue. */
+cv_epilogue cv_layer_epilogue(const cv_layer *l);
+/** db[f] += sum over rows of dy[:, f], the same bits at any thread count (db NULL: frozen). */
+void cv_bias_grad(float *db, const float *dy, int64_t rows, int F);
+/** A linear part that is the identity (flatten, activation): a copy, none where out is x. */
+void cv_identity_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx);
+void cv_identity_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B, cv_workspace *ws);
+/** Which pooling a pooling layer does. */
+cv_pool_kind cv_pool_layer_kind(const cv_layer *l);
 
 /** A conv2d (conv) and the max/min pool right after it (pool) run as one kernel where the
  *  shapes allow (cv_conv_pool_fits, a direct conv with its ReLU-family activation fused): the

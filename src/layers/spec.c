@@ -1,18 +1,11 @@
-/* What follows from a layer's spec alone, before any weights exist: the names of kinds,
- * activations, initialisers and normalisations as written in model files, each kind's shape
- * rule (TensorFlow's, so shapes match Keras) and its parameter count. */
-#include "convoy/layers.h"
+/* What follows from a layer's spec alone, before any weights exist: the names of activations,
+ * initialisers and normalisations as written in model files, the shape rules every kind shares
+ * (TensorFlow's, so shapes match Keras), and the kind-independent questions asked of a spec
+ * (parameter count, kernel layout, model-file line), answered through its kind's descriptor. */
+#include "layers/layers-impl.h"
 
 #include <limits.h>
 #include <stdio.h>
-
-static const char *const kind_names[CV_LAYER_KIND_COUNT] = {
-    [CV_LAYER_INPUT] = "input",         [CV_LAYER_CONV2D] = "conv2d",
-    [CV_LAYER_MAXPOOL2D] = "maxpool2d", [CV_LAYER_AVGPOOL2D] = "avgpool2d",
-    [CV_LAYER_MINPOOL2D] = "minpool2d", [CV_LAYER_FLATTEN] = "flatten",
-    [CV_LAYER_DENSE] = "dense",         [CV_LAYER_DROPOUT] = "dropout",
-    [CV_LAYER_ACTIVATION] = "activation",
-};
 
 static const char *const act_names[CV_ACT_COUNT] = {
     [CV_ACT_LINEAR] = "linear",   [CV_ACT_RELU] = "relu", [CV_ACT_LEAKY_RELU] = "leaky_relu",
@@ -31,10 +24,6 @@ static const char *const norm_names[CV_NORM_COUNT] = {
 };
 
 /* The casts to unsigned make a negative (corrupt) enum value land on "?" too. */
-const char *cv_layer_kind_name(cv_layer_kind k)
-{
-    return (unsigned)k < CV_LAYER_KIND_COUNT ? kind_names[k] : "?";
-}
 const char *cv_act_name(cv_act a) { return (unsigned)a < CV_ACT_COUNT ? act_names[a] : "?"; }
 const char *cv_init_name(cv_init i) { return (unsigned)i < CV_INIT_COUNT ? init_names[i] : "?"; }
 const char *cv_norm_name(cv_norm n) { return (unsigned)n < CV_NORM_COUNT ? norm_names[n] : "?"; }
@@ -73,22 +62,22 @@ static int64_t checked_size(cv_shape s)
  * most 2^40 (4 TiB of float32), far above any memory, so the sums cannot overflow. */
 #define MAX_LAYER_PARAMS 1099511627776.0
 
-static int infer_window(cv_layer_spec *l, const char *file, cv_err *err)
+int cv_layer_infer_window(cv_layer_spec *l, bool conv, const char *file, cv_err *err)
 {
-    const bool conv = l->kind == CV_LAYER_CONV2D;
     const char *name = cv_layer_kind_name(l->kind);
-    const int k = conv ? l->kernel : l->pool;
+    int k, stride;
+    bool same;
+    cv_layer_kinds[l->kind]->window(l, &k, &stride, &same);
     char sb[64];
     if (l->in.rank != 3)
         return cv_errf(err, "%s:%d: %s needs an (H,W,C) input; got %s", file, l->line, name,
                        cv_shape_str(l->in, sb, sizeof sb));
     /* the parser guarantees these; a hand-built spec must not divide by zero */
-    if (k <= 0 || l->stride <= 0 || (conv && l->filters <= 0))
+    if (k <= 0 || stride <= 0 || (conv && l->filters <= 0))
         return cv_errf(err, "%s:%d: %s needs positive %s, stride%s", file, l->line, name,
                        conv ? "kernel" : "pool", conv ? " and filters" : "");
-    const bool same = conv && l->same;
-    const int h = window_out(l->in.d[0], k, l->stride, same);
-    const int w = window_out(l->in.d[1], k, l->stride, same);
+    const int h = window_out(l->in.d[0], k, stride, same);
+    const int w = window_out(l->in.d[1], k, stride, same);
     if (h == 0 || w == 0) {
         if (conv)
             return cv_errf(err, "%s:%d: kernel %d larger than its %dx%d input (use padding=same "
@@ -100,76 +89,91 @@ static int infer_window(cv_layer_spec *l, const char *file, cv_err *err)
     return 0;
 }
 
-static int infer_kind(cv_layer_spec *l, const char *file, cv_err *err);
-
 int cv_layer_infer_shape(cv_layer_spec *l, const char *file, cv_err *err)
 {
     char sb[64];
     if (!file) file = "<model>";
-    if (infer_kind(l, file, err)) return -1;
+    if ((unsigned)l->kind >= CV_LAYER_KIND_COUNT)
+        return cv_errf(err, "%s:%d: unknown layer kind %d", file, l->line, (int)l->kind);
+    if (cv_layer_kinds[l->kind]->infer(l, file, err)) return -1;
     if (checked_size(l->out) < 0)
         return cv_errf(err, "%s:%d: %s gives %s, more than %d values per sample", file,
                        l->line, cv_layer_kind_name(l->kind), cv_shape_str(l->out, sb, sizeof sb),
                        INT_MAX);
     /* doubles: kernel*kernel*Cin*filters can overflow int64 before the comparison */
-    const double params =
-        l->kind == CV_LAYER_CONV2D ? (double)l->kernel * l->kernel * l->in.d[2] * l->filters
-        : l->kind == CV_LAYER_DENSE ? (double)l->in.d[0] * l->units
-                                    : 0.0;
+    int64_t d[4];
+    const int rank = cv_layer_kernel_dims(l, d);
+    double params = rank ? 1.0 : 0.0;
+    for (int i = 0; i < rank; i++) params *= (double)d[i];
     if (params > MAX_LAYER_PARAMS)
         return cv_errf(err, "%s:%d: %s has %.3g parameters, more than 2^40", file, l->line,
                        cv_layer_kind_name(l->kind), params);
     return 0;
 }
 
-static int infer_kind(cv_layer_spec *l, const char *file, cv_err *err)
+/* flatten's rule: rank 1 stays as it is (a harmless no-op) */
+int cv_layer_infer_flat(cv_layer_spec *l, const char *file, cv_err *err)
 {
     char sb[64];
-    switch (l->kind) {
-    case CV_LAYER_INPUT:
-        l->in = l->out = l->shape;
-        return 0;
-    case CV_LAYER_CONV2D:
-    case CV_LAYER_MAXPOOL2D:
-    case CV_LAYER_AVGPOOL2D:
-    case CV_LAYER_MINPOOL2D:
-        return infer_window(l, file, err);
-    case CV_LAYER_FLATTEN: {
-        const int64_t n = checked_size(l->in);
-        if (n < 0)
-            return cv_errf(err, "%s:%d: flatten of %s gives more than %d values", file, l->line,
-                           cv_shape_str(l->in, sb, sizeof sb), INT_MAX);
-        l->out = cv_shape_vec((int)n); /* rank 1 stays as it is: a harmless no-op */
-        return 0;
-    }
-    case CV_LAYER_DENSE:
-        if (l->in.rank != 1)
-            return cv_errf(err, "%s:%d: dense needs a flat input; add `flatten` before line %d "
-                           "(its input is %s)", file, l->line, l->line,
-                           cv_shape_str(l->in, sb, sizeof sb));
-        if (l->units <= 0) return cv_errf(err, "%s:%d: dense needs units > 0", file, l->line);
-        l->out = cv_shape_vec(l->units);
-        return 0;
-    case CV_LAYER_DROPOUT:
-    case CV_LAYER_ACTIVATION:
-        l->out = l->in;
-        return 0;
-    default:
-        return cv_errf(err, "%s:%d: unknown layer kind %d", file, l->line, (int)l->kind);
-    }
+    const int64_t n = checked_size(l->in);
+    if (n < 0)
+        return cv_errf(err, "%s:%d: flatten of %s gives more than %d values", file, l->line,
+                       cv_shape_str(l->in, sb, sizeof sb), INT_MAX);
+    l->out = cv_shape_vec((int)n);
+    return 0;
+}
+
+int cv_layer_infer_same(cv_layer_spec *l, const char *file, cv_err *err)
+{
+    (void)file, (void)err;
+    l->out = l->in;
+    return 0;
+}
+
+int cv_layer_kernel_dims(const cv_layer_spec *l, int64_t dims[4])
+{
+    const cv_layer_kind_desc *kd = (unsigned)l->kind < CV_LAYER_KIND_COUNT ? cv_layer_kinds[l->kind] : NULL;
+    return kd && kd->kernel_dims ? kd->kernel_dims(l, dims) : 0;
 }
 
 /* Needs l->in, so call it after shape inference. */
 int64_t cv_layer_param_count(const cv_layer_spec *l)
 {
-    const int64_t bias_conv = l->use_bias ? l->filters : 0;
-    const int64_t bias_dense = l->use_bias ? l->units : 0;
-    switch (l->kind) {
-    case CV_LAYER_CONV2D:
-        return (int64_t)l->kernel * l->kernel * l->in.d[2] * l->filters + bias_conv;
-    case CV_LAYER_DENSE:
-        return (int64_t)l->in.d[0] * l->units + bias_dense;
-    default:
-        return 0;
-    }
+    int64_t d[4];
+    const int rank = cv_layer_kernel_dims(l, d);
+    if (!rank) return 0;
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) n *= d[i];
+    const cv_layer_kind_desc *kd = cv_layer_kinds[l->kind];
+    return n + (kd->bias_count ? kd->bias_count(l) : 0);
+}
+
+static unsigned kind_flags(const cv_layer_spec *l)
+{
+    return (unsigned)l->kind < CV_LAYER_KIND_COUNT ? cv_layer_kinds[l->kind]->flags : 0;
+}
+
+bool cv_layer_has_weights(const cv_layer_spec *l) { return kind_flags(l) & CV_KIND_WEIGHTS; }
+
+cv_act cv_layer_act(const cv_layer_spec *l) { return kind_flags(l) & CV_KIND_ACT ? l->act : CV_ACT_LINEAR; }
+
+void cv_layer_write_line(FILE *f, const cv_layer_spec *l)
+{
+    fputs(cv_layer_kind_name(l->kind), f);
+    if ((unsigned)l->kind < CV_LAYER_KIND_COUNT && cv_layer_kinds[l->kind]->write_keys)
+        cv_layer_kinds[l->kind]->write_keys(f, l);
+    fputc('\n', f);
+}
+
+void cv_layer_write_act(FILE *f, const cv_layer_spec *l)
+{
+    fprintf(f, " activation=%s", cv_act_name(l->act));
+    if (l->act == CV_ACT_LEAKY_RELU) fprintf(f, " alpha=%.9g", (double)l->alpha);
+}
+
+void cv_layer_write_weighted(FILE *f, const cv_layer_spec *l)
+{
+    cv_layer_write_act(f, l);
+    fprintf(f, " init=%s use_bias=%s trainable=%s", cv_init_name(l->init), l->use_bias ? "true" : "false",
+            l->trainable ? "true" : "false");
 }

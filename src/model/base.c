@@ -8,12 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The kinds that take trainable= (layers without weights keep the default, true). */
-static bool has_weights(const cv_layer_spec *l)
-{
-    return l->kind == CV_LAYER_CONV2D || l->kind == CV_LAYER_DENSE;
-}
-
 /* Checkpoints convoy writes hold no base line, but a hand-made one could name itself. */
 enum { MAX_BASE_DEPTH = 4 };
 
@@ -43,7 +37,7 @@ int cv_model_base_take(cv_model_spec *spec, const char *path, int upto, int trai
             cv_layer_spec *l = &spec->layers[i];
             *l = saved.layers[i];
             l->line = spec->base.line; /* what the user wrote is the base line */
-            if (trainable >= 0 && has_weights(l)) l->trainable = trainable;
+            if (trainable >= 0 && cv_layer_has_weights(l)) l->trainable = trainable;
             if (l->trainable) spec->base.trainable |= UINT64_C(1) << i;
         }
         spec->n_layers = n + 1;
@@ -57,62 +51,19 @@ int cv_model_fine_tune(cv_model_spec *spec, int k, cv_err *err)
     const cv_base_config *b = &spec->base;
     if (!b->upto) return cv_errf(err, "fine-tuning needs a `base checkpoint=F.h5 upto=N` line");
     int weighted = 0;
-    for (int i = 1; i <= b->upto; i++) weighted += has_weights(&spec->layers[i]);
+    for (int i = 1; i <= b->upto; i++) weighted += cv_layer_has_weights(&spec->layers[i]);
     if (k > weighted)
         return cv_errf(err, "fine_tune_last=%d but the base (upto=%d) has only %d layer%s with "
                        "weights", k, b->upto, weighted, weighted == 1 ? "" : "s");
     int left = k;
     for (int i = b->upto; i >= 1; i--) {
         cv_layer_spec *l = &spec->layers[i];
-        if (!has_weights(l)) continue;
+        if (!cv_layer_has_weights(l)) continue;
         const bool in_last_k = left-- > 0; /* a layer already trainable counts among the K too */
         l->trainable = ((b->trainable >> i) & 1) || in_last_k;
     }
     spec->base.fine_tune_last = k;
     return 0;
-}
-
-/* One layer as a model-file line that parses back to the same spec. */
-static void layer_line(FILE *f, const cv_layer_spec *l)
-{
-    const char *kind = cv_layer_kind_name(l->kind);
-    switch (l->kind) {
-    case CV_LAYER_INPUT:
-        if (l->shape.rank == 3)
-            fprintf(f, "input shape=%d,%d,%d", l->shape.d[0], l->shape.d[1], l->shape.d[2]);
-        else
-            fprintf(f, "input shape=%d", l->shape.d[0]);
-        if (l->normalize != CV_NORM_AUTO) fprintf(f, " normalize=%s", cv_norm_name(l->normalize));
-        break;
-    case CV_LAYER_CONV2D:
-    case CV_LAYER_DENSE:
-        if (l->kind == CV_LAYER_CONV2D)
-            fprintf(f, "conv2d filters=%d kernel=%d stride=%d padding=%s pad_mode=%s", l->filters,
-                    l->kernel, l->stride, l->same ? "same" : "valid", l->pad_nearest ? "nearest" : "zero");
-        else
-            fprintf(f, "dense units=%d", l->units);
-        fprintf(f, " activation=%s", cv_act_name(l->act));
-        if (l->act == CV_ACT_LEAKY_RELU) fprintf(f, " alpha=%.9g", (double)l->alpha);
-        fprintf(f, " init=%s use_bias=%s trainable=%s", cv_init_name(l->init),
-                l->use_bias ? "true" : "false", l->trainable ? "true" : "false");
-        break;
-    case CV_LAYER_MAXPOOL2D:
-    case CV_LAYER_AVGPOOL2D:
-    case CV_LAYER_MINPOOL2D:
-        fprintf(f, "%s pool=%d stride=%d", kind, l->pool, l->stride);
-        break;
-    case CV_LAYER_DROPOUT:
-        fprintf(f, "dropout rate=%.9g", (double)l->rate);
-        break;
-    case CV_LAYER_ACTIVATION:
-        fprintf(f, "activation activation=%s", cv_act_name(l->act));
-        if (l->act == CV_ACT_LEAKY_RELU) fprintf(f, " alpha=%.9g", (double)l->alpha);
-        break;
-    default:
-        fprintf(f, "%s", kind);
-        break;
-    }
-    fputc('\n', f);
 }
 
 /* Copies one line of the model text, less the `fine_tune_last=K` token when `strip` (that key
@@ -155,7 +106,7 @@ char *cv_model_saved_text(const cv_model_spec *spec, cv_err *err)
         if (line == b->line) {
             fprintf(f, "# base checkpoint=%s upto=%d, written out with its trainable flags:\n",
                     b->checkpoint, b->upto);
-            for (int i = 0; i <= b->upto; i++) layer_line(f, &spec->layers[i]);
+            for (int i = 0; i <= b->upto; i++) cv_layer_write_line(f, &spec->layers[i]);
         } else if (line < b->line || line > b->last_line) {
             copy_line(f, p, len, line == b->fine_tune_line);
         }

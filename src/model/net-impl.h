@@ -57,7 +57,6 @@ struct cv_net {
 /** A flatten layer: NHWC memory is already (h, w, c) in order, so its output is the layer
  *  below's (for the first layer: the input of each forward pass), not a copy. */
 bool net_reshapes(const cv_net *net, int i);
-bool net_is_pool(cv_layer_kind k);
 /** Layer l's forward over B rows starting at x (its buffers already at those rows); prof, when
  *  given, collects the seconds it took. */
 void net_forward_layer(cv_net *net, cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx, double *prof);

@@ -23,22 +23,15 @@
 #define CV_TILE_PART_BYTES ((int64_t)16 << 20)
 
 
-static bool tileable(cv_layer_kind k)
-{
-    return k == CV_LAYER_CONV2D || net_is_pool(k) || k == CV_LAYER_ACTIVATION || k == CV_LAYER_DROPOUT ||
-           k == CV_LAYER_FLATTEN;
-}
-
 void net_plan_tiles(cv_net *net)
 {
     int t = 1;
     int64_t widest = 1; /* bytes one sample needs across a layer: input, output, im2col rows */
     /* the output layer stays out of the trunk (the loss reads its whole batch) */
-    for (; t < net->n - 1 && tileable(net->layers[t].spec->kind); t++) {
+    for (; t < net->n - 1 && (net->layers[t].kd->flags & CV_KIND_TILES); t++) {
         const cv_layer *l = &net->layers[t];
         int64_t floats = l->in_size + l->out_size;
-        if (l->spec->kind == CV_LAYER_CONV2D)
-            floats += (int64_t)l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C;
+        if (l->kd->workspace) floats += l->kd->workspace(l, 1);
         if (4 * floats > widest) widest = 4 * floats;
     }
     bool reshapes_only = true; /* nothing to run in tiles then */
@@ -112,11 +105,7 @@ int net_reserve_tiles(cv_net *net, int64_t B, cv_err *err)
         if (l->in_size > widest) widest = l->in_size;
         /* a fused conv's output is never written anywhere: it needs no transient buffer */
         if (net->transient[j] && !net->fuse_pool[j] && T * l->out_size > trans) trans = T * l->out_size;
-        if (l->spec->kind == CV_LAYER_CONV2D) { /* even a direct one: its backward may need im2col */
-            const int64_t c = (int64_t)cv_conv_chunk(l, (int)T) * l->win.OH * l->win.OW *
-                              l->win.KH * l->win.KW * l->win.C;
-            if (c > col) col = c;
-        }
+        if (l->kd->workspace && l->kd->workspace(l, (int)T) > col) col = l->kd->workspace(l, (int)T);
         if (l->dw) {
             const cv_param_view *v = &net->views[j];
             const int64_t end = v->kernel_off + v->kernel_n + v->bias_n;

@@ -17,12 +17,6 @@
 #endif
 
 
-static cv_act layer_act(const cv_layer_spec *s)
-{
-    return (s->kind == CV_LAYER_CONV2D || s->kind == CV_LAYER_DENSE || s->kind == CV_LAYER_ACTIVATION)
-               ? s->act : CV_ACT_LINEAR;
-}
-
 /* softmax and friends act along the last axis: channels, or features */
 static int last_dim(cv_shape s) { return s.rank == 3 ? s.d[2] : s.d[0]; }
 
@@ -35,17 +29,14 @@ static void window_geometry(cv_layer *l)
     g->C = s->in.d[2];
     g->OH = s->out.d[0];
     g->OW = s->out.d[1];
-    if (s->kind == CV_LAYER_CONV2D) {
-        g->KH = g->KW = s->kernel;
-        g->stride = s->stride;
-    } else {
-        g->KH = g->KW = s->pool;
-        g->stride = s->stride ? s->stride : s->pool;
-    }
+    int k;
+    bool same;
+    l->kd->window(s, &k, &g->stride, &same);
+    g->KH = g->KW = k;
     /* TensorFlow 'same': total padding split with the odd cell at the bottom/right */
     const int ph = (g->OH - 1) * g->stride + g->KH - g->H, pw = (g->OW - 1) * g->stride + g->KW - g->W;
-    g->pad_top = s->kind == CV_LAYER_CONV2D && s->same && ph > 0 ? ph / 2 : 0;
-    g->pad_left = s->kind == CV_LAYER_CONV2D && s->same && pw > 0 ? pw / 2 : 0;
+    g->pad_top = same && ph > 0 ? ph / 2 : 0;
+    g->pad_left = same && pw > 0 ? pw / 2 : 0;
 }
 
 /* Keras initialisers; the normal ones are truncated at two standard deviations, with the
@@ -88,12 +79,12 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
             const cv_layer_spec *s = net->layers[i].spec;
             cv_param_view *v = &net->views[i];
             if (s->trainable != (pass == 0)) continue;
-            if (s->kind == CV_LAYER_CONV2D) {
-                v->kernel_n = (int64_t)s->kernel * s->kernel * s->in.d[2] * s->filters;
-                v->bias_n = s->use_bias ? s->filters : 0;
-            } else if (s->kind == CV_LAYER_DENSE) {
-                v->kernel_n = cv_shape_size(s->in) * s->units;
-                v->bias_n = s->use_bias ? s->units : 0;
+            int64_t d[4];
+            const int rank = cv_layer_kernel_dims(s, d);
+            if (rank) {
+                v->kernel_n = 1;
+                for (int j = 0; j < rank; j++) v->kernel_n *= d[j];
+                v->bias_n = net->layers[i].kd->bias_count ? net->layers[i].kd->bias_count(s) : 0;
             }
             v->kernel_off = off;
             v->bias_off = off + v->kernel_n;
@@ -118,14 +109,13 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
         l->db = learns && v->bias_n ? net->grads + v->bias_off : NULL;
         if (learns) net->first_trainable = i;
         const cv_layer_spec *s = l->spec;
-        double fan_in, fan_out;
-        if (s->kind == CV_LAYER_CONV2D) {
-            fan_in = (double)s->kernel * s->kernel * s->in.d[2];
-            fan_out = (double)s->kernel * s->kernel * s->filters;
-        } else {
-            fan_in = (double)cv_shape_size(s->in);
-            fan_out = s->units;
-        }
+        /* Keras's fans: the receptive field (every kernel dimension but the last two) times the
+         * input or output dimension */
+        int64_t d[4];
+        const int rank = cv_layer_kernel_dims(s, d);
+        double field = 1.0;
+        for (int j = 0; j + 2 < rank; j++) field *= (double)d[j];
+        const double fan_in = field * (double)d[rank - 2], fan_out = field * (double)d[rank - 1];
         init_kernel(l->w, v->kernel_n, s->init, fan_in, fan_out,
                     cv_key(seed, CV_STREAM_INIT, (uint64_t)i, 0));
     }
@@ -136,12 +126,7 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
 /* A flatten layer: NHWC memory is already (h, w, c) in order, so its output is the layer
  * below's (for the first layer: the input of each forward pass), not a copy (the forward copy
  * and the trunk's backward copy vanish). */
-bool net_reshapes(const cv_net *net, int i) { return i >= 1 && net->layers[i].spec->kind == CV_LAYER_FLATTEN; }
-
-bool net_is_pool(cv_layer_kind k)
-{
-    return k == CV_LAYER_MAXPOOL2D || k == CV_LAYER_AVGPOOL2D || k == CV_LAYER_MINPOOL2D;
-}
+bool net_reshapes(const cv_net *net, int i) { return i >= 1 && (net->layers[i].kd->flags & CV_KIND_RESHAPE); }
 
 int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
 {
@@ -151,15 +136,11 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
         if (!net_reshapes(net, i)) total += B * l->out_size;
-        if (l->spec->kind == CV_LAYER_DROPOUT) total += B * l->out_size;
-        if (l->spec->kind == CV_LAYER_MAXPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D) nargs += B * l->out_size;
+        if (l->kd->flags & CV_KIND_MASK) total += B * l->out_size;
+        if (l->kd->flags & CV_KIND_WINNERS) nargs += B * l->out_size;
         if (l->out_size > widest) widest = l->out_size;
         if (l->in_size > widest) widest = l->in_size;
-        if (l->spec->kind == CV_LAYER_CONV2D) {
-            const int64_t c = (int64_t)cv_conv_chunk(l, max_batch) * l->win.OH * l->win.OW *
-                              l->win.KH * l->win.KW * l->win.C;
-            if (c > col) col = c;
-        }
+        if (l->kd->workspace && l->kd->workspace(l, max_batch) > col) col = l->kd->workspace(l, max_batch);
     }
     const int64_t K = cv_net_outputs(net);
     total += B * K + 2 * B * widest + col;
@@ -182,11 +163,11 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
         if (!net_reshapes(net, i)) p += B * l->out_size;
         l->mask = NULL;
         l->arg = NULL;
-        if (l->spec->kind == CV_LAYER_DROPOUT) {
+        if (l->kd->flags & CV_KIND_MASK) {
             l->mask = p;
             p += B * l->out_size;
         }
-        if (l->spec->kind == CV_LAYER_MAXPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D) {
+        if (l->kd->flags & CV_KIND_WINNERS) {
             l->arg = a;
             a += B * l->out_size;
         }
@@ -219,19 +200,20 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
     for (int i = 0; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
         l->spec = &net->spec.layers[i];
+        l->kd = cv_layer_kinds[l->spec->kind];
         l->index = i;
         l->in_size = cv_shape_size(l->spec->in);
         l->out_size = cv_shape_size(l->spec->out);
-        if (l->spec->kind == CV_LAYER_CONV2D || net_is_pool(l->spec->kind)) window_geometry(l);
+        if (l->kd->window) window_geometry(l);
     }
-    /* a pool right after a conv2d may leave its last rows or columns out of every window (a 2x2
-     * pool over 11x11 reads 10x10): the conv's output gradient is zero there */
+    /* a pool right after a conv2d (or any window) may leave its last rows or columns out of
+     * every window (a 2x2 pool over 11x11 reads 10x10): the output gradient is zero there */
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
-        if (l->spec->kind != CV_LAYER_CONV2D) continue;
+        if (!l->kd->window) continue;
         l->grad_rows = l->win.OH;
         l->grad_cols = l->win.OW;
-        if (i + 1 >= net->n || !net_is_pool(net->layers[i + 1].spec->kind)) continue;
+        if (i + 1 >= net->n || !(net->layers[i + 1].kd->flags & CV_KIND_POOL)) continue;
         const cv_window *p = &net->layers[i + 1].win;
         const int rows = (p->OH - 1) * p->stride - p->pad_top + p->KH;
         const int cols = (p->OW - 1) * p->stride - p->pad_left + p->KW;
@@ -243,8 +225,8 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
      * output layer whose logits the loss takes */
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
-        const cv_act a = layer_act(l->spec);
-        l->act_fused = (l->spec->kind == CV_LAYER_CONV2D || l->spec->kind == CV_LAYER_DENSE) &&
+        const cv_act a = cv_layer_act(l->spec);
+        l->act_fused = (l->kd->flags & CV_KIND_EPILOGUE) &&
                        (a == CV_ACT_RELU || a == CV_ACT_LEAKY_RELU || a == CV_ACT_LINEAR) &&
                        !(i == net->n - 1 && net->fused);
     }
@@ -252,8 +234,8 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
      * the winners it scatters to (everything else is zero either way) */
     for (int i = 2; i < net->n; i++) {
         cv_layer *l = &net->layers[i], *prev = &net->layers[i - 1];
-        const cv_act a = layer_act(prev->spec);
-        if ((l->spec->kind == CV_LAYER_MAXPOOL2D || l->spec->kind == CV_LAYER_MINPOOL2D) &&
+        const cv_act a = cv_layer_act(prev->spec);
+        if ((l->kd->flags & CV_KIND_WINNERS) &&
             (a == CV_ACT_RELU || a == CV_ACT_LEAKY_RELU)) {
             l->in_relu = prev->act_bwd_by_next = true;
             l->in_leak = a == CV_ACT_LEAKY_RELU ? prev->spec->alpha : 0.0f;
@@ -321,11 +303,7 @@ void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx)
 void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)
 {
     const cv_layer *l = &net->layers[layer];
-    double f = 0.0;
-    if (l->spec->kind == CV_LAYER_CONV2D)
-        f = 2.0 * l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C * l->spec->filters;
-    else if (l->spec->kind == CV_LAYER_DENSE)
-        f = 2.0 * (double)l->in_size * (double)l->out_size;
+    const double f = l->kd->flops ? l->kd->flops(l) : 0.0;
     /* backward: the weight gradient for a trainable layer, the input gradient above the first
      * trainable one */
     const bool learns = l->dw != NULL, needs_dx = layer > net->first_trainable;
@@ -338,12 +316,12 @@ void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)
 void net_forward_layer(cv_net *net, cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx, double *prof)
 {
     const double t0 = prof ? cv_now() : 0.0;
-    cv_layer_registry[l->spec->kind].forward(l, x, B, ctx);
+    l->kd->forward(l, x, B, ctx);
     const int width = last_dim(l->spec->out);
     if (l->index == net->n - 1 && net->fused) /* the logits of these rows: l->out may be moved to them */
         memcpy(net->logits + (l->out - net->layers[l->index].out), l->out, sizeof(float) * (size_t)B * l->out_size);
     if (!l->act_fused)
-        cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
+        cv_act_forward(l->out, (int64_t)B * l->out_size / width, width, cv_layer_act(l->spec), l->spec->alpha);
     if (prof) prof[l->index] += cv_now() - t0;
 }
 
@@ -369,7 +347,7 @@ int net_thread_id(void)
 /* Inference through layers [from, n) in one block of rows per thread, each thread running every
  * layer on its rows with serial kernels: one parallel region per batch instead of one or more per
  * kernel (for an MLP, whose kernels are short, most of the time at 2 threads). Only for layers
- * that keep rows apart and need no workspace (dense, dropout, activation, flatten): a row's
+ * that keep rows apart and need no workspace (CV_KIND_ROWWISE: dense, dropout, activation, flatten): a row's
  * output then depends on that row alone, with the same sums in the same order, so the outputs
  * are the bits a whole-batch pass gives. */
 enum { ROW_BLOCK_MIN = 32 }; /* rows per thread at least: fewer would starve the GEMM */
@@ -381,10 +359,8 @@ static int row_blocks(const cv_net *net, int from, int B, bool training)
     threads = omp_in_parallel() ? 1 : omp_get_max_threads();
 #endif
     if (training || threads < 2 || from >= net->n) return 1;
-    for (int j = from; j < net->n; j++) {
-        const cv_layer_kind k = net->layers[j].spec->kind;
-        if (k != CV_LAYER_DENSE && k != CV_LAYER_DROPOUT && k != CV_LAYER_ACTIVATION && k != CV_LAYER_FLATTEN) return 1;
-    }
+    for (int j = from; j < net->n; j++)
+        if (!(net->layers[j].kd->flags & CV_KIND_ROWWISE)) return 1;
     const int most = B / ROW_BLOCK_MIN;
     return most < threads ? (most > 1 ? most : 1) : threads;
 }
@@ -461,9 +437,9 @@ void net_backward_layer(cv_net *net, cv_layer *l, const float *x, float *dx, flo
     /* a fused loss already gave d/dlogits for the output layer */
     if (!(l->index == net->n - 1 && net->fused) && !l->act_bwd_by_next) {
         const int width = last_dim(l->spec->out);
-        cv_act_backward(d, l->out, (int64_t)B * l->out_size / width, width, layer_act(l->spec), l->spec->alpha);
+        cv_act_backward(d, l->out, (int64_t)B * l->out_size / width, width, cv_layer_act(l->spec), l->spec->alpha);
     }
-    cv_layer_registry[l->spec->kind].backward(l, x, dx, d, B, ws);
+    l->kd->backward(l, x, dx, d, B, ws);
     if (prof) prof[l->index] += cv_now() - t0;
 }
 

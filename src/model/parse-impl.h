@@ -10,9 +10,14 @@
 #include "convoy/model.h"
 
 typedef enum {
-    K_SHAPE, K_NORMALIZE, K_FILTERS, K_KERNEL, K_STRIDE, K_PADDING, K_PAD_MODE, K_ACTIVATION,
-    K_ALPHA, K_INIT, K_USE_BIAS, K_TRAINABLE, K_POOL, K_UNITS, K_RATE,
-    K_OPTIMIZER, K_LR, K_LOSS, K_METRICS, K_MOMENTUM, K_VARIANT, K_NESTEROV, K_RHO, K_BETA1,
+    /* a layer line's keys are the layers module's (cv_layer_key), with the same numbers: a kind's
+     * key bits are the parser's */
+    K_SHAPE = CV_KEY_SHAPE, K_NORMALIZE = CV_KEY_NORMALIZE, K_FILTERS = CV_KEY_FILTERS,
+    K_KERNEL = CV_KEY_KERNEL, K_STRIDE = CV_KEY_STRIDE, K_PADDING = CV_KEY_PADDING,
+    K_PAD_MODE = CV_KEY_PAD_MODE, K_ACTIVATION = CV_KEY_ACTIVATION, K_ALPHA = CV_KEY_ALPHA,
+    K_INIT = CV_KEY_INIT, K_USE_BIAS = CV_KEY_USE_BIAS, K_TRAINABLE = CV_KEY_TRAINABLE,
+    K_POOL = CV_KEY_POOL, K_UNITS = CV_KEY_UNITS, K_RATE = CV_KEY_RATE,
+    K_OPTIMIZER = CV_LAYER_KEY_COUNT, K_LR, K_LOSS, K_METRICS, K_MOMENTUM, K_VARIANT, K_NESTEROV, K_RHO, K_BETA1,
     K_BETA2, K_EPSILON, K_INIT_ACC, K_DELTA,
     K_EPOCHS, K_BATCH_SIZE, K_VAL_SPLIT, K_SEED, K_SHUFFLE,
     K_SCHEDULE, K_DECAY_RATE, K_DECAY_STEPS, K_DROP_EVERY, K_COSINE_ALPHA, K_WARMUP, K_MONITOR,
@@ -67,6 +72,7 @@ typedef struct {
     stmt_role role;
     cv_layer_kind kind; /* S_LAYER only */
     key_set allowed, required;
+    key_set bare;       /* B(the key) a bare word after the keyword gives (`activation relu`); 0: none */
 } keyword_desc;
 
 /* ---- parser state ------------------------------------------------------------------------ */
@@ -114,8 +120,11 @@ typedef struct {
 /* ---- parse-keys.c ------------------------------------------------------------------------- */
 
 extern const key_desc parse_keys[K_COUNT];
-extern const keyword_desc parse_keywords[];
-extern const int parse_n_keywords;
+/** The statement keyword word: a layer kind's (from its descriptor) or compile, fit, augment,
+ *  base. False if there is none. */
+bool parse_find_keyword(const char *word, keyword_desc *kw);
+/** "input, conv2d, ..., base": every keyword, for messages. */
+const char *parse_keyword_list(char *buf, size_t size);
 /** monitor= choices: i % 4 is the metric (0 the loss, else the CV_METRIC_* bit 1 << (i % 4 - 1)),
  *  i >= 4 the val_ ones. */
 extern const char *const parse_monitor_names[];

@@ -125,8 +125,6 @@ const key_desc parse_keys[K_COUNT] = {
 /* ---- statements: which keys each keyword takes ------------------------------------------ */
 
 
-#define WEIGHTED (B(K_ACTIVATION) | B(K_ALPHA) | B(K_INIT) | B(K_USE_BIAS) | B(K_TRAINABLE))
-#define POOLING (B(K_POOL) | B(K_STRIDE))
 #define CALLBACKS                                                                               \
     (B(K_SCHEDULE) | B(K_DECAY_RATE) | B(K_DECAY_STEPS) | B(K_DROP_EVERY) | B(K_COSINE_ALPHA) |  \
      B(K_WARMUP) | B(K_MONITOR) | B(K_ES_PATIENCE) | B(K_MIN_DELTA) | B(K_RESTORE_BEST) |         \
@@ -134,35 +132,50 @@ const key_desc parse_keys[K_COUNT] = {
      B(K_PLATEAU_COOLDOWN) | B(K_MIN_LR) | B(K_SAVE_BEST) | B(K_STOP_ON_NAN))
 
 
-const keyword_desc parse_keywords[] = {
-    {"input", S_LAYER, CV_LAYER_INPUT, B(K_SHAPE) | B(K_NORMALIZE), B(K_SHAPE)},
-    {"conv2d", S_LAYER, CV_LAYER_CONV2D,
-     B(K_FILTERS) | B(K_KERNEL) | B(K_STRIDE) | B(K_PADDING) | B(K_PAD_MODE) | WEIGHTED,
-     B(K_FILTERS) | B(K_KERNEL)},
-    {"maxpool2d", S_LAYER, CV_LAYER_MAXPOOL2D, POOLING, 0},
-    {"avgpool2d", S_LAYER, CV_LAYER_AVGPOOL2D, POOLING, 0},
-    {"minpool2d", S_LAYER, CV_LAYER_MINPOOL2D, POOLING, 0},
-    {"flatten", S_LAYER, CV_LAYER_FLATTEN, 0, 0},
-    {"dense", S_LAYER, CV_LAYER_DENSE, B(K_UNITS) | WEIGHTED, B(K_UNITS)},
-    {"dropout", S_LAYER, CV_LAYER_DROPOUT, B(K_RATE), B(K_RATE)},
-    {"activation", S_LAYER, CV_LAYER_ACTIVATION, B(K_ACTIVATION) | B(K_ALPHA), B(K_ACTIVATION)},
+/* the statements that are not layers (those are the layer kinds', cv_layer_kinds[]) */
+static const keyword_desc statements[] = {
     /* loss is required too, but its absence gets the model-level message (see finish) */
     {"compile", S_COMPILE, 0,
      B(K_OPTIMIZER) | B(K_LR) | B(K_LOSS) | B(K_METRICS) | B(K_MOMENTUM) | B(K_VARIANT) |
          B(K_NESTEROV) | B(K_RHO) | B(K_BETA1) | B(K_BETA2) | B(K_EPSILON) | B(K_INIT_ACC) |
          B(K_DELTA),
-     0},
+     0, 0},
     {"fit", S_FIT, 0,
      B(K_EPOCHS) | B(K_BATCH_SIZE) | B(K_VAL_SPLIT) | B(K_SEED) | B(K_SHUFFLE) | CALLBACKS |
          B(K_FINE_TUNE_LAST),
-     0},
+     0, 0},
     {"augment", S_AUGMENT, 0,
      B(K_ROTATION) | B(K_WIDTH_SHIFT) | B(K_HEIGHT_SHIFT) | B(K_SHEAR) | B(K_ZOOM) | B(K_HFLIP) |
          B(K_VFLIP) | B(K_BRIGHTNESS) | B(K_NOISE) | B(K_FILL_MODE) | B(K_CVAL),
-     0},
-    {"base", S_BASE, 0, B(K_CHECKPOINT) | B(K_UPTO) | B(K_TRAINABLE), B(K_CHECKPOINT)},
+     0, 0},
+    {"base", S_BASE, 0, B(K_CHECKPOINT) | B(K_UPTO) | B(K_TRAINABLE), B(K_CHECKPOINT), 0},
 };
-const int parse_n_keywords = (int)(sizeof parse_keywords / sizeof parse_keywords[0]);
+enum { N_STATEMENTS = sizeof statements / sizeof statements[0] };
+
+bool parse_find_keyword(const char *word, keyword_desc *kw)
+{
+    const cv_layer_kind k = cv_layer_kind_find(word);
+    if (k != CV_LAYER_KIND_COUNT) {
+        const cv_layer_kind_desc *d = cv_layer_kinds[k];
+        *kw = (keyword_desc){d->name, S_LAYER, k, (key_set)d->keys, (key_set)d->required, (key_set)d->bare_key};
+        return true;
+    }
+    for (int i = 0; i < N_STATEMENTS; i++)
+        if (strcmp(word, statements[i].name) == 0) {
+            *kw = statements[i];
+            return true;
+        }
+    return false;
+}
+
+const char *parse_keyword_list(char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < CV_LAYER_KIND_COUNT + N_STATEMENTS; i++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", buf[0] ? ", " : "",
+                 i < CV_LAYER_KIND_COUNT ? cv_layer_kinds[i]->name : statements[i - CV_LAYER_KIND_COUNT].name);
+    return buf;
+}
 
 int parse_fail(const parser *P, int line, const char *fmt, ...)
 {
@@ -405,10 +418,12 @@ int parse_collect(const parser *P, const keyword_desc *kw, const stmt *st, value
         const char *name = tok->key, *val = tok->val;
         if (!val) {
             /* `activation relu` is the short form of `activation activation=relu` */
-            if (kw->kind != CV_LAYER_ACTIVATION || kw->role != S_LAYER || t != 0)
+            if (!kw->bare || t != 0)
                 return parse_fail(P, tok->line, "expected key=value after `%s`, got '%s'", kw->name,
                             tok->key);
-            name = "activation";
+            int bare = 0;
+            while (!(kw->bare & B(bare))) bare++;
+            name = parse_keys[bare].name;
             val = tok->key;
         }
         const int k = parse_find_key(name);

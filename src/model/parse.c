@@ -21,8 +21,6 @@ static int apply_layer(parser *P, const keyword_desc *kw, const value *v, int li
     cv_layer_spec *l = &spec->layers[spec->n_layers++];
     *l = (cv_layer_spec){.kind = kw->kind, .line = line, .alpha = 0.2f, .use_bias = true,
                          .trainable = true};
-    if (kw->kind == CV_LAYER_CONV2D) l->stride = 1;
-    if (kw->allowed & B(K_POOL)) l->pool = 2;
     for (int k = 0; k < K_COUNT; k++) {
         if (!v[k].line) continue;
         switch ((key_id)k) {
@@ -44,8 +42,8 @@ static int apply_layer(parser *P, const keyword_desc *kw, const value *v, int li
         default: break; /* parse_collect() admits only this keyword's keys */
         }
     }
-    /* Keras: a pooling stride defaults to the pool size */
-    if ((kw->allowed & B(K_POOL)) && !v[K_STRIDE].line) l->stride = l->pool;
+    /* the kind's own defaults for what the line left out (a pooling stride is its pool size) */
+    if (cv_layer_kinds[kw->kind]->defaults) cv_layer_kinds[kw->kind]->defaults(l);
     return 0;
 }
 
@@ -231,15 +229,12 @@ static int apply_base(parser *P, const value *v, const stmt *st)
 
 static int process(parser *P, const stmt *st)
 {
-    const keyword_desc *kw = NULL;
-    for (int i = 0; i < parse_n_keywords && !kw; i++)
-        if (strcmp(st->word, parse_keywords[i].name) == 0) kw = &parse_keywords[i];
-    if (!kw) {
-        char list[256] = "";
-        for (int i = 0; i < parse_n_keywords; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
-                     parse_keywords[i].name);
-        return parse_fail(P, st->line, "unknown layer '%s' (expected one of %s)", st->word, list);
+    keyword_desc found;
+    const keyword_desc *kw = &found;
+    if (!parse_find_keyword(st->word, &found)) {
+        char list[256];
+        return parse_fail(P, st->line, "unknown layer '%s' (expected one of %s)", st->word,
+                          parse_keyword_list(list, sizeof list));
     }
     /* input (or base, which brings the input) comes first and once; the statements after it
      * may come in any order */
@@ -392,8 +387,7 @@ static int finish(parser *P)
                             ? CV_ACT_SOFTMAX
                             : CV_ACT_LINEAR;
     if (need == CV_ACT_LINEAR) return 0;
-    const bool has_act = last->kind == CV_LAYER_DENSE || last->kind == CV_LAYER_CONV2D ||
-                         last->kind == CV_LAYER_ACTIVATION;
+    const bool has_act = (cv_layer_kinds[last->kind]->flags & CV_KIND_ACT) != 0;
     if (has_act && last->act == need) return 0;
     char what[96];
     if (has_act)

@@ -13,21 +13,6 @@ int64_t cv_model_param_count(const cv_model_spec *spec)
     return n;
 }
 
-/* Keras's layer names: snake case for the instance, the class name in parentheses. */
-static const struct {
-    const char *snake, *cls;
-} keras_names[CV_LAYER_KIND_COUNT] = {
-    [CV_LAYER_INPUT] = {"input_layer", "InputLayer"},
-    [CV_LAYER_CONV2D] = {"conv2d", "Conv2D"},
-    [CV_LAYER_MAXPOOL2D] = {"max_pooling2d", "MaxPooling2D"},
-    [CV_LAYER_AVGPOOL2D] = {"average_pooling2d", "AveragePooling2D"},
-    [CV_LAYER_MINPOOL2D] = {"min_pooling2d", "MinPooling2D"}, /* no Keras twin; same pattern */
-    [CV_LAYER_FLATTEN] = {"flatten", "Flatten"},
-    [CV_LAYER_DENSE] = {"dense", "Dense"},
-    [CV_LAYER_DROPOUT] = {"dropout", "Dropout"},
-    [CV_LAYER_ACTIVATION] = {"activation", "Activation"},
-};
-
 /* 225034 -> "225,034" */
 static const char *thousands(int64_t n, char *buf, size_t size)
 {
@@ -57,13 +42,15 @@ void cv_model_summary(const cv_model_spec *spec, void *file)
     int name_w = 28; /* Keras's column widths, widened for long names */
     for (int i = 1; i < spec->n_layers; i++) {
         const cv_layer_spec *l = &spec->layers[i];
+        /* Keras's layer names: snake case for the instance, the class name in parentheses */
         const unsigned k = (unsigned)l->kind < CV_LAYER_KIND_COUNT ? l->kind : CV_LAYER_INPUT;
+        const cv_layer_kind_desc *kd = cv_layer_kinds[k];
         char base[32];
         if (seen[k]++)
-            snprintf(base, sizeof base, "%s_%d", keras_names[k].snake, seen[k] - 1);
+            snprintf(base, sizeof base, "%s_%d", kd->keras_name, seen[k] - 1);
         else
-            snprintf(base, sizeof base, "%s", keras_names[k].snake);
-        snprintf(names[i], sizeof names[i], "%s (%s)", base, keras_names[k].cls);
+            snprintf(base, sizeof base, "%s", kd->keras_name);
+        snprintf(names[i], sizeof names[i], "%s (%s)", base, kd->keras_class);
         if (l->out.rank == 3)
             snprintf(shapes[i], sizeof shapes[i], "(None, %d, %d, %d)", l->out.d[0],
                      l->out.d[1], l->out.d[2]);

@@ -1,0 +1,184 @@
+/* conv2d: a 2-D convolution over NHWC samples, kernel (KH,KW,Cin,Cout) as Keras keeps it, with
+ * stride and padding valid or same (zeros, or the nearest edge value). Its passes run on
+ * cv_sgemm: it reads its receptive fields in place (cv_conv_gemm) where the window and sizes
+ * allow, takes Winograd where that pays, else works through im2col in chunks of samples so the
+ * workspace stays bounded for any batch size; short receptive fields go direct. Right before a
+ * max/min pool it can run as one kernel with it (cv_conv_pool_layers_*). */
+#include "layers/layers-impl.h"
+
+int cv_conv_chunk(const cv_layer *l, int B)
+{
+    const int64_t per = (int64_t)l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C;
+    int64_t c = CV_COL_BUDGET / (per ? per : 1);
+    if (c < 1) c = 1;
+    return c < B ? (int)c : B;
+}
+
+/* padding that repeats edge pixels is not Winograd's (its blocks read zeros there) */
+static bool zero_padded(const cv_layer *l) { return !(l->spec->pad_nearest && l->spec->same); }
+
+bool cv_conv_layer_winograd(const cv_layer *l)
+{
+    const cv_window *g = &l->win;
+    return g->KH * g->KW * g->C > CV_CONV_DIRECT_MAX_K && zero_padded(l) && cv_conv_wino_fits(g, l->spec->filters);
+}
+
+bool cv_conv_layer_winograd_dx(const cv_layer *l)
+{
+    return zero_padded(l) && cv_conv_wino_dx_fits(&l->win, l->spec->filters);
+}
+
+static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
+{
+    const cv_window *g = &l->win;
+    const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
+    const cv_epilogue ep = cv_layer_epilogue(l);
+    if (K <= CV_CONV_DIRECT_MAX_K) {
+        cv_conv_direct(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest);
+        return;
+    }
+    if (cv_conv_layer_winograd(l) && cv_conv_wino(l->out, x, l->w, l->wino_w, &ep, B, F, g) == 0) {
+        ctx->ws->col_layer = 0;
+        return;
+    }
+    if (cv_conv_gemm_fits(g, F)) {
+        ctx->ws->col_layer = 0;
+        cv_conv_gemm(l->out, x, l->w, &ep, B, F, g);
+        return;
+    }
+    const int chunk = cv_conv_chunk(l, B);
+    cv_workspace *ws = ctx->ws;
+    /* a whole batch in one chunk stays in the workspace for the backward pass */
+    ws->col_layer = chunk == B && ctx->training ? l->index : 0;
+    ws->col_x = x;
+    ws->col_batch = B;
+    for (int s = 0; s < B; s += chunk) {
+        const int cb = B - s < chunk ? B - s : chunk;
+        cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+        cv_sgemm_ep(false, false, cb * P, F, K, 1.0f, ws->col, K, l->w, F, 0.0f,
+                    l->out + (size_t)s * l->out_size, F, &ep);
+    }
+}
+
+static void conv_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,
+                          cv_workspace *ws)
+{
+    const cv_window *g = &l->win;
+    const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
+    const int chunk = cv_conv_chunk(l, B);
+    /* a first layer (no dx) with a short receptive field: the direct weight and bias gradients */
+    if (!dx && l->dw && K <= CV_CONV_DIRECT_MAX_K &&
+        cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
+        return;
+    /* the weight gradient (none when frozen) by Winograd, or as an implicit GEMM that sums the
+     * bias gradient too, or below through im2col; the input gradient by Winograd, or below
+     * through col2im */
+    bool dw_done = !l->dw, db_done = !l->dw;
+    if (!dw_done && cv_conv_layer_winograd(l) && cv_conv_wino_dw(l->dw, x, dout, B, F, g) == 0) {
+        dw_done = true;
+    } else if (!dw_done && cv_conv_gemm_fits(g, F)) {
+        cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g);
+        dw_done = db_done = true;
+    }
+    if (!db_done) cv_bias_grad(l->db, dout, (int64_t)B * P, F);
+    const bool dx_done = !dx || (cv_conv_layer_winograd_dx(l) &&
+                                 cv_conv_wino_dx(dx, dout, l->w, l->wino_wt, B, F, g, l->grad_rows, l->grad_cols) == 0);
+    if (dw_done && dx_done) return;
+    const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
+    for (int s = 0; s < B; s += chunk) {
+        const int cb = B - s < chunk ? B - s : chunk;
+        const float *dy = dout + (size_t)s * l->out_size;
+        if (!dw_done) {
+            if (!reuse) cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
+            cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
+        }
+        ws->col_layer = 0; /* the input gradient below overwrites col */
+        if (dx_done) continue;
+        cv_sgemm(false, true, cb * P, K, F, 1.0f, dy, F, l->w, F, 0.0f, ws->col, K);
+        cv_col2im(dx + (size_t)s * l->in_size, ws->col, cb, g, l->spec->pad_nearest, true);
+    }
+}
+
+bool cv_conv_pool_layers_fit(const cv_layer *conv, const cv_layer *pool)
+{
+    return conv->spec->kind == CV_LAYER_CONV2D && (pool->kd->flags & CV_KIND_WINNERS) &&
+           conv->act_fused && conv->win.KH * conv->win.KW * conv->win.C <= CV_CONV_DIRECT_MAX_K &&
+           cv_conv_pool_fits(&conv->win, &pool->win, conv->spec->filters, cv_pool_layer_kind(pool));
+}
+
+void cv_conv_pool_layers_forward(const cv_layer *conv, cv_layer *pool, const float *x, int B)
+{
+    const cv_epilogue ep = cv_layer_epilogue(conv);
+    cv_conv_pool(pool->out, pool->arg, x, conv->w, &ep, B, conv->spec->filters, &conv->win, &pool->win,
+                 cv_pool_layer_kind(pool));
+}
+
+int cv_conv_pool_layers_backward(cv_layer *conv, const cv_layer *pool, const float *x, const float *dout, int B)
+{
+    if (!conv->dw) return 0; /* frozen: nothing to compute */
+    return cv_conv_pool_dw(conv->dw, conv->db, x, dout, pool->arg, pool->in_relu ? pool->out : NULL,
+                           pool->in_leak, B, conv->spec->filters, &conv->win, &pool->win);
+}
+
+static void conv_defaults(cv_layer_spec *l)
+{
+    if (!l->stride) l->stride = 1;
+}
+
+static void conv_window(const cv_layer_spec *l, int *k, int *stride, bool *same)
+{
+    *k = l->kernel;
+    *stride = l->stride;
+    *same = l->same;
+}
+
+static int conv_infer(cv_layer_spec *l, const char *file, cv_err *err) { return cv_layer_infer_window(l, true, file, err); }
+
+static int conv_kernel_dims(const cv_layer_spec *l, int64_t d[4])
+{
+    d[0] = d[1] = l->kernel;
+    d[2] = l->in.d[2];
+    d[3] = l->filters;
+    return 4;
+}
+
+static int64_t conv_bias_count(const cv_layer_spec *l) { return l->use_bias ? l->filters : 0; }
+
+static double conv_flops(const cv_layer *l)
+{
+    return 2.0 * l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C * l->spec->filters;
+}
+
+/* the im2col matrix of a chunk of the B samples (even a direct conv: its backward may need it) */
+static int64_t conv_workspace(const cv_layer *l, int B)
+{
+    return (int64_t)cv_conv_chunk(l, B) * l->win.OH * l->win.OW * l->win.KH * l->win.KW * l->win.C;
+}
+
+static void conv_write(FILE *f, const cv_layer_spec *l)
+{
+    fprintf(f, " filters=%d kernel=%d stride=%d padding=%s pad_mode=%s", l->filters, l->kernel, l->stride,
+            l->same ? "same" : "valid", l->pad_nearest ? "nearest" : "zero");
+    cv_layer_write_weighted(f, l);
+}
+
+const cv_layer_kind_desc cv_kind_conv2d = {
+    .kind = CV_LAYER_CONV2D,
+    .name = "conv2d",
+    .keras_name = "conv2d",
+    .keras_class = "Conv2D",
+    .keys = CV_KEY(CV_KEY_FILTERS) | CV_KEY(CV_KEY_KERNEL) | CV_KEY(CV_KEY_STRIDE) | CV_KEY(CV_KEY_PADDING) |
+            CV_KEY(CV_KEY_PAD_MODE) | CV_LAYER_WEIGHTED_KEYS,
+    .required = CV_KEY(CV_KEY_FILTERS) | CV_KEY(CV_KEY_KERNEL),
+    .flags = CV_KIND_WEIGHTS | CV_KIND_ACT | CV_KIND_EPILOGUE | CV_KIND_TILES,
+    .defaults = conv_defaults,
+    .infer = conv_infer,
+    .kernel_dims = conv_kernel_dims,
+    .bias_count = conv_bias_count,
+    .window = conv_window,
+    .flops = conv_flops,
+    .workspace = conv_workspace,
+    .write_keys = conv_write,
+    .forward = conv_forward,
+    .backward = conv_backward,
+};
