@@ -1,4 +1,4 @@
-/* Data augmentation (the model file's `augment` line): Keras ImageDataGenerator's random affine
+/* Module data (its preamble: convoy/data.h). Data augmentation (the model file's `augment` line): Keras ImageDataGenerator's random affine
  * transform per sample (rotation, shifts, shear, zoom, flips) with bilinear sampling and its
  * fill modes, then brightness and gaussian noise. Every random number comes from
  * (seed, epoch, global sample index), so a sample is augmented the same way at any rank count,

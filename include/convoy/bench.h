@@ -1,4 +1,4 @@
-/* Benchmarks: training-step and inference-pass throughput on synthetic data with a per-layer
+/* Module train (its preamble: convoy/train.h). Benchmarks: training-step and inference-pass throughput on synthetic data with a per-layer
  * breakdown, and the fraction of the machine's measured FP32 peak that they reach. */
 #ifndef CONVOY_BENCH_H
 #define CONVOY_BENCH_H

@@ -1,4 +1,8 @@
-/* HDF5 checkpoints (layout in README "Checkpoint file"): the model file text, every layer's
+/* Module checkpoint (src/checkpoint/). Owns checkpoint files: saving and loading a network, its optimizer and training state; reading the model a checkpoint holds, and with it the model parser's base reader (cv_model_parse).
+ * May call: core, io, layers, optim, data, model.
+ * Must not be called by: core, kernels, dist, io, layers, loss, optim, data, model.
+ *
+ * HDF5 checkpoints (layout in README "Checkpoint file"): the model file text, every layer's
  * kernel and bias in Keras layouts, the input normaliser, and the optimizer's state, written
  * atomically so a crash during a save never damages the previous file. */
 #ifndef CONVOY_CHECKPOINT_H

@@ -1,4 +1,4 @@
-/* Confusion matrices of classifiers: counts of (true class, predicted class) over a dataset,
+/* Module train (its preamble: convoy/train.h). Confusion matrices of classifiers: counts of (true class, predicted class) over a dataset,
  * summed across ranks, and the per-class precision / recall / F1 report printed from them. */
 #ifndef CONVOY_CONFUSION_H
 #define CONVOY_CONFUSION_H

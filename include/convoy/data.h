@@ -1,4 +1,8 @@
-/* Datasets: HDF5 files with /x (N,H,W,C) or (N,D), uint8 or float32, and /y (N,) integer
+/* Module data (src/data/). Owns datasets (HDF5, in memory or streamed), input normalisation, the converters (Fashion-MNIST, CSV) and augmentation (augment.h).
+ * May call: core, io, layers.
+ * Must not be called by: core, kernels, dist, io, layers, loss, optim.
+ *
+ * Datasets: HDF5 files with /x (N,H,W,C) or (N,D), uint8 or float32, and /y (N,) integer
  * labels or (N,K) float targets, optional attribute `classes`. Held in memory as stored
  * (uint8 stays uint8) and turned into normalised float batches on demand. Also the
  * converters (Fashion-MNIST IDX, CSV) and the writer used by predict. */

@@ -1,4 +1,8 @@
-/* Distributed context, passed explicitly so that sharding logic runs (and is tested) in one
+/* Module dist (src/dist/). Owns the MPI context and every collective convoy makes: checked sums and broadcasts, agreeing on a failure, the bucketed gradient allreduce and the exact sum across ranks.
+ * May call: core, kernels.
+ * Must not be called by: core, kernels, io, layers, loss, optim, data, model, checkpoint (they stay single-process: ranks reach them as values).
+ *
+ * Distributed context, passed explicitly so that sharding logic runs (and is tested) in one
  * process: a world of size 1 makes no MPI calls at all. */
 #ifndef CONVOY_DIST_H
 #define CONVOY_DIST_H

@@ -1,4 +1,8 @@
-/* convoy error reporting: library functions never exit; they return a status and fill a cv_err
+/* Module core (src/core/). Owns errors (this header), counter-based randomness (rng.h), timers (timer.h), per-sample shapes (tensor.h) and the version (version.h).
+ * May call: nothing.
+ * Must not be called by: none: every module may call it.
+ *
+ * convoy error reporting: library functions never exit; they return a status and fill a cv_err
  * whose message is one line, already naming the file and place (FILE:LINE or FILE:/dataset). */
 #ifndef CONVOY_ERROR_H
 #define CONVOY_ERROR_H

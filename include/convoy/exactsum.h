@@ -1,4 +1,4 @@
-/* Exact, order-independent sums of float32 vectors: the same bits whatever order the vectors
+/* Module kernels (its preamble: convoy/kernels.h). Exact, order-independent sums of float32 vectors: the same bits whatever order the vectors
  * are added in and however they are shared out over threads and MPI ranks. --reproducible
  * sums the gradients of a step's micro-batches (its leaves) this way; batch statistics summed
  * across micro-batches can use it the same way.

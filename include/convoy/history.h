@@ -1,4 +1,4 @@
-/* Training history: one row of numbers per epoch under named columns (epoch, lr, loss, the
+/* Module train (its preamble: convoy/train.h). Training history: one row of numbers per epoch under named columns (epoch, lr, loss, the
  * compiled metrics, their val_ twins, seconds, images_per_s), as `train --log` writes it to CSV.
  * Built in memory by train for --plot, read back from CSV files by `convoy plot`. */
 #ifndef CONVOY_HISTORY_H

@@ -1,4 +1,8 @@
-/* 8-bit PNG images (libpng): what `convoy augment` and `convoy visualize` write, and what
+/* Module io (src/io/). Owns file formats below the data: HDF5 reads and writes (the private io/h5io.h), PNG images (this header) and SVG charts (plot.h), every file written atomically.
+ * May call: core.
+ * Must not be called by: core, kernels, dist.
+ *
+ * 8-bit PNG images (libpng): what `convoy augment` and `convoy visualize` write, and what
  * tests read back. Writes are atomic like every other file convoy writes: a temporary file,
  * fsync, rename; a failed write never leaves a partial PNG behind. */
 #ifndef CONVOY_IMAGE_H

@@ -1,4 +1,8 @@
-/* Numeric kernels: a cache-blocked SGEMM (with its naive twin as the reference) and the
+/* Module kernels (src/kernels/). Owns the numeric kernels (this header): SGEMM, convolution (direct, implicit GEMM, Winograd, im2col), pooling, their run-time choice of instruction set, and the exact sum (exactsum.h).
+ * May call: core.
+ * Must not be called by: core.
+ *
+ * Numeric kernels: a cache-blocked SGEMM (with its naive twin as the reference) and the
  * NHWC im2col/col2im and pooling kernels that conv2d and the pooling layers build on.
  * All are OpenMP-parallel over independent outputs, with a fixed summation order, so the
  * thread count never changes a result. */

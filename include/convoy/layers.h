@@ -1,8 +1,9 @@
-/* The layers module (src/layers/): every layer kind, described once. It owns the kinds'
- * names, their keys in model files, their shape rules, parameter layouts, FLOP counts and
- * model-file lines (cv_layer_kinds[], below) and their forward and backward passes (on the
- * private side, layers/layers-impl.h), plus activations and initialisers. It calls kernels/ and
- * core/ only; model/ (the parser, the network), checkpoint/ and the summary call it.
+/* Module layers (src/layers/). Owns every layer kind, described once: the kinds' names, their
+ * keys in model files, their shape rules, parameter layouts, FLOP counts and model-file lines
+ * (cv_layer_kinds[], below) and their forward and backward passes (on the private side,
+ * layers/layers-impl.h), plus activations and initialisers.
+ * May call: core, kernels.
+ * Must not be called by: core, kernels, dist, io (model/, data/ and checkpoint/ call it).
  *
  * Adding a layer kind (the recipe the kinds below follow):
  *   1. one file src/layers/<kind>.c: its forward and backward (layers-impl.h's types), its

@@ -1,4 +1,8 @@
-/* Losses and metrics. Losses follow Keras: the per-sample loss is the mean over outputs
+/* Module loss (src/loss/). Owns the losses, their gradients and the per-batch metric sums.
+ * May call: core.
+ * Must not be called by: core, kernels, dist, io, layers.
+ *
+ * Losses and metrics. Losses follow Keras: the per-sample loss is the mean over outputs
  * (sum over classes for cross-entropies), and the batch loss is the mean over samples. The
  * cross-entropies take the logits of their softmax/sigmoid output layer (fused, stable). */
 #ifndef CONVOY_LOSS_H

@@ -1,4 +1,4 @@
-/* Metric sums (src/train/metrics.c): summed over ranks, and as people and files read them (the
+/* Module train (its preamble: convoy/train.h). Metric sums (src/train/metrics.c): summed over ranks, and as people and files read them (the
  * epoch line, the CSV log's columns, the value a monitor names). Below training and progress:
  * it needs only the model's types and the distributed context. */
 #ifndef CONVOY_METRICS_H

@@ -1,4 +1,8 @@
-/* Models: the parsed model file (cv_model_spec) and the network built from it (cv_net), whose
+/* Module model (src/model/). Owns the model file (the parser, hyperparameter sites, base lines, the callbacks' configuration in callbacks-config.h), the network built from it (cv_net: planning, memory, the forward and backward passes, sample tiles, the loss and metrics of a pass), its summary and its pictures (visualize.h).
+ * May call: core, kernels, io, layers, loss, optim, data.
+ * Must not be called by: core, kernels, dist, io, layers, loss, optim, data.
+ *
+ * Models: the parsed model file (cv_model_spec) and the network built from it (cv_net), whose
  * parameters, gradients and activations each live in one contiguous allocation. */
 #ifndef CONVOY_MODEL_H
 #define CONVOY_MODEL_H
@@ -8,7 +12,7 @@
 #include <stdint.h>
 
 #include "convoy/augment.h"
-#include "convoy/callbacks.h"
+#include "convoy/callbacks-config.h"
 #include "convoy/error.h"
 #include "convoy/layers.h"
 #include "convoy/loss.h"

@@ -1,4 +1,8 @@
-/* Optimizers: one flat update loop over the parameter buffer. Formulas and defaults (Keras's,
+/* Module optim (src/optim/). Owns the optimizers: hyper-parameters, state and the update over the flat parameter buffer.
+ * May call: core.
+ * Must not be called by: core, kernels, dist, io, layers, loss.
+ *
+ * Optimizers: one flat update loop over the parameter buffer. Formulas and defaults (Keras's,
  * unless the course says otherwise) are listed in README "Optimizers". */
 #ifndef CONVOY_OPTIM_H
 #define CONVOY_OPTIM_H

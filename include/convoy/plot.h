@@ -1,4 +1,4 @@
-/* SVG charts, written atomically (temporary file, fsync, rename) so a browser or a watcher never
+/* Module io (its preamble: convoy/image.h). SVG charts, written atomically (temporary file, fsync, rename) so a browser or a watcher never
  * sees half a file: training curves from histories, and a confusion-matrix heat map. */
 #ifndef CONVOY_PLOT_H
 #define CONVOY_PLOT_H

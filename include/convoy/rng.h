@@ -1,4 +1,4 @@
-/* Counter-based randomness: every random number convoy draws is a pure function of
+/* Module core (its preamble: convoy/error.h). Counter-based randomness: every random number convoy draws is a pure function of
  * (seed, stream, counters), so results do not depend on rank count, thread count or the
  * order in which samples are visited (DESIGN §5.2). */
 #ifndef CONVOY_RNG_H

@@ -1,4 +1,4 @@
-/* Shapes of per-sample tensors. Activations are NHWC (channels last, as Keras); a batch of B
+/* Module core (its preamble: convoy/error.h). Shapes of per-sample tensors. Activations are NHWC (channels last, as Keras); a batch of B
  * samples of shape s is B * cv_shape_size(s) contiguous floats. Tabular data and dense
  * outputs are rank 1. */
 #ifndef CONVOY_TENSOR_H

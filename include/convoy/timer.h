@@ -1,4 +1,4 @@
-/* Wall-clock seconds for throughput figures and per-layer profiles. */
+/* Module core (its preamble: convoy/error.h). Wall-clock seconds for throughput figures and per-layer profiles. */
 #ifndef CONVOY_TIMER_H
 #define CONVOY_TIMER_H
 

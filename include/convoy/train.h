@@ -1,4 +1,8 @@
-/* Training, evaluation and prediction over datasets: the fit loop (epochs of shuffled global
+/* Module train (src/train/). Owns training (the fit loop in readable stages), evaluation and prediction, and what a run reports: metric sums (metrics.h), progress (progress.h), history (history.h), callbacks (callbacks.h), confusion matrices (confusion.h) and benchmarks (bench.h).
+ * May call: core, kernels, dist, io, layers, loss, optim, data, model, checkpoint.
+ * Must not be called by: every module it calls.
+ *
+ * Training, evaluation and prediction over datasets: the fit loop (epochs of shuffled global
  * batches, each rank computing its slice in micro-batches, gradients summed across ranks and
  * divided by the true batch size), and exact whole-set evaluation. */
 #ifndef CONVOY_TRAIN_H

@@ -1,4 +1,8 @@
-/* Hyperparameter search (convoy tune): sampling a model file's hp.* sites, the Hyperband
+/* Module tune (src/tune/). Owns the hyperparameter search: sampling hp.* sites, Hyperband, trials across rank groups and their record.
+ * May call: core, dist, io, data, model, checkpoint, train.
+ * Must not be called by: every module it calls.
+ *
+ * Hyperparameter search (convoy tune): sampling a model file's hp.* sites, the Hyperband
  * schedule, and the search itself, which splits the MPI world into groups of R ranks that each
  * train one trial data-parallel, and records every finished trial in D/trials.h5 (README
  * "Hyperparameter search" has the layout and the exact counting rules). */

@@ -1,4 +1,4 @@
-/* Pictures of what a convolutional network learned: the first conv layer's filters and the
+/* Module model (its preamble: convoy/model.h). Pictures of what a convolutional network learned: the first conv layer's filters and the
  * feature maps one sample produces in every conv layer, as PNG grids of tiles. */
 #ifndef CONVOY_VISUALIZE_H
 #define CONVOY_VISUALIZE_H

@@ -1,4 +1,8 @@
-/* Private to the convoy program: flag tables and the subcommands. Commands return an exit
+/* Module cli (src/cli/). Owns the convoy program: its command line, subcommands, help and exit codes.
+ * May call: core, kernels, dist, io, layers, loss, optim, data, model, checkpoint, train, tune.
+ * Must not be called by: any module: nothing calls the program.
+ *
+ * Private to the convoy program: flag tables and the subcommands. Commands return an exit
  * code (see exit_codes in help.c: 0 ok, 1 the run failed, 2 usage error) and print their
  * own errors. */
 #ifndef CONVOY_CLI_H

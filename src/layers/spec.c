@@ -28,15 +28,6 @@ const char *cv_act_name(cv_act a) { return (unsigned)a < CV_ACT_COUNT ? act_name
 const char *cv_init_name(cv_init i) { return (unsigned)i < CV_INIT_COUNT ? init_names[i] : "?"; }
 const char *cv_norm_name(cv_norm n) { return (unsigned)n < CV_NORM_COUNT ? norm_names[n] : "?"; }
 
-const char *cv_shape_str(cv_shape s, char *buf, size_t size)
-{
-    if (s.rank == 3)
-        snprintf(buf, size, "(%d, %d, %d)", s.d[0], s.d[1], s.d[2]);
-    else
-        snprintf(buf, size, "(%d)", s.d[0]);
-    return buf;
-}
-
 /* Output size of a window sliding over n cells: valid padding floors (n-k)/s; same padding
  * follows TensorFlow, ceil(n/s), whatever the window. Returns 0 for an empty output. */
 static int window_out(int n, int k, int s, bool same)

@@ -1,7 +1,7 @@
 /* The callbacks as model data (include/convoy/callbacks.h): the fit line's defaults, the
  * schedules' names, which monitors are maximised, and the state a run starts from. The parser,
  * checkpoints, the CLI and tune read these; the decisions themselves are train/callbacks.c's. */
-#include "convoy/callbacks.h"
+#include "convoy/callbacks-config.h"
 
 #include <math.h>
 #include <string.h>

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "convoy/callbacks.h"
 #include "convoy/checkpoint.h"
 #include "convoy/exactsum.h"
 #include "convoy/history.h"
