@@ -1,8 +1,8 @@
 /* The network built from a model spec: a plan of every tensor's size, then one allocation
  * each for parameters, gradients and activations, with layers holding views into them.
- * Forward runs the registry's linear parts and applies activations; backward walks back,
- * adding parameter gradients (so micro-batches and ranks accumulate for free). The spatial
- * trunk's sample tiles are net-tiles.c's; loss and metrics net-metrics.c's. */
+ * Forward runs each layer kind's linear part (cv_layer_kinds[]) and applies activations;
+ * backward walks back, adding parameter gradients (so micro-batches and ranks accumulate for
+ * free). The spatial trunk's sample tiles are net-tiles.c's; loss and metrics net-metrics.c's. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Metric sums: their sums over ranks, in rank-count-independent order where asked, and as people
  * and files read them (the epoch line's "loss 0.2871  accuracy 0.8992", the CSV log's columns,
  * the value a callback or a search monitors). Called by training, progress, eval and tune; it
- * calls only the model's types and the MPI collectives (core/dist). */
+ * calls only the model's types and the MPI collectives (dist/). */
 #include "convoy/metrics.h"
 
 #include <limits.h>
