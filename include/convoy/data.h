@@ -1,5 +1,5 @@
 /* Module data (src/data/). Owns datasets (HDF5, in memory or streamed), input normalisation, the converters (Fashion-MNIST, CSV) and augmentation (augment.h).
- * May call: core, io, layers.
+ * May call: core, dist, io, layers.
  * Must not be called by: core, kernels, dist, io, layers, loss, optim.
  *
  * Datasets: HDF5 files with /x (N,H,W,C) or (N,D), uint8 or float32, and /y (N,) integer

@@ -1,6 +1,6 @@
 /* Module dist (src/dist/). Owns the MPI context and every collective convoy makes: checked sums and broadcasts, agreeing on a failure, the bucketed gradient allreduce and the exact sum across ranks.
  * May call: core, kernels.
- * Must not be called by: core, kernels, io, layers, loss, optim, data, model, checkpoint (they stay single-process: ranks reach them as values).
+ * Must not be called by: core, kernels, io, layers, loss, optim, model, checkpoint (they stay single-process: ranks reach them as values).
  *
  * Distributed context, passed explicitly so that sharding logic runs (and is tested) in one
  * process: a world of size 1 makes no MPI calls at all. */
@@ -44,6 +44,9 @@ int cv_dist_barrier(const cv_dist *d, cv_err *err);
 /** Rank 0's buffer to every rank. */
 int cv_dist_bcast_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err);
 
+/** Rank 0 receives every rank's `bytes` bytes, in rank order, into all (size * bytes; ignored on
+ *  the other ranks). */
+int cv_dist_gather(const cv_dist *d, const void *mine, int64_t bytes, void *all, cv_err *err);
 /** Collective agreement after a step that can fail on some ranks only (a file missing on one
  *  node): every rank returns -1 if any failed, with the lowest failing rank's message in err
  *  (prefixed "rank R: " when that is not rank 0), so all ranks stop together. */

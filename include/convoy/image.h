@@ -2,12 +2,14 @@
  * May call: core.
  * Must not be called by: core, kernels, dist.
  *
- * 8-bit PNG images (libpng): what `convoy augment` and `convoy visualize` write, and what
- * tests read back. Writes are atomic like every other file convoy writes: a temporary file,
- * fsync, rename; a failed write never leaves a partial PNG behind. */
+ * Images: PNG (libpng) and JPEG (libjpeg-turbo) files read into 8-bit pixels, as `convoy
+ * convert images` and `convoy predict` take them, and written, as `convoy augment` and `convoy
+ * visualize` do. Writes are atomic like every other file convoy writes: a temporary file,
+ * fsync, rename; a failed write never leaves a partial image behind. */
 #ifndef CONVOY_IMAGE_H
 #define CONVOY_IMAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "convoy/error.h"
@@ -19,10 +21,29 @@ typedef struct {
     uint8_t *px; /* w * h * c bytes */
 } cv_image;
 
+/* larger images are refused (a decompression bomb or a corrupt header, not a photo) */
+#define CV_IMAGE_MAX_SIDE 65535
+#define CV_IMAGE_MAX_PIXELS ((int64_t)1 << 27)
+
+typedef enum { CV_IMAGE_UNKNOWN, CV_IMAGE_PNG, CV_IMAGE_JPEG } cv_image_format;
+/** What a file starting with these n bytes holds (8 are enough). */
+cv_image_format cv_image_sniff(const unsigned char *b, size_t n);
+/** Reads a PNG or a JPEG, told apart by their first bytes: 1 (grey), 2 (grey+alpha), 3 (RGB)
+ *  or 4 (RGBA) channels of 8 bits. min_w, min_h > 0 let a JPEG decode smaller, down to at
+ *  least that size (cv_jpeg_read); 0 decodes it whole. Errors name the path and the reason. */
+int cv_image_read(const char *path, cv_image *img, int min_w, int min_h, cv_err *err);
+/** Reads a JPEG into grey or RGB (CMYK converted). With min_w, min_h > 0 the decoder shrinks
+ *  by 1/s in its inverse DCT, s the largest of 8, 4, 2 with s <= min(width / min_w, height /
+ *  min_h) (Pillow's draft() rule). A truncated or corrupt file is an error. */
+int cv_jpeg_read(const char *path, cv_image *img, int min_w, int min_h, cv_err *err);
+/** Writes a grey or RGB image as a baseline JPEG of this quality (1-100). */
+int cv_jpeg_write(const char *path, const cv_image *img, int quality, cv_err *err);
+
 /** Writes img to path as an 8-bit PNG. Errors name the path. */
 int cv_png_write(const char *path, const cv_image *img, cv_err *err);
-/** Reads an 8-bit gray/gray+alpha/RGB/RGBA PNG (16-bit and palette images are converted to 8-bit
- *  gray or RGB). img->px is malloc'd; free it with cv_image_free. */
+/** Reads a PNG of any colour type into 8-bit grey, grey+alpha, RGB or RGBA: palettes become RGB
+ *  (RGBA with transparency), 1/2/4-bit grey 8-bit, 16-bit samples keep their high byte (as
+ *  Pillow reads them). img->px is malloc'd; free it with cv_image_free. */
 int cv_png_read(const char *path, cv_image *img, cv_err *err);
 /** Allocates a zeroed w x h x c image. */
 int cv_image_alloc(cv_image *img, int w, int h, int c, cv_err *err);

@@ -86,6 +86,17 @@ int cv_dist_bcast_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err)
     return 0;
 }
 
+int cv_dist_gather(const cv_dist *d, const void *mine, int64_t bytes, void *all, cv_err *err)
+{
+    if (d->size == 1) {
+        if (all != mine) memcpy(all, mine, (size_t)bytes);
+        return 0;
+    }
+    if (bytes > INT_MAX) return cv_errf(err, "MPI_Gather of %lld bytes per rank: more than one call takes", (long long)bytes);
+    const int rc = MPI_Gather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, 0, d->comm);
+    return rc == MPI_SUCCESS ? 0 : mpi_fail(rc, "MPI_Gather", err);
+}
+
 int cv_dist_agree(const cv_dist *d, int failed, cv_err *err)
 {
     if (d->size == 1) return failed ? -1 : 0;

@@ -47,7 +47,7 @@ install(FILES ${PROJECT_BINARY_DIR}/convoyConfig.cmake ${PROJECT_BINARY_DIR}/con
 
 # pkg-config: libconvoy is static, so its dependencies are in Requires.private/Libs.private and
 # consumers link with `pkg-config --static --libs convoy`. A dependency with a .pc file of its
-# own is named there (Debian: mpi-c, hdf5-openmpi, libpng, zlib); otherwise the flags CMake
+# own is named there (Debian: mpi-c, hdf5-openmpi, libpng, libjpeg, zlib); otherwise the flags CMake
 # found are written out. MPI is public: <convoy/dist.h> includes <mpi.h>.
 find_package(PkgConfig QUIET)
 set(CONVOY_PC_REQUIRES "")
@@ -83,6 +83,7 @@ else()
   convoy_pc_dependency(FALSE "" "${HDF5_C_LIBRARIES}" hdf5-serial hdf5)
 endif()
 convoy_pc_dependency(FALSE "" "${PNG_LIBRARIES}" libpng)
+convoy_pc_dependency(FALSE "" "${JPEG_LIBRARIES}" libjpeg)
 convoy_pc_dependency(FALSE "" "${ZLIB_LIBRARIES}" zlib)
 if(CONVOY_OPENMP)
   string(APPEND CONVOY_PC_LIBS_PRIVATE " ${OpenMP_C_FLAGS}")

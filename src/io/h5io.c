@@ -269,6 +269,53 @@ done:
     return rc;
 }
 
+hid_t cv_h5_create_rows(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, hsize_t chunk_rows,
+                        const char *file, cv_err *err)
+{
+    cv_h5_quiet();
+    char where[512];
+    cv_h5_where(loc, name, where, sizeof where);
+    hsize_t now[8], most[8], chunk[8];
+    if (rank < 1 || rank > 8) return cv_errf(err, "%s:%s: cannot create a dataset of rank %d", file, where, rank);
+    for (int i = 0; i < rank; i++) now[i] = most[i] = chunk[i] = dims[i];
+    now[0] = 0;
+    most[0] = H5S_UNLIMITED;
+    chunk[0] = chunk_rows > 0 ? chunk_rows : 1;
+    hid_t space = H5Screate_simple(rank, now, most), dcpl = H5Pcreate(H5P_DATASET_CREATE), dset = -1;
+    if (space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0)
+        dset = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (space >= 0) H5Sclose(space);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (dset < 0) cv_errf(err, "%s:%s: cannot create dataset (exists already, or disk full?)", file, where);
+    return dset;
+}
+
+int cv_h5_append_rows(hid_t dset, hid_t memtype, hsize_t rows, const void *data, const char *file, cv_err *err)
+{
+    char where[512];
+    cv_h5_where(dset, "", where, sizeof where);
+    if (rows == 0) return 0;
+    hsize_t dims[8], start[8] = {0}, count[8];
+    hid_t space = H5Dget_space(dset);
+    const int rank = space >= 0 ? H5Sget_simple_extent_dims(space, dims, NULL) : -1;
+    if (space >= 0) H5Sclose(space);
+    if (rank < 1) return cv_errf(err, "%s:%s: cannot read its shape", file, where);
+    start[0] = dims[0];
+    for (int i = 0; i < rank; i++) count[i] = dims[i];
+    count[0] = rows;
+    dims[0] += rows;
+    int rc = -1;
+    hid_t fspace = -1, mspace = -1;
+    if (H5Dset_extent(dset, dims) >= 0 && (fspace = H5Dget_space(dset)) >= 0 &&
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+        (mspace = H5Screate_simple(rank, count, NULL)) >= 0 &&
+        H5Dwrite(dset, memtype, mspace, fspace, H5P_DEFAULT, data) >= 0)
+        rc = 0;
+    if (fspace >= 0) H5Sclose(fspace);
+    if (mspace >= 0) H5Sclose(mspace);
+    return rc ? cv_errf(err, "%s:%s: cannot write rows %llu.. (disk full?)", file, where, (unsigned long long)start[0]) : 0;
+}
+
 static void fmt_dims(char *out, size_t size, int rank, const hsize_t *dims, bool wildcard)
 {
     size_t used = 0;

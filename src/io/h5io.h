@@ -26,6 +26,12 @@ void cv_h5_abort(hid_t file, const char *tmp);
 /** Whole-dataset writes (name may contain '/', intermediate groups are created). */
 int cv_h5_write(hid_t loc, const char *name, hid_t memtype, int rank, const hsize_t *dims,
                 const void *data, const char *file, cv_err *err);
+/** A dataset that grows along its first dimension: dims[1..rank) fixed, no rows yet, stored in
+ *  chunks of chunk_rows rows; type is also the file type. Returns the open dataset, -1 on error. */
+hid_t cv_h5_create_rows(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims, hsize_t chunk_rows,
+                        const char *file, cv_err *err);
+/** Appends `rows` rows of memtype (each of the dataset's row shape) at its end. */
+int cv_h5_append_rows(hid_t dset, hid_t memtype, hsize_t rows, const void *data, const char *file, cv_err *err);
 /** Reads dataset `name` as memtype after checking it exists and has exactly `rank` dims equal
  *  to dims (a dims entry of 0 accepts any size and is filled in). Errors like
  *  "F.h5:/layers/01_dense/kernel: shape (12,5) but the model needs (12,6)". */

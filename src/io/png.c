@@ -1,9 +1,13 @@
-/* PNG reading and writing with libpng's simplified API (png_image), written atomically. */
+/* PNG files (libpng): writing with the simplified API (png_image), atomically; reading with the
+ * classic API so every colour type keeps its values as Pillow reads them: palette images become
+ * RGB (RGBA with a transparency chunk), 1/2/4-bit grey becomes 8-bit, and 16-bit samples keep
+ * their high byte (no gamma conversion). */
 #include "convoy/image.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <png.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,38 +20,6 @@ static png_uint_32 png_format(int c)
     case 2: return PNG_FORMAT_GA;
     case 3: return PNG_FORMAT_RGB;
     default: return PNG_FORMAT_RGBA;
-    }
-}
-
-int cv_image_alloc(cv_image *img, int w, int h, int c, cv_err *err)
-{
-    memset(img, 0, sizeof *img);
-    if (w <= 0 || h <= 0 || c < 1 || c > 4)
-        return cv_errf(err, "image of %dx%dx%d: width, height and channels (1-4) must be positive",
-                       w, h, c);
-    img->px = cv_calloc((size_t)w * (size_t)h, (size_t)c, "image", err);
-    if (!img->px) return -1;
-    img->w = w, img->h = h, img->c = c;
-    return 0;
-}
-
-void cv_image_free(cv_image *img)
-{
-    if (!img) return;
-    free(img->px);
-    memset(img, 0, sizeof *img);
-}
-
-void cv_image_scale(const float *v, int64_t n, float lo, float hi, uint8_t *out)
-{
-    float span = hi - lo;
-    for (int64_t i = 0; i < n; i++) {
-        if (!(span > 0)) {
-            out[i] = 128;
-            continue;
-        }
-        float t = (v[i] - lo) / span * 255.0f + 0.5f;
-        out[i] = t <= 0 ? 0 : t >= 255 ? 255 : (uint8_t)t;
     }
 }
 
@@ -87,33 +59,84 @@ int cv_png_write(const char *path, const cv_image *img, cv_err *err)
     return 0;
 }
 
+
+/* libpng's errors jump back here with their message */
+typedef struct {
+    jmp_buf jump;
+    char msg[160];
+} png_failure;
+
+static void png_fail(png_structp png, png_const_charp msg)
+{
+    png_failure *f = png_get_error_ptr(png);
+    snprintf(f->msg, sizeof f->msg, "%s", msg);
+    longjmp(f->jump, 1);
+}
+
+static void png_warn(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
 int cv_png_read(const char *path, cv_image *img, cv_err *err)
 {
     memset(img, 0, sizeof *img);
-    png_image pi;
-    memset(&pi, 0, sizeof pi);
-    pi.version = PNG_IMAGE_VERSION;
     FILE *f = fopen(path, "rb");
     if (!f) return cv_errf(err, "%s: cannot open (%s)", path, strerror(errno));
-    if (!png_image_begin_read_from_stdio(&pi, f)) {
+    unsigned char sig[8];
+    if (fread(sig, 1, 8, f) != 8 || png_sig_cmp(sig, 0, 8)) {
         fclose(f);
-        return cv_errf(err, "%s: not a PNG file (%s)", path, pi.message);
+        return cv_errf(err, "%s: not a PNG file", path);
     }
-    int c = (pi.format & PNG_FORMAT_FLAG_COLOR ? 3 : 1) + (pi.format & PNG_FORMAT_FLAG_ALPHA ? 1 : 0);
-    pi.format = png_format(c);
-    if (cv_image_alloc(img, (int)pi.width, (int)pi.height, c, err) != 0) {
-        png_image_free(&pi);
+    /* volatile: they change between setjmp and a longjmp back to it */
+    png_failure fail = {.msg = ""};
+    png_structp volatile png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &fail, png_fail, png_warn);
+    png_infop volatile info = png ? png_create_info_struct(png) : NULL;
+    uint8_t *volatile px = NULL;
+    png_bytep *volatile rows = NULL;
+    if (!info) {
+        png_structp p = png;
+        png_destroy_read_struct(p ? &p : NULL, NULL, NULL);
         fclose(f);
-        return -1;
+        return cv_errf(err, "%s: out of memory reading it", path);
     }
-    int ok = png_image_finish_read(&pi, NULL, img->px, 0, NULL);
-    char why[96];
-    snprintf(why, sizeof why, "%s", pi.message);
-    png_image_free(&pi);
+    if (setjmp(fail.jump)) {
+        png_structp p = png;
+        png_infop i = info;
+        png_destroy_read_struct(&p, &i, NULL);
+        free(px);
+        free(rows);
+        fclose(f);
+        return cv_errf(err, "%s: damaged PNG (%s)", path, fail.msg);
+    }
+    png_init_io(png, f);
+    png_set_sig_bytes(png, 8);
+    png_set_user_limits(png, CV_IMAGE_MAX_SIDE, CV_IMAGE_MAX_SIDE);
+    png_read_info(png, info);
+    const int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (depth == 16) png_set_strip_16(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    const int w = (int)png_get_image_width(png, info), h = (int)png_get_image_height(png, info);
+    const int c = png_get_channels(png, info);
+    if (c < 1 || c > 4 || (int64_t)w * h > CV_IMAGE_MAX_PIXELS) {
+        snprintf(fail.msg, sizeof fail.msg, "%dx%d pixels of %d channels: more than convoy reads", w, h, c);
+        longjmp(fail.jump, 1);
+    }
+    px = malloc((size_t)w * (size_t)h * (size_t)c);
+    rows = malloc(sizeof *rows * (size_t)h);
+    if (!px || !rows) {
+        snprintf(fail.msg, sizeof fail.msg, "out of memory for %dx%d pixels", w, h);
+        longjmp(fail.jump, 1);
+    }
+    for (int y = 0; y < h; y++) rows[y] = px + (size_t)y * w * c;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    png_structp p = png;
+    png_infop i = info;
+    png_destroy_read_struct(&p, &i, NULL);
+    free(rows);
     fclose(f);
-    if (!ok) {
-        cv_image_free(img);
-        return cv_errf(err, "%s: damaged PNG (%s)", path, why);
-    }
+    *img = (cv_image){w, h, c, px};
     return 0;
 }
