@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `convoy convert images` from the command line: a folder of every PNG and JPEG kind converted at
+# several sizes matches Pillow pixel for pixel (when Debian's python3-pil, python3-numpy and
+# python3-h5py are there: else that part is skipped with a message), the same files at 1, 2 and
+# 3 ranks (h5diff), training on the result, and the command's errors.
+#   usage: e2e_images.sh CONVOY SCRATCH_DIR SOURCE_DIR
+set -uo pipefail
+convoy=$1 dir=$2 src=$3
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+source "$src/tests/e2e-lib.sh"
+mpi() { mpirun --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 -np "$@"; }
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
+
+if $py -c 'import PIL, numpy, h5py' 2>/dev/null; then
+    $py "$src/tests/pillow_images.py" make imgs || fail "making the images"
+    for size in 24,32 50,17 8,8; do
+        for ch in 1 3; do
+            "$convoy" convert images imgs --out s.h5 --size $size --channels $ch >/dev/null || fail "convert --size $size"
+            $py "$src/tests/pillow_images.py" check s.h5 imgs >check.txt || fail "Pillow check $size x $ch: $(cat check.txt)"
+        done
+    done
+    "$convoy" convert images imgs --out s.h5 --size 8,8 --draft >/dev/null || fail "convert --draft"
+    $py "$src/tests/pillow_images.py" check s.h5 imgs draft >check.txt || fail "Pillow draft check: $(cat check.txt)"
+    tail -1 check.txt
+else
+    echo "SKIP: the Pillow comparison (no python3-pil, python3-numpy, python3-h5py here)"
+    mkdir -p imgs/cat imgs/dog
+fi
+
+if [[ -e imgs/cat/a_rgb.png ]]; then
+    "$convoy" convert images imgs --out one.h5 --val-out v1.h5 --val-split 0.3 --size 20,20 --seed 7 >out.txt ||
+        fail "convert with a split: $(cat out.txt)"
+    grep -q "wrote one.h5: 6 images of 20x20x3 in 2 classes; v1.h5: 3 images" out.txt || fail "report: $(cat out.txt)"
+    grep -q "ignored 1 file" out.txt || fail "the text file is not reported: $(cat out.txt)"
+    for P in 2 3; do
+        mpi $P "$convoy" convert images imgs --out p$P.h5 --val-out v$P.h5 --val-split 0.3 --size 20,20 --seed 7 \
+            >/dev/null || fail "convert on $P ranks"
+        h5diff -q one.h5 p$P.h5 && h5diff -q v1.h5 v$P.h5 || fail "$P ranks wrote other files than 1"
+    done
+    h5dump -a classes one.h5 | grep -q '"cat".*"dog"' || fail "classes attribute: $(h5dump -a classes one.h5)"
+    for a in image_height image_width image_channels image_filter; do
+        h5dump -a $a one.h5 >/dev/null 2>&1 || fail "no $a attribute"
+    done
+    cat > m.model <<'M'
+input shape=20,20,3
+conv2d filters=4 kernel=3 activation=relu
+maxpool2d
+flatten
+dense units=2 activation=softmax
+compile optimizer=adam loss=sparse_categorical_crossentropy metrics=accuracy
+fit epochs=2 batch_size=4
+M
+    "$convoy" train m.model --data one.h5 --val v1.h5 --quiet --checkpoint m.h5 || fail "training on converted images"
+    # a damaged file stops the conversion with its name, unless --skip-bad
+    printf '\xff\xd8\xff\xe0 truncated' > imgs/dog/zz_broken.jpg
+    expect 1 "zz_broken.jpg: damaged JPEG" -- "$convoy" convert images imgs --out bad.h5
+    [[ ! -e bad.h5 ]] || fail "a failed conversion left bad.h5"
+    mpi 2 "$convoy" convert images imgs --out bad.h5 > out.txt 2> err.txt && fail "2 ranks converted a damaged file"
+    grep -q "zz_broken.jpg" err.txt || fail "2 ranks: the message lacks the file: $(cat err.txt)"
+    "$convoy" convert images imgs --out skip.h5 --skip-bad >out.txt || fail "--skip-bad"
+    grep -q "skipped 1 unreadable file (--skip-bad), the first: imgs/dog/zz_broken.jpg" out.txt || fail "skip report: $(cat out.txt)"
+fi
+
+mkdir -p empty/one
+expect 1 "no class folders" -- "$convoy" convert images empty/one --out e.h5
+expect 1 "class folder with no images" -- "$convoy" convert images empty --out e.h5
+expect 1 "No such file" -- "$convoy" convert images nowhere --out e.h5
+expect 2 "needs one folder" -- "$convoy" convert images --out e.h5
+expect 2 "--val-split: a fraction" -- "$convoy" convert images empty --out e.h5 --val-split 1.5 --val-out v.h5
+expect 2 "are for .convert images." -- "$convoy" convert csv x.csv --label y --out e.h5 --size 3,3
+exit $((fails > 0))
