@@ -52,6 +52,27 @@ compile optimizer=adam loss=sparse_categorical_crossentropy metrics=accuracy
 fit epochs=2 batch_size=4
 M
     "$convoy" train m.model --data one.h5 --val v1.h5 --quiet --checkpoint m.h5 || fail "training on converted images"
+    # class names and image attributes travel into the checkpoint, and on to summary, eval, predict
+    "$convoy" summary m.h5 >out.txt || fail "summary of the checkpoint"
+    grep -q "Classes (2): 0 cat, 1 dog" out.txt || fail "summary lacks the classes: $(tail -3 out.txt)"
+    grep -q "Images: 20x20x3, resized by bilinear-antialias" out.txt || fail "summary lacks the images: $(tail -3 out.txt)"
+    h5copy -i one.h5 -o nonames.h5 -s /x -d /x && h5copy -i one.h5 -o nonames.h5 -s /y -d /y || fail "h5copy"
+    "$convoy" eval m.h5 --data nonames.h5 --confusion >out.txt || fail "eval --confusion"
+    grep -q "^1 dog" out.txt || fail "eval --confusion on unnamed data lacks the checkpoint's names: $(cat out.txt)"
+    h5copy -i one.h5 -o nolabels.h5 -s /x -d /x || fail "h5copy"
+    "$convoy" predict m.h5 --data nolabels.h5 --out p.csv >/dev/null || fail "predict without /y"
+    [[ $(wc -l <p.csv) -eq 7 ]] || fail "predict --data: $(wc -l <p.csv) lines for 6 images and a header"
+    head -1 p.csv | grep -qx "source,class,class_name,probability" || fail "CSV header: $(head -1 p.csv)"
+    # an image file predicted directly is prepared as conversion prepared it: the same probabilities
+    "$convoy" predict m.h5 imgs/cat/a_rgb.png --top-k 2 >img.csv || fail "predict an image file"
+    [[ $(wc -l <img.csv) -eq 3 ]] || fail "--top-k 2: $(cat img.csv)"
+    row=$(sed -n 2p p.csv | cut -d, -f2-) file=$(sed -n 2p img.csv | cut -d, -f2-)
+    [[ $row == "$file" ]] || fail "the image file ($file) and its converted row ($row) predict differently"
+    "$convoy" predict m.h5 --images imgs --out all.h5 >/dev/null || fail "predict --images"
+    h5dump -H -d /predictions all.h5 | grep -q "( 9, 2 )" || fail "predict --images --out F.h5: $(h5dump -H all.h5)"
+    expect 1 "notes.txt: not a PNG or JPEG image" -- "$convoy" predict m.h5 imgs/dog/notes.txt
+    expect 2 "give one input" -- "$convoy" predict m.h5
+    expect 2 "is one of the inputs" -- "$convoy" predict m.h5 --data one.h5 --out one.h5
     # a damaged file stops the conversion with its name, unless --skip-bad
     printf '\xff\xd8\xff\xe0 truncated' > imgs/dog/zz_broken.jpg
     expect 1 "zz_broken.jpg: damaged JPEG" -- "$convoy" convert images imgs --out bad.h5

@@ -30,6 +30,7 @@ typedef struct {
     double train_sums[6];   /* the current epoch's metric sums so far (loss, correct, |e|, e^2, count, values) */
     cv_callbacks_state cb;
     const float *best_weights; /* restore_best_weights snapshot, or NULL */
+    cv_data_info data;      /* the training data's class names and image attributes (borrowed) */
 } cv_train_state;
 
 /** Saves the network's weights, the normaliser, and (when opt is not NULL) the optimizer's
@@ -63,6 +64,10 @@ int cv_checkpoint_spec(const char *path, cv_model_spec *spec, cv_err *err);
  *  in F, by cv_checkpoint_spec, its own base lines read the same way one level deeper.
  *  cv_model_parse, cv_model_load and cv_augment_file_load are the model module's parses with it. */
 extern const cv_base_reader cv_checkpoint_base_reader;
+
+/** The class names and image attributes a checkpoint keeps of its training data (none: all
+ *  zero). Free with cv_data_info_free. */
+int cv_checkpoint_data_info(const char *path, cv_data_info *info, cv_err *err);
 
 /** Builds the saved network (for batches up to max_batch) with its weights, and its
  *  normaliser. Every tensor's shape is checked against the model. */

@@ -30,6 +30,9 @@ typedef struct {
     float *targets;
     int n_classes;        /* entries of attribute `classes`, 0 if absent */
     char **class_names;
+    /* how `convert images` made the samples (attributes image_height, ...; 0 and "" if absent) */
+    int image_h, image_w, image_c;
+    char image_filter[64];
     /* streamed datasets (cv_dataset_open_stream): x is NULL and rows come from the file */
     bool streamed;
     int64_t h5_file, h5_x; /* open HDF5 handles (hid_t) */
@@ -42,6 +45,23 @@ typedef struct {
  *  finite, labels >= 0. */
 int cv_dataset_load(cv_dataset *ds, const char *path, cv_err *err);
 void cv_dataset_free(cv_dataset *ds);
+
+/** Loads a dataset whose /y may be absent (what predict reads): then has_labels is false and
+ *  ydim 0. */
+int cv_dataset_load_inputs(cv_dataset *ds, const char *path, cv_err *err);
+
+/** What a checkpoint keeps of its training data so that eval, predict and summary can name
+ *  classes and prepare new images as the training images were: the `classes` names and the
+ *  attributes of `convert images`. */
+typedef struct {
+    int n_classes;
+    char **class_names;   /* owned when read from a checkpoint (cv_data_info_free) */
+    int image_h, image_w, image_c; /* 0: the data were not made from images */
+    char image_filter[64];
+} cv_data_info;
+/** The info of a loaded dataset (its names borrowed, not copied). */
+cv_data_info cv_data_info_of(const cv_dataset *ds);
+void cv_data_info_free(cv_data_info *info);
 
 /** Opens a dataset for streaming: everything is loaded and checked as by cv_dataset_load except
  *  /x, which stays in the file (x is NULL) and is read row by row by cv_dataset_fetch, so

@@ -48,6 +48,7 @@ typedef struct {
     int nflags;
     int min_pos, max_pos;
 } cli_command;
+#define NFLAGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /** Parses argv (after the command word). Returns 0 and the positionals, 1 after printing an
  *  error (a usage error: see cli_usage_fail), or -1 when --help was printed (exit 0).

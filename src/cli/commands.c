@@ -16,7 +16,6 @@
 #include "convoy/timer.h"
 #include "convoy/train.h"
 
-#define NFLAGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* CLI flags override the model file's compile/fit values. */
 static int apply_overrides(cv_model_spec *spec, const char *epochs, const char *batch,
@@ -289,38 +288,6 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
     return rc;
 }
 
-int cmd_predict(const cv_dist *d, int argc, char **argv)
-{
-    const char *data = NULL, *out = NULL, *threads = NULL;
-    const cli_flag flags[] = {
-        {"data", "F.h5", "inputs (its /y, if any, is not needed)", &data, NULL},
-        {"out", "P.h5", "output file: /predictions (N, outputs)", &out, NULL},
-        {"threads", "T", "OpenMP threads", &threads, NULL},
-    };
-    const cli_command c = {"predict", "CHECKPOINT", "Writes CHECKPOINT's outputs for every row of --data.",
-                           flags, NFLAGS(flags), 1, 1};
-    const char *pos[1];
-    int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
-    if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (!data || !out) return cli_usage_fail(d, "predict: --data F.h5 and --out P.h5 are required");
-    if (cli_threads(threads)) return CLI_BAD_INPUT;
-    if (d->rank != 0) return CLI_OK; /* one writer; inference of a file is cheap */
-    loaded l;
-    if ((rc = load_for_inference(d, pos[0], data, false, &l)) == 0) {
-        const int K = cv_net_outputs(l.net);
-        cv_err err;
-        float *pred = cv_malloc(sizeof(float) * (size_t)l.ds.n * K, "predictions", &err);
-        if (!pred || cv_predict(l.net, &l.ds, &l.nz, pred, &err) ||
-            cv_predictions_write(out, pred, l.ds.n, K, &err))
-            rc = cli_fail(d, "%s", err.msg);
-        else
-            printf("wrote %s: /predictions (%lld, %d)\n", out, (long long)l.ds.n, K);
-        free(pred);
-    }
-    free_loaded(&l);
-    return rc;
-}
-
 static bool is_hdf5(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -339,9 +306,22 @@ int cmd_summary(const cv_dist *d, int argc, char **argv)
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     cv_model_spec spec;
     cv_err err;
-    rc = is_hdf5(pos[0]) ? cv_checkpoint_spec(pos[0], &spec, &err) : cv_model_load(&spec, pos[0], &err);
+    const bool ckpt = is_hdf5(pos[0]);
+    cv_data_info info = {0};
+    rc = ckpt ? cv_checkpoint_spec(pos[0], &spec, &err) || cv_checkpoint_data_info(pos[0], &info, &err)
+              : cv_model_load(&spec, pos[0], &err);
     if (rc) return cli_fail(d, "%s", err.msg);
-    if (d->rank == 0) cv_model_summary(&spec, stdout);
+    if (d->rank == 0) {
+        cv_model_summary(&spec, stdout);
+        if (info.n_classes) { /* what the checkpoint keeps of its training data */
+            printf("Classes (%d):", info.n_classes);
+            for (int i = 0; i < info.n_classes; i++) printf("%s %d %s", i ? "," : "", i, info.class_names[i]);
+            putchar('\n');
+        }
+        if (info.image_h)
+            printf("Images: %dx%dx%d, resized by %s\n", info.image_h, info.image_w, info.image_c, info.image_filter);
+    }
+    cv_data_info_free(&info);
     cv_model_spec_free(&spec);
     return CLI_OK;
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
+#include "convoy/checkpoint.h"
 #include "convoy/confusion.h"
 #include "convoy/plot.h"
 
@@ -17,7 +18,10 @@ int cli_confusion(const cv_dist *d, const char *ckpt, cv_net *net, cv_dataset *d
     if (cv_dist_agree(d, failed, &err) || cv_confusion(net, ds, nz, d, counts, K, &err)) {
         rc = cli_fail(d, "%s", err.msg);
     } else if (d->rank == 0) {
-        char *const *names = ds->n_classes == K ? ds->class_names : NULL;
+        /* the dataset's class names, else those the checkpoint keeps from its training data */
+        cv_data_info info = {0};
+        if (ds->n_classes != K && cv_checkpoint_data_info(ckpt, &info, &err)) info.n_classes = 0;
+        char *const *names = ds->n_classes == K ? ds->class_names : info.n_classes == K ? info.class_names : NULL;
         putchar('\n');
         cv_confusion_print(stdout, counts, K, names);
         char title[600];
@@ -26,6 +30,7 @@ int cli_confusion(const cv_dist *d, const char *ckpt, cv_net *net, cv_dataset *d
             rc = cli_fail(d, "%s", err.msg);
         else if (svg)
             printf("wrote %s\n", svg);
+        cv_data_info_free(&info);
     }
     free(counts);
     return rc;

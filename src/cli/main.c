@@ -110,7 +110,7 @@ int cli_threads(const char *value)
 static const cli_entry commands[] = {
     {"train", cmd_train, "train a model file on an HDF5 dataset"},
     {"eval", cmd_eval, "loss and metrics of a checkpoint on a dataset"},
-    {"predict", cmd_predict, "write a checkpoint's outputs for a dataset to /predictions"},
+    {"predict", cmd_predict, "a checkpoint's predictions for a dataset or for image files (CSV or HDF5)"},
     {"summary", cmd_summary, "layers, output shapes and parameter counts"},
     {"convert", cmd_convert, "make HDF5 datasets from Fashion-MNIST, IDX or CSV files"},
     {"tune", cmd_tune, "hyperparameter search over hp.* values: parallel trials, resumable"},

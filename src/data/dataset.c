@@ -189,17 +189,37 @@ static int load_y(cv_dataset *ds, hid_t f, const char *path, cv_err *err)
     return check_finite(ds->targets, ds->n * k, k, path, "y", err);
 }
 
-static int load(cv_dataset *ds, const char *path, bool stream, cv_err *err)
+/* The attributes `convert images` writes, when there (all or none). */
+static int read_image_attrs(hid_t f, cv_dataset *ds, const char *path, cv_err *err)
+{
+    if (H5Aexists(f, "image_height") <= 0) return 0;
+    int64_t v[3];
+    const char *names[3] = {"image_height", "image_width", "image_channels"};
+    for (int i = 0; i < 3; i++)
+        if (cv_h5_attr_read_i64(f, names[i], &v[i], path, err)) return -1;
+    if (v[0] < 1 || v[1] < 1 || v[0] > 65535 || v[1] > 65535 || (v[2] != 1 && v[2] != 3))
+        return cv_errf(err, "%s: attributes image_height, image_width, image_channels (%lld, %lld, %lld) are not an "
+                       "image size", path, (long long)v[0], (long long)v[1], (long long)v[2]);
+    ds->image_h = (int)v[0], ds->image_w = (int)v[1], ds->image_c = (int)v[2];
+    char *filter = H5Aexists(f, "image_filter") > 0 ? cv_h5_attr_read_str(f, "image_filter", path, err) : NULL;
+    snprintf(ds->image_filter, sizeof ds->image_filter, "%s", filter ? filter : "");
+    free(filter);
+    return 0;
+}
+
+static int load(cv_dataset *ds, const char *path, bool stream, bool inputs_only, cv_err *err)
 {
     memset(ds, 0, sizeof *ds);
     snprintf(ds->path, sizeof ds->path, "%s", path);
     hid_t f = cv_h5_open_read(path, err);
     if (f < 0) return -1;
     int rc = -1;
-    if (load_x(ds, f, stream, path, err) < 0 || load_y(ds, f, path, err) < 0) goto done;
+    if (load_x(ds, f, stream, path, err) < 0 || (!(inputs_only && !cv_h5_exists(f, "y")) && load_y(ds, f, path, err) < 0))
+        goto done;
     int n = cv_h5_attr_read_strs(f, "classes", &ds->class_names, path, err);
     if (n < 0) goto done;
     ds->n_classes = n;
+    if (read_image_attrs(f, ds, path, err)) goto done;
     rc = 0;
 done:
     if (ds->streamed) /* the file stays open for the row reads; cv_dataset_free closes it */
@@ -213,9 +233,24 @@ done:
     return rc;
 }
 
-int cv_dataset_load(cv_dataset *ds, const char *path, cv_err *err) { return load(ds, path, false, err); }
+int cv_dataset_load(cv_dataset *ds, const char *path, cv_err *err) { return load(ds, path, false, false, err); }
+int cv_dataset_load_inputs(cv_dataset *ds, const char *path, cv_err *err) { return load(ds, path, false, true, err); }
 
-int cv_dataset_open_stream(cv_dataset *ds, const char *path, cv_err *err) { return load(ds, path, true, err); }
+cv_data_info cv_data_info_of(const cv_dataset *ds)
+{
+    cv_data_info i = {ds->n_classes, ds->class_names, ds->image_h, ds->image_w, ds->image_c, ""};
+    snprintf(i.image_filter, sizeof i.image_filter, "%s", ds->image_filter);
+    return i;
+}
+
+void cv_data_info_free(cv_data_info *info)
+{
+    for (int i = 0; i < info->n_classes; i++) free(info->class_names[i]);
+    free(info->class_names);
+    memset(info, 0, sizeof *info);
+}
+
+int cv_dataset_open_stream(cv_dataset *ds, const char *path, cv_err *err) { return load(ds, path, true, false, err); }
 
 int cv_dataset_check_labels(const cv_dataset *ds, int classes, cv_err *err)
 {

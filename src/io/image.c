@@ -59,7 +59,7 @@ int cv_image_read(const char *path, cv_image *img, int min_w, int min_h, cv_err 
     case CV_IMAGE_PNG: return cv_png_read(path, img, err);
     case CV_IMAGE_JPEG: return cv_jpeg_read(path, img, min_w, min_h, err);
     default:
-        return cv_errf(err, "%s: not an image convoy reads (%s; PNG and JPEG are)", path,
-                       n == 0 ? "the file is empty" : "neither PNG nor JPEG data");
+        return cv_errf(err, "%s: not a PNG or JPEG image (%s)", path,
+                       n == 0 ? "the file is empty" : "its first bytes are neither's");
     }
 }

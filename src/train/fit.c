@@ -345,7 +345,8 @@ static int restore(trainer *t, cv_err *err)
     const cv_train_opts *o = t->o;
     const cv_dist *d = t->d;
     const cv_callbacks_config *cb = &spec->callbacks;
-    t->st = (cv_train_state){.batch_size = t->B, .n_train = t->s.n_train, .seed = t->fit.seed};
+    t->st = (cv_train_state){.batch_size = t->B, .n_train = t->s.n_train, .seed = t->fit.seed,
+                             .data = cv_data_info_of(&t->s.train)};
     cv_callbacks_init(&t->st.cb, cb);
     int failed = cb->restore_best && !(t->best = cv_malloc(sizeof(float) * (size_t)t->nparams, "best weights", err));
     if (!failed && spec->base.upto && !o->resume && d->rank == 0) failed = cv_checkpoint_load_base(t->net, err);

@@ -19,6 +19,7 @@ int cv_check_data(const cv_model_spec *spec, const cv_dataset *ds, cv_err *err)
                        cv_shape_str(ds->shape, a, sizeof a), cv_shape_str(want, b, sizeof b), spec->file,
                        spec->layers[0].line);
     }
+    if (!ds->has_labels && ds->ydim == 0) return 0; /* inputs only (cv_dataset_load_inputs): predict */
     if (ds->has_labels) {
         if (K == 1 && loss != CV_LOSS_BINARY_CE && loss != CV_LOSS_MSE && loss != CV_LOSS_MAE &&
             loss != CV_LOSS_HUBER)
