@@ -27,6 +27,13 @@ int cv_image_resize(const cv_image *in, int w, int h, cv_image *out, cv_err *err
 /** What training data is made of: img converted to c channels, then resized to w x h, in place. */
 int cv_image_prepare(cv_image *img, int w, int h, int c, cv_err *err);
 
+/** Whether a file name is an image's by its extension: .png, .jpg, .jpeg, .jpe, any case. */
+bool cv_image_file_name(const char *name);
+/** The image files under dir, any depth, in Keras's order (a folder's files sorted, then its
+ *  sub-folders sorted; symlinked folders not followed): *paths (n malloc'd strings in a malloc'd
+ *  array) for the caller to free. */
+int cv_image_files(const char *dir, char ***paths, int64_t *n, cv_err *err);
+
 #define CV_IMAGESET_FILTER "bilinear-antialias (Pillow Image.BILINEAR)"
 
 typedef struct {

@@ -4,12 +4,9 @@
  * answer is a CSV of source, class, class name and probability (its top K classes with
  * --top-k), on stdout or in --out F.csv; --out F.h5 keeps every output in /predictions. */
 #define _DEFAULT_SOURCE /* strdup */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "convoy/checkpoint.h"
@@ -40,42 +37,6 @@ static void free_paths(paths *p)
 {
     for (int64_t i = 0; i < p->n; i++) free(p->path[i]);
     free(p->path);
-}
-
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static bool image_name(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
-                   !strcasecmp(dot, ".jpe"));
-}
-
-/* The image files under dir, any depth, in sorted order. */
-static int list_images(const char *dir, paths *out, cv_err *err)
-{
-    DIR *d = opendir(dir);
-    if (!d) return cv_errf(err, "%s: cannot open the folder", dir);
-    paths here = {0};
-    struct dirent *e;
-    int rc = 0;
-    while (rc == 0 && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        rc = add_path(&here, path) ? cv_errf(err, "out of memory listing %s", dir) : 0;
-    }
-    closedir(d);
-    qsort(here.path, (size_t)here.n, sizeof *here.path, by_name);
-    for (int64_t i = 0; rc == 0 && i < here.n; i++) {
-        struct stat st;
-        if (lstat(here.path[i], &st) == 0 && S_ISDIR(st.st_mode))
-            rc = list_images(here.path[i], out, err);
-        else if (image_name(here.path[i]))
-            rc = add_path(out, here.path[i]) ? cv_errf(err, "out of memory listing %s", dir) : 0;
-    }
-    free_paths(&here);
-    return rc;
 }
 
 /* The images as a dataset of uint8 samples shaped as the model's input. */
@@ -158,7 +119,7 @@ static void write_csv(FILE *f, const float *pred, int64_t n, int K, int top_k, c
 static bool ends_with(const char *s, const char *tail)
 {
     const size_t n = strlen(s), t = strlen(tail);
-    return n >= t && strcasecmp(s + n - t, tail) == 0;
+    return n >= t && strcmp(s + n - t, tail) == 0;
 }
 
 int cmd_predict(const cv_dist *d, int argc, char **argv)
@@ -206,7 +167,16 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
     const cv_model_spec *spec = cv_net_spec(net);
     for (int i = 1; i < npos && rc == 0; i++)
         if (add_path(&files, pos[i])) rc = cli_fail(d, "out of memory");
-    if (rc == 0 && images && list_images(images, &files, &err)) rc = cli_fail(d, "%s", err.msg);
+    if (rc == 0 && images) {
+        char **found = NULL;
+        int64_t n = 0;
+        if (cv_image_files(images, &found, &n, &err)) rc = cli_fail(d, "%s", err.msg);
+        for (int64_t i = 0; i < n; i++) {
+            if (rc == 0 && add_path(&files, found[i])) rc = cli_fail(d, "out of memory");
+            free(found[i]);
+        }
+        free(found);
+    }
     if (rc == 0 && images && files.n == 0) rc = cli_fail(d, "%s: no .png, .jpg or .jpeg images in it", images);
     for (int64_t i = 0; rc == 0 && out && i <= files.n; i++) /* never write over an input */
         if (strcmp(out, i < files.n ? files.path[i] : data ? data : pos[0]) == 0 || strcmp(out, pos[0]) == 0)

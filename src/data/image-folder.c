@@ -75,7 +75,7 @@ static void free_files(file_list *l)
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static bool image_name(const char *name)
+bool cv_image_file_name(const char *name)
 {
     const char *dot = strrchr(name, '.');
     return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
@@ -121,7 +121,7 @@ static int walk(const char *dir, int32_t y, file_list *files, cv_imageset_report
             } else if (pass == 1) {
             } else if (S_ISLNK(ls.st_mode) && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
                 rep->ignored++; /* a symlinked folder: not followed */
-            } else if (!image_name(names.name[i])) {
+            } else if (!cv_image_file_name(names.name[i])) {
                 rep->ignored++;
             } else {
                 rep->found++;
@@ -132,6 +132,23 @@ static int walk(const char *dir, int32_t y, file_list *files, cv_imageset_report
         }
     free_names(&names);
     return rc;
+}
+
+int cv_image_files(const char *dir, char ***paths, int64_t *n, cv_err *err)
+{
+    file_list files = {0};
+    cv_imageset_report rep = {0};
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cv_errf(err, "%s: not a folder (%s)", dir, errno ? strerror(errno) : "a file");
+    if (walk(dir, 0, &files, &rep, 0, err)) {
+        free_files(&files);
+        return -1;
+    }
+    free(files.label);
+    *paths = files.path;
+    *n = files.n;
+    return 0;
 }
 
 /* The classes (sorted sub-folders of dir) and their files, in order. */
