@@ -446,3 +446,94 @@ Test(fashion_mnist, class_subset_per_class_and_relabel)
     EXPECT_ERR(cv_convert_fashion_mnist(src, TMP "cv_fmnist_subset", keep, 1, NULL, &sub, &err), err,
                "positive classes and a class subset do not combine", "");
 }
+
+/* ---- CIFAR: files in the binary version's byte format, written here ---- */
+
+/* n records whose label bytes are labels(i) and whose pixel (y, x) of plane c is
+ * (i + 3y + 5x + 7c) mod 256 */
+static void cifar_file(const char *path, int n, int label_bytes, int (*labels)(int i, int b))
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    for (int i = 0; i < n; i++) {
+        for (int b = 0; b < label_bytes; b++) fputc(labels(i, b), f);
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < 32; y++)
+                for (int x = 0; x < 32; x++) fputc((i + 3 * y + 5 * x + 7 * c) & 255, f);
+    }
+    fclose(f);
+}
+
+static int label10(int i, int b) { return (void)b, (i * 3) % 10; }
+static int label100(int i, int b) { return b == 0 ? i % 20 : (i * 7) % 100; }
+
+static void text_file(const char *path, const char *fmt, int n)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < n; i++) fprintf(f, fmt, i), fputc('\n', f);
+    fputs("\n", f); /* the real meta files end with blank lines */
+    fclose(f);
+}
+
+Test(cifar, ten_and_hundred)
+{
+    mkdir(TMP "c10", 0755);
+    mkdir(TMP "c100", 0755);
+    char path[512];
+    for (int b = 1; b <= 5; b++) {
+        snprintf(path, sizeof path, TMP "c10/data_batch_%d.bin", b);
+        cifar_file(path, 4, 1, label10);
+    }
+    cifar_file(TMP "c10/test_batch.bin", 3, 1, label10);
+    text_file(TMP "c10/batches.meta.txt", "class%d", 10);
+    cv_err e;
+    cr_assert_eq(cv_convert_cifar(TMP "c10", TMP "c10out", 10, false, &e), 0, "%s", e.msg);
+    cv_dataset ds;
+    cr_assert_eq(cv_dataset_load(&ds, TMP "c10out/train.h5", &e), 0, "%s", e.msg);
+    cr_assert_eq(ds.n, 20);
+    cr_assert(ds.shape.d[0] == 32 && ds.shape.d[1] == 32 && ds.shape.d[2] == 3);
+    cr_assert(ds.n_classes == 10 && strcmp(ds.class_names[9], "class9") == 0);
+    cr_assert(ds.image_h == 32 && ds.image_w == 32 && ds.image_c == 3);
+    const uint8_t *x = ds.x;
+    /* image 6 (batch 2's third): label (2*3) % 10; pixel (y=4, x=9), channel G */
+    cr_assert_eq(ds.labels[6], 6);
+    cr_assert_eq(x[6 * 3072 + (4 * 32 + 9) * 3 + 1], (2 + 12 + 45 + 7) & 255, "planes become NHWC");
+    cv_dataset_free(&ds);
+
+    cifar_file(TMP "c100/train.bin", 5, 2, label100);
+    cifar_file(TMP "c100/test.bin", 2, 2, label100);
+    text_file(TMP "c100/fine_label_names.txt", "fine%d", 100);
+    text_file(TMP "c100/coarse_label_names.txt", "coarse%d", 20);
+    for (int coarse = 0; coarse < 2; coarse++) {
+        cr_assert_eq(cv_convert_cifar(TMP "c100", TMP "c100out", 100, coarse, &e), 0, "%s", e.msg);
+        cr_assert_eq(cv_dataset_load(&ds, TMP "c100out/train.h5", &e), 0, "%s", e.msg);
+        cr_assert_eq(ds.n_classes, coarse ? 20 : 100);
+        cr_assert_eq(ds.labels[3], coarse ? 3 : 21, "record 3's %s label", coarse ? "coarse" : "fine");
+        cr_assert_eq(((const uint8_t *)ds.x)[3 * 3072 + 2], (3 + 14) & 255, "the second label byte is skipped");
+        cv_dataset_free(&ds);
+    }
+}
+
+Test(cifar, bad_files)
+{
+    mkdir(TMP "cbad", 0755);
+    cv_err e;
+    EXPECT_ERR(cv_convert_cifar(TMP "cbad", TMP "cbadout", 10, false, &e), e, "batches.meta.txt", "cannot read");
+    text_file(TMP "cbad/batches.meta.txt", "c%d", 9);
+    EXPECT_ERR(cv_convert_cifar(TMP "cbad", TMP "cbadout", 10, false, &e), e, "batches.meta.txt", "9 class names");
+    text_file(TMP "cbad/batches.meta.txt", "c%d", 10);
+    char path[512];
+    for (int b = 1; b <= 5; b++) {
+        snprintf(path, sizeof path, TMP "cbad/data_batch_%d.bin", b);
+        cifar_file(path, 2, 1, label10);
+    }
+    FILE *f = fopen(TMP "cbad/data_batch_4.bin", "ab");
+    fputc(1, f);
+    fclose(f);
+    EXPECT_ERR(cv_convert_cifar(TMP "cbad", TMP "cbadout", 10, false, &e), e, "data_batch_4.bin", "3073-byte CIFAR records");
+    cifar_file(TMP "cbad/data_batch_4.bin", 2, 1, label100); /* label 0, then 7 read as pixels: fine */
+    cifar_file(TMP "cbad/test_batch.bin", 1, 2, label100);   /* a 3074-byte file */
+    EXPECT_ERR(cv_convert_cifar(TMP "cbad", TMP "cbadout", 10, false, &e), e, "test_batch.bin", "CIFAR records");
+    EXPECT_ERR(cv_convert_cifar(TMP "cbad", TMP "cbadout", 10, true, &e), e, "coarse", "CIFAR-100");
+}

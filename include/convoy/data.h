@@ -105,6 +105,10 @@ int cv_dataset_write(const char *path, int64_t n, cv_shape shape, cv_dtype xtype
                      const int32_t *labels, const float *targets, int ydim,
                      char *const *class_names, int n_classes, cv_err *err);
 
+/** cv_dataset_write with the class names and image attributes of info (NULL: none). */
+int cv_dataset_write_info(const char *path, int64_t n, cv_shape shape, cv_dtype xtype, const void *x,
+                          const int32_t *labels, const float *targets, int ydim, const cv_data_info *info, cv_err *err);
+
 /** Writes /predictions (n, k) float32 atomically. */
 int cv_predictions_write(const char *path, const float *pred, int64_t n, int k, cv_err *err);
 
@@ -124,6 +128,11 @@ typedef struct {
 int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *positive,
                              int npos, const char *pos_name, const cv_class_subset *subset,
                              cv_err *err);
+/** Reads the binary version of CIFAR-10 (which 10: data_batch_1..5.bin, test_batch.bin,
+ *  batches.meta.txt) or CIFAR-100 (which 100: train.bin, test.bin, fine_label_names.txt, and
+ *  coarse_label_names.txt with coarse: the 20 superclasses) from srcdir into outdir/train.h5
+ *  and outdir/test.h5: /x uint8 (N,32,32,3), /y, the class names and image attributes. */
+int cv_convert_cifar(const char *srcdir, const char *outdir, int which, bool coarse, cv_err *err);
 /** Converts one IDX image file + label file pair to a dataset file. */
 int cv_convert_idx(const char *images, const char *labels, const char *out, cv_err *err);
 /** Converts a CSV with a header row. `label` names the target column (or its 0-based index).

@@ -425,7 +425,7 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
         {"classes", "C,C,..", "fashion-mnist: keep only these classes", &classes, NULL},
         {"per-class", "N", "fashion-mnist: with --classes, the first N training images of each", &per_class, NULL},
         {"relabel", NULL, "fashion-mnist: with --classes, labels become 0.. in the list's order", NULL, &relabel},
-        {"label", "COLUMN", "csv: the target column (name or 0-based index)", &label, NULL},
+        {"label", "COLUMN", "csv: the target column (name or 0-based index); cifar100: fine (default) or coarse", &label, NULL},
         {"float", NULL, "csv: store the target as float (regression) even if integral", NULL, &as_float},
         {"size", "H,W", "images: resize every image to H x W (default: the first image's size)", &size, NULL},
         {"channels", "1|3", "images: grey or RGB (default: the first image's)", &channels, NULL},
@@ -435,7 +435,7 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
         {"skip-bad", NULL, "images: skip unreadable files (counted) instead of stopping", NULL, &skip_bad},
         {"draft", NULL, "images: decode JPEGs at 1/2, 1/4 or 1/8 size when that covers --size (faster)", NULL, &draft},
     };
-    const cli_command c = {"convert", "fashion-mnist|idx IMAGES LABELS|csv FILE|images DIR",
+    const cli_command c = {"convert", "fashion-mnist|idx IMAGES LABELS|csv FILE|images DIR|cifar10 DIR|cifar100 DIR",
                            "Writes HDF5 datasets (/x, /y, classes) that train, eval and predict read.",
                            flags, NFLAGS(flags), 1, 3};
     const char *pos[3];
@@ -468,13 +468,20 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
         if (npos != 3) return cli_usage_fail(d, "convert idx: needs IMAGES and LABELS files");
         rc = cv_convert_idx(pos[1], pos[2], out, &err);
         if (!rc) printf("wrote %s\n", out);
+    } else if (strcmp(pos[0], "cifar10") == 0 || strcmp(pos[0], "cifar100") == 0) {
+        const bool ten = pos[0][5] == '1' && pos[0][6] == '0' && !pos[0][7];
+        if (npos != 2) return cli_usage_fail(d, "convert %s: needs the folder of its binary version's files", pos[0]);
+        if (label && (ten || (strcmp(label, "fine") != 0 && strcmp(label, "coarse") != 0)))
+            return cli_usage_fail(d, "convert %s: --label takes fine or coarse (CIFAR-100's labels)", pos[0]);
+        rc = cv_convert_cifar(pos[1], out, ten ? 10 : 100, label && strcmp(label, "coarse") == 0, &err);
+        if (!rc) printf("wrote %s/train.h5 and %s/test.h5\n", out, out);
     } else if (strcmp(pos[0], "csv") == 0) {
         if (npos != 2) return cli_usage_fail(d, "convert csv: needs one CSV file");
         if (!label) return cli_usage_fail(d, "convert csv: --label COLUMN is required");
         rc = cv_convert_csv(pos[1], label, as_float, out, &err);
         if (!rc) printf("wrote %s\n", out);
     } else {
-        return cli_usage_fail(d, "convert: unknown source '%s' (fashion-mnist, idx, csv, images)", pos[0]);
+        return cli_usage_fail(d, "convert: unknown source '%s' (fashion-mnist, idx, csv, images, cifar10, cifar100)", pos[0]);
     }
     return rc ? cli_fail(d, "%s", err.msg) : CLI_OK;
 }

@@ -1,6 +1,8 @@
 /* Converters from common formats to convoy dataset files: IDX image/label pairs (plain or
  * gzip, as Fashion-MNIST ships), the Fashion-MNIST directory as a whole (optionally as a
- * binary task), and CSV with a header row. Each validates its input fully before writing. */
+ * binary task), CIFAR-10 and CIFAR-100's binary version, and CSV with a header row. Each
+ * validates its input fully before writing. */
+#define _DEFAULT_SOURCE /* strdup */
 #include "convoy/data.h"
 
 #include <errno.h>
@@ -273,6 +275,122 @@ int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *
         if (rc < 0) return -1;
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------- CIFAR */
+
+/* A whole file into memory. */
+static int slurp(const char *path, uint8_t **buf, size_t *n, cv_err *err)
+{
+    *buf = NULL, *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cv_errf(err, "%s: cannot read (%s)", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return cv_errf(err, "%s: not a regular file", path);
+    }
+    *buf = cv_malloc((size_t)st.st_size + 1, path, err);
+    const size_t got = *buf ? fread(*buf, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    if (!*buf) return -1;
+    if (got != (size_t)st.st_size) {
+        free(*buf);
+        *buf = NULL;
+        return cv_errf(err, "%s: read %zu of %lld bytes", path, got, (long long)st.st_size);
+    }
+    (*buf)[got] = '\0';
+    *n = got;
+    return 0;
+}
+
+/* The class names of a CIFAR meta file: one a line, blank lines ignored; exactly want of them. */
+static int cifar_names(const char *path, char **names, int want, cv_err *err)
+{
+    uint8_t *text;
+    size_t n;
+    if (slurp(path, &text, &n, err)) return -1;
+    int k = 0, rc = 0;
+    for (char *line = strtok((char *)text, "\r\n"); line && rc == 0; line = strtok(NULL, "\r\n")) {
+        while (*line == ' ' || *line == '\t') line++;
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == ' ' || line[len - 1] == '\t')) line[--len] = '\0';
+        if (!len) continue;
+        if (k == want) rc = cv_errf(err, "%s: more than %d class names", path, want);
+        else if (!(names[k++] = strdup(line))) rc = cv_errf(err, "out of memory");
+    }
+    free(text);
+    if (rc == 0 && k != want) rc = cv_errf(err, "%s: %d class names, CIFAR-%d has %d", path, k, want == 20 ? 100 : want, want);
+    return rc;
+}
+
+/* Appends the records of one CIFAR binary file: (label bytes, then 1024 R, 1024 G, 1024 B) as
+ * NHWC pixels and the label at byte `which` of the record's label bytes. */
+static int cifar_records(const char *path, int label_bytes, int which, int classes, uint8_t **x, int32_t **y,
+                         int64_t *count, cv_err *err)
+{
+    enum { PIXELS = 32 * 32 };
+    uint8_t *buf;
+    size_t n;
+    if (slurp(path, &buf, &n, err)) return -1;
+    const size_t rec = (size_t)label_bytes + 3 * PIXELS;
+    int rc = 0;
+    if (n == 0 || n % rec)
+        rc = cv_errf(err, "%s: %zu bytes, not a whole number of %zu-byte CIFAR records (is it the binary version?)",
+                     path, n, rec);
+    const int64_t add = (int64_t)(n / rec);
+    uint8_t *nx = rc ? NULL : realloc(*x, (size_t)(*count + add) * 3 * PIXELS);
+    if (nx) *x = nx;
+    int32_t *ny = nx ? realloc(*y, sizeof **y * (size_t)(*count + add)) : NULL;
+    if (ny) *y = ny;
+    if (rc == 0 && (!nx || !ny)) rc = cv_errf(err, "%s: out of memory", path);
+    for (int64_t r = 0; rc == 0 && r < add; r++) {
+        const uint8_t *p = buf + (size_t)r * rec;
+        if (p[which] >= classes) {
+            rc = cv_errf(err, "%s: record %lld has label %d, outside [0, %d)", path, (long long)r, p[which], classes);
+            break;
+        }
+        (*y)[*count + r] = p[which];
+        uint8_t *o = *x + (size_t)(*count + r) * 3 * PIXELS;
+        for (int i = 0; i < PIXELS; i++)
+            for (int c = 0; c < 3; c++) o[3 * i + c] = p[label_bytes + c * PIXELS + i];
+    }
+    free(buf);
+    if (rc == 0) *count += add;
+    return rc;
+}
+
+int cv_convert_cifar(const char *srcdir, const char *outdir, int which, bool coarse, cv_err *err)
+{
+    if (which != 10 && which != 100) return cv_errf(err, "CIFAR-%d: there are CIFAR-10 and CIFAR-100", which);
+    if (coarse && which != 100) return cv_errf(err, "--label coarse is CIFAR-100's (its 20 superclasses)");
+    const int classes = which == 10 ? 10 : coarse ? 20 : 100;
+    char *names[100] = {NULL}, path[1024];
+    snprintf(path, sizeof path, "%s/%s", srcdir,
+             which == 10 ? "batches.meta.txt" : coarse ? "coarse_label_names.txt" : "fine_label_names.txt");
+    int rc = cifar_names(path, names, classes, err);
+    if (rc == 0) rc = mkdir_p(outdir, err);
+    for (int s = 0; s < 2 && rc == 0; s++) {
+        uint8_t *x = NULL;
+        int32_t *y = NULL;
+        int64_t n = 0;
+        const int files = which == 10 && s == 0 ? 5 : 1;
+        for (int k = 0; k < files && rc == 0; k++) {
+            if (which == 10)
+                snprintf(path, sizeof path, s == 0 ? "%s/data_batch_%d.bin" : "%s/test_batch.bin", srcdir, k + 1);
+            else
+                snprintf(path, sizeof path, "%s/%s", srcdir, s == 0 ? "train.bin" : "test.bin");
+            rc = cifar_records(path, which == 10 ? 1 : 2, which == 10 || coarse ? 0 : 1, classes, &x, &y, &n, err);
+        }
+        const cv_data_info info = {classes, names, 32, 32, 3, "none (32x32 as CIFAR distributes them)"};
+        if (rc == 0 && snprintf(path, sizeof path, "%s/%s", outdir, s == 0 ? "train.h5" : "test.h5") >= (int)sizeof path)
+            rc = cv_errf(err, "%s: path too long", outdir);
+        if (rc == 0) rc = cv_dataset_write_info(path, n, cv_shape_hwc(32, 32, 3), CV_DTYPE_U8, x, y, NULL, 0, &info, err);
+        free(x);
+        free(y);
+    }
+    for (int i = 0; i < classes; i++) free(names[i]);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- CSV */

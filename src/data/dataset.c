@@ -494,6 +494,13 @@ int cv_dataset_write(const char *path, int64_t n, cv_shape shape, cv_dtype xtype
                      const int32_t *labels, const float *targets, int ydim,
                      char *const *class_names, int n_classes, cv_err *err)
 {
+    const cv_data_info info = {class_names ? n_classes : 0, (char **)class_names, 0, 0, 0, ""};
+    return cv_dataset_write_info(path, n, shape, xtype, x, labels, targets, ydim, &info, err);
+}
+
+int cv_dataset_write_info(const char *path, int64_t n, cv_shape shape, cv_dtype xtype, const void *x,
+                          const int32_t *labels, const float *targets, int ydim, const cv_data_info *info, cv_err *err)
+{
     if (n <= 0) return cv_errf(err, "%s: cannot write a dataset with %lld samples", path, (long long)n);
     if (shape.rank != 1 && shape.rank != 3)
         return cv_errf(err, "%s: sample shape must have rank 1 or 3, not %d", path, shape.rank);
@@ -507,11 +514,15 @@ int cv_dataset_write(const char *path, int64_t n, cv_shape shape, cv_dtype xtype
     char tmp[1024];
     hid_t f = cv_h5_create_tmp(path, tmp, sizeof tmp, err);
     if (f < 0) return -1;
+    const bool names = info && info->class_names && info->n_classes > 0, image = info && info->image_h > 0;
     if (cv_h5_write(f, "x", xmem, shape.rank + 1, xdims, x, path, err) < 0 ||
         (labels ? cv_h5_write(f, "y", H5T_NATIVE_INT32, 1, ydims, labels, path, err)
                 : cv_h5_write(f, "y", H5T_NATIVE_FLOAT, 2, ydims, targets, path, err)) < 0 ||
-        (class_names && n_classes > 0 &&
-         cv_h5_attr_write_strs(f, "classes", class_names, n_classes, path, err) < 0)) {
+        (names && cv_h5_attr_write_strs(f, "classes", info->class_names, info->n_classes, path, err) < 0) ||
+        (image && (cv_h5_attr_write_i64(f, "image_height", info->image_h, path, err) ||
+                   cv_h5_attr_write_i64(f, "image_width", info->image_w, path, err) ||
+                   cv_h5_attr_write_i64(f, "image_channels", info->image_c, path, err) ||
+                   cv_h5_attr_write_str(f, "image_filter", info->image_filter, path, err)))) {
         cv_h5_abort(f, tmp);
         return -1;
     }
