@@ -60,7 +60,7 @@ expect 2 "count" -- "$convoy" augment --data img.h5 --config aug.model --count 0
 expect 2 "count: bad number 'ten'" -- "$convoy" augment --data img.h5 --config aug.model --count ten --save-to-dir out/x
 expect 1 "plain.model: no \`augment\` line" -- "$convoy" augment --data img.h5 --config plain.model --count 3 --save-to-dir out/x
 expect 1 "tab.h5:/x: samples are vectors" -- "$convoy" augment --data tab.h5 --config flips.aug --count 3 --save-to-dir out/x
-expect 2 "unsupported format 'jpeg'" -- "$convoy" augment --data img.h5 --config aug.model --count 3 --save-to-dir out/x --save-format jpeg
+expect 2 "unsupported format 'tiff'" -- "$convoy" augment --data img.h5 --config aug.model --count 3 --save-to-dir out/x --save-format tiff
 expect 1 "missing.h5" -- "$convoy" augment --data missing.h5 --config aug.model --count 3 --save-to-dir out/x
 touch afile
 expect 1 "afile: exists and is not a directory" -- "$convoy" augment --data img.h5 --config aug.model --count 3 --save-to-dir afile

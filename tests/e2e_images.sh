@@ -73,6 +73,13 @@ M
     expect 1 "notes.txt: not a PNG or JPEG image" -- "$convoy" predict m.h5 imgs/dog/notes.txt
     expect 2 "give one input" -- "$convoy" predict m.h5
     expect 2 "is one of the inputs" -- "$convoy" predict m.h5 --data one.h5 --out one.h5
+    # augment reads image folders too, and writes JPEG
+    echo "augment rotation_range=20 horizontal_flip=true" > aug.txt
+    "$convoy" augment --data imgs --config aug.txt --count 3 --save-to-dir aug --save-format jpeg >/dev/null ||
+        fail "augment an image folder"
+    [[ $(ls aug/*.jpeg 2>/dev/null | wc -l) -eq 3 ]] || fail "augment --save-format jpeg: $(ls aug)"
+    "$convoy" predict m.h5 --images aug >/dev/null 2>&1 # a different size: resized like any photo
+    expect 2 "unsupported format 'gif'" -- "$convoy" augment --data imgs --config aug.txt --count 1 --save-to-dir a2 --save-format gif
     # a damaged file stops the conversion with its name, unless --skip-bad
     printf '\xff\xd8\xff\xe0 truncated' > imgs/dog/zz_broken.jpg
     expect 1 "zz_broken.jpg: damaged JPEG" -- "$convoy" convert images imgs --out bad.h5

@@ -87,6 +87,9 @@ int cv_augment_batch(const cv_augment_config *c, float *x, int B, int h, int w, 
 /** The file name of an augmented image, as Keras's flow(save_to_dir): DIR/PREFIX_ROW_HASH.png,
  *  ROW the dataset row and HASH a number below 10^7 from the image's key. */
 void cv_augment_png_name(char *buf, size_t size, const char *dir, const char *prefix, int64_t row, uint64_t key);
+/** The same with the extension ext ("png", "jpeg"). */
+void cv_augment_file_name(char *buf, size_t size, const char *dir, const char *prefix, int64_t row, uint64_t key,
+                          const char *ext);
 
 /** Normalised sample x (n values, units u) as 8-bit pixels: uint8 data back to its stored
  *  values (rounded, clamped to 0..255); float data min..max of the image to 0..255 (Keras's
@@ -101,5 +104,10 @@ void cv_augment_to_pixels(const float *x, int64_t n, const cv_augment_units *u, 
 int cv_augment_save(const cv_augment_config *c, cv_dataset *ds, const cv_normalizer *nz, uint64_t seed,
                     int64_t count, const char *dir, const char *prefix, int sheet_rows, int sheet_variants,
                     char *sheet_path, size_t sheet_size, cv_err *err);
+/** cv_augment_save writing the images as JPEG (quality 95; grey or RGB datasets) when jpeg,
+ *  as Keras's save_format="jpeg"; the contact sheet stays PNG. */
+int cv_augment_save_as(const cv_augment_config *c, cv_dataset *ds, const cv_normalizer *nz, uint64_t seed,
+                       int64_t count, const char *dir, const char *prefix, bool jpeg, int sheet_rows, int sheet_variants,
+                       char *sheet_path, size_t sheet_size, cv_err *err);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "convoy/data.h"
 #include "convoy/dist.h"
 #include "convoy/error.h"
 #include "convoy/image.h"
@@ -68,5 +69,9 @@ typedef void (*cv_progress_fn)(void *ctx, int64_t done, int64_t total);
  *  writes: the files are the same at any rank count. Collective. */
 int cv_convert_images(const char *dir, const char *out, const char *val_out, const cv_imageset_opts *o,
                       const cv_dist *d, cv_progress_fn progress, void *ctx, cv_imageset_report *rep, cv_err *err);
+
+/** An image folder (as cv_convert_images reads it) as a dataset in memory, on one process:
+ *  o's size, channels, draft and skip_bad apply, val_split does not. */
+int cv_dataset_from_images(const char *dir, const cv_imageset_opts *o, cv_dataset *ds, cv_err *err);
 
 #endif

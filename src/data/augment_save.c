@@ -1,4 +1,4 @@
-/* `convoy augment`: augmented images of a dataset written as PNG files, like Keras's
+/* `convoy augment`: augmented images of a dataset written as PNG or JPEG files, like Keras's
  * flow(save_to_dir=...), and a contact sheet of originals beside their variants. */
 #include "convoy/augment.h"
 
@@ -11,10 +11,16 @@
 
 #include "convoy/image.h"
 
+void cv_augment_file_name(char *buf, size_t size, const char *dir, const char *prefix, int64_t row, uint64_t key,
+                          const char *ext)
+{
+    snprintf(buf, size, "%s/%s_%lld_%llu.%s", dir, prefix, (long long)row,
+             (unsigned long long)((key >> 16) % 10000000u), ext);
+}
+
 void cv_augment_png_name(char *buf, size_t size, const char *dir, const char *prefix, int64_t row, uint64_t key)
 {
-    snprintf(buf, size, "%s/%s_%lld_%llu.png", dir, prefix, (long long)row,
-             (unsigned long long)((key >> 16) % 10000000u));
+    cv_augment_file_name(buf, size, dir, prefix, row, key, "png");
 }
 
 void cv_augment_to_pixels(const float *x, int64_t n, const cv_augment_units *u, float *tmp, uint8_t *out)
@@ -71,12 +77,23 @@ int cv_augment_save(const cv_augment_config *c, cv_dataset *ds, const cv_normali
                     int64_t count, const char *dir, const char *prefix, int sheet_rows, int sheet_variants,
                     char *sheet_path, size_t sheet_size, cv_err *err)
 {
+    return cv_augment_save_as(c, ds, nz, seed, count, dir, prefix, false, sheet_rows, sheet_variants, sheet_path,
+                              sheet_size, err);
+}
+
+int cv_augment_save_as(const cv_augment_config *c, cv_dataset *ds, const cv_normalizer *nz, uint64_t seed,
+                       int64_t count, const char *dir, const char *prefix, bool jpeg, int sheet_rows, int sheet_variants,
+                       char *sheet_path, size_t sheet_size, cv_err *err)
+{
     const cv_shape s = ds->shape;
     if (s.rank != 3)
         return cv_errf(err, "%s:/x: samples are vectors (N, %lld), not images (N, H, W, C); augment needs images",
                        ds->path, (long long)s.d[0]);
     if (s.d[2] < 1 || s.d[2] > 4)
         return cv_errf(err, "%s:/x: %lld channels per pixel; PNG images have 1 to 4", ds->path, (long long)s.d[2]);
+    if (jpeg && s.d[2] != 1 && s.d[2] != 3)
+        return cv_errf(err, "%s:/x: %lld channels per pixel; JPEG holds 1 (grey) or 3 (RGB): use --save-format png",
+                       ds->path, (long long)s.d[2]);
     if (ds->n == 0) return cv_errf(err, "%s:/x: no images", ds->path);
     if (make_dir(dir, err)) return -1;
     const int h = (int)s.d[0], w = (int)s.d[1], ch = (int)s.d[2];
@@ -94,8 +111,9 @@ int cv_augment_save(const cv_augment_config *c, cv_dataset *ds, const cv_normali
     for (int64_t j = 0; j < count; j++) {
         const int64_t row = j % ds->n, epoch = j / ds->n;
         char path[1024];
-        cv_augment_png_name(path, sizeof path, dir, prefix, row, cv_augment_key(seed, epoch, row));
-        if (augmented(c, ds, nz, &u, seed, epoch, row, x, tmp, img.px, err) || cv_png_write(path, &img, err))
+        cv_augment_file_name(path, sizeof path, dir, prefix, row, cv_augment_key(seed, epoch, row), jpeg ? "jpeg" : "png");
+        if (augmented(c, ds, nz, &u, seed, epoch, row, x, tmp, img.px, err) ||
+            (jpeg ? cv_jpeg_write(path, &img, 95, err) : cv_png_write(path, &img, err)))
             goto done;
     }
     /* the contact sheet: rows 0.. of the data, the original in the first column, then the

@@ -415,3 +415,51 @@ done:
     free_names(&classes);
     return rc ? -1 : 0;
 }
+
+int cv_dataset_from_images(const char *dir, const cv_imageset_opts *o, cv_dataset *ds, cv_err *err)
+{
+    memset(ds, 0, sizeof *ds);
+    snprintf(ds->path, sizeof ds->path, "%s", dir);
+    name_list classes = {0};
+    file_list files = {0};
+    cv_imageset_report rep = {0};
+    int rc = scan(dir, &classes, &files, &rep, err) || first_shape(&files, o, &rep, err) ? -1 : 0;
+    const int64_t img = (int64_t)rep.w * rep.h * rep.channels;
+    uint8_t *x = rc ? NULL : cv_malloc((size_t)(files.n * img), "images", err);
+    int32_t *y = x ? cv_malloc(sizeof *y * (size_t)files.n, "labels", err) : NULL;
+    if (rc == 0 && !y) rc = -1;
+    int64_t n = 0;
+    for (int64_t i = 0; rc == 0 && i < files.n; i++) {
+        cv_image im;
+        const bool ok = cv_image_read(files.path[i], &im, o->draft ? rep.w : 0, o->draft ? rep.h : 0, err) == 0 &&
+                        cv_image_prepare(&im, rep.w, rep.h, rep.channels, err) == 0;
+        if (ok) {
+            memcpy(x + n * img, im.px, (size_t)img);
+            y[n++] = files.label[i];
+        } else if (!o->skip_bad) {
+            if (!strstr(err->msg, files.path[i])) cv_errf(err, "%s: %s", files.path[i], err->msg);
+            rc = -1;
+        }
+        cv_image_free(&im);
+    }
+    if (rc == 0 && n == 0) rc = cv_errf(err, "%s: no image could be read", dir);
+    if (rc) {
+        free(x);
+        free(y);
+    } else {
+        ds->n = n;
+        ds->shape = cv_shape_hwc(rep.h, rep.w, rep.channels);
+        ds->xtype = CV_DTYPE_U8;
+        ds->x = x;
+        ds->has_labels = true;
+        ds->labels = y;
+        ds->n_classes = classes.n;
+        ds->class_names = classes.name; /* the dataset owns them now */
+        classes = (name_list){0};
+        ds->image_h = rep.h, ds->image_w = rep.w, ds->image_c = rep.channels;
+        snprintf(ds->image_filter, sizeof ds->image_filter, "%s", CV_IMAGESET_FILTER);
+    }
+    free_files(&files);
+    free_names(&classes);
+    return rc;
+}
