@@ -33,6 +33,9 @@ if [[ -e imgs/cat/a_rgb.png ]]; then
         fail "convert with a split: $(cat out.txt)"
     grep -q "wrote one.h5: 6 images of 20x20x3 in 2 classes; v1.h5: 3 images" out.txt || fail "report: $(cat out.txt)"
     grep -q "ignored 1 file" out.txt || fail "the text file is not reported: $(cat out.txt)"
+    OMP_NUM_THREADS=1 "$convoy" convert images imgs --out t1.h5 --size 20,20 >/dev/null &&
+        OMP_NUM_THREADS=2 "$convoy" convert images imgs --out t2.h5 --size 20,20 >/dev/null || fail "convert on 1, 2 threads"
+    h5diff -q t1.h5 t2.h5 || fail "1 and 2 threads wrote different files"
     for P in 2 3; do
         mpi $P "$convoy" convert images imgs --out p$P.h5 --val-out v$P.h5 --val-split 0.3 --size 20,20 --seed 7 \
             >/dev/null || fail "convert on $P ranks"

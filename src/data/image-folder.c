@@ -1,7 +1,8 @@
 /* `convoy convert images`: a folder of class folders of images into dataset files
  * (convoy/imageset.h). The files are listed and split first (the same on every rank), then
- * decoded a batch at a time: under MPI each rank takes its share of a batch and rank 0 gathers
- * and appends them, so memory stays bounded and the output does not depend on the rank count. */
+ * decoded a batch at a time: under MPI each rank takes its share of a batch (its OpenMP threads
+ * a file each) and rank 0 gathers and appends them, so memory stays bounded and the output does
+ * not depend on the rank or thread count. */
 #define _DEFAULT_SOURCE /* DT_DIR, strdup */
 #include "convoy/imageset.h"
 
@@ -139,8 +140,8 @@ int cv_image_files(const char *dir, char ***paths, int64_t *n, cv_err *err)
     file_list files = {0};
     cv_imageset_report rep = {0};
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return cv_errf(err, "%s: not a folder (%s)", dir, errno ? strerror(errno) : "a file");
+    if (stat(dir, &st) != 0) return cv_errf(err, "%s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return cv_errf(err, "%s: not a folder", dir);
     if (walk(dir, 0, &files, &rep, 0, err)) {
         free_files(&files);
         return -1;
@@ -331,21 +332,33 @@ int cv_convert_images(const char *dir, const char *out, const char *val_out, con
     for (int64_t start = 0; !cv_dist_agree(d, rc != 0, err) && start < files.n; start += (int64_t)PER_RANK * d->size) {
         int32_t *status = (int32_t *)mine;
         uint8_t *px = mine + PER_RANK * sizeof(int32_t);
-        for (int s = 0; s < PER_RANK && rc == 0; s++) {
+        /* the rank's share of the round, decoded by its threads; a file that fails is read again
+         * below, alone, for its message (the first in order, whatever the thread count) */
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int s = 0; s < PER_RANK; s++) {
             const int64_t k = start + (int64_t)d->rank * PER_RANK + s;
             status[s] = -2; /* past the end */
             if (k >= files.n) continue;
             const int64_t i = order[k];
             cv_image im;
-            const bool ok = cv_image_read(files.path[i], &im, o->draft ? rep->w : 0, o->draft ? rep->h : 0, err) == 0 &&
-                            cv_image_prepare(&im, rep->w, rep->h, rep->channels, err) == 0;
+            cv_err e;
+            const bool ok = cv_image_read(files.path[i], &im, o->draft ? rep->w : 0, o->draft ? rep->h : 0, &e) == 0 &&
+                            cv_image_prepare(&im, rep->w, rep->h, rep->channels, &e) == 0;
             if (ok) memcpy(px + s * img, im.px, (size_t)img);
             cv_image_free(&im);
-            if (!ok && !o->skip_bad) {
-                if (!strstr(err->msg, files.path[i])) cv_errf(err, "%s: %s", files.path[i], err->msg);
-                rc = -1;
-            }
             status[s] = ok ? files.label[i] : -1;
+        }
+        for (int s = 0; s < PER_RANK && rc == 0 && !o->skip_bad; s++) {
+            if (status[s] != -1) continue;
+            const char *path = files.path[order[start + (int64_t)d->rank * PER_RANK + s]];
+            cv_image im;
+            if (cv_image_read(path, &im, o->draft ? rep->w : 0, o->draft ? rep->h : 0, err) == 0 &&
+                cv_image_prepare(&im, rep->w, rep->h, rep->channels, err) == 0)
+                cv_errf(err, "%s: could not be read on the first try", path);
+            else if (!strstr(err->msg, path))
+                cv_errf(err, "%s: %s", path, err->msg);
+            cv_image_free(&im);
+            rc = -1;
         }
         if (cv_dist_agree(d, rc != 0, err)) {
             rc = -1;
