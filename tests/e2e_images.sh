@@ -20,6 +20,8 @@ if $py -c 'import PIL, numpy, h5py' 2>/dev/null; then
             $py "$src/tests/pillow_images.py" check s.h5 imgs >check.txt || fail "Pillow check $size x $ch: $(cat check.txt)"
         done
     done
+    CONVOY_RESIZE=scalar "$convoy" convert images imgs --out s.h5 --size 24,32 >/dev/null || fail "convert, scalar resize"
+    $py "$src/tests/pillow_images.py" check s.h5 imgs >check.txt || fail "Pillow check, scalar resize: $(cat check.txt)"
     "$convoy" convert images imgs --out s.h5 --size 8,8 --draft >/dev/null || fail "convert --draft"
     $py "$src/tests/pillow_images.py" check s.h5 imgs draft >check.txt || fail "Pillow draft check: $(cat check.txt)"
     tail -1 check.txt
