@@ -518,6 +518,7 @@ Test(cifar, ten_and_hundred)
 Test(cifar, bad_files)
 {
     mkdir(TMP "cbad", 0755);
+    unlink(TMP "cbad/batches.meta.txt"); /* a previous run's files */
     cv_err e;
     EXPECT_ERR(cv_convert_cifar(TMP "cbad", TMP "cbadout", 10, false, &e), e, "batches.meta.txt", "cannot read");
     text_file(TMP "cbad/batches.meta.txt", "c%d", 9);
