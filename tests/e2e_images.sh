@@ -75,6 +75,8 @@ M
     [[ $row == "$file" ]] || fail "the image file ($file) and its converted row ($row) predict differently"
     "$convoy" predict m.h5 --images imgs --out all.h5 >/dev/null || fail "predict --images"
     h5dump -H -d /predictions all.h5 | grep -q "( 9, 2 )" || fail "predict --images --out F.h5: $(h5dump -H all.h5)"
+    "$convoy" visualize m.h5 --data nonames.h5 --out vis --sample 0 >out.txt || fail "visualize"
+    grep -qE "^sample 0: class 0 cat, predicted [01] (cat|dog)" out.txt || fail "visualize lacks the named class: $(tail -1 out.txt)"
     expect 1 "notes.txt: not a PNG or JPEG image" -- "$convoy" predict m.h5 imgs/dog/notes.txt
     expect 2 "give one input" -- "$convoy" predict m.h5
     expect 2 "is one of the inputs" -- "$convoy" predict m.h5 --data one.h5 --out one.h5

@@ -5,9 +5,33 @@
 
 #include "cli/cli.h"
 #include "convoy/checkpoint.h"
+#include "convoy/confusion.h"
 #include "convoy/data.h"
 #include "convoy/train.h"
 #include "convoy/visualize.h"
+
+/* "sample 3: class 1 cross, predicted 1 cross (p 0.9975)": the names from the data, else from
+ * the checkpoint */
+static void describe_sample(cv_net *net, const char *ckpt, const cv_dataset *ds, long index, const float *x)
+{
+    int K;
+    cv_err err;
+    if (cv_confusion_classes(cv_net_spec(net), &K, &err)) return; /* not a classifier */
+    cv_data_info info = {0};
+    if (ds->n_classes != K && cv_checkpoint_data_info(ckpt, &info, &err)) info.n_classes = 0;
+    char *const *names = ds->n_classes == K ? ds->class_names : info.n_classes == K ? info.class_names : NULL;
+    const int64_t id = index;
+    const float *y = cv_net_forward(net, x, 1, false, 0, 0, &id);
+    const int out = cv_net_outputs(net);
+    int best = 0;
+    for (int k = 1; k < out; k++) best = y[k] > y[best] ? k : best;
+    if (out == 1) best = y[0] >= 0.5f;
+    const float p = out == 1 ? (best ? y[0] : 1.0f - y[0]) : y[best];
+    printf("sample %ld:", index);
+    if (ds->has_labels) printf(" class %d%s%s,", ds->labels[index], names ? " " : "", names ? names[ds->labels[index]] : "");
+    printf(" predicted %d%s%s (p %.4f)\n", best, names ? " " : "", names ? names[best] : "", (double)p);
+    cv_data_info_free(&info);
+}
 
 int cmd_visualize(const cv_dist *d, int argc, char **argv)
 {
@@ -70,6 +94,7 @@ int cmd_visualize(const cv_dist *d, int argc, char **argv)
                 printf("wrote %s: layer %d conv2d, %d feature maps %dx%d (%d per row)\n", v[i].path, v[i].layer,
                        v[i].tiles, l->out.d[1], l->out.d[0], v[i].cols);
         }
+        if (rc == CLI_OK) describe_sample(net, pos[0], &ds, index, x);
     }
     free(x);
     cv_dataset_free(&ds);
