@@ -143,6 +143,22 @@ static void layer_ref(const gcase *gc, int i, int b, const double *p, const doub
                 }
         break;
     }
+    case CV_LAYER_GLOBALAVGPOOL2D:
+    case CV_LAYER_GLOBALMAXPOOL2D: {
+        const int C = l->in.d[2], HW = l->in.d[0] * l->in.d[1];
+        for (int c = 0; c < C; c++) {
+            double sum = 0.0, best = in[c], second = -INFINITY;
+            for (int j = 0; j < HW; j++) {
+                const double x = in[(size_t)j * C + c];
+                sum += x;
+                if (j > 0 && x > best) second = best, best = x;
+                else if (j > 0 && x > second) second = x;
+            }
+            out[c] = l->kind == CV_LAYER_GLOBALAVGPOOL2D ? sum / HW : best;
+            if (l->kind == CV_LAYER_GLOBALMAXPOOL2D && HW > 1 && best != 0.0) *kink = fmin(*kink, best - second);
+        }
+        break;
+    }
     case CV_LAYER_DENSE: {
         const int U = l->units;
         for (int u = 0; u < U; u++) {
@@ -516,6 +532,19 @@ Test(grad, avgpool_2_stride_1) { grad_check(POOL("avgpool2d", "pool=2 stride=1")
 Test(grad, minpool_2) { grad_check(POOL("minpool2d", "pool=2"), 3, T_FLOAT); }
 Test(grad, minpool_3_stride_2) { grad_check(POOL("minpool2d", "pool=3 stride=2"), 3, T_FLOAT); }
 Test(grad, minpool_2_stride_1) { grad_check(POOL("minpool2d", "pool=2 stride=1"), 1, T_FLOAT); }
+/* global pooling: a whole 7x5 map per channel, after a linear and after a ReLU conv, and in front
+ * of the output layer */
+#define GLOBAL(pool, act) "input shape=7,5,3\nconv2d filters=4 kernel=2 activation=" act "\n" pool "\ndense units=3 activation=linear\ncompile loss=mse\n"
+Test(grad, globalavgpool) { grad_check(GLOBAL("globalavgpool2d", "linear"), 3, T_FLOAT); }
+Test(grad, globalavgpool_after_relu) { grad_check(GLOBAL("globalavgpool2d", "relu"), 3, T_FLOAT); }
+Test(grad, globalmaxpool) { grad_check(GLOBAL("globalmaxpool2d", "linear"), 3, T_FLOAT); }
+Test(grad, globalmaxpool_after_tanh) { grad_check(GLOBAL("globalmaxpool2d", "tanh"), 3, T_FLOAT); }
+Test(grad, globalavgpool_softmax_output)
+{
+    grad_check("input shape=6,4,2\nconv2d filters=5 kernel=3 padding=same activation=relu\nglobalavgpool2d\n"
+               "activation softmax\ncompile loss=categorical_crossentropy\n", 3, T_ONEHOT);
+}
+
 Test(grad, maxpool_after_relu_conv)
 {
     grad_check("input shape=7,5,3\nconv2d filters=4 kernel=3 padding=same activation=relu\n"

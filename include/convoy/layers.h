@@ -34,7 +34,9 @@
     X(CV_LAYER_FLATTEN, flatten)                                                                \
     X(CV_LAYER_DENSE, dense)                                                                    \
     X(CV_LAYER_DROPOUT, dropout)                                                                \
-    X(CV_LAYER_ACTIVATION, activation)
+    X(CV_LAYER_ACTIVATION, activation)                                                          \
+    X(CV_LAYER_GLOBALAVGPOOL2D, globalavgpool2d)                                                \
+    X(CV_LAYER_GLOBALMAXPOOL2D, globalmaxpool2d)
 
 #define CV_LAYER_ENUM_(e, name) e,
 typedef enum { CV_LAYER_KINDS(CV_LAYER_ENUM_) CV_LAYER_KIND_COUNT } cv_layer_kind;

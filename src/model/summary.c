@@ -37,7 +37,7 @@ static void rule(FILE *f, char c, int width)
 void cv_model_summary(const cv_model_spec *spec, void *file)
 {
     FILE *f = file;
-    char names[CV_MAX_LAYERS][48], shapes[CV_MAX_LAYERS][48], num[32];
+    char names[CV_MAX_LAYERS][96], shapes[CV_MAX_LAYERS][48], num[32];
     int seen[CV_LAYER_KIND_COUNT] = {0};
     int name_w = 28; /* Keras's column widths, widened for long names */
     for (int i = 1; i < spec->n_layers; i++) {
@@ -45,7 +45,7 @@ void cv_model_summary(const cv_model_spec *spec, void *file)
         /* Keras's layer names: snake case for the instance, the class name in parentheses */
         const unsigned k = (unsigned)l->kind < CV_LAYER_KIND_COUNT ? l->kind : CV_LAYER_INPUT;
         const cv_layer_kind_desc *kd = cv_layer_kinds[k];
-        char base[32];
+        char base[64];
         if (seen[k]++)
             snprintf(base, sizeof base, "%s_%d", kd->keras_name, seen[k] - 1);
         else
