@@ -196,7 +196,15 @@ static double loss_ref(const gcase *gc, int b, const double *o, double *kink)
 {
     const cv_loss_config *c = &gc->spec.loss;
     const double delta = c->huber_delta;
-    double s = 0.0;
+    double s = 0.0, prob[64];
+    if (c->from_logits) { /* the reference applies the softmax / sigmoid the loss takes over */
+        double m = o[0], se = 0.0;
+        for (int k = 1; k < gc->K; k++) m = fmax(m, o[k]);
+        for (int k = 0; k < gc->K; k++) se += exp(o[k] - m);
+        for (int k = 0; k < gc->K; k++)
+            prob[k] = c->kind == CV_LOSS_BINARY_CE ? 1.0 / (1.0 + exp(-o[k])) : exp(o[k] - m) / se;
+        o = prob;
+    }
     for (int k = 0; k < gc->K; k++) {
         const double y = target_ref(gc, b, k), e = o[k] - y;
         switch (c->kind) {
@@ -650,6 +658,20 @@ Test(grad, loss_huber_both_branches)
     case_free(&gc);
 }
 Test(grad, loss_huber_default_delta) { grad_check(LOSS_NET(3, "linear", "huber"), 3, T_FLOAT); }
+
+/* from_logits=true: a linear output layer, the loss applying the softmax / sigmoid */
+Test(grad, loss_sparse_ce_from_logits)
+{
+    grad_check(LOSS_NET(4, "linear", "sparse_categorical_crossentropy from_logits=true"), 3, T_LABELS);
+}
+Test(grad, loss_categorical_ce_from_logits_soft)
+{
+    grad_check(LOSS_NET(4, "linear", "categorical_crossentropy from_logits=true"), 3, T_SOFT);
+}
+Test(grad, loss_binary_ce_from_logits)
+{
+    grad_check(LOSS_NET(3, "linear", "binary_crossentropy from_logits=true"), 3, T_UNIT);
+}
 
 Test(grad, loss_binary_ce_labels) { grad_check(LOSS_NET(1, "sigmoid", "binary_crossentropy"), 3, T_LABELS); }
 Test(grad, loss_binary_ce_labels_batch1)

@@ -2,6 +2,7 @@
  * parameters, and every bad-input path fails with one "FILE:LINE: reason" message. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,6 +524,41 @@ Test(parse, key_for_another_optimizer)
     parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
                 "compile loss=sparse_categorical_crossentropy delta=2\n",
                 "m.model:3:", "delta= applies only to loss=huber");
+    parse_fails(MLP_HEAD "dense units=3 activation=linear\ncompile loss=mse from_logits=true\n", "m.model:3:",
+                "from_logits= applies only to the cross-entropies");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile loss=sparse_categorical_crossentropy from_logits=true\n",
+                "m.model:3:", "from_logits=true needs a linear output layer, the logits (last layer is dense with "
+                "activation=softmax, line 2)");
+}
+
+/* from_logits: a linear output is what the cross-entropy takes; the loss equals the softmax
+ * model's with the same weights */
+Test(parse, from_logits_matches_a_softmax_output)
+{
+    parse_ok(MLP_HEAD "dense units=3 activation=linear\ncompile loss=sparse_categorical_crossentropy from_logits=true\n");
+    cr_assert(spec.loss.from_logits);
+    cv_model_spec soft;
+    cv_err err;
+    cr_assert_eq(cv_model_parse(&soft, MLP_HEAD "dense units=3 activation=softmax\n"
+                                "compile loss=sparse_categorical_crossentropy\n", "s.model", &err), 0, "%s", err.msg);
+    cv_net *a = cv_net_create(&spec, 4, 7, &err), *b = cv_net_create(&soft, 4, 7, &err);
+    cr_assert(a && b, "%s", err.msg);
+    const float x[8] = {0.5f, -1.0f, 2.0f, 0.25f, -0.75f, 1.5f, 0.0f, 1.0f};
+    const int32_t y[2] = {2, 0};
+    cv_net_forward(a, x, 2, true, 7, 0, (const int64_t[]){0, 1});
+    cv_net_forward(b, x, 2, true, 7, 0, (const int64_t[]){0, 1});
+    const double la = cv_net_loss(a, y, NULL, 2), lb = cv_net_loss(b, y, NULL, 2);
+    cr_assert_float_eq(la, lb, 1e-6 * fabs(lb), "loss from logits %g, from a softmax output %g", la, lb);
+    cv_net_zero_grad(a);
+    cv_net_zero_grad(b);
+    cv_net_backward(a, y, NULL, 2, 2.0);
+    cv_net_backward(b, y, NULL, 2, 2.0);
+    for (int64_t i = 0; i < cv_net_grad_count(a); i++)
+        cr_assert_float_eq(cv_net_grads(a)[i], cv_net_grads(b)[i], 1e-6, "gradient %lld", (long long)i);
+    cv_net_free(a);
+    cv_net_free(b);
+    cv_model_spec_free(&soft);
 }
 
 Test(parse, repeated_statement)

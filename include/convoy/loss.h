@@ -4,10 +4,12 @@
  *
  * Losses and metrics. Losses follow Keras: the per-sample loss is the mean over outputs
  * (sum over classes for cross-entropies), and the batch loss is the mean over samples. The
- * cross-entropies take the logits of their softmax/sigmoid output layer (fused, stable). */
+ * cross-entropies take the logits of their softmax/sigmoid output layer (fused, stable), or, with
+ * from_logits, the output of a linear output layer. */
 #ifndef CONVOY_LOSS_H
 #define CONVOY_LOSS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum {
@@ -26,6 +28,8 @@ typedef struct {
     cv_loss_kind kind;
     float huber_delta; /* default 1.0 */
     unsigned metrics;  /* CV_METRIC_* bits */
+    bool from_logits;  /* cross-entropies: the output layer is linear and gives the logits; the
+                          loss applies the softmax / sigmoid itself (Keras's from_logits=True) */
 } cv_loss_config;
 
 const char *cv_loss_name(cv_loss_kind k);
@@ -43,6 +47,12 @@ double cv_loss_sum(const cv_loss_config *cfg, const float *out, const float *log
  *  cross-entropies (p - y, fused), with respect to `out` otherwise. */
 void cv_loss_grad(const cv_loss_config *cfg, const float *out, const int32_t *labels,
                   const float *targets, int B, int K, double norm, float *d);
+
+/** The output as probabilities: out itself, or with from_logits its softmax (K > 1) or sigmoid
+ *  (K == 1), written to p (B, K). */
+void cv_loss_probabilities(const cv_loss_config *cfg, const float *out, int B, int K, float *p);
+/** The binary decision threshold on an output: 0.5 on a probability, 0 on a logit. */
+static inline float cv_loss_threshold(const cv_loss_config *cfg) { return cfg->from_logits ? 0.0f : 0.5f; }
 
 /** True when the loss takes the output layer's logits (cross-entropy after softmax/sigmoid). */
 static inline int cv_loss_fused(cv_loss_kind k)

@@ -200,6 +200,7 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
     } else if (!classifier) {
         rc = cli_fail(d, "predict: %s is not a classifier; write its outputs with --out F.h5", pos[0]);
     } else {
+        cv_loss_probabilities(&spec->loss, pred, ds.n, K, pred); /* logits (from_logits) to probabilities */
         FILE *f = out ? fopen(out, "w") : stdout;
         if (!f) {
             rc = cli_fail(d, "%s: cannot create", out);

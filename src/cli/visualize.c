@@ -23,10 +23,13 @@ static void describe_sample(cv_net *net, const char *ckpt, const cv_dataset *ds,
     const int64_t id = index;
     const float *y = cv_net_forward(net, x, 1, false, 0, 0, &id);
     const int out = cv_net_outputs(net);
+    float prob[4096];
+    if (out > 4096) return;
+    cv_loss_probabilities(&cv_net_spec(net)->loss, y, 1, out, prob);
     int best = 0;
-    for (int k = 1; k < out; k++) best = y[k] > y[best] ? k : best;
-    if (out == 1) best = y[0] >= 0.5f;
-    const float p = out == 1 ? (best ? y[0] : 1.0f - y[0]) : y[best];
+    for (int k = 1; k < out; k++) best = prob[k] > prob[best] ? k : best;
+    if (out == 1) best = prob[0] >= 0.5f;
+    const float p = out == 1 ? (best ? prob[0] : 1.0f - prob[0]) : prob[best];
     printf("sample %ld:", index);
     if (ds->has_labels) printf(" class %d%s%s,", ds->labels[index], names ? " " : "", names ? names[ds->labels[index]] : "");
     printf(" predicted %d%s%s (p %.4f)\n", best, names ? " " : "", names ? names[best] : "", (double)p);

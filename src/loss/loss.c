@@ -54,6 +54,24 @@ double cv_loss_sum(const cv_loss_config *cfg, const float *out, const float *log
     return total;
 }
 
+void cv_loss_probabilities(const cv_loss_config *cfg, const float *out, int B, int K, float *p)
+{
+    for (int n = 0; n < B; n++) {
+        const float *z = out + (size_t)n * K;
+        float *q = p + (size_t)n * K;
+        if (!cfg->from_logits) {
+            for (int k = 0; k < K; k++) q[k] = z[k];
+        } else if (K == 1) {
+            q[0] = (float)(1.0 / (1.0 + exp(-(double)z[0])));
+        } else {
+            double m = z[0], se = 0.0;
+            for (int k = 1; k < K; k++) m = z[k] > m ? z[k] : m;
+            for (int k = 0; k < K; k++) se += exp(z[k] - m);
+            for (int k = 0; k < K; k++) q[k] = (float)(exp(z[k] - m) / se);
+        }
+    }
+}
+
 void cv_loss_grad(const cv_loss_config *cfg, const float *out, const int32_t *labels,
                   const float *targets, int B, int K, double norm, float *d)
 {
@@ -70,16 +88,28 @@ void cv_loss_grad(const cv_loss_config *cfg, const float *out, const int32_t *la
             sy = 0.0f;
             for (int k = 0; k < K; k++) sy += targets[(size_t)n * K + k];
         }
+        /* from logits: the probabilities first (the gradient w.r.t. the logits is p - y either way) */
+        double m = 0.0, se = 1.0;
+        if (cfg->from_logits && categorical) {
+            m = out[(size_t)n * K];
+            for (int k = 1; k < K; k++) m = out[(size_t)n * K + k] > m ? out[(size_t)n * K + k] : m;
+            se = 0.0;
+            for (int k = 0; k < K; k++) se += exp(out[(size_t)n * K + k] - m);
+        }
         for (int k = 0; k < K; k++) {
             const size_t i = (size_t)n * K + k;
-            const float y = target_at(labels, targets, K, n, k), e = out[i] - y;
+            const float o = !cfg->from_logits ? out[i]
+                            : categorical     ? (float)(exp(out[i] - m) / se)
+                            : cfg->kind == CV_LOSS_BINARY_CE ? (float)(1.0 / (1.0 + exp(-(double)out[i])))
+                                                              : out[i];
+            const float y = target_at(labels, targets, K, n, k), e = o - y;
             float g;
             switch (cfg->kind) {
             case CV_LOSS_MSE: g = 2.0f * e; break;
             case CV_LOSS_MAE: g = (float)((e > 0) - (e < 0)); break;
             case CV_LOSS_HUBER: g = fabsf(e) <= delta ? e : delta * (float)((e > 0) - (e < 0)); break;
             case CV_LOSS_BINARY_CE: g = e; break; /* w.r.t. the logit: p - y */
-            default: g = out[i] * sy - y; break;
+            default: g = o * sy - y; break;
             }
             d[i] = g * scale;
         }

@@ -44,6 +44,7 @@ void cv_net_metrics(cv_net *net, const int32_t *labels, const float *targets, in
 {
     const int K = cv_net_outputs(net);
     const float *out = net->layers[net->n - 1].out;
+    const float cut = cv_loss_threshold(&net->spec.loss);
     m->loss += cv_net_loss(net, labels, targets, B);
     for (int n = 0; n < B; n++) {
         const float *o = out + (size_t)n * K;
@@ -52,7 +53,7 @@ void cv_net_metrics(cv_net *net, const int32_t *labels, const float *targets, in
             m->correct += argmax(o, K) == truth;
         } else {
             const float y = labels ? (float)labels[n] : targets[n];
-            m->correct += (o[0] > 0.5f) == (y > 0.5f);
+            m->correct += (o[0] > cut) == (y > 0.5f);
         }
         for (int k = 0; k < K; k++) {
             const double y = labels ? (K == 1 ? labels[n] : (labels[n] == k)) : targets[(size_t)n * K + k];

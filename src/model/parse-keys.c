@@ -81,6 +81,7 @@ const key_desc parse_keys[K_COUNT] = {
                                 OPT(CV_OPT_ADAM)),
     [K_INIT_ACC] = OPTIM_KEY("initial_accumulator_value", V_FLOAT, R_NONNEG, OPT(CV_OPT_ADAGRAD)),
     [K_DELTA] = KEY("delta", V_FLOAT, R_POS),
+    [K_FROM_LOGITS] = KEY("from_logits", V_BOOL, R_ANY),
 
     [K_EPOCHS] = KEY("epochs", V_INT, R_POS),
     [K_BATCH_SIZE] = KEY("batch_size", V_BATCH, R_POS),
@@ -138,7 +139,7 @@ static const keyword_desc statements[] = {
     {"compile", S_COMPILE, 0,
      B(K_OPTIMIZER) | B(K_LR) | B(K_LOSS) | B(K_METRICS) | B(K_MOMENTUM) | B(K_VARIANT) |
          B(K_NESTEROV) | B(K_RHO) | B(K_BETA1) | B(K_BETA2) | B(K_EPSILON) | B(K_INIT_ACC) |
-         B(K_DELTA),
+         B(K_DELTA) | B(K_FROM_LOGITS),
      0, 0},
     {"fit", S_FIT, 0,
      B(K_EPOCHS) | B(K_BATCH_SIZE) | B(K_VAL_SPLIT) | B(K_SEED) | B(K_SHUFFLE) | CALLBACKS |

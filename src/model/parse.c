@@ -67,6 +67,9 @@ static int apply_compile(parser *P, const value *v, int line)
         return parse_fail(P, v[K_NESTEROV].line, "give either variant= or nesterov=, not both");
     if (v[K_DELTA].line && (!v[K_LOSS].line || v[K_LOSS].choice != CV_LOSS_HUBER))
         return parse_fail(P, v[K_DELTA].line, "delta= applies only to loss=huber");
+    if (v[K_FROM_LOGITS].line && (!v[K_LOSS].line || !cv_loss_fused((cv_loss_kind)v[K_LOSS].choice)))
+        return parse_fail(P, v[K_FROM_LOGITS].line, "from_logits= applies only to the cross-entropies (binary_crossentropy, "
+                          "categorical_crossentropy, sparse_categorical_crossentropy)");
 
     cv_optim_config c = cv_optim_defaults(kind);
     if (v[K_LR].line) c.lr = (float)v[K_LR].f;
@@ -87,6 +90,7 @@ static int apply_compile(parser *P, const value *v, int line)
         P->has_loss = true;
     }
     if (v[K_DELTA].line) spec->loss.huber_delta = (float)v[K_DELTA].f;
+    spec->loss.from_logits = v[K_FROM_LOGITS].line && v[K_FROM_LOGITS].b;
     spec->loss.metrics = v[K_METRICS].bits;
     return 0;
 }
@@ -380,8 +384,14 @@ static int finish(parser *P)
                             mon, metric, spec->optim_line);
     }
 
-    /* the cross-entropies are fused with their output activation (see loss.h) */
+    /* the cross-entropies are fused with their output activation (see loss.h), or with
+     * from_logits take a linear output's logits */
     const cv_loss_kind loss = spec->loss.kind;
+    if (spec->loss.from_logits) {
+        if (cv_layer_act(last) == CV_ACT_LINEAR) return 0;
+        return parse_fail(P, spec->optim_line, "from_logits=true needs a linear output layer, the logits (last layer is %s "
+                          "with activation=%s, line %d)", cv_layer_kind_name(last->kind), cv_act_name(last->act), last->line);
+    }
     const cv_act need = loss == CV_LOSS_BINARY_CE ? CV_ACT_SIGMOID
                         : loss == CV_LOSS_SPARSE_CE || loss == CV_LOSS_CATEGORICAL_CE
                             ? CV_ACT_SOFTMAX

@@ -47,7 +47,7 @@ int cv_confusion(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, const cv_
             const int t = ds->has_labels ? b.labels[i]
                           : ds->ydim == 1 ? b.targets[i] >= 0.5f
                                           : argmax(b.targets + (size_t)i * ds->ydim, ds->ydim);
-            const int p = out == 1 ? y[i] >= 0.5f : argmax(y + (size_t)i * out, out);
+            const int p = out == 1 ? y[i] >= cv_loss_threshold(&cv_net_spec(net)->loss) : argmax(y + (size_t)i * out, out);
             if (t >= 0 && t < K) sum[t * K + p] += 1.0;
         }
     }
