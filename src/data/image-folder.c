@@ -93,7 +93,7 @@ static int list_dir(const char *dir, name_list *out, cv_err *err)
     while (rc == 0 && (e = readdir(d)))
         if (e->d_name[0] != '.') rc = push_name(out, e->d_name, err);
     closedir(d);
-    if (rc == 0) qsort(out->name, (size_t)out->n, sizeof *out->name, by_name);
+    if (rc == 0 && out->n > 1) qsort(out->name, (size_t)out->n, sizeof *out->name, by_name);
     return rc;
 }
 
