@@ -3,7 +3,7 @@
  * Must not be called by: core, kernels, dist, io, layers, loss, optim.
  *
  * Datasets: HDF5 files with /x (N,H,W,C) or (N,D), uint8 or float32, and /y (N,) integer
- * labels or (N,K) float targets, optional attribute `classes`. Held in memory as stored
+ * labels or (N,K) float targets, optional /w (N,) sample weights and attribute `classes`. Held in memory as stored
  * (uint8 stays uint8) and turned into normalised float batches on demand. Also the
  * converters (Fashion-MNIST IDX, CSV) and the writer used by predict. */
 #ifndef CONVOY_DATA_H
@@ -30,6 +30,7 @@ typedef struct {
     float *targets;
     int n_classes;        /* entries of attribute `classes`, 0 if absent */
     char **class_names;
+    float *weights;       /* /w: a weight per sample (N,), finite and >= 0; NULL if absent */
     /* how `convert images` made the samples (attributes image_height, ...; 0 and "" if absent) */
     int image_h, image_w, image_c;
     char image_filter[64];

@@ -54,6 +54,13 @@ void cv_loss_probabilities(const cv_loss_config *cfg, const float *out, int B, i
 /** The binary decision threshold on an output: 0.5 on a probability, 0 on a logit. */
 static inline float cv_loss_threshold(const cv_loss_config *cfg) { return cfg->from_logits ? 0.0f : 0.5f; }
 
+/** The same with sample weights w (B; NULL: all 1): sum over samples of w_i * loss_i, and its
+ *  gradient w_i * d loss_i / norm (Keras's weighted sum_over_batch_size when norm is the batch). */
+double cv_loss_sum_w(const cv_loss_config *cfg, const float *out, const float *logits, const int32_t *labels,
+                     const float *targets, const float *w, int B, int K);
+void cv_loss_grad_w(const cv_loss_config *cfg, const float *out, const int32_t *labels, const float *targets,
+                    const float *w, int B, int K, double norm, float *d);
+
 /** True when the loss takes the output layer's logits (cross-entropy after softmax/sigmoid). */
 static inline int cv_loss_fused(cv_loss_kind k)
 {

@@ -204,6 +204,10 @@ int cv_net_outputs(const cv_net *net);
  *  Returns the SUM of per-sample losses over the B samples (divide by N for the mean). */
 double cv_net_loss(cv_net *net, const int32_t *labels, const float *targets, int B);
 void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, int B, double norm);
+/** The same with sample weights w (B; NULL: all 1): the sum of w_i * loss_i, and its gradient
+ *  divided by norm (class_weight, the dataset's /w). */
+double cv_net_loss_w(cv_net *net, const int32_t *labels, const float *targets, const float *w, int B);
+void cv_net_backward_w(cv_net *net, const int32_t *labels, const float *targets, const float *w, int B, double norm);
 /** Called by cv_net_backward after each layer with parameters, with that layer's offset in
  *  the gradient buffer: every gradient at or after it is final for this pass (used to start
  *  gradient communication while backward goes on). NULL removes it. */
@@ -235,5 +239,8 @@ typedef struct {
     int64_t values;    /* output values (for mae/mse denominators) */
 } cv_metrics;
 void cv_net_metrics(cv_net *net, const int32_t *labels, const float *targets, int B, cv_metrics *m);
+/** The same with the loss weighted by w (NULL: unweighted); the other metrics stay unweighted, as
+ *  Keras's. */
+void cv_net_metrics_w(cv_net *net, const int32_t *labels, const float *targets, const float *w, int B, cv_metrics *m);
 
 #endif

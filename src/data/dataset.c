@@ -75,6 +75,7 @@ void cv_dataset_free(cv_dataset *ds)
     free(ds->x);
     free(ds->labels);
     free(ds->targets);
+    free(ds->weights);
     for (int i = 0; i < ds->n_classes; i++) free(ds->class_names[i]);
     free(ds->class_names);
     memset(ds, 0, sizeof *ds);
@@ -189,6 +190,20 @@ static int load_y(cv_dataset *ds, hid_t f, const char *path, cv_err *err)
     return check_finite(ds->targets, ds->n * k, k, path, "y", err);
 }
 
+/* /w, when there: one finite weight >= 0 per sample (any integer or float type, read as float). */
+static int load_w(cv_dataset *ds, hid_t f, const char *path, cv_err *err)
+{
+    if (!cv_h5_exists(f, "w")) return 0;
+    hsize_t dims[1] = {(hsize_t)ds->n};
+    if (!(ds->weights = cv_malloc(sizeof(float) * (size_t)(ds->n ? ds->n : 1), path, err))) return -1;
+    if (cv_h5_read(f, "w", H5T_NATIVE_FLOAT, 1, dims, ds->weights, path, err) < 0) return -1;
+    for (int64_t i = 0; i < ds->n; i++)
+        if (!isfinite(ds->weights[i]) || ds->weights[i] < 0.0f)
+            return cv_errf(err, "%s:/w: weight %g of row %lld (sample weights are finite and >= 0)", path,
+                           (double)ds->weights[i], (long long)i);
+    return 0;
+}
+
 /* The attributes `convert images` writes, when there (all or none). */
 static int read_image_attrs(hid_t f, cv_dataset *ds, const char *path, cv_err *err)
 {
@@ -219,7 +234,7 @@ static int load(cv_dataset *ds, const char *path, bool stream, bool inputs_only,
     int n = cv_h5_attr_read_strs(f, "classes", &ds->class_names, path, err);
     if (n < 0) goto done;
     ds->n_classes = n;
-    if (read_image_attrs(f, ds, path, err)) goto done;
+    if (read_image_attrs(f, ds, path, err) || load_w(ds, f, path, err)) goto done;
     rc = 0;
 done:
     if (ds->streamed) /* the file stays open for the row reads; cv_dataset_free closes it */

@@ -19,6 +19,12 @@ static inline double softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : lo
 double cv_loss_sum(const cv_loss_config *cfg, const float *out, const float *logits,
                    const int32_t *labels, const float *targets, int B, int K)
 {
+    return cv_loss_sum_w(cfg, out, logits, labels, targets, NULL, B, K);
+}
+
+double cv_loss_sum_w(const cv_loss_config *cfg, const float *out, const float *logits, const int32_t *labels,
+                     const float *targets, const float *w, int B, int K)
+{
     const double delta = cfg->huber_delta;
     double total = 0.0;
 /* serial: a fixed summation order whatever the thread count */
@@ -49,7 +55,7 @@ double cv_loss_sum(const cv_loss_config *cfg, const float *out, const float *log
             }
             s /= K; /* Keras: mean over the last axis */
         }
-        total += s;
+        total += w ? (double)w[n] * s : s;
     }
     return total;
 }
@@ -74,6 +80,12 @@ void cv_loss_probabilities(const cv_loss_config *cfg, const float *out, int B, i
 
 void cv_loss_grad(const cv_loss_config *cfg, const float *out, const int32_t *labels,
                   const float *targets, int B, int K, double norm, float *d)
+{
+    cv_loss_grad_w(cfg, out, labels, targets, NULL, B, K, norm, d);
+}
+
+void cv_loss_grad_w(const cv_loss_config *cfg, const float *out, const int32_t *labels, const float *targets,
+                    const float *w, int B, int K, double norm, float *d)
 {
     const float delta = cfg->huber_delta;
     const bool categorical = cfg->kind == CV_LOSS_CATEGORICAL_CE || cfg->kind == CV_LOSS_SPARSE_CE;
@@ -111,7 +123,7 @@ void cv_loss_grad(const cv_loss_config *cfg, const float *out, const int32_t *la
             case CV_LOSS_BINARY_CE: g = e; break; /* w.r.t. the logit: p - y */
             default: g = o * sy - y; break;
             }
-            d[i] = g * scale;
+            d[i] = w ? g * scale * w[n] : g * scale;
         }
     }
 }

@@ -26,8 +26,13 @@ int cv_net_first_nonfinite(const cv_net *net)
 
 double cv_net_loss(cv_net *net, const int32_t *labels, const float *targets, int B)
 {
-    return cv_loss_sum(&net->spec.loss, net->layers[net->n - 1].out, net->fused ? net->logits : NULL,
-                       labels, targets, B, cv_net_outputs(net));
+    return cv_net_loss_w(net, labels, targets, NULL, B);
+}
+
+double cv_net_loss_w(cv_net *net, const int32_t *labels, const float *targets, const float *w, int B)
+{
+    return cv_loss_sum_w(&net->spec.loss, net->layers[net->n - 1].out, net->fused ? net->logits : NULL, labels,
+                         targets, w, B, cv_net_outputs(net));
 }
 
 
@@ -42,10 +47,15 @@ static int argmax(const float *v, int K)
 
 void cv_net_metrics(cv_net *net, const int32_t *labels, const float *targets, int B, cv_metrics *m)
 {
+    cv_net_metrics_w(net, labels, targets, NULL, B, m);
+}
+
+void cv_net_metrics_w(cv_net *net, const int32_t *labels, const float *targets, const float *w, int B, cv_metrics *m)
+{
     const int K = cv_net_outputs(net);
     const float *out = net->layers[net->n - 1].out;
     const float cut = cv_loss_threshold(&net->spec.loss);
-    m->loss += cv_net_loss(net, labels, targets, B);
+    m->loss += cv_net_loss_w(net, labels, targets, w, B);
     for (int n = 0; n < B; n++) {
         const float *o = out + (size_t)n * K;
         if (K > 1) {

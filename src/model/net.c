@@ -445,11 +445,16 @@ void net_backward_layer(cv_net *net, cv_layer *l, const float *x, float *dx, flo
 
 void cv_net_backward(cv_net *net, const int32_t *labels, const float *targets, int B, double norm)
 {
+    cv_net_backward_w(net, labels, targets, NULL, B, norm);
+}
+
+void cv_net_backward_w(cv_net *net, const int32_t *labels, const float *targets, const float *w, int B, double norm)
+{
     const int K = cv_net_outputs(net);
     const int lo = net->first_trainable > 1 ? net->first_trainable : 1;
     const int stop = net_tiled(net, B) ? net->trunk : lo; /* the layers below stop go by tiles */
     float *d = net->dbuf[0], *spare = net->dbuf[1];
-    cv_loss_grad(&net->spec.loss, net->layers[net->n - 1].out, labels, targets, B, K, norm, d);
+    cv_loss_grad_w(&net->spec.loss, net->layers[net->n - 1].out, labels, targets, w, B, K, norm, d);
     int i = net->n - 1;
     for (; i >= lo && i >= stop; i--) {
         cv_layer *l = &net->layers[i];
