@@ -633,3 +633,38 @@ Test(dataset_write_errors, bad_arguments)
     EXPECT_ERR(cv_dataset_write(p, 0, cv_shape_vec(1), CV_DTYPE_U8, x, NULL, NULL, 0, NULL, 0,
                                 &err), err, p, "0 samples");
 }
+
+/* /w: sample weights, optional, one finite weight >= 0 per row */
+static void write_weighted(const char *path, const float *w, hsize_t nw)
+{
+    const float x[4] = {1, 2, 3, 4};
+    const int32_t y[4] = {0, 1, 0, 1};
+    cv_err e;
+    cr_assert_eq(cv_dataset_write(path, 4, cv_shape_vec(1), CV_DTYPE_F32, x, y, NULL, 0, NULL, 0, &e), 0, "%s", e.msg);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    cr_assert_eq(cv_h5_write(f, "w", H5T_NATIVE_FLOAT, 1, &nw, w, path, &e), 0, "%s", e.msg);
+    H5Fclose(f);
+}
+
+Test(dataset, sample_weights)
+{
+    cv_dataset ds;
+    cv_err e;
+    write_weighted(TMP "w.h5", (const float[]){1.0f, 0.5f, 2.0f, 0.0f}, 4);
+    cr_assert_eq(cv_dataset_load(&ds, TMP "w.h5", &e), 0, "%s", e.msg);
+    cr_assert(ds.weights && ds.weights[1] == 0.5f && ds.weights[3] == 0.0f);
+    cv_dataset_free(&ds);
+    write_weighted(TMP "w.h5", (const float[]){1.0f, -0.5f, 2.0f, 0.0f}, 4);
+    EXPECT_ERR(cv_dataset_load(&ds, TMP "w.h5", &e), e, "w.h5:/w", "weight -0.5 of row 1");
+    write_weighted(TMP "w.h5", (const float[]){1.0f, NAN, 2.0f, 0.0f}, 4);
+    EXPECT_ERR(cv_dataset_load(&ds, TMP "w.h5", &e), e, "w.h5:/w", "row 1");
+    write_weighted(TMP "w.h5", (const float[]){1.0f, 2.0f, 3.0f}, 3);
+    EXPECT_ERR(cv_dataset_load(&ds, TMP "w.h5", &e), e, "w.h5", "/w");
+    const float x[2] = {1, 2};
+    const int32_t y[2] = {0, 1};
+    cr_assert_eq(cv_dataset_write(TMP "now.h5", 2, cv_shape_vec(1), CV_DTYPE_F32, x, y, NULL, 0, NULL, 0, &e), 0);
+    cr_assert_eq(cv_dataset_load(&ds, TMP "now.h5", &e), 0, "%s", e.msg);
+    cr_assert_null(ds.weights, "no /w: unweighted");
+    cv_dataset_free(&ds);
+}

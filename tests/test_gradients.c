@@ -1044,3 +1044,42 @@ Test(grad, inference_row_blocks_match_one_thread)
         cv_model_spec_free(&spec);
     }
 }
+
+/* sample weights: the weighted loss and gradient are the per-sample ones, weighted and summed
+ * (Keras's sum_over_batch_size with sample_weight / class_weight) */
+Test(grad, sample_weights_weigh_each_sample)
+{
+    cv_model_spec spec;
+    cv_err err;
+    cr_assert_eq(cv_model_parse(&spec, LOSS_NET(3, "softmax", "sparse_categorical_crossentropy"), "w.model", &err), 0,
+                 "%s", err.msg);
+    cv_net *net = cv_net_create(&spec, 3, 5, &err);
+    cr_assert_not_null(net, "%s", err.msg);
+    const float x[15] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 1.0f, 0.5f, -1.5f, 0.25f, 0.0f, -0.3f, 0.7f, 0.2f, -0.9f, 0.6f};
+    const int32_t y[3] = {2, 0, 1};
+    const float w[3] = {2.0f, 0.0f, 0.5f};
+    const int64_t ids[3] = {0, 1, 2}, n = cv_net_grad_count(net);
+    double *want = calloc((size_t)n, sizeof *want), lw = 0.0;
+    for (int b = 0; b < 3; b++) { /* each sample alone, weighted by hand */
+        cv_net_forward(net, x + 5 * b, 1, false, 5, 0, ids + b);
+        lw += w[b] * cv_net_loss(net, y + b, NULL, 1);
+        cv_net_zero_grad(net);
+        cv_net_backward(net, y + b, NULL, 1, 3.0);
+        for (int64_t i = 0; i < n; i++) want[i] += w[b] * cv_net_grads(net)[i];
+    }
+    cv_net_forward(net, x, 3, false, 5, 0, ids);
+    const double got = cv_net_loss_w(net, y, NULL, w, 3);
+    cr_assert_float_eq(got, lw, 1e-6 * fabs(lw), "weighted loss %g, by hand %g", got, lw);
+    cv_metrics m = {0};
+    cv_net_metrics_w(net, y, NULL, w, 3, &m);
+    cr_assert_float_eq(m.loss, lw, 1e-6 * fabs(lw));
+    cr_assert_eq(m.count, 3, "accuracy and counts stay unweighted");
+    cv_net_zero_grad(net);
+    cv_net_backward_w(net, y, NULL, w, 3, 3.0);
+    for (int64_t i = 0; i < n; i++)
+        cr_assert_float_eq(cv_net_grads(net)[i], want[i], 1e-6, "gradient %lld: %g, by hand %g", (long long)i,
+                           (double)cv_net_grads(net)[i], want[i]);
+    free(want);
+    cv_net_free(net);
+    cv_model_spec_free(&spec);
+}

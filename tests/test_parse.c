@@ -566,3 +566,19 @@ Test(parse, repeated_statement)
     parse_fails(MLP_HEAD MLP_TAIL "fit epochs=2\nfit epochs=3\n", "m.model:5:",
                 "a second `fit` line (the first is line 4)");
 }
+
+Test(parse, class_weight)
+{
+    parse_ok(MLP_HEAD MLP_TAIL "fit class_weight=0:1,2:5.5\n");
+    cr_assert(spec.fit.n_class_weight == 3 && spec.fit.class_weight[1] == 1.0f && spec.fit.class_weight[2] == 5.5f);
+    cr_assert(!spec.fit.class_weight_balanced);
+    cv_model_spec_free(&spec);
+    parse_ok(MLP_HEAD MLP_TAIL "fit class_weight=balanced\n");
+    cr_assert(spec.fit.class_weight_balanced && spec.fit.class_weight_line == 4);
+    cv_model_spec_free(&spec);
+    parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=0:1,3:2\n", "m.model:4:",
+                "class_weight names class 3, but the model has 3 classes (0..2)");
+    parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=1:2,1:3\n", "m.model:4:", "class 1 is given twice");
+    parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=1:-2\n", "m.model:4:", "class 1 needs a finite weight >= 0");
+    parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=heavy\n", "m.model:4:", "expected balanced or CLASS:WEIGHT");
+}

@@ -19,6 +19,7 @@
 #include "convoy/optim.h"
 
 #define CV_MAX_LAYERS 64
+#define CV_MAX_CLASS_WEIGHTS 1024 /* classes a class_weight= map may name (0..1023) */
 
 typedef struct {
     int epochs;             /* default 1 */
@@ -26,6 +27,12 @@ typedef struct {
     float validation_split; /* default 0: fraction held out, chosen by a seeded shuffle */
     uint64_t seed;          /* default 42 */
     bool shuffle;           /* default true */
+    /* class_weight=C:W,C:W,... (classes not listed weigh 1) or class_weight=balanced (class c
+     * weighs n / (K n_c) over the training rows, as Keras's and scikit-learn's "balanced") */
+    bool class_weight_balanced;
+    int n_class_weight;     /* entries of class_weight[] given (0: none) */
+    float class_weight[CV_MAX_CLASS_WEIGHTS];
+    int class_weight_line;  /* 0: no class_weight key */
 } cv_fit_config;
 
 /** A hyperparameter site: `KEY=hp.int(lo,hi,step=s)`, `hp.float(lo,hi[,log])`,

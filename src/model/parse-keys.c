@@ -121,6 +121,7 @@ const key_desc parse_keys[K_COUNT] = {
     [K_CHECKPOINT] = KEY("checkpoint", V_PATH, R_ANY),
     [K_UPTO] = KEY("upto", V_INT, R_POS),
     [K_FINE_TUNE_LAST] = KEY("fine_tune_last", V_INT, R_NONNEG),
+    [K_CLASS_WEIGHT] = KEY("class_weight", V_PATH, R_ANY), /* balanced, or C:W,C:W: read by parse.c */
 };
 
 /* ---- statements: which keys each keyword takes ------------------------------------------ */
@@ -143,7 +144,7 @@ static const keyword_desc statements[] = {
      0, 0},
     {"fit", S_FIT, 0,
      B(K_EPOCHS) | B(K_BATCH_SIZE) | B(K_VAL_SPLIT) | B(K_SEED) | B(K_SHUFFLE) | CALLBACKS |
-         B(K_FINE_TUNE_LAST),
+         B(K_FINE_TUNE_LAST) | B(K_CLASS_WEIGHT),
      0, 0},
     {"augment", S_AUGMENT, 0,
      B(K_ROTATION) | B(K_WIDTH_SHIFT) | B(K_HEIGHT_SHIFT) | B(K_SHEAR) | B(K_ZOOM) | B(K_HFLIP) |

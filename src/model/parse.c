@@ -174,6 +174,37 @@ static int apply_augment(parser *P, const value *v, int line)
     return 0;
 }
 
+/* class_weight=balanced, or C:W,C:W,... (classes 0..CV_MAX_CLASS_WEIGHTS-1, weights finite >= 0) */
+static int parse_class_weight(parser *P, const value *v, cv_fit_config *f)
+{
+    const char *s = v->s;
+    f->class_weight_line = v->line;
+    if (strcmp(s, "balanced") == 0) {
+        f->class_weight_balanced = true;
+        return 0;
+    }
+    for (int c = 0; c < CV_MAX_CLASS_WEIGHTS; c++) f->class_weight[c] = 1.0f;
+    bool seen[CV_MAX_CLASS_WEIGHTS] = {false};
+    while (*s) {
+        char *end;
+        errno = 0;
+        const long c = strtol(s, &end, 10);
+        if (end == s || *end != ':' || c < 0 || c >= CV_MAX_CLASS_WEIGHTS || errno)
+            return parse_fail(P, v->line, "class_weight: expected balanced or CLASS:WEIGHT,... with classes 0..%d, "
+                              "got '%s'", CV_MAX_CLASS_WEIGHTS - 1, v->s);
+        s = end + 1;
+        const double w = strtod(s, &end);
+        if (end == s || (*end && *end != ',') || !isfinite(w) || w < 0)
+            return parse_fail(P, v->line, "class_weight: class %ld needs a finite weight >= 0, got '%s'", c, v->s);
+        if (seen[c]) return parse_fail(P, v->line, "class_weight: class %ld is given twice", c);
+        seen[c] = true;
+        f->class_weight[c] = (float)w;
+        if (c + 1 > f->n_class_weight) f->n_class_weight = (int)c + 1;
+        s = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
 static int apply_fit(parser *P, const value *v)
 {
     cv_fit_config *f = &P->spec->fit;
@@ -182,6 +213,7 @@ static int apply_fit(parser *P, const value *v)
     if (v[K_VAL_SPLIT].line) f->validation_split = (float)v[K_VAL_SPLIT].f;
     if (v[K_SEED].line) f->seed = (uint64_t)v[K_SEED].i;
     if (v[K_SHUFFLE].line) f->shuffle = v[K_SHUFFLE].b;
+    if (v[K_CLASS_WEIGHT].line && parse_class_weight(P, &v[K_CLASS_WEIGHT], f)) return -1;
     if (v[K_FINE_TUNE_LAST].line) { /* applied in finish(), once the base is known */
         P->spec->base.fine_tune_last = (int)v[K_FINE_TUNE_LAST].i;
         P->spec->base.fine_tune_line = v[K_FINE_TUNE_LAST].line;
@@ -384,6 +416,10 @@ static int finish(parser *P)
                             mon, metric, spec->optim_line);
     }
 
+    const int classes = last->out.d[0] == 1 ? 2 : last->out.d[0];
+    if (spec->fit.n_class_weight > classes)
+        return parse_fail(P, spec->fit.class_weight_line, "class_weight names class %d, but the model has %d classes "
+                          "(0..%d)", spec->fit.n_class_weight - 1, classes, classes - 1);
     /* the cross-entropies are fused with their output activation (see loss.h), or with
      * from_logits take a linear output's logits */
     const cv_loss_kind loss = spec->loss.kind;

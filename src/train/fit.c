@@ -246,7 +246,32 @@ typedef struct {
     cv_progress prog;
     cv_history hist;
     const char *save_path;   /* where a signal's or a --checkpoint-every save goes */
+    float class_w[CV_MAX_CLASS_WEIGHTS]; /* fit class_weight=: each class's loss weight */
 } trainer;
+
+/* fit class_weight=: the given weights (1 for classes not named), or "balanced": n / (K n_c)
+ * over the training rows (the same on every rank: each holds all of them). */
+static int class_weights(trainer *t, cv_err *err)
+{
+    const cv_fit_config *f = &t->spec->fit;
+    const cv_dataset *ds = &t->s.train;
+    if (!ds->has_labels)
+        return cv_errf(err, "%s:%d: class_weight needs integer class labels in /y, and %s has float targets",
+                       t->spec->file, f->class_weight_line, ds->path);
+    const int K = cv_net_outputs(t->net) == 1 ? 2 : cv_net_outputs(t->net);
+    if (K > CV_MAX_CLASS_WEIGHTS)
+        return cv_errf(err, "%s:%d: class_weight takes models of up to %d classes, this one has %d", t->spec->file,
+                       f->class_weight_line, CV_MAX_CLASS_WEIGHTS, K);
+    for (int c = 0; c < CV_MAX_CLASS_WEIGHTS; c++) t->class_w[c] = c < f->n_class_weight ? f->class_weight[c] : 1.0f;
+    if (f->class_weight_balanced) {
+        int64_t count[CV_MAX_CLASS_WEIGHTS] = {0};
+        for (int64_t i = 0; i < t->s.n_train; i++)
+            if (ds->labels[t->s.train_idx[i]] < K) count[ds->labels[t->s.train_idx[i]]]++;
+        for (int c = 0; c < K && c < CV_MAX_CLASS_WEIGHTS; c++)
+            t->class_w[c] = count[c] ? (float)((double)t->s.n_train / ((double)K * (double)count[c])) : 1.0f;
+    }
+    return 0;
+}
 
 /* The epoch plan: the micro-batches this rank computes in one epoch, its slice of every global
  * batch or, with --reproducible, its leaves of every global batch (counted, then written). */
@@ -314,6 +339,11 @@ static int set_up(trainer *t, cv_err *err)
              !(t->perm = cv_malloc(sizeof(int64_t) * (size_t)n, "epoch order", err)) ||
              (t->s.train.streamed ? cv_prefetch_start(&t->pf, &t->s.train, &t->nz, t->mb, err)
                                   : cv_batch_alloc(&t->mem, &t->s.train, t->mb, err));
+    if (!failed && spec->fit.class_weight_line) {
+        failed = class_weights(t, err);
+        for (int i = 0; !failed && i < (t->s.train.streamed ? 2 : 1); i++)
+            failed = cv_batch_weigh(t->s.train.streamed ? &t->pf.slot[i] : &t->mem, t->class_w, t->mb, err);
+    }
     if (cv_dist_agree(d, failed, err)) return -1;
     t->nparams = cv_net_param_count(t->net);
     /* every rank initialises identically from the seed; rank 0's copy is authoritative */
@@ -455,8 +485,8 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
                                       epoch, &t->aug_units, err);
         if (!failed && m->count > 0) {
             cv_net_forward(t->net, b->x, b->count, true, t->fit.seed, epoch, b->ids);
-            cv_net_metrics(t->net, b->labels, b->targets, b->count, mt);
-            cv_net_backward(t->net, b->labels, b->targets, b->count, (double)count);
+            cv_net_metrics_w(t->net, b->labels, b->targets, b->w, b->count, mt);
+            cv_net_backward_w(t->net, b->labels, b->targets, b->w, b->count, (double)count);
         }
         /* (cannot fail: a step has at most CV_XSUM_MAX_TERMS leaves) */
         if (o->reproducible && m->leaf_last && !failed) {

@@ -11,7 +11,15 @@ int cv_batch_alloc(cv_batch *b, const cv_dataset *ds, int max, cv_err *err)
     b->ids = cv_malloc(sizeof(int64_t) * (size_t)max, "batch ids", err);
     if (ds->has_labels) b->labels = cv_malloc(sizeof(int32_t) * (size_t)max, "batch labels", err);
     else b->targets = cv_malloc(sizeof(float) * (size_t)max * (size_t)ds->ydim, "batch targets", err);
-    return b->x && b->ids && (b->labels || b->targets) ? 0 : -1;
+    if (ds->weights) b->w = cv_malloc(sizeof(float) * (size_t)max, "batch weights", err);
+    return b->x && b->ids && (b->labels || b->targets) && (b->w || !ds->weights) ? 0 : -1;
+}
+
+int cv_batch_weigh(cv_batch *b, const float *class_w, int max, cv_err *err)
+{
+    b->class_w = class_w;
+    if (!b->w) b->w = cv_malloc(sizeof(float) * (size_t)max, "batch weights", err);
+    return b->w ? 0 : -1;
 }
 
 void cv_batch_free(cv_batch *b)
@@ -20,6 +28,7 @@ void cv_batch_free(cv_batch *b)
     free(b->targets);
     free(b->labels);
     free(b->ids);
+    free(b->w);
     memset(b, 0, sizeof *b);
 }
 
@@ -28,6 +37,8 @@ int cv_batch_fill(cv_batch *b, cv_dataset *ds, const cv_normalizer *nz, int coun
     b->count = count;
     if (cv_dataset_fetch(ds, nz, b->ids, count, b->x, err)) return -1;
     cv_dataset_gather_y(ds, b->ids, count, b->labels, b->targets);
+    for (int r = 0; b->w && r < count; r++)
+        b->w[r] = (ds->weights ? ds->weights[b->ids[r]] : 1.0f) * (b->class_w && b->labels ? b->class_w[b->labels[r]] : 1.0f);
     return 0;
 }
 

@@ -15,12 +15,16 @@ typedef struct {
     int32_t *labels;
     int64_t *ids;
     int count;
+    float *w;               /* the samples' loss weights (NULL: unweighted): the dataset's /w times */
+    const float *class_w;   /* ... the weight of the label's class (NULL: 1; cv_batch_weigh) */
 } cv_batch;
 
 int cv_batch_alloc(cv_batch *b, const cv_dataset *ds, int max, cv_err *err);
 void cv_batch_free(cv_batch *b);
 /** Inputs and labels/targets of rows b->ids[0..count) (sets b->count). */
 int cv_batch_fill(cv_batch *b, cv_dataset *ds, const cv_normalizer *nz, int count, cv_err *err);
+/** From now on the batch weighs each sample by class_w[its label] too (max: the batch's size). */
+int cv_batch_weigh(cv_batch *b, const float *class_w, int max, cv_err *err);
 
 typedef struct {
     pthread_t thread;
