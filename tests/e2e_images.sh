@@ -33,7 +33,7 @@ fi
 if [[ -e imgs/cat/a_rgb.png ]]; then
     "$convoy" convert images imgs --out one.h5 --val-out v1.h5 --val-split 0.3 --size 20,20 --seed 7 >out.txt ||
         fail "convert with a split: $(cat out.txt)"
-    grep -q "wrote one.h5: 6 images of 20x20x3 in 2 classes; v1.h5: 3 images" out.txt || fail "report: $(cat out.txt)"
+    grep -q "wrote one.h5: 8 images of 20x20x3 in 2 classes; v1.h5: 3 images" out.txt || fail "report: $(cat out.txt)"
     grep -q "ignored 1 file" out.txt || fail "the text file is not reported: $(cat out.txt)"
     OMP_NUM_THREADS=1 "$convoy" convert images imgs --out t1.h5 --size 20,20 >/dev/null &&
         OMP_NUM_THREADS=2 "$convoy" convert images imgs --out t2.h5 --size 20,20 >/dev/null || fail "convert on 1, 2 threads"
@@ -66,7 +66,7 @@ M
     grep -q "^1 dog" out.txt || fail "eval --confusion on unnamed data lacks the checkpoint's names: $(cat out.txt)"
     h5copy -i one.h5 -o nolabels.h5 -s /x -d /x || fail "h5copy"
     "$convoy" predict m.h5 --data nolabels.h5 --out p.csv >/dev/null || fail "predict without /y"
-    [[ $(wc -l <p.csv) -eq 7 ]] || fail "predict --data: $(wc -l <p.csv) lines for 6 images and a header"
+    [[ $(wc -l <p.csv) -eq 9 ]] || fail "predict --data: $(wc -l <p.csv) lines for 8 images and a header"
     head -1 p.csv | grep -qx "source,class,class_name,probability" || fail "CSV header: $(head -1 p.csv)"
     # an image file predicted directly is prepared as conversion prepared it: the same probabilities
     "$convoy" predict m.h5 imgs/cat/a_rgb.png --top-k 2 >img.csv || fail "predict an image file"
@@ -74,12 +74,17 @@ M
     row=$(sed -n 2p p.csv | cut -d, -f2-) file=$(sed -n 2p img.csv | cut -d, -f2-)
     [[ $row == "$file" ]] || fail "the image file ($file) and its converted row ($row) predict differently"
     "$convoy" predict m.h5 --images imgs --out all.h5 >/dev/null || fail "predict --images"
-    h5dump -H -d /predictions all.h5 | grep -q "( 9, 2 )" || fail "predict --images --out F.h5: $(h5dump -H all.h5)"
+    h5dump -H -d /predictions all.h5 | grep -q "( 11, 2 )" || fail "predict --images --out F.h5: $(h5dump -H all.h5)"
     "$convoy" visualize m.h5 --data nonames.h5 --out vis --sample 0 >out.txt || fail "visualize"
     grep -qE "^sample 0: class 0 cat, predicted [01] (cat|dog)" out.txt || fail "visualize lacks the named class: $(tail -1 out.txt)"
     expect 1 "notes.txt: not a PNG or JPEG image" -- "$convoy" predict m.h5 imgs/dog/notes.txt
     expect 2 "give one input" -- "$convoy" predict m.h5
     expect 2 "is one of the inputs" -- "$convoy" predict m.h5 --data one.h5 --out one.h5
+    expect 2 "is one of the inputs" -- "$convoy" predict m.h5 imgs/cat/a_rgb.png --out ./m.h5
+    expect 2 "is one of the inputs" -- "$convoy" predict m.h5 imgs/cat/a_rgb.png --out ./imgs/cat/../cat/a_rgb.png
+    "$convoy" predict m.h5 imgs/cat/a_rgb.png --out sub/none.csv 2>err.txt && fail "predict into a missing folder"
+    grep -q "sub/none.csv: cannot create (No such file or directory)" err.txt || fail "predict --out error: $(cat err.txt)"
+    expect 2 "more than 134217728 pixels" -- "$convoy" convert images imgs --out big.h5 --size 11600,11600
     # augment reads image folders too, and writes JPEG
     echo "augment rotation_range=20 horizontal_flip=true" > aug.txt
     "$convoy" augment --data imgs --config aug.txt --count 3 --save-to-dir aug --save-format jpeg >/dev/null ||

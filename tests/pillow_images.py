@@ -31,6 +31,10 @@ def make(d):
     Image.fromarray(ramp(35, 35, 1)[:, :, 0], "L").save(f"{d}/dog/h_grey.jpg")
     Image.fromarray(ramp(16, 12, 4), "CMYK").save(f"{d}/dog/i_cmyk.jpg")
     Image.fromarray(ramp(64, 48, 3)).save(f"{d}/dog/sub/g_progressive.JPEG", quality=80, progressive=True)
+    # Keras's order is by folder path, then name: dog/sub, dog/sub-x, dog/sub/deeper ('-' < '/')
+    for sub in ("dog/sub-x", "dog/sub/deeper"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+        Image.fromarray(ramp(20, 20, 3)).save(f"{d}/{sub}/j.png")
     with open(f"{d}/dog/notes.txt", "w") as f:
         f.write("not an image\n")
 

@@ -30,8 +30,8 @@ int cv_image_prepare(cv_image *img, int w, int h, int c, cv_err *err);
 
 /** Whether a file name is an image's by its extension: .png, .jpg, .jpeg, .jpe, any case. */
 bool cv_image_file_name(const char *name);
-/** The image files under dir, any depth, in Keras's order (a folder's files sorted, then its
- *  sub-folders sorted; symlinked folders not followed): *paths (n malloc'd strings in a malloc'd
+/** The image files under dir, any depth, in Keras's order (by folder path, then file name;
+ *  symlinked folders not followed): *paths (n malloc'd strings in a malloc'd
  *  array) for the caller to free. */
 int cv_image_files(const char *dir, char ***paths, int64_t *n, cv_err *err);
 
@@ -62,7 +62,7 @@ typedef void (*cv_progress_fn)(void *ctx, int64_t done, int64_t total);
 /** Makes the dataset out (and val_out when o->val_split > 0) from dir: one folder per class,
  *  classes the folder names in sorted (byte) order, as Keras's class_names; inside each the image
  *  files of any depth, in sorted order (symlinked subfolders are not followed, as Keras's
- *  follow_links=False). /x uint8 (N,H,W,C) in chunks, /y int32, attributes `classes`,
+ *  follow_links=False), by folder path then file name as Keras sorts them. /x uint8 (N,H,W,C) in chunks, /y int32, attributes `classes`,
  *  `image_size` (H,W), `image_channels`, `image_filter`. Validation takes round(val_split x n)
  *  files of each class with n >= 2, chosen by seed; both files keep the sorted order. Memory stays
  *  bounded by a batch of images per rank. Under MPI the ranks decode disjoint files and rank 0

@@ -351,6 +351,8 @@ static int parse_size(const char *s, int *h, int *w)
     long a, b;
     if (cli_int("--size", buf, 1, CV_IMAGE_MAX_SIDE, &a) || cli_int("--size", comma ? comma + 1 : buf, 1, CV_IMAGE_MAX_SIDE, &b))
         return -1;
+    if (a * b > CV_IMAGE_MAX_PIXELS)
+        return cli_usage_fail(NULL, "--size %ld,%ld: more than %lld pixels per image", a, b, (long long)CV_IMAGE_MAX_PIXELS);
     *h = (int)a, *w = (int)b;
     return 0;
 }

@@ -4,9 +4,12 @@
  * answer is a CSV of source, class, class name and probability (its top K classes with
  * --top-k), on stdout or in --out F.csv; --out F.h5 keeps every output in /predictions. */
 #define _DEFAULT_SOURCE /* strdup */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "convoy/checkpoint.h"
@@ -116,6 +119,14 @@ static void write_csv(FILE *f, const float *pred, int64_t n, int K, int top_k, c
     free(taken);
 }
 
+/* whether a and b name one existing file (by device and inode, whatever the spelling) */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!a || !b) return false;
+    return strcmp(a, b) == 0 || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+}
+
 static bool ends_with(const char *s, const char *tail)
 {
     const size_t n = strlen(s), t = strlen(tail);
@@ -178,8 +189,8 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
         free(found);
     }
     if (rc == 0 && images && files.n == 0) rc = cli_fail(d, "%s: no .png, .jpg or .jpeg images in it", images);
-    for (int64_t i = 0; rc == 0 && out && i <= files.n; i++) /* never write over an input */
-        if (strcmp(out, i < files.n ? files.path[i] : data ? data : pos[0]) == 0 || strcmp(out, pos[0]) == 0)
+    for (int64_t i = -2; rc == 0 && out && i < files.n; i++) /* never write over an input (same file, any name) */
+        if (same_file(out, i == -2 ? pos[0] : i == -1 ? data : files.path[i]))
             rc = cli_usage_fail(d, "predict: --out %s is one of the inputs", out);
     if (rc == 0 && (data ? cv_dataset_load_inputs(&ds, data, &err) || cv_check_data(spec, &ds, &err)
                          : images_dataset(&files, spec, &info, &ds, &err)))
@@ -201,13 +212,21 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
         rc = cli_fail(d, "predict: %s is not a classifier; write its outputs with --out F.h5", pos[0]);
     } else {
         cv_loss_probabilities(&spec->loss, pred, ds.n, K, pred); /* logits (from_logits) to probabilities */
-        FILE *f = out ? fopen(out, "w") : stdout;
+        /* a file: written whole to a temporary name, then renamed (never half a CSV) */
+        char tmp[4096] = "";
+        if (out) snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
+        FILE *f = out ? fopen(tmp, "w") : stdout;
         if (!f) {
-            rc = cli_fail(d, "%s: cannot create", out);
+            rc = cli_fail(d, "%s: cannot create (%s)", out, strerror(errno));
         } else {
             write_csv(f, pred, ds.n, K, (int)top_k, data ? NULL : &files, &info);
-            if (out && fclose(f) != 0) rc = cli_fail(d, "%s: cannot write", out);
-            else if (out) printf("wrote %s: %lld row%s\n", out, (long long)ds.n, ds.n == 1 ? "" : "s");
+            const int e = ferror(f) || (out ? fflush(f) != 0 || fsync(fileno(f)) != 0 : fflush(f) != 0) ? errno : 0;
+            if (out && (fclose(f) != 0 || e || rename(tmp, out) != 0)) {
+                rc = cli_fail(d, "%s: cannot write (%s)", out, strerror(e ? e : errno));
+                unlink(tmp);
+            } else if (out) {
+                printf("wrote %s: %lld row%s\n", out, (long long)ds.n, ds.n == 1 ? "" : "s");
+            }
         }
     }
 done:

@@ -4,14 +4,17 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cv_errf(cv_err *err, const char *fmt, ...)
 {
-    if (err) {
+    if (err) { /* through a copy: the arguments may include err->msg itself ("%s: %s", path, err->msg) */
+        char msg[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
+        memcpy(err->msg, msg, sizeof msg);
     }
     return -1;
 }

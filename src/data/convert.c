@@ -369,25 +369,30 @@ int cv_convert_cifar(const char *srcdir, const char *outdir, int which, bool coa
     snprintf(path, sizeof path, "%s/%s", srcdir,
              which == 10 ? "batches.meta.txt" : coarse ? "coarse_label_names.txt" : "fine_label_names.txt");
     int rc = cifar_names(path, names, classes, err);
-    if (rc == 0) rc = mkdir_p(outdir, err);
+    /* every input read and checked before anything is written */
+    uint8_t *x[2] = {NULL, NULL};
+    int32_t *y[2] = {NULL, NULL};
+    int64_t n[2] = {0, 0};
     for (int s = 0; s < 2 && rc == 0; s++) {
-        uint8_t *x = NULL;
-        int32_t *y = NULL;
-        int64_t n = 0;
         const int files = which == 10 && s == 0 ? 5 : 1;
         for (int k = 0; k < files && rc == 0; k++) {
             if (which == 10)
                 snprintf(path, sizeof path, s == 0 ? "%s/data_batch_%d.bin" : "%s/test_batch.bin", srcdir, k + 1);
             else
                 snprintf(path, sizeof path, "%s/%s", srcdir, s == 0 ? "train.bin" : "test.bin");
-            rc = cifar_records(path, which == 10 ? 1 : 2, which == 10 || coarse ? 0 : 1, classes, &x, &y, &n, err);
+            rc = cifar_records(path, which == 10 ? 1 : 2, which == 10 || coarse ? 0 : 1, classes, &x[s], &y[s], &n[s], err);
         }
-        const cv_data_info info = {classes, names, 32, 32, 3, "none (32x32 as CIFAR distributes them)"};
-        if (rc == 0 && snprintf(path, sizeof path, "%s/%s", outdir, s == 0 ? "train.h5" : "test.h5") >= (int)sizeof path)
+    }
+    if (rc == 0) rc = mkdir_p(outdir, err);
+    const cv_data_info info = {classes, names, 32, 32, 3, "none (32x32 as CIFAR distributes them)"};
+    for (int s = 0; s < 2 && rc == 0; s++) {
+        if (snprintf(path, sizeof path, "%s/%s", outdir, s == 0 ? "train.h5" : "test.h5") >= (int)sizeof path)
             rc = cv_errf(err, "%s: path too long", outdir);
-        if (rc == 0) rc = cv_dataset_write_info(path, n, cv_shape_hwc(32, 32, 3), CV_DTYPE_U8, x, y, NULL, 0, &info, err);
-        free(x);
-        free(y);
+        if (rc == 0) rc = cv_dataset_write_info(path, n[s], cv_shape_hwc(32, 32, 3), CV_DTYPE_U8, x[s], y[s], NULL, 0, &info, err);
+    }
+    for (int s = 0; s < 2; s++) {
+        free(x[s]);
+        free(y[s]);
     }
     for (int i = 0; i < classes; i++) free(names[i]);
     return rc;

@@ -97,9 +97,28 @@ static int list_dir(const char *dir, name_list *out, cv_err *err)
     return rc;
 }
 
-/* Adds the image files under dir with label y: a folder's own files in sorted order, then its
- * sub-folders in sorted order (Keras's order: by folder, then file name); symlinked folders
- * are not followed. */
+/* Keras's order of a class's files: by folder path, then file name (os.walk's (root, name)
+ * pairs sorted), so "a/b-c/x" comes before "a/b/x/y" ('-' < '/'). */
+static int by_folder_then_name(const void *pa, const void *pb)
+{
+    const char *a = *(char *const *)pa, *b = *(char *const *)pb;
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    const size_t da = sa ? (size_t)(sa - a) : 0, db = sb ? (size_t)(sb - b) : 0;
+    const int c = strncmp(a, b, da < db ? da : db);
+    if (c) return c;
+    if (da != db) return da < db ? -1 : 1; /* one folder path is a prefix of the other: the shorter first */
+    return strcmp(sa ? sa + 1 : a, sb ? sb + 1 : b);
+}
+
+/* Sorts files [from, n) into Keras's order (their labels are all the same). */
+static void keras_order(file_list *files, int64_t from)
+{
+    if (files->n - from > 1)
+        qsort(files->path + from, (size_t)(files->n - from), sizeof *files->path, by_folder_then_name);
+}
+
+/* Adds the image files under dir with label y (to be put in Keras's order by keras_order);
+ * symlinked folders are not followed. */
 static int walk(const char *dir, int32_t y, file_list *files, cv_imageset_report *rep, int depth, cv_err *err)
 {
     if (depth > 64) return cv_errf(err, "%s: folders nested more than 64 deep", dir);
@@ -146,6 +165,7 @@ int cv_image_files(const char *dir, char ***paths, int64_t *n, cv_err *err)
         free_files(&files);
         return -1;
     }
+    keras_order(&files, 0);
     free(files.label);
     *paths = files.path;
     *n = files.n;
@@ -174,6 +194,7 @@ static int scan(const char *dir, name_list *classes, file_list *files, cv_images
         const int64_t before = files->n;
         rc = push_name(classes, entries.name[i], err);
         if (rc == 0) rc = walk(path, classes->n - 1, files, rep, 0, err);
+        if (rc == 0) keras_order(files, before);
         if (rc == 0 && files->n == before)
             rc = cv_errf(err, "%s: class folder with no images (.png, .jpg or .jpeg files); remove it or add some",
                          path);
@@ -225,7 +246,7 @@ static int open_out(out_file *o, const char *path, const cv_imageset_report *rep
     o->path = path;
     o->n = 0;
     o->x = o->y = -1;
-    o->f = cv_h5_create_tmp(path, o->tmp, sizeof o->tmp, err);
+    o->f = cv_h5_create_tmp_disk(path, o->tmp, sizeof o->tmp, err);
     if (o->f < 0) return -1;
     const int64_t img = (int64_t)rep->w * rep->h * rep->channels;
     const hsize_t xd[4] = {0, (hsize_t)rep->h, (hsize_t)rep->w, (hsize_t)rep->channels}, yd[1] = {0};
@@ -248,7 +269,7 @@ static void close_out(out_file *o, bool keep, cv_err *err, int *rc)
     o->x = o->y = -1;
     if (o->f < 0) return;
     if (keep && *rc == 0)
-        *rc = cv_h5_commit(o->f, o->tmp, o->path, err);
+        *rc = cv_h5_commit_disk(o->f, o->tmp, o->path, err);
     else
         cv_h5_abort(o->f, o->tmp);
     o->f = -1;
@@ -299,12 +320,26 @@ int cv_convert_images(const char *dir, const char *out, const char *val_out, con
     if (rc == 0 && !(val = malloc(sizeof *val * (size_t)files.n))) rc = cv_errf(err, "out of memory");
     if (rc == 0) rc = split(&files, classes.n, o->val_split, o->seed, val, err);
     if (rc == 0) rc = first_shape(&files, o, rep, err);
-    if (cv_dist_agree(d, rc != 0, err)) goto done;
+    if (cv_dist_agree(d, rc != 0, err)) {
+        rc = -1;
+        goto done;
+    }
+    /* every rank listed the folder itself: the lists must be the same (a node-local folder, or
+     * files changing during the scan, would otherwise mix up the rounds) */
+    uint64_t h = cv_hash_bytes(CV_HASH_INIT, &files.n, sizeof files.n);
+    for (int64_t i = 0; i < files.n; i++)
+        h = cv_hash_bytes(cv_hash_bytes(h, files.path[i], strlen(files.path[i]) + 1), &files.label[i], sizeof *files.label);
+    h = cv_hash_bytes(cv_hash_bytes(h, val, sizeof *val * (size_t)files.n), &rep->w, 3 * sizeof rep->w);
+    if (cv_dist_check_same(d, h, "listing of the image folder (is it the same on every node?)", err)) {
+        rc = -1;
+        goto done;
+    }
 
     /* the order written: training files, then validation files, each in listing order */
     int64_t *order = malloc(sizeof *order * (size_t)files.n), n_train = 0;
-    if (!order) {
-        rc = cv_errf(err, "out of memory");
+    if (cv_dist_agree(d, !order && cv_errf(err, "out of memory listing %lld files", (long long)files.n), err)) {
+        free(order);
+        rc = -1;
         goto done;
     }
     for (int pass = 0; pass < 2; pass++)
@@ -312,31 +347,37 @@ int cv_convert_images(const char *dir, const char *out, const char *val_out, con
             if (val[i] == (pass == 1)) order[n_train++] = i;
     n_train = 0;
     for (int64_t i = 0; i < files.n; i++) n_train += !val[i];
-    if (val_out && n_train == files.n) {
+    if (val_out && n_train == files.n) { /* the same on every rank */
         free(order);
         rc = cv_errf(err, "--val-split %g takes no file (each class needs 2 or more images for a split)", o->val_split);
         goto done;
     }
     const int64_t img = (int64_t)rep->w * rep->h * rep->channels, slot = img + (int64_t)sizeof(int32_t);
-    mine = malloc((size_t)(PER_RANK * slot));
+    /* images per rank per round: 32, fewer for large images (a round's gather stays below 1 GiB) */
+    const int per = (int)(slot * PER_RANK <= ((int64_t)1 << 30) ? PER_RANK : ((int64_t)1 << 30) / slot > 1 ? ((int64_t)1 << 30) / slot : 1);
+    mine = malloc((size_t)(per * slot));
     if (d->rank == 0) {
-        all = malloc((size_t)(PER_RANK * slot) * (size_t)d->size);
-        stage = malloc((size_t)(PER_RANK * img) * (size_t)d->size);
-        stage_y = malloc(sizeof *stage_y * PER_RANK * (size_t)d->size);
+        all = malloc((size_t)(per * slot) * (size_t)d->size);
+        stage = malloc((size_t)(per * img) * (size_t)d->size);
+        stage_y = malloc(sizeof *stage_y * per * (size_t)d->size);
     }
     if (!mine || (d->rank == 0 && (!all || !stage || !stage_y))) rc = cv_errf(err, "out of memory for a batch of images");
     if (rc == 0 && d->rank == 0) {
         rc = open_out(&outs[0], out, rep, classes.name, classes.n, err);
         if (rc == 0 && val_out) rc = open_out(&outs[1], val_out, rep, classes.name, classes.n, err);
     }
-    for (int64_t start = 0; !cv_dist_agree(d, rc != 0, err) && start < files.n; start += (int64_t)PER_RANK * d->size) {
+    for (int64_t start = 0; start < files.n; start += (int64_t)per * d->size) {
+        if (cv_dist_agree(d, rc != 0, err)) {
+            rc = -1;
+            break;
+        }
         int32_t *status = (int32_t *)mine;
-        uint8_t *px = mine + PER_RANK * sizeof(int32_t);
+        uint8_t *px = mine + per * sizeof(int32_t);
         /* the rank's share of the round, decoded by its threads; a file that fails is read again
          * below, alone, for its message (the first in order, whatever the thread count) */
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int s = 0; s < PER_RANK; s++) {
-            const int64_t k = start + (int64_t)d->rank * PER_RANK + s;
+        for (int s = 0; s < per; s++) {
+            const int64_t k = start + (int64_t)d->rank * per + s;
             status[s] = -2; /* past the end */
             if (k >= files.n) continue;
             const int64_t i = order[k];
@@ -348,9 +389,9 @@ int cv_convert_images(const char *dir, const char *out, const char *val_out, con
             cv_image_free(&im);
             status[s] = ok ? files.label[i] : -1;
         }
-        for (int s = 0; s < PER_RANK && rc == 0 && !o->skip_bad; s++) {
+        for (int s = 0; s < per && rc == 0 && !o->skip_bad; s++) {
             if (status[s] != -1) continue;
-            const char *path = files.path[order[start + (int64_t)d->rank * PER_RANK + s]];
+            const char *path = files.path[order[start + (int64_t)d->rank * per + s]];
             cv_image im;
             if (cv_image_read(path, &im, o->draft ? rep->w : 0, o->draft ? rep->h : 0, err) == 0 &&
                 cv_image_prepare(&im, rep->w, rep->h, rep->channels, err) == 0)
@@ -364,7 +405,7 @@ int cv_convert_images(const char *dir, const char *out, const char *val_out, con
             rc = -1;
             break;
         }
-        if (cv_dist_gather(d, mine, PER_RANK * slot, all, err)) {
+        if (cv_dist_gather(d, mine, per * slot, all, err)) {
             rc = -1;
             continue;
         }
@@ -373,20 +414,20 @@ int cv_convert_images(const char *dir, const char *out, const char *val_out, con
         uint8_t *sx[2] = {stage, NULL};
         int32_t *sy[2] = {stage_y, NULL};
         /* one round's rows go to at most two files: training rows first, then validation rows */
-        const int64_t cap = (int64_t)PER_RANK * d->size;
+        const int64_t cap = (int64_t)per * d->size;
         int64_t n_round = 0, first_val = cap;
         for (int r = 0; r < d->size; r++)
-            for (int s = 0; s < PER_RANK; s++) {
-                const int64_t k = start + (int64_t)r * PER_RANK + s;
+            for (int s = 0; s < per; s++) {
+                const int64_t k = start + (int64_t)r * per + s;
                 if (k < files.n && k >= n_train && first_val == cap) first_val = n_round;
                 if (k < files.n) n_round++;
             }
         sx[1] = stage + first_val * img, sy[1] = stage_y + first_val;
         for (int r = 0; r < d->size; r++) {
-            const uint8_t *block = all + (size_t)r * PER_RANK * slot;
+            const uint8_t *block = all + (size_t)r * per * slot;
             const int32_t *st = (const int32_t *)block;
-            for (int s = 0; s < PER_RANK; s++) {
-                const int64_t k = start + (int64_t)r * PER_RANK + s;
+            for (int s = 0; s < per; s++) {
+                const int64_t k = start + (int64_t)r * per + s;
                 if (st[s] == -2) continue;
                 if (st[s] < 0) {
                     if (!rep->skipped++)
@@ -394,7 +435,7 @@ int cv_convert_images(const char *dir, const char *out, const char *val_out, con
                     continue;
                 }
                 const int t = k >= n_train;
-                memcpy(sx[t] + rows[t] * img, block + PER_RANK * sizeof(int32_t) + s * img, (size_t)img);
+                memcpy(sx[t] + rows[t] * img, block + per * sizeof(int32_t) + s * img, (size_t)img);
                 sy[t][rows[t]++] = st[s];
             }
         }

@@ -89,7 +89,7 @@ static const char *create_reason(int e)
     }
 }
 
-hid_t cv_h5_create_tmp(const char *path, char *tmp, size_t tmpsize, cv_err *err)
+static hid_t create_tmp(const char *path, char *tmp, size_t tmpsize, bool on_disk, cv_err *err)
 {
     cv_h5_quiet();
     int len = snprintf(tmp, tmpsize, "%s.tmp.%ld", path, (long)getpid());
@@ -119,7 +119,7 @@ hid_t cv_h5_create_tmp(const char *path, char *tmp, size_t tmpsize, cv_err *err)
      * frees it even if a caller leaked a dataset or group handle. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
-        H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
+        (!on_disk && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0)) {
         if (fapl >= 0) H5Pclose(fapl);
         tmp[0] = '\0';
         return cv_errf(err, "%s: cannot create (HDF5 property list failed)", path);
@@ -131,6 +131,16 @@ hid_t cv_h5_create_tmp(const char *path, char *tmp, size_t tmpsize, cv_err *err)
         return cv_errf(err, "%s: cannot create (HDF5 failed)", path);
     }
     return f;
+}
+
+hid_t cv_h5_create_tmp(const char *path, char *tmp, size_t tmpsize, cv_err *err)
+{
+    return create_tmp(path, tmp, tmpsize, false, err);
+}
+
+hid_t cv_h5_create_tmp_disk(const char *path, char *tmp, size_t tmpsize, cv_err *err)
+{
+    return create_tmp(path, tmp, tmpsize, true, err);
 }
 
 /* fsync a file or directory by name; directories on some filesystems refuse (EINVAL). */
@@ -162,6 +172,8 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+static int replace(const char *tmp, const char *path, cv_err *err);
+
 int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err)
 {
     /* the in-memory image, then the temporary file, fsync, rename, fsync of the directory */
@@ -188,6 +200,22 @@ int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err)
         unlink(tmp);
         return cv_errf(err, "%s: cannot write (%s)", path, strerror(e));
     }
+    return replace(tmp, path, err);
+}
+
+int cv_h5_commit_disk(hid_t file, const char *tmp, const char *path, cv_err *err)
+{
+    const bool ok = H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0;
+    if (H5Fclose(file) < 0 || !ok || fsync_path(tmp, false) != 0) {
+        unlink(tmp);
+        return cv_errf(err, "%s: cannot write (disk full or file size limit reached?)", path);
+    }
+    return replace(tmp, path, err);
+}
+
+/* The temporary file renamed onto path, durably. */
+static int replace(const char *tmp, const char *path, cv_err *err)
+{
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
@@ -207,7 +235,7 @@ int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err)
 
 void cv_h5_abort(hid_t file, const char *tmp)
 {
-    if (file >= 0) H5Fclose(file); /* in memory: nothing reached the disk */
+    if (file >= 0) H5Fclose(file); /* in memory: nothing reached the disk (on disk: removed below) */
     if (tmp && tmp[0]) unlink(tmp);
 }
 

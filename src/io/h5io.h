@@ -21,6 +21,11 @@ hid_t cv_h5_open_read(const char *path, cv_err *err);
  *  until the rename. */
 hid_t cv_h5_create_tmp(const char *path, char *tmp, size_t tmpsize, cv_err *err);
 int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err);
+/** The same for files too large to build in memory (an image folder's dataset): written to the
+ *  temporary file as it grows (HDF5's default driver), committed by cv_h5_commit_disk (flush,
+ *  fsync, rename), removed by cv_h5_abort. */
+hid_t cv_h5_create_tmp_disk(const char *path, char *tmp, size_t tmpsize, cv_err *err);
+int cv_h5_commit_disk(hid_t file, const char *tmp, const char *path, cv_err *err);
 void cv_h5_abort(hid_t file, const char *tmp);
 
 /** Whole-dataset writes (name may contain '/', intermediate groups are created). */
