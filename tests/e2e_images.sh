@@ -73,6 +73,13 @@ M
     [[ $(wc -l <img.csv) -eq 3 ]] || fail "--top-k 2: $(cat img.csv)"
     row=$(sed -n 2p p.csv | cut -d, -f2-) file=$(sed -n 2p img.csv | cut -d, -f2-)
     [[ $row == "$file" ]] || fail "the image file ($file) and its converted row ($row) predict differently"
+    # after --draft, predict decodes JPEGs with draft too: a photo predicts as its converted row
+    "$convoy" convert images imgs --out dr.h5 --size 20,20 --draft >/dev/null || fail "convert --draft 20x20"
+    "$convoy" train m.model --data dr.h5 --quiet --epochs 1 --checkpoint md.h5 || fail "train on the draft data"
+    "$convoy" predict md.h5 --data dr.h5 >pd.csv && "$convoy" predict md.h5 imgs/dog/f_baseline.jpg >pf.csv ||
+        fail "predict after --draft"
+    [[ $(sed -n 7p pd.csv | cut -d, -f2-) == "$(sed -n 2p pf.csv | cut -d, -f2-)" ]] ||
+        fail "after --draft the photo ($(sed -n 2p pf.csv)) and its row ($(sed -n 7p pd.csv)) predict differently"
     "$convoy" predict m.h5 --images imgs --out all.h5 >/dev/null || fail "predict --images"
     h5dump -H -d /predictions all.h5 | grep -q "( 11, 2 )" || fail "predict --images --out F.h5: $(h5dump -H all.h5)"
     "$convoy" visualize m.h5 --data nonames.h5 --out vis --sample 0 >out.txt || fail "visualize"

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "convoy/data.h"
 #include "convoy/dist.h"
@@ -36,6 +37,10 @@ bool cv_image_file_name(const char *name);
 int cv_image_files(const char *dir, char ***paths, int64_t *n, cv_err *err);
 
 #define CV_IMAGESET_FILTER "bilinear-antialias (Pillow Image.BILINEAR)"
+/* the image_filter of --draft conversions: predict then decodes JPEGs the same way */
+#define CV_IMAGESET_FILTER_DRAFT "bilinear-antialias (Pillow Image.BILINEAR) after JPEG draft"
+/** Whether an image_filter says the JPEGs were decoded with draft (cv_jpeg_read's shrink). */
+static inline bool cv_imageset_filter_draft(const char *filter) { return strstr(filter, "JPEG draft") != NULL; }
 
 typedef struct {
     int w, h;          /* output size; 0: the first image's */

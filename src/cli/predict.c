@@ -58,7 +58,8 @@ static int images_dataset(const paths *files, const cv_model_spec *spec, const c
     if (!x) return -1;
     for (int64_t i = 0; i < files->n; i++) {
         cv_image img;
-        if (cv_image_read(files->path[i], &img, 0, 0, err) ||
+        const bool draft = cv_imageset_filter_draft(info->image_filter); /* as the training images were decoded */
+        if (cv_image_read(files->path[i], &img, draft ? in.d[1] : 0, draft ? in.d[0] : 0, err) ||
             cv_image_prepare(&img, in.d[1], in.d[0], in.d[2], err)) {
             if (!strstr(err->msg, files->path[i])) cv_errf(err, "%s: %s", files->path[i], err->msg);
             cv_image_free(&img);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "convoy/rng.h"
 #include "io/h5io.h"
@@ -241,7 +242,7 @@ typedef struct {
 } out_file;
 
 static int open_out(out_file *o, const char *path, const cv_imageset_report *rep, char **classes, int n_classes,
-                    cv_err *err)
+                    bool draft, cv_err *err)
 {
     o->path = path;
     o->n = 0;
@@ -257,22 +258,46 @@ static int open_out(out_file *o, const char *path, const cv_imageset_report *rep
         cv_h5_attr_write_i64(o->f, "image_height", rep->h, path, err) ||
         cv_h5_attr_write_i64(o->f, "image_width", rep->w, path, err) ||
         cv_h5_attr_write_i64(o->f, "image_channels", rep->channels, path, err) ||
-        cv_h5_attr_write_str(o->f, "image_filter", CV_IMAGESET_FILTER, path, err))
+        cv_h5_attr_write_str(o->f, "image_filter", draft ? CV_IMAGESET_FILTER_DRAFT : CV_IMAGESET_FILTER, path, err))
         return -1;
     return 0;
 }
 
-static void close_out(out_file *o, bool keep, cv_err *err, int *rc)
+/* Drops an output: its temporary file removed, the path untouched. */
+static void drop_out(out_file *o)
 {
     if (o->x >= 0) H5Dclose(o->x);
     if (o->y >= 0) H5Dclose(o->y);
     o->x = o->y = -1;
-    if (o->f < 0) return;
-    if (keep && *rc == 0)
-        *rc = cv_h5_commit_disk(o->f, o->tmp, o->path, err);
-    else
-        cv_h5_abort(o->f, o->tmp);
+    if (o->f >= 0) cv_h5_abort(o->f, o->tmp);
     o->f = -1;
+}
+
+/* Both outputs closed and synced, then both renamed: neither replaces its path unless both
+ * could be written. */
+static int keep_outs(out_file *outs, int n, cv_err *err)
+{
+    int rc = 0;
+    bool closed[2] = {false, false};
+    for (int t = 0; t < n; t++) {
+        if (outs[t].f < 0) continue;
+        if (rc) {
+            drop_out(&outs[t]);
+            continue;
+        }
+        H5Dclose(outs[t].x);
+        H5Dclose(outs[t].y);
+        outs[t].x = outs[t].y = -1;
+        rc = cv_h5_close_disk(outs[t].f, outs[t].tmp, outs[t].path, err); /* removes it on failure */
+        outs[t].f = -1;
+        closed[t] = rc == 0;
+    }
+    for (int t = 0; t < n; t++) {
+        if (!closed[t]) continue;
+        if (rc == 0) rc = cv_h5_replace(outs[t].tmp, outs[t].path, err);
+        else unlink(outs[t].tmp);
+    }
+    return rc;
 }
 
 /* The first image's size and channels, for what the options leave open. */
@@ -363,8 +388,8 @@ int cv_convert_images(const char *dir, const char *out, const char *val_out, con
     }
     if (!mine || (d->rank == 0 && (!all || !stage || !stage_y))) rc = cv_errf(err, "out of memory for a batch of images");
     if (rc == 0 && d->rank == 0) {
-        rc = open_out(&outs[0], out, rep, classes.name, classes.n, err);
-        if (rc == 0 && val_out) rc = open_out(&outs[1], val_out, rep, classes.name, classes.n, err);
+        rc = open_out(&outs[0], out, rep, classes.name, classes.n, o->draft, err);
+        if (rc == 0 && val_out) rc = open_out(&outs[1], val_out, rep, classes.name, classes.n, o->draft, err);
     }
     for (int64_t start = 0; start < files.n; start += (int64_t)per * d->size) {
         if (cv_dist_agree(d, rc != 0, err)) {
@@ -456,10 +481,10 @@ int cv_convert_images(const char *dir, const char *out, const char *val_out, con
         rc = cv_errf(err, "%s: no validation image could be read", dir);
     rep->written = outs[0].n;
     rep->val_written = outs[1].n;
-    for (int t = 0; t < 2; t++) close_out(&outs[t], true, err, &rc);
+    if (rc == 0) rc = keep_outs(outs, 2, err);
     if (cv_dist_agree(d, rc != 0, err)) rc = -1;
 done:
-    for (int t = 0; t < 2; t++) close_out(&outs[t], false, err, &rc);
+    for (int t = 0; t < 2; t++) drop_out(&outs[t]);
     free(mine);
     free(all);
     free(stage);
@@ -511,7 +536,7 @@ int cv_dataset_from_images(const char *dir, const cv_imageset_opts *o, cv_datase
         ds->class_names = classes.name; /* the dataset owns them now */
         classes = (name_list){0};
         ds->image_h = rep.h, ds->image_w = rep.w, ds->image_c = rep.channels;
-        snprintf(ds->image_filter, sizeof ds->image_filter, "%s", CV_IMAGESET_FILTER);
+        snprintf(ds->image_filter, sizeof ds->image_filter, "%s", o->draft ? CV_IMAGESET_FILTER_DRAFT : CV_IMAGESET_FILTER);
     }
     free_files(&files);
     free_names(&classes);

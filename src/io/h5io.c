@@ -172,8 +172,6 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-static int replace(const char *tmp, const char *path, cv_err *err);
-
 int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err)
 {
     /* the in-memory image, then the temporary file, fsync, rename, fsync of the directory */
@@ -200,21 +198,26 @@ int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err)
         unlink(tmp);
         return cv_errf(err, "%s: cannot write (%s)", path, strerror(e));
     }
-    return replace(tmp, path, err);
+    return cv_h5_replace(tmp, path, err);
 }
 
-int cv_h5_commit_disk(hid_t file, const char *tmp, const char *path, cv_err *err)
+int cv_h5_close_disk(hid_t file, const char *tmp, const char *path, cv_err *err)
 {
     const bool ok = H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0;
     if (H5Fclose(file) < 0 || !ok || fsync_path(tmp, false) != 0) {
         unlink(tmp);
         return cv_errf(err, "%s: cannot write (disk full or file size limit reached?)", path);
     }
-    return replace(tmp, path, err);
+    return 0;
+}
+
+int cv_h5_commit_disk(hid_t file, const char *tmp, const char *path, cv_err *err)
+{
+    return cv_h5_close_disk(file, tmp, path, err) ? -1 : cv_h5_replace(tmp, path, err);
 }
 
 /* The temporary file renamed onto path, durably. */
-static int replace(const char *tmp, const char *path, cv_err *err)
+int cv_h5_replace(const char *tmp, const char *path, cv_err *err)
 {
     if (rename(tmp, path) != 0) {
         int e = errno;

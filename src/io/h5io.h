@@ -26,6 +26,10 @@ int cv_h5_commit(hid_t file, const char *tmp, const char *path, cv_err *err);
  *  fsync, rename), removed by cv_h5_abort. */
 hid_t cv_h5_create_tmp_disk(const char *path, char *tmp, size_t tmpsize, cv_err *err);
 int cv_h5_commit_disk(hid_t file, const char *tmp, const char *path, cv_err *err);
+/** cv_h5_commit_disk in two halves, for outputs that must appear together: close and sync the
+ *  temporary file (removed on failure), then rename it onto path, durably. */
+int cv_h5_close_disk(hid_t file, const char *tmp, const char *path, cv_err *err);
+int cv_h5_replace(const char *tmp, const char *path, cv_err *err);
 void cv_h5_abort(hid_t file, const char *tmp);
 
 /** Whole-dataset writes (name may contain '/', intermediate groups are created). */
