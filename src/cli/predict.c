@@ -3,7 +3,7 @@
  * checkpoint records from `convert images`, else the model's input shape). A classifier's
  * answer is a CSV of source, class, class name and probability (its top K classes with
  * --top-k), on stdout or in --out F.csv; --out F.h5 keeps every output in /predictions. */
-#define _DEFAULT_SOURCE /* strdup */
+#define _DEFAULT_SOURCE /* fsync, getpid */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,28 +18,31 @@
 #include "convoy/imageset.h"
 #include "convoy/train.h"
 
+/* The image files to predict: the command line's (a view of argv), or those found under
+ * --images (owned: found) */
 typedef struct {
-    char **path;
-    int64_t n, cap;
+    const char *const *path;
+    int64_t n;
+    char **found;
 } paths;
-
-static int add_path(paths *p, const char *s)
-{
-    if (p->n == p->cap) {
-        const int64_t cap = p->cap ? 2 * p->cap : 64;
-        char **q = realloc(p->path, sizeof *q * (size_t)cap);
-        if (!q) return -1;
-        p->path = q, p->cap = cap;
-    }
-    if (!(p->path[p->n] = strdup(s))) return -1;
-    p->n++;
-    return 0;
-}
 
 static void free_paths(paths *p)
 {
-    for (int64_t i = 0; i < p->n; i++) free(p->path[i]);
-    free(p->path);
+    for (int64_t i = 0; p->found && i < p->n; i++) free(p->found[i]);
+    free(p->found);
+}
+
+/* One CSV field, in double quotes (doubled inside) when quote or when it holds a comma, a quote
+ * or a newline. */
+static void csv_field(FILE *f, const char *s, bool quote)
+{
+    if (!quote && !strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) fprintf(f, *s == '"' ? "\"\"" : "%c", *s);
+    fputc('"', f);
 }
 
 /* The images as a dataset of uint8 samples shaped as the model's input. */
@@ -99,21 +102,12 @@ static void write_csv(FILE *f, const float *pred, int64_t n, int K, int top_k, c
             char num[32];
             snprintf(num, sizeof num, "%d", best);
             const char *name = info->n_classes == classes ? info->class_names[best] : num;
-            if (files) {
-                fputc('"', f);
-                for (const char *s = files->path[i]; *s; s++) fprintf(f, *s == '"' ? "\"\"" : "%c", *s);
-                fputc('"', f);
-            } else {
+            if (files)
+                csv_field(f, files->path[i], true);
+            else
                 fprintf(f, "%lld", (long long)i);
-            }
             fprintf(f, ",%d,", best);
-            if (strpbrk(name, ",\"\n")) {
-                fputc('"', f);
-                for (const char *s = name; *s; s++) fprintf(f, *s == '"' ? "\"\"" : "%c", *s);
-                fputc('"', f);
-            } else {
-                fputs(name, f);
-            }
+            csv_field(f, name, false);
             fprintf(f, ",%.6f\n", (double)bp);
         }
     }
@@ -177,17 +171,10 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
         goto done;
     }
     const cv_model_spec *spec = cv_net_spec(net);
-    for (int i = 1; i < npos && rc == 0; i++)
-        if (add_path(&files, pos[i])) rc = cli_fail(d, "out of memory");
-    if (rc == 0 && images) {
-        char **found = NULL;
-        int64_t n = 0;
-        if (cv_image_files(images, &found, &n, &err)) rc = cli_fail(d, "%s", err.msg);
-        for (int64_t i = 0; i < n; i++) {
-            if (rc == 0 && add_path(&files, found[i])) rc = cli_fail(d, "out of memory");
-            free(found[i]);
-        }
-        free(found);
+    files.path = pos + 1, files.n = npos - 1;
+    if (images) {
+        if (cv_image_files(images, &files.found, &files.n, &err)) rc = cli_fail(d, "%s", err.msg);
+        files.path = (const char *const *)files.found;
     }
     if (rc == 0 && images && files.n == 0) rc = cli_fail(d, "%s: no .png, .jpg or .jpeg images in it", images);
     for (int64_t i = -2; rc == 0 && out && i < files.n; i++) /* never write over an input (same file, any name) */

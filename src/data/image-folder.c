@@ -125,32 +125,30 @@ static int walk(const char *dir, int32_t y, file_list *files, cv_imageset_report
     if (depth > 64) return cv_errf(err, "%s: folders nested more than 64 deep", dir);
     name_list names = {0};
     int rc = list_dir(dir, &names, err);
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; rc == 0 && i < names.n; i++) {
-            const size_t len = strlen(dir) + strlen(names.name[i]) + 2;
-            char *path = malloc(len);
-            if (!path) {
-                rc = cv_errf(err, "out of memory listing files");
-                break;
-            }
-            snprintf(path, len, "%s/%s", dir, names.name[i]);
-            struct stat ls, st;
-            if (lstat(path, &ls) != 0) {
-                rc = pass == 0 ? cv_errf(err, "%s: cannot read (%s)", path, strerror(errno)) : 0;
-            } else if (S_ISDIR(ls.st_mode)) {
-                if (pass == 1) rc = walk(path, y, files, rep, depth + 1, err);
-            } else if (pass == 1) {
-            } else if (S_ISLNK(ls.st_mode) && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-                rep->ignored++; /* a symlinked folder: not followed */
-            } else if (!cv_image_file_name(names.name[i])) {
-                rep->ignored++;
-            } else {
-                rep->found++;
-                rc = push_file(files, path, y, err);
-                path = NULL;
-            }
-            free(path);
+    for (int i = 0; rc == 0 && i < names.n; i++) {
+        const size_t len = strlen(dir) + strlen(names.name[i]) + 2;
+        char *path = malloc(len);
+        if (!path) {
+            rc = cv_errf(err, "out of memory listing files");
+            break;
         }
+        snprintf(path, len, "%s/%s", dir, names.name[i]);
+        struct stat ls, st;
+        if (lstat(path, &ls) != 0) {
+            rc = cv_errf(err, "%s: cannot read (%s)", path, strerror(errno));
+        } else if (S_ISDIR(ls.st_mode)) {
+            rc = walk(path, y, files, rep, depth + 1, err);
+        } else if (S_ISLNK(ls.st_mode) && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            rep->ignored++; /* a symlinked folder: not followed */
+        } else if (!cv_image_file_name(names.name[i])) {
+            rep->ignored++;
+        } else {
+            rep->found++;
+            rc = push_file(files, path, y, err);
+            path = NULL;
+        }
+        free(path);
+    }
     free_names(&names);
     return rc;
 }
