@@ -63,6 +63,11 @@ typedef struct {
 /** The info of a loaded dataset (its names borrowed, not copied). */
 cv_data_info cv_data_info_of(const cv_dataset *ds);
 void cv_data_info_free(cv_data_info *info);
+/** The class names and image attributes on an open HDF5 file (loc, its hid_t), as datasets and
+ *  checkpoints keep them: read (absent: zero; image attributes that are no image size, an error
+ *  naming path; image_filter may be absent unless require_filter) and written (what info has). */
+int cv_data_info_read(int64_t loc, cv_data_info *info, bool require_filter, const char *path, cv_err *err);
+int cv_data_info_write(int64_t loc, const cv_data_info *info, const char *path, cv_err *err);
 
 /** Opens a dataset for streaming: everything is loaded and checked as by cv_dataset_load except
  *  /x, which stays in the file (x is NULL) and is read row by row by cv_dataset_fetch, so

@@ -26,45 +26,13 @@ static int kernel_dims(const cv_layer_spec *l, hsize_t *kd)
     return rank;
 }
 
-/* The training data's class names and image attributes, as the dataset file had them. */
-static int save_data_info(hid_t f, const cv_data_info *di, const char *path, cv_err *err)
-{
-    int rc = di->n_classes > 0 ? cv_h5_attr_write_strs(f, "classes", di->class_names, di->n_classes, path, err) : 0;
-    if (rc == 0 && di->image_h > 0)
-        rc = cv_h5_attr_write_i64(f, "image_height", di->image_h, path, err) ||
-                     cv_h5_attr_write_i64(f, "image_width", di->image_w, path, err) ||
-                     cv_h5_attr_write_i64(f, "image_channels", di->image_c, path, err) ||
-                     cv_h5_attr_write_str(f, "image_filter", di->image_filter, path, err)
-                 ? -1 : 0;
-    return rc;
-}
-
 int cv_checkpoint_data_info(const char *path, cv_data_info *info, cv_err *err)
 {
     memset(info, 0, sizeof *info);
     hid_t f = cv_h5_open_read(path, err);
     if (f < 0) return -1;
-    int rc = 0, n = cv_h5_attr_read_strs(f, "classes", &info->class_names, path, err);
-    if (n < 0) rc = -1;
-    else info->n_classes = n;
-    if (rc == 0 && H5Aexists(f, "image_height") > 0) {
-        int64_t v[3];
-        char *filter = NULL;
-        rc = cv_h5_attr_read_i64(f, "image_height", &v[0], path, err) ||
-                     cv_h5_attr_read_i64(f, "image_width", &v[1], path, err) ||
-                     cv_h5_attr_read_i64(f, "image_channels", &v[2], path, err) ||
-                     !(filter = cv_h5_attr_read_str(f, "image_filter", path, err))
-                 ? -1 : 0;
-        if (rc == 0 && (v[0] < 1 || v[1] < 1 || v[0] > 65535 || v[1] > 65535 || (v[2] != 1 && v[2] != 3)))
-            rc = cv_errf(err, "%s: attributes image_height, image_width, image_channels are not an image size", path);
-        if (rc == 0) {
-            info->image_h = (int)v[0], info->image_w = (int)v[1], info->image_c = (int)v[2];
-            snprintf(info->image_filter, sizeof info->image_filter, "%s", filter);
-        }
-        free(filter);
-    }
+    const int rc = cv_data_info_read(f, info, true, path, err);
     H5Fclose(f);
-    if (rc) cv_data_info_free(info);
     return rc;
 }
 
@@ -130,7 +98,7 @@ int cv_checkpoint_save_state(const char *path, cv_net *net, const cv_normalizer 
     if (rc == 0) rc = cv_h5_attr_write_i64(f, "seed", (int64_t)st->seed, path, err);
     /* the resolved normalisation, so eval and predict apply exactly what training used */
     if (rc == 0) rc = cv_h5_attr_write_str(f, "normalize", cv_norm_name(nz->mode), path, err);
-    if (rc == 0) rc = save_data_info(f, &st->data, path, err);
+    if (rc == 0) rc = cv_data_info_write(f, &st->data, path, err); /* the training data's names, image size */
     const float *w = cv_net_params(net);
     for (int i = 1; rc == 0 && i < spec->n_layers; i++) {
         const cv_param_view v = cv_net_param_view(net, i);

@@ -204,22 +204,45 @@ static int load_w(cv_dataset *ds, hid_t f, const char *path, cv_err *err)
     return 0;
 }
 
-/* The attributes `convert images` writes, when there (all or none). */
-static int read_image_attrs(hid_t f, cv_dataset *ds, const char *path, cv_err *err)
+int cv_data_info_read(int64_t loc, cv_data_info *info, bool require_filter, const char *path, cv_err *err)
 {
+    const hid_t f = (hid_t)loc;
+    memset(info, 0, sizeof *info);
+    const int n = cv_h5_attr_read_strs(f, "classes", &info->class_names, path, err);
+    if (n < 0) return -1;
+    info->n_classes = n;
     if (H5Aexists(f, "image_height") <= 0) return 0;
     int64_t v[3];
     const char *names[3] = {"image_height", "image_width", "image_channels"};
-    for (int i = 0; i < 3; i++)
-        if (cv_h5_attr_read_i64(f, names[i], &v[i], path, err)) return -1;
-    if (v[0] < 1 || v[1] < 1 || v[0] > 65535 || v[1] > 65535 || (v[2] != 1 && v[2] != 3))
-        return cv_errf(err, "%s: attributes image_height, image_width, image_channels (%lld, %lld, %lld) are not an "
-                       "image size", path, (long long)v[0], (long long)v[1], (long long)v[2]);
-    ds->image_h = (int)v[0], ds->image_w = (int)v[1], ds->image_c = (int)v[2];
-    char *filter = H5Aexists(f, "image_filter") > 0 ? cv_h5_attr_read_str(f, "image_filter", path, err) : NULL;
-    snprintf(ds->image_filter, sizeof ds->image_filter, "%s", filter ? filter : "");
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) rc = cv_h5_attr_read_i64(f, names[i], &v[i], path, err);
+    if (rc == 0 && (v[0] < 1 || v[1] < 1 || v[0] > 65535 || v[1] > 65535 || (v[2] != 1 && v[2] != 3)))
+        rc = cv_errf(err, "%s: attributes image_height, image_width, image_channels (%lld, %lld, %lld) are not an "
+                     "image size", path, (long long)v[0], (long long)v[1], (long long)v[2]);
+    char *filter = NULL;
+    if (rc == 0 && (require_filter || H5Aexists(f, "image_filter") > 0) && !(filter = cv_h5_attr_read_str(f, "image_filter", path, err)))
+        rc = -1;
+    if (rc == 0) {
+        info->image_h = (int)v[0], info->image_w = (int)v[1], info->image_c = (int)v[2];
+        snprintf(info->image_filter, sizeof info->image_filter, "%s", filter ? filter : "");
+    }
     free(filter);
-    return 0;
+    if (rc) cv_data_info_free(info);
+    return rc;
+}
+
+int cv_data_info_write(int64_t loc, const cv_data_info *info, const char *path, cv_err *err)
+{
+    const hid_t f = (hid_t)loc;
+    if (info->class_names && info->n_classes > 0 &&
+        cv_h5_attr_write_strs(f, "classes", info->class_names, info->n_classes, path, err) < 0)
+        return -1;
+    if (info->image_h <= 0) return 0;
+    return cv_h5_attr_write_i64(f, "image_height", info->image_h, path, err) ||
+                   cv_h5_attr_write_i64(f, "image_width", info->image_w, path, err) ||
+                   cv_h5_attr_write_i64(f, "image_channels", info->image_c, path, err) ||
+                   cv_h5_attr_write_str(f, "image_filter", info->image_filter, path, err)
+               ? -1 : 0;
 }
 
 static int load(cv_dataset *ds, const char *path, bool stream, bool inputs_only, cv_err *err)
@@ -231,10 +254,12 @@ static int load(cv_dataset *ds, const char *path, bool stream, bool inputs_only,
     int rc = -1;
     if (load_x(ds, f, stream, path, err) < 0 || (!(inputs_only && !cv_h5_exists(f, "y")) && load_y(ds, f, path, err) < 0))
         goto done;
-    int n = cv_h5_attr_read_strs(f, "classes", &ds->class_names, path, err);
-    if (n < 0) goto done;
-    ds->n_classes = n;
-    if (read_image_attrs(f, ds, path, err) || load_w(ds, f, path, err)) goto done;
+    cv_data_info info;
+    if (cv_data_info_read(f, &info, false, path, err)) goto done;
+    ds->n_classes = info.n_classes, ds->class_names = info.class_names; /* the dataset owns the names now */
+    ds->image_h = info.image_h, ds->image_w = info.image_w, ds->image_c = info.image_c;
+    snprintf(ds->image_filter, sizeof ds->image_filter, "%s", info.image_filter);
+    if (load_w(ds, f, path, err)) goto done;
     rc = 0;
 done:
     if (ds->streamed) /* the file stays open for the row reads; cv_dataset_free closes it */
@@ -529,15 +554,10 @@ int cv_dataset_write_info(const char *path, int64_t n, cv_shape shape, cv_dtype 
     char tmp[1024];
     hid_t f = cv_h5_create_tmp(path, tmp, sizeof tmp, err);
     if (f < 0) return -1;
-    const bool names = info && info->class_names && info->n_classes > 0, image = info && info->image_h > 0;
     if (cv_h5_write(f, "x", xmem, shape.rank + 1, xdims, x, path, err) < 0 ||
         (labels ? cv_h5_write(f, "y", H5T_NATIVE_INT32, 1, ydims, labels, path, err)
                 : cv_h5_write(f, "y", H5T_NATIVE_FLOAT, 2, ydims, targets, path, err)) < 0 ||
-        (names && cv_h5_attr_write_strs(f, "classes", info->class_names, info->n_classes, path, err) < 0) ||
-        (image && (cv_h5_attr_write_i64(f, "image_height", info->image_h, path, err) ||
-                   cv_h5_attr_write_i64(f, "image_width", info->image_w, path, err) ||
-                   cv_h5_attr_write_i64(f, "image_channels", info->image_c, path, err) ||
-                   cv_h5_attr_write_str(f, "image_filter", info->image_filter, path, err)))) {
+        (info && cv_data_info_write(f, info, path, err))) {
         cv_h5_abort(f, tmp);
         return -1;
     }

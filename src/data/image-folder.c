@@ -250,13 +250,11 @@ static int open_out(out_file *o, const char *path, const cv_imageset_report *rep
     const int64_t img = (int64_t)rep->w * rep->h * rep->channels;
     const hsize_t xd[4] = {0, (hsize_t)rep->h, (hsize_t)rep->w, (hsize_t)rep->channels}, yd[1] = {0};
     const hsize_t chunk = img >= (1 << 20) ? 1 : (hsize_t)((1 << 20) / img);
+    cv_data_info info = {n_classes, classes, rep->h, rep->w, rep->channels, ""};
+    snprintf(info.image_filter, sizeof info.image_filter, "%s", draft ? CV_IMAGESET_FILTER_DRAFT : CV_IMAGESET_FILTER);
     if ((o->x = cv_h5_create_rows(o->f, "x", H5T_NATIVE_UINT8, 4, xd, chunk, path, err)) < 0 ||
         (o->y = cv_h5_create_rows(o->f, "y", H5T_NATIVE_INT32, 1, yd, 4096, path, err)) < 0 ||
-        cv_h5_attr_write_strs(o->f, "classes", classes, n_classes, path, err) ||
-        cv_h5_attr_write_i64(o->f, "image_height", rep->h, path, err) ||
-        cv_h5_attr_write_i64(o->f, "image_width", rep->w, path, err) ||
-        cv_h5_attr_write_i64(o->f, "image_channels", rep->channels, path, err) ||
-        cv_h5_attr_write_str(o->f, "image_filter", draft ? CV_IMAGESET_FILTER_DRAFT : CV_IMAGESET_FILTER, path, err))
+        cv_data_info_write(o->f, &info, path, err))
         return -1;
     return 0;
 }
