@@ -101,6 +101,10 @@ int cmd_visualize(const cv_dist *d, int argc, char **argv);
  *  and writes svg (when not NULL). Returns an exit code. */
 int cli_confusion(const cv_dist *d, const char *ckpt, cv_net *net, cv_dataset *ds, const cv_normalizer *nz,
                   const char *svg);
+/** The K class names for what is said about ds under checkpoint ckpt: the data's `classes`, else
+ *  those the checkpoint keeps from its training data (in *info: cv_data_info_free it), else NULL
+ *  (classes go by number). */
+char *const *cli_class_names(const char *ckpt, const cv_dataset *ds, int K, cv_data_info *info);
 
 /** Set by SIGTERM/SIGINT: training saves a checkpoint after the current step and exits 0. */
 extern volatile sig_atomic_t cli_stop_requested;

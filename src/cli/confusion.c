@@ -1,11 +1,21 @@
 /* eval --confusion: the matrix and classification report on stdout, optionally an SVG heat map. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "convoy/checkpoint.h"
 #include "convoy/confusion.h"
 #include "convoy/plot.h"
+
+char *const *cli_class_names(const char *ckpt, const cv_dataset *ds, int K, cv_data_info *info)
+{
+    cv_err err;
+    memset(info, 0, sizeof *info);
+    if (ds->n_classes == K) return ds->class_names;
+    if (cv_checkpoint_data_info(ckpt, info, &err)) return NULL; /* names are a courtesy: numbers then */
+    return info->n_classes == K ? info->class_names : NULL;
+}
 
 int cli_confusion(const cv_dist *d, const char *ckpt, cv_net *net, cv_dataset *ds, const cv_normalizer *nz,
                   const char *svg)
@@ -18,10 +28,8 @@ int cli_confusion(const cv_dist *d, const char *ckpt, cv_net *net, cv_dataset *d
     if (cv_dist_agree(d, failed, &err) || cv_confusion(net, ds, nz, d, counts, K, &err)) {
         rc = cli_fail(d, "%s", err.msg);
     } else if (d->rank == 0) {
-        /* the dataset's class names, else those the checkpoint keeps from its training data */
-        cv_data_info info = {0};
-        if (ds->n_classes != K && cv_checkpoint_data_info(ckpt, &info, &err)) info.n_classes = 0;
-        char *const *names = ds->n_classes == K ? ds->class_names : info.n_classes == K ? info.class_names : NULL;
+        cv_data_info info;
+        char *const *names = cli_class_names(ckpt, ds, K, &info);
         putchar('\n');
         cv_confusion_print(stdout, counts, K, names);
         char title[600];

@@ -17,9 +17,8 @@ static void describe_sample(cv_net *net, const char *ckpt, const cv_dataset *ds,
     int K;
     cv_err err;
     if (cv_confusion_classes(cv_net_spec(net), &K, &err)) return; /* not a classifier */
-    cv_data_info info = {0};
-    if (ds->n_classes != K && cv_checkpoint_data_info(ckpt, &info, &err)) info.n_classes = 0;
-    char *const *names = ds->n_classes == K ? ds->class_names : info.n_classes == K ? info.class_names : NULL;
+    cv_data_info info;
+    char *const *names = cli_class_names(ckpt, ds, K, &info);
     const int64_t id = index;
     const float *y = cv_net_forward(net, x, 1, false, 0, 0, &id);
     const int out = cv_net_outputs(net);
