@@ -2,6 +2,7 @@
  * and the text of a value. The parser checks the values against the key they stand for;
  * sampling is convoy tune's (src/tune). */
 #include "convoy/model.h"
+#include "model/parse-impl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,22 +11,6 @@
 #include <string.h>
 
 static const char *const kind_names[] = {"int", "float", "choice", "bool"};
-
-static bool whole_ll(const char *s, long long *out)
-{
-    char *end;
-    errno = 0;
-    *out = strtoll(s, &end, 10);
-    return *s && !*end && errno == 0;
-}
-
-static bool whole_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    *out = strtod(s, &end);
-    return *s && !*end && errno == 0 && isfinite(*out);
-}
 
 static bool is_name(const char *s)
 {
@@ -78,7 +63,7 @@ int cv_hp_parse(const char *expr, cv_hp *hp, cv_err *err)
             snprintf(hp->name, sizeof hp->name, "%s", a + 5);
         } else if (eq && strncmp(a, "step=", 5) == 0 && kind == CV_HP_INT) {
             long long st;
-            if (!whole_ll(a + 5, &st) || st < 1)
+            if (!parse_whole_ll(a + 5, &st) || st < 1)
                 return cv_errf(err, "bad hyperparameter '%s': step must be an integer >= 1", expr);
             hp->step = (double)st;
         } else if (!eq && strcmp(a, "log") == 0 && kind == CV_HP_FLOAT) {
@@ -96,7 +81,7 @@ int cv_hp_parse(const char *expr, cv_hp *hp, cv_err *err)
     switch (hp->kind) {
     case CV_HP_INT: {
         long long lo, hi;
-        if (npos != 2 || !whole_ll(pos[0], &lo) || !whole_ll(pos[1], &hi))
+        if (npos != 2 || !parse_whole_ll(pos[0], &lo) || !parse_whole_ll(pos[1], &hi))
             return cv_errf(err, "bad hyperparameter '%s': hp.int needs integer lo,hi (usage: %s)", expr, usage[kind]);
         if (lo > hi) return cv_errf(err, "bad hyperparameter '%s': lo > hi", expr);
         if (llabs(lo) > (1LL << 52) || llabs(hi) > (1LL << 52))
@@ -105,7 +90,7 @@ int cv_hp_parse(const char *expr, cv_hp *hp, cv_err *err)
         return 0;
     }
     case CV_HP_FLOAT:
-        if (npos != 2 || !whole_double(pos[0], &hp->lo) || !whole_double(pos[1], &hp->hi))
+        if (npos != 2 || !parse_whole_double(pos[0], &hp->lo) || !parse_whole_double(pos[1], &hp->hi))
             return cv_errf(err, "bad hyperparameter '%s': hp.float needs numbers lo,hi (usage: %s)", expr, usage[kind]);
         if (hp->lo > hp->hi) return cv_errf(err, "bad hyperparameter '%s': lo > hi", expr);
         if (hp->log && hp->lo <= 0)

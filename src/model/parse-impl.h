@@ -131,6 +131,10 @@ extern const char *const parse_monitor_names[];
 
 /** "FILE:LINE: message" (or "FILE: message" for line 0) into the parser's error; returns -1. */
 int parse_fail(const parser *P, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Whole-string conversions (also hp.c's): "3x", "", "3.5" (for ints), "nan" and overflow are
+ *  rejected. */
+bool parse_whole_ll(const char *s, long long *out);
+bool parse_whole_double(const char *s, double *out);
 /** The key named name (or its alias); -1 if none. */
 int parse_find_key(const char *name);
 /** "a, b, c" for the keys in mask: those in first (the required ones), then table order. */

@@ -192,8 +192,7 @@ int parse_fail(const parser *P, int line, const char *fmt, ...)
 
 /* ---- values -------------------------------------------------------------------------------- */
 
-/* Whole-string conversions: "3x", "", "3.5" (for ints), "nan" and overflow are rejected. */
-static bool to_ll(const char *s, long long *out)
+bool parse_whole_ll(const char *s, long long *out)
 {
     char *end;
     errno = 0;
@@ -201,7 +200,7 @@ static bool to_ll(const char *s, long long *out)
     return *s && !*end && errno == 0;
 }
 
-static bool to_double(const char *s, double *out)
+bool parse_whole_double(const char *s, double *out)
 {
     char *end;
     errno = 0;
@@ -238,7 +237,7 @@ static bool in_range(double x, value_range r)
 static int bad_number(const parser *P, int line, const key_desc *k, const char *s)
 {
     double d;
-    if (k->type != V_FLOAT && k->type != V_PAIR && k->type != V_SPAN && to_double(s, &d))
+    if (k->type != V_FLOAT && k->type != V_PAIR && k->type != V_SPAN && parse_whole_double(s, &d))
         return parse_fail(P, line, "bad number '%s' for %s: expected an integer", s, k->name);
     return parse_fail(P, line, "bad number '%s' for %s", s, k->name);
 }
@@ -247,7 +246,7 @@ static int bad_number(const parser *P, int line, const key_desc *k, const char *
 static int parse_int(const parser *P, int line, const key_desc *k, const char *s, long long max,
                      long long *out)
 {
-    if (!to_ll(s, out)) return bad_number(P, line, k, s);
+    if (!parse_whole_ll(s, out)) return bad_number(P, line, k, s);
     if (!in_range((double)*out, k->range))
         return parse_fail(P, line, "%s must be %s, got %s", k->name, range_text[k->range], s);
     if (*out > max) return parse_fail(P, line, "%s=%s is too large (at most %lld)", k->name, s, max);
@@ -256,7 +255,7 @@ static int parse_int(const parser *P, int line, const key_desc *k, const char *s
 
 static int parse_float(const parser *P, int line, const key_desc *k, const char *s, double *out)
 {
-    if (!to_double(s, out)) return bad_number(P, line, k, s);
+    if (!parse_whole_double(s, out)) return bad_number(P, line, k, s);
     if (!in_range(*out, k->range))
         return parse_fail(P, line, "%s must be %s, got %s", k->name, range_text[k->range], s);
     return 0;
@@ -286,7 +285,7 @@ static int parse_value(const parser *P, const key_desc *k, const char *s, int li
         return parse_int(P, line, k, s, LLONG_MAX, &v->i);
     case V_BATCH:
         if (strcmp(s, "all") == 0) return v->i = 0, 0;
-        if (to_ll(s, &v->i) && v->i <= 0)
+        if (parse_whole_ll(s, &v->i) && v->i <= 0)
             return parse_fail(P, line, "%s must be > 0 or `all`, got %s", k->name, s);
         return parse_int(P, line, k, s, INT_MAX, &v->i);
     case V_FLOAT:
