@@ -105,7 +105,8 @@ int net_reserve_tiles(cv_net *net, int64_t B, cv_err *err)
         if (l->in_size > widest) widest = l->in_size;
         /* a fused conv's output is never written anywhere: it needs no transient buffer */
         if (net->transient[j] && !net->fuse_pool[j] && T * l->out_size > trans) trans = T * l->out_size;
-        if (l->kd->workspace && l->kd->workspace(l, (int)T) > col) col = l->kd->workspace(l, (int)T);
+        const int64_t c = l->kd->workspace ? l->kd->workspace(l, (int)T) : 0;
+        if (c > col) col = c;
         if (l->dw) {
             const cv_param_view *v = &net->views[j];
             const int64_t end = v->kernel_off + v->kernel_n + v->bias_n;

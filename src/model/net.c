@@ -140,7 +140,8 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
         if (l->kd->flags & CV_KIND_WINNERS) nargs += B * l->out_size;
         if (l->out_size > widest) widest = l->out_size;
         if (l->in_size > widest) widest = l->in_size;
-        if (l->kd->workspace && l->kd->workspace(l, max_batch) > col) col = l->kd->workspace(l, max_batch);
+        const int64_t c = l->kd->workspace ? l->kd->workspace(l, max_batch) : 0;
+        if (c > col) col = c;
     }
     const int64_t K = cv_net_outputs(net);
     total += B * K + 2 * B * widest + col;
