@@ -92,24 +92,26 @@ static void layer_ref(const gcase *gc, int i, int b, const double *p, const doub
     switch (l->kind) {
     case CV_LAYER_CONV2D: {
         const int H = l->in.d[0], W = l->in.d[1], C = l->in.d[2];
-        const int OH = l->out.d[0], OW = l->out.d[1], F = l->filters, k = l->kernel, s = l->stride;
-        /* TensorFlow 'same': the total padding's odd cell goes to the bottom/right */
-        const int pt = l->same ? (int)fmax((OH - 1) * s + k - H, 0) / 2 : 0;
-        const int pl = l->same ? (int)fmax((OW - 1) * s + k - W, 0) / 2 : 0;
+        const int OH = l->out.d[0], OW = l->out.d[1], F = l->filters, kh_n = l->kernel[0], kw_n = l->kernel[1];
+        const int sh = l->stride[0], sw = l->stride[1];
+        /* TensorFlow 'same': the total padding's odd cell goes to the bottom/right; numeric:
+         * PyTorch's, top and left given */
+        const int pt = l->same ? (int)fmax((OH - 1) * sh + kh_n - H, 0) / 2 : l->pad[0];
+        const int pl = l->same ? (int)fmax((OW - 1) * sw + kw_n - W, 0) / 2 : l->pad[2];
         for (int oh = 0; oh < OH; oh++)
             for (int ow = 0; ow < OW; ow++)
                 for (int f = 0; f < F; f++) {
                     double z = bias ? bias[f] : 0.0;
-                    for (int kh = 0; kh < k; kh++)
-                        for (int kw = 0; kw < k; kw++) {
-                            int ih = oh * s - pt + kh, iw = ow * s - pl + kw;
+                    for (int kh = 0; kh < kh_n; kh++)
+                        for (int kw = 0; kw < kw_n; kw++) {
+                            int ih = oh * sh - pt + kh, iw = ow * sw - pl + kw;
                             if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
                                 if (!l->pad_nearest) continue;
                                 ih = ih < 0 ? 0 : ih >= H ? H - 1 : ih;
                                 iw = iw < 0 ? 0 : iw >= W ? W - 1 : iw;
                             }
                             for (int c = 0; c < C; c++)
-                                z += in[((size_t)ih * W + iw) * C + c] * w[(((size_t)kh * k + kw) * C + c) * F + f];
+                                z += in[((size_t)ih * W + iw) * C + c] * w[(((size_t)kh * kw_n + kw) * C + c) * F + f];
                         }
                     out[((size_t)oh * OW + ow) * F + f] = z;
                 }
@@ -120,22 +122,22 @@ static void layer_ref(const gcase *gc, int i, int b, const double *p, const doub
     case CV_LAYER_AVGPOOL2D:
     case CV_LAYER_MINPOOL2D: {
         const int W = l->in.d[1], C = l->in.d[2], OH = l->out.d[0], OW = l->out.d[1];
-        const int k = l->pool, s = l->stride;
+        const int kh_n = l->pool[0], kw_n = l->pool[1], sh = l->stride[0], sw = l->stride[1];
         for (int oh = 0; oh < OH; oh++)
             for (int ow = 0; ow < OW; ow++)
                 for (int c = 0; c < C; c++) {
                     double best = 0.0, second = 0.0, sum = 0.0;
                     int count = 0;
-                    for (int kh = 0; kh < k; kh++)
-                        for (int kw = 0; kw < k; kw++) {
-                            double x = in[((size_t)(oh * s + kh) * W + ow * s + kw) * C + c];
+                    for (int kh = 0; kh < kh_n; kh++)
+                        for (int kw = 0; kw < kw_n; kw++) {
+                            double x = in[((size_t)(oh * sh + kh) * W + ow * sw + kw) * C + c];
                             if (l->kind == CV_LAYER_MINPOOL2D) x = -x;
                             sum += x;
                             if (count == 0 || x > best) second = count ? best : x, best = x;
                             else if (count == 1 || x > second) second = x;
                             count++;
                         }
-                    double y = l->kind == CV_LAYER_AVGPOOL2D ? sum / (k * k) : best;
+                    double y = l->kind == CV_LAYER_AVGPOOL2D ? sum / (kh_n * kw_n) : best;
                     if (l->kind == CV_LAYER_MINPOOL2D) y = -y;
                     if (l->kind != CV_LAYER_AVGPOOL2D && count > 1 && best != 0.0)
                         *kink = fmin(*kink, best - second); /* tied exact zeros (after ReLU) are harmless */
@@ -177,6 +179,15 @@ static void layer_ref(const gcase *gc, int i, int b, const double *p, const doub
         memcpy(out, in, sizeof(double) * (size_t)n_out);
         act = l->act;
         break;
+    case CV_LAYER_ZEROPAD2D: {
+        const int H = l->in.d[0], W = l->in.d[1], C = l->in.d[2], OW = l->out.d[1];
+        for (int64_t j = 0; j < n_out; j++) out[j] = 0.0;
+        for (int h = 0; h < H; h++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < C; c++)
+                    out[((size_t)(h + l->pad[0]) * OW + x + l->pad[2]) * C + c] = in[((size_t)h * W + x) * C + c];
+        break;
+    }
     default: /* flatten: NHWC memory is already (h, w, c) */
         memcpy(out, in, sizeof(double) * (size_t)n_out);
         break;
@@ -438,6 +449,7 @@ static void grad_check(const char *model, int B, target_kind tk)
 
 #define CONV_HEAD "input shape=7,5,3\nconv2d filters=3 kernel=1 activation=linear\n"
 #define CONV_TAIL "flatten\ndense units=3 activation=linear\ncompile loss=mse\n"
+#define POOL(kind, extra) CONV_HEAD kind " " extra "\n" CONV_TAIL
 
 Test(grad, conv_valid_stride1_k3)
 {
@@ -488,6 +500,39 @@ Test(grad, conv_stack_batch1)
     grad_check("input shape=7,5,3\nconv2d filters=5 kernel=3 padding=same activation=relu\n"
                "conv2d filters=4 kernel=2 stride=2 activation=tanh\n" CONV_TAIL, 1, T_FLOAT);
 }
+/* any kernel shape: rectangular kernels and strides, numeric padding (PyTorch's, both sides or
+ * top,bottom,left,right), with zero and nearest padding, through the direct, im2col and
+ * implicit-GEMM paths, and zeropad2d */
+Test(grad, conv_rectangular_kernel_stride)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=3,2 stride=1,2 padding=1,0 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=2,3 stride=2,1 activation=relu\n" CONV_TAIL, 3, T_FLOAT);
+    grad_check(CONV_HEAD "conv2d filters=4 kernel=1,3 stride=2 padding=same activation=tanh\n" CONV_TAIL, 2, T_FLOAT);
+}
+Test(grad, conv_numeric_padding)
+{
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=3 padding=1 activation=relu\n" CONV_TAIL, 3, T_FLOAT);
+    grad_check(CONV_HEAD "conv2d filters=5 kernel=3 stride=2 padding=2,1 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
+    grad_check(CONV_HEAD "conv2d filters=4 kernel=3,2 padding=0,1,1,0 pad_mode=nearest activation=tanh\n" CONV_TAIL,
+               2, T_FLOAT);
+    /* 32 filters: implicit GEMM refuses padding, im2col and Winograd (3x3 stride 1, pad 1) take it */
+    grad_check("input shape=7,5,3\nconv2d filters=32 kernel=1 activation=linear\n"
+               "conv2d filters=32 kernel=3 padding=1 activation=tanh\n" CONV_TAIL, 2, T_FLOAT);
+    grad_check("input shape=7,5,3\nconv2d filters=4 kernel=1 activation=linear\n"
+               "conv2d filters=32 kernel=3,2 stride=1,2 activation=tanh\n" CONV_TAIL, 2, T_FLOAT);
+}
+Test(grad, zeropad2d)
+{
+    grad_check(CONV_HEAD "zeropad2d padding=1\nconv2d filters=4 kernel=3 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
+    grad_check(CONV_HEAD "zeropad2d padding=0,2,1,0\nmaxpool2d pool=2\n" CONV_TAIL, 3, T_FLOAT);
+}
+Test(grad, pool_rectangular)
+{
+    grad_check(POOL("maxpool2d", "pool=2,1"), 3, T_FLOAT);
+    grad_check(POOL("avgpool2d", "pool=3,2 stride=1,2"), 3, T_FLOAT);
+    grad_check(POOL("minpool2d", "pool=1,2"), 3, T_FLOAT);
+}
+
 /* 32 filters on 4 channels (a 3-wide window row of 12 values), no padding: the implicit-GEMM
  * path (cv_conv_gemm, cv_conv_gemm_dw), stride 1 and 2, with its input gradient */
 Test(grad, conv_implicit_gemm_path)
@@ -522,7 +567,6 @@ Test(grad, conv_winograd_path)
 /* ------------------------------------------------------------------------------------------ */
 /* pooling on 7x5: leftovers, stride != pool, overlapping windows */
 
-#define POOL(kind, extra) CONV_HEAD kind " " extra "\n" CONV_TAIL
 
 Test(grad, maxpool_2) { grad_check(POOL("maxpool2d", "pool=2"), 3, T_FLOAT); }
 /* a pool after a ReLU-family conv applies the conv's activation derivative itself */
@@ -813,7 +857,7 @@ Test(grad, conv_chunked_batch_matches_per_sample)
                                 "flatten\ndense units=2 activation=linear\ncompile loss=mse\n",
                                 "chunk.model", &err), 0, "%s", err.msg);
     const cv_layer probe = {.spec = &spec.layers[1],
-                            .win = {.H = 64, .W = 64, .C = 16, .KH = 3, .KW = 3, .stride = 1, .OH = 64, .OW = 64}};
+                            .win = {.H = 64, .W = 64, .C = 16, .KH = 3, .KW = 3, .SH = 1, .SW = 1, .OH = 64, .OW = 64}};
     cr_assert_lt(cv_conv_chunk(&probe, B), B, "the batch fits one chunk: the test checks nothing");
     cv_net *net = cv_net_create(&spec, B, 3, &err);
     cr_assert_not_null(net, "%s", err.msg);

@@ -450,7 +450,7 @@ static const float img4[16] = {1, 2, 5, 3, 4, 0, 1, 7, -1, -2, 8, 6, 3, 9, 0, 2}
 
 static cv_window win(int H, int W, int C, int k, int s)
 {
-    return (cv_window){.H = H, .W = W, .C = C, .KH = k, .KW = k, .stride = s,
+    return (cv_window){.H = H, .W = W, .C = C, .KH = k, .KW = k, .SH = s, .SW = s,
                        .OH = (H - k) / s + 1, .OW = (W - k) / s + 1};
 }
 
@@ -552,18 +552,18 @@ static void check_pool_wide(void)
                                 int best = -1;
                                 for (int kh = 0; kh < g.KH; kh++)
                                     for (int kw = 0; kw < g.KW; kw++) {
-                                        const int at = ((oh * g.stride + kh) * 6 + ow * g.stride + kw) * C + c;
+                                        const int at = ((oh * g.SH + kh) * 6 + ow * g.SW + kw) * C + c;
                                         const float v = x[b * n_in + at];
                                         if (best < 0 || (pk == CV_POOL_MAX ? v > x[b * n_in + best] : v < x[b * n_in + best]))
                                             best = at;
                                     }
                                 const int o = b * n_out + (oh * g.OW + ow) * C + c;
                                 cr_assert_eq(arg[o], best, "C=%d pool %d stride %d %s: arg[%d] = %d, want %d", C,
-                                             g.KH, g.stride, kind ? "min" : "max", o, arg[o], best);
+                                             g.KH, g.SH, kind ? "min" : "max", o, arg[o], best);
                                 cr_assert_eq(out[o], x[b * n_in + best]);
                             }
                 /* backward after a ReLU (the pool's input is a ReLU output: clamp it first) */
-                if (g.stride == g.KH) {
+                if (g.SH == g.KH) {
                     for (int i = 0; i < B * n_in; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
                     cv_pool_forward(out, arg, x, B, &g, pk);
                     float *dout = malloc(sizeof(float) * (size_t)(B * n_out)), *dx = malloc(sizeof(float) * (size_t)(B * n_in));
@@ -594,7 +594,7 @@ Test(pool, wide_channels_generic_clone, .init = force_generic) { check_pool_wide
 
 static cv_window conv_win(int H, int W, int C, int k, int s, bool same)
 {
-    cv_window g = {.H = H, .W = W, .C = C, .KH = k, .KW = k, .stride = s};
+    cv_window g = {.H = H, .W = W, .C = C, .KH = k, .KW = k, .SH = s, .SW = s};
     if (same) {
         g.OH = (H + s - 1) / s;
         g.OW = (W + s - 1) / s;
@@ -636,8 +636,8 @@ Test(im2col, matches_reference_and_col2im_is_its_adjoint)
                         for (int kh = 0; kh < g.KH; kh++)
                             for (int kw = 0; kw < g.KW; kw++)
                                 for (int c = 0; c < g.C; c++, r++) {
-                                    int ih = oh * g.stride - g.pad_top + kh;
-                                    int iw = ow * g.stride - g.pad_left + kw;
+                                    int ih = oh * g.SH - g.pad_top + kh;
+                                    int iw = ow * g.SW - g.pad_left + kw;
                                     const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
                                     float want = 0.0f;
                                     if (inside || nearest) {
@@ -1051,7 +1051,7 @@ Test(conv_winograd, thread_count_does_not_change_bits)
 static void check_conv_pool(int H, int W, int C, int k, int s, int F, int B, const cv_epilogue *ep, cv_pool_kind kind)
 {
     const cv_window g = conv_win(H, W, C, k, s, false);
-    const cv_window pg = {.H = g.OH, .W = g.OW, .C = F, .KH = 2, .KW = 2, .stride = 2, .OH = g.OH / 2, .OW = g.OW / 2};
+    const cv_window pg = {.H = g.OH, .W = g.OW, .C = F, .KH = 2, .KW = 2, .SH = 2, .SW = 2, .OH = g.OH / 2, .OW = g.OW / 2};
     cr_assert(cv_conv_pool_fits(&g, &pg, F, kind));
     const int K = k * k * C, P = g.OH * g.OW, Q = pg.OH * pg.OW;
     float *x = rand_buf((size_t)B * H * W * C, 600 + F), *w = rand_buf((size_t)K * F, 601 + F);
@@ -1096,9 +1096,9 @@ static void check_conv_pool_all(void)
     /* what it does not take: padding, avg pooling, 5x5 windows, other pools, filter counts */
     const cv_window c = conv_win(28, 28, 1, 3, 1, false), same = conv_win(28, 28, 1, 3, 1, true);
     const cv_window c5 = conv_win(28, 28, 1, 5, 1, false);
-    const cv_window p2 = {.H = 26, .W = 26, .C = 32, .KH = 2, .KW = 2, .stride = 2, .OH = 13, .OW = 13};
-    const cv_window p3 = {.H = 26, .W = 26, .C = 32, .KH = 3, .KW = 3, .stride = 3, .OH = 8, .OW = 8};
-    const cv_window p24 = {.H = 24, .W = 24, .C = 32, .KH = 2, .KW = 2, .stride = 2, .OH = 12, .OW = 12};
+    const cv_window p2 = {.H = 26, .W = 26, .C = 32, .KH = 2, .KW = 2, .SH = 2, .SW = 2, .OH = 13, .OW = 13};
+    const cv_window p3 = {.H = 26, .W = 26, .C = 32, .KH = 3, .KW = 3, .SH = 3, .SW = 3, .OH = 8, .OW = 8};
+    const cv_window p24 = {.H = 24, .W = 24, .C = 32, .KH = 2, .KW = 2, .SH = 2, .SW = 2, .OH = 12, .OW = 12};
     cr_assert_not(cv_conv_pool_fits(&c, &p2, 32, CV_POOL_AVG));
     cr_assert_not(cv_conv_pool_fits(&same, &p2, 32, CV_POOL_MAX));
     cr_assert(cv_conv_pool_fits(&c, &p2, 32, CV_POOL_MAX));

@@ -65,9 +65,11 @@ static void same_layer(const cv_layer_spec *a, const cv_layer_spec *b, int i)
     cr_assert_eq(memcmp(&a->out, &b->out, sizeof a->out), 0, "layer %d output shape", i);
     cr_assert_eq(memcmp(&a->shape, &b->shape, sizeof a->shape), 0, "layer %d shape", i);
     cr_assert_eq(a->normalize, b->normalize, "layer %d", i);
-    cr_assert(a->filters == b->filters && a->kernel == b->kernel && a->stride == b->stride && a->pool == b->pool,
+    cr_assert(a->filters == b->filters && !memcmp(a->kernel, b->kernel, sizeof a->kernel) &&
+              !memcmp(a->stride, b->stride, sizeof a->stride) && !memcmp(a->pool, b->pool, sizeof a->pool),
               "layer %d window", i);
-    cr_assert(a->same == b->same && a->pad_nearest == b->pad_nearest, "layer %d padding", i);
+    cr_assert(a->same == b->same && !memcmp(a->pad, b->pad, sizeof a->pad) && a->pad_nearest == b->pad_nearest,
+              "layer %d padding", i);
     cr_assert(a->units == b->units && a->rate == b->rate, "layer %d", i);
     cr_assert(a->act == b->act && a->alpha == b->alpha && a->init == b->init, "layer %d activation", i);
     cr_assert(a->use_bias == b->use_bias && a->trainable == b->trainable, "layer %d flags", i);
@@ -79,6 +81,12 @@ static const char *const more_kinds[] = {
     "input shape=5,4,3\nconv2d filters=2 kernel=2\nglobalavgpool2d\ndense units=2 activation=softmax\n"
     "compile loss=sparse_categorical_crossentropy\n",
     "input shape=5,4,3 normalize=none\nglobalmaxpool2d\ndense units=2 activation=softmax\n"
+    "compile loss=sparse_categorical_crossentropy\n",
+    /* any kernel shape and numeric padding, every form of padding= */
+    "input shape=9,7,3\nzeropad2d padding=1,2,0,3\nzeropad2d padding=2\nzeropad2d padding=1,0\n"
+    "conv2d filters=5 kernel=3,2 stride=1,2 padding=1,0\nconv2d filters=3 kernel=3 padding=1,2,0,1\n"
+    "conv2d filters=2 kernel=3 stride=2,1 padding=2 pad_mode=nearest\nmaxpool2d pool=2,1\n"
+    "avgpool2d pool=1,2 stride=1\nflatten\ndense units=2 activation=softmax\n"
     "compile loss=sparse_categorical_crossentropy\n",
 };
 
@@ -128,8 +136,8 @@ Test(layer_kinds, counts_and_layouts_by_hand)
     const cv_shape out3 = s.layers[3].out, out6 = s.layers[6].out;
     cr_assert(out3.rank == 3 && out3.d[0] == 2 && out3.d[1] == 2 && out3.d[2] == 4, "avgpool output");
     cr_assert(out6.rank == 1 && out6.d[0] == 16, "flatten output");
-    cr_assert_eq(s.layers[2].stride, 1, "a pooling stride given stays");
-    cr_assert_eq(s.layers[3].stride, 2, "a pooling stride defaults to its pool");
+    cr_assert(s.layers[2].stride[0] == 1 && s.layers[2].stride[1] == 1, "a pooling stride given stays");
+    cr_assert(s.layers[3].stride[0] == 2 && s.layers[3].stride[1] == 2, "a pooling stride defaults to its pool");
     cr_assert_eq(cv_layer_act(&s.layers[5]), CV_ACT_TANH);
     cr_assert_eq(cv_layer_act(&s.layers[8]), CV_ACT_LINEAR, "dropout has no activation of its own");
     cr_assert(cv_layer_has_weights(&s.layers[1]) && !cv_layer_has_weights(&s.layers[2]));

@@ -89,7 +89,7 @@ Test(parse, design_cnn_shapes_and_params)
     assert_shape(L[8].out, 1, 10, 0, 0);
     assert_shape(L[3].in, 3, 13, 13, 32);
     cr_assert_eq(L[1].act, CV_ACT_RELU);
-    cr_assert_eq(L[2].stride, 2, "a pooling stride defaults to the pool size");
+    cr_assert_eq(L[2].stride[0], 2, "a pooling stride defaults to the pool size");
     cr_assert_eq(L[6].init, CV_INIT_HE_NORMAL);
     cr_assert_float_eq(L[7].rate, 0.3f, 1e-7f);
     cr_assert_eq(L[8].act, CV_ACT_SOFTMAX);
@@ -123,7 +123,7 @@ Test(parse, defaults_are_filled)
              "compile loss=mse\n");
     const cv_layer_spec *L = spec.layers;
     cr_assert_eq(L[0].normalize, CV_NORM_AUTO);
-    cr_assert_eq(L[1].stride, 1);
+    cr_assert_eq(L[1].stride[0], 1);
     cr_assert(!L[1].same);
     cr_assert(!L[1].pad_nearest);
     cr_assert_eq(L[1].act, CV_ACT_LINEAR);
@@ -133,8 +133,8 @@ Test(parse, defaults_are_filled)
         cr_assert_float_eq(L[i].alpha, 0.2f, 1e-7f);
         cr_assert_eq(L[i].line, i + 1);
     }
-    cr_assert_eq(L[2].pool, 2);
-    cr_assert_eq(L[2].stride, 2);
+    cr_assert_eq(L[2].pool[0], 2);
+    cr_assert_eq(L[2].stride[1], 2);
     assert_shape(L[2].out, 3, 1, 1, 2);
 
     cr_assert_eq(spec.fit.epochs, 1);
@@ -210,7 +210,24 @@ Test(parse, same_padding_follows_tensorflow)
              "conv2d filters=2 kernel=3,3 stride=2 padding=same\n"
              "flatten\n" MLP_TAIL);
     assert_shape(spec.layers[1].out, 3, 4, 4, 2);
-    cr_assert_eq(spec.layers[1].kernel, 3);
+    cr_assert_eq(spec.layers[1].kernel[1], 3);
+    teardown();
+
+    /* any kernel shape: the fixture's conv (9x7 -> 9x3), PyTorch's numeric padding, zeropad2d */
+    parse_ok("input shape=9,7,3\n"
+             "conv2d filters=5 kernel=3,2 stride=1,2 padding=1,0\n"
+             "conv2d filters=2 kernel=3 stride=2 padding=1\n"
+             "zeropad2d padding=1,2,0,3\n"
+             "maxpool2d pool=2,1\n"
+             "flatten\n" MLP_TAIL);
+    assert_shape(spec.layers[1].out, 3, 9, 3, 5);
+    cr_assert(spec.layers[1].kernel[0] == 3 && spec.layers[1].kernel[1] == 2);
+    cr_assert(spec.layers[1].stride[0] == 1 && spec.layers[1].stride[1] == 2);
+    cr_assert(spec.layers[1].pad[0] == 1 && spec.layers[1].pad[1] == 1 && spec.layers[1].pad[2] == 0);
+    assert_shape(spec.layers[2].out, 3, 5, 2, 2);
+    assert_shape(spec.layers[3].out, 3, 8, 5, 2);
+    assert_shape(spec.layers[4].out, 3, 4, 5, 2);
+    cr_assert(spec.layers[4].stride[0] == 2 && spec.layers[4].stride[1] == 1, "a pool's stride is its window");
     teardown();
 
     /* same padding never empties, even with a kernel larger than the input */
@@ -383,13 +400,13 @@ Test(parse, input_not_first)
 Test(parse, kernel_larger_than_input)
 {
     parse_fails("input shape=3,3,1\nconv2d filters=1 kernel=5\nflatten\n" MLP_TAIL, "m.model:2:",
-                "kernel 5 larger than its 3x3 input");
+                "kernel 5x5 larger than its 3x3 input");
 }
 
 Test(parse, pooling_to_zero)
 {
     parse_fails("input shape=2,2,1\nmaxpool2d pool=3\nflatten\n" MLP_TAIL, "m.model:2:",
-                "pooling 3 on a 2x2 input gives an empty output");
+                "pooling 3x3 on a 2x2 input gives an empty output");
     parse_fails("input shape=4\navgpool2d\n" MLP_TAIL, "m.model:2:",
                 "avgpool2d needs an (H,W,C) input; got (4)");
     parse_fails("input shape=784\nconv2d filters=1 kernel=3\n" MLP_TAIL, "m.model:2:",
@@ -413,7 +430,7 @@ Test(parse, bad_activation_name)
     parse_fails(MLP_HEAD "activation swish\n" MLP_TAIL, "m.model:2:", "unknown activation 'swish'");
     parse_fails(MLP_HEAD "dense units=3 init=lecun\n" MLP_TAIL, "m.model:2:", "unknown init 'lecun'");
     parse_fails("input shape=4,4,1\nconv2d filters=1 kernel=1 padding=full\n", "m.model:2:",
-                "unknown padding 'full' (expected valid, same)");
+                "bad padding 'full' (expected same, valid, P, PH,PW or TOP,BOTTOM,LEFT,RIGHT)");
     parse_fails(MLP_HEAD "dense units=3 use_bias=yes\n" MLP_TAIL, "m.model:2:",
                 "bad value 'yes' for use_bias: expected true or false");
     parse_fails(MLP_HEAD "dense units=3 relu\n" MLP_TAIL, "m.model:2:",
@@ -466,8 +483,17 @@ Test(parse, out_of_range_values)
                 "stride must be > 0, got -1");
     parse_fails("input shape=8,0,1\n", "m.model:1:", "shape must be > 0, got 0");
     parse_fails("input shape=8,8\n", "m.model:1:", "bad shape '8,8'");
-    parse_fails("input shape=8,8,1\nconv2d filters=1 kernel=3,5\n", "m.model:2:",
-                "kernel 3,5 is not square");
+    parse_fails("input shape=8,8,1\nconv2d filters=1 kernel=3,5,1\n", "m.model:2:",
+                "bad kernel '3,5,1' (expected N for NxN, or ROWS,COLUMNS)");
+    parse_fails("input shape=8,8,1\nconv2d filters=1 kernel=3 padding=1,2,3\n", "m.model:2:",
+                "bad padding '1,2,3'");
+    parse_fails("input shape=8,8,1\nconv2d filters=1 kernel=3 padding=-1\n", "m.model:2:",
+                "padding must be >= 0, got -1");
+    parse_fails("input shape=8,8,1\nconv2d filters=1 kernel=3,2 padding=1,2\n", "m.model:2:",
+                "padding 1,1,2,2 must be smaller than the 3x2 window on each side");
+    parse_fails("input shape=8,8,1\nzeropad2d padding=same\n", "m.model:2:", "zeropad2d takes padding=P");
+    parse_fails("input shape=8,8,1\nzeropad2d\n", "m.model:2:", "zeropad2d is missing the required key padding=");
+    parse_fails("input shape=8\nzeropad2d padding=1\n", "m.model:2:", "zeropad2d needs an (H,W,C) input");
     parse_fails(MLP_HEAD "dropout rate=1\n" MLP_TAIL, "m.model:2:", "rate must be in [0, 1), got 1");
     parse_fails(MLP_HEAD "dense units=-2\n" MLP_TAIL, "m.model:2:", "units must be > 0, got -2");
     parse_fails(MLP_HEAD MLP_TAIL "fit validation_split=1.5\n", "m.model:4:",

@@ -46,11 +46,13 @@ void cv_sgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, 
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /** Geometry of a 2-D window op on NHWC tensors. Padding is top/left; the bottom/right
- *  padding is whatever the output size implies (TensorFlow 'same' puts the odd one there). */
+ *  padding is whatever the output size implies (TensorFlow 'same' puts the odd one there;
+ *  numeric padding, as PyTorch's, the same on both sides). Windows and strides may be
+ *  rectangular; the fast paths say which shapes they take (the *_fits functions). */
 typedef struct {
     int H, W, C;      /* input */
     int KH, KW;       /* window */
-    int stride;
+    int SH, SW;       /* stride along rows, along columns */
     int pad_top, pad_left;
     int OH, OW;       /* output */
 } cv_window;

@@ -36,7 +36,8 @@
     X(CV_LAYER_DROPOUT, dropout)                                                                \
     X(CV_LAYER_ACTIVATION, activation)                                                          \
     X(CV_LAYER_GLOBALAVGPOOL2D, globalavgpool2d)                                                \
-    X(CV_LAYER_GLOBALMAXPOOL2D, globalmaxpool2d)
+    X(CV_LAYER_GLOBALMAXPOOL2D, globalmaxpool2d)                                                \
+    X(CV_LAYER_ZEROPAD2D, zeropad2d)
 
 #define CV_LAYER_ENUM_(e, name) e,
 typedef enum { CV_LAYER_KINDS(CV_LAYER_ENUM_) CV_LAYER_KIND_COUNT } cv_layer_kind;
@@ -87,11 +88,15 @@ typedef struct {
     cv_shape shape;      /* input: declared sample shape */
     cv_norm normalize;
     /* conv2d */
-    int filters, kernel, stride;
-    bool same;           /* padding=same (TensorFlow rule) instead of valid */
+    int filters;
+    int kernel[2];       /* (rows, columns); kernel=3 is 3,3 */
+    int stride[2];       /* conv2d and pooling, (rows, columns) */
+    bool same;           /* padding=same (TensorFlow's rule) instead of pad */
+    int pad[4];          /* numeric padding (conv2d, zeropad2d): top, bottom, left, right; 0 is
+                            padding=valid */
     bool pad_nearest;    /* pad_mode=nearest: padded cells repeat the nearest edge value */
-    /* pooling: window `pool`, `stride` (defaults to pool) */
-    int pool;
+    /* pooling: window `pool` (rows, columns), `stride` (defaults to pool) */
+    int pool[2];
     /* dense */
     int units;
     /* dropout */
@@ -118,6 +123,14 @@ enum {
     CV_KIND_MASK = 1 << 8,     /* keeps a scale per output for its backward (dropout) */
 };
 
+/** A sliding window as a spec gives it (cv_layer_kind_desc.window): (rows, columns) each, and
+ *  padding top, bottom, left, right unless same (TensorFlow's rule, from the output size). */
+typedef struct {
+    int k[2], stride[2];
+    bool same;
+    int pad[4];
+} cv_window_spec;
+
 struct cv_layer;     /* the run-time layer, layers/layers-impl.h */
 struct cv_fwd_ctx;
 struct cv_workspace;
@@ -139,8 +152,8 @@ typedef struct {
      *  the rank. Needs l->in. NULL: no parameters. */
     int (*kernel_dims)(const cv_layer_spec *l, int64_t dims[4]);
     int64_t (*bias_count)(const cv_layer_spec *l);
-    /** A sliding window's size, stride and padding=same. */
-    void (*window)(const cv_layer_spec *l, int *k, int *stride, bool *same);
+    /** A sliding window's size, stride and padding. */
+    void (*window)(const cv_layer_spec *l, cv_window_spec *w);
     /** Floating-point operations of its forward pass for one sample. */
     double (*flops)(const struct cv_layer *l);
     /** Floats of shared workspace (im2col) its passes need for B samples. */

@@ -88,7 +88,7 @@ int cmd_visualize(const cv_dist *d, int argc, char **argv)
             const cv_layer_spec *l = &spec->layers[v[i].layer];
             if (i == 0)
                 printf("wrote %s: layer %d conv2d, %d filters %dx%dx%d (%d tiles of %dx%d px, %d per row)\n", v[i].path,
-                       v[i].layer, l->filters, l->kernel, l->kernel, l->in.d[2], v[i].tiles, v[i].tile_w, v[i].tile_h,
+                       v[i].layer, l->filters, l->kernel[0], l->kernel[1], l->in.d[2], v[i].tiles, v[i].tile_w, v[i].tile_h,
                        v[i].cols);
             else if (v[i].layer == 0)
                 printf("wrote %s: sample %ld of %s\n", v[i].path, index, data);

@@ -13,8 +13,8 @@ enum { MR_MAX = 16, SAMPLE_BLOCK = 4 };
 bool cv_conv_gemm_fits(const cv_window *g, int F)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
-    return g->pad_top == 0 && g->pad_left == 0 && (g->OH - 1) * g->stride + g->KH <= g->H &&
-           (g->OW - 1) * g->stride + g->KW <= g->W && F % u->nr == 0 && (g->KW * g->C) % u->mr == 0 &&
+    return g->pad_top == 0 && g->pad_left == 0 && (g->OH - 1) * g->SH + g->KH <= g->H &&
+           (g->OW - 1) * g->SW + g->KW <= g->W && F % u->nr == 0 && (g->KW * g->C) % u->mr == 0 &&
            u->mr <= MR_MAX;
 }
 
@@ -34,7 +34,7 @@ void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue 
         for (int i = 0; i < mr; i++) { /* a short last panel repeats its first pixel */
             const long r = r0 + (i < rows ? i : 0);
             const int b = (int)(r / P), q = (int)(r % P), oy = q / g->OW, ox = q % g->OW;
-            at[i] = x + b * in + ((size_t)oy * g->W + ox) * g->stride * g->C;
+            at[i] = x + b * in + ((size_t)oy * g->SH * g->W + (size_t)ox * g->SW) * g->C;
         }
         for (int f0 = 0; f0 < F; f0 += nr) {
             const cv_epilogue e = {ep && ep->bias ? ep->bias + f0 : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
@@ -60,7 +60,7 @@ void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int 
             const int jp = t / mp, ip = t % mp, k0 = ip * mr;
             const size_t off = (size_t)(k0 / seg) * g->W * g->C + (size_t)(k0 % seg);
             for (int b = b0; b < b1; b++) /* the first row of tiles also sums the bias gradient */
-                u->dw(x + b * in + off, g->OH, (long)g->stride * g->W * g->C, g->OW, (long)g->stride * g->C,
+                u->dw(x + b * in + off, g->OH, (long)g->SH * g->W * g->C, g->OW, (long)g->SW * g->C,
                       dy + (size_t)b * P * F + jp * nr, F, dw + (size_t)k0 * F + jp * nr, F, mr, false,
                       db && ip == 0 ? db + jp * nr : NULL);
         }

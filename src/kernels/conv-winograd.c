@@ -41,7 +41,7 @@ static bool wino_shape(const cv_window *g, int C, int F)
     const char *env = getenv("CONVOY_WINOGRAD");
     if (env && env[0] == '0' && env[1] == '\0') return false;
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
-    return g->KH == 3 && g->KW == 3 && g->stride == 1 && g->pad_top >= 0 && g->pad_top <= 2 && g->pad_left >= 0 &&
+    return g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 && g->pad_top >= 0 && g->pad_top <= 2 && g->pad_left >= 0 &&
            g->pad_left <= 2 && g->OH > 0 && g->OW > 0 && g->H > 0 && g->W > 0 && C % 16 == 0 && F % u->nr == 0 &&
            u->mr <= MR_MAX;
 }
@@ -51,14 +51,14 @@ bool cv_conv_wino_fits(const cv_window *g, int F) { return wino_shape(g, g->C, F
 /* the input gradient's window: the output gradient (OH, OW, F) padded by 2 - pad, into (H, W, C) */
 static cv_window dx_window(const cv_window *g, int F)
 {
-    return (cv_window){.H = g->OH, .W = g->OW, .C = F, .KH = 3, .KW = 3, .stride = 1,
+    return (cv_window){.H = g->OH, .W = g->OW, .C = F, .KH = 3, .KW = 3, .SH = 1, .SW = 1,
                        .pad_top = 2 - g->pad_top, .pad_left = 2 - g->pad_left, .OH = g->H, .OW = g->W};
 }
 
 bool cv_conv_wino_dx_fits(const cv_window *g, int F)
 {
     const cv_window d = dx_window(g, F); /* padded by 0 to 2 if g is */
-    return g->KH == 3 && g->KW == 3 && g->stride == 1 && wino_shape(&d, F, g->C);
+    return g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 && wino_shape(&d, F, g->C);
 }
 
 /* The one-dimensional transforms, on arrays of values (vectors or scalars): o = B^T d (6 from

@@ -32,9 +32,9 @@ VN(direct_block)(float *restrict o, const float *restrict xb, const float *restr
             acc[p][v] = (VEC){0};
             if (bias) memcpy(&acc[p][v], bias + VW * v, sizeof acc[p][v]);
         }
-    const int C = g->C, s = g->stride, run = g->KW * C;
+    const int C = g->C, sh = g->SH, s = g->SW, run = g->KW * C;
     for (int kh = 0; kh < g->KH; kh++) {
-        const int ih = oh * s - g->pad_top + kh;
+        const int ih = oh * sh - g->pad_top + kh;
         if (ih < 0 || ih >= g->H) continue;
         const float *px = xb + ((size_t)ih * g->W + ow0 * s - g->pad_left) * C;
         const float *wk = w + (size_t)kh * run * F;
@@ -82,8 +82,8 @@ VN(direct_row)(float *restrict o, const float *restrict xb, const float *restric
     const int fit = nv ? (VREGS - 2 - nv) / nv : 0, most = fit >= 8 ? 8 : fit >= 4 ? 4 : fit >= 2 ? 2 : 1;
     /* [lo, hi): the output columns whose window is inside the width */
     int lo = 0, hi = g->OW;
-    while (lo < hi && lo * g->stride - g->pad_left < 0) lo++;
-    while (hi > lo && (hi - 1) * g->stride - g->pad_left + g->KW > g->W) hi--;
+    while (lo < hi && lo * g->SW - g->pad_left < 0) lo++;
+    while (hi > lo && (hi - 1) * g->SW - g->pad_left + g->KW > g->W) hi--;
     if (nearest || !nv) lo = hi = g->OW;
     for (int ow = 0; ow < g->OW;) {
         float *q = o + (size_t)ow * F;
@@ -113,7 +113,7 @@ static inline __attribute__((always_inline)) void
 VN(dw_taps)(float *restrict acc, const float *restrict xb, const float *restrict dyb, int F, const cv_window *g,
             const int NV)
 {
-    const int C = g->C, s = g->stride;
+    const int C = g->C, sh = g->SH, s = g->SW;
     for (int kh = 0; kh < g->KH; kh++)
         for (int kw = 0; kw < g->KW; kw++) {
             int lo = 0, hi = g->OW; /* output columns whose input column is inside the image */
@@ -123,7 +123,7 @@ VN(dw_taps)(float *restrict acc, const float *restrict xb, const float *restrict
                 VEC sum[4];
                 for (int v = 0; v < NV; v++) sum[v] = (VEC){0};
                 for (int oh = 0; oh < g->OH; oh++) {
-                    const int ih = oh * s - g->pad_top + kh;
+                    const int ih = oh * sh - g->pad_top + kh;
                     if (ih < 0 || ih >= g->H) continue;
                     const float *restrict xr = xb + ((size_t)ih * g->W - g->pad_left + kw) * C + c;
                     const float *restrict d = dyb + (size_t)oh * g->OW * F;
@@ -154,7 +154,7 @@ static inline __attribute__((always_inline)) void
 VN(dw_allt_k)(float *restrict acc, const float *restrict xb, const float *restrict dyb, const cv_window *g,
               bool nearest, bool bias, const int KK, const int NV)
 {
-    const int C = g->C, s = g->stride, F = VW * NV;
+    const int C = g->C, sh = g->SH, s = g->SW, F = VW * NV;
     int off[12];
     for (int kh = 0, k = 0; kh < g->KH; kh++)
         for (int kw = 0; kw < g->KW; kw++)
@@ -164,7 +164,7 @@ VN(dw_allt_k)(float *restrict acc, const float *restrict xb, const float *restri
     for (int k = 0; k < KK; k++)
         for (int v = 0; v < NV; v++) sum[k][v] = (VEC){0};
     for (int oh = 0; oh < g->OH; oh++) {
-        const int ih0 = oh * s - g->pad_top;
+        const int ih0 = oh * sh - g->pad_top;
         const bool rows_in = ih0 >= 0 && ih0 + g->KH <= g->H;
         for (int ow = 0; ow < g->OW; ow++) {
             const int iw0 = ow * s - g->pad_left;
@@ -255,9 +255,9 @@ VN(dw_sample)(float *restrict acc, const float *restrict xb, const float *restri
         for (int ow = 0; ow < g->OW; ow++) {
             int k = 0;
             for (int kh = 0; kh < g->KH; kh++) {
-                const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+                const int ih = src_coord(oh, kh, g->SH, g->pad_top, g->H, nearest);
                 for (int kw = 0; kw < g->KW; kw++) {
-                    const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
+                    const int iw = src_coord(ow, kw, g->SW, g->pad_left, g->W, nearest);
                     const float *px = ih < 0 || iw < 0 ? NULL : xb + ((size_t)ih * g->W + iw) * C;
                     for (int c = 0; c < C; c++) patch[k++] = px ? px[c] : 0.0f;
                 }
@@ -281,7 +281,7 @@ VN(pool_vec)(float *restrict o, int32_t *restrict a, const float *restrict xb, c
     VECI iota;
     VN(iota)(&iota);
     for (int c = 0; c < C; c += VW) {
-        const int first = (oh * g->stride * g->W + ow * g->stride) * C + c;
+        const int first = (oh * g->SH * g->W + ow * g->SW) * C + c;
         VEC best;
         memcpy(&best, xb + first, sizeof best);
         VECI arg = iota + first;
@@ -312,7 +312,7 @@ VN(pool_pixel)(float *restrict o, int32_t *restrict a, const float *restrict xb,
     }
     for (int kh = 0; kh < g->KH; kh++)
         for (int kw = 0; kw < g->KW; kw++) {
-            const int base = ((oh * g->stride + kh) * g->W + ow * g->stride + kw) * C;
+            const int base = ((oh * g->SH + kh) * g->W + ow * g->SW + kw) * C;
             const float *restrict v = xb + base;
             if (kh == 0 && kw == 0) {
                 for (int c = 0; c < C; c++) o[c] = v[c];
@@ -416,7 +416,7 @@ VN(cpool_block)(float *restrict o, int32_t *restrict arg, const float *restrict 
                 acc[q][c][v] = (VEC){0};
                 if (ep && ep->bias) memcpy(&acc[q][c][v], ep->bias + cg + VW * v, sizeof acc[q][c][v]);
             }
-    const int C = g->C, s = g->stride;
+    const int C = g->C, s = g->SH; /* SH == SW (cv_conv_pool_fits) */
     const size_t step = (size_t)s * C; /* one conv pixel to the next along a row of x */
 #pragma GCC unroll 3
     for (int kh = 0; kh < KH; kh++) {
@@ -540,7 +540,7 @@ VN(cpool_dw)(float *restrict acc, const float *restrict xb, const float *restric
              const float *restrict y, bool relu, float leak, int F, const cv_window *g, int OHp, int OWp, int cg,
              const int NV, const int KH, const int RUN)
 {
-    const int s = g->stride;
+    const int s = g->SH; /* SH == SW (cv_conv_pool_fits) */
     const size_t rowx = (size_t)g->W * g->C;
     VEC sum[3][6][2], bsum[2];
     VECI iota;

@@ -34,17 +34,17 @@ static inline __attribute__((always_inline)) void
 im2col_pixel(float *restrict dst, const float *restrict xb, const cv_window *g, bool nearest, int oh, int ow)
 {
     const int C = g->C, run = g->KW * C;
-    const int iw0 = ow * g->stride - g->pad_left;
+    const int iw0 = ow * g->SW - g->pad_left;
     const bool cols_in = iw0 >= 0 && iw0 + g->KW <= g->W;
     for (int kh = 0; kh < g->KH; kh++) {
-        const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+        const int ih = src_coord(oh, kh, g->SH, g->pad_top, g->H, nearest);
         if (ih >= 0 && cols_in) {
             copy_run(dst, xb + ((size_t)ih * g->W + iw0) * C, run);
             dst += run;
             continue;
         }
         for (int kw = 0; kw < g->KW; kw++, dst += C) {
-            const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
+            const int iw = src_coord(ow, kw, g->SW, g->pad_left, g->W, nearest);
             const float *src = ih < 0 || iw < 0 ? NULL : xb + ((size_t)ih * g->W + iw) * C;
             if (src)
                 copy_run(dst, src, C);
@@ -85,10 +85,10 @@ direct_pixel(float *restrict o, const float *restrict xb, const float *restrict 
         for (int f = 0; f < F; f++) o[f] = 0.0f;
     const int C = g->C;
     for (int kh = 0; kh < g->KH; kh++) {
-        const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+        const int ih = src_coord(oh, kh, g->SH, g->pad_top, g->H, nearest);
         if (ih < 0) continue;
         for (int kw = 0; kw < g->KW; kw++) {
-            const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
+            const int iw = src_coord(ow, kw, g->SW, g->pad_left, g->W, nearest);
             if (iw < 0) continue;
             const float *px = xb + ((size_t)ih * g->W + iw) * C;
             const float *wk = w + (size_t)(kh * g->KW + kw) * C * F;
@@ -202,9 +202,10 @@ int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int
 bool cv_conv_pool_fits(const cv_window *conv, const cv_window *pool, int F, cv_pool_kind kind)
 {
     return kind != CV_POOL_AVG && conv->pad_top == 0 && conv->pad_left == 0 &&
-           (conv->OH - 1) * conv->stride + conv->KH <= conv->H && (conv->OW - 1) * conv->stride + conv->KW <= conv->W &&
+           conv->SH == conv->SW && (conv->OH - 1) * conv->SH + conv->KH <= conv->H &&
+           (conv->OW - 1) * conv->SW + conv->KW <= conv->W &&
            conv->KH == conv->KW && ((conv->KH == 3 && conv->C == 1) || (conv->KH == 2 && conv->C <= 3)) &&
-           F % 16 == 0 && pool->KH == 2 && pool->KW == 2 && pool->stride == 2 &&
+           F % 16 == 0 && pool->KH == 2 && pool->KW == 2 && pool->SH == 2 && pool->SW == 2 &&
            pool->H == conv->OH && pool->W == conv->OW && pool->C == F;
 }
 
@@ -261,10 +262,10 @@ col2im_sample(float *restrict dxb, const float *restrict src, const cv_window *g
     const int run = g->KW * C;
     for (int oh = 0; oh < g->OH; oh++)
         for (int ow = 0; ow < g->OW; ow++) {
-            const int iw0 = ow * g->stride - g->pad_left;
+            const int iw0 = ow * g->SW - g->pad_left;
             const bool cols_in = iw0 >= 0 && iw0 + g->KW <= g->W;
             for (int kh = 0; kh < g->KH; kh++) {
-                const int ih = src_coord(oh, kh, g->stride, g->pad_top, g->H, nearest);
+                const int ih = src_coord(oh, kh, g->SH, g->pad_top, g->H, nearest);
                 if (ih >= 0 && cols_in) { /* the window row inside the image: one contiguous run */
                     float *restrict d = dxb + ((size_t)ih * g->W + iw0) * C;
                     for (int i = 0; i < run; i++) d[i] += src[i];
@@ -272,7 +273,7 @@ col2im_sample(float *restrict dxb, const float *restrict src, const cv_window *g
                     continue;
                 }
                 for (int kw = 0; kw < g->KW; kw++, src += C) {
-                    const int iw = src_coord(ow, kw, g->stride, g->pad_left, g->W, nearest);
+                    const int iw = src_coord(ow, kw, g->SW, g->pad_left, g->W, nearest);
                     if (ih < 0 || iw < 0) continue;
                     float *restrict d = dxb + ((size_t)ih * g->W + iw) * C;
                     for (int c = 0; c < C; c++) d[c] += src[c];
@@ -321,7 +322,7 @@ void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, c
 {
     const int C = g->C;
     const float inv_area = 1.0f / (float)(g->KH * g->KW);
-    if (overwrite && kind != CV_POOL_AVG && g->stride == g->KH && g->stride == g->KW) {
+    if (overwrite && kind != CV_POOL_AVG && g->SH == g->KH && g->SW == g->KW) {
         static pool_bwd_t_fn tiled;
         if (!tiled) tiled = pool_bwd_t_pick();
         const size_t xs = (size_t)g->H * g->W * C, os = (size_t)g->OH * g->OW * C;
@@ -347,7 +348,7 @@ void cv_pool_backward(float *dx, const float *dout, const int32_t *arg, int B, c
                     }
                     for (int kh = 0; kh < g->KH; kh++)
                         for (int kw = 0; kw < g->KW; kw++)
-                            dxb[((oh * g->stride + kh) * g->W + ow * g->stride + kw) * C + c] +=
+                            dxb[((oh * g->SH + kh) * g->W + ow * g->SW + kw) * C + c] +=
                                 dout[o] * inv_area;
                 }
     }

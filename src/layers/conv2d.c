@@ -15,7 +15,10 @@ int cv_conv_chunk(const cv_layer *l, int B)
 }
 
 /* padding that repeats edge pixels is not Winograd's (its blocks read zeros there) */
-static bool zero_padded(const cv_layer *l) { return !(l->spec->pad_nearest && l->spec->same); }
+static bool zero_padded(const cv_layer *l)
+{
+    return !(l->spec->pad_nearest && (l->spec->same || cv_layer_padded(l->spec)));
+}
 
 bool cv_conv_layer_winograd(const cv_layer *l)
 {
@@ -122,21 +125,21 @@ int cv_conv_pool_layers_backward(cv_layer *conv, const cv_layer *pool, const flo
 
 static void conv_defaults(cv_layer_spec *l)
 {
-    if (!l->stride) l->stride = 1;
+    if (!l->stride[0]) l->stride[0] = l->stride[1] = 1;
 }
 
-static void conv_window(const cv_layer_spec *l, int *k, int *stride, bool *same)
+static void conv_window(const cv_layer_spec *l, cv_window_spec *w)
 {
-    *k = l->kernel;
-    *stride = l->stride;
-    *same = l->same;
+    *w = (cv_window_spec){.k = {l->kernel[0], l->kernel[1]}, .stride = {l->stride[0], l->stride[1]}, .same = l->same,
+                          .pad = {l->pad[0], l->pad[1], l->pad[2], l->pad[3]}};
 }
 
 static int conv_infer(cv_layer_spec *l, const char *file, cv_err *err) { return cv_layer_infer_window(l, true, file, err); }
 
 static int conv_kernel_dims(const cv_layer_spec *l, int64_t d[4])
 {
-    d[0] = d[1] = l->kernel;
+    d[0] = l->kernel[0];
+    d[1] = l->kernel[1];
     d[2] = l->in.d[2];
     d[3] = l->filters;
     return 4;
@@ -157,8 +160,11 @@ static int64_t conv_workspace(const cv_layer *l, int B)
 
 static void conv_write(FILE *f, const cv_layer_spec *l)
 {
-    fprintf(f, " filters=%d kernel=%d stride=%d padding=%s pad_mode=%s", l->filters, l->kernel, l->stride,
-            l->same ? "same" : "valid", l->pad_nearest ? "nearest" : "zero");
+    fprintf(f, " filters=%d", l->filters);
+    cv_layer_write_pair(f, "kernel", l->kernel);
+    cv_layer_write_pair(f, "stride", l->stride);
+    cv_layer_write_padding(f, l);
+    fprintf(f, " pad_mode=%s", l->pad_nearest ? "nearest" : "zero");
     cv_layer_write_weighted(f, l);
 }
 

@@ -74,6 +74,12 @@ int cv_layer_infer_window(cv_layer_spec *l, bool conv, const char *file, cv_err 
 int cv_layer_infer_flat(cv_layer_spec *l, const char *file, cv_err *err);
 /** The output is shaped as the input. */
 int cv_layer_infer_same(cv_layer_spec *l, const char *file, cv_err *err);
+/** " key=R" for a square pair, " key=R,C" else (kernel, stride, pool). */
+void cv_layer_write_pair(FILE *f, const char *key, const int v[2]);
+/** " padding=same|valid|P|PH,PW|T,B,L,R", the shortest form that gives l's. */
+void cv_layer_write_padding(FILE *f, const cv_layer_spec *l);
+/** Whether l has numeric padding on any side. */
+bool cv_layer_padded(const cv_layer_spec *l);
 /** " activation=A" and, for leaky_relu, " alpha=..." (a model-file line's keys). */
 void cv_layer_write_act(FILE *f, const cv_layer_spec *l);
 /** The keys of a layer with weights: activation, alpha, init, use_bias, trainable. */

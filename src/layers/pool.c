@@ -1,4 +1,4 @@
-/* Pooling: max, average and min over a KxK window with a stride (Keras's MaxPooling2D and
+/* Pooling: max, average and min over a KHxKW window with a stride (Keras's MaxPooling2D and
  * AveragePooling2D, and min pooling in the same pattern). Max and min keep each output's
  * winning input (the arg buffer) for the backward pass, which scatters the gradient to it. */
 #include "layers/layers-impl.h"
@@ -25,20 +25,23 @@ static void pool_backward(cv_layer *l, const float *x, float *dx, const float *d
 /* Keras: the window defaults to 2, the stride to the window */
 static void pool_defaults(cv_layer_spec *l)
 {
-    if (!l->pool) l->pool = 2;
-    if (!l->stride) l->stride = l->pool;
+    if (!l->pool[0]) l->pool[0] = l->pool[1] = 2;
+    if (!l->stride[0]) l->stride[0] = l->pool[0], l->stride[1] = l->pool[1];
 }
 
-static void pool_window(const cv_layer_spec *l, int *k, int *stride, bool *same)
+static void pool_window(const cv_layer_spec *l, cv_window_spec *w)
 {
-    *k = l->pool;
-    *stride = l->stride ? l->stride : l->pool;
-    *same = false;
+    *w = (cv_window_spec){.k = {l->pool[0], l->pool[1]},
+                          .stride = {l->stride[0] ? l->stride[0] : l->pool[0], l->stride[1] ? l->stride[1] : l->pool[1]}};
 }
 
 static int pool_infer(cv_layer_spec *l, const char *file, cv_err *err) { return cv_layer_infer_window(l, false, file, err); }
 
-static void pool_write(FILE *f, const cv_layer_spec *l) { fprintf(f, " pool=%d stride=%d", l->pool, l->stride); }
+static void pool_write(FILE *f, const cv_layer_spec *l)
+{
+    cv_layer_write_pair(f, "pool", l->pool);
+    cv_layer_write_pair(f, "stride", l->stride);
+}
 
 #define POOL_KIND(e, kname, snake, cls, more)                                                   \
     {.kind = e, .name = kname, .keras_name = snake, .keras_class = cls,                         \

@@ -56,25 +56,31 @@ static int64_t checked_size(cv_shape s)
 int cv_layer_infer_window(cv_layer_spec *l, bool conv, const char *file, cv_err *err)
 {
     const char *name = cv_layer_kind_name(l->kind);
-    int k, stride;
-    bool same;
-    cv_layer_kinds[l->kind]->window(l, &k, &stride, &same);
+    cv_window_spec ws;
+    cv_layer_kinds[l->kind]->window(l, &ws);
     char sb[64];
     if (l->in.rank != 3)
         return cv_errf(err, "%s:%d: %s needs an (H,W,C) input; got %s", file, l->line, name,
                        cv_shape_str(l->in, sb, sizeof sb));
     /* the parser guarantees these; a hand-built spec must not divide by zero */
-    if (k <= 0 || stride <= 0 || (conv && l->filters <= 0))
-        return cv_errf(err, "%s:%d: %s needs positive %s, stride%s", file, l->line, name,
-                       conv ? "kernel" : "pool", conv ? " and filters" : "");
-    const int h = window_out(l->in.d[0], k, stride, same);
-    const int w = window_out(l->in.d[1], k, stride, same);
+    bool ok = !conv || l->filters > 0;
+    for (int i = 0; i < 2; i++) ok = ok && ws.k[i] > 0 && ws.stride[i] > 0;
+    for (int i = 0; i < 4; i++) ok = ok && ws.pad[i] >= 0 && ws.pad[i] <= INT_MAX / 4;
+    if (!ok)
+        return cv_errf(err, "%s:%d: %s needs positive %s, stride%s and padding >= 0", file, l->line, name,
+                       conv ? "kernel" : "pool", conv ? ", filters" : "");
+    /* a padding as large as the kernel would add outputs that see only padding */
+    if (!ws.same && (ws.pad[0] >= ws.k[0] || ws.pad[1] >= ws.k[0] || ws.pad[2] >= ws.k[1] || ws.pad[3] >= ws.k[1]))
+        return cv_errf(err, "%s:%d: padding %d,%d,%d,%d must be smaller than the %dx%d window on each side", file,
+                       l->line, ws.pad[0], ws.pad[1], ws.pad[2], ws.pad[3], ws.k[0], ws.k[1]);
+    const int h = window_out(l->in.d[0] + ws.pad[0] + ws.pad[1], ws.k[0], ws.stride[0], ws.same);
+    const int w = window_out(l->in.d[1] + ws.pad[2] + ws.pad[3], ws.k[1], ws.stride[1], ws.same);
     if (h == 0 || w == 0) {
         if (conv)
-            return cv_errf(err, "%s:%d: kernel %d larger than its %dx%d input (use padding=same "
-                           "or a smaller kernel)", file, l->line, k, l->in.d[0], l->in.d[1]);
-        return cv_errf(err, "%s:%d: pooling %d on a %dx%d input gives an empty output", file,
-                       l->line, k, l->in.d[0], l->in.d[1]);
+            return cv_errf(err, "%s:%d: kernel %dx%d larger than its %dx%d input (use padding=same "
+                           "or a smaller kernel)", file, l->line, ws.k[0], ws.k[1], l->in.d[0], l->in.d[1]);
+        return cv_errf(err, "%s:%d: pooling %dx%d on a %dx%d input gives an empty output", file,
+                       l->line, ws.k[0], ws.k[1], l->in.d[0], l->in.d[1]);
     }
     l->out = cv_shape_hwc(h, w, conv ? l->filters : l->in.d[2]);
     return 0;
@@ -154,6 +160,24 @@ void cv_layer_write_line(FILE *f, const cv_layer_spec *l)
     if ((unsigned)l->kind < CV_LAYER_KIND_COUNT && cv_layer_kinds[l->kind]->write_keys)
         cv_layer_kinds[l->kind]->write_keys(f, l);
     fputc('\n', f);
+}
+
+void cv_layer_write_pair(FILE *f, const char *key, const int v[2])
+{
+    if (v[0] == v[1]) fprintf(f, " %s=%d", key, v[0]);
+    else fprintf(f, " %s=%d,%d", key, v[0], v[1]);
+}
+
+bool cv_layer_padded(const cv_layer_spec *l) { return l->pad[0] || l->pad[1] || l->pad[2] || l->pad[3]; }
+
+void cv_layer_write_padding(FILE *f, const cv_layer_spec *l)
+{
+    const int *p = l->pad;
+    if (l->same) fputs(" padding=same", f);
+    else if (!cv_layer_padded(l) && l->kind != CV_LAYER_ZEROPAD2D) fputs(" padding=valid", f);
+    else if (p[0] == p[1] && p[2] == p[3] && p[0] == p[2]) fprintf(f, " padding=%d", p[0]);
+    else if (p[0] == p[1] && p[2] == p[3]) fprintf(f, " padding=%d,%d", p[0], p[2]);
+    else fprintf(f, " padding=%d,%d,%d,%d", p[0], p[1], p[2], p[3]);
 }
 
 void cv_layer_write_act(FILE *f, const cv_layer_spec *l)

@@ -29,14 +29,17 @@ static void window_geometry(cv_layer *l)
     g->C = s->in.d[2];
     g->OH = s->out.d[0];
     g->OW = s->out.d[1];
-    int k;
-    bool same;
-    l->kd->window(s, &k, &g->stride, &same);
-    g->KH = g->KW = k;
-    /* TensorFlow 'same': total padding split with the odd cell at the bottom/right */
-    const int ph = (g->OH - 1) * g->stride + g->KH - g->H, pw = (g->OW - 1) * g->stride + g->KW - g->W;
-    g->pad_top = same && ph > 0 ? ph / 2 : 0;
-    g->pad_left = same && pw > 0 ? pw / 2 : 0;
+    cv_window_spec ws;
+    l->kd->window(s, &ws);
+    g->KH = ws.k[0];
+    g->KW = ws.k[1];
+    g->SH = ws.stride[0];
+    g->SW = ws.stride[1];
+    /* TensorFlow 'same': total padding split with the odd cell at the bottom/right; numeric
+     * padding: its top and left (the bottom and right follow from the output size) */
+    const int ph = (g->OH - 1) * g->SH + g->KH - g->H, pw = (g->OW - 1) * g->SW + g->KW - g->W;
+    g->pad_top = ws.same ? (ph > 0 ? ph / 2 : 0) : ws.pad[0];
+    g->pad_left = ws.same ? (pw > 0 ? pw / 2 : 0) : ws.pad[2];
 }
 
 /* Keras initialisers; the normal ones are truncated at two standard deviations, with the
@@ -216,8 +219,8 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         l->grad_cols = l->win.OW;
         if (i + 1 >= net->n || !(net->layers[i + 1].kd->flags & CV_KIND_POOL)) continue;
         const cv_window *p = &net->layers[i + 1].win;
-        const int rows = (p->OH - 1) * p->stride - p->pad_top + p->KH;
-        const int cols = (p->OW - 1) * p->stride - p->pad_left + p->KW;
+        const int rows = (p->OH - 1) * p->SH - p->pad_top + p->KH;
+        const int cols = (p->OW - 1) * p->SW - p->pad_left + p->KW;
         if (rows < l->grad_rows) l->grad_rows = rows;
         if (cols < l->grad_cols) l->grad_cols = cols;
     }

@@ -38,7 +38,8 @@ typedef enum {
     V_CHOICE,  /* one name of a list */
     V_CHOICES, /* comma list of names of a list, stored as bits */
     V_SHAPE,   /* H,W,C or D, positive ints */
-    V_KERNEL,  /* K or K,K */
+    V_KERNEL,  /* K or KH,KW (kernel, stride, pool): ints[0..2) */
+    V_PADDING, /* same | valid | P | PH,PW | T,B,L,R: choice 1 same, else ints[0..4) */
     V_PAIR,    /* lo,hi */
     V_SPAN,    /* a number, or lo,hi */
     V_PATH,    /* a file name */
@@ -101,6 +102,7 @@ typedef struct {
     int choice;
     unsigned bits;
     cv_shape shape;
+    int ints[4];
 } value;
 
 typedef struct {

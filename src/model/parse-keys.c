@@ -25,7 +25,6 @@ static const char *init_choice(int i) { return cv_init_name((cv_init)i); }
 static const char *norm_choice(int i) { return cv_norm_name((cv_norm)i); }
 static const char *optim_choice(int i) { return cv_optim_name((cv_optim_kind)i); }
 static const char *loss_choice(int i) { return cv_loss_name((cv_loss_kind)i); }
-static const char *padding_choice(int i) { return i ? "same" : "valid"; }
 static const char *pad_mode_choice(int i) { return i ? "nearest" : "zero"; }
 /* indexed by cv_momentum_variant */
 static const char *variant_choice(int i)
@@ -53,15 +52,15 @@ const key_desc parse_keys[K_COUNT] = {
     [K_NORMALIZE] = CHOICE("normalize", norm_choice, CV_NORM_COUNT),
     [K_FILTERS] = KEY("filters", V_INT, R_POS),
     [K_KERNEL] = KEY("kernel", V_KERNEL, R_POS),
-    [K_STRIDE] = KEY("stride", V_INT, R_POS),
-    [K_PADDING] = CHOICE("padding", padding_choice, 2),
+    [K_STRIDE] = KEY("stride", V_KERNEL, R_POS),
+    [K_PADDING] = KEY("padding", V_PADDING, R_NONNEG),
     [K_PAD_MODE] = CHOICE("pad_mode", pad_mode_choice, 2),
     [K_ACTIVATION] = CHOICE("activation", act_choice, CV_ACT_COUNT),
     [K_ALPHA] = KEY("alpha", V_FLOAT, R_NONNEG),
     [K_INIT] = CHOICE("init", init_choice, CV_INIT_COUNT),
     [K_USE_BIAS] = KEY("use_bias", V_BOOL, R_ANY),
     [K_TRAINABLE] = KEY("trainable", V_BOOL, R_ANY),
-    [K_POOL] = KEY("pool", V_INT, R_POS),
+    [K_POOL] = KEY("pool", V_KERNEL, R_POS),
     [K_UNITS] = KEY("units", V_INT, R_POS),
     [K_RATE] = KEY("rate", V_FLOAT, R_UNIT),
 
@@ -316,15 +315,27 @@ static int parse_value(const parser *P, const key_desc *k, const char *s, int li
         v->shape = n == 3 ? cv_shape_hwc((int)d[0], (int)d[1], (int)d[2]) : cv_shape_vec((int)d[0]);
         return 0;
     }
-    case V_KERNEL: {
-        long long d[2];
+    case V_KERNEL:
+    case V_PADDING: {
+        const bool pad = k->type == V_PADDING;
+        if (pad && (strcmp(s, "same") == 0 || strcmp(s, "valid") == 0)) return v->choice = s[0] == 's', 0;
+        long long d[4];
         n = split(s, part, 4);
-        if (n != 1 && n != 2) return bad_number(P, line, k, s);
+        for (int i = 0; pad && i < n; i++)
+            if (!parse_whole_ll(part[i], &d[i])) n = -1;
+        if (n < 1 || n == 3 || (!pad && n > 2)) {
+            if (pad)
+                return parse_fail(P, line, "bad padding '%s' (expected same, valid, P, PH,PW or TOP,BOTTOM,LEFT,RIGHT)", s);
+            return parse_fail(P, line, "bad %s '%s' (expected N for NxN, or ROWS,COLUMNS)", k->name, s);
+        }
         for (int i = 0; i < n; i++)
-            if (parse_int(P, line, k, part[i], INT_MAX, &d[i])) return -1;
-        if (n == 2 && d[0] != d[1])
-            return parse_fail(P, line, "kernel %s is not square; only KxK kernels are supported", s);
-        v->i = d[0];
+            if (parse_int(P, line, k, part[i], 1 << 20, &d[i])) return -1;
+        /* P: every side; PH,PW (and KH,KW): rows, columns */
+        const long long t = d[0], l = n == 1 ? d[0] : n == 2 ? d[1] : d[2];
+        const long long all[4] = {t, n == 4 ? d[1] : t, l, n == 4 ? d[3] : l};
+        for (int i = 0; i < 4; i++) v->ints[i] = (int)all[i];
+        if (!pad) v->ints[1] = (int)l;
+        v->choice = 2;
         return 0;
     }
     case V_PAIR:
@@ -354,7 +365,8 @@ static int parse_hp(const parser *P, const key_desc *k, const char *expr, int li
     cv_hp *hp = &spec->hp[spec->n_hp];
     cv_err e;
     if (cv_hp_parse(expr, hp, &e)) return parse_fail(P, line, "%s", e.msg);
-    const bool int_key = k->type == V_INT || k->type == V_SEED || k->type == V_BATCH || k->type == V_KERNEL;
+    const bool int_key = k->type == V_INT || k->type == V_SEED || k->type == V_BATCH || k->type == V_KERNEL ||
+                         k->type == V_PADDING;
     if ((hp->kind == CV_HP_INT && !int_key && k->type != V_FLOAT) ||
         (hp->kind == CV_HP_FLOAT && k->type != V_FLOAT) || (hp->kind == CV_HP_BOOL && k->type != V_BOOL))
         return parse_fail(P, line, "%s cannot stand for %s (it takes %s; hp.choice(...) fits any key)", expr, k->name,

@@ -27,16 +27,19 @@ static int apply_layer(parser *P, const keyword_desc *kw, const value *v, int li
         case K_SHAPE: l->shape = v[k].shape; break;
         case K_NORMALIZE: l->normalize = (cv_norm)v[k].choice; break;
         case K_FILTERS: l->filters = (int)v[k].i; break;
-        case K_KERNEL: l->kernel = (int)v[k].i; break;
-        case K_STRIDE: l->stride = (int)v[k].i; break;
-        case K_PADDING: l->same = v[k].choice == 1; break;
+        case K_KERNEL: l->kernel[0] = v[k].ints[0], l->kernel[1] = v[k].ints[1]; break;
+        case K_STRIDE: l->stride[0] = v[k].ints[0], l->stride[1] = v[k].ints[1]; break;
+        case K_PADDING:
+            l->same = v[k].choice == 1;
+            for (int i = 0; i < 4; i++) l->pad[i] = v[k].choice == 2 ? v[k].ints[i] : 0;
+            break;
         case K_PAD_MODE: l->pad_nearest = v[k].choice == 1; break;
         case K_ACTIVATION: l->act = (cv_act)v[k].choice; break;
         case K_ALPHA: l->alpha = (float)v[k].f; break;
         case K_INIT: l->init = (cv_init)v[k].choice; break;
         case K_USE_BIAS: l->use_bias = v[k].b; break;
         case K_TRAINABLE: l->trainable = v[k].b; break;
-        case K_POOL: l->pool = (int)v[k].i; break;
+        case K_POOL: l->pool[0] = v[k].ints[0], l->pool[1] = v[k].ints[1]; break;
         case K_UNITS: l->units = (int)v[k].i; break;
         case K_RATE: l->rate = (float)v[k].f; break;
         default: break; /* parse_collect() admits only this keyword's keys */

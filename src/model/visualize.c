@@ -51,27 +51,28 @@ static int write_grid(cv_image *img, cv_visual *v, const char *dir, const char *
 static int filters_png(cv_net *net, int L, const char *dir, cv_visual *v, cv_err *err)
 {
     const cv_layer_spec *s = &cv_net_spec(net)->layers[L];
-    const int K = s->kernel, Cin = s->in.d[2], Cout = s->filters;
-    const float *w = cv_net_params(net) + cv_net_param_view(net, L).kernel_off; /* (K, K, Cin, Cout) */
-    const int64_t n = (int64_t)K * K * Cin * Cout;
+    const int KH = s->kernel[0], KW = s->kernel[1], Cin = s->in.d[2], Cout = s->filters;
+    const float *w = cv_net_params(net) + cv_net_param_view(net, L).kernel_off; /* (KH, KW, Cin, Cout) */
+    const int64_t n = (int64_t)KH * KW * Cin * Cout;
     float m = 0.0f;
     for (int64_t i = 0; i < n; i++) m = fmaxf(m, fabsf(w[i]));
     const bool rgb = Cin == 3;
     const int c = rgb ? 3 : 1, tiles = rgb ? Cout : Cout * Cin;
     *v = (cv_visual){.layer = L, .tiles = tiles, .cols = rgb || Cin == 1 ? square_cols(tiles) : Cout,
-                     .zoom = zoom_for(K, 32)};
-    v->tile_w = v->tile_h = K * v->zoom;
+                     .zoom = zoom_for(KH > KW ? KH : KW, 32)};
+    v->tile_w = KW * v->zoom;
+    v->tile_h = KH * v->zoom;
     cv_image img;
     float vals[3 * 64 * 64];
     uint8_t tile[3 * 64 * 64];
-    if (K > 64) return cv_errf(err, "layer %d: %dx%d kernels are too large to draw", L, K, K);
-    if (grid_alloc(&img, tiles, v->cols, K, K, c, v->zoom, err)) return -1;
+    if (KH > 64 || KW > 64) return cv_errf(err, "layer %d: %dx%d kernels are too large to draw", L, KH, KW);
+    if (grid_alloc(&img, tiles, v->cols, KW, KH, c, v->zoom, err)) return -1;
     for (int t = 0; t < tiles; t++) {
         const int co = rgb ? t : t % Cout, ci = rgb ? 0 : t / Cout;
-        for (int p = 0; p < K * K; p++)
+        for (int p = 0; p < KH * KW; p++)
             for (int ch = 0; ch < c; ch++) vals[p * c + ch] = w[((int64_t)p * Cin + ci + ch) * Cout + co];
-        cv_image_scale(vals, (int64_t)K * K * c, -m, m, tile);
-        grid_put(&img, t, v->cols, K, K, v->zoom, tile);
+        cv_image_scale(vals, (int64_t)KH * KW * c, -m, m, tile);
+        grid_put(&img, t, v->cols, KW, KH, v->zoom, tile);
     }
     const int rc = write_grid(&img, v, dir, "filters.png", err);
     cv_image_free(&img);

@@ -76,7 +76,8 @@ static uint64_t run_hash(const cv_model_spec *spec, const cv_train_opts *o, cons
     for (int i = 0; i < spec->n_layers; i++) {
         const cv_layer_spec *l = &spec->layers[i];
         const int64_t v[] = {l->kind, l->out.rank, l->out.d[0], l->out.d[1], l->out.d[2], l->normalize,
-                             l->filters, l->kernel, l->stride, l->same, l->pad_nearest, l->pool,
+                             l->filters, l->kernel[0], l->kernel[1], l->stride[0], l->stride[1], l->same,
+                             l->pad[0], l->pad[1], l->pad[2], l->pad[3], l->pad_nearest, l->pool[0], l->pool[1],
                              l->units, l->act, l->init, l->use_bias, l->trainable};
         const float f[] = {l->rate, l->alpha};
         h = cv_hash_bytes(cv_hash_bytes(h, v, sizeof v), f, sizeof f);
