@@ -232,6 +232,33 @@ static double loss_ref(const gcase *gc, int b, const double *o, double *kink)
 
 /* Batch-mean loss of the reference at parameters p; the final outputs go to out (B, K) when
  * not NULL, the smallest kink distance to *kink. */
+/* batchnorm over the whole batch (rows widest apart): in training mode with the batch's mean and
+ * biased variance, else with the moving statistics */
+static void batchnorm_ref(const gcase *gc, int i, const double *p, const double *in, double *out, int64_t widest)
+{
+    const cv_layer_spec *l = &gc->spec.layers[i];
+    const cv_param_view v = cv_net_param_view(gc->net, i);
+    const int64_t C = l->in.d[l->in.rank - 1], HW = cv_shape_size(l->in) / C;
+    for (int64_t c = 0; c < C; c++) {
+        double mean = p[v.state_off + c], var = p[v.state_off + C + c];
+        if (gc->training && l->trainable) {
+            double s = 0.0, q = 0.0;
+            for (int b = 0; b < gc->B; b++)
+                for (int64_t j = 0; j < HW; j++) s += in[b * widest + j * C + c];
+            mean = s / (double)(gc->B * HW);
+            for (int b = 0; b < gc->B; b++)
+                for (int64_t j = 0; j < HW; j++) q += pow(in[b * widest + j * C + c] - mean, 2);
+            var = q / (double)(gc->B * HW);
+        }
+        /* without scale (center) gamma stays 1 (beta 0), whatever the parameter holds */
+        const double g = l->scale ? p[v.kernel_off + c] : 1.0, beta = l->center ? p[v.bias_off + c] : 0.0;
+        const double inv = 1.0 / sqrt(var + l->epsilon);
+        for (int b = 0; b < gc->B; b++)
+            for (int64_t j = 0; j < HW; j++)
+                out[b * widest + j * C + c] = g * (in[b * widest + j * C + c] - mean) * inv + beta;
+    }
+}
+
 static double forward_ref(const gcase *gc, const double *p, double *out, double *kink)
 {
     int64_t widest = 0;
@@ -239,18 +266,23 @@ static double forward_ref(const gcase *gc, const double *p, double *out, double 
         const int64_t n = cv_shape_size(gc->spec.layers[i].out);
         if (n > widest) widest = n;
     }
-    double *a = malloc(sizeof(double) * (size_t)widest), *c = malloc(sizeof(double) * (size_t)widest);
+    /* layer by layer over the whole batch (batchnorm couples the samples) */
+    double *a = malloc(sizeof(double) * (size_t)(widest * gc->B)), *c = malloc(sizeof(double) * (size_t)(widest * gc->B));
     const int64_t n_in = cv_shape_size(gc->spec.layers[0].out);
     double total = 0.0, k_min = INFINITY;
+    for (int b = 0; b < gc->B; b++)
+        for (int64_t j = 0; j < n_in; j++) a[b * widest + j] = gc->xf[(size_t)b * n_in + j];
+    for (int i = 1; i < gc->spec.n_layers; i++) {
+        if (gc->spec.layers[i].kind == CV_LAYER_BATCHNORM)
+            batchnorm_ref(gc, i, p, a, c, widest);
+        else
+            for (int b = 0; b < gc->B; b++) layer_ref(gc, i, b, p, a + b * widest, c + b * widest, &k_min);
+        double *t = a;
+        a = c, c = t;
+    }
     for (int b = 0; b < gc->B; b++) {
-        for (int64_t j = 0; j < n_in; j++) a[j] = gc->xf[(size_t)b * n_in + j];
-        for (int i = 1; i < gc->spec.n_layers; i++) {
-            layer_ref(gc, i, b, p, a, c, &k_min);
-            double *t = a;
-            a = c, c = t;
-        }
-        if (out) memcpy(out + (size_t)b * gc->K, a, sizeof(double) * gc->K);
-        total += loss_ref(gc, b, a, &k_min);
+        if (out) memcpy(out + (size_t)b * gc->K, a + b * widest, sizeof(double) * gc->K);
+        total += loss_ref(gc, b, a + b * widest, &k_min);
     }
     free(a), free(c);
     if (kink) *kink = k_min;
@@ -396,7 +428,7 @@ static void check_case(gcase *gc)
      * FD_KERNEL_MAX entries; a larger kernel (a 32 -> 32 3x3 conv has 9216) on a sample of
      * about that many, its first and last entries included, picked by a hash of the index so
      * that no stride of the layout (filter, channel, tap) is favoured */
-    const int64_t n = cv_net_param_count(gc->net);
+    const int64_t n = cv_net_grad_count(gc->net); /* (untrained state has no gradient) */
     double gmax = 0.0, worst = 0.0;
     int bad = 0;
     int64_t checked = 0;
@@ -526,6 +558,32 @@ Test(grad, zeropad2d)
     grad_check(CONV_HEAD "zeropad2d padding=1\nconv2d filters=4 kernel=3 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
     grad_check(CONV_HEAD "zeropad2d padding=0,2,1,0\nmaxpool2d pool=2\n" CONV_TAIL, 3, T_FLOAT);
 }
+/* batchnorm in training mode: after a conv (its bias's gradient is kept at exactly 0, as the
+ * reference's is to rounding), after a tanh conv and before a pool, on a dense layer's features, two in a row,
+ * and without center or scale */
+static void grad_check_training(const char *model, int B)
+{
+    gcase gc;
+    case_init(&gc, model, B, T_FLOAT, true);
+    check_case(&gc);
+    case_free(&gc);
+}
+Test(grad, batchnorm)
+{
+    grad_check_training(CONV_HEAD "conv2d filters=4 kernel=2 activation=linear\nbatchnorm\nactivation tanh\n" CONV_TAIL, 3);
+    grad_check_training(CONV_HEAD "conv2d filters=4 kernel=3 padding=same activation=tanh\nbatchnorm momentum=0.9\n"
+                        "avgpool2d pool=2\n" CONV_TAIL, 4);
+    grad_check_training("input shape=6\ndense units=5 activation=tanh\nbatchnorm epsilon=0.1\nbatchnorm\n"
+                        "dense units=3 activation=linear\ncompile loss=mse\n", 5);
+    grad_check_training(CONV_HEAD "batchnorm center=false\nconv2d filters=4 kernel=2 activation=tanh\nbatchnorm scale=false\n"
+                        CONV_TAIL, 3);
+}
+/* a frozen batchnorm, and any batchnorm outside training: an affine map by the moving statistics */
+Test(grad, batchnorm_frozen)
+{
+    grad_check_training(CONV_HEAD "batchnorm trainable=false\nconv2d filters=4 kernel=2 activation=tanh\n" CONV_TAIL, 3);
+}
+
 Test(grad, pool_rectangular)
 {
     grad_check(POOL("maxpool2d", "pool=2,1"), 3, T_FLOAT);

@@ -73,6 +73,8 @@ static void same_layer(const cv_layer_spec *a, const cv_layer_spec *b, int i)
     cr_assert(a->units == b->units && a->rate == b->rate, "layer %d", i);
     cr_assert(a->act == b->act && a->alpha == b->alpha && a->init == b->init, "layer %d activation", i);
     cr_assert(a->use_bias == b->use_bias && a->trainable == b->trainable, "layer %d flags", i);
+    cr_assert(a->momentum == b->momentum && a->epsilon == b->epsilon && a->center == b->center && a->scale == b->scale,
+              "layer %d batchnorm keys", i);
 }
 
 /* kinds that take an (H,W,C) input and give a vector cannot all follow each other: these models
@@ -88,6 +90,11 @@ static const char *const more_kinds[] = {
     "conv2d filters=2 kernel=3 stride=2,1 padding=2 pad_mode=nearest\nmaxpool2d pool=2,1\n"
     "avgpool2d pool=1,2 stride=1\nflatten\ndense units=2 activation=softmax\n"
     "compile loss=sparse_categorical_crossentropy\n",
+    /* batchnorm on maps and on features, keys off their defaults (momentum= and epsilon= are
+     * also compile's: each statement takes its own) */
+    "input shape=5,4,3\nbatchnorm momentum=0.9 epsilon=0.01 center=false\nconv2d filters=2 kernel=2\n"
+    "batchnorm scale=false trainable=false\nflatten\ndense units=3\nbatchnorm\ndense units=2 activation=softmax\n"
+    "compile loss=sparse_categorical_crossentropy optimizer=adam epsilon=1e-6\n",
 };
 
 Test(layer_kinds, each_line_parses_back)

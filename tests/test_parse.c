@@ -606,5 +606,12 @@ Test(parse, class_weight)
                 "class_weight names class 3, but the model has 3 classes (0..2)");
     parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=1:2,1:3\n", "m.model:4:", "class 1 is given twice");
     parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=1:-2\n", "m.model:4:", "class 1 needs a finite weight >= 0");
-    parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=heavy\n", "m.model:4:", "expected balanced or CLASS:WEIGHT");
+    parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=heavy\n", "m.model:4:", "class 0 needs a finite weight >= 0, got 'heavy'");
+    parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=1:2,x:3\n", "m.model:4:", "expected balanced, CLASS:WEIGHT,...");
+    /* the list form, a weight per class from 0 (as the bn-gap fixture writes it) */
+    parse_ok(MLP_HEAD MLP_TAIL "fit class_weight=1,2,0.5\n");
+    cr_assert(spec.fit.n_class_weight == 3 && spec.fit.class_weight[0] == 1.0f && spec.fit.class_weight[1] == 2.0f &&
+              spec.fit.class_weight[2] == 0.5f);
+    cv_model_spec_free(&spec);
+    parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=1,2,3,4\n", "m.model:4:", "class_weight names class 3");
 }

@@ -37,7 +37,8 @@
     X(CV_LAYER_ACTIVATION, activation)                                                          \
     X(CV_LAYER_GLOBALAVGPOOL2D, globalavgpool2d)                                                \
     X(CV_LAYER_GLOBALMAXPOOL2D, globalmaxpool2d)                                                \
-    X(CV_LAYER_ZEROPAD2D, zeropad2d)
+    X(CV_LAYER_ZEROPAD2D, zeropad2d)                                                            \
+    X(CV_LAYER_BATCHNORM, batchnorm)
 
 #define CV_LAYER_ENUM_(e, name) e,
 typedef enum { CV_LAYER_KINDS(CV_LAYER_ENUM_) CV_LAYER_KIND_COUNT } cv_layer_kind;
@@ -47,7 +48,7 @@ typedef enum { CV_LAYER_KINDS(CV_LAYER_ENUM_) CV_LAYER_KIND_COUNT } cv_layer_kin
 typedef enum {
     CV_KEY_SHAPE, CV_KEY_NORMALIZE, CV_KEY_FILTERS, CV_KEY_KERNEL, CV_KEY_STRIDE, CV_KEY_PADDING,
     CV_KEY_PAD_MODE, CV_KEY_ACTIVATION, CV_KEY_ALPHA, CV_KEY_INIT, CV_KEY_USE_BIAS, CV_KEY_TRAINABLE,
-    CV_KEY_POOL, CV_KEY_UNITS, CV_KEY_RATE,
+    CV_KEY_POOL, CV_KEY_UNITS, CV_KEY_RATE, CV_KEY_BN_MOMENTUM, CV_KEY_BN_EPSILON, CV_KEY_CENTER, CV_KEY_SCALE,
     CV_LAYER_KEY_COUNT
 } cv_layer_key;
 #define CV_KEY(k) (UINT32_C(1) << (k))
@@ -101,6 +102,9 @@ typedef struct {
     int units;
     /* dropout */
     float rate;
+    /* batchnorm (Keras's defaults: momentum 0.99, epsilon 1e-3, center and scale) */
+    float momentum, epsilon;
+    bool center, scale;  /* learn beta, gamma (else they stay 0 and 1) */
     /* conv2d, dense, activation */
     cv_act act;
     float alpha;         /* leaky_relu negative slope (default 0.2, as keras.activations) */
@@ -121,6 +125,8 @@ enum {
     CV_KIND_WINNERS = 1 << 7,  /* keeps each output's winning input (max/min pooling); its backward
                                   can apply the ReLU-family derivative of the layer below */
     CV_KIND_MASK = 1 << 8,     /* keeps a scale per output for its backward (dropout) */
+    CV_KIND_BATCH = 1 << 9,    /* training couples the rows: its statistics are the whole batch's,
+                                  summed over every rank (batchnorm) */
 };
 
 /** A sliding window as a spec gives it (cv_layer_kind_desc.window): (rows, columns) each, and
@@ -152,6 +158,18 @@ typedef struct {
      *  the rank. Needs l->in. NULL: no parameters. */
     int (*kernel_dims)(const cv_layer_spec *l, int64_t dims[4]);
     int64_t (*bias_count)(const cv_layer_spec *l);
+    /** Names of its kernel and bias in checkpoints; NULL: "kernel", "bias". */
+    const char *param_names[2];
+    /** Values it keeps that no gradient moves (batchnorm's moving statistics), in n_state equal
+     *  parts named state_names[]; NULL: none. */
+    int64_t (*state_count)(const cv_layer_spec *l);
+    int n_state;
+    const char *state_names[2];
+    /** Its starting kernel, bias and state (NULL: the kernel by its init=, the bias zero). */
+    void (*init)(const cv_layer_spec *l, float *kernel, float *bias, float *state);
+    /** Doubles of per-layer scratch its passes keep from forward to backward (batchnorm: the
+     *  batch's statistics). */
+    int64_t (*scratch)(const cv_layer_spec *l);
     /** A sliding window's size, stride and padding. */
     void (*window)(const cv_layer_spec *l, cv_window_spec *w);
     /** Floating-point operations of its forward pass for one sample. */
@@ -184,6 +202,8 @@ int cv_layer_infer_shape(cv_layer_spec *spec, const char *file, cv_err *err);
 
 /** Number of trainable parameters of the layer (kernel + bias); 0 for layers without any. */
 int64_t cv_layer_param_count(const cv_layer_spec *spec);
+/** Values the layer keeps that are not trained (batchnorm's moving mean and variance). */
+int64_t cv_layer_state_count(const cv_layer_spec *spec);
 /** The kernel's dimensions (Keras layout) and their rank; 0 for a layer without parameters. */
 int cv_layer_kernel_dims(const cv_layer_spec *spec, int64_t dims[4]);
 /** Whether the kind has weights (takes trainable=). */

@@ -147,6 +147,8 @@ typedef struct cv_net cv_net;
 typedef struct {
     int64_t kernel_off, kernel_n; /* kernel: conv (KH,KW,Cin,Cout), dense (in,out) */
     int64_t bias_off, bias_n;
+    int64_t state_off, state_n;   /* untrained values (batchnorm's moving statistics), after every
+                                     layer's kernel and bias */
 } cv_param_view;
 
 /** Builds the network for batches of up to max_batch samples. Weights are initialised from
@@ -220,6 +222,18 @@ void cv_net_backward_w(cv_net *net, const int32_t *labels, const float *targets,
  *  gradient communication while backward goes on). NULL removes it. */
 typedef void (*cv_grad_hook)(void *ctx, int64_t offset);
 void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx);
+/** Sums n doubles over every rank in place; nonzero on failure. */
+typedef int (*cv_net_sum_fn)(void *ctx, double *v, int64_t n);
+/** How the layers whose training statistics are the whole batch's (batchnorm) sum theirs over
+ *  the ranks: once per such layer in each training forward pass and once in each backward pass.
+ *  NULL (the default): this process holds the whole batch. */
+void cv_net_set_batch_sum(cv_net *net, cv_net_sum_fn sum, void *ctx);
+/** Layers that take batch statistics in training (trainable batchnorm layers). A rank with no
+ *  samples in a step must still take its part in their sums: cv_net_batch_idle. */
+int cv_net_batch_layers(const cv_net *net);
+/** The sums one training forward and backward pass make, with nothing added (a rank without
+ *  samples this step, or one whose batch failed). Returns nonzero if a sum failed. */
+int cv_net_batch_idle(cv_net *net);
 
 /** The first layer (1-based index in the model file's list) whose weights or whose output in
  *  the last forward pass hold a NaN or infinity; 0 when everything is finite. */

@@ -18,6 +18,24 @@ static void layer_group(char *buf, size_t n, const cv_model_spec *spec, int i)
 
 /* The kernel's dimensions in its kind's Keras layout (conv (KH,KW,Cin,Cout), dense (in,out)).
  * Returns the rank. */
+/* A layer's tensor names in its group: 0 the kernel, 1 the bias (Keras's names: batchnorm's
+ * gamma and beta), 2.. the parts of its untrained state (moving_mean, moving_variance). */
+static const char *tensor_name(const cv_layer_spec *l, int which)
+{
+    const cv_layer_kind_desc *kd = cv_layer_kinds[l->kind];
+    if (which >= 2) return kd->state_names[which - 2];
+    return kd->param_names[which] ? kd->param_names[which] : which ? "bias" : "kernel";
+}
+
+/* The state's parts, each (count / parts) long, after the kernel and bias: names and sizes. */
+static int state_parts(const cv_layer_spec *l, hsize_t *each)
+{
+    const cv_layer_kind_desc *kd = cv_layer_kinds[l->kind];
+    const int64_t n = cv_layer_state_count(l);
+    *each = n && kd->n_state ? (hsize_t)(n / kd->n_state) : 0;
+    return n ? kd->n_state : 0;
+}
+
 static int kernel_dims(const cv_layer_spec *l, hsize_t *kd)
 {
     int64_t d[4];
@@ -108,12 +126,19 @@ int cv_checkpoint_save_state(const char *path, cv_net *net, const cv_normalizer 
         size_t len = strlen(name);
         hsize_t kd[4];
         const int kr = kernel_dims(&spec->layers[i], kd);
-        snprintf(name + len, sizeof name - len, "/kernel");
+        snprintf(name + len, sizeof name - len, "/%s", tensor_name(&spec->layers[i], 0));
         rc = cv_h5_write(f, name, H5T_NATIVE_FLOAT, kr, kd, w + v.kernel_off, path, err);
         if (rc == 0 && v.bias_n) {
             const hsize_t bd = (hsize_t)v.bias_n;
-            snprintf(name + len, sizeof name - len, "/bias");
+            snprintf(name + len, sizeof name - len, "/%s", tensor_name(&spec->layers[i], 1));
             rc = cv_h5_write(f, name, H5T_NATIVE_FLOAT, 1, &bd, w + v.bias_off, path, err);
+        }
+        hsize_t each;
+        const int parts = state_parts(&spec->layers[i], &each);
+        for (int p = 0; rc == 0 && p < parts; p++) {
+            snprintf(name + len, sizeof name - len, "/%s", tensor_name(&spec->layers[i], 2 + p));
+            rc = cv_h5_write(f, name, H5T_NATIVE_FLOAT, 1, &each, w + v.state_off + (int64_t)p * (int64_t)each, path,
+                             err);
         }
     }
     if (rc == 0 && nz->mode == CV_NORM_STANDARDIZE) {
@@ -207,12 +232,19 @@ static int read_weights(hid_t f, cv_net *net, int last, const char *path, cv_err
                            path, name, i, cv_layer_kind_name(s->layers[i].kind), s->file, s->layers[i].line);
         hsize_t kd[4];
         const int kr = kernel_dims(&s->layers[i], kd);
-        snprintf(name + len, sizeof name - len, "/kernel");
+        snprintf(name + len, sizeof name - len, "/%s", tensor_name(&s->layers[i], 0));
         if (cv_h5_read(f, name, H5T_NATIVE_FLOAT, kr, kd, w + v.kernel_off, path, err)) return -1;
         if (v.bias_n) {
             hsize_t bd = (hsize_t)v.bias_n;
-            snprintf(name + len, sizeof name - len, "/bias");
+            snprintf(name + len, sizeof name - len, "/%s", tensor_name(&s->layers[i], 1));
             if (cv_h5_read(f, name, H5T_NATIVE_FLOAT, 1, &bd, w + v.bias_off, path, err)) return -1;
+        }
+        hsize_t each;
+        const int parts = state_parts(&s->layers[i], &each);
+        for (int p = 0; p < parts; p++) {
+            snprintf(name + len, sizeof name - len, "/%s", tensor_name(&s->layers[i], 2 + p));
+            if (cv_h5_read(f, name, H5T_NATIVE_FLOAT, 1, &each, w + v.state_off + (int64_t)p * (int64_t)each, path, err))
+                return -1;
         }
     }
     return 0;
@@ -257,7 +289,7 @@ cv_net *cv_checkpoint_load(const char *path, int max_batch, cv_normalizer *nz, c
         const size_t len = strlen(name);
         hsize_t kd[4];
         const int kr = kernel_dims(&spec.layers[i], kd);
-        snprintf(name + len, sizeof name - len, "/kernel");
+        snprintf(name + len, sizeof name - len, "/%s", tensor_name(&spec.layers[i], 0));
         if (!cv_h5_exists(f, name) || cv_h5_read(f, name, H5T_NATIVE_FLOAT, kr, kd, NULL, path, err)) {
             if (!cv_h5_exists(f, name)) cv_errf(err, "%s:/%s: missing", path, name);
             cv_model_spec_free(&spec);

@@ -20,6 +20,9 @@ typedef struct cv_workspace {
     const float *col_x;
 } cv_workspace;
 
+/** Sums v (n doubles) over every rank in place; nonzero on failure. */
+typedef int (*cv_sum_fn)(void *ctx, double *v, int64_t n);
+
 typedef struct cv_layer {
     const cv_layer_spec *spec;
     const cv_layer_kind_desc *kd; /* cv_layer_kinds[spec->kind] */
@@ -27,6 +30,10 @@ typedef struct cv_layer {
     int64_t in_size, out_size; /* floats per sample */
     float *w, *b, *dw, *db;  /* views into the network's parameter and gradient buffers;
                                 dw and db are NULL for a frozen layer */
+    float *state;            /* its untrained values (batchnorm: moving mean, then variance) */
+    double *scratch;         /* kd->scratch() doubles kept from forward to backward */
+    cv_sum_fn sum;           /* CV_KIND_BATCH: sums its statistics over the ranks; NULL: one */
+    void *sum_ctx;
     float *out;              /* (max_batch, out_size) */
     int32_t *arg;            /* pooling winners (max_batch, out_size) */
     float *mask;             /* dropout scale factors (max_batch, out_size) */

@@ -145,6 +145,12 @@ int64_t cv_layer_param_count(const cv_layer_spec *l)
     return n + (kd->bias_count ? kd->bias_count(l) : 0);
 }
 
+int64_t cv_layer_state_count(const cv_layer_spec *l)
+{
+    const cv_layer_kind_desc *kd = (unsigned)l->kind < CV_LAYER_KIND_COUNT ? cv_layer_kinds[l->kind] : NULL;
+    return kd && kd->state_count ? kd->state_count(l) : 0;
+}
+
 static unsigned kind_flags(const cv_layer_spec *l)
 {
     return (unsigned)l->kind < CV_LAYER_KIND_COUNT ? cv_layer_kinds[l->kind]->flags : 0;

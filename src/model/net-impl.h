@@ -21,6 +21,7 @@ struct cv_net {
     int max_batch;
     float *acts;             /* every activation, logits, gradient ping-pong, im2col */
     int32_t *args;           /* pooling winners */
+    double *scratch;         /* every layer's kd->scratch() doubles */
     float *logits, *dbuf[2];
     cv_workspace ws;
     bool fused;              /* loss takes the output layer's logits */

@@ -42,6 +42,12 @@ static void window_geometry(cv_layer *l)
     g->pad_left = ws.same ? (pw > 0 ? pw / 2 : 0) : ws.pad[2];
 }
 
+/* a batch layer takes batch statistics when it learns (frozen, it runs as in inference) */
+static bool batch_layer(const cv_net *net, int i)
+{
+    return (net->layers[i].kd->flags & CV_KIND_BATCH) && net->layers[i].spec->trainable;
+}
+
 /* Keras initialisers; the normal ones are truncated at two standard deviations, with the
  * standard deviation corrected for the truncation as keras.initializers.VarianceScaling does. */
 static void init_kernel(float *w, int64_t n, cv_init init, double fan_in, double fan_out, uint64_t key)
@@ -77,7 +83,16 @@ static void init_kernel(float *w, int64_t n, cv_init init, double fan_in, double
 static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
 {
     int64_t off = 0;
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 2) { /* the untrained state of every layer, last */
+            for (int i = 1; i < net->n; i++) {
+                cv_param_view *v = &net->views[i];
+                v->state_n = cv_layer_state_count(net->layers[i].spec);
+                v->state_off = off;
+                off += v->state_n;
+            }
+            break;
+        }
         for (int i = 1; i < net->n; i++) {
             const cv_layer_spec *s = net->layers[i].spec;
             cv_param_view *v = &net->views[i];
@@ -112,6 +127,11 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
         l->db = learns && v->bias_n ? net->grads + v->bias_off : NULL;
         if (learns) net->first_trainable = i;
         const cv_layer_spec *s = l->spec;
+        l->state = v->state_n ? net->params + v->state_off : NULL;
+        if (l->kd->init) {
+            l->kd->init(s, l->w, l->b, l->state);
+            continue;
+        }
         /* Keras's fans: the receptive field (every kernel dimension but the last two) times the
          * input or output dimension */
         int64_t d[4];
@@ -121,6 +141,15 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
         const double fan_in = field * (double)d[rank - 2], fan_out = field * (double)d[rank - 1];
         init_kernel(l->w, v->kernel_n, s->init, fan_in, fan_out,
                     cv_key(seed, CV_STREAM_INIT, (uint64_t)i, 0));
+    }
+    /* A linear layer's bias right before a batchnorm that learns is subtracted again with the
+     * batch mean: its gradient is exactly zero, and is kept so (computed, it would be float
+     * rounding noise, which Adam's division by its own size would turn into steps of lr). */
+    for (int i = 1; i + 1 < net->n; i++) {
+        cv_layer *l = &net->layers[i];
+        if (l->db && (l->kd->flags & CV_KIND_EPILOGUE) && cv_layer_act(l->spec) == CV_ACT_LINEAR &&
+            batch_layer(net, i + 1))
+            l->db = NULL;
     }
     return 0;
 }
@@ -246,6 +275,18 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         }
     }
     net_plan_tiles(net);
+    int64_t scratch = 0;
+    for (int i = 1; i < net->n; i++)
+        if (net->layers[i].kd->scratch) scratch += net->layers[i].kd->scratch(net->layers[i].spec);
+    if (scratch && !(net->scratch = cv_calloc((size_t)scratch, sizeof(double), "layer scratch", err))) {
+        cv_net_free(net);
+        return NULL;
+    }
+    for (int i = 1, off = 0; i < net->n; i++)
+        if (net->layers[i].kd->scratch) {
+            net->layers[i].scratch = net->scratch + off;
+            off += (int)net->layers[i].kd->scratch(net->layers[i].spec);
+        }
     if (plan_params(net, seed, err) || cv_net_reserve(net, max_batch > 0 ? max_batch : 1, err)) {
         cv_net_free(net);
         return NULL;
@@ -260,6 +301,7 @@ void cv_net_free(cv_net *net)
     free(net->grads);
     free(net->acts);
     free(net->args);
+    free(net->scratch);
     net_free_tiles(net);
     for (int i = 0; i < net->n; i++) free(net->wino[i]);
     free(net->spec.text);
@@ -302,6 +344,40 @@ void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx)
 {
     net->hook = hook;
     net->hook_ctx = ctx;
+}
+
+void cv_net_set_batch_sum(cv_net *net, cv_net_sum_fn sum, void *ctx)
+{
+    for (int i = 1; i < net->n; i++)
+        if (net->layers[i].kd->flags & CV_KIND_BATCH) {
+            net->layers[i].sum = sum;
+            net->layers[i].sum_ctx = ctx;
+        }
+}
+
+int cv_net_batch_layers(const cv_net *net)
+{
+    int n = 0;
+    for (int i = 1; i < net->n; i++) n += batch_layer(net, i);
+    return n;
+}
+
+int cv_net_batch_idle(cv_net *net)
+{
+    int failed = 0;
+    /* the forward pass's sums in layer order (2C + 1 values: the count too), then the backward
+     * pass's in reverse (2C) */
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 1; k < net->n; k++) {
+            const int i = pass ? net->n - k : k;
+            cv_layer *l = &net->layers[i];
+            if (!batch_layer(net, i) || !l->sum) continue;
+            const int64_t C = l->spec->in.d[l->spec->in.rank - 1], n = 2 * C + (pass ? 0 : 1);
+            double *zero = l->scratch + 2 * C + 1; /* the layer's own buffer for its sums */
+            memset(zero, 0, sizeof(double) * (size_t)n);
+            failed |= l->sum(l->sum_ctx, zero, n);
+        }
+    return failed;
 }
 
 void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)

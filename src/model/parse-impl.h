@@ -16,7 +16,8 @@ typedef enum {
     K_KERNEL = CV_KEY_KERNEL, K_STRIDE = CV_KEY_STRIDE, K_PADDING = CV_KEY_PADDING,
     K_PAD_MODE = CV_KEY_PAD_MODE, K_ACTIVATION = CV_KEY_ACTIVATION, K_ALPHA = CV_KEY_ALPHA,
     K_INIT = CV_KEY_INIT, K_USE_BIAS = CV_KEY_USE_BIAS, K_TRAINABLE = CV_KEY_TRAINABLE,
-    K_POOL = CV_KEY_POOL, K_UNITS = CV_KEY_UNITS, K_RATE = CV_KEY_RATE,
+    K_POOL = CV_KEY_POOL, K_UNITS = CV_KEY_UNITS, K_RATE = CV_KEY_RATE, K_BN_MOMENTUM = CV_KEY_BN_MOMENTUM,
+    K_BN_EPSILON = CV_KEY_BN_EPSILON, K_CENTER = CV_KEY_CENTER, K_SCALE = CV_KEY_SCALE,
     K_OPTIMIZER = CV_LAYER_KEY_COUNT, K_LR, K_LOSS, K_METRICS, K_MOMENTUM, K_VARIANT, K_NESTEROV, K_RHO, K_BETA1,
     K_BETA2, K_EPSILON, K_INIT_ACC, K_DELTA, K_FROM_LOGITS,
     K_EPOCHS, K_BATCH_SIZE, K_VAL_SPLIT, K_SEED, K_SHUFFLE,
@@ -137,8 +138,8 @@ int parse_fail(const parser *P, int line, const char *fmt, ...) __attribute__((f
  *  rejected. */
 bool parse_whole_ll(const char *s, long long *out);
 bool parse_whole_double(const char *s, double *out);
-/** The key named name (or its alias); -1 if none. */
-int parse_find_key(const char *name);
+/** The key named name (or its alias): the one in allowed where two keys share a name; -1 if none. */
+int parse_find_key(const char *name, key_set allowed);
 /** "a, b, c" for the keys in mask: those in first (the required ones), then table order. */
 const char *parse_key_list(key_set mask, key_set first, char *buf, size_t size);
 /** Checks every key=value of a statement against its keyword and parses the values. */

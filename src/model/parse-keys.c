@@ -63,6 +63,12 @@ const key_desc parse_keys[K_COUNT] = {
     [K_POOL] = KEY("pool", V_KERNEL, R_POS),
     [K_UNITS] = KEY("units", V_INT, R_POS),
     [K_RATE] = KEY("rate", V_FLOAT, R_UNIT),
+    /* batchnorm's; compile has a momentum= and an epsilon= of its own (parse_find_key picks
+     * the one the statement takes) */
+    [K_BN_MOMENTUM] = KEY("momentum", V_FLOAT, R_UNIT),
+    [K_BN_EPSILON] = KEY("epsilon", V_FLOAT, R_POS),
+    [K_CENTER] = KEY("center", V_BOOL, R_ANY),
+    [K_SCALE] = KEY("scale", V_BOOL, R_ANY),
 
     [K_OPTIMIZER] = CHOICE("optimizer", optim_choice, CV_OPT_COUNT),
     [K_LR] = {.name = "learning_rate", .alias = "lr", .type = V_FLOAT, .range = R_NONNEG},
@@ -401,12 +407,15 @@ static int parse_hp(const parser *P, const key_desc *k, const char *expr, int li
     return 0;
 }
 
-int parse_find_key(const char *name)
+int parse_find_key(const char *name, key_set allowed)
 {
+    int first = -1;
     for (int k = 0; k < K_COUNT; k++)
-        if (strcmp(name, parse_keys[k].name) == 0 || (parse_keys[k].alias && strcmp(name, parse_keys[k].alias) == 0))
-            return k;
-    return -1;
+        if (strcmp(name, parse_keys[k].name) == 0 || (parse_keys[k].alias && strcmp(name, parse_keys[k].alias) == 0)) {
+            if (allowed & B(k)) return k; /* the statement's own key of that name */
+            if (first < 0) first = k;
+        }
+    return first;
 }
 
 /* "a, b, c" for the keys in `mask`: those in `first` (the required ones), then table order. */
@@ -439,7 +448,7 @@ int parse_collect(const parser *P, const keyword_desc *kw, const stmt *st, value
             name = parse_keys[bare].name;
             val = tok->key;
         }
-        const int k = parse_find_key(name);
+        const int k = parse_find_key(name, kw->allowed);
         if (k < 0 || !(kw->allowed & B(k))) {
             if (!kw->allowed)
                 return parse_fail(P, tok->line, "%s takes no keys, got '%s'", kw->name, name);

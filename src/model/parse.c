@@ -20,7 +20,7 @@ static int apply_layer(parser *P, const keyword_desc *kw, const value *v, int li
         return parse_fail(P, line, "too many layers (at most %d)", CV_MAX_LAYERS);
     cv_layer_spec *l = &spec->layers[spec->n_layers++];
     *l = (cv_layer_spec){.kind = kw->kind, .line = line, .alpha = 0.2f, .use_bias = true,
-                         .trainable = true};
+                         .trainable = true, .momentum = 0.99f, .epsilon = 1e-3f, .center = true, .scale = true};
     for (int k = 0; k < K_COUNT; k++) {
         if (!v[k].line) continue;
         switch ((key_id)k) {
@@ -42,6 +42,10 @@ static int apply_layer(parser *P, const keyword_desc *kw, const value *v, int li
         case K_POOL: l->pool[0] = v[k].ints[0], l->pool[1] = v[k].ints[1]; break;
         case K_UNITS: l->units = (int)v[k].i; break;
         case K_RATE: l->rate = (float)v[k].f; break;
+        case K_BN_MOMENTUM: l->momentum = (float)v[k].f; break;
+        case K_BN_EPSILON: l->epsilon = (float)v[k].f; break;
+        case K_CENTER: l->center = v[k].b; break;
+        case K_SCALE: l->scale = v[k].b; break;
         default: break; /* parse_collect() admits only this keyword's keys */
         }
     }
@@ -177,7 +181,8 @@ static int apply_augment(parser *P, const value *v, int line)
     return 0;
 }
 
-/* class_weight=balanced, or C:W,C:W,... (classes 0..CV_MAX_CLASS_WEIGHTS-1, weights finite >= 0) */
+/* class_weight=balanced, C:W,C:W,... (classes 0..CV_MAX_CLASS_WEIGHTS-1, weights finite >= 0), or
+ * W0,W1,... (a weight for every class from 0, in order) */
 static int parse_class_weight(parser *P, const value *v, cv_fit_config *f)
 {
     const char *s = v->s;
@@ -188,13 +193,22 @@ static int parse_class_weight(parser *P, const value *v, cv_fit_config *f)
     }
     for (int c = 0; c < CV_MAX_CLASS_WEIGHTS; c++) f->class_weight[c] = 1.0f;
     bool seen[CV_MAX_CLASS_WEIGHTS] = {false};
-    while (*s) {
+    const bool listed = !strchr(s, ':');
+    for (long next = 0; *s; next++) {
         char *end;
         errno = 0;
-        const long c = strtol(s, &end, 10);
+        long c = next;
+        if (listed) {
+            if (next == CV_MAX_CLASS_WEIGHTS)
+                return parse_fail(P, v->line, "class_weight: more than %d weights", CV_MAX_CLASS_WEIGHTS);
+            end = (char *)s - 1; /* the weight starts at s */
+        } else {
+            c = strtol(s, &end, 10);
+        }
+        if (!listed && (end == s || *end != ':' || c < 0 || c >= CV_MAX_CLASS_WEIGHTS || errno))
         if (end == s || *end != ':' || c < 0 || c >= CV_MAX_CLASS_WEIGHTS || errno)
-            return parse_fail(P, v->line, "class_weight: expected balanced or CLASS:WEIGHT,... with classes 0..%d, "
-                              "got '%s'", CV_MAX_CLASS_WEIGHTS - 1, v->s);
+            return parse_fail(P, v->line, "class_weight: expected balanced, CLASS:WEIGHT,... with classes 0..%d, "
+                              "or WEIGHT,... for classes 0, 1, ...; got '%s'", CV_MAX_CLASS_WEIGHTS - 1, v->s);
         s = end + 1;
         const double w = strtod(s, &end);
         if (end == s || (*end && *end != ',') || !isfinite(w) || w < 0)

@@ -67,9 +67,11 @@ void cv_model_summary(const cv_model_spec *spec, void *file)
     fprintf(f, " %-*s%-*s%s\n", name_w, "Layer (type)", shape_w, "Output Shape", "Param #");
     rule(f, '=', width);
     for (int i = 1; i < spec->n_layers; i++) {
-        const int64_t p = cv_layer_param_count(&spec->layers[i]);
+        /* Keras's count: a batchnorm's moving statistics are parameters too, never trained */
+        const int64_t learnt = cv_layer_param_count(&spec->layers[i]), state = cv_layer_state_count(&spec->layers[i]);
+        const int64_t p = learnt + state;
         total += p;
-        if (!spec->layers[i].trainable) frozen += p;
+        frozen += state + (spec->layers[i].trainable ? 0 : learnt);
         fprintf(f, " %-*s%-*s%s\n", name_w, names[i], shape_w, shapes[i],
                 thousands(p, num, sizeof num));
         if (i + 1 < spec->n_layers) fputc('\n', f);

@@ -7,6 +7,7 @@
 #include "convoy/train.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -79,7 +80,7 @@ static uint64_t run_hash(const cv_model_spec *spec, const cv_train_opts *o, cons
                              l->filters, l->kernel[0], l->kernel[1], l->stride[0], l->stride[1], l->same,
                              l->pad[0], l->pad[1], l->pad[2], l->pad[3], l->pad_nearest, l->pool[0], l->pool[1],
                              l->units, l->act, l->init, l->use_bias, l->trainable};
-        const float f[] = {l->rate, l->alpha};
+        const float f[] = {l->rate, l->alpha, l->momentum, l->epsilon, (float)l->center, (float)l->scale};
         h = cv_hash_bytes(cv_hash_bytes(h, v, sizeof v), f, sizeof f);
     }
     const cv_optim_config *c = &spec->optim;
@@ -111,6 +112,31 @@ static void grads_ready(void *arg, int64_t off)
 {
     hook_ctx *h = arg;
     if (h->armed && !h->failed && cv_grad_sync_ready(h->sync, off, &h->err)) h->failed = 1;
+}
+
+/* Batchnorm's statistics summed over the ranks (cv_net_set_batch_sum); the first failure is
+ * kept for the step's end. */
+typedef struct {
+    const cv_dist *d;
+    int failed;
+    cv_err err;
+} batch_sum_ctx;
+
+static int batch_sum(void *arg, double *v, int64_t n)
+{
+    batch_sum_ctx *c = arg;
+    if (n > INT_MAX) return c->failed = cv_errf(&c->err, "batch statistics of %lld values: too many", (long long)n), -1;
+    if (cv_dist_sum_f64(c->d, v, (int)n, c->failed ? NULL : &c->err)) c->failed = 1;
+    return c->failed ? -1 : 0;
+}
+
+/* layers whose training statistics are the whole batch's (trainable batchnorm) */
+static int batch_layers(const cv_model_spec *spec)
+{
+    int n = 0;
+    for (int i = 1; i < spec->n_layers; i++)
+        n += (cv_layer_kinds[spec->layers[i].kind]->flags & CV_KIND_BATCH) && spec->layers[i].trainable;
+    return n;
 }
 
 /* Opens the log: a fresh run starts a new file; a resumed run keeps the header and the rows
@@ -238,6 +264,8 @@ typedef struct {
     int64_t *perm;           /* this epoch's order of the training rows */
     cv_grad_sync sync;
     hook_ctx hook;
+    batch_sum_ctx bsum;      /* batchnorm's sums over the ranks */
+    bool batch_stats;        /* the model has layers that take batch statistics */
     cv_xsum leaf_sum;        /* --reproducible: the step's leaves' gradients, exactly */
     double *leaf_parts;      /* --reproducible: the step's leaves' metric sums (6 doubles each) */
     cv_train_state st;
@@ -328,11 +356,18 @@ static int set_up(trainer *t, cv_err *err)
 
     const int64_t n = t->s.n_train, B = t->fit.batch_size > 0 && t->fit.batch_size < n ? t->fit.batch_size : n;
     const int64_t leaf = repro_leaf(B);
+    t->batch_stats = batch_layers(spec) > 0;
+    if (t->batch_stats && o->reproducible)
+        return cv_errf(err, "%s: --reproducible does not cover batchnorm yet (its batch statistics are summed in "
+                       "double, the same to rounding at any rank count); train without it", spec->file);
     /* micro-batch size: from the local share, or (reproducible) the leaf size, so that no rank
-     * count changes how a leaf is cut */
+     * count changes how a leaf is cut; batch statistics need a rank's whole share in one pass */
     const int64_t local_max = o->reproducible ? (B < leaf ? B : leaf) : (B + d->size - 1) / d->size;
     t->B = B;
-    t->mb = (int)(local_max < CV_MICRO_BATCH ? local_max : CV_MICRO_BATCH);
+    if (t->batch_stats && local_max > INT_MAX / 2)
+        return cv_errf(err, "%s: batch_size %lld is too large for batchnorm's one pass per rank", spec->file,
+                       (long long)B);
+    t->mb = (int)(local_max < CV_MICRO_BATCH || t->batch_stats ? local_max : CV_MICRO_BATCH);
     t->steps = (n + B - 1) / B;
     t->total_steps = t->steps * t->fit.epochs;
     failed = !(t->net = cv_net_create(spec, t->mb, t->fit.seed, err)) ||
@@ -361,7 +396,12 @@ static int set_up(trainer *t, cv_err *err)
     cv_grad_sync_init(&t->sync, d, cv_net_grads(t->net), cv_net_grad_count(t->net), o->bucket_bytes, layer_off,
                       ngrad_layers);
     t->hook = (hook_ctx){&t->sync, false, 0, {{0}}};
-    if (d->size > 1 && o->bucket_bytes > 0 && !o->reproducible) cv_net_set_grad_hook(t->net, grads_ready, &t->hook);
+    /* batchnorm's sums are collectives inside the passes: the gradient buckets wait for the
+     * step's end, so every rank makes its collectives in the same order (an idle rank too) */
+    if (d->size > 1 && o->bucket_bytes > 0 && !o->reproducible && !t->batch_stats)
+        cv_net_set_grad_hook(t->net, grads_ready, &t->hook);
+    t->bsum = (batch_sum_ctx){d, 0, {{0}}};
+    if (d->size > 1) cv_net_set_batch_sum(t->net, batch_sum, &t->bsum);
     t->aug_units = cv_augment_units_for(&t->nz, t->s.train.xtype);
     t->save_path = o->checkpoint ? o->checkpoint : "convoy-interrupted.h5";
     return 0;
@@ -488,6 +528,8 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
             cv_net_forward(t->net, b->x, b->count, true, t->fit.seed, epoch, b->ids);
             cv_net_metrics_w(t->net, b->labels, b->targets, b->w, b->count, mt);
             cv_net_backward_w(t->net, b->labels, b->targets, b->w, b->count, (double)count);
+        } else if (t->batch_stats && d->size > 1) { /* no samples here: still a part in the batch sums */
+            cv_net_batch_idle(t->net);
         }
         /* (cannot fail: a step has at most CV_XSUM_MAX_TERMS leaves) */
         if (o->reproducible && m->leaf_last && !failed) {
@@ -501,6 +543,7 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
      * the gradient sum */
     if (cv_dist_agree(d, failed, err)) return -1;
     if (t->hook.failed) return cv_errf(err, "%s", t->hook.err.msg);
+    if (t->bsum.failed) return cv_errf(err, "%s", t->bsum.err.msg);
     if (o->reproducible ? cv_xsum_allreduce_take(&t->leaf_sum, d, cv_net_grads(t->net), err) ||
                               cv_metrics_add_parts(d, t->leaf_parts, cv_repro_leaves(t->B, count), tm, err)
                         : cv_grad_sync_finish(&t->sync, err))

@@ -1,0 +1,230 @@
+/* batchnorm (Keras's BatchNormalization over the channel axis, the last): in training each
+ * channel is normalised with its batch mean and biased variance, y = gamma (x - mean) /
+ * sqrt(var + epsilon) + beta, and the moving statistics move toward them (moving = momentum
+ * moving + (1 - momentum) batch); in evaluation, prediction, and when frozen (trainable=false,
+ * as Keras fine-tunes) the moving statistics stand in for the batch's.
+ *
+ * The batch is the global one: the per-channel sums of x and x^2 (forward) and of dy and
+ * dy x_hat (backward) are the whole batch's, summed over the ranks through l->sum before any
+ * value is normalised, so P ranks compute what one rank computes, to rounding. Each sum is
+ * taken sample by sample in a fixed order (per-sample partials in double, then added in sample
+ * order), so the bits do not depend on the thread count. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "layers/layers-impl.h"
+
+static int64_t bn_channels(const cv_layer_spec *l) { return l->in.d[l->in.rank - 1]; }
+/* the layer's scratch: mean [0, C), 1/sqrt(var + eps) [C, 2C), the values counted [2C], a buffer
+ * of 2C + 1 sums for the reduction, then room for 5 per-channel float vectors */
+static int64_t bn_scratch(const cv_layer_spec *l) { return 7 * bn_channels(l) + 2; }
+static float *bn_floats(const cv_layer *l) { return (float *)(l->scratch + 4 * bn_channels(l->spec) + 2); }
+
+/* per-sample partials: 2C doubles per sample, in the shared workspace (aligned for doubles) */
+static int64_t bn_workspace(const cv_layer *l, int B) { return 4 * (int64_t)B * bn_channels(l->spec) + 2; }
+static double *partials(cv_workspace *ws)
+{
+    ws->col_layer = 0; /* the im2col kept there for a conv's backward is gone */
+    return (double *)(((uintptr_t)ws->col + 7) & ~(uintptr_t)7);
+}
+
+/* gamma and beta: 1 and 0 without scale and center, whatever the parameters hold */
+static double gamma_of(const cv_layer *l, int64_t c) { return l->spec->scale ? (double)l->w[c] : 1.0; }
+static double beta_of(const cv_layer *l, int64_t c) { return l->spec->center ? (double)l->b[c] : 0.0; }
+
+/* in training mode: batch statistics (a frozen layer and every inference use the moving ones) */
+static bool batch_mode(const cv_layer *l, bool training) { return training && l->spec->trainable; }
+
+/* y = a x + shift per channel, a = gamma / sqrt(var + eps), shift = beta - mean a */
+static void affine(cv_layer *l, const float *x, int B, const double *mean, const double *inv)
+{
+    const int64_t C = bn_channels(l->spec), HW = l->in_size / C;
+    float *a = bn_floats(l), *shift = a + C;
+    for (int64_t c = 0; c < C; c++) {
+        const double s = gamma_of(l, c) * inv[c];
+        a[c] = (float)s;
+        shift[c] = (float)(beta_of(l, c) - mean[c] * s);
+    }
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int64_t i = 0; i < HW; i++) {
+            const float *xi = x + (size_t)b * l->in_size + i * C;
+            float *yi = l->out + (size_t)b * l->in_size + i * C;
+            for (int64_t c = 0; c < C; c++) yi[c] = a[c] * xi[c] + shift[c];
+        }
+}
+
+static void moving_inverse(const cv_layer *l, double *mean, double *inv)
+{
+    const int64_t C = bn_channels(l->spec);
+    for (int64_t c = 0; c < C; c++) {
+        mean[c] = l->state[c];
+        inv[c] = 1.0 / sqrt((double)l->state[C + c] + (double)l->spec->epsilon);
+    }
+}
+
+static void bn_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
+{
+    const int64_t C = bn_channels(l->spec), HW = l->in_size / C;
+    double *mean = l->scratch, *inv = mean + C, *count = inv + C, *red = count + 1;
+    if (!batch_mode(l, ctx->training)) {
+        moving_inverse(l, mean, inv);
+        affine(l, x, B, mean, inv);
+        return;
+    }
+    double *part = partials(ctx->ws);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        double *s = part + (size_t)b * 2 * C, *q = s + C;
+        for (int64_t c = 0; c < 2 * C; c++) s[c] = 0.0;
+        const float *xb = x + (size_t)b * l->in_size;
+        for (int64_t i = 0; i < HW; i++)
+            for (int64_t c = 0; c < C; c++) {
+                const double v = xb[i * C + c];
+                s[c] += v;
+                q[c] += v * v;
+            }
+    }
+    for (int64_t c = 0; c < 2 * C; c++) red[c] = 0.0;
+    for (int b = 0; b < B; b++)
+        for (int64_t c = 0; c < 2 * C; c++) red[c] += part[(size_t)b * 2 * C + c];
+    red[2 * C] = (double)B * (double)HW;
+    if (l->sum && l->sum(l->sum_ctx, red, 2 * C + 1)) red[2 * C] = 0.0; /* (the caller reports it) */
+    *count = red[2 * C];
+    const double n = *count > 0.0 ? *count : 1.0, m = l->spec->momentum;
+    for (int64_t c = 0; c < C; c++) {
+        mean[c] = red[c] / n;
+        double var = red[C + c] / n - mean[c] * mean[c];
+        if (var < 0.0) var = 0.0; /* rounding, for a constant channel */
+        inv[c] = 1.0 / sqrt(var + (double)l->spec->epsilon);
+        l->state[c] = (float)(m * l->state[c] + (1.0 - m) * mean[c]);
+        l->state[C + c] = (float)(m * l->state[C + c] + (1.0 - m) * var);
+    }
+    affine(l, x, B, mean, inv);
+}
+
+static void bn_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B, cv_workspace *ws)
+{
+    const int64_t C = bn_channels(l->spec), HW = l->in_size / C;
+    const double *mean = l->scratch, *inv = mean + C, count = inv[C];
+    double *red = l->scratch + 2 * C + 1;
+    if (!l->dw) { /* frozen: the moving statistics are constants, dx = a dy */
+        if (!dx) return;
+        double *mm = l->scratch, *iv = mm + C; /* (a frozen layer's forward left these) */
+        moving_inverse(l, mm, iv);
+        float *a = bn_floats(l);
+        for (int64_t c = 0; c < C; c++) a[c] = (float)(gamma_of(l, c) * iv[c]);
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int64_t i = 0; i < HW; i++)
+                for (int64_t c = 0; c < C; c++) {
+                    const size_t at = (size_t)b * l->in_size + i * C + c;
+                    dx[at] = a[c] * dout[at];
+                }
+        return;
+    }
+    double *part = partials(ws);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        double *s = part + (size_t)b * 2 * C, *q = s + C;
+        for (int64_t c = 0; c < 2 * C; c++) s[c] = 0.0;
+        const size_t o = (size_t)b * l->in_size;
+        for (int64_t i = 0; i < HW; i++)
+            for (int64_t c = 0; c < C; c++) {
+                const double dy = dout[o + i * C + c], xh = ((double)x[o + i * C + c] - mean[c]) * inv[c];
+                s[c] += dy;
+                q[c] += dy * xh;
+            }
+    }
+    for (int64_t c = 0; c < 2 * C; c++) red[c] = 0.0;
+    for (int b = 0; b < B; b++)
+        for (int64_t c = 0; c < 2 * C; c++) red[c] += part[(size_t)b * 2 * C + c];
+    /* this rank's share of the parameter gradients (the gradient sum adds the ranks') */
+    for (int64_t c = 0; c < C; c++) {
+        if (l->spec->center && l->db) l->db[c] += (float)red[c];
+        if (l->spec->scale) l->dw[c] += (float)red[C + c];
+    }
+    if (l->sum) l->sum(l->sum_ctx, red, 2 * C); /* (a failure is the caller's to report) */
+    if (!dx) return;
+    const double n = count > 0.0 ? count : 1.0;
+    float *g = bn_floats(l), *mdy = g + C, *mdyx = mdy + C, *mu = mdyx + C, *iv = mu + C;
+    for (int64_t c = 0; c < C; c++) {
+        g[c] = (float)(gamma_of(l, c) * inv[c]);
+        mdy[c] = (float)(red[c] / n);
+        mdyx[c] = (float)(red[C + c] / n);
+        mu[c] = (float)mean[c];
+        iv[c] = (float)inv[c];
+    }
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int64_t i = 0; i < HW; i++)
+            for (int64_t c = 0; c < C; c++) {
+                const size_t at = (size_t)b * l->in_size + i * C + c;
+                const float xh = (x[at] - mu[c]) * iv[c];
+                dx[at] = g[c] * (dout[at] - mdy[c] - xh * mdyx[c]);
+            }
+}
+
+static int bn_kernel_dims(const cv_layer_spec *l, int64_t d[4])
+{
+    d[0] = bn_channels(l);
+    return 1;
+}
+
+static int64_t bn_bias_count(const cv_layer_spec *l) { return bn_channels(l); }
+static int64_t bn_state_count(const cv_layer_spec *l) { return 2 * bn_channels(l); }
+
+static void bn_init(const cv_layer_spec *l, float *gamma, float *beta, float *state)
+{
+    const int64_t C = bn_channels(l);
+    for (int64_t c = 0; c < C; c++) {
+        gamma[c] = 1.0f;
+        beta[c] = 0.0f;
+        state[c] = 0.0f;
+        state[C + c] = 1.0f;
+    }
+}
+
+static double bn_flops(const cv_layer *l) { return 2.0 * (double)l->in_size; }
+
+static int bn_infer(cv_layer_spec *l, const char *file, cv_err *err)
+{
+    char sb[64];
+    if (l->in.rank != 3 && l->in.rank != 1)
+        return cv_errf(err, "%s:%d: batchnorm needs an (H,W,C) or (D) input; got %s", file, l->line,
+                       cv_shape_str(l->in, sb, sizeof sb));
+    l->out = l->in;
+    return 0;
+}
+
+static void bn_write(FILE *f, const cv_layer_spec *l)
+{
+    fprintf(f, " momentum=%.9g epsilon=%.9g center=%s scale=%s trainable=%s", (double)l->momentum,
+            (double)l->epsilon, l->center ? "true" : "false", l->scale ? "true" : "false",
+            l->trainable ? "true" : "false");
+}
+
+const cv_layer_kind_desc cv_kind_batchnorm = {
+    .kind = CV_LAYER_BATCHNORM,
+    .name = "batchnorm",
+    .keras_name = "batch_normalization",
+    .keras_class = "BatchNormalization",
+    .keys = CV_KEY(CV_KEY_BN_MOMENTUM) | CV_KEY(CV_KEY_BN_EPSILON) | CV_KEY(CV_KEY_CENTER) | CV_KEY(CV_KEY_SCALE) |
+            CV_KEY(CV_KEY_TRAINABLE),
+    .flags = CV_KIND_WEIGHTS | CV_KIND_ROWWISE | CV_KIND_BATCH,
+    .infer = bn_infer,
+    .kernel_dims = bn_kernel_dims,
+    .bias_count = bn_bias_count,
+    .param_names = {"gamma", "beta"},
+    .state_count = bn_state_count,
+    .n_state = 2,
+    .state_names = {"moving_mean", "moving_variance"},
+    .init = bn_init,
+    .scratch = bn_scratch,
+    .flops = bn_flops,
+    .workspace = bn_workspace,
+    .write_keys = bn_write,
+    .forward = bn_forward,
+    .backward = bn_backward,
+};
