@@ -259,6 +259,33 @@ static void batchnorm_ref(const gcase *gc, int i, const double *p, const double 
     }
 }
 
+/* end: the block's output plus its input s through the shortcut (identity, option A's
+ * subsampling and middle channels, or option B's 1x1 strided projection) */
+static void end_ref(const gcase *gc, int i, const double *p, const double *in, const double *s, double *out, int64_t widest)
+{
+    const cv_layer_spec *l = &gc->spec.layers[i];
+    const cv_param_view v = cv_net_param_view(gc->net, i);
+    const bool map = l->out.rank == 3;
+    const int H = map ? l->skip.d[0] : 1, W = map ? l->skip.d[1] : 1, C = map ? l->skip.d[2] : l->skip.d[0];
+    const int OH = map ? l->out.d[0] : 1, OW = map ? l->out.d[1] : 1, OC = map ? l->out.d[2] : l->out.d[0];
+    const int sh = (H + OH - 1) / OH, sw = (W + OW - 1) / OW, p0 = (OC - C) / 2;
+    for (int b = 0; b < gc->B; b++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                for (int f = 0; f < OC; f++) {
+                    const size_t o = ((size_t)oh * OW + ow) * OC + f;
+                    const double *si = s + b * widest + ((size_t)oh * sh * W + (size_t)ow * sw) * C;
+                    double add = 0.0;
+                    if (l->projection) {
+                        add = p[v.bias_off + f];
+                        for (int c = 0; c < C; c++) add += si[c] * p[v.kernel_off + (size_t)c * OC + f];
+                    } else if (f >= p0 && f < p0 + C) {
+                        add = si[f - p0];
+                    }
+                    out[b * widest + o] = in[b * widest + o] + add;
+                }
+}
+
 static double forward_ref(const gcase *gc, const double *p, double *out, double *kink)
 {
     int64_t widest = 0;
@@ -272,14 +299,23 @@ static double forward_ref(const gcase *gc, const double *p, double *out, double 
     double total = 0.0, k_min = INFINITY;
     for (int b = 0; b < gc->B; b++)
         for (int64_t j = 0; j < n_in; j++) a[b * widest + j] = gc->xf[(size_t)b * n_in + j];
+    double *saved[CV_MAX_LAYERS] = {0}; /* each residual layer's input, for its end */
     for (int i = 1; i < gc->spec.n_layers; i++) {
-        if (gc->spec.layers[i].kind == CV_LAYER_BATCHNORM)
+        const cv_layer_spec *l = &gc->spec.layers[i];
+        if (l->kind == CV_LAYER_RESIDUAL) {
+            saved[i] = malloc(sizeof(double) * (size_t)(widest * gc->B));
+            memcpy(saved[i], a, sizeof(double) * (size_t)(widest * gc->B));
+        }
+        if (l->kind == CV_LAYER_BATCHNORM)
             batchnorm_ref(gc, i, p, a, c, widest);
+        else if (l->kind == CV_LAYER_END)
+            end_ref(gc, i, p, a, saved[l->block], c, widest);
         else
             for (int b = 0; b < gc->B; b++) layer_ref(gc, i, b, p, a + b * widest, c + b * widest, &k_min);
         double *t = a;
         a = c, c = t;
     }
+    for (int i = 0; i < gc->spec.n_layers; i++) free(saved[i]);
     for (int b = 0; b < gc->B; b++) {
         if (out) memcpy(out + (size_t)b * gc->K, a + b * widest, sizeof(double) * gc->K);
         total += loss_ref(gc, b, a + b * widest, &k_min);
@@ -1184,4 +1220,43 @@ Test(grad, sample_weights_weigh_each_sample)
     free(want);
     cv_net_free(net);
     cv_model_spec_free(&spec);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* residual blocks: the identity shortcut, option A (stride-2 subsampling, zero channels placed
+ * in the middle), option B (a 1x1 strided projection), nested blocks, a block on vectors, and
+ * batchnorm inside (the ResNet pattern) */
+
+#define RES_HEAD "input shape=7,5,3\nconv2d filters=4 kernel=1 activation=linear\n"
+Test(grad, residual_identity)
+{
+    grad_check(RES_HEAD "residual\nconv2d filters=4 kernel=3 padding=same activation=tanh\n"
+               "conv2d filters=4 kernel=3 padding=same activation=linear\nend\nactivation tanh\n" CONV_TAIL, 3, T_FLOAT);
+}
+Test(grad, residual_option_a)
+{
+    grad_check(RES_HEAD "residual\nconv2d filters=8 kernel=3 stride=2 padding=same activation=tanh\n"
+               "conv2d filters=8 kernel=3 padding=same activation=linear\nend\nactivation tanh\n" CONV_TAIL, 3, T_FLOAT);
+    grad_check(RES_HEAD "residual\nconv2d filters=7 kernel=1 activation=tanh\nend\n" CONV_TAIL, 2, T_FLOAT);
+}
+Test(grad, residual_option_b)
+{
+    grad_check(RES_HEAD "residual shortcut=projection\nconv2d filters=6 kernel=3 stride=2 padding=same activation=tanh\n"
+               "end\nactivation tanh\n" CONV_TAIL, 3, T_FLOAT);
+    grad_check(RES_HEAD "residual shortcut=projection\nconv2d filters=2 kernel=3 padding=same activation=tanh\nend\n"
+               CONV_TAIL, 2, T_FLOAT);
+}
+Test(grad, residual_nested_and_vectors)
+{
+    grad_check(RES_HEAD "residual\nconv2d filters=4 kernel=2 padding=same activation=tanh\nresidual\n"
+               "conv2d filters=4 kernel=3 padding=same activation=tanh\nend\nend\n" CONV_TAIL, 3, T_FLOAT);
+    grad_check("input shape=6\ndense units=5 activation=tanh\nresidual\ndense units=5 activation=tanh\nend\n"
+               "residual\ndense units=7 activation=tanh\nend\ndense units=3 activation=linear\ncompile loss=mse\n",
+               3, T_FLOAT);
+}
+Test(grad, residual_with_batchnorm)
+{
+    grad_check_training(RES_HEAD "residual\nconv2d filters=8 kernel=3 stride=2 padding=same activation=linear\nbatchnorm\n"
+                        "activation relu\nconv2d filters=8 kernel=3 padding=same activation=linear\nbatchnorm\nend\n"
+                        "activation tanh\n" CONV_TAIL, 4);
 }

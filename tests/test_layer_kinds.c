@@ -75,6 +75,8 @@ static void same_layer(const cv_layer_spec *a, const cv_layer_spec *b, int i)
     cr_assert(a->use_bias == b->use_bias && a->trainable == b->trainable, "layer %d flags", i);
     cr_assert(a->momentum == b->momentum && a->epsilon == b->epsilon && a->center == b->center && a->scale == b->scale,
               "layer %d batchnorm keys", i);
+    cr_assert(a->projection == b->projection && a->block == b->block && !memcmp(&a->skip, &b->skip, sizeof a->skip),
+              "layer %d residual block", i);
 }
 
 /* kinds that take an (H,W,C) input and give a vector cannot all follow each other: these models
@@ -95,6 +97,11 @@ static const char *const more_kinds[] = {
     "input shape=5,4,3\nbatchnorm momentum=0.9 epsilon=0.01 center=false\nconv2d filters=2 kernel=2\n"
     "batchnorm scale=false trainable=false\nflatten\ndense units=3\nbatchnorm\ndense units=2 activation=softmax\n"
     "compile loss=sparse_categorical_crossentropy optimizer=adam epsilon=1e-6\n",
+    /* residual blocks: option A, option B with its keys, nested */
+    "input shape=8,8,3\nresidual\nconv2d filters=4 kernel=3 stride=2 padding=same\nend\n"
+    "residual shortcut=projection\nconv2d filters=6 kernel=3 padding=same\nresidual\nactivation relu\nend\n"
+    "end init=he_normal trainable=false\nflatten\ndense units=2 activation=softmax\n"
+    "compile loss=sparse_categorical_crossentropy\n",
 };
 
 Test(layer_kinds, each_line_parses_back)

@@ -38,7 +38,9 @@
     X(CV_LAYER_GLOBALAVGPOOL2D, globalavgpool2d)                                                \
     X(CV_LAYER_GLOBALMAXPOOL2D, globalmaxpool2d)                                                \
     X(CV_LAYER_ZEROPAD2D, zeropad2d)                                                            \
-    X(CV_LAYER_BATCHNORM, batchnorm)
+    X(CV_LAYER_BATCHNORM, batchnorm)                                                            \
+    X(CV_LAYER_RESIDUAL, residual)                                                              \
+    X(CV_LAYER_END, end)
 
 #define CV_LAYER_ENUM_(e, name) e,
 typedef enum { CV_LAYER_KINDS(CV_LAYER_ENUM_) CV_LAYER_KIND_COUNT } cv_layer_kind;
@@ -49,6 +51,7 @@ typedef enum {
     CV_KEY_SHAPE, CV_KEY_NORMALIZE, CV_KEY_FILTERS, CV_KEY_KERNEL, CV_KEY_STRIDE, CV_KEY_PADDING,
     CV_KEY_PAD_MODE, CV_KEY_ACTIVATION, CV_KEY_ALPHA, CV_KEY_INIT, CV_KEY_USE_BIAS, CV_KEY_TRAINABLE,
     CV_KEY_POOL, CV_KEY_UNITS, CV_KEY_RATE, CV_KEY_BN_MOMENTUM, CV_KEY_BN_EPSILON, CV_KEY_CENTER, CV_KEY_SCALE,
+    CV_KEY_SHORTCUT,
     CV_LAYER_KEY_COUNT
 } cv_layer_key;
 #define CV_KEY(k) (UINT32_C(1) << (k))
@@ -105,6 +108,11 @@ typedef struct {
     /* batchnorm (Keras's defaults: momentum 0.99, epsilon 1e-3, center and scale) */
     float momentum, epsilon;
     bool center, scale;  /* learn beta, gamma (else they stay 0 and 1) */
+    /* residual ... end: the block's output plus its input through the shortcut */
+    bool projection;     /* shortcut=projection (a 1x1 strided conv, the paper's option B) rather
+                            than zeropad (strided subsampling and zero channels, option A) */
+    int block;           /* end: the index of its residual layer */
+    cv_shape skip;       /* end: the block's input shape (filled with the shapes) */
     /* conv2d, dense, activation */
     cv_act act;
     float alpha;         /* leaky_relu negative slope (default 0.2, as keras.activations) */
@@ -124,7 +132,8 @@ enum {
     CV_KIND_POOL = 1 << 6,     /* a pooling window */
     CV_KIND_WINNERS = 1 << 7,  /* keeps each output's winning input (max/min pooling); its backward
                                   can apply the ReLU-family derivative of the layer below */
-    CV_KIND_MASK = 1 << 8,     /* keeps a scale per output for its backward (dropout) */
+    CV_KIND_MASK = 1 << 8,     /* keeps B x out floats for its backward (dropout's scales,
+                                  residual's shortcut gradient) */
     CV_KIND_BATCH = 1 << 9,    /* training couples the rows: its statistics are the whole batch's,
                                   summed over every rank (batchnorm) */
 };
@@ -158,6 +167,8 @@ typedef struct {
      *  the rank. Needs l->in. NULL: no parameters. */
     int (*kernel_dims)(const cv_layer_spec *l, int64_t dims[4]);
     int64_t (*bias_count)(const cv_layer_spec *l);
+    /** Whether this layer of the kind has weights (NULL: whenever the kind has CV_KIND_WEIGHTS). */
+    bool (*has_weights)(const cv_layer_spec *l);
     /** Names of its kernel and bias in checkpoints; NULL: "kernel", "bias". */
     const char *param_names[2];
     /** Values it keeps that no gradient moves (batchnorm's moving statistics), in n_state equal

@@ -18,7 +18,7 @@
 #include "convoy/loss.h"
 #include "convoy/optim.h"
 
-#define CV_MAX_LAYERS 64
+#define CV_MAX_LAYERS 256 /* a ResNet-56 for CIFAR is 222 lines */
 #define CV_MAX_CLASS_WEIGHTS 1024 /* classes a class_weight= map may name (0..1023) */
 
 typedef struct {

@@ -81,9 +81,9 @@ int cmd_visualize(const cv_dist *d, int argc, char **argv)
                cv_dataset_fetch(&ds, &nz, &(int64_t){index}, 1, x, &err)) {
         rc = cli_fail(d, "%s", err.msg);
     } else {
-        cv_visual v[CV_MAX_LAYERS + 2];
-        int n;
-        if (cv_visualize(net, x, out, v, CV_MAX_LAYERS + 2, &n, &err)) rc = cli_fail(d, "%s", err.msg);
+        cv_visual *v = cv_calloc(CV_MAX_LAYERS + 2, sizeof *v, "visualize", &err);
+        int n = 0;
+        if (!v || cv_visualize(net, x, out, v, CV_MAX_LAYERS + 2, &n, &err)) rc = cli_fail(d, "%s", err.msg);
         for (int i = 0; rc == CLI_OK && i < n; i++) {
             const cv_layer_spec *l = &spec->layers[v[i].layer];
             if (i == 0)
@@ -97,6 +97,7 @@ int cmd_visualize(const cv_dist *d, int argc, char **argv)
                        v[i].tiles, l->out.d[1], l->out.d[0], v[i].cols);
         }
         if (rc == CLI_OK) describe_sample(net, pos[0], &ds, index, x);
+        free(v);
     }
     free(x);
     cv_dataset_free(&ds);

@@ -156,7 +156,12 @@ static unsigned kind_flags(const cv_layer_spec *l)
     return (unsigned)l->kind < CV_LAYER_KIND_COUNT ? cv_layer_kinds[l->kind]->flags : 0;
 }
 
-bool cv_layer_has_weights(const cv_layer_spec *l) { return kind_flags(l) & CV_KIND_WEIGHTS; }
+bool cv_layer_has_weights(const cv_layer_spec *l)
+{
+    if (!(kind_flags(l) & CV_KIND_WEIGHTS)) return false;
+    const cv_layer_kind_desc *kd = cv_layer_kinds[l->kind];
+    return !kd->has_weights || kd->has_weights(l);
+}
 
 cv_act cv_layer_act(const cv_layer_spec *l) { return kind_flags(l) & CV_KIND_ACT ? l->act : CV_ACT_LINEAR; }
 

@@ -238,6 +238,7 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         l->in_size = cv_shape_size(l->spec->in);
         l->out_size = cv_shape_size(l->spec->out);
         if (l->kd->window) window_geometry(l);
+        if (l->spec->kind == CV_LAYER_END) l->partner = &net->layers[l->spec->block];
     }
     /* a pool right after a conv2d (or any window) may leave its last rows or columns out of
      * every window (a 2x2 pool over 11x11 reads 10x10): the output gradient is zero there */

@@ -17,7 +17,7 @@ typedef enum {
     K_PAD_MODE = CV_KEY_PAD_MODE, K_ACTIVATION = CV_KEY_ACTIVATION, K_ALPHA = CV_KEY_ALPHA,
     K_INIT = CV_KEY_INIT, K_USE_BIAS = CV_KEY_USE_BIAS, K_TRAINABLE = CV_KEY_TRAINABLE,
     K_POOL = CV_KEY_POOL, K_UNITS = CV_KEY_UNITS, K_RATE = CV_KEY_RATE, K_BN_MOMENTUM = CV_KEY_BN_MOMENTUM,
-    K_BN_EPSILON = CV_KEY_BN_EPSILON, K_CENTER = CV_KEY_CENTER, K_SCALE = CV_KEY_SCALE,
+    K_BN_EPSILON = CV_KEY_BN_EPSILON, K_CENTER = CV_KEY_CENTER, K_SCALE = CV_KEY_SCALE, K_SHORTCUT = CV_KEY_SHORTCUT,
     K_OPTIMIZER = CV_LAYER_KEY_COUNT, K_LR, K_LOSS, K_METRICS, K_MOMENTUM, K_VARIANT, K_NESTEROV, K_RHO, K_BETA1,
     K_BETA2, K_EPSILON, K_INIT_ACC, K_DELTA, K_FROM_LOGITS,
     K_EPOCHS, K_BATCH_SIZE, K_VAL_SPLIT, K_SEED, K_SHUFFLE,
@@ -118,6 +118,8 @@ typedef struct {
     int monitor_line;          /* line of fit's monitor=, checked against compile's metrics */
     bool augment_only;         /* an augment file (cv_augment_file_load): only `augment` lines */
     const cv_base_reader *rd;  /* reads a base line's checkpoint; NULL: none */
+    int open[CV_MAX_LAYERS];   /* the residual layers whose block has no end yet, innermost last */
+    int n_open;
 } parser;
 
 /* ---- parse-keys.c ------------------------------------------------------------------------- */

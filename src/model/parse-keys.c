@@ -26,6 +26,7 @@ static const char *norm_choice(int i) { return cv_norm_name((cv_norm)i); }
 static const char *optim_choice(int i) { return cv_optim_name((cv_optim_kind)i); }
 static const char *loss_choice(int i) { return cv_loss_name((cv_loss_kind)i); }
 static const char *pad_mode_choice(int i) { return i ? "nearest" : "zero"; }
+static const char *shortcut_choice(int i) { return i ? "projection" : "zeropad"; }
 /* indexed by cv_momentum_variant */
 static const char *variant_choice(int i)
 {
@@ -69,6 +70,7 @@ const key_desc parse_keys[K_COUNT] = {
     [K_BN_EPSILON] = KEY("epsilon", V_FLOAT, R_POS),
     [K_CENTER] = KEY("center", V_BOOL, R_ANY),
     [K_SCALE] = KEY("scale", V_BOOL, R_ANY),
+    [K_SHORTCUT] = CHOICE("shortcut", shortcut_choice, 2),
 
     [K_OPTIMIZER] = CHOICE("optimizer", optim_choice, CV_OPT_COUNT),
     [K_LR] = {.name = "learning_rate", .alias = "lr", .type = V_FLOAT, .range = R_NONNEG},

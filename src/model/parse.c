@@ -46,11 +46,27 @@ static int apply_layer(parser *P, const keyword_desc *kw, const value *v, int li
         case K_BN_EPSILON: l->epsilon = (float)v[k].f; break;
         case K_CENTER: l->center = v[k].b; break;
         case K_SCALE: l->scale = v[k].b; break;
+        case K_SHORTCUT: l->projection = v[k].choice == 1; break;
         default: break; /* parse_collect() admits only this keyword's keys */
         }
     }
     /* the kind's own defaults for what the line left out (a pooling stride is its pool size) */
     if (cv_layer_kinds[kw->kind]->defaults) cv_layer_kinds[kw->kind]->defaults(l);
+    /* residual ... end: blocks nest; an end closes the innermost open one and takes its shortcut */
+    if (l->kind == CV_LAYER_RESIDUAL) P->open[P->n_open++] = spec->n_layers - 1;
+    if (l->kind == CV_LAYER_END) {
+        if (!P->n_open) return parse_fail(P, line, "`end` without a `residual` block to close");
+        l->block = P->open[--P->n_open];
+        if (l->block == spec->n_layers - 2)
+            return parse_fail(P, line, "empty residual block (line %d): put layers between `residual` and `end`",
+                              spec->layers[l->block].line);
+        l->projection = spec->layers[l->block].projection;
+        const int key_line = v[K_INIT].line ? v[K_INIT].line : v[K_TRAINABLE].line;
+        if (!l->projection && key_line)
+            return parse_fail(P, key_line, "%s= on `end` applies to a projection shortcut (`residual shortcut=projection` "
+                              "on line %d); this block's shortcut has no weights", v[K_INIT].line ? "init" : "trainable",
+                              spec->layers[l->block].line);
+    }
     return 0;
 }
 
@@ -397,9 +413,19 @@ static int finish(parser *P)
                     "`input shape=D`)");
     if (spec->n_layers == 1)
         return parse_fail(P, spec->layers[0].line, "the model has no layers after `input`");
+    if (P->n_open)
+        return parse_fail(P, spec->layers[P->open[P->n_open - 1]].line, "this residual block has no `end`");
+    /* (a base cut inside a block: its residual's end is not in the model) */
+    for (int i = 1; i < spec->n_layers; i++) {
+        if (spec->layers[i].kind != CV_LAYER_RESIDUAL) continue;
+        bool closed = false;
+        for (int j = i + 1; j < spec->n_layers; j++) closed |= spec->layers[j].kind == CV_LAYER_END && spec->layers[j].block == i;
+        if (!closed) return parse_fail(P, spec->layers[i].line, "this residual block has no `end` in the model");
+    }
     const int upto = spec->base.upto;
     for (int i = 0; i < spec->n_layers; i++) {
         if (i > 0) spec->layers[i].in = spec->layers[i - 1].out;
+        if (spec->layers[i].kind == CV_LAYER_END) spec->layers[i].skip = spec->layers[spec->layers[i].block].in;
         if (cv_layer_infer_shape(&spec->layers[i], P->file, P->err)) {
             if (i == upto + 1 && upto) { /* the first new layer does not fit the base's output */
                 char sh[48], *m = P->err->msg;

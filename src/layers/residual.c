@@ -1,0 +1,222 @@
+/* residual ... end: a block whose input is added to its output (He et al. 2015). `residual`
+ * marks the block's start: its output is its input (the same memory, kept for `end`), and its
+ * backward adds the shortcut's gradient to the block's. `end` adds the block's input, through
+ * the shortcut, to the block's output:
+ *   - the same shape: the identity;
+ *   - else, shortcut=zeropad (the paper's option A): the input subsampled with the stride that
+ *     maps its rows and columns onto the output's (x[::s, ::s]) and its channels placed in the
+ *     middle of the output's, (C' - C) / 2 zero channels before them and the rest after (as
+ *     the common CIFAR ResNet code pads them);
+ *   - shortcut=projection (option B): a 1x1 conv2d with that stride and a bias, its weights the
+ *     end layer's (kernel (1,1,C,C'), Keras's layout).
+ * A vector (D) is a 1x1 map of D channels. */
+#include <string.h>
+
+#include "layers/layers-impl.h"
+
+/* (H, W, C) of a map, (1, 1, D) of a vector */
+static void dims(cv_shape s, int d[3])
+{
+    d[0] = s.rank == 3 ? s.d[0] : 1;
+    d[1] = s.rank == 3 ? s.d[1] : 1;
+    d[2] = s.rank == 3 ? s.d[2] : s.d[0];
+}
+
+/* the stride s that takes n cells to m (ceil(n / s) == m), 0 if none */
+static int skip_stride(int n, int m)
+{
+    if (m <= 0 || m > n) return 0;
+    const int s = (n + m - 1) / m;
+    return (n + s - 1) / s == m ? s : 0;
+}
+
+typedef struct {
+    int H, W, C, OH, OW, OC, sh, sw, p0;
+} skip_geom;
+
+static skip_geom geom(const cv_layer_spec *l)
+{
+    int in[3], out[3];
+    dims(l->skip, in);
+    dims(l->out, out);
+    return (skip_geom){in[0], in[1], in[2], out[0], out[1], out[2], skip_stride(in[0], out[0]), skip_stride(in[1], out[1]),
+                       (out[2] - in[2]) / 2};
+}
+
+static int end_infer(cv_layer_spec *l, const char *file, cv_err *err)
+{
+    char a[64], b[64];
+    l->out = l->in;
+    if (l->in.rank != l->skip.rank)
+        return cv_errf(err, "%s:%d: end: the block's output %s and its input %s must both be maps or both vectors", file,
+                       l->line, cv_shape_str(l->in, a, sizeof a), cv_shape_str(l->skip, b, sizeof b));
+    const skip_geom g = geom(l);
+    if (!g.sh || !g.sw)
+        return cv_errf(err, "%s:%d: end: the block takes %s to %s: no stride maps its input's rows and columns onto "
+                       "its output's", file, l->line, cv_shape_str(l->skip, b, sizeof b), cv_shape_str(l->in, a, sizeof a));
+    if (!l->projection && g.OC < g.C)
+        return cv_errf(err, "%s:%d: end: the block's output %s has fewer channels than its input %s: use "
+                       "`residual shortcut=projection`", file, l->line, cv_shape_str(l->in, a, sizeof a),
+                       cv_shape_str(l->skip, b, sizeof b));
+    return 0;
+}
+
+static bool identity(const skip_geom *g) { return g->sh == 1 && g->sw == 1 && g->C == g->OC; }
+
+/* the shortcut's input pixels: (B * OH * OW, C) of the block's input s, every sh-th row and
+ * sw-th column */
+static void gather(float *col, const float *s, int B, const skip_geom *g)
+{
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < g->OH; oh++)
+            for (int ow = 0; ow < g->OW; ow++)
+                memcpy(col + (((size_t)b * g->OH + oh) * g->OW + ow) * g->C,
+                       s + (((size_t)b * g->H + (size_t)oh * g->sh) * g->W + (size_t)ow * g->sw) * g->C,
+                       sizeof(float) * (size_t)g->C);
+}
+
+static void end_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
+{
+    const skip_geom g = geom(l->spec);
+    const float *s = l->partner->out;
+    const size_t n = (size_t)B * l->out_size;
+    if (l->spec->projection) {
+        float *col = ctx->ws->col;
+        ctx->ws->col_layer = 0;
+        const int M = B * g.OH * g.OW;
+        gather(col, s, B, &g);
+        memcpy(l->out, x, sizeof(float) * n);
+        const cv_epilogue ep = {l->b, false, 0.0f};
+        cv_sgemm_ep(false, false, M, g.OC, g.C, 1.0f, col, g.C, l->w, g.OC, 1.0f, l->out, g.OC, l->b ? &ep : NULL);
+        return;
+    }
+    if (identity(&g)) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) l->out[i] = x[i] + s[i];
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < g.OH; oh++)
+            for (int ow = 0; ow < g.OW; ow++) {
+                const size_t o = (((size_t)b * g.OH + oh) * g.OW + ow) * g.OC;
+                const float *si = s + (((size_t)b * g.H + (size_t)oh * g.sh) * g.W + (size_t)ow * g.sw) * g.C;
+                memcpy(l->out + o, x + o, sizeof(float) * (size_t)g.OC);
+                for (int c = 0; c < g.C; c++) l->out[o + g.p0 + c] += si[c];
+            }
+}
+
+/* the shortcut's gradient, into the residual layer's buffer (its backward adds it) */
+static void end_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B, cv_workspace *ws)
+{
+    (void)x;
+    const skip_geom g = geom(l->spec);
+    const size_t n = (size_t)B * l->out_size, nin = (size_t)B * g.H * g.W * g.C;
+    float *ds = l->partner->mask;
+    const int M = B * g.OH * g.OW;
+    if (dx) memcpy(dx, dout, sizeof(float) * n);
+    if (l->spec->projection) {
+        float *col = ws->col;
+        ws->col_layer = 0;
+        if (l->dw) {
+            gather(col, l->partner->out, B, &g);
+            cv_sgemm(true, false, g.C, g.OC, M, 1.0f, col, g.C, dout, g.OC, 1.0f, l->dw, g.OC);
+            cv_bias_grad(l->db, dout, M, g.OC);
+        }
+        if (!dx) return;
+        cv_sgemm(false, true, M, g.C, g.OC, 1.0f, dout, g.OC, l->w, g.OC, 0.0f, col, g.C);
+    } else if (!dx) {
+        return;
+    } else if (identity(&g)) {
+        memcpy(ds, dout, sizeof(float) * n);
+        return;
+    }
+    if (g.sh > 1 || g.sw > 1) memset(ds, 0, sizeof(float) * nin); /* cells the shortcut skips */
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int oh = 0; oh < g.OH; oh++)
+            for (int ow = 0; ow < g.OW; ow++) {
+                const size_t p = ((size_t)b * g.OH + oh) * g.OW + ow;
+                float *di = ds + (((size_t)b * g.H + (size_t)oh * g.sh) * g.W + (size_t)ow * g.sw) * g.C;
+                const float *from = l->spec->projection ? ws->col + p * g.C : dout + p * g.OC + g.p0;
+                memcpy(di, from, sizeof(float) * (size_t)g.C);
+            }
+}
+
+static bool end_has_weights(const cv_layer_spec *l) { return l->projection; }
+
+static int end_kernel_dims(const cv_layer_spec *l, int64_t d[4])
+{
+    if (!l->projection) return 0;
+    d[0] = d[1] = 1;
+    d[2] = l->skip.rank == 3 ? l->skip.d[2] : l->skip.d[0];
+    d[3] = l->out.rank == 3 ? l->out.d[2] : l->out.d[0];
+    return 4;
+}
+
+static int64_t end_bias_count(const cv_layer_spec *l) { return l->projection ? (l->out.rank == 3 ? l->out.d[2] : l->out.d[0]) : 0; }
+
+static double end_flops(const cv_layer *l)
+{
+    const skip_geom g = geom(l->spec);
+    return (double)l->out_size * (l->spec->projection ? 2.0 * g.C + 1.0 : 1.0);
+}
+
+/* the projection's pixels (its input's gather, then its input gradient's) */
+static int64_t end_workspace(const cv_layer *l, int B)
+{
+    const skip_geom g = geom(l->spec);
+    return l->spec->projection ? (int64_t)B * g.OH * g.OW * g.C : 0;
+}
+
+static void end_write(FILE *f, const cv_layer_spec *l)
+{
+    if (l->projection) fprintf(f, " init=%s trainable=%s", cv_init_name(l->init), l->trainable ? "true" : "false");
+}
+
+static void residual_write(FILE *f, const cv_layer_spec *l)
+{
+    fprintf(f, " shortcut=%s", l->projection ? "projection" : "zeropad");
+}
+
+/* the block's gradient plus the shortcut's, which end's backward left in the mask buffer */
+static void residual_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B, cv_workspace *ws)
+{
+    (void)x, (void)ws;
+    if (!dx) return;
+    const size_t n = (size_t)B * l->out_size;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dx[i] = dout[i] + l->mask[i];
+}
+
+const cv_layer_kind_desc cv_kind_residual = {
+    .kind = CV_LAYER_RESIDUAL,
+    .name = "residual",
+    .keras_name = "residual",
+    .keras_class = "Residual",
+    .keys = CV_KEY(CV_KEY_SHORTCUT),
+    .flags = CV_KIND_RESHAPE | CV_KIND_MASK,
+    .infer = cv_layer_infer_same,
+    .write_keys = residual_write,
+    .forward = cv_identity_forward,
+    .backward = residual_backward,
+};
+
+const cv_layer_kind_desc cv_kind_end = {
+    .kind = CV_LAYER_END,
+    .name = "end",
+    .keras_name = "add",
+    .keras_class = "Add",
+    .keys = CV_KEY(CV_KEY_INIT) | CV_KEY(CV_KEY_TRAINABLE),
+    .flags = CV_KIND_WEIGHTS,
+    .infer = end_infer,
+    .has_weights = end_has_weights,
+    .kernel_dims = end_kernel_dims,
+    .bias_count = end_bias_count,
+    .flops = end_flops,
+    .workspace = end_workspace,
+    .write_keys = end_write,
+    .forward = end_forward,
+    .backward = end_backward,
+};
