@@ -240,3 +240,50 @@ Test(bn_reference, batchnorm_is_frozen_in_inference_mode)
     cv_net_free(net);
     cv_model_spec_free(&spec);
 }
+
+/* Folding each batchnorm into the linear conv2d or dense before it (eval and predict): the same
+ * inference outputs to rounding, with the checkpoint's parameters untouched; a batchnorm after
+ * a ReLU stays as it is. */
+Test(bn_reference, folding_keeps_inference_outputs)
+{
+    static const char *const models[] = {
+        MODEL("0.99"),
+        "input shape=9,7,3 normalize=none\nconv2d filters=5 kernel=3,2 stride=1,2 padding=1,0 use_bias=false\n"
+        "batchnorm\nactivation relu\nconv2d filters=4 kernel=3 padding=same activation=relu\nbatchnorm center=false\n"
+        "flatten\ndense units=6\nbatchnorm scale=false\ndense units=4\n"
+        "compile optimizer=adam loss=sparse_categorical_crossentropy from_logits=true\n",
+    };
+    for (int m = 0; m < 2; m++) {
+        cv_model_spec spec;
+        cv_err err = {{0}};
+        cr_assert_eq(cv_model_parse(&spec, models[m], "fold.model", &err), 0, "%s", err.msg);
+        cv_net *a = cv_net_create(&spec, NB, 7, &err), *b = cv_net_create(&spec, NB, 7, &err);
+        cr_assert(a && b, "%s", err.msg);
+        /* statistics and affine parameters away from 0 and 1, the same in both */
+        const int64_t n = cv_net_param_count(a);
+        for (int i = 1; i < spec.n_layers; i++) {
+            const cv_param_view v = cv_net_param_view(a, i);
+            if (spec.layers[i].kind != CV_LAYER_BATCHNORM) continue;
+            for (int64_t j = 0; j < v.kernel_n; j++) cv_net_params(a)[v.kernel_off + j] = 0.5f + 0.1f * (float)j;
+            for (int64_t j = 0; j < v.bias_n; j++) cv_net_params(a)[v.bias_off + j] = 0.2f - 0.05f * (float)j;
+            for (int64_t j = 0; j < v.state_n / 2; j++) {
+                cv_net_params(a)[v.state_off + j] = 0.3f * (float)j - 0.4f;
+                cv_net_params(a)[v.state_off + v.state_n / 2 + j] = 0.5f + 0.25f * (float)j;
+            }
+        }
+        memcpy(cv_net_params(b), cv_net_params(a), sizeof(float) * (size_t)n);
+        const int folds = cv_net_fold_batchnorm(b, &err);
+        cr_assert_eq(folds, m == 0 ? 1 : 2, "model %d: %d batchnorms folded (%s)", m, folds, err.msg);
+        cr_assert_eq(memcmp(cv_net_params(a), cv_net_params(b), sizeof(float) * (size_t)n), 0, "the parameters stay");
+        const float *ya = cv_net_forward(a, x, NB, false, 0, 0, ids);
+        float want[NB * K];
+        memcpy(want, ya, sizeof want);
+        const float *yb = cv_net_forward(b, x, NB, false, 0, 0, ids);
+        for (int j = 0; j < NB * K; j++)
+            cr_expect_leq(fabsf(yb[j] - want[j]), 1e-5f * (1.0f + fabsf(want[j])), "model %d logit %d: folded %.9g, not %.9g", m,
+                          j, yb[j], want[j]);
+        cv_net_free(a);
+        cv_net_free(b);
+        cv_model_spec_free(&spec);
+    }
+}

@@ -222,6 +222,12 @@ void cv_net_backward_w(cv_net *net, const int32_t *labels, const float *targets,
  *  gradient communication while backward goes on). NULL removes it. */
 typedef void (*cv_grad_hook)(void *ctx, int64_t offset);
 void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx);
+/** For inference only (eval, predict): every batchnorm right after a conv2d or dense with a
+ *  linear activation is folded into that layer's kernel and bias (copies: the parameters stay),
+ *  and passes its input on: the same outputs to rounding, one pass over the data fewer.
+ *  The net must not be trained after it. CONVOY_FOLD=0 in the environment turns it off.
+ *  Returns the number folded, -1 on error. */
+int cv_net_fold_batchnorm(cv_net *net, cv_err *err);
 /** Sums n doubles over every rank in place; nonzero on failure. */
 typedef int (*cv_net_sum_fn)(void *ctx, double *v, int64_t n);
 /** How the layers whose training statistics are the whole batch's (batchnorm) sum theirs over

@@ -221,7 +221,8 @@ static int load_for_inference(const cv_dist *d, const char *ckpt, const char *da
 {
     cv_err err;
     memset(l, 0, sizeof *l);
-    if (!(l->net = cv_checkpoint_load(ckpt, CV_MICRO_BATCH, &l->nz, &err))) return cli_fail(d, "%s", err.msg);
+    if (!(l->net = cv_checkpoint_load(ckpt, CV_MICRO_BATCH, &l->nz, &err)) || cv_net_fold_batchnorm(l->net, &err) < 0)
+        return cli_fail(d, "%s", err.msg);
     if ((stream ? cv_dataset_open_stream : cv_dataset_load)(&l->ds, data, &err) ||
         cv_check_data(cv_net_spec(l->net), &l->ds, &err))
         return cli_fail(d, "%s", err.msg);

@@ -166,7 +166,7 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
     paths files = {0};
     float *pred = NULL;
     cv_net *net = cv_checkpoint_load(pos[0], CV_MICRO_BATCH, &nz, &err);
-    if (!net || cv_checkpoint_data_info(pos[0], &info, &err)) {
+    if (!net || cv_net_fold_batchnorm(net, &err) < 0 || cv_checkpoint_data_info(pos[0], &info, &err)) {
         rc = cli_fail(d, "%s", err.msg);
         goto done;
     }

@@ -33,6 +33,8 @@ typedef struct cv_layer {
     float *state;            /* its untrained values (batchnorm: moving mean, then variance) */
     double *scratch;         /* kd->scratch() doubles kept from forward to backward */
     cv_sum_fn sum;           /* CV_KIND_BATCH: sums its statistics over the ranks; NULL: one */
+    bool folded;             /* a batchnorm folded into the layer before it (cv_net_fold_batchnorm):
+                                its output is its input */
     struct cv_layer *partner; /* end: its residual layer (whose output is the block's input and
                                  whose mask buffer takes the shortcut's gradient) */
     void *sum_ctx;

@@ -22,6 +22,7 @@ struct cv_net {
     float *acts;             /* every activation, logits, gradient ping-pong, im2col */
     int32_t *args;           /* pooling winners */
     double *scratch;         /* every layer's kd->scratch() doubles */
+    float *fold_buf;         /* the kernels and biases of layers a batchnorm was folded into */
     float *logits, *dbuf[2];
     cv_workspace ws;
     bool fused;              /* loss takes the output layer's logits */

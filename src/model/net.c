@@ -158,7 +158,10 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
 /* A flatten layer: NHWC memory is already (h, w, c) in order, so its output is the layer
  * below's (for the first layer: the input of each forward pass), not a copy (the forward copy
  * and the trunk's backward copy vanish). */
-bool net_reshapes(const cv_net *net, int i) { return i >= 1 && (net->layers[i].kd->flags & CV_KIND_RESHAPE); }
+bool net_reshapes(const cv_net *net, int i)
+{
+    return i >= 1 && ((net->layers[i].kd->flags & CV_KIND_RESHAPE) || net->layers[i].folded);
+}
 
 int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
 {
@@ -303,6 +306,7 @@ void cv_net_free(cv_net *net)
     free(net->acts);
     free(net->args);
     free(net->scratch);
+    free(net->fold_buf);
     net_free_tiles(net);
     for (int i = 0; i < net->n; i++) free(net->wino[i]);
     free(net->spec.text);
@@ -397,7 +401,7 @@ void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)
 void net_forward_layer(cv_net *net, cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx, double *prof)
 {
     const double t0 = prof ? cv_now() : 0.0;
-    l->kd->forward(l, x, B, ctx);
+    if (!l->folded) l->kd->forward(l, x, B, ctx); /* (a folded batchnorm's output is its input) */
     const int width = last_dim(l->spec->out);
     if (l->index == net->n - 1 && net->fused) /* the logits of these rows: l->out may be moved to them */
         memcpy(net->logits + (l->out - net->layers[l->index].out), l->out, sizeof(float) * (size_t)B * l->out_size);
