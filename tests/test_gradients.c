@@ -648,8 +648,11 @@ Test(grad, conv_winograd_path)
                             "input shape=7,5,3\nconv2d filters=32 kernel=1 activation=linear\n"
                             "conv2d filters=32 kernel=3 padding=same activation=sigmoid\n" CONV_TAIL,
                             "input shape=11,9,3\nconv2d filters=32 kernel=1 activation=linear\n"
-                            "conv2d filters=32 kernel=3 activation=tanh\navgpool2d pool=2\n" CONV_TAIL};
-    for (int m = 0; m < 3; m++) {
+                            "conv2d filters=32 kernel=3 activation=tanh\navgpool2d pool=2\n" CONV_TAIL,
+                            /* 16 filters: on AVX-512 by the 16-wide AVX2 tile (cv_conv_ukernels_for) */
+                            "input shape=7,5,3\nconv2d filters=16 kernel=1 activation=linear\n"
+                            "conv2d filters=16 kernel=3 padding=1 activation=tanh\n" CONV_TAIL};
+    for (int m = 0; m < 4; m++) {
         gcase gc;
         case_init(&gc, models[m], 3, T_FLOAT, false);
         cr_assert_eq(cv_net_conv_winograd(gc.net, 2), CV_WINO_FORWARD | CV_WINO_WEIGHT_GRAD | CV_WINO_INPUT_GRAD);

@@ -24,6 +24,8 @@ typedef struct {
 
 /* the kernels of the instruction set cv_sgemm uses */
 const cv_conv_ukernels *cv_conv_ukernels_get(void);
+/* ... or, for F filters that its tile's width does not divide, a narrower set's whose does */
+const cv_conv_ukernels *cv_conv_ukernels_for(int F);
 
 /* the conv drivers' parallel loops: only outside a parallel region, and only for enough work to
  * pay the fork */

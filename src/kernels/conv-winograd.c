@@ -40,7 +40,7 @@ static bool wino_shape(const cv_window *g, int C, int F)
 {
     const char *env = getenv("CONVOY_WINOGRAD");
     if (env && env[0] == '0' && env[1] == '\0') return false;
-    const cv_conv_ukernels *u = cv_conv_ukernels_get();
+    const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
     return g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 && g->pad_top >= 0 && g->pad_top <= 2 && g->pad_left >= 0 &&
            g->pad_left <= 2 && g->OH > 0 && g->OW > 0 && g->H > 0 && g->W > 0 && C % 16 == 0 && F % u->nr == 0 &&
            u->mr <= MR_MAX;
@@ -303,7 +303,7 @@ static void wino_chunk(float *out, const float *x, const float *U, const float *
                        float *sink, const cv_epilogue *ep, long t0, int n, int per, int tx, int F, const cv_window *g,
                        wino_input_fn in, wino_output_fn outf)
 {
-    const cv_conv_ukernels *u = cv_conv_ukernels_get();
+    const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
     const int C = g->C, mr = u->mr, nr = u->nr;
     const size_t vs = (size_t)mr * C, ms = (size_t)mr * F;
     for (int i = 0; i < n; i++) {
@@ -331,7 +331,7 @@ static void wino_chunk(float *out, const float *x, const float *U, const float *
 static int wino_forward(float *out, const float *x, const float *U, const float *zeros, const cv_epilogue *ep,
                         int B, int F, const cv_window *g, int ty, int tx)
 {
-    const int C = g->C, mr = cv_conv_ukernels_get()->mr, per = ty * tx;
+    const int C = g->C, mr = cv_conv_ukernels_for(F)->mr, per = ty * tx;
     const long T = (long)B * per, chunks = (T + mr - 1) / mr;
     const wino_input_fn in = wino_input_pick();
     const wino_output_fn outf = wino_output_pick();
@@ -408,7 +408,7 @@ int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, 
 
 int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g)
 {
-    const cv_conv_ukernels *u = cv_conv_ukernels_get();
+    const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
     const int C = g->C, mr = u->mr, nr = u->nr, Cp = (C + mr - 1) / mr * mr; /* C in whole tiles */
     const int tx = blocks_over(g->OW), per = blocks_over(g->OH) * tx, P = g->OH * g->OW;
     const long T = (long)B * per;

@@ -157,6 +157,18 @@ static const gemm_kernel *kernel(void)
 
 const cv_conv_ukernels *cv_conv_ukernels_get(void) { return &kernel()->conv; }
 
+const cv_conv_ukernels *cv_conv_ukernels_for(int F)
+{
+    const gemm_kernel *k = kernel();
+#ifdef CV_X86
+    /* 16 filters on AVX-512: the 32-wide tile would leave half its columns idle; AVX2's 16-wide
+     * one (the same fused multiply-adds in the same order) fits them */
+    if (F % k->nr != 0 && k == &kernel_avx512 && F % kernel_avx2.nr == 0) return &kernel_avx2.conv;
+#endif
+    (void)F;
+    return &k->conv;
+}
+
 #ifdef CONVOY_BLAS_OPENBLAS
 const char *cv_gemm_path(void) { return "openblas"; }
 #else
