@@ -13,7 +13,68 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/isa.h"
 #include "layers/layers-impl.h"
+
+/* The per-sample loops, compiled for each instruction set (channels innermost: contiguous and
+ * vectorised, each channel's sum still taken cell by cell in order). */
+
+/* s[c], s[C + c] = the sums of x and x^2 over the HW cells of one sample */
+static inline __attribute__((always_inline)) void stats_body(double *restrict s, const float *restrict xb, int64_t HW,
+                                                             int64_t C)
+{
+    for (int64_t c = 0; c < 2 * C; c++) s[c] = 0.0;
+    for (int64_t i = 0; i < HW; i++)
+        for (int64_t c = 0; c < C; c++) {
+            const double v = xb[i * C + c];
+            s[c] += v;
+            s[C + c] += v * v;
+        }
+}
+CV_ISA_CLONES(bn_stats, (double *s, const float *xb, int64_t HW, int64_t C), stats_body, (s, xb, HW, C))
+
+static inline __attribute__((always_inline)) void affine_body(float *restrict y, const float *restrict x, int64_t HW,
+                                                              int64_t C, const float *restrict a,
+                                                              const float *restrict shift)
+{
+    for (int64_t i = 0; i < HW; i++)
+        for (int64_t c = 0; c < C; c++) y[i * C + c] = a[c] * x[i * C + c] + shift[c];
+}
+CV_ISA_CLONES(bn_affine, (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift),
+              affine_body, (y, x, HW, C, a, shift))
+
+/* s[c], s[C + c] = the sums of dy and dy x_hat over one sample's cells */
+static inline __attribute__((always_inline)) void grad_sums_body(double *restrict s, const float *restrict dy,
+                                                                 const float *restrict x, int64_t HW, int64_t C,
+                                                                 const double *restrict mean,
+                                                                 const double *restrict inv)
+{
+    for (int64_t c = 0; c < 2 * C; c++) s[c] = 0.0;
+    for (int64_t i = 0; i < HW; i++)
+        for (int64_t c = 0; c < C; c++) {
+            const double d = dy[i * C + c], xh = ((double)x[i * C + c] - mean[c]) * inv[c];
+            s[c] += d;
+            s[C + c] += d * xh;
+        }
+}
+CV_ISA_CLONES(bn_grad_sums, (double *s, const float *dy, const float *x, int64_t HW, int64_t C, const double *mean,
+                             const double *inv),
+              grad_sums_body, (s, dy, x, HW, C, mean, inv))
+
+/* dx = g (dy - mean(dy) - x_hat mean(dy x_hat)) */
+static inline __attribute__((always_inline)) void grad_x_body(float *restrict dx, const float *restrict dy,
+                                                              const float *restrict x, int64_t HW, int64_t C,
+                                                              const float *restrict v)
+{
+    const float *g = v, *mdy = v + C, *mdyx = v + 2 * C, *mu = v + 3 * C, *iv = v + 4 * C;
+    for (int64_t i = 0; i < HW; i++)
+        for (int64_t c = 0; c < C; c++) {
+            const float xh = (x[i * C + c] - mu[c]) * iv[c];
+            dx[i * C + c] = g[c] * (dy[i * C + c] - mdy[c] - xh * mdyx[c]);
+        }
+}
+CV_ISA_CLONES(bn_grad_x, (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v),
+              grad_x_body, (dx, dy, x, HW, C, v))
 
 static int64_t bn_channels(const cv_layer_spec *l) { return l->in.d[l->in.rank - 1]; }
 /* the layer's scratch: mean [0, C), 1/sqrt(var + eps) [C, 2C), the values counted [2C], a buffer
@@ -46,13 +107,10 @@ static void affine(cv_layer *l, const float *x, int B, const double *mean, const
         a[c] = (float)s;
         shift[c] = (float)(beta_of(l, c) - mean[c] * s);
     }
+    static bn_affine_fn run;
+    if (!run) run = bn_affine_pick();
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int64_t i = 0; i < HW; i++) {
-            const float *xi = x + (size_t)b * l->in_size + i * C;
-            float *yi = l->out + (size_t)b * l->in_size + i * C;
-            for (int64_t c = 0; c < C; c++) yi[c] = a[c] * xi[c] + shift[c];
-        }
+    for (int b = 0; b < B; b++) run(l->out + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, a, shift);
 }
 
 static void moving_inverse(const cv_layer *l, double *mean, double *inv)
@@ -74,18 +132,10 @@ static void bn_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx
         return;
     }
     double *part = partials(ctx->ws);
+    static bn_stats_fn stats;
+    if (!stats) stats = bn_stats_pick();
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        double *s = part + (size_t)b * 2 * C, *q = s + C;
-        for (int64_t c = 0; c < 2 * C; c++) s[c] = 0.0;
-        const float *xb = x + (size_t)b * l->in_size;
-        for (int64_t i = 0; i < HW; i++)
-            for (int64_t c = 0; c < C; c++) {
-                const double v = xb[i * C + c];
-                s[c] += v;
-                q[c] += v * v;
-            }
-    }
+    for (int b = 0; b < B; b++) stats(part + (size_t)b * 2 * C, x + (size_t)b * l->in_size, HW, C);
     for (int64_t c = 0; c < 2 * C; c++) red[c] = 0.0;
     for (int b = 0; b < B; b++)
         for (int64_t c = 0; c < 2 * C; c++) red[c] += part[(size_t)b * 2 * C + c];
@@ -125,18 +175,11 @@ static void bn_backward(cv_layer *l, const float *x, float *dx, const float *dou
         return;
     }
     double *part = partials(ws);
+    static bn_grad_sums_fn sums;
+    if (!sums) sums = bn_grad_sums_pick();
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        double *s = part + (size_t)b * 2 * C, *q = s + C;
-        for (int64_t c = 0; c < 2 * C; c++) s[c] = 0.0;
-        const size_t o = (size_t)b * l->in_size;
-        for (int64_t i = 0; i < HW; i++)
-            for (int64_t c = 0; c < C; c++) {
-                const double dy = dout[o + i * C + c], xh = ((double)x[o + i * C + c] - mean[c]) * inv[c];
-                s[c] += dy;
-                q[c] += dy * xh;
-            }
-    }
+    for (int b = 0; b < B; b++)
+        sums(part + (size_t)b * 2 * C, dout + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, mean, inv);
     for (int64_t c = 0; c < 2 * C; c++) red[c] = 0.0;
     for (int b = 0; b < B; b++)
         for (int64_t c = 0; c < 2 * C; c++) red[c] += part[(size_t)b * 2 * C + c];
@@ -156,14 +199,11 @@ static void bn_backward(cv_layer *l, const float *x, float *dx, const float *dou
         mu[c] = (float)mean[c];
         iv[c] = (float)inv[c];
     }
+    static bn_grad_x_fn grad_x;
+    if (!grad_x) grad_x = bn_grad_x_pick();
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++)
-        for (int64_t i = 0; i < HW; i++)
-            for (int64_t c = 0; c < C; c++) {
-                const size_t at = (size_t)b * l->in_size + i * C + c;
-                const float xh = (x[at] - mu[c]) * iv[c];
-                dx[at] = g[c] * (dout[at] - mdy[c] - xh * mdyx[c]);
-            }
+        grad_x(dx + (size_t)b * l->in_size, dout + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, g);
 }
 
 static int bn_kernel_dims(const cv_layer_spec *l, int64_t d[4])
