@@ -599,9 +599,11 @@ Test(fit_keys, bad_values)
                 "cosine_alpha must be in [0, 1), got 1");
     parse_fails(HEAD COMPILE "fit warmup_steps=-1\n", "m.model:4:",
                 "warmup_steps must be >= 0, got -1");
-    parse_fails(HEAD COMPILE "fit monitor=val_f1\n", "m.model:4:",
-                "unknown monitor 'val_f1' (expected loss, accuracy, mae, mse, val_loss, "
-                "val_accuracy, val_mae, val_mse)");
+    parse_fails(HEAD COMPILE "fit monitor=val_f2\n", "m.model:4:",
+                "unknown monitor 'val_f2' (expected loss, accuracy, mae, mse, top_k_categorical_accuracy, "
+                "sparse_top_k_categorical_accuracy, precision, recall, f1, auc, val_loss, val_accuracy, val_mae, "
+                "val_mse, val_top_k_categorical_accuracy, val_sparse_top_k_categorical_accuracy, val_precision, "
+                "val_recall, val_f1, val_auc)");
     parse_fails(HEAD COMPILE "fit early_stopping_patience=-2\n", "m.model:4:",
                 "early_stopping_patience must be >= 0, got -2");
     parse_fails(HEAD COMPILE "fit early_stopping_patience=2 min_delta=-0.1\n", "m.model:4:",

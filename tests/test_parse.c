@@ -450,8 +450,9 @@ Test(parse, bad_loss)
     parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile loss=crossentropy\n",
                 "m.model:3:", "unknown loss 'crossentropy'");
     parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
-                "compile loss=sparse_categorical_crossentropy metrics=accuracy,f1\n",
-                "m.model:3:", "unknown metric 'f1' (expected accuracy, mae, mse)");
+                "compile loss=sparse_categorical_crossentropy metrics=accuracy,f2\n",
+                "m.model:3:", "unknown metric 'f2' (expected accuracy, mae, mse, top_k_categorical_accuracy, "
+                "sparse_top_k_categorical_accuracy, precision, recall, f1, auc)");
 }
 
 Test(parse, missing_compile_or_loss)

@@ -25,7 +25,7 @@ typedef struct {
     float cosine_alpha;     /* cosine_alpha= [0] */
     int64_t warmup_steps;   /* warmup_steps= [0]: lr rises linearly to the schedule's start over these
                                steps, and the schedule starts counting after them */
-    char monitor[24];       /* monitor= [val_loss]: loss, accuracy, mae, mse, with or without val_ */
+    char monitor[48];       /* monitor= [val_loss]: loss or a metric's name, with or without val_ */
     int es_patience;        /* early_stopping_patience= [0 = early stopping off] */
     float es_min_delta;     /* min_delta= [0] */
     bool restore_best;      /* restore_best_weights= [false] */
@@ -52,7 +52,12 @@ typedef struct {
 } cv_callbacks_state;
 
 void cv_callbacks_init(cv_callbacks_state *s, const cv_callbacks_config *c);
-/** Larger is better for this monitor (accuracy); smaller for losses and errors. */
+/** Larger is better for this monitor (accuracy, top-k accuracy, precision, recall, f1, auc);
+ *  smaller for losses and errors (mae, mse). */
 bool cv_monitor_max(const char *monitor);
+/** What a monitor name (with or without val_) watches: CV_MONITOR_LOSS, a metric's index i
+ *  (its CV_METRIC_* bit 1 << i), or CV_MONITOR_UNKNOWN. */
+enum { CV_MONITOR_LOSS = -1, CV_MONITOR_UNKNOWN = -2 };
+int cv_monitor_metric(const char *monitor);
 
 #endif

@@ -27,7 +27,7 @@ typedef struct {
     int64_t batch_size;     /* the global batch (resume must use the same) */
     int64_t n_train;        /* training rows (resume must see the same split) */
     uint64_t seed;
-    double train_sums[6];   /* the current epoch's metric sums so far (loss, correct, |e|, e^2, count, values) */
+    cv_metrics train_sums;  /* the current epoch's metric sums so far */
     cv_callbacks_state cb;
     const float *best_weights; /* restore_best_weights snapshot, or NULL */
     cv_data_info data;      /* the training data's class names and image attributes (borrowed) */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "convoy/error.h"
+#include "convoy/metrics.h"
 #include "convoy/model.h"
 #include "convoy/plot.h"
 
@@ -15,10 +16,6 @@
 
 /** A history is a table of the chart's kind (convoy/plot.h): the chart takes it as it is. */
 typedef cv_table cv_history;
-
-/** A metric list: loss and the compiled metrics of spec, in the order --log and the progress bar
- *  print them, with their values from the sums m. Returns the count (1 to 4). */
-int cv_metric_list(const cv_model_spec *spec, const cv_metrics *m, const char *names[4], double values[4]);
 
 /** An empty history with train's columns for spec (val_ columns when has_val). */
 void cv_history_init(cv_history *h, const cv_model_spec *spec, bool has_val);

@@ -22,7 +22,43 @@ typedef enum {
     CV_LOSS_COUNT
 } cv_loss_kind;
 
-enum { CV_METRIC_ACCURACY = 1, CV_METRIC_MAE = 2, CV_METRIC_MSE = 4 };
+/* compile's metrics= (Keras's names): metric i is bit 1 << i of cv_loss_config.metrics, named
+ * cv_metric_name(i); the epoch line, the log's columns and eval list them in this order. How each
+ * is computed: docs/model-file.md, "Losses and metrics". */
+#define CV_METRIC_LIST(X)                                 \
+    X(ACCURACY, accuracy)                                 \
+    X(MAE, mae)                                           \
+    X(MSE, mse)                                           \
+    X(TOP_K, top_k_categorical_accuracy)                  \
+    X(SPARSE_TOP_K, sparse_top_k_categorical_accuracy)    \
+    X(PRECISION, precision)                               \
+    X(RECALL, recall)                                     \
+    X(F1, f1)                                             \
+    X(AUC, auc)
+
+enum {
+#define CV_METRIC_INDEX_(e, name) CV_METRIC_INDEX_##e,
+    CV_METRIC_LIST(CV_METRIC_INDEX_)
+#undef CV_METRIC_INDEX_
+    CV_METRIC_KINDS
+};
+enum {
+#define CV_METRIC_BIT_(e, name) CV_METRIC_##e = 1 << CV_METRIC_INDEX_##e,
+    CV_METRIC_LIST(CV_METRIC_BIT_)
+#undef CV_METRIC_BIT_
+};
+/* the metrics that count per class (TP, FP, FN) */
+#define CV_METRIC_PER_CLASS (CV_METRIC_PRECISION | CV_METRIC_RECALL | CV_METRIC_F1)
+/* top_k_categorical_accuracy and its sparse spelling: one count, Keras's k = 5 */
+#define CV_METRIC_TOP_KS (CV_METRIC_TOP_K | CV_METRIC_SPARSE_TOP_K)
+#define CV_TOP_K 5
+/* precision, recall and f1 count each of at most this many classes (a model with more outputs is
+ * a parse error); auc's histogram has this many equal bins of the predicted probability */
+#define CV_METRIC_MAX_CLASSES 1024
+#define CV_AUC_BINS 1000
+
+/** "accuracy", "mae", ..., "auc": metric i's name (i < CV_METRIC_KINDS), else "?". */
+const char *cv_metric_name(int i);
 
 typedef struct {
     cv_loss_kind kind;

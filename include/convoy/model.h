@@ -259,15 +259,42 @@ void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd);
 /** Number of layers (including the input at 0). */
 int cv_net_layers(const cv_net *net);
 
-/** Per-sample metric sums of the last forward pass (accuracy count, abs err, sq err). */
+/** Metric sums of forward passes: the loss, accuracy count, abs err, sq err, and the counts the
+ *  compiled metrics need (kept only when compiled: see cv_metrics_classes and cv_metrics_bins).
+ *  Everything but loss, abs_err and sq_err is an integer count, the same summed in any order. */
 typedef struct {
     double loss, correct, abs_err, sq_err;
     int64_t count;     /* samples */
     int64_t values;    /* output values (for mae/mse denominators) */
+    int64_t top_k;     /* samples whose true class is among the CV_TOP_K highest outputs */
+    /* precision, recall, f1: per class c (a binary model: [0], the positive class) the samples
+     * predicted c that are c, predicted c that are not, c but predicted otherwise */
+    int64_t tp[CV_METRIC_MAX_CLASSES], fp[CV_METRIC_MAX_CLASSES], fn[CV_METRIC_MAX_CLASSES];
+    /* auc: the positive and negative samples whose predicted probability p has bin
+     * min(floor(p * CV_AUC_BINS), CV_AUC_BINS - 1) (p below 0 or NaN: bin 0) */
+    int64_t pos[CV_AUC_BINS], neg[CV_AUC_BINS];
 } cv_metrics;
 void cv_net_metrics(cv_net *net, const int32_t *labels, const float *targets, int B, cv_metrics *m);
 /** The same with the loss weighted by w (NULL: unweighted); the other metrics stay unweighted, as
  *  Keras's. */
 void cv_net_metrics_w(cv_net *net, const int32_t *labels, const float *targets, const float *w, int B, cv_metrics *m);
+
+/** The per-class entries of tp, fp, fn that spec's metrics keep: the outputs K, 1 for a 1-output
+ *  (binary) model; 0 without precision, recall and f1 (or beyond CV_METRIC_MAX_CLASSES, which
+ *  the parser refuses). */
+int cv_metrics_classes(const cv_model_spec *spec);
+/** The AUC bins spec's metrics keep: CV_AUC_BINS with metrics=auc on a 1-output model, else 0. */
+int cv_metrics_bins(const cv_model_spec *spec);
+/** Metric sums as doubles, for sums over ranks and checkpoints: the six sums first (loss,
+ *  correct, abs_err, sq_err, count, values), then the counts spec's metrics keep (top_k when
+ *  compiled, tp, fp, fn of each of cv_metrics_classes, pos and neg of each of cv_metrics_bins),
+ *  CV_METRIC_SIX + cv_metrics_counts(spec) in all. Counts are exact as doubles below 2^53. */
+#define CV_METRIC_SIX 6
+int64_t cv_metrics_counts(const cv_model_spec *spec);
+void cv_metrics_pack(const cv_model_spec *spec, const cv_metrics *m, double *v);
+/** Adds to m the six sums six[0..5] (as cv_metrics_pack writes them), and the counts counts[]
+ *  (as cv_metrics_pack writes them after the six). */
+void cv_metrics_add_six(const double *six, cv_metrics *m);
+void cv_metrics_add_counts(const cv_model_spec *spec, const double *counts, cv_metrics *m);
 
 #endif

@@ -76,7 +76,8 @@ static int save_optimizer(hid_t f, const cv_optim *o, const char *path, cv_err *
 }
 
 /* /train: the run's counters, metric sums and callback state, for an exact resume. */
-static int save_state(hid_t f, const cv_train_state *st, int64_t nparams, const char *path, cv_err *err)
+static int save_state(hid_t f, const cv_train_state *st, const cv_model_spec *spec, int64_t nparams, const char *path,
+                      cv_err *err)
 {
     hid_t g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return cv_errf(err, "%s: cannot create /train", path);
@@ -94,8 +95,15 @@ static int save_state(hid_t f, const cv_train_state *st, int64_t nparams, const 
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof iv / sizeof iv[0]; i++) rc = cv_h5_attr_write_i64(g, iv[i].name, iv[i].v, path, err);
     for (size_t i = 0; rc == 0 && i < sizeof dv / sizeof dv[0]; i++) rc = cv_h5_attr_write_f64(g, dv[i].name, dv[i].v, path, err);
-    const hsize_t six = 6, n = (hsize_t)nparams;
-    if (rc == 0) rc = cv_h5_write(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &six, st->train_sums, path, err);
+    /* the epoch's metric sums: the six, then the counts the compiled metrics keep */
+    const int64_t nc = cv_metrics_counts(spec);
+    const hsize_t six = CV_METRIC_SIX, counts = (hsize_t)nc, n = (hsize_t)nparams;
+    double *sums = rc == 0 ? cv_malloc(sizeof(double) * (size_t)(CV_METRIC_SIX + nc), "metric sums", err) : NULL;
+    if (!sums) rc = -1;
+    if (rc == 0) cv_metrics_pack(spec, &st->train_sums, sums);
+    if (rc == 0) rc = cv_h5_write(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &six, sums, path, err);
+    if (rc == 0 && nc) rc = cv_h5_write(g, "epoch_counts", H5T_NATIVE_DOUBLE, 1, &counts, sums + CV_METRIC_SIX, path, err);
+    free(sums);
     if (rc == 0 && st->best_weights) rc = cv_h5_write(g, "best_weights", H5T_NATIVE_FLOAT, 1, &n, st->best_weights, path, err);
     H5Gclose(g);
     return rc;
@@ -147,7 +155,7 @@ int cv_checkpoint_save_state(const char *path, cv_net *net, const cv_normalizer 
         if (rc == 0) rc = cv_h5_write(f, "normalize/std", H5T_NATIVE_FLOAT, 1, &n, nz->std, path, err);
     }
     if (rc == 0 && opt) rc = save_optimizer(f, opt, path, err);
-    if (rc == 0) rc = save_state(f, st, cv_net_param_count(net), path, err);
+    if (rc == 0) rc = save_state(f, st, spec, cv_net_param_count(net), path, err);
     if (rc) {
         cv_h5_abort(f, tmp);
         return -1;
@@ -354,7 +362,7 @@ static int same_architecture(const cv_model_spec *saved, const cv_model_spec *ru
     return 0;
 }
 
-static int read_train_state(hid_t f, cv_train_state *st, const char *path, cv_err *err)
+static int read_train_state(hid_t f, cv_train_state *st, const cv_model_spec *spec, const char *path, cv_err *err)
 {
     int64_t v;
     double x;
@@ -381,8 +389,25 @@ static int read_train_state(hid_t f, cv_train_state *st, const char *path, cv_er
     const char *dn[] = {"es_best", "plateau_best", "save_best"};
     for (size_t i = 0; rc == 0 && i < 3; i++) rc = cv_h5_attr_read_f64(g, dn[i], dv[i], path, err);
     if (rc == 0 && (rc = cv_h5_attr_read_f64(g, "lr_scale", &x, path, err)) == 0) c->lr_scale = (float)x;
-    hsize_t six = 6;
-    if (rc == 0) rc = cv_h5_read(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &six, st->train_sums, path, err);
+    double six[CV_METRIC_SIX];
+    hsize_t n6 = CV_METRIC_SIX;
+    if (rc == 0) rc = cv_h5_read(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &n6, six, path, err);
+    memset(&st->train_sums, 0, sizeof st->train_sums);
+    if (rc == 0) cv_metrics_add_six(six, &st->train_sums);
+    /* the counts of the compiled metrics: needed in the middle of an epoch (at its end the sums
+     * start again from zero) */
+    const int64_t nc = cv_metrics_counts(spec);
+    if (rc == 0 && nc && st->step_in_epoch > 0) {
+        hsize_t counts = (hsize_t)nc;
+        double *kept = cv_malloc(sizeof(double) * (size_t)nc, "metric sums", err);
+        if (!kept) rc = -1;
+        else if (!cv_h5_exists(g, "epoch_counts"))
+            rc = cv_errf(err, "%s:/train: no epoch_counts, which this model's metrics= need in the middle of an epoch "
+                         "(resume with the compile metrics= the run was saved with)", path);
+        else if ((rc = cv_h5_read(g, "epoch_counts", H5T_NATIVE_DOUBLE, 1, &counts, kept, path, err)) == 0)
+            cv_metrics_add_counts(spec, kept, &st->train_sums);
+        free(kept);
+    }
     H5Gclose(g);
     return rc;
 }
@@ -400,7 +425,7 @@ int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normal
     rc = same_architecture(&saved, cv_net_spec(net), path, err);
     cv_model_spec_free(&saved);
     if (rc || (rc = read_weights(f, net, cv_net_spec(net)->n_layers - 1, path, err)) || (rc = read_normalizer(f, cv_net_spec(net), nz, path, err)) ||
-        (rc = read_train_state(f, st, path, err)))
+        (rc = read_train_state(f, st, cv_net_spec(net), path, err)))
         goto done;
     hid_t g = cv_h5_exists(f, "optimizer") ? H5Gopen2(f, "optimizer", H5P_DEFAULT) : -1;
     char *name = g >= 0 ? cv_h5_attr_read_str(g, "name", path, err) : NULL;

@@ -91,10 +91,13 @@ static int apply_callback_flags(cv_model_spec *spec, const char *schedule, const
         c->plateau_patience = (int)v;
     }
     if (monitor) {
-        static const char *const ok[] = {"loss", "accuracy", "mae", "mse", "val_loss", "val_accuracy", "val_mae", "val_mse"};
-        bool known = false;
-        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) known |= strcmp(monitor, ok[i]) == 0;
-        if (!known) return cli_usage_fail(NULL, "--monitor: unknown quantity '%s' (loss, accuracy, mae, mse, or val_ of them)", monitor);
+        const int metric = cv_monitor_metric(monitor);
+        if (metric == CV_MONITOR_UNKNOWN)
+            return cli_usage_fail(NULL, "--monitor: unknown quantity '%s' (loss or a metric name, with or without val_)",
+                                  monitor);
+        if (metric >= 0 && !(spec->loss.metrics & (1u << metric)))
+            return cli_usage_fail(NULL, "--monitor %s needs metrics=%s in the model file's compile (line %d)", monitor,
+                                  cv_metric_name(metric), spec->optim_line);
         snprintf(c->monitor, sizeof c->monitor, "%s", monitor);
     }
     if (save_best) c->save_best_only = true;
@@ -276,7 +279,7 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
             rc = cli_fail(d, "%s", err.msg);
         } else if (d->rank == 0) {
             const double secs = cv_now() - t0;
-            char line[256];
+            char line[384];
             cv_metrics_format(cv_net_spec(l.net), &m, "", line, sizeof line);
             printf("%s  (%lld samples)\n", line, (long long)m.count);
             if (timing) /* batches made from the loaded rows, forward passes, metrics, their sum over ranks */

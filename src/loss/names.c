@@ -1,4 +1,4 @@
-/* Loss names as written in model files. */
+/* Loss and metric names as written in model files. */
 #include "convoy/loss.h"
 
 static const char *const loss_names[CV_LOSS_COUNT] = {
@@ -11,3 +11,13 @@ static const char *const loss_names[CV_LOSS_COUNT] = {
 };
 
 const char *cv_loss_name(cv_loss_kind k) { return k < CV_LOSS_COUNT ? loss_names[k] : "?"; }
+
+const char *cv_metric_name(int i)
+{
+    static const char *const names[CV_METRIC_KINDS] = {
+#define NAME_(e, name) #name,
+        CV_METRIC_LIST(NAME_)
+#undef NAME_
+    };
+    return i >= 0 && i < CV_METRIC_KINDS ? names[i] : "?";
+}

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "convoy/loss.h"
+
 cv_callbacks_config cv_callbacks_defaults(void)
 {
     /* 0 for decay_rate/decay_steps means "the schedule's default" (see schedule_lr) */
@@ -31,11 +33,19 @@ const char *cv_sched_name(cv_sched_kind k)
     return (unsigned)k < CV_SCHED_COUNT ? names[k] : "?";
 }
 
+int cv_monitor_metric(const char *monitor)
+{
+    const char *what = strncmp(monitor, "val_", 4) == 0 ? monitor + 4 : monitor;
+    if (strcmp(what, "loss") == 0) return CV_MONITOR_LOSS;
+    for (int i = 0; i < CV_METRIC_KINDS; i++)
+        if (strcmp(what, cv_metric_name(i)) == 0) return i;
+    return CV_MONITOR_UNKNOWN;
+}
+
 bool cv_monitor_max(const char *monitor)
 {
-    static const char suffix[] = "accuracy";
-    const size_t n = strlen(monitor), m = sizeof suffix - 1;
-    return n >= m && strcmp(monitor + n - m, suffix) == 0;
+    const int i = cv_monitor_metric(monitor);
+    return i >= 0 && i != CV_METRIC_INDEX_MAE && i != CV_METRIC_INDEX_MSE;
 }
 
 void cv_callbacks_init(cv_callbacks_state *s, const cv_callbacks_config *c)

@@ -130,9 +130,9 @@ extern const key_desc parse_keys[K_COUNT];
 bool parse_find_keyword(const char *word, keyword_desc *kw);
 /** "input, conv2d, ..., base": every keyword, for messages. */
 const char *parse_keyword_list(char *buf, size_t size);
-/** monitor= choices: i % 4 is the metric (0 the loss, else the CV_METRIC_* bit 1 << (i % 4 - 1)),
- *  i >= 4 the val_ ones. */
-extern const char *const parse_monitor_names[];
+/** monitor= choices: "loss", the metrics' names (cv_metric_name), then the val_ of each. */
+#define PARSE_MONITORS (2 * (1 + CV_METRIC_KINDS))
+extern const char *const parse_monitor_names[PARSE_MONITORS];
 
 /** "FILE:LINE: message" (or "FILE: message" for line 0) into the parser's error; returns -1. */
 int parse_fail(const parser *P, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -32,12 +32,16 @@ static const char *variant_choice(int i)
 {
     return (const char *[]){"ewa", "classic", "nesterov"}[i];
 }
-/* bit i is 1 << i: CV_METRIC_ACCURACY, CV_METRIC_MAE, CV_METRIC_MSE */
-static const char *metric_choice(int i) { return (const char *[]){"accuracy", "mae", "mse"}[i]; }
+/* bit i is 1 << i: the CV_METRIC_* bits */
+static const char *metric_choice(int i) { return cv_metric_name(i); }
 static const char *sched_choice(int i) { return cv_sched_name((cv_sched_kind)i); }
-/* i % 4 is the metric: 0 the loss, else the CV_METRIC_* bit 1 << (i % 4 - 1) */
-const char *const parse_monitor_names[] = {"loss",     "accuracy",     "mae",     "mse",
-                                            "val_loss", "val_accuracy", "val_mae", "val_mse"};
+/* the loss and the metrics (in CV_METRIC_LIST's order), then their val_ names */
+#define MONITOR_NAME_(e, name) #name,
+#define VAL_MONITOR_NAME_(e, name) "val_" #name,
+const char *const parse_monitor_names[PARSE_MONITORS] = {"loss", CV_METRIC_LIST(MONITOR_NAME_) "val_loss",
+                                                         CV_METRIC_LIST(VAL_MONITOR_NAME_)};
+#undef MONITOR_NAME_
+#undef VAL_MONITOR_NAME_
 static const char *monitor_choice(int i) { return parse_monitor_names[i]; }
 static const char *fill_choice(int i)
 {
@@ -75,7 +79,7 @@ const key_desc parse_keys[K_COUNT] = {
     [K_OPTIMIZER] = CHOICE("optimizer", optim_choice, CV_OPT_COUNT),
     [K_LR] = {.name = "learning_rate", .alias = "lr", .type = V_FLOAT, .range = R_NONNEG},
     [K_LOSS] = CHOICE("loss", loss_choice, CV_LOSS_COUNT),
-    [K_METRICS] = {.name = "metrics", .type = V_CHOICES, .choice = metric_choice, .n_choices = 3},
+    [K_METRICS] = {.name = "metrics", .type = V_CHOICES, .choice = metric_choice, .n_choices = CV_METRIC_KINDS},
     [K_MOMENTUM] = OPTIM_KEY("momentum", V_FLOAT, R_UNIT, OPT(CV_OPT_MOMENTUM)),
     [K_VARIANT] = {.name = "variant", .type = V_CHOICE, .choice = variant_choice, .n_choices = 3,
                    .optims = OPT(CV_OPT_MOMENTUM)},
@@ -101,7 +105,7 @@ const key_desc parse_keys[K_COUNT] = {
     [K_DROP_EVERY] = KEY("drop_every", V_INT, R_POS),
     [K_COSINE_ALPHA] = KEY("cosine_alpha", V_FLOAT, R_UNIT),
     [K_WARMUP] = KEY("warmup_steps", V_SEED, R_NONNEG),
-    [K_MONITOR] = CHOICE("monitor", monitor_choice, 8),
+    [K_MONITOR] = CHOICE("monitor", monitor_choice, PARSE_MONITORS),
     [K_ES_PATIENCE] = KEY("early_stopping_patience", V_INT, R_NONNEG),
     [K_MIN_DELTA] = KEY("min_delta", V_FLOAT, R_NONNEG),
     [K_RESTORE_BEST] = KEY("restore_best_weights", V_BOOL, R_ANY),
@@ -272,7 +276,7 @@ static int parse_choice(const parser *P, int line, const key_desc *k, const char
 {
     for (int i = 0; i < k->n_choices; i++)
         if (strcmp(s, k->choice(i)) == 0) return *out = i, 0;
-    char list[256] = "";
+    char list[400] = "";
     for (int i = 0; i < k->n_choices; i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
                  k->choice(i));
@@ -283,7 +287,7 @@ static int parse_choice(const parser *P, int line, const key_desc *k, const char
 
 static int parse_value(const parser *P, const key_desc *k, const char *s, int line, value *v)
 {
-    char part[4][64];
+    char part[2 * CV_METRIC_KINDS][64]; /* a metrics= list (a name given twice is a bit set twice) */
     int n;
     switch (k->type) {
     case V_INT:
@@ -303,11 +307,11 @@ static int parse_value(const parser *P, const key_desc *k, const char *s, int li
     case V_CHOICE:
         return parse_choice(P, line, k, s, &v->choice);
     case V_CHOICES:
-        if ((n = split(s, part, 4)) < 0)
+        if ((n = split(s, part, 2 * CV_METRIC_KINDS)) < 0)
             return parse_fail(P, line, "bad list '%s' for %s: expected names separated by commas",
                         s, k->name);
         for (int i = 0; i < n; i++) {
-            int c;
+            int c = 0;
             if (parse_choice(P, line, k, part[i], &c)) return -1;
             v->bits |= 1u << c;
         }

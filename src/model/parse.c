@@ -403,6 +403,29 @@ static int parse_lines(parser *P, char *buf)
     return open ? process(P, &st) : 0;
 }
 
+/* compile's metrics against the output layer: auc is a binary classifier's (1 output), top-k
+ * accuracy needs classes to rank, and the per-class counts have room for CV_METRIC_MAX_CLASSES */
+static int check_metrics(const parser *P, const cv_layer_spec *last)
+{
+    const cv_model_spec *spec = P->spec;
+    const unsigned mm = spec->loss.metrics;
+    const int K = (int)cv_shape_size(last->out);
+    if ((mm & CV_METRIC_AUC) && K != 1)
+        return parse_fail(P, spec->optim_line, "metrics=auc needs a binary classifier (1 sigmoid output), but the "
+                          "output layer (line %d) has %d outputs; for classes use precision, recall or f1",
+                          last->line, K);
+    for (int i = 0; i < CV_METRIC_KINDS; i++)
+        if ((mm & CV_METRIC_TOP_KS & (1u << i)) && K == 1)
+            return parse_fail(P, spec->optim_line, "metrics=%s needs a model with one output per class, but the output "
+                              "layer (line %d) has 1 output (a binary classifier: use accuracy or auc)",
+                              cv_metric_name(i), last->line);
+    for (int i = 0; i < CV_METRIC_KINDS; i++)
+        if ((mm & CV_METRIC_PER_CLASS & (1u << i)) && K > CV_METRIC_MAX_CLASSES)
+            return parse_fail(P, spec->optim_line, "metrics=%s counts at most %d classes, but the output layer "
+                              "(line %d) has %d outputs", cv_metric_name(i), CV_METRIC_MAX_CLASSES, last->line, K);
+    return 0;
+}
+
 /* Model-level checks once every line is read: input present, shapes, compile, loss vs output. */
 static int finish(parser *P)
 {
@@ -452,12 +475,12 @@ static int finish(parser *P)
     /* a monitored metric must be computed: Keras's history has only the compiled metrics */
     if (P->monitor_line) {
         const char *mon = spec->callbacks.monitor;
-        const char *metric = strncmp(mon, "val_", 4) == 0 ? mon + 4 : mon;
-        for (int i = 1; i < 4; i++)
-            if (strcmp(metric, parse_monitor_names[i]) == 0 && !(spec->loss.metrics & (1u << (i - 1))))
-                return parse_fail(P, P->monitor_line, "monitor=%s needs metrics=%s in compile (line %d)",
-                            mon, metric, spec->optim_line);
+        const int metric = cv_monitor_metric(mon);
+        if (metric >= 0 && !(spec->loss.metrics & (1u << metric)))
+            return parse_fail(P, P->monitor_line, "monitor=%s needs metrics=%s in compile (line %d)",
+                        mon, cv_metric_name(metric), spec->optim_line);
     }
+    if (check_metrics(P, last)) return -1;
 
     const int classes = last->out.d[0] == 1 ? 2 : last->out.d[0];
     if (spec->fit.n_class_weight > classes)

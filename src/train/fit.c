@@ -267,7 +267,7 @@ typedef struct {
     batch_sum_ctx bsum;      /* batchnorm's sums over the ranks */
     bool batch_stats;        /* the model has layers that take batch statistics */
     cv_xsum leaf_sum;        /* --reproducible: the step's leaves' gradients, exactly */
-    double *leaf_parts;      /* --reproducible: the step's leaves' metric sums (6 doubles each) */
+    cv_metric_parts leaf_parts; /* --reproducible: the step's leaves' metric sums */
     cv_train_state st;
     float *best;             /* restore_best_weights: the best epoch's weights */
     int has_best;
@@ -388,8 +388,7 @@ static int set_up(trainer *t, cv_err *err)
      * the leaves' metric sums are added in leaf order too (callbacks compare them) */
     failed = plan_epoch(t, err) ||
              (o->reproducible && (cv_xsum_init(&t->leaf_sum, cv_net_grad_count(t->net), err) ||
-                                  !(t->leaf_parts = cv_calloc((size_t)cv_repro_leaves(B, B), 6 * sizeof(double),
-                                                              "leaf metrics", err))));
+                                  cv_metric_parts_init(&t->leaf_parts, spec, cv_repro_leaves(B, B), err)));
     if (cv_dist_agree(d, failed, err)) return -1;
     int64_t layer_off[CV_MAX_LAYERS];
     const int ngrad_layers = cv_net_grad_layers(t->net, layer_off);
@@ -470,8 +469,8 @@ static int restore(trainer *t, cv_err *err)
 static int save_mid_epoch(trainer *t, const cv_metrics *tm, int epoch, int64_t step, cv_err *err)
 {
     cv_metrics all = *tm;
-    if (!t->o->reproducible && cv_metrics_sum_ranks(t->d, &all, err)) return -1;
-    cv_metrics_to(t->st.train_sums, &all);
+    if (!t->o->reproducible && cv_metrics_sum_ranks(t->d, t->spec, &all, err)) return -1;
+    t->st.train_sums = all;
     t->st.epoch = epoch;
     t->st.step_in_epoch = step + 1;
     t->st.best_weights = t->has_best ? t->best : NULL;
@@ -534,7 +533,7 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
         /* (cannot fail: a step has at most CV_XSUM_MAX_TERMS leaves) */
         if (o->reproducible && m->leaf_last && !failed) {
             cv_xsum_add(&t->leaf_sum, cv_net_grads(t->net), err);
-            cv_metrics_to(t->leaf_parts + 6 * m->leaf, &lm);
+            cv_metric_parts_put(&t->leaf_parts, m->leaf, &lm);
         }
         if (m->last) break;
     }
@@ -545,7 +544,7 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
     if (t->hook.failed) return cv_errf(err, "%s", t->hook.err.msg);
     if (t->bsum.failed) return cv_errf(err, "%s", t->bsum.err.msg);
     if (o->reproducible ? cv_xsum_allreduce_take(&t->leaf_sum, d, cv_net_grads(t->net), err) ||
-                              cv_metrics_add_parts(d, t->leaf_parts, cv_repro_leaves(t->B, count), tm, err)
+                              cv_metrics_add_parts(d, &t->leaf_parts, cv_repro_leaves(t->B, count), tm, err)
                         : cv_grad_sync_finish(&t->sync, err))
         return -1;
 
@@ -601,7 +600,7 @@ static int end_epoch(trainer *t, int epoch, cv_metrics *tm, double t0, bool *sto
     const cv_train_opts *o = t->o;
     const cv_dist *d = t->d;
     const cv_callbacks_config *cb = &spec->callbacks;
-    if (!o->reproducible && cv_metrics_sum_ranks(d, tm, err)) return -1;
+    if (!o->reproducible && cv_metrics_sum_ranks(d, spec, tm, err)) return -1;
     const double secs = cv_now() - t0;
     cv_metrics vm = {0};
     const double tv = cv_now();
@@ -627,7 +626,7 @@ static int end_epoch(trainer *t, int epoch, cv_metrics *tm, double t0, bool *sto
 
     /* callbacks see the epoch's monitored value; every rank holds the same value */
     float *params = cv_net_params(t->net);
-    const double monitored = cv_metrics_value(cb->monitor, tm, &vm, t->s.has_val);
+    const double monitored = cv_metrics_value(spec, cb->monitor, tm, &vm, t->s.has_val);
     const unsigned ev = cv_callbacks_epoch_end(cb, &t->st.cb, epoch, monitored, t->opt.cfg.lr);
     if ((ev & CV_CB_BEST) && t->best) {
         memcpy(t->best, params, sizeof(float) * (size_t)t->nparams);
@@ -666,7 +665,7 @@ static int run_epoch(trainer *t, int epoch, bool *stopping, cv_err *err)
     /* metric sums so far this epoch: rank 0 carries the saved global sums, the others add theirs
      * (--reproducible: every rank holds the global sums) */
     cv_metrics tm = {0};
-    if (first_step > 0 && (t->d->rank == 0 || t->o->reproducible)) tm = cv_metrics_from(t->st.train_sums);
+    if (first_step > 0 && (t->d->rank == 0 || t->o->reproducible)) tm = t->st.train_sums;
     if (t->fit.shuffle)
         cv_permutation(t->perm, t->s.n_train, cv_key(t->fit.seed, CV_STREAM_SHUFFLE, (uint64_t)epoch, 0));
     else
@@ -691,7 +690,7 @@ static void tear_down(trainer *t)
     cv_history_free(&t->hist);
     if (t->logf) fclose(t->logf);
     cv_xsum_free(&t->leaf_sum);
-    free(t->leaf_parts);
+    cv_metric_parts_free(&t->leaf_parts);
     free(t->best);
     cv_prefetch_free(&t->pf);
     cv_batch_free(&t->mem);

@@ -8,18 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cv_metric_list(const cv_model_spec *spec, const cv_metrics *m, const char *names[4], double values[4])
-{
-    const double n = m->count ? (double)m->count : 1.0, v = m->values ? (double)m->values : 1.0;
-    const unsigned mm = spec->loss.metrics;
-    int k = 0;
-    names[k] = "loss", values[k++] = m->loss / n;
-    if (mm & CV_METRIC_ACCURACY) names[k] = "accuracy", values[k++] = m->correct / n;
-    if (mm & CV_METRIC_MAE) names[k] = "mae", values[k++] = m->abs_err / v;
-    if (mm & CV_METRIC_MSE) names[k] = "mse", values[k++] = m->sq_err / v;
-    return k;
-}
-
 static void add_col(cv_history *h, const char *prefix, const char *name)
 {
     if (h->ncols < CV_HISTORY_MAX_COLS)
@@ -29,8 +17,8 @@ static void add_col(cv_history *h, const char *prefix, const char *name)
 void cv_history_init(cv_history *h, const cv_model_spec *spec, bool has_val)
 {
     memset(h, 0, sizeof *h);
-    const char *names[4];
-    double values[4];
+    const char *names[CV_METRIC_LIST_MAX];
+    double values[CV_METRIC_LIST_MAX];
     const int k = cv_metric_list(spec, &(cv_metrics){0}, names, values);
     add_col(h, "", "epoch");
     add_col(h, "", "lr");
@@ -72,7 +60,7 @@ int cv_history_add_epoch(cv_history *h, const cv_model_spec *spec, int epoch, do
                          const cv_metrics *val, double seconds, double images_per_s, cv_err *err)
 {
     double row[CV_HISTORY_MAX_COLS];
-    const char *names[4];
+    const char *names[CV_METRIC_LIST_MAX];
     int c = 0;
     row[c++] = epoch;
     row[c++] = lr;

@@ -66,8 +66,8 @@ static int bar(char *buf, size_t size, int64_t done, int64_t steps)
 /* " - loss: 0.3121 - accuracy: 0.8870" */
 static int metric_items(char *buf, size_t size, const cv_model_spec *spec, const cv_metrics *m, const char *prefix)
 {
-    const char *names[4];
-    double values[4];
+    const char *names[CV_METRIC_LIST_MAX];
+    double values[CV_METRIC_LIST_MAX];
     const int k = cv_metric_list(spec, m, names, values);
     int len = 0;
     for (int i = 0; i < k && len < (int)size; i++)
@@ -118,7 +118,7 @@ void cv_progress_end(cv_progress *p, const cv_model_spec *spec, const cv_metrics
     if (!p->on) return;
     const double ips = images_done(p, p->steps - 1) / (seconds > 0 ? seconds : 1e-9);
     if (p->tty) {
-        char line[768], took[32];
+        char line[1024], took[32];
         duration(took, sizeof took, seconds);
         int len = bar(line, sizeof line, p->steps, p->steps);
         const double per_step = seconds / (double)(p->steps - p->first_step > 0 ? p->steps - p->first_step : 1);
@@ -128,7 +128,7 @@ void cv_progress_end(cv_progress *p, const cv_model_spec *spec, const cv_metrics
         snprintf(line + len, sizeof line - (size_t)len, " - %.0f img/s", ips);
         draw(p, line, true);
     } else {
-        char tl[160], vl[160] = "";
+        char tl[384], vl[384] = "";
         cv_metrics_format(spec, train, "", tl, sizeof tl);
         if (val) cv_metrics_format(spec, val, "val_", vl, sizeof vl);
         fprintf(p->out, "epoch %d/%d  %s  %s  %.1fs  %.0f img/s\n", p->epoch + 1, p->epochs, tl, vl, seconds, ips);

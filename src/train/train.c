@@ -49,8 +49,9 @@ int cv_evaluate(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, const int6
     const int mb = CV_MICRO_BATCH;
     const int64_t chunks = (count + mb - 1) / mb, c0 = chunks * d->rank / d->size, c1 = chunks * (d->rank + 1) / d->size;
     cv_batch b = {0};
-    double *parts = cv_calloc((size_t)(chunks ? chunks : 1), 6 * sizeof(double), "metric sums", err);
-    int rc = !parts || cv_net_reserve(net, mb, err) || cv_batch_alloc(&b, ds, mb, err) ? -1 : 0;
+    cv_metric_parts parts;
+    int rc = cv_metric_parts_init(&parts, cv_net_spec(net), chunks, err) || cv_net_reserve(net, mb, err) ||
+                     cv_batch_alloc(&b, ds, mb, err) ? -1 : 0;
     for (int64_t k = c0; rc == 0 && k < c1; k++) {
         const int64_t s = k * mb;
         const int c = (int)(count - s < mb ? count - s : mb);
@@ -59,13 +60,13 @@ int cv_evaluate(cv_net *net, cv_dataset *ds, const cv_normalizer *nz, const int6
         cv_net_forward(net, b.x, c, false, 0, 0, b.ids);
         cv_metrics part = {0};
         cv_net_metrics(net, b.labels, b.targets, c, &part);
-        cv_metrics_to(parts + 6 * k, &part);
+        cv_metric_parts_put(&parts, k, &part);
     }
     cv_batch_free(&b);
     /* a read error on one rank must not leave the others waiting in the sum */
-    if (cv_dist_agree(d, rc, err) == 0) rc = cv_metrics_add_parts(d, parts, chunks, m, err);
+    if (cv_dist_agree(d, rc, err) == 0) rc = cv_metrics_add_parts(d, &parts, chunks, m, err);
     else rc = -1;
-    free(parts);
+    cv_metric_parts_free(&parts);
     return rc;
 }
 

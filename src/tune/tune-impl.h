@@ -7,8 +7,9 @@
 
 #include "convoy/tune.h"
 
-/* history columns: the monitor names, NaN where a metric is not compiled or there is no
- * validation set */
+/* history columns: the loss, accuracy, mae and mse with their val_ names (the objective may be
+ * any monitor name: the trial's objective holds its value), NaN where a metric is not compiled or
+ * there is no validation set */
 #define CV_TRIAL_COLS 8
 extern const char *const cv_trial_cols[CV_TRIAL_COLS];
 
@@ -38,7 +39,7 @@ int cv_trial_read(hid_t loc, cv_trial *t, const char *file, cv_err *err);
 typedef struct {
     char *model;                 /* the search model's text */
     char config[512];            /* "tuner=random objective=val_accuracy seed=1 ..." */
-    char objective[32];
+    char objective[48];
     int n_hp;
     char names[CV_MAX_HP][CV_HP_TEXT];
     bool hyperband;

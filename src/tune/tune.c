@@ -40,13 +40,6 @@ static void trial_path(const search *S, int64_t t, const char *suffix, char *buf
     snprintf(buf, size, "%s/trials/%05lld%s", S->o->dir, (long long)t, suffix);
 }
 
-static int objective_column(const char *objective)
-{
-    for (int c = 0; c < CV_TRIAL_COLS; c++)
-        if (strcmp(objective, cv_trial_cols[c]) == 0) return c;
-    return -1;
-}
-
 /* ---- one trial, trained by one group --------------------------------------------------- */
 
 /* The epoch's 8 history columns; NaN for metrics not compiled and val_* without validation. */
@@ -56,8 +49,16 @@ static void history_row(const cv_model_spec *spec, const cv_epoch_stats *st, dou
         const bool val = c >= 4;
         const int metric = c % 4; /* 0 loss, else the CV_METRIC_* bit 1 << (metric - 1) */
         const bool have = (metric == 0 || (spec->loss.metrics & (1u << (metric - 1)))) && (!val || st->val.count > 0);
-        row[c] = have ? cv_metrics_value(cv_trial_cols[c], &st->train, &st->val, st->val.count > 0) : NAN;
+        row[c] = have ? cv_metrics_value(spec, cv_trial_cols[c], &st->train, &st->val, st->val.count > 0) : NAN;
     }
+}
+
+/* The objective's value in an epoch (any monitor name, in the history's columns or not); NaN for
+ * a val_ one without validation data. */
+static double objective_value(const cv_model_spec *spec, const char *objective, const cv_epoch_stats *st)
+{
+    const bool val = strncmp(objective, "val_", 4) == 0;
+    return !val || st->val.count > 0 ? cv_metrics_value(spec, objective, &st->train, &st->val, st->val.count > 0) : NAN;
 }
 
 static int write_result(const search *S, const cv_trial *t, cv_err *err)
@@ -102,7 +103,7 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
     snprintf(spec.callbacks.monitor, sizeof spec.callbacks.monitor, "%s", o->objective);
     spec.callbacks.save_best_only = true; /* each execution's checkpoint is its best epoch */
     const uint64_t seed0 = spec.fit.seed;
-    const int E = spec.fit.epochs, K = o->executions, col = objective_column(o->objective);
+    const int E = spec.fit.epochs, K = o->executions;
     const bool maximize = cv_monitor_max(o->objective);
     t->hist_epochs = E;
     cv_epoch_stats *stats = cv_malloc(sizeof *stats * (size_t)E, "epoch stats", err);
@@ -130,7 +131,7 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
                 continue;
             }
             history_row(&spec, &stats[ep], row);
-            const double v = row[col];
+            const double v = objective_value(&spec, o->objective, &stats[ep]);
             if (isfinite(v) && (!isfinite(best) || (maximize ? v > best : v < best))) best = v;
         }
         sum += best;
@@ -411,14 +412,13 @@ static int open_search(search *S, const cv_model_spec *probe, cv_err *err)
 
 static int check_objective(const cv_model_spec *probe, const cv_tune_opts *o, cv_err *err)
 {
-    const int col = objective_column(o->objective);
-    if (col < 0)
-        return cv_errf(err, "--objective: unknown '%s' (loss, accuracy, mae, mse, or val_ of them)", o->objective);
-    const int metric = col % 4;
-    if (metric && !(probe->loss.metrics & (1u << (metric - 1))))
+    const int metric = cv_monitor_metric(o->objective);
+    if (metric == CV_MONITOR_UNKNOWN)
+        return cv_errf(err, "--objective: unknown '%s' (loss or a metric name, with or without val_)", o->objective);
+    if (metric >= 0 && !(probe->loss.metrics & (1u << metric)))
         return cv_errf(err, "%s:%d: --objective %s needs metrics=%s in compile", probe->file, probe->optim_line,
-                       o->objective, cv_trial_cols[metric]);
-    if (col >= 4 && !o->train.val && probe->fit.validation_split <= 0)
+                       o->objective, cv_metric_name(metric));
+    if (strncmp(o->objective, "val_", 4) == 0 && !o->train.val && probe->fit.validation_split <= 0)
         return cv_errf(err, "--objective %s needs validation data (--val F.h5 or --validation-split R)", o->objective);
     return 0;
 }
