@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """The PyTorch side of launch/compare-pytorch: trains (or evaluates) convoy's fmnist-cnn or
-fmnist-mlp model in PyTorch on the real Fashion-MNIST data and prints its throughput.
+fmnist-mlp model in PyTorch on the real Fashion-MNIST data, or trains one of the 32x32x3 CIFAR
+models (vgg-bn: launch/models/cifar10-vgg-bn.model; vgg: the same without its batchnorms;
+resnet20: launch/models/cifar10-resnet20.model, option A shortcuts) on random data, and prints
+its throughput.
 
 Same model, batch, optimizer and data as convoy (launch/models/fmnist-{cnn,mlp}.model, the IDX
 files that `convoy convert fashion-mnist` turns into data/fmnist/*.h5, scaled x/255):
@@ -78,9 +81,64 @@ def make_model(name):
         nn.Linear(128, 10))
 
 
+CIFAR_MODELS = ("vgg-bn", "vgg", "resnet20")
+
+
+class ShortcutA(nn.Module):
+    """The paper's option A: x[:, :, ::s, ::s] with the extra channels zero, half before, half after."""
+
+    def __init__(self, stride, pad):
+        super().__init__()
+        self.stride, self.pad = stride, pad
+
+    def forward(self, x):
+        return F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.pad, self.pad))
+
+
+class Block(nn.Module):
+    """conv3x3 -> BN -> relu -> conv3x3 -> BN, plus the shortcut, then relu."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01)
+        self.short = ShortcutA(stride, (cout - cin) // 2) if stride != 1 or cin != cout else nn.Identity()
+
+    def forward(self, x):
+        return F.relu(self.b2(self.c2(F.relu(self.b1(self.c1(x))))) + self.short(x))
+
+
+def make_cifar_model(name):
+    """The 32x32x3 models of launch/models/cifar10-{vgg-bn,resnet20}.model (Keras's batchnorm
+    epsilon 1e-3, momentum 0.99 = PyTorch's 0.01)."""
+    if name == "resnet20":
+        layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16, eps=1e-3, momentum=0.01), nn.ReLU()]
+        cin = 16
+        for stage, cout in enumerate((16, 32, 64)):
+            for b in range(3):
+                layers.append(Block(cin, cout, 2 if stage > 0 and b == 0 else 1))
+                cin = cout
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    layers, cin = [], 3
+    for cout in (32, 64, 128):
+        for _ in range(2):
+            layers.append(nn.Conv2d(cin, cout, 3, 1, 1, bias=False))
+            if name == "vgg-bn":
+                layers.append(nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01))
+            layers.append(nn.ReLU())
+            cin = cout
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
+
+
 def to_input(x_u8, model_name, channels_last):
     """uint8 (N,28,28) -> float32 x/255, shaped (N,1,28,28) for the CNN, (N,784) for the MLP."""
     x = torch.from_numpy(x_u8.astype(np.float32) / np.float32(255.0))
+    if model_name in CIFAR_MODELS:
+        x = x.permute(0, 3, 1, 2)   # NHWC data -> NCHW logical shape
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
     if model_name == "cnn":
         x = x.reshape(-1, 1, 28, 28)
         if channels_last:
@@ -115,8 +173,13 @@ def train_worker(rank, args, result_queue=None):
         dist.init_process_group("gloo", rank=rank, world_size=ranks)
     torch.manual_seed(args.seed)   # same initial weights on every rank (DDP broadcasts them anyway)
 
-    x_all, y_all = load(args.src, "train")
     total = args.warmup + args.steps
+    if args.model in CIFAR_MODELS:   # random 32x32x3 images, as convoy bench times them
+        gen = np.random.default_rng(args.seed + rank)
+        x_all = gen.integers(0, 256, (max(args.batch * 4, 512), 32, 32, 3), dtype=np.uint8)
+        y_all = gen.integers(0, 10, len(x_all)).astype(np.int64)
+    else:
+        x_all, y_all = load(args.src, "train")
     rng = np.random.default_rng(args.seed)   # same permutation on every rank
     need = total * args.batch
     order = np.concatenate([rng.permutation(len(x_all)) for _ in range(-(-need // len(x_all)))])
@@ -130,14 +193,18 @@ def train_worker(rank, args, result_queue=None):
                         torch.from_numpy(y_all[idx])))
     del x_all, y_all
 
-    model = make_model(args.model)
-    if args.channels_last and args.model == "cnn":
+    cifar = args.model in CIFAR_MODELS
+    model = make_cifar_model(args.model) if cifar else make_model(args.model)
+    if args.channels_last and (args.model == "cnn" or cifar):
         model = model.to(memory_format=torch.channels_last)
     if ranks > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
         model = DDP(model, gradient_as_bucket_view=True)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=args.foreach)
+    if args.model == "resnet20":   # its model file: momentum 0.9, classic form, lr 0.1
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, foreach=args.foreach)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=args.foreach)
 
     def step(xb, yb):
         opt.zero_grad(set_to_none=True)
@@ -207,7 +274,7 @@ def free_port():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=["cnn", "mlp"], required=True)
+    p.add_argument("--model", choices=["cnn", "mlp", *CIFAR_MODELS], required=True)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads per process")
     p.add_argument("--steps", type=int, default=200, help="timed training steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (convoy bench: 3)")
@@ -242,6 +309,8 @@ def main():
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, channels_last: {args.channels_last}, "
           f"Adam foreach: {args.foreach}")
 
+    if args.eval and args.model in CIFAR_MODELS:
+        p.error("--eval is for the Fashion-MNIST models (cnn, mlp)")
     if args.eval:
         evaluate(args)
     elif args.ddp_ranks == 1:

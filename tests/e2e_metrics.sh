@@ -97,6 +97,24 @@ want=$(awk -F, 'NR > 1 { if (best == "" || $14 > best + 0.01) { best = $14; at =
 got=$(grep '^early stopping' es.out)
 [[ -n $want && $got == "$want" ]] || fail "early stopping on val_auc: '$got', the log's val_auc gives '$want'"
 
+# ---- tune --objective val_auc: maximised, and its value the epochs' best ---------------------
+cat > t.model <<'M'
+input shape=4
+dense units=8 activation=relu
+dense units=1 activation=sigmoid
+compile optimizer=adam learning_rate=hp.float(1e-3,1e-1,log,name=lr) loss=binary_crossentropy metrics=accuracy,auc
+fit epochs=4 batch_size=64 validation_split=0.25 seed=3
+M
+"$convoy" tune t.model --data bin.h5 --max-trials 3 --seed 2 --objective val_auc --dir T > t.out || fail "tune --objective val_auc"
+grep -q "objective val_auc (max)" t.out || fail "tune: val_auc not maximised: $(head -1 t.out)"
+top=$(awk '/^trial [0-9]+ \(of 3\)/ && $NF ~ /s\)$/ { v = $(NF - 1); if (top == "" || v > top) top = v } END { print top }' t.out)
+grep -q "^best: trial [0-9]*, val_auc $top;" t.out || fail "tune: the best trial is not the highest val_auc ($top): $(cat t.out)"
+# best.model retrained (the same values and seed): its best epoch's val_auc is the trial's objective
+"$convoy" train T/best.model --data bin.h5 --quiet --log tb.csv || fail "train best.model"
+want=$(sed -n 's/.*(val_auc \([0-9.]*\);.*/\1/p' T/best.model)
+got=$(awk -F, 'NR > 1 && (m == "" || $8 > m) { m = $8 } END { print m }' tb.csv)
+[[ -n $want && $want == "$got" ]] || fail "tune: the trial's val_auc $want, its best epoch's $got"
+
 # ---- a mid-epoch resume keeps the epoch's counts ------------------------------------------
 binary "epochs=2" > r.model
 "$convoy" train r.model --data bin.h5 --reproducible --log r0.csv --quiet || fail "train uninterrupted"
@@ -106,6 +124,15 @@ CONVOY_KILL_AFTER_SAVE=1 mpi 2 -x CONVOY_KILL_AFTER_SAVE "$convoy" train r.model
 mpi 2 "$convoy" train r.model --data bin.h5 --reproducible --log r1.csv --quiet --checkpoint r.h5 --resume r.h5 ||
     fail "resume mid-epoch"
 [[ "$(cols r0.csv 14)" == "$(cols r1.csv 14)" ]] || fail "resumed mid-epoch: the log differs: $(diff <(cols r0.csv 14) <(cols r1.csv 14))"
+
+# ---- every metric at once: the epoch line, --plot's history and `convoy plot` of the log -----
+sed 's/metrics=.*/metrics=accuracy,mae,mse,top_k_categorical_accuracy,sparse_top_k_categorical_accuracy,precision,recall,f1/' \
+    multi.model > all.model
+"$convoy" train all.model --data multi.h5 --log all.csv --plot all.svg > all.out || fail "train every metric with --plot"
+[[ $(head -1 all.csv | tr ',' '\n' | wc -l) -eq 22 ]] || fail "every metric: $(head -1 all.csv)"
+grep -q '  val_sparse_top_k_categorical_accuracy [0-9.]*  val_precision ' all.out || fail "every metric's epoch line: $(cat all.out)"
+"$convoy" plot all.csv --out all2.svg > /dev/null || fail "convoy plot of the log of every metric"
+[[ -s all.svg && -s all2.svg ]] || fail "no SVG"
 
 # ---- errors ----------------------------------------------------------------------------------
 sed 's/metrics=.*/metrics=accuracy,auc/' multi.model > auc3.model

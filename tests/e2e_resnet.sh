@@ -28,6 +28,15 @@ mpi 2 "$convoy" train r20.model --data c10/train.h5 --checkpoint two.h5 > two.tx
 l1=$(grep -o "loss [0-9.]*" one.txt) l2=$(grep -o "loss [0-9.]*" two.txt)
 [[ -n $l1 && $l1 == "$l2" ]] || fail "ResNet-20: 1 rank $l1, 2 ranks $l2"
 h5diff -d 1e-4 one.h5 two.h5 /layers /layers >/dev/null || fail "ResNet-20: 2 ranks' weights differ from 1 rank's"
+# --reproducible: byte for byte at 1, 2 and 3 ranks (steps of 2 leaves of 32 and a last one of 2
+# samples; 3 ranks: one without a leaf in every step), at 1 and 2 threads
+"$convoy" train r20.model --data c10/train.h5 --reproducible --checkpoint rep1.h5 --quiet || fail "ResNet-20 --reproducible"
+OMP_NUM_THREADS=1 "$convoy" train r20.model --data c10/train.h5 --reproducible --checkpoint rep1t.h5 --quiet || fail "1 thread"
+same rep1.h5 rep1t.h5 || fail "ResNet-20 --reproducible: 1 thread differs from 2"
+for p in 2 3; do
+    mpi $p "$convoy" train r20.model --data c10/train.h5 --reproducible --checkpoint rep$p.h5 --quiet || fail "$p ranks"
+    same rep1.h5 rep$p.h5 || fail "ResNet-20 --reproducible: $p ranks differ from 1"
+done
 "$convoy" eval one.h5 --data c10/train.h5 >/dev/null || fail "eval ResNet-20"
 "$convoy" predict one.h5 --data c10/train.h5 --out p.csv >/dev/null && [[ $(wc -l < p.csv) -eq 131 ]] || fail "predict ResNet-20"
 { grep -v '^#' "$src/launch/models/cifar10-vgg-bn.model" | grep -v '^fit\|^augment' | grep .; echo "fit epochs=1 batch_size=32"; } > vgg.model

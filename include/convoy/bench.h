@@ -19,6 +19,9 @@ typedef struct {
     int ranks;
     int64_t params;
     double comm_ms;                               /* per step: gradient averaging across ranks */
+    double batch_sum_ms;                          /* per step: batchnorm's statistics' sums across ranks,
+                                                     waiting for the slower rank included */
+    double batch_sums;                            /* ... their number per step */
     double allreduce_small_us;                    /* one 8-byte MPI_Allreduce */
     double allreduce_grad_ms;                     /* one MPI_Allreduce of the whole gradient */
     double peak_rss_mb;                           /* this rank's peak resident memory, MiB */

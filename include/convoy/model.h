@@ -222,6 +222,21 @@ void cv_net_backward_w(cv_net *net, const int32_t *labels, const float *targets,
  *  gradient communication while backward goes on). NULL removes it. */
 typedef void (*cv_grad_hook)(void *ctx, int64_t offset);
 void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx);
+/** --reproducible with batch statistics (batchnorm): the next passes' B rows are cut into n of
+ *  the step's leaves, leaf j (the step's leaf first + j) being rows [rows[j], rows[j + 1]).
+ *  Each batchnorm sums its statistics leaf by leaf, each leaf's in sample order, and sum puts
+ *  this pass's leaves' sums (n x len doubles) among every rank's and returns in out (len) the
+ *  sums over the step's leaves in leaf order: bits that do not depend on which rank computed
+ *  which leaf. rows must stay valid while set; sum NULL ends it (n = 0 with a sum: this rank
+ *  has no leaf in the step, cv_net_batch_idle joins the sums). */
+typedef int (*cv_net_leaf_sum_fn)(void *ctx, const double *sums, int first, int n, int64_t len, double *out);
+void cv_net_set_leaves(cv_net *net, int n, const int *rows, int first, cv_net_leaf_sum_fn sum, void *ctx);
+/** cv_net_backward_w over the leaves cv_net_set_leaves set, each leaf's parameter gradients
+ *  added into its own grads[j] (cv_net_grad_count floats) instead of the net's: layer by layer,
+ *  each leaf's rows on their own, so each leaf's gradient is the one a pass over that leaf alone
+ *  gives. The pass must not have gone in tiles (cv_net_set_tile(net, 0)). */
+void cv_net_backward_leaves(cv_net *net, const int32_t *labels, const float *targets, const float *w, int B,
+                            double norm, float *const *grads);
 /** For inference only (eval, predict): every batchnorm right after a conv2d or dense with a
  *  linear activation is folded into that layer's kernel and bias (copies: the parameters stay),
  *  and passes its input on: the same outputs to rounding, one pass over the data fewer.
@@ -237,8 +252,9 @@ void cv_net_set_batch_sum(cv_net *net, cv_net_sum_fn sum, void *ctx);
 /** Layers that take batch statistics in training (trainable batchnorm layers). A rank with no
  *  samples in a step must still take its part in their sums: cv_net_batch_idle. */
 int cv_net_batch_layers(const cv_net *net);
-/** The sums one training forward and backward pass make, with nothing added (a rank without
- *  samples this step, or one whose batch failed). Returns nonzero if a sum failed. */
+/** The batch layers' passes over no rows (a rank without samples this step, or whose batch failed):
+ *  their sums join the other ranks', and their moving statistics move as theirs do. Returns 0
+ *  (a failed sum is reported through its function's context). */
 int cv_net_batch_idle(cv_net *net);
 
 /** The first layer (1-based index in the model file's list) whose weights or whose output in
@@ -278,6 +294,9 @@ void cv_net_metrics(cv_net *net, const int32_t *labels, const float *targets, in
 /** The same with the loss weighted by w (NULL: unweighted); the other metrics stay unweighted, as
  *  Keras's. */
 void cv_net_metrics_w(cv_net *net, const int32_t *labels, const float *targets, const float *w, int B, cv_metrics *m);
+/** cv_net_metrics_w of the last pass's rows [row0, row0 + B) (labels, targets and w are theirs). */
+void cv_net_metrics_rows(cv_net *net, int row0, const int32_t *labels, const float *targets, const float *w, int B,
+                         cv_metrics *m);
 
 /** The per-class entries of tp, fp, fn that spec's metrics keep: the outputs K, 1 for a 1-output
  *  (binary) model; 0 without precision, recall and f1 (or beyond CV_METRIC_MAX_CLASSES, which

@@ -7,13 +7,16 @@
 
 #include "convoy/error.h"
 
-#define CV_TABLE_MAX_COLS 16
+/* a training history's columns: epoch, lr, the loss and every metric with their val_ twins,
+ * seconds, images_per_s (24), with room; names as long as val_sparse_top_k_categorical_accuracy */
+#define CV_TABLE_MAX_COLS 32
+#define CV_TABLE_NAME 48
 
 /** Numbers under named columns, row-major: what a curve chart plots. Training keeps its history
  *  in one (cv_history, convoy/history.h); the chart reads nothing but these arrays. */
 typedef struct {
     int ncols;
-    char cols[CV_TABLE_MAX_COLS][32];
+    char cols[CV_TABLE_MAX_COLS][CV_TABLE_NAME];
     int64_t nrows, cap;
     double *v;        /* nrows * ncols values, row-major; NaN where a CSV cell was "nan" */
     char source[256]; /* the file it was read from ("" when built in memory) */

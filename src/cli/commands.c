@@ -592,6 +592,9 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
             printf("  %-16s %9.3f %9s %9s %6.1f%%\n", "augment", r.augment_ms, "", "", 100.0 * r.augment_ms / r.step_ms);
         if (r.ranks > 1 && !inference)
             printf("  %-16s %9s %9.3f %9s %6.1f%%\n", "allreduce", "", r.comm_ms, "", 100.0 * r.comm_ms / r.step_ms);
+        if (r.batch_sums > 0 && !inference)
+            printf("  %-16s %9s %9.3f %9s %6.1f%%   (%.0f per step, in the layers' times above)\n", "batchnorm sums",
+                   "", r.batch_sum_ms, "", 100.0 * r.batch_sum_ms / r.step_ms, r.batch_sums);
         if (r.tile)
             printf("tiles: the layers before the first dense one run %d samples at a time, threads taking tiles in turn "
                    "(CONVOY_TILE=N sets N, 0 turns tiling off)\n", r.tile);

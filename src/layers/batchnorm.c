@@ -82,12 +82,56 @@ static int64_t bn_channels(const cv_layer_spec *l) { return l->in.d[l->in.rank -
 static int64_t bn_scratch(const cv_layer_spec *l) { return 7 * bn_channels(l) + 2; }
 static float *bn_floats(const cv_layer *l) { return (float *)(l->scratch + 4 * bn_channels(l->spec) + 2); }
 
-/* per-sample partials: 2C doubles per sample, in the shared workspace (aligned for doubles) */
-static int64_t bn_workspace(const cv_layer *l, int B) { return 4 * (int64_t)B * bn_channels(l->spec) + 2; }
+/* per-sample partials: 2C doubles per sample, then (--reproducible's leaves) 2C + 1 per leaf, in
+ * the shared workspace (aligned for doubles) */
+static int64_t bn_workspace(const cv_layer *l, int B) { return 2 * (int64_t)B * (4 * bn_channels(l->spec) + 1) + 2; }
 static double *partials(cv_workspace *ws)
 {
     ws->col_layer = 0; /* the im2col kept there for a conv's backward is gone */
     return (double *)(((uintptr_t)ws->col + 7) & ~(uintptr_t)7);
+}
+
+/* The parameter gradients' share of sums s (dy, then dy x_hat, per channel) into dw, db. */
+static void add_grads(const cv_layer *l, const double *s, float *dw, float *db)
+{
+    const int64_t C = bn_channels(l->spec);
+    for (int64_t c = 0; c < C; c++) {
+        if (l->spec->center && db) db[c] += (float)s[c];
+        if (l->spec->scale && dw) dw[c] += (float)s[C + c];
+    }
+}
+
+/* The pass's sums red (2C: per channel, then a count of values as red[2C] when counted) from the
+ * B per-sample partials part: this rank's added in sample order and then over the ranks through
+ * l->sum; or, with --reproducible's leaves, each leaf's in sample order, and every leaf's of
+ * every rank in the step's leaf order through l->leaves->sum (so the bits depend on the leaves
+ * alone, never on which rank holds them). grads: the parameter gradients take this rank's share
+ * first, leaf by leaf with leaves. Nonzero if a sum failed (the caller reports it). */
+static int combine(const cv_layer *l, const double *part, int B, int64_t HW, bool counted, bool grads, double *red)
+{
+    const int64_t C = bn_channels(l->spec), len = 2 * C + (counted ? 1 : 0);
+    const cv_leaves *lv = l->leaves;
+    if (!lv) {
+        for (int64_t c = 0; c < 2 * C; c++) red[c] = 0.0;
+        for (int b = 0; b < B; b++)
+            for (int64_t c = 0; c < 2 * C; c++) red[c] += part[(size_t)b * 2 * C + c];
+        if (counted) red[2 * C] = (double)B * (double)HW;
+        if (grads) add_grads(l, red, l->dw, l->db);
+        return l->sum ? l->sum(l->sum_ctx, red, len) : 0;
+    }
+    double *leaf = (double *)part + (size_t)B * 2 * C; /* n x len */
+    for (int j = 0; j < lv->n; j++) {
+        double *s = leaf + (size_t)j * len;
+        for (int64_t c = 0; c < 2 * C; c++) s[c] = 0.0;
+        for (int b = lv->rows[j]; b < lv->rows[j + 1]; b++)
+            for (int64_t c = 0; c < 2 * C; c++) s[c] += part[(size_t)b * 2 * C + c];
+        if (counted) s[2 * C] = (double)(lv->rows[j + 1] - lv->rows[j]) * (double)HW;
+        if (grads) {
+            const int64_t wo = l->dw - lv->grads_base, bo = l->db ? l->db - lv->grads_base : 0;
+            add_grads(l, s, lv->grads[j] + wo, l->db ? lv->grads[j] + bo : NULL);
+        }
+    }
+    return lv->sum(lv->ctx, leaf, lv->first, lv->n, len, red);
 }
 
 /* gamma and beta: 1 and 0 without scale and center, whatever the parameters hold */
@@ -136,11 +180,7 @@ static void bn_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx
     if (!stats) stats = bn_stats_pick();
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) stats(part + (size_t)b * 2 * C, x + (size_t)b * l->in_size, HW, C);
-    for (int64_t c = 0; c < 2 * C; c++) red[c] = 0.0;
-    for (int b = 0; b < B; b++)
-        for (int64_t c = 0; c < 2 * C; c++) red[c] += part[(size_t)b * 2 * C + c];
-    red[2 * C] = (double)B * (double)HW;
-    if (l->sum && l->sum(l->sum_ctx, red, 2 * C + 1)) red[2 * C] = 0.0; /* (the caller reports it) */
+    if (combine(l, part, B, HW, true, false, red)) red[2 * C] = 0.0; /* (the caller reports it) */
     *count = red[2 * C];
     const double n = *count > 0.0 ? *count : 1.0, m = l->spec->momentum;
     for (int64_t c = 0; c < C; c++) {
@@ -180,15 +220,8 @@ static void bn_backward(cv_layer *l, const float *x, float *dx, const float *dou
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++)
         sums(part + (size_t)b * 2 * C, dout + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, mean, inv);
-    for (int64_t c = 0; c < 2 * C; c++) red[c] = 0.0;
-    for (int b = 0; b < B; b++)
-        for (int64_t c = 0; c < 2 * C; c++) red[c] += part[(size_t)b * 2 * C + c];
-    /* this rank's share of the parameter gradients (the gradient sum adds the ranks') */
-    for (int64_t c = 0; c < C; c++) {
-        if (l->spec->center && l->db) l->db[c] += (float)red[c];
-        if (l->spec->scale) l->dw[c] += (float)red[C + c];
-    }
-    if (l->sum) l->sum(l->sum_ctx, red, 2 * C); /* (a failure is the caller's to report) */
+    /* this rank's share of the parameter gradients first (the gradient sum adds the ranks') */
+    combine(l, part, B, HW, false, true, red); /* (a failure is the caller's to report) */
     if (!dx) return;
     const double n = count > 0.0 ? count : 1.0;
     float *g = bn_floats(l), *mdy = g + C, *mdyx = mdy + C, *mu = mdyx + C, *iv = mu + C;

@@ -23,6 +23,19 @@ typedef struct cv_workspace {
 /** Sums v (n doubles) over every rank in place; nonzero on failure. */
 typedef int (*cv_sum_fn)(void *ctx, double *v, int64_t n);
 
+/** --reproducible with batch statistics: a pass's rows cut into the step's leaves. */
+typedef struct cv_leaves {
+    int n;                 /* leaves in this pass (0: none here; the sums still join the others') */
+    int first;             /* the step's index of the first */
+    const int *rows;       /* leaf j: rows [rows[j], rows[j + 1]) */
+    /* out (len) = the sums of every leaf of every rank, added in the step's leaf order, from
+     * this pass's leaves' sums (n x len); nonzero on failure */
+    int (*sum)(void *ctx, const double *sums, int first, int n, int64_t len, double *out);
+    void *ctx;
+    float *const *grads;   /* backward: leaf j's parameter gradients (cv_net_grad_count floats) */
+    const float *grads_base; /* the net's gradient buffer (a layer's offset in it is its offset there) */
+} cv_leaves;
+
 typedef struct cv_layer {
     const cv_layer_spec *spec;
     const cv_layer_kind_desc *kd; /* cv_layer_kinds[spec->kind] */
@@ -33,6 +46,7 @@ typedef struct cv_layer {
     float *state;            /* its untrained values (batchnorm: moving mean, then variance) */
     double *scratch;         /* kd->scratch() doubles kept from forward to backward */
     cv_sum_fn sum;           /* CV_KIND_BATCH: sums its statistics over the ranks; NULL: one */
+    const cv_leaves *leaves; /* CV_KIND_BATCH: the pass's leaves (--reproducible), or NULL */
     bool folded;             /* a batchnorm folded into the layer before it (cv_net_fold_batchnorm):
                                 its output is its input */
     struct cv_layer *partner; /* end: its residual layer (whose output is the block's input and

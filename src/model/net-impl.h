@@ -23,6 +23,7 @@ struct cv_net {
     int32_t *args;           /* pooling winners */
     double *scratch;         /* every layer's kd->scratch() doubles */
     float *fold_buf;         /* the kernels and biases of layers a batchnorm was folded into */
+    cv_leaves leaves;        /* --reproducible with batch statistics: the pass's leaves */
     float *logits, *dbuf[2];
     cv_workspace ws;
     bool fused;              /* loss takes the output layer's logits */

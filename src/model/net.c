@@ -360,6 +360,57 @@ void cv_net_set_batch_sum(cv_net *net, cv_net_sum_fn sum, void *ctx)
         }
 }
 
+void cv_net_set_leaves(cv_net *net, int n, const int *rows, int first, cv_net_leaf_sum_fn sum, void *ctx)
+{
+    net->leaves = (cv_leaves){n, first, rows, sum, ctx, NULL, net->grads};
+    for (int i = 1; i < net->n; i++)
+        if (net->layers[i].kd->flags & CV_KIND_BATCH) net->layers[i].leaves = sum ? &net->leaves : NULL;
+}
+
+void cv_net_backward_leaves(cv_net *net, const int32_t *labels, const float *targets, const float *w, int B,
+                            double norm, float *const *grads)
+{
+    const cv_leaves *lv = &net->leaves;
+    const int lo = net->first_trainable > 1 ? net->first_trainable : 1;
+    float *d = net->dbuf[0], *spare = net->dbuf[1];
+    cv_loss_grad_w(&net->spec.loss, net->layers[net->n - 1].out, labels, targets, w, B, cv_net_outputs(net), norm, d);
+    net->leaves.grads = grads;
+    for (int i = net->n - 1; i >= lo; i--) {
+        cv_layer *l = &net->layers[i];
+        const float *x = i == 1 ? net->input : net->layers[i - 1].out;
+        float *dx = i > net->first_trainable ? spare : NULL;
+        if (batch_layer(net, i)) { /* its sums are the step's: the whole pass at once, by leaves inside */
+            net_backward_layer(net, l, x, dx, d, B, &net->ws, net->prof_bwd);
+        } else {
+            for (int j = 0; j < lv->n; j++) {
+                const int s = lv->rows[j], nb = lv->rows[j + 1] - s;
+                cv_layer v = net_tile_layer(net, i, s, grads[j]), pv;
+                if (v.partner) { /* end: its residual layer's rows too */
+                    pv = net_tile_layer(net, v.partner->index, s, NULL);
+                    v.partner = &pv;
+                }
+                net_backward_layer(net, &v, x + (size_t)s * l->in_size, dx ? dx + (size_t)s * l->in_size : NULL,
+                                   d + (size_t)s * l->out_size, nb, &net->ws, NULL);
+            }
+        }
+        spare = d;
+        d = dx;
+    }
+    net->leaves.grads = NULL;
+}
+
+void cv_net_metrics_rows(cv_net *net, int row0, const int32_t *labels, const float *targets, const float *w, int B,
+                         cv_metrics *m)
+{
+    cv_layer *last = &net->layers[net->n - 1];
+    float *out = last->out, *logits = net->logits;
+    last->out += (size_t)row0 * last->out_size;
+    net->logits += (size_t)row0 * last->out_size;
+    cv_net_metrics_w(net, labels, targets, w, B, m);
+    last->out = out;
+    net->logits = logits;
+}
+
 int cv_net_batch_layers(const cv_net *net)
 {
     int n = 0;
@@ -369,20 +420,15 @@ int cv_net_batch_layers(const cv_net *net)
 
 int cv_net_batch_idle(cv_net *net)
 {
-    int failed = 0;
-    /* the forward pass's sums in layer order (2C + 1 values: the count too), then the backward
-     * pass's in reverse (2C) */
-    for (int pass = 0; pass < 2; pass++)
-        for (int k = 1; k < net->n; k++) {
-            const int i = pass ? net->n - k : k;
-            cv_layer *l = &net->layers[i];
-            if (!batch_layer(net, i) || !l->sum) continue;
-            const int64_t C = l->spec->in.d[l->spec->in.rank - 1], n = 2 * C + (pass ? 0 : 1);
-            double *zero = l->scratch + 2 * C + 1; /* the layer's own buffer for its sums */
-            memset(zero, 0, sizeof(double) * (size_t)n);
-            failed |= l->sum(l->sum_ctx, zero, n);
-        }
-    return failed;
+    /* the batch layers' passes over no rows, forward in layer order, then backward in reverse:
+     * their sums join the other ranks' (and the moving statistics move with the global batch's,
+     * as on every other rank) */
+    const cv_fwd_ctx ctx = {true, 0, 0, NULL, &net->ws};
+    for (int i = 1; i < net->n; i++)
+        if (batch_layer(net, i)) net->layers[i].kd->forward(&net->layers[i], NULL, 0, &ctx);
+    for (int i = net->n - 1; i >= 1; i--)
+        if (batch_layer(net, i)) net->layers[i].kd->backward(&net->layers[i], NULL, NULL, NULL, 0, &net->ws);
+    return 0;
 }
 
 void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)

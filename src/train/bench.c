@@ -2,6 +2,7 @@
  * layer, against the measured peak. Inputs are uniform random, targets random labels or values. */
 #include "convoy/bench.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -28,6 +29,25 @@ static double time_allreduce(const cv_dist *d, float *buf, int64_t n, int reps, 
 }
 
 /* The report's set-up and this rank's network for its `local` rows of a global batch. */
+/* batchnorm's in-pass sums over the ranks, timed */
+typedef struct {
+    const cv_dist *d;
+    double seconds;
+    int64_t calls;
+    int failed;
+    cv_err err;
+} bench_sum;
+
+static int bench_batch_sum(void *arg, double *v, int64_t n)
+{
+    bench_sum *b = arg;
+    const double t0 = cv_now();
+    if (n > INT_MAX || cv_dist_sum_f64(b->d, v, (int)n, b->failed ? NULL : &b->err)) b->failed = 1;
+    b->seconds += cv_now() - t0;
+    b->calls++;
+    return b->failed ? -1 : 0;
+}
+
 static cv_net *bench_net(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, cv_bench_report *r,
                          int *local, cv_err *err)
 {
@@ -196,11 +216,15 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
     const bool labels = spec->loss.kind == CV_LOSS_SPARSE_CE || spec->loss.kind == CV_LOSS_CATEGORICAL_CE ||
                         spec->loss.kind == CV_LOSS_BINARY_CE;
     double fwd[CV_MAX_LAYERS] = {0}, bwd[CV_MAX_LAYERS] = {0}, topt = 0.0, taug = 0.0, t0 = 0.0;
+    bench_sum bs = {d, 0.0, 0, 0, {{0}}};
+    const bool batch_stats = cv_net_batch_layers(net) > 0 && d->size > 1;
+    if (batch_stats) cv_net_set_batch_sum(net, bench_batch_sum, &bs);
     for (int s = -3; s < steps; s++) {
         if (s == 0) { /* warm-up done: start the clocks */
             if (cv_dist_barrier(d, err)) goto done;
             cv_net_profile(net, fwd, bwd);
-            sync.seconds = 0.0;
+            sync.seconds = bs.seconds = 0.0;
+            bs.calls = 0;
             t0 = cv_now();
         }
         cv_net_zero_grad(net);
@@ -212,6 +236,12 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
         if (local > 0) {
             cv_net_forward(net, spec->has_augment ? xa : x, local, true, spec->fit.seed, s, ids);
             cv_net_backward(net, labels ? y : NULL, labels ? NULL : t, local, batch);
+        } else if (batch_stats) {
+            cv_net_batch_idle(net);
+        }
+        if (bs.failed) {
+            cv_errf(err, "%s", bs.err.msg);
+            goto done;
         }
         if (cv_grad_sync_finish(&sync, err)) goto done;
         const double o0 = cv_now();
@@ -230,6 +260,9 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
         r->flops_per_image += r->fwd_flops[i] + r->bwd_flops[i];
     }
     r->comm_ms = 1e3 * sync.seconds / steps;
+    r->batch_sum_ms = 1e3 * bs.seconds / steps;
+    r->batch_sums = (double)bs.calls / steps;
+    if (batch_stats) cv_net_set_batch_sum(net, NULL, NULL); /* (the reproducible steps below are one rank's) */
     if (d->size > 1) {
         float small[2] = {0};
         const double a = time_allreduce(d, small, 2, 200, err);

@@ -130,6 +130,33 @@ static int batch_sum(void *arg, double *v, int64_t n)
     return c->failed ? -1 : 0;
 }
 
+/* --reproducible's batch statistics (cv_net_set_leaves): each rank's leaves' sums put in their
+ * slots of the step's L, zeros elsewhere, summed over the ranks (a value plus zeros is that
+ * value, exactly), then added up in leaf order: the same bits at any rank count. */
+typedef struct {
+    const cv_dist *d;
+    int64_t L;      /* the step's leaves */
+    double *slots;  /* cap doubles */
+    int64_t cap;
+    int failed;
+    cv_err err;
+} leaf_sum_ctx;
+
+static int leaf_sum(void *arg, const double *sums, int first, int n, int64_t len, double *out)
+{
+    leaf_sum_ctx *c = arg;
+    if (c->L * len > c->cap || c->L * len > INT_MAX)
+        return c->failed = cv_errf(&c->err, "batch statistics of %lld leaves: too many", (long long)c->L), -1;
+    memset(c->slots, 0, sizeof(double) * (size_t)(c->L * len));
+    if (n) memcpy(c->slots + (size_t)first * len, sums, sizeof(double) * (size_t)(n * len));
+    if (cv_dist_sum_f64(c->d, c->slots, (int)(c->L * len), c->failed ? NULL : &c->err)) c->failed = 1;
+    for (int64_t v = 0; v < len; v++) {
+        out[v] = 0.0;
+        for (int64_t j = 0; j < c->L; j++) out[v] += c->slots[j * len + v];
+    }
+    return c->failed ? -1 : 0;
+}
+
 /* layers whose training statistics are the whole batch's (trainable batchnorm) */
 static int batch_layers(const cv_model_spec *spec)
 {
@@ -265,6 +292,12 @@ typedef struct {
     cv_grad_sync sync;
     hook_ctx hook;
     batch_sum_ctx bsum;      /* batchnorm's sums over the ranks */
+    /* --reproducible with batchnorm: a rank's leaves of a step in one pass, each leaf's gradient
+     * in its own buffer, the statistics summed by leaf_sum */
+    int max_leaves;          /* a rank's leaves in a step, at most */
+    float **leaf_grads;      /* max_leaves buffers of cv_net_grad_count floats */
+    int *leaf_rows;          /* max_leaves + 1 row offsets */
+    leaf_sum_ctx lsum;
     bool batch_stats;        /* the model has layers that take batch statistics */
     cv_xsum leaf_sum;        /* --reproducible: the step's leaves' gradients, exactly */
     cv_metric_parts leaf_parts; /* --reproducible: the step's leaves' metric sums */
@@ -321,7 +354,9 @@ static int plan_epoch(trainer *t, cv_err *err)
                 n = plan_leaf(plan, t->steps_of, n, step, 0, lo, hi, t->mb);
             } else {
                 const int64_t L = cv_repro_leaves(t->B, count), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
-                for (int64_t j = j0; j < j1; j++)
+                if (t->batch_stats && j0 < j1) /* batchnorm: the rank's leaves in one pass (run_step cuts it) */
+                    n = plan_leaf(plan, t->steps_of, n, step, j0, start + count * j0 / L, start + count * j1 / L, t->mb);
+                for (int64_t j = j0; !t->batch_stats && j < j1; j++)
                     n = plan_leaf(plan, t->steps_of, n, step, j, start + count * j / L, start + count * (j + 1) / L, t->mb);
                 if (j0 == j1) { /* more ranks than leaves: no leaf here, but the step's sum is joined */
                     if (plan) {
@@ -357,12 +392,14 @@ static int set_up(trainer *t, cv_err *err)
     const int64_t n = t->s.n_train, B = t->fit.batch_size > 0 && t->fit.batch_size < n ? t->fit.batch_size : n;
     const int64_t leaf = repro_leaf(B);
     t->batch_stats = batch_layers(spec) > 0;
-    if (t->batch_stats && o->reproducible)
-        return cv_errf(err, "%s: --reproducible does not cover batchnorm yet (its batch statistics are summed in "
-                       "double, the same to rounding at any rank count); train without it", spec->file);
     /* micro-batch size: from the local share, or (reproducible) the leaf size, so that no rank
-     * count changes how a leaf is cut; batch statistics need a rank's whole share in one pass */
-    const int64_t local_max = o->reproducible ? (B < leaf ? B : leaf) : (B + d->size - 1) / d->size;
+     * count changes how a leaf is cut; batch statistics need a rank's whole share in one pass
+     * (reproducible: all its leaves of the step) */
+    const int64_t Lmax = cv_repro_leaves(B, B);
+    t->max_leaves = (int)((Lmax + d->size - 1) / d->size);
+    const int64_t local_max = o->reproducible ? (t->batch_stats ? (int64_t)t->max_leaves * (B < leaf ? B : leaf)
+                                                                 : (B < leaf ? B : leaf))
+                                              : (B + d->size - 1) / d->size;
     t->B = B;
     if (t->batch_stats && local_max > INT_MAX / 2)
         return cv_errf(err, "%s: batch_size %lld is too large for batchnorm's one pass per rank", spec->file,
@@ -401,6 +438,23 @@ static int set_up(trainer *t, cv_err *err)
         cv_net_set_grad_hook(t->net, grads_ready, &t->hook);
     t->bsum = (batch_sum_ctx){d, 0, {{0}}};
     if (d->size > 1) cv_net_set_batch_sum(t->net, batch_sum, &t->bsum);
+    if (t->batch_stats && o->reproducible) { /* each leaf's rows on their own: no tiles */
+        int64_t widest = 0;
+        for (int i = 1; i < spec->n_layers; i++)
+            if (cv_layer_kinds[spec->layers[i].kind]->flags & CV_KIND_BATCH) {
+                const cv_shape s = spec->layers[i].in;
+                const int64_t len = 2 * (int64_t)s.d[s.rank - 1] + 1;
+                if (len > widest) widest = len;
+            }
+        t->lsum = (leaf_sum_ctx){d, 0, NULL, Lmax * widest, 0, {{0}}};
+        failed = cv_net_set_tile(t->net, 0, err) ||
+                 !(t->lsum.slots = cv_malloc(sizeof(double) * (size_t)(t->lsum.cap ? t->lsum.cap : 1), "batch sums", err)) ||
+                 !(t->leaf_rows = cv_malloc(sizeof(int) * (size_t)(t->max_leaves + 1), "leaves", err)) ||
+                 !(t->leaf_grads = cv_calloc((size_t)t->max_leaves, sizeof(float *), "leaf gradients", err));
+        for (int j = 0; !failed && j < t->max_leaves; j++)
+            failed = !(t->leaf_grads[j] = cv_malloc(sizeof(float) * (size_t)cv_net_grad_count(t->net), "leaf gradients", err));
+        if (cv_dist_agree(d, failed, err)) return -1;
+    }
     t->aug_units = cv_augment_units_for(&t->nz, t->s.train.xtype);
     t->save_path = o->checkpoint ? o->checkpoint : "convoy-interrupted.h5";
     return 0;
@@ -479,6 +533,42 @@ static int save_mid_epoch(trainer *t, const cv_metrics *tm, int epoch, int64_t s
     return cv_dist_agree(t->d, failed, err);
 }
 
+/* --reproducible with batchnorm: the rank's leaves of the step (m, in b) in one pass, the
+ * statistics summed leaf by leaf (leaf_sum), each leaf's metric sums and gradient on its own into
+ * the step's parts and exact sum: what a pass over each leaf alone would add, with the statistics
+ * of the whole batch. A rank without samples (or whose batch failed) still takes its part in
+ * the statistics' sums. Nonzero: failed. */
+static int repro_batch_pass(trainer *t, const micro *m, const cv_batch *b, int failed, int64_t count, int epoch,
+                            cv_err *err)
+{
+    const cv_dist *d = t->d;
+    const int64_t L = cv_repro_leaves(t->B, count), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
+    const int nl = failed || m->count == 0 ? 0 : (int)(j1 - j0);
+    for (int j = 0; j <= nl; j++) t->leaf_rows[j] = (int)(count * (j0 + j) / L - count * j0 / L);
+    t->lsum.L = L;
+    cv_net_set_leaves(t->net, nl, t->leaf_rows, (int)j0, leaf_sum, &t->lsum);
+    if (!nl) {
+        if (d->size > 1) cv_net_batch_idle(t->net);
+        cv_net_set_leaves(t->net, 0, NULL, 0, NULL, NULL);
+        return 0;
+    }
+    const int K = cv_net_outputs(t->net);
+    cv_net_forward(t->net, b->x, b->count, true, t->fit.seed, epoch, b->ids);
+    for (int j = 0; j < nl; j++) {
+        const int r = t->leaf_rows[j], nb = t->leaf_rows[j + 1] - r;
+        cv_metrics lm = {0};
+        cv_net_metrics_rows(t->net, r, b->labels ? b->labels + r : NULL, b->targets ? b->targets + (size_t)r * K : NULL,
+                            b->w ? b->w + r : NULL, nb, &lm);
+        cv_metric_parts_put(&t->leaf_parts, j0 + j, &lm);
+        memset(t->leaf_grads[j], 0, sizeof(float) * (size_t)cv_net_grad_count(t->net));
+    }
+    cv_net_backward_leaves(t->net, b->labels, b->targets, b->w, b->count, (double)count, t->leaf_grads);
+    cv_net_set_leaves(t->net, 0, NULL, 0, NULL, NULL);
+    int rc = 0;
+    for (int j = 0; j < nl && !rc; j++) rc = cv_xsum_add(&t->leaf_sum, t->leaf_grads[j], err);
+    return rc != 0;
+}
+
 /* One training step: the micro-batches of plan entries [*k, the step's last] (their forward and
  * backward passes adding into the gradients), the gradient sum over ranks, the checks all ranks
  * agree on (a failed read, a NaN loss, a termination signal), the optimizer step, and a
@@ -523,7 +613,9 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
             failed = cv_augment_batch(&spec->augment, b->x, b->count, (int)t->s.train.shape.d[0],
                                       (int)t->s.train.shape.d[1], (int)t->s.train.shape.d[2], b->ids, t->fit.seed,
                                       epoch, &t->aug_units, err);
-        if (!failed && m->count > 0) {
+        if (o->reproducible && t->batch_stats) {
+            failed |= repro_batch_pass(t, m, b, failed, count, epoch, err);
+        } else if (!failed && m->count > 0) {
             cv_net_forward(t->net, b->x, b->count, true, t->fit.seed, epoch, b->ids);
             cv_net_metrics_w(t->net, b->labels, b->targets, b->w, b->count, mt);
             cv_net_backward_w(t->net, b->labels, b->targets, b->w, b->count, (double)count);
@@ -531,7 +623,7 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
             cv_net_batch_idle(t->net);
         }
         /* (cannot fail: a step has at most CV_XSUM_MAX_TERMS leaves) */
-        if (o->reproducible && m->leaf_last && !failed) {
+        if (o->reproducible && !t->batch_stats && m->leaf_last && !failed) {
             cv_xsum_add(&t->leaf_sum, cv_net_grads(t->net), err);
             cv_metric_parts_put(&t->leaf_parts, m->leaf, &lm);
         }
@@ -543,6 +635,7 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
     if (cv_dist_agree(d, failed, err)) return -1;
     if (t->hook.failed) return cv_errf(err, "%s", t->hook.err.msg);
     if (t->bsum.failed) return cv_errf(err, "%s", t->bsum.err.msg);
+    if (t->lsum.failed) return cv_errf(err, "%s", t->lsum.err.msg);
     if (o->reproducible ? cv_xsum_allreduce_take(&t->leaf_sum, d, cv_net_grads(t->net), err) ||
                               cv_metrics_add_parts(d, &t->leaf_parts, cv_repro_leaves(t->B, count), tm, err)
                         : cv_grad_sync_finish(&t->sync, err))
@@ -691,6 +784,10 @@ static void tear_down(trainer *t)
     if (t->logf) fclose(t->logf);
     cv_xsum_free(&t->leaf_sum);
     cv_metric_parts_free(&t->leaf_parts);
+    for (int j = 0; t->leaf_grads && j < t->max_leaves; j++) free(t->leaf_grads[j]);
+    free(t->leaf_grads);
+    free(t->leaf_rows);
+    free(t->lsum.slots);
     free(t->best);
     cv_prefetch_free(&t->pf);
     cv_batch_free(&t->mem);

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* epoch, lr, every metric and its val_ twin, seconds, images_per_s */
+_Static_assert(CV_HISTORY_MAX_COLS >= 4 + 2 * CV_METRIC_LIST_MAX, "a history has room for every metric");
+
 static void add_col(cv_history *h, const char *prefix, const char *name)
 {
     if (h->ncols < CV_HISTORY_MAX_COLS)
