@@ -27,8 +27,12 @@ void net_plan_tiles(cv_net *net)
 {
     int t = 1;
     int64_t widest = 1; /* bytes one sample needs across a layer: input, output, im2col rows */
-    /* the output layer stays out of the trunk (the loss reads its whole batch) */
-    for (; t < net->n - 1 && (net->layers[t].kd->flags & CV_KIND_TILES); t++) {
+    /* the output layer stays out of the trunk (the loss reads its whole batch), and so does a
+     * Winograd conv2d and what follows it: its transforms block the whole batch already, and on
+     * a tile's few samples its weight gradient would pay a transform per tile */
+    for (; t < net->n - 1 && (net->layers[t].kd->flags & CV_KIND_TILES) &&
+           !(net->layers[t].spec->kind == CV_LAYER_CONV2D && cv_conv_layer_winograd(&net->layers[t]));
+         t++) {
         const cv_layer *l = &net->layers[t];
         int64_t floats = l->in_size + l->out_size;
         if (l->kd->workspace) floats += l->kd->workspace(l, 1);
