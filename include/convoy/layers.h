@@ -136,6 +136,9 @@ enum {
                                   residual's shortcut gradient) */
     CV_KIND_BATCH = 1 << 9,    /* training couples the rows: its statistics are the whole batch's,
                                   summed over every rank (batchnorm) */
+    CV_KIND_OWN_ACT = 1 << 10, /* its passes apply its activation= and its derivative themselves,
+                                  in one pass with their own work (the activation layer), when
+                                  the network sets act_fused */
 };
 
 /** A sliding window as a spec gives it (cv_layer_kind_desc.window): (rows, columns) each, and

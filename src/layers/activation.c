@@ -77,6 +77,35 @@ void cv_act_backward(float *dy, const float *y, int64_t rows, int width, cv_act 
 
 static void activation_write(FILE *f, const cv_layer_spec *l) { cv_layer_write_act(f, l); }
 
+/* The layer's passes: a ReLU-family activation in one pass from x to out (and back from dout
+ * to dx) when the network lets it (act_fused); the others a copy, the network applying them. */
+static void activation_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
+{
+    const int64_t n = (int64_t)B * l->out_size;
+    const float leak = l->spec->act == CV_ACT_LEAKY_RELU ? l->spec->alpha : 0.0f;
+    if (!l->act_fused || l->spec->act == CV_ACT_LINEAR) {
+        cv_identity_forward(l, x, B, ctx);
+        return;
+    }
+    float *restrict y = l->out;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : leak * x[i];
+}
+
+static void activation_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B, cv_workspace *ws)
+{
+    const int64_t n = (int64_t)B * l->out_size;
+    const float leak = l->spec->act == CV_ACT_LEAKY_RELU ? l->spec->alpha : 0.0f;
+    if (!dx) return;
+    if (!l->act_fused || l->spec->act == CV_ACT_LINEAR || l->act_bwd_by_next) { /* (the pool above applied it) */
+        cv_identity_backward(l, x, dx, dout, B, ws);
+        return;
+    }
+    const float *restrict y = l->out;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dout[i] : leak * dout[i];
+}
+
 const cv_layer_kind_desc cv_kind_activation = {
     .kind = CV_LAYER_ACTIVATION,
     .name = "activation",
@@ -85,9 +114,9 @@ const cv_layer_kind_desc cv_kind_activation = {
     .keys = CV_KEY(CV_KEY_ACTIVATION) | CV_KEY(CV_KEY_ALPHA),
     .required = CV_KEY(CV_KEY_ACTIVATION),
     .bare_key = CV_KEY(CV_KEY_ACTIVATION),
-    .flags = CV_KIND_ACT | CV_KIND_TILES | CV_KIND_ROWWISE,
+    .flags = CV_KIND_ACT | CV_KIND_TILES | CV_KIND_ROWWISE | CV_KIND_OWN_ACT,
     .infer = cv_layer_infer_same,
     .write_keys = activation_write,
-    .forward = cv_identity_forward,
-    .backward = cv_identity_backward,
+    .forward = activation_forward,
+    .backward = activation_backward,
 };

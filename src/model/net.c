@@ -263,7 +263,7 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
         const cv_act a = cv_layer_act(l->spec);
-        l->act_fused = (l->kd->flags & CV_KIND_EPILOGUE) &&
+        l->act_fused = (l->kd->flags & (CV_KIND_EPILOGUE | CV_KIND_OWN_ACT)) &&
                        (a == CV_ACT_RELU || a == CV_ACT_LEAKY_RELU || a == CV_ACT_LINEAR) &&
                        !(i == net->n - 1 && net->fused);
     }
@@ -286,10 +286,10 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         cv_net_free(net);
         return NULL;
     }
-    for (int i = 1, off = 0; i < net->n; i++)
+    for (int64_t i = 1, off = 0; i < net->n; i++)
         if (net->layers[i].kd->scratch) {
             net->layers[i].scratch = net->scratch + off;
-            off += (int)net->layers[i].kd->scratch(net->layers[i].spec);
+            off += net->layers[i].kd->scratch(net->layers[i].spec);
         }
     if (plan_params(net, seed, err) || cv_net_reserve(net, max_batch > 0 ? max_batch : 1, err)) {
         cv_net_free(net);
@@ -566,7 +566,8 @@ void net_backward_layer(cv_net *net, cv_layer *l, const float *x, float *dx, flo
 {
     const double t0 = prof ? cv_now() : 0.0;
     /* a fused loss already gave d/dlogits for the output layer */
-    if (!(l->index == net->n - 1 && net->fused) && !l->act_bwd_by_next) {
+    if (!(l->index == net->n - 1 && net->fused) && !l->act_bwd_by_next &&
+        !((l->kd->flags & CV_KIND_OWN_ACT) && l->act_fused)) {
         const int width = last_dim(l->spec->out);
         cv_act_backward(d, l->out, (int64_t)B * l->out_size / width, width, cv_layer_act(l->spec), l->spec->alpha);
     }
