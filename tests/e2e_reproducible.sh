@@ -61,7 +61,9 @@ same cnn-t1.h5 on3.h5 || fail "2 ranks, then resumed on 3, differs from the run 
 # without --reproducible the same math to float rounding: 3 ranks against 1
 mpi 3 train cnn.model --data fm/train.h5 --quiet --checkpoint plain3.h5 || fail "3 ranks without --reproducible"
 "$convoy" train cnn.model --data fm/train.h5 --quiet --checkpoint plain1.h5 || fail "1 rank without --reproducible"
-h5diff -q -p 1e-2 plain1.h5 plain3.h5 /layers /layers || fail "3 ranks and 1 rank differ by more than rounding"
+# (an absolute bound: the weights are ~0.1, and a relative one flags weights near zero, which
+# Adam's normalised steps leave at a few 1e-5 apart after 2 epochs of rounding differences)
+h5diff -q -d 1e-3 plain1.h5 plain3.h5 /layers /layers || fail "3 ranks and 1 rank differ by more than rounding"
 
 [[ $fails -eq 0 ]] && echo "e2e_reproducible: all passed"
 exit $((fails > 0))
