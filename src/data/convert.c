@@ -4,6 +4,7 @@
  * validates its input fully before writing. */
 #define _DEFAULT_SOURCE /* strdup */
 #include "convoy/data.h"
+#include "convoy/files.h"
 
 #include <errno.h>
 #include <float.h>
@@ -57,6 +58,7 @@ static int idx_read(const char *path, int ndims, uint32_t *dims, uint8_t **data,
         if (errno == ENOENT) return cv_errf(err, "%s: no such file", path);
         return cv_errf(err, "%s: cannot open (%s)", path, strerror(errno));
     }
+    if (!S_ISREG(st.st_mode)) return cv_errf(err, "%s: not a regular file", path); /* a FIFO would block */
     gzFile g = gzopen(path, "rb"); /* transparently reads plain files too */
     if (!g) return cv_errf(err, "%s: cannot open (%s)", path, errno ? strerror(errno) : "zlib");
     int rc = -1;
@@ -283,6 +285,7 @@ int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *
 static int slurp(const char *path, uint8_t **buf, size_t *n, cv_err *err)
 {
     *buf = NULL, *n = 0;
+    if (cv_require_regular(path, err)) return -1; /* before the open: a FIFO would block it */
     FILE *f = fopen(path, "rb");
     if (!f) return cv_errf(err, "%s: cannot read (%s)", path, strerror(errno));
     struct stat st;
@@ -467,6 +470,7 @@ static int csv_grow(csv_rows *r, int64_t d, const char *path, cv_err *err)
 
 int cv_convert_csv(const char *csv, const char *label, bool as_float, const char *out, cv_err *err)
 {
+    if (cv_require_regular(csv, err)) return -1; /* streamed, no size limit, but a FIFO would block */
     FILE *fp = fopen(csv, "r");
     if (!fp) {
         if (errno == ENOENT) return cv_errf(err, "%s: no such file", csv);
@@ -541,7 +545,8 @@ int cv_convert_csv(const char *csv, const char *label, bool as_float, const char
     const int64_t d = ncols - 1;
 
     bool all_int = true;
-    long first_neg_line = 0;
+    long first_neg_line = 0, first_big_line = 0; /* big: an integer past a class index's range */
+    double first_big = 0.0;
     double first_neg = 0;
     while ((len = getline(&line, &linecap, fp)) >= 0) {
         lineno++;
@@ -563,6 +568,7 @@ int cv_convert_csv(const char *csv, const char *label, bool as_float, const char
             if (c == lcol) {
                 rows.y[rows.n] = v;
                 if (v != floor(v) || fabs(v) > INT32_MAX) all_int = false;
+                if (v == floor(v) && fabs(v) > INT32_MAX && !first_big_line) first_big_line = lineno, first_big = v;
                 else if (v < 0 && !first_neg_line) first_neg_line = lineno, first_neg = v;
             } else {
                 xr[j++] = (float)v;
@@ -579,6 +585,14 @@ int cv_convert_csv(const char *csv, const char *label, bool as_float, const char
         goto done;
     }
 
+    /* integers throughout, one of them too large to be a class: a typo, not a regression task */
+    bool integral = true;
+    for (int64_t i = 0; i < rows.n && first_big_line; i++) integral = integral && rows.y[i] == floor(rows.y[i]);
+    if (first_big_line && integral && !as_float) {
+        cv_errf(err, "%s:%ld: column '%s': label %.0f is too large for a class (0..%d); for regression targets pass "
+                     "--float", csv, first_big_line, names[lcol], first_big, INT32_MAX);
+        goto done;
+    }
     if (all_int && !as_float) {
         if (first_neg_line) {
             cv_errf(err, "%s:%ld: column '%s': negative label %.0f (class labels must be >= 0; "

@@ -388,6 +388,12 @@ static int set_up(trainer *t, cv_err *err)
                  cv_normalizer_fit(&t->nz, spec->layers[0].normalize, &t->s.train, t->s.train_idx, t->s.n_train, err);
     if (cv_dist_agree(d, failed, err)) return -1;
     if (cv_dist_check_same(d, run_hash(spec, o, &t->s), "model, configuration or data shape", err)) return -1;
+    /* a val_ monitor without validation data would silently watch the training metric */
+    const cv_callbacks_config *cb = &spec->callbacks;
+    if (!t->s.has_val && strncmp(cb->monitor, "val_", 4) == 0 &&
+        (cb->es_patience > 0 || cb->plateau_patience > 0 || cb->save_best_only || cb->restore_best))
+        return cv_errf(err, "%s: the callbacks monitor %s but there is no validation data: give --val FILE or fit "
+                       "validation_split=, or monitor %s", spec->file, cb->monitor, cb->monitor + 4);
 
     const int64_t n = t->s.n_train, B = t->fit.batch_size > 0 && t->fit.batch_size < n ? t->fit.batch_size : n;
     const int64_t leaf = repro_leaf(B);
@@ -460,6 +466,12 @@ static int set_up(trainer *t, cv_err *err)
     return 0;
 }
 
+/* A resumed run whose checkpoint has all its epochs done, or whose early stopping fired. */
+static bool nothing_to_do(const trainer *t)
+{
+    return t->o->resume && (t->st.epoch >= t->fit.epochs || t->st.cb.stop);
+}
+
 /* Where the run starts: a fresh start, a base model's layers, imported weights (--init-from)
  * or a checkpoint's exact state (--resume); then the log, the start line, the progress display
  * and the plot. */
@@ -497,6 +509,19 @@ static int restore(trainer *t, cv_err *err)
     if (!o->resume && cv_dist_check_same(d, cv_hash_bytes(CV_HASH_INIT, params, sizeof(float) * (size_t)t->nparams),
                                          "initial weights", err))
         return -1;
+    /* bad input: --epochs at or below the checkpoint's epochs, or a run early stopping ended:
+     * nothing to train and nothing written (no log, no plot, no checkpoint), said so; exit 0 */
+    if (nothing_to_do(t)) {
+        if (!t->talk) return 0;
+        if (t->st.cb.stop)
+            fprintf(t->out, "nothing to do: %s's run stopped early (early stopping after epoch %lld); nothing "
+                    "trained, nothing written\n", o->resume, (long long)t->st.epoch);
+        else
+            fprintf(t->out, "nothing to do: %s has %lld epoch%s done and the run has %d (--epochs counts the "
+                    "total); nothing trained, nothing written\n", o->resume, (long long)t->st.epoch,
+                    t->st.epoch == 1 ? "" : "s", t->fit.epochs);
+        return 0;
+    }
     if (o->resume && t->talk)
         fprintf(t->out, "resumed %s: epoch %lld, step %lld of %lld\n", o->resume, (long long)t->st.epoch + 1,
                 (long long)t->st.step_in_epoch, (long long)t->steps);
@@ -809,7 +834,8 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     bool stopping = rc == 0 && t.st.cb.stop;
     for (int epoch = (int)t.st.epoch; rc == 0 && epoch < t.fit.epochs && !stopping; epoch++)
         rc = run_epoch(&t, epoch, &stopping, err);
-    if (rc == 0 && o->checkpoint && t.talk && !spec->callbacks.save_best_only) fprintf(t.out, "saved %s\n", o->checkpoint);
+    if (rc == 0 && o->checkpoint && t.talk && !spec->callbacks.save_best_only && !nothing_to_do(&t))
+        fprintf(t.out, "saved %s\n", o->checkpoint);
     tear_down(&t);
     return rc;
 }

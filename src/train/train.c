@@ -25,6 +25,18 @@ int cv_check_data(const cv_model_spec *spec, const cv_dataset *ds, cv_err *err)
             loss != CV_LOSS_HUBER)
             return cv_errf(err, "%s:/y: integer labels need more than one output for %s", ds->path,
                            cv_loss_name(loss));
+        /* integer labels name one class of K: a K-output binary cross-entropy (K independent
+         * yes/no targets) or a regression loss over K outputs has nothing to compare them with */
+        if (K > 1 && loss == CV_LOSS_BINARY_CE)
+            return cv_errf(err, "%s:/y: binary_crossentropy with %d outputs needs %d 0/1 targets per sample (multi-label), "
+                           "but the file has one integer label per sample: for one class of %d use "
+                           "sparse_categorical_crossentropy with a softmax output (%s:%d)", ds->path, K, K, K, spec->file,
+                           spec->optim_line);
+        if (K > 1 && (loss == CV_LOSS_MSE || loss == CV_LOSS_MAE || loss == CV_LOSS_HUBER))
+            return cv_errf(err, "%s:/y: %s compares %d outputs with %d float targets per sample, but the file has one "
+                           "integer label per sample: for classes use sparse_categorical_crossentropy, for regression "
+                           "store float targets (convoy convert csv --float) (%s:%d)", ds->path, cv_loss_name(loss), K, K,
+                           spec->file, spec->optim_line);
         /* binary: labels are 0/1; K-way: labels index the outputs */
         if (loss == CV_LOSS_BINARY_CE || K > 1)
             return cv_dataset_check_labels(ds, K == 1 ? 2 : K, err);
