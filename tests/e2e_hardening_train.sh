@@ -41,4 +41,19 @@ expect 1 "the callbacks monitor val_loss but there is no validation data" -- \
 "$convoy" train best.model --data ten.h5 --val ten.h5 --checkpoint best.h5 --quiet || fail "save_best_only with --val"
 sed 's/monitor=val_accuracy/monitor=accuracy/' mon.model > mon2.model
 "$convoy" train mon2.model --data ten.h5 --quiet || fail "monitor=accuracy without validation data"
+# case: --stream data truncated during the run (HDF5 reads zeros past a truncated end): the run
+# stops with the file named and the last checkpoint kept
+awk 'BEGIN { srand(9); for (i = 0; i < 3000; i++) { line = ""; for (j = 0; j < 64; j++) line = line sprintf("%.3f,", rand());
+  print line (i % 2) } }' > s.csv
+"$convoy" convert csv s.csv --label 64 --out s.h5 >/dev/null 2>&1 || fail "convert the stream data"
+printf 'input shape=64\ndense units=8 activation=relu\ndense units=2 activation=softmax\n' > s.model
+printf 'compile loss=sparse_categorical_crossentropy\nfit epochs=500 batch_size=32\n' >> s.model
+timeout 120 "$convoy" train s.model --data s.h5 --stream --checkpoint s-ck.h5 --checkpoint-every 20 >s.out 2>s.err &
+pid=$!
+sleep 2
+truncate -s $(( $(stat -c %s s.h5) / 2 )) s.h5
+wait $pid
+rc=$?
+[[ $rc -eq 1 ]] || fail "a run on truncated --stream data exited $rc, wanted 1: $(tail -2 s.err)"
+grep -q "s.h5: truncated during the run" s.err || fail "the truncation is not named: $(tail -2 s.err)"
 exit $((fails > 0))

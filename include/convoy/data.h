@@ -38,6 +38,8 @@ typedef struct {
     bool streamed;
     int64_t h5_file, h5_x; /* open HDF5 handles (hid_t) */
     void *row_buf;        /* raw rows read by the last fetch */
+    int64_t file_bytes;   /* the file's size when opened: a read finding it shorter stops (HDF5
+                             would read zeros past a truncated end) */
     size_t row_buf_cap;
 } cv_dataset;
 

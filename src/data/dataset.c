@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io/h5io.h"
 
@@ -114,7 +115,9 @@ static int load_x(cv_dataset *ds, hid_t f, bool stream, const char *path, cv_err
     }
     int64_t per = cv_shape_size(ds->shape);
     if (stream) { /* keep /x open; rows are read on demand */
+        struct stat st;
         ds->streamed = true;
+        ds->file_bytes = stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
         ds->h5_x = H5Dopen2(f, "x", H5P_DEFAULT);
         return ds->h5_x < 0 ? cv_errf(err, "%s:/x: cannot open dataset (file corrupt?)", path) : 0;
     }
@@ -473,6 +476,11 @@ static int read_rows(cv_dataset *ds, const int64_t *idx, int64_t count, cv_err *
     hid_t fs = H5Dget_space((hid_t)ds->h5_x), ms = H5Screate_simple(1, &row_elems, NULL);
     const hid_t mem = u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
     int rc = fs < 0 || ms < 0 ? cv_errf(err, "%s:/x: cannot get its dataspace", ds->path) : 0;
+    struct stat st;
+    const int64_t now = stat(ds->path, &st) == 0 ? (int64_t)st.st_size : -1;
+    if (rc == 0 && ds->file_bytes >= 0 && now < ds->file_bytes)
+        rc = cv_errf(err, "%s: truncated during the run (%lld bytes when opened, %lld now): stopped before row %lld",
+                     ds->path, (long long)ds->file_bytes, (long long)now, (long long)(count ? idx[0] : 0));
     for (int64_t r = 0; rc == 0 && r < count; r++) {
         start[0] = (hsize_t)idx[r];
         if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0 ||
