@@ -134,8 +134,11 @@ static void expect_dataset(const float *got, const char *name, int64_t n)
     free(want);
 }
 
+/* CONVOY_FUSE=0: the batchnorm's own output exists (by default the relu after it is applied
+ * by the batchnorm itself and its output is the relu's; the next test checks that path) */
 Test(bn_reference, forward_activations_and_loss)
 {
+    setenv("CONVOY_FUSE", "0", 1);
     cv_model_spec spec;
     cv_net *net = make_net(MODEL("0.99"), &spec);
     cr_assert_eq(spec.layers[1].out.d[0], 9);
@@ -152,6 +155,21 @@ Test(bn_reference, forward_activations_and_loss)
     const double loss = cv_net_loss_w(net, y, NULL, w, NB) / NB, loss_u = cv_net_loss(net, y, NULL, NB) / NB;
     cr_expect_leq(fabs(loss - want), RTOL * want, "weighted loss %.9g, reference %.9g", loss, want);
     cr_expect_leq(fabs(loss_u - want_u), RTOL * want_u, "unweighted loss %.9g, reference %.9g", loss_u, want_u);
+    cv_net_free(net);
+    cv_model_spec_free(&spec);
+}
+
+/* The batchnorm applying the relu after it (the default): the relu's output, everything after
+ * it and the gradients (the next test) as the reference's. */
+Test(bn_reference, fused_batchnorm_relu)
+{
+    cv_model_spec spec;
+    cv_net *net = make_net(MODEL("0.99"), &spec);
+    const float *logits = cv_net_forward(net, x, NB, true, 0, 0, ids);
+    cr_assert_eq(cv_net_layer_output(net, 2), cv_net_layer_output(net, 3), "the relu's output is the batchnorm's");
+    expect_dataset(cv_net_layer_output(net, 3), "/activations/relu", NB * 9 * 3 * CH);
+    expect_dataset(cv_net_layer_output(net, 4), "/activations/gap", NB * CH);
+    expect_dataset(logits, "/activations/logits", NB * K);
     cv_net_free(net);
     cv_model_spec_free(&spec);
 }
@@ -217,6 +235,7 @@ Test(bn_reference, gradients_adam_step_and_inference)
  * statistics, as Keras fine-tunes. */
 Test(bn_reference, batchnorm_is_frozen_in_inference_mode)
 {
+    setenv("CONVOY_FUSE", "0", 1); /* (layer 2's own output) */
     cv_model_spec spec;
     cv_err err = {{0}};
     cr_assert_eq(cv_model_parse(&spec,

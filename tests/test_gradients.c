@@ -618,6 +618,15 @@ Test(grad, batchnorm)
 Test(grad, batchnorm_frozen)
 {
     grad_check_training(CONV_HEAD "batchnorm trainable=false\nconv2d filters=4 kernel=2 activation=tanh\n" CONV_TAIL, 3);
+    grad_check_training(CONV_HEAD "batchnorm trainable=false\nactivation relu\nconv2d filters=4 kernel=2 activation=tanh\n"
+                        CONV_TAIL, 3);
+}
+/* a batchnorm applying the ReLU-family activation layer after it (forward and backward) */
+Test(grad, batchnorm_fused_relu)
+{
+    grad_check_training(CONV_HEAD "conv2d filters=4 kernel=2 activation=linear\nbatchnorm\nactivation leaky_relu alpha=0.1\n"
+                        "conv2d filters=3 kernel=2 activation=tanh\n" CONV_TAIL, 3);
+    grad_check_training(CONV_HEAD "batchnorm\nactivation relu\nconv2d filters=4 kernel=2 activation=tanh\n" CONV_TAIL, 4);
 }
 
 Test(grad, pool_rectangular)

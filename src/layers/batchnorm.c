@@ -33,48 +33,99 @@ static inline __attribute__((always_inline)) void stats_body(double *restrict s,
 }
 CV_ISA_CLONES(bn_stats, (double *s, const float *xb, int64_t HW, int64_t C), stats_body, (s, xb, HW, C))
 
+/* y = a x + shift, then (relu) the ReLU-family activation of the layer fused after it */
 static inline __attribute__((always_inline)) void affine_body(float *restrict y, const float *restrict x, int64_t HW,
                                                               int64_t C, const float *restrict a,
-                                                              const float *restrict shift)
+                                                              const float *restrict shift, const bool relu, float leak)
 {
     for (int64_t i = 0; i < HW; i++)
-        for (int64_t c = 0; c < C; c++) y[i * C + c] = a[c] * x[i * C + c] + shift[c];
+        for (int64_t c = 0; c < C; c++) {
+            const float v = a[c] * x[i * C + c] + shift[c];
+            y[i * C + c] = !relu || v > 0.0f ? v : leak * v;
+        }
 }
-CV_ISA_CLONES(bn_affine, (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift),
-              affine_body, (y, x, HW, C, a, shift))
+static inline __attribute__((always_inline)) void affine_plain(float *y, const float *x, int64_t HW, int64_t C,
+                                                               const float *a, const float *shift, float leak)
+{
+    affine_body(y, x, HW, C, a, shift, false, leak);
+}
+static inline __attribute__((always_inline)) void affine_relu(float *y, const float *x, int64_t HW, int64_t C,
+                                                              const float *a, const float *shift, float leak)
+{
+    affine_body(y, x, HW, C, a, shift, true, leak);
+}
+CV_ISA_CLONES(bn_affine, (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift, float leak),
+              affine_plain, (y, x, HW, C, a, shift, leak))
+CV_ISA_CLONES(bn_affine_relu, (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift,
+                               float leak),
+              affine_relu, (y, x, HW, C, a, shift, leak))
+
+/* the output gradient the batchnorm sees: dy itself, or (a ReLU fused after it, z its output)
+ * the ReLU's derivative applied, as the activation layer's backward would */
+static inline __attribute__((always_inline)) float dy_at(const float *restrict dy, const float *restrict z, int64_t k,
+                                                         const bool relu, float leak)
+{
+    return !relu || z[k] > 0.0f ? dy[k] : leak * dy[k];
+}
 
 /* s[c], s[C + c] = the sums of dy and dy x_hat over one sample's cells */
 static inline __attribute__((always_inline)) void grad_sums_body(double *restrict s, const float *restrict dy,
-                                                                 const float *restrict x, int64_t HW, int64_t C,
-                                                                 const double *restrict mean,
-                                                                 const double *restrict inv)
+                                                                 const float *restrict z, const float *restrict x,
+                                                                 int64_t HW, int64_t C, const double *restrict mean,
+                                                                 const double *restrict inv, const bool relu, float leak)
 {
     for (int64_t c = 0; c < 2 * C; c++) s[c] = 0.0;
     for (int64_t i = 0; i < HW; i++)
         for (int64_t c = 0; c < C; c++) {
-            const double d = dy[i * C + c], xh = ((double)x[i * C + c] - mean[c]) * inv[c];
+            const double d = dy_at(dy, z, i * C + c, relu, leak), xh = ((double)x[i * C + c] - mean[c]) * inv[c];
             s[c] += d;
             s[C + c] += d * xh;
         }
 }
-CV_ISA_CLONES(bn_grad_sums, (double *s, const float *dy, const float *x, int64_t HW, int64_t C, const double *mean,
-                             const double *inv),
-              grad_sums_body, (s, dy, x, HW, C, mean, inv))
+#define GRAD_SUMS(NAME, RELU)                                                                              \
+    static inline __attribute__((always_inline)) void NAME(double *s, const float *dy, const float *z,    \
+                                                           const float *x, int64_t HW, int64_t C,         \
+                                                           const double *mean, const double *inv, float leak) \
+    {                                                                                                      \
+        grad_sums_body(s, dy, z, x, HW, C, mean, inv, RELU, leak);                                         \
+    }
+GRAD_SUMS(grad_sums_plain, false)
+GRAD_SUMS(grad_sums_relu, true)
+CV_ISA_CLONES(bn_grad_sums, (double *s, const float *dy, const float *z, const float *x, int64_t HW, int64_t C,
+                             const double *mean, const double *inv, float leak),
+              grad_sums_plain, (s, dy, z, x, HW, C, mean, inv, leak))
+CV_ISA_CLONES(bn_grad_sums_relu, (double *s, const float *dy, const float *z, const float *x, int64_t HW, int64_t C,
+                                  const double *mean, const double *inv, float leak),
+              grad_sums_relu, (s, dy, z, x, HW, C, mean, inv, leak))
 
 /* dx = g (dy - mean(dy) - x_hat mean(dy x_hat)) */
 static inline __attribute__((always_inline)) void grad_x_body(float *restrict dx, const float *restrict dy,
-                                                              const float *restrict x, int64_t HW, int64_t C,
-                                                              const float *restrict v)
+                                                              const float *restrict z, const float *restrict x,
+                                                              int64_t HW, int64_t C, const float *restrict v,
+                                                              const bool relu, float leak)
 {
     const float *g = v, *mdy = v + C, *mdyx = v + 2 * C, *mu = v + 3 * C, *iv = v + 4 * C;
     for (int64_t i = 0; i < HW; i++)
         for (int64_t c = 0; c < C; c++) {
             const float xh = (x[i * C + c] - mu[c]) * iv[c];
-            dx[i * C + c] = g[c] * (dy[i * C + c] - mdy[c] - xh * mdyx[c]);
+            dx[i * C + c] = g[c] * (dy_at(dy, z, i * C + c, relu, leak) - mdy[c] - xh * mdyx[c]);
         }
 }
-CV_ISA_CLONES(bn_grad_x, (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v),
-              grad_x_body, (dx, dy, x, HW, C, v))
+#define GRAD_X(NAME, RELU)                                                                                 \
+    static inline __attribute__((always_inline)) void NAME(float *dx, const float *dy, const float *z,    \
+                                                           const float *x, int64_t HW, int64_t C,         \
+                                                           const float *v, float leak)                    \
+    {                                                                                                      \
+        grad_x_body(dx, dy, z, x, HW, C, v, RELU, leak);                                                   \
+    }
+GRAD_X(grad_x_plain, false)
+GRAD_X(grad_x_relu, true)
+CV_ISA_CLONES(bn_grad_x, (float *dx, const float *dy, const float *z, const float *x, int64_t HW, int64_t C,
+                          const float *v, float leak),
+              grad_x_plain, (dx, dy, z, x, HW, C, v, leak))
+CV_ISA_CLONES(bn_grad_x_relu, (float *dx, const float *dy, const float *z, const float *x, int64_t HW, int64_t C,
+                               const float *v, float leak),
+              grad_x_relu, (dx, dy, z, x, HW, C, v, leak))
 
 static int64_t bn_channels(const cv_layer_spec *l) { return l->in.d[l->in.rank - 1]; }
 /* the layer's scratch: mean [0, C), 1/sqrt(var + eps) [C, 2C), the values counted [2C], a buffer
@@ -151,10 +202,13 @@ static void affine(cv_layer *l, const float *x, int B, const double *mean, const
         a[c] = (float)s;
         shift[c] = (float)(beta_of(l, c) - mean[c] * s);
     }
-    static bn_affine_fn run;
-    if (!run) run = bn_affine_pick();
+    static bn_affine_fn plain;
+    static bn_affine_relu_fn relu;
+    if (!plain) plain = bn_affine_pick(), relu = bn_affine_relu_pick();
+    const bn_affine_fn run = l->relu_next ? relu : plain;
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) run(l->out + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, a, shift);
+    for (int b = 0; b < B; b++)
+        run(l->out + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, a, shift, l->relu_leak);
 }
 
 static void moving_inverse(const cv_layer *l, double *mean, double *inv)
@@ -210,16 +264,19 @@ static void bn_backward(cv_layer *l, const float *x, float *dx, const float *dou
             for (int64_t i = 0; i < HW; i++)
                 for (int64_t c = 0; c < C; c++) {
                     const size_t at = (size_t)b * l->in_size + i * C + c;
-                    dx[at] = a[c] * dout[at];
+                    dx[at] = a[c] * (!l->relu_next || l->out[at] > 0.0f ? dout[at] : l->relu_leak * dout[at]);
                 }
         return;
     }
     double *part = partials(ws);
-    static bn_grad_sums_fn sums;
-    if (!sums) sums = bn_grad_sums_pick();
+    static bn_grad_sums_fn sums_plain, sums_relu;
+    if (!sums_plain) sums_plain = bn_grad_sums_pick(), sums_relu = bn_grad_sums_relu_pick();
+    const bn_grad_sums_fn sums = l->relu_next ? sums_relu : sums_plain;
+    const float *z = l->out; /* (read only with a fused ReLU: its output) */
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++)
-        sums(part + (size_t)b * 2 * C, dout + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, mean, inv);
+        sums(part + (size_t)b * 2 * C, dout + (size_t)b * l->in_size, z + (size_t)b * l->in_size,
+             x + (size_t)b * l->in_size, HW, C, mean, inv, l->relu_leak);
     /* this rank's share of the parameter gradients first (the gradient sum adds the ranks') */
     combine(l, part, B, HW, false, true, red); /* (a failure is the caller's to report) */
     if (!dx) return;
@@ -232,11 +289,13 @@ static void bn_backward(cv_layer *l, const float *x, float *dx, const float *dou
         mu[c] = (float)mean[c];
         iv[c] = (float)inv[c];
     }
-    static bn_grad_x_fn grad_x;
-    if (!grad_x) grad_x = bn_grad_x_pick();
+    static bn_grad_x_fn gx_plain, gx_relu;
+    if (!gx_plain) gx_plain = bn_grad_x_pick(), gx_relu = bn_grad_x_relu_pick();
+    const bn_grad_x_fn grad_x = l->relu_next ? gx_relu : gx_plain;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++)
-        grad_x(dx + (size_t)b * l->in_size, dout + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, g);
+        grad_x(dx + (size_t)b * l->in_size, dout + (size_t)b * l->in_size, z + (size_t)b * l->in_size,
+               x + (size_t)b * l->in_size, HW, C, g, l->relu_leak);
 }
 
 static int bn_kernel_dims(const cv_layer_spec *l, int64_t d[4])
@@ -301,3 +360,9 @@ const cv_layer_kind_desc cv_kind_batchnorm = {
     .forward = bn_forward,
     .backward = bn_backward,
 };
+
+bool cv_bn_act_layers_fit(const cv_layer *bn, const cv_layer *act)
+{
+    return bn->spec->kind == CV_LAYER_BATCHNORM && (act->kd->flags & CV_KIND_OWN_ACT) && act->act_fused &&
+           !act->act_bwd_by_next && (act->spec->act == CV_ACT_RELU || act->spec->act == CV_ACT_LEAKY_RELU);
+}

@@ -49,6 +49,10 @@ typedef struct cv_layer {
     const cv_leaves *leaves; /* CV_KIND_BATCH: the pass's leaves (--reproducible), or NULL */
     bool folded;             /* a batchnorm folded into the layer before it (cv_net_fold_batchnorm):
                                 its output is its input */
+    bool relu_next;          /* a batchnorm that applies the ReLU-family activation layer after it
+                                (forward: relu(y); backward: the derivative, from its output) */
+    float relu_leak;         /* ... its negative slope */
+    bool fused_into_prev;    /* that activation layer: its output is the batchnorm's, no passes */
     struct cv_layer *partner; /* end: its residual layer (whose output is the block's input and
                                  whose mask buffer takes the shortcut's gradient) */
     void *sum_ctx;
@@ -133,6 +137,10 @@ void cv_conv_pool_layers_forward(const cv_layer *conv, cv_layer *pool, const flo
  *  gradients from the pool's output gradient dout. -1 when out of memory for its buffer (the
  *  caller then runs the two backward passes). */
 int cv_conv_pool_layers_backward(cv_layer *conv, const cv_layer *pool, const float *x, const float *dout, int B);
+
+/** A batchnorm and the activation layer right after it run as one (cv_layer.relu_next): a
+ *  ReLU-family activation the activation layer would apply in its own passes. */
+bool cv_bn_act_layers_fit(const cv_layer *bn, const cv_layer *act);
 
 /** Samples per im2col chunk for a conv layer, given the workspace budget. */
 int cv_conv_chunk(const cv_layer *l, int B);

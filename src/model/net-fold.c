@@ -47,6 +47,10 @@ int cv_net_fold_batchnorm(cv_net *net, cv_err *err)
         p->w = w;
         p->b = b;
         bn->folded = true;
+        if (bn->relu_next) { /* the activation after it takes its own passes again */
+            bn->relu_next = false;
+            net->layers[i + 1].fused_into_prev = false;
+        }
         folded++;
     }
     /* the folded layers' outputs are their inputs: the buffers again */

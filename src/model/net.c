@@ -160,7 +160,8 @@ static int plan_params(cv_net *net, uint64_t seed, cv_err *err)
  * and the trunk's backward copy vanish). */
 bool net_reshapes(const cv_net *net, int i)
 {
-    return i >= 1 && ((net->layers[i].kd->flags & CV_KIND_RESHAPE) || net->layers[i].folded);
+    return i >= 1 && ((net->layers[i].kd->flags & CV_KIND_RESHAPE) || net->layers[i].folded ||
+                      net->layers[i].fused_into_prev);
 }
 
 int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
@@ -278,6 +279,15 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
             l->in_leak = a == CV_ACT_LEAKY_RELU ? prev->spec->alpha : 0.0f;
         }
     }
+    /* a batchnorm and the ReLU-family activation layer after it run as one (not for the output
+     * layer; CONVOY_FUSE=0: apart) */
+    const char *fuse = getenv("CONVOY_FUSE");
+    for (int i = 1; !(fuse && strcmp(fuse, "0") == 0) && i + 2 < net->n; i++) {
+        cv_layer *l = &net->layers[i], *a = &net->layers[i + 1];
+        if (!cv_bn_act_layers_fit(l, a)) continue;
+        l->relu_next = a->fused_into_prev = true;
+        l->relu_leak = a->spec->act == CV_ACT_LEAKY_RELU ? a->spec->alpha : 0.0f;
+    }
     net_plan_tiles(net);
     int64_t scratch = 0;
     for (int i = 1; i < net->n; i++)
@@ -377,6 +387,7 @@ void cv_net_backward_leaves(cv_net *net, const int32_t *labels, const float *tar
     net->leaves.grads = grads;
     for (int i = net->n - 1; i >= lo; i--) {
         cv_layer *l = &net->layers[i];
+        if (l->fused_into_prev) continue; /* the batchnorm below takes its gradient as it is */
         const float *x = i == 1 ? net->input : net->layers[i - 1].out;
         float *dx = i > net->first_trainable ? spare : NULL;
         if (batch_layer(net, i)) { /* its sums are the step's: the whole pass at once, by leaves inside */
@@ -447,7 +458,9 @@ void cv_net_layer_flops(const cv_net *net, int layer, double *fwd, double *bwd)
 void net_forward_layer(cv_net *net, cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx, double *prof)
 {
     const double t0 = prof ? cv_now() : 0.0;
-    if (!l->folded) l->kd->forward(l, x, B, ctx); /* (a folded batchnorm's output is its input) */
+    /* (a folded batchnorm's output is its input, and so is the output of the activation a
+     * batchnorm applies) */
+    if (!l->folded && !l->fused_into_prev) l->kd->forward(l, x, B, ctx);
     const int width = last_dim(l->spec->out);
     if (l->index == net->n - 1 && net->fused) /* the logits of these rows: l->out may be moved to them */
         memcpy(net->logits + (l->out - net->layers[l->index].out), l->out, sizeof(float) * (size_t)B * l->out_size);
@@ -590,6 +603,7 @@ void cv_net_backward_w(cv_net *net, const int32_t *labels, const float *targets,
     int i = net->n - 1;
     for (; i >= lo && i >= stop; i--) {
         cv_layer *l = &net->layers[i];
+        if (l->fused_into_prev) continue; /* the batchnorm below takes its gradient as it is */
         const float *x = i == 1 ? net->input : net->layers[i - 1].out;
         float *dx = i > net->first_trainable ? spare : NULL; /* backward writes all of it */
         net_backward_layer(net, l, x, dx, d, B, &net->ws, net->prof_bwd);
