@@ -86,9 +86,9 @@ M
     grep -qE "^sample 0: class 0 cat, predicted [01] (cat|dog)" out.txt || fail "visualize lacks the named class: $(tail -1 out.txt)"
     expect 1 "notes.txt: not a PNG or JPEG image" -- "$convoy" predict m.h5 imgs/dog/notes.txt
     expect 2 "give one input" -- "$convoy" predict m.h5
-    expect 2 "is one of the inputs" -- "$convoy" predict m.h5 --data one.h5 --out one.h5
-    expect 2 "is one of the inputs" -- "$convoy" predict m.h5 imgs/cat/a_rgb.png --out ./m.h5
-    expect 2 "is one of the inputs" -- "$convoy" predict m.h5 imgs/cat/a_rgb.png --out ./imgs/cat/../cat/a_rgb.png
+    expect 2 "--out one.h5 is also the --data file" -- "$convoy" predict m.h5 --data one.h5 --out one.h5
+    expect 2 "--out ./m.h5 is also the CHECKPOINT file" -- "$convoy" predict m.h5 imgs/cat/a_rgb.png --out ./m.h5
+    expect 2 "is also the IMAGE file" -- "$convoy" predict m.h5 imgs/cat/a_rgb.png --out ./imgs/cat/../cat/a_rgb.png
     "$convoy" predict m.h5 imgs/cat/a_rgb.png --out sub/none.csv 2>err.txt && fail "predict into a missing folder"
     grep -q "sub/none.csv: cannot create (No such file or directory)" err.txt || fail "predict --out error: $(cat err.txt)"
     expect 2 "more than 134217728 pixels" -- "$convoy" convert images imgs --out big.h5 --size 11600,11600

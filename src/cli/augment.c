@@ -43,6 +43,10 @@ int cmd_augment(const cv_dist *d, int argc, char **argv)
     if (cli_int("--count", count, 1, 10000000, &n) || (seed && cli_int("--seed", seed, 0, 0x7fffffffL, &s)))
         return CLI_BAD_INPUT;
     if (d->rank != 0) return CLI_OK; /* one writer */
+    char sheet_path[4200]; /* the one file name known before writing; the images' names hold a hash */
+    snprintf(sheet_path, sizeof sheet_path, "%s/%s_contact_sheet.png", dir, prefix);
+    const cv_path_role outs[] = {{"--save-to-dir's", sheet_path}}, ins[] = {{"--data", data}, {"--config", config}};
+    if ((rc = cli_check_outputs(d, CLI_ROLES(outs), CLI_ROLES(ins)))) return rc;
 
     cv_model_spec spec;
     cv_dataset ds = {0};

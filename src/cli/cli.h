@@ -14,6 +14,7 @@
 
 #include "convoy/data.h"
 #include "convoy/dist.h"
+#include "convoy/files.h"
 #include "convoy/train.h"
 #include "convoy/model.h"
 
@@ -66,6 +67,12 @@ int cli_usage_fail(const cv_dist *d, const char *fmt, ...) __attribute__((format
 extern bool cli_usage_error;
 /** The world a usage error with no dist given prints for (rank 0 only); NULL between commands. */
 void cli_fail_world(const cv_dist *d);
+
+/** Every command that writes calls this before it writes anything: an output that is one of
+ *  the inputs (same file, any name) or another output is a usage error with cv_check_outputs's
+ *  message. Returns CLI_OK or CLI_USAGE. */
+int cli_check_outputs(const cv_dist *d, const cv_path_role *outs, int nout, const cv_path_role *ins, int nin);
+#define CLI_ROLES(a) (a), NFLAGS(a)
 
 /** Checked number parsing for flag values: prints "convoy: --epochs: bad number 'x'" (a usage
  *  error). */

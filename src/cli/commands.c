@@ -11,6 +11,7 @@
 #include "convoy/checkpoint.h"
 #include "convoy/confusion.h"
 #include "convoy/data.h"
+#include "convoy/files.h"
 #include "convoy/imageset.h"
 #include "convoy/model.h"
 #include "convoy/timer.h"
@@ -199,6 +200,14 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
     if (rc == 0 && ckpt_every && !ckpt) rc = cli_usage_fail(d, "train: --checkpoint-every needs --checkpoint F.h5");
     if (rc == 0 && t.quiet && verbose) rc = cli_usage_fail(d, "train: use either --quiet or --verbose, not both");
     if (rc == 0 && resume && init_from) rc = cli_usage_fail(d, "train: use either --resume or --init-from, not both");
+    if (rc == 0) { /* never write over an input; --checkpoint may be --resume's file (a run continued in place) */
+        const cv_path_role outs[] = {{"--checkpoint", ckpt}, {"--log", log}, {"--plot", plot}};
+        const cv_path_role ins[] = {{"MODEL", pos[0]}, {"--data", t.data}, {"--val", t.val}, {"--init-from", init_from},
+                                    {"base checkpoint=", spec.base.upto ? spec.base.checkpoint : NULL}};
+        const cv_path_role resumed[] = {{"--resume", resume}};
+        rc = cli_check_outputs(d, CLI_ROLES(outs), CLI_ROLES(ins));
+        if (rc == 0) rc = cli_check_outputs(d, outs + 1, 2, CLI_ROLES(resumed));
+    }
     if (rc == 0) {
         o.checkpoint = ckpt;
         o.resume = resume;
@@ -262,6 +271,8 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (!data) return cli_usage_fail(d, "eval: --data F.h5 is required");
     if (cli_threads(threads)) return CLI_BAD_INPUT;
+    const cv_path_role outs[] = {{"--confusion-svg", confusion_svg}}, ins[] = {{"CHECKPOINT", pos[0]}, {"--data", data}};
+    if ((rc = cli_check_outputs(d, CLI_ROLES(outs), CLI_ROLES(ins)))) return rc;
     loaded l;
     int K;
     cv_err err;
@@ -294,6 +305,8 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
 
 static bool is_hdf5(const char *path)
 {
+    cv_err err;
+    if (cv_require_regular(path, &err)) return false; /* the model-file read says why */
     FILE *f = fopen(path, "rb");
     unsigned char sig[8] = {0};
     bool yes = f && fread(sig, 1, 8, f) == 8 && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0;
@@ -448,6 +461,13 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (!out) return cli_usage_fail(d, "convert: --out is required");
+    { /* never write over an input: idx's IMAGES and LABELS, csv's FILE; images' two outputs */
+        const bool two = strcmp(pos[0], "idx") == 0 || strcmp(pos[0], "csv") == 0;
+        const cv_path_role outs[] = {{"--out", out}, {"--val-out", val_out}};
+        const cv_path_role ins[] = {{strcmp(pos[0], "csv") == 0 ? "CSV" : "IMAGES", two && npos > 1 ? pos[1] : NULL},
+                                    {"LABELS", two && npos > 2 ? pos[2] : NULL}};
+        if ((rc = cli_check_outputs(d, CLI_ROLES(outs), CLI_ROLES(ins)))) return rc;
+    }
     if (strcmp(pos[0], "images") == 0) { /* collective: the ranks decode disjoint files */
         if (npos != 2) return cli_usage_fail(d, "convert images: needs one folder (DIR/CLASS/IMAGE files)");
         return convert_images(d, pos[1], out, size, channels, val_split, val_out, seed, skip_bad, draft);

@@ -38,3 +38,9 @@ int cli_usage_fail(const cv_dist *d, const char *fmt, ...)
     cli_usage_error = true;
     return CLI_USAGE;
 }
+
+int cli_check_outputs(const cv_dist *d, const cv_path_role *outs, int nout, const cv_path_role *ins, int nin)
+{
+    cv_err err;
+    return cv_check_outputs(outs, nout, ins, nin, &err) ? cli_usage_fail(d, "%s", err.msg) : CLI_OK;
+}

@@ -25,6 +25,9 @@ int cmd_plot(const cv_dist *d, int argc, char **argv)
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (!out) return cli_usage_fail(d, "plot: --out F.svg is required");
     if (d->rank != 0) return CLI_OK;
+    cv_path_role outs[] = {{"--out", out}}, ins[MAX_FILES];
+    for (int i = 0; i < npos; i++) ins[i] = (cv_path_role){"HISTORY.csv", pos[i]};
+    if ((rc = cli_check_outputs(d, CLI_ROLES(outs), ins, npos))) return rc;
 
     char names[MAX_FILES][128];
     const char *label[MAX_FILES];

@@ -114,14 +114,6 @@ static void write_csv(FILE *f, const float *pred, int64_t n, int K, int top_k, c
     free(taken);
 }
 
-/* whether a and b name one existing file (by device and inode, whatever the spelling) */
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (!a || !b) return false;
-    return strcmp(a, b) == 0 || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
-}
-
 static bool ends_with(const char *s, const char *tail)
 {
     const size_t n = strlen(s), t = strlen(tail);
@@ -177,9 +169,15 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
         files.path = (const char *const *)files.found;
     }
     if (rc == 0 && images && files.n == 0) rc = cli_fail(d, "%s: no .png, .jpg or .jpeg images in it", images);
-    for (int64_t i = -2; rc == 0 && out && i < files.n; i++) /* never write over an input (same file, any name) */
-        if (same_file(out, i == -2 ? pos[0] : i == -1 ? data : files.path[i]))
-            rc = cli_usage_fail(d, "predict: --out %s is one of the inputs", out);
+    cv_path_role *ins = rc == 0 && out ? cv_malloc(sizeof *ins * (size_t)(files.n + 2), "paths", &err) : NULL;
+    if (rc == 0 && out && !ins) rc = cli_fail(d, "%s", err.msg);
+    if (ins) { /* never write over an input (same file, any name) */
+        const cv_path_role outs[] = {{"--out", out}};
+        ins[0] = (cv_path_role){"CHECKPOINT", pos[0]}, ins[1] = (cv_path_role){"--data", data};
+        for (int64_t i = 0; i < files.n; i++) ins[i + 2] = (cv_path_role){"IMAGE", files.path[i]};
+        rc = cli_check_outputs(d, CLI_ROLES(outs), ins, (int)(files.n + 2));
+        free(ins);
+    }
     if (rc == 0 && (data ? cv_dataset_load_inputs(&ds, data, &err) || cv_check_data(spec, &ds, &err)
                          : images_dataset(&files, spec, &info, &ds, &err)))
         rc = cli_fail(d, "%s", err.msg);

@@ -62,6 +62,12 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
                       .tuner = strcmp(tuner, "hyperband") == 0 ? CV_TUNER_HYPERBAND : CV_TUNER_RANDOM,
                       .adjust = adjust_trial, .adjust_ctx = &t};
     if ((rc = cli_train_flags_opts(d, "tune", &t, &o.train))) return rc;
+    char best[4200], table[4200]; /* what the search writes in D: never an input */
+    snprintf(best, sizeof best, "%s/best.model", dir);
+    snprintf(table, sizeof table, "%s/trials.h5", dir);
+    const cv_path_role outs[] = {{"--dir's", best}, {"--dir's", table}};
+    const cv_path_role ins[] = {{"MODEL", pos[0]}, {"--data", t.data}, {"--val", t.val}};
+    if ((rc = cli_check_outputs(d, CLI_ROLES(outs), CLI_ROLES(ins)))) return rc;
 
     cv_model_spec space;
     if (cv_model_load(&space, pos[0], &err)) return cli_fail(d, "%s", err.msg);

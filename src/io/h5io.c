@@ -57,6 +57,7 @@ hid_t cv_h5_open_read(const char *path, cv_err *err)
         return cv_errf(err, "%s: cannot open (%s)", path, strerror(errno));
     }
     if (S_ISDIR(st.st_mode)) return cv_errf(err, "%s: is a directory, not an HDF5 file", path);
+    if (!S_ISREG(st.st_mode)) return cv_errf(err, "%s: not a regular file", path); /* a FIFO would block */
     /* Probe readability ourselves: HDF5 would report a permission problem as "not HDF5". */
     FILE *probe = fopen(path, "rb");
     if (!probe) return cv_errf(err, "%s: cannot open (%s)", path, strerror(errno));
@@ -76,11 +77,22 @@ hid_t cv_h5_open_read(const char *path, cv_err *err)
     return cv_errf(err, "%s: corrupt HDF5 file (cannot open)", path);
 }
 
+/* Whether the directory path's file would go in exists (ENOENT may also come from a
+ * filesystem such as /proc that refuses new files). */
+static bool parent_exists(const char *path)
+{
+    char dir[4096] = ".";
+    const char *slash = strrchr(path, '/');
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) + (slash == path), path);
+    struct stat st;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* Names the reason a file cannot be created in the words a user can act on. */
-static const char *create_reason(int e)
+static const char *create_reason(const char *path, int e)
 {
     switch (e) {
-    case ENOENT: return "directory does not exist";
+    case ENOENT: return parent_exists(path) ? strerror(e) : "directory does not exist";
     case ENOTDIR: return "a component of the path is not a directory";
     case EACCES: case EPERM: case EROFS: return "directory not writable";
     case ENOSPC: case EDQUOT: return "disk full";
@@ -105,13 +117,13 @@ static hid_t create_tmp(const char *path, char *tmp, size_t tmpsize, bool on_dis
     if (fd < 0) {
         int e = errno;
         tmp[0] = '\0';
-        return cv_errf(err, "%s: cannot create (%s)", path, create_reason(e));
+        return cv_errf(err, "%s: cannot create (%s)", path, create_reason(path, e));
     }
     close(fd);
     if (unlink(tmp) != 0) {
         int e = errno;
         tmp[0] = '\0';
-        return cv_errf(err, "%s: cannot create (%s)", path, create_reason(e));
+        return cv_errf(err, "%s: cannot create (%s)", path, create_reason(path, e));
     }
     /* The file is built in memory (core driver, no backing store) and written out by
      * cv_h5_commit with plain write(2): a full disk or a file-size limit then fails in our own

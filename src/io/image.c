@@ -1,6 +1,7 @@
 /* Images in memory (convoy/image.h) and reading a file by what it holds (its first bytes, not its
  * name): PNG or JPEG. */
 #include "convoy/image.h"
+#include "convoy/files.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ cv_image_format cv_image_sniff(const unsigned char *b, size_t n)
 int cv_image_read(const char *path, cv_image *img, int min_w, int min_h, cv_err *err)
 {
     memset(img, 0, sizeof *img);
+    if (cv_require_regular(path, err)) return -1; /* a FIFO would block the open */
     FILE *f = fopen(path, "rb");
     if (!f) return cv_errf(err, "%s: cannot open (%s)", path, strerror(errno));
     unsigned char head[8];

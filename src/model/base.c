@@ -101,8 +101,8 @@ char *cv_model_saved_text(const cv_model_spec *spec, cv_err *err)
     }
     int line = 1;
     for (const char *p = text; *p; line++) {
-        const char *eol = strchr(p, '\n');
-        const size_t len = eol ? (size_t)(eol - p + 1) : strlen(p);
+        const char *eol = p + strcspn(p, "\r\n"); /* LF, CRLF or a lone CR, as the parser counts lines */
+        const size_t len = (size_t)(eol - p) + (eol[0] == '\r' && eol[1] == '\n' ? 2 : eol[0] ? 1 : 0);
         if (line == b->line) {
             fprintf(f, "# base checkpoint=%s upto=%d, written out with its trainable flags:\n",
                     b->checkpoint, b->upto);

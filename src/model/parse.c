@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "convoy/files.h"
 #include "model/parse-impl.h"
+
+#define UTF8_BOM "\xef\xbb\xbf"
 
 /* ---- applying statements ------------------------------------------------------------------- */
 
@@ -378,10 +381,12 @@ static int parse_lines(parser *P, char *buf)
     stmt st = {0};
     bool open = false;
     int line = 1;
+    if (strncmp(buf, UTF8_BOM, 3) == 0) buf += 3; /* an editor's byte-order mark is not part of `input` */
     for (char *p = buf; *p; line++) {
-        char *eol = strchr(p, '\n');
-        if (eol) *eol = '\0';
-        char *next = eol ? eol + 1 : p + strlen(p);
+        /* a line ends at LF, CRLF or a lone CR (old Mac files) */
+        char *eol = p + strcspn(p, "\r\n");
+        char *next = *eol == '\0' ? eol : eol + (eol[0] == '\r' && eol[1] == '\n' ? 2 : 1);
+        *eol = '\0';
         char *hash = strchr(p, '#');
         if (hash) *hash = '\0';
 
@@ -552,10 +557,10 @@ int cv_model_parse_with(cv_model_spec *spec, const char *text, const char *file,
 static bool first_word_is(const char *text, const char *word)
 {
     const size_t n = strlen(word);
-    for (const char *p = text; *p;) {
+    for (const char *p = strncmp(text, UTF8_BOM, 3) == 0 ? text + 3 : text; *p;) {
         p += strspn(p, " \t\r\n\v\f");
         if (*p == '#') {
-            p += strcspn(p, "\n");
+            p += strcspn(p, "\r\n");
             continue;
         }
         return strncmp(p, word, n) == 0 && (p[n] == '\0' || strchr(" \t\r\n\v\f#", p[n]));
@@ -567,29 +572,11 @@ static int load_text(cv_model_spec *spec, const char *path, bool augment_file, c
                      cv_err *err)
 {
     memset(spec, 0, sizeof *spec);
-    FILE *f = fopen(path, "rb");
-    if (!f) return cv_errf(err, "%s: cannot read: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = cv_malloc(cap, "model file", err);
-    int rc = buf ? 0 : -1;
-    while (rc == 0) {
-        errno = 0;
-        n += fread(buf + n, 1, cap - 1 - n, f);
-        if (ferror(f)) {
-            rc = cv_errf(err, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
-        } else if (n < cap - 1) {
-            break; /* end of file */
-        } else {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger)
-                rc = cv_errf(err, "%s: out of memory reading it (%zu bytes so far)", path, n);
-            else
-                buf = bigger, cap *= 2;
-        }
-    }
-    fclose(f);
+    char *buf;
+    size_t n;
+    int rc = cv_read_text_file(path, CV_TEXT_FILE_MAX, augment_file ? "model or augment file" : "model file", &buf, &n,
+                               err);
     if (rc == 0) {
-        buf[n] = '\0';
         rc = memchr(buf, '\0', n)
                  ? cv_errf(err, "%s: cannot read: not a text file (it contains NUL bytes)", path)
                  : parse_text(spec, buf, path, augment_file && first_word_is(buf, "augment"), rd, err);

@@ -1,6 +1,7 @@
 /* Training history rows: the columns train's --log writes, kept in memory for --plot, and a
  * strict reader of such CSV files for `convoy plot`. */
 #include "convoy/history.h"
+#include "convoy/files.h"
 
 #include <errno.h>
 #include <math.h>
@@ -102,6 +103,7 @@ int cv_history_read_csv(cv_history *h, const char *path, cv_err *err)
 {
     memset(h, 0, sizeof *h);
     snprintf(h->source, sizeof h->source, "%s", path);
+    if (cv_require_regular(path, err)) return -1; /* a FIFO would block the open */
     FILE *f = fopen(path, "r");
     if (!f) return cv_errf(err, "%s: cannot open (%s)", path, strerror(errno));
     char line[4096], *fields[CV_HISTORY_MAX_COLS + 1];

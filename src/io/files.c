@@ -1,0 +1,75 @@
+/* Paths as files: identity, output/input overlaps, regular-file checks, bounded text reads. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "convoy/files.h"
+
+bool cv_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int cv_check_outputs(const cv_path_role *outs, int nout, const cv_path_role *ins, int nin, cv_err *err)
+{
+    for (int o = 0; o < nout; o++) {
+        if (!outs[o].path) continue;
+        for (int i = 0; i < nin; i++)
+            if (cv_same_file(outs[o].path, ins[i].path))
+                return cv_errf(err, "%s %s is also the %s file; choose another path", outs[o].flag, outs[o].path,
+                               ins[i].flag);
+        for (int p = 0; p < o; p++)
+            if (outs[p].path && (strcmp(outs[o].path, outs[p].path) == 0 || cv_same_file(outs[o].path, outs[p].path)))
+                return cv_errf(err, "%s %s is also the %s file; choose another path", outs[o].flag, outs[o].path,
+                               outs[p].flag);
+    }
+    return 0;
+}
+
+int cv_require_regular(const char *path, cv_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return cv_errf(err, "%s: not a regular file%s", path, S_ISDIR(st.st_mode) ? " (a directory)" : "");
+    return 0;
+}
+
+int cv_read_text_file(const char *path, size_t max, const char *what, char **text, size_t *n, cv_err *err)
+{
+    *text = NULL, *n = 0;
+    /* O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer */
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return cv_errf(err, "%s: cannot read: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = cv_errf(err, "%s: cannot read: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = cv_errf(err, "%s: not a regular file%s", path, S_ISDIR(st.st_mode) ? " (a directory)" : "");
+    else if ((uint64_t)st.st_size > max)
+        rc = cv_errf(err, "%s: %lld bytes, more than the %zu MB a %s may have", path, (long long)st.st_size, max >> 20,
+                     what);
+    char *buf = rc ? NULL : cv_malloc((size_t)st.st_size + 1, what, err);
+    if (!rc && !buf) rc = -1;
+    size_t got = 0;
+    while (rc == 0) { /* the size read at the start bounds the read: a file still growing is cut there */
+        const ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0)
+            rc = cv_errf(err, "%s: cannot read: %s", path, strerror(errno)); /* EINTR too: a signal stops it */
+        else if (r == 0 || (got += (size_t)r) == (size_t)st.st_size)
+            break;
+    }
+    close(fd);
+    if (rc) {
+        free(buf);
+        return -1;
+    }
+    buf[got] = '\0';
+    *text = buf, *n = got;
+    return 0;
+}

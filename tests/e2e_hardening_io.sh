@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Issue 23, inputs and outputs: an output that is also an input (any name: a symlink, ./, a hard
+# link) is refused before anything is written, the input left byte for byte; FIFOs and devices
+# are refused where a regular file is read (never a hang: every command runs under `timeout 10`,
+# exit 124 fails the case); model files have a size limit; a byte-order mark and CR line ends
+# parse; a file that cannot be created says why. One "case:" comment per named bad input.
+#   usage: e2e_hardening_io.sh CONVOY SCRATCH_DIR SOURCE_DIR
+set -uo pipefail
+convoy=$1 dir=$2 src=$3
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+source "$src/tests/e2e-lib.sh"
+cv() { timeout 10 "$convoy" "$@"; }
+awk 'BEGIN { srand(5); print "a,b,c,d,label"; for (i = 0; i < 120; i++) { a = rand(); b = rand();
+  printf "%.4f,%.4f,%.4f,%.4f,%d\n", a, b, rand(), rand(), (a > b ? 1 : 0) } }' > d.csv
+cv convert csv d.csv --label label --out d.h5 >/dev/null || fail "convert"
+cp d.h5 v.h5
+printf 'input shape=4\ndense units=2 activation=softmax\ncompile loss=sparse_categorical_crossentropy metrics=accuracy\nfit epochs=1 batch_size=16\n' > m.model
+cv train m.model --data d.h5 --quiet --checkpoint c.h5 --log h.csv || fail "train"
+ln -sf d.h5 link.h5
+ln -f v.h5 hard.h5
+mkfifo fifo.h5 fifo.model fifo.csv
+echo "augment horizontal_flip=true" > aug.txt
+sums() { md5sum d.h5 v.h5 m.model c.h5 d.csv h.csv; }
+sums > before.md5
+# unchanged: after every refusal the inputs are as they were and no output or temporary file appeared
+unchanged() { sums | cmp -s - before.md5 || fail "$1: an input changed"; ls | grep -q "\.tmp\." && fail "$1: a temporary file was left"; }
+
+# -- 1. an output that is an input
+# case: train --checkpoint is --data through a symlink
+expect 2 "^convoy: --checkpoint link.h5 is also the --data file; choose another path$" -- cv train m.model --data d.h5 --checkpoint link.h5
+unchanged "checkpoint=data"
+# case: train --checkpoint is --val through a hard link
+expect 2 "--checkpoint hard.h5 is also the --val file" -- cv train m.model --data d.h5 --val v.h5 --checkpoint hard.h5
+# case: train --checkpoint is the model file
+expect 2 "--checkpoint ./m.model is also the MODEL file" -- cv train m.model --data d.h5 --checkpoint ./m.model
+# case: train --log is the --val file
+expect 2 "--log v.h5 is also the --val file" -- cv train m.model --data d.h5 --val v.h5 --log v.h5
+# case: train --plot is the --val file
+expect 2 "--plot ./v.h5 is also the --val file" -- cv train m.model --data d.h5 --val v.h5 --plot ./v.h5
+# case: train --log is the model file
+expect 2 "--log m.model is also the MODEL file" -- cv train m.model --data d.h5 --log m.model
+# case: train --plot is the --data file
+expect 2 "--plot link.h5 is also the --data file" -- cv train m.model --data d.h5 --plot link.h5
+# case: train --log and --plot one new file
+expect 2 "--plot same.out is also the --log file" -- cv train m.model --data d.h5 --log same.out --plot same.out
+# case: train --checkpoint and --log one file
+expect 2 "--log c2.h5 is also the --checkpoint file" -- cv train m.model --data d.h5 --checkpoint c2.h5 --log c2.h5
+# case: train --log is the --resume checkpoint
+expect 2 "--log c.h5 is also the --resume file" -- cv train m.model --data d.h5 --resume c.h5 --log c.h5
+# case: train --checkpoint is the --init-from checkpoint (its weights would be lost)
+expect 2 "--checkpoint c.h5 is also the --init-from file" -- cv train m.model --data d.h5 --init-from c.h5 --checkpoint c.h5
+# case: train --checkpoint is the model file's base checkpoint
+printf 'base checkpoint=c.h5 upto=1 trainable=false\ndense units=2 activation=softmax\ncompile loss=sparse_categorical_crossentropy\n' > base.model
+expect 2 "--checkpoint c.h5 is also the base checkpoint= file" -- cv train base.model --data d.h5 --checkpoint c.h5
+unchanged "train overlaps"
+# still allowed: --resume F --checkpoint F continues a run in place
+cv train m.model --data d.h5 --quiet --checkpoint r.h5 && cv train m.model --data d.h5 --quiet --epochs 2 --resume r.h5 --checkpoint r.h5 ||
+    fail "--resume F --checkpoint F is a run continued in place"
+# case: predict --out is the --data file
+expect 2 "--out ./d.h5 is also the --data file" -- cv predict c.h5 --data d.h5 --out ./d.h5
+# case: predict --out is the checkpoint through a symlink
+ln -sf c.h5 clink.h5
+expect 2 "--out clink.h5 is also the CHECKPOINT file" -- cv predict c.h5 --data d.h5 --out clink.h5
+# case: eval --confusion-svg is the --data file
+expect 2 "--confusion-svg link.h5 is also the --data file" -- cv eval c.h5 --data d.h5 --confusion-svg link.h5
+# case: convert csv --out is its source
+expect 2 "--out ./d.csv is also the CSV file" -- cv convert csv d.csv --label label --out ./d.csv
+# case: convert idx --out is its LABELS file
+expect 2 "--out d.csv is also the LABELS file" -- cv convert idx m.model d.csv --out d.csv
+# case: convert images --out and --val-out one file
+expect 2 "--val-out t.h5 is also the --out file" -- cv convert images imgs --out t.h5 --val-split 0.5 --val-out t.h5
+# case: plot --out is one of the histories
+expect 2 "--out ./h.csv is also the HISTORY.csv file" -- cv plot h.csv --out ./h.csv
+# case: tune --dir whose best.model is the search model
+mkdir -p T && cp m.model T/best.model
+expect 2 "T/best.model is also the MODEL file" -- cv tune T/best.model --data d.h5 --max-trials 1 --dir T
+# case: tune --dir whose trials.h5 is the --data file
+cp d.h5 T/trials.h5
+expect 2 "T/trials.h5 is also the --data file" -- cv tune m.model --data T/trials.h5 --max-trials 1 --dir T
+# case: augment's contact sheet is its --config file
+mkdir -p A && cp m.model A/aug_contact_sheet.png
+expect 2 "A/aug_contact_sheet.png is also the --config file" -- cv augment --data d.h5 --config A/aug_contact_sheet.png --count 1 --save-to-dir A
+cmp -s m.model A/aug_contact_sheet.png || fail "augment wrote over its --config"
+unchanged "other overlaps"
+
+# -- 2. unbounded reads: devices, FIFOs and oversized text files
+# case: a model file that is /dev/zero
+expect 1 "^convoy: /dev/zero: not a regular file$" -- cv train /dev/zero --data d.h5
+# case: a model file that is /dev/urandom (summary)
+expect 1 "^convoy: /dev/urandom: not a regular file$" -- cv summary /dev/urandom
+# case: an augment file that is /dev/zero
+expect 1 "^convoy: /dev/zero: not a regular file$" -- cv augment --data d.h5 --config /dev/zero --count 1 --save-to-dir A
+# case: a model file that is a FIFO
+expect 1 "fifo.model: not a regular file" -- cv train fifo.model --data d.h5
+# case: a model file over 16 MB
+truncate -s 17M big.model
+expect 1 "big.model: 17825792 bytes, more than the 16 MB a model file may have" -- cv summary big.model
+# case: tune's model file is /dev/zero
+expect 1 "/dev/zero: not a regular file" -- cv tune /dev/zero --data d.h5 --max-trials 1 --dir T2
+
+# -- 3. FIFOs where HDF5 files are read: refused before the open (which would wait forever)
+# case: train --data FIFO
+expect 1 "fifo.h5: not a regular file" -- cv train m.model --data fifo.h5
+# case: train --val FIFO
+expect 1 "fifo.h5: not a regular file" -- cv train m.model --data d.h5 --val fifo.h5
+# case: train --stream --data FIFO
+expect 1 "fifo.h5: not a regular file" -- cv train m.model --data fifo.h5 --stream
+# case: train --init-from FIFO
+expect 1 "fifo.h5: not a regular file" -- cv train m.model --data d.h5 --init-from fifo.h5
+# case: train --resume FIFO
+expect 1 "fifo.h5: not a regular file" -- cv train m.model --data d.h5 --resume fifo.h5
+# case: a base checkpoint that is a FIFO
+printf 'base checkpoint=fifo.h5 upto=1\ndense units=2 activation=softmax\ncompile loss=sparse_categorical_crossentropy\n' > fbase.model
+expect 1 "fifo.h5:? (is )?not a regular file" -- cv train fbase.model --data d.h5
+# case: eval's checkpoint is a FIFO
+expect 1 "fifo.h5: not a regular file" -- cv eval fifo.h5 --data d.h5
+# case: eval --data FIFO
+expect 1 "fifo.h5: not a regular file" -- cv eval c.h5 --data fifo.h5
+# case: predict --data FIFO
+expect 1 "fifo.h5: not a regular file" -- cv predict c.h5 --data fifo.h5
+# case: summary of a FIFO
+expect 1 "fifo.h5: not a regular file" -- cv summary fifo.h5
+# case: convert csv from a FIFO
+expect 1 "fifo.csv: not a regular file" -- cv convert csv fifo.csv --label label --out x.h5
+# case: convert idx from a FIFO
+expect 1 "fifo.csv: not a regular file" -- cv convert idx fifo.csv d.csv --out x.h5
+# case: plot a FIFO history
+expect 1 "fifo.csv: not a regular file" -- cv plot fifo.csv --out x.svg
+# case: augment --data FIFO
+expect 1 "fifo.h5: not a regular file" -- cv augment --data fifo.h5 --config aug.txt --count 1 --save-to-dir A
+[[ -e x.h5 || -e x.svg ]] && fail "a refused input left an output"
+
+# -- 4. misleading messages
+# case: a UTF-8 byte-order mark before `input`
+printf '\xef\xbb\xbf' > bom.model && cat m.model >> bom.model
+cv train bom.model --data d.h5 --quiet --checkpoint bom.h5 2>err.txt || fail "a model file with a byte-order mark: $(cat err.txt)"
+# case: CR-only line ends
+tr '\n' '\r' < m.model > cr.model
+cv summary cr.model > out.txt 2>err.txt && grep -q "Total params: 10" out.txt || fail "CR-only model: $(cat err.txt)"
+# case: CRLF line ends (as before)
+sed 's/$/\r/' m.model > crlf.model
+cv summary crlf.model >/dev/null || fail "CRLF model"
+# case: a checkpoint under /proc: errno's words, not "directory does not exist"
+expect 1 "^convoy: /proc/convoy-e2e.h5: cannot create \(No such file or directory\)$" -- cv train m.model --data d.h5 --quiet --checkpoint /proc/convoy-e2e.h5
+# case: a checkpoint in a directory that does not exist still says so
+expect 1 "no/dir/c.h5: cannot create \(directory does not exist\)" -- cv train m.model --data d.h5 --quiet --checkpoint no/dir/c.h5
+unchanged "the end"
+exit $((fails > 0))
