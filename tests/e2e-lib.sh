@@ -22,3 +22,14 @@ same() { h5diff -q "$1" "$2" /layers /layers && h5diff -q "$1" "$2" /optimizer /
 
 # fmnist_cnn "FIT LINE" > F.model: launch/models/fmnist-cnn.model with another fit line
 fmnist_cnn() { grep -v '^#' "$src/launch/models/fmnist-cnn.model" | grep -v '^fit' | grep .; echo "$1"; }
+
+# near TOL A.h5 B.h5 PATH [PATH_B]: the datasets at or below PATH (in A; PATH_B in B) equal within
+# TOL (h5diff -d), their crc32c attributes left out: a checksum differs with any bit of its tensor
+# (docs/hdf5.md), so only exact comparisons (`same`) keep it
+near() {
+    local tol=$1 a=$2 b=$3 p=$4 q=${5:-$4} ex=()
+    while read -r kind path; do
+        [[ $kind == dataset && ( $path == "$p" || $path == "$p"/* ) ]] && ex+=(--exclude-attribute "$path")
+    done < <(h5dump -n "$a")
+    h5diff -q -d "$tol" "${ex[@]}" "$a" "$b" "$p" "$q"
+}

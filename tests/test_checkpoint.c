@@ -6,6 +6,7 @@
 
 #include "convoy/checkpoint.h"
 #include "convoy/model.h"
+#include "netcheck.h"
 
 #define TMP CONVOY_TEST_TMP "/ckpt-"
 
@@ -13,15 +14,6 @@ static const char *small = "input shape=6\n"
                            "dense units=5 activation=relu\n"
                            "dense units=3 activation=softmax\n"
                            "compile optimizer=adam loss=sparse_categorical_crossentropy\n";
-
-static cv_net *make_net(const char *text, cv_model_spec *spec)
-{
-    cv_err err;
-    cr_assert_eq(cv_model_parse(spec, text, "m.model", &err), 0, "%s", err.msg);
-    cv_net *net = cv_net_create(spec, 4, 1, &err);
-    cr_assert(net, "%s", err.msg);
-    return net;
-}
 
 static void save(cv_net *net, const cv_model_spec *spec, const char *path)
 {

@@ -4,7 +4,9 @@
  *
  * HDF5 checkpoints (layout in README "Checkpoint file"): the model file text, every layer's
  * kernel and bias in Keras layouts, the input normaliser, and the optimizer's state, written
- * atomically so a crash during a save never damages the previous file. */
+ * atomically so a crash during a save never damages the previous file. Every float tensor
+ * carries its CRC32C (attribute crc32c), verified on load when present; loads refuse NaN/Inf
+ * tensors and, on resume, /train and root attributes out of range (docs/hdf5.md). */
 #ifndef CONVOY_CHECKPOINT_H
 #define CONVOY_CHECKPOINT_H
 
@@ -42,7 +44,8 @@ int cv_checkpoint_save_state(const char *path, cv_net *net, const cv_normalizer 
                              const cv_train_state *st, cv_err *err);
 
 /** Continues a run: checks that the checkpoint's model has the same architecture as net's
- *  (naming the first differing layer) and the same optimizer, then loads weights, optimizer
+ *  (kinds, shapes and every key that changes the arithmetic, naming the first difference) and
+ *  the same optimizer, that its position and callback state are in range, then loads weights, optimizer
  *  state and t, the normaliser and the training state. best (n floats, may be NULL) receives
  *  the best-weights snapshot when the checkpoint has one (*has_best set). */
 int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normalizer *nz,

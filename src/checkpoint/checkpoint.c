@@ -4,6 +4,9 @@
  * with the hyper-parameters as attributes and the state as s1/s2. */
 #include "convoy/checkpoint.h"
 
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +72,8 @@ static int save_optimizer(hid_t f, const cv_optim *o, const char *path, cv_err *
         rc = cv_h5_attr_write_f64(g, hp[i].name, hp[i].v, path, err);
     if (rc == 0) rc = cv_h5_attr_write_i64(g, "t", o->t, path, err);
     const hsize_t n = (hsize_t)o->n;
-    if (rc == 0 && o->s1) rc = cv_h5_write(g, "s1", H5T_NATIVE_FLOAT, 1, &n, o->s1, path, err);
-    if (rc == 0 && o->s2) rc = cv_h5_write(g, "s2", H5T_NATIVE_FLOAT, 1, &n, o->s2, path, err);
+    if (rc == 0 && o->s1) rc = cv_h5_write_tensor(g, "s1", H5T_NATIVE_FLOAT, 1, &n, o->s1, path, err);
+    if (rc == 0 && o->s2) rc = cv_h5_write_tensor(g, "s2", H5T_NATIVE_FLOAT, 1, &n, o->s2, path, err);
     H5Gclose(g);
     return rc;
 }
@@ -101,10 +104,10 @@ static int save_state(hid_t f, const cv_train_state *st, const cv_model_spec *sp
     double *sums = rc == 0 ? cv_malloc(sizeof(double) * (size_t)(CV_METRIC_SIX + nc), "metric sums", err) : NULL;
     if (!sums) rc = -1;
     if (rc == 0) cv_metrics_pack(spec, &st->train_sums, sums);
-    if (rc == 0) rc = cv_h5_write(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &six, sums, path, err);
-    if (rc == 0 && nc) rc = cv_h5_write(g, "epoch_counts", H5T_NATIVE_DOUBLE, 1, &counts, sums + CV_METRIC_SIX, path, err);
+    if (rc == 0) rc = cv_h5_write_tensor(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &six, sums, path, err);
+    if (rc == 0 && nc) rc = cv_h5_write_tensor(g, "epoch_counts", H5T_NATIVE_DOUBLE, 1, &counts, sums + CV_METRIC_SIX, path, err);
     free(sums);
-    if (rc == 0 && st->best_weights) rc = cv_h5_write(g, "best_weights", H5T_NATIVE_FLOAT, 1, &n, st->best_weights, path, err);
+    if (rc == 0 && st->best_weights) rc = cv_h5_write_tensor(g, "best_weights", H5T_NATIVE_FLOAT, 1, &n, st->best_weights, path, err);
     H5Gclose(g);
     return rc;
 }
@@ -135,24 +138,24 @@ int cv_checkpoint_save_state(const char *path, cv_net *net, const cv_normalizer 
         hsize_t kd[4];
         const int kr = kernel_dims(&spec->layers[i], kd);
         snprintf(name + len, sizeof name - len, "/%s", tensor_name(&spec->layers[i], 0));
-        rc = cv_h5_write(f, name, H5T_NATIVE_FLOAT, kr, kd, w + v.kernel_off, path, err);
+        rc = cv_h5_write_tensor(f, name, H5T_NATIVE_FLOAT, kr, kd, w + v.kernel_off, path, err);
         if (rc == 0 && v.bias_n) {
             const hsize_t bd = (hsize_t)v.bias_n;
             snprintf(name + len, sizeof name - len, "/%s", tensor_name(&spec->layers[i], 1));
-            rc = cv_h5_write(f, name, H5T_NATIVE_FLOAT, 1, &bd, w + v.bias_off, path, err);
+            rc = cv_h5_write_tensor(f, name, H5T_NATIVE_FLOAT, 1, &bd, w + v.bias_off, path, err);
         }
         hsize_t each;
         const int parts = state_parts(&spec->layers[i], &each);
         for (int p = 0; rc == 0 && p < parts; p++) {
             snprintf(name + len, sizeof name - len, "/%s", tensor_name(&spec->layers[i], 2 + p));
-            rc = cv_h5_write(f, name, H5T_NATIVE_FLOAT, 1, &each, w + v.state_off + (int64_t)p * (int64_t)each, path,
+            rc = cv_h5_write_tensor(f, name, H5T_NATIVE_FLOAT, 1, &each, w + v.state_off + (int64_t)p * (int64_t)each, path,
                              err);
         }
     }
     if (rc == 0 && nz->mode == CV_NORM_STANDARDIZE) {
         const hsize_t n = (hsize_t)nz->dim;
-        rc = cv_h5_write(f, "normalize/mean", H5T_NATIVE_FLOAT, 1, &n, nz->mean, path, err);
-        if (rc == 0) rc = cv_h5_write(f, "normalize/std", H5T_NATIVE_FLOAT, 1, &n, nz->std, path, err);
+        rc = cv_h5_write_tensor(f, "normalize/mean", H5T_NATIVE_FLOAT, 1, &n, nz->mean, path, err);
+        if (rc == 0) rc = cv_h5_write_tensor(f, "normalize/std", H5T_NATIVE_FLOAT, 1, &n, nz->std, path, err);
     }
     if (rc == 0 && opt) rc = save_optimizer(f, opt, path, err);
     if (rc == 0) rc = save_state(f, st, spec, cv_net_param_count(net), path, err);
@@ -241,17 +244,17 @@ static int read_weights(hid_t f, cv_net *net, int last, const char *path, cv_err
         hsize_t kd[4];
         const int kr = kernel_dims(&s->layers[i], kd);
         snprintf(name + len, sizeof name - len, "/%s", tensor_name(&s->layers[i], 0));
-        if (cv_h5_read(f, name, H5T_NATIVE_FLOAT, kr, kd, w + v.kernel_off, path, err)) return -1;
+        if (cv_h5_read_tensor(f, name, H5T_NATIVE_FLOAT, kr, kd, w + v.kernel_off, path, err)) return -1;
         if (v.bias_n) {
             hsize_t bd = (hsize_t)v.bias_n;
             snprintf(name + len, sizeof name - len, "/%s", tensor_name(&s->layers[i], 1));
-            if (cv_h5_read(f, name, H5T_NATIVE_FLOAT, 1, &bd, w + v.bias_off, path, err)) return -1;
+            if (cv_h5_read_tensor(f, name, H5T_NATIVE_FLOAT, 1, &bd, w + v.bias_off, path, err)) return -1;
         }
         hsize_t each;
         const int parts = state_parts(&s->layers[i], &each);
         for (int p = 0; p < parts; p++) {
             snprintf(name + len, sizeof name - len, "/%s", tensor_name(&s->layers[i], 2 + p));
-            if (cv_h5_read(f, name, H5T_NATIVE_FLOAT, 1, &each, w + v.state_off + (int64_t)p * (int64_t)each, path, err))
+            if (cv_h5_read_tensor(f, name, H5T_NATIVE_FLOAT, 1, &each, w + v.state_off + (int64_t)p * (int64_t)each, path, err))
                 return -1;
         }
     }
@@ -274,9 +277,14 @@ static int read_normalizer(hid_t f, const cv_model_spec *s, cv_normalizer *nz, c
     nz->mean = cv_malloc(sizeof(float) * n, "normalizer", err);
     nz->std = cv_malloc(sizeof(float) * n, "normalizer", err);
     if (!nz->mean || !nz->std ||
-        cv_h5_read(f, "normalize/mean", H5T_NATIVE_FLOAT, 1, &n, nz->mean, path, err) ||
-        cv_h5_read(f, "normalize/std", H5T_NATIVE_FLOAT, 1, &n, nz->std, path, err))
+        cv_h5_read_tensor(f, "normalize/mean", H5T_NATIVE_FLOAT, 1, &n, nz->mean, path, err) ||
+        cv_h5_read_tensor(f, "normalize/std", H5T_NATIVE_FLOAT, 1, &n, nz->std, path, err))
         return -1;
+    /* bad input: a zero or negative standard deviation (inputs divided by it) */
+    for (hsize_t j = 0; j < n; j++)
+        if (!(nz->std[j] > 0.0f))
+            return cv_errf(err, "%s:/normalize/std: %g at [%llu] (a standard deviation must be > 0)", path,
+                           (double)nz->std[j], (unsigned long long)j);
     return 0;
 }
 
@@ -335,6 +343,81 @@ int cv_checkpoint_load_base(cv_net *net, cv_err *err)
     return rc;
 }
 
+/* One key of a layer line as the model file writes it: "activation=tanh", "kernel=3,3". */
+typedef struct {
+    const char *key;
+    char a[64], b[64]; /* the checkpoint's value, the run's */
+} layer_diff;
+
+static bool diff_ints(layer_diff *d, const char *key, const int *a, const int *b, int n)
+{
+    if (memcmp(a, b, sizeof *a * (size_t)n) == 0) return false;
+    d->key = key;
+    size_t ua = 0, ub = 0;
+    for (int k = 0; k < n; k++) {
+        ua += (size_t)snprintf(d->a + ua, sizeof d->a - ua, "%s%d", k ? "," : "", a[k]);
+        ub += (size_t)snprintf(d->b + ub, sizeof d->b - ub, "%s%d", k ? "," : "", b[k]);
+    }
+    return true;
+}
+
+static bool diff_float(layer_diff *d, const char *key, float a, float b)
+{
+    if (memcmp(&a, &b, sizeof a) == 0) return false;
+    d->key = key;
+    snprintf(d->a, sizeof d->a, "%.9g", (double)a);
+    snprintf(d->b, sizeof d->b, "%.9g", (double)b);
+    return true;
+}
+
+static bool diff_word(layer_diff *d, const char *key, bool differ, const char *a, const char *b)
+{
+    if (!differ) return false;
+    d->key = key;
+    snprintf(d->a, sizeof d->a, "%s", a);
+    snprintf(d->b, sizeof d->b, "%s", b);
+    return true;
+}
+
+#define BOOL_WORD(x) ((x) ? "true" : "false")
+
+/* Every field of two layers of the same kind that changes the arithmetic (not the line, nor the
+ * initialiser: the weights come from the checkpoint; alpha only where leaky_relu uses it, as a
+ * base's written-out lines keep it), the first difference named. */
+static int same_layer(const cv_layer_spec *a, const cv_layer_spec *b, int i, const char *path, const char *file,
+                      cv_err *err)
+{
+    layer_diff d;
+    char sa[48], sb[48];
+    /* bad input (each line below): a resumed layer that differs from the checkpoint's in that key */
+    const bool differ =
+        diff_word(&d, "in", a->in.rank != b->in.rank || memcmp(a->in.d, b->in.d, sizeof a->in.d) != 0,
+                  cv_shape_str(a->in, sa, sizeof sa), cv_shape_str(b->in, sb, sizeof sb)) ||
+        diff_word(&d, "shape", a->shape.rank != b->shape.rank || memcmp(a->shape.d, b->shape.d, sizeof a->shape.d) != 0,
+                  cv_shape_str(a->shape, sa, sizeof sa), cv_shape_str(b->shape, sb, sizeof sb)) ||
+        diff_ints(&d, "filters", &a->filters, &b->filters, 1) || diff_ints(&d, "kernel", a->kernel, b->kernel, 2) ||
+        diff_ints(&d, "strides", a->stride, b->stride, 2) ||
+        diff_word(&d, "padding", a->same != b->same, a->same ? "same" : "numeric", b->same ? "same" : "numeric") ||
+        diff_ints(&d, "padding", a->pad, b->pad, 4) ||
+        diff_word(&d, "pad_mode", a->pad_nearest != b->pad_nearest, a->pad_nearest ? "nearest" : "zeros",
+                  b->pad_nearest ? "nearest" : "zeros") ||
+        diff_ints(&d, "pool", a->pool, b->pool, 2) || diff_ints(&d, "units", &a->units, &b->units, 1) ||
+        diff_float(&d, "rate", a->rate, b->rate) || diff_float(&d, "momentum", a->momentum, b->momentum) ||
+        diff_float(&d, "epsilon", a->epsilon, b->epsilon) ||
+        diff_word(&d, "center", a->center != b->center, BOOL_WORD(a->center), BOOL_WORD(b->center)) ||
+        diff_word(&d, "scale", a->scale != b->scale, BOOL_WORD(a->scale), BOOL_WORD(b->scale)) ||
+        diff_word(&d, "shortcut", a->projection != b->projection, a->projection ? "projection" : "zeropad",
+                  b->projection ? "projection" : "zeropad") ||
+        diff_ints(&d, "block", &a->block, &b->block, 1) ||
+        diff_word(&d, "activation", a->act != b->act, cv_act_name(a->act), cv_act_name(b->act)) ||
+        ((a->act == CV_ACT_LEAKY_RELU || b->act == CV_ACT_LEAKY_RELU) && diff_float(&d, "alpha", a->alpha, b->alpha)) ||
+        diff_word(&d, "use_bias", a->use_bias != b->use_bias, BOOL_WORD(a->use_bias), BOOL_WORD(b->use_bias));
+    if (!differ) return 0;
+    return cv_errf(err, "%s: layer %d (%s, %s:%d) has %s=%s, the checkpoint %s (resume needs the same architecture; "
+                   "start a new run with --init-from to change it)", path, i, cv_layer_kind_name(b->kind), file,
+                   b->line, d.key, d.b, d.a);
+}
+
 /* Same layers, kinds, output shapes, parameter counts and trainable flags (the optimizer state
  * covers the trainable parameters only): the first difference is named. */
 static int same_architecture(const cv_model_spec *saved, const cv_model_spec *run, const char *path, cv_err *err)
@@ -356,9 +439,55 @@ static int same_architecture(const cv_model_spec *saved, const cv_model_spec *ru
                        path, i, cv_layer_kind_name(a->kind), cv_shape_str(a->out, sa, sizeof sa),
                        cv_layer_kind_name(b->kind), cv_shape_str(b->out, sb, sizeof sb), run->file, b->line);
     }
+    for (int i = 0; i < n; i++)
+        if (same_layer(&saved->layers[i], &run->layers[i], i, path, run->file, err)) return -1;
     if (saved->n_layers != run->n_layers)
         return cv_errf(err, "%s: checkpoint of another architecture: %d layers in the checkpoint, %d in %s", path,
                        saved->n_layers, run->n_layers, run->file);
+    return 0;
+}
+
+/* "F.h5:/train: attribute NAME is V, allowed LO..HI": a resume refuses counters no run can have saved. */
+static int out_of_range(const char *path, const char *group, const char *name, int64_t v, int64_t lo, int64_t hi,
+                        const char *why, cv_err *err)
+{
+    return cv_errf(err, "%s:%s: attribute %s is %lld, allowed %lld..%lld%s", path, group, name, (long long)v,
+                   (long long)lo, (long long)hi, why);
+}
+
+/* The position and callback state against each other: batch and rows positive, the step
+ * inside the epoch's steps, the global step where epoch and step put it, the best values not
+ * NaN, the learning-rate scale in (0, 1]. */
+static int check_train_state(const cv_train_state *st, double lr_scale, const char *path, cv_err *err)
+{
+    const int64_t most = (int64_t)1 << 53; /* counts a double still holds exactly */
+    /* bad input: batch_size or n_train below 1 */
+    if (st->n_train < 1 || st->n_train > most)
+        return out_of_range(path, "/train", "n_train", st->n_train, 1, most, " (training rows)", err);
+    if (st->batch_size < 1 || st->batch_size > most)
+        return out_of_range(path, "/train", "batch_size", st->batch_size, 1, most, " (the global batch)", err);
+    /* bad input: step_in_epoch outside the epoch's steps (1e9 gave negative img/s) */
+    const int64_t steps = (st->n_train + st->batch_size - 1) / st->batch_size;
+    if (st->step_in_epoch < 0 || st->step_in_epoch >= steps)
+        return cv_errf(err, "%s:/train: attribute step_in_epoch is %lld, allowed 0..%lld (an epoch of %lld rows "
+                       "at batch %lld has %lld steps)", path, (long long)st->step_in_epoch, (long long)(steps - 1),
+                       (long long)st->n_train, (long long)st->batch_size, (long long)steps);
+    /* bad input: global_step not epoch × steps + step_in_epoch (the schedules' position) */
+    const int64_t g = st->epoch * steps + st->step_in_epoch;
+    if (st->global_step != g)
+        return cv_errf(err, "%s:/train: attribute global_step is %lld, but epoch %lld × %lld steps + step_in_epoch "
+                       "%lld is %lld (allowed: exactly that)", path, (long long)st->global_step,
+                       (long long)st->epoch, (long long)steps, (long long)st->step_in_epoch, (long long)g);
+    /* bad input: a best value that is NaN (±inf is the "none yet" start) */
+    const double best[] = {st->cb.es_best, st->cb.plateau_best, st->cb.save_best};
+    const char *bn[] = {"es_best", "plateau_best", "save_best"};
+    for (int i = 0; i < 3; i++)
+        if (isnan(best[i]))
+            return cv_errf(err, "%s:/train: attribute %s is NaN, allowed a number or ±inf", path, bn[i]);
+    /* bad input: lr_scale not in (0, 1] (reductions only lower the rate) */
+    if (!(lr_scale > 0.0 && lr_scale <= 1.0))
+        return cv_errf(err, "%s:/train: attribute lr_scale is %g, allowed (0, 1] (the product of plateau "
+                       "reductions)", path, lr_scale);
     return 0;
 }
 
@@ -368,6 +497,9 @@ static int read_train_state(hid_t f, cv_train_state *st, const cv_model_spec *sp
     double x;
     if (cv_h5_attr_read_i64(f, "epoch", &st->epoch, path, err) || cv_h5_attr_read_i64(f, "seed", &v, path, err))
         return -1;
+    /* bad input: a negative epoch ("epoch -4/2"), or one no int epoch counter reaches */
+    if (st->epoch < 0 || st->epoch > INT_MAX)
+        return out_of_range(path, "/", "epoch", st->epoch, 0, INT_MAX, " (epochs completed)", err);
     st->seed = (uint64_t)v;
     if (!cv_h5_exists(f, "train"))
         return cv_errf(err, "%s: no /train state (saved by a run that cannot be resumed)", path);
@@ -382,16 +514,25 @@ static int read_train_state(hid_t f, cv_train_state *st, const cv_model_spec *sp
     const char *cn[] = {"es_wait", "plateau_wait", "cooldown", "best_epoch"};
     for (size_t i = 0; rc == 0 && i < 4; i++) {
         rc = cv_h5_attr_read_i64(g, cn[i], &v, path, err);
+        /* bad input: a counter beyond the epochs done (or below 0), which an int cannot hold either */
+        if (rc == 0 && (v < 0 || v > (i == 2 ? INT_MAX : st->epoch)))
+            rc = out_of_range(path, "/train", cn[i], v, 0, i == 2 ? INT_MAX : st->epoch,
+                              i == 2 ? "" : " (at most the epochs done, attribute epoch)", err);
         *cv[i] = (int)v;
     }
-    if (rc == 0 && (rc = cv_h5_attr_read_i64(g, "early_stopped", &v, path, err)) == 0) c->stop = v != 0;
+    if (rc == 0 && (rc = cv_h5_attr_read_i64(g, "early_stopped", &v, path, err)) == 0) {
+        /* bad input: early_stopped neither 0 nor 1 */
+        if (v != 0 && v != 1) rc = out_of_range(path, "/train", "early_stopped", v, 0, 1, " (a flag)", err);
+        c->stop = v != 0;
+    }
     double *dv[] = {&c->es_best, &c->plateau_best, &c->save_best};
     const char *dn[] = {"es_best", "plateau_best", "save_best"};
     for (size_t i = 0; rc == 0 && i < 3; i++) rc = cv_h5_attr_read_f64(g, dn[i], dv[i], path, err);
     if (rc == 0 && (rc = cv_h5_attr_read_f64(g, "lr_scale", &x, path, err)) == 0) c->lr_scale = (float)x;
+    if (rc == 0) rc = check_train_state(st, x, path, err);
     double six[CV_METRIC_SIX];
     hsize_t n6 = CV_METRIC_SIX;
-    if (rc == 0) rc = cv_h5_read(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &n6, six, path, err);
+    if (rc == 0) rc = cv_h5_read_tensor(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &n6, six, path, err);
     memset(&st->train_sums, 0, sizeof st->train_sums);
     if (rc == 0) cv_metrics_add_six(six, &st->train_sums);
     /* the counts of the compiled metrics: needed in the middle of an epoch (at its end the sums
@@ -404,7 +545,7 @@ static int read_train_state(hid_t f, cv_train_state *st, const cv_model_spec *sp
         else if (!cv_h5_exists(g, "epoch_counts"))
             rc = cv_errf(err, "%s:/train: no epoch_counts, which this model's metrics= need in the middle of an epoch "
                          "(resume with the compile metrics= the run was saved with)", path);
-        else if ((rc = cv_h5_read(g, "epoch_counts", H5T_NATIVE_DOUBLE, 1, &counts, kept, path, err)) == 0)
+        else if ((rc = cv_h5_read_tensor(g, "epoch_counts", H5T_NATIVE_DOUBLE, 1, &counts, kept, path, err)) == 0)
             cv_metrics_add_counts(spec, kept, &st->train_sums);
         free(kept);
     }
@@ -424,9 +565,8 @@ int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normal
     if (rc) goto done;
     rc = same_architecture(&saved, cv_net_spec(net), path, err);
     cv_model_spec_free(&saved);
-    if (rc || (rc = read_weights(f, net, cv_net_spec(net)->n_layers - 1, path, err)) || (rc = read_normalizer(f, cv_net_spec(net), nz, path, err)) ||
-        (rc = read_train_state(f, st, cv_net_spec(net), path, err)))
-        goto done;
+    if (rc) goto done;
+    /* the optimizer's name before the weights and state: another optimizer is the likelier mistake */
     hid_t g = cv_h5_exists(f, "optimizer") ? H5Gopen2(f, "optimizer", H5P_DEFAULT) : -1;
     char *name = g >= 0 ? cv_h5_attr_read_str(g, "name", path, err) : NULL;
     if (!name) {
@@ -438,14 +578,25 @@ int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normal
         rc = cv_errf(err, "%s: the checkpoint holds %s state but this run uses %s (resume with the same optimizer)",
                      path, name, cv_optim_name(opt->cfg.kind));
     free(name);
+    if (rc == 0 && ((rc = read_weights(f, net, cv_net_spec(net)->n_layers - 1, path, err)) ||
+                    (rc = read_normalizer(f, cv_net_spec(net), nz, path, err)) ||
+                    (rc = read_train_state(f, st, cv_net_spec(net), path, err)))) {
+        H5Gclose(g);
+        goto done;
+    }
     hsize_t n = (hsize_t)opt->n;
     if (rc == 0) rc = cv_h5_attr_read_i64(g, "t", &opt->t, path, err);
-    if (rc == 0 && opt->s1) rc = cv_h5_read(g, "s1", H5T_NATIVE_FLOAT, 1, &n, opt->s1, path, err);
-    if (rc == 0 && opt->s2) rc = cv_h5_read(g, "s2", H5T_NATIVE_FLOAT, 1, &n, opt->s2, path, err);
+    /* bad input: an optimizer step count t other than the run's global_step (Adam's bias
+     * corrections use it) */
+    if (rc == 0 && opt->t != st->global_step)
+        rc = cv_errf(err, "%s:/optimizer: attribute t is %lld, allowed exactly /train's global_step %lld (one "
+                     "optimizer step each)", path, (long long)opt->t, (long long)st->global_step);
+    if (rc == 0 && opt->s1) rc = cv_h5_read_tensor(g, "s1", H5T_NATIVE_FLOAT, 1, &n, opt->s1, path, err);
+    if (rc == 0 && opt->s2) rc = cv_h5_read_tensor(g, "s2", H5T_NATIVE_FLOAT, 1, &n, opt->s2, path, err);
     H5Gclose(g);
     if (rc == 0 && best && cv_h5_exists(f, "train/best_weights")) {
         hsize_t nb = (hsize_t)cv_net_param_count(net);
-        if ((rc = cv_h5_read(f, "train/best_weights", H5T_NATIVE_FLOAT, 1, &nb, best, path, err)) == 0) *has_best = 1;
+        if ((rc = cv_h5_read_tensor(f, "train/best_weights", H5T_NATIVE_FLOAT, 1, &nb, best, path, err)) == 0) *has_best = 1;
     }
 done:
     if (rc) cv_normalizer_free(nz);

@@ -52,6 +52,20 @@ int cv_h5_read(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *di
  *  and compact/contiguous storage exactly as large as the shape needs. Other type classes
  *  pass (callers reject them with a better message). cv_h5_read calls it. */
 int cv_h5_check_readable(hid_t dset, const char *where, const char *file, cv_err *err);
+/** Checkpoint tensors: cv_h5_write plus the attribute CV_H5_CRC_ATTR on the dataset, the CRC32C
+ *  of its elements' little-endian bytes (int64, 0..2^32-1); and cv_h5_read that, with data,
+ *  verifies that attribute when present (files without it, from older convoys or h5py, load)
+ *  and, for float types, that every value is finite: "F.h5:/layers/03_dense/kernel: checksum
+ *  mismatch ...", "F.h5:/layers/03_dense/kernel: NaN at [12,0]". */
+#define CV_H5_CRC_ATTR "crc32c"
+int cv_h5_write_tensor(hid_t loc, const char *name, hid_t memtype, int rank, const hsize_t *dims, const void *data,
+                       const char *file, cv_err *err);
+int cv_h5_read_tensor(hid_t loc, const char *name, hid_t memtype, int rank, hsize_t *dims, void *data,
+                      const char *file, cv_err *err);
+/** CRC32C (Castagnoli) of n bytes, continuing crc (0 to start): SSE4.2's instruction where the
+ *  CPU has it, else cv_crc32c_portable (tables, 8 bytes a step), which gives the same. */
+uint32_t cv_crc32c(uint32_t crc, const void *data, size_t n);
+uint32_t cv_crc32c_portable(uint32_t crc, const void *data, size_t n);
 /** Rank and dims (up to 8) of dataset name; -1 with an error if missing. */
 int cv_h5_shape(hid_t loc, const char *name, int *rank, hsize_t *dims, const char *file,
                 cv_err *err);

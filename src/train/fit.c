@@ -831,10 +831,11 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     trainer t = {.spec = spec, .o = o, .d = d, .stats = stats, .out = o->out ? o->out : stdout,
                  .talk = d->rank == 0 && !o->quiet, .fit = spec->fit};
     int rc = set_up(&t, err) || restore(&t, err) ? -1 : 0;
+    const bool idle = rc == 0 && nothing_to_do(&t); /* said so by restore: no "saved" */
     bool stopping = rc == 0 && t.st.cb.stop;
     for (int epoch = (int)t.st.epoch; rc == 0 && epoch < t.fit.epochs && !stopping; epoch++)
         rc = run_epoch(&t, epoch, &stopping, err);
-    if (rc == 0 && o->checkpoint && t.talk && !spec->callbacks.save_best_only && !nothing_to_do(&t))
+    if (rc == 0 && o->checkpoint && t.talk && !spec->callbacks.save_best_only && !idle)
         fprintf(t.out, "saved %s\n", o->checkpoint);
     tear_down(&t);
     return rc;
