@@ -4,7 +4,7 @@
  * place; the file itself is never written by a load.
  *
  * Named bad-input cases (// case N: below): 1-5 non-finite tensors, 6-7 checksums, 8-20
- * attributes, 21-24 architecture. */
+ * attributes, 21-24 architecture, 25-26 negative squares and variances. */
 #include <criterion/criterion.h>
 #include <hdf5.h>
 #include <math.h>
@@ -371,4 +371,42 @@ Test(integrity, resume_names_any_layer_key_that_differs)
     cr_expect(strstr(msg, "arch.h5: checkpoint of another architecture: layer 3"), "%s", msg);
     /* the same model resumes */
     cr_expect_eq(resume(p, small, msg, sizeof msg), 0, "%s", msg);
+}
+
+Test(integrity, negative_squares_and_variances_are_refused)
+{
+    // case 25: adam's v (a running mean of squares) negative
+    cv_model_spec spec;
+    cv_net *net = make_net(small, &spec);
+    cv_err err;
+    cv_optim opt;
+    cv_normalizer nz = {.mode = CV_NORM_NONE, .dim = 6}, got;
+    cr_assert_eq(cv_optim_init(&opt, &spec.optim, cv_net_grad_count(net), &err), 0);
+    opt.t = 4;
+    opt.s2[5] = -0.5f;
+    cv_train_state st = {.epoch = 1, .step_in_epoch = 1, .global_step = 4, .batch_size = 2, .n_train = 6,
+                         .seed = spec.fit.seed};
+    cv_callbacks_init(&st.cb, &spec.callbacks);
+    cr_assert_eq(cv_checkpoint_save_state(TMP "neg-v.h5", net, &nz, &opt, &st, &err), 0, "%s", err.msg);
+    cv_optim_free(&opt);
+    cv_net_free(net);
+    cv_model_spec_free(&spec);
+    expect_resume_error(TMP "neg-v.h5", "neg-v.h5:/optimizer/s2: -0.5 at [5] (adam keeps squares or variances here: "
+                                        "never negative)");
+    // case 26: a batchnorm's moving variance negative: eval/predict's load refuses it
+    const char *bn = "input shape=6\n"
+                     "dense units=4\n"
+                     "batchnorm\n"
+                     "dense units=3 activation=softmax\n"
+                     "compile optimizer=sgd loss=sparse_categorical_crossentropy\n";
+    net = make_net(bn, &spec);
+    const cv_param_view v = cv_net_param_view(net, 2);
+    cr_assert_eq(v.state_n, 8);
+    cv_net_params(net)[v.state_off + 4 + 2] = -1.0f; /* moving_variance[2] */
+    cr_assert_eq(cv_checkpoint_save(TMP "neg-var.h5", net, &nz, NULL, 1, &err), 0, "%s", err.msg);
+    cr_expect_null(cv_checkpoint_load(TMP "neg-var.h5", 4, &got, &err));
+    cr_expect(strstr(err.msg, "neg-var.h5:/layers/02_batchnorm/moving_variance: -1 at [2] (batchnorm keeps squares or "
+                              "variances here: never negative)"), "%s", err.msg);
+    cv_net_free(net);
+    cv_model_spec_free(&spec);
 }

@@ -227,6 +227,16 @@ int cv_augment_file_load(cv_model_spec *spec, const char *path, cv_err *err)
     return cv_augment_file_load_with(spec, path, &cv_checkpoint_base_reader, err);
 }
 
+/* Values that are squares or variances: never negative (the first one that is, named). */
+static int check_nonneg(const float *v, int64_t n, const char *path, const char *where, const char *what, cv_err *err)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (v[i] < 0.0f)
+            return cv_errf(err, "%s:/%s: %g at [%lld] (%s keeps squares or variances here: never negative)", path, where,
+                           (double)v[i], (long long)i, what);
+    return 0;
+}
+
 /* Every parameterised layer 1..last of net from /layers/NN_kind/{kernel,bias}, shapes checked. */
 static int read_weights(hid_t f, cv_net *net, int last, const char *path, cv_err *err)
 {
@@ -254,7 +264,12 @@ static int read_weights(hid_t f, cv_net *net, int last, const char *path, cv_err
         const int parts = state_parts(&s->layers[i], &each);
         for (int p = 0; p < parts; p++) {
             snprintf(name + len, sizeof name - len, "/%s", tensor_name(&s->layers[i], 2 + p));
-            if (cv_h5_read_tensor(f, name, H5T_NATIVE_FLOAT, 1, &each, w + v.state_off + (int64_t)p * (int64_t)each, path, err))
+            float *part = w + v.state_off + (int64_t)p * (int64_t)each;
+            if (cv_h5_read_tensor(f, name, H5T_NATIVE_FLOAT, 1, &each, part, path, err))
+                return -1;
+            /* bad input: a negative moving variance (batchnorm takes its square root) */
+            if (strstr(tensor_name(&s->layers[i], 2 + p), "variance") &&
+                check_nonneg(part, (int64_t)each, path, name, cv_layer_kind_name(s->layers[i].kind), err))
                 return -1;
         }
     }
@@ -593,6 +608,13 @@ int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normal
                      "optimizer step each)", path, (long long)opt->t, (long long)st->global_step);
     if (rc == 0 && opt->s1) rc = cv_h5_read_tensor(g, "s1", H5T_NATIVE_FLOAT, 1, &n, opt->s1, path, err);
     if (rc == 0 && opt->s2) rc = cv_h5_read_tensor(g, "s2", H5T_NATIVE_FLOAT, 1, &n, opt->s2, path, err);
+    /* bad input: a negative running sum or mean of squares (adagrad n, rmsprop S, adadelta Eg and
+     * Ed, adam v), whose square root the step divides by */
+    const cv_optim_kind k = opt->cfg.kind;
+    if (rc == 0 && opt->s1 && (k == CV_OPT_ADAGRAD || k == CV_OPT_RMSPROP || k == CV_OPT_ADADELTA))
+        rc = check_nonneg(opt->s1, opt->n, path, "optimizer/s1", cv_optim_name(k), err);
+    if (rc == 0 && opt->s2 && (k == CV_OPT_ADADELTA || k == CV_OPT_ADAM))
+        rc = check_nonneg(opt->s2, opt->n, path, "optimizer/s2", cv_optim_name(k), err);
     H5Gclose(g);
     if (rc == 0 && best && cv_h5_exists(f, "train/best_weights")) {
         hsize_t nb = (hsize_t)cv_net_param_count(net);
