@@ -202,7 +202,7 @@ Test(integrity, non_finite_tensors_are_refused_naming_the_place)
     float best[64] = {0};
     best[9] = NAN;
     save_state(TMP "best.h5", false, best);
-    expect_resume_error(TMP "best.h5", "best.h5:/train/best_weights: NaN at [9]");
+    expect_resume_error(TMP "best.h5", "best.h5:/train/best_weights: NaN at [9]: layer 1's kernel (dense at m.model:2)");
 }
 
 /* The file offset of a contiguous dataset's first byte. */

@@ -568,6 +568,29 @@ static int read_train_state(hid_t f, cv_train_state *st, const cv_model_spec *sp
     return rc;
 }
 
+/* A best-weights snapshot is flat: the message of its first non-finite value gains the layer it
+ * belongs to. */
+static void name_best_layer(const cv_net *net, const float *best, int64_t n, cv_err *err)
+{
+    int64_t at = 0;
+    while (at < n && isfinite(best[at])) at++;
+    const cv_model_spec *s = cv_net_spec(net);
+    for (int i = 1; at < n && i < s->n_layers; i++) {
+        const cv_param_view v = cv_net_param_view(net, i);
+        const int which = at >= v.kernel_off && at < v.kernel_off + v.kernel_n ? 0
+                          : at >= v.bias_off && at < v.bias_off + v.bias_n     ? 1
+                          : at >= v.state_off && at < v.state_off + v.state_n  ? 2
+                                                                               : -1;
+        if (which < 0) continue;
+        char msg[CV_ERR_MSG];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        const int part = which < 2 || !v.state_n ? which : 2 + (int)((at - v.state_off) * cv_layer_kinds[s->layers[i].kind]->n_state / v.state_n);
+        cv_errf(err, "%s: layer %d's %s (%s at %s:%d)", msg, i, tensor_name(&s->layers[i], part),
+                cv_layer_kind_name(s->layers[i].kind), s->file, s->layers[i].line);
+        return;
+    }
+}
+
 int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normalizer *nz,
                          cv_train_state *st, float *best, int *has_best, cv_err *err)
 {
@@ -618,7 +641,10 @@ int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normal
     H5Gclose(g);
     if (rc == 0 && best && cv_h5_exists(f, "train/best_weights")) {
         hsize_t nb = (hsize_t)cv_net_param_count(net);
-        if ((rc = cv_h5_read_tensor(f, "train/best_weights", H5T_NATIVE_FLOAT, 1, &nb, best, path, err)) == 0) *has_best = 1;
+        if ((rc = cv_h5_read_tensor(f, "train/best_weights", H5T_NATIVE_FLOAT, 1, &nb, best, path, err)) == 0)
+            *has_best = 1;
+        else
+            name_best_layer(net, best, (int64_t)nb, err);
     }
 done:
     if (rc) cv_normalizer_free(nz);
