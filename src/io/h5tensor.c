@@ -23,7 +23,8 @@ static void crc_init(void)
         crc_table[0][i] = c;
     }
     for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++) crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -142,7 +143,8 @@ int cv_h5_read_tensor(hid_t loc, const char *name, hid_t memtype, int rank, hsiz
         const uint32_t crc = tensor_crc(data, n, size);
         if (stored < 0 || stored > (int64_t)UINT32_MAX || (uint32_t)stored != crc)
             return cv_errf(err, "%s:%s: checksum mismatch (attribute %s is 0x%08llx, the data's CRC32C 0x%08x): the "
-                           "file is damaged", file, where, CV_H5_CRC_ATTR, (unsigned long long)stored, crc);
+                           "file is damaged (or the tensor was rewritten without updating or deleting its %s)",
+                           file, where, CV_H5_CRC_ATTR, (unsigned long long)stored, crc, CV_H5_CRC_ATTR);
     }
     if (H5Tget_class(memtype) != H5T_FLOAT || (size != sizeof(float) && size != sizeof(double))) return 0;
     size_t bad = 0, first = 0;
