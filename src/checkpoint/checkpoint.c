@@ -105,9 +105,11 @@ static int save_state(hid_t f, const cv_train_state *st, const cv_model_spec *sp
     if (!sums) rc = -1;
     if (rc == 0) cv_metrics_pack(spec, &st->train_sums, sums);
     if (rc == 0) rc = cv_h5_write_tensor(g, "epoch_sums", H5T_NATIVE_DOUBLE, 1, &six, sums, path, err);
-    if (rc == 0 && nc) rc = cv_h5_write_tensor(g, "epoch_counts", H5T_NATIVE_DOUBLE, 1, &counts, sums + CV_METRIC_SIX, path, err);
+    if (rc == 0 && nc)
+        rc = cv_h5_write_tensor(g, "epoch_counts", H5T_NATIVE_DOUBLE, 1, &counts, sums + CV_METRIC_SIX, path, err);
     free(sums);
-    if (rc == 0 && st->best_weights) rc = cv_h5_write_tensor(g, "best_weights", H5T_NATIVE_FLOAT, 1, &n, st->best_weights, path, err);
+    if (rc == 0 && st->best_weights)
+        rc = cv_h5_write_tensor(g, "best_weights", H5T_NATIVE_FLOAT, 1, &n, st->best_weights, path, err);
     H5Gclose(g);
     return rc;
 }
@@ -148,8 +150,8 @@ int cv_checkpoint_save_state(const char *path, cv_net *net, const cv_normalizer 
         const int parts = state_parts(&spec->layers[i], &each);
         for (int p = 0; rc == 0 && p < parts; p++) {
             snprintf(name + len, sizeof name - len, "/%s", tensor_name(&spec->layers[i], 2 + p));
-            rc = cv_h5_write_tensor(f, name, H5T_NATIVE_FLOAT, 1, &each, w + v.state_off + (int64_t)p * (int64_t)each, path,
-                             err);
+            rc = cv_h5_write_tensor(f, name, H5T_NATIVE_FLOAT, 1, &each, w + v.state_off + (int64_t)p * (int64_t)each,
+                                    path, err);
         }
     }
     if (rc == 0 && nz->mode == CV_NORM_STANDARDIZE) {
@@ -232,8 +234,8 @@ static int check_nonneg(const float *v, int64_t n, const char *path, const char 
 {
     for (int64_t i = 0; i < n; i++)
         if (v[i] < 0.0f)
-            return cv_errf(err, "%s:/%s: %g at [%lld] (%s keeps squares or variances here: never negative)", path, where,
-                           (double)v[i], (long long)i, what);
+            return cv_errf(err, "%s:/%s: %g at [%lld] (%s keeps squares or variances here: never negative)", path,
+                           where, (double)v[i], (long long)i, what);
     return 0;
 }
 
@@ -584,7 +586,8 @@ static void name_best_layer(const cv_net *net, const float *best, int64_t n, cv_
         if (which < 0) continue;
         char msg[CV_ERR_MSG];
         snprintf(msg, sizeof msg, "%s", err->msg);
-        const int part = which < 2 || !v.state_n ? which : 2 + (int)((at - v.state_off) * cv_layer_kinds[s->layers[i].kind]->n_state / v.state_n);
+        const int parts = cv_layer_kinds[s->layers[i].kind]->n_state;
+        const int part = which < 2 || !v.state_n ? which : 2 + (int)((at - v.state_off) * parts / v.state_n);
         cv_errf(err, "%s: layer %d's %s (%s at %s:%d)", msg, i, tensor_name(&s->layers[i], part),
                 cv_layer_kind_name(s->layers[i].kind), s->file, s->layers[i].line);
         return;
