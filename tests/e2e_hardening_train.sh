@@ -48,6 +48,11 @@ awk 'BEGIN { srand(9); for (i = 0; i < 3000; i++) { line = ""; for (j = 0; j < 6
 "$convoy" convert csv s.csv --label 64 --out s.h5 >/dev/null 2>&1 || fail "convert the stream data"
 printf 'input shape=64\ndense units=8 activation=relu\ndense units=2 activation=softmax\n' > s.model
 printf 'compile loss=sparse_categorical_crossentropy\nfit epochs=500 batch_size=32\n' >> s.model
+# case: --stream with frequent saves: the reader thread's HDF5 reads and the training thread's
+# saves and validation passes never overlap (HDF5 is not thread-safe; this crashed about every
+# second run, heap corruption)
+timeout 120 "$convoy" train s.model --data s.h5 --stream --checkpoint s-every.h5 --checkpoint-every 3 --epochs 40 \
+    --val s.h5 --quiet 2>every.err || fail "--stream with --checkpoint-every 3: exit $?: $(tail -1 every.err)"
 timeout 120 "$convoy" train s.model --data s.h5 --stream --checkpoint s-ck.h5 --checkpoint-every 20 >s.out 2>s.err &
 pid=$!
 sleep 2

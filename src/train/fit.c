@@ -547,6 +547,7 @@ static int restore(trainer *t, cv_err *err)
  * after `step`. */
 static int save_mid_epoch(trainer *t, const cv_metrics *tm, int epoch, int64_t step, cv_err *err)
 {
+    if (t->s.train.streamed) cv_prefetch_quiet(&t->pf); /* (HDF5 from one thread at a time) */
     cv_metrics all = *tm;
     if (!t->o->reproducible && cv_metrics_sum_ranks(t->d, t->spec, &all, err)) return -1;
     t->st.train_sums = all;
@@ -714,6 +715,7 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
  * the epoch-end checkpoint. *stopping: early stopping ends the run. */
 static int end_epoch(trainer *t, int epoch, cv_metrics *tm, double t0, bool *stopping, cv_err *err)
 {
+    if (t->s.train.streamed) cv_prefetch_quiet(&t->pf); /* (HDF5 from one thread at a time) */
     const cv_model_spec *spec = t->spec;
     const cv_train_opts *o = t->o;
     const cv_dist *d = t->d;

@@ -92,6 +92,14 @@ void cv_prefetch_request(cv_prefetch *p, int slot, int count)
     pthread_mutex_unlock(&p->mu);
 }
 
+void cv_prefetch_quiet(cv_prefetch *p)
+{
+    if (!p->running) return;
+    pthread_mutex_lock(&p->mu);
+    while (p->state[0] == 1 || p->state[1] == 1) pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
 cv_batch *cv_prefetch_wait(cv_prefetch *p, int slot, cv_err *err)
 {
     pthread_mutex_lock(&p->mu);

@@ -41,6 +41,10 @@ typedef struct {
 int cv_prefetch_start(cv_prefetch *p, cv_dataset *ds, const cv_normalizer *nz, int max, cv_err *err);
 /** The slot's ids[0..count) must be written before the request. */
 void cv_prefetch_request(cv_prefetch *p, int slot, int count);
+/** Waits until no read is in flight (the slot it fills stays ready for its cv_prefetch_wait):
+ *  before the training thread itself touches HDF5 (a checkpoint save, a validation pass), since
+ *  the library is not thread-safe and a validation split reads the same dataset's buffers. */
+void cv_prefetch_quiet(cv_prefetch *p);
 /** Waits for the slot; returns its batch, or NULL with the reader's error. */
 cv_batch *cv_prefetch_wait(cv_prefetch *p, int slot, cv_err *err);
 void cv_prefetch_free(cv_prefetch *p);
