@@ -3,7 +3,6 @@
  * the sum over ranks divided by the true batch size is the gradient every rank applies: the
  * math of a single process at any rank count (with --reproducible, the same bits: leaves and an
  * exact sum). */
-#define _GNU_SOURCE /* open_memstream */
 #include "convoy/train.h"
 
 #include <errno.h>
@@ -21,189 +20,8 @@
 #include "convoy/progress.h"
 #include "convoy/rng.h"
 #include "convoy/timer.h"
+#include "train/fit-impl.h"
 #include "train/prefetch.h"
-
-/* Training and validation rows: a separate file, or a seeded shuffle split of the data. */
-typedef struct {
-    cv_dataset train, val;
-    bool has_val, val_is_split;
-    int64_t *order;          /* owns the index memory train_idx and val_idx point into */
-    int64_t *train_idx, n_train, *val_idx, n_val;
-} data_split;
-
-static int load_data(data_split *s, const cv_model_spec *spec, const cv_train_opts *o, cv_err *err)
-{
-    memset(s, 0, sizeof *s);
-    if (!o->data) return cv_errf(err, "train: no training data (use --data F.h5)");
-    int (*open)(cv_dataset *, const char *, cv_err *) = o->stream ? cv_dataset_open_stream : cv_dataset_load;
-    if (open(&s->train, o->data, err) || cv_check_data(spec, &s->train, err)) return -1;
-    const int64_t N = s->train.n;
-    int64_t *all = s->order = cv_malloc(sizeof(int64_t) * (size_t)N, "sample index", err);
-    if (!all) return -1;
-    if (o->val) {
-        if (open(&s->val, o->val, err) || cv_check_data(spec, &s->val, err)) return -1;
-        s->has_val = true;
-        s->n_val = s->val.n;
-        for (int64_t i = 0; i < N; i++) all[i] = i;
-        s->train_idx = all;
-        s->n_train = N;
-    } else {
-        /* never "the last rows": a seeded permutation picks the held-out fraction */
-        s->n_val = (int64_t)llround(spec->fit.validation_split * (double)N);
-        cv_permutation(all, N, cv_key(spec->fit.seed, CV_STREAM_SPLIT, 0, 0));
-        s->val_idx = all;
-        s->train_idx = all + s->n_val;
-        s->n_train = N - s->n_val;
-        s->has_val = s->val_is_split = s->n_val > 0;
-    }
-    if (s->n_train <= 0)
-        return cv_errf(err, "%s: no training rows left after validation_split=%g", o->data,
-                       spec->fit.validation_split);
-    return 0;
-}
-
-static void free_data(data_split *s)
-{
-    free(s->order);
-    cv_dataset_free(&s->train);
-    cv_dataset_free(&s->val);
-}
-
-/* What every rank must agree on before training: the model as parsed (with CLI overrides),
- * the run configuration and the data's shape. */
-static uint64_t run_hash(const cv_model_spec *spec, const cv_train_opts *o, const data_split *s)
-{
-    uint64_t h = CV_HASH_INIT;
-    for (int i = 0; i < spec->n_layers; i++) {
-        const cv_layer_spec *l = &spec->layers[i];
-        const int64_t v[] = {l->kind, l->out.rank, l->out.d[0], l->out.d[1], l->out.d[2], l->normalize,
-                             l->filters, l->kernel[0], l->kernel[1], l->stride[0], l->stride[1], l->same,
-                             l->pad[0], l->pad[1], l->pad[2], l->pad[3], l->pad_nearest, l->pool[0], l->pool[1],
-                             l->units, l->act, l->init, l->use_bias, l->trainable};
-        const float f[] = {l->rate, l->alpha, l->momentum, l->epsilon, (float)l->center, (float)l->scale};
-        h = cv_hash_bytes(cv_hash_bytes(h, v, sizeof v), f, sizeof f);
-    }
-    const cv_optim_config *c = &spec->optim;
-    const float of[] = {c->lr, c->momentum, c->rho, c->beta1, c->beta2, c->epsilon,
-                        c->initial_accumulator, spec->loss.huber_delta, spec->fit.validation_split};
-    const int64_t ov[] = {c->kind, c->variant, spec->loss.kind, spec->loss.metrics, spec->fit.epochs,
-                          spec->fit.batch_size, (int64_t)spec->fit.seed, spec->fit.shuffle,
-                          s->train.n, s->train.xtype, s->train.ydim, s->train.has_labels,
-                          s->n_train, s->n_val, o->stream, o->check_every, o->bucket_bytes};
-    h = cv_hash_bytes(cv_hash_bytes(h, of, sizeof of), ov, sizeof ov);
-    const cv_augment_config *a = &spec->augment;
-    const float af[] = {a->rotation_range, a->width_shift_range, a->height_shift_range, a->shear_range, a->zoom_lo,
-                        a->zoom_hi, a->brightness_lo, a->brightness_hi, a->noise_stddev, a->cval,
-                        (float)spec->has_augment, (float)a->horizontal_flip, (float)a->vertical_flip,
-                        (float)a->brightness, (float)a->fill_mode};
-    h = cv_hash_bytes(h, af, sizeof af);
-    return cv_hash_bytes(h, &s->train.shape, sizeof s->train.shape);
-}
-
-/* Starts the bucketed allreduce from backward's per-layer notifications. */
-typedef struct {
-    cv_grad_sync *sync;
-    bool armed;     /* only the last micro-batch of a step has final gradients */
-    int failed;
-    cv_err err;
-} hook_ctx;
-
-static void grads_ready(void *arg, int64_t off)
-{
-    hook_ctx *h = arg;
-    if (h->armed && !h->failed && cv_grad_sync_ready(h->sync, off, &h->err)) h->failed = 1;
-}
-
-/* Batchnorm's statistics summed over the ranks (cv_net_set_batch_sum); the first failure is
- * kept for the step's end. */
-typedef struct {
-    const cv_dist *d;
-    int failed;
-    cv_err err;
-} batch_sum_ctx;
-
-static int batch_sum(void *arg, double *v, int64_t n)
-{
-    batch_sum_ctx *c = arg;
-    if (n > INT_MAX) return c->failed = cv_errf(&c->err, "batch statistics of %lld values: too many", (long long)n), -1;
-    if (cv_dist_sum_f64(c->d, v, (int)n, c->failed ? NULL : &c->err)) c->failed = 1;
-    return c->failed ? -1 : 0;
-}
-
-/* --reproducible's batch statistics (cv_net_set_leaves): each rank's leaves' sums put in their
- * slots of the step's L, zeros elsewhere, summed over the ranks (a value plus zeros is that
- * value, exactly), then added up in leaf order: the same bits at any rank count. */
-typedef struct {
-    const cv_dist *d;
-    int64_t L;      /* the step's leaves */
-    double *slots;  /* cap doubles */
-    int64_t cap;
-    int failed;
-    cv_err err;
-} leaf_sum_ctx;
-
-static int leaf_sum(void *arg, const double *sums, int first, int n, int64_t len, double *out)
-{
-    leaf_sum_ctx *c = arg;
-    if (c->L * len > c->cap || c->L * len > INT_MAX)
-        return c->failed = cv_errf(&c->err, "batch statistics of %lld leaves: too many", (long long)c->L), -1;
-    memset(c->slots, 0, sizeof(double) * (size_t)(c->L * len));
-    if (n) memcpy(c->slots + (size_t)first * len, sums, sizeof(double) * (size_t)(n * len));
-    if (cv_dist_sum_f64(c->d, c->slots, (int)(c->L * len), c->failed ? NULL : &c->err)) c->failed = 1;
-    for (int64_t v = 0; v < len; v++) {
-        out[v] = 0.0;
-        for (int64_t j = 0; j < c->L; j++) out[v] += c->slots[j * len + v];
-    }
-    return c->failed ? -1 : 0;
-}
-
-/* layers whose training statistics are the whole batch's (trainable batchnorm) */
-static int batch_layers(const cv_model_spec *spec)
-{
-    int n = 0;
-    for (int i = 1; i < spec->n_layers; i++)
-        n += (cv_layer_kinds[spec->layers[i].kind]->flags & CV_KIND_BATCH) && spec->layers[i].trainable;
-    return n;
-}
-
-/* Opens the log: a fresh run starts a new file; a resumed run keeps the header and the rows
- * of the epochs the checkpoint has done (later rows, from a run that went further before it
- * was killed, would be duplicated) and appends. */
-static FILE *open_log(const char *path, bool resume, int64_t epochs_done, const cv_model_spec *spec, bool has_val,
-                      cv_err *err)
-{
-    char *keep = NULL;
-    size_t keep_len = 0;
-    FILE *old = resume ? fopen(path, "r") : NULL;
-    if (old) {
-        FILE *mem = open_memstream(&keep, &keep_len);
-        char line[4096];
-        bool first = true;
-        while (mem && fgets(line, sizeof line, old)) {
-            if (first || atoll(line) <= epochs_done) fputs(line, mem);
-            first = false;
-        }
-        fclose(old);
-        if (mem) fclose(mem);
-    }
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        free(keep);
-        cv_errf(err, "%s: cannot write the log (%s)", path, strerror(errno));
-        return NULL;
-    }
-    if (keep_len) {
-        fwrite(keep, 1, keep_len, f);
-    } else {
-        fputs("epoch,lr", f);
-        cv_metrics_csv(f, spec, &(cv_metrics){0}, "", true);
-        if (has_val) cv_metrics_csv(f, spec, &(cv_metrics){0}, "val_", true);
-        fputs(",seconds,images_per_s\n", f);
-    }
-    free(keep);
-    fflush(f);
-    return f;
-}
 
 /* One micro-batch of the epoch plan: positions [p, p + count) of the epoch's order. */
 typedef struct {
@@ -293,7 +111,7 @@ typedef struct {
     hook_ctx hook;
     batch_sum_ctx bsum;      /* batchnorm's sums over the ranks */
     /* --reproducible with batchnorm: a rank's leaves of a step in one pass, each leaf's gradient
-     * in its own buffer, the statistics summed by leaf_sum */
+     * in its own buffer, the statistics summed by fit_leaf_sum */
     int max_leaves;          /* a rank's leaves in a step, at most */
     float **leaf_grads;      /* max_leaves buffers of cv_net_grad_count floats */
     int *leaf_rows;          /* max_leaves + 1 row offsets */
@@ -384,10 +202,10 @@ static int set_up(trainer *t, cv_err *err)
         return cv_errf(err, "%s:%d: %s= is a hyperparameter: search it with `convoy tune` (train takes values, e.g. "
                        "the search's D/best.model)", spec->file, spec->hp[0].line, spec->hp[0].key);
     /* data problems can hit one rank only (a file missing on one node): agree before going on */
-    int failed = load_data(&t->s, spec, o, err) ||
+    int failed = fit_load_data(&t->s, spec, o, err) ||
                  cv_normalizer_fit(&t->nz, spec->layers[0].normalize, &t->s.train, t->s.train_idx, t->s.n_train, err);
     if (cv_dist_agree(d, failed, err)) return -1;
-    if (cv_dist_check_same(d, run_hash(spec, o, &t->s), "model, configuration or data shape", err)) return -1;
+    if (cv_dist_check_same(d, fit_run_hash(spec, o, &t->s), "model, configuration or data shape", err)) return -1;
     /* a val_ monitor without validation data would silently watch the training metric */
     const cv_callbacks_config *cb = &spec->callbacks;
     if (!t->s.has_val && strncmp(cb->monitor, "val_", 4) == 0 &&
@@ -397,7 +215,7 @@ static int set_up(trainer *t, cv_err *err)
 
     const int64_t n = t->s.n_train, B = t->fit.batch_size > 0 && t->fit.batch_size < n ? t->fit.batch_size : n;
     const int64_t leaf = repro_leaf(B);
-    t->batch_stats = batch_layers(spec) > 0;
+    t->batch_stats = fit_batch_layers(spec) > 0;
     /* micro-batch size: from the local share, or (reproducible) the leaf size, so that no rank
      * count changes how a leaf is cut; batch statistics need a rank's whole share in one pass
      * (reproducible: all its leaves of the step) */
@@ -441,9 +259,9 @@ static int set_up(trainer *t, cv_err *err)
     /* batchnorm's sums are collectives inside the passes: the gradient buckets wait for the
      * step's end, so every rank makes its collectives in the same order (an idle rank too) */
     if (d->size > 1 && o->bucket_bytes > 0 && !o->reproducible && !t->batch_stats)
-        cv_net_set_grad_hook(t->net, grads_ready, &t->hook);
+        cv_net_set_grad_hook(t->net, fit_grads_ready, &t->hook);
     t->bsum = (batch_sum_ctx){d, 0, {{0}}};
-    if (d->size > 1) cv_net_set_batch_sum(t->net, batch_sum, &t->bsum);
+    if (d->size > 1) cv_net_set_batch_sum(t->net, fit_batch_sum, &t->bsum);
     if (t->batch_stats && o->reproducible) { /* each leaf's rows on their own: no tiles */
         int64_t widest = 0;
         for (int i = 1; i < spec->n_layers; i++)
@@ -525,7 +343,7 @@ static int restore(trainer *t, cv_err *err)
     if (o->resume && t->talk)
         fprintf(t->out, "resumed %s: epoch %lld, step %lld of %lld\n", o->resume, (long long)t->st.epoch + 1,
                 (long long)t->st.step_in_epoch, (long long)t->steps);
-    failed = o->log && d->rank == 0 && !(t->logf = open_log(o->log, o->resume, t->st.epoch, spec, t->s.has_val, err));
+    failed = o->log && d->rank == 0 && !(t->logf = fit_open_log(o->log, o->resume, t->st.epoch, spec, t->s.has_val, err));
     if (cv_dist_agree(d, failed, err)) return -1;
 
     if (t->talk) {
@@ -560,7 +378,7 @@ static int save_mid_epoch(trainer *t, const cv_metrics *tm, int epoch, int64_t s
 }
 
 /* --reproducible with batchnorm: the rank's leaves of the step (m, in b) in one pass, the
- * statistics summed leaf by leaf (leaf_sum), each leaf's metric sums and gradient on its own into
+ * statistics summed leaf by leaf (fit_leaf_sum), each leaf's metric sums and gradient on its own into
  * the step's parts and exact sum: what a pass over each leaf alone would add, with the statistics
  * of the whole batch. A rank without samples (or whose batch failed) still takes its part in
  * the statistics' sums. Nonzero: failed. */
@@ -572,7 +390,7 @@ static int repro_batch_pass(trainer *t, const micro *m, const cv_batch *b, int f
     const int nl = failed || m->count == 0 ? 0 : (int)(j1 - j0);
     for (int j = 0; j <= nl; j++) t->leaf_rows[j] = (int)(count * (j0 + j) / L - count * j0 / L);
     t->lsum.L = L;
-    cv_net_set_leaves(t->net, nl, t->leaf_rows, (int)j0, leaf_sum, &t->lsum);
+    cv_net_set_leaves(t->net, nl, t->leaf_rows, (int)j0, fit_leaf_sum, &t->lsum);
     if (!nl) {
         if (d->size > 1) cv_net_batch_idle(t->net);
         cv_net_set_leaves(t->net, 0, NULL, 0, NULL, NULL);
@@ -824,7 +642,7 @@ static void tear_down(trainer *t)
     cv_optim_free(&t->opt);
     cv_net_free(t->net);
     cv_normalizer_free(&t->nz);
-    free_data(&t->s);
+    fit_free_data(&t->s);
 }
 
 int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d, cv_epoch_stats *stats,
