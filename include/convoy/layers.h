@@ -220,6 +220,9 @@ int64_t cv_layer_param_count(const cv_layer_spec *spec);
 int64_t cv_layer_state_count(const cv_layer_spec *spec);
 /** The kernel's dimensions (Keras layout) and their rank; 0 for a layer without parameters. */
 int cv_layer_kernel_dims(const cv_layer_spec *spec, int64_t dims[4]);
+/** Whether the layer takes the whole batch's statistics in training (a batchnorm that learns;
+ *  frozen, it runs as in inference). */
+bool cv_layer_batch_stats(const cv_layer_spec *spec);
 /** Whether the kind has weights (takes trainable=). */
 bool cv_layer_has_weights(const cv_layer_spec *spec);
 /** The layer's activation: its activation= for kinds that have one, else linear. */

@@ -156,6 +156,8 @@ static unsigned kind_flags(const cv_layer_spec *l)
     return (unsigned)l->kind < CV_LAYER_KIND_COUNT ? cv_layer_kinds[l->kind]->flags : 0;
 }
 
+bool cv_layer_batch_stats(const cv_layer_spec *l) { return (kind_flags(l) & CV_KIND_BATCH) && l->trainable; }
+
 bool cv_layer_has_weights(const cv_layer_spec *l)
 {
     if (!(kind_flags(l) & CV_KIND_WEIGHTS)) return false;

@@ -45,7 +45,7 @@ static void window_geometry(cv_layer *l)
 /* a batch layer takes batch statistics when it learns (frozen, it runs as in inference) */
 static bool batch_layer(const cv_net *net, int i)
 {
-    return (net->layers[i].kd->flags & CV_KIND_BATCH) && net->layers[i].spec->trainable;
+    return cv_layer_batch_stats(net->layers[i].spec);
 }
 
 /* Keras initialisers; the normal ones are truncated at two standard deviations, with the

@@ -41,6 +41,6 @@ int fit_batch_layers(const cv_model_spec *spec)
 {
     int n = 0;
     for (int i = 1; i < spec->n_layers; i++)
-        n += (cv_layer_kinds[spec->layers[i].kind]->flags & CV_KIND_BATCH) && spec->layers[i].trainable;
+        n += cv_layer_batch_stats(&spec->layers[i]);
     return n;
 }
