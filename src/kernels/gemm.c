@@ -266,7 +266,10 @@ static inline void epilogue(float *C, int ldc, int rows, int cols, const cv_epil
         if (ep->bias)
             for (int j = 0; j < cols; j++) c[j] += ep->bias[j];
         if (ep->relu)
-            for (int j = 0; j < cols; j++) c[j] = c[j] > 0.0f ? c[j] : ep->leak * c[j];
+            for (int j = 0; j < cols; j++) { /* both computed, then selected: no branch per element */
+                const float v = c[j], w = ep->leak * v;
+                c[j] = v > 0.0f ? v : w;
+            }
     }
 }
 

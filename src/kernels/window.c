@@ -100,7 +100,10 @@ direct_pixel(float *restrict o, const float *restrict xb, const float *restrict 
         }
     }
     if (relu)
-        for (int f = 0; f < F; f++) o[f] = o[f] > 0.0f ? o[f] : leak * o[f];
+        for (int f = 0; f < F; f++) { /* both computed, then selected: no branch per element */
+            const float v = o[f], neg = leak * v;
+            o[f] = v > 0.0f ? v : neg;
+        }
 }
 
 /* The hand-vectorised kernels (window-vec.h) at each instruction set's native width: 16 floats
