@@ -1,7 +1,15 @@
 # shellcheck shell=bash
 # Shared by launch/train, launch/scaling and launch/slurm (sourced, not run): counts cores, reads an
 # Open MPI hostfile, and builds the mpirun command line that maps RANKS x THREADS onto cores.
+# Installed (cmake --install), the three run as PREFIX/bin/convoy-train, convoy-scaling and
+# convoy-slurm: small wrappers that set CONVOY_PREFIX and run PREFIX/share/convoy/launch/NAME
+# from the caller's directory.
 #
+#   convoy_program                     -> prints the convoy program to run: PREFIX/bin/convoy when
+#                                         installed; in the repository build/convoy, or the
+#                                         installed convoy on PATH when there is no build
+#   convoy_models                      -> prints the example models' folder (launch/models or
+#                                         PREFIX/share/convoy/models)
 #   convoy_local_cores                 -> prints this machine's usable physical cores
 #   convoy_read_hostfile FILE          -> sets CONVOY_HF_NODES (distinct hosts) and CONVOY_HF_SLOTS
 #                                         (the smallest slot count of any host = cores per node)
@@ -15,6 +23,20 @@
 # R*THREADS <= cores per node, otherwise --map-by ppr:R:node --bind-to none (+ --oversubscribe
 # when R > cores per node). OMP_NUM_THREADS (and OMP_PLACES / OMP_PROC_BIND when set) reach every
 # rank through -x. The caller exports OMP_NUM_THREADS.
+
+convoy_program() {
+    if [[ -n ${CONVOY_PREFIX:-} ]]; then
+        echo "$CONVOY_PREFIX/bin/convoy"
+    elif [[ ! -x build/convoy ]] && command -v convoy >/dev/null 2>&1; then
+        command -v convoy
+    else
+        echo build/convoy
+    fi
+}
+
+convoy_models() {
+    if [[ -n ${CONVOY_PREFIX:-} ]]; then echo "$CONVOY_PREFIX/share/convoy/models"; else echo launch/models; fi
+}
 
 convoy_local_cores() {
     # Physical cores (Open MPI's default slot count), capped by the CPUs this process may use.

@@ -1,7 +1,10 @@
 # Included by the top-level CMakeLists.txt after the convoy and convoy_cli targets exist:
-# the generated public headers, the man page, and what `cmake --install build --prefix P` puts
-# in P: bin/convoy, lib/libconvoy.a, include/convoy/*.h, share/man/man1/convoy.1,
-# lib/pkgconfig/convoy.pc and lib/cmake/convoy/ (find_package(convoy) -> convoy::convoy).
+# the shared library, the generated public headers, the man page, and what
+# `cmake --install build --prefix P` puts in P: bin/convoy and the launchers bin/convoy-train,
+# convoy-scaling, convoy-slurm; lib/libconvoy.a and lib/libconvoy.so (SONAME libconvoy.so.MAJOR);
+# include/convoy/*.h; share/man/man1/convoy.1; share/convoy/ (the launchers' lib.sh, the example
+# models); lib/pkgconfig/convoy.pc and lib/cmake/convoy/ (find_package(convoy) ->
+# convoy::convoy, static, and convoy::convoy_shared).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -29,11 +32,49 @@ if(CONVOY_SANITIZE)
   target_link_options(convoy INTERFACE -fsanitize=address,undefined)
 endif()
 
-install(TARGETS convoy EXPORT convoyTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# libconvoy.so: the static library's objects (compiled position-independent), its dependencies
+# linked in (DT_NEEDED), so a program links -lconvoy alone (and MPI: <convoy/dist.h> includes
+# <mpi.h>). SONAME libconvoy.so.MAJOR: 0.x releases may change the ABI with the minor version.
+add_library(convoy_shared SHARED $<TARGET_OBJECTS:convoy>)
+add_library(convoy::convoy_shared ALIAS convoy_shared)
+set_target_properties(convoy_shared PROPERTIES OUTPUT_NAME convoy VERSION ${PROJECT_VERSION}
+  SOVERSION ${PROJECT_VERSION_MAJOR})
+target_include_directories(convoy_shared PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+  $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include> $<INSTALL_INTERFACE:include>)
+target_link_libraries(convoy_shared PUBLIC MPI::MPI_C PRIVATE ${HDF5_C_LIBRARIES} ZLIB::ZLIB PNG::PNG JPEG::JPEG m)
+if(CONVOY_OPENMP)
+  target_link_libraries(convoy_shared PRIVATE OpenMP::OpenMP_C)
+endif()
+if(CONVOY_BLAS STREQUAL "openblas")
+  target_link_libraries(convoy_shared PRIVATE PkgConfig::OPENBLAS)
+endif()
+if(CONVOY_SANITIZE)
+  target_link_options(convoy_shared INTERFACE -fsanitize=address,undefined)
+else() # every symbol it uses resolved by the libraries it names
+  target_link_options(convoy_shared PRIVATE -Wl,--no-undefined)
+endif()
+
+install(TARGETS convoy convoy_shared EXPORT convoyTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS convoy_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES ${CONVOY_PUBLIC_HEADERS} ${PROJECT_BINARY_DIR}/include/convoy/version.h
   ${PROJECT_BINARY_DIR}/include/convoy/convoy.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/convoy)
 install(FILES ${PROJECT_BINARY_DIR}/convoy.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+
+# the launchers as PREFIX/bin/convoy-NAME (wrappers around share/convoy/launch/NAME, which finds
+# the installed program and models through CONVOY_PREFIX), and the example models
+set(CONVOY_LAUNCHERS train scaling slurm)
+foreach(name ${CONVOY_LAUNCHERS})
+  install(PROGRAMS ${PROJECT_SOURCE_DIR}/launch/${name} DESTINATION ${CMAKE_INSTALL_DATADIR}/convoy/launch)
+endforeach()
+install(FILES ${PROJECT_SOURCE_DIR}/launch/lib.sh ${PROJECT_SOURCE_DIR}/launch/hostfile.example
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/convoy/launch)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/launch/models/ DESTINATION ${CMAKE_INSTALL_DATADIR}/convoy/models
+  FILES_MATCHING PATTERN "*.model")
+install(CODE "set(SRC \"${PROJECT_SOURCE_DIR}\")
+  set(BINDIR \"${CMAKE_INSTALL_BINDIR}\")
+  set(NAMES \"${CONVOY_LAUNCHERS}\")
+  include(\"${CMAKE_CURRENT_LIST_DIR}/write-launchers.cmake\")")
 
 # CMake package: find_package(convoy) finds the dependencies again, then imports convoy::convoy
 set(CONVOY_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/convoy)
@@ -45,8 +86,9 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/convoyConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/convoyConfig.cmake ${PROJECT_BINARY_DIR}/convoyConfigVersion.cmake
   DESTINATION ${CONVOY_CMAKE_DIR})
 
-# pkg-config: libconvoy is static, so its dependencies are in Requires.private/Libs.private and
-# consumers link with `pkg-config --static --libs convoy`. A dependency with a .pc file of its
+# pkg-config: `pkg-config --libs convoy` links libconvoy.so (which names its own dependencies);
+# the dependencies are in Requires.private/Libs.private for a static link (`--static`, with
+# -l:libconvoy.a for the archive). A dependency with a .pc file of its
 # own is named there (Debian: mpi-c, hdf5-openmpi, libpng, libjpeg, zlib); otherwise the flags CMake
 # found are written out. MPI is public: <convoy/dist.h> includes <mpi.h>.
 find_package(PkgConfig QUIET)
@@ -88,8 +130,9 @@ convoy_pc_dependency(FALSE "" "${ZLIB_LIBRARIES}" zlib)
 if(CONVOY_OPENMP)
   string(APPEND CONVOY_PC_LIBS_PRIVATE " ${OpenMP_C_FLAGS}")
 endif()
-if(CONVOY_SANITIZE)
-  string(APPEND CONVOY_PC_LIBS_PRIVATE " -fsanitize=address,undefined")
+set(CONVOY_PC_LIBS "")
+if(CONVOY_SANITIZE) # the sanitizer runtimes must come first in any program using either library
+  set(CONVOY_PC_LIBS " -fsanitize=address,undefined")
 endif()
 string(APPEND CONVOY_PC_LIBS_PRIVATE " -lm")
 # prefix relative to the .pc file, so the installed tree can be moved (cmake --install --prefix)
