@@ -1,5 +1,5 @@
 #!/bin/bash
-# The modules' layering (README "Layout"): every public header names its module ("Module NAME"
+# The modules' layering (README "Project layout", docs/architecture.md): every public header names its module ("Module NAME"
 # in its opening comment) and each module's main header lists the modules it may call
 # ("May call: a, b." or "May call: nothing."). This checks every #include of src/ and
 # include/convoy/ against those lists and that the modules form no circle.

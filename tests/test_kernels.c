@@ -1,6 +1,6 @@
 /* Kernels: the blocked SGEMM against its naive twin (every transpose, alpha/beta, padded
  * leading dimensions, shapes that cross the 6x16 tiles and the KC=256 / NC=1024 blocks), the
- * generic fallback (CONVOY_GEMM=generic), thread-count independence; the DESIGN §6 worked
+ * generic fallback (CONVOY_GEMM=generic), thread-count independence; the Sobel worked
  * Sobel example, output-size rules, known pooling results and im2col/col2im adjointness. */
 #define _GNU_SOURCE /* setenv */
 #include <criterion/criterion.h>

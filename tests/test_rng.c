@@ -1,4 +1,4 @@
-/* Counter-based randomness (DESIGN §5.2): permutations are permutations, reproducible per key
+/* Counter-based randomness (docs/exactness.md): permutations are permutations, reproducible per key
  * and different across keys; dropout masks are a function of (seed, epoch, sample id) only,
  * so a sample keeps its mask whatever batch it lands in and at whatever position. */
 #define _GNU_SOURCE /* setenv */

@@ -2,7 +2,7 @@
  * transform per sample (rotation, shifts, shear, zoom, flips) with bilinear sampling and its
  * fill modes, then brightness and gaussian noise. Every random number comes from
  * (seed, epoch, global sample index), so a sample is augmented the same way at any rank count,
- * thread count or batch composition, and after a resume (DESIGN §5.2). README "Augmentation"
+ * thread count or batch composition, and after a resume (docs/exactness.md). docs/model-file.md "Augmentation"
  * gives the exact definitions. */
 #ifndef CONVOY_AUGMENT_H
 #define CONVOY_AUGMENT_H

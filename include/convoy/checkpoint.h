@@ -2,7 +2,7 @@
  * May call: core, io, layers, optim, data, model.
  * Must not be called by: core, kernels, dist, io, layers, loss, optim, data, model.
  *
- * HDF5 checkpoints (layout in README "Checkpoint file"): the model file text, every layer's
+ * HDF5 checkpoints (layout in docs/hdf5.md "Checkpoints"): the model file text, every layer's
  * kernel and bias in Keras layouts, the input normaliser, and the optimizer's state, written
  * atomically so a crash during a save never damages the previous file. Every float tensor
  * carries its CRC32C (attribute crc32c), verified on load when present; loads refuse NaN/Inf

@@ -36,7 +36,7 @@ typedef struct {
 } cv_fit_config;
 
 /** A hyperparameter site: `KEY=hp.int(lo,hi,step=s)`, `hp.float(lo,hi[,log])`,
- *  `hp.choice(a,b,...)` or `hp.bool()`, each with an optional `name=N` (DESIGN §3). The parsed
+ *  `hp.choice(a,b,...)` or `hp.bool()`, each with an optional `name=N` (docs/model-file.md). The parsed
  *  spec holds the default value (Keras's: lo, the first choice, false); `convoy tune` samples
  *  the others and re-parses the text with the values written in. */
 typedef enum { CV_HP_INT, CV_HP_FLOAT, CV_HP_CHOICE, CV_HP_BOOL } cv_hp_kind;
@@ -62,7 +62,7 @@ int cv_hp_parse(const char *expr, cv_hp *hp, cv_err *err);
 void cv_hp_value_text(const cv_hp *hp, double v, char *buf, size_t size);
 /** The expression in canonical form: "hp.int(32,128,step=32)". */
 void cv_hp_describe(const cv_hp *hp, char *buf, size_t size);
-/** Transfer learning: `base checkpoint=F upto=N [trainable=B]` (README "Transfer learning").
+/** Transfer learning: `base checkpoint=F upto=N [trainable=B]` (docs/model-file.md "Transfer learning: base").
  *  Layers 1..upto of the model come from F's model, with F's weights. */
 typedef struct {
     char checkpoint[1024];  /* resolved path of F; "" when the model has no base line */

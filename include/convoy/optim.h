@@ -3,7 +3,7 @@
  * Must not be called by: core, kernels, dist, io, layers, loss.
  *
  * Optimizers: one flat update loop over the parameter buffer. Formulas and defaults (Keras's,
- * unless the course says otherwise) are listed in README "Optimizers". */
+ * unless the course says otherwise) are listed in docs/model-file.md "Optimizers". */
 #ifndef CONVOY_OPTIM_H
 #define CONVOY_OPTIM_H
 

@@ -1,6 +1,6 @@
 /* Module core (its preamble: convoy/error.h). Counter-based randomness: every random number convoy draws is a pure function of
  * (seed, stream, counters), so results do not depend on rank count, thread count or the
- * order in which samples are visited (DESIGN §5.2). */
+ * order in which samples are visited (docs/exactness.md). */
 #ifndef CONVOY_RNG_H
 #define CONVOY_RNG_H
 
