@@ -144,6 +144,13 @@ for f in filters.png:72x72 input.png:54x54 features-01.png:102x102 features-03.p
     [[ $(size "$png") == "${f##*:}" ]] || fail "$png is $(size "$png"), want ${f##*:}"
 done
 grep -q "wrote vis/filters.png: layer 1 conv2d, 4 filters 3x3x1" out.txt || fail "visualize report: $(cat out.txt)"
+# each picture's labelled twin: its tiles, labels and legend
+for f in filters features-01 features-03; do
+    [[ -f vis/$f.svg ]] || fail "visualize wrote no vis/$f.svg"
+done
+grep -q 'href="filters.png"' vis/filters.svg && grep -q '>filter 3<' vis/filters.svg &&
+    grep -q 'class="legend"' vis/filters.svg || fail "vis/filters.svg does not label filters.png's tiles"
+grep -q "labelled: beside each picture its .svg (vis/filters.svg" out.txt || fail "visualize report names no SVG: $(cat out.txt)"
 expect 1 "--sample: 32 is outside \[0, 31\] \(img.h5 has 32 samples\)" -- "$convoy" visualize cnn.h5 --data img.h5 --out v2 --sample 32
 expect 2 "--sample: bad number" -- "$convoy" visualize cnn.h5 --data img.h5 --out v2 --sample x
 expect 1 "clf.h5: the model has no conv2d layer" -- "$convoy" visualize clf.h5 --data data.h5 --out v2

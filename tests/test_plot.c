@@ -167,6 +167,44 @@ Test(plot, confusion_svg_cells)
     free(svg);
 }
 
+/* the x extent of the <text> element holding `needle` (anchor middle, 0.55 em a character
+ * at least), and the picture's width */
+static void text_extent(const char *svg, const char *needle, double px, double *lo, double *hi, double *width)
+{
+    const char *t = strstr(svg, needle);
+    cr_assert_not_null(t, "%s", needle);
+    const char *open = t;
+    while (open > svg && strncmp(open, "<text ", 6) != 0) open--;
+    double x = 0;
+    cr_assert_eq(sscanf(open, "<text x=\"%lf\"", &x), 1);
+    cr_assert_not_null(strstr(open, "text-anchor=\"middle\""));
+    const double half = 0.55 * px * (double)strlen(needle) / 2;
+    *lo = x - half;
+    *hi = x + half;
+    cr_assert_eq(sscanf(strstr(svg, "<svg "), "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%lf\"", width), 1);
+}
+
+/* two or three classes: the title and the subtitle fit in the picture (they were clipped: the
+ * picture was as wide as the grid and its labels) */
+Test(plot, confusion_svg_title_fits_few_classes)
+{
+    const int64_t counts[9] = {5, 1, 0, 2, 7, 1, 0, 0, 9};
+    char *names[3] = {"no", "yes", "maybe"};
+    const char *title = "data/fmnist-footwear-checkpoint.h5 on data/fmnist/test-footwear.h5";
+    cv_err err;
+    for (int K = 2; K <= 3; K++) {
+        char *svg;
+        cr_assert_eq(cv_plot_confusion_svg(TMP "/c2.svg", counts, K, names, title, &err), 0, "%s", err.msg);
+        assert_well_formed(TMP "/c2.svg", &svg);
+        double lo, hi, W;
+        text_extent(svg, title, 14, &lo, &hi, &W);
+        cr_assert(lo >= 0 && hi <= W, "K=%d: title spans %.0f..%.0f of a %.0f-wide picture", K, lo, hi, W);
+        text_extent(svg, "predicted class (columns) - shade: share of the true class", 12, &lo, &hi, &W);
+        cr_assert(lo >= 0 && hi <= W, "K=%d: subtitle spans %.0f..%.0f of a %.0f-wide picture", K, lo, hi, W);
+        free(svg);
+    }
+}
+
 /* train --log and --plot through the library: files after every epoch, columns as documented */
 Test(plot, train_writes_log_and_plot)
 {

@@ -1,6 +1,8 @@
 /* convoy visualize's pictures: PNGs that decode, with the documented grid geometry (tiles, tiles
  * per row, zoom) for gray, RGB and multi-channel inputs, filter shades that map [-m, m] to 0..255,
- * feature-map tiles stretched to their own range, and errors for models without conv layers. */
+ * feature-map tiles stretched to their own range, the SVG beside each that labels its tiles
+ * (filter, input channel, each map's range, the legend), and errors for models without conv
+ * layers. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 
 #include "convoy/image.h"
 #include "convoy/visualize.h"
+#include "xmlcheck.h"
 
 #define TMP CONVOY_TEST_TMP "/visualize"
 
@@ -35,6 +38,30 @@ static void read_png(const char *path, cv_image *img, int w, int h, int c)
     cr_assert_eq(img->w, w, "%s: width %d, want %d", path, img->w, w);
     cr_assert_eq(img->h, h, "%s: height %d, want %d", path, img->h, h);
     cr_assert_eq(img->c, c, "%s: %d channels, want %d", path, img->c, c);
+}
+
+/* v's SVG: well-formed, beside its PNG, one cropped tile per tile of the grid, each tile's place
+ * in the PNG as grid_put drew it, and the labels wanted (NULL-terminated) */
+static char *labelled(const cv_visual *v, const char *const *want)
+{
+    const size_t n = strlen(v->path);
+    cr_assert(n > 4 && strncmp(v->svg, v->path, n - 4) == 0 && strcmp(v->svg + n - 4, ".svg") == 0, "%s beside %s",
+              v->svg, v->path);
+    char *svg = slurp(v->svg), why[160];
+    cr_assert_not_null(svg, "%s", v->svg);
+    cr_assert_null(xml_check(svg, why, sizeof why), "%s: %s", v->svg, why);
+    cr_assert_eq(count_of(svg, "class=\"tile\""), v->tiles, "%s: tiles", v->svg);
+    char at[96];
+    for (int t = 0; t < v->tiles; t++) {
+        snprintf(at, sizeof at, "viewBox=\"%d %d %d %d\"", 2 + (t % v->cols) * (v->tile_w + 2),
+                 2 + (t / v->cols) * (v->tile_h + 2), v->tile_w, v->tile_h);
+        cr_assert_eq(count_of(svg, at), 1, "%s: tile %d at %s", v->svg, t, at);
+    }
+    const char *png = strrchr(v->path, '/') + 1;
+    snprintf(at, sizeof at, "href=\"%s\"", png);
+    cr_assert_eq(count_of(svg, at), v->tiles, "%s shows %s", v->svg, png);
+    for (; *want; want++) cr_assert_geq(count_of(svg, *want), 1, "%s lacks %s", v->svg, *want);
+    return svg;
 }
 
 /* pixel (x, y) channel ch */
@@ -101,6 +128,19 @@ Test(visualize, gray_input_grids)
     read_png(v[3].path, &img, 3 * (48 + 2) + 2, 2 * (48 + 2) + 2, 1);
     cr_assert_eq(v[3].tiles, 6);
     cv_image_free(&img);
+
+    /* the labels: the layer, each filter, the shades' range -m..m; each map's own range */
+    char lo[32], hi[32], range[64];
+    snprintf(lo, sizeof lo, ">%.4g</text>", -(double)m);
+    snprintf(hi, sizeof hi, ">%.4g</text>", (double)m);
+    free(labelled(&v[0], (const char *[]){"layer 1 conv2d: 4 filters 3x3 over 1 input channel<", ">filter 0<",
+                                          ">filter 3<", "class=\"legend\"", lo, hi, NULL}));
+    float alo = INFINITY, ahi = -INFINITY;
+    for (int p = 0; p < 36; p++) alo = fminf(alo, a[p * 4 + 2]), ahi = fmaxf(ahi, a[p * 4 + 2]);
+    snprintf(range, sizeof range, ">2: %.3g..%.3g</text>", (double)alo + 0.0, (double)ahi + 0.0);
+    free(labelled(&v[2], (const char *[]){"layer 1 conv2d: 4 feature maps 6x6", range, NULL}));
+    free(labelled(&v[1], (const char *[]){"the input sample", NULL}));
+    free(labelled(&v[3], (const char *[]){"layer 2 conv2d: 6 feature maps 4x4", ">5: ", NULL}));
     cv_net_free(net);
     cv_model_spec_free(&spec);
 }
@@ -136,6 +176,8 @@ Test(visualize, rgb_and_multichannel_filters)
     cr_assert_eq(v[0].cols, 3);
     read_png(v[0].path, &img, 3 * (33 + 2) + 2, 2 * (33 + 2) + 2, 1);
     cv_image_free(&img);
+    free(labelled(&v[0], (const char *[]){"3 filters 3x3 over 2 input channels", ">filter 0, in 0<",
+                                          ">filter 2, in 1<", NULL}));
     cv_net_free(net);
     cv_model_spec_free(&spec);
 }

@@ -1,5 +1,5 @@
 /* Module io (its preamble: convoy/image.h). SVG charts, written atomically (temporary file, fsync, rename) so a browser or a watcher never
- * sees half a file: training curves from histories, and a confusion-matrix heat map. */
+ * sees half a file: training curves from histories, a confusion-matrix heat map, and labelled pictures of tiles. */
 #ifndef CONVOY_PLOT_H
 #define CONVOY_PLOT_H
 
@@ -36,5 +36,26 @@ int cv_plot_curves_svg(const char *path, const cv_table *h, int n, const char *c
  *  axes (names NULL: class numbers). */
 int cv_plot_confusion_svg(const char *path, const int64_t *counts, int K, char *const *names, const char *title,
                           cv_err *err);
+
+/** One tile of a picture: its rectangle in the PNG (pixels) and the label shown under it. */
+typedef struct {
+    int x, y, w, h;
+    char label[48];
+} cv_plot_tile;
+
+/** A PNG of tiles, labelled: the SVG shows each tile of png (a file name relative to the SVG's
+ *  folder, png_w x png_h pixels) cropped from it, magnified to at least 64 px wide (pixels kept
+ *  square and sharp), `cols` to a row with its label under it, below a title and a subtitle, and,
+ *  when legend_lo/legend_hi are set, a black-to-white strip with those two ends labelled. */
+typedef struct {
+    const char *png;
+    int png_w, png_h;
+    const char *title, *subtitle;
+    const cv_plot_tile *tiles;
+    int n, cols;
+    const char *legend_lo, *legend_hi;
+} cv_plot_picture;
+
+int cv_plot_picture_svg(const char *path, const cv_plot_picture *p, cv_err *err);
 
 #endif

@@ -96,6 +96,10 @@ int cmd_visualize(const cv_dist *d, int argc, char **argv)
                 printf("wrote %s: layer %d conv2d, %d feature maps %dx%d (%d per row)\n", v[i].path, v[i].layer,
                        v[i].tiles, l->out.d[1], l->out.d[0], v[i].cols);
         }
+        if (rc == CLI_OK && n > 0)
+            printf("labelled: beside each picture its .svg (%s, ...): the layer, each tile's filter or channel and "
+                   "value range, the shades' legend\n",
+                   v[0].svg);
         if (rc == CLI_OK) describe_sample(net, pos[0], &ds, index, x);
         free(v);
     }

@@ -58,6 +58,15 @@ static void text(FILE *f, double x, double y, const char *anchor, const char *ex
     fputs("</text>\n", f);
 }
 
+/* Roughly how wide t is at font size px: 0.6 em per character (Helvetica's widest average, bold
+ * included), counting UTF-8 characters, not bytes. */
+static double text_width(const char *t, double px)
+{
+    size_t chars = 0;
+    for (; *t; t++) chars += ((unsigned char)*t & 0xC0) != 0x80;
+    return 0.6 * px * (double)chars;
+}
+
 /* Closes the document and writes it to path through a temporary file. */
 static int svg_commit(svg_doc *s, const char *path, cv_err *err)
 {
@@ -281,12 +290,18 @@ int cv_plot_confusion_svg(const char *path, const int64_t *counts, int K, char *
         if (l > longest) longest = l;
     }
     const double cell = K <= 12 ? 44 : K <= 30 ? 24 : 14, label_w = 7.0 * (double)(longest < 24 ? longest : 24) + 16;
-    const double x0 = label_w + 28, y0 = 48, W = x0 + K * cell + 24, H = y0 + K * cell + label_w + 28;
+    const char *head = title ? title : "confusion matrix",
+               *sub = "predicted class (columns) - shade: share of the true class";
+    /* the titles centred over the grid, moved right and the picture widened where a few classes'
+     * grid is narrower than they are */
+    const double tw = fmax(text_width(head, 14), text_width(sub, 12)) / 2 + 8;
+    const double x0 = label_w + 28, y0 = 48, tx = fmax(x0 + K * cell / 2, tw), W = fmax(x0 + K * cell + 24, tx + tw),
+                 H = y0 + K * cell + label_w + 28;
     svg_doc s;
     if (svg_begin(&s, path, W, H, err)) return -1;
     FILE *f = s.f;
-    text(f, x0 + K * cell / 2, 22, "middle", "font-size=\"14\" font-weight=\"bold\"", title ? title : "confusion matrix");
-    text(f, x0 + K * cell / 2, 40, "middle", "fill=\"#555\"", "predicted class (columns) - shade: share of the true class");
+    text(f, tx, 22, "middle", "font-size=\"14\" font-weight=\"bold\"", head);
+    text(f, tx, 40, "middle", "fill=\"#555\"", sub);
     char rot[96];
     snprintf(rot, sizeof rot, "transform=\"rotate(-90 14 %.1f)\" fill=\"#555\"", y0 + K * cell / 2);
     text(f, 14, y0 + K * cell / 2, "middle", rot, "true class (rows)");
@@ -318,6 +333,49 @@ int cv_plot_confusion_svg(const char *path, const int64_t *counts, int K, char *
         const double cx = x0 + (k + 0.5) * cell, cy = y0 + K * cell + 10;
         snprintf(rot, sizeof rot, "class=\"col-label\" transform=\"rotate(-45 %.1f %.1f)\"", cx, cy);
         text(f, cx, cy, "end", rot, name);
+    }
+    return svg_commit(&s, path, err);
+}
+
+int cv_plot_picture_svg(const char *path, const cv_plot_picture *p, cv_err *err)
+{
+    if (p->n < 1 || p->cols < 1) return cv_errf(err, "%s: a picture without tiles", path);
+    int tw = 1, th = 1; /* the largest tile */
+    double lw = 0;      /* the widest label */
+    for (int i = 0; i < p->n; i++) {
+        tw = p->tiles[i].w > tw ? p->tiles[i].w : tw;
+        th = p->tiles[i].h > th ? p->tiles[i].h : th;
+        lw = fmax(lw, text_width(p->tiles[i].label, 10));
+    }
+    const int scale = tw >= 64 ? 1 : (64 + tw - 1) / tw, rows = (p->n + p->cols - 1) / p->cols;
+    const double cw = fmax(tw * scale, lw) + 12, ch = th * scale + 20, top = 56, legend = p->legend_lo ? 40 : 0;
+    const double W = fmax(fmax(24 + p->cols * cw, 24 + fmax(text_width(p->title, 14), text_width(p->subtitle, 12))), 240),
+                 H = top + rows * ch + legend + 12;
+    svg_doc s;
+    if (svg_begin(&s, path, W, H, err)) return -1;
+    FILE *f = s.f;
+    text(f, 12, 22, "start", "font-size=\"14\" font-weight=\"bold\"", p->title);
+    text(f, 12, 40, "start", "fill=\"#555\"", p->subtitle);
+    for (int i = 0; i < p->n; i++) {
+        const cv_plot_tile *t = &p->tiles[i];
+        const double x = 12 + (i % p->cols) * cw + (cw - t->w * scale) / 2, y = top + (i / p->cols) * ch;
+        /* the tile: a viewport onto its rectangle of the PNG */
+        fprintf(f, "<svg class=\"tile\" x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%d\" viewBox=\"%d %d %d %d\">"
+                   "<image href=\"",
+                x, y, t->w * scale, t->h * scale, t->x, t->y, t->w, t->h);
+        esc(f, p->png);
+        fprintf(f, "\" width=\"%d\" height=\"%d\" style=\"image-rendering:pixelated\"/></svg>\n", p->png_w, p->png_h);
+        text(f, 12 + (i % p->cols + 0.5) * cw, y + t->h * scale + 13, "middle", "class=\"tile-label\" font-size=\"10\"",
+             t->label);
+    }
+    if (p->legend_lo) {
+        const double y = top + rows * ch + 8;
+        fputs("<defs><linearGradient id=\"shade\"><stop offset=\"0\" stop-color=\"black\"/>"
+              "<stop offset=\"1\" stop-color=\"white\"/></linearGradient></defs>\n", f);
+        fprintf(f, "<rect class=\"legend\" x=\"12\" y=\"%.1f\" width=\"200\" height=\"10\" fill=\"url(#shade)\" "
+                   "stroke=\"#999\"/>\n", y);
+        text(f, 12, y + 24, "start", "class=\"legend-lo\" font-size=\"10\"", p->legend_lo);
+        text(f, 212, y + 24, "end", "class=\"legend-hi\" font-size=\"10\"", p->legend_hi ? p->legend_hi : "");
     }
     return svg_commit(&s, path, err);
 }
