@@ -51,7 +51,7 @@ printf 'compile loss=sparse_categorical_crossentropy\nfit epochs=500 batch_size=
 # case: --stream with frequent saves: the reader thread's HDF5 reads and the training thread's
 # saves and validation passes never overlap (HDF5 is not thread-safe; this crashed about every
 # second run, heap corruption)
-timeout 120 "$convoy" train s.model --data s.h5 --stream --checkpoint s-every.h5 --checkpoint-every 3 --epochs 40 \
+timeout 600 "$convoy" train s.model --data s.h5 --stream --checkpoint s-every.h5 --checkpoint-every 3 --epochs 40 \
     --val s.h5 --quiet 2>every.err || fail "--stream with --checkpoint-every 3: exit $?: $(tail -1 every.err)"
 timeout 120 "$convoy" train s.model --data s.h5 --stream --checkpoint s-ck.h5 --checkpoint-every 20 >s.out 2>s.err &
 pid=$!

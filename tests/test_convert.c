@@ -257,6 +257,97 @@ Test(csv, bad_number_names_line_and_column)
                ":3: column 'x1': bad number 'inf'");
 }
 
+/* the labels' class names, as the file stores them */
+static void expect_classes(const cv_dataset *ds, int K, const char *const *names)
+{
+    cr_assert_eq(ds->n_classes, K, "%d classes, want %d", ds->n_classes, K);
+    for (int k = 0; k < K; k++) cr_assert_str_eq(ds->class_names[k], names[k]);
+}
+
+/* names in the label column: classes sorted, numbered in that order, kept as class names */
+Test(csv, string_labels_become_sorted_classes)
+{
+    const char *in = TMP "cv_csv_names.csv", *out = TMP "cv_csv_names.h5";
+    write_text(in, "petal,species\n1.4,setosa\n4.7,versicolor\n6.0,virginica\n1.3,setosa\n5.1,Virginica\n");
+    cv_err err = {{0}};
+    cr_assert_eq(cv_convert_csv(in, "species", false, out, &err), 0, "%s", err.msg);
+    cv_dataset ds;
+    cr_assert_eq(cv_dataset_load(&ds, out, &err), 0, "%s", err.msg);
+    cr_assert(ds.has_labels);
+    expect_classes(&ds, 4, (const char *[]){"Virginica", "setosa", "versicolor", "virginica"}); /* byte order */
+    const int32_t want[5] = {1, 2, 3, 1, 0};
+    cr_assert_arr_eq(ds.labels, want, sizeof want);
+    cv_dataset_free(&ds);
+    /* numbers and names mixed: all are names */
+    write_text(in, "x,y\n1,cat\n2,10\n3,9\n");
+    cr_assert_eq(cv_convert_csv(in, "y", false, out, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_dataset_load(&ds, out, &err), 0, "%s", err.msg);
+    expect_classes(&ds, 3, (const char *[]){"10", "9", "cat"});
+    cv_dataset_free(&ds);
+    /* --float wants numbers; an empty label is refused */
+    EXPECT_ERR(cv_convert_csv(in, "y", true, out, &err), err, in, ":2: column 'y': 'cat' is not a number");
+    write_text(in, "x,y\n1,cat\n2,\n");
+    EXPECT_ERR(cv_convert_csv(in, "y", false, out, &err), err, in, ":3: column 'y': empty label");
+}
+
+/* semicolons and tabs: sniffed from the first record, or given; quotes hold separators, line
+ * breaks and "" */
+Test(csv, separators_and_quotes)
+{
+    const char *in = TMP "cv_csv_sep.csv", *out = TMP "cv_csv_sep.h5";
+    cv_err err = {{0}};
+    cv_dataset ds;
+    const char *files[] = {"\"a;b\";y;c\n1.5;\"north; east\";2\n-3; south ;4\n",
+                           "a\ty\tc\n1.5\tnorth; east\t2\n-3\t south \t4\n",
+                           "a,y,c\n1.5,\"north; east\",2\n-3,\" south \",4\n"};
+    for (int f = 0; f < 3; f++) {
+        write_text(in, files[f]);
+        cr_assert_eq(cv_convert_csv(in, "y", false, out, &err), 0, "file %d: %s", f, err.msg);
+        cr_assert_eq(cv_dataset_load(&ds, out, &err), 0, "%s", err.msg);
+        const float want[4] = {1.5f, 2, -3, 4};
+        cr_assert_arr_eq(ds.x, want, sizeof want, "file %d", f);
+        if (f < 2) expect_classes(&ds, 2, (const char *[]){"north; east", "south"});
+        else expect_classes(&ds, 2, (const char *[]){" south ", "north; east"}); /* quoted blanks stay */
+        cv_dataset_free(&ds);
+    }
+    /* a quoted field over two lines, "" inside, CRLF endings; the line numbers after it right */
+    write_text(in, "x,y\r\n1,\"a \"\"big\"\"\r\ncat\"\r\n2,dog\r\n3,\"dog\"x\r\n");
+    EXPECT_ERR(cv_convert_csv(in, "y", false, out, &err), err, in, ":5: text after a closing quote");
+    write_text(in, "x,y\n1,\"a \"\"big\"\"\ncat\"\n2,dog\n");
+    cr_assert_eq(cv_convert_csv(in, "y", false, out, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_dataset_load(&ds, out, &err), 0, "%s", err.msg);
+    expect_classes(&ds, 2, (const char *[]){"a \"big\"\ncat", "dog"});
+    cr_assert_eq(ds.n, 2);
+    cv_dataset_free(&ds);
+    write_text(in, "x,y\n1,dog\n2,\"cat\n3,dog\n");
+    EXPECT_ERR(cv_convert_csv(in, "y", false, out, &err), err, in, ":3: a quoted field is not closed");
+    /* the separator given: a comma file read with ';' has one column */
+    write_text(in, "x,y\n1,0\n");
+    const cv_csv_options semi = {.label = "0", .separator = ';'};
+    EXPECT_ERR(cv_convert_csv_with(in, &semi, out, &err), err, in, "only the label column");
+}
+
+/* no header: the first record is data and columns are named by index */
+Test(csv, no_header)
+{
+    const char *in = TMP "cv_csv_nohead.csv", *out = TMP "cv_csv_nohead.h5";
+    write_text(in, "0.5,1,cat\n0.25,2,dog\n");
+    cv_err err = {{0}};
+    const cv_csv_options o = {.label = "2", .no_header = true};
+    cr_assert_eq(cv_convert_csv_with(in, &o, out, &err), 0, "%s", err.msg);
+    cv_dataset ds;
+    cr_assert_eq(cv_dataset_load(&ds, out, &err), 0, "%s", err.msg);
+    cr_assert_eq(ds.n, 2);
+    const float want[4] = {0.5f, 1, 0.25f, 2};
+    cr_assert_arr_eq(ds.x, want, sizeof want);
+    expect_classes(&ds, 2, (const char *[]){"cat", "dog"});
+    cv_dataset_free(&ds);
+    const cv_csv_options named = {.label = "y", .no_header = true};
+    EXPECT_ERR(cv_convert_csv_with(in, &named, out, &err), err, in, "must be a column index without a header");
+    write_text(in, "0.5,1,cat\n0.25,x,dog\n");
+    EXPECT_ERR(cv_convert_csv_with(in, &o, out, &err), err, in, ":2: column '1': bad number 'x'");
+}
+
 Test(csv, wrong_field_count)
 {
     const char *in = TMP "cv_csv_fields.csv";

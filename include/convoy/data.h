@@ -143,9 +143,22 @@ int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *
 int cv_convert_cifar(const char *srcdir, const char *outdir, int which, bool coarse, cv_err *err);
 /** Converts one IDX image file + label file pair to a dataset file. */
 int cv_convert_idx(const char *images, const char *labels, const char *out, cv_err *err);
-/** Converts a CSV with a header row. `label` names the target column (or its 0-based index).
- *  Other columns become float32 x (N,D). If every label is an integer and `as_float` is false,
- *  y is (N,) int labels, else (N,1) float targets. Errors name FILE:LINE. */
+/** How a CSV file is read (docs/cli.md, convert csv). */
+typedef struct {
+    const char *label; /* the target column: a header name or a 0-based index */
+    bool as_float;     /* float targets even when every label is an integer */
+    char separator;    /* ',', ';' or '\t'; 0: the one the first record has most of */
+    bool no_header;    /* the first record is data; columns are named by index */
+} cv_csv_options;
+
+/** Converts a CSV file: fields separated by o->separator, "quoted" fields holding separators,
+ *  line breaks and "" for a quote, blanks around fields dropped, blank lines skipped, a UTF-8
+ *  BOM ignored. The label column's values become y: (N,) int labels when all are integers >= 0
+ *  (unless as_float), (N,1) float targets when all are numbers, else class names, sorted and
+ *  numbered in that order, kept as the file's class names. Every other column is a float32
+ *  feature of x (N,D). The whole file is checked before writing; errors name FILE:LINE. */
+int cv_convert_csv_with(const char *csv, const cv_csv_options *o, const char *out, cv_err *err);
+/** cv_convert_csv_with with a header row and the separator sniffed. */
 int cv_convert_csv(const char *csv, const char *label, bool as_float, const char *out, cv_err *err);
 
 #endif

@@ -434,8 +434,8 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
 {
     const char *out = NULL, *src = "/usr/share/datasets/fashion-mnist", *positive = NULL,
                *pos_name = "positive", *label = NULL, *classes = NULL, *per_class = NULL, *size = NULL,
-               *channels = NULL, *val_split = NULL, *val_out = NULL, *seed = NULL;
-    bool as_float = false, relabel = false, skip_bad = false, draft = false;
+               *channels = NULL, *val_split = NULL, *val_out = NULL, *seed = NULL, *separator = NULL;
+    bool as_float = false, relabel = false, skip_bad = false, draft = false, no_header = false;
     const cli_flag flags[] = {
         {"out", "PATH", "output directory (fashion-mnist) or file (idx, csv, images)", &out, NULL},
         {"src", "DIR", "fashion-mnist: folder of the IDX .gz files", &src, NULL},
@@ -446,6 +446,9 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
         {"relabel", NULL, "fashion-mnist: with --classes, labels become 0.. in the list's order", NULL, &relabel},
         {"label", "COLUMN", "csv: the target column (name or 0-based index); cifar100: fine (default) or coarse", &label, NULL},
         {"float", NULL, "csv: store the target as float (regression) even if integral", NULL, &as_float},
+        {"separator", "C", "csv: the field separator: , ; or tab (default: the one the first row has most of)",
+         &separator, NULL},
+        {"no-header", NULL, "csv: the first row is data (columns named 0, 1, ...)", NULL, &no_header},
         {"size", "H,W", "images: resize every image to H x W (default: the first image's size)", &size, NULL},
         {"channels", "1|3", "images: grey or RGB (default: the first image's)", &channels, NULL},
         {"val-split", "F", "images: put this fraction of each class into --val-out", &val_split, NULL},
@@ -504,7 +507,14 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
     } else if (strcmp(pos[0], "csv") == 0) {
         if (npos != 2) return cli_usage_fail(d, "convert csv: needs one CSV file");
         if (!label) return cli_usage_fail(d, "convert csv: --label COLUMN is required");
-        rc = cv_convert_csv(pos[1], label, as_float, out, &err);
+        cv_csv_options o = {.label = label, .as_float = as_float, .no_header = no_header};
+        if (separator) {
+            o.separator = strcmp(separator, "tab") == 0 || strcmp(separator, "\\t") == 0 ? '\t'
+                          : strlen(separator) == 1 && strchr(",;\t", separator[0])   ? separator[0]
+                                                                                       : 0;
+            if (!o.separator) return cli_usage_fail(d, "convert csv: --separator takes , ; or tab, not '%s'", separator);
+        }
+        rc = cv_convert_csv_with(pos[1], &o, out, &err);
         if (!rc) printf("wrote %s\n", out);
     } else {
         return cli_usage_fail(d, "convert: unknown source '%s' (fashion-mnist, idx, csv, images, cifar10, cifar100)", pos[0]);
