@@ -43,18 +43,19 @@ done
 mpi 2 "$convoy" train vgg.model --data c10/train.h5 --quiet || fail "train VGG-BN on 2 ranks"
 head() { printf 'input shape=8,8,3\nconv2d filters=4 kernel=3 padding=same\n'; }
 tail_() { printf 'flatten\ndense units=2 activation=softmax\ncompile loss=sparse_categorical_crossentropy\n'; }
-{ head; printf 'end\n'; tail_; } > e1.model
-expect 1 "e1.model:3: .end. without a .residual. block to close" -- "$convoy" summary e1.model
-{ head; printf 'residual\nconv2d filters=4 kernel=3 padding=same\n'; tail_; } > e2.model
-expect 1 "e2.model:3: this residual block has no .end." -- "$convoy" summary e2.model
-{ head; printf 'residual\nend\n'; tail_; } > e3.model
-expect 1 "e3.model:4: empty residual block" -- "$convoy" summary e3.model
-{ head; printf 'residual\nconv2d filters=2 kernel=3 padding=same\nend\n'; tail_; } > e4.model
-expect 1 "e4.model:5: end: .*fewer channels.*shortcut=projection" -- "$convoy" summary e4.model
-{ head; printf 'residual\nconv2d filters=4 kernel=3\nend\n'; tail_; } > e5.model
-expect 1 "e5.model:5: end: the block takes \(8, 8, 4\) to \(6, 6, 4\)" -- "$convoy" summary e5.model
-{ head; printf 'residual\nconv2d filters=4 kernel=3 padding=same\nend init=zeros\n'; tail_; } > e6.model
-expect 1 "e6.model:5: init= on .end. applies to a projection shortcut" -- "$convoy" summary e6.model
+# the blocks' model-file errors: the lines between head and tail_, and the message expected
+while IFS='|' read -r n lines want; do
+    # shellcheck disable=SC2059  # the lines are a printf format: their \n are line breaks
+    { head; printf "$lines"; tail_; } > "e$n.model"
+    expect 1 "e$n.model:$want" -- "$convoy" summary "e$n.model"
+done <<'CASES'
+1|end\n|3: .end. without a .residual. block to close
+2|residual\nconv2d filters=4 kernel=3 padding=same\n|3: this residual block has no .end.
+3|residual\nend\n|4: empty residual block
+4|residual\nconv2d filters=2 kernel=3 padding=same\nend\n|5: end: .*fewer channels.*shortcut=projection
+5|residual\nconv2d filters=4 kernel=3\nend\n|5: end: the block takes \(8, 8, 4\) to \(6, 6, 4\)
+6|residual\nconv2d filters=4 kernel=3 padding=same\nend init=zeros\n|5: init= on .end. applies to a projection shortcut
+CASES
 { head; printf 'residual shortcut=projection\nconv2d filters=2 kernel=3 padding=same\nend\n'; tail_; } > ok.model
 "$convoy" summary ok.model | grep -q "add (Add) *(None, 8, 8, 2) *10" || fail "projection shortcut's 1x1 conv: 4*2+2 params"
 exit $((fails > 0))

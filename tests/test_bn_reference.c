@@ -14,6 +14,7 @@
 
 #include "convoy/model.h"
 #include "convoy/optim.h"
+#include "fixture.h"
 
 #define FIXTURE CONVOY_FIXTURES "/bn-gap-reference.h5"
 #define RTOL 1e-5
@@ -39,17 +40,8 @@ static int32_t y[NB];
 static float w[NB]; /* class_weight[y] */
 static const int64_t ids[NB] = {0, 1, 2, 3, 4, 5};
 
-static void read_f64(const char *name, double *out, size_t n)
-{
-    hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-    cr_assert_geq(d, 0, "%s: no dataset %s", FIXTURE, name);
-    hid_t s = H5Dget_space(d);
-    cr_assert_eq((size_t)H5Sget_simple_extent_npoints(s), n, "%s: %s has %lld values, expected %zu", FIXTURE, name,
-                 (long long)H5Sget_simple_extent_npoints(s), n);
-    cr_assert_geq(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), 0);
-    H5Sclose(s);
-    H5Dclose(d);
-}
+/* a whole dataset of the fixture as doubles; n is the number of values expected */
+static void read_f64(const char *name, double *out, size_t n) { fixture_read_f64(file, FIXTURE, name, out, n); }
 
 static void open_fixture(void)
 {
