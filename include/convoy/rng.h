@@ -28,8 +28,10 @@ static inline float cv_unit(uint64_t bits) { return (float)(uint32_t)(bits >> 40
 
 /** Stream names, so that different uses of one seed never share numbers. */
 enum { CV_STREAM_INIT = 1, CV_STREAM_SHUFFLE, CV_STREAM_DROPOUT, CV_STREAM_SPLIT, CV_STREAM_AUGMENT };
-/** Hyperparameter sampling of convoy tune: key (seed, config, hyperparameter index). */
-enum { CV_STREAM_TUNE = 16 };
+/** Hyperparameter sampling of convoy tune: key (seed, config, hyperparameter index); the
+ *  Bayesian tuner's candidates (seed, round and proposal, candidate and site); the order of an
+ *  enumerated search space (seed, configuration index). */
+enum { CV_STREAM_TUNE = 16, CV_STREAM_TUNE_CANDIDATES, CV_STREAM_TUNE_ORDER };
 
 /** A sequential generator (splitmix64) for work that is inherently sequential. */
 typedef struct {

@@ -3,7 +3,7 @@
  * Must not be called by: every module it calls.
  *
  * Hyperparameter search (convoy tune): sampling a model file's hp.* sites, the Hyperband
- * schedule, and the search itself, which splits the MPI world into groups of R ranks that each
+ * schedule, Bayesian optimisation (src/tune/bayes.c), and the search itself, which splits the MPI world into groups of R ranks that each
  * train one trial data-parallel, and records every finished trial in D/trials.h5 (README
  * "Hyperparameter search" has the layout and the exact counting rules). */
 #ifndef CONVOY_TUNE_H
@@ -41,7 +41,7 @@ typedef struct {
  *  epochs. Returns the count (at most max). */
 int cv_hyperband_plan(int max_epochs, int factor, cv_hb_rung *rungs, int max);
 
-typedef enum { CV_TUNER_RANDOM, CV_TUNER_HYPERBAND } cv_tuner_kind;
+typedef enum { CV_TUNER_RANDOM, CV_TUNER_HYPERBAND, CV_TUNER_BAYESIAN } cv_tuner_kind;
 
 typedef struct {
     const char *dir;          /* D: trials.h5, trials/NNNNN.h5, best.model */
@@ -57,6 +57,11 @@ typedef struct {
     void (*adjust)(void *ctx, cv_model_spec *spec);
     void *adjust_ctx;
     FILE *out;                /* world rank 0's progress lines and leaderboard (NULL: stdout) */
+    /* bayesian: random configurations first (keras-tuner: 3 x the hp sites), then rounds of
+     * proposals_per_round; the acquisition: mu - beta sigma (beta 2.6), or expected improvement */
+    int initial_points, proposals_per_round;
+    double beta;
+    bool expected_improvement;
 } cv_tune_opts;
 
 /** Runs (or resumes) the search described by space's hp sites. Every world rank calls it.

@@ -16,7 +16,8 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
 {
     cli_train_flags t = {0};
     const char *trials = NULL, *objective = NULL, *executions = "1", *seed = "1", *tuner = "random",
-               *ranks = "1", *dir = "tune", *factor = "3", *summary = NULL;
+               *ranks = "1", *dir = "tune", *factor = "3", *summary = NULL, *initial = NULL, *beta = "2.6",
+               *acquisition = "ucb", *proposals = "1";
     const cli_flag own[] = {
         {"max-trials", "N", "trials to run (hyperband: configuration x rung runs; see docs/tune.md)", &trials, NULL},
         {"objective", "NAME", "val_accuracy (default with metrics=accuracy), val_loss (else), loss, val_mae, ...",
@@ -24,7 +25,16 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
         {"executions-per-trial", "K", "trainings per trial (fit seed + 0..K-1); the objective is their mean",
          &executions, NULL},
         {"seed", "S", "sampling seed: the same S gives the same trials (default 1)", &seed, NULL},
-        {"tuner", "KIND", "random (default) or hyperband (max epochs = --epochs / fit epochs=)", &tuner, NULL},
+        {"tuner", "KIND", "random (default), hyperband (max epochs = --epochs / fit epochs=) or bayesian", &tuner,
+         NULL},
+        {"initial-points", "N", "bayesian: random trials before the Gaussian process (default 3 x the hp sites)",
+         &initial, NULL},
+        {"beta", "B", "bayesian: the confidence bound's weight, mu - B sigma (default 2.6)", &beta, NULL},
+        {"acquisition", "A", "bayesian: ucb (the confidence bound, default) or ei (expected improvement)",
+         &acquisition, NULL},
+        {"proposals-per-round", "P", "bayesian: trials proposed at once (default 1; as many as groups keeps "
+                                     "them all busy)",
+         &proposals, NULL},
         {"factor", "F", "hyperband: the reduction factor eta (default 3)", &factor, NULL},
         {"ranks-per-trial", "R", "ranks training each trial data-parallel; mpirun -np P gives P/R groups",
          &ranks, NULL},
@@ -50,17 +60,29 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
     }
     if (!npos) return cli_usage_fail(d, "tune: missing MODEL (usage: convoy tune MODEL --max-trials N ...)");
     if (!trials) return cli_usage_fail(d, "tune: --max-trials N is required");
-    long ntrials, k, s, r, f;
+    long ntrials, k, s, r, f, ip = 0, pp;
+    double b;
     if (cli_int("--max-trials", trials, 1, 100000, &ntrials) ||
         cli_int("--executions-per-trial", executions, 1, 100, &k) || cli_int("--seed", seed, 0, 0x7fffffffL, &s) ||
-        cli_int("--ranks-per-trial", ranks, 1, 1 << 20, &r) || cli_int("--factor", factor, 2, 100, &f))
+        cli_int("--ranks-per-trial", ranks, 1, 1 << 20, &r) || cli_int("--factor", factor, 2, 100, &f) ||
+        (initial && cli_int("--initial-points", initial, 1, 100000, &ip)) ||
+        cli_int("--proposals-per-round", proposals, 1, 1000, &pp) || cli_float("--beta", beta, 0.0, 1e6, &b))
         return CLI_BAD_INPUT;
-    if (strcmp(tuner, "random") != 0 && strcmp(tuner, "hyperband") != 0)
-        return cli_usage_fail(d, "--tuner: unknown tuner '%s' (random or hyperband)", tuner);
+    const cv_tuner_kind kind = strcmp(tuner, "random") == 0      ? CV_TUNER_RANDOM
+                               : strcmp(tuner, "hyperband") == 0 ? CV_TUNER_HYPERBAND
+                               : strcmp(tuner, "bayesian") == 0  ? CV_TUNER_BAYESIAN
+                                                                 : (cv_tuner_kind)-1;
+    if ((int)kind < 0) return cli_usage_fail(d, "--tuner: unknown tuner '%s' (random, hyperband or bayesian)", tuner);
+    if (strcmp(acquisition, "ucb") != 0 && strcmp(acquisition, "ei") != 0)
+        return cli_usage_fail(d, "--acquisition: unknown '%s' (ucb or ei)", acquisition);
+    if (kind != CV_TUNER_BAYESIAN && (initial || strcmp(beta, "2.6") != 0 || strcmp(acquisition, "ucb") != 0 ||
+                                      strcmp(proposals, "1") != 0))
+        return cli_usage_fail(d, "tune: --initial-points, --beta, --acquisition and --proposals-per-round are for "
+                                 "--tuner bayesian");
     cv_tune_opts o = {.dir = dir, .objective = objective, .max_trials = ntrials, .executions = (int)k,
-                      .ranks_per_trial = (int)r, .seed = (uint64_t)s, .factor = (int)f,
-                      .tuner = strcmp(tuner, "hyperband") == 0 ? CV_TUNER_HYPERBAND : CV_TUNER_RANDOM,
-                      .adjust = adjust_trial, .adjust_ctx = &t};
+                      .ranks_per_trial = (int)r, .seed = (uint64_t)s, .factor = (int)f, .tuner = kind,
+                      .adjust = adjust_trial, .adjust_ctx = &t, .initial_points = (int)ip,
+                      .proposals_per_round = (int)pp, .beta = b, .expected_improvement = strcmp(acquisition, "ei") == 0};
     if ((rc = cli_train_flags_opts(d, "tune", &t, &o.train))) return rc;
     char best[4200], table[4200]; /* what the search writes in D: never an input */
     snprintf(best, sizeof best, "%s/best.model", dir);
@@ -74,6 +96,7 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
     cv_model_spec probe = space; /* the overrides' errors, once */
     rc = cli_train_flags_apply(&t, &probe);
     if (rc == 0 && !o.objective) o.objective = (space.loss.metrics & CV_METRIC_ACCURACY) ? "val_accuracy" : "val_loss";
+    if (!o.initial_points) o.initial_points = 3 * (space.n_hp > 0 ? space.n_hp : 1); /* keras-tuner's default */
     if (rc == 0) {
         const int got = cv_tune(&space, &o, d, &err);
         if (got < 0) rc = cli_fail(d, "%s", err.msg);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "convoy/callbacks.h"
+#include "convoy/rng.h"
 #include "convoy/timer.h"
 #include "io/h5io.h"
 #include "tune/tune-impl.h"
@@ -18,7 +19,15 @@
 typedef struct {
     int64_t trial, config;
     int bracket, rung, epochs;
+    double values[CV_MAX_HP]; /* its hp values (cv_hp_sample's form) */
 } trial_desc;
+
+/* draws in a row that give configurations already issued before the space counts as exhausted
+ * (keras-tuner's max_collisions) */
+#define MAX_COLLISIONS 20
+/* a space of only discrete sites with at most this many configurations (and at most
+ * --max-trials) is enumerated, in a seeded order, instead of sampled */
+#define ENUMERATE_MAX 100000
 
 typedef struct {
     const cv_model_spec *space;
@@ -30,10 +39,20 @@ typedef struct {
     cv_search_info info;
     cv_trial *trials;    /* max_trials; every rank knows status and objective, rank 0 all */
     int64_t done;        /* finished trials */
+    double *seen;        /* the values of every configuration issued, CV_MAX_HP each */
+    int64_t nseen;
+    int64_t space_size;  /* > 0: the configurations are enumerated in the order perm */
+    int64_t *perm;
+    bool exhausted;      /* no new configuration could be found */
     char path[4096];     /* D/trials.h5 */
     FILE *out;
     FILE *sink;          /* /dev/null: where the trials' own cv_train lines go */
 } search;
+
+static const char *tuner_name(cv_tuner_kind k)
+{
+    return k == CV_TUNER_HYPERBAND ? "hyperband" : k == CV_TUNER_BAYESIAN ? "bayesian" : "random";
+}
 
 static void trial_path(const search *S, int64_t t, const char *suffix, char *buf, size_t size)
 {
@@ -80,12 +99,13 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
 {
     const cv_tune_opts *o = S->o;
     const cv_model_spec *space = S->space;
-    double values[CV_MAX_HP];
+    const double *values = d->values;
     *t = (cv_trial){.trial = d->trial, .config = d->config, .bracket = d->bracket, .rung = d->rung,
-                    .epochs = d->epochs, .n_hp = space->n_hp, .objective = NAN, .executions = o->executions};
+                    .epochs = d->epochs, .n_hp = space->n_hp, .objective = NAN, .executions = o->executions,
+                    .has_raw = true};
     snprintf(t->ranks, sizeof t->ranks, "%s", S->ranks);
     for (int h = 0; h < space->n_hp; h++) {
-        values[h] = cv_hp_sample(&space->hp[h], o->seed, d->config, h);
+        t->raw[h] = values[h];
         cv_hp_value_text(&space->hp[h], values[h], t->values[h], sizeof t->values[h]);
     }
     const double t0 = cv_now();
@@ -169,7 +189,8 @@ static int write_best_model(search *S, int64_t best, cv_err *err)
 {
     const cv_trial *t = &S->trials[best];
     double values[CV_MAX_HP];
-    for (int h = 0; h < S->space->n_hp; h++) values[h] = cv_hp_sample(&S->space->hp[h], S->o->seed, t->config, h);
+    for (int h = 0; h < S->space->n_hp; h++)
+        values[h] = t->has_raw ? t->raw[h] : cv_hp_sample(&S->space->hp[h], S->o->seed, t->config, h);
     char *text = cv_tune_substitute(S->space, values, err);
     if (!text) return -1;
     char path[4200], tmp[4300];
@@ -309,6 +330,185 @@ static int run_batch(search *S, const trial_desc *descs, int n, cv_err *err)
     return rc;
 }
 
+/* ---- configurations: never the same one twice ------------------------------------------ */
+
+/* whether values were issued before */
+static bool seen_before(const search *S, const double *values)
+{
+    const int d = S->space->n_hp;
+    for (int64_t i = 0; i < S->nseen; i++)
+        if (memcmp(S->seen + i * CV_MAX_HP, values, sizeof(double) * (size_t)d) == 0) return true;
+    return false;
+}
+
+static int remember(search *S, const double *values, cv_err *err)
+{
+    if (S->nseen % 256 == 0) {
+        double *s = realloc(S->seen, sizeof(double) * CV_MAX_HP * (size_t)(S->nseen + 256));
+        if (!s) return cv_errf(err, "out of memory for the configurations tried");
+        S->seen = s;
+    }
+    memcpy(S->seen + S->nseen * CV_MAX_HP, values, sizeof(double) * CV_MAX_HP);
+    S->nseen++;
+    return 0;
+}
+
+/* the enumeration's order: configurations by a seeded key (then index) */
+typedef struct {
+    uint64_t key;
+    int64_t index;
+} keyed;
+static int by_key(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    return x->key != y->key ? (x->key < y->key ? -1 : 1) : (x->index > y->index) - (x->index < y->index);
+}
+
+/* A space of discrete sites only, small enough, is enumerated: perm is its configurations'
+ * indices in a seeded order. */
+static int plan_enumeration(search *S, cv_err *err)
+{
+    double size = 1;
+    for (int h = 0; h < S->space->n_hp; h++) {
+        const cv_hp *hp = &S->space->hp[h];
+        if (hp->kind == CV_HP_FLOAT) return 0;
+        size *= hp->kind == CV_HP_INT ? floor((hp->hi - hp->lo) / hp->step) + 1
+                : hp->kind == CV_HP_CHOICE ? hp->n_choices : 2;
+    }
+    if (size > ENUMERATE_MAX || size > (double)S->o->max_trials) return 0;
+    S->space_size = (int64_t)size;
+    keyed *order = cv_malloc(sizeof *order * (size_t)S->space_size, "configuration order", err);
+    if (!order || !(S->perm = cv_malloc(sizeof *S->perm * (size_t)S->space_size, "configuration order", err))) {
+        free(order);
+        return -1;
+    }
+    for (int64_t i = 0; i < S->space_size; i++)
+        order[i] = (keyed){cv_key(S->o->seed, CV_STREAM_TUNE_ORDER, (uint64_t)i, 0), i};
+    qsort(order, (size_t)S->space_size, sizeof *order, by_key);
+    for (int64_t i = 0; i < S->space_size; i++) S->perm[i] = order[i].index;
+    free(order);
+    return 0;
+}
+
+/* Configuration number draw's values: sampled (a pure function of seed and draw), or the
+ * enumeration's draw-th; false past the enumeration's end. */
+static bool draw_values(const search *S, int64_t draw, double *values)
+{
+    const cv_model_spec *space = S->space;
+    memset(values, 0, sizeof(double) * CV_MAX_HP);
+    if (S->space_size == 0) {
+        for (int h = 0; h < space->n_hp; h++) values[h] = cv_hp_sample(&space->hp[h], S->o->seed, draw, h);
+        return true;
+    }
+    if (draw >= S->space_size) return false;
+    int64_t i = S->perm[draw];
+    for (int h = space->n_hp - 1; h >= 0; h--) { /* mixed radix, the last site fastest */
+        const cv_hp *hp = &space->hp[h];
+        const int64_t n = hp->kind == CV_HP_INT ? (int64_t)floor((hp->hi - hp->lo) / hp->step) + 1
+                          : hp->kind == CV_HP_CHOICE ? hp->n_choices : 2;
+        values[h] = hp->kind == CV_HP_INT ? hp->lo + (double)(i % n) * hp->step : (double)(i % n);
+        i /= n;
+    }
+    return true;
+}
+
+/* The next new configuration into d (config = the draw it came from); 1 when none is left
+ * (MAX_COLLISIONS draws in a row were configurations issued before, or the enumeration ended). */
+static int fresh_config(search *S, int64_t *draw, trial_desc *d, cv_err *err)
+{
+    for (int tries = 0; tries <= MAX_COLLISIONS; tries++) {
+        const int64_t c = (*draw)++;
+        if (!draw_values(S, c, d->values)) break;
+        if (seen_before(S, d->values)) continue;
+        d->config = c;
+        return remember(S, d->values, err);
+    }
+    S->exhausted = true;
+    return 1;
+}
+
+static void say_exhausted(const search *S)
+{
+    if (S->world->rank == 0)
+        fprintf(S->out, "tune: the search space is exhausted: %lld distinct configuration%s tried%s\n",
+                (long long)S->nseen, S->nseen == 1 ? "" : "s",
+                S->space_size ? " (all of them)" : ", and the last draws only repeated them");
+}
+
+/* Random search: max_trials new configurations. */
+static int run_random(search *S, cv_err *err)
+{
+    trial_desc *all = cv_malloc(sizeof *all * (size_t)S->o->max_trials, "trial list", err);
+    int64_t n = 0, draw = 0;
+    int rc = all ? 0 : -1;
+    for (; rc == 0 && n < S->o->max_trials; n++) {
+        all[n] = (trial_desc){.trial = n, .bracket = -1, .rung = -1};
+        if ((rc = fresh_config(S, &draw, &all[n], err))) break;
+    }
+    if (rc == 1) rc = 0, say_exhausted(S);
+    if (rc == 0) rc = run_batch(S, all, (int)n, err);
+    free(all);
+    return rc;
+}
+
+/* Bayesian optimisation: --initial-points random configurations, then rounds of
+ * --proposals-per-round proposals fitted to every finished trial before the round. */
+static int run_bayesian(search *S, cv_err *err)
+{
+    const cv_tune_opts *o = S->o;
+    const int d = S->space->n_hp, P = o->proposals_per_round;
+    const int64_t first = o->initial_points < o->max_trials ? o->initial_points : o->max_trials;
+    trial_desc *descs = cv_malloc(sizeof *descs * (size_t)(first > P ? first : P), "trial list", err);
+    double *raw = cv_malloc(sizeof(double) * (size_t)o->max_trials * d, "Bayesian tuner", err);
+    double *y = cv_malloc(sizeof(double) * (size_t)o->max_trials, "Bayesian tuner", err);
+    double *out = cv_malloc(sizeof(double) * (size_t)P * d, "Bayesian tuner", err);
+    int rc = descs && raw && y && out ? 0 : -1;
+    int64_t t = 0, draw = 0;
+    for (; rc == 0 && t < first; t++) {
+        descs[t] = (trial_desc){.trial = t, .bracket = -1, .rung = -1};
+        if ((rc = fresh_config(S, &draw, &descs[t], err))) break;
+        memcpy(raw + t * d, descs[t].values, sizeof(double) * d);
+    }
+    if (rc == 1) rc = 0, say_exhausted(S);
+    if (rc == 0) rc = run_batch(S, descs, (int)t, err);
+    const bool maximize = cv_monitor_max(o->objective);
+    const cv_bayes_opts bo = {.beta = o->beta, .expected_improvement = o->expected_improvement};
+    for (int64_t round = 0; rc == 0 && !S->exhausted && t < o->max_trials; round++) {
+        bool any = false;
+        for (int64_t i = 0; i < t; i++) {
+            const cv_trial *r = &S->trials[i];
+            y[i] = r->status == CV_TRIAL_OK && isfinite(r->objective) ? (maximize ? -r->objective : r->objective) : NAN;
+            any |= isfinite(y[i]);
+        }
+        const int n = (int)(o->max_trials - t < P ? o->max_trials - t : P);
+        if (!any) { /* nothing to fit yet (every trial failed): another random one */
+            descs[0] = (trial_desc){.trial = t, .bracket = -1, .rung = -1};
+            rc = fresh_config(S, &draw, &descs[0], err);
+            if (rc == 0) memcpy(raw + t * d, descs[0].values, sizeof(double) * d), rc = run_batch(S, descs, 1, err), t++;
+            continue;
+        }
+        rc = cv_bayes_propose(S->space->hp, d, raw, y, (int)t, &bo, o->seed, round, n, out, err);
+        if (rc == 1) { /* no untried values near or far */
+            S->exhausted = true;
+            rc = 0;
+            say_exhausted(S);
+            break;
+        }
+        for (int k = 0; rc == 0 && k < n; k++) {
+            descs[k] = (trial_desc){.trial = t + k, .config = t + k, .bracket = -1, .rung = -1};
+            memcpy(descs[k].values, out + (size_t)k * d, sizeof(double) * d);
+            memcpy(raw + (t + k) * d, descs[k].values, sizeof(double) * d);
+            rc = remember(S, descs[k].values, err);
+        }
+        if (rc == 0) rc = run_batch(S, descs, n, err), t += n;
+    }
+    free(descs);
+    free(raw);
+    free(y);
+    free(out);
+    return rc;
+}
+
 /* The trials of Hyperband iterations in order, each rung a batch: rung 0 of a bracket takes
  * new configurations, rung i the best of rung i-1 (ties: the earlier trial). */
 static int run_hyperband(search *S, int max_epochs, cv_err *err)
@@ -320,10 +520,11 @@ static int run_hyperband(search *S, int max_epochs, cv_err *err)
     trial_desc *cur = cv_malloc(sizeof *cur * (size_t)max_n, "hyperband rung", err);
     trial_desc *prev = cv_malloc(sizeof *prev * (size_t)max_n, "hyperband rung", err);
     int rc = cur && prev ? 0 : -1, nprev = 0;
-    int64_t trial = 0, config = 0;
-    for (int it = 0; rc == 0 && trial < S->o->max_trials; it++) {
+    int64_t trial = 0, draw = 0;
+    for (int it = 0; rc == 0 && trial < S->o->max_trials && !S->exhausted; it++) {
         for (int i = 0; rc == 0 && i < nr && trial < S->o->max_trials; i++) {
             const cv_hb_rung *ru = &plan[i];
+            if (S->exhausted && ru->rung == 0) break; /* no new bracket without new configurations */
             int n = 0;
             if (ru->rung > 0) { /* promote: sort the previous rung best first (insertion sort) */
                 for (int a = 1; a < nprev; a++)
@@ -333,10 +534,19 @@ static int run_hyperband(search *S, int max_epochs, cv_err *err)
                         prev[b] = prev[b - 1], prev[b - 1] = x;
                     }
             }
-            for (; n < ru->n && n < (ru->rung > 0 ? nprev : ru->n) && trial < S->o->max_trials; n++)
-                cur[n] = (trial_desc){trial++, ru->rung > 0 ? prev[n].config : config++, ru->bracket, ru->rung,
-                                      ru->epochs};
-            rc = run_batch(S, cur, n, err);
+            for (; rc == 0 && n < ru->n && n < (ru->rung > 0 ? nprev : ru->n) && trial < S->o->max_trials; n++) {
+                if (ru->rung > 0) { /* promoted: the same configuration, longer */
+                    cur[n] = prev[n];
+                } else if ((rc = fresh_config(S, &draw, &cur[n], err))) {
+                    break;
+                }
+                cur[n].trial = trial++, cur[n].bracket = ru->bracket, cur[n].rung = ru->rung, cur[n].epochs = ru->epochs;
+            }
+            if (rc == 1) { /* no new configuration: this bracket runs what it has, then the search ends */
+                rc = 0;
+                say_exhausted(S);
+            }
+            if (rc == 0) rc = run_batch(S, cur, n, err);
             memcpy(prev, cur, sizeof *cur * (size_t)n);
             nprev = n;
         }
@@ -366,9 +576,13 @@ static int open_search(search *S, const cv_model_spec *probe, cv_err *err)
     snprintf(S->info.config, sizeof S->info.config,
              "tuner=%s objective=%s seed=%llu executions=%d ranks_per_trial=%d epochs=%d factor=%d batch=%d "
              "data=%s val=%s validation_split=%g",
-             o->tuner == CV_TUNER_HYPERBAND ? "hyperband" : "random", o->objective, (unsigned long long)o->seed,
-             o->executions, o->ranks_per_trial, probe->fit.epochs, o->factor, probe->fit.batch_size, tr->data,
-             tr->val ? tr->val : "-", (double)probe->fit.validation_split);
+             tuner_name(o->tuner), o->objective, (unsigned long long)o->seed, o->executions, o->ranks_per_trial,
+             probe->fit.epochs, o->factor, probe->fit.batch_size, tr->data, tr->val ? tr->val : "-",
+             (double)probe->fit.validation_split);
+    if (o->tuner == CV_TUNER_BAYESIAN) /* what changes its proposals */
+        snprintf(S->info.config + strlen(S->info.config), sizeof S->info.config - strlen(S->info.config),
+                 " initial_points=%d beta=%g acquisition=%s proposals_per_round=%d", o->initial_points, o->beta,
+                 o->expected_improvement ? "ei" : "ucb", o->proposals_per_round);
     if (access(S->path, F_OK) == 0) {
         cv_search_info old;
         cv_trial *prev = NULL;
@@ -432,6 +646,11 @@ int cv_tune(const cv_model_spec *space, const cv_tune_opts *o, const cv_dist *wo
         return cv_errf(err, "%s: no hyperparameters to tune (write e.g. units=hp.int(32,256,step=32))", space->file);
     if (o->max_trials < 1 || o->executions < 1 || o->ranks_per_trial < 1 || o->factor < 2)
         return cv_errf(err, "tune: max trials, executions and ranks per trial must be >= 1, the factor >= 2");
+    if (o->tuner == CV_TUNER_BAYESIAN &&
+        (o->initial_points < 1 || o->proposals_per_round < 1 || !(o->beta >= 0) || o->max_trials > CV_GP_MAX))
+        return cv_errf(err, "tune: the Bayesian tuner needs --initial-points and --proposals-per-round >= 1, --beta "
+                            ">= 0 and --max-trials <= %d",
+                       CV_GP_MAX - 1);
     if (world->size % o->ranks_per_trial != 0)
         return cv_errf(err, "--ranks-per-trial %d does not divide the %d ranks", o->ranks_per_trial, world->size);
     cv_model_spec probe = *space; /* shallow: only fit/compile fields change */
@@ -470,18 +689,14 @@ int cv_tune(const cv_model_spec *space, const cv_tune_opts *o, const cv_dist *wo
     }
     if (rc == 0 && world->rank == 0)
         fprintf(S.out, "tune: %s search of %d hyperparameter%s, %lld trials x %d execution%s, objective %s (%s); "
-                "%d group%s of %d rank%s\n", S.info.hyperband ? "hyperband" : "random", space->n_hp,
+                "%d group%s of %d rank%s\n", tuner_name(o->tuner), space->n_hp,
                 space->n_hp > 1 ? "s" : "", (long long)o->max_trials, o->executions, o->executions > 1 ? "s" : "",
                 o->objective, cv_monitor_max(o->objective) ? "max" : "min", S.G, S.G > 1 ? "s" : "",
                 o->ranks_per_trial, o->ranks_per_trial > 1 ? "s" : "");
-    if (rc == 0 && S.info.hyperband) {
-        rc = run_hyperband(&S, probe.fit.epochs, err);
-    } else if (rc == 0) {
-        trial_desc *all = cv_malloc(sizeof *all * (size_t)o->max_trials, "trial list", err);
-        for (int64_t t = 0; all && t < o->max_trials; t++) all[t] = (trial_desc){t, t, -1, -1, 0};
-        rc = all ? run_batch(&S, all, (int)o->max_trials, err) : -1;
-        free(all);
-    }
+    if (rc == 0) rc = plan_enumeration(&S, err);
+    if (rc == 0 && o->tuner == CV_TUNER_HYPERBAND) rc = run_hyperband(&S, probe.fit.epochs, err);
+    else if (rc == 0 && o->tuner == CV_TUNER_BAYESIAN) rc = run_bayesian(&S, err);
+    else if (rc == 0) rc = run_random(&S, err);
     if (rc == 1 && world->rank == 0)
         fprintf(S.out, "tune: stopped; %lld finished trial%s in %s (run the same command to resume)\n",
                 (long long)S.done, S.done == 1 ? " is" : "s are", S.path);
@@ -495,6 +710,8 @@ int cv_tune(const cv_model_spec *space, const cv_tune_opts *o, const cv_dist *wo
             fprintf(S.out, "\nno trial succeeded\n");
     }
     cv_dist_free(&S.group);
+    free(S.seen);
+    free(S.perm);
     if (S.sink) fclose(S.sink);
     for (int64_t i = 0; i < o->max_trials; i++) cv_trial_free(&S.trials[i]);
     free(S.trials);
