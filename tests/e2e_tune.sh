@@ -2,8 +2,8 @@
 # convoy tune: under mpirun -np 4 with --ranks-per-trial 2 the trials run on the groups {0,1}
 # and {2,3}; a search SIGKILLed after its first trials resumes without rerunning them and ends
 # with the same trials as an uninterrupted one (and a CNN search killed mid-trial, the same scores
-# to the last bit); --summary; best.model trains; Hyperband promotes
-# the best configuration of a rung; bad flags and hp expressions fail cleanly.
+# to the last bit); --summary; best.model trains; Hyperband promotes the best configuration of a
+# rung, continuing its state (equal to training it longer from scratch); bad flags and hp expressions fail cleanly.
 #   usage: e2e_tune.sh CONVOY SCRATCH_DIR SOURCE_DIR
 set -uo pipefail
 convoy=$1 dir=$2
@@ -121,7 +121,7 @@ grep -q "hp\." A/best.model && fail "best.model still has hp expressions"
 "$convoy" eval "$(sed -n 's/.*checkpoint \(A\/trials\/[0-9]*\.h5\).*/\1/p' A/best.model)" --data d.h5 > /dev/null ||
     fail "the best checkpoint evaluates"
 
-# Hyperband (max epochs 3, factor 3): rung 1 of bracket 1 retrains rung 0's best configuration
+# Hyperband (max epochs 3, factor 3): rung 1 of bracket 1 continues rung 0's best configuration
 "$convoy" tune s.model --data d.h5 --tuner hyperband --epochs 3 --max-trials 6 --executions-per-trial 2 \
     --objective val_loss --threads 1 --dir H > h.out 2>&1 || fail "hyperband: $(cat h.out)"
 [[ $(grep -c "bracket 1 rung 0  1 epoch " h.out) -eq 3 && $(grep -c "bracket 1 rung 1  3 epochs" h.out) -eq 1 &&
@@ -131,6 +131,35 @@ best0=$(grep "bracket 1 rung 0" h.out | sort -t' ' -k1,1 | awk '{ for (i = 1; i 
         sort -g | head -1 | cut -d' ' -f2- | vals)
 [[ "$(grep "bracket 1 rung 1" h.out | vals)" == "$best0" ]] || fail "rung 1 is not rung 0's best: $(cat h.out)"
 h5dump -d /trials/00003/history H/trials.h5 | grep "DATASPACE  SIMPLE { ( 2, 3, 8 )" >/dev/null || fail "history (executions, epochs, 8)"
+# the promotion continues its parent's state: trial 3 names it, trains epochs 2-3 only (epoch 1's
+# history row is its parent's, NaN here), and each execution ends where training its configuration
+# 3 epochs from scratch ends, byte for byte
+parent=$(grep "bracket 1 rung 0" h.out | awk '{ for (i = 1; i <= NF; i++) if ($i == "val_loss") print $(i + 1), $2 }' | sort -g |
+         head -1 | cut -d' ' -f2)
+h5dump -a /trials/00003/parent H/trials.h5 | grep -q "(0): $parent\$" || fail "trial 3 does not continue trial $parent"
+/usr/bin/python3 -c '
+import h5py, math, sys
+h = h5py.File(sys.argv[1], "r")["/trials/00003/history"][()]
+sys.exit(0 if all(math.isnan(v) for v in h[:, 0, 0]) and all(not math.isnan(v) for v in h[:, 1:, 0].ravel()) else 1)' \
+    H/trials.h5 || fail "the continued trial should train epochs 2 and 3 only"
+line=$(grep "^trial 3 " h.out)
+cp s.model m3.model
+for kv in units activation lr rate; do # (lr first: rate= is also the end of learning_rate=)
+    v=$(grep -o " $kv=[^ ]*" <<<"$line" | cut -d= -f2)
+    case $kv in
+        units) sed -i "s/units=hp.int([^)]*)/units=$v/" m3.model ;;
+        activation) sed -i "s/activation=hp.choice([^)]*)/activation=$v/" m3.model ;;
+        rate) sed -i "s/rate=hp.float([^)]*)/rate=$v/" m3.model ;;
+        lr) sed -i "s/learning_rate=hp.float([^)]*)/learning_rate=$v/" m3.model ;;
+    esac
+done
+grep -q "hp\." m3.model && fail "m3.model: $(cat m3.model)"
+for e in 0 1; do
+    "$convoy" train m3.model --data d.h5 --epochs 3 --seed $((5 + e)) --threads 1 --checkpoint "scratch$e.h5" --quiet ||
+        fail "train m3.model"
+    h5diff "scratch$e.h5" "H/trials/00003.e$e.h5" /layers > /dev/null ||
+        fail "execution $e of the continued trial differs from 3 epochs from scratch"
+done
 
 # bad input: one line, non-zero exit, nothing written
 "$convoy" tune s.model --data d.h5 --max-trials 2 --ranks-per-trial 2 --dir X > x.out 2>&1 &&

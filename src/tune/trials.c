@@ -37,6 +37,7 @@ int cv_trial_write(hid_t loc, const cv_trial *t, const char *file, cv_err *err)
         cv_h5_attr_write_str(loc, "note", t->note, file, err) ||
         cv_h5_attr_write_strs(loc, "values", vals, t->n_hp, file, err))
         return -1;
+    if (t->parent >= 0 && cv_h5_attr_write_i64(loc, "parent", t->parent, file, err)) return -1;
     const hsize_t nv = (hsize_t)t->n_hp;
     if (t->has_raw && t->n_hp > 0 && cv_h5_write(loc, "raw_values", H5T_NATIVE_DOUBLE, 1, &nv, t->raw, file, err))
         return -1;
@@ -88,6 +89,8 @@ int cv_trial_read(hid_t loc, cv_trial *t, const char *file, cv_err *err)
     free(vals);
     if (n > CV_MAX_HP) return cv_errf(err, "%s: trial %lld: %d values (at most %d)", file, (long long)t->trial, n, CV_MAX_HP);
     t->n_hp = n;
+    t->parent = -1;
+    if (H5Aexists(loc, "parent") > 0 && cv_h5_attr_read_i64(loc, "parent", &t->parent, file, err)) return -1;
     if (cv_h5_exists(loc, "raw_values")) { /* the values as numbers (a choice's index); shape (n_hp,) */
         hsize_t nv = (hsize_t)n;
         if (n > 0 && cv_h5_read(loc, "raw_values", H5T_NATIVE_DOUBLE, 1, &nv, t->raw, file, err)) return -1;

@@ -28,6 +28,7 @@ typedef struct {
     char note[CV_ERR_MSG];       /* why it failed */
     int executions, hist_epochs;
     double *history;             /* executions x hist_epochs x CV_TRIAL_COLS, NaN where not run */
+    int64_t parent;              /* Hyperband: the trial whose state it continued, or -1 (from scratch) */
     bool has_raw;                /* raw read or set (files before the Bayesian tuner lack it) */
     double raw[CV_MAX_HP];       /* the values as cv_hp_sample gives them (a choice's index) */
 } cv_trial;

@@ -20,6 +20,7 @@ typedef struct {
     int64_t trial, config;
     int bracket, rung, epochs;
     double values[CV_MAX_HP]; /* its hp values (cv_hp_sample's form) */
+    int64_t parent;           /* Hyperband: the previous rung's trial it continues, or -1 */
 } trial_desc;
 
 /* draws in a row that give configurations already issued before the space counts as exhausted
@@ -102,7 +103,7 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
     const double *values = d->values;
     *t = (cv_trial){.trial = d->trial, .config = d->config, .bracket = d->bracket, .rung = d->rung,
                     .epochs = d->epochs, .n_hp = space->n_hp, .objective = NAN, .executions = o->executions,
-                    .has_raw = true};
+                    .has_raw = true, .parent = -1};
     snprintf(t->ranks, sizeof t->ranks, "%s", S->ranks);
     for (int h = 0; h < space->n_hp; h++) {
         t->raw[h] = values[h];
@@ -121,7 +122,10 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
     if (d->epochs > 0) spec.fit.epochs = d->epochs;
     t->epochs = spec.fit.epochs;
     snprintf(spec.callbacks.monitor, sizeof spec.callbacks.monitor, "%s", o->objective);
-    spec.callbacks.save_best_only = true; /* each execution's checkpoint is its best epoch */
+    /* each execution's checkpoint is its best epoch; in Hyperband its last epoch's full state, which
+     * a promoted trial continues from */
+    const bool hyperband = d->bracket >= 0;
+    spec.callbacks.save_best_only = !hyperband;
     const uint64_t seed0 = spec.fit.seed;
     const int E = spec.fit.epochs, K = o->executions;
     const bool maximize = cv_monitor_max(o->objective);
@@ -140,6 +144,11 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
         to.out = S->sink; /* a stopped trial's "continue with --resume" is not the search's way */
         to.resume = to.init_from = to.log = NULL;
         to.checkpoint_every = 0;
+        char from[4200];
+        if (d->parent >= 0) { /* promoted: continue the previous rung's execution e, when it is there */
+            snprintf(from, sizeof from, "%s/trials/%05lld.e%d.h5", o->dir, (long long)d->parent, e);
+            if (access(from, F_OK) == 0) to.resume = from, t->parent = d->parent;
+        }
         spec.fit.seed = seed0 + (uint64_t)e;
         memset(stats, 0, sizeof *stats * (size_t)E);
         rc = cv_train(&spec, &to, &S->group, stats, err);
@@ -166,15 +175,20 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
     if (t->status != CV_TRIAL_OK)
         snprintf(t->note, sizeof t->note, "%s is not finite (diverged?)", o->objective);
     if (S->group.rank != 0) return 0;
-    /* keep the best execution's checkpoint as NNNNN.h5 */
+    /* keep the best execution's checkpoint as NNNNN.h5 (Hyperband: every execution's stays too,
+     * for a promotion to continue; NNNNN.h5 is then a second name of the best one) */
     for (int e = 0; e < K; e++) {
         char ck[4200], final[4200];
         snprintf(ck, sizeof ck, "%s/trials/%05lld.e%d.h5", o->dir, (long long)d->trial, e);
         trial_path(S, d->trial, ".h5", final, sizeof final);
         if (e != best_e) {
-            remove(ck);
-        } else if (rename(ck, final) != 0) {
-            if (errno != ENOENT) return cv_errf(err, "%s: cannot rename to %s: %s", ck, final, strerror(errno));
+            if (!hyperband) remove(ck);
+            continue;
+        }
+        remove(final); /* a trial run again after a kill */
+        if ((hyperband ? link(ck, final) : rename(ck, final)) != 0) {
+            if (errno != ENOENT) return cv_errf(err, "%s: cannot %s to %s: %s", ck, hyperband ? "link" : "rename", final,
+                                                strerror(errno));
         } else {
             snprintf(t->checkpoint, sizeof t->checkpoint, "%s", final);
         }
@@ -442,7 +456,7 @@ static int run_random(search *S, cv_err *err)
     int64_t n = 0, draw = 0;
     int rc = all ? 0 : -1;
     for (; rc == 0 && n < S->o->max_trials; n++) {
-        all[n] = (trial_desc){.trial = n, .bracket = -1, .rung = -1};
+        all[n] = (trial_desc){.trial = n, .bracket = -1, .rung = -1, .parent = -1};
         if ((rc = fresh_config(S, &draw, &all[n], err))) break;
     }
     if (rc == 1) rc = 0, say_exhausted(S);
@@ -465,7 +479,7 @@ static int run_bayesian(search *S, cv_err *err)
     int rc = descs && raw && y && out ? 0 : -1;
     int64_t t = 0, draw = 0;
     for (; rc == 0 && t < first; t++) {
-        descs[t] = (trial_desc){.trial = t, .bracket = -1, .rung = -1};
+        descs[t] = (trial_desc){.trial = t, .bracket = -1, .rung = -1, .parent = -1};
         if ((rc = fresh_config(S, &draw, &descs[t], err))) break;
         memcpy(raw + t * d, descs[t].values, sizeof(double) * d);
     }
@@ -482,7 +496,7 @@ static int run_bayesian(search *S, cv_err *err)
         }
         const int n = (int)(o->max_trials - t < P ? o->max_trials - t : P);
         if (!any) { /* nothing to fit yet (every trial failed): another random one */
-            descs[0] = (trial_desc){.trial = t, .bracket = -1, .rung = -1};
+            descs[0] = (trial_desc){.trial = t, .bracket = -1, .rung = -1, .parent = -1};
             rc = fresh_config(S, &draw, &descs[0], err);
             if (rc == 0) memcpy(raw + t * d, descs[0].values, sizeof(double) * d), rc = run_batch(S, descs, 1, err), t++;
             continue;
@@ -495,7 +509,7 @@ static int run_bayesian(search *S, cv_err *err)
             break;
         }
         for (int k = 0; rc == 0 && k < n; k++) {
-            descs[k] = (trial_desc){.trial = t + k, .config = t + k, .bracket = -1, .rung = -1};
+            descs[k] = (trial_desc){.trial = t + k, .config = t + k, .bracket = -1, .rung = -1, .parent = -1};
             memcpy(descs[k].values, out + (size_t)k * d, sizeof(double) * d);
             memcpy(raw + (t + k) * d, descs[k].values, sizeof(double) * d);
             rc = remember(S, descs[k].values, err);
@@ -535,10 +549,13 @@ static int run_hyperband(search *S, int max_epochs, cv_err *err)
                     }
             }
             for (; rc == 0 && n < ru->n && n < (ru->rung > 0 ? nprev : ru->n) && trial < S->o->max_trials; n++) {
-                if (ru->rung > 0) { /* promoted: the same configuration, longer */
+                if (ru->rung > 0) { /* promoted: the same configuration, continued for the extra epochs */
                     cur[n] = prev[n];
+                    cur[n].parent = prev[n].trial;
                 } else if ((rc = fresh_config(S, &draw, &cur[n], err))) {
                     break;
+                } else {
+                    cur[n].parent = -1;
                 }
                 cur[n].trial = trial++, cur[n].bracket = ru->bracket, cur[n].rung = ru->rung, cur[n].epochs = ru->epochs;
             }
