@@ -4,7 +4,9 @@
 # proposals depend on the objectives only, so the same objectives give the same search); killed
 # mid-search and resumed, the same trials, values and objectives as the uninterrupted search; no
 # configuration is tried twice, and a small discrete space ends the search when it is used up
-# (random, Hyperband and bayesian); the Bayesian flags are refused for the other tuners.
+# (random, Hyperband and bayesian); the leaderboard shows each trial's tuner state; --project-name,
+# --num-models and --max-consecutive-failed-trials; the Bayesian flags are refused for the other
+# tuners.
 #   usage: e2e_tune_bayes.sh CONVOY SCRATCH_DIR SOURCE_DIR
 set -uo pipefail
 convoy=$1 dir=$2 src=$3
@@ -69,6 +71,48 @@ for tuner in random bayesian hyperband; do
 done
 [[ $(grep -c "^trial [0-9]* (of" s-random.out) -eq 4 ]] || fail "random: 4 trials for 4 configurations: $(cat s-random.out)"
 [[ $(grep -c "^trial [0-9]* (of" s-bayesian.out) -eq 4 ]] || fail "bayesian: 4 trials for 4 configurations: $(cat s-bayesian.out)"
+
+# the leaderboard shows each trial's tuner state: the expected improvement a proposal had
+"$convoy" tune --summary A > a.board || fail "summary A"
+grep -q "^trial  exp_improv" a.board || fail "no exp_improv column: $(cat a.board)"
+[[ $(awk '/^ *[0-9]+ / && $2 == "-"' a.board | wc -l) -eq 4 ]] || fail "the 4 random trials have no expected improvement: $(cat a.board)"
+[[ $(awk '/^ *[0-9]+ / && $2 ~ /^[0-9]/' a.board | wc -l) -eq 6 ]] || fail "the 6 proposals show theirs: $(cat a.board)"
+"$convoy" tune --summary S-hyperband | grep -q "^trial  bracket rung epochs from" || fail "hyperband summary: no from column"
+
+# --project-name: D/NAME; --num-models K: D/NAME/best-k.h5 are the k-th best trials' checkpoints
+"$convoy" tune s.model --data d.h5 --max-trials 4 --dir P --project-name first --num-models 2 > p.out 2>&1 ||
+    fail "--project-name: $(tail -3 p.out)"
+[[ -f P/first/trials.h5 ]] || fail "no P/first/trials.h5"
+"$convoy" tune --summary P --project-name first > p.board || fail "--summary with --project-name"
+for k in 1 2; do
+    ck=$(awk '/^ *[0-9]+ /' p.board | sed -n "${k}p" | awk '{ print $1 }')
+    ck=P/first/trials/$(printf %05d "$ck").h5
+    [[ P/first/best-$k.h5 -ef $ck ]] || fail "best-$k.h5 should be $ck: $(cat p.board)"
+done
+[[ -e P/first/best-3.h5 ]] && fail "--num-models 2 kept a third"
+expect 2 "--project-name: 'a/b' must be a plain name" -- "$convoy" tune s.model --data d.h5 --max-trials 2 --project-name a/b
+
+# --max-consecutive-failed-trials: all but 1 of this space's 27 configurations fail (the three
+# kernels outgrow the 4x4 input), and seed 1's first three are failures
+cat > never.model <<'M'
+input    shape=4,4,1
+conv2d   filters=2 kernel=hp.int(2,4)
+conv2d   filters=2 kernel=hp.int(2,4)
+conv2d   filters=2 kernel=hp.int(2,4)
+flatten
+dense    units=3 activation=softmax
+compile  optimizer=adam loss=sparse_categorical_crossentropy
+M
+awk 'BEGIN { srand(2); print "p0,p1,p2,p3,p4,p5,p6,p7,p8,p9,p10,p11,p12,p13,p14,p15,label";
+  for (i = 0; i < 40; i++) { l = ""; for (j = 0; j < 16; j++) l = l sprintf("%.3f,", rand()); print l (i % 3) } }' > img.csv
+"$convoy" convert csv img.csv --label label --out flat.h5 >/dev/null || fail "convert img.csv"
+/usr/bin/python3 -c 'import h5py, sys; f = h5py.File(sys.argv[1], "a"); x = f["x"][()].reshape(-1, 4, 4, 1); del f["x"]; f["x"] = x' flat.h5 ||
+    fail "reshape flat.h5"
+expect 1 "tune: 3 trials in a row failed \(trials 0 to 2; the last: never.model:4: .*\); stopping \(--max-consecutive-failed-trials 3" -- \
+    "$convoy" tune never.model --data flat.h5 --max-trials 6 --objective loss --dir F
+"$convoy" tune never.model --data flat.h5 --max-trials 4 --objective loss --max-consecutive-failed-trials 0 --dir F0 > f0.out 2>&1 ||
+    fail "--max-consecutive-failed-trials 0 should not stop: $(tail -3 f0.out)"
+[[ $(grep -c "^trial [0-9]* (of 4) .* failed: " f0.out) -eq 4 ]] || fail "f0: $(cat f0.out)"
 
 expect 2 "--beta.*for --tuner bayesian" -- "$convoy" tune s.model --data d.h5 --max-trials 2 --beta 1
 expect 2 "--acquisition: unknown 'pi' \(ucb or ei\)" -- "$convoy" tune s.model --data d.h5 --max-trials 2 --tuner bayesian --acquisition pi

@@ -106,7 +106,7 @@ static int evaluations(const cv_hp *hp, int d, bool bayesian, uint64_t s, int bu
         if (!bayesian || n < initial) {
             for (int h = 0; h < d; h++) raw[n * d + h] = cv_hp_sample(&hp[h], s, n, h);
         } else {
-            const int rc = cv_bayes_propose(hp, d, raw, y, n, &o, s, n, 1, raw + n * d, &err);
+            const int rc = cv_bayes_propose(hp, d, raw, y, n, &o, s, n, 1, raw + n * d, NULL, &err);
             cr_assert_eq(rc, 0, "propose: %s", err.msg);
         }
         y[n] = objective(hp, d, raw + n * d);
@@ -149,8 +149,8 @@ Test(bayes, proposals_new_and_deterministic)
     const cv_bayes_opts o = {.beta = 2.6};
     double out[4 * 2], again[4 * 2];
     cv_err err;
-    cr_assert_eq(cv_bayes_propose(hp, 2, raw, y, n, &o, 7, 0, 4, out, &err), 0, "%s", err.msg);
-    cr_assert_eq(cv_bayes_propose(hp, 2, raw, y, n, &o, 7, 0, 4, again, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_bayes_propose(hp, 2, raw, y, n, &o, 7, 0, 4, out, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(cv_bayes_propose(hp, 2, raw, y, n, &o, 7, 0, 4, again, NULL, &err), 0, "%s", err.msg);
     cr_assert_arr_eq(out, again, sizeof out);
     for (int p = 0; p < 4; p++) {
         for (int i = 0; i < n; i++)
@@ -162,5 +162,5 @@ Test(bayes, proposals_new_and_deterministic)
     n = 0;
     for (int a = 0; a < 3; a++)
         for (int b = 1; b <= 3; b++, n++) raw[2 * n] = a, raw[2 * n + 1] = b, y[n] = a + b;
-    cr_assert_eq(cv_bayes_propose(hp, 2, raw, y, 9, &o, 7, 0, 1, out, &err), 1);
+    cr_assert_eq(cv_bayes_propose(hp, 2, raw, y, 9, &o, 7, 0, 1, out, NULL, &err), 1);
 }

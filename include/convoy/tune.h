@@ -62,6 +62,8 @@ typedef struct {
     int initial_points, proposals_per_round;
     double beta;
     bool expected_improvement;
+    int num_models;           /* keep the best K trials' checkpoints as D/best-1.h5 ... best-K.h5 (0: none) */
+    int max_consecutive_failed; /* stop when this many trials in a row failed (0: never) */
 } cv_tune_opts;
 
 /** Runs (or resumes) the search described by space's hp sites. Every world rank calls it.

@@ -17,7 +17,7 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
     cli_train_flags t = {0};
     const char *trials = NULL, *objective = NULL, *executions = "1", *seed = "1", *tuner = "random",
                *ranks = "1", *dir = "tune", *factor = "3", *summary = NULL, *initial = NULL, *beta = "2.6",
-               *acquisition = "ucb", *proposals = "1";
+               *acquisition = "ucb", *proposals = "1", *num_models = "0", *project = NULL, *max_failed = "3";
     const cli_flag own[] = {
         {"max-trials", "N", "trials to run (hyperband: configuration x rung runs; see docs/tune.md)", &trials, NULL},
         {"objective", "NAME", "val_accuracy (default with metrics=accuracy), val_loss (else), loss, val_mae, ...",
@@ -40,7 +40,13 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
          &ranks, NULL},
         {"dir", "D", "search directory: trials.h5, trials/NNNNN.h5, best.model (default tune); resumes", &dir,
          NULL},
-        {"summary", "D", "print the leaderboard of the search in D and exit", &summary, NULL},
+        {"summary", "D", "print the leaderboard of the search in D (or D/NAME with --project-name) and exit", &summary,
+         NULL},
+        {"project-name", "NAME", "the search lives in D/NAME (keras-tuner's directory/project_name)", &project, NULL},
+        {"num-models", "K", "keep the K best trials' checkpoints as D/best-1.h5 ... best-K.h5 (default 0)", &num_models,
+         NULL},
+        {"max-consecutive-failed-trials", "N", "stop the search when N trials in a row fail (default 3; 0: never)",
+         &max_failed, NULL},
     };
     cli_flag flags[CLI_TRAIN_FLAGS_MAX + sizeof own / sizeof own[0]];
     const int n = cli_train_flags_table(&t, flags);
@@ -53,6 +59,14 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     cv_err err;
+    char project_dir[4200];
+    if (project) { /* D/NAME; a name, not a path */
+        if (!*project || strchr(project, '/') || strcmp(project, ".") == 0 || strcmp(project, "..") == 0)
+            return cli_usage_fail(d, "--project-name: '%s' must be a plain name (no '/')", project);
+        snprintf(project_dir, sizeof project_dir, "%s/%s", summary ? summary : dir, project);
+        if (summary) summary = project_dir;
+        else dir = project_dir;
+    }
     if (summary) {
         if (npos) return cli_usage_fail(d, "tune: --summary D takes no MODEL");
         if (d->rank == 0 && cv_tune_summary(summary, stdout, &err)) return cli_fail(d, "%s", err.msg);
@@ -60,13 +74,15 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
     }
     if (!npos) return cli_usage_fail(d, "tune: missing MODEL (usage: convoy tune MODEL --max-trials N ...)");
     if (!trials) return cli_usage_fail(d, "tune: --max-trials N is required");
-    long ntrials, k, s, r, f, ip = 0, pp;
+    long ntrials, k, s, r, f, ip = 0, pp, nm, mf;
     double b;
     if (cli_int("--max-trials", trials, 1, 100000, &ntrials) ||
         cli_int("--executions-per-trial", executions, 1, 100, &k) || cli_int("--seed", seed, 0, 0x7fffffffL, &s) ||
         cli_int("--ranks-per-trial", ranks, 1, 1 << 20, &r) || cli_int("--factor", factor, 2, 100, &f) ||
         (initial && cli_int("--initial-points", initial, 1, 100000, &ip)) ||
-        cli_int("--proposals-per-round", proposals, 1, 1000, &pp) || cli_float("--beta", beta, 0.0, 1e6, &b))
+        cli_int("--proposals-per-round", proposals, 1, 1000, &pp) || cli_float("--beta", beta, 0.0, 1e6, &b) ||
+        cli_int("--num-models", num_models, 0, 1000, &nm) ||
+        cli_int("--max-consecutive-failed-trials", max_failed, 0, 1000000, &mf))
         return CLI_BAD_INPUT;
     const cv_tuner_kind kind = strcmp(tuner, "random") == 0      ? CV_TUNER_RANDOM
                                : strcmp(tuner, "hyperband") == 0 ? CV_TUNER_HYPERBAND
@@ -82,7 +98,8 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
     cv_tune_opts o = {.dir = dir, .objective = objective, .max_trials = ntrials, .executions = (int)k,
                       .ranks_per_trial = (int)r, .seed = (uint64_t)s, .factor = (int)f, .tuner = kind,
                       .adjust = adjust_trial, .adjust_ctx = &t, .initial_points = (int)ip,
-                      .proposals_per_round = (int)pp, .beta = b, .expected_improvement = strcmp(acquisition, "ei") == 0};
+                      .proposals_per_round = (int)pp, .beta = b, .expected_improvement = strcmp(acquisition, "ei") == 0,
+                      .num_models = (int)nm, .max_consecutive_failed = (int)mf};
     if ((rc = cli_train_flags_opts(d, "tune", &t, &o.train))) return rc;
     char best[4200], table[4200]; /* what the search writes in D: never an input */
     snprintf(best, sizeof best, "%s/best.model", dir);

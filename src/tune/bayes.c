@@ -186,16 +186,21 @@ int cv_gp_fit_ml(cv_gp *gp, const double *x, const double *y, int n, int d, cv_e
 
 /* ---- proposals -------------------------------------------------------------------------- */
 
+/* the expected improvement over y_best at a point of posterior mu, sd (minimising) */
+static double expected_improvement(double mu, double sd, double y_best)
+{
+    const double gain = y_best - mu;
+    if (sd <= 0) return gain > 0 ? gain : 0;
+    const double z = gain / sd;
+    return gain * 0.5 * erfc(-z / sqrt(2.0)) + sd * exp(-0.5 * z * z) / sqrt(2 * M_PI);
+}
+
 /* the acquisition at x, lower is better */
 static double acquisition(const cv_gp *gp, const double *x, const cv_bayes_opts *o, double y_best)
 {
     double mu, sd;
     cv_gp_predict(gp, x, &mu, &sd);
-    if (!o->expected_improvement) return mu - o->beta * sd;
-    const double gain = y_best - mu;
-    if (sd <= 0) return -(gain > 0 ? gain : 0);
-    const double z = gain / sd;
-    return -(gain * 0.5 * erfc(-z / sqrt(2.0)) + sd * exp(-0.5 * z * z) / sqrt(2 * M_PI));
+    return o->expected_improvement ? -expected_improvement(mu, sd, y_best) : mu - o->beta * sd;
 }
 
 /* uniform in [0, 1) from a key */
@@ -249,7 +254,7 @@ static double refine(const cv_gp *gp, double *x, const cv_bayes_opts *o, double 
 }
 
 int cv_bayes_propose(const cv_hp *hp, int d, const double *raw, const double *y, int n, const cv_bayes_opts *o,
-                     uint64_t seed, int64_t round, int count, double *out, cv_err *err)
+                     uint64_t seed, int64_t round, int count, double *out, double *ei, cv_err *err)
 {
     if (d < 1 || d > CV_MAX_HP || count < 1) return cv_errf(err, "internal: %d proposals of %d values", count, d);
     const int cap = n + count;
@@ -325,6 +330,7 @@ int cv_bayes_propose(const cv_hp *hp, int d, const double *raw, const double *y,
         double mu, sd;
         for (int h = 0; h < d; h++) x[(size_t)m * d + h] = cv_hp_encode(&hp[h], out[(size_t)p * d + h]);
         cv_gp_predict(&gp, x + (size_t)m * d, &mu, &sd);
+        if (ei) ei[p] = expected_improvement(mu, sd, y_best);
         z[m++] = mu + sd;
     }
     cv_gp_free(&gp);

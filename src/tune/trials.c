@@ -38,6 +38,7 @@ int cv_trial_write(hid_t loc, const cv_trial *t, const char *file, cv_err *err)
         cv_h5_attr_write_strs(loc, "values", vals, t->n_hp, file, err))
         return -1;
     if (t->parent >= 0 && cv_h5_attr_write_i64(loc, "parent", t->parent, file, err)) return -1;
+    if (isfinite(t->ei) && cv_h5_attr_write_f64(loc, "expected_improvement", t->ei, file, err)) return -1;
     const hsize_t nv = (hsize_t)t->n_hp;
     if (t->has_raw && t->n_hp > 0 && cv_h5_write(loc, "raw_values", H5T_NATIVE_DOUBLE, 1, &nv, t->raw, file, err))
         return -1;
@@ -90,7 +91,11 @@ int cv_trial_read(hid_t loc, cv_trial *t, const char *file, cv_err *err)
     if (n > CV_MAX_HP) return cv_errf(err, "%s: trial %lld: %d values (at most %d)", file, (long long)t->trial, n, CV_MAX_HP);
     t->n_hp = n;
     t->parent = -1;
+    t->ei = NAN;
     if (H5Aexists(loc, "parent") > 0 && cv_h5_attr_read_i64(loc, "parent", &t->parent, file, err)) return -1;
+    if (H5Aexists(loc, "expected_improvement") > 0 &&
+        cv_h5_attr_read_f64(loc, "expected_improvement", &t->ei, file, err))
+        return -1;
     if (cv_h5_exists(loc, "raw_values")) { /* the values as numbers (a choice's index); shape (n_hp,) */
         hsize_t nv = (hsize_t)n;
         if (n > 0 && cv_h5_read(loc, "raw_values", H5T_NATIVE_DOUBLE, 1, &nv, t->raw, file, err)) return -1;
@@ -120,7 +125,8 @@ int cv_trials_save(const char *path, const cv_search_info *info, const cv_trial 
     int rc = cv_h5_attr_write_str(f, "model", info->model, path, err) ||
              cv_h5_attr_write_str(f, "search", info->config, path, err) ||
              cv_h5_attr_write_str(f, "objective", info->objective, path, err) ||
-             cv_h5_attr_write_str(f, "tuner", info->hyperband ? "hyperband" : "random", path, err) ||
+             cv_h5_attr_write_str(f, "tuner", info->hyperband ? "hyperband" : info->bayesian ? "bayesian" : "random", path,
+                                  err) ||
              cv_h5_attr_write_strs(f, "hyperparameters", names, info->n_hp, path, err)
                  ? -1 : 0;
     hid_t g = rc ? -1 : H5Gcreate2(f, "trials", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -193,7 +199,7 @@ int cv_trials_load(const char *path, cv_search_info *info, cv_trial **trials, in
     if (rc == 0 && !(s = cv_h5_attr_read_str(f, "objective", path, err))) rc = -1;
     if (rc == 0) copy_str(info->objective, sizeof info->objective, s), s = NULL;
     if (rc == 0 && !(s = cv_h5_attr_read_str(f, "tuner", path, err))) rc = -1;
-    if (rc == 0) info->hyperband = strcmp(s, "hyperband") == 0;
+    if (rc == 0) info->hyperband = strcmp(s, "hyperband") == 0, info->bayesian = strcmp(s, "bayesian") == 0;
     free(s);
     if (rc == 0 && (nn = cv_h5_attr_read_strs(f, "hyperparameters", &names, path, err)) < 0) rc = -1;
     for (int h = 0; h < nn; h++) {
@@ -239,13 +245,23 @@ int64_t cv_trials_leaderboard(const cv_search_info *info, const cv_trial *trials
             if ((int)strlen(trials[order[k]].values[h]) > w[h]) w[h] = (int)strlen(trials[order[k]].values[h]);
     }
     fprintf(out, "%-6s", "trial");
-    if (info->hyperband) fprintf(out, " %-7s %-4s %-6s", "bracket", "rung", "epochs");
+    if (info->hyperband) fprintf(out, " %-7s %-4s %-6s %-6s", "bracket", "rung", "epochs", "from");
+    if (info->bayesian) fprintf(out, " %-10s", "exp_improv");
     for (int h = 0; h < info->n_hp; h++) fprintf(out, " %-*s", w[h], info->names[h]);
     fprintf(out, " %s\n", info->objective);
     for (int64_t k = 0; k < m; k++) {
         const cv_trial *t = &trials[order[k]];
         fprintf(out, "%-6lld", (long long)t->trial);
-        if (info->hyperband) fprintf(out, " %-7d %-4d %-6d", t->bracket, t->rung, t->epochs);
+        if (info->hyperband) {
+            char from[24] = "-"; /* the trial a promotion continued */
+            if (t->parent >= 0) snprintf(from, sizeof from, "%lld", (long long)t->parent);
+            fprintf(out, " %-7d %-4d %-6d %-6s", t->bracket, t->rung, t->epochs, from);
+        }
+        if (info->bayesian) {
+            char ei[24] = "-"; /* random initial trials have none */
+            if (isfinite(t->ei)) snprintf(ei, sizeof ei, "%.4g", t->ei);
+            fprintf(out, " %-10s", ei);
+        }
         for (int h = 0; h < info->n_hp; h++) fprintf(out, " %-*s", w[h], h < t->n_hp ? t->values[h] : "?");
         if (t->status == CV_TRIAL_OK) fprintf(out, " %.4f\n", t->objective);
         else fprintf(out, " failed: %s\n", t->note);

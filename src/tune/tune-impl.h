@@ -29,6 +29,8 @@ typedef struct {
     int executions, hist_epochs;
     double *history;             /* executions x hist_epochs x CV_TRIAL_COLS, NaN where not run */
     int64_t parent;              /* Hyperband: the trial whose state it continued, or -1 (from scratch) */
+    double ei;                   /* Bayesian: the expected improvement the process saw when it proposed
+                                    the trial (objective units); NaN for a random one */
     bool has_raw;                /* raw read or set (files before the Bayesian tuner lack it) */
     double raw[CV_MAX_HP];       /* the values as cv_hp_sample gives them (a choice's index) */
 } cv_trial;
@@ -45,7 +47,7 @@ typedef struct {
     char objective[48];
     int n_hp;
     char names[CV_MAX_HP][CV_HP_TEXT];
-    bool hyperband;
+    bool hyperband, bayesian;
 } cv_search_info;
 
 /** Writes D/trials.h5 atomically: the info and trials[0..n) (those with status != 0). */
@@ -93,9 +95,10 @@ typedef struct {
 /** The next `count` configurations (out: count x d raw values) for sites hp[0..d) after n
  *  trials (raw: n x d, y: their objectives to minimise, NaN for a failed one): fitted as above,
  *  each the best of 1000 candidates keyed (seed, round, proposal) refined by pattern search,
- *  never the values of an earlier trial or proposal, later ones after a constant liar. Returns
+ *  never the values of an earlier trial or proposal, later ones after a constant liar; ei (count
+ *  values, may be NULL) the expected improvement at each when it was chosen. Returns
  *  0, 1 when no untried values were found (the space is exhausted), -1 on error. */
 int cv_bayes_propose(const cv_hp *hp, int d, const double *raw, const double *y, int n, const cv_bayes_opts *o,
-                     uint64_t seed, int64_t round, int count, double *out, cv_err *err);
+                     uint64_t seed, int64_t round, int count, double *out, double *ei, cv_err *err);
 
 #endif

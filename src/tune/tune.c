@@ -21,6 +21,8 @@ typedef struct {
     int bracket, rung, epochs;
     double values[CV_MAX_HP]; /* its hp values (cv_hp_sample's form) */
     int64_t parent;           /* Hyperband: the previous rung's trial it continues, or -1 */
+    bool proposed;            /* Bayesian: proposed by the process, with expected improvement ei */
+    double ei;
 } trial_desc;
 
 /* draws in a row that give configurations already issued before the space counts as exhausted
@@ -103,7 +105,7 @@ static int run_trial(search *S, const trial_desc *d, cv_trial *t, cv_err *err)
     const double *values = d->values;
     *t = (cv_trial){.trial = d->trial, .config = d->config, .bracket = d->bracket, .rung = d->rung,
                     .epochs = d->epochs, .n_hp = space->n_hp, .objective = NAN, .executions = o->executions,
-                    .has_raw = true, .parent = -1};
+                    .has_raw = true, .parent = -1, .ei = d->proposed ? d->ei : NAN};
     snprintf(t->ranks, sizeof t->ranks, "%s", S->ranks);
     for (int h = 0; h < space->n_hp; h++) {
         t->raw[h] = values[h];
@@ -227,6 +229,34 @@ static int write_best_model(search *S, int64_t best, cv_err *err)
     return rc;
 }
 
+/* --num-models K: D/best-k.h5, a second name (a hard link) of the k-th best trial's
+ * checkpoint, for k = 1..K among the trials that have one. */
+static int keep_best_models(search *S, cv_err *err)
+{
+    const int K = S->o->num_models;
+    int64_t *order = K > 0 ? cv_malloc(sizeof *order * (size_t)K, "best models", err) : NULL;
+    if (K > 0 && !order) return -1;
+    int m = 0;
+    for (int64_t i = 0; i < S->o->max_trials; i++) { /* the K best, best first (insertion) */
+        const cv_trial *t = &S->trials[i];
+        if (t->status != CV_TRIAL_OK || !t->checkpoint[0]) continue;
+        int j = m < K ? m++ : K;
+        for (; j > 0 && cv_trial_better(S->info.objective, t, &S->trials[order[j - 1]]); j--)
+            if (j < K) order[j] = order[j - 1];
+        if (j < K) order[j] = i;
+    }
+    int rc = 0;
+    for (int k = 0; rc == 0 && k < m; k++) {
+        char dst[4200];
+        snprintf(dst, sizeof dst, "%s/best-%d.h5", S->o->dir, k + 1);
+        const char *src = S->trials[order[k]].checkpoint;
+        remove(dst);
+        if (link(src, dst) != 0) rc = cv_errf(err, "%s: cannot link to %s: %s", dst, src, strerror(errno));
+    }
+    free(order);
+    return rc;
+}
+
 /* Reads the result files of trials[from..to) that exist into the records; saves trials.h5
  * and best.model when any was new. *merged counts them. */
 static int merge_results(search *S, const int64_t *ids, int n, int *merged, cv_err *err)
@@ -262,7 +292,8 @@ static int merge_results(search *S, const int64_t *ids, int n, int *merged, cv_e
     for (int64_t i = 0; i < S->o->max_trials; i++)
         if (S->trials[i].status == CV_TRIAL_OK && (best < 0 || cv_trial_better(S->info.objective, &S->trials[i], &S->trials[best])))
             best = i;
-    return best >= 0 ? write_best_model(S, best, err) : 0;
+    if (best >= 0 && write_best_model(S, best, err)) return -1;
+    return keep_best_models(S, err);
 }
 
 static void print_trial(search *S, const cv_trial *t)
@@ -290,6 +321,30 @@ static int bcast_results(search *S, int64_t n, cv_err *err)
         S->trials[i].status = (cv_trial_status)buf[2 * i], S->trials[i].objective = buf[2 * i + 1];
     free(buf);
     return rc == MPI_SUCCESS ? 0 : cv_errf(err, "MPI_Bcast of finished trials failed");
+}
+
+/* --max-consecutive-failed-trials N: true (err set) when N finished trials in a row, in trial
+ * order, failed. Every rank decides alike: the statuses are the round's shared ones. */
+static bool too_many_failures(const search *S, cv_err *err)
+{
+    const int N = S->o->max_consecutive_failed;
+    int64_t run = 0, first = -1;
+    for (int64_t i = 0; N > 0 && i < S->o->max_trials; i++) {
+        const cv_trial *t = &S->trials[i];
+        if (!t->status) continue;
+        if (t->status == CV_TRIAL_OK) {
+            run = 0;
+            continue;
+        }
+        if (run++ == 0) first = i;
+        if (run >= N) {
+            cv_errf(err, "tune: %d trials in a row failed (trials %lld to %lld; the last: %s); stopping "
+                         "(--max-consecutive-failed-trials %d, 0 never stops)",
+                    N, (long long)first, (long long)i, t->note[0] ? t->note : "see trials.h5", N);
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Runs the unfinished trials of descs, one per group per round. Returns 0, 1 (stopped), -1. */
@@ -337,6 +392,7 @@ static int run_batch(search *S, const trial_desc *descs, int n, cv_err *err)
         if (S->world->rank == 0)
             for (int k = 0; k < nids; k++) print_trial(S, &S->trials[ids[k]]);
         if (stopped) rc = 1;
+        else if (too_many_failures(S, err)) rc = -1;
     }
     free(pending);
     free(sync);
@@ -476,7 +532,8 @@ static int run_bayesian(search *S, cv_err *err)
     double *raw = cv_malloc(sizeof(double) * (size_t)o->max_trials * d, "Bayesian tuner", err);
     double *y = cv_malloc(sizeof(double) * (size_t)o->max_trials, "Bayesian tuner", err);
     double *out = cv_malloc(sizeof(double) * (size_t)P * d, "Bayesian tuner", err);
-    int rc = descs && raw && y && out ? 0 : -1;
+    double *ei = cv_malloc(sizeof(double) * (size_t)P, "Bayesian tuner", err);
+    int rc = descs && raw && y && out && ei ? 0 : -1;
     int64_t t = 0, draw = 0;
     for (; rc == 0 && t < first; t++) {
         descs[t] = (trial_desc){.trial = t, .bracket = -1, .rung = -1, .parent = -1};
@@ -501,7 +558,7 @@ static int run_bayesian(search *S, cv_err *err)
             if (rc == 0) memcpy(raw + t * d, descs[0].values, sizeof(double) * d), rc = run_batch(S, descs, 1, err), t++;
             continue;
         }
-        rc = cv_bayes_propose(S->space->hp, d, raw, y, (int)t, &bo, o->seed, round, n, out, err);
+        rc = cv_bayes_propose(S->space->hp, d, raw, y, (int)t, &bo, o->seed, round, n, out, ei, err);
         if (rc == 1) { /* no untried values near or far */
             S->exhausted = true;
             rc = 0;
@@ -509,7 +566,8 @@ static int run_bayesian(search *S, cv_err *err)
             break;
         }
         for (int k = 0; rc == 0 && k < n; k++) {
-            descs[k] = (trial_desc){.trial = t + k, .config = t + k, .bracket = -1, .rung = -1, .parent = -1};
+            descs[k] = (trial_desc){.trial = t + k, .config = t + k, .bracket = -1, .rung = -1, .parent = -1,
+                                    .proposed = true, .ei = ei[k]}; /* a gain in the objective, either direction */
             memcpy(descs[k].values, out + (size_t)k * d, sizeof(double) * d);
             memcpy(raw + (t + k) * d, descs[k].values, sizeof(double) * d);
             rc = remember(S, descs[k].values, err);
@@ -520,6 +578,7 @@ static int run_bayesian(search *S, cv_err *err)
     free(raw);
     free(y);
     free(out);
+    free(ei);
     return rc;
 }
 
@@ -575,9 +634,18 @@ static int run_hyperband(search *S, int max_epochs, cv_err *err)
 
 /* ---- the search ----------------------------------------------------------------------- */
 
+/* mkdir -p: path and the folders above it */
 static int make_dir(const char *path, cv_err *err)
 {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
+    char p[4200];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/') continue;
+        *c = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) return cv_errf(err, "%s: cannot create directory: %s", p, strerror(errno));
+        *c = '/';
+    }
+    if (mkdir(p, 0777) == 0 || errno == EEXIST) return 0;
     return cv_errf(err, "%s: cannot create directory: %s", path, strerror(errno));
 }
 
@@ -680,6 +748,7 @@ int cv_tune(const cv_model_spec *space, const cv_tune_opts *o, const cv_dist *wo
     S.info.model = space->text;
     snprintf(S.info.objective, sizeof S.info.objective, "%s", o->objective);
     S.info.hyperband = o->tuner == CV_TUNER_HYPERBAND;
+    S.info.bayesian = o->tuner == CV_TUNER_BAYESIAN;
     S.info.n_hp = space->n_hp;
     for (int h = 0; h < space->n_hp; h++) snprintf(S.info.names[h], sizeof S.info.names[h], "%s", space->hp[h].name);
     S.sink = fopen("/dev/null", "w"); /* NULL (stdout) when there is none */
