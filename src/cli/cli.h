@@ -134,6 +134,9 @@ extern volatile sig_atomic_t cli_stop_requested;
 void cli_help_commands(void *file, const cli_entry *cmds, int n);
 int cli_help_man(const cli_entry *cmds, int n);
 void cli_version(void);
+/** `convoy --completion bash|zsh` (argv: the words after --completion): the shell's completion
+ *  script on stdout (complete.c). */
+int cli_completion(const cli_entry *cmds, int n, int argc, char **argv);
 /** Set while `convoy --man` runs the commands with --help: cli_parse then emits the
  *  command's roff section instead of its usage. */
 extern bool cli_help_roff;

@@ -47,7 +47,9 @@ static const char summary[] =
     "across MPI ranks, with OpenMP-parallel kernels inside each rank. A network is a small text file "
     "in the spirit of a Keras Sequential model; datasets and checkpoints are HDF5 files. Under "
     "mpirun -np P every rank runs the same command; only rank 0 prints and writes files. Errors go to "
-    "stderr as one line, convoy: FILE:LINE: what is wrong.";
+    "stderr as one line, convoy: FILE:LINE: what is wrong. Flags take the GNU forms: --flag=value or "
+    "--flag value; -e N or -eN for the common ones (-e epochs, -b batch size, -t threads, -o out, "
+    "-q quiet, -h help); switches bundle (-qh); -- ends the flags; a flag is never abbreviated.";
 
 void cli_usage(const cli_command *c, void *file)
 {
@@ -73,8 +75,11 @@ void cli_help_commands(void *file, const cli_entry *cmds, int n)
     fputs("\nalso:\n"
           "  convoy --help, -h       this list\n"
           "  convoy help COMMAND     the same as convoy COMMAND --help\n"
-          "  convoy --version        version and build facts (OpenMP, GEMM kernel, MPI, HDF5)\n"
+          "  convoy --version, -V    version and build facts (OpenMP, GEMM kernel, MPI, HDF5)\n"
           "  convoy --man            the manual page as roff (man -l build/convoy.1 shows it)\n"
+          "  convoy --completion bash|zsh\n"
+          "                          the shell's completion script (installed with convoy)\n"
+          "\nflags: --flag=value or --flag value; -e N, -eN; switches bundle (-qh); -- ends them\n"
           "\nexit status:\n", f);
     for (int i = 0; i < N_EXIT_CODES; i++) fprintf(f, "  %s  %s\n", exit_codes[i][0], exit_codes[i][1]);
 }
@@ -139,6 +144,7 @@ int cli_help_man(const cli_entry *cmds, int n)
                ".SH SYNOPSIS\n.B convoy\n.I COMMAND\n[\\fIARGS\\fR] [\\fIFLAGS\\fR]\n.br\n"
                "[\\fBmpirun \\-np\\fR \\fIP\\fR] \\fBconvoy\\fR \\fICOMMAND\\fR ...\n.br\n"
                ".B convoy \\-\\-help\n.br\n.B convoy \\-\\-version\n.br\n"
+               ".B convoy \\-\\-completion\n.IR bash | zsh\n.br\n"
                ".B convoy help\n.I COMMAND\n.SH DESCRIPTION\n",
             CONVOY_VERSION_STRING);
     roff(f, summary);
