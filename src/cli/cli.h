@@ -137,6 +137,10 @@ void cli_version(void);
 /** `convoy --completion bash|zsh` (argv: the words after --completion): the shell's completion
  *  script on stdout (complete.c). */
 int cli_completion(const cli_entry *cmds, int n, int argc, char **argv);
+/** `convoy --man model|hdf5`: convoy-model(5) or convoy-hdf5(5) as roff on stdout (man-pages.c). */
+int cli_man_page(const char *name);
+/** Text as roff (help.c): hyphens and backslashes escaped, no line starting with a control character. */
+void cli_roff(void *file, const char *text);
 /** Set while `convoy --man` runs the commands with --help: cli_parse then emits the
  *  command's roff section instead of its usage. */
 extern bool cli_help_roff;

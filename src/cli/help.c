@@ -77,6 +77,7 @@ void cli_help_commands(void *file, const cli_entry *cmds, int n)
           "  convoy help COMMAND     the same as convoy COMMAND --help\n"
           "  convoy --version, -V    version and build facts (OpenMP, GEMM kernel, MPI, HDF5)\n"
           "  convoy --man            the manual page as roff (man -l build/convoy.1 shows it)\n"
+          "  convoy --man model|hdf5 the file formats' pages, convoy-model(5) and convoy-hdf5(5)\n"
           "  convoy --completion bash|zsh\n"
           "                          the shell's completion script (installed with convoy)\n"
           "\nflags: --flag=value or --flag value; -e N, -eN; switches bundle (-qh); -- ends them\n"
@@ -97,6 +98,8 @@ static void roff(FILE *f, const char *s)
         if ((*s == ',' || *s == '/') && s[1] && s[1] != ' ') fputs("\\:", f);
     }
 }
+
+void cli_roff(void *file, const char *text) { roff(file, text); }
 
 void cli_man_command(const cli_command *c, void *file)
 {
@@ -176,7 +179,7 @@ int cli_help_man(const cli_entry *cmds, int n)
         roff(f, examples[i]);
         fputs("\n.fi\n", f);
     }
-    fputs(".SH \"SEE ALSO\"\n.BR mpirun (1),\n.BR h5dump (1);\n"
+    fputs(".SH \"SEE ALSO\"\n.BR convoy\\-model (5),\n.BR convoy\\-hdf5 (5),\n.BR mpirun (1),\n.BR h5dump (1);\n"
           "README.md and docs/ in the source tree (model file grammar, HDF5 layouts, results).\n", f);
     return CLI_OK; /* a failed write: cli_check_stdout at exit */
 }

@@ -162,6 +162,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(word, "--completion") == 0)
         return cli_completion(commands, (int)(sizeof commands / sizeof commands[0]), argc - 2, argv + 2);
+    if (strcmp(word, "--man") == 0 && argc == 3) return cli_man_page(argv[2]);
     if (strcmp(word, "--man") == 0 && alone) return cli_help_man(commands, (int)(sizeof commands / sizeof commands[0]));
     if (strcmp(word, "help") == 0) {
         const cli_entry *c = find_command(argv[2]);

@@ -1,7 +1,8 @@
 # Included by the top-level CMakeLists.txt after the convoy and convoy_cli targets exist:
 # the generated public headers, the man page, and what `cmake --install build --prefix P` puts
 # in P: bin/convoy, lib/libconvoy.a, include/convoy/*.h, share/man/man1/convoy.1,
-# share/bash-completion/completions/convoy, share/zsh/site-functions/_convoy,
+# share/man/man5/convoy-model.5 and convoy-hdf5.5, share/bash-completion/completions/convoy,
+# share/zsh/site-functions/_convoy,
 # lib/pkgconfig/convoy.pc and lib/cmake/convoy/ (find_package(convoy) -> convoy::convoy).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -36,25 +37,29 @@ install(FILES ${CONVOY_PUBLIC_HEADERS} ${PROJECT_BINARY_DIR}/include/convoy/vers
   ${PROJECT_BINARY_DIR}/include/convoy/convoy.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/convoy)
 install(FILES ${PROJECT_BINARY_DIR}/convoy.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 
-# the shell completions, written by the program from the same tables as --help (`convoy
-# --completion bash|zsh`) into build/completion/, and installed where bash-completion and zsh
-# look for them
-foreach(shell bash zsh)
-  if(shell STREQUAL "zsh")
-    set(out ${PROJECT_BINARY_DIR}/completion/zsh/_convoy)
-    set(dest ${CMAKE_INSTALL_DATADIR}/zsh/site-functions)
-  else()
-    set(out ${PROJECT_BINARY_DIR}/completion/bash/convoy)
-    set(dest ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
-  endif()
+# the shell completions and the section-5 manual pages, written by the program from the same
+# tables as --help (`convoy --completion bash|zsh`, `convoy --man model|hdf5`) into the build
+# folder and installed where bash-completion, zsh and man look for them: FILE|ARGUMENTS|DESTINATION
+set(CONVOY_GENERATED
+  "completion/bash/convoy|--completion bash|${CMAKE_INSTALL_DATADIR}/bash-completion/completions"
+  "completion/zsh/_convoy|--completion zsh|${CMAKE_INSTALL_DATADIR}/zsh/site-functions"
+  "convoy-model.5|--man model|${CMAKE_INSTALL_MANDIR}/man5"
+  "convoy-hdf5.5|--man hdf5|${CMAKE_INSTALL_MANDIR}/man5")
+foreach(entry ${CONVOY_GENERATED})
+  string(REPLACE "|" ";" entry "${entry}")
+  list(GET entry 0 file)
+  list(GET entry 1 args)
+  list(GET entry 2 dest)
+  set(out ${PROJECT_BINARY_DIR}/${file})
+  get_filename_component(out_dir ${out} DIRECTORY)
   add_custom_command(OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/completion/${shell}
-    COMMAND sh -c "\"$<TARGET_FILE:convoy_cli>\" --completion ${shell} > \"${out}.tmp\" && mv \"${out}.tmp\" \"${out}\""
-    DEPENDS convoy_cli VERBATIM COMMENT "Writing the ${shell} completion script")
-  list(APPEND CONVOY_COMPLETIONS ${out})
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+    COMMAND sh -c "\"$<TARGET_FILE:convoy_cli>\" ${args} > \"${out}.tmp\" && mv \"${out}.tmp\" \"${out}\""
+    DEPENDS convoy_cli VERBATIM COMMENT "Writing ${file}")
+  list(APPEND CONVOY_GENERATED_FILES ${out})
   install(FILES ${out} DESTINATION ${dest})
 endforeach()
-add_custom_target(convoy_completion ALL DEPENDS ${CONVOY_COMPLETIONS})
+add_custom_target(convoy_generated ALL DEPENDS ${CONVOY_GENERATED_FILES})
 
 # CMake package: find_package(convoy) finds the dependencies again, then imports convoy::convoy
 set(CONVOY_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/convoy)
