@@ -45,11 +45,17 @@ static double images_done(const cv_progress *p, int64_t step)
 }
 
 /* The terminal's width: TIOCGWINSZ on the display's own fd (asked at every draw, so a resized
- * window is followed), else $COLUMNS, else 80. */
+ * window is followed), else on the controlling terminal (under mpirun the output is Open MPI's
+ * pseudo-terminal, of no size, while the user's terminal is the controlling one), else $COLUMNS,
+ * else 80. */
 static int columns(FILE *out)
 {
     struct winsize ws;
     if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    const int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    const bool sized = tty >= 0 && ioctl(tty, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0;
+    if (tty >= 0) close(tty);
+    if (sized) return ws.ws_col;
     const char *env = getenv("COLUMNS");
     char *end;
     const long c = env ? strtol(env, &end, 10) : 0;
