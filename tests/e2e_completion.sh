@@ -50,6 +50,7 @@ check bash "$(bash_complete convoy train -b a)" "all" "-b a (B|all)"
 check bash "$(bash_complete convoy train --epochs '')" "" "--epochs (a number: nothing)"
 check bash "$(bash_complete convoy help e)" "eval" "help e"
 check bash "$(bash_complete convoy --completion '')" "bash zsh" "--completion"
+check bash "$(bash_complete convoy --man '')" "hdf5 model" "--man"
 check bash "$(bash_complete convoy train -- --e)" "" "after --"
 
 have_zsh=0
@@ -63,6 +64,7 @@ if command -v zsh >/dev/null; then
         check zsh "$(zsh_complete 'convoy train --data d')" "data.h5 dd.h5" "--data d"
         check zsh "$(zsh_complete 'convoy train -b ')" "all" "-b (B|all)"
         check zsh "$(zsh_complete 'convoy --completion ')" "bash zsh" "--completion"
+        check zsh "$(zsh_complete 'convoy --man ')" "hdf5 model" "--man"
         check zsh "$(zsh_complete 'convoy eval --con')" "--confusion --confusion-svg" "eval --con"
     else
         echo "e2e_completion: zsh cannot complete on a pseudo-terminal here: its checks skipped"

@@ -144,7 +144,8 @@ static int bash_script(const cli_entry *cmds, int n)
           f);
     for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? " " : "", cmds[i].name);
     fputs("\" -- \"$cur\")); return ;;\n"
-          "    --completion) ((COMP_CWORD == 2)) && COMPREPLY=($(compgen -W \"bash zsh\" -- \"$cur\")); return ;;\n",
+          "    --completion) ((COMP_CWORD == 2)) && COMPREPLY=($(compgen -W \"bash zsh\" -- \"$cur\")); return ;;\n"
+          "    --man) ((COMP_CWORD == 2)) && COMPREPLY=($(compgen -W \"model hdf5\" -- \"$cur\")); return ;;\n",
           f);
     if (each_command(f, cmds, n, bash_command)) return CLI_BAD_INPUT;
     fputs("    *) return ;;\n"
@@ -234,7 +235,8 @@ static int zsh_script(const cli_entry *cmds, int n)
           "    ((CURRENT--))\n"
           "    case $cmd in\n"
           "    help) ((CURRENT == 2)) && _describe -t commands 'convoy command' commands ;;\n"
-          "    --completion) ((CURRENT == 2)) && compadd bash zsh ;;\n",
+          "    --completion) ((CURRENT == 2)) && compadd bash zsh ;;\n"
+          "    --man) ((CURRENT == 2)) && compadd model hdf5 ;;\n",
           f);
     if (each_command(f, cmds, n, zsh_command)) return CLI_BAD_INPUT;
     fputs("    esac\n"
