@@ -90,7 +90,7 @@ static FILE *open_pty(int *master, int cols)
     signal(SIGHUP, SIG_IGN);
     cr_assert(setsid() >= 0 || getpgrp() == getpid(), "setsid");
     FILE *f = fopen(ptsname(*master), "w");
-    cr_assert_not_null(f);
+    if (!f) cr_skip_test("the pseudo-terminal's slave end cannot be opened (%s)", strerror(errno));
     cr_assert_eq(ioctl(fileno(f), TIOCSCTTY, 0), 0, "TIOCSCTTY");
     fcntl(*master, F_SETFL, O_NONBLOCK);
     return f;

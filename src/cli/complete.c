@@ -16,7 +16,7 @@ static int n_described = -1;
 static void collect(const cli_command *c)
 {
     n_described = c->nflags < MAX_FLAGS ? c->nflags : MAX_FLAGS;
-    memcpy(described, c->flags, sizeof(cli_flag) * (size_t)n_described);
+    if (n_described) memcpy(described, c->flags, sizeof(cli_flag) * (size_t)n_described); /* flags may be NULL */
 }
 
 /* The command's flags into `described` (their names and texts: string constants). */
