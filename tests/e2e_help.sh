@@ -35,16 +35,16 @@ for c in $commands; do
     "$convoy" help "$c" >help.txt 2>&1 || fail "help $c exited $?"
     cmp -s out.txt help.txt || fail "'convoy help $c' differs from 'convoy $c --help'"
     # every flag of the command's --help, and no other, in its man section (roff escapes '-')
-    flags=$(sed -nE 's/^  --([a-z0-9-]+).*/\1/p' out.txt | grep -vx help | sort)
+    flags=$(sed -nE 's/^  (-[a-zA-Z], |    )--([a-z0-9-]+).*/\2/p' out.txt | grep -vx help | sort)
     section=$(awk -v c="$c" '/^\.S[SH] / { on = index($0, ".SS \"" c " ") == 1; next } on' man.1)
-    manflags=$(sed -nE 's/^\\fB\\-\\-([a-z0-9\\-]+)\\fR.*/\1/p' <<<"$section" | sed 's/\\-/-/g' | sort)
+    manflags=$(sed -nE 's/^(\\fB\\-[a-zA-Z]\\fR, )?\\fB\\-\\-([a-z0-9\\-]+)\\fR.*/\2/p' <<<"$section" | sed 's/\\-/-/g' | sort)
     [[ $c != train || $(wc -l <<<"$flags") -ge 20 ]] || fail "train --help: too few flags read: $flags"
     allflags+=$'\n'$flags
     [[ $flags == "$manflags" ]] || fail "$c: --help flags [$(tr '\n' ' ' <<<"$flags")] vs man [$(tr '\n' ' ' <<<"$manflags")]"
     # --flag explained on the same line in both
     while read -r f; do
         [[ -z $f ]] && continue
-        grep -qE -- "^  --$f( [^ ]+)? +[^ ]" out.txt || fail "$c --help: --$f has no description"
+        grep -qE -- "^  (-[a-zA-Z], |    )--$f( [^ ]+)? +[^ ]" out.txt || fail "$c --help: --$f has no description"
     done <<<"$flags"
 done
 

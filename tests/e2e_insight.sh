@@ -47,7 +47,8 @@ expect 2 "either --quiet or --verbose" -- "$convoy" train clf.model --data data.
 
 # --- a pseudo-terminal: the bar -----------------------------------------------------------------
 t0=$(date +%s.%N)
-script -qec "'$convoy' train clf.model --data data.h5 --threads 1" /dev/null > tty.txt < /dev/null
+# 200 columns: room for every part of the line (docs/watching.md: what a narrower one drops)
+script -qec "stty cols 200; '$convoy' train clf.model --data data.h5 --threads 1" /dev/null > tty.txt < /dev/null
 t1=$(date +%s.%N)
 tr '\r' '\n' < tty.txt > tty-lines.txt
 [[ $(grep -c '^Epoch [1-3]/3$' tty-lines.txt) -eq 3 ]] || fail "tty: Epoch headers: $(cat -A tty.txt | head -5)"
@@ -69,7 +70,7 @@ if command -v mpirun >/dev/null; then
     "${mpi[@]}" "$convoy" train clf.model --data data.h5 --epochs 2 > mp.txt 2>&1 || fail "mpirun train: $(cat mp.txt)"
     grep -q $'\r' mp.txt && fail "mpirun to a pipe drew the bar: $(cat -A mp.txt | head -3)"
     [[ $(grep -c '^epoch [12]/2  loss ' mp.txt) -eq 2 ]] || fail "mpirun to a pipe: $(cat mp.txt)"
-    script -qec "${mpi[*]} '$convoy' train clf.model --data data.h5 --epochs 2" /dev/null > mptty.txt < /dev/null
+    script -qec "stty cols 200; ${mpi[*]} '$convoy' train clf.model --data data.h5 --epochs 2" /dev/null > mptty.txt < /dev/null
     [[ $(tr '\r' '\n' < mptty.txt | grep -cE '^ +40/40 \[={30}\] - .* - val_accuracy: [0-9.]+ - [0-9]+ img/s *$') -eq 2 ]] ||
         fail "mpirun on a terminal: no bar: $(cat -A mptty.txt | head -3)"
 fi

@@ -3,6 +3,7 @@
  * in the format scripts grep; nothing at all when off. */
 #define _GNU_SOURCE /* posix_openpt, ptsname */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -74,19 +75,22 @@ Test(progress, plain_line_when_not_a_terminal)
     free(text);
 }
 
-/* a pseudo-terminal: the slave end is the display's FILE, the master end what a user would see */
-static FILE *open_pty(int *master)
+/* a pseudo-terminal `cols` columns wide (0: the size left unset, as a bare pty has it): the slave
+ * end is the display's FILE, the master end what a user would see. Where none can be opened (a
+ * bare chroot) the test is skipped, saying so. */
+static FILE *open_pty(int *master, int cols)
 {
     *master = posix_openpt(O_RDWR | O_NOCTTY);
-    cr_assert_geq(*master, 0);
-    cr_assert_eq(grantpt(*master), 0);
-    cr_assert_eq(unlockpt(*master), 0);
+    if (*master < 0 || grantpt(*master) != 0 || unlockpt(*master) != 0)
+        cr_skip_test("no pseudo-terminal can be opened here (posix_openpt: %s)", strerror(errno));
+    const struct winsize ws = {.ws_row = 24, .ws_col = (unsigned short)cols};
+    cr_assert_eq(ioctl(*master, TIOCSWINSZ, &ws), 0, "TIOCSWINSZ");
     /* our own session with the pty as its controlling terminal, as a login shell has (closing
      * the master end then hangs up the session: no SIGHUP for this test process) */
     signal(SIGHUP, SIG_IGN);
     cr_assert(setsid() >= 0 || getpgrp() == getpid(), "setsid");
     FILE *f = fopen(ptsname(*master), "w");
-    cr_assert_not_null(f);
+    if (!f) cr_skip_test("the pseudo-terminal's slave end cannot be opened (%s)", strerror(errno));
     cr_assert_eq(ioctl(fileno(f), TIOCSCTTY, 0), 0, "TIOCSCTTY");
     fcntl(*master, F_SETFL, O_NONBLOCK);
     return f;
@@ -103,7 +107,7 @@ static size_t drain(int master, char *buf, size_t have, size_t cap)
 Test(progress, bar_on_a_terminal_is_redrawn_at_most_ten_times_a_second)
 {
     int master;
-    FILE *f = open_pty(&master);
+    FILE *f = open_pty(&master, 200); /* wide enough for every part of the line */
     cv_progress p;
     enum { STEPS = 100000 };
     cv_progress_init(&p, f, true, false, 3, STEPS, 1, STEPS);
@@ -144,7 +148,7 @@ Test(progress, bar_on_a_terminal_is_redrawn_at_most_ten_times_a_second)
 Test(progress, break_ends_a_half_drawn_line)
 {
     int master;
-    FILE *f = open_pty(&master);
+    FILE *f = open_pty(&master, 200);
     cv_progress p;
     cv_progress_init(&p, f, true, false, 1, 10, 1, 10);
     cv_progress_epoch(&p, 0, 0);
@@ -159,4 +163,79 @@ Test(progress, break_ends_a_half_drawn_line)
     close(master);
     cr_assert_not_null(strstr(out, "img/s\r\ninterrupted\r\n"), "%s", out);
     cr_assert_eq(count_of(out, "\r\n\r\n"), 0, "no empty line: %s", out);
+}
+
+/* One epoch drawn on a pty `cols` wide (0: unset) into out: a step's bar, then the final line. */
+static void draw_epoch(int cols, char *out, size_t cap)
+{
+    int master;
+    FILE *f = open_pty(&master, cols);
+    cv_progress p;
+    cv_progress_init(&p, f, true, false, 3, 938, 64, 60000);
+    cr_assert(p.tty);
+    cv_progress_epoch(&p, 0, 0);
+    cv_progress_step(&p, &spec, 411, &running);
+    cv_progress_end(&p, &spec, &running, &val, 37.0, NULL);
+    fclose(f);
+    usleep(20000);
+    drain(master, out, 0, cap);
+    close(master);
+}
+
+/* the longest stretch written between a line start or \r and the next */
+static int widest(const char *out)
+{
+    int w = 0, n = 0;
+    for (const char *c = out; *c; c++) {
+        n = *c == '\r' || *c == '\n' ? 0 : n + 1;
+        if (n > w) w = n;
+    }
+    return w;
+}
+
+Test(progress, every_draw_fits_the_terminal_at_any_width)
+{
+    static char out[1 << 14];
+    for (int cols = 1; cols <= 160; cols++) {
+        draw_epoch(cols, out, sizeof out);
+        cr_assert_leq(widest(out), cols - 1, "%d columns: %s", cols, out);
+        cr_assert_eq(count_of(out, "\r\n"), 2, "%d columns: the header and the final line end rows: %s", cols, out);
+        if (cols >= 30) cr_assert_not_null(strstr(out, " - loss: 0.3000"), "%d columns: the loss is kept: %s", cols, out);
+    }
+}
+
+Test(progress, parts_drop_in_priority_order)
+{
+    static char out[1 << 14];
+    draw_epoch(200, out, sizeof out);
+    cr_assert_not_null(strstr(out, "\r  938/938 [==============================] - 37s 39ms/step - loss: 0.3000 - "
+                                   "accuracy: 0.8000 - val_loss: 0.5000 - val_accuracy: 0.9000 - 1622 img/s"),
+                       "%s", out);
+    /* 80: the per-step time, throughput and bar go first, then the train metrics after the loss */
+    draw_epoch(80, out, sizeof out);
+    cr_assert_not_null(strstr(out, "\r  938/938 - 37s - loss: 0.3000 - val_loss: 0.5000 - val_accuracy: 0.9000"),
+                       "%s", out);
+    /* mid-epoch, the bar shrinks to keep the train metrics */
+    const char *bar = strstr(out, "\r  412/938 [");
+    cr_assert_not_null(bar, "%s", out);
+    const char *end = strchr(bar, ']');
+    cr_assert(end && end - bar - 12 >= 10 && end - bar - 12 < 30, "a bar of 10 to 29: %s", out);
+    cr_assert_eq(strncmp(end, "] - ETA: ", 9), 0, "%s", out);
+    cr_assert_not_null(strstr(end, " - loss: 0.3000 - accuracy: 0.8000"), "%s", out);
+    /* 40: then the counter and the val metrics after val_loss */
+    draw_epoch(40, out, sizeof out);
+    cr_assert_not_null(strstr(out, "\r37s - loss: 0.3000 - val_loss: 0.5000"), "%s", out);
+}
+
+Test(progress, width_from_columns_when_the_terminal_has_no_size)
+{
+    static char out[1 << 14];
+    setenv("COLUMNS", "50", 1);
+    draw_epoch(0, out, sizeof out);
+    cr_assert_leq(widest(out), 49, "%s", out);
+    cr_assert_geq(widest(out), 30, "%s", out);
+    unsetenv("COLUMNS");
+    draw_epoch(0, out, sizeof out); /* neither: 80 */
+    cr_assert_leq(widest(out), 79, "%s", out);
+    cr_assert_geq(widest(out), 70, "%s", out);
 }

@@ -1,5 +1,5 @@
 /* Module train (its preamble: convoy/train.h). What rank 0 prints per epoch. On a terminal, a Keras-style progress bar redrawn in place
- * (at most 10 times a second), then a final line with the epoch's time and metrics; elsewhere
+ * (at most 10 times a second, each line fitted to the terminal's width), then a final line with the epoch's time and metrics; elsewhere
  * (pipes, files, CI, Slurm logs) one plain line per epoch. Silent when not enabled. */
 #ifndef CONVOY_PROGRESS_H
 #define CONVOY_PROGRESS_H

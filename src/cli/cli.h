@@ -24,7 +24,9 @@
  * stopped by SIGTERM/SIGINT after saving its checkpoint exits 0 (launch/slurm relies on it). */
 enum { CLI_OK = 0, CLI_BAD_INPUT = 1, CLI_INTERNAL = 1 /* MPI start-up: a failed run too */, CLI_USAGE = 2 };
 
-/** One flag: `--name VALUE` stores VALUE in *value; a flag without arg_name sets *on. */
+/** One flag: `--name VALUE` (or `--name=VALUE`) stores VALUE in *value; a flag without
+ *  arg_name sets *on. The tables are the single source of the parser, --help, the man page and
+ *  the shell completions. */
 typedef struct {
     const char *name;
     const char *arg_name; /* NULL for a switch */
@@ -32,6 +34,9 @@ typedef struct {
     const char **value;
     bool *on;
 } cli_flag;
+/** The flag's one-letter form ('e' for --epochs: `-e 3`, `-e3`; switches bundle, `-qv`), or 0.
+ *  One table in parse.c, so that a letter means the same flag in every command. */
+char cli_flag_short(const cli_flag *f);
 
 /** One subcommand of the program: main.c's table lists them; `convoy --help`, `convoy --man`
  *  and `convoy help CMD` are generated from it and from each command's own flag table. */
@@ -51,10 +56,15 @@ typedef struct {
 } cli_command;
 #define NFLAGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/** Parses argv (after the command word). Returns 0 and the positionals, 1 after printing an
- *  error (a usage error: see cli_usage_fail), or -1 when --help was printed (exit 0).
- *  Call it first: `convoy --man` runs each command with --help to read its flag table. */
+/** Parses argv (after the command word) as GNU getopt_long does, without abbreviations:
+ *  `--flag=value`, `--flag value`, `-c value`, `-cvalue`, bundled switches, `--` ending the
+ *  flags, positionals anywhere. Returns 0 and the positionals, 1 after printing an error (a
+ *  usage error: see cli_usage_fail; an unknown flag names the nearest known one), or -1 when
+ *  --help was printed (exit 0). Call it first: `convoy --man` and `convoy --completion` run
+ *  each command with --help to read its flag table. */
 int cli_parse(const cli_command *c, int argc, char **argv, const char **pos, int *npos);
+/** While set, cli_parse hands a --help to it instead of printing (parse.c; complete.c sets it). */
+extern void (*cli_describe)(const cli_command *c);
 /** `convoy CMD --help`: usage line, description and every flag. */
 void cli_usage(const cli_command *c, void *file);
 
@@ -65,6 +75,10 @@ int cli_fail(const cv_dist *d, const char *fmt, ...) __attribute__((format(print
  *  the command returns after it. Returns CLI_USAGE. */
 int cli_usage_fail(const cv_dist *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern bool cli_usage_error;
+/** At exit (main registers it first, so it runs last): stdout flushed, and a write that failed
+ *  on the way (a full disk, a closed stdout) reported as `convoy: standard output: ...` and the
+ *  exit status made CLI_BAD_INPUT, as GNU tools do. */
+void cli_check_stdout(void);
 /** The world a usage error with no dist given prints for (rank 0 only); NULL between commands. */
 void cli_fail_world(const cv_dist *d);
 
@@ -120,6 +134,13 @@ extern volatile sig_atomic_t cli_stop_requested;
 void cli_help_commands(void *file, const cli_entry *cmds, int n);
 int cli_help_man(const cli_entry *cmds, int n);
 void cli_version(void);
+/** `convoy --completion bash|zsh` (argv: the words after --completion): the shell's completion
+ *  script on stdout (complete.c). */
+int cli_completion(const cli_entry *cmds, int n, int argc, char **argv);
+/** `convoy --man model|hdf5`: convoy-model(5) or convoy-hdf5(5) as roff on stdout (man-pages.c). */
+int cli_man_page(const char *name);
+/** Text as roff (help.c): hyphens and backslashes escaped, no line starting with a control character. */
+void cli_roff(void *file, const char *text);
 /** Set while `convoy --man` runs the commands with --help: cli_parse then emits the
  *  command's roff section instead of its usage. */
 extern bool cli_help_roff;

@@ -1,8 +1,12 @@
-/* The program's failure messages: "convoy: MESSAGE" on stderr, from rank 0 only, and the exit
- * code a usage error forces. A leaf of the cli folder: the flag parser (main.c), the help text
- * (help.c) and every command call it; it calls nothing of theirs. */
+/* The program's failure messages: "convoy: MESSAGE" on stderr, from rank 0 only, the exit code
+ * a usage error forces, and the check that stdout took every write. A leaf of the cli folder:
+ * the flag parser (parse.c), the help text (help.c) and every command call it; it calls nothing
+ * of theirs. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -43,4 +47,13 @@ int cli_check_outputs(const cv_dist *d, const cv_path_role *outs, int nout, cons
 {
     cv_err err;
     return cv_check_outputs(outs, nout, ins, nin, &err) ? cli_usage_fail(d, "%s", err.msg) : CLI_OK;
+}
+
+void cli_check_stdout(void)
+{
+    const bool failed = ferror(stdout);
+    errno = 0;
+    if (fflush(stdout) == 0 && !failed) return;
+    fprintf(stderr, "convoy: standard output: write error%s%s\n", errno ? ": " : "", errno ? strerror(errno) : "");
+    _exit(CLI_BAD_INPUT);
 }

@@ -47,7 +47,9 @@ static const char summary[] =
     "across MPI ranks, with OpenMP-parallel kernels inside each rank. A network is a small text file "
     "in the spirit of a Keras Sequential model; datasets and checkpoints are HDF5 files. Under "
     "mpirun -np P every rank runs the same command; only rank 0 prints and writes files. Errors go to "
-    "stderr as one line, convoy: FILE:LINE: what is wrong.";
+    "stderr as one line, convoy: FILE:LINE: what is wrong. Flags take the GNU forms: --flag=value or "
+    "--flag value; -e N or -eN for the common ones (-e epochs, -b batch size, -t threads, -o out, "
+    "-q quiet, -h help); switches bundle (-qh); -- ends the flags; a flag is never abbreviated.";
 
 void cli_usage(const cli_command *c, void *file)
 {
@@ -55,12 +57,12 @@ void cli_usage(const cli_command *c, void *file)
     fprintf(f, "usage: convoy %s %s [flags]\n%s\n", c->name, c->usage, c->about);
     if (c->nflags) fputs("\nflags:\n", f);
     for (int i = 0; i < c->nflags; i++) {
-        char left[64];
-        snprintf(left, sizeof left, "--%s%s%s", c->flags[i].name, c->flags[i].arg_name ? " " : "",
-                 c->flags[i].arg_name ? c->flags[i].arg_name : "");
-        fprintf(f, "  %-26s %s\n", left, c->flags[i].help);
+        char left[64], letter = cli_flag_short(&c->flags[i]);
+        snprintf(left, sizeof left, "%c%c%s--%s%s%s", letter ? '-' : ' ', letter ? letter : ' ', letter ? ", " : "  ",
+                 c->flags[i].name, c->flags[i].arg_name ? " " : "", c->flags[i].arg_name ? c->flags[i].arg_name : "");
+        fprintf(f, "  %-30s %s\n", left, c->flags[i].help);
     }
-    fputs("  --help                     this text\n", f);
+    fputs("  -h, --help                     this text\n", f);
 }
 
 void cli_help_commands(void *file, const cli_entry *cmds, int n)
@@ -73,8 +75,12 @@ void cli_help_commands(void *file, const cli_entry *cmds, int n)
     fputs("\nalso:\n"
           "  convoy --help, -h       this list\n"
           "  convoy help COMMAND     the same as convoy COMMAND --help\n"
-          "  convoy --version        version and build facts (OpenMP, GEMM kernel, MPI, HDF5)\n"
+          "  convoy --version, -V    version and build facts (OpenMP, GEMM kernel, MPI, HDF5)\n"
           "  convoy --man            the manual page as roff (man -l build/convoy.1 shows it)\n"
+          "  convoy --man model|hdf5 the file formats' pages, convoy-model(5) and convoy-hdf5(5)\n"
+          "  convoy --completion bash|zsh\n"
+          "                          the shell's completion script (installed with convoy)\n"
+          "\nflags: --flag=value or --flag value; -e N, -eN; switches bundle (-qh); -- ends them\n"
           "\nexit status:\n", f);
     for (int i = 0; i < N_EXIT_CODES; i++) fprintf(f, "  %s  %s\n", exit_codes[i][0], exit_codes[i][1]);
 }
@@ -93,6 +99,8 @@ static void roff(FILE *f, const char *s)
     }
 }
 
+void cli_roff(void *file, const char *text) { roff(file, text); }
+
 void cli_man_command(const cli_command *c, void *file)
 {
     FILE *f = file;
@@ -104,7 +112,9 @@ void cli_man_command(const cli_command *c, void *file)
     roff(f, c->about);
     fputs("\n", f);
     for (int i = 0; i < c->nflags; i++) {
-        fputs(".TP\n\\fB\\-\\-", f);
+        const char letter = cli_flag_short(&c->flags[i]);
+        if (letter) fprintf(f, ".TP\n\\fB\\-%c\\fR, \\fB\\-\\-", letter);
+        else fputs(".TP\n\\fB\\-\\-", f);
         roff(f, c->flags[i].name);
         fputs("\\fR", f);
         if (c->flags[i].arg_name) {
@@ -137,6 +147,7 @@ int cli_help_man(const cli_entry *cmds, int n)
                ".SH SYNOPSIS\n.B convoy\n.I COMMAND\n[\\fIARGS\\fR] [\\fIFLAGS\\fR]\n.br\n"
                "[\\fBmpirun \\-np\\fR \\fIP\\fR] \\fBconvoy\\fR \\fICOMMAND\\fR ...\n.br\n"
                ".B convoy \\-\\-help\n.br\n.B convoy \\-\\-version\n.br\n"
+               ".B convoy \\-\\-completion\n.IR bash | zsh\n.br\n"
                ".B convoy help\n.I COMMAND\n.SH DESCRIPTION\n",
             CONVOY_VERSION_STRING);
     roff(f, summary);
@@ -168,7 +179,7 @@ int cli_help_man(const cli_entry *cmds, int n)
         roff(f, examples[i]);
         fputs("\n.fi\n", f);
     }
-    fputs(".SH \"SEE ALSO\"\n.BR mpirun (1),\n.BR h5dump (1);\n"
+    fputs(".SH \"SEE ALSO\"\n.BR convoy\\-model (5),\n.BR convoy\\-hdf5 (5),\n.BR mpirun (1),\n.BR h5dump (1);\n"
           "README.md and docs/ in the source tree (model file grammar, HDF5 layouts, results).\n", f);
-    return fflush(f) == 0 ? CLI_OK : cli_fail(NULL, "--man: cannot write the manual page");
+    return CLI_OK; /* a failed write: cli_check_stdout at exit */
 }

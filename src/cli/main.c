@@ -1,5 +1,6 @@
 /* The convoy program: MPI start-up (under an MPI launcher only), subcommand dispatch and the
- * shared flag parser. Every rank runs the same command; only rank 0 prints. */
+ * flag values' number checks (the flag parser is parse.c). Every rank runs the same command;
+ * only rank 0 prints. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -31,47 +32,6 @@ static void install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGXFSZ, SIG_IGN);
-}
-
-int cli_parse(const cli_command *c, int argc, char **argv, const char **pos, int *npos)
-{
-    *npos = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            if (cli_help_roff) cli_man_command(c, stdout);
-            else cli_usage(c, stdout);
-            return -1;
-        }
-        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            if (*npos >= c->max_pos) {
-                cli_usage_fail(NULL, "%s: unexpected argument '%s' (see convoy %s --help)", c->name, a, c->name);
-                return 1;
-            }
-            pos[(*npos)++] = a;
-            continue;
-        }
-        const cli_flag *f = NULL;
-        for (int k = 0; k < c->nflags; k++)
-            if (strcmp(a + 2, c->flags[k].name) == 0) f = &c->flags[k];
-        if (!f) {
-            cli_usage_fail(NULL, "%s: unknown flag '%s' (see convoy %s --help)", c->name, a, c->name);
-            return 1;
-        }
-        if (!f->arg_name) {
-            *f->on = true;
-        } else if (i + 1 >= argc) {
-            cli_usage_fail(NULL, "%s: %s needs a value (%s)", c->name, a, f->arg_name);
-            return 1;
-        } else {
-            *f->value = argv[++i];
-        }
-    }
-    if (*npos < c->min_pos) {
-        cli_usage_fail(NULL, "%s: missing %s (usage: convoy %s %s)", c->name, c->usage, c->name, c->usage);
-        return 1;
-    }
-    return 0;
 }
 
 int cli_int(const char *flag, const char *s, long lo, long hi, long *out)
@@ -185,6 +145,7 @@ static int run_command(const cli_entry *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    atexit(cli_check_stdout); /* a full disk or closed stdout fails the run */
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;
@@ -195,10 +156,13 @@ int main(int argc, char **argv)
         usage(stdout);
         return CLI_OK;
     }
-    if (strcmp(word, "--version") == 0 && alone) {
+    if ((strcmp(word, "--version") == 0 || strcmp(word, "-V") == 0) && alone) {
         cli_version();
         return CLI_OK;
     }
+    if (strcmp(word, "--completion") == 0)
+        return cli_completion(commands, (int)(sizeof commands / sizeof commands[0]), argc - 2, argv + 2);
+    if (strcmp(word, "--man") == 0 && argc == 3) return cli_man_page(argv[2]);
     if (strcmp(word, "--man") == 0 && alone) return cli_help_man(commands, (int)(sizeof commands / sizeof commands[0]));
     if (strcmp(word, "help") == 0) {
         const cli_entry *c = find_command(argv[2]);

@@ -1,10 +1,11 @@
 # Included by the top-level CMakeLists.txt after the convoy and convoy_cli targets exist:
-# the shared library, the generated public headers, the man page, and what
+# the shared library, the generated public headers, the man pages, and what
 # `cmake --install build --prefix P` puts in P: bin/convoy and the launchers bin/convoy-train,
 # convoy-scaling, convoy-slurm; lib/libconvoy.a and lib/libconvoy.so (SONAME libconvoy.so.MAJOR);
-# include/convoy/*.h; share/man/man1/convoy.1; share/convoy/ (the launchers' lib.sh, the example
-# models); lib/pkgconfig/convoy.pc and lib/cmake/convoy/ (find_package(convoy) ->
-# convoy::convoy, static, and convoy::convoy_shared).
+# include/convoy/*.h; share/man/man1/convoy.1, share/man/man5/convoy-model.5 and convoy-hdf5.5;
+# share/bash-completion/completions/convoy, share/zsh/site-functions/_convoy; share/convoy/ (the
+# launchers' lib.sh, the example models); lib/pkgconfig/convoy.pc and lib/cmake/convoy/
+# (find_package(convoy) -> convoy::convoy, static, and convoy::convoy_shared).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -75,6 +76,30 @@ install(CODE "set(SRC \"${PROJECT_SOURCE_DIR}\")
   set(BINDIR \"${CMAKE_INSTALL_BINDIR}\")
   set(NAMES \"${CONVOY_LAUNCHERS}\")
   include(\"${CMAKE_CURRENT_LIST_DIR}/write-launchers.cmake\")")
+
+# the shell completions and the section-5 manual pages, written by the program from the same
+# tables as --help (`convoy --completion bash|zsh`, `convoy --man model|hdf5`) into the build
+# folder and installed where bash-completion, zsh and man look for them: FILE|ARGUMENTS|DESTINATION
+set(CONVOY_GENERATED
+  "completion/bash/convoy|--completion bash|${CMAKE_INSTALL_DATADIR}/bash-completion/completions"
+  "completion/zsh/_convoy|--completion zsh|${CMAKE_INSTALL_DATADIR}/zsh/site-functions"
+  "convoy-model.5|--man model|${CMAKE_INSTALL_MANDIR}/man5"
+  "convoy-hdf5.5|--man hdf5|${CMAKE_INSTALL_MANDIR}/man5")
+foreach(entry ${CONVOY_GENERATED})
+  string(REPLACE "|" ";" entry "${entry}")
+  list(GET entry 0 file)
+  list(GET entry 1 args)
+  list(GET entry 2 dest)
+  set(out ${PROJECT_BINARY_DIR}/${file})
+  get_filename_component(out_dir ${out} DIRECTORY)
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+    COMMAND sh -c "\"$<TARGET_FILE:convoy_cli>\" ${args} > \"${out}.tmp\" && mv \"${out}.tmp\" \"${out}\""
+    DEPENDS convoy_cli VERBATIM COMMENT "Writing ${file}")
+  list(APPEND CONVOY_GENERATED_FILES ${out})
+  install(FILES ${out} DESTINATION ${dest})
+endforeach()
+add_custom_target(convoy_generated ALL DEPENDS ${CONVOY_GENERATED_FILES})
 
 # CMake package: find_package(convoy) finds the dependencies again, then imports convoy::convoy
 set(CONVOY_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/convoy)

@@ -1,9 +1,13 @@
-/* The per-epoch display: Keras's progress bar on terminals, one stable plain line elsewhere
- * (scripts and tests grep "epoch N/M ... val_accuracy X"). */
+/* The per-epoch display: Keras's progress bar on terminals, fitted to their width, one stable
+ * plain line elsewhere (scripts and tests grep "epoch N/M ... val_accuracy X"). */
 #include "convoy/progress.h"
 
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "convoy/history.h"
@@ -40,39 +44,133 @@ static double images_done(const cv_progress *p, int64_t step)
     return (double)(hi - lo);
 }
 
-/* Writes the line, padded with spaces over what the previous draw left on screen. */
-static void draw(cv_progress *p, const char *line, bool final)
+/* The terminal's width: TIOCGWINSZ on the display's own fd (asked at every draw, so a resized
+ * window is followed), else on the controlling terminal (under mpirun the output is Open MPI's
+ * pseudo-terminal, of no size, while the user's terminal is the controlling one), else $COLUMNS,
+ * else 80. */
+static int columns(FILE *out)
+{
+    struct winsize ws;
+    if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    const int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    const bool sized = tty >= 0 && ioctl(tty, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0;
+    if (tty >= 0) close(tty);
+    if (sized) return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    char *end;
+    const long c = env ? strtol(env, &end, 10) : 0;
+    return env && *end == '\0' && c > 0 && c < 10000 ? (int)c : 80;
+}
+
+/* Writes the line (fitted to the width), padded with spaces over what the previous draw left. */
+static void draw(cv_progress *p, const char *line, int avail, bool final)
 {
     int n = fprintf(p->out, "\r%s", line) - 1;
-    for (int i = n; i < p->drawn; i++) fputc(' ', p->out);
+    for (int i = n; i < p->drawn && i < avail; i++) fputc(' ', p->out);
     p->drawn = final ? 0 : n;
     if (final) fputc('\n', p->out);
     fflush(p->out);
 }
 
-/* "  412/938 [=========>....................]" */
-static int bar(char *buf, size_t size, int64_t done, int64_t steps)
+/* A bar line is a row of parts, each kept or dropped whole so that the line stays one row
+ * shorter than the terminal: at a narrow width the least useful go first (the throughput and
+ * per-step time, then the bar, the train metrics after the loss, the step counter, the val
+ * metrics after val_loss, the time), the loss last. The bar shrinks from BAR_WIDTH to
+ * BAR_MIN before anything is dropped, and takes back what room is left. */
+enum { BAR_MIN = 10, PART_LEN = 64, MAX_PARTS = 2 * CV_METRIC_LIST_MAX + 6, LINE_SIZE = (PART_LEN + 4) * MAX_PARTS };
+typedef struct {
+    char text[PART_LEN];
+    const char *sep; /* before it, unless it is the first part shown */
+    int prio;        /* dropped in increasing order */
+    bool kept;
+} part;
+typedef struct {
+    part p[MAX_PARTS];
+    int n, bar; /* index of the bar part, -1 before it is added */
+    int64_t done, steps;
+} parts;
+
+enum { P_STEP_TIME = 1, P_IMG_S, P_BAR, P_METRIC, P_COUNTER, P_VAL_METRIC, P_TIME, P_VAL_LOSS, P_LOSS };
+
+static void add(parts *ps, const char *sep, int prio, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void add(parts *ps, const char *sep, int prio, const char *fmt, ...)
 {
-    int digits = snprintf(NULL, 0, "%lld", (long long)steps);
-    int len = snprintf(buf, size, "%*lld/%lld [", digits + 2, (long long)done, (long long)steps);
-    const int fill = (int)(BAR_WIDTH * done / (steps ? steps : 1));
-    for (int i = 0; i < BAR_WIDTH && len + 2 < (int)size; i++)
-        buf[len++] = i < fill ? '=' : i == fill ? '>' : '.';
-    buf[len++] = ']';
-    buf[len] = '\0';
-    return len;
+    if (ps->n == MAX_PARTS) return;
+    part *t = &ps->p[ps->n++];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->text, sizeof t->text, fmt, ap);
+    va_end(ap);
+    t->sep = sep;
+    t->prio = prio;
+    t->kept = true;
+}
+
+/* "  412/938 [=========>....................]": the counter and the bar (drawn at fit time) */
+static void add_bar(parts *ps, int64_t done, int64_t steps)
+{
+    const int digits = snprintf(NULL, 0, "%lld", (long long)steps);
+    add(ps, "", P_COUNTER, "%*lld/%lld", digits + 2, (long long)done, (long long)steps);
+    ps->bar = ps->n;
+    add(ps, " ", P_BAR, "%s", "");
+    ps->done = done;
+    ps->steps = steps;
 }
 
 /* " - loss: 0.3121 - accuracy: 0.8870" */
-static int metric_items(char *buf, size_t size, const cv_model_spec *spec, const cv_metrics *m, const char *prefix)
+static void add_metrics(parts *ps, const cv_model_spec *spec, const cv_metrics *m, const char *prefix)
 {
     const char *names[CV_METRIC_LIST_MAX];
     double values[CV_METRIC_LIST_MAX];
     const int k = cv_metric_list(spec, m, names, values);
+    const bool val = *prefix != '\0';
+    for (int i = 0; i < k; i++)
+        add(ps, " - ", i == 0 ? (val ? P_VAL_LOSS : P_LOSS) : (val ? P_VAL_METRIC : P_METRIC), "%s%s: %.4f", prefix,
+            names[i], values[i]);
+}
+
+static int length(const parts *ps, int bar_width)
+{
     int len = 0;
-    for (int i = 0; i < k && len < (int)size; i++)
-        len += snprintf(buf + len, size - (size_t)len, " - %s%s: %.4f", prefix, names[i], values[i]);
-    return len < (int)size ? len : (int)size - 1;
+    bool first = true;
+    for (int i = 0; i < ps->n; i++) {
+        if (!ps->p[i].kept) continue;
+        len += (first ? 0 : (int)strlen(ps->p[i].sep)) +
+               (i == ps->bar ? bar_width + 2 : (int)strlen(ps->p[i].text));
+        first = false;
+    }
+    return len;
+}
+
+/* The kept parts, at most avail characters, into line (LINE_SIZE). */
+static void fit(parts *ps, int avail, char *line, size_t size)
+{
+    while (length(ps, BAR_MIN) > avail) {
+        int drop = -1;
+        for (int i = 0; i < ps->n; i++)
+            if (ps->p[i].kept && (drop < 0 || ps->p[i].prio < ps->p[drop].prio)) drop = i;
+        if (drop < 0) break;
+        ps->p[drop].kept = false;
+    }
+    int bar_width = BAR_MIN + avail - length(ps, BAR_MIN);
+    if (bar_width > BAR_WIDTH) bar_width = BAR_WIDTH;
+    size_t len = 0;
+    bool first = true;
+    line[0] = '\0';
+    for (int i = 0; i < ps->n; i++) {
+        if (!ps->p[i].kept) continue;
+        if (!first) len += (size_t)snprintf(line + len, size - len, "%s", ps->p[i].sep);
+        first = false;
+        if (i != ps->bar) {
+            len += (size_t)snprintf(line + len, size - len, "%s", ps->p[i].text);
+            continue;
+        }
+        const int fill = (int)(bar_width * ps->done / (ps->steps ? ps->steps : 1));
+        line[len++] = '[';
+        for (int k = 0; k < bar_width; k++) line[len++] = k < fill ? '=' : k == fill ? '>' : '.';
+        line[len++] = ']';
+        line[len] = '\0';
+    }
 }
 
 /* Keras's duration style: "12s", "3:05", "1:02:09" */
@@ -91,7 +189,9 @@ void cv_progress_epoch(cv_progress *p, int epoch, int64_t first_step)
     p->t0 = cv_now();
     p->last_draw = 0.0;
     if (!p->tty) return;
-    fprintf(p->out, "Epoch %d/%d\n", epoch + 1, p->epochs);
+    char head[64];
+    snprintf(head, sizeof head, "Epoch %d/%d", epoch + 1, p->epochs);
+    fprintf(p->out, "%.*s\n", columns(p->out) - 1, head);
     fflush(p->out);
 }
 
@@ -103,13 +203,16 @@ void cv_progress_step(cv_progress *p, const cv_model_spec *spec, int64_t step, c
     p->last_draw = now;
     const double el = now - p->t0, done = (double)(step + 1 - p->first_step);
     const double eta = el / done * (double)(p->steps - step - 1);
-    char line[512], eta_s[32];
+    char line[LINE_SIZE], eta_s[32];
     duration(eta_s, sizeof eta_s, eta);
-    int len = bar(line, sizeof line, step + 1, p->steps);
-    len += snprintf(line + len, sizeof line - (size_t)len, " - ETA: %s", eta_s);
-    len += metric_items(line + len, sizeof line - (size_t)len, spec, m, "");
-    snprintf(line + len, sizeof line - (size_t)len, " - %.0f img/s", images_done(p, step) / (el > 0 ? el : 1e-9));
-    draw(p, line, false);
+    parts ps = {.bar = -1};
+    add_bar(&ps, step + 1, p->steps);
+    add(&ps, " - ", P_TIME, "ETA: %s", eta_s);
+    add_metrics(&ps, spec, m, "");
+    add(&ps, " - ", P_IMG_S, "%.0f img/s", images_done(p, step) / (el > 0 ? el : 1e-9));
+    const int avail = columns(p->out) - 1;
+    fit(&ps, avail, line, sizeof line);
+    draw(p, line, avail, false);
 }
 
 void cv_progress_end(cv_progress *p, const cv_model_spec *spec, const cv_metrics *train, const cv_metrics *val,
@@ -118,15 +221,19 @@ void cv_progress_end(cv_progress *p, const cv_model_spec *spec, const cv_metrics
     if (!p->on) return;
     const double ips = images_done(p, p->steps - 1) / (seconds > 0 ? seconds : 1e-9);
     if (p->tty) {
-        char line[1024], took[32];
+        char line[LINE_SIZE], took[32];
         duration(took, sizeof took, seconds);
-        int len = bar(line, sizeof line, p->steps, p->steps);
         const double per_step = seconds / (double)(p->steps - p->first_step > 0 ? p->steps - p->first_step : 1);
-        len += snprintf(line + len, sizeof line - (size_t)len, " - %s %.0fms/step", took, per_step * 1e3);
-        len += metric_items(line + len, sizeof line - (size_t)len, spec, train, "");
-        if (val) len += metric_items(line + len, sizeof line - (size_t)len, spec, val, "val_");
-        snprintf(line + len, sizeof line - (size_t)len, " - %.0f img/s", ips);
-        draw(p, line, true);
+        parts ps = {.bar = -1};
+        add_bar(&ps, p->steps, p->steps);
+        add(&ps, " - ", P_TIME, "%s", took);
+        add(&ps, " ", P_STEP_TIME, "%.0fms/step", per_step * 1e3);
+        add_metrics(&ps, spec, train, "");
+        if (val) add_metrics(&ps, spec, val, "val_");
+        add(&ps, " - ", P_IMG_S, "%.0f img/s", ips);
+        const int avail = columns(p->out) - 1;
+        fit(&ps, avail, line, sizeof line);
+        draw(p, line, avail, true);
     } else {
         char tl[384], vl[384] = "";
         cv_metrics_format(spec, train, "", tl, sizeof tl);

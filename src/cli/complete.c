@@ -1,0 +1,255 @@
+/* `convoy --completion bash|zsh`: the shells' completion scripts, generated from the command
+ * table and each command's flag table, read as `convoy --man` reads them (the command run with
+ * --help while cli_describe collects its flags), so that they offer exactly what the parser
+ * takes: the commands, each one's flags in both forms, and for a flag's value files, folders
+ * or the words its argument names (B|all offers all). */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+enum { MAX_FLAGS = 96 };
+static cli_flag described[MAX_FLAGS];
+static int n_described = -1;
+
+static void collect(const cli_command *c)
+{
+    n_described = c->nflags < MAX_FLAGS ? c->nflags : MAX_FLAGS;
+    if (n_described) memcpy(described, c->flags, sizeof(cli_flag) * (size_t)n_described); /* flags may be NULL */
+}
+
+/* The command's flags into `described` (their names and texts: string constants). */
+static int describe(const cli_entry *e)
+{
+    const cv_dist single = cv_dist_single();
+    char help[] = "--help";
+    char *argv[] = {help, NULL};
+    n_described = -1;
+    cli_describe = collect;
+    const int rc = e->run(&single, 1, argv);
+    cli_describe = NULL;
+    if (rc != CLI_OK || n_described < 0)
+        return cli_fail(NULL, "--completion: command '%s' did not describe its flags (it must call cli_parse first)",
+                        e->name);
+    return CLI_OK;
+}
+
+/* emit(f, cmd) for every command, its flags in `described` */
+static int each_command(FILE *f, const cli_entry *cmds, int n, void (*emit)(FILE *, const cli_entry *))
+{
+    for (int i = 0; i < n; i++) {
+        if (describe(&cmds[i])) return CLI_BAD_INPUT;
+        emit(f, &cmds[i]);
+    }
+    return CLI_OK;
+}
+
+typedef enum { VALUE_NONE, VALUE_FILE, VALUE_DIR } value_kind;
+
+/* What a flag's argument names: a folder (DIR, D), a file (F.h5, history.csv, PATH, MODEL...). */
+static value_kind kind_of(const char *arg)
+{
+    if (strcmp(arg, "DIR") == 0 || strcmp(arg, "D") == 0) return VALUE_DIR;
+    for (const char *s = arg; *s; s++)
+        if (*s == '.' && isalpha((unsigned char)s[1])) return VALUE_FILE;
+    return strstr(arg, "FILE") || strstr(arg, "PATH") || strstr(arg, "MODEL") ? VALUE_FILE : VALUE_NONE;
+}
+
+/* The literal words among the argument's alternatives ("B|all" -> "all", "png|jpeg"), space
+ * separated, into out. */
+static void words_of(const char *arg, char *out, size_t size)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (const char *s = arg; *s;) {
+        const size_t n = strcspn(s, "|");
+        bool word = n > 0;
+        for (size_t i = 0; i < n; i++)
+            if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-') word = false;
+        if (word && len + n + 2 < size) len += (size_t)snprintf(out + len, size - len, "%s%.*s", len ? " " : "", (int)n, s);
+        s += n + (s[n] == '|');
+    }
+}
+
+/* ---- bash ------------------------------------------------------------------------------- */
+
+static void bash_command(FILE *f, const cli_entry *e)
+{
+    fprintf(f, "    %s)\n        case $flag in\n", e->name);
+    for (int k = VALUE_NONE; k <= VALUE_DIR; k++) { /* the value flags, grouped by what they take */
+        int n = 0;
+        for (int i = 0; i < n_described; i++) {
+            const cli_flag *fl = &described[i];
+            if (!fl->arg_name || (int)kind_of(fl->arg_name) != k) continue;
+            char words[128];
+            words_of(fl->arg_name, words, sizeof words);
+            if (k == VALUE_NONE && *words) continue; /* these get a line of their own */
+            const char letter = cli_flag_short(fl);
+            fprintf(f, "%s--%s", n++ ? "|" : "        ", fl->name);
+            if (letter) fprintf(f, "|-%c", letter);
+        }
+        if (n) fputs(k == VALUE_FILE ? ") COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+                     : k == VALUE_DIR ? ") COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n"
+                                      : ") return ;;\n",
+                     f);
+    }
+    for (int i = 0; i < n_described; i++) {
+        const cli_flag *fl = &described[i];
+        char words[128];
+        if (!fl->arg_name || kind_of(fl->arg_name) != VALUE_NONE) continue;
+        words_of(fl->arg_name, words, sizeof words);
+        if (!*words) continue;
+        const char letter = cli_flag_short(fl);
+        fprintf(f, "        --%s", fl->name);
+        if (letter) fprintf(f, "|-%c", letter);
+        fprintf(f, ") COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")); return ;;\n", words);
+    }
+    fputs("        esac\n        flags=\"", f);
+    for (int i = 0; i < n_described; i++) {
+        const char letter = cli_flag_short(&described[i]);
+        fprintf(f, "--%s ", described[i].name);
+        if (letter) fprintf(f, "-%c ", letter);
+    }
+    fputs("--help -h\" ;;\n", f);
+}
+
+static int bash_script(const cli_entry *cmds, int n)
+{
+    FILE *f = stdout;
+    fputs("# bash completion for convoy(1), generated by `convoy --completion bash` from the program's own\n"
+          "# command and flag tables. Installed as share/bash-completion/completions/convoy; or, for this\n"
+          "# shell only: source <(convoy --completion bash)\n"
+          "_convoy() {\n"
+          "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} flag= flags=\n"
+          "    COMPREPLY=()\n"
+          "    if ((COMP_CWORD == 1)); then\n"
+          "        COMPREPLY=($(compgen -W \"",
+          f);
+    for (int i = 0; i < n; i++) fprintf(f, "%s ", cmds[i].name);
+    fputs("help --help -h --version -V --man --completion\" -- \"$cur\"))\n"
+          "        return\n"
+          "    fi\n"
+          "    # the flag whose value is being completed: --flag VALUE, or --flag=VALUE (bash splits the\n"
+          "    # word at '=')\n"
+          "    if [[ $cur == = ]]; then\n"
+          "        flag=$prev cur=\n"
+          "    elif [[ $prev == = ]] && ((COMP_CWORD > 2)); then\n"
+          "        flag=${COMP_WORDS[COMP_CWORD - 2]}\n"
+          "    elif [[ $prev == -* ]]; then\n"
+          "        flag=$prev\n"
+          "    fi\n"
+          "    case ${COMP_WORDS[1]} in\n"
+          "    help) ((COMP_CWORD == 2)) && COMPREPLY=($(compgen -W \"",
+          f);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? " " : "", cmds[i].name);
+    fputs("\" -- \"$cur\")); return ;;\n"
+          "    --completion) ((COMP_CWORD == 2)) && COMPREPLY=($(compgen -W \"bash zsh\" -- \"$cur\")); return ;;\n"
+          "    --man) ((COMP_CWORD == 2)) && COMPREPLY=($(compgen -W \"model hdf5\" -- \"$cur\")); return ;;\n",
+          f);
+    if (each_command(f, cmds, n, bash_command)) return CLI_BAD_INPUT;
+    fputs("    *) return ;;\n"
+          "    esac\n"
+          "    # after --, and for a word that is not a flag: the positional arguments (files)\n"
+          "    local i\n"
+          "    for ((i = 2; i < COMP_CWORD; i++)); do [[ ${COMP_WORDS[i]} == -- ]] && flag=--; done\n"
+          "    if [[ $cur == -* && $flag != -- ]]; then\n"
+          "        COMPREPLY=($(compgen -W \"$flags\" -- \"$cur\"))\n"
+          "    else\n"
+          "        COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+          "    fi\n"
+          "}\n"
+          "complete -o filenames -F _convoy convoy\n",
+          f);
+    return CLI_OK;
+}
+
+/* ---- zsh -------------------------------------------------------------------------------- */
+
+/* Text inside single quotes: ' closes and reopens them; in an _arguments spec (spec) also : [ ]
+ * and \ escaped, as its syntax needs. */
+static void zsh_quoted(FILE *f, const char *s, bool spec)
+{
+    for (; *s; s++) {
+        if (*s == '\'') fputs("'\\''", f);
+        else if (spec && strchr(":[]\\", *s)) fprintf(f, "\\%c", *s);
+        else fputc(*s, f);
+    }
+}
+static void zsh_text(FILE *f, const char *s) { zsh_quoted(f, s, true); }
+
+static void zsh_command(FILE *f, const cli_entry *e)
+{
+    fprintf(f, "    %s)\n        _arguments -s -S \\\n", e->name);
+    for (int i = 0; i < n_described; i++) {
+        const cli_flag *fl = &described[i];
+        const char letter = cli_flag_short(fl);
+        const char *take = fl->arg_name ? "=" : "";
+        if (letter) fprintf(f, "            '(-%c --%s)'{-%c%s,--%s%s}'[", letter, fl->name, letter,
+                            fl->arg_name ? "+" : "", fl->name, take);
+        else fprintf(f, "            '--%s%s[", fl->name, take);
+        zsh_text(f, fl->help);
+        fputs("]", f);
+        if (fl->arg_name) {
+            fputs(":", f);
+            zsh_text(f, fl->arg_name);
+            char words[128];
+            words_of(fl->arg_name, words, sizeof words);
+            const value_kind k = kind_of(fl->arg_name);
+            if (k == VALUE_FILE) fputs(":_files", f);
+            else if (k == VALUE_DIR) fputs(":_files -/", f);
+            else if (*words) fprintf(f, ":(%s)", words);
+            else fputs(": ", f);
+        }
+        fputs("' \\\n", f);
+    }
+    fputs("            '(- *)'{-h,--help}'[this text]' \\\n"
+          "            '*:file:_files' ;;\n",
+          f);
+}
+
+static int zsh_script(const cli_entry *cmds, int n)
+{
+    FILE *f = stdout;
+    fputs("#compdef convoy\n"
+          "# zsh completion for convoy(1), generated by `convoy --completion zsh` from the program's own\n"
+          "# command and flag tables. Installed as share/zsh/site-functions/_convoy (a folder in $fpath);\n"
+          "# or, for this shell only: source <(convoy --completion zsh)\n"
+          "_convoy() {\n"
+          "    local -a commands\n"
+          "    commands=(\n",
+          f);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "        '%s:", cmds[i].name);
+        zsh_quoted(f, cmds[i].about, false); /* _describe: the first colon ends the name */
+        fputs("'\n", f);
+    }
+    fputs("    )\n"
+          "    if ((CURRENT == 2)); then\n"
+          "        _describe -t commands 'convoy command' commands\n"
+          "        compadd -- help --help -h --version -V --man --completion\n"
+          "        return\n"
+          "    fi\n"
+          "    local cmd=${words[2]}\n"
+          "    shift words\n"
+          "    ((CURRENT--))\n"
+          "    case $cmd in\n"
+          "    help) ((CURRENT == 2)) && _describe -t commands 'convoy command' commands ;;\n"
+          "    --completion) ((CURRENT == 2)) && compadd bash zsh ;;\n"
+          "    --man) ((CURRENT == 2)) && compadd model hdf5 ;;\n",
+          f);
+    if (each_command(f, cmds, n, zsh_command)) return CLI_BAD_INPUT;
+    fputs("    esac\n"
+          "}\n"
+          "if [[ ${funcstack[1]} == _convoy ]]; then _convoy \"$@\"; else compdef _convoy convoy; fi\n",
+          f);
+    return CLI_OK;
+}
+
+int cli_completion(const cli_entry *cmds, int n, int argc, char **argv)
+{
+    if (argc == 1 && strcmp(argv[0], "bash") == 0) return bash_script(cmds, n);
+    if (argc == 1 && strcmp(argv[0], "zsh") == 0) return zsh_script(cmds, n);
+    if (argc == 1) return cli_usage_fail(NULL, "--completion: unknown shell '%s' (bash or zsh)", argv[0]);
+    return cli_usage_fail(NULL, "--completion: name one shell: convoy --completion bash|zsh");
+}
