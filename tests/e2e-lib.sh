@@ -33,3 +33,19 @@ near() {
     done < <(h5dump -n "$a")
     h5diff -q -d "$tol" "${ex[@]}" "$a" "$b" "$p" "$q"
 }
+
+# two_class ROWS: d.csv, four features and a label, 1 where the first exceeds the second (seeded:
+# the same file every run), and d.h5 converted from it by $convoy
+two_class() {
+    awk -v n="$1" 'BEGIN { srand(5); print "a,b,c,d,label"; for (i = 0; i < n; i++) { a = rand(); b = rand();
+      printf "%.4f,%.4f,%.4f,%.4f,%d\n", a, b, rand(), rand(), (a > b ? 1 : 0) } }' > d.csv &&
+        "$convoy" convert csv d.csv --label label --out d.h5 >/dev/null || fail "convert d.csv"
+}
+
+# e2e_start CONVOY SCRATCH_DIR SOURCE_DIR: a script's arguments as $convoy, $dir and $src, and
+# an empty scratch directory to work in; cv runs convoy for at most a minute (a hang fails, 124)
+e2e_start() {
+    convoy=$1 dir=$2 src=$3
+    rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+}
+cv() { timeout 60 "$convoy" "$@"; }

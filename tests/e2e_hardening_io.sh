@@ -10,9 +10,7 @@ convoy=$1 dir=$2 src=$3
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 source "$src/tests/e2e-lib.sh"
 cv() { timeout 10 "$convoy" "$@"; }
-awk 'BEGIN { srand(5); print "a,b,c,d,label"; for (i = 0; i < 120; i++) { a = rand(); b = rand();
-  printf "%.4f,%.4f,%.4f,%.4f,%d\n", a, b, rand(), rand(), (a > b ? 1 : 0) } }' > d.csv
-cv convert csv d.csv --label label --out d.h5 >/dev/null || fail "convert"
+two_class 120
 cp d.h5 v.h5
 printf 'input shape=4\ndense units=2 activation=softmax\ncompile loss=sparse_categorical_crossentropy metrics=accuracy\nfit epochs=1 batch_size=16\n' > m.model
 cv train m.model --data d.h5 --quiet --checkpoint c.h5 --log h.csv || fail "train"

@@ -119,7 +119,12 @@ static hid_t create_tmp(const char *path, char *tmp, size_t tmpsize, bool on_dis
         tmp[0] = '\0';
         return cv_errf(err, "%s: cannot create (%s)", path, create_reason(path, e));
     }
-    close(fd);
+    if (close(fd) != 0) { /* nothing written yet, but a file system failing this fails the save too */
+        int e = errno;
+        unlink(tmp);
+        tmp[0] = '\0';
+        return cv_errf(err, "%s: cannot create (%s)", path, create_reason(path, e));
+    }
     if (unlink(tmp) != 0) {
         int e = errno;
         tmp[0] = '\0';
