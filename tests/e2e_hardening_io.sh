@@ -138,6 +138,13 @@ cv summary cr.model > out.txt 2>err.txt && grep -q "Total params: 10" out.txt ||
 # case: CRLF line ends (as before)
 sed 's/$/\r/' m.model > crlf.model
 cv summary crlf.model >/dev/null || fail "CRLF model"
+# case: a dataset compressed with a filter this HDF5 lacks (h5py's lzf, tests/fixtures/lzf-x.h5):
+# the filter named, not "corrupt" (train, train --stream and eval)
+cp "$src/tests/fixtures/lzf-x.h5" lzf.h5
+lzf="^convoy: lzf.h5: /x is compressed with filter 32000 \(lzf\), which this HDF5 build lacks; re-save it with gzip or no compression \(h5repack -f NONE\)$"
+expect 1 "$lzf" -- cv train m.model --data lzf.h5
+expect 1 "$lzf" -- cv train m.model --data lzf.h5 --stream
+expect 1 "$lzf" -- cv eval c.h5 --data lzf.h5
 # case: a checkpoint under /proc: errno's words, not "directory does not exist"
 expect 1 "^convoy: /proc/convoy-e2e.h5: cannot create \(No such file or directory\)$" -- cv train m.model --data d.h5 --quiet --checkpoint /proc/convoy-e2e.h5
 # case: a checkpoint in a directory that does not exist still says so
