@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "convoy/files.h"
+
 #define H5IO_MAX_RANK 8
 
 void cv_h5_quiet(void)
@@ -108,6 +110,12 @@ static hid_t create_tmp(const char *path, char *tmp, size_t tmpsize, bool on_dis
     if (len < 0 || (size_t)len >= tmpsize) {
         if (tmpsize) tmp[0] = '\0';
         return cv_errf(err, "%s: cannot create (path too long)", path);
+    }
+    /* bad input: an output that is a device or a FIFO, which the rename below would replace
+     * (--checkpoint /dev/null made /dev/null a checkpoint) */
+    if (cv_check_renamed_output(path, err)) {
+        tmp[0] = '\0';
+        return -1;
     }
     /* HDF5 loses errno, so probe with open(2) first to give a precise reason. A leftover temp
      * file with our own pid can only be from a dead process or an earlier failed write here. */
