@@ -48,4 +48,4 @@ e2e_start() {
     convoy=$1 dir=$2 src=$3
     rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 }
-cv() { timeout 60 "$convoy" "$@"; }
+cv() { timeout -k 5 60 "$convoy" "$@"; }

@@ -9,7 +9,7 @@ set -uo pipefail
 convoy=$1 dir=$2 src=$3
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 source "$src/tests/e2e-lib.sh"
-cv() { timeout 10 "$convoy" "$@"; }
+cv() { timeout -k 5 10 "$convoy" "$@"; } # -k: a run ignoring SIGTERM (blocked in open) is killed
 two_class 120
 cp d.h5 v.h5
 printf 'input shape=4\ndense units=2 activation=softmax\ncompile loss=sparse_categorical_crossentropy metrics=accuracy\nfit epochs=1 batch_size=16\n' > m.model
@@ -149,5 +149,37 @@ expect 1 "$lzf" -- cv eval c.h5 --data lzf.h5
 expect 1 "^convoy: /proc/convoy-e2e.h5: cannot create \(No such file or directory\)$" -- cv train m.model --data d.h5 --quiet --checkpoint /proc/convoy-e2e.h5
 # case: a checkpoint in a directory that does not exist still says so
 expect 1 "no/dir/c.h5: cannot create \(directory does not exist\)" -- cv train m.model --data d.h5 --quiet --checkpoint no/dir/c.h5
+
+# -- 5. devices and FIFOs as outputs: never replaced by a rename, never waited on
+# case: --log /dev/null, fresh and resumed (a device is written, never read back)
+cv train m.model --data d.h5 --quiet --checkpoint dn.h5 --log /dev/null 2>err.txt || fail "--log /dev/null: $(cat err.txt)"
+cv train m.model --data d.h5 --quiet --epochs 2 --resume dn.h5 --checkpoint dn.h5 --log /dev/null --plot dn.svg 2>err.txt ||
+    fail "--resume with --log /dev/null: $(cat err.txt)"
+# case: --log a FIFO that no process reads (fopen waited forever), fresh and resumed
+mkfifo log.fifo
+expect 1 "^convoy: log.fifo: cannot write the log \(a FIFO that no process reads: writing would wait for one\)$" -- \
+    cv train m.model --data d.h5 --quiet --log log.fifo
+expect 1 "log.fifo: cannot write the log \(a FIFO that no process reads" -- \
+    cv train m.model --data d.h5 --quiet --epochs 2 --resume c.h5 --checkpoint r2.h5 --log log.fifo
+[[ -e r2.h5 ]] && fail "a refused --log let the run save"
+# still allowed: a FIFO with a reader (opened here first, read and write, so no one waits)
+exec 3<>log.fifo
+cv train m.model --data d.h5 --quiet --log log.fifo 2>err.txt || fail "--log a FIFO with a reader: $(cat err.txt)"
+read -r -t 5 -u 3 header && [[ $header == epoch,lr,* ]] || fail "the FIFO's reader got no header: '${header:-}'"
+exec 3<&-
+if mknod null c 1 3 2>/dev/null && mknod null.csv c 1 3 && mknod null.h5 c 1 3; then
+    # case: --plot a character device: written straight to it (a rename replaced the device)
+    cv train m.model --data d.h5 --quiet --plot null 2>err.txt || fail "--plot on a device: $(cat err.txt)"
+    [[ -c null ]] || fail "--plot replaced the device with a file"
+    # case: predict --out a character device as CSV: written straight to it
+    cv predict c.h5 --data d.h5 --out null.csv >/dev/null 2>err.txt || fail "predict --out a device: $(cat err.txt)"
+    [[ -c null.csv ]] || fail "predict --out replaced the device with a file"
+    # case: predict --out a character device as HDF5 (renamed into place): refused, the device kept
+    expect 1 "^convoy: null.h5: not a regular file \(this output is written beside it and renamed over it\)$" -- \
+        cv predict c.h5 --data d.h5 --out null.h5
+    [[ -c null.h5 ]] || fail "predict --out F.h5 replaced the device with a file"
+else
+    echo "skipped: mknod is not allowed here (the character-device cases)"
+fi
 unchanged "the end"
 exit $((fails > 0))

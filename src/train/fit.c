@@ -332,9 +332,10 @@ static int restore(trainer *t, cv_err *err)
                                          "initial weights", err))
         return -1;
     /* bad input: --epochs at or below the checkpoint's epochs, or a run early stopping ended:
-     * nothing to train and nothing written (no log, no plot, no checkpoint), said so; exit 0 */
+     * nothing to train and nothing written (no log, no plot, no checkpoint), said so even under
+     * --quiet (it is why nothing was written); exit 0 */
     if (nothing_to_do(t)) {
-        if (!t->talk) return 0;
+        if (d->rank != 0) return 0;
         if (t->st.cb.stop)
             fprintf(t->out, "nothing to do: %s's run stopped early (early stopping after epoch %lld); nothing "
                     "trained, nothing written\n", o->resume, (long long)t->st.epoch);
