@@ -49,3 +49,10 @@ e2e_start() {
     rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 }
 cv() { timeout -k 5 60 "$convoy" "$@"; }
+
+# idx_pair N H W: images.idx, N random H x W grey images, and labels.idx, their labels cycling 0..9
+be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
+idx_pair() {
+    { printf '\x00\x00\x08\x03'; be32 "$1"; be32 "$2"; be32 "$3"; head -c $(($1 * $2 * $3)) /dev/urandom; } > images.idx
+    { printf '\x00\x00\x08\x01'; be32 "$1"; for ((i = 0; i < $1; i++)); do printf "\\$(printf %03o $((i % 10)))"; done; } > labels.idx
+}

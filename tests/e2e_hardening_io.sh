@@ -80,6 +80,42 @@ mkdir -p A && cp m.model A/aug_contact_sheet.png
 expect 2 "A/aug_contact_sheet.png is also the --config file" -- cv augment --data d.h5 --config A/aug_contact_sheet.png --count 1 --save-to-dir A
 cmp -s m.model A/aug_contact_sheet.png || fail "augment wrote over its --config"
 unchanged "other overlaps"
+# the outputs named after the model, the sources or the data: 12 random 8x8 images, a conv checkpoint
+idx_pair 12 8 8
+cv convert idx images.idx labels.idx --out img.h5 >/dev/null || fail "convert idx"
+printf 'input shape=8,8,1\nconv2d filters=2 kernel=3 activation=relu\nflatten\ndense units=10 activation=softmax\ncompile loss=sparse_categorical_crossentropy\nfit epochs=1 batch_size=4\n' > conv.model
+cv train conv.model --data img.h5 --quiet --checkpoint conv.h5 || fail "train conv"
+cp img.h5 img-copy.h5
+# case: visualize --out DIR whose filters.png is the --data file (a symlink)
+mkdir -p V && ln -sf ../img.h5 V/filters.png
+expect 2 "^convoy: --out's V/filters.png is also the --data file; choose another path$" -- cv visualize conv.h5 --data img.h5 --out V
+# case: visualize --out DIR whose features-01.png is the checkpoint (a hard link)
+rm V/filters.png && ln conv.h5 V/features-01.png
+expect 2 "^convoy: --out's V/features-01.png is also the CHECKPOINT file" -- cv visualize conv.h5 --data img.h5 --out V
+# case: convert fashion-mnist --out DIR whose train.h5 is a symlink to one of the --src files
+mkdir -p S O && cp images.idx S/train-images-idx3-ubyte && cp labels.idx S/train-labels-idx1-ubyte &&
+    cp images.idx S/t10k-images-idx3-ubyte && cp labels.idx S/t10k-labels-idx1-ubyte && ln -sf ../S/t10k-labels-idx1-ubyte O/train.h5
+expect 2 "^convoy: --out's O/train.h5 is also the --src file; choose another path$" -- cv convert fashion-mnist --src S --out O
+cmp -s labels.idx S/t10k-labels-idx1-ubyte && [[ -L O/train.h5 ]] || fail "convert fashion-mnist replaced O/train.h5 (the link) or its source"
+# case: convert cifar10 DIR --out whose test.h5 is a hard link to DIR's test_batch.bin
+mkdir -p C O2 && printf 'x\n' > C/test_batch.bin && ln C/test_batch.bin O2/test.h5
+expect 2 "^convoy: --out's O2/test.h5 is also the DIR file" -- cv convert cifar10 C --out O2
+# case: convert images --out naming one of the folder's images (through a symlink)
+mkdir -p I/a I/b && cv augment --data img.h5 --config aug.txt --count 2 --save-to-dir P >/dev/null || fail "augment for images"
+cp "$(ls P/aug_0_*.png)" I/a/one.png && cp "$(ls P/aug_1_*.png)" I/b/two.png && cp I/b/two.png two-copy.png && ln -sf I/b/two.png out.h5
+expect 1 "^convoy: --out out.h5 is also the image I/b/two.png of the folder; choose another path$" -- cv convert images I --out out.h5
+cmp -s I/b/two.png two-copy.png || fail "convert images wrote over one of its images"
+# case: tune --data inside --dir's trials/ folder (its NNNNN.h5 are written, renamed and removed)
+mkdir -p T3/trials && cp d.h5 T3/trials/00000.h5
+expect 2 "^convoy: --data T3/trials/00000.h5 is in T3/trials/, where the search writes its trials; choose another --dir or move the file$" -- \
+    cv tune m.model --data T3/trials/00000.h5 --max-trials 1 --dir T3
+# case: augment into a folder of --data images that holds an earlier run's images (same names)
+cv augment --data I --config aug.txt --count 2 --save-to-dir I/a >/dev/null || fail "augment into the image folder"
+cp -r I I-copy
+expect 1 "^convoy: I/a/aug_0_[0-9]+\.png is also an input \(in --data I\); choose another --save-to-dir$" -- \
+    cv augment --data I --config aug.txt --count 2 --save-to-dir I/a
+diff -r I I-copy >/dev/null || fail "augment wrote over its --data images"
+cmp -s img.h5 img-copy.h5 || fail "a refused command changed img.h5"
 
 # -- 2. unbounded reads: devices, FIFOs and oversized text files
 # case: a model file that is /dev/zero

@@ -15,6 +15,10 @@
 /** Whether a and b both exist and are one file (device and inode after symlinks, any spelling). */
 bool cv_same_file(const char *a, const char *b);
 
+/** Whether path exists and lies inside the directory dir (at any depth, after symlinks and
+ *  "..": the names realpath(3) gives). */
+bool cv_path_inside(const char *path, const char *dir);
+
 /** A path and the flag (or word) that names it in messages: {"--data", "data/train.h5"}. */
 typedef struct {
     const char *flag;

@@ -17,6 +17,16 @@ bool cv_same_file(const char *a, const char *b)
     return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+bool cv_path_inside(const char *path, const char *dir)
+{
+    char *p = path && dir ? realpath(path, NULL) : NULL, *d = p ? realpath(dir, NULL) : NULL;
+    const size_t n = d ? strlen(d) : 0;
+    const bool inside = d && strncmp(p, d, n) == 0 && (p[n] == '/' || (n == 1 && p[n]));
+    free(p);
+    free(d);
+    return inside;
+}
+
 int cv_check_outputs(const cv_path_role *outs, int nout, const cv_path_role *ins, int nin, cv_err *err)
 {
     for (int o = 0; o < nout; o++) {
