@@ -6,14 +6,16 @@
 # previous checkpoint is there byte for byte (and convoy still loads it, at its old epoch), and
 # neither a temporary file nor the run's lock is left. A short write alone is finished by the
 # save. One "case:" comment per kind of fault.
-#   usage: faults_ckpt.sh CONVOY SCRATCH_DIR SOURCE_DIR SHIM.so SANITIZED(0|1)
+#   usage: faults_ckpt.sh CONVOY SCRATCH_DIR SOURCE_DIR [LIBASAN.so:]SHIM.so
+# (a sanitized build preloads ASan's runtime first: it must come before any other library)
 set -uo pipefail
-src=$3 shim=$4 sanitized=${5:-0}
-if [[ $sanitized == 1 ]]; then
-    # ASan must be the first library loaded; a preloaded shim before it aborts the program
-    echo "SKIP: the LD_PRELOAD fault shim cannot be combined with AddressSanitizer (run this test in a plain build)"
-    exit 77
-fi
+src=$3 preload=${4/:/ }
+for lib in $preload; do
+    if [[ ! -f $lib ]]; then
+        echo "SKIP: $lib is not a file: the LD_PRELOAD fault shim cannot be combined with this sanitizer runtime"
+        exit 77
+    fi
+done
 source "$src/tests/e2e-lib.sh"
 e2e_start "$@"
 two_class 120
@@ -28,7 +30,7 @@ faulty() {
     local op=$1 n=$2
     shift 2
     cp base.h5 c.h5 && rm -f fired.txt
-    CONVOY_FAULT=$op:$n CONVOY_FAULT_LOG=$PWD/fired.txt LD_PRELOAD=$shim \
+    CONVOY_FAULT=$op:$n CONVOY_FAULT_LOG=$PWD/fired.txt LD_PRELOAD=$preload \
         cv train m.model --data d.h5 --quiet --epochs 2 --resume c.h5 --checkpoint c.h5 "$@" >out.txt 2>err.txt
     rc=$?
     fired=0
