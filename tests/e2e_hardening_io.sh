@@ -3,7 +3,9 @@
 # link) is refused before anything is written, the input left byte for byte; FIFOs and devices
 # are refused where a regular file is read (never a hang: every command runs under `timeout 10`,
 # exit 124 fails the case); model files have a size limit; a byte-order mark and CR line ends
-# parse; a file that cannot be created says why. One "case:" comment per named bad input.
+# parse; a file that cannot be created says why; a dataset compressed with a filter HDF5 lacks
+# names it; a device or a FIFO as an output is written straight or refused, never replaced by a
+# rename and never waited on. One "case:" comment per named bad input.
 #   usage: e2e_hardening_io.sh CONVOY SCRATCH_DIR SOURCE_DIR
 set -uo pipefail
 convoy=$1 dir=$2 src=$3
