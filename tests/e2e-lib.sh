@@ -33,3 +33,26 @@ near() {
     done < <(h5dump -n "$a")
     h5diff -q -d "$tol" "${ex[@]}" "$a" "$b" "$p" "$q"
 }
+
+# two_class ROWS: d.csv, four features and a label, 1 where the first exceeds the second (seeded:
+# the same file every run), and d.h5 converted from it by $convoy
+two_class() {
+    awk -v n="$1" 'BEGIN { srand(5); print "a,b,c,d,label"; for (i = 0; i < n; i++) { a = rand(); b = rand();
+      printf "%.4f,%.4f,%.4f,%.4f,%d\n", a, b, rand(), rand(), (a > b ? 1 : 0) } }' > d.csv &&
+        "$convoy" convert csv d.csv --label label --out d.h5 >/dev/null || fail "convert d.csv"
+}
+
+# e2e_start CONVOY SCRATCH_DIR SOURCE_DIR: a script's arguments as $convoy, $dir and $src, and
+# an empty scratch directory to work in; cv runs convoy for at most a minute (a hang fails, 124)
+e2e_start() {
+    convoy=$1 dir=$2 src=$3
+    rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+}
+cv() { timeout -k 5 60 "$convoy" "$@"; }
+
+# idx_pair N H W: images.idx, N random H x W grey images, and labels.idx, their labels cycling 0..9
+be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
+idx_pair() {
+    { printf '\x00\x00\x08\x03'; be32 "$1"; be32 "$2"; be32 "$3"; head -c $(($1 * $2 * $3)) /dev/urandom; } > images.idx
+    { printf '\x00\x00\x08\x01'; be32 "$1"; for ((i = 0; i < $1; i++)); do printf "\\$(printf %03o $((i % 10)))"; done; } > labels.idx
+}

@@ -35,6 +35,10 @@ cmp -s c.h5 c-copy.h5 || fail "the checkpoint changed"
 train --resume c.h5 --checkpoint c.h5 --epochs 1 > out.txt 2> err.txt || fail "resume --epochs 1: $(cat err.txt)"
 grep -q "nothing to do: c.h5 has 2 epochs done and the run has 1" out.txt || fail "epochs 1: $(cat out.txt)"
 cmp -s c.h5 c-copy.h5 || fail "the checkpoint changed (--epochs 1)"
+# case 2b: the same under --quiet: the line still says why nothing was written
+train --resume c.h5 --checkpoint c.h5 --quiet > out.txt 2> err.txt || fail "resume --quiet: $(cat err.txt)"
+grep -q "^nothing to do: c.h5 has 2 epochs done and the run has 2" out.txt || fail "--quiet silenced 'nothing to do': $(cat out.txt)"
+cmp -s c.h5 c-copy.h5 || fail "the checkpoint changed (--quiet)"
 # one more epoch still trains and saves
 train --resume c.h5 --checkpoint c3.h5 --epochs 3 > out.txt 2> err.txt || fail "resume --epochs 3: $(cat err.txt)"
 grep -q "^saved c3.h5" out.txt || fail "resume to 3 epochs did not save: $(cat out.txt)"

@@ -4,7 +4,8 @@
  * place; the file itself is never written by a load.
  *
  * Named bad-input cases (// case N: below): 1-5 non-finite tensors, 6-7 checksums, 8-20
- * attributes, 21-24 architecture, 25-26 negative squares and variances. */
+ * attributes, 21-24 architecture, 25-26 negative squares and variances, 27-34 the optimizer's
+ * hyper-parameters. */
 #include <criterion/criterion.h>
 #include <hdf5.h>
 #include <math.h>
@@ -409,4 +410,43 @@ Test(integrity, negative_squares_and_variances_are_refused)
                               "variances here: never negative)"), "%s", err.msg);
     cv_net_free(net);
     cv_model_spec_free(&spec);
+}
+
+Test(integrity, optimizer_hyper_parameters_out_of_range_are_refused)
+{
+    const char *p = TMP "optim.h5";
+    const struct {
+        const char *name;
+        double bad;
+        const char *want;
+    } cases[] = {
+        // case 27: a NaN, an infinite and a negative learning rate
+        {"learning_rate", NAN, "optim.h5:/optimizer: attribute learning_rate is nan, allowed [0, inf)"},
+        {"learning_rate", INFINITY, "attribute learning_rate is inf, allowed [0, inf)"},
+        {"learning_rate", -0.1, "attribute learning_rate is -0.1, allowed [0, inf)"},
+        // case 28: beta_1 of 1 (adam's first moment would never move)
+        {"beta_1", 1.0, "optim.h5:/optimizer: attribute beta_1 is 1, allowed [0, 1)"},
+        // case 29: beta_2 negative, and NaN
+        {"beta_2", -0.5, "attribute beta_2 is -0.5, allowed [0, 1)"},
+        {"beta_2", NAN, "attribute beta_2 is nan, allowed [0, 1)"},
+        // case 30: epsilon 0 (a division by sqrt(v) + 0) and -inf
+        {"epsilon", 0.0, "optim.h5:/optimizer: attribute epsilon is 0, allowed (0, inf)"},
+        {"epsilon", -INFINITY, "attribute epsilon is -inf, allowed (0, inf)"},
+        // case 31: rho above 1
+        {"rho", 1.5, "attribute rho is 1.5, allowed [0, 1)"},
+        // case 32: momentum NaN
+        {"momentum", NAN, "attribute momentum is nan, allowed [0, 1)"},
+        // case 33: a negative initial_accumulator_value
+        {"initial_accumulator_value", -1.0, "attribute initial_accumulator_value is -1, allowed [0, inf)"},
+        // case 34: a momentum variant that is none of the three
+        {"variant", 7.0, "optim.h5:/optimizer: attribute variant is 7, allowed 0, 1 or 2 (ewa, classic, nesterov)"},
+        {"variant", 0.5, "attribute variant is 0.5, allowed 0, 1 or 2"},
+    };
+    char msg[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        save_state(p, false, NULL);
+        cr_assert_eq(resume(p, small, msg, sizeof msg), 0, "%s", msg);
+        set_f64(p, "optimizer", cases[i].name, cases[i].bad);
+        expect_resume_error(p, cases[i].want);
+    }
 }

@@ -1,7 +1,8 @@
 /* Inputs and outputs as files (issue 23): an output that is an input, by any name, is refused;
  * FIFOs, devices and directories are refused where a regular file is needed, before an open that
  * would block or a read that would never end; model files are read with a size limit, with a
- * byte-order mark and CR line ends understood; a file that cannot be created says why. Each
+ * byte-order mark and CR line ends understood; a file that cannot be created says why; one run
+ * at a time holds an output's lock; devices are never renamed over. Each
  * bad input is one named case (a comment "case:" above its assertion). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
@@ -201,4 +202,68 @@ Test(files, create_says_what_is_wrong)
     /* a directory that really is missing still says so */
     cr_assert_lt(cv_h5_create_tmp("no/such/x.h5", tmp, sizeof tmp, &err), 0);
     cr_assert(strstr(err.msg, "cannot create (directory does not exist)"), "%s", err.msg);
+}
+
+Test(files, output_lock_is_one_run_at_a_time)
+{
+    cv_err err;
+    cv_file_lock a = {0}, b = {0};
+    cr_assert_eq(cv_lock_output("run.h5", "--checkpoint", &a, &err), 0, "%s", err.msg);
+    cr_assert(a.held);
+    char text[32] = "";
+    FILE *f = fopen("run.h5.lock", "r");
+    cr_assert(f && fgets(text, sizeof text, f), "the lock file holds the pid");
+    fclose(f);
+    cr_expect_eq(strtol(text, NULL, 10), (long)getpid());
+    // case: a second lock on the same output (flock locks each open file description: one process suffices)
+    cr_assert_eq(cv_lock_output("./run.h5", "--checkpoint", &b, &err), -1);
+    char want[128];
+    snprintf(want, sizeof want, "./run.h5 is being written by another run (pid %ld); choose another --checkpoint or wait",
+             (long)getpid());
+    cr_expect_str_eq(err.msg, want);
+    cr_expect(!b.held);
+    // case: a lock file left by a run that died (nothing holds it): taken over
+    cv_unlock_output(&a);
+    cr_expect_neq(access("run.h5.lock", F_OK), 0, "released: the lock file is removed");
+    put("run.h5.lock", "99999999\n");
+    cr_assert_eq(cv_lock_output("run.h5", "--checkpoint", &b, &err), 0, "a stale lock file: %s", err.msg);
+    cv_unlock_output(&b);
+    // no lock where the lock file cannot be made: the save reports it
+    cr_expect_eq(cv_lock_output("no/such/dir/c.h5", "--checkpoint", &b, &err), 0);
+    cr_expect(!b.held);
+}
+
+Test(files, devices_as_outputs)
+{
+    cv_err err;
+    // case: a character device as an output renamed into place is refused; written straight otherwise
+    cr_expect_eq(cv_output_kind("/dev/null", &err), 1);
+    cr_expect_eq(cv_check_renamed_output("/dev/null", &err), -1);
+    cr_expect_str_eq(err.msg, "/dev/null: not a regular file (this output is written beside it and renamed over it)");
+    cv_file_lock lk = {0};
+    cr_expect_eq(cv_lock_output("/dev/null", "--checkpoint", &lk, &err), -1, "a checkpoint on /dev/null");
+    // case: a FIFO or a directory as an output
+    cr_assert_eq(mkfifo("out.fifo", 0644), 0);
+    cr_expect_eq(cv_output_kind("out.fifo", &err), -1);
+    cr_expect_str_eq(err.msg, "out.fifo: not a regular file");
+    cr_expect_eq(cv_output_kind(".", &err), -1);
+    cr_expect_eq(cv_output_kind("new.h5", &err), 0, "nothing there yet");
+    put("old.h5", "x");
+    cr_expect_eq(cv_output_kind("old.h5", &err), 0);
+}
+
+Test(files, path_inside_a_directory)
+{
+    mkdir("sub", 0777);
+    mkdir("sub/deeper", 0777);
+    put("sub/deeper/f.png", "x");
+    put("subway", "x");
+    cr_assert_eq(symlink("sub/deeper/f.png", "link.png"), 0);
+    cr_expect(cv_path_inside("sub/deeper/f.png", "sub"));
+    cr_expect(cv_path_inside("link.png", "sub"), "through a symlink");
+    cr_expect(cv_path_inside("./sub/../sub/deeper/f.png", "./sub/"));
+    cr_expect(!cv_path_inside("subway", "sub"), "a name that only starts like the directory");
+    cr_expect(!cv_path_inside("sub", "sub"), "the directory itself");
+    cr_expect(!cv_path_inside("sub/missing.png", "sub"), "a path that does not exist");
+    cr_expect(cv_path_inside("subway", "/"));
 }

@@ -141,6 +141,11 @@ int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *
  *  coarse_label_names.txt with coarse: the 20 superclasses) from srcdir into outdir/train.h5
  *  and outdir/test.h5: /x uint8 (N,32,32,3), /y, the class names and image attributes. */
 int cv_convert_cifar(const char *srcdir, const char *outdir, int which, bool coarse, cv_err *err);
+
+/** The files cv_convert_fashion_mnist (which 0) or cv_convert_cifar (which 10 or 100) reads from
+ *  srcdir, for the check that outdir/train.h5 and outdir/test.h5 are none of them: at most 8,
+ *  into paths[0..]. Returns the count. */
+int cv_convert_sources(int which, const char *srcdir, char (*paths)[1024], int max);
 /** Converts one IDX image file + label file pair to a dataset file. */
 int cv_convert_idx(const char *images, const char *labels, const char *out, cv_err *err);
 /** How a CSV file is read (docs/cli.md, convert csv). */

@@ -15,6 +15,10 @@
 /** Whether a and b both exist and are one file (device and inode after symlinks, any spelling). */
 bool cv_same_file(const char *a, const char *b);
 
+/** Whether path exists and lies inside the directory dir (at any depth, after symlinks and
+ *  "..": the names realpath(3) gives). */
+bool cv_path_inside(const char *path, const char *dir);
+
 /** A path and the flag (or word) that names it in messages: {"--data", "data/train.h5"}. */
 typedef struct {
     const char *flag;
@@ -36,5 +40,31 @@ int cv_require_regular(const char *path, cv_err *err);
  *  may have"); what names the kind of file in that message. A signal interrupting the read
  *  stops it with an error. */
 int cv_read_text_file(const char *path, size_t max, const char *what, char **text, size_t *n, cv_err *err);
+
+/** An advisory lock a run holds on one of its outputs (a checkpoint) for as long as it runs. */
+typedef struct {
+    bool held;
+    int fd;
+    char path[4096]; /* the lock file: the output's path + ".lock" */
+} cv_file_lock;
+
+/** Takes an exclusive flock(2) on path + ".lock" (created, holding this process's pid), so a
+ *  second run naming the same output is refused at its start: "F is being written by another run
+ *  (pid N); choose another FLAG or wait". The kernel drops the lock when the holder dies, however
+ *  it dies (SIGKILL too): a lock file a killed run leaves behind locks nothing and is taken over.
+ *  Where the lock file cannot be created (no such directory, read-only) there is no lock, and 0:
+ *  the output's own write reports that. Returns 0 or -1 with the error. */
+int cv_lock_output(const char *path, const char *flag, cv_file_lock *lk, cv_err *err);
+/** Removes the lock file and drops the lock (nothing if none is held). */
+void cv_unlock_output(cv_file_lock *lk);
+
+/** What an output path is before it is written: 0 a regular file or nothing yet, 1 a character
+ *  device (/dev/null: written straight, never replaced by a rename), -1 anything else (a FIFO,
+ *  which would block; a directory, a socket) with "PATH: not a regular file" in err. */
+int cv_output_kind(const char *path, cv_err *err);
+/** For an output written beside its path and renamed over it (checkpoints, predictions,
+ *  converted datasets): "PATH: not a regular file (...)" where the path exists and is no regular
+ *  file (the rename would replace /dev/null itself). Returns 0 or -1 with the error. */
+int cv_check_renamed_output(const char *path, cv_err *err);
 
 #endif

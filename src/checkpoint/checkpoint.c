@@ -570,6 +570,37 @@ static int read_train_state(hid_t f, cv_train_state *st, const cv_model_spec *sp
     return rc;
 }
 
+/* The saved hyper-parameters against the model file's ranges for them (the run's own values,
+ * from its model file and flags, are the ones it trains with; a value no run can have saved
+ * means the group was damaged or edited). */
+static int check_optimizer_params(hid_t g, const char *path, cv_err *err)
+{
+    /* lo, hi and whether each end is included: [0, inf) for rates, [0, 1) for decays, (0, inf) for
+     * epsilon; variant is a cv_momentum_variant */
+    static const struct { const char *name; double lo, hi; bool lo_in, hi_in, whole; } hp[] = {
+        {"learning_rate", 0, INFINITY, true, false, false}, {"momentum", 0, 1, true, false, false},
+        {"rho", 0, 1, true, false, false}, {"beta_1", 0, 1, true, false, false},
+        {"beta_2", 0, 1, true, false, false}, {"epsilon", 0, INFINITY, false, false, false},
+        {"initial_accumulator_value", 0, INFINITY, true, false, false},
+        {"variant", 0, CV_MOMENTUM_NESTEROV, true, true, true},
+    };
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++) {
+        double v;
+        if (H5Aexists(g, hp[i].name) <= 0) continue; /* not read on resume: absent is no harm */
+        if (cv_h5_attr_read_f64(g, hp[i].name, &v, path, err)) return -1;
+        /* bad input (each): an optimizer hyper-parameter that is not finite or out of its range */
+        const bool ok = isfinite(v) && (hp[i].lo_in ? v >= hp[i].lo : v > hp[i].lo) &&
+                        (hp[i].hi_in ? v <= hp[i].hi : v < hp[i].hi) && (!hp[i].whole || v == floor(v));
+        if (ok) continue;
+        if (hp[i].whole)
+            return cv_errf(err, "%s:/optimizer: attribute %s is %g, allowed 0, 1 or 2 (ewa, classic, nesterov)", path,
+                           hp[i].name, v);
+        return cv_errf(err, "%s:/optimizer: attribute %s is %g, allowed %c%g, %g%c", path, hp[i].name, v,
+                       hp[i].lo_in ? '[' : '(', hp[i].lo, hp[i].hi, hp[i].hi_in ? ']' : ')');
+    }
+    return 0;
+}
+
 /* A best-weights snapshot is flat: the message of its first non-finite value gains the layer it
  * belongs to. */
 static void name_best_layer(const cv_net *net, const float *best, int64_t n, cv_err *err)
@@ -626,6 +657,7 @@ int cv_checkpoint_resume(const char *path, cv_net *net, cv_optim *opt, cv_normal
         goto done;
     }
     hsize_t n = (hsize_t)opt->n;
+    if (rc == 0) rc = check_optimizer_params(g, path, err);
     if (rc == 0) rc = cv_h5_attr_read_i64(g, "t", &opt->t, path, err);
     /* bad input: an optimizer step count t other than the run's global_step (Adam's bias
      * corrections use it) */

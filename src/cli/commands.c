@@ -430,6 +430,20 @@ static int convert_images(const cv_dist *d, const char *dir, const char *out, co
     return CLI_OK;
 }
 
+/* fashion-mnist (which 0) and cifar10/100 write DIR/train.h5 and DIR/test.h5: never over one of
+ * the files they read (a symlink or hard link in DIR to a source) */
+static int check_split_outputs(const cv_dist *d, int which, const char *srcdir, const char *outdir, const char *flag)
+{
+    char src[8][1024], train[1100], test[1100];
+    const int n = cv_convert_sources(which, srcdir, src, 8);
+    cv_path_role ins[8];
+    for (int i = 0; i < n; i++) ins[i] = (cv_path_role){flag, src[i]};
+    snprintf(train, sizeof train, "%s/train.h5", outdir);
+    snprintf(test, sizeof test, "%s/test.h5", outdir);
+    const cv_path_role outs[] = {{"--out's", train}, {"--out's", test}};
+    return cli_check_outputs(d, CLI_ROLES(outs), ins, n);
+}
+
 int cmd_convert(const cv_dist *d, int argc, char **argv)
 {
     const char *out = NULL, *src = "/usr/share/datasets/fashion-mnist", *positive = NULL,
@@ -491,6 +505,7 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
         long n = 0;
         if (per_class && cli_int("--per-class", per_class, 1, 1000000, &n)) return CLI_BAD_INPUT;
         sub.per_class = (int)n;
+        if ((rc = check_split_outputs(d, 0, src, out, "--src"))) return rc;
         rc = cv_convert_fashion_mnist(src, out, positive ? cls : NULL, ncls, pos_name, classes ? &sub : NULL, &err);
         if (!rc) printf("wrote %s/train.h5 and %s/test.h5\n", out, out);
     } else if (strcmp(pos[0], "idx") == 0) {
@@ -502,6 +517,7 @@ int cmd_convert(const cv_dist *d, int argc, char **argv)
         if (npos != 2) return cli_usage_fail(d, "convert %s: needs the folder of its binary version's files", pos[0]);
         if (label && (ten || (strcmp(label, "fine") != 0 && strcmp(label, "coarse") != 0)))
             return cli_usage_fail(d, "convert %s: --label takes fine or coarse (CIFAR-100's labels)", pos[0]);
+        if ((rc = check_split_outputs(d, ten ? 10 : 100, pos[1], out, "DIR"))) return rc;
         rc = cv_convert_cifar(pos[1], out, ten ? 10 : 100, label && strcmp(label, "coarse") == 0, &err);
         if (!rc) printf("wrote %s/train.h5 and %s/test.h5\n", out, out);
     } else if (strcmp(pos[0], "csv") == 0) {

@@ -198,18 +198,24 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
         rc = cli_fail(d, "predict: %s is not a classifier; write its outputs with --out F.h5", pos[0]);
     } else {
         cv_loss_probabilities(&spec->loss, pred, ds.n, K, pred); /* logits (from_logits) to probabilities */
-        /* a file: written whole to a temporary name, then renamed (never half a CSV) */
+        /* a file: written whole to a temporary name, then renamed (never half a CSV); a device
+         * (/dev/null) straight, as stdout: a rename would replace the device itself */
+        cv_err oe;
+        const int kind = out ? cv_output_kind(out, &oe) : 0;
+        const bool renamed = out && kind == 0;
         char tmp[4096] = "";
-        if (out) snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
-        FILE *f = out ? fopen(tmp, "w") : stdout;
-        if (!f) {
+        if (renamed) snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
+        FILE *f = kind < 0 ? NULL : renamed ? fopen(tmp, "w") : out ? fopen(out, "w") : stdout;
+        if (kind < 0) {
+            rc = cli_fail(d, "%s", oe.msg);
+        } else if (!f) {
             rc = cli_fail(d, "%s: cannot create (%s)", out, strerror(errno));
         } else {
             write_csv(f, pred, ds.n, K, (int)top_k, data ? NULL : &files, &info);
-            const int e = ferror(f) || (out ? fflush(f) != 0 || fsync(fileno(f)) != 0 : fflush(f) != 0) ? errno : 0;
-            if (out && (fclose(f) != 0 || e || rename(tmp, out) != 0)) {
+            const int e = ferror(f) || (renamed ? fflush(f) != 0 || fsync(fileno(f)) != 0 : fflush(f) != 0) ? errno : 0;
+            if (out && (fclose(f) != 0 || e || (renamed && rename(tmp, out) != 0))) {
                 rc = cli_fail(d, "%s: cannot write (%s)", out, strerror(e ? e : errno));
-                unlink(tmp);
+                if (renamed) unlink(tmp);
             } else if (out) {
                 printf("wrote %s: %lld row%s\n", out, (long long)ds.n, ds.n == 1 ? "" : "s");
             }

@@ -107,6 +107,14 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
     const cv_path_role outs[] = {{"--dir's", best}, {"--dir's", table}};
     const cv_path_role ins[] = {{"MODEL", pos[0]}, {"--data", t.data}, {"--val", t.val}};
     if ((rc = cli_check_outputs(d, CLI_ROLES(outs), CLI_ROLES(ins)))) return rc;
+    /* bad input: an input inside D/trials/, whose NNNNN.h5, .eK.h5 and .result.h5 the search
+     * writes, renames and removes (names that depend on the trial: the folder is checked) */
+    char folder[4200];
+    snprintf(folder, sizeof folder, "%s/trials", dir);
+    for (int i = 0; i < NFLAGS(ins); i++)
+        if (cv_path_inside(ins[i].path, folder))
+            return cli_usage_fail(d, "%s %s is in %s/, where the search writes its trials; choose another --dir or "
+                                  "move the file", ins[i].flag, ins[i].path, folder);
 
     cv_model_spec space;
     if (cv_model_load(&space, pos[0], &err)) return cli_fail(d, "%s", err.msg);

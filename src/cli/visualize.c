@@ -35,6 +35,24 @@ static void describe_sample(cv_net *net, const char *ckpt, const cv_dataset *ds,
     cv_data_info_free(&info);
 }
 
+/* The pictures cv_visualize writes into dir (filters.png, input.png, features-LL.png), checked
+ * against the inputs before any is written. */
+static int check_pictures(const cv_dist *d, const char *dir, const cv_model_spec *spec, const char *ckpt,
+                          const char *data)
+{
+    const cv_path_role ins[] = {{"CHECKPOINT", ckpt}, {"--data", data}};
+    char path[4200];
+    int rc = CLI_OK;
+    for (int i = -2; rc == CLI_OK && i < spec->n_layers; i++) {
+        if (i >= 0 && spec->layers[i].kind != CV_LAYER_CONV2D) continue;
+        if (i < 0) snprintf(path, sizeof path, "%s/%s", dir, i == -2 ? "filters.png" : "input.png");
+        else snprintf(path, sizeof path, "%s/features-%02d.png", dir, i);
+        const cv_path_role out[] = {{"--out's", path}};
+        rc = cli_check_outputs(d, CLI_ROLES(out), CLI_ROLES(ins));
+    }
+    return rc;
+}
+
 int cmd_visualize(const cv_dist *d, int argc, char **argv)
 {
     const char *data = NULL, *out = NULL, *sample = "0";
@@ -67,6 +85,7 @@ int cmd_visualize(const cv_dist *d, int argc, char **argv)
     char shape[48];
     if (!has_conv) {
         rc = cli_fail(d, "%s: the model has no conv2d layer (visualize draws conv filters and feature maps)", pos[0]);
+    } else if ((rc = check_pictures(d, out, spec, pos[0], data))) { /* said so: an output is an input */
     } else if (cv_dataset_open_stream(&ds, data, &err)) {
         rc = cli_fail(d, "%s", err.msg);
     } else if (ds.shape.rank != 3) {

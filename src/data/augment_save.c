@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "convoy/files.h"
 #include "convoy/image.h"
 
 void cv_augment_file_name(char *buf, size_t size, const char *dir, const char *prefix, int64_t row, uint64_t key,
@@ -107,6 +108,18 @@ int cv_augment_save_as(const cv_augment_config *c, cv_dataset *ds, const cv_norm
     if (!x || !tmp || cv_image_alloc(&img, w, h, ch, err) ||
         cv_image_alloc(&sheet, (sheet_variants + 1) * (w + gap) + gap, rows * (h + gap) + gap, ch, err))
         goto done;
+    /* bad input: an image's name that is one of --data's files (an image folder holding an
+     * earlier run's images, the data file by a link): checked for all before any is written */
+    for (int64_t j = 0; j < count; j++) {
+        const int64_t row = j % ds->n, epoch = j / ds->n;
+        char path[1024];
+        struct stat st;
+        cv_augment_file_name(path, sizeof path, dir, prefix, row, cv_augment_key(seed, epoch, row), jpeg ? "jpeg" : "png");
+        if (stat(path, &st) == 0 && (cv_same_file(path, ds->path) || cv_path_inside(path, ds->path))) {
+            cv_errf(err, "%s is also an input (in --data %s); choose another --save-to-dir", path, ds->path);
+            goto done;
+        }
+    }
     /* image j is row j mod N as training epoch j div N augments it (with this seed) */
     for (int64_t j = 0; j < count; j++) {
         const int64_t row = j % ds->n, epoch = j / ds->n;

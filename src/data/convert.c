@@ -181,6 +181,41 @@ static void fmnist_path(char *out, size_t size, const char *srcdir, const char *
     }
 }
 
+/* What split s (0 train, 1 test) of Fashion-MNIST is read from: its images, or its labels. */
+static void fmnist_source(char *out, size_t size, const char *srcdir, int s, bool labels)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s-%s", s ? "t10k" : "train", labels ? "labels-idx1-ubyte" : "images-idx3-ubyte");
+    fmnist_path(out, size, srcdir, name);
+}
+
+/* File k of split s of CIFAR-10 (data_batch_1..5.bin, test_batch.bin) or CIFAR-100 (train.bin,
+ * test.bin); k -1: the class names (CIFAR-100's fine, or coarse) */
+static void cifar_source(char *out, size_t size, const char *srcdir, int which, bool coarse, int s, int k)
+{
+    if (k < 0)
+        snprintf(out, size, "%s/%s", srcdir,
+                 which == 10 ? "batches.meta.txt" : coarse ? "coarse_label_names.txt" : "fine_label_names.txt");
+    else if (which == 10)
+        snprintf(out, size, s == 0 ? "%s/data_batch_%d.bin" : "%s/test_batch.bin", srcdir, k + 1);
+    else
+        snprintf(out, size, "%s/%s", srcdir, s == 0 ? "train.bin" : "test.bin");
+}
+
+int cv_convert_sources(int which, const char *srcdir, char (*paths)[1024], int max)
+{
+    int n = 0;
+    for (int s = 0; s < 2 && which == 0 && n + 2 <= max; s++) {
+        fmnist_source(paths[n++], 1024, srcdir, s, false);
+        fmnist_source(paths[n++], 1024, srcdir, s, true);
+    }
+    for (int s = 0; s < 2 && which; s++)
+        for (int k = 0; k < (which == 10 && s == 0 ? 5 : 1) && n < max; k++)
+            cifar_source(paths[n++], 1024, srcdir, which, false, s, k);
+    for (int c = 0; which && c < (which == 10 ? 1 : 2) && n < max; c++) cifar_source(paths[n++], 1024, srcdir, which, c, 0, -1);
+    return n;
+}
+
 /* Keeps the images of subset's classes (in place; the first per_class of each when limit),
  * relabelled to their position in the list when asked. Returns the number kept. */
 static uint32_t keep_classes(uint8_t *x, int32_t *y, uint32_t n, size_t img, const cv_class_subset *sub,
@@ -242,14 +277,11 @@ int cv_convert_fashion_mnist(const char *srcdir, const char *outdir, const int *
         }
     }
     if (mkdir_p(outdir, err) < 0) return -1;
-    static const char *const split_src[2] = {"train", "t10k"};
     static const char *const split_out[2] = {"train.h5", "test.h5"};
     for (int s = 0; s < 2; s++) {
-        char images[1024], labels[1024], name[64], out[1024];
-        snprintf(name, sizeof name, "%s-images-idx3-ubyte", split_src[s]);
-        fmnist_path(images, sizeof images, srcdir, name);
-        snprintf(name, sizeof name, "%s-labels-idx1-ubyte", split_src[s]);
-        fmnist_path(labels, sizeof labels, srcdir, name);
+        char images[1024], labels[1024], out[1024];
+        fmnist_source(images, sizeof images, srcdir, s, false);
+        fmnist_source(labels, sizeof labels, srcdir, s, true);
         if (snprintf(out, sizeof out, "%s/%s", outdir, split_out[s]) >= (int)sizeof out)
             return cv_errf(err, "%s: path too long", outdir);
         uint32_t d[3];
@@ -369,8 +401,7 @@ int cv_convert_cifar(const char *srcdir, const char *outdir, int which, bool coa
     if (coarse && which != 100) return cv_errf(err, "--label coarse is CIFAR-100's (its 20 superclasses)");
     const int classes = which == 10 ? 10 : coarse ? 20 : 100;
     char *names[100] = {NULL}, path[1024];
-    snprintf(path, sizeof path, "%s/%s", srcdir,
-             which == 10 ? "batches.meta.txt" : coarse ? "coarse_label_names.txt" : "fine_label_names.txt");
+    cifar_source(path, sizeof path, srcdir, which, coarse, 0, -1);
     int rc = cifar_names(path, names, classes, err);
     /* every input read and checked before anything is written */
     uint8_t *x[2] = {NULL, NULL};
@@ -379,10 +410,7 @@ int cv_convert_cifar(const char *srcdir, const char *outdir, int which, bool coa
     for (int s = 0; s < 2 && rc == 0; s++) {
         const int files = which == 10 && s == 0 ? 5 : 1;
         for (int k = 0; k < files && rc == 0; k++) {
-            if (which == 10)
-                snprintf(path, sizeof path, s == 0 ? "%s/data_batch_%d.bin" : "%s/test_batch.bin", srcdir, k + 1);
-            else
-                snprintf(path, sizeof path, "%s/%s", srcdir, s == 0 ? "train.bin" : "test.bin");
+            cifar_source(path, sizeof path, srcdir, which, coarse, s, k);
             rc = cifar_records(path, which == 10 ? 1 : 2, which == 10 || coarse ? 0 : 1, classes, &x[s], &y[s], &n[s], err);
         }
     }

@@ -317,6 +317,22 @@ static int first_shape(const file_list *files, const cv_imageset_opts *o, cv_ima
 
 enum { PER_RANK = 32 }; /* images each rank decodes per round */
 
+/* bad input: --out or --val-out one of the folder's images (by any name: a symlink, a hard
+ * link), which the conversion would replace while it still reads the folder */
+static int outputs_not_images(const file_list *files, const char *out, const char *val_out, cv_err *err)
+{
+    const char *outs[2] = {out, val_out}, *flags[2] = {"--out", "--val-out"};
+    for (int k = 0; k < 2; k++) {
+        struct stat so, si;
+        if (!outs[k] || stat(outs[k], &so) != 0) continue; /* a file that does not exist is no image */
+        for (int64_t i = 0; i < files->n; i++)
+            if (stat(files->path[i], &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+                return cv_errf(err, "%s %s is also the image %s of the folder; choose another path", flags[k], outs[k],
+                               files->path[i]);
+    }
+    return 0;
+}
+
 int cv_convert_images(const char *dir, const char *out, const char *val_out, const cv_imageset_opts *o,
                       const cv_dist *d, cv_progress_fn progress, void *ctx, cv_imageset_report *rep, cv_err *err)
 {
@@ -341,6 +357,7 @@ int cv_convert_images(const char *dir, const char *out, const char *val_out, con
     if (rc == 0 && !(val = malloc(sizeof *val * (size_t)files.n))) rc = cv_errf(err, "out of memory");
     if (rc == 0) rc = split(&files, classes.n, o->val_split, o->seed, val, err);
     if (rc == 0) rc = first_shape(&files, o, rep, err);
+    if (rc == 0) rc = outputs_not_images(&files, out, val_out, err);
     if (cv_dist_agree(d, rc != 0, err)) {
         rc = -1;
         goto done;

@@ -1,9 +1,11 @@
-/* Paths as files: identity, output/input overlaps, regular-file checks, bounded text reads. */
+/* Paths as files: identity, output/input overlaps, regular-file checks, bounded text reads, run locks. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +15,16 @@ bool cv_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
     return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+bool cv_path_inside(const char *path, const char *dir)
+{
+    char *p = path && dir ? realpath(path, NULL) : NULL, *d = p ? realpath(dir, NULL) : NULL;
+    const size_t n = d ? strlen(d) : 0;
+    const bool inside = d && strncmp(p, d, n) == 0 && (p[n] == '/' || (n == 1 && p[n]));
+    free(p);
+    free(d);
+    return inside;
 }
 
 int cv_check_outputs(const cv_path_role *outs, int nout, const cv_path_role *ins, int nin, cv_err *err)
@@ -72,4 +84,61 @@ int cv_read_text_file(const char *path, size_t max, const char *what, char **tex
     buf[got] = '\0';
     *text = buf, *n = got;
     return 0;
+}
+
+int cv_lock_output(const char *path, const char *flag, cv_file_lock *lk, cv_err *err)
+{
+    lk->held = false;
+    if (cv_check_renamed_output(path, err)) return -1;
+    if (snprintf(lk->path, sizeof lk->path, "%s.lock", path) >= (int)sizeof lk->path) return 0;
+    for (;;) {
+        const int fd = open(lk->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+        if (fd < 0) return 0; /* the save will say why the directory takes no files */
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            char text[32] = "";
+            const ssize_t got = errno == EWOULDBLOCK ? pread(fd, text, sizeof text - 1, 0) : -1;
+            close(fd);
+            const long pid = got > 0 ? strtol(text, NULL, 10) : 0;
+            if (pid > 0)
+                return cv_errf(err, "%s is being written by another run (pid %ld); choose another %s or wait", path,
+                               pid, flag);
+            return cv_errf(err, "%s is being written by another run; choose another %s or wait", path, flag);
+        }
+        /* the holder before us may have removed the file between our open and our lock: then
+         * the lock is on a file no one else will find, and we start again with the path's */
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && stat(lk->path, &now) == 0 && held.st_dev == now.st_dev &&
+            held.st_ino == now.st_ino) {
+            char text[32];
+            const int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+            const bool noted = ftruncate(fd, 0) == 0 && pwrite(fd, text, (size_t)len, 0) == len;
+            (void)noted; /* the pid only serves the message above */
+            lk->fd = fd;
+            lk->held = true;
+            return 0;
+        }
+        close(fd);
+    }
+}
+
+void cv_unlock_output(cv_file_lock *lk)
+{
+    if (!lk->held) return;
+    unlink(lk->path); /* while still holding it: a run waiting on this file retries (above) */
+    close(lk->fd);
+    lk->held = false;
+}
+
+int cv_check_renamed_output(const char *path, cv_err *err)
+{
+    if (cv_output_kind(path, err) == 0) return 0;
+    return cv_errf(err, "%s: not a regular file (this output is written beside it and renamed over it)", path);
+}
+
+int cv_output_kind(const char *path, cv_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return 0;
+    if (S_ISCHR(st.st_mode)) return 1;
+    return cv_errf(err, "%s: not a regular file%s", path, S_ISDIR(st.st_mode) ? " (a directory)" : "");
 }

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "convoy/files.h"
+
 #define H5IO_MAX_RANK 8
 
 void cv_h5_quiet(void)
@@ -109,6 +111,12 @@ static hid_t create_tmp(const char *path, char *tmp, size_t tmpsize, bool on_dis
         if (tmpsize) tmp[0] = '\0';
         return cv_errf(err, "%s: cannot create (path too long)", path);
     }
+    /* bad input: an output that is a device or a FIFO, which the rename below would replace
+     * (--checkpoint /dev/null made /dev/null a checkpoint) */
+    if (cv_check_renamed_output(path, err)) {
+        tmp[0] = '\0';
+        return -1;
+    }
     /* HDF5 loses errno, so probe with open(2) first to give a precise reason. A leftover temp
      * file with our own pid can only be from a dead process or an earlier failed write here. */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
@@ -119,7 +127,12 @@ static hid_t create_tmp(const char *path, char *tmp, size_t tmpsize, bool on_dis
         tmp[0] = '\0';
         return cv_errf(err, "%s: cannot create (%s)", path, create_reason(path, e));
     }
-    close(fd);
+    if (close(fd) != 0) { /* nothing written yet, but a file system failing this fails the save too */
+        int e = errno;
+        unlink(tmp);
+        tmp[0] = '\0';
+        return cv_errf(err, "%s: cannot create (%s)", path, create_reason(path, e));
+    }
     if (unlink(tmp) != 0) {
         int e = errno;
         tmp[0] = '\0';
@@ -452,6 +465,44 @@ static bool sane_number_type(hid_t t)
            mpos + msize <= bits && H5Tget_ebias(t) < ((size_t)1 << esize);
 }
 
+/* Whether some chunk of dset went through pipeline filter i: an optional filter (h5py's lzf is
+ * one) is skipped, and the chunk stored as it is, where it would not make the chunk smaller. */
+static bool filter_applied(hid_t dset, unsigned i)
+{
+    const hid_t space = H5Dget_space(dset);
+    hsize_t n = 0, offset[H5IO_MAX_RANK];
+    bool applied = space < 0 || H5Sget_simple_extent_ndims(space) > H5IO_MAX_RANK ||
+                   H5Dget_num_chunks(dset, space, &n) < 0;
+    for (hsize_t c = 0; !applied && c < n; c++) {
+        unsigned mask = 0;
+        haddr_t addr;
+        hsize_t size;
+        applied = H5Dget_chunk_info(dset, space, c, offset, &mask, &addr, &size) < 0 || !(mask & (1u << i));
+    }
+    if (space >= 0) H5Sclose(space);
+    return applied;
+}
+
+/* bad input: a dataset compressed with a filter this HDF5 lacks (h5py's lzf), which HDF5
+ * reports only as a failed read; the filter named, with the way out. */
+static int check_filters(hid_t dset, hid_t dcpl, const char *where, const char *file, cv_err *err)
+{
+    const int n = H5Pget_nfilters(dcpl);
+    for (int i = 0; i < n; i++) {
+        unsigned flags, conf;
+        size_t nv = 0;
+        char name[64] = "";
+        const H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &nv, NULL, sizeof name, name, &conf);
+        if (id < 0) return cv_errf(err, "%s:%s: cannot read its filter pipeline (file corrupt?)", file, where);
+        if (H5Zfilter_avail(id) > 0 || ((flags & H5Z_FLAG_OPTIONAL) && !filter_applied(dset, (unsigned)i))) continue;
+        for (char *c = name; *c; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) *c = '?'; /* the file's own text */
+        return cv_errf(err, "%s: %s is compressed with filter %d (%s), which this HDF5 build lacks; re-save it with "
+                       "gzip or no compression (h5repack -f NONE)", file, where, (int)id, name[0] ? name : "unnamed");
+    }
+    return n < 0 ? cv_errf(err, "%s:%s: cannot read its filter pipeline (file corrupt?)", file, where) : 0;
+}
+
 int cv_h5_check_readable(hid_t dset, const char *where, const char *file, cv_err *err)
 {
     hid_t t = H5Dget_type(dset), space = H5Dget_space(dset), dcpl = H5Dget_create_plist(dset);
@@ -460,6 +511,7 @@ int cv_h5_check_readable(hid_t dset, const char *where, const char *file, cv_err
         rc = cv_errf(err, "%s:%s: cannot read its type or layout (file corrupt?)", file, where);
         goto done;
     }
+    if ((rc = check_filters(dset, dcpl, where, file, err))) goto done;
     const H5T_class_t cls = H5Tget_class(t);
     if (cls != H5T_INTEGER && cls != H5T_FLOAT) goto done; /* callers reject other classes */
     if (!sane_number_type(t)) {

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "convoy/files.h"
+
 static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                       "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 #define NPALETTE ((int)(sizeof palette / sizeof palette[0]))
@@ -67,7 +69,8 @@ static double text_width(const char *t, double px)
     return 0.6 * px * (double)chars;
 }
 
-/* Closes the document and writes it to path through a temporary file. */
+/* Closes the document and writes it to path through a temporary file, or straight to a
+ * character device (--plot /dev/null: a rename would replace the device itself). */
 static int svg_commit(svg_doc *s, const char *path, cv_err *err)
 {
     fputs("</svg>\n", s->f);
@@ -75,12 +78,16 @@ static int svg_commit(svg_doc *s, const char *path, cv_err *err)
     s->f = NULL;
     char tmp[4096];
     int rc = 0;
+    const int kind = mem_ok ? cv_output_kind(path, err) : 0;
+    const bool device = kind == 1;
     if (!mem_ok) {
         rc = cv_errf(err, "%s: out of memory", path);
+    } else if (kind < 0) {
+        rc = -1;
     } else if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
         rc = cv_errf(err, "%s: path too long", path);
     } else {
-        const int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int fd = device ? open(path, O_WRONLY | O_CLOEXEC) : open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd < 0) {
             rc = cv_errf(err, "%s: cannot create (%s)", path, strerror(errno));
         } else {
@@ -93,10 +100,10 @@ static int svg_commit(svg_doc *s, const char *path, cv_err *err)
             }
             const int saved = errno;
             if (off < s->len) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(saved ? saved : EIO));
-            else if (fsync(fd) != 0) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
+            else if (!device && fsync(fd) != 0) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
             if (close(fd) != 0 && !rc) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
-            if (!rc && rename(tmp, path) != 0) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
-            if (rc) unlink(tmp);
+            if (!rc && !device && rename(tmp, path) != 0) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
+            if (rc && !device) unlink(tmp);
         }
     }
     free(s->buf);

@@ -3,10 +3,13 @@
  * on, and the --log CSV file. */
 #define _GNU_SOURCE /* open_memstream */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "convoy/rng.h"
 #include "train/fit-impl.h"
@@ -80,13 +83,16 @@ uint64_t fit_run_hash(const cv_model_spec *spec, const cv_train_opts *o, const d
 
 /* Opens the log: a fresh run starts a new file; a resumed run keeps the header and the rows
  * of the epochs the checkpoint has done (later rows, from a run that went further before it
- * was killed, would be duplicated) and appends. */
+ * was killed, would be duplicated) and appends. Nothing here waits: only a regular file is
+ * read back (a device or a pipe has no rows to keep, and a FIFO would block the read), and the
+ * log opens without blocking (a FIFO no process reads is refused; one with a reader is written). */
 FILE *fit_open_log(const char *path, bool resume, int64_t epochs_done, const cv_model_spec *spec, bool has_val,
                       cv_err *err)
 {
     char *keep = NULL;
     size_t keep_len = 0;
-    FILE *old = resume ? fopen(path, "r") : NULL;
+    struct stat st;
+    FILE *old = resume && stat(path, &st) == 0 && S_ISREG(st.st_mode) ? fopen(path, "r") : NULL;
     if (old) {
         FILE *mem = open_memstream(&keep, &keep_len);
         char line[4096];
@@ -98,10 +104,15 @@ FILE *fit_open_log(const char *path, bool resume, int64_t epochs_done, const cv_
         fclose(old);
         if (mem) fclose(mem);
     }
-    FILE *f = fopen(path, "w");
+    /* bad input: a FIFO as --log, which fopen(path, "w") waited on for a reader forever */
+    const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0666);
+    FILE *f = fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
+        const int e = errno;
+        if (fd >= 0) close(fd);
         free(keep);
-        cv_errf(err, "%s: cannot write the log (%s)", path, strerror(errno));
+        cv_errf(err, "%s: cannot write the log (%s)", path,
+                e == ENXIO ? "a FIFO that no process reads: writing would wait for one" : strerror(e));
         return NULL;
     }
     if (keep_len) {

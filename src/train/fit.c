@@ -15,6 +15,7 @@
 #include "convoy/callbacks.h"
 #include "convoy/checkpoint.h"
 #include "convoy/exactsum.h"
+#include "convoy/files.h"
 #include "convoy/history.h"
 #include "convoy/plot.h"
 #include "convoy/progress.h"
@@ -126,6 +127,7 @@ typedef struct {
     cv_progress prog;
     cv_history hist;
     const char *save_path;   /* where a signal's or a --checkpoint-every save goes */
+    cv_file_lock ckpt_lock;  /* rank 0: --checkpoint is this run's for as long as it runs */
     float class_w[CV_MAX_CLASS_WEIGHTS]; /* fit class_weight=: each class's loss weight */
 } trainer;
 
@@ -201,8 +203,10 @@ static int set_up(trainer *t, cv_err *err)
     if (spec->n_hp)
         return cv_errf(err, "%s:%d: %s= is a hyperparameter: search it with `convoy tune` (train takes values, e.g. "
                        "the search's D/best.model)", spec->file, spec->hp[0].line, spec->hp[0].key);
-    /* data problems can hit one rank only (a file missing on one node): agree before going on */
-    int failed = fit_load_data(&t->s, spec, o, err) ||
+    /* bad input: a --checkpoint another run is writing (two runs would replace each other's
+     * saves); data problems can hit one rank only (a file missing on one node): agree before going on */
+    int failed = (o->checkpoint && d->rank == 0 && cv_lock_output(o->checkpoint, "--checkpoint", &t->ckpt_lock, err)) ||
+                 fit_load_data(&t->s, spec, o, err) ||
                  cv_normalizer_fit(&t->nz, spec->layers[0].normalize, &t->s.train, t->s.train_idx, t->s.n_train, err);
     if (cv_dist_agree(d, failed, err)) return -1;
     if (cv_dist_check_same(d, fit_run_hash(spec, o, &t->s), "model, configuration or data shape", err)) return -1;
@@ -328,9 +332,10 @@ static int restore(trainer *t, cv_err *err)
                                          "initial weights", err))
         return -1;
     /* bad input: --epochs at or below the checkpoint's epochs, or a run early stopping ended:
-     * nothing to train and nothing written (no log, no plot, no checkpoint), said so; exit 0 */
+     * nothing to train and nothing written (no log, no plot, no checkpoint), said so even under
+     * --quiet (it is why nothing was written); exit 0 */
     if (nothing_to_do(t)) {
-        if (!t->talk) return 0;
+        if (d->rank != 0) return 0;
         if (t->st.cb.stop)
             fprintf(t->out, "nothing to do: %s's run stopped early (early stopping after epoch %lld); nothing "
                     "trained, nothing written\n", o->resume, (long long)t->st.epoch);
@@ -643,6 +648,7 @@ static void tear_down(trainer *t)
     cv_net_free(t->net);
     cv_normalizer_free(&t->nz);
     fit_free_data(&t->s);
+    cv_unlock_output(&t->ckpt_lock);
 }
 
 int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d, cv_epoch_stats *stats,
