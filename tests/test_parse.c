@@ -1,4 +1,4 @@
-/* Model-file parser: the DESIGN §3 model parses with the right shapes, defaults and 225,034
+/* Model-file parser: the example model of docs/model-file.md parses with the right shapes, defaults and 225,034
  * parameters, and every bad-input path fails with one "FILE:LINE: reason" message. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <criterion/criterion.h>
@@ -10,7 +10,7 @@
 #include "convoy/model.h"
 
 static const char *const design_cnn =
-    "# DESIGN section 3\n"
+    "# the example of docs/model-file.md\n"
     "input     shape=28,28,1\n"
     "conv2d    filters=32 kernel=3 stride=1 padding=valid activation=relu\n"
     "maxpool2d pool=2\n"

@@ -39,7 +39,7 @@ typedef struct {
 } cv_fit_config;
 
 /** A hyperparameter site: `KEY=hp.int(lo,hi,step=s)`, `hp.float(lo,hi[,log])`,
- *  `hp.choice(a,b,...)` or `hp.bool()`, each with an optional `name=N` (DESIGN §3). The parsed
+ *  `hp.choice(a,b,...)` or `hp.bool()`, each with an optional `name=N` (docs/model-file.md). The parsed
  *  spec holds the default value (Keras's: lo, the first choice, false); `convoy tune` samples
  *  the others and re-parses the text with the values written in. */
 typedef enum { CV_HP_INT, CV_HP_FLOAT, CV_HP_CHOICE, CV_HP_BOOL } cv_hp_kind;

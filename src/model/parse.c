@@ -1,4 +1,4 @@
-/* The model-file parser: text -> cv_model_spec (grammar in DESIGN §3). It is strict on purpose:
+/* The model-file parser: text -> cv_model_spec (grammar in docs/model-file.md). It is strict on purpose:
  * an unknown keyword or key, a bad number, an out-of-range value or an impossible shape is an
  * error naming FILE:LINE, because a silently ignored typo costs a whole training run. This file
  * holds the grammar and applies each statement; the keys and their values are parse-keys.c's. */
