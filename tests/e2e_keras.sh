@@ -68,6 +68,10 @@ h5dump -a /model keras.h5 > saved.txt || fail "h5dump of the model text"
 grep -q "Conv2D\|kernel_size\|SGD" saved.txt && fail "the checkpoint keeps Keras's spellings: $(cat saved.txt)"
 grep -q "conv2d filters=4 kernel=3,3 stride=1,1 padding=same activation=relu init=he_normal" saved.txt ||
     fail "the checkpoint's model text is not canonical: $(cat saved.txt)"
+# --resume takes the Keras file against its checkpoint (the saved text is the same model)
+expect 0 "" -- "$convoy" train keras.model --data data.h5 --resume keras.h5 --checkpoint keras2.h5 --epochs 2 --threads 2
+expect 0 "" -- "$convoy" train canonical.model --data data.h5 --resume canonical.h5 --checkpoint canonical2.h5 --epochs 2 --threads 2
+h5diff -q keras2.h5 canonical2.h5 || fail "the resumed checkpoints differ"
 expect 0 "" -- "$convoy" eval keras.h5 --data data.h5
 grep -qE "^loss [0-9.]+  accuracy [0-9.]+" out.txt || fail "eval of the Keras model's checkpoint: $(cat out.txt)"
 

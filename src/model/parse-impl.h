@@ -173,9 +173,9 @@ int parse_collect(parser *P, const keyword_desc *kw, const stmt *st, value vals[
 int parse_value_alias(key_id k, const char *word);
 /** The alias words of key k's list, for suggestions: fills out[0..max) and returns the count. */
 int parse_value_alias_words(key_id k, const char **out, int max);
-/** What to say of a Keras word convoy lacks: what is W_LAYER (a statement keyword), W_KEY, or a
- *  key_id whose values are a list. NULL when word is no such Keras word. *keras receives
- *  Keras's spelling of it, *instead what to write instead (NULL: nothing). */
+/** Whether word is a Keras word convoy lacks, where what is W_LAYER (a statement keyword),
+ *  W_KEY, or the key_id whose list it would be a value of; then *keras receives Keras's spelling
+ *  of it and *instead what to write instead (NULL: nothing to write, only what convoy has). */
 enum { W_LAYER = -1, W_KEY = -2 };
 bool parse_keras_missing(int what, const char *word, const char **keras, const char **instead);
 /** A Keras key whose only meaning convoy always has (bias_initializer=zeros, data_format=
