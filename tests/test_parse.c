@@ -883,6 +883,10 @@ Test(parse, keras_input_shape_errors)
     parse_fails("dense units=3 input_shape=(4,0)\n" MLP_TAIL, "m.model:1:", "bad shape '4,0'");
     parse_fails("input shape=4\ninput_layer shape=4\n" MLP_TAIL, "m.model:2:", "a second input layer (the first is on line 1)");
     parse_fails("dense units=3 input_shape=hp.choice(4,8)\n" MLP_TAIL, "m.model:1:", "input_shape= takes no hyperparameter");
+    parse_fails("dense units=3 input_shape=()\n" MLP_TAIL, "m.model:1:", "bad shape ''");
+    /* brackets or quotes alone are no value (a comment after `{` left only it) */
+    parse_fails(MLP_HEAD MLP_TAIL "fit class_weight={#0:1}\n", "m.model:4:", "class_weight= has no value (only '{')");
+    parse_fails(MLP_HEAD "dense units=3 activation=''\n" MLP_TAIL, "m.model:2:", "activation= has no value (only '''')");
 }
 
 Test(parse, suggestions)

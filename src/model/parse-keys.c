@@ -453,7 +453,7 @@ static int parse_hp(const parser *P, const key_desc *k, const char *expr, int li
         if (hp->kind == CV_HP_CHOICE && (k->type == V_CHOICE || k->type == V_BOOL)) {
             char canon[CANON_MAX]; /* the values tune writes in are canonical (Adam: adam) */
             if (parse_value(P, k, text, line, &probe, canon) == 0 && strlen(canon) < CV_HP_TEXT)
-                snprintf(hp->choices[i], CV_HP_TEXT, "%s", canon);
+                memcpy(hp->choices[i], canon, strlen(canon) + 1);
         }
     }
     char def[64];
@@ -571,6 +571,7 @@ int parse_collect(parser *P, const keyword_desc *kw, const stmt *st, value vals[
             const int64_t at = parse_offset(P, val), end = at + (int64_t)strlen(val);
             const char *s = parse_unwrap(val, list_type((key_id)k), buf, sizeof buf);
             if (!s) return parse_fail(P, tok->line, "%s= value too long", name);
+            if (!*s) return parse_fail(P, tok->line, "%s= has no value (only '%s')", name, val);
             const bool unwrapped = s != val;
             if (unwrapped && parse_keys[k].type == V_PATH) s = strcpy((char *)val, buf); /* a path is kept as a pointer */
             if (parse_value(P, &parse_keys[k], s, tok->line, &vals[k], canon)) return -1;
