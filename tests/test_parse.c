@@ -751,6 +751,8 @@ static const spelling aliases[] = {
     {"input shape=4,4,1\nconv2d filters=1 kernel=1 dilation_rate=(1,1) groups=1 data_format=channels_last\nflatten\n",
      "input shape=4,4,1\nconv2d filters=1 kernel=1\nflatten\n"},
     {"input shape=4\ndense units=2 bias_initializer='zeros'\nbatchnorm axis=-1\n", "input shape=4\ndense units=2\nbatchnorm\n"},
+    {"input shape=4,4,1\nMaxPooling2D pool_size=2 padding='valid'\nGlobalMaxPooling2D keepdims=False\n",
+     "input shape=4,4,1\nmaxpool2d pool=2\nglobalmaxpool2d\n"},
 };
 
 #define ONE_OUTPUT_TAIL "dense units=1\ncompile loss=mse\n"
@@ -858,6 +860,8 @@ Test(parse, keras_words_convoy_lacks)
                 "dilation_rate=2: convoy's conv2d has no dilation (only dilation_rate=1)");
     parse_fails("input shape=4,4,1\nconv2d filters=1 kernel=3 data_format=channels_first\nflatten\n" ONE_OUTPUT_TAIL,
                 "m.model:2:", "data_format=channels_first: convoy's tensors are channels_last (NHWC) only");
+    parse_fails("input shape=4,4,1\nmaxpool2d padding=same\nflatten\n" ONE_OUTPUT_TAIL, "m.model:2:",
+                "padding=same: convoy's pooling windows are unpadded (only padding=valid; pad with zeropad2d before)");
     parse_fails(MLP_HEAD "dense units=3 bias_initializer=ones\n" MLP_TAIL, "m.model:2:",
                 "bias_initializer=ones: convoy's biases start at zero (only bias_initializer=zeros)");
     parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile optimizer=Nadam loss=sparse_categorical_crossentropy\n",

@@ -132,6 +132,10 @@ static const struct {
     {"dilation_rate", KIND(CV_LAYER_CONV2D), {"1", "1,1"}, "convoy's conv2d has no dilation (only dilation_rate=1)"},
     {"groups", KIND(CV_LAYER_CONV2D), {"1", NULL}, "convoy's conv2d has no groups (only groups=1)"},
     {"axis", KIND(CV_LAYER_BATCHNORM), {"-1", NULL}, "convoy's batchnorm normalises the last axis (only axis=-1)"},
+    {"padding", KIND(CV_LAYER_MAXPOOL2D) | KIND(CV_LAYER_AVGPOOL2D) | KIND(CV_LAYER_MINPOOL2D), {"valid", NULL},
+     "convoy's pooling windows are unpadded (only padding=valid; pad with zeropad2d before)"},
+    {"keepdims", KIND(CV_LAYER_GLOBALAVGPOOL2D) | KIND(CV_LAYER_GLOBALMAXPOOL2D), {"false", NULL},
+     "convoy's global pools give a vector (only keepdims=False)"},
 };
 
 int parse_keras_neutral(parser *P, const keyword_desc *kw, const token *tok)
