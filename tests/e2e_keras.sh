@@ -84,6 +84,20 @@ expect 0 "" -- "$convoy" train quiet.model --data data.h5 --checkpoint quiet.h5
 expect 0 "" -- "$convoy" train quiet.model --data data.h5 --verbose
 grep -q "epoch 1/1" out.txt || fail "--verbose over verbose=0 printed no epoch line: $(cat out.txt)"
 
+# on a terminal (a pseudo-terminal from script(1)) verbose=1 redraws a progress bar in place (a
+# carriage return inside a line), verbose=2 writes one plain line per epoch
+bare_cr() { perl -0ne 'my $c = () = /\r(?!\n)/g; print "$c\n"' "$1"; }
+sed 's/verbose=2/verbose=1/' canonical.model > bar.model
+if command -v script >/dev/null && script -qec true /dev/null >/dev/null 2>&1; then
+    script -qec "'$convoy' train bar.model --data data.h5 --threads 1" /dev/null > bar.txt
+    script -qec "'$convoy' train canonical.model --data data.h5 --threads 1" /dev/null > plain.txt
+    [[ $(bare_cr bar.txt) -gt 0 ]] || fail "verbose=1 on a terminal drew no bar: $(cat -A bar.txt)"
+    [[ $(bare_cr plain.txt) -eq 0 ]] || fail "verbose=2 on a terminal redrew a line: $(cat -A plain.txt)"
+    grep -q "^epoch 1/1 " plain.txt || fail "verbose=2 on a terminal: $(cat -A plain.txt)"
+else
+    echo "e2e_keras: no pseudo-terminal (script(1)); verbose=1/2 on a terminal not checked"
+fi
+
 # tune's best.model: the search model with the values written in, in convoy's spelling
 cat > search.model <<'M'
 InputLayer input_shape=(12,12,1)
