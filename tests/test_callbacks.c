@@ -584,7 +584,7 @@ Test(fit_keys, bad_values)
                 "validation_split, seed, shuffle, lr_schedule, decay_rate, decay_steps, "
                 "drop_every, cosine_alpha, warmup_steps, monitor, early_stopping_patience, "
                 "min_delta, restore_best_weights, reduce_lr_patience, reduce_lr_factor, "
-                "reduce_lr_min_delta, reduce_lr_cooldown, min_lr, save_best_only, stop_on_nan, fine_tune_last, class_weight)");
+                "reduce_lr_min_delta, reduce_lr_cooldown, min_lr, save_best_only, stop_on_nan, fine_tune_last, class_weight, verbose)");
     parse_fails(HEAD COMPILE "fit lr_schedule=linear\n", "m.model:4:",
                 "unknown lr_schedule 'linear' (expected constant, step, exponential, cosine)");
     parse_fails(HEAD COMPILE "fit lr_schedule=step decay_rate=0\n", "m.model:4:",
@@ -599,8 +599,9 @@ Test(fit_keys, bad_values)
                 "cosine_alpha must be in [0, 1), got 1");
     parse_fails(HEAD COMPILE "fit warmup_steps=-1\n", "m.model:4:",
                 "warmup_steps must be >= 0, got -1");
-    parse_fails(HEAD COMPILE "fit monitor=val_f2\n", "m.model:4:",
-                "unknown monitor 'val_f2' (expected loss, accuracy, mae, mse, top_k_categorical_accuracy, "
+    parse_fails(HEAD COMPILE "fit monitor=val_f2\n", "m.model:4:", "unknown monitor 'val_f2': did you mean 'val_f1'?");
+    parse_fails(HEAD COMPILE "fit monitor=val_kappa\n", "m.model:4:",
+                "unknown monitor 'val_kappa' (expected loss, accuracy, mae, mse, top_k_categorical_accuracy, "
                 "sparse_top_k_categorical_accuracy, precision, recall, f1, auc, val_loss, val_accuracy, val_mae, "
                 "val_mse, val_top_k_categorical_accuracy, val_sparse_top_k_categorical_accuracy, val_precision, "
                 "val_recall, val_f1, val_auc)");

@@ -1,4 +1,4 @@
-/* Model-file parser: the example CNN (launch/models/fmnist-cnn.model) parses with the right shapes, defaults and 225,034
+/* Model-file parser: the example model of docs/model-file.md parses with the right shapes, defaults and 225,034
  * parameters, and every bad-input path fails with one "FILE:LINE: reason" message. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <criterion/criterion.h>
@@ -10,7 +10,7 @@
 #include "convoy/model.h"
 
 static const char *const design_cnn =
-    "# the example CNN of docs/model-file.md\n"
+    "# the example of docs/model-file.md\n"
     "input     shape=28,28,1\n"
     "conv2d    filters=32 kernel=3 stride=1 padding=valid activation=relu\n"
     "maxpool2d pool=2\n"
@@ -33,14 +33,18 @@ static const char *const design_cnn =
 
 static cv_model_spec spec;
 
-static void parse_ok(const char *text)
+/* The parse succeeds and keeps the text as its canonical spelling, `canonical` (NULL: the text
+ * itself, which is convoy's own spelling). */
+static void parse_canon(const char *text, const char *canonical)
 {
     cv_err err = {{0}};
     int rc = cv_model_parse(&spec, text, "m.model", &err);
     cr_assert_eq(rc, 0, "parse failed: %s", err.msg);
     cr_assert_not_null(spec.text);
-    cr_assert_str_eq(spec.text, text);
+    cr_assert_str_eq(spec.text, canonical ? canonical : text);
 }
+
+static void parse_ok(const char *text) { parse_canon(text, NULL); }
 
 /* The parse fails with a single-line message containing `where` ("m.model:LINE:") and `why`. */
 static void parse_fails(const char *text, const char *where, const char *why)
@@ -158,7 +162,7 @@ Test(parse, compile_overrides_apply_in_any_order)
 {
     /* hyper-parameters before optimizer= still belong to it */
     parse_ok(MLP_HEAD "dense units=2 activation=sigmoid\n"
-             "compile beta_2=0.99 epsilon=1e-8 lr=0.01 optimizer=adam beta_1=0.8 "
+             "compile beta_2=0.99 epsilon=1e-8 learning_rate=0.01 optimizer=adam beta_1=0.8 "
              "loss=binary_crossentropy metrics=accuracy,mse\n"
              "fit batch_size=all seed=7 shuffle=false epochs=3\n");
     cr_assert_eq(spec.optim.kind, CV_OPT_ADAM);
@@ -252,11 +256,17 @@ Test(parse, activation_layer_short_and_long_forms)
 
 Test(parse, flags_and_misc_keys)
 {
-    parse_ok("input shape=5 normalize=standardize\n"
-             "flatten\n"
-             "dense units=3 use_bias=false trainable=false init=zeros\n"
-             "dense units=2 activation=softmax\n"
-             "compile loss=sparse_categorical_crossentropy optimizer=sgd lr=0\n");
+    parse_canon("input shape=5 normalize=standardize\n"
+                "flatten\n"
+                "dense units=3 use_bias=false trainable=false init=zeros\n"
+                "dense units=2 activation=softmax\n"
+                "compile loss=sparse_categorical_crossentropy optimizer=sgd lr=0\n",
+                /* lr= is an alias: the text keeps learning_rate= */
+                "input shape=5 normalize=standardize\n"
+                "flatten\n"
+                "dense units=3 use_bias=false trainable=false init=zeros\n"
+                "dense units=2 activation=softmax\n"
+                "compile loss=sparse_categorical_crossentropy optimizer=sgd learning_rate=0\n");
     cr_assert_eq(spec.layers[0].normalize, CV_NORM_STANDARDIZE);
     assert_shape(spec.layers[1].out, 1, 5, 0, 0);
     cr_assert(!spec.layers[2].use_bias && !spec.layers[2].trainable);
@@ -336,7 +346,9 @@ Test(parse, unknown_layer)
 Test(parse, unknown_key)
 {
     parse_fails(MLP_HEAD "dense units=3 activaton=relu\n" MLP_TAIL, "m.model:2:",
-                "unknown key 'activaton' for dense (valid keys: units, activation, alpha, "
+                "unknown key 'activaton' for dense: did you mean 'activation'?");
+    parse_fails(MLP_HEAD "dense units=3 bias=false\n" MLP_TAIL, "m.model:2:",
+                "unknown key 'bias' for dense (valid keys: units, activation, alpha, "
                 "init, use_bias, trainable)");
     parse_fails(MLP_HEAD "flatten units=2\n" MLP_TAIL, "m.model:2:", "flatten takes no keys");
 }
@@ -425,7 +437,9 @@ Test(parse, dense_on_rank3_input)
 Test(parse, bad_activation_name)
 {
     parse_fails(MLP_HEAD "dense units=3 activation=rleu\n" MLP_TAIL, "m.model:2:",
-                "unknown activation 'rleu' (expected linear, relu, leaky_relu, sigmoid, tanh, "
+                "unknown activation 'rleu': did you mean 'relu'?");
+    parse_fails(MLP_HEAD "dense units=3 activation=step\n" MLP_TAIL, "m.model:2:",
+                "unknown activation 'step' (expected linear, relu, leaky_relu, sigmoid, tanh, "
                 "softmax)");
     parse_fails(MLP_HEAD "activation swish\n" MLP_TAIL, "m.model:2:", "unknown activation 'swish'");
     parse_fails(MLP_HEAD "dense units=3 init=lecun\n" MLP_TAIL, "m.model:2:", "unknown init 'lecun'");
@@ -441,8 +455,11 @@ Test(parse, bad_optimizer)
 {
     parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
                 "compile optimizer=adamw loss=sparse_categorical_crossentropy\n",
-                "m.model:3:", "unknown optimizer 'adamw' (expected sgd, momentum, adagrad, "
-                "rmsprop, adadelta, adam)");
+                "m.model:3:", "unknown optimizer 'adamw': Keras's AdamW is not in convoy (expected sgd, momentum, "
+                "adagrad, rmsprop, adadelta, adam)");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile optimizer=bfgs loss=sparse_categorical_crossentropy\n",
+                "m.model:3:", "unknown optimizer 'bfgs' (expected sgd, momentum, adagrad, rmsprop, adadelta, adam)");
 }
 
 Test(parse, bad_loss)
@@ -450,8 +467,8 @@ Test(parse, bad_loss)
     parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile loss=crossentropy\n",
                 "m.model:3:", "unknown loss 'crossentropy'");
     parse_fails(MLP_HEAD "dense units=3 activation=softmax\n"
-                "compile loss=sparse_categorical_crossentropy metrics=accuracy,f2\n",
-                "m.model:3:", "unknown metric 'f2' (expected accuracy, mae, mse, top_k_categorical_accuracy, "
+                "compile loss=sparse_categorical_crossentropy metrics=accuracy,kappa\n",
+                "m.model:3:", "unknown metric 'kappa' (expected accuracy, mae, mse, top_k_categorical_accuracy, "
                 "sparse_top_k_categorical_accuracy, precision, recall, f1, auc)");
 }
 
@@ -615,4 +632,345 @@ Test(parse, class_weight)
               spec.fit.class_weight[2] == 0.5f);
     cv_model_spec_free(&spec);
     parse_fails(MLP_HEAD MLP_TAIL "fit class_weight=1,2,3,4\n", "m.model:4:", "class_weight names class 3");
+}
+
+/* ---- Keras's spellings ------------------------------------------------------------------ */
+
+#include "convoy/words.h"
+
+/* Every layer written out as convoy writes a line (cv_layer_write_line): two specs whose lines
+ * are equal build the same network. */
+static char *layer_lines(const cv_model_spec *s)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    cr_assert_not_null(f);
+    for (int i = 0; i < s->n_layers; i++) cv_layer_write_line(f, &s->layers[i]);
+    fclose(f);
+    return buf;
+}
+
+static const char *const keras_cnn =
+    "# a Keras user's first model\n"
+    "Conv2D filters=8 kernel_size=(3,3) strides=(1,1) padding='same' activation='relu' "
+    "kernel_initializer=HeNormal use_bias=True input_shape=(28,28,1)\n"
+    "MaxPooling2D pool_size=(2,2)\n"
+    "BatchNormalization momentum=0.99 epsilon=0.001 axis=-1\n"
+    "Flatten\n"
+    "Dropout rate=0.25\n"
+    "Dense units=10 activation=Softmax bias_initializer=zeros\n"
+    "compile optimizer=Adam learning_rate=0.001 loss=SparseCategoricalCrossentropy metrics=[acc]\n"
+    "fit epochs=1 batch_size=64 verbose=2 shuffle=True\n";
+
+/* what convoy writes for it: the same lines, each word in its one canonical spelling */
+static const char *const keras_cnn_canonical =
+    "# a Keras user's first model\n"
+    "input shape=28,28,1\n"
+    "conv2d filters=8 kernel=3,3 stride=1,1 padding=same activation=relu init=he_normal use_bias=true\n"
+    "maxpool2d pool=2,2\n"
+    "batchnorm momentum=0.99 epsilon=0.001\n"
+    "flatten\n"
+    "dropout rate=0.25\n"
+    "dense units=10 activation=softmax\n"
+    "compile optimizer=adam learning_rate=0.001 loss=sparse_categorical_crossentropy metrics=accuracy\n"
+    "fit epochs=1 batch_size=64 verbose=2 shuffle=true\n";
+
+/* keras parses with canonical as its text, and canonical (convoy's own spelling, which parses
+ * to itself) to the same network, compile and fit; spec is left holding keras's parse. */
+static void same_model(const char *keras, const char *canonical)
+{
+    parse_ok(canonical);
+    char *canon_layers = layer_lines(&spec);
+    const cv_model_spec canon = spec;
+    spec.text = NULL; /* the copy owns nothing else */
+    free(canon.text);
+    parse_canon(keras, canonical);
+    char *keras_layers = layer_lines(&spec);
+    cr_assert_str_eq(keras_layers, canon_layers, "%s", keras);
+    cr_assert(memcmp(&spec.optim, &canon.optim, sizeof spec.optim) == 0, "%s", keras);
+    cr_assert(memcmp(&spec.loss, &canon.loss, sizeof spec.loss) == 0, "%s", keras);
+    cr_assert(memcmp(&spec.fit, &canon.fit, sizeof spec.fit) == 0, "%s", keras);
+    free(keras_layers);
+    free(canon_layers);
+}
+
+Test(parse, keras_file_is_its_canonical_file)
+{
+    same_model(keras_cnn, keras_cnn_canonical);
+    cr_assert_eq(spec.n_layers, 7);
+    cr_assert_eq(spec.layers[0].kind, CV_LAYER_INPUT);
+    cr_assert_eq(spec.layers[0].line, 2, "the implied input is the first layer's line");
+    cr_assert(spec.fit.plain && !spec.fit.silent);
+}
+
+/* {what a Keras user writes, what convoy writes} */
+typedef struct {
+    const char *keras, *canonical;
+} spelling;
+
+/* Each alias in a model of its own */
+static const spelling aliases[] = {
+    /* layer kinds: Keras's class, its snake-case name, other letter cases */
+    {"input shape=4,4,1\nConv2D filters=1 kernel=1\nflatten\n", "input shape=4,4,1\nconv2d filters=1 kernel=1\nflatten\n"},
+    {"input shape=4,4,1\nCONV2D filters=1 kernel=1\nFlatten\n", "input shape=4,4,1\nconv2d filters=1 kernel=1\nflatten\n"},
+    {"input shape=4,4,1\nMaxPooling2D\nflatten\n", "input shape=4,4,1\nmaxpool2d\nflatten\n"},
+    {"input shape=4,4,1\nmax_pooling2d\nflatten\n", "input shape=4,4,1\nmaxpool2d\nflatten\n"},
+    {"input shape=4,4,1\nMaxPool2D\nflatten\n", "input shape=4,4,1\nmaxpool2d\nflatten\n"},
+    {"input shape=4,4,1\nAveragePooling2D\nflatten\n", "input shape=4,4,1\navgpool2d\nflatten\n"},
+    {"input shape=4,4,1\naverage_pooling2d\nflatten\n", "input shape=4,4,1\navgpool2d\nflatten\n"},
+    {"input shape=4,4,1\nGlobalAveragePooling2D\n", "input shape=4,4,1\nglobalavgpool2d\n"},
+    {"input shape=4,4,1\nglobal_max_pooling2d\n", "input shape=4,4,1\nglobalmaxpool2d\n"},
+    {"input shape=4,4,1\nZeroPadding2D padding=((1,1),(2,0))\nflatten\n",
+     "input shape=4,4,1\nzeropad2d padding=1,1,2,0\nflatten\n"},
+    {"input shape=4,4,1\nzero_padding2d padding=(1,2)\nflatten\n", "input shape=4,4,1\nzeropad2d padding=1,2\nflatten\n"},
+    {"input shape=4\nBatchNormalization\n", "input shape=4\nbatchnorm\n"},
+    {"input shape=4\nbatch_normalization\n", "input shape=4\nbatchnorm\n"},
+    {"input shape=4\nDropout rate=0.5\n", "input shape=4\ndropout rate=0.5\n"},
+    {"input shape=4\nActivation relu\n", "input shape=4\nactivation relu\n"},
+    {"input shape=4\nActivation activation=ReLU\n", "input shape=4\nactivation activation=relu\n"},
+    {"InputLayer input_shape=(4,)\nDense units=2\n", "input shape=4\ndense units=2\n"},
+    {"Input shape=(4,4,1)\nflatten\n", "input shape=4,4,1\nflatten\n"},
+    {"input_layer input_dim=4\ndense units=2\n", "input shape=4\ndense units=2\n"},
+    /* input_shape=, input_dim= on the first layer: the input layer before it */
+    {"Dense units=2 input_dim=4\n", "input shape=4\ndense units=2\n"},
+    {"  Dense units=2 input_shape=4\n", "input shape=4\n  dense units=2\n"},
+    {"Flatten input_shape=28,28,1\n", "input shape=28,28,1\nflatten\n"},
+    /* keys */
+    {"input shape=4,4,1\nconv2d filters=1 kernel_size=(2,1) strides=(1,2)\nflatten\n",
+     "input shape=4,4,1\nconv2d filters=1 kernel=2,1 stride=1,2\nflatten\n"},
+    {"input shape=4,4,1\nmaxpool2d pool_size=2 strides=1\nflatten\n", "input shape=4,4,1\nmaxpool2d pool=2 stride=1\nflatten\n"},
+    {"input shape=4\ndense units=2 kernel_initializer=GlorotNormal use_bias=False\n",
+     "input shape=4\ndense units=2 init=glorot_normal use_bias=false\n"},
+    {"input shape=4\ndense units=2 kernel_initializer='he_uniform'\n", "input shape=4\ndense units=2 init=he_uniform\n"},
+    {"input shape=4\ndense units=2 init=Zeros activation=None\n", "input shape=4\ndense units=2 init=zeros activation=linear\n"},
+    {"input shape=4\ndense units=2 activation=LeakyReLU\n", "input shape=4\ndense units=2 activation=leaky_relu\n"},
+    {"input shape=4,4,1\nconv2d filters=1 kernel=3 padding=SAME\nflatten\n",
+     "input shape=4,4,1\nconv2d filters=1 kernel=3 padding=same\nflatten\n"},
+    /* Keras keys whose only meaning convoy always has: left out */
+    {"input shape=4,4,1\nconv2d filters=1 kernel=1 dilation_rate=(1,1) groups=1 data_format=channels_last\nflatten\n",
+     "input shape=4,4,1\nconv2d filters=1 kernel=1\nflatten\n"},
+    {"input shape=4\ndense units=2 bias_initializer='zeros'\nbatchnorm axis=-1\n", "input shape=4\ndense units=2\nbatchnorm\n"},
+    {"input shape=4,4,1\nMaxPooling2D pool_size=2 padding='valid'\nGlobalMaxPooling2D keepdims=False\n",
+     "input shape=4,4,1\nmaxpool2d pool=2\nglobalmaxpool2d\n"},
+};
+
+#define ONE_OUTPUT_TAIL "dense units=1\ncompile loss=mse\n"
+
+Test(parse, every_keras_alias)
+{
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+        char keras[512], canonical[512];
+        snprintf(keras, sizeof keras, "%s" ONE_OUTPUT_TAIL, aliases[i].keras);
+        snprintf(canonical, sizeof canonical, "%s" ONE_OUTPUT_TAIL, aliases[i].canonical);
+        same_model(keras, canonical);
+        cv_model_spec_free(&spec);
+    }
+}
+
+/* compile and fit words: {Keras's, convoy's} after a one-output model */
+static const spelling compile_aliases[] = {
+    {"compile optimizer=Adam loss=mean_squared_error\n", "compile optimizer=adam loss=mse\n"},
+    {"compile optimizer=ADAM loss=MeanSquaredError\n", "compile optimizer=adam loss=mse\n"},
+    {"compile optimizer=RMSprop loss=MSE\n", "compile optimizer=rmsprop loss=mse\n"},
+    {"compile optimizer=Adagrad loss=mean_absolute_error\n", "compile optimizer=adagrad loss=mae\n"},
+    {"compile optimizer=Adadelta loss=MeanAbsoluteError\n", "compile optimizer=adadelta loss=mae\n"},
+    {"compile optimizer=SGD loss=Huber\n", "compile optimizer=sgd loss=huber\n"},
+    {"compile optimizer=sgd loss=huber_loss lr=0.1\n", "compile optimizer=sgd loss=huber learning_rate=0.1\n"},
+    {"compile loss=mae metrics=['mean_squared_error','MAE']\n", "compile loss=mae metrics=mse,mae\n"},
+    {"compile loss=mae metrics=acc,AUC,Precision,Recall,f1_score\n",
+     "compile loss=mae metrics=accuracy,auc,precision,recall,f1\n"},
+    {"compile loss=mae\nfit verbose=auto\n", "compile loss=mae\nfit verbose=1\n"},
+    {"compile loss=mae\nfit verbose=0 class_weight={0:1,1:2}\n", "compile loss=mae\nfit verbose=0 class_weight=0:1,1:2\n"},
+    /* Keras's SGD(momentum=m, nesterov=n) is convoy's momentum optimizer, classic or nesterov */
+    {"compile optimizer=SGD momentum=0.9 loss=mse\n", "compile optimizer=momentum variant=classic momentum=0.9 loss=mse\n"},
+    {"compile optimizer=SGD momentum=0.9 nesterov=True loss=mse\n",
+     "compile optimizer=momentum momentum=0.9 nesterov=true loss=mse\n"},
+    {"compile optimizer=SGD momentum=0.5 nesterov=False loss=mse\n",
+     "compile optimizer=momentum variant=classic momentum=0.5 loss=mse\n"},
+    {"compile optimizer=sgd nesterov=True loss=mse\n", "compile optimizer=momentum momentum=0 nesterov=true loss=mse\n"},
+};
+
+Test(parse, keras_compile_and_fit_words)
+{
+    for (size_t i = 0; i < sizeof compile_aliases / sizeof compile_aliases[0]; i++) {
+        char keras[512], canonical[512];
+        snprintf(keras, sizeof keras, "input shape=4\ndense units=1 activation=sigmoid\n%s", compile_aliases[i].keras);
+        snprintf(canonical, sizeof canonical, "input shape=4\ndense units=1 activation=sigmoid\n%s",
+                 compile_aliases[i].canonical);
+        same_model(keras, canonical);
+        cv_model_spec_free(&spec);
+    }
+}
+
+Test(parse, keras_sgd_maps_exactly)
+{
+    parse_ok(MLP_HEAD "dense units=3 activation=softmax\n"
+             "compile optimizer=momentum variant=classic momentum=0.9 loss=sparse_categorical_crossentropy\n");
+    cv_model_spec_free(&spec);
+    parse_canon(MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile optimizer=SGD momentum=0.9 loss=sparse_categorical_crossentropy\n",
+                MLP_HEAD "dense units=3 activation=softmax\n"
+                "compile optimizer=momentum variant=classic momentum=0.9 loss=sparse_categorical_crossentropy\n");
+    cr_assert_eq(spec.optim.kind, CV_OPT_MOMENTUM);
+    cr_assert_eq(spec.optim.variant, CV_MOMENTUM_CLASSIC, "Keras's SGD momentum is v = mv - lr g; w += v");
+    cr_assert_float_eq(spec.optim.momentum, 0.9f, 0.0f);
+    cr_assert_float_eq(spec.optim.lr, 0.01f, 0.0f, "Keras's SGD learning rate 0.01");
+    cv_model_spec_free(&spec);
+    /* SGD without momentum is plain sgd */
+    parse_canon(MLP_HEAD "dense units=3 activation=softmax\ncompile optimizer=SGD loss=mse\n",
+                MLP_HEAD "dense units=3 activation=softmax\ncompile optimizer=sgd loss=mse\n");
+    cr_assert_eq(spec.optim.kind, CV_OPT_SGD);
+}
+
+Test(parse, keras_bool_and_case)
+{
+    parse_canon(MLP_HEAD "dense units=3 use_bias=FALSE trainable=False\n" MLP_TAIL,
+                MLP_HEAD "dense units=3 use_bias=false trainable=false\n" MLP_TAIL);
+    cr_assert(!spec.layers[1].use_bias && !spec.layers[1].trainable);
+    cv_model_spec_free(&spec);
+    /* keys keep their one spelling: Keras's keyword arguments are case-sensitive too */
+    parse_fails(MLP_HEAD "dense Units=3\n" MLP_TAIL, "m.model:2:", "unknown key 'Units' for dense: did you mean 'units'?");
+}
+
+Test(parse, keras_defaults_are_convoys)
+{
+    /* Dense(use_bias=True, kernel_initializer=glorot_uniform), BatchNormalization(momentum=0.99,
+     * epsilon=0.001): a line that leaves them out means Keras's values */
+    parse_ok("input shape=4\ndense units=3\nbatchnorm\n" MLP_TAIL);
+    cr_assert(spec.layers[1].use_bias);
+    cr_assert_eq(spec.layers[1].init, CV_INIT_GLOROT_UNIFORM);
+    cr_assert_float_eq(spec.layers[2].momentum, 0.99f, 0.0f);
+    cr_assert_float_eq(spec.layers[2].epsilon, 1e-3f, 0.0f);
+    cr_assert_eq(spec.layers[1].act, CV_ACT_LINEAR, "Keras's activation=None");
+}
+
+Test(parse, keras_words_convoy_lacks)
+{
+    parse_fails(MLP_HEAD "LSTM units=3\n" MLP_TAIL, "m.model:2:",
+                "unknown layer 'LSTM': Keras's LSTM is not in convoy (convoy has input, conv2d,");
+    parse_fails(MLP_HEAD "ReLU\n" MLP_TAIL, "m.model:2:", "unknown layer 'ReLU': Keras's ReLU layer is `activation relu` in convoy");
+    parse_fails(MLP_HEAD "leaky_relu\n" MLP_TAIL, "m.model:2:",
+                "Keras's LeakyReLU layer is `activation leaky_relu alpha=0.3` (0.3 is Keras's LeakyReLU default) in convoy");
+    parse_fails(MLP_HEAD "dense units=3 kernel_regularizer=l2\n" MLP_TAIL, "m.model:2:",
+                "unknown key 'kernel_regularizer' for dense: Keras's kernel_regularizer= is not in convoy (dense takes units, "
+                "activation, alpha, init, use_bias, trainable)");
+    parse_fails(MLP_HEAD "dense units=3 name=fc1\n" MLP_TAIL, "m.model:2:", "convoy names the layers itself");
+    parse_fails("input shape=4,4,1\nconv2d filters=1 kernel=3 dilation_rate=2\nflatten\n" ONE_OUTPUT_TAIL, "m.model:2:",
+                "dilation_rate=2: convoy's conv2d has no dilation (only dilation_rate=1)");
+    parse_fails("input shape=4,4,1\nconv2d filters=1 kernel=3 data_format=channels_first\nflatten\n" ONE_OUTPUT_TAIL,
+                "m.model:2:", "data_format=channels_first: convoy's tensors are channels_last (NHWC) only");
+    parse_fails("input shape=4,4,1\nmaxpool2d padding=same\nflatten\n" ONE_OUTPUT_TAIL, "m.model:2:",
+                "padding=same: convoy's pooling windows are unpadded (only padding=valid; pad with zeropad2d before)");
+    parse_fails(MLP_HEAD "dense units=3 bias_initializer=ones\n" MLP_TAIL, "m.model:2:",
+                "bias_initializer=ones: convoy's biases start at zero (only bias_initializer=zeros)");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile optimizer=Nadam loss=sparse_categorical_crossentropy\n",
+                "m.model:3:", "unknown optimizer 'Nadam': Keras's Nadam is not in convoy (expected sgd, momentum, adagrad, "
+                "rmsprop, adadelta, adam)");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile loss=kl_divergence\n", "m.model:3:",
+                "unknown loss 'kl_divergence': Keras's kl_divergence is not in convoy (expected mse, mae, huber,");
+    parse_fails(MLP_HEAD "dense units=3 activation=gelu\n" MLP_TAIL, "m.model:2:",
+                "unknown activation 'gelu': Keras's gelu is not in convoy (expected linear, relu,");
+    parse_fails(MLP_HEAD "dense units=3 init=Orthogonal\n" MLP_TAIL, "m.model:2:",
+                "unknown init 'Orthogonal': Keras's orthogonal is not in convoy (expected glorot_uniform,");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile loss=mse metrics=sparse_categorical_accuracy\n",
+                "m.model:3:", "Keras's sparse_categorical_accuracy is not in convoy; write metrics=accuracy (the argmax)");
+    parse_fails(MLP_HEAD MLP_TAIL "fit validation_data=v.h5\n", "m.model:4:",
+                "Keras's validation_data= is not in convoy; write `convoy train --val F.h5`");
+}
+
+Test(parse, keras_input_shape_errors)
+{
+    parse_fails(MLP_HEAD "dense units=3 input_shape=4\n" MLP_TAIL, "m.model:2:",
+                "input_shape= belongs to the model's first layer (as in Keras's Sequential); this model's input is line 1");
+    parse_fails("dense units=3 input_dim=4,4\n" MLP_TAIL, "m.model:1:", "input_dim= is the number of features (one number)");
+    parse_fails("dense units=3 input_shape=(4,0)\n" MLP_TAIL, "m.model:1:", "bad shape '4,0'");
+    parse_fails("input shape=4\ninput_layer shape=4\n" MLP_TAIL, "m.model:2:", "a second input layer (the first is on line 1)");
+    parse_fails("dense units=3 input_shape=hp.choice(4,8)\n" MLP_TAIL, "m.model:1:", "input_shape= takes no hyperparameter");
+    parse_fails("dense units=3 input_shape=()\n" MLP_TAIL, "m.model:1:", "bad shape ''");
+    /* brackets or quotes alone are no value (a comment after `{` left only it) */
+    parse_fails(MLP_HEAD MLP_TAIL "fit class_weight={#0:1}\n", "m.model:4:", "class_weight= has no value (only '{')");
+    parse_fails(MLP_HEAD "dense units=3 activation=''\n" MLP_TAIL, "m.model:2:", "activation= has no value (only '''')");
+}
+
+Test(parse, suggestions)
+{
+    parse_fails("input shape=4,4,1\nconv2d filters=1 kernal=3\n", "m.model:2:",
+                "unknown key 'kernal' for conv2d: did you mean 'kernel'?");
+    parse_fails("input shape=4,4,1\nconv2d filters=1 kernel_sise=3\n", "m.model:2:",
+                "unknown key 'kernel_sise' for conv2d: did you mean 'kernel_size'?");
+    parse_fails(MLP_HEAD "dence units=3\n" MLP_TAIL, "m.model:2:", "unknown layer 'dence': did you mean 'dense'?");
+    parse_fails(MLP_HEAD "Desne units=3\n" MLP_TAIL, "m.model:2:", "unknown layer 'Desne': did you mean 'dense'?");
+    parse_fails(MLP_HEAD "BatchNormalisation\n" MLP_TAIL, "m.model:2:",
+                "unknown layer 'BatchNormalisation': did you mean 'BatchNormalization'?");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile optimizer=adma loss=sparse_categorical_crossentropy\n",
+                "m.model:3:", "unknown optimizer 'adma': did you mean 'adam'?");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile loss=sparse_categorical_crossentopy\n", "m.model:3:",
+                "unknown loss 'sparse_categorical_crossentopy': did you mean 'sparse_categorical_crossentropy'?");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile loss=mean_squared_eror\n", "m.model:3:",
+                "unknown loss 'mean_squared_eror': did you mean 'mean_squared_error'?");
+    parse_fails(MLP_HEAD "dense units=3 activation=sigmod\n" MLP_TAIL, "m.model:2:",
+                "unknown activation 'sigmod': did you mean 'sigmoid'?");
+    parse_fails(MLP_HEAD "dense units=3 init=he_normla\n" MLP_TAIL, "m.model:2:", "unknown init 'he_normla': did you mean 'he_normal'?");
+    parse_fails(MLP_HEAD "dense units=3 activation=softmax\ncompile loss=mse metrics=acuracy\n", "m.model:3:",
+                "unknown metric 'acuracy': did you mean 'accuracy'?");
+    parse_fails(MLP_HEAD MLP_TAIL "fit epoch=3\n", "m.model:4:", "unknown key 'epoch' for fit: did you mean 'epochs'?");
+    /* too far from every known word: the list instead */
+    parse_fails(MLP_HEAD "dense units=3 activation=elephant\n" MLP_TAIL, "m.model:2:",
+                "unknown activation 'elephant' (expected linear, relu,");
+}
+
+Test(parse, keras_hp_sites_follow_the_edits)
+{
+    /* the edits before a site move it; the values tune writes in are canonical */
+    parse_canon("Dense units=hp.int(2,8,step=2) activation=hp.choice(ReLU,Tanh) input_dim=4\n"
+                "dense units=1\ncompile optimizer=hp.choice(Adam,SGD) loss=mse\n",
+                "input shape=4\ndense units=hp.int(2,8,step=2) activation=hp.choice(ReLU,Tanh)\n"
+                "dense units=1\ncompile optimizer=hp.choice(Adam,SGD) loss=mse\n");
+    cr_assert_eq(spec.n_hp, 3);
+    const char *expr[] = {"hp.int(2,8,step=2)", "hp.choice(ReLU,Tanh)", "hp.choice(Adam,SGD)"};
+    for (int h = 0; h < 3; h++) {
+        cr_assert_eq(spec.hp[h].len, (int64_t)strlen(expr[h]));
+        cr_assert(strncmp(spec.text + spec.hp[h].off, expr[h], strlen(expr[h])) == 0, "site %d: %s", h,
+                  spec.text + spec.hp[h].off);
+    }
+    cr_assert_str_eq(spec.hp[1].choices[0], "relu");
+    cr_assert_str_eq(spec.hp[1].choices[1], "tanh");
+    cr_assert_str_eq(spec.hp[2].choices[1], "sgd");
+    cr_assert_eq(spec.layers[1].act, CV_ACT_RELU);
+}
+
+Test(parse, keras_verbose)
+{
+    parse_ok(MLP_HEAD MLP_TAIL "fit verbose=0\n");
+    cr_assert(spec.fit.silent && !spec.fit.plain);
+    cv_model_spec_free(&spec);
+    parse_ok(MLP_HEAD MLP_TAIL "fit verbose=1\n");
+    cr_assert(!spec.fit.silent && !spec.fit.plain);
+    cv_model_spec_free(&spec);
+    parse_ok(MLP_HEAD MLP_TAIL "fit verbose=2\n");
+    cr_assert(!spec.fit.silent && spec.fit.plain);
+    cv_model_spec_free(&spec);
+    parse_fails(MLP_HEAD MLP_TAIL "fit verbose=3\n", "m.model:4:", "unknown verbose '3' (expected 0, 1, 2)");
+}
+
+Test(words, distance_and_nearest)
+{
+    cr_assert_eq(cv_word_distance("kernal", "kernel"), 1);
+    cr_assert_eq(cv_word_distance("kenrel", "kernel"), 1, "a swap of neighbours is one edit");
+    cr_assert_eq(cv_word_distance("Dense", "dense"), 0, "letter case is no edit");
+    cr_assert_eq(cv_word_distance("", "abc"), 3);
+    cr_assert_eq(cv_word_distance("flaten", "flatten"), 1);
+    cr_assert_eq(cv_word_distance("ab", "ba"), 1);
+    cr_assert_eq(cv_word_distance("ca", "abc"), 3, "optimal string alignment: a swapped pair is not edited again");
+    const char *words[] = {"units", "kernel", "kernel_size", NULL, "stride"};
+    cr_assert_str_eq(cv_word_nearest("kernal", words, 5), "kernel");
+    cr_assert_str_eq(cv_word_nearest("strid", words, 5), "stride");
+    cr_assert_null(cv_word_nearest("unit_s_x", words, 5), "3 edits: too far");
+    cr_assert_null(cv_word_nearest("uits_", words, 5), "2 edits in a 5-letter word: too far");
+    const char *digits[] = {"0", "1", "2"};
+    cr_assert_null(cv_word_nearest("3", digits, 3), "a word replaced whole is no typo");
+    cr_assert(cv_word_loose_eq("MaxPooling2D", "max_pooling2d"));
+    cr_assert(cv_word_loose_eq("glorot_uniform", "GlorotUniform"));
+    cr_assert(!cv_word_loose_eq("maxpool2d", "max_pooling2d"));
 }

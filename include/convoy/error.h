@@ -1,4 +1,4 @@
-/* Module core (src/core/). Owns errors (this header), counter-based randomness (rng.h), timers (timer.h), per-sample shapes (tensor.h) and the version (version.h).
+/* Module core (src/core/). Owns errors (this header), counter-based randomness (rng.h), timers (timer.h), per-sample shapes (tensor.h), the version (version.h) and word comparisons for aliases and suggestions (words.h).
  * May call: nothing.
  * Must not be called by: none: every module may call it.
  *

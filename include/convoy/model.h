@@ -27,6 +27,9 @@ typedef struct {
     float validation_split; /* default 0: fraction held out, chosen by a seeded shuffle */
     uint64_t seed;          /* default 42 */
     bool shuffle;           /* default true */
+    /* Keras's fit(verbose=): 0 is silent (as --quiet), 1 (the default) the progress display, 2 one
+     * plain line per epoch even on a terminal; --quiet and --verbose win over it */
+    bool silent, plain;
     /* class_weight=C:W,C:W,... (classes not listed weigh 1) or class_weight=balanced (class c
      * weighs n / (K n_c) over the training rows, as Keras's and scikit-learn's "balanced") */
     bool class_weight_balanced;

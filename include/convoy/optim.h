@@ -41,7 +41,7 @@ typedef struct {
 /** Keras defaults for `kind` (learning rate included). */
 cv_optim_config cv_optim_defaults(cv_optim_kind kind);
 const char *cv_optim_name(cv_optim_kind k);
-/** Looks up an optimizer by name; -1 if unknown. */
+/** Looks up an optimizer by name, in any letter case (Keras's Adam, SGD, RMSprop); -1 if unknown. */
 int cv_optim_from_name(const char *name);
 
 /** Optimizer state for n parameters: the moment buffers the kind needs and the step count. */

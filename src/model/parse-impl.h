@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "convoy/model.h"
 
@@ -26,7 +27,7 @@ typedef enum {
     K_PLATEAU_MIN_DELTA, K_PLATEAU_COOLDOWN, K_MIN_LR, K_SAVE_BEST, K_STOP_ON_NAN,
     K_ROTATION, K_WIDTH_SHIFT, K_HEIGHT_SHIFT, K_SHEAR, K_ZOOM, K_HFLIP, K_VFLIP, K_BRIGHTNESS,
     K_NOISE, K_FILL_MODE, K_CVAL,
-    K_CHECKPOINT, K_UPTO, K_FINE_TUNE_LAST, K_CLASS_WEIGHT,
+    K_CHECKPOINT, K_UPTO, K_FINE_TUNE_LAST, K_CLASS_WEIGHT, K_VERBOSE,
     K_COUNT
 } key_id;
 
@@ -54,7 +55,7 @@ typedef const char *(*choice_fn)(int);
 #define OPT(k) (1u << (k))
 typedef struct {
     const char *name;
-    const char *alias;  /* a second spelling, or NULL */
+    const char *alias;  /* a second spelling (Keras's), or NULL: parses, written out as name */
     value_type type;
     value_range range;
     choice_fn choice;   /* V_CHOICE, V_CHOICES */
@@ -79,6 +80,13 @@ typedef struct {
 
 /* ---- parser state ------------------------------------------------------------------------ */
 
+/* Bytes [start, end) of the text become repl (an insertion when start == end). */
+typedef struct {
+    int64_t start, end;
+    char *repl;
+    int seq; /* the order edits at one place were made in */
+} text_edit;
+
 #define MAX_TOKENS 32
 
 typedef struct {
@@ -96,6 +104,7 @@ typedef struct {
 /* A parsed value; line 0 means the key was absent. */
 typedef struct {
     int line;
+    const char *raw, *key_raw; /* the value and its key as written (in the parse buffer) */
     long long i;
     double f, f2; /* a number, or lo,hi */
     bool b;
@@ -120,6 +129,8 @@ typedef struct {
     const cv_base_reader *rd;  /* reads a base line's checkpoint; NULL: none */
     int open[CV_MAX_LAYERS];   /* the residual layers whose block has no end yet, innermost last */
     int n_open;
+    text_edit *edits;          /* what turns the text into its canonical spelling (parse-keras.c) */
+    int n_edits, cap_edits, edit_seq;
 } parser;
 
 /* ---- parse-keys.c ------------------------------------------------------------------------- */
@@ -128,6 +139,8 @@ extern const key_desc parse_keys[K_COUNT];
 /** The statement keyword word: a layer kind's (from its descriptor) or compile, fit, augment,
  *  base. False if there is none. */
 bool parse_find_keyword(const char *word, keyword_desc *kw);
+/** ": did you mean 'X'?" for the keyword (or Keras layer name) nearest to word, else "". */
+const char *parse_keyword_suggest(const char *word, char *buf, size_t size);
 /** "input, conv2d, ..., base": every keyword, for messages. */
 const char *parse_keyword_list(char *buf, size_t size);
 /** monitor= choices: "loss", the metrics' names (cv_metric_name), then the val_ of each. */
@@ -144,7 +157,47 @@ bool parse_whole_double(const char *s, double *out);
 int parse_find_key(const char *name, key_set allowed);
 /** "a, b, c" for the keys in mask: those in first (the required ones), then table order. */
 const char *parse_key_list(key_set mask, key_set first, char *buf, size_t size);
-/** Checks every key=value of a statement against its keyword and parses the values. */
-int parse_collect(const parser *P, const keyword_desc *kw, const stmt *st, value vals[K_COUNT]);
+/** The value s (quotes and Python brackets already unwrapped) of key k; canon (CANON_MAX bytes,
+ *  or NULL) receives its canonical text where that can differ from s (a choice's own name, true
+ *  or false). */
+#define CANON_MAX 1024
+int parse_value(const parser *P, const key_desc *k, const char *s, int line, value *v, char *canon);
+/** Checks every key=value of a statement against its keyword and parses the values; a key or
+ *  value spelt otherwise than its canonical way gets the edit that writes that way. */
+int parse_collect(parser *P, const keyword_desc *kw, const stmt *st, value vals[K_COUNT]);
+
+/* ---- parse-keras.c: Keras's spellings and the canonical text ------------------------------ */
+
+/** The choice of key k's list that Keras's word stands for (mean_squared_error for mse, None for
+ *  linear); -1 if none. Matched without regard to case and underscores. */
+int parse_value_alias(key_id k, const char *word);
+/** The alias words of key k's list, for suggestions: fills out[0..max) and returns the count. */
+int parse_value_alias_words(key_id k, const char **out, int max);
+/** Whether word is a Keras word convoy lacks, where what is W_LAYER (a statement keyword),
+ *  W_KEY, or the key_id whose list it would be a value of; then *keras receives Keras's spelling
+ *  of it and *instead what to write instead (NULL: nothing to write, only what convoy has). */
+enum { W_LAYER = -1, W_KEY = -2 };
+bool parse_keras_missing(int what, const char *word, const char **keras, const char **instead);
+/** A Keras key whose only meaning convoy always has (bias_initializer=zeros, data_format=
+ *  channels_last ...): 1 when tok is one (its edit drops it from the text), 0 when it is not
+ *  such a key for this keyword, -1 (error) when its value asks for what convoy lacks. */
+int parse_keras_neutral(parser *P, const keyword_desc *kw, const token *tok);
+/** s without the Python around it: one pair of quotes ('relu', "same"), and for list values
+ *  (list: true) every bracket, quote and a trailing comma ((28,28,1), (784,), [accuracy]).
+ *  Returns s itself when there is nothing to take off, else buf (NULL if it does not fit). */
+const char *parse_unwrap(const char *s, bool list, char *buf, size_t size);
+/** ": did you mean 'X'?" for the nearest of cands[0..n) to word, else "". */
+const char *parse_suggest(const char *word, const char *const *cands, int n, char *buf, size_t size);
+
+/** Records that bytes [start, end) of the text (offsets into it) read repl in the canonical
+ *  text. An edit of the same bytes made before is replaced. */
+int parse_edit(parser *P, int64_t start, int64_t end, const char *repl);
+/** Where p (a pointer into the parse buffer) is in the text. */
+int64_t parse_offset(const parser *P, const char *p);
+/** Removes the token key=value starting at key (in the parse buffer), and the blanks before it. */
+int parse_drop_token(parser *P, const char *key, const char *val);
+/** Applies the edits to spec->text (hp sites moved with it); frees them. */
+int parse_canonical_text(parser *P);
+void parse_edits_free(parser *P);
 
 #endif

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "convoy/words.h"
 #include "model/parse-impl.h"
 
 /* ---- keys: every key of every statement, with its value type and valid range ------------ */
@@ -43,6 +45,11 @@ const char *const parse_monitor_names[PARSE_MONITORS] = {"loss", CV_METRIC_LIST(
 #undef MONITOR_NAME_
 #undef VAL_MONITOR_NAME_
 static const char *monitor_choice(int i) { return parse_monitor_names[i]; }
+/* Keras's fit(verbose=): 0 silent, 1 a progress bar, 2 one line per epoch */
+static const char *verbose_choice(int i)
+{
+    return (const char *[]){"0", "1", "2"}[i];
+}
 static const char *fill_choice(int i)
 {
     return (const char *[]){"nearest", "constant", "reflect", "wrap"}[i];
@@ -56,16 +63,18 @@ const key_desc parse_keys[K_COUNT] = {
     [K_SHAPE] = KEY("shape", V_SHAPE, R_POS),
     [K_NORMALIZE] = CHOICE("normalize", norm_choice, CV_NORM_COUNT),
     [K_FILTERS] = KEY("filters", V_INT, R_POS),
-    [K_KERNEL] = KEY("kernel", V_KERNEL, R_POS),
-    [K_STRIDE] = KEY("stride", V_KERNEL, R_POS),
+    /* Keras's names as aliases: kernel_size, strides, pool_size, kernel_initializer */
+    [K_KERNEL] = {.name = "kernel", .alias = "kernel_size", .type = V_KERNEL, .range = R_POS},
+    [K_STRIDE] = {.name = "stride", .alias = "strides", .type = V_KERNEL, .range = R_POS},
     [K_PADDING] = KEY("padding", V_PADDING, R_NONNEG),
     [K_PAD_MODE] = CHOICE("pad_mode", pad_mode_choice, 2),
     [K_ACTIVATION] = CHOICE("activation", act_choice, CV_ACT_COUNT),
     [K_ALPHA] = KEY("alpha", V_FLOAT, R_NONNEG),
-    [K_INIT] = CHOICE("init", init_choice, CV_INIT_COUNT),
+    [K_INIT] = {.name = "init", .alias = "kernel_initializer", .type = V_CHOICE, .choice = init_choice,
+                .n_choices = CV_INIT_COUNT},
     [K_USE_BIAS] = KEY("use_bias", V_BOOL, R_ANY),
     [K_TRAINABLE] = KEY("trainable", V_BOOL, R_ANY),
-    [K_POOL] = KEY("pool", V_KERNEL, R_POS),
+    [K_POOL] = {.name = "pool", .alias = "pool_size", .type = V_KERNEL, .range = R_POS},
     [K_UNITS] = KEY("units", V_INT, R_POS),
     [K_RATE] = KEY("rate", V_FLOAT, R_UNIT),
     /* batchnorm's; compile has a momentum= and an epsilon= of its own (parse_find_key picks
@@ -133,6 +142,7 @@ const key_desc parse_keys[K_COUNT] = {
     [K_UPTO] = KEY("upto", V_INT, R_POS),
     [K_FINE_TUNE_LAST] = KEY("fine_tune_last", V_INT, R_NONNEG),
     [K_CLASS_WEIGHT] = KEY("class_weight", V_PATH, R_ANY), /* balanced, or C:W,C:W: read by parse.c */
+    [K_VERBOSE] = CHOICE("verbose", verbose_choice, 3),
 };
 
 /* ---- statements: which keys each keyword takes ------------------------------------------ */
@@ -155,7 +165,7 @@ static const keyword_desc statements[] = {
      0, 0},
     {"fit", S_FIT, 0,
      B(K_EPOCHS) | B(K_BATCH_SIZE) | B(K_VAL_SPLIT) | B(K_SEED) | B(K_SHUFFLE) | CALLBACKS |
-         B(K_FINE_TUNE_LAST) | B(K_CLASS_WEIGHT),
+         B(K_FINE_TUNE_LAST) | B(K_CLASS_WEIGHT) | B(K_VERBOSE),
      0, 0},
     {"augment", S_AUGMENT, 0,
      B(K_ROTATION) | B(K_WIDTH_SHIFT) | B(K_HEIGHT_SHIFT) | B(K_SHEAR) | B(K_ZOOM) | B(K_HFLIP) |
@@ -165,20 +175,40 @@ static const keyword_desc statements[] = {
 };
 enum { N_STATEMENTS = sizeof statements / sizeof statements[0] };
 
+static void layer_keyword(cv_layer_kind k, keyword_desc *kw)
+{
+    const cv_layer_kind_desc *d = cv_layer_kinds[k];
+    *kw = (keyword_desc){d->name, S_LAYER, k, (key_set)d->keys, (key_set)d->required, (key_set)d->bare_key};
+}
+
 bool parse_find_keyword(const char *word, keyword_desc *kw)
 {
     const cv_layer_kind k = cv_layer_kind_find(word);
-    if (k != CV_LAYER_KIND_COUNT) {
-        const cv_layer_kind_desc *d = cv_layer_kinds[k];
-        *kw = (keyword_desc){d->name, S_LAYER, k, (key_set)d->keys, (key_set)d->required, (key_set)d->bare_key};
-        return true;
+    if (k != CV_LAYER_KIND_COUNT) return layer_keyword(k, kw), true;
+    for (int i = 0; i < N_STATEMENTS; i++)
+        if (strcmp(word, statements[i].name) == 0) return *kw = statements[i], true;
+    /* Keras's spellings: the class (Conv2D, MaxPooling2D) or its snake-case name (max_pooling2d),
+     * without regard to case and underscores (MaxPool2D is maxpool2d, Input is input) */
+    for (int i = 0; i < CV_LAYER_KIND_COUNT; i++) {
+        const cv_layer_kind_desc *d = cv_layer_kinds[i];
+        if (cv_word_loose_eq(word, d->name) || cv_word_loose_eq(word, d->keras_name) ||
+            cv_word_loose_eq(word, d->keras_class))
+            return layer_keyword((cv_layer_kind)i, kw), true;
     }
     for (int i = 0; i < N_STATEMENTS; i++)
-        if (strcmp(word, statements[i].name) == 0) {
-            *kw = statements[i];
-            return true;
-        }
+        if (cv_word_loose_eq(word, statements[i].name)) return *kw = statements[i], true;
     return false;
+}
+
+const char *parse_keyword_suggest(const char *word, char *buf, size_t size)
+{
+    const char *cands[3 * CV_LAYER_KIND_COUNT + N_STATEMENTS];
+    int n = 0;
+    for (int i = 0; i < CV_LAYER_KIND_COUNT; i++) cands[n++] = cv_layer_kinds[i]->name;
+    for (int i = 0; i < N_STATEMENTS; i++) cands[n++] = statements[i].name;
+    for (int i = 0; i < CV_LAYER_KIND_COUNT; i++) cands[n++] = cv_layer_kinds[i]->keras_class;
+    for (int i = 0; i < CV_LAYER_KIND_COUNT; i++) cands[n++] = cv_layer_kinds[i]->keras_name;
+    return parse_suggest(word, cands, n, buf, size);
 }
 
 const char *parse_keyword_list(char *buf, size_t size)
@@ -272,20 +302,37 @@ static int parse_float(const parser *P, int line, const key_desc *k, const char 
     return 0;
 }
 
+/* One name of k's list: its own spelling, the same up to case and underscores (Adam, HeNormal),
+ * or a Keras alias (mean_squared_error) */
 static int parse_choice(const parser *P, int line, const key_desc *k, const char *s, int *out)
 {
+    const key_id id = (key_id)(k - parse_keys);
     for (int i = 0; i < k->n_choices; i++)
         if (strcmp(s, k->choice(i)) == 0) return *out = i, 0;
-    char list[400] = "";
     for (int i = 0; i < k->n_choices; i++)
+        if (cv_word_loose_eq(s, k->choice(i))) return *out = i, 0;
+    if ((*out = parse_value_alias(id, s)) >= 0) return 0;
+    char list[400] = "";
+    const char *cands[64];
+    int n = 0;
+    for (int i = 0; i < k->n_choices; i++) {
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
                  k->choice(i));
+        if (n < 48) cands[n++] = k->choice(i);
+    }
+    n += parse_value_alias_words(id, cands + n, 64 - n);
     /* "metrics" lists metric names: name the singular in the message */
-    const char *what = k->type == V_CHOICES ? "metric" : k->name;
+    const char *what = k->type == V_CHOICES ? "metric" : k->name, *keras, *instead;
+    if (parse_keras_missing(id, s, &keras, &instead)) {
+        if (instead) return parse_fail(P, line, "unknown %s '%s': Keras's %s is not in convoy; write %s", what, s, keras, instead);
+        return parse_fail(P, line, "unknown %s '%s': Keras's %s is not in convoy (expected %s)", what, s, keras, list);
+    }
+    char near[96];
+    if (*parse_suggest(s, cands, n, near, sizeof near)) return parse_fail(P, line, "unknown %s '%s'%s", what, s, near);
     return parse_fail(P, line, "unknown %s '%s' (expected %s)", what, s, list);
 }
 
-static int parse_value(const parser *P, const key_desc *k, const char *s, int line, value *v)
+int parse_value(const parser *P, const key_desc *k, const char *s, int line, value *v, char *canon)
 {
     char part[2 * CV_METRIC_KINDS][64]; /* a metrics= list (a name given twice is a bit set twice) */
     int n;
@@ -301,19 +348,26 @@ static int parse_value(const parser *P, const key_desc *k, const char *s, int li
         return parse_int(P, line, k, s, INT_MAX, &v->i);
     case V_FLOAT:
         return parse_float(P, line, k, s, &v->f);
-    case V_BOOL:
-        if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) return v->b = s[0] == 't', 0;
-        return parse_fail(P, line, "bad value '%s' for %s: expected true or false", s, k->name);
+    case V_BOOL: /* Python's True and False too */
+        if (strcasecmp(s, "true") != 0 && strcasecmp(s, "false") != 0)
+            return parse_fail(P, line, "bad value '%s' for %s: expected true or false", s, k->name);
+        v->b = s[0] == 't' || s[0] == 'T';
+        if (canon) snprintf(canon, CANON_MAX, "%s", v->b ? "true" : "false");
+        return 0;
     case V_CHOICE:
-        return parse_choice(P, line, k, s, &v->choice);
+        if (parse_choice(P, line, k, s, &v->choice)) return -1;
+        if (canon) snprintf(canon, CANON_MAX, "%s", k->choice(v->choice));
+        return 0;
     case V_CHOICES:
         if ((n = split(s, part, 2 * CV_METRIC_KINDS)) < 0)
             return parse_fail(P, line, "bad list '%s' for %s: expected names separated by commas",
                         s, k->name);
+        if (canon) canon[0] = '\0';
         for (int i = 0; i < n; i++) {
             int c = 0;
             if (parse_choice(P, line, k, part[i], &c)) return -1;
             v->bits |= 1u << c;
+            if (canon) snprintf(canon + strlen(canon), CANON_MAX - strlen(canon), "%s%s", i ? "," : "", k->choice(c));
         }
         return 0;
     case V_SHAPE: {
@@ -330,7 +384,11 @@ static int parse_value(const parser *P, const key_desc *k, const char *s, int li
     case V_KERNEL:
     case V_PADDING: {
         const bool pad = k->type == V_PADDING;
-        if (pad && (strcmp(s, "same") == 0 || strcmp(s, "valid") == 0)) return v->choice = s[0] == 's', 0;
+        if (pad && (strcasecmp(s, "same") == 0 || strcasecmp(s, "valid") == 0)) {
+            v->choice = s[0] == 's' || s[0] == 'S';
+            if (canon) snprintf(canon, CANON_MAX, "%s", v->choice ? "same" : "valid");
+            return 0;
+        }
         long long d[4];
         n = split(s, part, 4);
         for (int i = 0; pad && i < n; i++)
@@ -391,11 +449,16 @@ static int parse_hp(const parser *P, const key_desc *k, const char *expr, int li
         value probe = {0};
         if (hp->kind == CV_HP_FLOAT) snprintf(text, sizeof text, "%.17g", extremes[i]);
         else cv_hp_value_text(hp, hp->kind == CV_HP_CHOICE ? i : extremes[i], text, sizeof text);
-        if (parse_value(P, k, text, line, &probe)) return -1;
+        if (parse_value(P, k, text, line, &probe, NULL)) return -1;
+        if (hp->kind == CV_HP_CHOICE && (k->type == V_CHOICE || k->type == V_BOOL)) {
+            char canon[CANON_MAX]; /* the values tune writes in are canonical (Adam: adam) */
+            if (parse_value(P, k, text, line, &probe, canon) == 0 && strlen(canon) < CV_HP_TEXT)
+                memcpy(hp->choices[i], canon, strlen(canon) + 1);
+        }
     }
     char def[64];
     cv_hp_value_text(hp, hp->lo, def, sizeof def); /* lo, the first choice, false */
-    if (parse_value(P, k, def, line, v)) return -1;
+    if (parse_value(P, k, def, line, v, NULL)) return -1;
 
     snprintf(hp->key, sizeof hp->key, "%s", k->name);
     const bool named = hp->name[0] != '\0';
@@ -436,10 +499,42 @@ const char *parse_key_list(key_set mask, key_set first, char *buf, size_t size)
     return buf;
 }
 
-/* Checks every key=value of a statement against its keyword and parses the values. */
-int parse_collect(const parser *P, const keyword_desc *kw, const stmt *st, value vals[K_COUNT])
+/* The message for a key the statement does not take: a Keras key convoy lacks, a likely typo of
+ * one it takes, or the list of those it takes. */
+static int unknown_key(const parser *P, const keyword_desc *kw, const token *tok, const char *name)
 {
-    char list[512];
+    char list[512], near[96];
+    const char *keras, *instead;
+    if (!kw->allowed) return parse_fail(P, tok->line, "%s takes no keys, got '%s'", kw->name, name);
+    parse_key_list(kw->allowed, kw->required, list, sizeof list);
+    if (parse_keras_missing(W_KEY, name, &keras, &instead)) {
+        if (instead) return parse_fail(P, tok->line, "unknown key '%s' for %s: Keras's %s= is not in convoy; write %s", name,
+                                       kw->name, keras, instead);
+        return parse_fail(P, tok->line, "unknown key '%s' for %s: Keras's %s= is not in convoy (%s takes %s)", name,
+                          kw->name, keras, kw->name, list);
+    }
+    const char *cands[2 * K_COUNT];
+    int n = 0;
+    for (int k = 0; k < K_COUNT; k++)
+        if (kw->allowed & B(k)) cands[n++] = parse_keys[k].name;
+    for (int k = 0; k < K_COUNT; k++)
+        if ((kw->allowed & B(k)) && parse_keys[k].alias) cands[n++] = parse_keys[k].alias;
+    if (*parse_suggest(name, cands, n, near, sizeof near))
+        return parse_fail(P, tok->line, "unknown key '%s' for %s%s", name, kw->name, near);
+    return parse_fail(P, tok->line, "unknown key '%s' for %s (valid keys: %s)", name, kw->name, list);
+}
+
+/* Every value type that is a comma list, which Python writes in brackets: (3,3), [accuracy] */
+static bool list_type(key_id k)
+{
+    const value_type t = parse_keys[k].type;
+    return t == V_SHAPE || t == V_KERNEL || t == V_PADDING || t == V_PAIR || t == V_SPAN || t == V_CHOICES ||
+           k == K_CLASS_WEIGHT;
+}
+
+/* Checks every key=value of a statement against its keyword and parses the values. */
+int parse_collect(parser *P, const keyword_desc *kw, const stmt *st, value vals[K_COUNT])
+{
     memset(vals, 0, K_COUNT * sizeof *vals);
     for (int t = 0; t < st->n; t++) {
         const token *tok = &st->tok[t];
@@ -454,20 +549,35 @@ int parse_collect(const parser *P, const keyword_desc *kw, const stmt *st, value
             name = parse_keys[bare].name;
             val = tok->key;
         }
+        const int neutral = parse_keras_neutral(P, kw, tok);
+        if (neutral < 0) return -1;
+        if (neutral) continue;
         const int k = parse_find_key(name, kw->allowed);
-        if (k < 0 || !(kw->allowed & B(k))) {
-            if (!kw->allowed)
-                return parse_fail(P, tok->line, "%s takes no keys, got '%s'", kw->name, name);
-            return parse_fail(P, tok->line, "unknown key '%s' for %s (valid keys: %s)", name, kw->name,
-                        parse_key_list(kw->allowed, kw->required, list, sizeof list));
-        }
+        if (k < 0 || !(kw->allowed & B(k))) return unknown_key(P, kw, tok, name);
         if (vals[k].line)
             return parse_fail(P, tok->line, "duplicate key '%s' in %s (already given on line %d)", name,
                         kw->name, vals[k].line);
         if (!*val) return parse_fail(P, tok->line, "%s= has no value", name);
-        if (strncmp(val, "hp.", 3) == 0 ? parse_hp(P, &parse_keys[k], val, tok->line, &vals[k])
-                                         : parse_value(P, &parse_keys[k], val, tok->line, &vals[k]))
+        /* Keras's key (kernel_size=) is written out as convoy's (kernel=) */
+        if (tok->val && strcmp(name, parse_keys[k].name) != 0 &&
+            parse_edit(P, parse_offset(P, name), parse_offset(P, name) + (int64_t)strlen(name), parse_keys[k].name))
             return -1;
+        vals[k].raw = val;
+        vals[k].key_raw = tok->val ? name : NULL;
+        if (strncmp(val, "hp.", 3) == 0) {
+            if (parse_hp(P, &parse_keys[k], val, tok->line, &vals[k])) return -1;
+        } else {
+            char buf[CANON_MAX], canon[CANON_MAX] = "";
+            const int64_t at = parse_offset(P, val), end = at + (int64_t)strlen(val);
+            const char *s = parse_unwrap(val, list_type((key_id)k), buf, sizeof buf);
+            if (!s) return parse_fail(P, tok->line, "%s= value too long", name);
+            if (!*s) return parse_fail(P, tok->line, "%s= has no value (only '%s')", name, val);
+            const bool unwrapped = s != val;
+            if (unwrapped && parse_keys[k].type == V_PATH) s = strcpy((char *)val, buf); /* a path is kept as a pointer */
+            if (parse_value(P, &parse_keys[k], s, tok->line, &vals[k], canon)) return -1;
+            const char *want = canon[0] ? canon : s;
+            if ((unwrapped || strcmp(want, s) != 0) && parse_edit(P, at, end, want)) return -1;
+        }
         vals[k].line = tok->line;
     }
     for (int k = 0; k < K_COUNT; k++)
@@ -475,4 +585,3 @@ int parse_collect(const parser *P, const keyword_desc *kw, const stmt *st, value
             return parse_fail(P, st->line, "%s is missing the required key %s=", kw->name, parse_keys[k].name);
     return 0;
 }
-

@@ -73,9 +73,38 @@ static int apply_layer(parser *P, const keyword_desc *kw, const value *v, int li
     return 0;
 }
 
-static int apply_compile(parser *P, const value *v, int line)
+/* Keras's SGD(momentum=m, nesterov=n) is convoy's momentum optimizer in its classic form (or
+ * nesterov), with Keras's default m = 0: `optimizer=sgd momentum=0.9` is written out as
+ * `optimizer=momentum variant=classic momentum=0.9`. */
+static int keras_sgd(parser *P, value *v)
+{
+    value *opt = &v[K_OPTIMIZER], *nest = &v[K_NESTEROV];
+    if (!opt->line || opt->choice != CV_OPT_SGD || (!v[K_MOMENTUM].line && !nest->line) ||
+        strncmp(opt->raw, "hp.", 3) == 0)
+        return 0;
+    opt->choice = CV_OPT_MOMENTUM;
+    const int64_t at = parse_offset(P, opt->raw), end = at + (int64_t)strlen(opt->raw);
+    char more[64] = "";
+    if (!v[K_VARIANT].line && !(nest->line && nest->b)) {
+        v[K_VARIANT] = (value){.line = opt->line, .choice = CV_MOMENTUM_CLASSIC};
+        snprintf(more, sizeof more, " variant=classic");
+    }
+    if (nest->line && !nest->b) { /* Keras's nesterov=False: the classic form, said once */
+        if (parse_drop_token(P, nest->key_raw, nest->raw)) return -1;
+        nest->line = 0;
+    }
+    if (!v[K_MOMENTUM].line) {
+        v[K_MOMENTUM] = (value){.line = opt->line, .f = 0.0};
+        snprintf(more + strlen(more), sizeof more - strlen(more), " momentum=0");
+    }
+    if (parse_edit(P, at, end, "momentum")) return -1;
+    return more[0] ? parse_edit(P, end, end, more) : 0;
+}
+
+static int apply_compile(parser *P, value *v, int line)
 {
     cv_model_spec *spec = P->spec;
+    if (keras_sgd(P, v)) return -1;
     const cv_optim_kind kind = v[K_OPTIMIZER].line ? (cv_optim_kind)v[K_OPTIMIZER].choice
                                                    : CV_OPT_RMSPROP; /* Keras's default */
     /* a hyper-parameter of another optimizer is almost always a forgotten optimizer= */
@@ -249,6 +278,7 @@ static int apply_fit(parser *P, const value *v)
     if (v[K_VAL_SPLIT].line) f->validation_split = (float)v[K_VAL_SPLIT].f;
     if (v[K_SEED].line) f->seed = (uint64_t)v[K_SEED].i;
     if (v[K_SHUFFLE].line) f->shuffle = v[K_SHUFFLE].b;
+    if (v[K_VERBOSE].line) f->silent = v[K_VERBOSE].choice == 0, f->plain = v[K_VERBOSE].choice == 2;
     if (v[K_CLASS_WEIGHT].line && parse_class_weight(P, &v[K_CLASS_WEIGHT], f)) return -1;
     if (v[K_FINE_TUNE_LAST].line) { /* applied in finish(), once the base is known */
         P->spec->base.fine_tune_last = (int)v[K_FINE_TUNE_LAST].i;
@@ -299,15 +329,77 @@ static int apply_base(parser *P, const value *v, const stmt *st)
     return 0;
 }
 
-static int process(parser *P, const stmt *st)
+/* A keyword convoy does not know: a Keras layer it lacks, a typo, or neither. */
+static int unknown_keyword(const parser *P, const stmt *st)
+{
+    char list[256], near[96];
+    const char *keras, *instead;
+    parse_keyword_list(list, sizeof list);
+    if (parse_keras_missing(W_LAYER, st->word, &keras, &instead)) {
+        if (instead) return parse_fail(P, st->line, "unknown layer '%s': Keras's %s layer is %s in convoy", st->word, keras, instead);
+        return parse_fail(P, st->line, "unknown layer '%s': Keras's %s is not in convoy (convoy has %s)", st->word, keras, list);
+    }
+    if (*parse_keyword_suggest(st->word, near, sizeof near))
+        return parse_fail(P, st->line, "unknown layer '%s'%s", st->word, near);
+    return parse_fail(P, st->line, "unknown layer '%s' (expected one of %s)", st->word, list);
+}
+
+/* Keras's input_shape= (or input_dim=, a Dense's) on the first layer stands for the input layer
+ * before it; on an input line it is shape=. Either is written out as an `input shape=` line. */
+static int keras_input(parser *P, stmt *st, const keyword_desc *kw)
+{
+    for (int t = 0; t < st->n; t++) {
+        token *tok = &st->tok[t];
+        const bool dim = tok->val && strcmp(tok->key, "input_dim") == 0;
+        if (!tok->val || (!dim && strcmp(tok->key, "input_shape") != 0)) continue;
+        if (dim && strchr(tok->val, ','))
+            return parse_fail(P, tok->line, "input_dim= is the number of features (one number); for images "
+                              "write input_shape=H,W,C");
+        if (kw->kind == CV_LAYER_INPUT) { /* InputLayer input_shape=(28,28,1) */
+            if (parse_edit(P, parse_offset(P, tok->key), parse_offset(P, tok->key) + (int64_t)strlen(tok->key), "shape"))
+                return -1;
+            tok->key = (char *)parse_keys[K_SHAPE].name;
+            continue;
+        }
+        if (P->spec->base.upto)
+            return parse_fail(P, tok->line, "no %s= with `base`: the input comes from the base model (line %d)",
+                              tok->key, P->spec->base.line);
+        if (P->spec->n_layers)
+            return parse_fail(P, tok->line, "%s= belongs to the model's first layer (as in Keras's Sequential); "
+                              "this model's input is line %d", tok->key, P->spec->layers[0].line);
+        if (strncmp(tok->val, "hp.", 3) == 0)
+            return parse_fail(P, tok->line, "%s= takes no hyperparameter", tok->key);
+        char buf[CANON_MAX], line[CANON_MAX + 32];
+        const char *s = parse_unwrap(tok->val, true, buf, sizeof buf);
+        value vals[K_COUNT] = {{0}};
+        keyword_desc input;
+        if (!s) return parse_fail(P, tok->line, "%s= value too long", tok->key);
+        if (parse_value(P, &parse_keys[K_SHAPE], s, tok->line, &vals[K_SHAPE], NULL)) return -1;
+        vals[K_SHAPE].line = tok->line;
+        parse_find_keyword("input", &input);
+        if (apply_layer(P, &input, vals, st->line)) return -1;
+        /* the new line goes where the statement's line starts (after a byte-order mark) */
+        const char *text = P->spec->text;
+        int64_t at = parse_offset(P, st->word);
+        while (at > 0 && text[at - 1] != '\n' && text[at - 1] != '\r') at--;
+        if (at == 0 && strncmp(text, UTF8_BOM, 3) == 0) at = 3;
+        snprintf(line, sizeof line, "input shape=%s\n", s);
+        if (parse_edit(P, at, at, line) || parse_drop_token(P, tok->key, tok->val)) return -1;
+        memmove(tok, tok + 1, (size_t)(st->n - t - 1) * sizeof *tok);
+        st->n--, t--;
+    }
+    return 0;
+}
+
+static int process(parser *P, stmt *st)
 {
     keyword_desc found;
     const keyword_desc *kw = &found;
-    if (!parse_find_keyword(st->word, &found)) {
-        char list[256];
-        return parse_fail(P, st->line, "unknown layer '%s' (expected one of %s)", st->word,
-                          parse_keyword_list(list, sizeof list));
-    }
+    if (!parse_find_keyword(st->word, &found)) return unknown_keyword(P, st);
+    /* Keras's spelling (Conv2D) is written out as convoy's (conv2d) */
+    if (strcmp(st->word, kw->name) != 0 &&
+        parse_edit(P, parse_offset(P, st->word), parse_offset(P, st->word) + (int64_t)strlen(st->word), kw->name))
+        return -1;
     /* input (or base, which brings the input) comes first and once; the statements after it
      * may come in any order */
     const bool is_input = kw->role == S_LAYER && kw->kind == CV_LAYER_INPUT;
@@ -326,7 +418,7 @@ static int process(parser *P, const stmt *st)
     }
     if (!P->first_line) {
         P->first_line = st->line;
-        P->first_word = st->word;
+        P->first_word = kw->name;
     }
     if (kw->role != S_LAYER) {
         if (P->role_line[kw->role])
@@ -339,6 +431,7 @@ static int process(parser *P, const stmt *st)
         return parse_fail(P, st->line, "`%s` in an augment file (it holds only an `augment` line; layers need a model file)",
                     st->word);
     value vals[K_COUNT];
+    if (kw->role == S_LAYER && keras_input(P, st, kw)) return -1;
     if (parse_collect(P, kw, st, vals)) return -1;
     switch (kw->role) {
     case S_LAYER: return apply_layer(P, kw, vals, st->line);
@@ -541,7 +634,9 @@ static int parse_text(cv_model_spec *spec, const char *text, const char *file, b
         P.base = work;
         rc = parse_lines(&P, work);
         if (rc == 0 && !augment_only) rc = finish(&P);
+        if (rc == 0) rc = parse_canonical_text(&P);
     }
+    parse_edits_free(&P);
     free(work); /* statements point into it; nothing survives the parse */
     if (rc) cv_model_spec_free(spec);
     return rc;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const optim_names[CV_OPT_COUNT] = {
     [CV_OPT_SGD] = "sgd",         [CV_OPT_MOMENTUM] = "momentum", [CV_OPT_ADAGRAD] = "adagrad",
@@ -17,7 +18,7 @@ const char *cv_optim_name(cv_optim_kind k) { return k < CV_OPT_COUNT ? optim_nam
 int cv_optim_from_name(const char *name)
 {
     for (int k = 0; k < CV_OPT_COUNT; k++)
-        if (strcmp(name, optim_names[k]) == 0) return k;
+        if (strcasecmp(name, optim_names[k]) == 0) return k; /* Keras's Adam, SGD, RMSprop too */
     return -1;
 }
 

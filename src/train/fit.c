@@ -359,6 +359,7 @@ static int restore(trainer *t, cv_err *err)
         fflush(t->out); /* logs and scripts see the start at once */
     }
     cv_progress_init(&t->prog, t->out, t->talk, o->verbose, t->fit.epochs, t->steps, t->B, t->s.n_train);
+    if (t->fit.plain) t->prog.tty = false; /* fit verbose=2: one line per epoch, no bar */
     if (o->plot && d->rank == 0) { /* drawn at once (empty axes, or the resumed epochs): a bad path fails now */
         cv_history_seed(&t->hist, spec, t->s.has_val, o->resume ? o->log : NULL);
         failed = cv_plot_curves_svg(o->plot, &t->hist, 1, NULL, err);
@@ -655,7 +656,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
              cv_err *err)
 {
     trainer t = {.spec = spec, .o = o, .d = d, .stats = stats, .out = o->out ? o->out : stdout,
-                 .talk = d->rank == 0 && !o->quiet, .fit = spec->fit};
+                 .talk = d->rank == 0 && !o->quiet && (!spec->fit.silent || o->verbose), .fit = spec->fit};
     int rc = set_up(&t, err) || restore(&t, err) ? -1 : 0;
     const bool idle = rc == 0 && nothing_to_do(&t); /* said so by restore: no "saved" */
     bool stopping = rc == 0 && t.st.cb.stop;
