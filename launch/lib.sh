@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared by launch/train, launch/scaling and launch/slurm (sourced, not run): counts cores, reads an
+# Shared by launch/train, launch/scaling, launch/slurm, launch/fmnist-tune and launch/compare-tuners
+# (sourced, not run): counts cores, reads an
 # Open MPI hostfile, and builds the mpirun command line that maps RANKS x THREADS onto cores.
 # Installed (cmake --install), the three run as PREFIX/bin/convoy-train, convoy-scaling and
 # convoy-slurm: small wrappers that set CONVOY_PREFIX and run PREFIX/share/convoy/launch/NAME
@@ -10,6 +11,7 @@
 #                                         installed convoy on PATH when there is no build
 #   convoy_models                      -> prints the example models' folder (launch/models or
 #                                         PREFIX/share/convoy/models)
+#   convoy_fmnist_subset CONVOY N OUT  -> writes OUT, the first N Fashion-MNIST training images
 #   convoy_local_cores                 -> prints this machine's usable physical cores
 #   convoy_read_hostfile FILE          -> sets CONVOY_HF_NODES (distinct hosts) and CONVOY_HF_SLOTS
 #                                         (the smallest slot count of any host = cores per node)
@@ -36,6 +38,27 @@ convoy_program() {
 
 convoy_models() {
     if [[ -n ${CONVOY_PREFIX:-} ]]; then echo "$CONVOY_PREFIX/share/convoy/models"; else echo launch/models; fi
+}
+
+# convoy_fmnist_subset CONVOY N OUT: OUT (a dataset) of the first N Fashion-MNIST training
+# images, cut from Debian's IDX files (SRC, default /usr/share/datasets/fashion-mnist).
+convoy_fmnist_subset() {
+    local convoy=$1 n=$2 out=$3 src=${SRC:-/usr/share/datasets/fashion-mnist} tmp
+    tmp=$(mktemp -d) || return 1
+    be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))"; \
+             printf "\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
+    # IDX: a 4-byte magic, big-endian counts, then the bytes; keep the first n records (head
+    # closing the pipe early is the point: no pipefail here)
+    set +o pipefail
+    { printf '\x00\x00\x08\x03'; be32 "$n"; be32 28; be32 28
+      gzip -dc "$src/train-images-idx3-ubyte.gz" | tail -c +17 | head -c $((n * 784)); } > "$tmp/images"
+    { printf '\x00\x00\x08\x01'; be32 "$n"
+      gzip -dc "$src/train-labels-idx1-ubyte.gz" | tail -c +9 | head -c "$n"; } > "$tmp/labels"
+    set -o pipefail
+    mkdir -p "$(dirname "$out")" && "$convoy" convert idx "$tmp/images" "$tmp/labels" --out "$out"
+    local rc=$?
+    rm -rf "$tmp"
+    return $rc
 }
 
 convoy_local_cores() {
