@@ -4,13 +4,15 @@
 # error, missing file or different setting stops every rank with the same exit code and a
 # message naming the rank and the setting; and an interrupted training exits 75 after saving,
 # alone and under mpirun, and resumes. Every mpirun runs under `timeout`, so a hang is a failed
-# case, not a stuck test.   usage: e2e_mpmd.sh CONVOY SCRATCH_DIR SOURCE_DIR
+# case, not a stuck test. With CONVOY_E2E_QUICK=1 (the sanitizer build) the cases marked `more`
+# (variants of one already run) are left out.   usage: e2e_mpmd.sh CONVOY SCRATCH_DIR SOURCE_DIR
 set -uo pipefail
 convoy=$1 dir=$2 src=$3
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 source "$src/tests/e2e-lib.sh"
 command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 0; }
 mpi=(mpirun --oversubscribe --bind-to none -x OMP_NUM_THREADS=1)
+more() { [[ ${CONVOY_E2E_QUICK:-0} != 1 ]]; }
 
 awk 'BEGIN { srand(5); print "a,b,label"; for (i = 0; i < 200; i++) printf "%.3f,%.3f,%d\n", rand(), rand(), i % 3 }' > d.csv
 "$convoy" convert csv d.csv --label label --out d.h5 >/dev/null || fail "convert d.csv"
@@ -45,18 +47,18 @@ stopping="^convoy: rank 1 failed at start-up \(see its message\); stopping all 2
 # case: a usage error on one rank (today: the other rank waits in its first collective)
 mpmd 2 "^convoy: rank 1: train: unknown flag '--bogus'" "$stopping" -- "${ok[@]}" : "${ok[@]}" --bogus
 # case: the same on rank 0: its message, no rank prefix, and the exit code of a usage error
-mpmd 2 "^convoy: train: unknown flag '--bogus'" "^convoy: rank 0 failed at start-up" -- "${ok[@]}" --bogus : "${ok[@]}"
+more && mpmd 2 "^convoy: train: unknown flag '--bogus'" "^convoy: rank 0 failed at start-up" -- "${ok[@]}" --bogus : "${ok[@]}"
 # case: a --bucket-mb usage error on one rank
 mpmd 2 "^convoy: rank 1: --bucket-mb: 0 is outside \[1, 1024\]" "$stopping" -- "${ok[@]}" : "${ok[@]}" --bucket-mb 0
 # case: a model-file error on one rank
 mpmd 1 "^convoy: rank 1: bad.model:2: .*frobnicate" "$stopping" -- "${ok[@]}" : train bad.model --data d.h5 --quiet
 # case: a model file missing on one rank (a node without the file)
-mpmd 1 "^convoy: rank 1: nope.model: " "$stopping" -- "${ok[@]}" : train nope.model --data d.h5 --quiet
+more && mpmd 1 "^convoy: rank 1: nope.model: " "$stopping" -- "${ok[@]}" : train nope.model --data d.h5 --quiet
 # case: both ranks fail alike: one message, printed once, no stopping line
 timeout -k 10 60 "${mpi[@]}" -np 2 "$convoy" train A.model --data d.h5 --epochs x >out.txt 2>err.txt
 rc=$?
 [[ $rc -eq 2 ]] || fail "--epochs x on both ranks: exit $rc, wanted 2"
-[[ $(grep -c '^convoy:' err.txt) -eq 1 ]] && grep -q "^convoy: --epochs: bad number 'x'" err.txt ||
+{ [[ $(grep -c '^convoy:' err.txt) -eq 1 ]] && grep -q "^convoy: --epochs: bad number 'x'" err.txt; } ||
     fail "--epochs x on both ranks: not one message: $(grep '^convoy' err.txt)"
 # case: different commands on the ranks, or --help on one
 mpmd 2 "^convoy: rank 1 runs \`convoy summary\`, rank 0 \`convoy train\`: every rank must run the same command" -- \
@@ -65,36 +67,36 @@ mpmd 2 "^convoy: rank 1 stopped at start-up with nothing to run \(--help\?\), ra
 
 # case: settings that differ, named (today --reproducible is not compared: a hang)
 mpmd 1 "^convoy: rank 1 has --reproducible, rank 0 has not$" -- "${ok[@]}" : "${ok[@]}" --reproducible
-mpmd 1 "^convoy: rank 0 has --reproducible, rank 1 has not$" -- "${ok[@]}" --reproducible : "${ok[@]}"
+more && mpmd 1 "^convoy: rank 0 has --reproducible, rank 1 has not$" -- "${ok[@]}" --reproducible : "${ok[@]}"
 # case: another model file on one rank: the layer and the key (today: two hashes)
 mpmd 1 "^convoy: rank 1's model file differs from rank 0's \(layer 2: dense units=16 vs 8\)$" -- \
     "${ok[@]}" : train B.model --data d.h5 --quiet
-mpmd 1 "^convoy: rank 1's model file differs from rank 0's \(compile: learning_rate=0.01 vs 0.05\)$" -- \
+more && mpmd 1 "^convoy: rank 1's model file differs from rank 0's \(compile: learning_rate=0.01 vs 0.05\)$" -- \
     "${ok[@]}" --lr 0.05 : "${ok[@]}" --lr 0.01
-mpmd 1 "^convoy: rank 1's model file differs from rank 0's \(fit: epochs=3 vs 2\)$" -- "${ok[@]}" : "${ok[@]}" --epochs 3
+more && mpmd 1 "^convoy: rank 1's model file differs from rank 0's \(fit: epochs=3 vs 2\)$" -- "${ok[@]}" : "${ok[@]}" --epochs 3
 mpmd 1 "^convoy: ranks differ in --allreduce: rank 1 has bucketed --bucket-mb 4, rank 0 has blocking$" -- \
     "${ok[@]}" : "${ok[@]}" --allreduce bucketed
-mpmd 1 "^convoy: ranks differ in --checkpoint-every: rank 1 has 5, rank 0 has 0$" -- \
+more && mpmd 1 "^convoy: ranks differ in --checkpoint-every: rank 1 has 5, rank 0 has 0$" -- \
     "${ok[@]}" --checkpoint c.h5 : "${ok[@]}" --checkpoint c.h5 --checkpoint-every 5
-mpmd 1 "^convoy: rank 1 has --plot, rank 0 has not$" -- "${ok[@]}" : "${ok[@]}" --plot p1.svg
+more && mpmd 1 "^convoy: rank 1 has --plot, rank 0 has not$" -- "${ok[@]}" : "${ok[@]}" --plot p1.svg
 # case: another data file on one rank (the same features, fewer rows), and a missing one
 mpmd 1 "^convoy: ranks differ in --data: rank 1 has 100 rows of \(2\) float32, labels, rank 0 has 200 rows of \(2\) float32, labels$" -- \
     "${ok[@]}" : train A.model --data short.h5 --quiet
-mpmd 1 "^convoy: rank 1: nope.h5: " -- "${ok[@]}" : train A.model --data nope.h5 --quiet
+more && mpmd 1 "^convoy: rank 1: nope.h5: " -- "${ok[@]}" : train A.model --data nope.h5 --quiet
 [[ ! -e c.h5 && ! -e p1.svg ]] || fail "a run stopped at start-up wrote a file"
 
 # the other commands that run under mpirun: eval, predict, bench, tune
 "$convoy" train A.model --data d.h5 --checkpoint a.h5 --quiet || fail "train a.h5"
 "$convoy" train B.model --data d.h5 --checkpoint b.h5 --quiet || fail "train b.h5"
 mpmd 2 "^convoy: rank 1: eval: --data F.h5 is required" "$stopping" -- eval a.h5 --data d.h5 : eval a.h5
-mpmd 1 "^convoy: rank 1: nope.h5: " "$stopping" -- eval a.h5 --data d.h5 : eval nope.h5 --data d.h5
+more && mpmd 1 "^convoy: rank 1: nope.h5: " "$stopping" -- eval a.h5 --data d.h5 : eval nope.h5 --data d.h5
 mpmd 1 "^convoy: rank 1's checkpoint's model differs from rank 0's \(layer 2: dense units=16 vs 8\)" -- \
     eval a.h5 --data d.h5 : eval b.h5 --data d.h5
-mpmd 1 "^convoy: ranks differ in --data: rank 1 has 100 rows" -- eval a.h5 --data d.h5 : eval a.h5 --data short.h5
+more && mpmd 1 "^convoy: ranks differ in --data: rank 1 has 100 rows" -- eval a.h5 --data d.h5 : eval a.h5 --data short.h5
 mpmd 1 "^convoy: rank 1 has --timing, rank 0 has not" -- eval a.h5 --data d.h5 : eval a.h5 --data d.h5 --timing
 mpmd 2 "^convoy: rank 1: predict: give one input" "$stopping" -- predict a.h5 --data d.h5 : predict a.h5
 mpmd 2 "^convoy: rank 1: --bucket-mb: 0 is outside" "$stopping" -- bench A.model --steps 2 : bench A.model --steps 2 --bucket-mb 0
-mpmd 1 "^convoy: rank 1: nope.model: " "$stopping" -- bench A.model --steps 2 : bench nope.model --steps 2
+more && mpmd 1 "^convoy: rank 1: nope.model: " "$stopping" -- bench A.model --steps 2 : bench nope.model --steps 2
 mpmd 1 "^convoy: ranks differ in --steps: rank 1 has 3, rank 0 has 2" -- bench A.model --steps 2 : bench A.model --steps 3
 sed 's/units=8/units=hp.choice(4,8)/' A.model > s.model
 mpmd 2 "^convoy: rank 1: tune: --max-trials N is required" "$stopping" -- \

@@ -1,4 +1,4 @@
-/* Module dist (src/dist/). Owns the MPI context and every collective convoy makes: checked sums and broadcasts, agreeing on a failure, the bucketed gradient allreduce and the exact sum across ranks.
+/* Module dist (src/dist/). Owns the MPI context and every collective convoy makes: checked sums and broadcasts, agreeing on a failure, comparing the ranks' settings, the bucketed gradient allreduce and the exact sum across ranks.
  * May call: core, kernels.
  * Must not be called by: core, kernels, io, layers, loss, optim, model, checkpoint (they stay single-process: ranks reach them as values).
  *
@@ -53,8 +53,8 @@ int cv_dist_gather(const cv_dist *d, const void *mine, int64_t bytes, void *all,
  *  (prefixed "rank R: " when that is not rank 0), so all ranks stop together. */
 int cv_dist_agree(const cv_dist *d, int failed, cv_err *err);
 
-/** All ranks must hold the same 64-bit value (a hash of model, configuration and data shape,
- *  or of the weights): otherwise -1 with "WHAT differs: rank R has X, rank 0 has Y". */
+/** All ranks must hold the same 64-bit value (a hash of the weights, of a folder's listing):
+ *  otherwise -1 with "WHAT differs: rank R has X, rank 0 has Y". */
 int cv_dist_check_same(const cv_dist *d, uint64_t value, const char *what, cv_err *err);
 
 /** Every rank's `bytes` bytes, in rank order, into all (size * bytes) on every rank. */
