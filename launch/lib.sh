@@ -97,9 +97,9 @@ convoy_mpirun() {
 # An interrupted run exits 75 (EX_TEMPFAIL) on every rank after saving its checkpoint. Open MPI's
 # mpirun, sent SIGTERM or SIGINT itself, aborts the job instead: it exits 1 whatever the ranks
 # return, sends them SIGTERM a second later and SIGKILL after odls_base_sigkill_timeout (1 s)
-# more, perhaps before a long step and its save are done. SIGUSR1 it passes on to the ranks as it is, and convoy stops on it as
-# on SIGTERM; then mpirun exits with the ranks' 75. So the launchers run mpirun in the background
-# and turn this shell's SIGTERM/SIGINT into a SIGUSR1 for it.
+# more, perhaps before a long step and its save are done. SIGUSR1 it passes on to the ranks as
+# it is, and convoy stops on it as on SIGTERM; then mpirun exits with the ranks' 75. So the
+# launchers run mpirun in the background and turn this shell's SIGTERM/SIGINT into a SIGUSR1.
 convoy_run_stoppable() {
     "$@" &
     local pid=$! rc=0

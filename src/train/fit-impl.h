@@ -26,7 +26,7 @@ typedef struct {
     const cv_train_opts *o;
     const data_split *s;
 } trainer_settings;
-void fit_run_settings(FILE *f, const void *trainer_settings);
+void fit_run_settings(FILE *f, const void *arg); /* arg: a trainer_settings */
 
 /* Opens the log: a fresh run starts a new file; a resumed run keeps the header and the rows
  * of the epochs the checkpoint has done (later rows, from a run that went further before it
