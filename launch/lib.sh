@@ -18,6 +18,8 @@
 #   convoy_mpirun RANKS THREADS CORES_PER_NODE NODES [HOSTFILE]
 #                                      -> sets the array CONVOY_MPIRUN (mpirun and its options,
 #                                         without the program) and CONVOY_RPN (ranks per node)
+#   convoy_run_stoppable CMD...        -> runs CMD (an mpirun line) and returns its status; a
+#                                         SIGTERM/SIGINT to this shell reaches CMD as SIGUSR1
 #
 # Binding rules (one node): RANKS*THREADS <= cores -> --map-by slot:PE=THREADS (each rank owns
 # THREADS cores); otherwise --bind-to none; --oversubscribe when RANKS > cores.
@@ -135,4 +137,23 @@ convoy_mpirun() {
         fi
         if (( ranks > cores )); then CONVOY_MPIRUN+=(--oversubscribe); fi
     fi
+}
+
+# An interrupted run exits 75 (EX_TEMPFAIL) on every rank after saving its checkpoint. Open MPI's
+# mpirun, sent SIGTERM or SIGINT itself, aborts the job instead: it exits 1 whatever the ranks
+# return, sends them SIGTERM a second later and SIGKILL after odls_base_sigkill_timeout (1 s)
+# more, perhaps before a long step and its save are done. SIGUSR1 it passes on to the ranks as
+# it is, and convoy stops on it as on SIGTERM; then mpirun exits with the ranks' 75. So the
+# launchers run mpirun in the background and turn this shell's SIGTERM/SIGINT into a SIGUSR1.
+convoy_run_stoppable() {
+    "$@" &
+    local pid=$! rc=0
+    # shellcheck disable=SC2064  # the pid is meant to be expanded now
+    trap "kill -USR1 $pid 2>/dev/null || true" TERM INT
+    # a trapped signal interrupts `wait` while CMD still runs; bash keeps the status of its
+    # background jobs, so the last `wait` returns CMD's
+    while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
+    wait "$pid" || rc=$?
+    trap - TERM INT
+    return "$rc"
 }

@@ -17,7 +17,7 @@ commands=$(awk '/^commands:/ { on = 1; next } /^$/ { on = 0 } on { print $1 }' o
 for c in train eval predict summary convert bench; do
     grep -qx "$c" <<<"$commands" || fail "--help does not list $c"
 done
-for code in 0 1 2; do grep -qE "^  $code  " out.txt || fail "--help does not document exit status $code"; done
+for code in 0 1 2 75; do grep -qE "^  $code  " out.txt || fail "--help does not document exit status $code"; done
 expect 0 "" -- "$convoy" -h
 expect 0 "" -- "$convoy" help
 

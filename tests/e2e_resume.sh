@@ -63,14 +63,14 @@ at=$(h5dump -a epoch killed.h5 | awk '/\(0\)/ {print $2}')
 train --resume killed.h5 --checkpoint killed.h5 || fail "resume after SIGKILL"
 same straight.h5 killed.h5 || fail "killed at epoch $at and resumed differs from straight"
 
-# SIGTERM: finish the step, save, exit 0 saying how to resume
+# SIGTERM: finish the step, save, exit 75 (EX_TEMPFAIL: interrupted) saying how to resume
 "$convoy" train m.model --data d.h5 --threads 1 --checkpoint term.h5 --checkpoint-every 500 > term.out 2>&1 &
 pid=$!
 wait_for term.h5
 kill -TERM $pid
 wait $pid
 rc=$?
-[[ $rc -eq 0 ]] || fail "SIGTERM: exit $rc, wanted 0: $(tail -2 term.out)"
+[[ $rc -eq 75 ]] || fail "SIGTERM: exit $rc, wanted 75: $(tail -2 term.out)"
 grep -q "interrupted: stopped after step .* --resume term.h5" term.out || fail "SIGTERM message: $(tail -2 term.out)"
 train --resume term.h5 --checkpoint term.h5 || fail "resume after SIGTERM"
 same straight.h5 term.h5 || fail "SIGTERM + resume differs from straight"

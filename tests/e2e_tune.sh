@@ -106,7 +106,9 @@ done
 pid=$!
 for _ in $(seq 1200); do [[ -f T/trials.h5 ]] && break; sleep 0.02; done
 kill -TERM $pid 2>/dev/null
-wait $pid || fail "SIGTERM: exit status $? (0 expected)"
+wait $pid
+rc=$?
+[[ $rc -eq 75 ]] || fail "SIGTERM: exit status $rc (75 expected: interrupted)"
 grep -q "^tune: stopped; [0-9]* finished trials\? \(is\|are\) in T/trials.h5 (run the same command to resume)" t1.out ||
     fail "SIGTERM message: $(cat t1.out)"
 grep -q -- "--resume" t1.out && fail "a trial's --resume hint leaked: $(cat t1.out)"

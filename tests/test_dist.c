@@ -1,8 +1,12 @@
 /* Sharding without MPI: every rank's slice of every global batch, for rank counts that do not
  * divide the data or the batch (and more ranks than samples), covers each sample exactly once
- * per epoch, disjointly, with slice sizes differing by at most one. */
+ * per epoch, disjointly, with slice sizes differing by at most one; and the messages of the
+ * ranks' settings comparison. */
+#define _GNU_SOURCE /* open_memstream, strdup */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "convoy/dist.h"
 
@@ -58,4 +62,65 @@ Test(dist, single_process_collectives_are_identities)
     cv_errf(&err, "boom");
     cr_expect_eq(cv_dist_agree(&d, 1, &err), -1);
     cr_expect_str_eq(err.msg, "boom");
+}
+
+/* settings text of one rank, as cv_setting_* write it */
+static char *settings_text(int reproducible, int units, const char *bucket)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert(f);
+    cv_setting_model(f, "layer 1");
+    fputs("input shape=2\n", f);
+    cv_setting_model(f, "layer 2");
+    fprintf(f, "dense units=%d activation=relu\n", units);
+    cv_setting_model(f, "compile");
+    fputs("compile optimizer=adam learning_rate=0.001\n", f);
+    cv_setting_switch(f, "--reproducible", reproducible);
+    cv_setting_value(f, "--allreduce", "%s", bucket);
+    cr_assert_eq(fclose(f), 0);
+    return text;
+}
+
+/* The start-up comparison names the first setting that differs, in words, for each kind of line. */
+Test(dist, settings_diff_names_the_setting)
+{
+    char *a = settings_text(0, 8, "blocking"), *same = settings_text(0, 8, "blocking");
+    char *repro = settings_text(1, 8, "blocking"), *units = settings_text(0, 16, "blocking"),
+         *bucket = settings_text(0, 8, "bucketed --bucket-mb 4");
+    char msg[CV_ERR_MSG];
+    cv_settings_diff(a, same, 1, "model file", msg, sizeof msg);
+    cr_expect_str_eq(msg, "");
+    cv_settings_diff(a, repro, 1, "model file", msg, sizeof msg);
+    cr_expect_str_eq(msg, "rank 1 has --reproducible, rank 0 has not");
+    cv_settings_diff(repro, a, 3, "model file", msg, sizeof msg);
+    cr_expect_str_eq(msg, "rank 0 has --reproducible, rank 3 has not");
+    cv_settings_diff(a, units, 1, "model file", msg, sizeof msg);
+    cr_expect_str_eq(msg, "rank 1's model file differs from rank 0's (layer 2: dense units=16 vs 8)");
+    cv_settings_diff(a, bucket, 2, "model file", msg, sizeof msg);
+    cr_expect_str_eq(msg, "ranks differ in --allreduce: rank 2 has bucketed --bucket-mb 4, rank 0 has blocking");
+    /* another kind of layer: both whole lines */
+    char *conv = strdup(a);
+    char *at = strstr(conv, "dense units=8");
+    memcpy(at, "flatten      ", 13);
+    cv_settings_diff(a, conv, 1, "model file", msg, sizeof msg);
+    cr_expect(strstr(msg, "(layer 2: flatten") != NULL, "%s", msg);
+    /* the keyword of a line whose name says it is not repeated */
+    char *lr = settings_text(0, 8, "blocking");
+    memcpy(strstr(lr, "0.001"), "0.002", 5);
+    cv_settings_diff(a, lr, 1, "model file", msg, sizeof msg);
+    cr_expect_str_eq(msg, "rank 1's model file differs from rank 0's (compile: learning_rate=0.002 vs 0.001)");
+    /* a text that ends early */
+    a[strlen(a) / 2] = '\0';
+    cv_settings_diff(a, same, 1, "model file", msg, sizeof msg);
+    cr_expect(msg[0] != '\0');
+    free(a), free(same), free(repro), free(units), free(bucket), free(conv), free(lr);
+}
+
+Test(dist, single_process_settings_check_passes)
+{
+    const cv_dist d = cv_dist_single();
+    cv_err err;
+    cr_expect_eq(cv_dist_check_settings(&d, "v\t--steps\t2\n", "model file", &err), 0);
 }

@@ -1,4 +1,4 @@
-/* Module dist (src/dist/). Owns the MPI context and every collective convoy makes: checked sums and broadcasts, agreeing on a failure, the bucketed gradient allreduce and the exact sum across ranks.
+/* Module dist (src/dist/). Owns the MPI context and every collective convoy makes: checked sums and broadcasts, agreeing on a failure, comparing the ranks' settings, the bucketed gradient allreduce and the exact sum across ranks.
  * May call: core, kernels.
  * Must not be called by: core, kernels, io, layers, loss, optim, model, checkpoint (they stay single-process: ranks reach them as values).
  *
@@ -9,6 +9,7 @@
 
 #include <mpi.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "convoy/error.h"
 #include "convoy/exactsum.h"
@@ -52,9 +53,34 @@ int cv_dist_gather(const cv_dist *d, const void *mine, int64_t bytes, void *all,
  *  (prefixed "rank R: " when that is not rank 0), so all ranks stop together. */
 int cv_dist_agree(const cv_dist *d, int failed, cv_err *err);
 
-/** All ranks must hold the same 64-bit value (a hash of model, configuration and data shape,
- *  or of the weights): otherwise -1 with "WHAT differs: rank R has X, rank 0 has Y". */
+/** All ranks must hold the same 64-bit value (a hash of the weights, of a folder's listing):
+ *  otherwise -1 with "WHAT differs: rank R has X, rank 0 has Y". */
 int cv_dist_check_same(const cv_dist *d, uint64_t value, const char *what, cv_err *err);
+
+/** Every rank's `bytes` bytes, in rank order, into all (size * bytes) on every rank. */
+int cv_dist_allgather(const cv_dist *d, const void *mine, int64_t bytes, void *all, cv_err *err);
+
+/** The settings a run's ranks must share, as text (src/dist/settings.c): one line per setting,
+ *  "KIND\tNAME\tVALUE\n", where KIND is 's' for a switch (VALUE yes or no: "--reproducible"),
+ *  'v' for a value ("--check-every" 100) and 'm' for a line of the model (NAME "layer 3",
+ *  VALUE a model-file line: the first key that differs is named). Written with these to a
+ *  FILE (open_memstream), in the same order on every rank. */
+void cv_setting_switch(FILE *file, const char *name, int on);
+void cv_setting_value(FILE *file, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Starts an 'm' line; the caller writes its VALUE and the newline (cv_layer_write_line). */
+void cv_setting_model(FILE *file, const char *name);
+/** Collective: every rank's settings text equals rank 0's, else -1 (on every rank) with the
+ *  first setting that differs on the lowest rank that differs, named as cv_settings_diff names
+ *  it; `whose` says what 'm' lines come from ("model file"). */
+int cv_dist_check_settings(const cv_dist *d, const char *text, const char *whose, cv_err *err);
+/** The same for the text write(f, arg) writes; a rank that cannot make it fails every rank. */
+int cv_dist_check_written(const cv_dist *d, void (*write)(FILE *f, const void *arg), const void *arg,
+                          const char *whose, cv_err *err);
+/** The message for the first setting where rank `rank`'s text differs from rank 0's:
+ *  "rank 1 has --reproducible, rank 0 has not", "ranks differ in --allreduce: rank 1 has
+ *  bucketed --bucket-mb 4, rank 0 has blocking", "rank 1's model file differs from rank 0's
+ *  (layer 3: conv2d filters=32 vs 16)". Writes "" when the texts are equal. */
+void cv_settings_diff(const char *text0, const char *text, int rank, const char *whose, char *msg, size_t n);
 
 /** FNV-1a over bytes, chained from h (start with CV_HASH_INIT). */
 #define CV_HASH_INIT 0xcbf29ce484222325ull

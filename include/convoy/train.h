@@ -62,6 +62,12 @@ typedef struct {
 int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d,
              cv_epoch_stats *stats, cv_err *err);
 
+/** Lines for cv_dist_check_settings (convoy/dist.h): the model as parsed, with the CLI's
+ *  overrides (each layer as a model-file line, then compile's, fit's and augment's values), and
+ *  a dataset's shape and rows under `name` ("--data"). */
+void cv_train_model_settings(FILE *f, const cv_model_spec *spec);
+void cv_train_data_setting(FILE *f, const char *name, const cv_dataset *ds);
+
 /** Checks a dataset fits the model: sample shape, label range or target width, label/loss kind. */
 int cv_check_data(const cv_model_spec *spec, const cv_dataset *ds, cv_err *err);
 

@@ -21,8 +21,10 @@
 /* Exit codes. A usage error is a command line that cannot be right whatever the files hold
  * (unknown command or flag, missing argument, bad flag value); everything that fails later
  * (bad model file or dataset, missing file, out of memory, MPI or HDF5 failure) is 1. A run
- * stopped by SIGTERM/SIGINT after saving its checkpoint exits 0 (launch/slurm relies on it). */
-enum { CLI_OK = 0, CLI_BAD_INPUT = 1, CLI_INTERNAL = 1 /* MPI start-up: a failed run too */, CLI_USAGE = 2 };
+ * stopped by SIGTERM/SIGINT/SIGUSR1 after saving its checkpoint exits 75 (EX_TEMPFAIL: run it again
+ * with --resume; launch/slurm requeues on it), alone and on every rank under mpirun. */
+enum { CLI_OK = 0, CLI_BAD_INPUT = 1, CLI_INTERNAL = 1 /* MPI start-up: a failed run too */, CLI_USAGE = 2,
+       CLI_INTERRUPTED = 75 };
 
 /** One flag: `--name VALUE` (or `--name=VALUE`) stores VALUE in *value; a flag without
  *  arg_name sets *on. The tables are the single source of the parser, --help, the man page and
@@ -82,6 +84,21 @@ void cli_check_stdout(void);
 /** The world a usage error with no dist given prints for (rank 0 only); NULL between commands. */
 void cli_fail_world(const cv_dist *d);
 
+/** Start-up under mpirun: every rank runs its own checks (flags, files, model), and a rank that
+ *  fails must not leave the others waiting in a collective. main.c opens the start-up before
+ *  the command runs; from then on failure messages are kept, not printed. A command calls
+ *  cli_startup_agree(d, rc) once, just before its first collective (rc: its checks' result):
+ *  one allgather of every rank's code, command and message; rank 0 prints the failing ranks'
+ *  messages (and "rank R failed at start-up (see its message); stopping all P ranks" when some
+ *  rank was fine), and every rank gets the lowest failing rank's code (CLI_OK when none failed).
+ *  main.c closes it with cli_startup_close(d, rc) for a command that returned without
+ *  agreeing (a failed check, --help, or a command with no collectives), which makes the same
+ *  collective. Ranks running different commands, or one rank's --help, are a usage error.
+ *  A no-op in a one-rank world. */
+void cli_startup_open(const cv_dist *d, const char *command);
+int cli_startup_agree(const cv_dist *d, int rc);
+int cli_startup_close(const cv_dist *d, int rc);
+
 /** Every command that writes calls this before it writes anything: an output that is one of
  *  the inputs (same file, any name) or another output is a usage error with cv_check_outputs's
  *  message. Returns CLI_OK or CLI_USAGE. */
@@ -127,7 +144,7 @@ int cli_confusion(const cv_dist *d, const char *ckpt, cv_net *net, cv_dataset *d
  *  (classes go by number). */
 char *const *cli_class_names(const char *ckpt, const cv_dataset *ds, int K, cv_data_info *info);
 
-/** Set by SIGTERM/SIGINT: training saves a checkpoint after the current step and exits 0. */
+/** Set by SIGTERM/SIGINT/SIGUSR1: training saves a checkpoint after the current step and exits 75. */
 extern volatile sig_atomic_t cli_stop_requested;
 
 /* help.c: the help and the man page, generated from the tables; version.c: --version */

@@ -208,6 +208,7 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         rc = cli_check_outputs(d, CLI_ROLES(outs), CLI_ROLES(ins));
         if (rc == 0) rc = cli_check_outputs(d, outs + 1, 2, CLI_ROLES(resumed));
     }
+    rc = cli_startup_agree(d, rc); /* every rank's checks, before cv_train's first collective */
     if (rc == 0) {
         o.checkpoint = ckpt;
         o.resume = resume;
@@ -216,7 +217,9 @@ int cmd_train(const cv_dist *d, int argc, char **argv)
         o.log = log;
         o.verbose = verbose;
         o.plot = plot;
-        if (cv_train(&spec, &o, d, NULL, &err) < 0) rc = cli_fail(d, "%s", err.msg);
+        const int got = cv_train(&spec, &o, d, NULL, &err);
+        if (got < 0) rc = cli_fail(d, "%s", err.msg);
+        else if (got == 1) rc = CLI_INTERRUPTED;
     }
     cv_model_spec_free(&spec);
     return rc;
@@ -242,6 +245,26 @@ static int load_for_inference(const cv_dist *d, const char *ckpt, const char *da
         return cli_fail(d, "%s: normaliser has %lld features, the data %lld", ckpt, (long long)l->nz.dim,
                         (long long)cv_shape_size(l->ds.shape));
     return 0;
+}
+
+/* What the ranks of eval must share (they make the same collectives, and the sum is of one
+ * model): the checkpoint's model and weights, the data's shape and rows, the flags that add
+ * passes. */
+typedef struct {
+    const loaded *l;
+    bool timing, confusion;
+} eval_run;
+
+static void eval_settings(FILE *f, const void *arg)
+{
+    const eval_run *e = arg;
+    cv_net *net = e->l->net; /* (cv_net_params takes no const) */
+    cv_train_model_settings(f, cv_net_spec(net));
+    const uint64_t w = cv_hash_bytes(CV_HASH_INIT, cv_net_params(net), sizeof(float) * (size_t)cv_net_param_count(net));
+    cv_setting_value(f, "CHECKPOINT's weights", "%016llx", (unsigned long long)w);
+    cv_train_data_setting(f, "--data", &e->l->ds);
+    cv_setting_switch(f, "--timing", e->timing);
+    cv_setting_switch(f, "--confusion", e->confusion);
 }
 
 static void free_loaded(loaded *l)
@@ -279,6 +302,10 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
     if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0 && (confusion || confusion_svg) &&
         cv_confusion_classes(cv_net_spec(l.net), &K, &err))
         rc = cli_fail(d, "%s: %s", pos[0], err.msg);
+    rc = cli_startup_agree(d, rc);
+    const eval_run run = {&l, timing, confusion || confusion_svg};
+    if (rc == 0 && cv_dist_check_written(d, eval_settings, &run, "checkpoint's model", &err))
+        rc = cli_fail(d, "%s", err.msg);
     if (rc == 0) {
         cv_metrics m;
         /* timed: the first batch once beforehand, untimed (threads started, buffers faulted in),
@@ -606,6 +633,10 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
     cv_err err;
     if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
     if (!b) b = inference ? CV_MICRO_BATCH : spec.fit.batch_size > 0 ? spec.fit.batch_size : 32;
+    if ((rc = cli_startup_agree(d, CLI_OK))) { /* another rank's checks failed */
+        cv_model_spec_free(&spec);
+        return rc;
+    }
     cv_bench_report r;
     if (inference ? cv_bench_inference(&spec, (int)b, (int)nsteps, d, &r, &err)
                   : cv_bench(&spec, (int)b, (int)nsteps, d, bucket_bytes, reproducible, &r, &err)) {

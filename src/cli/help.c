@@ -11,9 +11,13 @@ bool cli_help_roff;
 static int man_sections; /* commands that emitted their roff section during --man */
 
 static const char *const exit_codes[][2] = {
-    {"0", "success (also a training run stopped by SIGTERM/SIGINT after saving its checkpoint)"},
-    {"1", "the run failed: bad model file or data, missing file, out of memory, MPI or HDF5 error"},
-    {"2", "usage error: unknown command or flag, missing argument or required flag, bad flag value"},
+    {"0", "success"},
+    {"1", "the run failed: bad model file or data, missing file, out of memory, MPI or HDF5 error; under "
+          "mpirun also ranks whose settings differ"},
+    {"2", "usage error: unknown command or flag, missing argument or required flag, bad flag value; under "
+          "mpirun every rank exits 2 when one has a usage error, or when the ranks run different commands"},
+    {"75", "interrupted (EX_TEMPFAIL): SIGTERM, SIGINT or SIGUSR1 stopped train or tune after saving; run "
+           "the same command again (train: with --resume) to continue"},
 };
 enum { N_EXIT_CODES = sizeof exit_codes / sizeof exit_codes[0] };
 
@@ -170,9 +174,13 @@ int cli_help_man(const cli_entry *cmds, int n)
     fputs(".SH ENVIRONMENT\n", f);
     for (int i = 0; i < N_ENVIRONMENT; i++) man_item(f, environment[i][0], environment[i][1]);
     fputs(".SH SIGNALS\n", f);
-    roff(f, "SIGTERM or SIGINT (Slurm preemption, Ctrl-C) stops training after the current step: the "
-            "checkpoint is written (to --checkpoint, or convoy-interrupted.h5) and convoy exits 0 saying "
-            "how to continue with --resume.");
+    roff(f, "SIGTERM, SIGINT or SIGUSR1 (Slurm preemption, Ctrl-C) stops training after the current step: "
+            "the checkpoint is written (to --checkpoint, or convoy-interrupted.h5) and convoy exits 75 "
+            "(EX_TEMPFAIL) saying how to continue with --resume; tune keeps its finished trials and exits 75. "
+            "Under mpirun every rank does so and mpirun exits 75 when mpirun is sent SIGUSR1, which it passes "
+            "on to the ranks; launch/train and launch/slurm turn their own SIGTERM into that. SIGTERM to "
+            "Open MPI's mpirun itself aborts the job: the ranks get SIGTERM about a second later and SIGKILL a "
+            "second after that, and mpirun exits 1 whatever they return.");
     fputs("\n.SH EXAMPLES\n", f);
     for (int i = 0; i < N_EXAMPLES; i++) {
         fputs(".PP\n.nf\n", f);

@@ -21,8 +21,11 @@ static void on_stop_signal(int sig)
     cli_stop_requested = 1;
 }
 
-/* Slurm preemption and Ctrl-C end training cleanly; a file-size limit makes writes fail with an
- * error (reported, the old file kept) instead of killing the process. */
+/* Slurm preemption and Ctrl-C end training cleanly; so does SIGUSR1, which Open MPI's mpirun
+ * passes on to the ranks as it is (SIGTERM to mpirun makes it abort the job, exit 1 whatever the
+ * ranks say, and SIGKILL them two seconds later: launch/train turns a SIGTERM into a SIGUSR1 to
+ * mpirun). A file-size limit makes writes fail with an error (reported, the old file kept)
+ * instead of killing the process. */
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -31,6 +34,7 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGXFSZ, SIG_IGN);
 }
 
@@ -131,7 +135,10 @@ static int run_command(const cli_entry *c, int argc, char **argv)
     if (mpi && cv_dist_world(&d, &err)) rc = cli_fail(NULL, "%s", err.msg);
     else {
         cli_fail_world(&d);
+        cli_startup_open(&d, c->name);
         rc = c->run(&d, argc - 2, argv + 2);
+        if (rc != CLI_OK && cli_usage_error) rc = CLI_USAGE;
+        rc = cli_startup_close(&d, rc); /* a rank that failed before agreeing meets the others there */
         cli_fail_world(NULL);
     }
     if (rc != CLI_OK && cli_usage_error) rc = CLI_USAGE;
@@ -172,6 +179,8 @@ int main(int argc, char **argv)
     const cli_entry *c = find_command(word);
     if (!c)
         return cli_usage_fail(NULL, "unknown %s '%s' (see convoy --help)", word[0] == '-' ? "option" : "command", word);
-    if (argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) return command_help(c);
+    /* under an MPI launcher the other ranks may be running the command: --help meets them there */
+    if (argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) && !started_by_mpi_launcher())
+        return command_help(c);
     return run_command(c, argc, argv);
 }

@@ -147,6 +147,7 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
         rc = CLI_BAD_INPUT;
     else if (cli_threads(threads))
         rc = CLI_BAD_INPUT;
+    rc = cli_startup_agree(d, rc); /* the other ranks stop here: no collective after it */
     if (rc || d->rank != 0) { /* one writer; inference of a file is cheap */
         free(pos);
         return rc;

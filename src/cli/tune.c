@@ -122,9 +122,11 @@ int cmd_tune(const cv_dist *d, int argc, char **argv)
     rc = cli_train_flags_apply(&t, &probe);
     if (rc == 0 && !o.objective) o.objective = (space.loss.metrics & CV_METRIC_ACCURACY) ? "val_accuracy" : "val_loss";
     if (!o.initial_points) o.initial_points = 3 * (space.n_hp > 0 ? space.n_hp : 1); /* keras-tuner's default */
+    rc = cli_startup_agree(d, rc); /* every rank's checks, before the search's first collective */
     if (rc == 0) {
         const int got = cv_tune(&space, &o, d, &err);
         if (got < 0) rc = cli_fail(d, "%s", err.msg);
+        else if (got == 1) rc = CLI_INTERRUPTED;
     }
     cv_model_spec_free(&space);
     return rc;

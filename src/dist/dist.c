@@ -97,6 +97,17 @@ int cv_dist_gather(const cv_dist *d, const void *mine, int64_t bytes, void *all,
     return rc == MPI_SUCCESS ? 0 : mpi_fail(rc, "MPI_Gather", err);
 }
 
+int cv_dist_allgather(const cv_dist *d, const void *mine, int64_t bytes, void *all, cv_err *err)
+{
+    if (d->size == 1) {
+        if (all != mine) memcpy(all, mine, (size_t)bytes);
+        return 0;
+    }
+    if (bytes > INT_MAX) return cv_errf(err, "MPI_Allgather of %lld bytes per rank: more than one call takes", (long long)bytes);
+    const int rc = MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, d->comm);
+    return rc == MPI_SUCCESS ? 0 : mpi_fail(rc, "MPI_Allgather", err);
+}
+
 int cv_dist_agree(const cv_dist *d, int failed, cv_err *err)
 {
     if (d->size == 1) return failed ? -1 : 0;

@@ -48,9 +48,32 @@ static int bench_batch_sum(void *arg, double *v, int64_t n)
     return b->failed ? -1 : 0;
 }
 
-static cv_net *bench_net(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, cv_bench_report *r,
-                         int *local, cv_err *err)
+/* What the ranks must share (they make the same collectives): the model, the batch, the steps
+ * and the mode (-1 inference, 0 training, 1 --reproducible training); checked first. */
+typedef struct {
+    const cv_model_spec *spec;
+    int batch, steps, mode;
+    int64_t bucket_bytes;
+} bench_run;
+
+static void bench_settings(FILE *f, const void *arg)
 {
+    const bench_run *b = arg;
+    cv_train_model_settings(f, b->spec);
+    cv_setting_value(f, "--batch-size", "%d", b->batch);
+    cv_setting_value(f, "--steps", "%d", b->steps);
+    cv_setting_switch(f, "--inference", b->mode < 0);
+    cv_setting_switch(f, "--reproducible", b->mode > 0);
+    if (b->bucket_bytes) cv_setting_value(f, "--allreduce", "bucketed --bucket-mb %lld", (long long)(b->bucket_bytes >> 20));
+    else cv_setting_value(f, "--allreduce", "blocking");
+}
+
+/* mode: -1 inference, 0 training, 1 --reproducible training */
+static cv_net *bench_net(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, int64_t bucket_bytes,
+                         int mode, cv_bench_report *r, int *local, cv_err *err)
+{
+    const bench_run run = {spec, batch, steps, mode, bucket_bytes};
+    if (cv_dist_check_written(d, bench_settings, &run, "model file", err)) return NULL;
     memset(r, 0, sizeof *r);
     r->batch = batch;
     r->steps = steps;
@@ -64,7 +87,10 @@ static cv_net *bench_net(const cv_model_spec *spec, int batch, int steps, const 
     cv_dist_slice(d, 0, batch, &lo, &hi);
     *local = (int)(hi - lo);
     cv_net *net = cv_net_create(spec, *local > 0 ? *local : 1, spec->fit.seed, err);
-    if (!net) return NULL;
+    if (cv_dist_agree(d, !net, err)) {
+        cv_net_free(net);
+        return NULL;
+    }
     r->params = cv_net_param_count(net);
     r->tile = cv_net_tile_for(net, *local);
     for (int i = 1; r->tile && i < cv_net_layers(net); i++) r->fused[i] = cv_net_fused_with_next(net, i);
@@ -187,7 +213,7 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
              bool reproducible, cv_bench_report *r, cv_err *err)
 {
     int local;
-    cv_net *net = bench_net(spec, batch, steps, d, r, &local, err);
+    cv_net *net = bench_net(spec, batch, steps, d, bucket_bytes, reproducible ? 1 : 0, r, &local, err);
     if (!net) return -1;
     cv_grad_sync sync;
     int64_t layer_off[CV_MAX_LAYERS];
@@ -290,7 +316,7 @@ int cv_bench_inference(const cv_model_spec *spec, int batch, int passes, const c
                        cv_err *err)
 {
     int local;
-    cv_net *net = bench_net(spec, batch, passes, d, r, &local, err);
+    cv_net *net = bench_net(spec, batch, passes, d, 0, -1, r, &local, err);
     if (!net) return -1;
     for (int i = 1; i < cv_net_layers(net); i++) r->winograd[i] &= CV_WINO_FORWARD;
     const int64_t in = cv_shape_size(spec->layers[0].shape);

@@ -1,6 +1,6 @@
 /* What the fit loop reads and writes besides checkpoints (train/fit-impl.h): the training and
- * validation rows (a separate file, or a seeded split), the hash of what every rank must agree
- * on, and the --log CSV file. */
+ * validation rows (a separate file, or a seeded split), the settings every rank must agree on
+ * (checked by cv_dist_check_settings), and the --log CSV file. */
 #define _GNU_SOURCE /* open_memstream */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,33 +52,115 @@ void fit_free_data(data_split *s)
     cv_dataset_free(&s->val);
 }
 
-uint64_t fit_run_hash(const cv_model_spec *spec, const cv_train_opts *o, const data_split *s)
+/* " key=value" with the fewest digits that read back as the same float */
+static void put_f(FILE *f, const char *key, float v)
 {
-    uint64_t h = CV_HASH_INIT;
+    char s[32] = "";
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(s, sizeof s, "%.*g", digits, (double)v);
+        if (strtof(s, NULL) == v) break;
+    }
+    fprintf(f, " %s=%s", key, s);
+}
+
+typedef struct {
+    const char *key;
+    float v;
+} named_float;
+
+static void put_fs(FILE *f, const named_float *kv, int n)
+{
+    for (int i = 0; i < n; i++) put_f(f, kv[i].key, kv[i].v);
+}
+#define PUT_FS(f, ...) put_fs(f, (const named_float[]){__VA_ARGS__}, \
+                              (int)(sizeof((const named_float[]){__VA_ARGS__}) / sizeof(named_float)))
+
+void cv_train_model_settings(FILE *f, const cv_model_spec *spec)
+{
+    cv_setting_model(f, "layers");
+    fprintf(f, "%d\n", spec->n_layers);
     for (int i = 0; i < spec->n_layers; i++) {
-        const cv_layer_spec *l = &spec->layers[i];
-        const int64_t v[] = {l->kind, l->out.rank, l->out.d[0], l->out.d[1], l->out.d[2], l->normalize,
-                             l->filters, l->kernel[0], l->kernel[1], l->stride[0], l->stride[1], l->same,
-                             l->pad[0], l->pad[1], l->pad[2], l->pad[3], l->pad_nearest, l->pool[0], l->pool[1],
-                             l->units, l->act, l->init, l->use_bias, l->trainable};
-        const float f[] = {l->rate, l->alpha, l->momentum, l->epsilon, (float)l->center, (float)l->scale};
-        h = cv_hash_bytes(cv_hash_bytes(h, v, sizeof v), f, sizeof f);
+        char name[32];
+        snprintf(name, sizeof name, "layer %d", i + 1);
+        cv_setting_model(f, name);
+        cv_layer_write_line(f, &spec->layers[i]);
     }
     const cv_optim_config *c = &spec->optim;
-    const float of[] = {c->lr, c->momentum, c->rho, c->beta1, c->beta2, c->epsilon,
-                        c->initial_accumulator, spec->loss.huber_delta, spec->fit.validation_split};
-    const int64_t ov[] = {c->kind, c->variant, spec->loss.kind, spec->loss.metrics, spec->fit.epochs,
-                          spec->fit.batch_size, (int64_t)spec->fit.seed, spec->fit.shuffle,
-                          s->train.n, s->train.xtype, s->train.ydim, s->train.has_labels,
-                          s->n_train, s->n_val, o->stream, o->check_every, o->bucket_bytes};
-    h = cv_hash_bytes(cv_hash_bytes(h, of, sizeof of), ov, sizeof ov);
+    cv_setting_model(f, "compile");
+    fprintf(f, "compile optimizer=%s variant=%d", cv_optim_name(c->kind), (int)c->variant);
+    PUT_FS(f, {"learning_rate", c->lr}, {"momentum", c->momentum}, {"rho", c->rho}, {"beta_1", c->beta1},
+           {"beta_2", c->beta2}, {"epsilon", c->epsilon}, {"initial_accumulator_value", c->initial_accumulator});
+    fprintf(f, " loss=%s", cv_loss_name(spec->loss.kind));
+    put_f(f, "delta", spec->loss.huber_delta);
+    fprintf(f, " from_logits=%d metrics=%u\n", spec->loss.from_logits, spec->loss.metrics);
+    const cv_fit_config *t = &spec->fit;
+    cv_setting_model(f, "fit");
+    fprintf(f, "fit epochs=%d batch_size=%d seed=%llu shuffle=%d", t->epochs, t->batch_size,
+            (unsigned long long)t->seed, t->shuffle);
+    put_f(f, "validation_split", t->validation_split);
+    fprintf(f, " class_weight=%s", t->class_weight_balanced ? "balanced" : t->n_class_weight ? "" : "none");
+    for (int k = 0; !t->class_weight_balanced && k < t->n_class_weight; k++)
+        fprintf(f, "%s%.9g", k ? "," : "", (double)t->class_weight[k]);
+    const cv_callbacks_config *b = &spec->callbacks;
+    fprintf(f, " lr_schedule=%s", cv_sched_name(b->schedule));
+    put_f(f, "decay_rate", b->decay_rate);
+    fprintf(f, " decay_steps=%lld drop_every=%d", (long long)b->decay_steps, b->drop_every);
+    put_f(f, "cosine_alpha", b->cosine_alpha);
+    fprintf(f, " warmup_steps=%lld monitor=%s early_stopping_patience=%d", (long long)b->warmup_steps, b->monitor,
+            b->es_patience);
+    put_f(f, "min_delta", b->es_min_delta);
+    fprintf(f, " restore_best_weights=%d reduce_lr_patience=%d", b->restore_best, b->plateau_patience);
+    PUT_FS(f, {"reduce_lr_factor", b->plateau_factor}, {"reduce_lr_min_delta", b->plateau_min_delta});
+    fprintf(f, " reduce_lr_cooldown=%d", b->plateau_cooldown);
+    put_f(f, "min_lr", b->min_lr);
+    fprintf(f, " save_best_only=%d stop_on_nan=%d\n", b->save_best_only, b->stop_on_nan);
     const cv_augment_config *a = &spec->augment;
-    const float af[] = {a->rotation_range, a->width_shift_range, a->height_shift_range, a->shear_range, a->zoom_lo,
-                        a->zoom_hi, a->brightness_lo, a->brightness_hi, a->noise_stddev, a->cval,
-                        (float)spec->has_augment, (float)a->horizontal_flip, (float)a->vertical_flip,
-                        (float)a->brightness, (float)a->fill_mode};
-    h = cv_hash_bytes(h, af, sizeof af);
-    return cv_hash_bytes(h, &s->train.shape, sizeof s->train.shape);
+    cv_setting_model(f, "augment");
+    fputs(spec->has_augment ? "augment" : "augment none\n", f);
+    if (!spec->has_augment) return;
+    PUT_FS(f, {"rotation_range", a->rotation_range}, {"width_shift_range", a->width_shift_range},
+           {"height_shift_range", a->height_shift_range}, {"shear_range", a->shear_range}, {"zoom_lo", a->zoom_lo},
+           {"zoom_hi", a->zoom_hi}, {"brightness_lo", a->brightness_lo}, {"brightness_hi", a->brightness_hi},
+           {"noise_stddev", a->noise_stddev}, {"cval", a->cval});
+    fprintf(f, " brightness=%d", (int)a->brightness);
+    fprintf(f, " horizontal_flip=%d vertical_flip=%d fill_mode=%s\n", (int)a->horizontal_flip, (int)a->vertical_flip,
+            cv_fill_mode_name(a->fill_mode));
+}
+
+void cv_train_data_setting(FILE *f, const char *name, const cv_dataset *ds)
+{
+    char shape[64];
+    cv_shape_str(ds->shape, shape, sizeof shape);
+    if (ds->has_labels)
+        cv_setting_value(f, name, "%lld rows of %s %s, labels", (long long)ds->n, shape,
+                         ds->xtype == CV_DTYPE_U8 ? "uint8" : "float32");
+    else
+        cv_setting_value(f, name, "%lld rows of %s %s, %d targets", (long long)ds->n, shape,
+                         ds->xtype == CV_DTYPE_U8 ? "uint8" : "float32", ds->ydim);
+}
+
+void fit_run_settings(FILE *f, const void *arg)
+{
+    const trainer_settings *r = arg;
+    const cv_model_spec *spec = r->spec;
+    const cv_train_opts *o = r->o;
+    const data_split *s = r->s;
+    cv_train_model_settings(f, spec);
+    cv_train_data_setting(f, "--data", &s->train);
+    cv_setting_value(f, "training and validation rows", "%lld and %lld (%s)", (long long)s->n_train,
+                     (long long)s->n_val, s->val_is_split ? "a split of --data" : s->has_val ? "--val" : "none");
+    if (s->has_val && !s->val_is_split) cv_train_data_setting(f, "--val", &s->val);
+    /* the flags that change the math or the collectives each step makes */
+    cv_setting_switch(f, "--reproducible", o->reproducible);
+    cv_setting_switch(f, "--stream", o->stream);
+    if (o->bucket_bytes) cv_setting_value(f, "--allreduce", "bucketed --bucket-mb %lld", (long long)(o->bucket_bytes >> 20));
+    else cv_setting_value(f, "--allreduce", "blocking");
+    cv_setting_value(f, "--check-every", "%lld", (long long)o->check_every);
+    cv_setting_switch(f, "--checkpoint", o->checkpoint != NULL);
+    cv_setting_value(f, "--checkpoint-every", "%lld", (long long)o->checkpoint_every);
+    cv_setting_switch(f, "--resume", o->resume != NULL);
+    cv_setting_switch(f, "--init-from", o->init_from != NULL);
+    cv_setting_switch(f, "--plot", o->plot != NULL);
 }
 
 /* Opens the log: a fresh run starts a new file; a resumed run keeps the header and the rows

@@ -4,6 +4,8 @@
 #ifndef CONVOY_TRAIN_FIT_IMPL_H
 #define CONVOY_TRAIN_FIT_IMPL_H
 
+#include <stdio.h>
+
 #include "convoy/train.h"
 
 /* Training and validation rows: a separate file, or a seeded shuffle split of the data. */
@@ -16,9 +18,15 @@ typedef struct {
 
 int fit_load_data(data_split *s, const cv_model_spec *spec, const cv_train_opts *o, cv_err *err);
 void fit_free_data(data_split *s);
-/* What every rank must agree on before training: the model as parsed (with CLI overrides),
- * the run configuration and the data's shape. */
-uint64_t fit_run_hash(const cv_model_spec *spec, const cv_train_opts *o, const data_split *s);
+/* What every rank must agree on before training, written for cv_dist_check_written: the model
+ * as parsed (with CLI overrides), the flags that change the math or the collectives, the data's
+ * shape and rows. */
+typedef struct {
+    const cv_model_spec *spec;
+    const cv_train_opts *o;
+    const data_split *s;
+} trainer_settings;
+void fit_run_settings(FILE *f, const void *arg); /* arg: a trainer_settings */
 
 /* Opens the log: a fresh run starts a new file; a resumed run keeps the header and the rows
  * of the epochs the checkpoint has done (later rows, from a run that went further before it

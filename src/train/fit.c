@@ -209,7 +209,8 @@ static int set_up(trainer *t, cv_err *err)
                  fit_load_data(&t->s, spec, o, err) ||
                  cv_normalizer_fit(&t->nz, spec->layers[0].normalize, &t->s.train, t->s.train_idx, t->s.n_train, err);
     if (cv_dist_agree(d, failed, err)) return -1;
-    if (cv_dist_check_same(d, fit_run_hash(spec, o, &t->s), "model, configuration or data shape", err)) return -1;
+    const trainer_settings run = {spec, o, &t->s};
+    if (cv_dist_check_written(d, fit_run_settings, &run, "model file", err)) return -1;
     /* a val_ monitor without validation data would silently watch the training metric */
     const cv_callbacks_config *cb = &spec->callbacks;
     if (!t->s.has_val && strncmp(cb->monitor, "val_", 4) == 0 &&
@@ -523,6 +524,8 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
         if (d->rank == 0)
             fprintf(t->out, "interrupted: stopped after step %lld of epoch %d and saved %s; continue with "
                     "the same command plus --resume %s\n", (long long)step + 1, epoch + 1, t->save_path, t->save_path);
+        /* under mpirun the first rank to exit 75 ends the job: the line must be out by then */
+        fflush(t->out);
         return 1;
     }
     if (o->check_every > 0 && t->st.global_step % o->check_every == 0) {

@@ -786,6 +786,7 @@ int cv_tune(const cv_model_spec *space, const cv_tune_opts *o, const cv_dist *wo
     if (rc == 1 && world->rank == 0)
         fprintf(S.out, "tune: stopped; %lld finished trial%s in %s (run the same command to resume)\n",
                 (long long)S.done, S.done == 1 ? " is" : "s are", S.path);
+    if (rc == 1 && world->rank == 0) fflush(S.out); /* under mpirun the first rank to exit 75 ends the job */
     if (rc == 0 && world->rank == 0) {
         fputc('\n', S.out);
         const int64_t best = cv_trials_leaderboard(&S.info, S.trials, o->max_trials, S.out);
