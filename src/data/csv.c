@@ -125,6 +125,11 @@ static int read_record(FILE *fp, const char *path, csv_record *rec, char *sep, l
         ++*lineno;
         if (*lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) /* a spreadsheet's BOM */
             memmove(line, line + 3, (size_t)len - 2), len -= 3;
+        if ((ssize_t)strlen(line) < len) { /* every string function would stop there: the rest would vanish */
+            rc = cv_errf(err, "%s:%ld: a NUL byte at column %zu (binary data or UTF-16, not CSV text)", path, *lineno,
+                         strlen(line) + 1);
+            goto out;
+        }
         size_t n = (size_t)len; /* the line without its ending */
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
         if (rec->text_len == 0) {
