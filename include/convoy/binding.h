@@ -66,13 +66,13 @@ typedef struct {
     double validation_split;   /* >= 0: fit validation_split= (ignored with a validation set) */
     int verbose;               /* 0: silent; 1: convoy's progress; 2: also rate and times */
     const char *init_from;     /* start from this checkpoint's weights, or NULL */
-    const float *init_weights; /* or from these (CV_BIND_PARAMS floats), or NULL */
+    const float *init_weights; /* then these (CV_BIND_PARAMS floats), or NULL */
     int64_t n_init_weights;
     cv_epoch_end_fn on_epoch_end; /* each epoch's logs; nonzero stops (NULL: none) */
     void *epoch_ctx;
 } cv_bind_fit_opts;
 
-/** Trains the model text on train (val: a validation set, or NULL) with cv_train and writes
+/** Trains the model text (NULL: the model of fo->init_from) on train (val: a validation set, or NULL) with cv_train and writes
  *  the result to checkpoint (rank 0). SIGINT (Ctrl-C) while it runs stops it after the step
  *  in progress, saving the checkpoint: then *interrupted is 1. The handler in place before is
  *  put back. */

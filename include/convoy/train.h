@@ -61,6 +61,8 @@ typedef struct {
     const float *init_weights;    /* start from these weights (all cv_net_param_count floats, in
                                      cv_net_params' order), as init_from does from a file, or NULL */
     int64_t n_init_weights;       /* their count (checked) */
+    bool private_checkpoint;      /* checkpoint is the caller's own copy: no "saved F" lines, and a
+                                     stop by stop_flag names no --resume command */
 } cv_train_opts;
 
 typedef struct {

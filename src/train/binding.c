@@ -201,6 +201,37 @@ void cv_bind_dataset_free(cv_dataset *ds)
     free(ds);
 }
 
+/* Rank 0's file at path to every other rank's path (each process keeps its own copy of the
+ * trained model: evaluate and predict run on every rank). Written whole, then renamed. */
+static int share_file(const char *path, cv_err *e)
+{
+    void *bytes = NULL;
+    int64_t n = 0;
+    int failed = 0;
+    if (world.rank == 0) {
+        FILE *f = fopen(path, "rb");
+        failed = !f || fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) ||
+                 !(bytes = malloc((size_t)(n ? n : 1))) || fread(bytes, 1, (size_t)n, f) != (size_t)n;
+        if (f) fclose(f);
+        if (failed) cv_errf(e, "%s: cannot read the trained checkpoint back", path);
+    }
+    if (cv_dist_agree(&world, failed, e) || cv_dist_bcast_bytes(&world, &bytes, &n, e)) {
+        free(bytes);
+        return -1;
+    }
+    if (world.rank != 0) {
+        char tmp[CV_ERR_MSG];
+        snprintf(tmp, sizeof tmp, "%s.part", path);
+        FILE *f = fopen(tmp, "wb");
+        failed = !f || fwrite(bytes, 1, (size_t)n, f) != (size_t)n;
+        if (f && fclose(f)) failed = 1;
+        if (failed || rename(tmp, path)) failed = cv_errf(e, "%s: cannot write rank %d's copy of the model", path,
+                                                          world.rank) != 0;
+    }
+    free(bytes);
+    return cv_dist_agree(&world, failed, e);
+}
+
 /* Ctrl-C during fit: the trainer's stop flag, checked after every step. */
 static volatile sig_atomic_t stop_requested;
 static void on_sigint(int sig)
@@ -215,7 +246,7 @@ int cv_bind_fit(const char *text, const char *file, const cv_bind_fit_opts *fo, 
     cv_err e;
     cv_model_spec spec;
     *interrupted = 0;
-    if (get_spec(&spec, text, file, NULL, &e)) return fail(err, &e);
+    if (get_spec(&spec, text, file, fo->init_from, &e)) return fail(err, &e);
     /* the CLI's overrides (--epochs, --batch-size, --seed, --validation-split), already checked */
     if (fo->epochs > 0) spec.fit.epochs = (int)fo->epochs;
     if (fo->batch_size >= 0) spec.fit.batch_size = (int)fo->batch_size;
@@ -226,7 +257,7 @@ int cv_bind_fit(const char *text, const char *file, const cv_bind_fit_opts *fo, 
                              .checkpoint = checkpoint, .init_from = fo->init_from, .stop_flag = &stop_requested,
                              .train_set = train, .val_set = val, .on_epoch_end = fo->on_epoch_end,
                              .epoch_ctx = fo->epoch_ctx, .init_weights = fo->init_weights,
-                             .n_init_weights = fo->n_init_weights};
+                             .n_init_weights = fo->n_init_weights, .private_checkpoint = true};
     struct sigaction sa = {0}, old;
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
@@ -237,7 +268,7 @@ int cv_bind_fit(const char *text, const char *file, const cv_bind_fit_opts *fo, 
     fflush(stdout);
     sigaction(SIGINT, &old, NULL);
     cv_model_spec_free(&spec);
-    if (rc < 0) return fail(err, &e);
+    if (rc < 0 || (world.size > 1 && share_file(checkpoint, &e))) return fail(err, &e);
     *interrupted = rc == 1;
     return 0;
 }

@@ -520,7 +520,9 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
     if ((signalled || periodic) && save_mid_epoch(t, tm, epoch, step, err)) return -1;
     if (signalled) {
         cv_progress_break(&t->prog);
-        if (d->rank == 0)
+        if (d->rank == 0 && o->private_checkpoint)
+            fprintf(t->out, "interrupted: stopped after step %lld of epoch %d\n", (long long)step + 1, epoch + 1);
+        else if (d->rank == 0)
             fprintf(t->out, "interrupted: stopped after step %lld of epoch %d and saved %s; continue with "
                     "the same command plus --resume %s\n", (long long)step + 1, epoch + 1, t->save_path, t->save_path);
         return 1;
@@ -618,7 +620,8 @@ static int end_epoch(trainer *t, int epoch, cv_metrics *tm, double t0, bool *sto
         failed = d->rank == 0 && cv_checkpoint_save_state(o->checkpoint, t->net, &t->nz, &t->opt, &t->st, err);
         if (!failed && d->rank == 0) kill_after_save();
         if (cv_dist_agree(d, failed, err)) return -1;
-        if (t->talk && cb->save_best_only) fprintf(t->out, "saved %s (best %s so far)\n", o->checkpoint, cb->monitor);
+        if (t->talk && cb->save_best_only && !o->private_checkpoint)
+            fprintf(t->out, "saved %s (best %s so far)\n", o->checkpoint, cb->monitor);
     }
     return call_epoch_end(t, epoch, tm, &vm, stopping, err);
 }
@@ -685,7 +688,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     bool stopping = rc == 0 && t.st.cb.stop;
     for (int epoch = (int)t.st.epoch; rc == 0 && epoch < t.fit.epochs && !stopping; epoch++)
         rc = run_epoch(&t, epoch, &stopping, err);
-    if (rc == 0 && o->checkpoint && t.talk && !spec->callbacks.save_best_only && !idle)
+    if (rc == 0 && o->checkpoint && t.talk && !spec->callbacks.save_best_only && !idle && !o->private_checkpoint)
         fprintf(t.out, "saved %s\n", o->checkpoint);
     tear_down(&t);
     return rc;
