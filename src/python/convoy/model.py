@@ -47,7 +47,7 @@ class _Data:
             x = x.reshape(x.shape + (1,))  # (N, H, W) grey images: a view
         if x.ndim not in (2, 4) or x.shape[0] < 1:
             raise ConvoyError("%s: x has shape %s; convoy takes (N, H, W, C) images or (N, D) rows, N >= 1 "
-                              "(the model's input is %s)" % (name, x.shape, "x".join(map(str, want))))
+                              "(the model's input is (%s))" % (name, x.shape, ", ".join(map(str, want))))
         self.x = np.ascontiguousarray(x)
         n = self.x.shape[0]
         self.labels = self.targets = None
