@@ -282,7 +282,11 @@ static cv_net *net_for(const char *text, const char *file, const char *checkpoin
     cv_net *net = get_net(text, file, checkpoint, nz, &has_nz, e);
     if (!net) return NULL;
     const cv_model_spec *spec = cv_net_spec(net);
-    int rc = cv_check_data(spec, ds, e);
+    /* the data's errors name the model text's lines, not a checkpoint's copy of them */
+    cv_model_spec own;
+    const bool parsed = text && checkpoint && cv_model_parse(&own, text, file ? file : "<model>", NULL) == 0;
+    int rc = cv_check_data(parsed ? &own : spec, ds, e);
+    if (parsed) cv_model_spec_free(&own);
     if (rc == 0 && !has_nz) rc = cv_normalizer_fit(nz, spec->layers[0].normalize, ds, NULL, ds->n, e);
     if (rc == 0 && weights && n != cv_net_param_count(net))
         rc = cv_errf(e, "%lld weights given, the model has %lld", (long long)n, (long long)cv_net_param_count(net));

@@ -101,4 +101,7 @@ def test_model_usable_after_errors(m, data):
     fails(lambda: m.fit(x.astype(np.float64), y, verbose=0), "float64")
     h = m.fit(x, y, epochs=1, verbose=0)
     assert len(h.epoch) == 1 and m.predict(x[:1]).shape == (1, 3)
+    # a trained model's messages still name the model text's lines, not its private checkpoint
+    msg = fails(lambda: m.predict(x[:, :6]), "predict:/x: samples are (6, 8, 1)", "(<model>:1)")
+    assert "state-" not in msg
     fails(lambda: m.save(str(x.shape) + "/no/such/dir/c.h5"), "c.h5")

@@ -106,9 +106,7 @@ class Model:
         self._summary = ctypes.string_at(summary).decode("utf-8", "replace")
         lib.cv_bind_free(summary)
         self._info = list(info)
-        if checkpoint is not None:
-            self._ckpt = self._next_state()
-            shutil.copyfile(checkpoint, self._ckpt)
+        self._ckpt = checkpoint  # (read, never written: fit writes its own)
 
     @classmethod
     def from_file(cls, path):
@@ -218,7 +216,7 @@ class Model:
                 if val:
                     val.__exit__()
         old, self._ckpt, self._pending, self.history = self._ckpt, out, None, history
-        if old and os.path.exists(old):
+        if old and os.path.dirname(old) == self._dir.name:
             os.remove(old)
         if failure:
             raise failure[0]
@@ -261,7 +259,7 @@ class Model:
         after fit it is the run's checkpoint, which `convoy train --resume` continues."""
         path = os.fspath(path)
         if self._pending is None and self._ckpt:
-            if _lib.rank == 0:
+            if _lib.rank == 0 and not (os.path.exists(path) and os.path.samefile(path, self._ckpt)):
                 part = path + ".part"
                 try:
                     shutil.copyfile(self._ckpt, part)
