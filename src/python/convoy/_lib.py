@@ -4,6 +4,7 @@ the distributed context (MPI under a launcher), and ConvoyError for convoy's one
 import atexit
 import ctypes
 import ctypes.util
+import glob
 import os
 
 ERR_MSG = 512  # CV_ERR_MSG
@@ -20,9 +21,12 @@ def _candidates():
     if env:
         return [env]
     here = os.path.dirname(os.path.abspath(__file__))
-    # the build tree (src/python/convoy -> build/), then an installed library
+    # the build tree (src/python/convoy -> build/); an install (P/lib/python3/dist-packages/convoy
+    # -> P/lib or P/lib/<multiarch>); then wherever the loader finds it
+    prefix_lib = os.path.normpath(os.path.join(here, "..", "..", ".."))
     found = [os.path.join(here, "..", "..", "..", "build", "libconvoy.so"),
-             os.path.join(here, "libconvoy.so")]
+             os.path.join(prefix_lib, "libconvoy.so.0")]
+    found += sorted(glob.glob(os.path.join(prefix_lib, "*-linux-gnu*", "libconvoy.so.0")))
     name = ctypes.util.find_library("convoy")
     return found + [name or "libconvoy.so.0"]
 
