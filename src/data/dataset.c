@@ -90,7 +90,6 @@ int cv_dataset_wrap(cv_dataset *ds, const char *name, int64_t n, cv_shape shape,
                     int32_t *labels, float *targets, int ydim, cv_err *err)
 {
     memset(ds, 0, sizeof *ds);
-    snprintf(ds->path, sizeof ds->path, "%s", name);
     const int64_t per = cv_shape_size(shape);
     if (n < 1 || !x || (shape.rank != 1 && shape.rank != 3) || per < 1 || (labels && targets) || (targets && ydim < 1))
         return cv_errf(err, "%s: %lld samples of %lld values, labels %s, targets %s x %d: not a dataset", name,
