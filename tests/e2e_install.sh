@@ -39,6 +39,12 @@ grep -h '^#include "' "$p"/include/convoy/*.h | sed -E 's/^#include "([^"]+)".*/
 done >missing.txt
 [[ -s missing.txt ]] && fail "installed headers include files that are not installed: $(tr '\n' ' ' <missing.txt)"
 [[ $("$p/bin/convoy" --version | head -1) == $("$convoy" --version | head -1) ]] || fail "installed convoy --version"
+# the Python package finds the installed library from where it is installed (no CONVOY_LIB)
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    out=$(env -u CONVOY_LIB PYTHONPATH="$p/lib/python3/dist-packages" /usr/bin/python3 -c \
+        'import convoy, convoy._lib as l; print(convoy.size, l.lib._name)' 2>&1) || fail "import convoy (installed): $out"
+    [[ $out == "1 $p/"* ]] || fail "the installed package loaded another library: $out"
+fi
 cmp -s "$p/share/man/man1/convoy.1" "$build/convoy.1" || fail "installed man page differs"
 
 [[ $(readlink "$p/$lib/libconvoy.so") == libconvoy.so.${version%%.*} ]] || fail "libconvoy.so -> $(readlink "$p/$lib/libconvoy.so")"

@@ -41,6 +41,7 @@ typedef struct {
     int64_t file_bytes;   /* the file's size when opened: a read finding it shorter stops (HDF5
                              would read zeros past a truncated end) */
     size_t row_buf_cap;
+    bool borrowed;        /* its arrays belong to someone else (cv_dataset_wrap): free forgets them */
 } cv_dataset;
 
 /** Loads a dataset file whole. Errors name the file and dataset: "F.h5:/x: ...". Checks: file
@@ -48,6 +49,15 @@ typedef struct {
  *  finite, labels >= 0. */
 int cv_dataset_load(cv_dataset *ds, const char *path, cv_err *err);
 void cv_dataset_free(cv_dataset *ds);
+
+/** A dataset over the caller's arrays, without copying them: x holds n samples of shape
+ *  (rank 3 (H,W,C) or rank 1 (D)) as xtype, NHWC and contiguous; labels (n) or targets
+ *  (n, ydim), or neither (inputs only, for prediction). The arrays must outlive the dataset;
+ *  cv_dataset_free forgets them without freeing. name stands for the file in messages
+ *  ("NAME:/y: negative label -1 at row 3"). Checks as a load does: float values finite,
+ *  labels >= 0. */
+int cv_dataset_wrap(cv_dataset *ds, const char *name, int64_t n, cv_shape shape, cv_dtype xtype, void *x,
+                    int32_t *labels, float *targets, int ydim, cv_err *err);
 
 /** Loads a dataset whose /y may be absent (what predict reads): then has_labels is false and
  *  ydim 0. */

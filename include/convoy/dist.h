@@ -44,6 +44,9 @@ int cv_dist_sum_f64(const cv_dist *d, double *buf, int n, cv_err *err);
 int cv_dist_barrier(const cv_dist *d, cv_err *err);
 /** Rank 0's buffer to every rank. */
 int cv_dist_bcast_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err);
+/** Rank 0's bytes to every rank: *buf and *n on rank 0; the others receive a malloc'd copy in
+ *  *buf (theirs to free) and its size in *n. */
+int cv_dist_bcast_bytes(const cv_dist *d, void **buf, int64_t *n, cv_err *err);
 
 /** Rank 0 receives every rank's `bytes` bytes, in rank order, into all (size * bytes; ignored on
  *  the other ranks). */

@@ -28,8 +28,14 @@
  *  computes leaves [L r / P, L (r + 1) / P). */
 int64_t cv_repro_leaves(int64_t B, int64_t count);
 
+/** Called after epoch `epoch` (0-based) ends, with its logs: n names and values, Keras's keys
+ *  (loss, the compiled metrics, then val_ of each when there is validation data), the same on
+ *  every rank. Nonzero stops training there, as early stopping does: if any rank says stop,
+ *  every rank stops (cv_train then returns 0). */
+typedef int (*cv_epoch_end_fn)(void *ctx, int epoch, int n, const char *const *names, const double *values);
+
 typedef struct {
-    const char *data;        /* training set (required) */
+    const char *data;        /* training set (required unless train_set) */
     const char *val;         /* validation set, or NULL to use spec->fit.validation_split */
     const char *checkpoint;  /* written at the end by rank 0, or NULL */
     bool quiet;              /* no per-epoch lines */
@@ -46,6 +52,17 @@ typedef struct {
     const char *log;         /* CSV history, one row per epoch (rank 0), or NULL */
     bool verbose;            /* per-epoch learning rate and time breakdown */
     const char *plot;        /* SVG training curves, rewritten after every epoch (rank 0), or NULL */
+    /* in-memory data (cv_dataset_wrap: the caller's arrays, not copied), used instead of the
+     * files data and val when not NULL; training reads them and never changes or frees them */
+    const cv_dataset *train_set, *val_set;
+    cv_epoch_end_fn on_epoch_end; /* called on every rank after each epoch's end (and its
+                                     checkpoint), or NULL */
+    void *epoch_ctx;              /* passed to on_epoch_end */
+    const float *init_weights;    /* start from these weights (all cv_net_param_count floats, in
+                                     cv_net_params' order), as init_from does from a file, or NULL */
+    int64_t n_init_weights;       /* their count (checked) */
+    bool private_checkpoint;      /* checkpoint is the caller's own copy: no "saved F" lines, and a
+                                     stop by stop_flag names no --resume command */
 } cv_train_opts;
 
 typedef struct {

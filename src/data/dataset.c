@@ -68,6 +68,10 @@ static int check_finite(const float *v, int64_t count, int64_t width, const char
 void cv_dataset_free(cv_dataset *ds)
 {
     if (!ds) return;
+    if (ds->borrowed) { /* every array is someone else's */
+        memset(ds, 0, sizeof *ds);
+        return;
+    }
     if (ds->streamed) {
         if (ds->h5_x > 0) H5Dclose((hid_t)ds->h5_x);
         if (ds->h5_file > 0) H5Fclose((hid_t)ds->h5_file);
@@ -80,6 +84,24 @@ void cv_dataset_free(cv_dataset *ds)
     for (int i = 0; i < ds->n_classes; i++) free(ds->class_names[i]);
     free(ds->class_names);
     memset(ds, 0, sizeof *ds);
+}
+
+int cv_dataset_wrap(cv_dataset *ds, const char *name, int64_t n, cv_shape shape, cv_dtype xtype, void *x,
+                    int32_t *labels, float *targets, int ydim, cv_err *err)
+{
+    memset(ds, 0, sizeof *ds);
+    const int64_t per = cv_shape_size(shape);
+    if (n < 1 || !x || (shape.rank != 1 && shape.rank != 3) || per < 1 || (labels && targets) || (targets && ydim < 1))
+        return cv_errf(err, "%s: %lld samples of %lld values, labels %s, targets %s x %d: not a dataset", name,
+                       (long long)n, (long long)per, labels ? "given" : "none", targets ? "given" : "none", ydim);
+    *ds = (cv_dataset){.n = n, .shape = shape, .xtype = xtype, .x = x, .has_labels = labels != NULL,
+                       .labels = labels, .ydim = targets ? ydim : 0, .targets = targets, .borrowed = true};
+    snprintf(ds->path, sizeof ds->path, "%s", name);
+    if (xtype == CV_DTYPE_F32 && check_finite(x, n * per, per, name, "x", err)) return -1;
+    if (targets && check_finite(targets, n * ydim, ydim, name, "y", err)) return -1;
+    for (int64_t i = 0; labels && i < n; i++)
+        if (labels[i] < 0) return cv_errf(err, "%s:/y: negative label %d at row %lld", name, labels[i], (long long)i);
+    return 0;
 }
 
 static int load_x(cv_dataset *ds, hid_t f, bool stream, const char *path, cv_err *err)

@@ -86,6 +86,22 @@ int cv_dist_bcast_f32(const cv_dist *d, float *buf, int64_t n, cv_err *err)
     return 0;
 }
 
+int cv_dist_bcast_bytes(const cv_dist *d, void **buf, int64_t *n, cv_err *err)
+{
+    if (d->size == 1) return 0;
+    int64_t len = d->rank == 0 ? *n : 0;
+    int rc = MPI_Bcast(&len, 1, MPI_INT64_T, 0, d->comm);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Bcast of a size", err);
+    if (d->rank != 0 && !(*buf = cv_malloc((size_t)(len ? len : 1), "broadcast bytes", err))) return -1;
+    *n = len;
+    for (int64_t off = 0; off < len; off += INT_MAX / 2) {
+        const int c = (int)(len - off < INT_MAX / 2 ? len - off : INT_MAX / 2);
+        if ((rc = MPI_Bcast((char *)*buf + off, c, MPI_BYTE, 0, d->comm)) != MPI_SUCCESS)
+            return mpi_fail(rc, "MPI_Bcast of bytes", err);
+    }
+    return 0;
+}
+
 int cv_dist_gather(const cv_dist *d, const void *mine, int64_t bytes, void *all, cv_err *err)
 {
     if (d->size == 1) {

@@ -61,6 +61,10 @@ install(TARGETS convoy_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES ${CONVOY_PUBLIC_HEADERS} ${PROJECT_BINARY_DIR}/include/convoy/version.h
   ${PROJECT_BINARY_DIR}/include/convoy/convoy.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/convoy)
 install(FILES ${PROJECT_BINARY_DIR}/convoy.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+# the Python package where Debian's python3 looks under /usr (elsewhere: PYTHONPATH); it finds
+# the library from there (src/python/convoy/_lib.py)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/src/python/convoy DESTINATION lib/python3/dist-packages
+  FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
 
 # the launchers as PREFIX/bin/convoy-NAME (wrappers around share/convoy/launch/NAME, which finds
 # the installed program and models through CONVOY_PREFIX), and the example models

@@ -17,14 +17,19 @@
 int fit_load_data(data_split *s, const cv_model_spec *spec, const cv_train_opts *o, cv_err *err)
 {
     memset(s, 0, sizeof *s);
-    if (!o->data) return cv_errf(err, "train: no training data (use --data F.h5)");
+    if (!o->data && !o->train_set) return cv_errf(err, "train: no training data (use --data F.h5)");
+    if ((o->train_set && o->train_set->streamed) || (o->val_set && o->val_set->streamed))
+        return cv_errf(err, "train: in-memory sets (train_set, val_set) must not be streamed");
     int (*open)(cv_dataset *, const char *, cv_err *) = o->stream ? cv_dataset_open_stream : cv_dataset_load;
-    if (open(&s->train, o->data, err) || cv_check_data(spec, &s->train, err)) return -1;
+    /* an in-memory set is used as it is: a shallow copy marked borrowed, never freed here */
+    if (o->train_set) s->train = *o->train_set, s->train.borrowed = true;
+    if ((!o->train_set && open(&s->train, o->data, err)) || cv_check_data(spec, &s->train, err)) return -1;
     const int64_t N = s->train.n;
     int64_t *all = s->order = cv_malloc(sizeof(int64_t) * (size_t)N, "sample index", err);
     if (!all) return -1;
-    if (o->val) {
-        if (open(&s->val, o->val, err) || cv_check_data(spec, &s->val, err)) return -1;
+    if (o->val_set) s->val = *o->val_set, s->val.borrowed = true;
+    if (o->val || o->val_set) {
+        if ((!o->val_set && open(&s->val, o->val, err)) || cv_check_data(spec, &s->val, err)) return -1;
         s->has_val = true;
         s->n_val = s->val.n;
         for (int64_t i = 0; i < N; i++) all[i] = i;
@@ -40,7 +45,7 @@ int fit_load_data(data_split *s, const cv_model_spec *spec, const cv_train_opts 
         s->has_val = s->val_is_split = s->n_val > 0;
     }
     if (s->n_train <= 0)
-        return cv_errf(err, "%s: no training rows left after validation_split=%g", o->data,
+        return cv_errf(err, "%s: no training rows left after validation_split=%g", s->train.path,
                        spec->fit.validation_split);
     return 0;
 }

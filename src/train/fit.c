@@ -310,6 +310,11 @@ static int restore(trainer *t, cv_err *err)
     int failed = cb->restore_best && !(t->best = cv_malloc(sizeof(float) * (size_t)t->nparams, "best weights", err));
     if (!failed && spec->base.upto && !o->resume && d->rank == 0) failed = cv_checkpoint_load_base(t->net, err);
     if (!failed && o->init_from && d->rank == 0) failed = cv_checkpoint_init_from(o->init_from, t->net, err);
+    if (!failed && o->init_weights && o->n_init_weights != t->nparams)
+        failed = cv_errf(err, "train: %lld initial weights given, the model has %lld", (long long)o->n_init_weights,
+                         (long long)t->nparams);
+    else if (!failed && o->init_weights)
+        memcpy(cv_net_params(t->net), o->init_weights, sizeof(float) * (size_t)t->nparams);
     if (!failed && o->resume) {
         cv_normalizer saved;
         cv_train_state *st = &t->st;
@@ -328,7 +333,8 @@ static int restore(trainer *t, cv_err *err)
     }
     if (cv_dist_agree(d, failed, err)) return -1;
     float *params = cv_net_params(t->net);
-    if ((o->init_from || spec->base.upto) && cv_dist_bcast_f32(d, params, t->nparams, err)) return -1;
+    if ((o->init_from || o->init_weights || spec->base.upto) && cv_dist_bcast_f32(d, params, t->nparams, err))
+        return -1;
     if (!o->resume && cv_dist_check_same(d, cv_hash_bytes(CV_HASH_INIT, params, sizeof(float) * (size_t)t->nparams),
                                          "initial weights", err))
         return -1;
@@ -521,7 +527,9 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
     if ((signalled || periodic) && save_mid_epoch(t, tm, epoch, step, err)) return -1;
     if (signalled) {
         cv_progress_break(&t->prog);
-        if (d->rank == 0)
+        if (d->rank == 0 && o->private_checkpoint)
+            fprintf(t->out, "interrupted: stopped after step %lld of epoch %d\n", (long long)step + 1, epoch + 1);
+        else if (d->rank == 0)
             fprintf(t->out, "interrupted: stopped after step %lld of epoch %d and saved %s; continue with "
                     "the same command plus --resume %s\n", (long long)step + 1, epoch + 1, t->save_path, t->save_path);
         /* under mpirun the first rank to exit 75 ends the job: the line must be out by then */
@@ -534,6 +542,30 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
         snprintf(what, sizeof what, "weights after step %lld (ranks diverged)", (long long)t->st.global_step);
         if (cv_dist_check_same(d, w, what, err)) return -1;
     }
+    return 0;
+}
+
+/* The caller's epoch-end callback (cv_train_opts.on_epoch_end) with the epoch's logs under
+ * Keras's names; a stop asked on any rank stops every rank. */
+static int call_epoch_end(const trainer *t, int epoch, const cv_metrics *tm, const cv_metrics *vm, bool *stopping,
+                          cv_err *err)
+{
+    if (!t->o->on_epoch_end) return 0;
+    const char *names[2 * CV_METRIC_LIST_MAX], *plain[CV_METRIC_LIST_MAX];
+    char val_names[CV_METRIC_LIST_MAX][48];
+    double values[2 * CV_METRIC_LIST_MAX];
+    int n = cv_metric_list(t->spec, tm, names, values);
+    if (t->s.has_val) {
+        const int k = cv_metric_list(t->spec, vm, plain, values + n);
+        for (int i = 0; i < k; i++) {
+            snprintf(val_names[i], sizeof val_names[i], "val_%s", plain[i]);
+            names[n + i] = val_names[i];
+        }
+        n += k;
+    }
+    double stop = t->o->on_epoch_end(t->o->epoch_ctx, epoch, n, names, values) ? 1.0 : 0.0;
+    if (t->d->size > 1 && cv_dist_sum_f64(t->d, &stop, 1, err)) return -1;
+    if (stop > 0) *stopping = true;
     return 0;
 }
 
@@ -597,9 +629,10 @@ static int end_epoch(trainer *t, int epoch, cv_metrics *tm, double t0, bool *sto
         failed = d->rank == 0 && cv_checkpoint_save_state(o->checkpoint, t->net, &t->nz, &t->opt, &t->st, err);
         if (!failed && d->rank == 0) kill_after_save();
         if (cv_dist_agree(d, failed, err)) return -1;
-        if (t->talk && cb->save_best_only) fprintf(t->out, "saved %s (best %s so far)\n", o->checkpoint, cb->monitor);
+        if (t->talk && cb->save_best_only && !o->private_checkpoint)
+            fprintf(t->out, "saved %s (best %s so far)\n", o->checkpoint, cb->monitor);
     }
-    return 0;
+    return call_epoch_end(t, epoch, tm, &vm, stopping, err);
 }
 
 /* One epoch: its order of the training rows, its steps from where the run stands (a resumed
@@ -665,7 +698,7 @@ int cv_train(const cv_model_spec *spec, const cv_train_opts *o, const cv_dist *d
     bool stopping = rc == 0 && t.st.cb.stop;
     for (int epoch = (int)t.st.epoch; rc == 0 && epoch < t.fit.epochs && !stopping; epoch++)
         rc = run_epoch(&t, epoch, &stopping, err);
-    if (rc == 0 && o->checkpoint && t.talk && !spec->callbacks.save_best_only && !idle)
+    if (rc == 0 && o->checkpoint && t.talk && !spec->callbacks.save_best_only && !idle && !o->private_checkpoint)
         fprintf(t.out, "saved %s\n", o->checkpoint);
     tear_down(&t);
     return rc;
