@@ -432,6 +432,16 @@ static int split_csv(char *line, char **fields, int max)
     return n;
 }
 
+/* getline keeps NUL bytes, where every string function after it would stop: the rest of the line
+ * would vanish without a word (a binary file, or UTF-16 text). */
+static int nul_in_line(const char *line, ssize_t len, const char *path, long lineno, cv_err *err)
+{
+    const size_t at = strlen(line);
+    if ((ssize_t)at == len) return 0;
+    return cv_errf(err, "%s:%ld: a NUL byte at column %zu (binary data or UTF-16, not CSV text)", path, lineno,
+                   at + 1);
+}
+
 /* Strips the line ending; true when nothing but blanks remains. */
 static bool chomp_blank(char *line)
 {
@@ -487,6 +497,7 @@ int cv_convert_csv(const char *csv, const char *label, bool as_float, const char
     ssize_t len;
     while ((len = getline(&line, &linecap, fp)) >= 0) {
         lineno++;
+        if (nul_in_line(line, len, csv, lineno, err)) goto done;
         if (!chomp_blank(line)) break;
     }
     if (len < 0) {
@@ -550,6 +561,7 @@ int cv_convert_csv(const char *csv, const char *label, bool as_float, const char
     double first_neg = 0;
     while ((len = getline(&line, &linecap, fp)) >= 0) {
         lineno++;
+        if (nul_in_line(line, len, csv, lineno, err)) goto done;
         if (chomp_blank(line)) continue;
         int nf = split_csv(line, fields, ncols);
         if (nf != ncols) {
