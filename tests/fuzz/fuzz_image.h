@@ -8,7 +8,8 @@
 #include "fuzz_util.h"
 
 /* rc == 0: a size within convoy's limits, 1-4 channels, and all w*h*c bytes of px readable
- * (ASan catches a short buffer; the sum keeps the reads). rc != 0: one line naming the file and no pixels. */
+ * (ASan catches a short buffer; the sum keeps the reads). rc != 0: one line naming the file, and
+ * no pixels left allocated. */
 static inline void fuzz_check_image(const char *path, int rc, const cv_image *img, const cv_err *err)
 {
     if (rc != 0) {
