@@ -629,3 +629,20 @@ Test(cifar, bad_files)
     EXPECT_ERR(cv_convert_cifar(TMP "cbad", TMP "cbadout", 10, false, &e), e, "test_batch.bin", "CIFAR records");
     EXPECT_ERR(cv_convert_cifar(TMP "cbad", TMP "cbadout", 10, true, &e), e, "coarse", "CIFAR-100");
 }
+
+/* A NUL byte (binary data, UTF-16 text; seen while writing fuzz_csv): getline kept it and the
+ * string functions after it stopped there, so "2,1<NUL>,junk" converted as "2,1" without a word. */
+Test(csv, nul_byte_is_an_error)
+{
+    const char *in = TMP "cv_csv_nul.csv";
+    static const char text[] = "x,y\n1,0\n2,1\0,junk\n";
+    FILE *fp = fopen(in, "wb");
+    cr_assert_not_null(fp);
+    cr_assert_eq(fwrite(text, 1, sizeof text - 1, fp), sizeof text - 1);
+    cr_assert_eq(fclose(fp), 0);
+    unlink(TMP "cv_csv_nul.h5");
+    cv_err err = {{0}};
+    EXPECT_ERR(cv_convert_csv(in, "y", false, TMP "cv_csv_nul.h5", &err), err, in, ":3: a NUL byte at column 4");
+    struct stat st;
+    cr_assert_neq(stat(TMP "cv_csv_nul.h5", &st), 0, "no output for a refused CSV");
+}

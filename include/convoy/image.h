@@ -34,7 +34,8 @@ cv_image_format cv_image_sniff(const unsigned char *b, size_t n);
 int cv_image_read(const char *path, cv_image *img, int min_w, int min_h, cv_err *err);
 /** Reads a JPEG into grey or RGB (CMYK converted). With min_w, min_h > 0 the decoder shrinks
  *  by 1/s in its inverse DCT, s the largest of 8, 4, 2 with s <= min(width / min_w, height /
- *  min_h) (Pillow's draft() rule). A truncated or corrupt file is an error. */
+ *  min_h) (Pillow's draft() rule). A truncated or corrupt file is an error, and so is a
+ *  progressive one of more than 100 scans (each is a pass over the whole image). */
 int cv_jpeg_read(const char *path, cv_image *img, int min_w, int min_h, cv_err *err);
 /** Writes a grey or RGB image as a baseline JPEG of this quality (1-100). */
 int cv_jpeg_write(const char *path, const cv_image *img, int quality, cv_err *err);

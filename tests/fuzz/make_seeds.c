@@ -1,10 +1,13 @@
 /* Writes the seed corpora of the fuzz harnesses (small valid inputs that reach every branch of
- * a successful load): make_seeds SRCDIR, where SRCDIR is tests/fuzz. The checked-in seeds-*
- * directories were made by it; run it again only to change them (launch/fuzz does not).
+ * a successful load): make_seeds SRCDIR, where SRCDIR is tests/fuzz. The HDF5 seeds and the
+ * CMYK/YCCK JPEGs were made by it (make_text_seeds.py writes the CSV, PNG and other JPEG seeds);
+ * run it again only to change them (launch/fuzz does not).
  *   cmake --build build --target fuzz_make_seeds && build/tests/fuzz/fuzz_make_seeds tests/fuzz */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jpeglib.h>
 
 #include "convoy/checkpoint.h"
 #include "convoy/data.h"
@@ -70,6 +73,38 @@ static int checkpoint(const char *dir, int n, const char *model, cv_err *err)
     return rc;
 }
 
+/* A 4-component JPEG (cjpeg cannot write one): plain CMYK, or YCCK, which libjpeg marks with an
+ * Adobe APP14 segment (the inverted CMYK of Photoshop's files). */
+static int jpeg_cmyk(const char *dir, const char *name, J_COLOR_SPACE space)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/seeds-jpeg/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    c.err = jpeg_std_error(&jerr); /* exits on error: fine for a seed writer */
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = 8;
+    c.image_height = 6;
+    c.input_components = 4;
+    c.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_colorspace(&c, space);
+    jpeg_set_quality(&c, 80, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t row[8 * 4];
+    while (c.next_scanline < c.image_height) {
+        for (int i = 0; i < 8 * 4; i++) row[i] = (uint8_t)(i * 7 + c.next_scanline * 40);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return fclose(f);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -93,5 +128,9 @@ int main(int argc, char **argv)
                    "compile optimizer=sgd loss=sparse_categorical_crossentropy metrics=accuracy\n",
                    &err))
         return die(&err);
+    if (jpeg_cmyk(argv[1], "cmyk.jpg", JCS_CMYK) || jpeg_cmyk(argv[1], "ycck-adobe.jpg", JCS_YCCK)) {
+        fprintf(stderr, "make_seeds: cannot write the CMYK JPEG seeds\n");
+        return 1;
+    }
     return 0;
 }
