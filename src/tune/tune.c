@@ -611,10 +611,9 @@ static int run_hyperband(search *S, int max_epochs, cv_err *err)
                 if (ru->rung > 0) { /* promoted: the same configuration, continued for the extra epochs */
                     cur[n] = prev[n];
                     cur[n].parent = prev[n].trial;
-                } else if ((rc = fresh_config(S, &draw, &cur[n], err))) {
-                    break;
                 } else {
-                    cur[n].parent = -1;
+                    cur[n] = (trial_desc){.parent = -1}; /* a new configuration, from scratch */
+                    if ((rc = fresh_config(S, &draw, &cur[n], err))) break;
                 }
                 cur[n].trial = trial++, cur[n].bracket = ru->bracket, cur[n].rung = ru->rung, cur[n].epochs = ru->epochs;
             }
