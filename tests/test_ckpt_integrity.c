@@ -280,9 +280,9 @@ Test(integrity, train_attributes_out_of_range_are_refused)
     const bad_attr cases[] = {
         // case 8: step_in_epoch 1e9 (gave negative img/s)
         {"train", "step_in_epoch", false, 1e9, 1,
-         "attrs.h5:/train: attribute step_in_epoch is 1000000000, allowed 0..2 (an epoch of 6 rows at batch 2 has 3 steps)"},
+         "attrs.h5:/train: attribute step_in_epoch is 1000000000, allowed 0..3 (an epoch of 6 rows at batch 2 has 3 steps)"},
         // case 9: a negative step_in_epoch
-        {"train", "step_in_epoch", false, -1, 1, "attribute step_in_epoch is -1, allowed 0..2"},
+        {"train", "step_in_epoch", false, -1, 1, "attribute step_in_epoch is -1, allowed 0..3"},
         // case 10: a negative epoch (printed "epoch -4/2")
         {".", "epoch", false, -4, 1, "attrs.h5:/: attribute epoch is -4, allowed 0..2147483647"},
         // case 11: global_step not where epoch and step put it
@@ -319,6 +319,12 @@ Test(integrity, train_attributes_out_of_range_are_refused)
         else set_i64(p, c->obj, c->name, (long long)c->good);
     }
     cr_expect_eq(resume(p, small, msg, sizeof msg), 0, "restored attributes: %s", msg);
+    /* step_in_epoch equal to the epoch's steps (3): a save after its last step and before its end
+     * (a SIGTERM there, as under mpirun in e2e_mpmd), which resumes to the epoch's end */
+    set_i64(p, "train", "step_in_epoch", 3);
+    set_i64(p, "train", "global_step", 6);
+    set_i64(p, "optimizer", "t", 6);
+    cr_expect_eq(resume(p, small, msg, sizeof msg), 0, "step_in_epoch = steps: %s", msg);
 }
 
 /* small with `from` replaced by `to` */

@@ -483,11 +483,13 @@ static int check_train_state(const cv_train_state *st, double lr_scale, const ch
         return out_of_range(path, "/train", "n_train", st->n_train, 1, most, " (training rows)", err);
     if (st->batch_size < 1 || st->batch_size > most)
         return out_of_range(path, "/train", "batch_size", st->batch_size, 1, most, " (the global batch)", err);
-    /* bad input: step_in_epoch outside the epoch's steps (1e9 gave negative img/s) */
+    /* bad input: step_in_epoch outside the epoch's steps (1e9 gave negative img/s); equal to the
+     * step count is a save after an epoch's last step and before its end (a signal or
+     * --checkpoint-every there): the resumed epoch only ends */
     const int64_t steps = (st->n_train + st->batch_size - 1) / st->batch_size;
-    if (st->step_in_epoch < 0 || st->step_in_epoch >= steps)
+    if (st->step_in_epoch < 0 || st->step_in_epoch > steps)
         return cv_errf(err, "%s:/train: attribute step_in_epoch is %lld, allowed 0..%lld (an epoch of %lld rows "
-                       "at batch %lld has %lld steps)", path, (long long)st->step_in_epoch, (long long)(steps - 1),
+                       "at batch %lld has %lld steps)", path, (long long)st->step_in_epoch, (long long)steps,
                        (long long)st->n_train, (long long)st->batch_size, (long long)steps);
     /* bad input: global_step not epoch × steps + step_in_epoch (the schedules' position) */
     const int64_t g = st->epoch * steps + st->step_in_epoch;
