@@ -182,6 +182,9 @@ bool parse_keras_missing(int what, const char *word, const char **keras, const c
  *  channels_last ...): 1 when tok is one (its edit drops it from the text), 0 when it is not
  *  such a key for this keyword, -1 (error) when its value asks for what convoy lacks. */
 int parse_keras_neutral(parser *P, const keyword_desc *kw, const token *tok);
+/** compile's Keras SGD(momentum, nesterov) as convoy's momentum optimizer (in place in v, with
+ *  its canonical text); 0 or -1. */
+int parse_keras_sgd(parser *P, value *v);
 /** s without the Python around it: one pair of quotes ('relu', "same"), and for list values
  *  (list: true) every bracket, quote and a trailing comma ((28,28,1), (784,), [accuracy]).
  *  Returns s itself when there is nothing to take off, else buf (NULL if it does not fit). */

@@ -293,3 +293,31 @@ void parse_edits_free(parser *P)
     P->edits = NULL;
     P->n_edits = P->cap_edits = 0;
 }
+
+/* Keras's SGD(momentum=m, nesterov=n) is convoy's momentum optimizer in its classic form (or
+ * nesterov), with Keras's default m = 0: `optimizer=sgd momentum=0.9` is written out as
+ * `optimizer=momentum variant=classic momentum=0.9`. */
+int parse_keras_sgd(parser *P, value *v)
+{
+    value *opt = &v[K_OPTIMIZER], *nest = &v[K_NESTEROV];
+    if (!opt->line || opt->choice != CV_OPT_SGD || (!v[K_MOMENTUM].line && !nest->line) ||
+        strncmp(opt->raw, "hp.", 3) == 0)
+        return 0;
+    opt->choice = CV_OPT_MOMENTUM;
+    const int64_t at = parse_offset(P, opt->raw), end = at + (int64_t)strlen(opt->raw);
+    char more[64] = "";
+    if (!v[K_VARIANT].line && !(nest->line && nest->b)) {
+        v[K_VARIANT] = (value){.line = opt->line, .choice = CV_MOMENTUM_CLASSIC};
+        snprintf(more, sizeof more, " variant=classic");
+    }
+    if (nest->line && !nest->b) { /* Keras's nesterov=False: the classic form, said once */
+        if (parse_drop_token(P, nest->key_raw, nest->raw)) return -1;
+        nest->line = 0;
+    }
+    if (!v[K_MOMENTUM].line) {
+        v[K_MOMENTUM] = (value){.line = opt->line, .f = 0.0};
+        snprintf(more + strlen(more), sizeof more - strlen(more), " momentum=0");
+    }
+    if (parse_edit(P, at, end, "momentum")) return -1;
+    return more[0] ? parse_edit(P, end, end, more) : 0;
+}

@@ -73,38 +73,10 @@ static int apply_layer(parser *P, const keyword_desc *kw, const value *v, int li
     return 0;
 }
 
-/* Keras's SGD(momentum=m, nesterov=n) is convoy's momentum optimizer in its classic form (or
- * nesterov), with Keras's default m = 0: `optimizer=sgd momentum=0.9` is written out as
- * `optimizer=momentum variant=classic momentum=0.9`. */
-static int keras_sgd(parser *P, value *v)
-{
-    value *opt = &v[K_OPTIMIZER], *nest = &v[K_NESTEROV];
-    if (!opt->line || opt->choice != CV_OPT_SGD || (!v[K_MOMENTUM].line && !nest->line) ||
-        strncmp(opt->raw, "hp.", 3) == 0)
-        return 0;
-    opt->choice = CV_OPT_MOMENTUM;
-    const int64_t at = parse_offset(P, opt->raw), end = at + (int64_t)strlen(opt->raw);
-    char more[64] = "";
-    if (!v[K_VARIANT].line && !(nest->line && nest->b)) {
-        v[K_VARIANT] = (value){.line = opt->line, .choice = CV_MOMENTUM_CLASSIC};
-        snprintf(more, sizeof more, " variant=classic");
-    }
-    if (nest->line && !nest->b) { /* Keras's nesterov=False: the classic form, said once */
-        if (parse_drop_token(P, nest->key_raw, nest->raw)) return -1;
-        nest->line = 0;
-    }
-    if (!v[K_MOMENTUM].line) {
-        v[K_MOMENTUM] = (value){.line = opt->line, .f = 0.0};
-        snprintf(more + strlen(more), sizeof more - strlen(more), " momentum=0");
-    }
-    if (parse_edit(P, at, end, "momentum")) return -1;
-    return more[0] ? parse_edit(P, end, end, more) : 0;
-}
-
 static int apply_compile(parser *P, value *v, int line)
 {
     cv_model_spec *spec = P->spec;
-    if (keras_sgd(P, v)) return -1;
+    if (parse_keras_sgd(P, v)) return -1;
     const cv_optim_kind kind = v[K_OPTIMIZER].line ? (cv_optim_kind)v[K_OPTIMIZER].choice
                                                    : CV_OPT_RMSPROP; /* Keras's default */
     /* a hyper-parameter of another optimizer is almost always a forgotten optimizer= */
@@ -329,21 +301,6 @@ static int apply_base(parser *P, const value *v, const stmt *st)
     return 0;
 }
 
-/* A keyword convoy does not know: a Keras layer it lacks, a typo, or neither. */
-static int unknown_keyword(const parser *P, const stmt *st)
-{
-    char list[256], near[96];
-    const char *keras, *instead;
-    parse_keyword_list(list, sizeof list);
-    if (parse_keras_missing(W_LAYER, st->word, &keras, &instead)) {
-        if (instead) return parse_fail(P, st->line, "unknown layer '%s': Keras's %s layer is %s in convoy", st->word, keras, instead);
-        return parse_fail(P, st->line, "unknown layer '%s': Keras's %s is not in convoy (convoy has %s)", st->word, keras, list);
-    }
-    if (*parse_keyword_suggest(st->word, near, sizeof near))
-        return parse_fail(P, st->line, "unknown layer '%s'%s", st->word, near);
-    return parse_fail(P, st->line, "unknown layer '%s' (expected one of %s)", st->word, list);
-}
-
 /* Keras's input_shape= (or input_dim=, a Dense's) on the first layer stands for the input layer
  * before it; on an input line it is shape=. Either is written out as an `input shape=` line. */
 static int keras_input(parser *P, stmt *st, const keyword_desc *kw)
@@ -389,6 +346,21 @@ static int keras_input(parser *P, stmt *st, const keyword_desc *kw)
         st->n--, t--;
     }
     return 0;
+}
+
+/* A keyword convoy does not know: a Keras layer it lacks, a typo, or neither. */
+static int unknown_keyword(const parser *P, const stmt *st)
+{
+    char list[256], near[96];
+    const char *keras, *instead;
+    parse_keyword_list(list, sizeof list);
+    if (parse_keras_missing(W_LAYER, st->word, &keras, &instead)) {
+        if (instead) return parse_fail(P, st->line, "unknown layer '%s': Keras's %s layer is %s in convoy", st->word, keras, instead);
+        return parse_fail(P, st->line, "unknown layer '%s': Keras's %s is not in convoy (convoy has %s)", st->word, keras, list);
+    }
+    if (*parse_keyword_suggest(st->word, near, sizeof near))
+        return parse_fail(P, st->line, "unknown layer '%s'%s", st->word, near);
+    return parse_fail(P, st->line, "unknown layer '%s' (expected one of %s)", st->word, list);
 }
 
 static int process(parser *P, stmt *st)

@@ -68,4 +68,19 @@ int fit_leaf_sum(void *arg, const double *sums, int first, int n, int64_t len, d
 /* layers whose training statistics are the whole batch's (trainable batchnorm) */
 int fit_batch_layers(const cv_model_spec *spec);
 
+/* One micro-batch of the epoch plan: positions [p, p + count) of the epoch's order. */
+typedef struct {
+    int64_t p;
+    int count;
+    bool leaf_first, leaf_last; /* --reproducible: it starts / ends a gradient leaf */
+    int64_t leaf;   /* --reproducible: which leaf of its step */
+    bool last;      /* the last of its step on this rank */
+} micro;
+
+/* fit-plan.c */
+void fit_fill_ids(const micro *m, const int64_t *train_idx, const int64_t *perm, int64_t *ids);
+int64_t fit_plan_leaf(micro *plan, int64_t *steps_of, int64_t n, int64_t step, int64_t leaf, int64_t lo, int64_t hi,
+                      int mb);
+int64_t fit_repro_leaf(int64_t B);
+
 #endif

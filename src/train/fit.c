@@ -24,55 +24,6 @@
 #include "train/fit-impl.h"
 #include "train/prefetch.h"
 
-/* One micro-batch of the epoch plan: positions [p, p + count) of the epoch's order. */
-typedef struct {
-    int64_t p;
-    int count;
-    bool leaf_first, leaf_last; /* --reproducible: it starts / ends a gradient leaf */
-    int64_t leaf;   /* --reproducible: which leaf of its step */
-    bool last;      /* the last of its step on this rank */
-} micro;
-
-/* The dataset rows of micro-batch m: the epoch's order perm picks positions among the training
- * rows train_idx. */
-static void fill_ids(const micro *m, const int64_t *train_idx, const int64_t *perm, int64_t *ids)
-{
-    for (int i = 0; i < m->count; i++) ids[i] = train_idx[perm[m->p + i]];
-}
-
-/* Appends the micro-batches of positions [lo, hi) as one leaf (at least one entry, so an empty
- * slice still joins its step); returns the new count. */
-static int64_t plan_leaf(micro *plan, int64_t *steps_of, int64_t n, int64_t step, int64_t leaf, int64_t lo,
-                         int64_t hi, int mb)
-{
-    int64_t p = lo;
-    const int64_t first = n;
-    do {
-        if (plan) {
-            plan[n] = (micro){p, (int)(hi - p < mb ? hi - p : mb), n == first, p + mb >= hi, leaf, false};
-            steps_of[n] = step;
-        }
-        n++;
-        p += mb;
-    } while (p < hi);
-    return n;
-}
-
-/* --reproducible: each global batch of `count` samples is cut into leaves of at most
- * repro_leaf(B) samples (CV_REPRO_LEAF, more past CV_XSUM_MAX_TERMS leaves of it), sizes
- * differing by at most one: a cut that depends on the batch alone. Rank r computes leaves
- * [L r / P, L (r + 1) / P), each on its own, and adds each leaf's gradient into an exact sum
- * (convoy/exactsum.h), which the ranks then add up with integer MPI sums. Within a leaf every
- * kernel sums in a fixed order whatever the thread count, and the exact sum does not depend on
- * which rank added which leaf, so neither ranks nor threads change a bit. */
-static int64_t repro_leaf(int64_t B)
-{
-    const int64_t spread = (B + CV_XSUM_MAX_TERMS - 1) / CV_XSUM_MAX_TERMS;
-    return spread > CV_REPRO_LEAF ? spread : CV_REPRO_LEAF;
-}
-
-int64_t cv_repro_leaves(int64_t B, int64_t count) { return (count + repro_leaf(B) - 1) / repro_leaf(B); }
-
 /* Fault injection for the resume tests: CONVOY_KILL_AFTER_SAVE=N kills the process with
  * SIGKILL (no clean-up, as a node failure or the OOM killer would) right after its N-th
  * checkpoint save, counted over the process (a search's trials too), at a step the test
@@ -171,13 +122,13 @@ static int plan_epoch(trainer *t, cv_err *err)
             if (!t->o->reproducible) {
                 int64_t lo, hi;
                 cv_dist_slice(d, start, count, &lo, &hi);
-                n = plan_leaf(plan, t->steps_of, n, step, 0, lo, hi, t->mb);
+                n = fit_plan_leaf(plan, t->steps_of, n, step, 0, lo, hi, t->mb);
             } else {
                 const int64_t L = cv_repro_leaves(t->B, count), j0 = L * d->rank / d->size, j1 = L * (d->rank + 1) / d->size;
                 if (t->batch_stats && j0 < j1) /* batchnorm: the rank's leaves in one pass (run_step cuts it) */
-                    n = plan_leaf(plan, t->steps_of, n, step, j0, start + count * j0 / L, start + count * j1 / L, t->mb);
+                    n = fit_plan_leaf(plan, t->steps_of, n, step, j0, start + count * j0 / L, start + count * j1 / L, t->mb);
                 for (int64_t j = j0; !t->batch_stats && j < j1; j++)
-                    n = plan_leaf(plan, t->steps_of, n, step, j, start + count * j / L, start + count * (j + 1) / L, t->mb);
+                    n = fit_plan_leaf(plan, t->steps_of, n, step, j, start + count * j / L, start + count * (j + 1) / L, t->mb);
                 if (j0 == j1) { /* more ranks than leaves: no leaf here, but the step's sum is joined */
                     if (plan) {
                         plan[n] = (micro){start, 0, false, false, 0, false};
@@ -219,7 +170,7 @@ static int set_up(trainer *t, cv_err *err)
                        "validation_split=, or monitor %s", spec->file, cb->monitor, cb->monitor + 4);
 
     const int64_t n = t->s.n_train, B = t->fit.batch_size > 0 && t->fit.batch_size < n ? t->fit.batch_size : n;
-    const int64_t leaf = repro_leaf(B);
+    const int64_t leaf = fit_repro_leaf(B);
     t->batch_stats = fit_batch_layers(spec) > 0;
     /* micro-batch size: from the local share, or (reproducible) the leaf size, so that no rank
      * count changes how a leaf is cut; batch statistics need a rank's whole share in one pass
@@ -450,7 +401,7 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
         if (t->s.train.streamed) {
             if (*k + 1 < t->nplan) { /* read the next micro-batch while this one computes */
                 const int next = (int)((*k + 1) % 2);
-                fill_ids(&t->plan[*k + 1], t->s.train_idx, t->perm, t->pf.slot[next].ids);
+                fit_fill_ids(&t->plan[*k + 1], t->s.train_idx, t->perm, t->pf.slot[next].ids);
                 cv_prefetch_request(&t->pf, next, t->plan[*k + 1].count);
             }
             /* a read error (file changed under us) is kept until the step's end, where all
@@ -458,7 +409,7 @@ static int run_step(trainer *t, int epoch, int64_t *k, cv_metrics *tm, cv_err *e
             b = cv_prefetch_wait(&t->pf, (int)(*k % 2), failed ? NULL : err);
             failed |= !b;
         } else {
-            fill_ids(m, t->s.train_idx, t->perm, t->mem.ids);
+            fit_fill_ids(m, t->s.train_idx, t->perm, t->mem.ids);
             failed |= cv_batch_fill(&t->mem, &t->s.train, &t->nz, m->count, err);
         }
         t->hook.armed = m->last;
@@ -654,7 +605,7 @@ static int run_epoch(trainer *t, int epoch, bool *stopping, cv_err *err)
     while (k < t->nplan && t->steps_of[k] < first_step) k++;
     cv_progress_epoch(&t->prog, epoch, first_step);
     if (t->s.train.streamed && k < t->nplan) { /* the first micro-batch's read */
-        fill_ids(&t->plan[k], t->s.train_idx, t->perm, t->pf.slot[k % 2].ids);
+        fit_fill_ids(&t->plan[k], t->s.train_idx, t->perm, t->pf.slot[k % 2].ids);
         cv_prefetch_request(&t->pf, (int)(k % 2), t->plan[k].count);
     }
     while (k < t->nplan) {
