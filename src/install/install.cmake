@@ -42,7 +42,8 @@ set_target_properties(convoy_shared PROPERTIES OUTPUT_NAME convoy VERSION ${PROJ
   SOVERSION ${PROJECT_VERSION_MAJOR})
 target_include_directories(convoy_shared PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
   $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include> $<INSTALL_INTERFACE:include>)
-target_link_libraries(convoy_shared PUBLIC MPI::MPI_C PRIVATE ${HDF5_C_LIBRARIES} ZLIB::ZLIB PNG::PNG JPEG::JPEG m)
+target_link_libraries(convoy_shared PUBLIC MPI::MPI_C PRIVATE ${HDF5_C_LIBRARIES} ZLIB::ZLIB PNG::PNG JPEG::JPEG
+  ${PROTOBUF_C_LIBRARY} ${JANSSON_LIBRARY} m)
 if(CONVOY_OPENMP)
   target_link_libraries(convoy_shared PRIVATE OpenMP::OpenMP_C)
 endif()
@@ -156,6 +157,8 @@ endif()
 convoy_pc_dependency(FALSE "" "${PNG_LIBRARIES}" libpng)
 convoy_pc_dependency(FALSE "" "${JPEG_LIBRARIES}" libjpeg)
 convoy_pc_dependency(FALSE "" "${ZLIB_LIBRARIES}" zlib)
+convoy_pc_dependency(FALSE "" "${PROTOBUF_C_LIBRARY}" libprotobuf-c)
+convoy_pc_dependency(FALSE "" "${JANSSON_LIBRARY}" jansson)
 if(CONVOY_OPENMP)
   string(APPEND CONVOY_PC_LIBS_PRIVATE " ${OpenMP_C_FLAGS}")
 endif()
