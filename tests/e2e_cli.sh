@@ -56,6 +56,20 @@ awk -v i="$inf_mflop" -v t="$train_mflop" 'BEGIN { exit !(t > i) }' || fail "ben
 ! grep -qE "^  (optimizer|allreduce) " out.txt || fail "bench --inference printed training rows: $(cat out.txt)"
 grep -qE "^roofline: [0-9.]+ GFLOP/s achieved" out.txt || fail "bench --inference roofline: $(cat out.txt)"
 expect 2 "^convoy: bench: --inference times a MODEL, not --gemm$" -- "$convoy" bench --gemm 64 --inference
+# --suite: a row per built-in shape and per model given (one that cannot be read says why), the
+# same as a CSV table; one MODEL without it
+expect 0 "" -- "$convoy" bench --suite --steps 1 --batch-size 4 --threads 1 wide.model nothere.model
+for m in tf-convnet conv5x5 conv7x7-stem conv1x1 strided3x3 vgg3x3 dense-wide wide; do
+    grep -qE "^  $m +4 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+% +[0-9]+( \(process\))?$" out.txt || fail "bench --suite: no row for $m: $(cat out.txt)"
+done
+grep -qE "^  nothere +skipped: .*nothere.model" out.txt || fail "bench --suite: no skipped row: $(cat out.txt)"
+grep -qE "^bench --suite: 1 rank x 1 thread, 1 training steps per model" out.txt || fail "bench --suite header: $(cat out.txt)"
+expect 0 "" -- "$convoy" bench --suite --steps 1 --batch-size 4 --threads 1 --csv --inference wide.model
+[[ $(head -n 1 out.txt) == "model,batch,images_per_s,gflops,peak_gflops,peak_share,rss_mib" ]] || fail "bench --suite --csv header: $(cat out.txt)"
+[[ $(grep -cE "^[a-z0-9-]+,4,[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+,[0-9]+$" out.txt) -eq 8 ]] || fail "bench --suite --csv rows: $(cat out.txt)"
+expect 2 "^convoy: bench: --suite times models, not --gemm$" -- "$convoy" bench --suite --gemm 64
+expect 2 "^convoy: bench: --reproducible times one MODEL, not --suite$" -- "$convoy" bench --suite --reproducible
+expect 2 "^convoy: bench: one MODEL \\(several with --suite\\)$" -- "$convoy" bench wide.model wide.model
 # --reproducible: its step beside the default one, its leaves (32 samples: 2 of a batch of 64),
 # and its first step's gradient against the float64 sum of the leaves
 expect 0 "" -- "$convoy" bench wide.model --steps 3 --batch-size 64 --threads 2 --reproducible

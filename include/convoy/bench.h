@@ -24,7 +24,8 @@ typedef struct {
     double batch_sums;                            /* ... their number per step */
     double allreduce_small_us;                    /* one 8-byte MPI_Allreduce */
     double allreduce_grad_ms;                     /* one MPI_Allreduce of the whole gradient */
-    double peak_rss_mb;                           /* this rank's peak resident memory, MiB */
+    double peak_rss_mb;                           /* this rank's peak resident memory during the run, MiB */
+    bool rss_of_process;                          /* ... or since the process started (no /proc/self/clear_refs) */
     int tile;                                     /* samples per tile of the spatial layers (0: none) */
     bool fused[CV_MAX_LAYERS];                    /* layer i ran as one kernel with i + 1 (its time shows on i) */
     int winograd[CV_MAX_LAYERS];                  /* layer i's products run by Winograd (CV_WINO_* mask) */
@@ -52,6 +53,15 @@ int cv_bench(const cv_model_spec *spec, int batch, int steps, const cv_dist *d, 
  *  flops_per_image counts the forward pass only. */
 int cv_bench_inference(const cv_model_spec *spec, int batch, int passes, const cv_dist *d, cv_bench_report *r,
                        cv_err *err);
+
+/** The suite's built-in models (`convoy bench --suite`): the shapes users bring beside
+ *  launch/models/ (5x5, 7x7 strided, 1x1 and stride-2 convolutions, dense layers >= 1024 wide,
+ *  plain 3x3 VGG stages), each a model file text whose time goes mostly to its shape. */
+typedef struct {
+    const char *name, *what, *text;
+} cv_bench_shape;
+extern const cv_bench_shape cv_bench_shapes[];
+extern const int cv_bench_n_shapes;
 
 /** SGEMM throughput: C (M,N) = A (M,K) B (K,N) on one thread and on all OpenMP threads, with
  *  the measured FMA peak of the same vector width for each. */

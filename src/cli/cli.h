@@ -110,6 +110,10 @@ int cli_check_outputs(const cv_dist *d, const cv_path_role *outs, int nout, cons
 int cli_int(const char *flag, const char *s, long lo, long hi, long *out);
 int cli_float(const char *flag, const char *s, double lo, double hi, double *out);
 
+/** --allreduce KIND and --bucket-mb M (train and bench) into cv_train_opts.bucket_bytes (0:
+ *  blocking); CLI_OK or a usage error. */
+int cli_allreduce_bytes(const cv_dist *d, const char *kind, const char *bucket_mb, int64_t *bytes);
+
 int cmd_train(const cv_dist *d, int argc, char **argv);
 int cmd_eval(const cv_dist *d, int argc, char **argv);
 int cmd_predict(const cv_dist *d, int argc, char **argv);
