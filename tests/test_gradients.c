@@ -583,7 +583,7 @@ Test(grad, conv_numeric_padding)
     grad_check(CONV_HEAD "conv2d filters=5 kernel=3 stride=2 padding=2,1 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
     grad_check(CONV_HEAD "conv2d filters=4 kernel=3,2 padding=0,1,1,0 pad_mode=nearest activation=tanh\n" CONV_TAIL,
                2, T_FLOAT);
-    /* 32 filters: implicit GEMM refuses padding, im2col and Winograd (3x3 stride 1, pad 1) take it */
+    /* 32 filters: Winograd (3x3 stride 1, pad 1) takes it; then a 3x2 window on 4 channels (direct) */
     grad_check("input shape=7,5,3\nconv2d filters=32 kernel=1 activation=linear\n"
                "conv2d filters=32 kernel=3 padding=1 activation=tanh\n" CONV_TAIL, 2, T_FLOAT);
     grad_check("input shape=7,5,3\nconv2d filters=4 kernel=1 activation=linear\n"
@@ -644,6 +644,25 @@ Test(grad, conv_implicit_gemm_path)
                "conv2d filters=32 kernel=3 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
     grad_check("input shape=7,5,3\nconv2d filters=4 kernel=1 activation=linear\n"
                "conv2d filters=32 kernel=3 stride=2 activation=relu\n" CONV_TAIL, 2, T_FLOAT);
+}
+
+/* 32 filters with padding, stride 2 or windows Winograd does not take: the implicit GEMM over a
+ * padded copy of the input (cv_conv_gemm_padded, _padded_dw); the stride-1 zero-padded ones on 32
+ * channels also take the input gradient over a padded dy (cv_conv_gemm_dx), the others col2im */
+Test(grad, conv_padded_implicit_path)
+{
+    const char *convs[] = {"conv2d filters=32 kernel=5 padding=same activation=tanh",
+                           "conv2d filters=32 kernel=3 stride=2 padding=same activation=relu",
+                           "conv2d filters=32 kernel=3 padding=1 pad_mode=nearest activation=tanh",
+                           "conv2d filters=32 kernel=3,2 padding=2,0,1,1 activation=tanh",
+                           "conv2d filters=32 kernel=2 stride=2,1 padding=1 activation=sigmoid"};
+    const int first[] = {32, 32, 32, 8, 8};
+    for (int i = 0; i < 5; i++) {
+        char model[512];
+        snprintf(model, sizeof model, "input shape=7,5,3\nconv2d filters=%d kernel=1 activation=linear\n%s\n" CONV_TAIL,
+                 first[i], convs[i]);
+        grad_check(model, 2, T_FLOAT);
+    }
 }
 
 /* 32 channels into 32 filters through a 3x3 window, valid and 'same': the Winograd F(4x4,3x3)

@@ -844,6 +844,132 @@ Test(conv_implicit, thread_count_does_not_change_bits)
     free(x), free(dy), free(w), free(o1), free(o2), free(d1), free(d2);
 }
 
+/* The implicit GEMM over a padded copy (cv_conv_gemm_padded, _padded_dw) and the stride-1 input
+ * gradient over a padded dy (cv_conv_gemm_dx) against im2col + the naive GEMM (+ col2im): 'same'
+ * 5x5 and 7x7 stride 2, a 3x3 stride-2 'same' window whose padding is all at the bottom and
+ * right, numeric padding on a rectangular window, nearest padding, window rows that do not
+ * split into whole tiles (KW*C = 160, 21, 15), with bias + leaky ReLU and accumulating weight and
+ * bias gradients; the forward equals im2col + cv_sgemm bit for bit where K fits one slice. */
+/* the micro-kernel's width in filters: 32 (avx512), 16 (avx2), 8 (generic) */
+static int tile_width(void)
+{
+    const char *p = cv_gemm_path();
+    return strcmp(p, "avx512") == 0 ? 32 : strcmp(p, "avx2") == 0 ? 16 : 8;
+}
+
+typedef struct {
+    int H, W, C, KH, KW, SH, SW, pt, pb, pl, pr, F, B;
+    bool nearest;
+} pad_case;
+
+static void check_padded(pad_case t)
+{
+    cv_window g = {.H = t.H, .W = t.W, .C = t.C, .KH = t.KH, .KW = t.KW, .SH = t.SH, .SW = t.SW,
+                   .pad_top = t.pt, .pad_left = t.pl};
+    g.OH = (t.H + t.pt + t.pb - t.KH) / t.SH + 1;
+    g.OW = (t.W + t.pl + t.pr - t.KW) / t.SW + 1;
+    const int K = g.KH * g.KW * g.C, P = g.OH * g.OW, F = t.F, B = t.B;
+    cr_assert(cv_conv_gemm_padded_fits(&g, F), "F=%d should take the padded implicit path", F);
+    const size_t nx = (size_t)B * t.H * t.W * t.C, ny = (size_t)B * P * F, ncol = (size_t)B * P * K;
+    float *x = rand_buf(nx, 600 + K), *w = rand_buf((size_t)K * F, 601 + K), *bias = rand_buf((size_t)F, 602);
+    float *dy = rand_buf(ny, 603 + K), *col = malloc(sizeof(float) * ncol), *out = malloc(sizeof(float) * ny);
+    float *ref = malloc(sizeof(float) * ny), *gemm = malloc(sizeof(float) * ny);
+    cv_im2col(col, x, B, &g, t.nearest);
+    cv_sgemm_naive(false, false, B * P, F, K, 1.0f, col, K, w, F, 0.0f, ref, F);
+    const cv_epilogue ep = {bias, true, 0.05f};
+    cr_assert_eq(cv_conv_gemm_padded(out, x, w, &ep, B, F, &g, t.nearest), 0);
+    cv_sgemm_ep(false, false, B * P, F, K, 1.0f, col, K, w, F, 0.0f, gemm, F, &ep);
+    for (size_t i = 0; i < ny; i++) {
+        float v = ref[i] + bias[i % F];
+        if (v < 0) v *= 0.05f;
+        cr_assert_leq(fabsf(out[i] - v), 1e-4f * (1.0f + fabsf(v)), "K=%d: out[%zu] = %g, want %g", K, i, out[i], v);
+    }
+    if (K <= 384)
+        cr_assert_eq(memcmp(out, gemm, sizeof(float) * ny), 0, "K=%d: not bit-identical to im2col + cv_sgemm", K);
+    float *dw = malloc(sizeof(float) * (size_t)K * F), *dwref = malloc(sizeof(float) * (size_t)K * F);
+    float *db = malloc(sizeof(float) * (size_t)F);
+    for (int i = 0; i < K * F; i++) dw[i] = dwref[i] = 0.5f;
+    for (int f = 0; f < F; f++) db[f] = -0.25f;
+    cr_assert_eq(cv_conv_gemm_padded_dw(dw, db, x, dy, B, F, &g, t.nearest), 0);
+    cv_sgemm_naive(true, false, K, F, B * P, 1.0f, col, K, dy, F, 1.0f, dwref, F);
+    for (int i = 0; i < K * F; i++)
+        cr_assert_leq(fabsf(dw[i] - dwref[i]), 1e-4f * (1.0f + fabsf(dwref[i])), "K=%d: dw[%d] = %g, want %g", K, i,
+                      dw[i], dwref[i]);
+    for (int f = 0; f < F; f++) {
+        double sum = -0.25;
+        for (int r = 0; r < B * P; r++) sum += dy[(size_t)r * F + f];
+        cr_assert_leq(fabsf(db[f] - (float)sum), 1e-4f * (1.0f + fabsf((float)sum)), "db[%d] = %g, want %g", f, db[f],
+                      sum);
+    }
+    if (t.SH == 1 && t.SW == 1 && !t.nearest) {
+        cr_assert(cv_conv_gemm_dx_fits(&g) == (t.C % tile_width() == 0));
+        if (cv_conv_gemm_dx_fits(&g)) {
+            float *dx = malloc(sizeof(float) * nx), *dxref = malloc(sizeof(float) * nx);
+            cv_sgemm_naive(false, true, B * P, K, F, 1.0f, dy, F, w, F, 0.0f, col, K);
+            cv_col2im(dxref, col, B, &g, false, true);
+            cr_assert_eq(cv_conv_gemm_dx(dx, dy, w, B, F, &g), 0);
+            for (size_t i = 0; i < nx; i++)
+                cr_assert_leq(fabsf(dx[i] - dxref[i]), 1e-4f * (1.0f + fabsf(dxref[i])), "K=%d: dx[%zu] = %g, want %g",
+                              K, i, dx[i], dxref[i]);
+            free(dx), free(dxref);
+        }
+    }
+    free(x), free(w), free(bias), free(dy), free(col), free(out), free(ref), free(gemm), free(dw), free(dwref), free(db);
+}
+
+static void check_padded_all(void)
+{
+    const int nr = tile_width();
+    const pad_case cases[] = {
+        {14, 14, 32, 5, 5, 1, 1, 2, 2, 2, 2, 2 * nr, 3, false}, /* tf-convnet's second conv: KW*C = 160 */
+        {20, 18, 3, 7, 7, 2, 2, 3, 2, 3, 2, nr, 2, false},      /* a 7x7 stride-2 stem: KW*C = 21 */
+        {9, 9, 16, 3, 3, 2, 2, 0, 1, 0, 1, nr, 3, false},       /* 'same' stride 2 on 9x9... */
+        {8, 8, 32, 3, 3, 2, 2, 0, 1, 0, 1, nr, 2, false},       /* ... and on 8x8: pads at the end only */
+        {7, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, nr, 2, true},         /* nearest, KW*C = 15 */
+        {6, 7, nr, 3, 2, 1, 1, 2, 0, 1, 1, nr, 2, false},       /* numeric T,B,L,R on a 3x2 window */
+        {5, 5, nr, 5, 5, 1, 1, 4, 4, 4, 4, nr, 1, false},       /* padding of window - 1 each side */
+        {6, 6, 48, 3, 3, 1, 1, 0, 0, 0, 0, nr, 2, false},       /* unpadded, K = 432: two K slices */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_padded(cases[i]);
+}
+
+Test(conv_padded, matches_im2col_gemm_all_three_passes) { check_padded_all(); }
+Test(conv_padded, avx2_kernel, .init = force_avx2) { check_padded_all(); }
+Test(conv_padded, generic_kernel, .init = force_generic) { check_padded_all(); }
+Test(conv_padded, environment_turns_it_off)
+{
+    const cv_window g = conv_win(8, 8, 32, 3, 1, true);
+    cr_assert(cv_conv_gemm_padded_fits(&g, 64));
+    setenv("CONVOY_IMPLICIT", "0", 1);
+    cr_assert_not(cv_conv_gemm_padded_fits(&g, 64));
+    cr_assert_not(cv_conv_gemm_dx_fits(&g));
+    unsetenv("CONVOY_IMPLICIT");
+}
+Test(conv_padded, thread_count_does_not_change_bits)
+{
+    const cv_window g = conv_win(14, 14, 32, 5, 1, true);
+    enum { B = 5, F = 64 };
+    const int K = 800, P = g.OH * g.OW;
+    float *x = rand_buf((size_t)B * 14 * 14 * 32, 701), *dy = rand_buf((size_t)B * P * F, 702);
+    float *w = rand_buf((size_t)K * F, 703);
+    float *o[2], *d[2], *dx[2], b[2][F];
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        o[t] = malloc(sizeof(float) * B * P * F), d[t] = calloc((size_t)K * F, sizeof(float));
+        dx[t] = malloc(sizeof(float) * B * 14 * 14 * 32);
+        memset(b[t], 0, sizeof b[t]);
+        cr_assert_eq(cv_conv_gemm_padded(o[t], x, w, NULL, B, F, &g, false), 0);
+        cr_assert_eq(cv_conv_gemm_padded_dw(d[t], b[t], x, dy, B, F, &g, false), 0);
+        cr_assert_eq(cv_conv_gemm_dx(dx[t], dy, w, B, F, &g), 0);
+    }
+    cr_assert_eq(memcmp(o[0], o[1], sizeof(float) * B * P * F), 0);
+    cr_assert_eq(memcmp(d[0], d[1], sizeof(float) * K * F), 0);
+    cr_assert_eq(memcmp(b[0], b[1], sizeof b[0]), 0);
+    cr_assert_eq(memcmp(dx[0], dx[1], sizeof(float) * B * 14 * 14 * 32), 0);
+    for (int t = 0; t < 2; t++) free(o[t]), free(d[t]), free(dx[t]);
+    free(x), free(dy), free(w);
+}
+
 /* Winograd F(4x4,3x3) against im2col + the naive GEMM. Not bit for bit: its sums are not the
  * direct ones, so each value must be within WINO_TOL of the sum of its terms' magnitudes (the
  * same products on |x| and |w|): forward pass, input gradient (col2im of dy w^T) and weight

@@ -18,7 +18,8 @@
  *  Contents are not preserved between calls; pass the pointer (not the slot) to OpenMP teams. */
 typedef enum {
     CV_SCRATCH_PACK_A, CV_SCRATCH_PACK_B, CV_SCRATCH_SPLIT_K, CV_SCRATCH_DIRECT_DW, CV_SCRATCH_BIAS_GRAD,
-    CV_SCRATCH_WINOGRAD, CV_SCRATCH_WINOGRAD_W, CV_SCRATCH_WINOGRAD_Z, CV_SCRATCH_COUNT
+    CV_SCRATCH_WINOGRAD, CV_SCRATCH_WINOGRAD_W, CV_SCRATCH_WINOGRAD_Z, CV_SCRATCH_PADDED, CV_SCRATCH_PADDED_W,
+    CV_SCRATCH_COUNT
 } cv_scratch_slot;
 void *cv_scratch(cv_scratch_slot slot, size_t bytes);
 
@@ -117,6 +118,27 @@ void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue 
 /** dw (KH,KW,C,F) += its weight gradient given dy (B,OH,OW,F), and db (F; NULL: none) += the
  *  bias gradient (dy summed over pixels), one sample at a time in order. */
 void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g);
+/** Whether cv_conv_gemm_padded and cv_conv_gemm_padded_dw take this convolution: any window,
+ *  stride and padding (zeros or nearest), F a multiple of the micro-kernel's width, and
+ *  CONVOY_IMPLICIT not "0". */
+bool cv_conv_gemm_padded_fits(const cv_window *g, int F);
+/** cv_conv_gemm on a copy of x holding its padding (the values im2col would write, in a scratch
+ *  buffer of B x the padded sample): the same sums in the same order as im2col + cv_sgemm where
+ *  that takes K in one slice, without the column matrix. -1 when the copy cannot be had. */
+int cv_conv_gemm_padded(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
+                        const cv_window *g, bool nearest);
+/** The weight (and bias, db not NULL) gradient the same way, adding to dw and db; any KW*C.
+ *  -1 (nothing added) when the copy cannot be had. */
+int cv_conv_gemm_padded_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g,
+                           bool nearest);
+/** Whether cv_conv_gemm_dx takes it: stride 1, each side's padding less than the window, C a
+ *  multiple of the micro-kernel's width (zero padding is the caller's to check). */
+bool cv_conv_gemm_dx_fits(const cv_window *g);
+/** dx (B,H,W,C) = the input gradient given dy (B,OH,OW,F) of a zero-padded stride-1 convolution
+ *  with w (KH,KW,C,F), as the implicit GEMM over dy padded by the window less one less the
+ *  padding, with w turned 180 degrees and its channel axes swapped (sums over (kh, kw, f) in
+ *  order). -1 when its buffers cannot be had. */
+int cv_conv_gemm_dx(float *dx, const float *dy, const float *w, int B, int F, const cv_window *g);
 /** Receptive fields up to this many values go through cv_conv_direct and cv_conv_direct_dw. */
 #define CV_CONV_DIRECT_MAX_K 32
 

@@ -1,8 +1,11 @@
 /* conv2d: a 2-D convolution over NHWC samples, kernel (KH,KW,Cin,Cout) as Keras keeps it, with
  * stride and padding valid or same (zeros, or the nearest edge value). Its passes run on
- * cv_sgemm: it reads its receptive fields in place (cv_conv_gemm) where the window and sizes
- * allow, takes Winograd where that pays, else works through im2col in chunks of samples so the
- * workspace stays bounded for any batch size; short receptive fields go direct. Right before a
+ * cv_sgemm's micro-kernel: it reads its receptive fields in place (cv_conv_gemm) where the window
+ * and sizes allow, takes Winograd where that pays, else reads them from a padded copy of the
+ * input (cv_conv_gemm_padded; the input gradient of a stride-1 conv likewise from a padded copy
+ * of the output gradient), and only when the filter count does not suit the micro-kernel works
+ * through im2col in chunks of samples so the workspace stays bounded for any batch size; short
+ * receptive fields go direct. Right before a
  * max/min pool it can run as one kernel with it (cv_conv_pool_layers_*). */
 #include "layers/layers-impl.h"
 
@@ -49,6 +52,10 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
         cv_conv_gemm(l->out, x, l->w, &ep, B, F, g);
         return;
     }
+    if (cv_conv_gemm_padded_fits(g, F) && cv_conv_gemm_padded(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest) == 0) {
+        ctx->ws->col_layer = 0;
+        return;
+    }
     const int chunk = cv_conv_chunk(l, B);
     cv_workspace *ws = ctx->ws;
     /* a whole batch in one chunk stays in the workspace for the backward pass */
@@ -82,10 +89,16 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     } else if (!dw_done && cv_conv_gemm_fits(g, F)) {
         cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g);
         dw_done = db_done = true;
+    } else if (!dw_done && cv_conv_gemm_padded_fits(g, F) &&
+               cv_conv_gemm_padded_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0) {
+        dw_done = db_done = true;
     }
     if (!db_done) cv_bias_grad(l->db, dout, (int64_t)B * P, F);
-    const bool dx_done = !dx || (cv_conv_layer_winograd_dx(l) &&
-                                 cv_conv_wino_dx(dx, dout, l->w, l->wino_wt, B, F, g, l->grad_rows, l->grad_cols) == 0);
+    const bool dx_done =
+        !dx ||
+        (cv_conv_layer_winograd_dx(l) &&
+         cv_conv_wino_dx(dx, dout, l->w, l->wino_wt, B, F, g, l->grad_rows, l->grad_cols) == 0) ||
+        (zero_padded(l) && cv_conv_gemm_dx_fits(g) && cv_conv_gemm_dx(dx, dout, l->w, B, F, g) == 0);
     if (dw_done && dx_done) return;
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
