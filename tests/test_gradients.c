@@ -646,6 +646,18 @@ Test(grad, conv_implicit_gemm_path)
                "conv2d filters=32 kernel=3 stride=2 activation=relu\n" CONV_TAIL, 2, T_FLOAT);
 }
 
+/* 1x1 stride-1 convolutions on more than 32 channels: three GEMMs straight on the input, the
+ * output gradient and the kernel (its im2col matrix would be the input itself), with and
+ * without a bias */
+Test(grad, conv_pointwise_path)
+{
+    grad_check("input shape=5,4,3\nconv2d filters=40 kernel=1 activation=linear\n"
+               "conv2d filters=7 kernel=1 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
+    grad_check("input shape=5,4,3\nconv2d filters=36 kernel=1 activation=linear\n"
+               "conv2d filters=32 kernel=1 use_bias=false activation=sigmoid\nconv2d filters=5 kernel=3 activation=tanh\n"
+               CONV_TAIL, 2, T_FLOAT);
+}
+
 /* 32 filters with padding, stride 2 or windows Winograd does not take: the implicit GEMM over a
  * padded copy of the input (cv_conv_gemm_padded, _padded_dw); the stride-1 zero-padded ones on 32
  * channels also take the input gradient over a padded dy (cv_conv_gemm_dx), the others col2im */

@@ -34,6 +34,13 @@ bool cv_conv_layer_winograd_dx(const cv_layer *l)
     return zero_padded(l) && cv_conv_wino_dx_fits(&l->win, l->spec->filters);
 }
 
+/* a 1x1, stride-1, unpadded window: its im2col matrix is the input itself, (B*H*W, C) */
+static bool pointwise(const cv_window *g)
+{
+    return g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->pad_top == 0 && g->pad_left == 0 &&
+           g->OH == g->H && g->OW == g->W;
+}
+
 static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
 {
     const cv_window *g = &l->win;
@@ -41,6 +48,11 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
     const cv_epilogue ep = cv_layer_epilogue(l);
     if (K <= CV_CONV_DIRECT_MAX_K) {
         cv_conv_direct(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest);
+        return;
+    }
+    if (pointwise(g)) {
+        ctx->ws->col_layer = 0;
+        cv_sgemm_ep(false, false, B * P, F, K, 1.0f, x, K, l->w, F, 0.0f, l->out, F, &ep);
         return;
     }
     if (cv_conv_layer_winograd(l) && cv_conv_wino(l->out, x, l->w, l->wino_w, &ep, B, F, g) == 0) {
@@ -80,6 +92,14 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     if (!dx && l->dw && K <= CV_CONV_DIRECT_MAX_K &&
         cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
+    if (pointwise(g)) { /* the three products straight on x, dy and w */
+        if (l->dw) {
+            cv_sgemm(true, false, K, F, B * P, 1.0f, x, K, dout, F, 1.0f, l->dw, F);
+            cv_bias_grad(l->db, dout, (int64_t)B * P, F);
+        }
+        if (dx) cv_sgemm(false, true, B * P, K, F, 1.0f, dout, F, l->w, F, 0.0f, dx, K);
+        return;
+    }
     /* the weight gradient (none when frozen) by Winograd, or as an implicit GEMM that sums the
      * bias gradient too, or below through im2col; the input gradient by Winograd, or below
      * through col2im */
