@@ -32,6 +32,10 @@ typedef struct {
 cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, const char *name, int max_batch,
                      cv_onnx_info *info, cv_err *err);
 
+/** Reads a TensorProto file (ONNX's test data input_N.pb, output_N.pb) of float32 values:
+ *  *data malloc'd (C order), dims[0..*rank) its dims (at most 8). */
+int cv_onnx_tensor_load(const char *path, float **data, int64_t dims[8], int *rank, cv_err *err);
+
 /** `convoy import onnx PATH --out DIR`: DIR/model.model (the model file) and DIR/weights.h5 (a
  *  checkpoint: `base checkpoint=` and `--init-from` read it), each written atomically, DIR
  *  created when missing; nothing is written when the model is refused. *layers and *params (may

@@ -346,10 +346,11 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
         if (!m->done[i]) rc = ox_fail(m, mp->graph->node[i], "not on the chain from the graph's input to its output");
     if (!rc && m->n >= CV_MAX_LAYERS - 1)
         rc = cv_errf(err, "%s: more than the %d layers a convoy model may have", path, CV_MAX_LAYERS - 1);
-    if (!rc) {
-        compile_line(m);
+    if (!rc) { /* convoy's output is flat: a map comes out in (h, w, c) order */
         info->out_image = m->kind == L_IMAGE;
         info->out_h = m->h, info->out_w = m->wd, info->out_c = m->c;
+        if (m->kind == L_IMAGE) ox_line(m, false, "flatten");
+        compile_line(m);
     }
     if (m && m->text && fclose(m->text) && !rc) rc = cv_errf(err, "out of memory");
     if (!rc) net = build(m, text, name, max_batch);

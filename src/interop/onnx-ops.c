@@ -595,6 +595,14 @@ static int op_identity(imp *m, const Onnx__NodeProto *n, const char **out)
     return 0;
 }
 
+/* an Add the walk meets on the chain: of a constant (a MatMul's bias is taken with it) */
+static int op_add(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    (void)out;
+    return ox_fail(m, n, "an Add of a constant tensor: convoy adds constants only as the bias of a dense layer (MatMul + "
+                   "Add) or a Conv's bias input, and two tensors only where an Add closes a residual block");
+}
+
 typedef int (*op_fn)(imp *m, const Onnx__NodeProto *n, const char **out);
 static const struct {
     const char *op;
@@ -619,6 +627,7 @@ static const struct {
     {"Pad", op_pad, false},
     {"Dropout", op_dropout, true},
     {"Identity", op_identity, true},
+    {"Add", op_add, true},
 };
 enum { N_OPS = sizeof ops / sizeof ops[0] };
 

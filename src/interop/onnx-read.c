@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "convoy/files.h"
+#include "convoy/interop.h"
 #include "interop/onnx-impl.h"
 
 int cv_onnx_read_file(const char *path, uint8_t **buf, size_t *n, cv_err *err)
@@ -82,7 +83,7 @@ int cv_onnx_tensor_floats(const Onnx__TensorProto *t, const char *what, float **
     *out = NULL;
     if (external(t, what, err)) return -1;
     if (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-        return cv_errf(err, "%s: data type %d, not float32 (1): convoy's weights are float32", what, (int)t->data_type);
+        return cv_errf(err, "%s: data type %d, not float32 (1): convoy reads float32 tensors", what, (int)t->data_type);
     const int64_t c = cv_onnx_tensor_count(t);
     if (c < 0) return cv_errf(err, "%s: bad dims", what);
     const int64_t have = t->has_raw_data ? (int64_t)(t->raw_data.len / 4) : (int64_t)t->n_float_data;
@@ -156,4 +157,18 @@ int cv_onnx_attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *out, 
     if (!a) return 0;
     for (size_t i = 0; i < a->n_ints && (int)i < max; i++) out[i] = a->ints[i];
     return (int)a->n_ints;
+}
+
+int cv_onnx_tensor_load(const char *path, float **data, int64_t dims[8], int *rank, cv_err *err)
+{
+    *data = NULL;
+    Onnx__TensorProto *t = cv_onnx_tensor_file(path, err);
+    if (!t) return -1;
+    int64_t n;
+    int rc = t->n_dims > CV_ONNX_MAX_RANK ? cv_errf(err, "%s: rank %zu", path, t->n_dims)
+                                          : cv_onnx_tensor_floats(t, path, data, &n, err);
+    *rank = (int)t->n_dims;
+    for (int i = 0; !rc && i < *rank; i++) dims[i] = t->dims[i];
+    onnx__tensor_proto__free_unpacked(t, NULL);
+    return rc;
 }
