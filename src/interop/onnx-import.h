@@ -29,6 +29,7 @@ typedef struct {
     bool line_open, line_takes_act;
     cv_act line_act;        /* the last line's activation (compile's loss follows it) */
     int line_units;         /* a dense last line's units */
+    bool nonneg;            /* the flowing values are >= 0 (a Relu's, a Sigmoid's, pooled) */
     int n;                  /* convoy layers written (the input is layer 0) */
     layer_weights w[CV_MAX_LAYERS];
     /* the tensor flowing down the chain: an (h,w,c) map (ONNX: N,C,H,W), a vector of d (ONNX:

@@ -86,6 +86,13 @@ int ox_const_floats(imp *m, const Onnx__NodeProto *n, int i, const char *what, f
     char where[300];
     snprintf(where, sizeof where, "%s: node '%s' (%s): %s '%s'", m->path, ox_node_name(n), n->op_type, what, n->input[i]);
     if (cv_onnx_tensor_floats(t, where, v, count, m->err)) return -1;
+    for (int64_t k = 0; k < *count; k++)
+        if (!isfinite((*v)[k])) {
+            const float bad = (*v)[k];
+            free(*v), *v = NULL;
+            return ox_fail(m, n, "its %s '%s' holds %g at [%lld]: convoy's weights are finite", what, n->input[i], bad,
+                           (long long)k);
+        }
     *rank = (int)t->n_dims;
     for (int d = 0; d < *rank; d++) dims[d] = t->dims[d];
     return 0;
@@ -114,6 +121,7 @@ int ox_line(imp *m, bool takes_act, const char *fmt, ...)
     m->line_takes_act = takes_act;
     m->line_act = CV_ACT_LINEAR;
     m->line_units = 0;
+    m->nonneg = false;
     if (m->n + 1 >= CV_MAX_LAYERS) return 0; /* refused after the walk; layer 0 keeps no weights */
     return ++m->n;
 }
@@ -267,21 +275,39 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
     const int k[2] = {(int)ks[0], (int)ks[1]};
     if (k[0] < 1 || k[1] < 1) return ox_fail(m, n, "kernel_shape=%d,%d", k[0], k[1]);
     if (window_strides(m, n, s) || window_pads(m, n, k, s, p)) return -1;
-    const bool padded = p[0] || p[1] || p[2] || p[3];
-    if (padded && !avg)
-        return ox_fail(m, n, "pads %d,%d,%d,%d: convoy's maxpool2d has no padding (ONNX pads with -inf)", p[0], p[1], p[2], p[3]);
-    if (padded && !cv_onnx_attr_int(n, "count_include_pad", 0))
+    /* ONNX pads a max pool with -inf; zeros give the same maxima where the input is >= 0 (a
+     * Relu's or Sigmoid's output) and no window lies wholly in the padding (pads < kernel) */
+    const bool nonneg = m->nonneg, ceil = cv_onnx_attr_int(n, "ceil_mode", 0) != 0;
+    bool padded = p[0] || p[1] || p[2] || p[3];
+    for (int i = 0; i < 4; i++)
+        if (p[i] >= k[i / 2]) return ox_fail(m, n, "pads %d,%d,%d,%d reach the %dx%d window's size", p[0], p[1], p[2], p[3], k[0], k[1]);
+    if (padded && !avg && !nonneg)
+        return ox_fail(m, n, "pads %d,%d,%d,%d: convoy's maxpool2d has no padding; ONNX pads with -inf, which zeros "
+                       "match only on an input >= 0 (a Relu's or Sigmoid's output)", p[0], p[1], p[2], p[3]);
+    if (padded && avg && !cv_onnx_attr_int(n, "count_include_pad", 0))
         return ox_fail(m, n, "pads %d,%d,%d,%d without count_include_pad=1: ONNX then averages the cells inside the image "
                     "only; convoy's avgpool2d after a zeropad2d averages the whole window", p[0], p[1], p[2], p[3]);
+    const int in[2] = {m->h, m->wd};
+    for (int a = 0; a < 2 && ceil; a++) { /* ceil_mode: the partial window, its start inside the map or left padding */
+        const int n_pad = in[a] + p[2 * a] + p[2 * a + 1];
+        if (n_pad < k[a]) break;
+        int cells = (n_pad - k[a] + s[a] - 1) / s[a] + 1;
+        if ((cells - 1) * s[a] >= in[a] + p[2 * a]) cells--;
+        const int extra = (cells - 1) * s[a] + k[a] - n_pad;
+        if (extra <= 0) continue;
+        if (avg || !nonneg)
+            return ox_fail(m, n, "ceil_mode=1 adds a partial window at the bottom or right here: convoy's pools round the "
+                           "output size down%s", avg ? "" : " (a max pool on an input >= 0 would take zero padding)");
+        p[2 * a + 1] += extra;
+        padded = true;
+    }
     const int H = m->h + p[0] + p[1], Wd = m->wd + p[2] + p[3];
     if (H < k[0] || Wd < k[1]) return ox_fail(m, n, "a %dx%d window on a %dx%d map", k[0], k[1], H, Wd);
-    if (cv_onnx_attr_int(n, "ceil_mode", 0) && ((H - k[0]) % s[0] || (Wd - k[1]) % s[1]))
-        return ox_fail(m, n, "ceil_mode=1 adds a partial window at the bottom or right here: convoy's pools round the "
-                    "output size down");
     if (padded) ox_line(m, false, "zeropad2d padding=%d,%d,%d,%d", p[0], p[1], p[2], p[3]);
     ox_line(m, false, "%s pool=%d,%d stride=%d,%d", avg ? "avgpool2d" : "maxpool2d", k[0], k[1], s[0], s[1]);
     m->h = (H - k[0]) / s[0] + 1;
     m->wd = (Wd - k[1]) / s[1] + 1;
+    m->nonneg = nonneg;
     *out = n->output[0];
     return 0;
 }
@@ -348,6 +374,7 @@ static int activation(imp *m, cv_act a, float alpha)
         ox_line(m, false, "activation %s", cv_act_name(a));
     }
     m->line_act = a;
+    m->nonneg = a == CV_ACT_RELU || a == CV_ACT_SIGMOID || a == CV_ACT_SOFTMAX;
     return 0;
 }
 
@@ -561,7 +588,9 @@ static int op_pad(imp *m, const Onnx__NodeProto *n, const char **out)
     if (mode[0] && strcmp(mode, "constant") != 0)
         return ox_fail(m, n, "mode=%s: convoy pads with zeros (zeropad2d) or the edge value (conv2d pad_mode=nearest)", mode);
     if (value != 0) return ox_fail(m, n, "constant_value=%g: convoy pads with zeros", value);
+    const bool nonneg = m->nonneg;
     if (q[0] || q[1] || q[2] || q[3]) ox_line(m, false, "zeropad2d padding=%d,%d,%d,%d", q[0], q[1], q[2], q[3]);
+    m->nonneg = nonneg;
     m->h += q[0] + q[1];
     m->wd += q[2] + q[3];
     return 0;
@@ -584,7 +613,9 @@ static int op_dropout(imp *m, const Onnx__NodeProto *n, const char **out)
     }
     if (!(rate >= 0 && rate < 1)) return ox_fail(m, n, "ratio=%g: convoy's dropout rate is in [0, 1)", rate);
     *out = n->output[0];
+    const bool nonneg = m->nonneg; /* dropout scales by 1 / (1 - rate) */
     if (rate > 0) ox_line(m, false, "dropout rate=%.9g", rate);
+    m->nonneg = nonneg;
     return 0;
 }
 

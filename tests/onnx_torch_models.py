@@ -1,0 +1,62 @@
+# PyTorch models exported to ONNX for tests/e2e_onnx_import.sh, with a float dataset and torch's
+# own outputs: usage onnx_torch_models.py OUT_DIR. Writes cnn.onnx (conv, batchnorm, relu,
+# maxpool with ceil_mode, conv, relu, flatten, linear, softmax), res.onnx (ResNet's padded
+# max-pool stem, a residual block with an identity shortcut, one with a 1x1 strided projection,
+# global average pool, linear), d.h5 (/x NHWC, /y labels) and want_cnn.npy, want_res.npy
+# (torch's outputs for /x, NCHW input).
+import sys
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+
+out = sys.argv[1]
+torch.manual_seed(0)
+
+
+def randomise_bn(m):
+    # untrained statistics are 0 and 1: give every batchnorm something to do
+    for b in m.modules():
+        if isinstance(b, nn.BatchNorm2d):
+            with torch.no_grad():
+                b.running_mean.uniform_(-0.5, 0.5)
+                b.running_var.uniform_(0.5, 2.0)
+                b.weight.uniform_(0.5, 1.5)
+                b.bias.uniform_(-0.2, 0.2)
+
+
+cnn = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+                    nn.Conv2d(6, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 5 * 5, 5), nn.Softmax(dim=1))
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.short = None if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.b2(self.c2(torch.relu(self.b1(self.c1(x)))))
+        return torch.relu(y + (x if self.short is None else self.short(x)))
+
+
+res = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1), Block(4, 4, 1), Block(4, 8, 2),
+                    nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+x = torch.randn(40, 2, 13, 13)
+for name, m in (("cnn", cnn), ("res", res)):
+    randomise_bn(m)
+    m.eval()
+    # PRESERVE (the model is in eval mode) keeps each BatchNormalization a node of its own: EVAL folds it into the Conv
+    torch.onnx.export(m, x[:1], f"{out}/{name}.onnx", opset_version=13, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, training=torch.onnx.TrainingMode.PRESERVE,
+                      do_constant_folding=False)
+    with torch.no_grad():
+        np.save(f"{out}/want_{name}.npy", m(x).numpy())
+with h5py.File(f"{out}/d.h5", "w") as f:
+    f["x"] = x.permute(0, 2, 3, 1).contiguous().numpy()
+    f["y"] = (np.arange(40) % 5).astype(np.int32)
