@@ -25,10 +25,11 @@ tensors() { h5ls -r "$1" | awk -v p="$2" '$2 == "Dataset" && $1 ~ "^/layers/" &&
 $py "$src/tests/onnx_torch_models.py" . > py.txt 2>&1 || { fail "torch export: $(tail -3 py.txt)"; exit 1; }
 
 # (a) the imported models compute what torch computes
-for m in cnn res; do
+for m in cnn res misc; do
     expect 0 "" -- "$convoy" import onnx $m.onnx --out $m
     grep -q "^imported $m.onnx: " out.txt || fail "import $m says: $(cat out.txt)"
-    cv predict $m/weights.h5 --data d.h5 --out p_$m.h5 > /dev/null || fail "predict $m"
+    data=d.h5 && [[ $m == misc ]] && data=dx.h5
+    cv predict $m/weights.h5 --data $data --out p_$m.h5 > /dev/null || fail "predict $m"
     $py - "$m" <<'P' || fail "$m: convoy's outputs differ from torch's"
 import sys, h5py, numpy as np
 m = sys.argv[1]
@@ -39,6 +40,8 @@ print(f"{m}: max |convoy - torch| = {err:.3g} over {p.shape}")
 sys.exit(0 if p.shape == w.shape and err <= 1e-5 else 1)
 P
 done
+grep -q "pad_mode=nearest" misc/model.model && grep -q "^zeropad2d padding=1,1,1,1" misc/model.model ||
+    fail "misc's edge-padded conv and padded average pool: $(cat misc/model.model)"
 grep -q "^batchnorm" cnn/model.model || fail "cnn's BatchNormalization is not a batchnorm layer: $(cat cnn/model.model)"
 grep -q "^residual shortcut=projection" res/model.model && grep -q "^residual$" res/model.model ||
     fail "res's blocks: $(cat res/model.model)"
@@ -101,6 +104,9 @@ cmp -s cnn/weights.h5 keep/weights.h5 && cmp -s cnn/model.model keep/model.model
 # usage: --out is required and names a folder; the format word
 expect 2 "import: --out DIR is required" -- "$convoy" import onnx cnn.onnx
 expect 2 "import: unknown format 'tflite'" -- "$convoy" import tflite cnn.onnx --out x
+mkdir -p same && cp cnn.onnx same/model.model
+expect 2 "is also the FILE" -- "$convoy" import onnx same/model.model --out same
+cmp -s cnn.onnx same/model.model || fail "import wrote over its own input"
 touch afile
 expect 1 "afile: not a folder" -- "$convoy" import onnx cnn.onnx --out afile
 [[ ! -s afile ]] || fail "--out afile was written"

@@ -2,8 +2,10 @@
 # own outputs: usage onnx_torch_models.py OUT_DIR. Writes cnn.onnx (conv, batchnorm, relu,
 # maxpool with ceil_mode, conv, relu, flatten, linear, softmax), res.onnx (ResNet's padded
 # max-pool stem, a residual block with an identity shortcut, one with a 1x1 strided projection,
-# global average pool, linear), d.h5 (/x NHWC, /y labels) and want_cnn.npy, want_res.npy
-# (torch's outputs for /x, NCHW input).
+# global average pool, linear), misc.onnx (an NHWC input and its Transpose, a replicate-padded
+# conv as Pad(edge) + Conv, leaky relu, a padded average pool counting the padding, tanh, a
+# Reshape, MatMul + Add, sigmoid), d.h5 (/x NHWC, /y labels), dx.h5 (/x only) and want_cnn.npy, want_res.npy,
+# want_misc.npy (torch's outputs for /x).
 import sys
 
 import h5py
@@ -47,16 +49,33 @@ class Block(nn.Module):
 
 res = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1), Block(4, 4, 1), Block(4, 8, 2),
                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+class Misc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1, padding_mode="replicate")
+        self.pool = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=True)
+        self.w = nn.Parameter(torch.randn(4 * 7 * 7, 3) * 0.1)
+        self.b = nn.Parameter(torch.randn(3))
+
+    def forward(self, x):  # x is (N, H, W, C)
+        y = torch.tanh(self.pool(nn.functional.leaky_relu(self.conv(x.permute(0, 3, 1, 2)), 0.1)))
+        return torch.sigmoid(torch.matmul(y.reshape(-1, 4 * 7 * 7), self.w) + self.b)
+
+
 x = torch.randn(40, 2, 13, 13)
-for name, m in (("cnn", cnn), ("res", res)):
+for name, m in (("cnn", cnn), ("res", res), ("misc", Misc())):
     randomise_bn(m)
     m.eval()
-    # PRESERVE (the model is in eval mode) keeps each BatchNormalization a node of its own: EVAL folds it into the Conv
-    torch.onnx.export(m, x[:1], f"{out}/{name}.onnx", opset_version=13, input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, training=torch.onnx.TrainingMode.PRESERVE,
-                      do_constant_folding=False)
+    xin = x.permute(0, 2, 3, 1).contiguous() if name == "misc" else x
+    # PRESERVE (the model is in eval mode) without constant folding keeps each BatchNormalization a node
+    # of its own (EVAL folds it into the Conv); misc has none and is exported as torch does by default
+    how = {} if name == "misc" else {"training": torch.onnx.TrainingMode.PRESERVE, "do_constant_folding": False}
+    torch.onnx.export(m, xin[:1], f"{out}/{name}.onnx", opset_version=13, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, **how)
     with torch.no_grad():
-        np.save(f"{out}/want_{name}.npy", m(x).numpy())
+        np.save(f"{out}/want_{name}.npy", m(xin).numpy())
 with h5py.File(f"{out}/d.h5", "w") as f:
     f["x"] = x.permute(0, 2, 3, 1).contiguous().numpy()
     f["y"] = (np.arange(40) % 5).astype(np.int32)
+with h5py.File(f"{out}/dx.h5", "w") as f:  # inputs only: misc's 3 sigmoid outputs are no classes
+    f["x"] = x.permute(0, 2, 3, 1).contiguous().numpy()

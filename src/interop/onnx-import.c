@@ -170,10 +170,11 @@ static int walk(imp *m, const char *v, const Onnx__NodeProto *stop, const char *
 static int constants(imp *m, Onnx__TensorProto **bound, int n_binds)
 {
     const Onnx__GraphProto *g = m->g;
-    const size_t max = g->n_initializer + (size_t)n_binds + g->n_node;
+    const size_t max = g->n_initializer + (size_t)n_binds + 2 * g->n_node;
     m->const_name = cv_calloc(max + 1, sizeof *m->const_name, "ONNX constants", m->err);
     m->const_t = cv_calloc(max + 1, sizeof *m->const_t, "ONNX constants", m->err);
-    if (!m->const_name || !m->const_t) return -1;
+    m->folded = cv_calloc(g->n_node + 1, sizeof *m->folded, "ONNX constants", m->err);
+    if (!m->const_name || !m->const_t || !m->folded) return -1;
     for (size_t i = 0; i < g->n_initializer; i++)
         m->const_name[m->n_const] = g->initializer[i]->name ? g->initializer[i]->name : "", m->const_t[m->n_const++] = g->initializer[i];
     for (int i = 0; i < n_binds; i++) {
@@ -191,7 +192,7 @@ static int constants(imp *m, Onnx__TensorProto **bound, int n_binds)
         m->const_name[m->n_const] = n->output[0], m->const_t[m->n_const++] = a->t;
         m->done[i] = true;
     }
-    return 0;
+    return ox_fold_constants(m);
 }
 
 /* the data input (the graph input no constant gives): its layout, and the model's input line */
@@ -357,7 +358,7 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
     free(text);
     for (int l = 0; m && l < CV_MAX_LAYERS; l++)
         for (int s = 0; s < 3; s++) free(m->w[l].v[s]);
-    if (m) free(m->done), free(m->const_name), free((void *)m->const_t);
+    if (m) ox_fold_free(m), free(m->done), free(m->const_name), free((void *)m->const_t);
     free(m);
     for (int i = 0; bound && i < n_binds; i++)
         if (bound[i]) onnx__tensor_proto__free_unpacked(bound[i], NULL);

@@ -24,7 +24,9 @@ typedef struct {
     int n_const;
     const char **const_name;
     const Onnx__TensorProto **const_t;
-    bool *done;             /* per node: translated */
+    bool *done;             /* per node: translated (or folded into a constant) */
+    Onnx__TensorProto **folded; /* the constants ox_fold_constants made (owned) */
+    int n_folded;
     FILE *text;
     bool line_open, line_takes_act;
     cv_act line_act;        /* the last line's activation (compile's loss follows it) */
@@ -66,6 +68,10 @@ int ox_line(imp *m, bool takes_act, const char *fmt, ...) __attribute__((format(
 int ox_keep(imp *m, int layer, int slot, float *v, int64_t n);
 /** The flowing tensor's ONNX shape, for messages. */
 const char *ox_shape_str(const imp *m, char *buf, size_t size);
+/** Folds the nodes whose inputs are all constants (small integer subgraphs before Pad and
+ *  Reshape) into constants of their own; ox_fold_free releases them. */
+int ox_fold_constants(imp *m);
+void ox_fold_free(imp *m);
 /** Translates node n (the chain's next), *out the value flowing on after it. */
 int ox_translate(imp *m, const Onnx__NodeProto *n, const char **out);
 
