@@ -2,7 +2,8 @@
 # convoy import onnx: PyTorch models exported with torch.onnx.export (opset 13) import, predict
 # what torch computes (1e-5), serve as a frozen `base` for fine-tuning on 2 ranks (the base's
 # weights unchanged) and as --init-from weights; unsupported operators, branching graphs,
-# dilations and damaged files are refused with one line naming the node, exit 1, nothing written.
+# dilations, NaN weights, a node without an op type and damaged files are refused with one line
+# naming the node, exit 1, nothing written.
 #   usage: e2e_onnx_import.sh CONVOY SCRATCH_DIR SOURCE_DIR
 set -uo pipefail
 source "$(dirname "$0")/e2e-lib.sh"
@@ -82,10 +83,14 @@ save("dilated", [h.make_node("Conv", ["x", "w"], ["y"], name="wide", dilations=[
 nan = np.ones((2, 1, 3, 3), np.float32)
 nan[1, 0, 2, 1] = np.nan
 save("nan", [h.make_node("Conv", ["x", "w"], ["y"], name="c1")], "y", ["N", 2, 4, 4], [nh.from_array(nan, "w")])
+blank = onnx.NodeProto()  # no op_type, no name: protobuf leaves the strings absent
+blank.input.append("x")
+blank.output.append("y")
+save("blank", [blank], "y", ["N", 1, 6, 6])
 P
 for m in erf:"node 'the_erf' \(Erf\): convoy has no layer for Erf" branchy:"graph input 'x' feeds 2 nodes \('r' \(Relu\), 's' \(Sigmoid\)\): convoy imports chains" \
          dilated:"node 'wide' \(Conv\): dilations=2,2: convoy's windows have no dilation" \
-         nan:"node 'c1' \(Conv\): its weights 'w' holds nan at \[16\]"; do
+         nan:"node 'c1' \(Conv\): its weights 'w' holds nan at \[16\]" blank:"node 'y' \(\): a node without an op_type"; do
     expect 1 "^convoy: ${m%%:*}.onnx: ${m#*:}" -- "$convoy" import onnx "${m%%:*}.onnx" --out "out_${m%%:*}"
     [[ ! -e "out_${m%%:*}" ]] || fail "${m%%:*}: refused, but out_${m%%:*} was written"
 done

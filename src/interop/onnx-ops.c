@@ -673,6 +673,7 @@ int ox_translate(imp *m, const Onnx__NodeProto *n, const char **out)
 {
     if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0)
         return ox_fail(m, n, "an operator of domain '%s': convoy reads ONNX's standard operators only", n->domain);
+    if (!n->op_type[0]) return ox_fail(m, n, "a node without an op_type (a damaged or hand-made file)");
     const int i = find_op(n->op_type);
     if (i < 0)
         return ox_fail(m, n, "convoy has no layer for %s (it imports Conv, MaxPool, AveragePool, GlobalAveragePool, "

@@ -2,6 +2,7 @@
  * protobuf-c, and the values of tensors (raw_data or the typed fields) and node attributes.
  * Every count is checked against the dims before anything is read. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,24 @@ int cv_onnx_read_file(const char *path, uint8_t **buf, size_t *n, cv_err *err)
     return 0;
 }
 
+/* protobuf-c leaves an absent optional string NULL: the names and op types the import reads
+ * become "" (malloc'd, so the message's free releases them as its own) */
+static bool fill(char **s)
+{
+    return *s || (*s = strdup(""));
+}
+
+static bool fill_names(Onnx__GraphProto *g)
+{
+    bool ok = fill(&g->name);
+    for (size_t i = 0; i < g->n_node; i++)
+        ok = ok && fill(&g->node[i]->op_type) && fill(&g->node[i]->name) && fill(&g->node[i]->domain);
+    for (size_t i = 0; i < g->n_input; i++) ok = ok && fill(&g->input[i]->name);
+    for (size_t i = 0; i < g->n_output; i++) ok = ok && fill(&g->output[i]->name);
+    for (size_t i = 0; i < g->n_initializer; i++) ok = ok && fill(&g->initializer[i]->name);
+    return ok;
+}
+
 Onnx__ModelProto *cv_onnx_model_read(const char *path, cv_err *err)
 {
     uint8_t *buf;
@@ -46,6 +65,7 @@ Onnx__ModelProto *cv_onnx_model_read(const char *path, cv_err *err)
         cv_errf(err, "%s: not an ONNX model (%s)", path,
                 !n ? "the file is empty" : !m ? "not a protobuf ModelProto: truncated or another kind of file" : "it has no graph");
     if (m && !m->graph) onnx__model_proto__free_unpacked(m, NULL), m = NULL;
+    if (m && !fill_names(m->graph)) onnx__model_proto__free_unpacked(m, NULL), m = NULL, cv_errf(err, "out of memory");
     return m;
 }
 
