@@ -26,7 +26,7 @@ tensors() { h5ls -r "$1" | awk -v p="$2" '$2 == "Dataset" && $1 ~ "^/layers/" &&
 $py "$src/tests/onnx_torch_models.py" . > py.txt 2>&1 || { fail "torch export: $(tail -3 py.txt)"; exit 1; }
 
 # (a) the imported models compute what torch computes
-for m in cnn res misc; do
+for m in cnn res misc tiny; do
     expect 0 "" -- "$convoy" import onnx $m.onnx --out $m
     grep -q "^imported $m.onnx: " out.txt || fail "import $m says: $(cat out.txt)"
     data=d.h5 && [[ $m == misc ]] && data=dx.h5

@@ -4,8 +4,9 @@
 # max-pool stem, a residual block with an identity shortcut, one with a 1x1 strided projection,
 # global average pool, linear), misc.onnx (an NHWC input and its Transpose, a replicate-padded
 # conv as Pad(edge) + Conv, leaky relu, a padded average pool counting the padding, tanh, a
-# Reshape, MatMul + Add, sigmoid), d.h5 (/x NHWC, /y labels), dx.h5 (/x only) and want_cnn.npy, want_res.npy,
-# want_misc.npy (torch's outputs for /x).
+# Reshape, MatMul + Add, sigmoid), tiny.onnx (a residual block whose branch is one 1x1 conv, a
+# ReduceMean over H and W), d.h5 (/x NHWC, /y labels), dx.h5 (/x only) and want_cnn.npy,
+# want_res.npy, want_misc.npy, want_tiny.npy (torch's outputs for /x).
 import sys
 
 import h5py
@@ -62,14 +63,24 @@ class Misc(nn.Module):
         return torch.sigmoid(torch.matmul(y.reshape(-1, 4 * 7 * 7), self.w) + self.b)
 
 
+class Tiny(nn.Module):  # a block whose branch is one 1x1 conv beside its identity shortcut; a mean as the pool
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1)
+        self.fc = nn.Linear(2, 5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x) + x).mean(dim=(2, 3)))
+
+
 x = torch.randn(40, 2, 13, 13)
-for name, m in (("cnn", cnn), ("res", res), ("misc", Misc())):
+for name, m in (("cnn", cnn), ("res", res), ("misc", Misc()), ("tiny", Tiny())):
     randomise_bn(m)
     m.eval()
     xin = x.permute(0, 2, 3, 1).contiguous() if name == "misc" else x
     # PRESERVE (the model is in eval mode) without constant folding keeps each BatchNormalization a node
     # of its own (EVAL folds it into the Conv); misc has none and is exported as torch does by default
-    how = {} if name == "misc" else {"training": torch.onnx.TrainingMode.PRESERVE, "do_constant_folding": False}
+    how = {} if name in ("misc", "tiny") else {"training": torch.onnx.TrainingMode.PRESERVE, "do_constant_folding": False}
     torch.onnx.export(m, xin[:1], f"{out}/{name}.onnx", opset_version=13, input_names=["x"], output_names=["y"],
                       dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, **how)
     with torch.no_grad():

@@ -2,7 +2,6 @@
  * from one tensor meeting in an Add), the model text and the network with the ONNX weights, and
  * `convoy import onnx`'s two files. The nodes themselves are onnx-ops.c's. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,17 +110,18 @@ static int projection(imp *m, const Onnx__NodeProto *pc, const Onnx__NodeProto *
 static int residual(imp *m, const char *v, const Onnx__NodeProto *const c[2], const char **out)
 {
     const Onnx__NodeProto *join = NULL, *pc = NULL, *pbn = NULL, *branch = NULL;
+    for (int i = 0; i < 2 && !join; i++) /* an identity shortcut first: a branch may be one 1x1 Conv */
+        if (two_value_add(m, c[i])) join = c[i], branch = c[1 - i];
     for (int i = 0; i < 2 && !join; i++) {
         const Onnx__NodeProto *a = c[i];
-        if (two_value_add(m, a)) {
-            join = a, branch = c[1 - i];
-        } else if (strcmp(a->op_type, "Conv") == 0) {
+        if (strcmp(a->op_type, "Conv") == 0) {
             const Onnx__NodeProto *nx = single(m, a->output[0]), *bn = NULL;
             if (nx && strcmp(nx->op_type, "BatchNormalization") == 0) bn = nx, nx = single(m, bn->output[0]);
             if (two_value_add(m, nx)) join = nx, pc = a, pbn = bn, branch = c[1 - i];
         }
     }
     if (!join || m->kind != L_IMAGE) return fork_fail(m, v, 2, c, chains);
+    if (m->n >= CV_MAX_LAYERS - 1) return ox_fail(m, join, "more than the %d layers a convoy model may have", CV_MAX_LAYERS - 1);
     const int H = m->h, W = m->wd, C = m->c;
     ox_line(m, false, pc ? "residual shortcut=projection" : "residual");
     const char *bv;

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convoy/checkpoint.h"
-#include "convoy/interop.h"
 #include "interop/onnx-import.h"
 
 const char *ox_node_name(const Onnx__NodeProto *n)
@@ -76,12 +74,12 @@ void ox_mark(imp *m, const Onnx__NodeProto *n)
 /* input i of n as floats, which must be a constant (an initializer, a bound graph input, a
  * Constant node); dims and rank as ONNX has them */
 int ox_const_floats(imp *m, const Onnx__NodeProto *n, int i, const char *what, float **v, int64_t *count,
-                        int64_t dims[CV_ONNX_MAX_RANK], int *rank)
+                    int64_t dims[CV_ONNX_MAX_RANK], int *rank)
 {
     const Onnx__TensorProto *t = has_input(n, i) ? ox_constant(m, n->input[i]) : NULL;
     if (!t)
         return ox_fail(m, n, "its %s (input %d%s%s%s) is not a constant: convoy needs weights as initializers", what, i,
-                    has_input(n, i) ? ", '" : "", has_input(n, i) ? n->input[i] : "", has_input(n, i) ? "'" : "");
+                       has_input(n, i) ? ", '" : "", has_input(n, i) ? n->input[i] : "", has_input(n, i) ? "'" : "");
     if (t->n_dims > CV_ONNX_MAX_RANK) return ox_fail(m, n, "its %s has rank %zu", what, t->n_dims);
     char where[300];
     snprintf(where, sizeof where, "%s: node '%s' (%s): %s '%s'", m->path, ox_node_name(n), n->op_type, what, n->input[i]);
@@ -106,7 +104,6 @@ static int const_ints(imp *m, const Onnx__NodeProto *n, int i, const char *what,
     snprintf(where, sizeof where, "%s: node '%s' (%s): %s", m->path, ox_node_name(n), n->op_type, what);
     return cv_onnx_tensor_ints(t, where, v, max, count, m->err);
 }
-
 
 /* one model-file line, a new layer (its index returned); takes_act: a conv2d or dense that may
  * still take an activation= from the node after it */
@@ -148,7 +145,7 @@ static int need_image(imp *m, const Onnx__NodeProto *n, const char *what)
     char s[64];
     if (m->kind == L_IMAGE) return 0;
     return ox_fail(m, n, "its input %s is not an (N, C, H, W) image: convoy's %s is 2-D%s", ox_shape_str(m, s, sizeof s), what,
-                m->kind == L_RAW && m->onnx_rank == 5 ? " (a 3-D op)" : m->kind == L_RAW && m->onnx_rank == 3 ? " (a 1-D op)" : "");
+                   m->kind == L_RAW && m->onnx_rank == 5 ? " (a 3-D op)" : m->kind == L_RAW && m->onnx_rank == 3 ? " (a 1-D op)" : "");
 }
 
 static int need_vector(imp *m, const Onnx__NodeProto *n)
@@ -156,7 +153,7 @@ static int need_vector(imp *m, const Onnx__NodeProto *n)
     char s[64];
     if (m->kind == L_VECTOR && m->onnx_rank == 2) return 0;
     return ox_fail(m, n, "its input %s is not an (N, D) matrix: convoy's dense layer takes each sample's vector "
-                "(a Flatten first)", ox_shape_str(m, s, sizeof s));
+                   "(a Flatten first)", ox_shape_str(m, s, sizeof s));
 }
 
 static bool all_ones(const int64_t *v, int n)
@@ -207,7 +204,7 @@ static int window_strides(imp *m, const Onnx__NodeProto *n, int s[2])
     const int nd = cv_onnx_attr_ints(n, "dilations", d, 8);
     if (nd && !all_ones(d, nd < 8 ? nd : 8))
         return ox_fail(m, n, "dilations=%lld,%lld: convoy's windows have no dilation (only 1)", (long long)d[0],
-                    (long long)(nd > 1 ? d[1] : d[0]));
+                       (long long)(nd > 1 ? d[1] : d[0]));
     return 0;
 }
 
@@ -221,16 +218,20 @@ static int op_conv(imp *m, const Onnx__NodeProto *n, const char **out)
     const int64_t group = cv_onnx_attr_int(n, "group", 1);
     if (group != 1)
         return free(W), ox_fail(m, n, "group=%lld (a grouped or depthwise convolution): convoy's conv2d connects every "
-                             "input channel to every filter", (long long)group);
+                                "input channel to every filter", (long long)group);
     if (wd[1] != m->c)
         return free(W), ox_fail(m, n, "weights for %lld input channels, its input has %d", (long long)wd[1], m->c);
+    for (int i = 0; i < 4; i++)
+        if (wd[i] < 1 || wd[i] > (i < 2 ? 1 << 20 : 4096))
+            return free(W), ox_fail(m, n, "weights of dims %lld,%lld,%lld,%lld", (long long)wd[0], (long long)wd[1],
+                                    (long long)wd[2], (long long)wd[3]);
     const int O = (int)wd[0], C = m->c, k[2] = {(int)wd[2], (int)wd[3]};
     if (window_strides(m, n, s) || window_pads(m, n, k, s, p)) return free(W), -1;
     bool nearest = false;
     if (m->edge_pad) {
         if (p[0] || p[1] || p[2] || p[3])
             return free(W), ox_fail(m, m->edge_pad, "an edge Pad before a Conv with pads of its own: convoy's conv2d pads "
-                                 "one way (pad_mode=nearest or zero)");
+                                    "one way (pad_mode=nearest or zero)");
         memcpy(p, m->edge, sizeof m->edge);
         nearest = true;
         m->edge_pad = NULL;
@@ -238,13 +239,13 @@ static int op_conv(imp *m, const Onnx__NodeProto *n, const char **out)
     for (int i = 0; i < 4; i++)
         if (p[i] >= k[i / 2])
             return free(W), ox_fail(m, n, "pads %d,%d,%d,%d (top, bottom, left, right) reach the %dx%d kernel's size: "
-                                 "convoy's conv2d pads less than the kernel on each side", p[0], p[1], p[2], p[3], k[0], k[1]);
+                                    "convoy's conv2d pads less than the kernel on each side", p[0], p[1], p[2], p[3], k[0], k[1]);
     if (has_input(n, 2)) {
         if (ox_const_floats(m, n, 2, "bias", &B, &nb, bd, &br)) return free(W), -1;
         if (nb != O) return free(W), free(B), ox_fail(m, n, "a bias of %lld values for %d filters", (long long)nb, O);
     }
     const int L = ox_line(m, true, "conv2d filters=%d kernel=%d,%d stride=%d,%d padding=%d,%d,%d,%d%s%s", O, k[0], k[1], s[0],
-                       s[1], p[0], p[1], p[2], p[3], nearest ? " pad_mode=nearest" : "", B ? "" : " use_bias=false");
+                          s[1], p[0], p[1], p[2], p[3], nearest ? " pad_mode=nearest" : "", B ? "" : " use_bias=false");
     float *K = cv_malloc(sizeof(float) * (size_t)nw, "conv2d kernel", m->err);
     if (!K) return free(W), free(B), -1;
     for (int o = 0; o < O; o++) /* ONNX (O, C, KH, KW) -> Keras (KH, KW, C, O) */
@@ -272,8 +273,9 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
     if ((int)n->n_output > 1 && used(m, n->output[1]))
         return ox_fail(m, n, "its Indices output is used: convoy's pools give only the values");
     int s[2], p[4];
+    if (ks[0] < 1 || ks[1] < 1 || ks[0] > 4096 || ks[1] > 4096)
+        return ox_fail(m, n, "kernel_shape=%lld,%lld: convoy's windows are 1 to 4096 cells", (long long)ks[0], (long long)ks[1]);
     const int k[2] = {(int)ks[0], (int)ks[1]};
-    if (k[0] < 1 || k[1] < 1) return ox_fail(m, n, "kernel_shape=%d,%d", k[0], k[1]);
     if (window_strides(m, n, s) || window_pads(m, n, k, s, p)) return -1;
     /* ONNX pads a max pool with -inf; zeros give the same maxima where the input is >= 0 (a
      * Relu's or Sigmoid's output) and no window lies wholly in the padding (pads < kernel) */
@@ -286,7 +288,7 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
                        "match only on an input >= 0 (a Relu's or Sigmoid's output)", p[0], p[1], p[2], p[3]);
     if (padded && avg && !cv_onnx_attr_int(n, "count_include_pad", 0))
         return ox_fail(m, n, "pads %d,%d,%d,%d without count_include_pad=1: ONNX then averages the cells inside the image "
-                    "only; convoy's avgpool2d after a zeropad2d averages the whole window", p[0], p[1], p[2], p[3]);
+                       "only; convoy's avgpool2d after a zeropad2d averages the whole window", p[0], p[1], p[2], p[3]);
     const int in[2] = {m->h, m->wd};
     for (int a = 0; a < 2 && ceil; a++) { /* ceil_mode: the partial window, its start inside the map or left padding */
         const int n_pad = in[a] + p[2 * a] + p[2 * a + 1];
@@ -314,7 +316,7 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
 
 static int op_global_pool(imp *m, const Onnx__NodeProto *n, const char **out)
 {
-    const bool avg = strcmp(n->op_type, "GlobalAveragePool") == 0;
+    const bool avg = strcmp(n->op_type, "GlobalAveragePool") == 0 || strcmp(n->op_type, "ReduceMean") == 0;
     if (need_image(m, n, avg ? "globalavgpool2d" : "globalmaxpool2d")) return -1;
     ox_line(m, false, "%s", avg ? "globalavgpool2d" : "globalmaxpool2d");
     m->kind = L_VECTOR;
@@ -322,6 +324,25 @@ static int op_global_pool(imp *m, const Onnx__NodeProto *n, const char **out)
     m->onnx_rank = 4; /* ONNX keeps (N, C, 1, 1) */
     *out = n->output[0];
     return 0;
+}
+
+/* ReduceMean / ReduceMax over H and W (PyTorch's x.mean((2, 3))): a global pool */
+static int op_reduce(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    int64_t ax[8];
+    int na = cv_onnx_attr_ints(n, "axes", ax, 8);
+    if (!na && has_input(n, 1) && const_ints(m, n, 1, "axes", ax, 8, &na)) return -1;
+    bool h = false, w = false, other = na == 0;
+    for (int i = 0; i < na && i < 8; i++) {
+        const int64_t a = ax[i] < 0 ? ax[i] + m->onnx_rank : ax[i];
+        h |= a == 2, w |= a == 3, other |= a != 2 && a != 3;
+    }
+    if (m->kind != L_IMAGE || !h || !w || other)
+        return ox_fail(m, n, "a reduction over other axes than H and W of an (N, C, H, W) image: convoy reduces a map "
+                       "only as a global pool");
+    const int rc = op_global_pool(m, n, out);
+    m->onnx_rank = cv_onnx_attr_int(n, "keepdims", 1) ? 4 : 2;
+    return rc;
 }
 
 static int op_batchnorm(imp *m, const Onnx__NodeProto *n, const char **out)
@@ -396,8 +417,8 @@ static int op_softmax(imp *m, const Onnx__NodeProto *n, const char **out)
     /* before opset 13 Softmax flattens from axis on: axis 1 is each sample's whole vector */
     const bool whole = m->opset < 13 ? axis == 1 : axis == 1 && (rank == 2 || m->kind == L_VECTOR);
     if (m->kind == L_IMAGE || !whole)
-        return ox_fail(m, n, "a softmax over axis %lld of %s: convoy's softmax takes each sample's vector (axis 1 of "
-                    "(N, D))", (long long)axis, ox_shape_str(m, s, sizeof s));
+        return ox_fail(m, n, "a softmax over axis %lld of its input %s: convoy's softmax takes each sample's vector (axis "
+                       "1 of (N, D))", (long long)axis, ox_shape_str(m, s, sizeof s));
     *out = n->output[0];
     return activation(m, CV_ACT_SOFTMAX, 0);
 }
@@ -441,8 +462,8 @@ static int dense_bias(imp *m, const Onnx__NodeProto *n, int i, int64_t M, float 
     if (!row || (cnt != 1 && cnt != M)) {
         free(c);
         return ox_fail(m, n, "a bias of shape %lldx%lld (one per sample): convoy's dense bias is one per unit (shape (%lld) "
-                    "or (1, %lld))", (long long)(r == 2 ? dims[0] : cnt), (long long)(r == 2 ? dims[1] : 1), (long long)M,
-                    (long long)M);
+                       "or (1, %lld))", (long long)(r == 2 ? dims[0] : cnt), (long long)(r == 2 ? dims[1] : 1), (long long)M,
+                       (long long)M);
     }
     float *b = cv_malloc(sizeof(float) * (size_t)M, "dense bias", m->err);
     if (!b) return free(c), -1;
@@ -490,7 +511,7 @@ static int op_matmul(imp *m, const Onnx__NodeProto *n, const char **out)
     if (r != 2 || dims[0] != m->d) {
         free(B);
         return ox_fail(m, n, "weights of rank %d%s: convoy's dense layer is (N, %d) x (%d, units)", r,
-                    r == 2 ? " with another inner size" : " (a batched MatMul)", m->d, m->d);
+                       r == 2 ? " with another inner size" : " (a batched MatMul)", m->d, m->d);
     }
     /* MatMul + Add of a constant row is a dense layer with a bias */
     const Onnx__NodeProto *next = NULL;
@@ -539,8 +560,8 @@ static int op_reshape(imp *m, const Onnx__NodeProto *n, const char **out)
     if (!batch || (t[1] != D && t[1] != -1) || (t[1] == -1 && t[0] == -1)) {
         char s[64];
         return ox_fail(m, n, "a reshape of %s to (%lld%s%lld%s): convoy reshapes only to (N, %lld), each sample's values as "
-                    "one vector", ox_shape_str(m, s, sizeof s), (long long)t[0], nt > 1 ? ", " : "",
-                    (long long)(nt > 1 ? t[1] : 0), nt > 2 ? ", ..." : "", (long long)D);
+                       "one vector", ox_shape_str(m, s, sizeof s), (long long)t[0], nt > 1 ? ", " : "",
+                       (long long)(nt > 1 ? t[1] : 0), nt > 2 ? ", ..." : "", (long long)D);
     }
     return to_vector(m, n, out);
 }
@@ -638,19 +659,21 @@ typedef int (*op_fn)(imp *m, const Onnx__NodeProto *n, const char **out);
 static const struct {
     const char *op;
     op_fn fn;
-    bool elementwise; /* takes a tensor of any shape */
+    bool elementwise; /* takes a tensor of any shape (the raw layout) */
 } ops[] = {
     {"Conv", op_conv, false},
     {"MaxPool", op_pool, false},
     {"AveragePool", op_pool, false},
     {"GlobalAveragePool", op_global_pool, false},
     {"GlobalMaxPool", op_global_pool, false},
+    {"ReduceMean", op_reduce, false},
+    {"ReduceMax", op_reduce, false},
     {"BatchNormalization", op_batchnorm, false},
     {"Relu", op_elementwise, true},
     {"LeakyRelu", op_elementwise, true},
     {"Sigmoid", op_elementwise, true},
     {"Tanh", op_elementwise, true},
-    {"Softmax", op_softmax, false},
+    {"Softmax", op_softmax, true}, /* on any rank: op_softmax checks the axis */
     {"Gemm", op_gemm, false},
     {"MatMul", op_matmul, false},
     {"Flatten", op_flatten, false},
@@ -677,11 +700,11 @@ int ox_translate(imp *m, const Onnx__NodeProto *n, const char **out)
     const int i = find_op(n->op_type);
     if (i < 0)
         return ox_fail(m, n, "convoy has no layer for %s (it imports Conv, MaxPool, AveragePool, GlobalAveragePool, "
-                    "GlobalMaxPool, BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Gemm, MatMul, Add, "
-                    "Flatten, Reshape, Pad, Dropout, Identity)", n->op_type);
+                       "GlobalMaxPool, ReduceMean, ReduceMax, BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, "
+                       "Softmax, Gemm, MatMul, Add, Flatten, Reshape, Pad, Dropout, Identity)", n->op_type);
     if (m->edge_pad && ops[i].fn != op_conv)
         return ox_fail(m, m->edge_pad, "an edge Pad must feed a Conv: convoy pads with the edge value only as conv2d's "
-                    "pad_mode=nearest");
+                       "pad_mode=nearest");
     if (m->kind == L_RAW && !ops[i].elementwise && ops[i].fn != op_flatten) {
         if (ops[i].fn == op_conv || ops[i].fn == op_pool || ops[i].fn == op_global_pool || ops[i].fn == op_pad)
             return need_image(m, n, n->op_type);
