@@ -26,7 +26,7 @@ tensors() { h5ls -r "$1" | awk -v p="$2" '$2 == "Dataset" && $1 ~ "^/layers/" &&
 $py "$src/tests/onnx_torch_models.py" . > py.txt 2>&1 || { fail "torch export: $(tail -3 py.txt)"; exit 1; }
 
 # (a) the imported models compute what torch computes
-for m in cnn res misc tiny; do
+for m in cnn res misc tiny nhwc; do
     expect 0 "" -- "$convoy" import onnx $m.onnx --out $m
     grep -q "^imported $m.onnx: " out.txt || fail "import $m says: $(cat out.txt)"
     data=d.h5 && [[ $m == misc ]] && data=dx.h5
@@ -43,6 +43,7 @@ P
 done
 grep -q "pad_mode=nearest" misc/model.model && grep -q "^zeropad2d padding=1,1,1,1" misc/model.model ||
     fail "misc's edge-padded conv and padded average pool: $(cat misc/model.model)"
+grep -q "^input .* normalize=scale" nhwc/model.model || fail "nhwc's Div by 255: $(cat nhwc/model.model)"
 grep -q "^batchnorm" cnn/model.model || fail "cnn's BatchNormalization is not a batchnorm layer: $(cat cnn/model.model)"
 grep -q "^residual shortcut=projection" res/model.model && grep -q "^residual$" res/model.model ||
     fail "res's blocks: $(cat res/model.model)"

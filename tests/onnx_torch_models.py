@@ -5,8 +5,9 @@
 # global average pool, linear), misc.onnx (an NHWC input and its Transpose, a replicate-padded
 # conv as Pad(edge) + Conv, leaky relu, a padded average pool counting the padding, tanh, a
 # Reshape, MatMul + Add, sigmoid), tiny.onnx (a residual block whose branch is one 1x1 conv, a
-# ReduceMean over H and W), d.h5 (/x NHWC, /y labels), dx.h5 (/x only) and want_cnn.npy,
-# want_res.npy, want_misc.npy, want_tiny.npy (torch's outputs for /x).
+# ReduceMean over H and W), nhwc.onnx (a channels-last input divided by 255, transposed in and
+# back before the flatten), d.h5 (/x NHWC, /y labels), dx.h5 (/x only) and want_NAME.npy, each
+# model's outputs for /x in torch.
 import sys
 
 import h5py
@@ -73,14 +74,25 @@ class Tiny(nn.Module):  # a block whose branch is one 1x1 conv beside its identi
         return self.fc(torch.relu(self.conv(x) + x).mean(dim=(2, 3)))
 
 
+class Nhwc(nn.Module):  # a channels-last model: x / 255 and a Transpose in, a Transpose back before the flatten
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3)
+        self.fc = nn.Linear(3 * 11 * 11, 5)
+
+    def forward(self, x):  # x is (N, H, W, C)
+        y = torch.relu(self.conv((x / 255).permute(0, 3, 1, 2)))
+        return torch.softmax(self.fc(y.permute(0, 2, 3, 1).flatten(1)), dim=1)
+
+
 x = torch.randn(40, 2, 13, 13)
-for name, m in (("cnn", cnn), ("res", res), ("misc", Misc()), ("tiny", Tiny())):
+for name, m in (("cnn", cnn), ("res", res), ("misc", Misc()), ("tiny", Tiny()), ("nhwc", Nhwc())):
     randomise_bn(m)
     m.eval()
-    xin = x.permute(0, 2, 3, 1).contiguous() if name == "misc" else x
+    xin = x.permute(0, 2, 3, 1).contiguous() if name in ("misc", "nhwc") else x
     # PRESERVE (the model is in eval mode) without constant folding keeps each BatchNormalization a node
     # of its own (EVAL folds it into the Conv); misc has none and is exported as torch does by default
-    how = {} if name in ("misc", "tiny") else {"training": torch.onnx.TrainingMode.PRESERVE, "do_constant_folding": False}
+    how = {} if name in ("misc", "tiny", "nhwc") else {"training": torch.onnx.TrainingMode.PRESERVE, "do_constant_folding": False}
     torch.onnx.export(m, xin[:1], f"{out}/{name}.onnx", opset_version=13, input_names=["x"], output_names=["y"],
                       dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, **how)
     with torch.no_grad():

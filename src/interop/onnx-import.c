@@ -234,7 +234,7 @@ static int data_input(imp *m, cv_onnx_info *info, const char **v)
     if (tr && strcmp(tr->op_type, "Transpose") == 0 && cv_onnx_attr_ints(tr, "perm", perm, 8) == 4 && perm[0] == 0 &&
         perm[1] == 3 && perm[2] == 1 && perm[3] == 2) { /* an (N, H, W, C) input made NCHW: convoy's layout already */
         m->kind = L_IMAGE, m->h = (int)d[1], m->wd = (int)d[2], m->c = (int)d[3];
-        info->in_nhwc = true;
+        m->in_nhwc = true;
         ox_mark(m, tr);
         *v = tr->output[0];
     } else if (r == 4) {
@@ -246,9 +246,8 @@ static int data_input(imp *m, cv_onnx_info *info, const char **v)
         m->kind = r == 2 ? L_VECTOR : L_RAW, m->d = (int)n;
     }
     info->in_image = m->kind == L_IMAGE;
-    if (m->kind == L_IMAGE) fprintf(m->text, "input     shape=%d,%d,%d normalize=none", m->h, m->wd, m->c);
-    else fprintf(m->text, "input     shape=%d normalize=none", m->d);
-    m->line_open = true;
+    if (m->kind == L_IMAGE) snprintf(m->shape, sizeof m->shape, "%d,%d,%d", m->h, m->wd, m->c);
+    else snprintf(m->shape, sizeof m->shape, "%d", m->d);
     return 0;
 }
 
@@ -295,6 +294,20 @@ static cv_net *build(imp *m, const char *text, const char *name, int max_batch)
     return net;
 }
 
+/* the model file: where it came from, the input line, the layers and compile (body) */
+static char *model_text(const imp *m, const Onnx__ModelProto *mp, const char *body)
+{
+    const char *base = strrchr(m->path, '/'), *prod = mp->producer_name && mp->producer_name[0] ? mp->producer_name : "";
+    const char *ver = mp->producer_version ? mp->producer_version : "";
+    const size_t size = strlen(m->path) + strlen(prod) + strlen(ver) + strlen(body) + 256;
+    char *t = malloc(size);
+    if (t)
+        snprintf(t, size, "# imported by `convoy import onnx` from %s (%s%s%s, opset %lld)\ninput     shape=%s normalize=%s\n%s",
+                 base ? base + 1 : m->path, prod[0] ? prod : "unknown producer", ver[0] ? " " : "", ver,
+                 (long long)m->opset, m->shape, m->scaled ? "scale" : "none", body);
+    return t;
+}
+
 static int64_t ai_onnx_opset(const Onnx__ModelProto *mp)
 {
     for (size_t i = 0; i < mp->n_opset_import; i++) {
@@ -327,14 +340,7 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
         rc = !m->done || !m->text ? cv_errf(err, "out of memory") : 0;
     }
     const char *v = NULL;
-    if (!rc) {
-        const char *base = strrchr(path, '/');
-        fprintf(m->text, "# imported by `convoy import onnx` from %s (%s%s%s, opset %lld)\n", base ? base + 1 : path,
-                mp->producer_name && mp->producer_name[0] ? mp->producer_name : "unknown producer",
-                mp->producer_version && mp->producer_version[0] ? " " : "", mp->producer_version ? mp->producer_version : "",
-                (long long)m->opset);
-        rc = constants(m, bound, n_binds) || data_input(m, info, &v) || walk(m, v, NULL, &v) ? -1 : 0;
-    }
+    if (!rc) rc = constants(m, bound, n_binds) || data_input(m, info, &v) || walk(m, v, NULL, &v) ? -1 : 0;
     if (!rc && (mp->graph->n_output != 1 || strcmp(mp->graph->output[0]->name, v) != 0))
         rc = cv_errf(err, "%s: the chain ends at '%s', but the graph's output%s %s'%s': convoy's model has one output, its "
                      "last layer's", path, v, mp->graph->n_output == 1 ? " is" : "s are", mp->graph->n_output > 1 ? "" : "",
@@ -343,10 +349,12 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
         rc = ox_fail(m, m->flat, "a Flatten of a %dx%dx%d map (C, H, W) that no dense layer reads: convoy flattens in "
                      "(h, w, c) order, ONNX in (c, h, w)", m->fc, m->fh, m->fw);
     if (!rc && m->edge_pad) rc = ox_fail(m, m->edge_pad, "an edge Pad must feed a Conv");
+    if (!rc && m->nhwc) rc = ox_fail(m, m->nhwc, "a Transpose to (N, H, W, C) must feed a Flatten");
     for (size_t i = 0; !rc && i < mp->graph->n_node; i++)
         if (!m->done[i]) rc = ox_fail(m, mp->graph->node[i], "not on the chain from the graph's input to its output");
     if (!rc && m->n >= CV_MAX_LAYERS - 1)
         rc = cv_errf(err, "%s: more than the %d layers a convoy model may have", path, CV_MAX_LAYERS - 1);
+    info->in_nhwc = m && m->in_nhwc;
     if (!rc) { /* convoy's output is flat: a map comes out in (h, w, c) order */
         info->out_image = m->kind == L_IMAGE;
         info->out_h = m->h, info->out_w = m->wd, info->out_c = m->c;
@@ -354,8 +362,10 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
         compile_line(m);
     }
     if (m && m->text && fclose(m->text) && !rc) rc = cv_errf(err, "out of memory");
-    if (!rc) net = build(m, text, name, max_batch);
-    free(text);
+    char *full = rc ? NULL : model_text(m, mp, text);
+    if (!rc && !full) rc = cv_errf(err, "out of memory");
+    if (!rc) net = build(m, full, name, max_batch);
+    free(text), free(full);
     for (int l = 0; m && l < CV_MAX_LAYERS; l++)
         for (int s = 0; s < 3; s++) free(m->w[l].v[s]);
     if (m) ox_fold_free(m), free(m->done), free(m->const_name), free((void *)m->const_t);
@@ -397,7 +407,8 @@ int cv_onnx_import(const char *path, const char *dir, int *layers, int64_t *para
     const cv_model_spec *spec = cv_net_spec(net);
     if (!rc) rc = write_temp(dir, spec->text, tmp, sizeof tmp, err);
     if (!rc) {
-        cv_normalizer nz = {.mode = CV_NORM_NONE, .dim = cv_shape_size(spec->layers[0].out)};
+        cv_normalizer nz = {.mode = spec->layers[0].normalize == CV_NORM_SCALE ? CV_NORM_SCALE : CV_NORM_NONE,
+                            .dim = cv_shape_size(spec->layers[0].out)};
         if (cv_checkpoint_save(weights, net, &nz, NULL, 0, err)) rc = -1;
         else if (rename(tmp, model)) rc = cv_errf(err, "%s: cannot rename into place: %s", model, strerror(errno));
         if (rc) unlink(tmp);

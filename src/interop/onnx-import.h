@@ -42,6 +42,10 @@ typedef struct {
     int64_t batch;          /* the input's static batch size, -1 when dynamic */
     const Onnx__NodeProto *flat; /* a Flatten of a map whose (c,h,w) order differs from convoy's */
     int fh, fw, fc;
+    const Onnx__NodeProto *nhwc; /* a Transpose to (N, H, W, C) waiting for its Flatten: convoy's order */
+    bool scaled;            /* a Div by 255 (or Mul by 1/255) at the input: normalize=scale */
+    char shape[48];         /* the input line's shape= */
+    bool in_nhwc;           /* the input is (N, H, W, C), made (N, C, H, W) by a Transpose */
     const Onnx__NodeProto *edge_pad; /* an edge-mode Pad waiting for its Conv */
     int edge[4];
     cv_err *err;

@@ -156,6 +156,16 @@ static int need_vector(imp *m, const Onnx__NodeProto *n)
                    "(a Flatten first)", ox_shape_str(m, s, sizeof s));
 }
 
+/* the shortest decimal that reads back as the same float (0.9, not 0.899999976) */
+static const char *short_float(float v, char buf[32])
+{
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, 32, "%.*g", digits, v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
 static bool all_ones(const int64_t *v, int n)
 {
     for (int i = 0; i < n; i++)
@@ -376,7 +386,8 @@ static int op_batchnorm(imp *m, const Onnx__NodeProto *n, const char **out)
     memcpy(state, v[2], sizeof(float) * (size_t)C);
     memcpy(state + C, v[3], sizeof(float) * (size_t)C);
     free(v[2]), free(v[3]);
-    const int L = ox_line(m, false, "batchnorm momentum=%.9g epsilon=%.9g", mom, eps);
+    char a[32], b[32];
+    const int L = ox_line(m, false, "batchnorm momentum=%s epsilon=%s", short_float(mom, a), short_float(eps, b));
     ox_keep(m, L, 0, v[0], C);
     ox_keep(m, L, 1, v[1], C);
     ox_keep(m, L, 2, state, 2 * C);
@@ -390,7 +401,8 @@ static int activation(imp *m, cv_act a, float alpha)
         fprintf(m->text, " activation=%s", cv_act_name(a));
         m->line_takes_act = false;
     } else if (a == CV_ACT_LEAKY_RELU) {
-        ox_line(m, false, "activation leaky_relu alpha=%.9g", alpha);
+        char buf[32];
+        ox_line(m, false, "activation leaky_relu alpha=%s", short_float(alpha, buf));
     } else {
         ox_line(m, false, "activation %s", cv_act_name(a));
     }
@@ -531,7 +543,8 @@ static int to_vector(imp *m, const Onnx__NodeProto *n, const char **out)
 {
     *out = n->output[0];
     if (m->kind == L_IMAGE) {
-        if (m->c > 1 && (int64_t)m->h * m->wd > 1) m->flat = n, m->fh = m->h, m->fw = m->wd, m->fc = m->c;
+        if (m->c > 1 && (int64_t)m->h * m->wd > 1 && !m->nhwc) m->flat = n, m->fh = m->h, m->fw = m->wd, m->fc = m->c;
+        m->nhwc = NULL;
         ox_line(m, false, "flatten");
         m->d = m->h * m->wd * m->c;
     }
@@ -635,7 +648,8 @@ static int op_dropout(imp *m, const Onnx__NodeProto *n, const char **out)
     if (!(rate >= 0 && rate < 1)) return ox_fail(m, n, "ratio=%g: convoy's dropout rate is in [0, 1)", rate);
     *out = n->output[0];
     const bool nonneg = m->nonneg; /* dropout scales by 1 / (1 - rate) */
-    if (rate > 0) ox_line(m, false, "dropout rate=%.9g", rate);
+    char buf[32];
+    if (rate > 0) ox_line(m, false, "dropout rate=%s", short_float(rate, buf));
     m->nonneg = nonneg;
     return 0;
 }
@@ -653,6 +667,46 @@ static int op_add(imp *m, const Onnx__NodeProto *n, const char **out)
     (void)out;
     return ox_fail(m, n, "an Add of a constant tensor: convoy adds constants only as the bias of a dense layer (MatMul + "
                    "Add) or a Conv's bias input, and two tensors only where an Add closes a residual block");
+}
+
+/* a Transpose of an (N, C, H, W) map to (N, H, W, C) right before a Flatten: convoy's own order
+ * (how a channels-last exporter writes a flatten, keeping the dense kernel as it is) */
+static int op_transpose(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    int64_t p[8];
+    const int np = cv_onnx_attr_ints(n, "perm", p, 8);
+    if (m->kind == L_IMAGE && np == 4 && p[0] == 0 && p[1] == 3 && p[2] == 1 && p[3] == 2 && !m->n && !m->in_nhwc) {
+        /* an (N, H, W, C) input (so far only scaled) made (N, C, H, W): convoy's layout already */
+        const int H = m->c, W = m->h, C = m->wd;
+        m->h = H, m->wd = W, m->c = C, m->in_nhwc = true;
+        snprintf(m->shape, sizeof m->shape, "%d,%d,%d", H, W, C);
+        *out = n->output[0];
+        return 0;
+    }
+    if (m->kind != L_IMAGE || np != 4 || p[0] != 0 || p[1] != 2 || p[2] != 3 || p[3] != 1)
+        return ox_fail(m, n, "convoy transposes only an (N, C, H, W) map to (N, H, W, C) right before a Flatten, or an "
+                       "(N, H, W, C) input to (N, C, H, W)");
+    m->nhwc = n;
+    *out = n->output[0];
+    return 0;
+}
+
+/* a Div by 255 or a Mul by 1/255 before the first layer: convoy's input normalize=scale */
+static int op_scale(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    const bool div = strcmp(n->op_type, "Div") == 0;
+    const int ci = n->n_input == 2 && ox_constant(m, n->input[1]) ? 1 : n->n_input == 2 && ox_constant(m, n->input[0]) ? 0 : -1;
+    float f = 0;
+    if (ci < 0 || (div && ci != 1))
+        return ox_fail(m, n, "a %s of computed tensors: convoy has no such layer", n->op_type);
+    if (const_scalar(m, n, ci, "factor", &f)) return -1;
+    const double scale = div ? 1.0 / f : f;
+    if (m->n || m->scaled || !(fabs(scale * 255.0 - 1.0) < 1e-6))
+        return ox_fail(m, n, "a %s by %g: convoy scales only its input, by 1/255 (input normalize=scale), before the "
+                       "first layer", n->op_type, f);
+    m->scaled = true;
+    *out = n->output[0];
+    return 0;
 }
 
 typedef int (*op_fn)(imp *m, const Onnx__NodeProto *n, const char **out);
@@ -682,6 +736,9 @@ static const struct {
     {"Dropout", op_dropout, true},
     {"Identity", op_identity, true},
     {"Add", op_add, true},
+    {"Transpose", op_transpose, false},
+    {"Div", op_scale, true},
+    {"Mul", op_scale, true},
 };
 enum { N_OPS = sizeof ops / sizeof ops[0] };
 
@@ -701,7 +758,11 @@ int ox_translate(imp *m, const Onnx__NodeProto *n, const char **out)
     if (i < 0)
         return ox_fail(m, n, "convoy has no layer for %s (it imports Conv, MaxPool, AveragePool, GlobalAveragePool, "
                        "GlobalMaxPool, ReduceMean, ReduceMax, BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, "
-                       "Softmax, Gemm, MatMul, Add, Flatten, Reshape, Pad, Dropout, Identity)", n->op_type);
+                       "Softmax, Gemm, MatMul, Add, Flatten, Reshape, Transpose, Pad, Dropout, Identity, and a Div by 255 at the "
+                       "input)", n->op_type);
+    if (m->nhwc && ops[i].fn != op_flatten && ops[i].fn != op_reshape)
+        return ox_fail(m, m->nhwc, "a Transpose to (N, H, W, C) must feed a Flatten (convoy's maps are channels-last "
+                       "already)");
     if (m->edge_pad && ops[i].fn != op_conv)
         return ox_fail(m, m->edge_pad, "an edge Pad must feed a Conv: convoy pads with the edge value only as conv2d's "
                        "pad_mode=nearest");
