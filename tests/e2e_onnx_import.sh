@@ -26,10 +26,11 @@ tensors() { h5ls -r "$1" | awk -v p="$2" '$2 == "Dataset" && $1 ~ "^/layers/" &&
 $py "$src/tests/onnx_torch_models.py" . > py.txt 2>&1 || { fail "torch export: $(tail -3 py.txt)"; exit 1; }
 
 # (a) the imported models compute what torch computes
-for m in cnn res misc tiny nhwc; do
+for m in cnn res misc tiny nhwc mlp; do
     expect 0 "" -- "$convoy" import onnx $m.onnx --out $m
     grep -q "^imported $m.onnx: " out.txt || fail "import $m says: $(cat out.txt)"
     data=d.h5 && [[ $m == misc ]] && data=dx.h5
+    [[ $m == mlp ]] && data=dv.h5
     cv predict $m/weights.h5 --data $data --out p_$m.h5 > /dev/null || fail "predict $m"
     $py - "$m" <<'P' || fail "$m: convoy's outputs differ from torch's"
 import sys, h5py, numpy as np

@@ -6,8 +6,9 @@
 # conv as Pad(edge) + Conv, leaky relu, a padded average pool counting the padding, tanh, a
 # Reshape, MatMul + Add, sigmoid), tiny.onnx (a residual block whose branch is one 1x1 conv, a
 # ReduceMean over H and W), nhwc.onnx (a channels-last input divided by 255, transposed in and
-# back before the flatten), d.h5 (/x NHWC, /y labels), dx.h5 (/x only) and want_NAME.npy, each
-# model's outputs for /x in torch.
+# back before the flatten), mlp.onnx (dense layers and a residual block of them), d.h5 (/x NHWC,
+# /y labels), dx.h5 (/x only), dv.h5 (mlp's vectors) and want_NAME.npy, each model's outputs in
+# torch.
 import sys
 
 import h5py
@@ -97,6 +98,24 @@ for name, m in (("cnn", cnn), ("res", res), ("misc", Misc()), ("tiny", Tiny()), 
                       dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, **how)
     with torch.no_grad():
         np.save(f"{out}/want_{name}.npy", m(xin).numpy())
+class Mlp(nn.Module):  # vectors: Gemm layers and a residual block of dense layers
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.o = nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 3)
+
+    def forward(self, v):
+        y = torch.relu(self.a(v))
+        return self.o(torch.relu(self.b(y) + y))
+
+
+v = torch.randn(40, 6)
+mlp = Mlp().eval()
+torch.onnx.export(mlp, v[:1], f"{out}/mlp.onnx", opset_version=13, input_names=["x"], output_names=["y"],
+                  dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+with torch.no_grad():
+    np.save(f"{out}/want_mlp.npy", mlp(v).numpy())
+with h5py.File(f"{out}/dv.h5", "w") as f:
+    f["x"] = v.numpy()
 with h5py.File(f"{out}/d.h5", "w") as f:
     f["x"] = x.permute(0, 2, 3, 1).contiguous().numpy()
     f["y"] = (np.arange(40) % 5).astype(np.int32)

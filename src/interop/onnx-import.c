@@ -44,7 +44,8 @@ static int fork_fail(imp *m, const char *v, int k, const Onnx__NodeProto *const 
     char who[300];
     if (p) snprintf(who, sizeof who, "node '%s' (%s): its output", ox_node_name(p), p->op_type);
     else snprintf(who, sizeof who, "graph input '%s'", v);
-    return cv_errf(m->err, "%s: %s feeds %d nodes (%s%s): %s", m->path, who, k, list, k > 3 ? ", ..." : "", why);
+    return cv_errf(m->err, "%s: %s feeds %d node%s (%s%s): %s", m->path, who, k, k == 1 ? "" : "s", list,
+                   k > 3 ? ", ..." : "", why);
 }
 
 static const char chains[] = "convoy imports chains of layers, and residual blocks (a branch and the block's input, or a "
@@ -73,7 +74,7 @@ static int projection(imp *m, const Onnx__NodeProto *pc, const Onnx__NodeProto *
     for (int i = 0; i < np && i < 4 && !rc; i++)
         if (pads[i]) rc = ox_fail(m, pc, "a padded shortcut Conv: convoy's projection shortcut has no padding");
     for (int a = 0; a < 2 && !rc; a++) {
-        const int in = a ? W : H, outn = a ? m->wd : m->h, conv = (in + outn - 1) / outn;
+        const int in = a ? W : H, outn = a ? m->wd : m->h, conv = outn > 0 ? (in + outn - 1) / outn : 0;
         if (st[a] != conv)
             rc = ox_fail(m, pc, "stride %lld on a shortcut from %d to %d cells: convoy's projection takes stride %d there",
                          (long long)st[a], in, outn, conv);
@@ -120,9 +121,10 @@ static int residual(imp *m, const char *v, const Onnx__NodeProto *const c[2], co
             if (two_value_add(m, nx)) join = nx, pc = a, pbn = bn, branch = c[1 - i];
         }
     }
-    if (!join || m->kind != L_IMAGE) return fork_fail(m, v, 2, c, chains);
+    const bool vec = m->kind == L_VECTOR && m->onnx_rank == 2; /* a dense block: identity shortcuts only */
+    if (!join || (m->kind != L_IMAGE && !(vec && !pc))) return fork_fail(m, v, 2, c, chains);
     if (m->n >= CV_MAX_LAYERS - 1) return ox_fail(m, join, "more than the %d layers a convoy model may have", CV_MAX_LAYERS - 1);
-    const int H = m->h, W = m->wd, C = m->c;
+    const int H = m->h, W = m->wd, C = m->c, D = m->d;
     ox_line(m, false, pc ? "residual shortcut=projection" : "residual");
     const char *bv;
     if (ox_translate(m, branch, &bv) || walk(m, bv, join, &bv)) return -1;
@@ -130,8 +132,10 @@ static int residual(imp *m, const char *v, const Onnx__NodeProto *const c[2], co
     const bool ok = (strcmp(join->input[0], bv) == 0 && strcmp(join->input[1], sv) == 0) ||
                     (strcmp(join->input[1], bv) == 0 && strcmp(join->input[0], sv) == 0);
     if (!ok) return ox_fail(m, join, "its inputs are not one branch's output and the block's shortcut: %s", chains);
-    if (m->kind != L_IMAGE) return ox_fail(m, join, "the block's branch ends in a vector: convoy's blocks add maps");
-    if (!pc && (H != m->h || W != m->wd || C != m->c))
+    if (vec && (m->kind != L_VECTOR || m->onnx_rank != 2 || m->d != D))
+        return ox_fail(m, join, "it adds a block's output of another shape to its (N, %d) input", D);
+    if (!vec && m->kind != L_IMAGE) return ox_fail(m, join, "the block's branch ends in a vector: convoy's blocks add maps");
+    if (!vec && !pc && (H != m->h || W != m->wd || C != m->c))
         return ox_fail(m, join, "it adds a %dx%dx%d map (C, H, W) to the block's %dx%dx%d input: an identity shortcut "
                        "needs the same shape (convoy would need the shortcut's 1x1 Conv)", m->c, m->h, m->wd, C, H, W);
     if (m->edge_pad) return ox_fail(m, m->edge_pad, "an edge Pad must feed a Conv");

@@ -254,6 +254,9 @@ static int op_conv(imp *m, const Onnx__NodeProto *n, const char **out)
         if (ox_const_floats(m, n, 2, "bias", &B, &nb, bd, &br)) return free(W), -1;
         if (nb != O) return free(W), free(B), ox_fail(m, n, "a bias of %lld values for %d filters", (long long)nb, O);
     }
+    if (m->h + p[0] + p[1] < k[0] || m->wd + p[2] + p[3] < k[1])
+        return free(W), free(B), ox_fail(m, n, "a %dx%d kernel on a %dx%d map (padded): no output", k[0], k[1],
+                                         m->h + p[0] + p[1], m->wd + p[2] + p[3]);
     const int L = ox_line(m, true, "conv2d filters=%d kernel=%d,%d stride=%d,%d padding=%d,%d,%d,%d%s%s", O, k[0], k[1], s[0],
                           s[1], p[0], p[1], p[2], p[3], nearest ? " pad_mode=nearest" : "", B ? "" : " use_bias=false");
     float *K = cv_malloc(sizeof(float) * (size_t)nw, "conv2d kernel", m->err);
