@@ -25,7 +25,8 @@ static const char *const prefixes[] = {
     "test_conv", "test_basic_conv", "test_maxpool", "test_averagepool", "test_globalaveragepool", "test_globalmaxpool",
     "test_batchnorm", "test_relu", "test_leakyrelu", "test_sigmoid", "test_tanh", "test_softmax", "test_gemm",
     "test_matmul", "test_flatten", "test_reshape", "test_constant_pad", "test_edge_pad", "test_reflect_pad",
-    "test_dropout", "test_training_dropout", "test_identity", "test_add",
+    "test_dropout", "test_training_dropout", "test_identity", "test_add", "test_reduce_mean", "test_reduce_max",
+    "test_transpose", "test_div", "test_mul",
 };
 
 /* the cases convoy refuses, and the words its message must contain */

@@ -702,11 +702,16 @@ static int op_scale(imp *m, const Onnx__NodeProto *n, const char **out)
     float f = 0;
     if (ci < 0 || (div && ci != 1))
         return ox_fail(m, n, "a %s of computed tensors: convoy has no such layer", n->op_type);
-    if (const_scalar(m, n, ci, "factor", &f)) return -1;
+    float *t;
+    int64_t dims[CV_ONNX_MAX_RANK], cnt;
+    int r;
+    if (ox_const_floats(m, n, ci, "factor", &t, &cnt, dims, &r)) return -1;
+    f = cnt ? t[0] : 0;
+    free(t);
     const double scale = div ? 1.0 / f : f;
-    if (m->n || m->scaled || !(fabs(scale * 255.0 - 1.0) < 1e-6))
-        return ox_fail(m, n, "a %s by %g: convoy scales only its input, by 1/255 (input normalize=scale), before the "
-                       "first layer", n->op_type, f);
+    if (cnt != 1 || m->n || m->scaled || !(fabs(scale * 255.0 - 1.0) < 1e-6))
+        return ox_fail(m, n, "a %s by %s%g: convoy scales only its input, by 1/255 (input normalize=scale), before the "
+                       "first layer", n->op_type, cnt != 1 ? "a tensor, its first value " : "", f);
     m->scaled = true;
     *out = n->output[0];
     return 0;
