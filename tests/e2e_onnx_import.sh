@@ -3,7 +3,7 @@
 # what torch computes (1e-5), serve as a frozen `base` for fine-tuning on 2 ranks (the base's
 # weights unchanged) and as --init-from weights; unsupported operators, branching graphs,
 # dilations, NaN weights, a node without an op type and damaged files are refused with one line
-# naming the node, exit 1, nothing written.
+# naming the node (a newline in a name shown as ?), exit 1, nothing written.
 #   usage: e2e_onnx_import.sh CONVOY SCRATCH_DIR SOURCE_DIR
 set -uo pipefail
 source "$(dirname "$0")/e2e-lib.sh"
@@ -89,10 +89,12 @@ blank = onnx.NodeProto()  # no op_type, no name: protobuf leaves the strings abs
 blank.input.append("x")
 blank.output.append("y")
 save("blank", [blank], "y", ["N", 1, 6, 6])
+save("newline", [h.make_node("Erf", ["x"], ["y"], name="two\nlines")], "y", ["N", 1, 6, 6])
 P
 for m in erf:"node 'the_erf' \(Erf\): convoy has no layer for Erf" branchy:"graph input 'x' feeds 2 nodes \('r' \(Relu\), 's' \(Sigmoid\)\): convoy imports chains" \
          dilated:"node 'wide' \(Conv\): dilations=2,2: convoy's windows have no dilation" \
-         nan:"node 'c1' \(Conv\): its weights 'w' holds nan at \[16\]" blank:"node 'y' \(\): a node without an op_type"; do
+         nan:"node 'c1' \(Conv\): its weights 'w' holds nan at \[16\]" blank:"node 'y' \(\): a node without an op_type" \
+         newline:"node 'two\?lines' \(Erf\)"; do
     expect 1 "^convoy: ${m%%:*}.onnx: ${m#*:}" -- "$convoy" import onnx "${m%%:*}.onnx" --out "out_${m%%:*}"
     [[ ! -e "out_${m%%:*}" ]] || fail "${m%%:*}: refused, but out_${m%%:*} was written"
 done

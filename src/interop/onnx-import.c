@@ -378,6 +378,9 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
         if (bound[i]) onnx__tensor_proto__free_unpacked(bound[i], NULL);
     free(bound);
     onnx__model_proto__free_unpacked(mp, NULL);
+    /* names are the file's bytes: a newline in one must not break the one-line message */
+    for (char *c = !net && err ? err->msg : ""; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     return net;
 }
 
