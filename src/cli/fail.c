@@ -67,6 +67,10 @@ void cli_check_stdout(void)
     const bool failed = ferror(stdout);
     errno = 0;
     if (fflush(stdout) == 0 && !failed) return;
+    /* glibc drops a buffer whose write failed: when the last one did, the final flush has nothing
+     * left to fail on and errno says nothing; the output is lost already, so one more byte asks
+     * the file why (a full disk: ENOSPC) */
+    if (failed && !errno && write(STDOUT_FILENO, "\n", 1) == 1) errno = 0;
     fprintf(stderr, "convoy: standard output: write error%s%s\n", errno ? ": " : "", errno ? strerror(errno) : "");
     _exit(CLI_BAD_INPUT);
 }

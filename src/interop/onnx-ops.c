@@ -1,0 +1,787 @@
+/* ONNX import, one node at a time: each operator convoy has becomes model-file lines and its
+ * weights in Keras layouts (OIHW -> HWIO; a dense kernel's rows permuted where ONNX flattened
+ * (c,h,w) and convoy flattens (h,w,c)); what convoy cannot express is refused naming the node,
+ * its op type and what convoy would need. The graph walk is onnx-import.c. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interop/onnx-import.h"
+
+const char *ox_node_name(const Onnx__NodeProto *n)
+{
+    return n->name && n->name[0] ? n->name : n->n_output && n->output[0][0] ? n->output[0] : "?";
+}
+
+int ox_fail(imp *m, const Onnx__NodeProto *n, const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return cv_errf(m->err, "%s: node '%s' (%s): %s", m->path, ox_node_name(n), n->op_type, what);
+}
+
+const Onnx__TensorProto *ox_constant(const imp *m, const char *name)
+{
+    if (!name || !name[0]) return NULL;
+    for (int i = 0; i < m->n_const; i++)
+        if (strcmp(m->const_name[i], name) == 0) return m->const_t[i];
+    return NULL;
+}
+
+static bool has_input(const Onnx__NodeProto *n, int i) { return (int)n->n_input > i && n->input[i][0]; }
+
+bool ox_is_graph_output(const imp *m, const char *v)
+{
+    for (size_t i = 0; i < m->g->n_output; i++)
+        if (strcmp(m->g->output[i]->name, v) == 0) return true;
+    return false;
+}
+
+/* the nodes reading value v, at most max listed; returns how many there are */
+int ox_consumers(const imp *m, const char *v, const Onnx__NodeProto **out, int max)
+{
+    int k = 0;
+    for (size_t i = 0; i < m->g->n_node; i++) {
+        const Onnx__NodeProto *n = m->g->node[i];
+        for (size_t j = 0; j < n->n_input; j++)
+            if (strcmp(n->input[j], v) == 0) {
+                if (k < max) out[k] = n;
+                k++;
+                break;
+            }
+    }
+    return k;
+}
+
+static bool used(const imp *m, const char *v)
+{
+    const Onnx__NodeProto *c;
+    return v && v[0] && (ox_consumers(m, v, &c, 1) || ox_is_graph_output(m, v));
+}
+
+void ox_mark(imp *m, const Onnx__NodeProto *n)
+{
+    for (size_t i = 0; i < m->g->n_node; i++)
+        if (m->g->node[i] == n) m->done[i] = true;
+}
+
+/* input i of n as floats, which must be a constant (an initializer, a bound graph input, a
+ * Constant node); dims and rank as ONNX has them */
+int ox_const_floats(imp *m, const Onnx__NodeProto *n, int i, const char *what, float **v, int64_t *count,
+                    int64_t dims[CV_ONNX_MAX_RANK], int *rank)
+{
+    const Onnx__TensorProto *t = has_input(n, i) ? ox_constant(m, n->input[i]) : NULL;
+    if (!t)
+        return ox_fail(m, n, "its %s (input %d%s%s%s) is not a constant: convoy needs weights as initializers", what, i,
+                       has_input(n, i) ? ", '" : "", has_input(n, i) ? n->input[i] : "", has_input(n, i) ? "'" : "");
+    if (t->n_dims > CV_ONNX_MAX_RANK) return ox_fail(m, n, "its %s has rank %zu", what, t->n_dims);
+    char where[300];
+    snprintf(where, sizeof where, "%s: node '%s' (%s): %s '%s'", m->path, ox_node_name(n), n->op_type, what, n->input[i]);
+    if (cv_onnx_tensor_floats(t, where, v, count, m->err)) return -1;
+    for (int64_t k = 0; k < *count; k++)
+        if (!isfinite((*v)[k])) {
+            const float bad = (*v)[k];
+            free(*v), *v = NULL;
+            return ox_fail(m, n, "its %s '%s' holds %g at [%lld]: convoy's weights are finite", what, n->input[i], bad,
+                           (long long)k);
+        }
+    *rank = (int)t->n_dims;
+    for (int d = 0; d < *rank; d++) dims[d] = t->dims[d];
+    return 0;
+}
+
+static int const_ints(imp *m, const Onnx__NodeProto *n, int i, const char *what, int64_t *v, int max, int *count)
+{
+    const Onnx__TensorProto *t = has_input(n, i) ? ox_constant(m, n->input[i]) : NULL;
+    if (!t) return ox_fail(m, n, "its %s (input %d) is not a constant: convoy needs it fixed in the file", what, i);
+    char where[300];
+    snprintf(where, sizeof where, "%s: node '%s' (%s): %s", m->path, ox_node_name(n), n->op_type, what);
+    return cv_onnx_tensor_ints(t, where, v, max, count, m->err);
+}
+
+/* one model-file line, a new layer (its index returned); takes_act: a conv2d or dense that may
+ * still take an activation= from the node after it */
+int ox_line(imp *m, bool takes_act, const char *fmt, ...)
+{
+    if (m->line_open) fputc('\n', m->text);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(m->text, fmt, ap);
+    va_end(ap);
+    m->line_open = true;
+    m->line_takes_act = takes_act;
+    m->line_act = CV_ACT_LINEAR;
+    m->line_units = 0;
+    m->nonneg = false;
+    if (m->n + 1 >= CV_MAX_LAYERS) return 0; /* refused after the walk; layer 0 keeps no weights */
+    return ++m->n;
+}
+
+int ox_keep(imp *m, int layer, int slot, float *v, int64_t n)
+{
+    if (!layer) return free(v), 0;
+    m->w[layer].v[slot] = v;
+    m->w[layer].n[slot] = n;
+    return 0;
+}
+
+const char *ox_shape_str(const imp *m, char *buf, size_t size)
+{
+    if (m->kind == L_IMAGE) snprintf(buf, size, "(N, %d, %d, %d)", m->c, m->h, m->wd);
+    else if (m->kind == L_VECTOR && m->onnx_rank == 4) snprintf(buf, size, "(N, %d, 1, 1)", m->d);
+    else if (m->kind == L_VECTOR) snprintf(buf, size, "(N, %d)", m->d);
+    else snprintf(buf, size, "of rank %d", m->onnx_rank);
+    return buf;
+}
+
+static int need_image(imp *m, const Onnx__NodeProto *n, const char *what)
+{
+    char s[64];
+    if (m->kind == L_IMAGE) return 0;
+    return ox_fail(m, n, "its input %s is not an (N, C, H, W) image: convoy's %s is 2-D%s", ox_shape_str(m, s, sizeof s), what,
+                   m->kind == L_RAW && m->onnx_rank == 5 ? " (a 3-D op)" : m->kind == L_RAW && m->onnx_rank == 3 ? " (a 1-D op)" : "");
+}
+
+static int need_vector(imp *m, const Onnx__NodeProto *n)
+{
+    char s[64];
+    if (m->kind == L_VECTOR && m->onnx_rank == 2) return 0;
+    return ox_fail(m, n, "its input %s is not an (N, D) matrix: convoy's dense layer takes each sample's vector "
+                   "(a Flatten first)", ox_shape_str(m, s, sizeof s));
+}
+
+/* the shortest decimal that reads back as the same float (0.9, not 0.899999976) */
+static const char *short_float(float v, char buf[32])
+{
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, 32, "%.*g", digits, v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+static bool all_ones(const int64_t *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] != 1) return false;
+    return true;
+}
+
+/* a 2-D window's padding as convoy's top, bottom, left, right, from pads= or auto_pad= */
+static int window_pads(imp *m, const Onnx__NodeProto *n, const int k[2], const int s[2], int p[4])
+{
+    char ap[32];
+    int64_t v[8];
+    cv_onnx_attr_str(n, "auto_pad", ap, sizeof ap);
+    memset(p, 0, 4 * sizeof *p);
+    if (!ap[0] || strcmp(ap, "NOTSET") == 0) {
+        const int np = cv_onnx_attr_ints(n, "pads", v, 8);
+        if (np && np != 4) return ox_fail(m, n, "pads= has %d values, a 2-D op takes 4", np);
+        for (int i = 0; i < np; i++)
+            if (v[i] < 0 || v[i] > 4096) return ox_fail(m, n, "pads=%lld: convoy pads by 0 to 4096 cells", (long long)v[i]);
+        if (np) p[0] = (int)v[0], p[1] = (int)v[2], p[2] = (int)v[1], p[3] = (int)v[3];
+    } else if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+        const int size[2] = {m->h, m->wd};
+        for (int a = 0; a < 2; a++) {
+            const int out = (size[a] + s[a] - 1) / s[a], total = (out - 1) * s[a] + k[a] - size[a];
+            const int t = total > 0 ? total : 0, small = t / 2;
+            p[2 * a] = ap[5] == 'U' ? small : t - small; /* SAME_UPPER: the extra cell at the end */
+            p[2 * a + 1] = t - p[2 * a];
+        }
+    } else if (strcmp(ap, "VALID") != 0) {
+        return ox_fail(m, n, "auto_pad=%s is not an ONNX padding rule", ap);
+    }
+    return 0;
+}
+
+static int window_strides(imp *m, const Onnx__NodeProto *n, int s[2])
+{
+    int64_t v[8];
+    const int ns = cv_onnx_attr_ints(n, "strides", v, 8);
+    if (ns && ns != 2) return ox_fail(m, n, "strides= has %d values, a 2-D op takes 2", ns);
+    for (int a = 0; a < 2; a++) {
+        s[a] = ns ? (int)v[a] : 1;
+        if (!ns) continue;
+        if (v[a] < 1 || v[a] > 4096) return ox_fail(m, n, "strides=%lld: convoy takes strides 1 to 4096", (long long)v[a]);
+    }
+    int64_t d[8];
+    const int nd = cv_onnx_attr_ints(n, "dilations", d, 8);
+    if (nd && !all_ones(d, nd < 8 ? nd : 8))
+        return ox_fail(m, n, "dilations=%lld,%lld: convoy's windows have no dilation (only 1)", (long long)d[0],
+                       (long long)(nd > 1 ? d[1] : d[0]));
+    return 0;
+}
+
+static int op_conv(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    float *W = NULL, *B = NULL;
+    int64_t wd[CV_ONNX_MAX_RANK], bd[CV_ONNX_MAX_RANK], nw, nb = 0;
+    int wr, br, s[2], p[4];
+    if (need_image(m, n, "conv2d") || ox_const_floats(m, n, 1, "weights", &W, &nw, wd, &wr)) return -1;
+    if (wr != 4) return free(W), ox_fail(m, n, "a %d-D convolution (weights of rank %d): convoy's conv2d is 2-D", wr - 2, wr);
+    const int64_t group = cv_onnx_attr_int(n, "group", 1);
+    if (group != 1)
+        return free(W), ox_fail(m, n, "group=%lld (a grouped or depthwise convolution): convoy's conv2d connects every "
+                                "input channel to every filter", (long long)group);
+    if (wd[1] != m->c)
+        return free(W), ox_fail(m, n, "weights for %lld input channels, its input has %d", (long long)wd[1], m->c);
+    for (int i = 0; i < 4; i++)
+        if (wd[i] < 1 || wd[i] > (i < 2 ? 1 << 20 : 4096))
+            return free(W), ox_fail(m, n, "weights of dims %lld,%lld,%lld,%lld", (long long)wd[0], (long long)wd[1],
+                                    (long long)wd[2], (long long)wd[3]);
+    const int O = (int)wd[0], C = m->c, k[2] = {(int)wd[2], (int)wd[3]};
+    if (window_strides(m, n, s) || window_pads(m, n, k, s, p)) return free(W), -1;
+    bool nearest = false;
+    if (m->edge_pad) {
+        if (p[0] || p[1] || p[2] || p[3])
+            return free(W), ox_fail(m, m->edge_pad, "an edge Pad before a Conv with pads of its own: convoy's conv2d pads "
+                                    "one way (pad_mode=nearest or zero)");
+        memcpy(p, m->edge, sizeof m->edge);
+        nearest = true;
+        m->edge_pad = NULL;
+    }
+    for (int i = 0; i < 4; i++)
+        if (p[i] >= k[i / 2])
+            return free(W), ox_fail(m, n, "pads %d,%d,%d,%d (top, bottom, left, right) reach the %dx%d kernel's size: "
+                                    "convoy's conv2d pads less than the kernel on each side", p[0], p[1], p[2], p[3], k[0], k[1]);
+    if (has_input(n, 2)) {
+        if (ox_const_floats(m, n, 2, "bias", &B, &nb, bd, &br)) return free(W), -1;
+        if (nb != O) return free(W), free(B), ox_fail(m, n, "a bias of %lld values for %d filters", (long long)nb, O);
+    }
+    if (m->h + p[0] + p[1] < k[0] || m->wd + p[2] + p[3] < k[1])
+        return free(W), free(B), ox_fail(m, n, "a %dx%d kernel on a %dx%d map (padded): no output", k[0], k[1],
+                                         m->h + p[0] + p[1], m->wd + p[2] + p[3]);
+    const int L = ox_line(m, true, "conv2d filters=%d kernel=%d,%d stride=%d,%d padding=%d,%d,%d,%d%s%s", O, k[0], k[1], s[0],
+                          s[1], p[0], p[1], p[2], p[3], nearest ? " pad_mode=nearest" : "", B ? "" : " use_bias=false");
+    float *K = cv_malloc(sizeof(float) * (size_t)nw, "conv2d kernel", m->err);
+    if (!K) return free(W), free(B), -1;
+    for (int o = 0; o < O; o++) /* ONNX (O, C, KH, KW) -> Keras (KH, KW, C, O) */
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < k[0]; y++)
+                for (int x = 0; x < k[1]; x++)
+                    K[(((int64_t)y * k[1] + x) * C + c) * O + o] = W[(((int64_t)o * C + c) * k[0] + y) * k[1] + x];
+    free(W);
+    ox_keep(m, L, 0, K, nw);
+    if (B) ox_keep(m, L, 1, B, nb);
+    m->h = (m->h + p[0] + p[1] - k[0]) / s[0] + 1;
+    m->wd = (m->wd + p[2] + p[3] - k[1]) / s[1] + 1;
+    m->c = O;
+    *out = n->output[0];
+    return 0;
+}
+
+static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    const bool avg = strcmp(n->op_type, "AveragePool") == 0;
+    int64_t ks[8];
+    const int nk = cv_onnx_attr_ints(n, "kernel_shape", ks, 8);
+    if (nk != 2 && m->kind == L_IMAGE) return ox_fail(m, n, "kernel_shape= has %d values, a 2-D pool takes 2", nk);
+    if (need_image(m, n, avg ? "avgpool2d" : "maxpool2d")) return -1;
+    if ((int)n->n_output > 1 && used(m, n->output[1]))
+        return ox_fail(m, n, "its Indices output is used: convoy's pools give only the values");
+    int s[2], p[4];
+    if (ks[0] < 1 || ks[1] < 1 || ks[0] > 4096 || ks[1] > 4096)
+        return ox_fail(m, n, "kernel_shape=%lld,%lld: convoy's windows are 1 to 4096 cells", (long long)ks[0], (long long)ks[1]);
+    const int k[2] = {(int)ks[0], (int)ks[1]};
+    if (window_strides(m, n, s) || window_pads(m, n, k, s, p)) return -1;
+    /* ONNX pads a max pool with -inf; zeros give the same maxima where the input is >= 0 (a
+     * Relu's or Sigmoid's output) and no window lies wholly in the padding (pads < kernel) */
+    const bool nonneg = m->nonneg, ceil = cv_onnx_attr_int(n, "ceil_mode", 0) != 0;
+    bool padded = p[0] || p[1] || p[2] || p[3];
+    for (int i = 0; i < 4; i++)
+        if (p[i] >= k[i / 2]) return ox_fail(m, n, "pads %d,%d,%d,%d reach the %dx%d window's size", p[0], p[1], p[2], p[3], k[0], k[1]);
+    if (padded && !avg && !nonneg)
+        return ox_fail(m, n, "pads %d,%d,%d,%d: convoy's maxpool2d has no padding; ONNX pads with -inf, which zeros "
+                       "match only on an input >= 0 (a Relu's or Sigmoid's output)", p[0], p[1], p[2], p[3]);
+    if (padded && avg && !cv_onnx_attr_int(n, "count_include_pad", 0))
+        return ox_fail(m, n, "pads %d,%d,%d,%d without count_include_pad=1: ONNX then averages the cells inside the image "
+                       "only; convoy's avgpool2d after a zeropad2d averages the whole window", p[0], p[1], p[2], p[3]);
+    const int in[2] = {m->h, m->wd};
+    for (int a = 0; a < 2 && ceil; a++) { /* ceil_mode: the partial window, its start inside the map or left padding */
+        const int n_pad = in[a] + p[2 * a] + p[2 * a + 1];
+        if (n_pad < k[a]) break;
+        int cells = (n_pad - k[a] + s[a] - 1) / s[a] + 1;
+        if ((cells - 1) * s[a] >= in[a] + p[2 * a]) cells--;
+        const int extra = (cells - 1) * s[a] + k[a] - n_pad;
+        if (extra <= 0) continue;
+        if (avg || !nonneg)
+            return ox_fail(m, n, "ceil_mode=1 adds a partial window at the bottom or right here: convoy's pools round the "
+                           "output size down%s", avg ? "" : " (a max pool on an input >= 0 would take zero padding)");
+        p[2 * a + 1] += extra;
+        padded = true;
+    }
+    const int H = m->h + p[0] + p[1], Wd = m->wd + p[2] + p[3];
+    if (H < k[0] || Wd < k[1]) return ox_fail(m, n, "a %dx%d window on a %dx%d map", k[0], k[1], H, Wd);
+    if (padded) ox_line(m, false, "zeropad2d padding=%d,%d,%d,%d", p[0], p[1], p[2], p[3]);
+    ox_line(m, false, "%s pool=%d,%d stride=%d,%d", avg ? "avgpool2d" : "maxpool2d", k[0], k[1], s[0], s[1]);
+    m->h = (H - k[0]) / s[0] + 1;
+    m->wd = (Wd - k[1]) / s[1] + 1;
+    m->nonneg = nonneg;
+    *out = n->output[0];
+    return 0;
+}
+
+static int op_global_pool(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    const bool avg = strcmp(n->op_type, "GlobalAveragePool") == 0 || strcmp(n->op_type, "ReduceMean") == 0;
+    if (need_image(m, n, avg ? "globalavgpool2d" : "globalmaxpool2d")) return -1;
+    ox_line(m, false, "%s", avg ? "globalavgpool2d" : "globalmaxpool2d");
+    m->kind = L_VECTOR;
+    m->d = m->c;
+    m->onnx_rank = 4; /* ONNX keeps (N, C, 1, 1) */
+    *out = n->output[0];
+    return 0;
+}
+
+/* ReduceMean / ReduceMax over H and W (PyTorch's x.mean((2, 3))): a global pool */
+static int op_reduce(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    int64_t ax[8];
+    int na = cv_onnx_attr_ints(n, "axes", ax, 8);
+    if (!na && has_input(n, 1) && const_ints(m, n, 1, "axes", ax, 8, &na)) return -1;
+    bool h = false, w = false, other = na == 0;
+    for (int i = 0; i < na && i < 8; i++) {
+        const int64_t a = ax[i] < 0 ? ax[i] + m->onnx_rank : ax[i];
+        h |= a == 2, w |= a == 3, other |= a != 2 && a != 3;
+    }
+    if (m->kind != L_IMAGE || !h || !w || other)
+        return ox_fail(m, n, "a reduction over other axes than H and W of an (N, C, H, W) image: convoy reduces a map "
+                       "only as a global pool");
+    const int rc = op_global_pool(m, n, out);
+    m->onnx_rank = cv_onnx_attr_int(n, "keepdims", 1) ? 4 : 2;
+    return rc;
+}
+
+static int op_batchnorm(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    if (m->kind == L_RAW) {
+        char s[64];
+        return ox_fail(m, n, "its input %s: convoy's batchnorm takes (N, C, H, W) images or (N, C) vectors", ox_shape_str(m, s, sizeof s));
+    }
+    if (cv_onnx_attr_int(n, "training_mode", 0) || ((int)n->n_output > 1 && used(m, n->output[1])))
+        return ox_fail(m, n, "training mode (its running statistics are outputs): convoy imports the inference form");
+    if (!cv_onnx_attr_int(n, "spatial", 1)) return ox_fail(m, n, "spatial=0 (statistics per cell): convoy's are per channel");
+    const int C = m->kind == L_IMAGE ? m->c : m->d;
+    static const char *const what[4] = {"scale", "bias", "mean", "var"};
+    float *v[4] = {NULL};
+    int64_t dims[CV_ONNX_MAX_RANK], cnt;
+    int r, rc = 0;
+    for (int i = 0; i < 4 && !rc; i++) {
+        rc = ox_const_floats(m, n, i + 1, what[i], &v[i], &cnt, dims, &r);
+        if (!rc && cnt != C) rc = ox_fail(m, n, "its %s has %lld values for %d channels", what[i], (long long)cnt, C);
+    }
+    for (int c = 0; c < C && !rc; c++)
+        if (!(v[3][c] >= 0)) rc = ox_fail(m, n, "var[%d] is %g: a variance is >= 0", c, v[3][c]);
+    const float eps = cv_onnx_attr_float(n, "epsilon", 1e-5f), mom = cv_onnx_attr_float(n, "momentum", 0.9f);
+    if (!rc && !(eps > 0)) rc = ox_fail(m, n, "epsilon=%g: convoy's is > 0", eps);
+    if (!rc && !(mom >= 0 && mom < 1)) rc = ox_fail(m, n, "momentum=%g: convoy's is in [0, 1)", mom);
+    float *state = rc ? NULL : cv_malloc(sizeof(float) * 2 * (size_t)C, "batchnorm statistics", m->err);
+    if (rc || !state) {
+        for (int i = 0; i < 4; i++) free(v[i]);
+        return -1;
+    }
+    memcpy(state, v[2], sizeof(float) * (size_t)C);
+    memcpy(state + C, v[3], sizeof(float) * (size_t)C);
+    free(v[2]), free(v[3]);
+    char a[32], b[32];
+    const int L = ox_line(m, false, "batchnorm momentum=%s epsilon=%s", short_float(mom, a), short_float(eps, b));
+    ox_keep(m, L, 0, v[0], C);
+    ox_keep(m, L, 1, v[1], C);
+    ox_keep(m, L, 2, state, 2 * C);
+    *out = n->output[0];
+    return 0;
+}
+
+static int activation(imp *m, cv_act a, float alpha)
+{
+    if (m->line_takes_act && a != CV_ACT_LEAKY_RELU) {
+        fprintf(m->text, " activation=%s", cv_act_name(a));
+        m->line_takes_act = false;
+    } else if (a == CV_ACT_LEAKY_RELU) {
+        char buf[32];
+        ox_line(m, false, "activation leaky_relu alpha=%s", short_float(alpha, buf));
+    } else {
+        ox_line(m, false, "activation %s", cv_act_name(a));
+    }
+    m->line_act = a;
+    m->nonneg = a == CV_ACT_RELU || a == CV_ACT_SIGMOID || a == CV_ACT_SOFTMAX;
+    return 0;
+}
+
+static int op_elementwise(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    const char *op = n->op_type;
+    const cv_act a = strcmp(op, "Relu") == 0 ? CV_ACT_RELU : strcmp(op, "Sigmoid") == 0 ? CV_ACT_SIGMOID
+                   : strcmp(op, "Tanh") == 0 ? CV_ACT_TANH : CV_ACT_LEAKY_RELU;
+    *out = n->output[0];
+    return activation(m, a, cv_onnx_attr_float(n, "alpha", 0.01f));
+}
+
+static int op_softmax(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    char s[64];
+    const int rank = m->onnx_rank;
+    int64_t axis = cv_onnx_attr_int(n, "axis", m->opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += rank;
+    /* before opset 13 Softmax flattens from axis on: axis 1 is each sample's whole vector */
+    const bool whole = m->opset < 13 ? axis == 1 : axis == 1 && (rank == 2 || m->kind == L_VECTOR);
+    if (m->kind == L_IMAGE || !whole)
+        return ox_fail(m, n, "a softmax over axis %lld of its input %s: convoy's softmax takes each sample's vector (axis "
+                       "1 of (N, D))", (long long)axis, ox_shape_str(m, s, sizeof s));
+    *out = n->output[0];
+    return activation(m, CV_ACT_SOFTMAX, 0);
+}
+
+/* ONNX's index of flatten element (c, y, x) of an (h, w, c) map read (c, h, w); convoy reads
+ * (h, w, c): the dense kernel's row for ONNX row k */
+static int64_t convoy_row(const imp *m, int64_t k)
+{
+    if (!m->flat) return k;
+    const int64_t hw = (int64_t)m->fh * m->fw, c = k / hw, yx = k % hw;
+    return yx * m->fc + c;
+}
+
+/* a dense layer of kernel (K, M) = scale * B (transposed when tb) and bias from C */
+static int dense(imp *m, const Onnx__NodeProto *n, const float *Bv, int64_t K, int64_t M, bool tb, float scale,
+                 float *bias, const char **out)
+{
+    float *Kv = cv_malloc(sizeof(float) * (size_t)(K * M), "dense kernel", m->err);
+    if (!Kv) return free(bias), -1;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < M; j++)
+            Kv[convoy_row(m, k) * M + j] = scale * (tb ? Bv[j * K + k] : Bv[k * M + j]);
+    m->flat = NULL;
+    const int L = ox_line(m, true, "dense units=%lld%s", (long long)M, bias ? "" : " use_bias=false");
+    m->line_units = (int)M;
+    ox_keep(m, L, 0, Kv, K * M);
+    if (bias) ox_keep(m, L, 1, bias, M);
+    m->d = (int)M;
+    *out = n->output[0];
+    return 0;
+}
+
+/* a bias for M units from a constant broadcast over the rows: (), (1), (M) or (1, M) */
+static int dense_bias(imp *m, const Onnx__NodeProto *n, int i, int64_t M, float scale, float **bias)
+{
+    float *c;
+    int64_t dims[CV_ONNX_MAX_RANK], cnt;
+    int r;
+    if (ox_const_floats(m, n, i, "bias", &c, &cnt, dims, &r)) return -1;
+    const bool row = r <= 1 || (r == 2 && dims[0] == 1);
+    if (!row || (cnt != 1 && cnt != M)) {
+        free(c);
+        return ox_fail(m, n, "a bias of shape %lldx%lld (one per sample): convoy's dense bias is one per unit (shape (%lld) "
+                       "or (1, %lld))", (long long)(r == 2 ? dims[0] : cnt), (long long)(r == 2 ? dims[1] : 1), (long long)M,
+                       (long long)M);
+    }
+    float *b = cv_malloc(sizeof(float) * (size_t)M, "dense bias", m->err);
+    if (!b) return free(c), -1;
+    for (int64_t j = 0; j < M; j++) b[j] = scale * c[cnt == 1 ? 0 : j];
+    free(c);
+    *bias = b;
+    return 0;
+}
+
+static int op_gemm(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    if (need_vector(m, n)) return -1;
+    if (cv_onnx_attr_int(n, "transA", 0))
+        return ox_fail(m, n, "transA=1 (the batch transposed): convoy's dense layer multiplies each sample's vector");
+    float *B, *bias = NULL;
+    int64_t dims[CV_ONNX_MAX_RANK], cnt;
+    int r;
+    if (ox_const_floats(m, n, 1, "weights B", &B, &cnt, dims, &r)) return -1;
+    const bool tb = cv_onnx_attr_int(n, "transB", 0) != 0;
+    const int64_t K = r == 2 ? dims[tb ? 1 : 0] : 0, M = r == 2 ? dims[tb ? 0 : 1] : 0;
+    if (r != 2 || K != m->d) {
+        free(B);
+        return ox_fail(m, n, "weights B of rank %d%s for an input of %d features", r, r == 2 ? " with another inner size" : "", m->d);
+    }
+    const float alpha = cv_onnx_attr_float(n, "alpha", 1.0f), beta = cv_onnx_attr_float(n, "beta", 1.0f);
+    if (has_input(n, 2) && dense_bias(m, n, 2, M, beta, &bias)) return free(B), -1;
+    const int rc = dense(m, n, B, K, M, tb, alpha, bias, out);
+    free(B);
+    return rc;
+}
+
+static bool is_const_add(const imp *m, const Onnx__NodeProto *a, const char *v)
+{
+    return a && strcmp(a->op_type, "Add") == 0 && a->n_input == 2 &&
+           ((strcmp(a->input[0], v) == 0 && ox_constant(m, a->input[1])) || (strcmp(a->input[1], v) == 0 && ox_constant(m, a->input[0])));
+}
+
+static int op_matmul(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    if (need_vector(m, n)) return -1;
+    float *B, *bias = NULL;
+    int64_t dims[CV_ONNX_MAX_RANK], cnt;
+    int r;
+    if (ox_const_floats(m, n, 1, "weights B", &B, &cnt, dims, &r)) return -1;
+    if (r != 2 || dims[0] != m->d) {
+        free(B);
+        return ox_fail(m, n, "weights of rank %d%s: convoy's dense layer is (N, %d) x (%d, units)", r,
+                       r == 2 ? " with another inner size" : " (a batched MatMul)", m->d, m->d);
+    }
+    /* MatMul + Add of a constant row is a dense layer with a bias */
+    const Onnx__NodeProto *next = NULL;
+    const bool one = ox_consumers(m, n->output[0], &next, 1) == 1 && !ox_is_graph_output(m, n->output[0]);
+    if (one && is_const_add(m, next, n->output[0])) {
+        if (dense_bias(m, next, strcmp(next->input[0], n->output[0]) == 0 ? 1 : 0, dims[1], 1.0f, &bias)) return free(B), -1;
+        ox_mark(m, next);
+        n = next;
+    }
+    const int rc = dense(m, n, B, dims[0], dims[1], false, 1.0f, bias, out);
+    free(B);
+    return rc;
+}
+
+/* Flatten (axis) or a Reshape to (N, rest): a vector of each sample's values */
+static int to_vector(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    *out = n->output[0];
+    if (m->kind == L_IMAGE) {
+        if (m->c > 1 && (int64_t)m->h * m->wd > 1 && !m->nhwc) m->flat = n, m->fh = m->h, m->fw = m->wd, m->fc = m->c;
+        m->nhwc = NULL;
+        ox_line(m, false, "flatten");
+        m->d = m->h * m->wd * m->c;
+    }
+    m->kind = L_VECTOR;
+    m->onnx_rank = 2;
+    return 0;
+}
+
+static int op_flatten(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    int64_t axis = cv_onnx_attr_int(n, "axis", 1);
+    if (axis < 0) axis += m->onnx_rank;
+    if (axis != 1)
+        return ox_fail(m, n, "axis=%lld: convoy flattens each sample whole (axis=1)", (long long)cv_onnx_attr_int(n, "axis", 1));
+    return to_vector(m, n, out);
+}
+
+static int op_reshape(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    int64_t t[CV_ONNX_MAX_RANK];
+    int nt;
+    if (const_ints(m, n, 1, "shape", t, CV_ONNX_MAX_RANK, &nt)) return -1;
+    const int64_t D = m->kind == L_IMAGE ? (int64_t)m->h * m->wd * m->c : m->d;
+    const bool allowzero = cv_onnx_attr_int(n, "allowzero", 0) != 0;
+    const bool batch = nt == 2 && ((t[0] == 0 && !allowzero) || (m->batch > 0 && t[0] == m->batch) || (t[0] == -1 && t[1] == D));
+    if (!batch || (t[1] != D && t[1] != -1) || (t[1] == -1 && t[0] == -1)) {
+        char s[64];
+        return ox_fail(m, n, "a reshape of %s to (%lld%s%lld%s): convoy reshapes only to (N, %lld), each sample's values as "
+                       "one vector", ox_shape_str(m, s, sizeof s), (long long)t[0], nt > 1 ? ", " : "",
+                       (long long)(nt > 1 ? t[1] : 0), nt > 2 ? ", ..." : "", (long long)D);
+    }
+    return to_vector(m, n, out);
+}
+
+/* a constant input holding one float (an empty one leaves *v as it is) */
+static int const_scalar(imp *m, const Onnx__NodeProto *n, int i, const char *what, float *v)
+{
+    float *t;
+    int64_t dims[CV_ONNX_MAX_RANK], cnt;
+    int r;
+    if (ox_const_floats(m, n, i, what, &t, &cnt, dims, &r)) return -1;
+    if (cnt > 1) return free(t), ox_fail(m, n, "its %s has %lld values, one expected", what, (long long)cnt);
+    if (cnt) *v = t[0];
+    free(t);
+    return 0;
+}
+
+static int op_pad(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    char mode[32];
+    int64_t p[16];
+    int np;
+    float value = 0;
+    cv_onnx_attr_str(n, "mode", mode, sizeof mode);
+    if (need_image(m, n, "zeropad2d")) return -1;
+    if (m->opset >= 11) {
+        if (const_ints(m, n, 1, "pads", p, 16, &np)) return -1;
+        if (has_input(n, 3)) return ox_fail(m, n, "its axes input: convoy pads the rows and columns of (N, C, H, W) only");
+        if (has_input(n, 2) && const_scalar(m, n, 2, "constant_value", &value)) return -1;
+    } else {
+        np = cv_onnx_attr_ints(n, "pads", p, 16);
+        value = cv_onnx_attr_float(n, "value", 0);
+    }
+    if (np != 8) return ox_fail(m, n, "%d pads for a 4-D tensor (8 expected)", np);
+    if (p[0] || p[1] || p[4] || p[5]) return ox_fail(m, n, "it pads the batch or channel axis: convoy pads rows and columns");
+    for (int i = 0; i < 8; i++)
+        if (p[i] < 0 || p[i] > 4096) return ox_fail(m, n, "pads of %lld: convoy pads by 0 to 4096 cells", (long long)p[i]);
+    const int q[4] = {(int)p[2], (int)p[6], (int)p[3], (int)p[7]};
+    *out = n->output[0];
+    if (strcmp(mode, "edge") == 0) { /* conv2d's pad_mode=nearest: the Conv after it takes it */
+        m->edge_pad = n;
+        memcpy(m->edge, q, sizeof m->edge);
+        return 0;
+    }
+    if (mode[0] && strcmp(mode, "constant") != 0)
+        return ox_fail(m, n, "mode=%s: convoy pads with zeros (zeropad2d) or the edge value (conv2d pad_mode=nearest)", mode);
+    if (value != 0) return ox_fail(m, n, "constant_value=%g: convoy pads with zeros", value);
+    const bool nonneg = m->nonneg;
+    if (q[0] || q[1] || q[2] || q[3]) ox_line(m, false, "zeropad2d padding=%d,%d,%d,%d", q[0], q[1], q[2], q[3]);
+    m->nonneg = nonneg;
+    m->h += q[0] + q[1];
+    m->wd += q[2] + q[3];
+    return 0;
+}
+
+static int op_dropout(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    float rate = cv_onnx_attr_float(n, "ratio", 0.5f);
+    if ((int)n->n_output > 1 && used(m, n->output[1])) return ox_fail(m, n, "its mask output is used: convoy's dropout gives only its output");
+    if (m->opset >= 12 && has_input(n, 1) && const_scalar(m, n, 1, "ratio", &rate)) return -1;
+    if (has_input(n, 2)) {
+        int64_t t;
+        int nt;
+        const Onnx__TensorProto *tm = ox_constant(m, n->input[2]);
+        if (!tm) return ox_fail(m, n, "its training_mode input is not a constant");
+        const bool on = tm->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL
+                            ? (tm->has_raw_data ? tm->raw_data.len && tm->raw_data.data[0] : tm->n_int32_data && tm->int32_data[0])
+                            : !cv_onnx_tensor_ints(tm, "training_mode", &t, 1, &nt, NULL) && nt && t;
+        if (on) return ox_fail(m, n, "training_mode=true: convoy imports the inference form (dropout is active only in training)");
+    }
+    if (!(rate >= 0 && rate < 1)) return ox_fail(m, n, "ratio=%g: convoy's dropout rate is in [0, 1)", rate);
+    *out = n->output[0];
+    const bool nonneg = m->nonneg; /* dropout scales by 1 / (1 - rate) */
+    char buf[32];
+    if (rate > 0) ox_line(m, false, "dropout rate=%s", short_float(rate, buf));
+    m->nonneg = nonneg;
+    return 0;
+}
+
+static int op_identity(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    (void)m;
+    *out = n->output[0];
+    return 0;
+}
+
+/* an Add the walk meets on the chain: of a constant (a MatMul's bias is taken with it) */
+static int op_add(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    (void)out;
+    return ox_fail(m, n, "an Add of a constant tensor: convoy adds constants only as the bias of a dense layer (MatMul + "
+                   "Add) or a Conv's bias input, and two tensors only where an Add closes a residual block");
+}
+
+/* a Transpose of an (N, C, H, W) map to (N, H, W, C) right before a Flatten: convoy's own order
+ * (how a channels-last exporter writes a flatten, keeping the dense kernel as it is) */
+static int op_transpose(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    int64_t p[8];
+    const int np = cv_onnx_attr_ints(n, "perm", p, 8);
+    if (m->kind == L_IMAGE && np == 4 && p[0] == 0 && p[1] == 3 && p[2] == 1 && p[3] == 2 && !m->n && !m->in_nhwc) {
+        /* an (N, H, W, C) input (so far only scaled) made (N, C, H, W): convoy's layout already */
+        const int H = m->c, W = m->h, C = m->wd;
+        m->h = H, m->wd = W, m->c = C, m->in_nhwc = true;
+        snprintf(m->shape, sizeof m->shape, "%d,%d,%d", H, W, C);
+        *out = n->output[0];
+        return 0;
+    }
+    if (m->kind != L_IMAGE || np != 4 || p[0] != 0 || p[1] != 2 || p[2] != 3 || p[3] != 1)
+        return ox_fail(m, n, "convoy transposes only an (N, C, H, W) map to (N, H, W, C) right before a Flatten, or an "
+                       "(N, H, W, C) input to (N, C, H, W)");
+    m->nhwc = n;
+    *out = n->output[0];
+    return 0;
+}
+
+/* a Div by 255 or a Mul by 1/255 before the first layer: convoy's input normalize=scale */
+static int op_scale(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    const bool div = strcmp(n->op_type, "Div") == 0;
+    const int ci = n->n_input == 2 && ox_constant(m, n->input[1]) ? 1 : n->n_input == 2 && ox_constant(m, n->input[0]) ? 0 : -1;
+    float f = 0;
+    if (ci < 0 || (div && ci != 1))
+        return ox_fail(m, n, "a %s of computed tensors: convoy has no such layer", n->op_type);
+    float *t;
+    int64_t dims[CV_ONNX_MAX_RANK], cnt;
+    int r;
+    if (ox_const_floats(m, n, ci, "factor", &t, &cnt, dims, &r)) return -1;
+    f = cnt ? t[0] : 0;
+    free(t);
+    const double scale = div ? 1.0 / f : f;
+    if (cnt != 1 || m->n || m->scaled || !(fabs(scale * 255.0 - 1.0) < 1e-6))
+        return ox_fail(m, n, "a %s by %s%g: convoy scales only its input, by 1/255 (input normalize=scale), before the "
+                       "first layer", n->op_type, cnt != 1 ? "a tensor, its first value " : "", f);
+    m->scaled = true;
+    *out = n->output[0];
+    return 0;
+}
+
+typedef int (*op_fn)(imp *m, const Onnx__NodeProto *n, const char **out);
+static const struct {
+    const char *op;
+    op_fn fn;
+    bool elementwise; /* takes a tensor of any shape (the raw layout) */
+} ops[] = {
+    {"Conv", op_conv, false},
+    {"MaxPool", op_pool, false},
+    {"AveragePool", op_pool, false},
+    {"GlobalAveragePool", op_global_pool, false},
+    {"GlobalMaxPool", op_global_pool, false},
+    {"ReduceMean", op_reduce, false},
+    {"ReduceMax", op_reduce, false},
+    {"BatchNormalization", op_batchnorm, false},
+    {"Relu", op_elementwise, true},
+    {"LeakyRelu", op_elementwise, true},
+    {"Sigmoid", op_elementwise, true},
+    {"Tanh", op_elementwise, true},
+    {"Softmax", op_softmax, true}, /* on any rank: op_softmax checks the axis */
+    {"Gemm", op_gemm, false},
+    {"MatMul", op_matmul, false},
+    {"Flatten", op_flatten, false},
+    {"Reshape", op_reshape, false},
+    {"Pad", op_pad, false},
+    {"Dropout", op_dropout, true},
+    {"Identity", op_identity, true},
+    {"Add", op_add, true},
+    {"Transpose", op_transpose, false},
+    {"Div", op_scale, true},
+    {"Mul", op_scale, true},
+};
+enum { N_OPS = sizeof ops / sizeof ops[0] };
+
+static int find_op(const char *op)
+{
+    for (int i = 0; i < N_OPS; i++)
+        if (strcmp(ops[i].op, op) == 0) return i;
+    return -1;
+}
+
+int ox_translate(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0)
+        return ox_fail(m, n, "an operator of domain '%s': convoy reads ONNX's standard operators only", n->domain);
+    if (!n->op_type[0]) return ox_fail(m, n, "a node without an op_type (a damaged or hand-made file)");
+    const int i = find_op(n->op_type);
+    if (i < 0)
+        return ox_fail(m, n, "convoy has no layer for %s (it imports Conv, MaxPool, AveragePool, GlobalAveragePool, "
+                       "GlobalMaxPool, ReduceMean, ReduceMax, BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, "
+                       "Softmax, Gemm, MatMul, Add, Flatten, Reshape, Transpose, Pad, Dropout, Identity, and a Div by 255 at the "
+                       "input)", n->op_type);
+    if (m->nhwc && ops[i].fn != op_flatten && ops[i].fn != op_reshape)
+        return ox_fail(m, m->nhwc, "a Transpose to (N, H, W, C) must feed a Flatten (convoy's maps are channels-last "
+                       "already)");
+    if (m->edge_pad && ops[i].fn != op_conv)
+        return ox_fail(m, m->edge_pad, "an edge Pad must feed a Conv: convoy pads with the edge value only as conv2d's "
+                       "pad_mode=nearest");
+    if (m->kind == L_RAW && !ops[i].elementwise && ops[i].fn != op_flatten) {
+        if (ops[i].fn == op_conv || ops[i].fn == op_pool || ops[i].fn == op_global_pool || ops[i].fn == op_pad)
+            return need_image(m, n, n->op_type);
+        char s[64];
+        return ox_fail(m, n, "its input %s: convoy's layers take (N, D) vectors or (N, C, H, W) images", ox_shape_str(m, s, sizeof s));
+    }
+    for (size_t k = 0; k < m->g->n_node; k++)
+        if (m->g->node[k] == n && m->done[k]) return ox_fail(m, n, "reached twice: the graph has a cycle");
+    ox_mark(m, n);
+    return ops[i].fn(m, n, out);
+}
