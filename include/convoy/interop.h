@@ -4,7 +4,7 @@
  *
  * ONNX files are read and written with protobuf-c from convoy's part of the ONNX schema
  * (src/interop/onnx.proto, compiled at build time); Keras's model_config JSON with jansson.
- * The commands and their options are in docs/cli.md. */
+ * The commands, their options and the operator tables are in docs/interop.md and docs/cli.md. */
 #ifndef CONVOY_INTEROP_H
 #define CONVOY_INTEROP_H
 
