@@ -62,6 +62,12 @@ bool ox_is_graph_output(const imp *m, const char *v);
 int ox_consumers(const imp *m, const char *v, const Onnx__NodeProto **out, int max);
 /** Marks node n translated. */
 void ox_mark(imp *m, const Onnx__NodeProto *n);
+/** Whether n has an input i that is not the empty name (an omitted optional input). */
+bool ox_has_input(const Onnx__NodeProto *n, int i);
+/** Whether value v is read by a node or is a graph output. */
+bool ox_used(const imp *m, const char *v);
+/** Input i of n as at most max integers (a constant); their count. */
+int ox_const_ints(imp *m, const Onnx__NodeProto *n, int i, const char *what, int64_t *v, int max, int *count);
 /** Input i of n as floats, which must be a constant; its ONNX dims and rank. */
 int ox_const_floats(imp *m, const Onnx__NodeProto *n, int i, const char *what, float **v, int64_t *count,
                     int64_t dims[CV_ONNX_MAX_RANK], int *rank);

@@ -3,7 +3,6 @@
  * (c,h,w) and convoy flattens (h,w,c)); what convoy cannot express is refused naming the node,
  * its op type and what convoy would need. The graph walk is onnx-import.c. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,134 +10,6 @@
 
 #include "interop/onnx-import.h"
 
-const char *ox_node_name(const Onnx__NodeProto *n)
-{
-    return n->name && n->name[0] ? n->name : n->n_output && n->output[0][0] ? n->output[0] : "?";
-}
-
-int ox_fail(imp *m, const Onnx__NodeProto *n, const char *fmt, ...)
-{
-    char what[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return cv_errf(m->err, "%s: node '%s' (%s): %s", m->path, ox_node_name(n), n->op_type, what);
-}
-
-const Onnx__TensorProto *ox_constant(const imp *m, const char *name)
-{
-    if (!name || !name[0]) return NULL;
-    for (int i = 0; i < m->n_const; i++)
-        if (strcmp(m->const_name[i], name) == 0) return m->const_t[i];
-    return NULL;
-}
-
-static bool has_input(const Onnx__NodeProto *n, int i) { return (int)n->n_input > i && n->input[i][0]; }
-
-bool ox_is_graph_output(const imp *m, const char *v)
-{
-    for (size_t i = 0; i < m->g->n_output; i++)
-        if (strcmp(m->g->output[i]->name, v) == 0) return true;
-    return false;
-}
-
-/* the nodes reading value v, at most max listed; returns how many there are */
-int ox_consumers(const imp *m, const char *v, const Onnx__NodeProto **out, int max)
-{
-    int k = 0;
-    for (size_t i = 0; i < m->g->n_node; i++) {
-        const Onnx__NodeProto *n = m->g->node[i];
-        for (size_t j = 0; j < n->n_input; j++)
-            if (strcmp(n->input[j], v) == 0) {
-                if (k < max) out[k] = n;
-                k++;
-                break;
-            }
-    }
-    return k;
-}
-
-static bool used(const imp *m, const char *v)
-{
-    const Onnx__NodeProto *c;
-    return v && v[0] && (ox_consumers(m, v, &c, 1) || ox_is_graph_output(m, v));
-}
-
-void ox_mark(imp *m, const Onnx__NodeProto *n)
-{
-    for (size_t i = 0; i < m->g->n_node; i++)
-        if (m->g->node[i] == n) m->done[i] = true;
-}
-
-/* input i of n as floats, which must be a constant (an initializer, a bound graph input, a
- * Constant node); dims and rank as ONNX has them */
-int ox_const_floats(imp *m, const Onnx__NodeProto *n, int i, const char *what, float **v, int64_t *count,
-                    int64_t dims[CV_ONNX_MAX_RANK], int *rank)
-{
-    const Onnx__TensorProto *t = has_input(n, i) ? ox_constant(m, n->input[i]) : NULL;
-    if (!t)
-        return ox_fail(m, n, "its %s (input %d%s%s%s) is not a constant: convoy needs weights as initializers", what, i,
-                       has_input(n, i) ? ", '" : "", has_input(n, i) ? n->input[i] : "", has_input(n, i) ? "'" : "");
-    if (t->n_dims > CV_ONNX_MAX_RANK) return ox_fail(m, n, "its %s has rank %zu", what, t->n_dims);
-    char where[300];
-    snprintf(where, sizeof where, "%s: node '%s' (%s): %s '%s'", m->path, ox_node_name(n), n->op_type, what, n->input[i]);
-    if (cv_onnx_tensor_floats(t, where, v, count, m->err)) return -1;
-    for (int64_t k = 0; k < *count; k++)
-        if (!isfinite((*v)[k])) {
-            const float bad = (*v)[k];
-            free(*v), *v = NULL;
-            return ox_fail(m, n, "its %s '%s' holds %g at [%lld]: convoy's weights are finite", what, n->input[i], bad,
-                           (long long)k);
-        }
-    *rank = (int)t->n_dims;
-    for (int d = 0; d < *rank; d++) dims[d] = t->dims[d];
-    return 0;
-}
-
-static int const_ints(imp *m, const Onnx__NodeProto *n, int i, const char *what, int64_t *v, int max, int *count)
-{
-    const Onnx__TensorProto *t = has_input(n, i) ? ox_constant(m, n->input[i]) : NULL;
-    if (!t) return ox_fail(m, n, "its %s (input %d) is not a constant: convoy needs it fixed in the file", what, i);
-    char where[300];
-    snprintf(where, sizeof where, "%s: node '%s' (%s): %s", m->path, ox_node_name(n), n->op_type, what);
-    return cv_onnx_tensor_ints(t, where, v, max, count, m->err);
-}
-
-/* one model-file line, a new layer (its index returned); takes_act: a conv2d or dense that may
- * still take an activation= from the node after it */
-int ox_line(imp *m, bool takes_act, const char *fmt, ...)
-{
-    if (m->line_open) fputc('\n', m->text);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(m->text, fmt, ap);
-    va_end(ap);
-    m->line_open = true;
-    m->line_takes_act = takes_act;
-    m->line_act = CV_ACT_LINEAR;
-    m->line_units = 0;
-    m->nonneg = false;
-    if (m->n + 1 >= CV_MAX_LAYERS) return 0; /* refused after the walk; layer 0 keeps no weights */
-    return ++m->n;
-}
-
-int ox_keep(imp *m, int layer, int slot, float *v, int64_t n)
-{
-    if (!layer) return free(v), 0;
-    m->w[layer].v[slot] = v;
-    m->w[layer].n[slot] = n;
-    return 0;
-}
-
-const char *ox_shape_str(const imp *m, char *buf, size_t size)
-{
-    if (m->kind == L_IMAGE) snprintf(buf, size, "(N, %d, %d, %d)", m->c, m->h, m->wd);
-    else if (m->kind == L_VECTOR && m->onnx_rank == 4) snprintf(buf, size, "(N, %d, 1, 1)", m->d);
-    else if (m->kind == L_VECTOR) snprintf(buf, size, "(N, %d)", m->d);
-    else snprintf(buf, size, "of rank %d", m->onnx_rank);
-    return buf;
-}
 
 static int need_image(imp *m, const Onnx__NodeProto *n, const char *what)
 {
@@ -250,7 +121,7 @@ static int op_conv(imp *m, const Onnx__NodeProto *n, const char **out)
         if (p[i] >= k[i / 2])
             return free(W), ox_fail(m, n, "pads %d,%d,%d,%d (top, bottom, left, right) reach the %dx%d kernel's size: "
                                     "convoy's conv2d pads less than the kernel on each side", p[0], p[1], p[2], p[3], k[0], k[1]);
-    if (has_input(n, 2)) {
+    if (ox_has_input(n, 2)) {
         if (ox_const_floats(m, n, 2, "bias", &B, &nb, bd, &br)) return free(W), -1;
         if (nb != O) return free(W), free(B), ox_fail(m, n, "a bias of %lld values for %d filters", (long long)nb, O);
     }
@@ -283,7 +154,7 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
     const int nk = cv_onnx_attr_ints(n, "kernel_shape", ks, 8);
     if (nk != 2 && m->kind == L_IMAGE) return ox_fail(m, n, "kernel_shape= has %d values, a 2-D pool takes 2", nk);
     if (need_image(m, n, avg ? "avgpool2d" : "maxpool2d")) return -1;
-    if ((int)n->n_output > 1 && used(m, n->output[1]))
+    if ((int)n->n_output > 1 && ox_used(m, n->output[1]))
         return ox_fail(m, n, "its Indices output is used: convoy's pools give only the values");
     int s[2], p[4];
     if (ks[0] < 1 || ks[1] < 1 || ks[0] > 4096 || ks[1] > 4096)
@@ -344,7 +215,7 @@ static int op_reduce(imp *m, const Onnx__NodeProto *n, const char **out)
 {
     int64_t ax[8];
     int na = cv_onnx_attr_ints(n, "axes", ax, 8);
-    if (!na && has_input(n, 1) && const_ints(m, n, 1, "axes", ax, 8, &na)) return -1;
+    if (!na && ox_has_input(n, 1) && ox_const_ints(m, n, 1, "axes", ax, 8, &na)) return -1;
     bool h = false, w = false, other = na == 0;
     for (int i = 0; i < na && i < 8; i++) {
         const int64_t a = ax[i] < 0 ? ax[i] + m->onnx_rank : ax[i];
@@ -364,7 +235,7 @@ static int op_batchnorm(imp *m, const Onnx__NodeProto *n, const char **out)
         char s[64];
         return ox_fail(m, n, "its input %s: convoy's batchnorm takes (N, C, H, W) images or (N, C) vectors", ox_shape_str(m, s, sizeof s));
     }
-    if (cv_onnx_attr_int(n, "training_mode", 0) || ((int)n->n_output > 1 && used(m, n->output[1])))
+    if (cv_onnx_attr_int(n, "training_mode", 0) || ((int)n->n_output > 1 && ox_used(m, n->output[1])))
         return ox_fail(m, n, "training mode (its running statistics are outputs): convoy imports the inference form");
     if (!cv_onnx_attr_int(n, "spatial", 1)) return ox_fail(m, n, "spatial=0 (statistics per cell): convoy's are per channel");
     const int C = m->kind == L_IMAGE ? m->c : m->d;
@@ -504,7 +375,7 @@ static int op_gemm(imp *m, const Onnx__NodeProto *n, const char **out)
         return ox_fail(m, n, "weights B of rank %d%s for an input of %d features", r, r == 2 ? " with another inner size" : "", m->d);
     }
     const float alpha = cv_onnx_attr_float(n, "alpha", 1.0f), beta = cv_onnx_attr_float(n, "beta", 1.0f);
-    if (has_input(n, 2) && dense_bias(m, n, 2, M, beta, &bias)) return free(B), -1;
+    if (ox_has_input(n, 2) && dense_bias(m, n, 2, M, beta, &bias)) return free(B), -1;
     const int rc = dense(m, n, B, K, M, tb, alpha, bias, out);
     free(B);
     return rc;
@@ -569,7 +440,7 @@ static int op_reshape(imp *m, const Onnx__NodeProto *n, const char **out)
 {
     int64_t t[CV_ONNX_MAX_RANK];
     int nt;
-    if (const_ints(m, n, 1, "shape", t, CV_ONNX_MAX_RANK, &nt)) return -1;
+    if (ox_const_ints(m, n, 1, "shape", t, CV_ONNX_MAX_RANK, &nt)) return -1;
     const int64_t D = m->kind == L_IMAGE ? (int64_t)m->h * m->wd * m->c : m->d;
     const bool allowzero = cv_onnx_attr_int(n, "allowzero", 0) != 0;
     const bool batch = nt == 2 && ((t[0] == 0 && !allowzero) || (m->batch > 0 && t[0] == m->batch) || (t[0] == -1 && t[1] == D));
@@ -604,9 +475,9 @@ static int op_pad(imp *m, const Onnx__NodeProto *n, const char **out)
     cv_onnx_attr_str(n, "mode", mode, sizeof mode);
     if (need_image(m, n, "zeropad2d")) return -1;
     if (m->opset >= 11) {
-        if (const_ints(m, n, 1, "pads", p, 16, &np)) return -1;
-        if (has_input(n, 3)) return ox_fail(m, n, "its axes input: convoy pads the rows and columns of (N, C, H, W) only");
-        if (has_input(n, 2) && const_scalar(m, n, 2, "constant_value", &value)) return -1;
+        if (ox_const_ints(m, n, 1, "pads", p, 16, &np)) return -1;
+        if (ox_has_input(n, 3)) return ox_fail(m, n, "its axes input: convoy pads the rows and columns of (N, C, H, W) only");
+        if (ox_has_input(n, 2) && const_scalar(m, n, 2, "constant_value", &value)) return -1;
     } else {
         np = cv_onnx_attr_ints(n, "pads", p, 16);
         value = cv_onnx_attr_float(n, "value", 0);
@@ -636,9 +507,9 @@ static int op_pad(imp *m, const Onnx__NodeProto *n, const char **out)
 static int op_dropout(imp *m, const Onnx__NodeProto *n, const char **out)
 {
     float rate = cv_onnx_attr_float(n, "ratio", 0.5f);
-    if ((int)n->n_output > 1 && used(m, n->output[1])) return ox_fail(m, n, "its mask output is used: convoy's dropout gives only its output");
-    if (m->opset >= 12 && has_input(n, 1) && const_scalar(m, n, 1, "ratio", &rate)) return -1;
-    if (has_input(n, 2)) {
+    if ((int)n->n_output > 1 && ox_used(m, n->output[1])) return ox_fail(m, n, "its mask output is used: convoy's dropout gives only its output");
+    if (m->opset >= 12 && ox_has_input(n, 1) && const_scalar(m, n, 1, "ratio", &rate)) return -1;
+    if (ox_has_input(n, 2)) {
         int64_t t;
         int nt;
         const Onnx__TensorProto *tm = ox_constant(m, n->input[2]);
