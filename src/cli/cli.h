@@ -1,5 +1,5 @@
 /* Module cli (src/cli/). Owns the convoy program: its command line, subcommands, help and exit codes.
- * May call: core, kernels, dist, io, layers, loss, optim, data, model, checkpoint, train, tune.
+ * May call: core, kernels, dist, io, layers, loss, optim, data, model, checkpoint, interop, train, tune.
  * Must not be called by: any module: nothing calls the program.
  *
  * Private to the convoy program: flag tables and the subcommands. Commands return an exit
@@ -118,6 +118,7 @@ int cmd_convert(const cv_dist *d, int argc, char **argv);
 int cmd_bench(const cv_dist *d, int argc, char **argv);
 int cmd_tune(const cv_dist *d, int argc, char **argv);
 int cmd_augment(const cv_dist *d, int argc, char **argv);
+int cmd_export(const cv_dist *d, int argc, char **argv);
 
 /** The flags train shares with tune: data, validation, the model file's overrides, speed. */
 typedef struct {
