@@ -3,8 +3,9 @@
 # epoch on 64 images, fmnist-mlp, cifar10-vgg-bn for batchnorm, cifar10-resnet20 after a few
 # steps on random images) and two small models holding every layer option the export maps
 # (rectangular kernels, numeric, same and nearest padding, min pool, zeropad2d, every activation,
-# projection and zeropad shortcuts on maps and vectors, a flatten before a batchnorm, standardize
-# and scale normalisation, from_logits, a tabular input) are exported, passed through
+# projection shortcuts (between equal shapes too) and zeropad ones on maps and vectors, a flatten
+# before a batchnorm, standardize and scale normalisation, from_logits, a tabular input) are
+# exported, passed through
 # onnx.checker and run by OpenCV's dnn module on the same raw inputs as `convoy predict`: the
 # probabilities must agree to 1e-5 (tests/onnx_check.py). Then the refusals: each a one-line
 # error, the exit code of docs/cli.md, and an earlier output left as it was.
@@ -75,6 +76,9 @@ end
 residual
 conv2d     filters=9 kernel=3 stride=2 padding=same activation=sigmoid
 end
+residual   shortcut=projection
+conv2d     filters=9 kernel=1
+end
 avgpool2d  pool=2,1 stride=1
 activation softmax
 globalmaxpool2d
@@ -100,6 +104,9 @@ dense      units=50 use_bias=false
 end
 residual   shortcut=projection
 dense      units=7 activation=leaky_relu
+end
+residual   shortcut=projection
+dense      units=7 activation=relu
 end
 dropout    rate=0.2
 activation linear

@@ -161,10 +161,10 @@ static const char *residual_end(exporter *e, const cv_layer_spec *l, const char 
     const int st[2] = {map ? skip_stride(l->skip.d[0], l->in.d[0]) : 1, map ? skip_stride(l->skip.d[1], l->in.d[1]) : 1};
     char nm[96];
     const bool same = st[0] == 1 && st[1] == 1 && C == OC;
-    if (!same && l->projection && map) {
+    if (l->projection && map) { /* (equal shapes too: the block's weights apply all the same) */
         const int kd[4] = {1, 1, C, OC}, pads[4] = {0};
         s = conv(e, s, k, bias, kd, st, pads, "/shortcut");
-    } else if (!same && l->projection) {
+    } else if (l->projection) {
         s = gemm(e, s, k, bias, C, OC, "/shortcut");
     } else if (!same) {
         if (st[0] > 1 || st[1] > 1) { /* x[:, :, ::sh, ::sw] */

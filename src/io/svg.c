@@ -3,14 +3,11 @@
 #define _GNU_SOURCE /* open_memstream */
 #include "convoy/plot.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "convoy/files.h"
 
