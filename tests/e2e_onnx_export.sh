@@ -122,6 +122,9 @@ printf 'input shape=6 normalize=standardize\ndense units=8 activation=relu\ndens
 printf 'compile optimizer=adam loss=binary_crossentropy from_logits=true\nfit epochs=2 batch_size=10\n' >> table.model
 check table table.model tab.h5 --logits
 
+# the same checkpoint gives the same bytes
+"$convoy" export onnx fmnist-cnn.h5 --out again.onnx >/dev/null && cmp -s again.onnx fmnist-cnn.onnx ||
+    fail "a second export of fmnist-cnn.h5 differs from the first"
 # refusals: one line naming the file, exit 1 (2 for usage errors); an earlier output stays
 cp fmnist-cnn.onnx before.onnx
 echo "not hdf5" > text.h5
