@@ -48,7 +48,7 @@ check bash "$(bash_complete convoy train --data = d)" "data.h5 dd.h5" "--data=d 
 check bash "$(bash_complete convoy predict --images r)" "runs" "--images r (folders)"
 check bash "$(bash_complete convoy train -b a)" "all" "-b a (B|all)"
 check bash "$(bash_complete convoy train --epochs '')" "" "--epochs (a number: nothing)"
-check bash "$(bash_complete convoy help e)" "eval" "help e"
+check bash "$(bash_complete convoy help e)" "eval export" "help e"
 check bash "$(bash_complete convoy --completion '')" "bash zsh" "--completion"
 check bash "$(bash_complete convoy --man '')" "hdf5 model" "--man"
 check bash "$(bash_complete convoy train -- --e)" "" "after --"

@@ -66,5 +66,9 @@ int cv_output_kind(const char *path, cv_err *err);
  *  converted datasets): "PATH: not a regular file (...)" where the path exists and is no regular
  *  file (the rename would replace /dev/null itself). Returns 0 or -1 with the error. */
 int cv_check_renamed_output(const char *path, cv_err *err);
+/** Writes len bytes to path as a whole: a temporary file beside it, fsync'd, renamed over it (a
+ *  failure leaves the old file), or straight to a character device (/dev/null). Errors
+ *  "PATH: cannot create (...)" and "PATH: cannot write (...)". Returns 0 or -1. */
+int cv_write_file_atomic(const char *path, const void *data, size_t len, cv_err *err);
 
 #endif

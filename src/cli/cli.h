@@ -123,6 +123,7 @@ int cmd_bench(const cv_dist *d, int argc, char **argv);
 int cmd_tune(const cv_dist *d, int argc, char **argv);
 int cmd_augment(const cv_dist *d, int argc, char **argv);
 int cmd_import(const cv_dist *d, int argc, char **argv);
+int cmd_export(const cv_dist *d, int argc, char **argv);
 
 /** The flags train shares with tune: data, validation, the model file's overrides, speed. */
 typedef struct {

@@ -82,6 +82,7 @@ static const cli_entry commands[] = {
     {"plot", cmd_plot, "draw training curves (SVG) from train --log CSV files"},
     {"visualize", cmd_visualize, "PNGs of a checkpoint's first conv filters and a sample's feature maps"},
     {"augment", cmd_augment, "write augmented images of a dataset as PNG files, and a contact sheet"},
+    {"export", cmd_export, "write a checkpoint's network as an ONNX model (OpenCV, ONNX Runtime, TensorRT)"},
     {"import", cmd_import, "translate an ONNX model into a model file and a checkpoint of its weights"},
 };
 

@@ -142,3 +142,31 @@ int cv_output_kind(const char *path, cv_err *err)
     if (S_ISCHR(st.st_mode)) return 1;
     return cv_errf(err, "%s: not a regular file%s", path, S_ISDIR(st.st_mode) ? " (a directory)" : "");
 }
+
+int cv_write_file_atomic(const char *path, const void *data, size_t len, cv_err *err)
+{
+    char tmp[4096];
+    const int kind = cv_output_kind(path, err);
+    const bool device = kind == 1;
+    if (kind < 0) return -1;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return cv_errf(err, "%s: path too long", path);
+    const int fd = device ? open(path, O_WRONLY | O_CLOEXEC) : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return cv_errf(err, "%s: cannot create (%s)", path, strerror(errno));
+    int rc = 0;
+    size_t off = 0;
+    errno = 0;
+    while (off < len) {
+        const ssize_t w = write(fd, (const char *)data + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    const int saved = errno;
+    if (off < len) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(saved ? saved : EIO));
+    else if (!device && fsync(fd) != 0) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
+    if (close(fd) != 0 && !rc) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
+    if (!rc && !device && rename(tmp, path) != 0) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
+    if (rc && !device) unlink(tmp);
+    return rc;
+}

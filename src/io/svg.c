@@ -3,14 +3,11 @@
 #define _GNU_SOURCE /* open_memstream */
 #include "convoy/plot.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "convoy/files.h"
 
@@ -76,36 +73,7 @@ static int svg_commit(svg_doc *s, const char *path, cv_err *err)
     fputs("</svg>\n", s->f);
     const int mem_ok = fclose(s->f) == 0;
     s->f = NULL;
-    char tmp[4096];
-    int rc = 0;
-    const int kind = mem_ok ? cv_output_kind(path, err) : 0;
-    const bool device = kind == 1;
-    if (!mem_ok) {
-        rc = cv_errf(err, "%s: out of memory", path);
-    } else if (kind < 0) {
-        rc = -1;
-    } else if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        rc = cv_errf(err, "%s: path too long", path);
-    } else {
-        const int fd = device ? open(path, O_WRONLY | O_CLOEXEC) : open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0) {
-            rc = cv_errf(err, "%s: cannot create (%s)", path, strerror(errno));
-        } else {
-            size_t off = 0;
-            while (off < s->len) {
-                const ssize_t w = write(fd, s->buf + off, s->len - off);
-                if (w < 0 && errno == EINTR) continue;
-                if (w <= 0) break;
-                off += (size_t)w;
-            }
-            const int saved = errno;
-            if (off < s->len) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(saved ? saved : EIO));
-            else if (!device && fsync(fd) != 0) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
-            if (close(fd) != 0 && !rc) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
-            if (!rc && !device && rename(tmp, path) != 0) rc = cv_errf(err, "%s: cannot write (%s)", path, strerror(errno));
-            if (rc && !device) unlink(tmp);
-        }
-    }
+    const int rc = mem_ok ? cv_write_file_atomic(path, s->buf, s->len, err) : cv_errf(err, "%s: out of memory", path);
     free(s->buf);
     s->buf = NULL;
     return rc;
