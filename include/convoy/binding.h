@@ -57,6 +57,18 @@ int cv_bind_get_weights(const char *text, const char *file, const char *checkpoi
 cv_dataset *cv_bind_dataset(const char *name, int64_t n, int rank, const int64_t *shape, int x_is_float, void *x,
                             int32_t *labels, float *targets, int ydim, char *err);
 void cv_bind_dataset_free(cv_dataset *ds);
+/** The dataset file at path, loaded as `convoy eval --data` / `predict --data` load it (with_y:
+ *  its /y required; else /x alone); NULL with err naming the file and what is wrong. */
+cv_dataset *cv_bind_dataset_file(const char *path, int with_y, char *err);
+/** Its number of rows. */
+int64_t cv_bind_dataset_rows(const cv_dataset *ds);
+
+/** OpenMP threads for the calls that follow (as the CLI's --threads): n > 0 sets them, n <= 0
+ *  only asks. Returns the count in force before. */
+int cv_bind_threads(int n);
+
+/** The model file text a checkpoint holds, into *text (free with cv_bind_free). */
+int cv_bind_model_text(const char *checkpoint, char **text, char *err);
 
 /** What fit may change of the model's fit line and how training runs. */
 typedef struct {
@@ -70,9 +82,12 @@ typedef struct {
     int64_t n_init_weights;
     cv_epoch_end_fn on_epoch_end; /* each epoch's logs; nonzero stops (NULL: none) */
     void *epoch_ctx;
+    const char *data, *val;    /* HDF5 files read as `convoy train --data/--val` reads them,
+                                  instead of the train and val datasets (NULL: not used) */
 } cv_bind_fit_opts;
 
-/** Trains the model text (NULL: the model of fo->init_from) on train (val: a validation set, or NULL) with cv_train and writes
+/** Trains the model text (NULL: the model of fo->init_from) on train (val: a validation set, or
+ *  NULL), or on the files fo->data (fo->val) when given, with cv_train and writes
  *  the result to checkpoint (rank 0). SIGINT (Ctrl-C) while it runs stops it after the step
  *  in progress, saving the checkpoint: then *interrupted is 1. The handler in place before is
  *  put back. */

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "convoy/checkpoint.h"
 
@@ -201,6 +204,43 @@ void cv_bind_dataset_free(cv_dataset *ds)
     free(ds);
 }
 
+cv_dataset *cv_bind_dataset_file(const char *path, int with_y, char *err)
+{
+    cv_err e;
+    cv_dataset *ds = cv_calloc(1, sizeof *ds, "dataset", &e);
+    if (ds && (with_y ? cv_dataset_load(ds, path, &e) : cv_dataset_load_inputs(ds, path, &e))) {
+        free(ds);
+        ds = NULL;
+    }
+    if (!ds) fail(err, &e);
+    return ds;
+}
+
+int64_t cv_bind_dataset_rows(const cv_dataset *ds) { return ds->n; }
+
+int cv_bind_threads(int n)
+{
+#ifdef _OPENMP
+    const int before = omp_get_max_threads();
+    if (n > 0) omp_set_num_threads(n);
+    return before;
+#else
+    (void)n;
+    return 1;
+#endif
+}
+
+int cv_bind_model_text(const char *checkpoint, char **text, char *err)
+{
+    cv_err e;
+    cv_model_spec spec;
+    *text = NULL;
+    if (cv_checkpoint_spec(checkpoint, &spec, &e)) return fail(err, &e);
+    *text = strdup(spec.text ? spec.text : "");
+    cv_model_spec_free(&spec);
+    return *text ? 0 : fail(err, &(cv_err){"out of memory for the model text"});
+}
+
 /* Rank 0's file at path to every other rank's path (each process keeps its own copy of the
  * trained model: evaluate and predict run on every rank). Written whole, then renamed. */
 static int share_file(const char *path, cv_err *e)
@@ -252,10 +292,11 @@ int cv_bind_fit(const char *text, const char *file, const cv_bind_fit_opts *fo, 
     if (fo->batch_size >= 0) spec.fit.batch_size = (int)fo->batch_size;
     if (fo->seed >= 0) spec.fit.seed = (uint64_t)fo->seed;
     if (fo->validation_split >= 0) spec.fit.validation_split = (float)fo->validation_split;
-    if (val) spec.fit.validation_split = 0.0f;
+    if (val || fo->val) spec.fit.validation_split = 0.0f;
     const cv_train_opts o = {.quiet = fo->verbose == 0, .verbose = fo->verbose >= 2, .check_every = 100,
                              .checkpoint = checkpoint, .init_from = fo->init_from, .stop_flag = &stop_requested,
-                             .train_set = train, .val_set = val, .on_epoch_end = fo->on_epoch_end,
+                             .train_set = fo->data ? NULL : train, .val_set = fo->val ? NULL : val,
+                             .data = fo->data, .val = fo->val, .on_epoch_end = fo->on_epoch_end,
                              .epoch_ctx = fo->epoch_ctx, .init_weights = fo->init_weights,
                              .n_init_weights = fo->n_init_weights, .private_checkpoint = true};
     struct sigaction sa = {0}, old;

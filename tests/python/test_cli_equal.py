@@ -57,10 +57,11 @@ def test_two_ranks_equal_the_cli_at_two_ranks(data, model_file, tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(HERE, "..", "..", "src", "python"),
                                                        env.get("PYTHONPATH")]))
     out = run(mpirun + [sys.executable, os.path.join(HERE, "mpi_fit.py"), model_file, str(tmp_path / "d.h5"),
-                        str(tmp_path / "py2.h5")], env=env).stdout
+                        str(tmp_path / "py2.h5"), str(tmp_path / "file2.h5")], env=env).stdout
     assert "rank 0 of 2" in out and "rank 1 of 2" in out, out
     py2, cli2 = convoy.load(str(tmp_path / "py2.h5")), convoy.load(str(tmp_path / "cli2.h5"))
     assert same(py2.get_weights(), cli2.get_weights())
+    assert same(convoy.load(str(tmp_path / "file2.h5")).get_weights(), cli2.get_weights())  # fit on the file
     # and 2 ranks are not 1 rank's bits (without --reproducible): the test can tell them apart
     one = convoy.Model.from_file(model_file)
     one.fit(x, y, epochs=2, verbose=0)

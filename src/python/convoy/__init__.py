@@ -10,6 +10,7 @@ Under `mpirun -np P python3 script.py` each process trains its shard as `convoy 
 convoy.rank and convoy.size say where this process stands."""
 
 from ._lib import ConvoyError, rank, size
+from .callbacks import EarlyStopping, ReduceLROnPlateau
 from .model import History, Model, load
 
-__all__ = ["ConvoyError", "History", "Model", "load", "rank", "size"]
+__all__ = ["ConvoyError", "EarlyStopping", "History", "Model", "ReduceLROnPlateau", "load", "rank", "size"]

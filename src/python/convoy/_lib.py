@@ -61,7 +61,7 @@ class FitOpts(ctypes.Structure):
                 ("validation_split", ctypes.c_double), ("verbose", ctypes.c_int),
                 ("init_from", ctypes.c_char_p), ("init_weights", c_float_p),
                 ("n_init_weights", ctypes.c_int64), ("on_epoch_end", EPOCH_END),
-                ("epoch_ctx", ctypes.c_void_p)]
+                ("epoch_ctx", ctypes.c_void_p), ("data", ctypes.c_char_p), ("val", ctypes.c_char_p)]
 
 
 _s, _i, _v, _f = ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p, c_float_p
@@ -74,6 +74,10 @@ _SIGNATURES = {
     "cv_bind_get_weights": (_i, [_s, _s, _s, _f, ctypes.c_int64, _s]),
     "cv_bind_dataset": (_v, [_s, ctypes.c_int64, _i, c_int64_p, _i, _v, _v, _v, _i, _s]),
     "cv_bind_dataset_free": (None, [_v]),
+    "cv_bind_dataset_file": (_v, [_s, _i, _s]),
+    "cv_bind_dataset_rows": (ctypes.c_int64, [_v]),
+    "cv_bind_threads": (_i, [_i]),
+    "cv_bind_model_text": (_i, [_s, ctypes.POINTER(_v), _s]),
     "cv_bind_fit": (_i, [_s, _s, ctypes.POINTER(FitOpts), _v, _v, _s, ctypes.POINTER(_i), _s]),
     "cv_bind_evaluate": (_i, [_s, _s, _s, _f, ctypes.c_int64, _v, _s, _i, c_double_p, _s]),
     "cv_bind_predict": (_i, [_s, _s, _s, _f, ctypes.c_int64, _v, _f, _s]),

@@ -12,7 +12,7 @@ import tempfile
 
 import numpy as np
 
-from . import _lib
+from . import _lib, callbacks as _callbacks
 from ._lib import ConvoyError, call, enc, lib
 
 
@@ -88,6 +88,44 @@ class _Data:
         self.handle = None
 
 
+class _FileData:
+    """A dataset file read by the C library as the CLI reads --data (the same checks, messages
+    naming the file)."""
+
+    def __init__(self, path, with_y):
+        self.handle = call(lib.cv_bind_dataset_file, enc(path), int(with_y))
+        self.rows = lib.cv_bind_dataset_rows(self.handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        lib.cv_bind_dataset_free(self.handle)
+        self.handle = None
+
+
+def _is_path(x):
+    return isinstance(x, (str, bytes, os.PathLike))
+
+
+class _Threads:
+    """threads=N for the length of a call (the CLI's --threads): OpenMP threads per process."""
+
+    def __init__(self, what, n):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1024):
+            raise ConvoyError("%s: threads=%r must be a whole number from 1 to 1024" % (what, n))
+        self.n, self.before = n, None
+
+    def __enter__(self):
+        if self.n is not None:
+            self.before = lib.cv_bind_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if self.before is not None:
+            lib.cv_bind_threads(self.before)
+
+
 def _floats(a):
     return a.ctypes.data_as(_lib.c_float_p)
 
@@ -151,17 +189,35 @@ class Model:
         return enc(self._text), enc(self._file), enc(self._ckpt)
 
     def _data(self, name, x, y, need_y=True):
+        if _is_path(x):
+            if y is not None:
+                raise ConvoyError("%s: x is a dataset file, whose /y are the targets: give y=None" % name)
+            return _FileData(os.fsdecode(x), need_y)
         return _Data(name, x, y, self._info, need_y)
 
+    def _model_text(self):
+        if self._text is not None:
+            return self._text
+        text = ctypes.c_void_p()
+        call(lib.cv_bind_model_text, enc(self._ckpt), ctypes.byref(text))
+        try:
+            return ctypes.string_at(text).decode("utf-8")
+        finally:
+            lib.cv_bind_free(text)
+
     # -- training -----------------------------------------------------------------------------
-    def fit(self, x, y, epochs=None, batch_size=None, verbose=1, callbacks=None, validation_split=None,
-            validation_data=None, seed=None):
+    def fit(self, x, y=None, epochs=None, batch_size=None, verbose=1, callbacks=None, validation_split=None,
+            validation_data=None, seed=None, threads=None, **fit_keys):
         """Trains on x, y as `convoy train` does (the model file's fit line, overridden by the
-        arguments given; batch_size="all" is full-batch). callbacks: callables f(epoch, logs) or
-        objects with on_epoch_end(epoch, logs), called after each epoch; one returning False
-        stops training. Returns a History; Ctrl-C stops after the step in progress, keeps what
-        was trained and raises KeyboardInterrupt. A second fit continues from the weights (with
-        a fresh optimizer)."""
+        arguments given; batch_size="all" is full-batch). x may be an HDF5 dataset file (y=None:
+        its /y), read as `convoy train --data` reads it, and validation_data one too.
+        callbacks: callables f(epoch, logs) or objects with on_epoch_end(epoch, logs), called
+        after each epoch (one returning False stops training), and convoy.EarlyStopping /
+        convoy.ReduceLROnPlateau; the fit line's callback keys (early_stopping_patience=,
+        monitor=, lr_schedule=, save_best_only=, ...: docs/python.md) are keyword arguments.
+        threads: OpenMP threads for this call (the CLI's --threads). Returns a History; Ctrl-C
+        stops after the step in progress, keeps what was trained and raises KeyboardInterrupt.
+        A second fit continues from the weights (with a fresh optimizer)."""
         if validation_data is not None and validation_split:
             raise ConvoyError("fit: use either validation_data or validation_split, not both")
         if validation_split is not None and not 0.0 <= validation_split < 1.0:
@@ -174,9 +230,11 @@ class Model:
             raise ConvoyError("fit: batch_size=%r must be a whole number from 1 to 2^30, or \"all\"" % (batch_size,))
         if seed is not None and (int(seed) != seed or not 0 <= seed <= 0x7FFFFFFF):
             raise ConvoyError("fit: seed=%r must be a whole number from 0 to 2^31-1" % (seed,))
-        if validation_data is not None and (not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2):
-            raise ConvoyError("fit: validation_data must be a pair (x_val, y_val)")
-        callbacks = list(callbacks or [])
+        if validation_data is not None and not _is_path(validation_data) and (
+                not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2):
+            raise ConvoyError("fit: validation_data must be a pair (x_val, y_val) or a dataset file")
+        keys, callbacks = _callbacks.merge(list(callbacks or []), fit_keys)
+        text = _callbacks.with_fit_keys(self._model_text(), keys) if keys else self._text
         for cb in callbacks:
             if not callable(cb) and not callable(getattr(cb, "on_epoch_end", None)):
                 raise ConvoyError("fit: callback %r is neither callable nor has on_epoch_end" % (cb,))
@@ -206,16 +264,28 @@ class Model:
                             n_init_weights=0 if pending is None else pending.size, on_epoch_end=hook)
         out = self._next_state()
         interrupted = ctypes.c_int(0)
-        with self._data("(x, y)", x, y) as train:
-            val = self._data("validation_data", *validation_data) if validation_data is not None else None
+        train = val = None
+        if _is_path(x):
+            if y is not None:
+                raise ConvoyError("fit: x is a dataset file, whose /y are the targets: give y=None")
+            opts.data = enc(x)
+        if _is_path(validation_data):
+            opts.val = enc(validation_data)
+        with _Threads("fit", threads):
             try:
+                train = None if _is_path(x) else self._data("(x, y)", x, y)
+                if validation_data is not None and not _is_path(validation_data):
+                    val = self._data("validation_data", *validation_data)
                 sys.stdout.flush()
-                call(lib.cv_bind_fit, enc(self._text), enc(self._file), ctypes.byref(opts), train.handle,
+                call(lib.cv_bind_fit, enc(text), enc(self._file), ctypes.byref(opts), train.handle if train else None,
                      val.handle if val else None, enc(out), ctypes.byref(interrupted))
             finally:
-                if val:
-                    val.__exit__()
+                for d in (train, val):
+                    if d:
+                        d.__exit__()
         old, self._ckpt, self._pending, self.history = self._ckpt, out, None, history
+        if keys and self._text is not None:
+            self._text = text  # later fits keep the keys, as the saved checkpoint does
         if old and os.path.dirname(old) == self._dir.name:
             os.remove(old)
         if failure:
@@ -225,12 +295,13 @@ class Model:
         return history
 
     # -- using it -----------------------------------------------------------------------------
-    def evaluate(self, x, y, verbose=0, return_dict=False):
-        """Loss and the compiled metrics on x, y (every sample once, in any rank count): a
-        scalar when there is only the loss, else a list, or a dict with return_dict."""
+    def evaluate(self, x, y=None, verbose=0, return_dict=False, threads=None):
+        """Loss and the compiled metrics on x, y (every sample once, in any rank count), or on a
+        dataset file x (y=None): a scalar when there is only the loss, else a list, or a dict
+        with return_dict."""
         names = ctypes.create_string_buffer(256)
         values = (ctypes.c_double * 16)()
-        with self._data("evaluate", x, y) as d:
+        with _Threads("evaluate", threads), self._data("evaluate", x, y) as d:
             k = call(lib.cv_bind_evaluate, *self._args(), self._pending_ptr(), self._pending_n(), d.handle,
                      names, 256, values)
         logs = dict(zip(names.value.decode().split(","), values[:k]))
@@ -240,11 +311,12 @@ class Model:
             return logs
         return values[0] if k == 1 else list(values[:k])
 
-    def predict(self, x, verbose=0):
-        """The network's outputs for every row of x, (N, outputs) float32: probabilities for
-        softmax and sigmoid outputs."""
-        with self._data("predict", x, None, need_y=False) as d:
-            out = np.empty((d.x.shape[0], self._info[_lib.OUTPUTS]), dtype=np.float32)
+    def predict(self, x, verbose=0, threads=None):
+        """The network's outputs for every row of x (an array, or a dataset file's /x), (N,
+        outputs) float32: probabilities for softmax and sigmoid outputs."""
+        with _Threads("predict", threads), self._data("predict", x, None, need_y=False) as d:
+            rows = d.rows if isinstance(d, _FileData) else d.x.shape[0]
+            out = np.empty((rows, self._info[_lib.OUTPUTS]), dtype=np.float32)
             call(lib.cv_bind_predict, *self._args(), self._pending_ptr(), self._pending_n(), d.handle, _floats(out))
         return out
 
