@@ -30,6 +30,9 @@ static const char *const environment[][2] = {
                     "activations per tile; 0: no tiling)"},
     {"CONVOY_FUSE", "0: run a first conv2d and the max/min pool after it as two kernels, not one (bench comparisons)"},
     {"CONVOY_WINOGRAD", "0: compute 3x3 stride-1 convolutions and their gradients directly, not by Winograd F(4x4,3x3)"},
+    {"CONVOY_H5_PROBE", "0: open HDF5 inputs without first reading them in a forked child (which refuses files the "
+                        "HDF5 library crashes or loops on)"},
+    {"CONVOY_H5_PROBE_SECONDS", "the child's time limit for reading an HDF5 input (default 30)"},
     {"CONVOY_IMPLICIT", "0: run padded and strided convolutions through im2col + GEMM, not the implicit GEMM over a "
                         "padded copy of the input (bench comparisons)"},
 };

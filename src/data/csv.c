@@ -201,7 +201,10 @@ typedef struct {
 static int rows_add(csv_rows *r, int64_t d, const char *label, long line, const char *path, cv_err *err)
 {
     if (r->n == r->cap) {
-        const int64_t cap = r->cap ? r->cap * 2 : 1024;
+        /* first about 4 MB of rows (1024 of narrow ones, a single one of 1M columns), then doubling:
+         * a wide file's reservation grows with what it holds */
+        const int64_t first = ((int64_t)4 << 20) / (d * (int64_t)sizeof(float));
+        const int64_t cap = r->cap ? r->cap * 2 : first < 1 ? 1 : first > 1024 ? 1024 : first;
         float *x = realloc(r->x, (size_t)cap * (size_t)d * sizeof *x);
         if (x) r->x = x;
         double *y = x ? realloc(r->y, (size_t)cap * sizeof *y) : NULL;

@@ -66,6 +66,7 @@ hid_t cv_h5_open_read(const char *path, cv_err *err)
     fclose(probe);
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) return cv_errf(err, "%s: not an HDF5 file", path);
+    if (cv_h5_probe(path, err)) return -1;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f >= 0) return f;
     /* The error stack still holds HDF5's reason: tell truncation and locking from corruption. */

@@ -12,8 +12,13 @@
 /** Silences HDF5's own error stack printing (convoy reports errors itself). Idempotent. */
 void cv_h5_quiet(void);
 
-/** Opens an existing file read-only: "F: no such file" / "F: not an HDF5 file". */
+/** Opens an existing file read-only: "F: no such file" / "F: not an HDF5 file"; a file the HDF5
+ *  library crashes, loops or runs out of memory on while cv_h5_probe reads it is refused. */
 hid_t cv_h5_open_read(const char *path, cv_err *err);
+/** Reads path's objects, attributes and (up to 64 MB) data in a forked child (h5probe.c): -1 with
+ *  "F: damaged HDF5 file: ..." when the child died by a signal or its 30 s alarm, else 0 (also
+ *  when CONVOY_H5_PROBE=0 or no child could be forked). */
+int cv_h5_probe(const char *path, cv_err *err);
 
 /** Atomic writing: creates "<path>.tmp.<pid>" (name returned in tmp), which cv_h5_commit
  *  flushes, closes, fsyncs and renames onto path, and cv_h5_abort closes and removes. An
