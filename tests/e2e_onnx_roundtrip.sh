@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# export then import (docs/interop.md "Round trip"): each example model that exports (fmnist-cnn,
+# fmnist-mlp, cifar10-cnn, cifar10-vgg-bn, cifar10-resnet20) and small models holding every layer
+# option (rectangular kernels, numeric and nearest padding, min pool, zeropad2d, both shortcut
+# kinds on maps and vectors, every activation, standardize and scale inputs, from_logits), each
+# trained a few steps on seeded random data, goes `convoy export onnx` -> `convoy import onnx`.
+# The imported checkpoint's weight datasets (kernels, biases, gamma/beta/moving statistics,
+# /normalize's mean and std), paired by order, must have the original's dtype, shape and bytes;
+# `convoy summary` must list the same layers with the same output shapes and parameter counts
+# (dropout, which the export leaves out, removed from the original's list); `convoy predict`
+# of the imported checkpoint must give the original's predictions bit for bit.
+#   usage: e2e_onnx_roundtrip.sh CONVOY SCRATCH_DIR SOURCE_DIR
+set -uo pipefail
+convoy=$1 dir=$2 src=$3
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+source "$src/tests/e2e-lib.sh"
+py=/usr/bin/python3
+if ! $py -c 'import h5py, numpy' 2>/dev/null; then
+    echo "SKIP: $py lacks h5py or numpy (apt-get install python3-h5py)"
+    exit 77
+fi
+export OMP_NUM_THREADS=2
+# random datasets, seeded: NAME N H W C uint8|float CLASSES (float: normal, mean 1, sd 3)
+data() {
+    $py - "$@" <<'EOF' || fail "make $1"
+import sys, h5py, numpy as np
+name, n, h, w, c, kind, k = sys.argv[1], *map(int, sys.argv[2:6]), sys.argv[6], int(sys.argv[7])
+r = np.random.default_rng(n * 7 + h)
+shape = (n, h, w, c) if h else (n, c)
+x = r.integers(0, 256, shape).astype(np.uint8) if kind == "uint8" else (r.standard_normal(shape) * 3 + 1).astype(np.float32)
+with h5py.File(name, "w") as f:
+    f["x"] = x
+    f["y"] = (np.arange(n) % k).astype(np.int32)
+EOF
+}
+# the weight datasets of two checkpoints, paired by order: same names past the layer index,
+# dtypes, shapes and bytes (h5diff without tolerance, where the index names may shift)
+same_weights() {
+    $py - "$1" "$2" <<'EOF'
+import sys, h5py, numpy as np
+def weights(path):
+    out = []
+    with h5py.File(path, "r") as f:
+        for g in sorted(f["layers"]):
+            for d in sorted(f["layers"][g]):
+                out.append((g.split("_", 1)[1] + "/" + d, f["layers"][g][d][()]))
+        for d in ("mean", "std"):
+            if "normalize" in f and d in f["normalize"]:
+                out.append(("normalize/" + d, f["normalize"][d][()]))
+        out.append(("attr normalize", np.array(str(f.attrs.get("normalize", "")))))
+    return out
+a, b = weights(sys.argv[1]), weights(sys.argv[2])
+if len(a) != len(b):
+    sys.exit(f"{len(a)} weight datasets, {len(b)} after the round trip")
+for (na, va), (nb, vb) in zip(a, b):
+    if na != nb or va.dtype != vb.dtype or va.shape != vb.shape or va.tobytes() != vb.tobytes():
+        sys.exit(f"{na} {va.dtype}{va.shape} came back as {nb} {vb.dtype}{vb.shape}" +
+                 (" with other bytes" if na == nb and va.shape == vb.shape else ""))
+print(len(a), "datasets")
+EOF
+}
+# the summary's table less the model's name and dropout rows: layer kinds, shapes, parameters
+layers() { "$convoy" summary "$1" | grep '(' | grep -v '(Dropout)\|^Model' | sed 's/^ *[a-z_0-9]* (/(/'; }
+# rt NAME MODEL DATA [train flags...]: train, export, import, compare
+rt() {
+    local name=$1 model=$2 data=$3
+    shift 3
+    "$convoy" train "$model" --data "$data" --checkpoint "$name.h5" --quiet "$@" || { fail "$name: train"; return; }
+    "$convoy" export onnx "$name.h5" --out "$name.onnx" >/dev/null || { fail "$name: export"; return; }
+    "$convoy" import onnx "$name.onnx" --out "$name.d" > import.txt 2>&1 || { fail "$name: import: $(cat import.txt)"; return; }
+    same_weights "$name.h5" "$name.d/weights.h5" > weights.txt 2>&1 || fail "$name: weights: $(cat weights.txt)"
+    layers "$name.h5" > a.txt && layers "$name.d/weights.h5" > b.txt && [[ -s a.txt ]] && cmp -s a.txt b.txt ||
+        fail "$name: the summaries differ: $(diff a.txt b.txt | head -4)"
+    "$convoy" predict "$name.h5" --data "$data" --out "$name-a.h5" >/dev/null &&
+        "$convoy" predict "$name.d/weights.h5" --data "$data" --out "$name-b.h5" >/dev/null ||
+        { fail "$name: predict"; return; }
+    h5diff "$name-a.h5" "$name-b.h5" /predictions /predictions > diff.txt ||
+        fail "$name: the predictions differ: $(head -3 diff.txt)"
+    echo "$name: $(cat weights.txt), $(wc -l < a.txt) layers, same predictions"
+}
+models=$src/launch/models
+data mnist.h5 64 28 28 1 uint8 10
+data cifar.h5 32 32 32 3 uint8 10
+# the example models with a short fit line (batchnorm's moving statistics following the batches
+# at once, momentum=0, so that a few steps move them off their initial values)
+example() { grep -v '^#\|^fit\|^augment' "$models/$1.model" | sed 's/^batchnorm.*/batchnorm momentum=0/'; echo "$2"; }
+example fmnist-cnn "fit epochs=1 batch_size=32" > cnn.model
+example fmnist-mlp "fit epochs=1 batch_size=32" > mlp.model
+example cifar10-cnn "fit epochs=1 batch_size=16" > cifar-cnn.model
+example cifar10-vgg-bn "fit epochs=1 batch_size=16" > vgg-bn.model
+example cifar10-resnet20 "fit epochs=1 batch_size=16" > resnet20.model
+rt fmnist-cnn cnn.model mnist.h5
+rt fmnist-mlp mlp.model mnist.h5
+rt cifar10-cnn cifar-cnn.model cifar.h5
+rt vgg-bn vgg-bn.model cifar.h5
+rt resnet20 resnet20.model cifar.h5 --lr 0.01
+
+# every option on maps: float input standardized per feature
+data float.h5 40 12 10 3 float 5
+cat > maps.model <<'EOF'
+input      shape=12,10,3 normalize=standardize
+conv2d     filters=4 kernel=3,2 stride=1,2 padding=1,0,1,1 activation=leaky_relu alpha=0.1
+conv2d     filters=4 kernel=3 padding=same pad_mode=nearest activation=tanh
+conv2d     filters=4 kernel=2,3 padding=1,1,0,2 pad_mode=nearest
+zeropad2d  padding=1,0,2,1
+minpool2d  pool=2
+residual   shortcut=projection
+conv2d     filters=6 kernel=3 stride=2 padding=same activation=relu
+batchnorm  momentum=0 epsilon=0.01
+end
+residual
+conv2d     filters=9 kernel=3 stride=2 padding=same activation=sigmoid
+end
+residual   shortcut=projection
+conv2d     filters=9 kernel=1
+end
+avgpool2d  pool=2,1 stride=1
+activation softmax
+globalmaxpool2d
+dense      units=5 activation=softmax
+compile    optimizer=adam loss=sparse_categorical_crossentropy
+fit        epochs=2 batch_size=8
+EOF
+rt maps maps.model float.h5
+# vectors: batchnorm on features, residual blocks of dense layers (zero channels, projection),
+# use_bias=false, linear and sigmoid activation layers, dropout, from_logits; uint8 scaled
+data small.h5 30 7 6 2 uint8 3
+cat > vectors.model <<'EOF'
+input      shape=7,6,2
+conv2d     filters=3 kernel=2 use_bias=false
+maxpool2d  pool=2,1 stride=1,1
+avgpool2d  pool=2 stride=1
+flatten
+batchnorm  momentum=0 center=false
+residual
+dense      units=9 activation=tanh
+dense      units=50 use_bias=false
+end
+residual   shortcut=projection
+dense      units=7 activation=leaky_relu
+end
+residual   shortcut=projection
+dense      units=7 activation=relu
+end
+dropout    rate=0.2
+activation linear
+activation sigmoid
+dense      units=3
+compile    optimizer=adam loss=sparse_categorical_crossentropy from_logits=true
+fit        epochs=2 batch_size=8
+EOF
+rt vectors vectors.model small.h5
+# a tabular input, standardized, and a binary from_logits output
+data tab.h5 50 0 0 6 float 2
+printf 'input shape=6 normalize=standardize\ndense units=8 activation=relu\ndense units=1\n' > table.model
+printf 'compile optimizer=adam loss=binary_crossentropy from_logits=true\nfit epochs=2 batch_size=10\n' >> table.model
+rt table table.model tab.h5
+exit $((fails > 0))
