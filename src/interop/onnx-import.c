@@ -106,6 +106,36 @@ static int projection(imp *m, const Onnx__NodeProto *pc, const Onnx__NodeProto *
     return K ? 0 : -1;
 }
 
+/* a dense block's shortcut Gemm (B (out, in) with transB=1, or (in, out)) from D to m->d units as
+ * the `end` layer's kernel (D, m->d) and bias */
+static int dense_projection(imp *m, const Onnx__NodeProto *g, int D, int L)
+{
+    float *w, *b = NULL;
+    int64_t dims[CV_ONNX_MAX_RANK], n, nb;
+    int r;
+    if (ox_const_floats(m, g, 1, "weights B", &w, &n, dims, &r)) return -1;
+    const bool tb = cv_onnx_attr_int(g, "transB", 0) != 0;
+    const int O = m->d;
+    int rc = 0;
+    if (r != 2 || dims[tb ? 1 : 0] != D || dims[tb ? 0 : 1] != O || cv_onnx_attr_int(g, "transA", 0) ||
+        cv_onnx_attr_float(g, "alpha", 1) != 1 || cv_onnx_attr_float(g, "beta", 1) != 1)
+        rc = ox_fail(m, g, "a shortcut Gemm other than (N, %d) x (%d, %d) + bias: convoy's projection shortcut is a "
+                     "dense layer", D, D, O);
+    if (!rc && ox_has_input(g, 2) && ox_const_floats(m, g, 2, "bias", &b, &nb, dims, &r)) rc = -1;
+    if (!rc && b && nb != O) rc = ox_fail(m, g, "a bias of %lld values for %d units", (long long)nb, O);
+    if (!rc && !b && !(b = cv_calloc((size_t)O, sizeof(float), "shortcut bias", m->err))) rc = -1;
+    float *K = rc ? NULL : cv_malloc(sizeof(float) * (size_t)D * O, "shortcut kernel", m->err);
+    if (K) {
+        for (int i = 0; i < D; i++)
+            for (int o = 0; o < O; o++) K[(int64_t)i * O + o] = tb ? w[(int64_t)o * D + i] : w[(int64_t)i * O + o];
+        ox_keep(m, L, 0, K, (int64_t)D * O);
+        ox_keep(m, L, 1, b, O);
+        b = NULL;
+    }
+    free(w), free(b);
+    return K ? 0 : -1;
+}
+
 /* option A's shortcut as convoy's export writes it: a Slice taking every st-th row and column
  * (axes 2, 3 from 0), then a Pad of zero channels, either left out; *last the node whose output
  * goes to the Add, st[] and pads[] (channels before, after) what they hold; false when a is no
@@ -162,16 +192,20 @@ static int residual(imp *m, const char *v, const Onnx__NodeProto *const c[2], co
         if (zeropad_nodes(m, c[i], &zl, zst, zpad) && two_value_add(m, nx = single(m, zl->output[0])))
             join = nx, za = c[i], branch = c[1 - i];
     }
-    for (int i = 0; i < 2 && !join; i++) {
-        const Onnx__NodeProto *a = c[i];
-        if (strcmp(a->op_type, "Conv") == 0) {
+    const bool vec = m->kind == L_VECTOR && m->onnx_rank == 2; /* a dense block */
+    /* two 1x1 Convs (Gemms) into the Add: convoy's export names the shortcut's ".../shortcut" */
+    const size_t l1 = strlen(ox_node_name(c[1]));
+    const int first = l1 >= 9 && strcmp(ox_node_name(c[1]) + l1 - 9, "/shortcut") == 0;
+    for (int j = 0; j < 2 && !join; j++) {
+        const Onnx__NodeProto *a = c[j ^ first];
+        const int i = j ^ first;
+        if (strcmp(a->op_type, vec ? "Gemm" : "Conv") == 0) {
             const Onnx__NodeProto *nx = single(m, a->output[0]), *bn = NULL;
             if (nx && strcmp(nx->op_type, "BatchNormalization") == 0) bn = nx, nx = single(m, bn->output[0]);
             if (two_value_add(m, nx)) join = nx, pc = a, pbn = bn, branch = c[1 - i];
         }
     }
-    const bool vec = m->kind == L_VECTOR && m->onnx_rank == 2; /* a dense block: identity shortcuts only */
-    if (!join || (m->kind != L_IMAGE && !(vec && !pc))) return fork_fail(m, v, 2, c, chains);
+    if (!join || (m->kind != L_IMAGE && !vec) || (vec && pbn)) return fork_fail(m, v, 2, c, chains);
     if (m->n >= CV_MAX_LAYERS - 1) return ox_fail(m, join, "more than the %d layers a convoy model may have", CV_MAX_LAYERS - 1);
     const int H = m->h, W = m->wd, C = m->c, D = m->d;
     ox_line(m, false, pc ? "residual shortcut=projection" : "residual");
@@ -181,7 +215,7 @@ static int residual(imp *m, const char *v, const Onnx__NodeProto *const c[2], co
     const bool ok = (strcmp(join->input[0], bv) == 0 && strcmp(join->input[1], sv) == 0) ||
                     (strcmp(join->input[1], bv) == 0 && strcmp(join->input[0], sv) == 0);
     if (!ok) return ox_fail(m, join, "its inputs are not one branch's output and the block's shortcut: %s", chains);
-    if (vec && (m->kind != L_VECTOR || m->onnx_rank != 2 || (m->d != D && !za)))
+    if (vec && (m->kind != L_VECTOR || m->onnx_rank != 2 || (m->d != D && !za && !pc)))
         return ox_fail(m, join, "it adds a block's output of another shape to its (N, %d) input", D);
     if (!vec && m->kind != L_IMAGE) return ox_fail(m, join, "the block's branch ends in a vector: convoy's blocks add maps");
     if (za) { /* convoy's zero-padding shortcut: the stride it derives, (C' - C) / 2 channels before */
@@ -201,7 +235,7 @@ static int residual(imp *m, const char *v, const Onnx__NodeProto *const c[2], co
     if (pc) ox_mark(m, pc);
     if (pbn) ox_mark(m, pbn);
     const int L = ox_line(m, false, "end");
-    if (pc && projection(m, pc, pbn, H, W, C, L)) return -1;
+    if (pc && (vec ? dense_projection(m, pc, D, L) : projection(m, pc, pbn, H, W, C, L))) return -1;
     *out = join->output[0];
     return 0;
 }

@@ -147,7 +147,8 @@ static int op_conv(imp *m, const Onnx__NodeProto *n, const char **out)
     return 0;
 }
 
-static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
+/* a MaxPool or AveragePool n; min: a MaxPool between two Negs (convoy's minpool2d) */
+static int pool(imp *m, const Onnx__NodeProto *n, bool min, const char **out)
 {
     const bool avg = strcmp(n->op_type, "AveragePool") == 0;
     int64_t ks[8];
@@ -167,6 +168,8 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
     bool padded = p[0] || p[1] || p[2] || p[3];
     for (int i = 0; i < 4; i++)
         if (p[i] >= k[i / 2]) return ox_fail(m, n, "pads %d,%d,%d,%d reach the %dx%d window's size", p[0], p[1], p[2], p[3], k[0], k[1]);
+    if (padded && min)
+        return ox_fail(m, n, "pads %d,%d,%d,%d between two Negs: convoy's minpool2d has no padding", p[0], p[1], p[2], p[3]);
     if (padded && !avg && !nonneg)
         return ox_fail(m, n, "pads %d,%d,%d,%d: convoy's maxpool2d has no padding; ONNX pads with -inf, which zeros "
                        "match only on an input >= 0 (a Relu's or Sigmoid's output)", p[0], p[1], p[2], p[3]);
@@ -181,7 +184,7 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
         if ((cells - 1) * s[a] >= in[a] + p[2 * a]) cells--;
         const int extra = (cells - 1) * s[a] + k[a] - n_pad;
         if (extra <= 0) continue;
-        if (avg || !nonneg)
+        if (avg || min || !nonneg)
             return ox_fail(m, n, "ceil_mode=1 adds a partial window at the bottom or right here: convoy's pools round the "
                            "output size down%s", avg ? "" : " (a max pool on an input >= 0 would take zero padding)");
         p[2 * a + 1] += extra;
@@ -190,11 +193,30 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
     const int H = m->h + p[0] + p[1], Wd = m->wd + p[2] + p[3];
     if (H < k[0] || Wd < k[1]) return ox_fail(m, n, "a %dx%d window on a %dx%d map", k[0], k[1], H, Wd);
     if (padded) ox_line(m, false, "zeropad2d padding=%d,%d,%d,%d", p[0], p[1], p[2], p[3]);
-    ox_line(m, false, "%s pool=%d,%d stride=%d,%d", avg ? "avgpool2d" : "maxpool2d", k[0], k[1], s[0], s[1]);
+    ox_line(m, false, "%s pool=%d,%d stride=%d,%d", avg ? "avgpool2d" : min ? "minpool2d" : "maxpool2d", k[0], k[1], s[0], s[1]);
     m->h = (H - k[0]) / s[0] + 1;
     m->wd = (Wd - k[1]) / s[1] + 1;
     m->nonneg = nonneg;
     *out = n->output[0];
+    return 0;
+}
+
+static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out) { return pool(m, n, false, out); }
+
+/* Neg -> MaxPool -> Neg, each the only reader of the one before: -maxpool(-x) is convoy's minpool2d */
+static int op_neg(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    const Onnx__NodeProto *p = NULL, *back = NULL;
+    const bool one = ox_consumers(m, n->output[0], &p, 1) == 1 && !ox_is_graph_output(m, n->output[0]) &&
+                     strcmp(p->op_type, "MaxPool") == 0 && !((int)p->n_output > 1 && ox_used(m, p->output[1])) &&
+                     ox_consumers(m, p->output[0], &back, 1) == 1 && !ox_is_graph_output(m, p->output[0]) &&
+                     strcmp(back->op_type, "Neg") == 0;
+    if (!one) return ox_fail(m, n, "a Neg that is not the start of Neg -> MaxPool -> Neg: convoy negates only as its "
+                             "min pool (minpool2d)");
+    if (need_image(m, n, "minpool2d") || pool(m, p, true, out)) return -1;
+    ox_mark(m, p);
+    ox_mark(m, back);
+    *out = back->output[0];
     return 0;
 }
 
@@ -316,11 +338,14 @@ static int op_softmax(imp *m, const Onnx__NodeProto *n, const char **out)
     const int rank = m->onnx_rank;
     int64_t axis = cv_onnx_attr_int(n, "axis", m->opset >= 13 ? -1 : 1);
     if (axis < 0) axis += rank;
-    /* before opset 13 Softmax flattens from axis on: axis 1 is each sample's whole vector */
-    const bool whole = m->opset < 13 ? axis == 1 : axis == 1 && (rank == 2 || m->kind == L_VECTOR);
-    if (m->kind == L_IMAGE || !whole)
+    /* before opset 13 Softmax flattens from axis on: axis 1 is each sample's whole vector; from
+     * 13 on axis 1 of a map is each cell's channels, as convoy's softmax on a map */
+    const bool ok = axis == 1 && (m->kind == L_IMAGE ? m->opset >= 13 || (int64_t)m->h * m->wd == 1
+                                                     : m->opset < 13 || rank == 2 || m->kind == L_VECTOR);
+    if (!ok)
         return ox_fail(m, n, "a softmax over axis %lld of its input %s: convoy's softmax takes each sample's vector (axis "
-                       "1 of (N, D))", (long long)axis, ox_shape_str(m, s, sizeof s));
+                       "1 of (N, D)) or, from opset 13, each cell's channels (axis 1 of (N, C, H, W))", (long long)axis,
+                       ox_shape_str(m, s, sizeof s));
     *out = n->output[0];
     return activation(m, n, CV_ACT_SOFTMAX, 0);
 }
@@ -660,6 +685,7 @@ static const struct {
 } ops[] = {
     {"Conv", op_conv, false},
     {"MaxPool", op_pool, false},
+    {"Neg", op_neg, false},
     {"AveragePool", op_pool, false},
     {"GlobalAveragePool", op_global_pool, false},
     {"GlobalMaxPool", op_global_pool, false},
@@ -700,7 +726,7 @@ int ox_translate(imp *m, const Onnx__NodeProto *n, const char **out)
     if (!n->op_type[0]) return ox_fail(m, n, "a node without an op_type (a damaged or hand-made file)");
     const int i = find_op(n->op_type);
     if (i < 0)
-        return ox_fail(m, n, "convoy has no layer for %s (it imports Conv, MaxPool, AveragePool, GlobalAveragePool, "
+        return ox_fail(m, n, "convoy has no layer for %s (it imports Conv, MaxPool (between Negs: a min pool), AveragePool, GlobalAveragePool, "
                        "GlobalMaxPool, ReduceMean, ReduceMax, BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, "
                        "Softmax, Gemm, MatMul, Add, Flatten, Reshape, Transpose, Pad, Dropout, Identity, and a Div by 255 or a Sub and "
                        "Div of per-feature constants at the input)", n->op_type);
@@ -711,7 +737,7 @@ int ox_translate(imp *m, const Onnx__NodeProto *n, const char **out)
         return ox_fail(m, m->edge_pad, "an edge Pad must feed a Conv: convoy pads with the edge value only as conv2d's "
                        "pad_mode=nearest");
     if (m->kind == L_RAW && !ops[i].elementwise && ops[i].fn != op_flatten) {
-        if (ops[i].fn == op_conv || ops[i].fn == op_pool || ops[i].fn == op_global_pool || ops[i].fn == op_pad)
+        if (ops[i].fn == op_conv || ops[i].fn == op_pool || ops[i].fn == op_neg || ops[i].fn == op_global_pool || ops[i].fn == op_pad)
             return need_image(m, n, n->op_type);
         char s[64];
         return ox_fail(m, n, "its input %s: convoy's layers take (N, D) vectors or (N, C, H, W) images", ox_shape_str(m, s, sizeof s));
