@@ -56,3 +56,17 @@ idx_pair() {
     { printf '\x00\x00\x08\x03'; be32 "$1"; be32 "$2"; be32 "$3"; head -c $(($1 * $2 * $3)) /dev/urandom; } > images.idx
     { printf '\x00\x00\x08\x01'; be32 "$1"; for ((i = 0; i < $1; i++)); do printf "\\$(printf %03o $((i % 10)))"; done; } > labels.idx
 }
+
+# random datasets, seeded: NAME N H W C uint8|float CLASSES (float: normal, mean 1, sd 3)
+rand_data() {
+    /usr/bin/python3 - "$@" <<'EOF' || fail "make $1"
+import sys, h5py, numpy as np
+name, n, h, w, c, kind, k = sys.argv[1], *map(int, sys.argv[2:6]), sys.argv[6], int(sys.argv[7])
+r = np.random.default_rng(n * 7 + h)
+shape = (n, h, w, c) if h else (n, c)
+x = r.integers(0, 256, shape).astype(np.uint8) if kind == "uint8" else (r.standard_normal(shape) * 3 + 1).astype(np.float32)
+with h5py.File(name, "w") as f:
+    f["x"] = x
+    f["y"] = (np.arange(n) % k).astype(np.int32)
+EOF
+}

@@ -20,19 +20,6 @@ if ! $py -c 'import onnx, cv2, h5py, numpy' 2>/dev/null; then
     exit 77
 fi
 export OMP_NUM_THREADS=2
-# random datasets, seeded: NAME N H W C uint8|float CLASSES (float: normal, mean 1, sd 3)
-data() {
-    $py - "$@" <<'EOF' || fail "make $1"
-import sys, h5py, numpy as np
-name, n, h, w, c, kind, k = sys.argv[1], *map(int, sys.argv[2:6]), sys.argv[6], int(sys.argv[7])
-r = np.random.default_rng(n * 7 + h)
-shape = (n, h, w, c) if h else (n, c)
-x = r.integers(0, 256, shape).astype(np.uint8) if kind == "uint8" else (r.standard_normal(shape) * 3 + 1).astype(np.float32)
-with h5py.File(name, "w") as f:
-    f["x"] = x
-    f["y"] = (np.arange(n) % k).astype(np.int32)
-EOF
-}
 # check NAME MODEL DATA [--logits] [train flags...]: train, export, predict, compare
 check() {
     local name=$1 model=$2 data=$3 logits=
@@ -46,8 +33,8 @@ check() {
     $py "$src/tests/onnx_check.py" "$name.onnx" "$data" "$name-pred.h5" $logits || fail "$name: the ONNX model disagrees"
 }
 models=$src/launch/models
-data mnist.h5 64 28 28 1 uint8 10
-data cifar.h5 32 32 32 3 uint8 10
+rand_data mnist.h5 64 28 28 1 uint8 10
+rand_data cifar.h5 32 32 32 3 uint8 10
 # the example models with a short fit line (and batchnorm moving statistics that follow the
 # batches at once, momentum=0, so that a few steps give a network whose probabilities vary)
 example() { grep -v '^#\|^fit\|^augment' "$models/$1.model" | sed 's/^batchnorm.*/batchnorm momentum=0/'; echo "$2"; }
@@ -61,63 +48,17 @@ check vgg-bn vgg-bn.model cifar.h5
 check resnet20 resnet20.model cifar.h5 --lr 0.01
 
 # every option on maps: float input standardized per feature
-data float.h5 40 12 10 3 float 5
-cat > maps.model <<'EOF'
-input      shape=12,10,3 normalize=standardize
-conv2d     filters=4 kernel=3,2 stride=1,2 padding=1,0,1,1 activation=leaky_relu alpha=0.1
-conv2d     filters=4 kernel=3 padding=same pad_mode=nearest activation=tanh
-conv2d     filters=4 kernel=2,3 padding=1,1,0,2 pad_mode=nearest
-zeropad2d  padding=1,0,2,1
-minpool2d  pool=2
-residual   shortcut=projection
-conv2d     filters=6 kernel=3 stride=2 padding=same activation=relu
-batchnorm  momentum=0 epsilon=0.01
-end
-residual
-conv2d     filters=9 kernel=3 stride=2 padding=same activation=sigmoid
-end
-residual   shortcut=projection
-conv2d     filters=9 kernel=1
-end
-avgpool2d  pool=2,1 stride=1
-activation softmax
-globalmaxpool2d
-dense      units=5 activation=softmax
-compile    optimizer=adam loss=sparse_categorical_crossentropy
-fit        epochs=2 batch_size=8
-EOF
+rand_data float.h5 40 12 10 3 float 5
+cp "$src/tests/fixtures/onnx-maps.model" maps.model
 check maps maps.model float.h5
 # vectors: a flatten not followed by a dense layer, batchnorm on features, residual blocks of
 # dense layers (zero channels, projection), use_bias=false, linear and sigmoid activation
 # layers, dropout, from_logits; uint8 input scaled
-data small.h5 30 7 6 2 uint8 3
-cat > vectors.model <<'EOF'
-input      shape=7,6,2
-conv2d     filters=3 kernel=2 use_bias=false
-maxpool2d  pool=2,1 stride=1,1
-avgpool2d  pool=2 stride=1
-flatten
-batchnorm  momentum=0 center=false
-residual
-dense      units=9 activation=tanh
-dense      units=50 use_bias=false
-end
-residual   shortcut=projection
-dense      units=7 activation=leaky_relu
-end
-residual   shortcut=projection
-dense      units=7 activation=relu
-end
-dropout    rate=0.2
-activation linear
-activation sigmoid
-dense      units=3
-compile    optimizer=adam loss=sparse_categorical_crossentropy from_logits=true
-fit        epochs=2 batch_size=8
-EOF
+rand_data small.h5 30 7 6 2 uint8 3
+cp "$src/tests/fixtures/onnx-vectors.model" vectors.model
 check vectors vectors.model small.h5 --logits
 # a tabular input, standardized, and a binary from_logits output (a sigmoid at the end)
-data tab.h5 50 0 0 6 float 2
+rand_data tab.h5 50 0 0 6 float 2
 printf 'input shape=6 normalize=standardize\ndense units=8 activation=relu\ndense units=1\n' > table.model
 printf 'compile optimizer=adam loss=binary_crossentropy from_logits=true\nfit epochs=2 batch_size=10\n' >> table.model
 check table table.model tab.h5 --logits

@@ -21,6 +21,9 @@ typedef struct {
     bool out_image;    /* the output is an (h, w, c) map that ONNX holds as (N, c, h, w) */
     int out_h, out_w, out_c;
     int64_t opset;     /* the model's ai.onnx opset */
+    float *mean, *std; /* normalize=standardize's norm_dim statistics, (h, w, c) order (malloc'd: the
+                          caller frees them), else NULL */
+    int64_t norm_dim;
 } cv_onnx_info;
 
 /** Translates the ONNX model at path (docs/interop.md "Import from ONNX") into a network holding

@@ -106,36 +106,128 @@ static int projection(imp *m, const Onnx__NodeProto *pc, const Onnx__NodeProto *
     return K ? 0 : -1;
 }
 
+/* a dense block's shortcut Gemm (B (out, in) with transB=1, or (in, out)) from D to m->d units as
+ * the `end` layer's kernel (D, m->d) and bias */
+static int dense_projection(imp *m, const Onnx__NodeProto *g, int D, int L)
+{
+    float *w, *b = NULL;
+    int64_t dims[CV_ONNX_MAX_RANK], n, nb;
+    int r;
+    if (ox_const_floats(m, g, 1, "weights B", &w, &n, dims, &r)) return -1;
+    const bool tb = cv_onnx_attr_int(g, "transB", 0) != 0;
+    const int O = m->d;
+    int rc = 0;
+    if (r != 2 || dims[tb ? 1 : 0] != D || dims[tb ? 0 : 1] != O || cv_onnx_attr_int(g, "transA", 0) ||
+        cv_onnx_attr_float(g, "alpha", 1) != 1 || cv_onnx_attr_float(g, "beta", 1) != 1)
+        rc = ox_fail(m, g, "a shortcut Gemm other than (N, %d) x (%d, %d) + bias: convoy's projection shortcut is a "
+                     "dense layer", D, D, O);
+    if (!rc && ox_has_input(g, 2) && ox_const_floats(m, g, 2, "bias", &b, &nb, dims, &r)) rc = -1;
+    if (!rc && b && nb != O) rc = ox_fail(m, g, "a bias of %lld values for %d units", (long long)nb, O);
+    if (!rc && !b && !(b = cv_calloc((size_t)O, sizeof(float), "shortcut bias", m->err))) rc = -1;
+    float *K = rc ? NULL : cv_malloc(sizeof(float) * (size_t)D * O, "shortcut kernel", m->err);
+    if (K) {
+        for (int i = 0; i < D; i++)
+            for (int o = 0; o < O; o++) K[(int64_t)i * O + o] = tb ? w[(int64_t)o * D + i] : w[(int64_t)i * O + o];
+        ox_keep(m, L, 0, K, (int64_t)D * O);
+        ox_keep(m, L, 1, b, O);
+        b = NULL;
+    }
+    free(w), free(b);
+    return K ? 0 : -1;
+}
+
+/* option A's shortcut as convoy's export writes it: a Slice taking every st-th row and column
+ * (axes 2, 3 from 0), then a Pad of zero channels, either left out; *last the node whose output
+ * goes to the Add, st[] and pads[] (channels before, after) what they hold; false when a is no
+ * such node */
+static bool zeropad_nodes(const imp *m, const Onnx__NodeProto *a, const Onnx__NodeProto **last, int st[2], int pads[2])
+{
+    st[0] = st[1] = 1, pads[0] = pads[1] = 0;
+    *last = NULL;
+    if (strcmp(a->op_type, "Slice") == 0) {
+        int64_t v[4][4];
+        int n[4];
+        const Onnx__TensorProto *t[4];
+        for (int i = 0; i < 4; i++) /* starts, ends, axes, steps */
+            if (a->n_input != 5 || !(t[i] = ox_constant(m, a->input[i + 1])) ||
+                cv_onnx_tensor_ints(t[i], "slice", v[i], 4, &n[i], NULL) || n[i] != 2)
+                return false;
+        const int size[2] = {m->h, m->wd};
+        for (int i = 0; i < 2; i++)
+            if (v[0][i] || v[2][i] != i + 2 || v[1][i] < size[i] || v[3][i] < 1 || v[3][i] > 4096) return false;
+        st[0] = (int)v[3][0], st[1] = (int)v[3][1];
+        *last = a;
+        a = single(m, a->output[0]);
+        if (!a) return false;
+    }
+    if (strcmp(a->op_type, "Pad") == 0) {
+        char mode[32];
+        int64_t p[8];
+        int np;
+        const Onnx__TensorProto *t = a->n_input == 2 ? ox_constant(m, a->input[1]) : NULL;
+        cv_onnx_attr_str(a, "mode", mode, sizeof mode);
+        const int r = m->kind == L_IMAGE ? 8 : 4;
+        if (m->opset < 11 || (mode[0] && strcmp(mode, "constant") != 0) || !t ||
+            cv_onnx_tensor_ints(t, "pads", p, 8, &np, NULL) || np != r)
+            return false;
+        for (int i = 0; i < r; i++)
+            if ((i % (r / 2) != 1 && p[i]) || p[i] < 0 || p[i] > (1 << 20)) return false;
+        pads[0] = (int)p[1], pads[1] = (int)p[r / 2 + 1];
+        *last = a;
+    }
+    return *last != NULL;
+}
+
 /* v feeds two nodes c[0], c[1]: a residual block when one of them is the Add that closes it (an
- * identity shortcut) or a 1x1 Conv (optionally batch-normalised) whose output goes to it */
+ * identity shortcut), a 1x1 Conv (optionally batch-normalised) whose output goes to it, or the
+ * Slice and Pad of option A's zero-padding shortcut */
 static int residual(imp *m, const char *v, const Onnx__NodeProto *const c[2], const char **out)
 {
-    const Onnx__NodeProto *join = NULL, *pc = NULL, *pbn = NULL, *branch = NULL;
+    const Onnx__NodeProto *join = NULL, *pc = NULL, *pbn = NULL, *branch = NULL, *za = NULL, *zl = NULL;
+    int zst[2] = {1, 1}, zpad[2] = {0, 0};
     for (int i = 0; i < 2 && !join; i++) /* an identity shortcut first: a branch may be one 1x1 Conv */
         if (two_value_add(m, c[i])) join = c[i], branch = c[1 - i];
     for (int i = 0; i < 2 && !join; i++) {
-        const Onnx__NodeProto *a = c[i];
-        if (strcmp(a->op_type, "Conv") == 0) {
+        const Onnx__NodeProto *nx;
+        if (zeropad_nodes(m, c[i], &zl, zst, zpad) && two_value_add(m, nx = single(m, zl->output[0])))
+            join = nx, za = c[i], branch = c[1 - i];
+    }
+    const bool vec = m->kind == L_VECTOR && m->onnx_rank == 2; /* a dense block */
+    /* two 1x1 Convs (Gemms) into the Add: convoy's export names the shortcut's ".../shortcut" */
+    const size_t l1 = strlen(ox_node_name(c[1]));
+    const int first = l1 >= 9 && strcmp(ox_node_name(c[1]) + l1 - 9, "/shortcut") == 0;
+    for (int j = 0; j < 2 && !join; j++) {
+        const Onnx__NodeProto *a = c[j ^ first];
+        const int i = j ^ first;
+        if (strcmp(a->op_type, vec ? "Gemm" : "Conv") == 0) {
             const Onnx__NodeProto *nx = single(m, a->output[0]), *bn = NULL;
             if (nx && strcmp(nx->op_type, "BatchNormalization") == 0) bn = nx, nx = single(m, bn->output[0]);
             if (two_value_add(m, nx)) join = nx, pc = a, pbn = bn, branch = c[1 - i];
         }
     }
-    const bool vec = m->kind == L_VECTOR && m->onnx_rank == 2; /* a dense block: identity shortcuts only */
-    if (!join || (m->kind != L_IMAGE && !(vec && !pc))) return fork_fail(m, v, 2, c, chains);
+    if (!join || (m->kind != L_IMAGE && !vec) || (vec && pbn)) return fork_fail(m, v, 2, c, chains);
     if (m->n >= CV_MAX_LAYERS - 1) return ox_fail(m, join, "more than the %d layers a convoy model may have", CV_MAX_LAYERS - 1);
     const int H = m->h, W = m->wd, C = m->c, D = m->d;
     ox_line(m, false, pc ? "residual shortcut=projection" : "residual");
     const char *bv;
     if (ox_translate(m, branch, &bv) || walk(m, bv, join, &bv)) return -1;
-    const char *sv = pc ? (pbn ? pbn->output[0] : pc->output[0]) : v;
+    const char *sv = pc ? (pbn ? pbn->output[0] : pc->output[0]) : za ? zl->output[0] : v;
     const bool ok = (strcmp(join->input[0], bv) == 0 && strcmp(join->input[1], sv) == 0) ||
                     (strcmp(join->input[1], bv) == 0 && strcmp(join->input[0], sv) == 0);
     if (!ok) return ox_fail(m, join, "its inputs are not one branch's output and the block's shortcut: %s", chains);
-    if (vec && (m->kind != L_VECTOR || m->onnx_rank != 2 || m->d != D))
+    if (vec && (m->kind != L_VECTOR || m->onnx_rank != 2 || (m->d != D && !za && !pc)))
         return ox_fail(m, join, "it adds a block's output of another shape to its (N, %d) input", D);
     if (!vec && m->kind != L_IMAGE) return ox_fail(m, join, "the block's branch ends in a vector: convoy's blocks add maps");
-    if (!vec && !pc && (H != m->h || W != m->wd || C != m->c))
+    if (za) { /* convoy's zero-padding shortcut: the stride it derives, (C' - C) / 2 channels before */
+        const int want[2] = {vec ? 1 : (H + m->h - 1) / m->h, vec ? 1 : (W + m->wd - 1) / m->wd}, C2 = vec ? m->d : m->c;
+        const int have = vec ? D : C;
+        if (zst[0] != want[0] || zst[1] != want[1] || zpad[0] != (C2 - have) / 2 || zpad[0] + zpad[1] != C2 - have ||
+            (!vec && ((H + zst[0] - 1) / zst[0] != m->h || (W + zst[1] - 1) / zst[1] != m->wd)))
+            return ox_fail(m, za, "a shortcut taking every %d,%d-th cell with %d,%d zero channels to a block's output of "
+                           "%d channels: convoy's zero-padding shortcut takes stride ceil(H/H') and (C' - C) / 2 zero "
+                           "channels before", zst[0], zst[1], zpad[0], zpad[1], C2);
+        for (const Onnx__NodeProto *z = za; z != join; z = single(m, z->output[0])) ox_mark(m, z);
+    } else if (!vec && !pc && (H != m->h || W != m->wd || C != m->c))
         return ox_fail(m, join, "it adds a %dx%dx%d map (C, H, W) to the block's %dx%dx%d input: an identity shortcut "
                        "needs the same shape (convoy would need the shortcut's 1x1 Conv)", m->c, m->h, m->wd, C, H, W);
     if (m->edge_pad) return ox_fail(m, m->edge_pad, "an edge Pad must feed a Conv");
@@ -143,7 +235,7 @@ static int residual(imp *m, const char *v, const Onnx__NodeProto *const c[2], co
     if (pc) ox_mark(m, pc);
     if (pbn) ox_mark(m, pbn);
     const int L = ox_line(m, false, "end");
-    if (pc && projection(m, pc, pbn, H, W, C, L)) return -1;
+    if (pc && (vec ? dense_projection(m, pc, D, L) : projection(m, pc, pbn, H, W, C, L))) return -1;
     *out = join->output[0];
     return 0;
 }
@@ -259,7 +351,9 @@ static int data_input(imp *m, cv_onnx_info *info, const char **v)
  * of several units logits of classes, anything else mse (a starting point to edit) */
 static void compile_line(imp *m)
 {
-    const char *loss = m->line_act == CV_ACT_SOFTMAX ? "sparse_categorical_crossentropy metrics=accuracy"
+    const char *loss = m->logits ? (m->line_units == 1 ? "binary_crossentropy from_logits=true metrics=accuracy"
+                                                       : "sparse_categorical_crossentropy from_logits=true metrics=accuracy")
+                     : m->line_act == CV_ACT_SOFTMAX ? "sparse_categorical_crossentropy metrics=accuracy"
                      : m->line_act == CV_ACT_SIGMOID && m->kind == L_VECTOR && m->d == 1 ? "binary_crossentropy metrics=accuracy"
                      : m->line_act == CV_ACT_LINEAR && m->line_units > 1 ? "sparse_categorical_crossentropy from_logits=true metrics=accuracy"
                                                                           : "mse";
@@ -308,7 +402,7 @@ static char *model_text(const imp *m, const Onnx__ModelProto *mp, const char *bo
     if (t)
         snprintf(t, size, "# imported by `convoy import onnx` from %s (%s%s%s, opset %lld)\ninput     shape=%s normalize=%s\n%s",
                  base ? base + 1 : m->path, prod[0] ? prod : "unknown producer", ver[0] ? " " : "", ver,
-                 (long long)m->opset, m->shape, m->scaled ? "scale" : "none", body);
+                 (long long)m->opset, m->shape, m->scaled ? "scale" : m->norm_dim ? "standardize" : "none", body);
     return t;
 }
 
@@ -338,6 +432,7 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
     for (int i = 0; i < n_binds && !rc; i++)
         if (!(bound[i] = cv_onnx_tensor_file(binds[i], err))) rc = -1;
     if (!rc) {
+        m->by_convoy = mp->producer_name && strcmp(mp->producer_name, "convoy") == 0;
         m->path = path, m->g = mp->graph, m->opset = info->opset = ai_onnx_opset(mp), m->err = err;
         m->done = cv_calloc(mp->graph->n_node + 1, sizeof *m->done, "ONNX import", err);
         m->text = open_memstream(&text, &len);
@@ -353,12 +448,20 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
         rc = ox_fail(m, m->flat, "a Flatten of a %dx%dx%d map (C, H, W) that no dense layer reads: convoy flattens in "
                      "(h, w, c) order, ONNX in (c, h, w)", m->fc, m->fh, m->fw);
     if (!rc && m->edge_pad) rc = ox_fail(m, m->edge_pad, "an edge Pad must feed a Conv");
+    if (!rc && m->mean && !m->std)
+        rc = ox_fail(m, m->center, "a Sub of per-feature constants without a Div after it: convoy's input normalize="
+                     "standardize is (x - mean) / std");
+    if (!rc && m->mean && info->in_image && !m->in_nhwc)
+        rc = ox_fail(m, m->center, "per-feature constants on an (N, C, H, W) input: convoy's normalize=standardize holds "
+                     "them in (h, w, c) order, before an (N, H, W, C) input's Transpose");
     if (!rc && m->nhwc) rc = ox_fail(m, m->nhwc, "a Transpose to (N, H, W, C) must feed a Flatten");
     for (size_t i = 0; !rc && i < mp->graph->n_node; i++)
         if (!m->done[i]) rc = ox_fail(m, mp->graph->node[i], "not on the chain from the graph's input to its output");
     if (!rc && m->n >= CV_MAX_LAYERS - 1)
         rc = cv_errf(err, "%s: more than the %d layers a convoy model may have", path, CV_MAX_LAYERS - 1);
     info->in_nhwc = m && m->in_nhwc;
+    if (!rc && m->std && info != &dummy) /* the normaliser's statistics, for the checkpoint */
+        info->mean = m->mean, info->std = m->std, info->norm_dim = m->norm_dim, m->mean = m->std = NULL;
     if (!rc) { /* convoy's output is flat: a map comes out in (h, w, c) order */
         info->out_image = m->kind == L_IMAGE;
         info->out_h = m->h, info->out_w = m->wd, info->out_c = m->c;
@@ -372,7 +475,7 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
     free(text), free(full);
     for (int l = 0; m && l < CV_MAX_LAYERS; l++)
         for (int s = 0; s < 3; s++) free(m->w[l].v[s]);
-    if (m) ox_fold_free(m), free(m->done), free(m->const_name), free((void *)m->const_t);
+    if (m) ox_fold_free(m), free(m->mean), free(m->std), free(m->done), free(m->const_name), free((void *)m->const_t);
     free(m);
     for (int i = 0; bound && i < n_binds; i++)
         if (bound[i]) onnx__tensor_proto__free_unpacked(bound[i], NULL);
@@ -405,7 +508,8 @@ int cv_onnx_import(const char *path, const char *dir, int *layers, int64_t *para
     char model[4096], weights[4096], tmp[4200];
     if (snprintf(model, sizeof model, "%s/model.model", dir) >= (int)sizeof model) return cv_errf(err, "%s: path too long", dir);
     snprintf(weights, sizeof weights, "%s/weights.h5", dir);
-    cv_net *net = cv_onnx_load(path, NULL, 0, model, 1, NULL, err);
+    cv_onnx_info info;
+    cv_net *net = cv_onnx_load(path, NULL, 0, model, 1, &info, err);
     if (!net) return -1;
     struct stat st;
     int rc = 0;
@@ -414,14 +518,15 @@ int cv_onnx_import(const char *path, const char *dir, int *layers, int64_t *para
     const cv_model_spec *spec = cv_net_spec(net);
     if (!rc) rc = write_temp(dir, spec->text, tmp, sizeof tmp, err);
     if (!rc) {
-        cv_normalizer nz = {.mode = spec->layers[0].normalize == CV_NORM_SCALE ? CV_NORM_SCALE : CV_NORM_NONE,
-                            .dim = cv_shape_size(spec->layers[0].out)};
+        cv_normalizer nz = {.mode = spec->layers[0].normalize, .dim = cv_shape_size(spec->layers[0].out),
+                            .mean = info.mean, .std = info.std};
         if (cv_checkpoint_save(weights, net, &nz, NULL, 0, err)) rc = -1;
         else if (rename(tmp, model)) rc = cv_errf(err, "%s: cannot rename into place: %s", model, strerror(errno));
         if (rc) unlink(tmp);
     }
     if (layers) *layers = spec->n_layers - 1;
     if (params) *params = cv_net_param_count(net);
+    free(info.mean), free(info.std);
     cv_net_free(net);
     return rc;
 }

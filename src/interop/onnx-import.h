@@ -31,6 +31,8 @@ typedef struct {
     bool line_open, line_takes_act;
     cv_act line_act;        /* the last line's activation (compile's loss follows it) */
     int line_units;         /* a dense last line's units */
+    bool by_convoy;         /* the file's producer is convoy's export */
+    bool logits;            /* the export's Softmax or Sigmoid over logits, dropped: from_logits=true */
     bool nonneg;            /* the flowing values are >= 0 (a Relu's, a Sigmoid's, pooled) */
     int n;                  /* convoy layers written (the input is layer 0) */
     layer_weights w[CV_MAX_LAYERS];
@@ -44,6 +46,9 @@ typedef struct {
     int fh, fw, fc;
     const Onnx__NodeProto *nhwc; /* a Transpose to (N, H, W, C) waiting for its Flatten: convoy's order */
     bool scaled;            /* a Div by 255 (or Mul by 1/255) at the input: normalize=scale */
+    float *mean, *std;      /* a Sub and a Div by per-feature constants there: normalize=standardize */
+    int64_t norm_dim;
+    const Onnx__NodeProto *center; /* that Sub */
     char shape[48];         /* the input line's shape= */
     bool in_nhwc;           /* the input is (N, H, W, C), made (N, C, H, W) by a Transpose */
     const Onnx__NodeProto *edge_pad; /* an edge-mode Pad waiting for its Conv */

@@ -147,7 +147,8 @@ static int op_conv(imp *m, const Onnx__NodeProto *n, const char **out)
     return 0;
 }
 
-static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
+/* a MaxPool or AveragePool n; min: a MaxPool between two Negs (convoy's minpool2d) */
+static int pool(imp *m, const Onnx__NodeProto *n, bool min, const char **out)
 {
     const bool avg = strcmp(n->op_type, "AveragePool") == 0;
     int64_t ks[8];
@@ -167,6 +168,8 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
     bool padded = p[0] || p[1] || p[2] || p[3];
     for (int i = 0; i < 4; i++)
         if (p[i] >= k[i / 2]) return ox_fail(m, n, "pads %d,%d,%d,%d reach the %dx%d window's size", p[0], p[1], p[2], p[3], k[0], k[1]);
+    if (padded && min)
+        return ox_fail(m, n, "pads %d,%d,%d,%d between two Negs: convoy's minpool2d has no padding", p[0], p[1], p[2], p[3]);
     if (padded && !avg && !nonneg)
         return ox_fail(m, n, "pads %d,%d,%d,%d: convoy's maxpool2d has no padding; ONNX pads with -inf, which zeros "
                        "match only on an input >= 0 (a Relu's or Sigmoid's output)", p[0], p[1], p[2], p[3]);
@@ -181,7 +184,7 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
         if ((cells - 1) * s[a] >= in[a] + p[2 * a]) cells--;
         const int extra = (cells - 1) * s[a] + k[a] - n_pad;
         if (extra <= 0) continue;
-        if (avg || !nonneg)
+        if (avg || min || !nonneg)
             return ox_fail(m, n, "ceil_mode=1 adds a partial window at the bottom or right here: convoy's pools round the "
                            "output size down%s", avg ? "" : " (a max pool on an input >= 0 would take zero padding)");
         p[2 * a + 1] += extra;
@@ -190,11 +193,30 @@ static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out)
     const int H = m->h + p[0] + p[1], Wd = m->wd + p[2] + p[3];
     if (H < k[0] || Wd < k[1]) return ox_fail(m, n, "a %dx%d window on a %dx%d map", k[0], k[1], H, Wd);
     if (padded) ox_line(m, false, "zeropad2d padding=%d,%d,%d,%d", p[0], p[1], p[2], p[3]);
-    ox_line(m, false, "%s pool=%d,%d stride=%d,%d", avg ? "avgpool2d" : "maxpool2d", k[0], k[1], s[0], s[1]);
+    ox_line(m, false, "%s pool=%d,%d stride=%d,%d", avg ? "avgpool2d" : min ? "minpool2d" : "maxpool2d", k[0], k[1], s[0], s[1]);
     m->h = (H - k[0]) / s[0] + 1;
     m->wd = (Wd - k[1]) / s[1] + 1;
     m->nonneg = nonneg;
     *out = n->output[0];
+    return 0;
+}
+
+static int op_pool(imp *m, const Onnx__NodeProto *n, const char **out) { return pool(m, n, false, out); }
+
+/* Neg -> MaxPool -> Neg, each the only reader of the one before: -maxpool(-x) is convoy's minpool2d */
+static int op_neg(imp *m, const Onnx__NodeProto *n, const char **out)
+{
+    const Onnx__NodeProto *p = NULL, *back = NULL;
+    const bool one = ox_consumers(m, n->output[0], &p, 1) == 1 && !ox_is_graph_output(m, n->output[0]) &&
+                     strcmp(p->op_type, "MaxPool") == 0 && !((int)p->n_output > 1 && ox_used(m, p->output[1])) &&
+                     ox_consumers(m, p->output[0], &back, 1) == 1 && !ox_is_graph_output(m, p->output[0]) &&
+                     strcmp(back->op_type, "Neg") == 0;
+    if (!one) return ox_fail(m, n, "a Neg that is not the start of Neg -> MaxPool -> Neg: convoy negates only as its "
+                             "min pool (minpool2d)");
+    if (need_image(m, n, "minpool2d") || pool(m, p, true, out)) return -1;
+    ox_mark(m, p);
+    ox_mark(m, back);
+    *out = back->output[0];
     return 0;
 }
 
@@ -269,13 +291,29 @@ static int op_batchnorm(imp *m, const Onnx__NodeProto *n, const char **out)
     return 0;
 }
 
-static int activation(imp *m, cv_act a, float alpha)
+/* convoy's export of a from_logits classifier ends in a Softmax (Sigmoid for one unit) called
+ * "probabilities" over the linear logits: the import gives the logits and from_logits=true back */
+static bool export_probabilities(const imp *m, const Onnx__NodeProto *n, cv_act a)
 {
-    if (m->line_takes_act && a != CV_ACT_LEAKY_RELU) {
+    return m->by_convoy && m->line_act == CV_ACT_LINEAR && m->line_units > 0 && n->name &&
+           strcmp(n->name, "probabilities") == 0 && ox_is_graph_output(m, n->output[0]) &&
+           a == (m->line_units == 1 ? CV_ACT_SIGMOID : CV_ACT_SOFTMAX);
+}
+
+static int activation(imp *m, const Onnx__NodeProto *n, cv_act a, float alpha)
+{
+    char buf[32];
+    if (export_probabilities(m, n, a)) {
+        m->logits = true;
+        return 0;
+    }
+    if (m->line_takes_act && a == CV_ACT_LEAKY_RELU && alpha >= 0) {
+        fprintf(m->text, " activation=leaky_relu alpha=%s", short_float(alpha, buf));
+        m->line_takes_act = false;
+    } else if (m->line_takes_act && a != CV_ACT_LEAKY_RELU) {
         fprintf(m->text, " activation=%s", cv_act_name(a));
         m->line_takes_act = false;
     } else if (a == CV_ACT_LEAKY_RELU) {
-        char buf[32];
         ox_line(m, false, "activation leaky_relu alpha=%s", short_float(alpha, buf));
     } else {
         ox_line(m, false, "activation %s", cv_act_name(a));
@@ -291,7 +329,7 @@ static int op_elementwise(imp *m, const Onnx__NodeProto *n, const char **out)
     const cv_act a = strcmp(op, "Relu") == 0 ? CV_ACT_RELU : strcmp(op, "Sigmoid") == 0 ? CV_ACT_SIGMOID
                    : strcmp(op, "Tanh") == 0 ? CV_ACT_TANH : CV_ACT_LEAKY_RELU;
     *out = n->output[0];
-    return activation(m, a, cv_onnx_attr_float(n, "alpha", 0.01f));
+    return activation(m, n, a, cv_onnx_attr_float(n, "alpha", 0.01f));
 }
 
 static int op_softmax(imp *m, const Onnx__NodeProto *n, const char **out)
@@ -300,13 +338,16 @@ static int op_softmax(imp *m, const Onnx__NodeProto *n, const char **out)
     const int rank = m->onnx_rank;
     int64_t axis = cv_onnx_attr_int(n, "axis", m->opset >= 13 ? -1 : 1);
     if (axis < 0) axis += rank;
-    /* before opset 13 Softmax flattens from axis on: axis 1 is each sample's whole vector */
-    const bool whole = m->opset < 13 ? axis == 1 : axis == 1 && (rank == 2 || m->kind == L_VECTOR);
-    if (m->kind == L_IMAGE || !whole)
+    /* before opset 13 Softmax flattens from axis on: axis 1 is each sample's whole vector; from
+     * 13 on axis 1 of a map is each cell's channels, as convoy's softmax on a map */
+    const bool ok = axis == 1 && (m->kind == L_IMAGE ? m->opset >= 13 || (int64_t)m->h * m->wd == 1
+                                                     : m->opset < 13 || rank == 2 || m->kind == L_VECTOR);
+    if (!ok)
         return ox_fail(m, n, "a softmax over axis %lld of its input %s: convoy's softmax takes each sample's vector (axis "
-                       "1 of (N, D))", (long long)axis, ox_shape_str(m, s, sizeof s));
+                       "1 of (N, D)) or, from opset 13, each cell's channels (axis 1 of (N, C, H, W))", (long long)axis,
+                       ox_shape_str(m, s, sizeof s));
     *out = n->output[0];
-    return activation(m, CV_ACT_SOFTMAX, 0);
+    return activation(m, n, CV_ACT_SOFTMAX, 0);
 }
 
 /* ONNX's index of flatten element (c, y, x) of an (h, w, c) map read (c, h, w); convoy reads
@@ -565,22 +606,70 @@ static int op_transpose(imp *m, const Onnx__NodeProto *n, const char **out)
     return 0;
 }
 
-/* a Div by 255 or a Mul by 1/255 before the first layer: convoy's input normalize=scale */
+/* whether a constant of dims[0..r) holds one value per feature of the graph's data input: the
+ * dims of one sample, with or without a leading 1 (broadcast over the batch) */
+static bool per_feature(imp *m, const int64_t *dims, int r, int64_t cnt)
+{
+    const Onnx__ValueInfoProto *in = NULL;
+    for (size_t i = 0; i < m->g->n_input && !in; i++)
+        if (!ox_constant(m, m->g->input[i]->name)) in = m->g->input[i];
+    const Onnx__TypeProto *t = in ? in->type : NULL;
+    const Onnx__TensorShapeProto *sh = t && t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && t->tensor_type
+                                           ? t->tensor_type->shape : NULL;
+    const int skip = r == (int)(sh ? sh->n_dim : 0) && r && dims[0] == 1;
+    if (!sh || cnt < 2 || r - skip != (int)sh->n_dim - 1) return false;
+    for (int i = skip; i < r; i++)
+        if (dims[i] != sh->dim[i - skip + 1]->dim_value) return false;
+    return true;
+}
+
+/* (x - mean) / std of per-feature constants before the first layer (and before the Transpose
+ * of an (N, H, W, C) input): convoy's input normalize=standardize, mean and std as convoy's
+ * normaliser holds them, one per feature in (h, w, c) order */
+static int standardize(imp *m, const Onnx__NodeProto *n, bool div, const float *t, const int64_t *dims, int r,
+                       int64_t cnt, const char **out)
+{
+    const bool flat = m->kind == L_VECTOR && m->onnx_rank == 2, image = m->kind == L_IMAGE && m->onnx_rank == 4;
+    if (m->n || m->scaled || m->in_nhwc || (div ? !m->mean || m->std : m->mean != NULL) || !(flat || image) ||
+        !per_feature(m, dims, r, cnt))
+        return ox_fail(m, n, "a %s by a tensor of %lld values: convoy subtracts and divides by per-feature constants "
+                       "(the graph input's shape) only as its input normalize=standardize, a Sub then a Div before the "
+                       "first layer", n->op_type, (long long)cnt);
+    for (int64_t i = 0; div && i < cnt; i++)
+        if (!(t[i] > 0))
+            return ox_fail(m, n, "its divisor holds %g at [%lld]: convoy's standard deviations are > 0", t[i], (long long)i);
+    float *v = cv_malloc(sizeof(float) * (size_t)cnt, "normaliser", m->err);
+    if (!v) return -1;
+    memcpy(v, t, sizeof(float) * (size_t)cnt);
+    if (div) m->std = v;
+    else m->mean = v, m->center = n;
+    m->norm_dim = cnt;
+    *out = n->output[0];
+    return 0;
+}
+
+/* a Div by 255 or a Mul by 1/255 before the first layer: convoy's input normalize=scale; a Sub
+ * and a Div by per-feature constants there: normalize=standardize */
 static int op_scale(imp *m, const Onnx__NodeProto *n, const char **out)
 {
-    const bool div = strcmp(n->op_type, "Div") == 0;
+    const bool div = strcmp(n->op_type, "Div") == 0, sub = strcmp(n->op_type, "Sub") == 0;
     const int ci = n->n_input == 2 && ox_constant(m, n->input[1]) ? 1 : n->n_input == 2 && ox_constant(m, n->input[0]) ? 0 : -1;
     float f = 0;
-    if (ci < 0 || (div && ci != 1))
+    if (ci < 0 || ((div || sub) && ci != 1))
         return ox_fail(m, n, "a %s of computed tensors: convoy has no such layer", n->op_type);
     float *t;
     int64_t dims[CV_ONNX_MAX_RANK], cnt;
     int r;
     if (ox_const_floats(m, n, ci, "factor", &t, &cnt, dims, &r)) return -1;
+    if (sub || (div && m->mean)) {
+        const int rc = standardize(m, n, div, t, dims, r, cnt, out);
+        free(t);
+        return rc;
+    }
     f = cnt ? t[0] : 0;
     free(t);
     const double scale = div ? 1.0 / f : f;
-    if (cnt != 1 || m->n || m->scaled || !(fabs(scale * 255.0 - 1.0) < 1e-6))
+    if (cnt != 1 || m->n || m->scaled || m->mean || !(fabs(scale * 255.0 - 1.0) < 1e-6))
         return ox_fail(m, n, "a %s by %s%g: convoy scales only its input, by 1/255 (input normalize=scale), before the "
                        "first layer", n->op_type, cnt != 1 ? "a tensor, its first value " : "", f);
     m->scaled = true;
@@ -596,6 +685,7 @@ static const struct {
 } ops[] = {
     {"Conv", op_conv, false},
     {"MaxPool", op_pool, false},
+    {"Neg", op_neg, false},
     {"AveragePool", op_pool, false},
     {"GlobalAveragePool", op_global_pool, false},
     {"GlobalMaxPool", op_global_pool, false},
@@ -618,6 +708,7 @@ static const struct {
     {"Transpose", op_transpose, false},
     {"Div", op_scale, true},
     {"Mul", op_scale, true},
+    {"Sub", op_scale, true},
 };
 enum { N_OPS = sizeof ops / sizeof ops[0] };
 
@@ -635,10 +726,10 @@ int ox_translate(imp *m, const Onnx__NodeProto *n, const char **out)
     if (!n->op_type[0]) return ox_fail(m, n, "a node without an op_type (a damaged or hand-made file)");
     const int i = find_op(n->op_type);
     if (i < 0)
-        return ox_fail(m, n, "convoy has no layer for %s (it imports Conv, MaxPool, AveragePool, GlobalAveragePool, "
+        return ox_fail(m, n, "convoy has no layer for %s (it imports Conv, MaxPool (between Negs: a min pool), AveragePool, GlobalAveragePool, "
                        "GlobalMaxPool, ReduceMean, ReduceMax, BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, "
-                       "Softmax, Gemm, MatMul, Add, Flatten, Reshape, Transpose, Pad, Dropout, Identity, and a Div by 255 at the "
-                       "input)", n->op_type);
+                       "Softmax, Gemm, MatMul, Add, Flatten, Reshape, Transpose, Pad, Dropout, Identity, and a Div by 255 or a Sub and "
+                       "Div of per-feature constants at the input)", n->op_type);
     if (m->nhwc && ops[i].fn != op_flatten && ops[i].fn != op_reshape)
         return ox_fail(m, m->nhwc, "a Transpose to (N, H, W, C) must feed a Flatten (convoy's maps are channels-last "
                        "already)");
@@ -646,7 +737,7 @@ int ox_translate(imp *m, const Onnx__NodeProto *n, const char **out)
         return ox_fail(m, m->edge_pad, "an edge Pad must feed a Conv: convoy pads with the edge value only as conv2d's "
                        "pad_mode=nearest");
     if (m->kind == L_RAW && !ops[i].elementwise && ops[i].fn != op_flatten) {
-        if (ops[i].fn == op_conv || ops[i].fn == op_pool || ops[i].fn == op_global_pool || ops[i].fn == op_pad)
+        if (ops[i].fn == op_conv || ops[i].fn == op_pool || ops[i].fn == op_neg || ops[i].fn == op_global_pool || ops[i].fn == op_pad)
             return need_image(m, n, n->op_type);
         char s[64];
         return ox_fail(m, n, "its input %s: convoy's layers take (N, D) vectors or (N, C, H, W) images", ox_shape_str(m, s, sizeof s));
