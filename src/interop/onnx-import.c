@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "interop/import-write.h"
 #include "convoy/interop.h"
+#include "interop/import-write.h"
 #include "interop/onnx-import.h"
 
 static const Onnx__NodeProto *single(const imp *m, const char *v)
