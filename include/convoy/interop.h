@@ -65,4 +65,11 @@ typedef struct {
  *  @return 0, or -1 with "CKPT: ..." or "OUT: ..." in err */
 int cv_onnx_export(const char *ckpt, const char *out, cv_onnx_export_info *info, cv_err *err);
 
+/** `convoy import keras PATH --out DIR`: a file of Keras's model.save("m.h5") (docs/interop.md
+ *  "Import from Keras": a Sequential model, or a functional one shaped as a chain, of the layers
+ *  convoy has) as DIR/model.model and DIR/weights.h5, as cv_onnx_import writes them; layers
+ *  Keras does not train ("trainable": false) stay frozen. Refusals read "PATH: layer 'NAME'
+ *  (CLASS): what convoy would need"; nothing is written then. */
+int cv_keras_import(const char *path, const char *dir, int *layers, int64_t *params, cv_err *err);
+
 #endif

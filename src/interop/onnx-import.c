@@ -1,15 +1,12 @@
 /* ONNX import: the graph walk from the data input to the output, residual blocks (two branches
  * from one tensor meeting in an Add), the model text and the network with the ONNX weights, and
- * `convoy import onnx`'s two files. The nodes themselves are onnx-ops.c's. */
-#include <errno.h>
+ * `convoy import onnx` (its two files are import-write.c's). The nodes themselves are onnx-ops.c's. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "convoy/checkpoint.h"
 #include "convoy/interop.h"
+#include "interop/import-write.h"
 #include "interop/onnx-import.h"
 
 static const Onnx__NodeProto *single(const imp *m, const char *v)
@@ -347,51 +344,6 @@ static int data_input(imp *m, cv_onnx_info *info, const char **v)
     return 0;
 }
 
-/* compile's loss, from the output layer: a softmax or sigmoid its cross-entropy, a linear dense
- * of several units logits of classes, anything else mse (a starting point to edit) */
-static void compile_line(imp *m)
-{
-    const char *loss = m->logits ? (m->line_units == 1 ? "binary_crossentropy from_logits=true metrics=accuracy"
-                                                       : "sparse_categorical_crossentropy from_logits=true metrics=accuracy")
-                     : m->line_act == CV_ACT_SOFTMAX ? "sparse_categorical_crossentropy metrics=accuracy"
-                     : m->line_act == CV_ACT_SIGMOID && m->kind == L_VECTOR && m->d == 1 ? "binary_crossentropy metrics=accuracy"
-                     : m->line_act == CV_ACT_LINEAR && m->line_units > 1 ? "sparse_categorical_crossentropy from_logits=true metrics=accuracy"
-                                                                          : "mse";
-    fprintf(m->text, "\ncompile   optimizer=adam learning_rate=0.001 loss=%s\n", loss);
-}
-
-/* the model text parsed, the network built and the weights put in place */
-static cv_net *build(imp *m, const char *text, const char *name, int max_batch)
-{
-    cv_model_spec *spec = cv_calloc(1, sizeof *spec, "model", m->err);
-    if (!spec) return NULL;
-    cv_err e;
-    cv_net *net = NULL;
-    if (cv_model_parse(spec, text, name, &e)) {
-        cv_errf(m->err, "%s: convoy refuses the translated model: %s", m->path, e.msg);
-        free(spec);
-        return NULL;
-    }
-    net = cv_net_create(spec, max_batch, 0, m->err);
-    cv_model_spec_free(spec);
-    free(spec);
-    float *p = net ? cv_net_params(net) : NULL;
-    for (int l = 1; net && l < cv_net_layers(net); l++) {
-        const cv_param_view v = cv_net_param_view(net, l);
-        const int64_t off[3] = {v.kernel_off, v.bias_off, v.state_off}, n[3] = {v.kernel_n, v.bias_n, v.state_n};
-        for (int s = 0; s < 3; s++) {
-            if (n[s] != m->w[l].n[s]) {
-                cv_errf(m->err, "%s: layer %d: %lld values translated for %lld (a convoy bug)", m->path, l,
-                        (long long)m->w[l].n[s], (long long)n[s]);
-                cv_net_free(net);
-                return NULL;
-            }
-            if (n[s]) memcpy(p + off[s], m->w[l].v[s], sizeof(float) * (size_t)n[s]);
-        }
-    }
-    return net;
-}
-
 /* the model file: where it came from, the input line, the layers and compile (body) */
 static char *model_text(const imp *m, const Onnx__ModelProto *mp, const char *body)
 {
@@ -466,12 +418,17 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
         info->out_image = m->kind == L_IMAGE;
         info->out_h = m->h, info->out_w = m->wd, info->out_c = m->c;
         if (m->kind == L_IMAGE) ox_line(m, false, "flatten");
-        compile_line(m);
+        if (m->logits) /* convoy's own export of a from_logits classifier: its loss comes back */
+            fprintf(m->text, "\ncompile   optimizer=adam learning_rate=0.001 loss=%s from_logits=true metrics=accuracy\n",
+                    m->line_units == 1 ? "binary_crossentropy" : "sparse_categorical_crossentropy");
+        else
+            cv_import_compile_line(m->text, m->line_act, m->line_units, m->kind == L_VECTOR ? m->d : 0);
     }
     if (m && m->text && fclose(m->text) && !rc) rc = cv_errf(err, "out of memory");
     char *full = rc ? NULL : model_text(m, mp, text);
     if (!rc && !full) rc = cv_errf(err, "out of memory");
-    if (!rc) net = build(m, full, name, max_batch);
+    if (!rc) net = cv_import_net(path, full, name, max_batch, err);
+    if (net && cv_import_put(net, path, m->w, err)) cv_net_free(net), net = NULL;
     free(text), free(full);
     for (int l = 0; m && l < CV_MAX_LAYERS; l++)
         for (int s = 0; s < 3; s++) free(m->w[l].v[s]);
@@ -481,52 +438,17 @@ cv_net *cv_onnx_load(const char *path, const char *const *binds, int n_binds, co
         if (bound[i]) onnx__tensor_proto__free_unpacked(bound[i], NULL);
     free(bound);
     onnx__model_proto__free_unpacked(mp, NULL);
-    /* names are the file's bytes: a newline in one must not break the one-line message */
-    for (char *c = !net && err ? err->msg : ""; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    if (!net) cv_import_clean_msg(err);
     return net;
-}
-
-/* text into path through a temporary file beside it, fsync'd; *tmp receives that name */
-static int write_temp(const char *dir, const char *text, char *tmp, size_t size, cv_err *err)
-{
-    snprintf(tmp, size, "%s/.model.model.XXXXXX", dir);
-    const int fd = mkstemp(tmp);
-    if (fd < 0) return cv_errf(err, "%s: cannot create a file there: %s", dir, strerror(errno));
-    const size_t n = strlen(text);
-    const ssize_t w = write(fd, text, n);
-    const int bad = w < 0 || (size_t)w != n || fsync(fd);
-    if (close(fd) || bad) {
-        unlink(tmp);
-        return cv_errf(err, "%s/model.model: cannot write (disk full or file size limit reached)", dir);
-    }
-    return 0;
 }
 
 int cv_onnx_import(const char *path, const char *dir, int *layers, int64_t *params, cv_err *err)
 {
-    char model[4096], weights[4096], tmp[4200];
+    char model[4096];
     if (snprintf(model, sizeof model, "%s/model.model", dir) >= (int)sizeof model) return cv_errf(err, "%s: path too long", dir);
-    snprintf(weights, sizeof weights, "%s/weights.h5", dir);
-    cv_onnx_info info;
-    cv_net *net = cv_onnx_load(path, NULL, 0, model, 1, &info, err);
-    if (!net) return -1;
-    struct stat st;
-    int rc = 0;
-    if (mkdir(dir, 0777) && errno != EEXIST) rc = cv_errf(err, "%s: cannot create the folder: %s", dir, strerror(errno));
-    else if (stat(dir, &st) || !S_ISDIR(st.st_mode)) rc = cv_errf(err, "%s: not a folder (--out names the folder to write)", dir);
-    const cv_model_spec *spec = cv_net_spec(net);
-    if (!rc) rc = write_temp(dir, spec->text, tmp, sizeof tmp, err);
-    if (!rc) {
-        cv_normalizer nz = {.mode = spec->layers[0].normalize, .dim = cv_shape_size(spec->layers[0].out),
-                            .mean = info.mean, .std = info.std};
-        if (cv_checkpoint_save(weights, net, &nz, NULL, 0, err)) rc = -1;
-        else if (rename(tmp, model)) rc = cv_errf(err, "%s: cannot rename into place: %s", model, strerror(errno));
-        if (rc) unlink(tmp);
-    }
-    if (layers) *layers = spec->n_layers - 1;
-    if (params) *params = cv_net_param_count(net);
+    cv_onnx_info info = {0};
+    cv_net *net = cv_onnx_load(path, NULL, 0, model, 1, &info, err); /* (before info is read) */
+    const int rc = cv_import_save(dir, net, info.mean, info.std, layers, params, err);
     free(info.mean), free(info.std);
-    cv_net_free(net);
     return rc;
 }

@@ -8,14 +8,10 @@
 
 #include "convoy/layers.h"
 #include "convoy/model.h"
+#include "interop/import-write.h"
 #include "interop/onnx-impl.h"
 
 typedef enum { L_IMAGE, L_VECTOR, L_RAW } layout;
-
-typedef struct {
-    float *v[3];   /* kernel, bias, state (Keras layouts) */
-    int64_t n[3];
-} layer_weights;
 
 typedef struct {
     const char *path;

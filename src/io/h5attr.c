@@ -145,6 +145,9 @@ static int attr_strings(hid_t a, hssize_t n, char ***out, const char *name, cons
     }
     if (vlen) {
         mtype = vlen_str_type();
+        /* HDF5 converts no character set into another: read ASCII (h5py's bytes) as ASCII */
+        const H5T_cset_t cset = H5Tget_cset(ftype);
+        if (mtype >= 0 && cset >= 0 && H5Tset_cset(mtype, cset) < 0) H5Tclose(mtype), mtype = -1;
         char **raw = cv_calloc((size_t)(n ? n : 1), sizeof *raw, "string attribute", err);
         if (!raw) goto done;
         if (mtype < 0 || H5Aread(a, mtype, raw) < 0) {
