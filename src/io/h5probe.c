@@ -4,12 +4,14 @@
  * it could check. So every HDF5 input is first opened and walked in a forked child: every object,
  * every attribute read, every dataset's type, shape, filters and (up to a budget) its data. The
  * child calls only HDF5 and leaves by _exit, never MPI or atexit handlers: its one result is how
- * it ended. A child killed by a signal or by its alarm makes the file refused in one line naming
- * it; a child that ended, however it ended, leaves the verdict to the real read, whose messages
- * are convoy's. CONVOY_H5_PROBE=0 skips it (docs/robustness.md). */
+ * it ended. A child killed by a signal or by its alarm, or stopped with a non-zero status (a
+ * sanitizer's report: the child itself only ever ends with 0), makes the file refused in one
+ * line naming it; a child that ended normally, whatever HDF5 told it, leaves the verdict to the
+ * real read, whose messages are convoy's. CONVOY_H5_PROBE=0 skips it (docs/robustness.md). */
 #include "io/h5io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -127,6 +129,9 @@ static void probe_child(const char *path, int seconds)
     /* the parent's handlers (Open MPI prints a backtrace on SIGSEGV) are not the child's */
     const int crashes[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGALRM};
     for (size_t i = 0; i < sizeof crashes / sizeof crashes[0]; i++) signal(crashes[i], SIG_DFL);
+    /* what the library (or a sanitizer) prints while it fails is not the user's message */
+    const int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, 2);
     alarm((unsigned)seconds);
 #ifndef __SANITIZE_ADDRESS__ /* ASan reserves terabytes of address space up front */
     struct rlimit rl;
@@ -182,10 +187,16 @@ int cv_h5_probe(const char *path, cv_err *err)
     pid_t r;
     while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
     }
-    if (r != pid || !WIFSIGNALED(status)) return 0;
+    if (r != pid) return 0;
+    char what[64];
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) { /* the child only ever _exit(0)s: a sanitizer's stop */
+        snprintf(what, sizeof what, "stopped (its process ended with status %d)", WEXITSTATUS(status));
+        return cv_errf(err, "%s: damaged HDF5 file: the HDF5 library %s reading it in a separate process, so convoy "
+                            "refuses it (CONVOY_H5_PROBE=0 skips that check)", path, what);
+    }
+    if (!WIFSIGNALED(status)) return 0;
     const char *why = signal_words(WTERMSIG(status));
     if (!why) return 0; /* an interrupt (Ctrl-C reaches the child too): no verdict */
-    char what[64];
     if (WTERMSIG(status) == SIGALRM) snprintf(what, sizeof what, "did not finish in %d s", seconds);
     else snprintf(what, sizeof what, "%s", why);
     return cv_errf(err, "%s: damaged HDF5 file: the HDF5 library %s reading it in a separate process, so convoy "
