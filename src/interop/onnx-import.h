@@ -83,6 +83,12 @@ const char *ox_shape_str(const imp *m, char *buf, size_t size);
  *  Reshape) into constants of their own; ox_fold_free releases them. */
 int ox_fold_constants(imp *m);
 void ox_fold_free(imp *m);
+/** The dense operators (onnx-dense.c): Gemm; MatMul (with the Add of its bias); Flatten and
+ *  Reshape to (N, values). *out the value flowing on after them. */
+int ox_gemm(imp *m, const Onnx__NodeProto *n, const char **out);
+int ox_matmul(imp *m, const Onnx__NodeProto *n, const char **out);
+int ox_flatten(imp *m, const Onnx__NodeProto *n, const char **out);
+int ox_reshape(imp *m, const Onnx__NodeProto *n, const char **out);
 /** Translates node n (the chain's next), *out the value flowing on after it. */
 int ox_translate(imp *m, const Onnx__NodeProto *n, const char **out);
 
