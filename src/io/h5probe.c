@@ -179,9 +179,9 @@ int cv_h5_probe(const char *path, cv_err *err)
     const char *env = getenv("CONVOY_H5_PROBE");
     if (env && strcmp(env, "0") == 0) return 0;
     fflush(NULL); /* nothing buffered is written twice */
+    const int seconds = probe_seconds();
     const pid_t pid = fork();
     if (pid < 0) return 0; /* no child to be had: read it as before */
-    const int seconds = probe_seconds();
     if (pid == 0) probe_child(path, seconds);
     int status = 0;
     pid_t r;
@@ -189,16 +189,14 @@ int cv_h5_probe(const char *path, cv_err *err)
     }
     if (r != pid) return 0;
     char what[64];
-    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) { /* the child only ever _exit(0)s: a sanitizer's stop */
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) /* the child only ever _exit(0)s: a sanitizer's stop */
         snprintf(what, sizeof what, "stopped (its process ended with status %d)", WEXITSTATUS(status));
-        return cv_errf(err, "%s: damaged HDF5 file: the HDF5 library %s reading it in a separate process, so convoy "
-                            "refuses it (CONVOY_H5_PROBE=0 skips that check)", path, what);
-    }
-    if (!WIFSIGNALED(status)) return 0;
-    const char *why = signal_words(WTERMSIG(status));
-    if (!why) return 0; /* an interrupt (Ctrl-C reaches the child too): no verdict */
-    if (WTERMSIG(status) == SIGALRM) snprintf(what, sizeof what, "did not finish in %d s", seconds);
-    else snprintf(what, sizeof what, "%s", why);
+    else if (!WIFSIGNALED(status) || !signal_words(WTERMSIG(status)))
+        return 0; /* ended by itself, or an interrupt (Ctrl-C reaches the child too): no verdict */
+    else if (WTERMSIG(status) == SIGALRM)
+        snprintf(what, sizeof what, "did not finish in %d s", seconds);
+    else
+        snprintf(what, sizeof what, "%s", signal_words(WTERMSIG(status)));
     return cv_errf(err, "%s: damaged HDF5 file: the HDF5 library %s reading it in a separate process, so convoy "
                         "refuses it (CONVOY_H5_PROBE=0 skips that check)", path, what);
 #endif
