@@ -50,7 +50,7 @@ void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue 
 /* The weight gradient's tiles: for each window row, its KW*C offsets in runs of mr (the last
  * run of a row shorter when mr does not divide KW*C: its tile reads up to mr - 1 values past the
  * row, which x must hold, and stores only its own rows) times nr filters. */
-static void gemm_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g)
+void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
     const int mr = u->mr, nr = u->nr, P = g->OH * g->OW, seg = g->KW * g->C, K = g->KH * seg;
@@ -72,11 +72,6 @@ static void gemm_dw(float *dw, float *db, const float *x, const float *dy, int B
                       dy + (size_t)b * P * F + jp * nr, F, c, F, rows, false, db && ip == 0 ? db + jp * nr : NULL);
         }
     }
-}
-
-void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g)
-{
-    gemm_dw(dw, db, x, dy, B, F, g);
 }
 
 /* ---- through a padded copy: any padding, stride and window row ---- */
@@ -140,7 +135,7 @@ int cv_conv_gemm_padded_dw(float *dw, float *db, const float *x, const float *dy
     cv_window gp;
     const float *xp = padded(CV_SCRATCH_PADDED, x, B, g, nearest, &gp);
     if (!xp) return -1;
-    gemm_dw(dw, db, xp, dy, B, F, &gp);
+    cv_conv_gemm_dw(dw, db, xp, dy, B, F, &gp);
     return 0;
 }
 
