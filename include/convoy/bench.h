@@ -64,13 +64,15 @@ extern const cv_bench_shape cv_bench_shapes[];
 extern const int cv_bench_n_shapes;
 
 /** SGEMM throughput: C (M,N) = A (M,K) B (K,N) on one thread and on all OpenMP threads, with
- *  the measured FMA peak of the same vector width for each. */
+ *  the measured FMA peak of the same vector width for each; with bf16, cv_bgemm_ep's against
+ *  the bf16 peak (cv_peak_bf16_flops). */
 typedef struct {
     int M, N, K, threads;
-    const char *path;           /* the micro-kernel: avx512, avx2, generic */
+    bool bf16;
+    const char *path;           /* the micro-kernel: avx512, avx2, generic; bf16: avx512bf16, emulated */
     double gflops1, peak1;      /* one thread */
     double gflops, peak;        /* `threads` threads */
 } cv_gemm_report;
-int cv_bench_gemm(int M, int N, int K, cv_gemm_report *r, cv_err *err);
+int cv_bench_gemm(int M, int N, int K, bool bf16, cv_gemm_report *r, cv_err *err);
 
 #endif

@@ -19,6 +19,7 @@
 typedef enum {
     CV_SCRATCH_PACK_A, CV_SCRATCH_PACK_B, CV_SCRATCH_SPLIT_K, CV_SCRATCH_DIRECT_DW, CV_SCRATCH_BIAS_GRAD,
     CV_SCRATCH_WINOGRAD, CV_SCRATCH_WINOGRAD_W, CV_SCRATCH_WINOGRAD_Z, CV_SCRATCH_PADDED, CV_SCRATCH_PADDED_W,
+    CV_SCRATCH_BF16_A, CV_SCRATCH_BF16_B, CV_SCRATCH_BF16_AF, CV_SCRATCH_BF16_BF, CV_SCRATCH_BF16_ROW,
     CV_SCRATCH_COUNT
 } cv_scratch_slot;
 void *cv_scratch(cv_scratch_slot slot, size_t bytes);
@@ -42,6 +43,26 @@ void cv_sgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, con
 /** The micro-kernel cv_sgemm uses: "avx512", "avx2" or "generic" (the widest this CPU runs,
  *  or the one CONVOY_GEMM names if narrower). */
 const char *cv_gemm_path(void);
+/** cv_sgemm_ep with its products in bfloat16 (--precision bf16): every element of op(A) (times
+ *  alpha) and op(B) rounded to bf16 (to nearest even; subnormals to signed zero), and each C
+ *  element summed in fp32 over K slices of CV_BGEMM_KC, from 0 in each slice, a pair of products
+ *  at a time as AVX512_BF16's VDPBF16PS adds them: the odd k's product, then the even one's,
+ *  each a rounded fp32 addition; each slice's sum is then added to C (beta 0: stored), then ep.
+ *  On a CPU without AVX512_BF16 (or with CONVOY_BF16=emulate) the same additions run as fp32
+ *  fused multiply-adds on cv_sgemm's micro-kernel: the same bits, save that the hardware flushes
+ *  a subnormal sum to zero. */
+void cv_bgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc, const cv_epilogue *ep);
+enum { CV_BGEMM_KC = 512 };
+/** What cv_bgemm_ep runs on: "avx512bf16" (the instruction) or "emulated" (on cv_gemm_path()). */
+const char *cv_bgemm_path(void);
+/** Whether this CPU has AVX512_BF16 (and CONVOY_GEMM and CONVOY_BF16 leave it to cv_bgemm_ep). */
+bool cv_bf16_native(void);
+/** f rounded to bfloat16 as cv_bgemm_ep rounds its operands, and back to float. */
+float cv_bf16_round(float f);
+/** cv_bgemm_ep by plain loops (the test reference): the same roundings and additions, in order. */
+void cv_bgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc);
 /** The same by three plain loops (double accumulation): the test reference. */
 void cv_sgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
@@ -172,5 +193,8 @@ int cv_conv_pool_dw(float *dw, float *db, const float *x, const float *dout, con
 /** Measured peak FP32 FLOP/s of this machine with the current OpenMP thread count: an FMA
  *  loop on independent registers (AVX2+FMA when the CPU has it), about `seconds` long. */
 double cv_peak_flops(double seconds);
+/** The same for cv_bgemm_ep: VDPBF16PS's peak (two products per lane), or when emulated the
+ *  FP32 one. */
+double cv_peak_bf16_flops(double seconds);
 
 #endif

@@ -21,6 +21,15 @@
 #define CV_MAX_LAYERS 256 /* a ResNet-56 for CIFAR is 222 lines */
 #define CV_MAX_CLASS_WEIGHTS 1024 /* classes a class_weight= map may name (0..1023) */
 
+/** The products' precision (--precision): fp32, or bf16, in which dense, conv2d and residual
+ *  projection layers multiply by cv_bgemm_ep (operands rounded to bfloat16, sums in fp32; a
+ *  conv2d pointwise or through im2col, save the direct ones for short receptive fields and
+ *  Winograd's, which stay fp32: 4x fewer products beat bf16's 2x, and CONVOY_WINOGRAD=0 makes
+ *  them bf16 too); everything else (weights, activations, batchnorm, pooling, losses, the
+ *  optimizer) stays fp32.
+ *  cv_precision_check says whether this CPU runs it. */
+typedef enum { CV_PRECISION_FP32, CV_PRECISION_BF16 } cv_precision;
+
 typedef struct {
     int epochs;             /* default 1 */
     int batch_size;         /* default 32; 0 means "all" (full-batch gradient descent) */
@@ -36,6 +45,8 @@ typedef struct {
     int n_class_weight;     /* entries of class_weight[] given (0: none) */
     float class_weight[CV_MAX_CLASS_WEIGHTS];
     int class_weight_line;  /* 0: no class_weight key */
+    cv_precision precision; /* precision=fp32 (default) or bf16 (--precision wins over it) */
+    int precision_line;     /* 0: no precision key */
 } cv_fit_config;
 
 /** A hyperparameter site: `KEY=hp.int(lo,hi,step=s)`, `hp.float(lo,hi[,log])`,
@@ -209,6 +220,16 @@ enum { CV_WINO_FORWARD = 1, CV_WINO_WEIGHT_GRAD = 2, CV_WINO_INPUT_GRAD = 4 };
 int cv_net_conv_winograd(const cv_net *net, int layer);
 /** Output width (number of classes / targets). */
 int cv_net_outputs(const cv_net *net);
+/** (cv_net_create sets the spec's fit precision) */
+void cv_net_set_precision(cv_net *net, cv_precision p);
+cv_precision cv_net_precision(const cv_net *net);
+/** "fp32" or "bf16"; cv_precision_parse reads one (-1: neither). */
+const char *cv_precision_name(cv_precision p);
+int cv_precision_parse(const char *s);
+/** 0 when this CPU runs p natively, or (bf16 without AVX512_BF16) when CONVOY_BF16=emulate
+ *  asks for the emulation; else -1 with the reason in err, which starts with where (what asked
+ *  for it: "--precision bf16", "m.model:12: precision=bf16"). */
+int cv_precision_check(cv_precision p, const char *where, cv_err *err);
 
 /** Loss of the last forward pass against its targets, and the gradient of
  *  (sum of per-sample losses) / `norm` added into the gradient buffer by backprop.

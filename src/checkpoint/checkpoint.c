@@ -329,6 +329,7 @@ cv_net *cv_checkpoint_load(const char *path, int max_batch, cv_normalizer *nz, c
             goto fail;
         }
     }
+    spec.fit.precision = CV_PRECISION_FP32; /* a training setting: inference asks for bf16 itself */
     net = cv_net_create(&spec, max_batch, spec.fit.seed, err);
     cv_model_spec_free(&spec);
     if (!net || read_weights(f, net, cv_net_spec(net)->n_layers - 1, path, err) || read_normalizer(f, cv_net_spec(net), nz, path, err)) goto fail;

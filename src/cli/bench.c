@@ -9,11 +9,12 @@
 
 #include "cli/cli.h"
 #include "convoy/bench.h"
+#include "convoy/kernels.h"
 #include "convoy/model.h"
 #include "convoy/train.h"
 
 /* bench --gemm N or M,N,K */
-static int bench_gemm(const cv_dist *d, const char *arg)
+static int bench_gemm(const cv_dist *d, const char *arg, bool bf16)
 {
     long mnk[3];
     int n = 0;
@@ -27,15 +28,16 @@ static int bench_gemm(const cv_dist *d, const char *arg)
     else if (n != 3) return cli_usage_fail(d, "--gemm: expected N or M,N,K, got '%s'", arg);
     cv_gemm_report r;
     cv_err err;
-    if (cv_bench_gemm((int)mnk[0], (int)mnk[1], (int)mnk[2], &r, &err)) return cli_fail(d, "%s", err.msg);
+    if (cv_bench_gemm((int)mnk[0], (int)mnk[1], (int)mnk[2], bf16, &r, &err)) return cli_fail(d, "%s", err.msg);
     if (d->rank != 0) return CLI_OK;
-    printf("sgemm %dx%dx%d, %s%s\n", r.M, r.N, r.K, r.path,
+    printf("%s %dx%dx%d, %s%s\n", bf16 ? "bf16 gemm" : "sgemm", r.M, r.N, r.K, r.path,
            strcmp(r.path, "openblas") == 0 ? " (cblas_sgemm)" : " micro-kernel");
-    printf("  1 thread : %6.1f GFLOP/s of %6.1f measured FMA peak: %5.1f%%\n", r.gflops1, r.peak1,
+    const char *peak = bf16 ? "bf16 peak" : "FMA peak";
+    printf("  1 thread : %6.1f GFLOP/s of %6.1f measured %s: %5.1f%%\n", r.gflops1, r.peak1, peak,
            100.0 * r.gflops1 / r.peak1);
     if (r.threads > 1)
-        printf("  %d threads: %6.1f GFLOP/s of %6.1f measured FMA peak: %5.1f%%, %.2fx one thread\n", r.threads,
-               r.gflops, r.peak, 100.0 * r.gflops / r.peak, r.gflops / r.gflops1);
+        printf("  %d threads: %6.1f GFLOP/s of %6.1f measured %s: %5.1f%%, %.2fx one thread\n", r.threads,
+               r.gflops, r.peak, peak, 100.0 * r.gflops / r.peak, r.gflops / r.gflops1);
     return CLI_OK;
 }
 
@@ -52,6 +54,9 @@ static void print_report(const char *model, const cv_model_spec *spec, const cv_
         printf("bench %s: global batch %d, %d rank%s x %d thread%s, %d %s\n", model, r->batch, r->ranks,
                r->ranks > 1 ? "s" : "", r->threads, r->threads > 1 ? "s" : "", r->steps,
                inference ? "inference passes (forward only, dropout off)" : "steps");
+        if (spec->fit.precision == CV_PRECISION_BF16)
+            printf("  --precision bf16: dense and conv2d products on %s (GFLOP/s and %% of peak against the "
+                   "FP32 FMA peak)\n", cv_bgemm_path());
         printf("  %-16s %9s %9s %9s %7s\n", "layer (rank 0)", "fwd ms", inference ? "" : "bwd ms", "GFLOP/s", "share");
         const double local = (double)r->batch / r->ranks;
         for (int i = 1; i < spec->n_layers; i++) {
@@ -131,6 +136,7 @@ typedef struct {
     int steps;
     int64_t bucket_bytes;
     bool inference, reproducible, csv;
+    int precision;              /* a cv_precision for every model, or -1: each model's own */
 } suite_opts;
 
 /* --suite: the built-in shapes, then each model file given; one table. A model that cannot be
@@ -171,6 +177,7 @@ static int bench_suite(const cv_dist *d, const char *const *files, int nfiles, c
             }
             continue;
         }
+        if (o->precision >= 0) spec.fit.precision = (cv_precision)o->precision, spec.fit.precision_line = 0;
         const int64_t b = o->batch ? o->batch : o->inference ? CV_MICRO_BATCH
                                              : spec.fit.batch_size > 0 ? spec.fit.batch_size : 32;
         cv_bench_report r;
@@ -194,7 +201,7 @@ static int bench_suite(const cv_dist *d, const char *const *files, int nfiles, c
 int cmd_bench(const cv_dist *d, int argc, char **argv)
 {
     const char *batch = NULL, *steps = "30", *threads = NULL, *allreduce = "blocking", *bucket_mb = "4";
-    const char *gemm = NULL;
+    const char *gemm = NULL, *precision = NULL;
     bool csv = false, inference = false, reproducible = false, suite = false;
     const cli_flag flags[] = {
         {"batch-size", "B", "GLOBAL batch size (default: the model file's; with --inference 256, eval's batch)", &batch, NULL},
@@ -211,6 +218,8 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
         {"suite", NULL, "time the built-in shapes (5x5, 7x7, 1x1, strided convs, wide dense, VGG) and every MODEL "
                         "given: one table of images/s, GFLOP/s, % of peak and peak RSS (docs/performance.md)", NULL, &suite},
         {"gemm", "N|M,N,K", "instead of a model: SGEMM GFLOP/s on 1 and T threads vs the FMA peak", &gemm, NULL},
+        {"precision", "P", "fp32 (default, or the model file's fit precision=) or bf16 products (needs AVX512_BF16)",
+         &precision, NULL},
     };
     const cli_command c = {"bench", "MODEL",
                            "Times data-parallel training steps of MODEL (or its inference passes) on random data: images/s, per-layer "
@@ -219,13 +228,14 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
     const char *pos[256];
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
-    if (cli_threads(threads)) return CLI_BAD_INPUT;
+    cv_precision prec = CV_PRECISION_FP32;
+    if (cli_threads(threads) || cli_precision(precision, &prec)) return CLI_BAD_INPUT;
     if (gemm && inference) return cli_usage_fail(d, "bench: --inference times a MODEL, not --gemm");
     if (reproducible && (gemm || inference))
         return cli_usage_fail(d, "bench: --reproducible times training steps, not %s", gemm ? "--gemm" : "--inference");
     if (gemm && suite) return cli_usage_fail(d, "bench: --suite times models, not --gemm");
     if (reproducible && suite) return cli_usage_fail(d, "bench: --reproducible times one MODEL, not --suite");
-    if (gemm) return npos ? cli_usage_fail(d, "bench: give MODEL or --gemm, not both") : bench_gemm(d, gemm);
+    if (gemm) return npos ? cli_usage_fail(d, "bench: give MODEL or --gemm, not both") : bench_gemm(d, gemm, prec == CV_PRECISION_BF16);
     if (!npos && !suite) return cli_usage_fail(d, "bench: MODEL is required (or --gemm N, or --suite)");
     if (npos > 1 && !suite) return cli_usage_fail(d, "bench: one MODEL (several with --suite)");
     long nsteps, b = 0;
@@ -235,12 +245,13 @@ int cmd_bench(const cv_dist *d, int argc, char **argv)
     if (batch && cli_int("--batch-size", batch, 1, 1 << 20, &b)) return CLI_BAD_INPUT;
     if (suite) {
         if ((rc = cli_startup_agree(d, CLI_OK))) return rc;
-        const suite_opts o = {b, (int)nsteps, bucket_bytes, inference, false, csv};
+        const suite_opts o = {b, (int)nsteps, bucket_bytes, inference, false, csv, precision ? (int)prec : -1};
         return bench_suite(d, pos, npos, &o);
     }
     cv_model_spec spec;
     cv_err err;
     if (cv_model_load(&spec, pos[0], &err)) return cli_fail(d, "%s", err.msg);
+    if (precision) spec.fit.precision = prec, spec.fit.precision_line = 0;
     if (!b) b = inference ? CV_MICRO_BATCH : spec.fit.batch_size > 0 ? spec.fit.batch_size : 32;
     if ((rc = cli_startup_agree(d, CLI_OK))) { /* another rank's checks failed */
         cv_model_spec_free(&spec);

@@ -128,7 +128,7 @@ int cmd_export(const cv_dist *d, int argc, char **argv);
 /** The flags train shares with tune: data, validation, the model file's overrides, speed. */
 typedef struct {
     const char *data, *val, *split, *epochs, *batch, *opt, *lr, *threads, *check, *allreduce, *bucket_mb,
-        *schedule, *warmup, *early, *plateau;
+        *schedule, *warmup, *early, *plateau, *precision;
     bool quiet, stream, reproducible;
 } cli_train_flags;
 #define CLI_TRAIN_FLAGS_MAX 24
@@ -171,5 +171,7 @@ void cli_man_command(const cli_command *c, void *file);
 
 /** --threads T for OpenMP (T >= 1); NULL leaves the default (OMP_NUM_THREADS). */
 int cli_threads(const char *value);
+/** --precision fp32|bf16 into p (NULL leaves it), refused where this CPU cannot run it. */
+int cli_precision(const char *value, cv_precision *p);
 
 #endif

@@ -125,6 +125,7 @@ int cli_train_flags_table(cli_train_flags *t, cli_flag *out)
         {"early-stopping", "P", "stop after P epochs without improvement (fit early_stopping_patience=)", &t->early, NULL},
         {"reduce-lr-on-plateau", "P", "cut the learning rate after P flat epochs (fit reduce_lr_patience=)", &t->plateau, NULL},
         {"reproducible", NULL, "byte-identical weights at any rank and thread count (exact gradient sum)", NULL, &t->reproducible},
+        {"precision", "P", "fp32 (default) or bf16: the products in bfloat16 (needs AVX512_BF16; fit precision=)", &t->precision, NULL},
     };
     memcpy(out, shared, sizeof shared);
     return NFLAGS(shared);
@@ -149,6 +150,10 @@ int cli_train_flags_opts(const cv_dist *d, const char *cmd, const cli_train_flag
 int cli_train_flags_apply(const cli_train_flags *t, cv_model_spec *spec)
 {
     if (apply_overrides(spec, t->epochs, t->batch, t->opt, t->lr, NULL, t->split)) return CLI_BAD_INPUT;
+    if (t->precision) {
+        if (cli_precision(t->precision, &spec->fit.precision)) return CLI_BAD_INPUT;
+        spec->fit.precision_line = 0;
+    }
     return apply_callback_flags(spec, t->schedule, t->warmup, t->early, t->plateau, NULL, false);
 }
 
@@ -231,12 +236,14 @@ typedef struct {
     cv_dataset ds;
 } loaded;
 
-static int load_for_inference(const cv_dist *d, const char *ckpt, const char *data, bool stream, loaded *l)
+static int load_for_inference(const cv_dist *d, const char *ckpt, const char *data, bool stream, cv_precision p,
+                              loaded *l)
 {
     cv_err err;
     memset(l, 0, sizeof *l);
     if (!(l->net = cv_checkpoint_load(ckpt, CV_MICRO_BATCH, &l->nz, &err)) || cv_net_fold_batchnorm(l->net, &err) < 0)
         return cli_fail(d, "%s", err.msg);
+    cv_net_set_precision(l->net, p);
     if ((stream ? cv_dataset_open_stream : cv_dataset_load)(&l->ds, data, &err) ||
         cv_check_data(cv_net_spec(l->net), &l->ds, &err))
         return cli_fail(d, "%s", err.msg);
@@ -275,11 +282,12 @@ static void free_loaded(loaded *l)
 
 int cmd_eval(const cv_dist *d, int argc, char **argv)
 {
-    const char *data = NULL, *threads = NULL, *confusion_svg = NULL;
+    const char *data = NULL, *threads = NULL, *confusion_svg = NULL, *precision = NULL;
     bool stream = false, confusion = false, timing = false;
     const cli_flag flags[] = {
         {"data", "F.h5", "dataset to evaluate on (required)", &data, NULL},
         {"threads", "T", "OpenMP threads per rank", &threads, NULL},
+        {"precision", "P", "fp32 (default) or bf16 products (needs AVX512_BF16)", &precision, NULL},
         {"stream", NULL, "read rows of /x from the file as needed", NULL, &stream},
         {"timing", NULL, "also print how long the evaluation pass took and its images/s (after loading the files and one untimed warm-up batch)",
          NULL, &timing},
@@ -292,13 +300,14 @@ int cmd_eval(const cv_dist *d, int argc, char **argv)
     int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
     if (rc) return rc < 0 ? CLI_OK : CLI_BAD_INPUT;
     if (!data) return cli_usage_fail(d, "eval: --data F.h5 is required");
-    if (cli_threads(threads)) return CLI_BAD_INPUT;
+    cv_precision prec = CV_PRECISION_FP32;
+    if (cli_threads(threads) || cli_precision(precision, &prec)) return CLI_BAD_INPUT;
     const cv_path_role outs[] = {{"--confusion-svg", confusion_svg}}, ins[] = {{"CHECKPOINT", pos[0]}, {"--data", data}};
     if ((rc = cli_check_outputs(d, CLI_ROLES(outs), CLI_ROLES(ins)))) return rc;
     loaded l;
     int K;
     cv_err err;
-    if ((rc = load_for_inference(d, pos[0], data, stream, &l)) == 0 && (confusion || confusion_svg) &&
+    if ((rc = load_for_inference(d, pos[0], data, stream, prec, &l)) == 0 && (confusion || confusion_svg) &&
         cv_confusion_classes(cv_net_spec(l.net), &K, &err))
         rc = cli_fail(d, "%s: %s", pos[0], err.msg);
     rc = cli_startup_agree(d, rc);

@@ -71,6 +71,17 @@ int cli_threads(const char *value)
     return 0;
 }
 
+int cli_precision(const char *value, cv_precision *p)
+{
+    if (!value) return 0;
+    const int v = cv_precision_parse(value);
+    if (v < 0) return cli_usage_fail(NULL, "--precision: '%s' is neither fp32 nor bf16", value);
+    cv_err err;
+    if (cv_precision_check((cv_precision)v, "--precision bf16", &err)) return cli_fail(NULL, "%s", err.msg);
+    *p = (cv_precision)v;
+    return 0;
+}
+
 static const cli_entry commands[] = {
     {"train", cmd_train, "train a model file on an HDF5 dataset"},
     {"eval", cmd_eval, "loss and metrics of a checkpoint on a dataset"},

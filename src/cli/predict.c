@@ -122,13 +122,14 @@ static bool ends_with(const char *s, const char *tail)
 
 int cmd_predict(const cv_dist *d, int argc, char **argv)
 {
-    const char *data = NULL, *out = NULL, *threads = NULL, *images = NULL, *top = NULL;
+    const char *data = NULL, *out = NULL, *threads = NULL, *images = NULL, *top = NULL, *precision = NULL;
     const cli_flag flags[] = {
         {"data", "F.h5", "inputs: a dataset file (its /y, if any, is not needed)", &data, NULL},
         {"images", "DIR", "inputs: every .png/.jpg/.jpeg image under DIR, in sorted order", &images, NULL},
         {"out", "F.csv|F.h5", "the classes as CSV (default: stdout), or every output in F.h5's /predictions", &out, NULL},
         {"top-k", "K", "CSV: each source's K most probable classes (default 1)", &top, NULL},
         {"threads", "T", "OpenMP threads", &threads, NULL},
+        {"precision", "P", "fp32 (default) or bf16 products (needs AVX512_BF16)", &precision, NULL},
     };
     const cli_command c = {"predict", "CHECKPOINT [IMAGE...]",
                            "Writes CHECKPOINT's predictions for a dataset (--data), image files or a folder of them.",
@@ -145,8 +146,8 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
         rc = cli_usage_fail(d, "predict: give one input: --data F.h5, image files, or --images DIR");
     else if (top && cli_int("--top-k", top, 1, 4096, &top_k))
         rc = CLI_BAD_INPUT;
-    else if (cli_threads(threads))
-        rc = CLI_BAD_INPUT;
+    cv_precision prec = CV_PRECISION_FP32;
+    if (rc == 0 && (cli_threads(threads) || cli_precision(precision, &prec))) rc = CLI_BAD_INPUT;
     rc = cli_startup_agree(d, rc); /* the other ranks stop here: no collective after it */
     if (rc || d->rank != 0) { /* one writer; inference of a file is cheap */
         free(pos);
@@ -163,6 +164,7 @@ int cmd_predict(const cv_dist *d, int argc, char **argv)
         rc = cli_fail(d, "%s", err.msg);
         goto done;
     }
+    cv_net_set_precision(net, prec);
     const cv_model_spec *spec = cv_net_spec(net);
     files.path = pos + 1, files.n = npos - 1;
     if (images) {

@@ -1,4 +1,4 @@
-/* The SGEMM micro-kernel, instantiated once per instruction set by gemm.c: define TILE_NAME,
+/* The SGEMM micro-kernel, instantiated once per instruction set by gemm.c (after gemm-impl.h): define TILE_NAME,
  * TILE_VEC (a GCC vector type of TILE_VW floats), TILE_MR, TILE_NR (a multiple of TILE_VW) and
  * TILE_TARGET (a target attribute, or nothing), then include this file.
  *
@@ -47,13 +47,7 @@ TILE_STORE(TILE_VEC acc[TILE_MR][TILE_NV], const int MR, float *restrict c, int 
     } else {
         float t[TILE_MR][TILE_NR];
         memcpy(t, acc, sizeof t);
-        for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) {
-                float v = set ? t[i][j] : c[(size_t)i * ldc + j] + t[i][j];
-                if (ep && ep->bias) v += ep->bias[j];
-                if (ep && ep->relu) v = v > 0.0f ? v : ep->leak * v;
-                c[(size_t)i * ldc + j] = v;
-            }
+        cv_tile_store_part(&t[0][0], TILE_NR, c, ldc, mr, nr, set, ep);
     }
 }
 

@@ -4,6 +4,7 @@
  * so results do not depend on the thread count. */
 #include "convoy/kernels.h"
 #include "kernels/conv-ukernels.h"
+#include "kernels/gemm-impl.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -156,6 +157,8 @@ static const gemm_kernel *kernel(void)
 }
 
 const cv_conv_ukernels *cv_conv_ukernels_get(void) { return &kernel()->conv; }
+
+cv_gemm_tile cv_gemm_tile_get(void) { return (cv_gemm_tile){kernel()->mr, kernel()->nr, kernel()->fn}; }
 
 const cv_conv_ukernels *cv_conv_ukernels_for(int F)
 {

@@ -1,5 +1,5 @@
 /* The machine's FP32 peak as a loop of independent fused multiply-adds, the roofline that
- * benchmarks compare the kernels against. */
+ * benchmarks compare the kernels against, and its bf16 twin (VDPBF16PS: two products per lane). */
 #include <string.h>
 
 #include "convoy/kernels.h"
@@ -29,7 +29,24 @@ FMA_LOOP(fma_generic, v4, )
 #if defined(__x86_64__) && defined(__GNUC__)
 FMA_LOOP(fma_avx2, v8, __attribute__((target("avx2,fma"))))
 FMA_LOOP(fma_avx512, v16, __attribute__((target("avx512f"))))
+
+#include <immintrin.h>
+/* the same with VDPBF16PS: 32 multiply-adds per instruction */
+__attribute__((target("avx512f,avx512bf16"))) static double dot_bf16(long iters, float *sink)
+{
+    __m512 acc[12];
+    const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3a83); /* 1, 1e-3 */
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    __m512 s = acc[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, acc[i]);
+    *sink = _mm512_reduce_add_ps(s);
+    return (double)iters * 12 * 32 * 2;
+}
 #endif
+
+static double peak_of(double (*loop)(long, float *), double seconds);
 
 double cv_peak_flops(double seconds)
 {
@@ -41,6 +58,19 @@ double cv_peak_flops(double seconds)
     if (strcmp(path, "avx512") == 0 || (blas && avx2 && __builtin_cpu_supports("avx512f"))) loop = fma_avx512;
     else if (strcmp(path, "avx2") == 0 || (blas && avx2)) loop = fma_avx2;
 #endif
+    return peak_of(loop, seconds);
+}
+
+double cv_peak_bf16_flops(double seconds)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (cv_bf16_native()) return peak_of(dot_bf16, seconds);
+#endif
+    return cv_peak_flops(seconds); /* emulated: one fused multiply-add per product */
+}
+
+static double peak_of(double (*loop)(long, float *), double seconds)
+{
     float sink = 0.0f;
     long iters = 1 << 16;
     double t = 0.0, flops = 0.0;

@@ -5,7 +5,9 @@
  * input (cv_conv_gemm_padded; the input gradient of a stride-1 conv likewise from a padded copy
  * of the output gradient), and only when the filter count does not suit the micro-kernel works
  * through im2col in chunks of samples so the workspace stays bounded for any batch size; short
- * receptive fields go direct. Right before a
+ * receptive fields go direct. Under --precision bf16 (l->bf16) the products are cv_bgemm_ep's,
+ * pointwise or through im2col, except the direct ones and Winograd's (fp32: 4x fewer products
+ * beat bf16's 2x; CONVOY_WINOGRAD=0 makes those bf16 too). Right before a
  * max/min pool it can run as one kernel with it (cv_conv_pool_layers_*). */
 #include "layers/layers-impl.h"
 
@@ -52,21 +54,24 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
     }
     if (pointwise(g)) {
         ctx->ws->col_layer = 0;
-        cv_sgemm_ep(false, false, B * P, F, K, 1.0f, x, K, l->w, F, 0.0f, l->out, F, &ep);
+        cv_layer_gemm(l, false, false, B * P, F, K, x, K, l->w, F, 0.0f, l->out, F, &ep);
         return;
     }
     if (cv_conv_layer_winograd(l) && cv_conv_wino(l->out, x, l->w, l->wino_w, &ep, B, F, g) == 0) {
         ctx->ws->col_layer = 0;
         return;
     }
-    if (cv_conv_gemm_fits(g, F)) {
-        ctx->ws->col_layer = 0;
-        cv_conv_gemm(l->out, x, l->w, &ep, B, F, g);
-        return;
-    }
-    if (cv_conv_gemm_padded_fits(g, F) && cv_conv_gemm_padded(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest) == 0) {
-        ctx->ws->col_layer = 0;
-        return;
+    if (!l->bf16) { /* bf16: the implicit GEMMs' micro-kernels are fp32's, so through im2col */
+        if (cv_conv_gemm_fits(g, F)) {
+            ctx->ws->col_layer = 0;
+            cv_conv_gemm(l->out, x, l->w, &ep, B, F, g);
+            return;
+        }
+        if (cv_conv_gemm_padded_fits(g, F) &&
+            cv_conv_gemm_padded(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest) == 0) {
+            ctx->ws->col_layer = 0;
+            return;
+        }
     }
     const int chunk = cv_conv_chunk(l, B);
     cv_workspace *ws = ctx->ws;
@@ -77,8 +82,8 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
     for (int s = 0; s < B; s += chunk) {
         const int cb = B - s < chunk ? B - s : chunk;
         cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
-        cv_sgemm_ep(false, false, cb * P, F, K, 1.0f, ws->col, K, l->w, F, 0.0f,
-                    l->out + (size_t)s * l->out_size, F, &ep);
+        cv_layer_gemm(l, false, false, cb * P, F, K, ws->col, K, l->w, F, 0.0f, l->out + (size_t)s * l->out_size, F,
+                      &ep);
     }
 }
 
@@ -94,10 +99,10 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         return;
     if (pointwise(g)) { /* the three products straight on x, dy and w */
         if (l->dw) {
-            cv_sgemm(true, false, K, F, B * P, 1.0f, x, K, dout, F, 1.0f, l->dw, F);
+            cv_layer_gemm(l, true, false, K, F, B * P, x, K, dout, F, 1.0f, l->dw, F, NULL);
             cv_bias_grad(l->db, dout, (int64_t)B * P, F);
         }
-        if (dx) cv_sgemm(false, true, B * P, K, F, 1.0f, dout, F, l->w, F, 0.0f, dx, K);
+        if (dx) cv_layer_gemm(l, false, true, B * P, K, F, dout, F, l->w, F, 0.0f, dx, K, NULL);
         return;
     }
     /* the weight gradient (none when frozen) by Winograd, or as an implicit GEMM that sums the
@@ -106,10 +111,10 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     bool dw_done = !l->dw, db_done = !l->dw;
     if (!dw_done && cv_conv_layer_winograd(l) && cv_conv_wino_dw(l->dw, x, dout, B, F, g) == 0) {
         dw_done = true;
-    } else if (!dw_done && cv_conv_gemm_fits(g, F)) {
+    } else if (!dw_done && !l->bf16 && cv_conv_gemm_fits(g, F)) {
         cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g);
         dw_done = db_done = true;
-    } else if (!dw_done && cv_conv_gemm_padded_fits(g, F) &&
+    } else if (!dw_done && !l->bf16 && cv_conv_gemm_padded_fits(g, F) &&
                cv_conv_gemm_padded_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0) {
         dw_done = db_done = true;
     }
@@ -118,7 +123,7 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         !dx ||
         (cv_conv_layer_winograd_dx(l) &&
          cv_conv_wino_dx(dx, dout, l->w, l->wino_wt, B, F, g, l->grad_rows, l->grad_cols) == 0) ||
-        (zero_padded(l) && cv_conv_gemm_dx_fits(g) && cv_conv_gemm_dx(dx, dout, l->w, B, F, g) == 0);
+        (!l->bf16 && zero_padded(l) && cv_conv_gemm_dx_fits(g) && cv_conv_gemm_dx(dx, dout, l->w, B, F, g) == 0);
     if (dw_done && dx_done) return;
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
@@ -126,11 +131,11 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         const float *dy = dout + (size_t)s * l->out_size;
         if (!dw_done) {
             if (!reuse) cv_im2col(ws->col, x + (size_t)s * l->in_size, cb, g, l->spec->pad_nearest);
-            cv_sgemm(true, false, K, F, cb * P, 1.0f, ws->col, K, dy, F, 1.0f, l->dw, F);
+            cv_layer_gemm(l, true, false, K, F, cb * P, ws->col, K, dy, F, 1.0f, l->dw, F, NULL);
         }
         ws->col_layer = 0; /* the input gradient below overwrites col */
         if (dx_done) continue;
-        cv_sgemm(false, true, cb * P, K, F, 1.0f, dy, F, l->w, F, 0.0f, ws->col, K);
+        cv_layer_gemm(l, false, true, cb * P, K, F, dy, F, l->w, F, 0.0f, ws->col, K, NULL);
         cv_col2im(dx + (size_t)s * l->in_size, ws->col, cb, g, l->spec->pad_nearest, true);
     }
 }

@@ -1,5 +1,6 @@
-/* dense: out = x W + b on flat samples, W (in, units) as Keras keeps it, by cv_sgemm with the
- * bias and a ReLU-family activation in its epilogue. */
+/* dense: out = x W + b on flat samples, W (in, units) as Keras keeps it, by cv_sgemm (or
+ * cv_bgemm_ep under --precision bf16) with the bias and a ReLU-family activation in its
+ * epilogue. */
 #include "layers/layers-impl.h"
 
 static void dense_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
@@ -7,7 +8,7 @@ static void dense_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *
     (void)ctx;
     const int I = (int)l->in_size, U = (int)l->out_size;
     const cv_epilogue ep = cv_layer_epilogue(l);
-    cv_sgemm_ep(false, false, B, U, I, 1.0f, x, I, l->w, U, 0.0f, l->out, U, &ep);
+    cv_layer_gemm(l, false, false, B, U, I, x, I, l->w, U, 0.0f, l->out, U, &ep);
 }
 
 static void dense_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,
@@ -16,8 +17,8 @@ static void dense_backward(cv_layer *l, const float *x, float *dx, const float *
     (void)ws;
     const int I = (int)l->in_size, U = (int)l->out_size;
     cv_bias_grad(l->db, dout, B, U);
-    if (l->dw) cv_sgemm(true, false, I, U, B, 1.0f, x, I, dout, U, 1.0f, l->dw, U);
-    if (dx) cv_sgemm(false, true, B, I, U, 1.0f, dout, U, l->w, U, 0.0f, dx, I);
+    if (l->dw) cv_layer_gemm(l, true, false, I, U, B, x, I, dout, U, 1.0f, l->dw, U, NULL);
+    if (dx) cv_layer_gemm(l, false, true, B, I, U, dout, U, l->w, U, 0.0f, dx, I, NULL);
 }
 
 static int dense_infer(cv_layer_spec *l, const char *file, cv_err *err)

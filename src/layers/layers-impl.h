@@ -62,6 +62,7 @@ typedef struct cv_layer {
     cv_window win;           /* conv2d / pooling geometry */
     int grad_rows, grad_cols; /* conv2d: its output gradient is zero past these rows and columns
                                  (the pool after it leaves them out of every window) */
+    bool bf16;               /* --precision bf16: its products by cv_bgemm_ep (cv_layer_gemm) */
     bool act_fused;          /* forward applies the activation itself (ReLU family, in the kernel) */
     bool act_bwd_by_next;    /* the next layer's backward applies this layer's activation derivative */
     bool in_relu;            /* max/min pool after a ReLU-family layer: its backward does that */
@@ -115,6 +116,13 @@ void cv_layer_write_act(FILE *f, const cv_layer_spec *l);
 void cv_layer_write_weighted(FILE *f, const cv_layer_spec *l);
 /** The bias, and the activation when the layer fuses it, as a kernel's epilogue. */
 cv_epilogue cv_layer_epilogue(const cv_layer *l);
+/** cv_sgemm_ep, or cv_bgemm_ep for a layer under --precision bf16 (l->bf16) */
+static inline void cv_layer_gemm(const cv_layer *l, bool transA, bool transB, int M, int N, int K, const float *A,
+                                 int lda, const float *B, int ldb, float beta, float *C, int ldc, const cv_epilogue *ep)
+{
+    if (l->bf16) cv_bgemm_ep(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, ep);
+    else cv_sgemm_ep(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, ep);
+}
 /** db[f] += sum over rows of dy[:, f], the same bits at any thread count (db NULL: frozen). */
 void cv_bias_grad(float *db, const float *dy, int64_t rows, int F);
 /** A linear part that is the identity (flatten, activation): a copy, none where out is x. */

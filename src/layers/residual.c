@@ -88,7 +88,7 @@ static void end_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ct
         gather(col, s, B, &g);
         memcpy(l->out, x, sizeof(float) * n);
         const cv_epilogue ep = {l->b, false, 0.0f};
-        cv_sgemm_ep(false, false, M, g.OC, g.C, 1.0f, col, g.C, l->w, g.OC, 1.0f, l->out, g.OC, l->b ? &ep : NULL);
+        cv_layer_gemm(l, false, false, M, g.OC, g.C, col, g.C, l->w, g.OC, 1.0f, l->out, g.OC, l->b ? &ep : NULL);
         return;
     }
     if (identity(&g)) {
@@ -121,11 +121,11 @@ static void end_backward(cv_layer *l, const float *x, float *dx, const float *do
         ws->col_layer = 0;
         if (l->dw) {
             gather(col, l->partner->out, B, &g);
-            cv_sgemm(true, false, g.C, g.OC, M, 1.0f, col, g.C, dout, g.OC, 1.0f, l->dw, g.OC);
+            cv_layer_gemm(l, true, false, g.C, g.OC, M, col, g.C, dout, g.OC, 1.0f, l->dw, g.OC, NULL);
             cv_bias_grad(l->db, dout, M, g.OC);
         }
         if (!dx) return;
-        cv_sgemm(false, true, M, g.C, g.OC, 1.0f, dout, g.OC, l->w, g.OC, 0.0f, col, g.C);
+        cv_layer_gemm(l, false, true, M, g.C, g.OC, dout, g.OC, l->w, g.OC, 0.0f, col, g.C, NULL);
     } else if (!dx) {
         return;
     } else if (identity(&g)) {

@@ -14,6 +14,7 @@ struct cv_net {
     int n;                   /* layers, including the input at 0 */
     cv_layer layers[CV_MAX_LAYERS];
     cv_param_view views[CV_MAX_LAYERS];
+    cv_precision precision;  /* the products' (cv_net_set_precision) */
     int first_trainable;     /* earliest layer whose parameters learn: backward stops there */
     int64_t nparams;
     int64_t ntrain;          /* trainable parameters: the prefix [0, ntrain) of params */

@@ -288,6 +288,16 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         l->relu_next = a->fused_into_prev = true;
         l->relu_leak = a->spec->act == CV_ACT_LEAKY_RELU ? a->spec->alpha : 0.0f;
     }
+    if (spec->fit.precision != CV_PRECISION_FP32) {
+        char where[600];
+        snprintf(where, sizeof where, "%s:%d: precision=%s", spec->file, spec->fit.precision_line,
+                 cv_precision_name(spec->fit.precision));
+        if (cv_precision_check(spec->fit.precision, spec->fit.precision_line ? where : "--precision bf16", err)) {
+            cv_net_free(net);
+            return NULL;
+        }
+        cv_net_set_precision(net, spec->fit.precision);
+    }
     net_plan_tiles(net);
     int64_t scratch = 0;
     for (int i = 1; i < net->n; i++)
@@ -341,6 +351,38 @@ int cv_net_grad_layers(const cv_net *net, int64_t *offsets)
 }
 cv_param_view cv_net_param_view(const cv_net *net, int layer) { return net->views[layer]; }
 int cv_net_outputs(const cv_net *net) { return (int)net->layers[net->n - 1].out_size; }
+
+void cv_net_set_precision(cv_net *net, cv_precision p)
+{
+    net->precision = net->spec.fit.precision = p;
+    for (int i = 1; i < net->n; i++) net->layers[i].bf16 = p == CV_PRECISION_BF16;
+}
+
+cv_precision cv_net_precision(const cv_net *net) { return net->precision; }
+
+const char *cv_precision_name(cv_precision p) { return p == CV_PRECISION_BF16 ? "bf16" : "fp32"; }
+
+int cv_precision_parse(const char *s)
+{
+    return strcmp(s, "fp32") == 0 ? CV_PRECISION_FP32 : strcmp(s, "bf16") == 0 ? CV_PRECISION_BF16 : -1;
+}
+
+int cv_precision_check(cv_precision p, const char *where, cv_err *err)
+{
+    if (p != CV_PRECISION_BF16 || cv_bf16_native()) return 0;
+    const char *emu = getenv("CONVOY_BF16");
+    if (emu && strcmp(emu, "emulate") == 0) return 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    const bool cpu_has = __builtin_cpu_supports("avx512bf16");
+#else
+    const bool cpu_has = false;
+#endif
+    if (cpu_has && strcmp(cv_gemm_path(), "avx512") != 0)
+        return cv_errf(err, "%s needs AVX-512, which CONVOY_GEMM=%s leaves out (CONVOY_BF16=emulate runs the same "
+                       "arithmetic emulated)", where, cv_gemm_path());
+    return cv_errf(err, "%s needs a CPU with AVX512_BF16, which this one has not (no avx512_bf16 among lscpu's "
+                   "flags); CONVOY_BF16=emulate runs the same arithmetic emulated, slower than fp32", where);
+}
 void cv_net_zero_grad(cv_net *net) { memset(net->grads, 0, sizeof(float) * (size_t)net->ntrain); }
 
 void cv_net_profile(cv_net *net, double *fwd, double *bwd)

@@ -50,6 +50,7 @@ static const char *verbose_choice(int i)
 {
     return (const char *[]){"0", "1", "2"}[i];
 }
+static const char *precision_choice(int i) { return cv_precision_name((cv_precision)i); }
 static const char *fill_choice(int i)
 {
     return (const char *[]){"nearest", "constant", "reflect", "wrap"}[i];
@@ -143,6 +144,7 @@ const key_desc parse_keys[K_COUNT] = {
     [K_FINE_TUNE_LAST] = KEY("fine_tune_last", V_INT, R_NONNEG),
     [K_CLASS_WEIGHT] = KEY("class_weight", V_PATH, R_ANY), /* balanced, or C:W,C:W: read by parse.c */
     [K_VERBOSE] = CHOICE("verbose", verbose_choice, 3),
+    [K_PRECISION] = CHOICE("precision", precision_choice, 2),
 };
 
 /* ---- statements: which keys each keyword takes ------------------------------------------ */
@@ -165,7 +167,7 @@ static const keyword_desc statements[] = {
      0, 0},
     {"fit", S_FIT, 0,
      B(K_EPOCHS) | B(K_BATCH_SIZE) | B(K_VAL_SPLIT) | B(K_SEED) | B(K_SHUFFLE) | CALLBACKS |
-         B(K_FINE_TUNE_LAST) | B(K_CLASS_WEIGHT) | B(K_VERBOSE),
+         B(K_FINE_TUNE_LAST) | B(K_CLASS_WEIGHT) | B(K_VERBOSE) | B(K_PRECISION),
      0, 0},
     {"augment", S_AUGMENT, 0,
      B(K_ROTATION) | B(K_WIDTH_SHIFT) | B(K_HEIGHT_SHIFT) | B(K_SHEAR) | B(K_ZOOM) | B(K_HFLIP) |

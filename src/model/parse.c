@@ -250,6 +250,7 @@ static int apply_fit(parser *P, const value *v)
     if (v[K_VAL_SPLIT].line) f->validation_split = (float)v[K_VAL_SPLIT].f;
     if (v[K_SEED].line) f->seed = (uint64_t)v[K_SEED].i;
     if (v[K_SHUFFLE].line) f->shuffle = v[K_SHUFFLE].b;
+    if (v[K_PRECISION].line) f->precision = (cv_precision)v[K_PRECISION].choice, f->precision_line = v[K_PRECISION].line;
     if (v[K_VERBOSE].line) f->silent = v[K_VERBOSE].choice == 0, f->plain = v[K_VERBOSE].choice == 2;
     if (v[K_CLASS_WEIGHT].line && parse_class_weight(P, &v[K_CLASS_WEIGHT], f)) return -1;
     if (v[K_FINE_TUNE_LAST].line) { /* applied in finish(), once the base is known */

@@ -389,24 +389,28 @@ done:
 
 /* GFLOP/s of C = A B (M,N,K) at the current thread count: best of `reps` timed calls after one
  * warm-up call, so the packing buffers exist and the caches are warm. */
-static double gemm_gflops(int M, int N, int K, const float *A, const float *B, float *C, int reps)
+static double gemm_gflops(int M, int N, int K, const float *A, const float *B, float *C, int reps, bool bf16)
 {
-    cv_sgemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+    void (*gemm)(bool, bool, int, int, int, float, const float *, int, const float *, int, float, float *, int,
+                 const cv_epilogue *) = bf16 ? cv_bgemm_ep : cv_sgemm_ep;
+    gemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N, NULL);
     double best = 1e30;
     for (int i = 0; i < reps; i++) {
         const double t0 = cv_now();
-        cv_sgemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+        gemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N, NULL);
         const double t = cv_now() - t0;
         if (t < best) best = t;
     }
     return 2.0 * M * N * K / best / 1e9;
 }
 
-int cv_bench_gemm(int M, int N, int K, cv_gemm_report *r, cv_err *err)
+int cv_bench_gemm(int M, int N, int K, bool bf16, cv_gemm_report *r, cv_err *err)
 {
     memset(r, 0, sizeof *r);
     r->M = M, r->N = N, r->K = K;
-    r->path = cv_gemm_path();
+    r->bf16 = bf16;
+    r->path = bf16 ? cv_bgemm_path() : cv_gemm_path();
+    double (*peak)(double) = bf16 ? cv_peak_bf16_flops : cv_peak_flops;
 #ifdef _OPENMP
     r->threads = omp_get_max_threads();
 #else
@@ -427,16 +431,16 @@ int cv_bench_gemm(int M, int N, int K, cv_gemm_report *r, cv_err *err)
     const int reps = flops > 3e10 ? 3 : (int)(1e11 / flops) + 3;
 #ifdef _OPENMP
     omp_set_num_threads(1);
-    r->peak1 = cv_peak_flops(0.3) / 1e9;
-    r->gflops1 = gemm_gflops(M, N, K, A, B, C, reps);
+    r->peak1 = peak(0.3) / 1e9;
+    r->gflops1 = gemm_gflops(M, N, K, A, B, C, reps, bf16);
     omp_set_num_threads(r->threads);
 #else
-    r->peak1 = cv_peak_flops(0.3) / 1e9;
-    r->gflops1 = gemm_gflops(M, N, K, A, B, C, reps);
+    r->peak1 = peak(0.3) / 1e9;
+    r->gflops1 = gemm_gflops(M, N, K, A, B, C, reps, bf16);
 #endif
     if (r->threads > 1) {
-        r->peak = cv_peak_flops(0.3) / 1e9;
-        r->gflops = gemm_gflops(M, N, K, A, B, C, reps);
+        r->peak = peak(0.3) / 1e9;
+        r->gflops = gemm_gflops(M, N, K, A, B, C, reps, bf16);
     } else {
         r->peak = r->peak1;
         r->gflops = r->gflops1;
