@@ -103,6 +103,7 @@ void cv_train_model_settings(FILE *f, const cv_model_spec *spec)
     fprintf(f, "fit epochs=%d batch_size=%d seed=%llu shuffle=%d", t->epochs, t->batch_size,
             (unsigned long long)t->seed, t->shuffle);
     put_f(f, "validation_split", t->validation_split);
+    fprintf(f, " precision=%s", cv_precision_name(t->precision));
     fprintf(f, " class_weight=%s", t->class_weight_balanced ? "balanced" : t->n_class_weight ? "" : "none");
     for (int k = 0; !t->class_weight_balanced && k < t->n_class_weight; k++)
         fprintf(f, "%s%.9g", k ? "," : "", (double)t->class_weight[k]);

@@ -7,12 +7,13 @@ import difflib
 
 from ._lib import ConvoyError
 
-# the fit line's callback keys and the Python types each takes
+# the fit line's callback keys (and precision, fp32 or bf16) and the Python types each takes
 FIT_KEYS = {
     "lr_schedule": str, "decay_rate": float, "decay_steps": int, "drop_every": int, "cosine_alpha": float,
     "warmup_steps": int, "monitor": str, "early_stopping_patience": int, "min_delta": float,
     "restore_best_weights": bool, "reduce_lr_patience": int, "reduce_lr_factor": float,
     "reduce_lr_min_delta": float, "reduce_lr_cooldown": int, "min_lr": float, "save_best_only": bool,
+    "precision": str,
 }
 
 
