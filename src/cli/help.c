@@ -26,6 +26,8 @@ static const char *const environment[][2] = {
     {"CONVOY_MPI", "1: start MPI even when no MPI launcher (mpirun, srun) is seen in the environment; "
                    "a plain start otherwise runs as the only rank without MPI"},
     {"CONVOY_GEMM", "generic: use the portable GEMM and convolution kernels even where the CPU has AVX2+FMA"},
+    {"CONVOY_BF16", "emulate: run --precision bf16 on fp32 fused multiply-adds (the same bits, slower) where the CPU "
+                    "has no AVX512_BF16, or to test the emulation where it has"},
     {"CONVOY_TILE", "samples per tile of the layers before the first dense one (default: about 1 MiB of "
                     "activations per tile; 0: no tiling)"},
     {"CONVOY_FUSE", "0: run a first conv2d and the max/min pool after it as two kernels, not one (bench comparisons)"},

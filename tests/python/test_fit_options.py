@@ -3,6 +3,7 @@ callbacks as keyword arguments and Keras-style objects (the same run as the keys
 model file's fit line), and threads= (the CLI's --threads: the same bits at any count)."""
 
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -152,3 +153,22 @@ def test_threads_change_the_speed_not_the_bits(data):
             a.predict(x, threads=bad)
     with pytest.raises(convoy.ConvoyError, match="threads="):
         a.fit(x, y, epochs=1, verbose=0, threads=0)
+
+
+def test_precision_keyword_is_the_cli_flag(files, model_file, tmp_path):
+    # where the CPU has no AVX512_BF16, the same arithmetic emulated (for this process and the CLI)
+    probe = subprocess.run([CONVOY, "bench", "--gemm", "16", "--precision", "bf16", "--threads", "1"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        os.environ["CONVOY_BF16"] = "emulate"
+    d, _ = files
+    run([CONVOY, "train", model_file, "--data", d, "--epochs", "2", "--precision", "bf16", "--checkpoint",
+         str(tmp_path / "bf16.h5"), "--quiet"])
+    m = convoy.Model.from_file(model_file)
+    m.fit(d, epochs=2, precision="bf16", verbose=0)
+    assert same(m.get_weights(), convoy.load(str(tmp_path / "bf16.h5")).get_weights())
+    f = convoy.Model.from_file(model_file)
+    f.fit(d, epochs=2, verbose=0)
+    assert not same(f.get_weights(), m.get_weights()), "bf16 trained fp32's weights"
+    with pytest.raises(convoy.ConvoyError, match="unknown precision 'fp16'"):
+        f.fit(d, epochs=1, precision="fp16", verbose=0)
