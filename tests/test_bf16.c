@@ -2,7 +2,8 @@
  * (a hand-made case where the order decides the result), cv_bgemm_ep against its plain-loop
  * reference bit for bit on every path (AVX512_BF16 where the CPU has it, and the emulation on
  * the AVX-512, AVX2 and generic micro-kernels), at any thread count, within bf16's rounding of
- * the fp32 product; and a network in bf16 against the same network in fp32 (gradients close,
+ * the fp32 product; the implicit convolutions against im2col + cv_bgemm_ep (forward, weight and
+ * input gradients, zero and nearest padding, strides, bit for bit); and a network in bf16 against the same network in fp32 (gradients close,
  * not equal; Winograd off), and the refusal where the CPU cannot run it. */
 #define _GNU_SOURCE /* setenv */
 #include <criterion/criterion.h>
@@ -216,6 +217,80 @@ Test(bf16, within_bf16_rounding_of_the_fp32_product)
     cr_log_info("worst |bf16 - fp32| / sum |a b| = %.3g", worst);
     free(A), free(B), free(C), free(R);
 }
+
+/* ---- the implicit convolutions ---- */
+
+static cv_window window(int H, int W, int C, int KH, int KW, int S, int pt, int pl, int OH, int OW)
+{
+    return (cv_window){.H = H, .W = W, .C = C, .KH = KH, .KW = KW, .SH = S, .SW = S, .pad_top = pt, .pad_left = pl,
+                       .OH = OH, .OW = OW};
+}
+
+/* windows inside and across the edges, strides 1 and 2, rectangular, C a few channels or 1 */
+static const struct {
+    cv_window g;
+    int F;
+} convs[] = {
+    {{.H = 9, .W = 9, .C = 5, .KH = 5, .KW = 5, .SH = 1, .SW = 1, .pad_top = 2, .pad_left = 2, .OH = 9, .OW = 9}, 12},
+    {{.H = 8, .W = 7, .C = 3, .KH = 3, .KW = 2, .SH = 1, .SW = 1, .pad_top = 0, .pad_left = 0, .OH = 6, .OW = 6}, 33},
+    {{.H = 10, .W = 10, .C = 4, .KH = 3, .KW = 3, .SH = 2, .SW = 2, .pad_top = 1, .pad_left = 1, .OH = 5, .OW = 5}, 8},
+    {{.H = 6, .W = 6, .C = 1, .KH = 7, .KW = 7, .SH = 1, .SW = 1, .pad_top = 3, .pad_left = 3, .OH = 6, .OW = 6}, 16},
+};
+
+static void check_implicit_convs(void)
+{
+    for (size_t c = 0; c < sizeof convs / sizeof convs[0]; c++)
+        for (int nearest = 0; nearest < 2; nearest++) {
+            const cv_window *g = &convs[c].g;
+            const int F = convs[c].F, B = 3, K = g->KH * g->KW * g->C, M = B * g->OH * g->OW;
+            float *x = rand_buf((size_t)B * g->H * g->W * g->C, 50 + c), *w = rand_buf((size_t)K * F, 60 + c);
+            float *dy = rand_buf((size_t)M * F, 70 + c), *bias = rand_buf((size_t)F, 80 + c);
+            float *col = malloc(sizeof(float) * (size_t)M * K), *out = malloc(sizeof(float) * (size_t)M * F),
+                  *ref = malloc(sizeof(float) * (size_t)M * F);
+            const cv_epilogue ep = {bias, true, 0.0f};
+            cv_im2col(col, x, B, g, nearest);
+            cv_conv_bf16(out, x, w, &ep, B, F, g, nearest);
+            cv_bgemm_ep(false, false, M, F, K, 1.0f, col, K, w, F, 0.0f, ref, F, &ep);
+            cr_assert(memcmp(out, ref, sizeof(float) * (size_t)M * F) == 0, "conv %zu nearest %d: forward", c, nearest);
+            float *dw = rand_buf((size_t)K * F, 90 + c), *dwr = malloc(sizeof(float) * (size_t)K * F);
+            memcpy(dwr, dw, sizeof(float) * (size_t)K * F);
+            cv_conv_bf16_dw(dw, x, dy, B, F, g, nearest);
+            cv_bgemm_ep(true, false, K, F, M, 1.0f, col, K, dy, F, 1.0f, dwr, F, NULL);
+            cr_assert(memcmp(dw, dwr, sizeof(float) * (size_t)K * F) == 0, "conv %zu nearest %d: weight gradient", c,
+                      nearest);
+            if (!nearest && cv_conv_bf16_dx_fits(g)) {
+                /* the turned kernel over dy padded by hand, through im2col: the same bits */
+                const int KH = g->KH, KW = g->KW, C = g->C;
+                const cv_window t = window(g->OH, g->OW, F, KH, KW, 1, KH - 1 - g->pad_top, KW - 1 - g->pad_left,
+                                           g->H, g->W);
+                const int Kt = KH * KW * F, Mt = B * g->H * g->W;
+                float *colt = malloc(sizeof(float) * (size_t)Mt * Kt), *wt = malloc(sizeof(float) * (size_t)Kt * C);
+                float *dx = malloc(sizeof(float) * (size_t)Mt * C), *dxr = malloc(sizeof(float) * (size_t)Mt * C);
+                for (int kh = 0; kh < KH; kh++)
+                    for (int kw = 0; kw < KW; kw++)
+                        for (int ci = 0; ci < C; ci++)
+                            for (int f = 0; f < F; f++)
+                                wt[(((size_t)kh * KW + kw) * F + f) * C + ci] =
+                                    w[(((size_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C + ci) * F + f];
+                cv_im2col(colt, dy, B, &t, false);
+                cv_bgemm_ep(false, false, Mt, C, Kt, 1.0f, colt, Kt, wt, C, 0.0f, dxr, C, NULL);
+                cr_assert_eq(cv_conv_bf16_dx(dx, dy, w, B, F, g), 0);
+                cr_assert(memcmp(dx, dxr, sizeof(float) * (size_t)Mt * C) == 0, "conv %zu: input gradient", c);
+                /* and it is the input gradient: close to col2im of dy w^T in fp32 */
+                float *dcol = malloc(sizeof(float) * (size_t)M * K), *dx32 = malloc(sizeof(float) * (size_t)Mt * C);
+                cv_sgemm_naive(false, true, M, K, F, 1.0f, dy, F, w, F, 0.0f, dcol, K);
+                cv_col2im(dx32, dcol, B, g, false, true);
+                double d = 0.0, n = 0.0;
+                for (int i = 0; i < Mt * C; i++) d += (dx[i] - dx32[i]) * (double)(dx[i] - dx32[i]), n += dx32[i] * (double)dx32[i];
+                cr_assert(sqrt(d / n) < 1e-2, "conv %zu: input gradient %.3g off fp32's", c, sqrt(d / n));
+                free(colt), free(wt), free(dx), free(dxr), free(dcol), free(dx32);
+            }
+            free(x), free(w), free(dy), free(bias), free(col), free(out), free(ref), free(dw), free(dwr);
+        }
+}
+
+Test(bf16, implicit_convs_are_im2col_products_bit_for_bit) { check_implicit_convs(); }
+Test(bf16, implicit_convs_emulated, .init = force_emulate) { check_implicit_convs(); }
 
 /* ---- a network ---- */
 

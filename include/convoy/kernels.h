@@ -19,7 +19,7 @@
 typedef enum {
     CV_SCRATCH_PACK_A, CV_SCRATCH_PACK_B, CV_SCRATCH_SPLIT_K, CV_SCRATCH_DIRECT_DW, CV_SCRATCH_BIAS_GRAD,
     CV_SCRATCH_WINOGRAD, CV_SCRATCH_WINOGRAD_W, CV_SCRATCH_WINOGRAD_Z, CV_SCRATCH_PADDED, CV_SCRATCH_PADDED_W,
-    CV_SCRATCH_BF16_A, CV_SCRATCH_BF16_B, CV_SCRATCH_BF16_AF, CV_SCRATCH_BF16_BF, CV_SCRATCH_BF16_ROW,
+    CV_SCRATCH_BF16_A, CV_SCRATCH_BF16_B, CV_SCRATCH_BF16_AF, CV_SCRATCH_BF16_BF, CV_SCRATCH_BF16_ROW, CV_SCRATCH_BF16_F, CV_SCRATCH_BF16_W,
     CV_SCRATCH_COUNT
 } cv_scratch_slot;
 void *cv_scratch(cv_scratch_slot slot, size_t bytes);
@@ -54,6 +54,16 @@ const char *cv_gemm_path(void);
 void cv_bgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc, const cv_epilogue *ep);
 enum { CV_BGEMM_KC = 512 };
+/** A matrix given by a function that reads row r's elements [k0, k0 + n) into dst: an
+ *  implicit im2col matrix (conv-bf16.c), so that its rows are read as they are packed. */
+typedef struct {
+    void (*read)(const void *ctx, int64_t r, int k0, int n, float *dst);
+    const void *ctx;
+} cv_rows;
+/** cv_bgemm_ep with alpha 1 and A's rows read by A->read (A is (M,K), or (K,M) when transA):
+ *  the same bits as cv_bgemm_ep on the matrix those rows make. */
+void cv_bgemm_rows(bool transA, const cv_rows *A, bool transB, int M, int N, int K, const float *B, int ldb,
+                   float beta, float *C, int ldc, const cv_epilogue *ep);
 /** What cv_bgemm_ep runs on: "avx512bf16" (the instruction) or "emulated" (on cv_gemm_path()). */
 const char *cv_bgemm_path(void);
 /** Whether this CPU has AVX512_BF16 (and CONVOY_GEMM and CONVOY_BF16 leave it to cv_bgemm_ep). */
@@ -160,6 +170,16 @@ bool cv_conv_gemm_dx_fits(const cv_window *g);
  *  padding, with w turned 180 degrees and its channel axes swapped (sums over (kh, kw, f) in
  *  order). -1 when its buffers cannot be had. */
 int cv_conv_gemm_dx(float *dx, const float *dy, const float *w, int B, int F, const cv_window *g);
+/** --precision bf16's convolutions (conv-bf16.c), implicit GEMMs on cv_bgemm_rows with the bits
+ *  of im2col + cv_bgemm_ep: out (B,OH,OW,F) = ep(x conv w); dw (KH,KW,C,F) += the weight
+ *  gradient (the bias's is the caller's); dx (B,H,W,C) = the input gradient of a stride-1 conv
+ *  (cv_conv_bf16_dx_fits; zero padding) by the turned kernel over dy, -1 when it does not fit or
+ *  its buffer cannot be had. */
+void cv_conv_bf16(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F, const cv_window *g,
+                  bool nearest);
+void cv_conv_bf16_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g, bool nearest);
+bool cv_conv_bf16_dx_fits(const cv_window *g);
+int cv_conv_bf16_dx(float *dx, const float *dy, const float *w, int B, int F, const cv_window *g);
 /** Receptive fields up to this many values go through cv_conv_direct and cv_conv_direct_dw. */
 #define CV_CONV_DIRECT_MAX_K 32
 

@@ -114,39 +114,53 @@ static inline void interleave(uint32_t *d, const uint16_t *lo, const uint16_t *h
     for (int j = 0; j < n; j++) d[j] = lo[j] | (uint32_t)(hi ? hi[j] : 0) << 16;
 }
 
-/* op(A)[r0.., pc..pc+kc) * alpha -> rows/mr panels of (kc+1)/2 pairs x mr words, zero-padded;
- * tmp holds mr rows of kc + 1 bf16 */
-static void pack_a(bool native, uint32_t *dst, uint16_t *tmp, const float *A, int lda, bool transA, int r0, int M,
-                   int pc, int kc, float alpha, int mr)
+/* A: a matrix (m, rows ld apart), or a row reader (cv_rows: an implicit im2col matrix) */
+typedef struct {
+    const float *m;
+    int ld;
+    const cv_rows *rows;
+} a_src;
+
+/* A's row r, elements [k0, k0 + n): in place, or read into tmp */
+static inline const float *a_row(const a_src *a, int64_t r, int k0, int n, float *tmp)
+{
+    if (!a->rows) return a->m + (size_t)r * a->ld + k0;
+    a->rows->read(a->rows->ctx, r, k0, n, tmp);
+    return tmp;
+}
+
+/* op(A)[r0..r0+M, pc..pc+kc) * alpha -> M/mr panels of (kc+1)/2 pairs x mr words, zero-padded:
+ * row-major panels (word (i, q) at i kp + q: a row's pairs are its rounded row read as words)
+ * from A's rows, k-major ones (at q mr + i) from A's columns (transA); tmp holds 2 mr bf16,
+ * ftmp 2 max(kc, M) floats */
+static void pack_a(bool native, uint32_t *dst, uint16_t *tmp, float *ftmp, const a_src *A, bool transA, int r0,
+                   int M, int pc, int kc, float alpha, int mr)
 {
     const int kp = (kc + 1) / 2, panels = (M + mr - 1) / mr;
-    for (int p = 0; p < panels; p++) {
-        uint32_t *d = dst + (size_t)p * mr * kp;
-        const int rows = M - p * mr < mr ? M - p * mr : mr;
-        if (!transA) { /* each row's pairs are its rounded row read as words; then transposed */
-            const int stride = 2 * kp;
-            for (int i = 0; i < mr; i++) {
-                uint16_t *t = tmp + (size_t)i * stride;
-                if (i < rows) round_row(native, t, A + (size_t)(r0 + p * mr + i) * lda + pc, kc, alpha);
-                else memset(t, 0, sizeof(uint16_t) * (size_t)kc);
-                if (kc & 1) t[kc] = 0;
-            }
-            for (int q = 0; q < kp; q++)
-                for (int i = 0; i < mr; i++) {
-                    uint32_t w;
-                    memcpy(&w, tmp + (size_t)i * stride + 2 * q, sizeof w);
-                    d[(size_t)q * mr + i] = w;
-                }
-        } else { /* rows of op(A) are columns here: two k at a time, interleaved */
-            uint16_t *lo = tmp, *hi = tmp + mr;
-            memset(tmp, 0, sizeof(uint16_t) * 2 * (size_t)mr);
-            for (int q = 0; q < kp; q++) {
-                const float *src = A + (size_t)(pc + 2 * q) * lda + r0 + p * mr;
-                round_row(native, lo, src, rows, alpha);
-                const bool odd = 2 * q + 1 < kc;
-                if (odd) round_row(native, hi, src + lda, rows, alpha);
-                interleave(d + (size_t)q * mr, lo, odd ? hi : NULL, mr);
-            }
+    if (!transA) {
+        for (int i = 0; i < panels * mr; i++) {
+            uint16_t *t = (uint16_t *)(dst + (size_t)i * kp);
+            if (i < M) round_row(native, t, a_row(A, r0 + i, pc, kc, ftmp), kc, alpha);
+            else memset(t, 0, sizeof(uint16_t) * (size_t)kc);
+            if (kc & 1) t[kc] = 0;
+        }
+        return;
+    }
+    /* two rows of A (k, k + 1) at a time, each cut into the panels' columns, rounded and
+     * interleaved */
+    uint16_t *lo = tmp, *hi = tmp + mr;
+    memset(tmp, 0, sizeof(uint16_t) * 2 * (size_t)mr);
+    for (int q = 0; q < kp; q++) {
+        const bool odd = 2 * q + 1 < kc;
+        const float *s0 = a_row(A, pc + 2 * q, r0, M, ftmp);
+        const float *s1 = odd ? a_row(A, pc + 2 * q + 1, r0, M, ftmp + M) : NULL;
+        for (int p = 0; p < panels; p++) {
+            const int rows = M - p * mr < mr ? M - p * mr : mr;
+            round_row(native, lo, s0 + p * mr, rows, alpha);
+            if (odd) round_row(native, hi, s1 + p * mr, rows, alpha);
+            if (rows < mr) memset(lo + rows, 0, sizeof(uint16_t) * (size_t)(mr - rows));
+            if (odd && rows < mr) memset(hi + rows, 0, sizeof(uint16_t) * (size_t)(mr - rows));
+            interleave(dst + (size_t)p * mr * kp + (size_t)q * mr, lo, odd ? hi : NULL, mr);
         }
     }
 }
@@ -186,8 +200,8 @@ static void pack_b(bool native, uint32_t *dst, const float *B, int ldb, bool tra
     }
 }
 
-/* Pair-packed panels (n words wide, kp pairs) as fp32 k-major panels of 2 kp steps for the fp32
- * micro-kernel, each pair's odd k first. */
+/* Pair-packed panels as fp32 panels for the fp32 micro-kernel, each pair's odd k first: k-major
+ * ones (n words wide, kp pairs) as k-major panels of 2 kp steps */
 static void expand(float *dst, const uint32_t *src, int panels, int n, int kp)
 {
     const uint16_t *h = (const uint16_t *)src;
@@ -198,26 +212,40 @@ static void expand(float *dst, const uint32_t *src, int panels, int n, int kp)
         }
 }
 
+/* ... and row-major ones (each row's kp words together) as rows of 2 kp floats: word w's two
+ * floats at 2 w */
+static void expand_rows(float *dst, const uint32_t *src, size_t words)
+{
+    const uint16_t *h = (const uint16_t *)src;
+    for (size_t w = 0; w < words; w++) {
+        dst[2 * w] = bf16_float(h[2 * w + 1]);
+        dst[2 * w + 1] = bf16_float(h[2 * w]);
+    }
+}
+
 /* ---- the AVX512_BF16 tile ---- */
 
 #ifdef CV_X86
 /* C[0..mr, 0..nr) (+)= the A panel (kp pairs x 12 words) times the B panel (kp pairs x 32 words),
  * then ep (bias offset to the tile's first column): stored as gemm-tile.h stores (sum, + C, +
  * bias, then the ReLU-family select), so the two paths' bits agree */
-__attribute__((target("avx512f,avx512bf16"))) static void tile_hw(int kp, const uint32_t *pa, const uint32_t *pb,
-                                                                  float *c, int ldc, int mr, int nr, bool set,
-                                                                  const cv_epilogue *ep)
+#define HW_TARGET __attribute__((target("avx512f,avx512bf16")))
+/* A's word (i, q) at pa[q sq + i si]: a k-major panel (sq = HW_MR, si = 1) or a row-major one
+ * (sq = 1, si = kp), each compiled with its strides known where it can be */
+static inline __attribute__((always_inline)) HW_TARGET void
+tile_hw_body(int kp, const uint32_t *pa, const int sq, const int si, const uint32_t *pb, float *c, int ldc, int mr,
+             int nr, bool set, const cv_epilogue *ep)
 {
     __m512 acc[HW_MR][2];
     for (int i = 0; i < HW_MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int q = 0; q < kp; q++) {
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512(pb), b1 = (__m512bh)_mm512_loadu_si512(pb + 16);
         for (int i = 0; i < HW_MR; i++) {
-            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)pa[i]);
+            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)pa[i * si]);
             acc[i][0] = _mm512_dpbf16_ps(acc[i][0], b0, a);
             acc[i][1] = _mm512_dpbf16_ps(acc[i][1], b1, a);
         }
-        pa += HW_MR;
+        pa += sq;
         pb += HW_NR;
     }
     if (mr == HW_MR && nr == HW_NR) {
@@ -243,6 +271,14 @@ __attribute__((target("avx512f,avx512bf16"))) static void tile_hw(int kp, const 
     }
     cv_tile_store_part(&t[0][0], HW_NR, c, ldc, mr, nr, set, ep);
 }
+
+HW_TARGET static void tile_hw(int kp, const uint32_t *pa, bool rowmajor, const uint32_t *pb, float *c, int ldc,
+                              int mr, int nr, bool set, const cv_epilogue *ep)
+{
+    if (rowmajor) tile_hw_body(kp, pa, 1, kp, pb, c, ldc, mr, nr, set, ep);
+    else tile_hw_body(kp, pa, HW_MR, 1, pb, c, ldc, mr, nr, set, ep);
+}
+#undef HW_TARGET
 #endif
 
 /* ---- the blocked product ---- */
@@ -262,17 +298,20 @@ static bgemm_tile tile_pick(void)
 
 /* One unit of a slice: rows [r0, r0 + rows) of op(A) packed by this thread, times B's panels
  * [q0, q1) of the block (packed: pb; emulated: pbf, expanded). */
-static bool unit(const bgemm_tile *g, const float *A, int lda, bool transA, float alpha, int r0, int rows, int pc,
+static bool unit(const bgemm_tile *g, const a_src *A, bool transA, float alpha, int r0, int rows, int pc,
                  int kc, const uint32_t *pb, const float *pbf, int q0, int q1, int nc, float *C, int ldc, bool set,
                  const cv_epilogue *ep)
 {
     const int kp = (kc + 1) / 2, panels = (rows + g->mr - 1) / g->mr;
     uint32_t *pa = cv_scratch(CV_SCRATCH_BF16_A, sizeof(uint32_t) * (size_t)panels * g->mr * kp);
     float *paf = g->native ? NULL : cv_scratch(CV_SCRATCH_BF16_AF, sizeof(float) * (size_t)panels * g->mr * kp * 2);
-    uint16_t *tmp = cv_scratch(CV_SCRATCH_BF16_ROW, sizeof(uint16_t) * (size_t)g->mr * 2 * kp);
-    if (!pa || !tmp || (!g->native && !paf)) return false;
-    pack_a(g->native, pa, tmp, A, lda, transA, r0, rows, pc, kc, alpha, g->mr);
-    if (paf) expand(paf, pa, panels, g->mr, kp);
+    uint16_t *tmp = cv_scratch(CV_SCRATCH_BF16_ROW, sizeof(uint16_t) * 2 * (size_t)g->mr);
+    float *ftmp = cv_scratch(CV_SCRATCH_BF16_F, sizeof(float) * 2 * (size_t)(kc > rows ? kc : rows));
+    if (!pa || !tmp || !ftmp || (!g->native && !paf)) return false;
+    pack_a(g->native, pa, tmp, ftmp, A, transA, r0, rows, pc, kc, alpha, g->mr);
+    const bool rowmajor = !transA; /* pack_a's panel forms */
+    if (paf && rowmajor) expand_rows(paf, pa, (size_t)panels * g->mr * kp);
+    else if (paf) expand(paf, pa, panels, g->mr, kp);
     for (int ip = 0; ip < panels; ip++) {
         const int mr = rows - ip * g->mr < g->mr ? rows - ip * g->mr : g->mr;
         float *c = C + (size_t)(r0 + ip * g->mr) * ldc;
@@ -281,20 +320,21 @@ static bool unit(const bgemm_tile *g, const float *A, int lda, bool transA, floa
             const cv_epilogue e = {ep && ep->bias ? ep->bias + jp * g->nr : NULL, ep && ep->relu, ep ? ep->leak : 0.0f};
 #ifdef CV_X86
             if (g->native) {
-                tile_hw(kp, pa + (size_t)ip * g->mr * kp, pb + (size_t)jp * g->nr * kp, c + jp * g->nr, ldc, mr, nr,
-                        set, ep ? &e : NULL);
+                tile_hw(kp, pa + (size_t)ip * g->mr * kp, rowmajor, pb + (size_t)jp * g->nr * kp, c + jp * g->nr, ldc,
+                        mr, nr, set, ep ? &e : NULL);
                 continue;
             }
 #endif
-            g->fn(2 * kp, paf + (size_t)ip * g->mr * kp * 2, g->mr, 1, pbf + (size_t)jp * g->nr * kp * 2, g->nr,
-                  c + jp * g->nr, ldc, mr, nr, set, ep ? &e : NULL);
+            /* an fp32 panel: k-major (k step mr floats, rows 1 apart) or row-major (1, 2 kp) */
+            g->fn(2 * kp, paf + (size_t)ip * g->mr * kp * 2, rowmajor ? 1 : g->mr, rowmajor ? 2 * kp : 1,
+                  pbf + (size_t)jp * g->nr * kp * 2, g->nr, c + jp * g->nr, ldc, mr, nr, set, ep ? &e : NULL);
         }
     }
     return true;
 }
 
-static bool blocked(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
-                    const float *B, int ldb, float *C, int ldc, bool set, const cv_epilogue *ep)
+static bool blocked(bool transA, bool transB, int M, int N, int K, float alpha, const a_src *A, const float *B,
+                    int ldb, float *C, int ldc, bool set, const cv_epilogue *ep)
 {
     const bgemm_tile g = tile_pick();
     const int kcmax = slice_len(K), kpmax = (kcmax + 1) / 2;
@@ -327,7 +367,7 @@ static bool blocked(bool transA, bool transB, int M, int N, int K, float alpha, 
                 const int mb = (int)(u / groups), gr = (int)(u % groups);
                 const int r0 = mb * MC, rows = M - r0 < MC ? M - r0 : MC;
                 const int q0 = (int)((long)np * gr / groups), q1 = (int)((long)np * (gr + 1) / groups);
-                if (!unit(&g, A, lda, transA, alpha, r0, rows, pc, kc, pb, pbf, q0, q1, nc, C + jc, ldc, first,
+                if (!unit(&g, A, transA, alpha, r0, rows, pc, kc, pb, pbf, q0, q1, nc, C + jc, ldc, first,
                           ep && last ? &e : NULL))
                     failed = 1;
             }
@@ -353,8 +393,11 @@ static void scale(int M, int N, float beta, float *C, int ldc)
         for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
 }
 
-void cv_bgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc, const cv_epilogue *ep)
+static void naive(bool transA, bool transB, int M, int N, int K, float alpha, const a_src *A, const float *B, int ldb,
+                  float beta, float *C, int ldc);
+
+static void product(bool transA, bool transB, int M, int N, int K, float alpha, const a_src *A, const float *B,
+                    int ldb, float beta, float *C, int ldc, const cv_epilogue *ep)
 {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
@@ -363,10 +406,31 @@ void cv_bgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, con
         return;
     }
     if (beta != 0.0f && beta != 1.0f) scale(M, N, beta, C, ldc);
-    if (blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 0.0f, ep)) return;
+    if (blocked(transA, transB, M, N, K, alpha, A, B, ldb, C, ldc, beta == 0.0f, ep)) return;
     /* out of memory for packing: the reference needs none (its additions are the same) */
-    cv_bgemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    naive(transA, transB, M, N, K, alpha, A, B, ldb, beta, C, ldc);
     if (ep) epilogue_rows(C, ldc, M, N, ep);
+}
+
+void cv_bgemm_ep(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc, const cv_epilogue *ep)
+{
+    const a_src a = {A, lda, NULL};
+    product(transA, transB, M, N, K, alpha, &a, B, ldb, beta, C, ldc, ep);
+}
+
+void cv_bgemm_rows(bool transA, const cv_rows *A, bool transB, int M, int N, int K, const float *B, int ldb,
+                   float beta, float *C, int ldc, const cv_epilogue *ep)
+{
+    const a_src a = {NULL, 0, A};
+    product(transA, transB, M, N, K, 1.0f, &a, B, ldb, beta, C, ldc, ep);
+}
+
+/* op(A)(r, c) */
+static inline float a_elem(const a_src *A, bool trans, int r, int c)
+{
+    float v;
+    return *a_row(A, trans ? c : r, trans ? r : c, 1, &v);
 }
 
 static inline float op_elem(const float *X, int ld, bool trans, int r, int c)
@@ -376,6 +440,13 @@ static inline float op_elem(const float *X, int ld, bool trans, int r, int c)
 
 void cv_bgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc)
+{
+    const a_src a = {A, lda, NULL};
+    naive(transA, transB, M, N, K, alpha, &a, B, ldb, beta, C, ldc);
+}
+
+static void naive(bool transA, bool transB, int M, int N, int K, float alpha, const a_src *A, const float *B, int ldb,
+                  float beta, float *C, int ldc)
 {
     const int kcmax = K > 0 ? slice_len(K) : 1;
 #pragma omp parallel for schedule(static)
@@ -388,9 +459,9 @@ void cv_bgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, 
                 const int end = K - pc < kcmax ? K : pc + kcmax;
                 float acc = 0.0f;
                 for (int k = pc; k < end; k += 2) {
-                    const float a1 = k + 1 < end ? cv_bf16_round(alpha * op_elem(A, lda, transA, i, k + 1)) : 0.0f;
+                    const float a1 = k + 1 < end ? cv_bf16_round(alpha * a_elem(A, transA, i, k + 1)) : 0.0f;
                     const float b1 = k + 1 < end ? cv_bf16_round(op_elem(B, ldb, transB, k + 1, j)) : 0.0f;
-                    const float a0 = cv_bf16_round(alpha * op_elem(A, lda, transA, i, k));
+                    const float a0 = cv_bf16_round(alpha * a_elem(A, transA, i, k));
                     const float b0 = cv_bf16_round(op_elem(B, ldb, transB, k, j));
                     acc += a1 * b1; /* each product exact in fp32: one rounding per addition */
                     acc += a0 * b0;

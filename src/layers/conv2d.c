@@ -5,9 +5,10 @@
  * input (cv_conv_gemm_padded; the input gradient of a stride-1 conv likewise from a padded copy
  * of the output gradient), and only when the filter count does not suit the micro-kernel works
  * through im2col in chunks of samples so the workspace stays bounded for any batch size; short
- * receptive fields go direct. Under --precision bf16 (l->bf16) the products are cv_bgemm_ep's,
- * pointwise or through im2col, except the direct ones and Winograd's (fp32: 4x fewer products
- * beat bf16's 2x; CONVOY_WINOGRAD=0 makes those bf16 too). Right before a
+ * receptive fields go direct. Under --precision bf16 (l->bf16) the products are bf16's:
+ * pointwise by cv_bgemm_ep, else as implicit GEMMs (cv_conv_bf16*; a strided or edge-padded
+ * conv's input gradient through col2im), except the direct ones and Winograd's (fp32: 4x fewer
+ * products beat bf16's 2x; CONVOY_WINOGRAD=0 makes those bf16 too). Right before a
  * max/min pool it can run as one kernel with it (cv_conv_pool_layers_*). */
 #include "layers/layers-impl.h"
 
@@ -61,17 +62,19 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
         ctx->ws->col_layer = 0;
         return;
     }
-    if (!l->bf16) { /* bf16: the implicit GEMMs' micro-kernels are fp32's, so through im2col */
-        if (cv_conv_gemm_fits(g, F)) {
-            ctx->ws->col_layer = 0;
-            cv_conv_gemm(l->out, x, l->w, &ep, B, F, g);
-            return;
-        }
-        if (cv_conv_gemm_padded_fits(g, F) &&
-            cv_conv_gemm_padded(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest) == 0) {
-            ctx->ws->col_layer = 0;
-            return;
-        }
+    if (l->bf16) { /* the implicit GEMM of cv_bgemm_rows */
+        ctx->ws->col_layer = 0;
+        cv_conv_bf16(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest);
+        return;
+    }
+    if (cv_conv_gemm_fits(g, F)) {
+        ctx->ws->col_layer = 0;
+        cv_conv_gemm(l->out, x, l->w, &ep, B, F, g);
+        return;
+    }
+    if (cv_conv_gemm_padded_fits(g, F) && cv_conv_gemm_padded(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest) == 0) {
+        ctx->ws->col_layer = 0;
+        return;
     }
     const int chunk = cv_conv_chunk(l, B);
     cv_workspace *ws = ctx->ws;
@@ -111,10 +114,13 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     bool dw_done = !l->dw, db_done = !l->dw;
     if (!dw_done && cv_conv_layer_winograd(l) && cv_conv_wino_dw(l->dw, x, dout, B, F, g) == 0) {
         dw_done = true;
-    } else if (!dw_done && !l->bf16 && cv_conv_gemm_fits(g, F)) {
+    } else if (!dw_done && l->bf16) {
+        cv_conv_bf16_dw(l->dw, x, dout, B, F, g, l->spec->pad_nearest);
+        dw_done = true;
+    } else if (!dw_done && cv_conv_gemm_fits(g, F)) {
         cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g);
         dw_done = db_done = true;
-    } else if (!dw_done && !l->bf16 && cv_conv_gemm_padded_fits(g, F) &&
+    } else if (!dw_done && cv_conv_gemm_padded_fits(g, F) &&
                cv_conv_gemm_padded_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0) {
         dw_done = db_done = true;
     }
@@ -123,6 +129,7 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         !dx ||
         (cv_conv_layer_winograd_dx(l) &&
          cv_conv_wino_dx(dx, dout, l->w, l->wino_wt, B, F, g, l->grad_rows, l->grad_cols) == 0) ||
+        (l->bf16 && zero_padded(l) && cv_conv_bf16_dx(dx, dout, l->w, B, F, g) == 0) ||
         (!l->bf16 && zero_padded(l) && cv_conv_gemm_dx_fits(g) && cv_conv_gemm_dx(dx, dout, l->w, B, F, g) == 0);
     if (dw_done && dx_done) return;
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
