@@ -40,6 +40,11 @@ void cli_version(void)
     printf("  gemm:    %s%s\n", cv_gemm_path(),
            strcmp(cv_gemm_path(), "openblas") == 0 ? " (the -DCONVOY_BLAS=openblas comparison build)"
                                                   : " micro-kernel on this CPU (CONVOY_GEMM=avx2 or generic asks for a narrower one)");
+    cv_err perr;
+    if (cv_precision_check(CV_PRECISION_BF16, "--precision bf16", &perr) == 0)
+        printf("  bf16:    --precision bf16 on %s\n", cv_bf16_native() ? "AVX512_BF16 (VDPBF16PS)" : "fp32 FMAs (CONVOY_BF16=emulate)");
+    else
+        printf("  bf16:    not here: %s\n", perr.msg);
 
     char lib[MPI_MAX_LIBRARY_VERSION_STRING] = "";
     int len = 0, major = 0, minor = 0;
