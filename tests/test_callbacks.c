@@ -584,7 +584,7 @@ Test(fit_keys, bad_values)
                 "validation_split, seed, shuffle, lr_schedule, decay_rate, decay_steps, "
                 "drop_every, cosine_alpha, warmup_steps, monitor, early_stopping_patience, "
                 "min_delta, restore_best_weights, reduce_lr_patience, reduce_lr_factor, "
-                "reduce_lr_min_delta, reduce_lr_cooldown, min_lr, save_best_only, stop_on_nan, fine_tune_last, class_weight, verbose)");
+                "reduce_lr_min_delta, reduce_lr_cooldown, min_lr, save_best_only, stop_on_nan, fine_tune_last, class_weight, verbose, precision)");
     parse_fails(HEAD COMPILE "fit lr_schedule=linear\n", "m.model:4:",
                 "unknown lr_schedule 'linear' (expected constant, step, exponential, cosine)");
     parse_fails(HEAD COMPILE "fit lr_schedule=step decay_rate=0\n", "m.model:4:",
