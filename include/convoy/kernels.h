@@ -211,7 +211,8 @@ int cv_conv_pool_dw(float *dw, float *db, const float *x, const float *dout, con
                     float leak, int B, int F, const cv_window *conv, const cv_window *pool);
 
 /** Measured peak FP32 FLOP/s of this machine with the current OpenMP thread count: an FMA
- *  loop on independent registers (AVX2+FMA when the CPU has it), about `seconds` long. */
+ *  loop on independent registers (AVX2+FMA when the CPU has it), about `seconds` long: the best
+ *  of five rounds (a round another process interrupted does not lower it). */
 double cv_peak_flops(double seconds);
 /** The same for cv_bgemm_ep: VDPBF16PS's peak (two products per lane), or when emulated the
  *  FP32 one. */
