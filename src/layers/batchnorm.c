@@ -83,7 +83,7 @@ static inline __attribute__((always_inline)) void sums_block(double *restrict s,
     for (int v = 0; v < NV; v++) memcpy(s + c0 + 8 * v, &s1[v], sizeof s1[v]), memcpy(s + C + c0 + 8 * v, &s2[v], sizeof s2[v]);
 }
 
-/* all C channels of one sample: blocks of 32 and 8, then the channels left one by one */
+/* all C channels of one sample: blocks of 32, 16 and 8, then the channels left one by one */
 static inline __attribute__((always_inline)) void sums_body(double *restrict s, const float *restrict dy,
                                                             const float *restrict x, int64_t HW, int64_t C,
                                                             const double *restrict mean, const double *restrict inv,
@@ -92,6 +92,7 @@ static inline __attribute__((always_inline)) void sums_body(double *restrict s, 
 {
     int64_t c0 = 0;
     for (; c0 + 32 <= C; c0 += 32) sums_block(s, dy, x, HW, C, c0, mean, inv, a, shift, relu, leak, 4);
+    if (c0 + 16 <= C) sums_block(s, dy, x, HW, C, c0, mean, inv, a, shift, relu, leak, 2), c0 += 16;
     for (; c0 + 8 <= C; c0 += 8) sums_block(s, dy, x, HW, C, c0, mean, inv, a, shift, relu, leak, 1);
     if (c0 == C) return;
     for (int64_t c = c0; c < C; c++) s[c] = s[C + c] = 0.0;
