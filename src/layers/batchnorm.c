@@ -31,6 +31,13 @@ typedef double d8 __attribute__((vector_size(64)));
 typedef float f8 __attribute__((vector_size(32)));
 typedef int32_t i8 __attribute__((vector_size(32)));
 
+/* the 8 floats of *f as doubles (element by element: GCC turns this into one conversion, where
+ * __builtin_convertvector takes two halves and an insert) */
+static inline __attribute__((always_inline)) void widen8(d8 *d, const f8 *f)
+{
+    for (int k = 0; k < 8; k++) (*d)[k] = (*f)[k];
+}
+
 /* *d, or where the fused ReLU's input a x + shift is not positive leak *d, lane by lane (the
  * forward pass's values: the same operations on the same numbers; through pointers, as a
  * vector's ABI depends on the instruction set) */
@@ -66,7 +73,8 @@ static inline __attribute__((always_inline)) void sums_block(double *restrict s,
         for (int v = 0; v < NV; v++) {
             f8 xf;
             memcpy(&xf, x + i * C + c0 + 8 * v, sizeof xf);
-            const d8 xd = __builtin_convertvector(xf, d8);
+            d8 xd;
+            widen8(&xd, &xf);
             if (!dy) {
                 s1[v] += xd;
                 s2[v] += xd * xd;
@@ -75,7 +83,9 @@ static inline __attribute__((always_inline)) void sums_block(double *restrict s,
             f8 df;
             memcpy(&df, dy + i * C + c0 + 8 * v, sizeof df);
             if (relu) relu_grad8(&df, &av[v], &xf, &sv[v], leak);
-            const d8 d = __builtin_convertvector(df, d8), xh = (xd - mv[v]) * iv[v];
+            d8 d;
+            widen8(&d, &df);
+            const d8 xh = (xd - mv[v]) * iv[v];
             s1[v] += d;
             s2[v] += d * xh;
         }
