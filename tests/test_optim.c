@@ -192,9 +192,13 @@ Test(optim, names_state_counts_and_init)
 
 /* The update of one element as the formulas above write it, each operation rounded once (no
  * fused multiply-adds): what the vectorised step must give bit for bit, on every clone. */
-__attribute__((optimize("fp-contract=off"))) static void reference_step(const cv_optim_config *c, int64_t t, int64_t n,
-                                                                        float *w, const float *g, float *s1,
-                                                                        float *s2)
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#else
+#pragma GCC optimize("fp-contract=off")
+#endif
+static void reference_step(const cv_optim_config *c, int64_t t, int64_t n, float *w, const float *g, float *s1,
+                           float *s2)
 {
     const float bc1 = (float)(1.0 - pow(c->beta1, (double)t)), bc2 = (float)(1.0 - pow(c->beta2, (double)t));
     const float lr = c->lr, mom = c->momentum, rho = c->rho, eps = c->epsilon;

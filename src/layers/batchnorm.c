@@ -20,7 +20,11 @@
  * GCC would make in some loops and not others (a vector body but not its remainder), so that
  * the fused ReLU's a x + shift is the bits of the plain pass's output, and the backward pass's
  * recomputation the bits of the forward's, on every instruction set. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#else
 #pragma GCC optimize("fp-contract=off")
+#endif
 
 /* The per-sample loops, compiled for each instruction set (channels innermost: contiguous and
  * vectorised). The sums over a sample's cells run channel block by channel block, each block's

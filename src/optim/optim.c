@@ -70,7 +70,11 @@ void cv_optim_free(cv_optim *o)
  * -fno-math-errno, see CMakeLists.txt). Contraction into fused multiply-adds is off in this
  * file, so every element's arithmetic is the operations as written, each rounded once: the same
  * bits on every instruction set and vector width as the plain scalar loop. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#else
 #pragma GCC optimize("fp-contract=off")
+#endif
 
 typedef struct {
     cv_optim_kind kind;
