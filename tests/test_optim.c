@@ -203,7 +203,7 @@ static void reference_step(const cv_optim_config *c, int64_t t, int64_t n, float
     const float bc1 = (float)(1.0 - pow(c->beta1, (double)t)), bc2 = (float)(1.0 - pow(c->beta2, (double)t));
     const float lr = c->lr, mom = c->momentum, rho = c->rho, eps = c->epsilon;
     for (int64_t i = 0; i < n; i++) {
-        volatile float d; /* (kept apart from the lines around it) */
+        float d;
         switch (c->kind) {
         case CV_OPT_SGD: w[i] -= lr * g[i]; break;
         case CV_OPT_MOMENTUM:
