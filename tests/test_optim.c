@@ -190,8 +190,9 @@ Test(optim, names_state_counts_and_init)
     cr_expect_eq(cv_optim_from_name("nadam"), -1);
 }
 
-/* The update of one element as the formulas above write it, each operation rounded once (no
- * fused multiply-adds): what the vectorised step must give bit for bit, on every clone. */
+/* The update of one element as the formulas above write it (Adam's two bias corrections folded
+ * into a factor each, computed in double once per step), each operation rounded once (no fused
+ * multiply-adds): what the vectorised step must give bit for bit, on every clone. */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #else
@@ -200,7 +201,8 @@ Test(optim, names_state_counts_and_init)
 static void reference_step(const cv_optim_config *c, int64_t t, int64_t n, float *w, const float *g, float *s1,
                            float *s2)
 {
-    const float bc1 = (float)(1.0 - pow(c->beta1, (double)t)), bc2 = (float)(1.0 - pow(c->beta2, (double)t));
+    const float lr_c1 = (float)((double)c->lr / (1.0 - pow(c->beta1, (double)t)));
+    const float inv_c2 = (float)(1.0 / (1.0 - pow(c->beta2, (double)t)));
     const float lr = c->lr, mom = c->momentum, rho = c->rho, eps = c->epsilon;
     for (int64_t i = 0; i < n; i++) {
         float d;
@@ -232,7 +234,7 @@ static void reference_step(const cv_optim_config *c, int64_t t, int64_t n, float
         case CV_OPT_ADAM:
             s1[i] = c->beta1 * s1[i] + (1.0f - c->beta1) * g[i];
             s2[i] = c->beta2 * s2[i] + (1.0f - c->beta2) * g[i] * g[i];
-            w[i] -= lr * (s1[i] / bc1) / (sqrtf(s2[i] / bc2) + eps);
+            w[i] -= lr_c1 * s1[i] / (sqrtf(s2[i] * inv_c2) + eps);
             break;
         default: break;
         }

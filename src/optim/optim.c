@@ -79,15 +79,16 @@ void cv_optim_free(cv_optim *o)
 typedef struct {
     cv_optim_kind kind;
     cv_momentum_variant variant;
-    float lr, mom, rho, eps, b1, b2, bc1, bc2; /* bc1, bc2: Adam's bias corrections of this step */
+    float lr, mom, rho, eps, b1, b2;
+    float lr_c1, inv_c2; /* Adam: lr / (1 - beta1^t) and 1 / (1 - beta2^t), this step's bias corrections */
 } step_consts;
 
 static inline __attribute__((always_inline)) void step_body(const step_consts *k, int64_t n, float *restrict w,
                                                             const float *restrict g, float *restrict s1,
                                                             float *restrict s2)
 {
-    const float lr = k->lr, mom = k->mom, rho = k->rho, eps = k->eps, b1 = k->b1, b2 = k->b2, bc1 = k->bc1,
-                bc2 = k->bc2;
+    const float lr = k->lr, mom = k->mom, rho = k->rho, eps = k->eps, b1 = k->b1, b2 = k->b2, lr_c1 = k->lr_c1,
+                inv_c2 = k->inv_c2;
     switch (k->kind) {
     case CV_OPT_SGD:
         for (int64_t i = 0; i < n; i++) w[i] -= lr * g[i];
@@ -134,7 +135,10 @@ static inline __attribute__((always_inline)) void step_body(const step_consts *k
         for (int64_t i = 0; i < n; i++) {
             s1[i] = b1 * s1[i] + (1.0f - b1) * g[i];
             s2[i] = b2 * s2[i] + (1.0f - b2) * g[i] * g[i];
-            w[i] -= lr * (s1[i] / bc1) / (sqrtf(s2[i] / bc2) + eps);
+            /* lr m_hat / (sqrt(v_hat) + eps), the corrections folded into a factor each: one
+             * division and one square root an element (three divisions made the step
+             * division-bound where the buffers stay in cache) */
+            w[i] -= lr_c1 * s1[i] / (sqrtf(s2[i] * inv_c2) + eps);
         }
         break;
     default:
@@ -175,8 +179,8 @@ void cv_optim_step(cv_optim *o, float *restrict w, const float *restrict g)
     /* Adam's bias corrections, computed in double once per step */
     const step_consts k = {
         .kind = c.kind, .variant = c.variant, .lr = c.lr, .mom = c.momentum, .rho = c.rho, .eps = c.epsilon,
-        .b1 = c.beta1, .b2 = c.beta2, .bc1 = (float)(1.0 - pow(c.beta1, (double)o->t)),
-        .bc2 = (float)(1.0 - pow(c.beta2, (double)o->t)),
+        .b1 = c.beta1, .b2 = c.beta2, .lr_c1 = (float)((double)c.lr / (1.0 - pow(c.beta1, (double)o->t))),
+        .inv_c2 = (float)(1.0 / (1.0 - pow(c.beta2, (double)o->t))),
     };
 #pragma omp parallel for schedule(static) if (chunks > 1)
     for (int64_t j = 0; j < chunks; j++) {
