@@ -621,9 +621,12 @@ Test(grad, batchnorm_frozen)
     grad_check_training(CONV_HEAD "batchnorm trainable=false\nactivation relu\nconv2d filters=4 kernel=2 activation=tanh\n"
                         CONV_TAIL, 3);
 }
-/* a batchnorm applying the ReLU-family activation layer after it (forward and backward) */
+/* a batchnorm applying the ReLU-family activation layer after it (forward and backward), also
+ * a ReLU before a max pool (whose backward applies the same derivative) */
 Test(grad, batchnorm_fused_relu)
 {
+    grad_check_training(CONV_HEAD "conv2d filters=4 kernel=2 activation=linear\nbatchnorm\nactivation relu\n"
+                        "maxpool2d pool=2\n" CONV_TAIL, 3);
     grad_check_training(CONV_HEAD "conv2d filters=4 kernel=2 activation=linear\nbatchnorm\nactivation leaky_relu alpha=0.1\n"
                         "conv2d filters=3 kernel=2 activation=tanh\n" CONV_TAIL, 3);
     grad_check_training(CONV_HEAD "batchnorm\nactivation relu\nconv2d filters=4 kernel=2 activation=tanh\n" CONV_TAIL, 4);

@@ -315,6 +315,37 @@ Test(gemm, short_last_panel_same_bits_as_whole_panel) { check_short_panels(); }
 Test(gemm, short_last_panel_same_bits_avx2, .init = force_avx2) { check_short_panels(); }
 Test(gemm, short_last_panel_same_bits_generic, .init = force_generic) { check_short_panels(); }
 
+/* op(B) packed from B as stored (its rows 4 KiB apart: N = 1024, so the product packs it) or
+ * transposed, and read in place (rows 1027 floats apart): the micro-kernel sees the same panels,
+ * so C has the same bits. Columns 1024 and 293 (groups of 8 panels, a short last group and a
+ * short last panel), K = 602 (two slices of 301: 18 lines of 16, then 3 blocks of 4 and one k). */
+static void check_packed_b(void)
+{
+    enum { M = 13, K = 602, NMAX = 1024 };
+    static const int cols[] = {1024, 293};
+    float *A = rand_buf((size_t)M * K, 41), *Bs = rand_buf((size_t)K * (NMAX + 3), 42);
+    float *Bt = malloc(sizeof(float) * K * NMAX), *Bp = malloc(sizeof(float) * K * NMAX);
+    float *C1 = malloc(sizeof(float) * M * NMAX), *C2 = malloc(sizeof(float) * M * NMAX),
+          *C3 = malloc(sizeof(float) * M * NMAX);
+    for (int c = 0; c < 2; c++) {
+        const int N = cols[c];
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < N; j++) Bt[(size_t)j * K + k] = Bp[(size_t)k * N + j] = Bs[(size_t)k * (NMAX + 3) + j];
+        cv_sgemm(false, false, M, N, K, 1.0f, A, K, Bs, NMAX + 3, 0.0f, C1, N); /* in place */
+        cv_sgemm(false, false, M, N, K, 1.0f, A, K, Bp, N, 0.0f, C2, N);
+        cv_sgemm(false, true, M, N, K, 1.0f, A, K, Bt, K, 0.0f, C3, N);
+        cr_expect_arr_eq(C2, C1, sizeof(float) * (size_t)M * N, "%s kernel, N=%d: B packed as stored differs",
+                         cv_gemm_path(), N);
+        cr_expect_arr_eq(C3, C1, sizeof(float) * (size_t)M * N, "%s kernel, N=%d: B packed transposed differs",
+                         cv_gemm_path(), N);
+    }
+    free(A), free(Bs), free(Bt), free(Bp), free(C1), free(C2), free(C3);
+}
+
+Test(gemm, packed_b_same_bits_as_in_place) { check_packed_b(); }
+Test(gemm, packed_b_same_bits_avx2, .init = force_avx2) { check_packed_b(); }
+Test(gemm, packed_b_same_bits_generic, .init = force_generic) { check_packed_b(); }
+
 /* ---------------------------------------------------------------------------------------- */
 /* The worked example: Sobel on a 6x6 step image, through a conv2d net. */
 

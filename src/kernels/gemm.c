@@ -205,56 +205,97 @@ static void pack_A(float *dst, const float *A, int lda, bool transA, int M, int 
     }
 }
 
-/* op(B)[pc..pc+kc, jc..jc+nc) -> panels of nr columns, k-major inside a panel, zero-padded. */
-static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int nc, int pc, int kc, int nr,
-                   bool par)
+/* n floats from s to d, n one of the micro-kernels' nr: a copy of a size known here is a few
+ * vector moves (memcpy of a run-time size is a library call, for every k of every panel) */
+static inline void copy_nr(float *restrict d, const float *restrict s, int n)
 {
-    const int panels = (nc + nr - 1) / nr;
-#pragma omp parallel for schedule(static) if (par)
-    for (int p = 0; p < panels; p++) {
-        float *d = dst + (size_t)p * nr * kc;
-        const int c0 = jc + p * nr, cols = nc - p * nr < nr ? nc - p * nr : nr;
-        if (!transB && cols == nr) { /* whole rows of the panel: straight copies */
-            for (int k = 0; k < kc; k++) memcpy(d + (size_t)k * nr, B + (size_t)(pc + k) * ldb + c0, sizeof(float) * nr);
-        } else if (!transB) {
-            for (int k = 0; k < kc; k++) {
-                const float *src = B + (size_t)(pc + k) * ldb + c0;
-                for (int j = 0; j < nr; j++) d[k * nr + j] = j < cols ? src[j] : 0.0f;
-            }
-        } else if (cols == nr) {
-            /* a transposed panel: 4 x 4 blocks, transposed in registers where SSE is there (every
-             * x86-64), else 8 k at a time from each source row */
-            int k = 0;
+    switch (n) {
+    case 32: memcpy(d, s, 32 * sizeof(float)); break;
+    case 16: memcpy(d, s, 16 * sizeof(float)); break;
+    case 8: memcpy(d, s, 8 * sizeof(float)); break;
+    default: memcpy(d, s, (size_t)n * sizeof(float)); break;
+    }
+}
+
+/* op(B)[pc..pc+kc, c0..c0+cols) of a transposed B -> one panel d of nr columns, zero-padded */
+static void pack_Bt_panel(float *restrict d, const float *B, int ldb, int c0, int cols, int pc, int kc, int nr)
+{
+    if (cols == nr) {
+        /* 4 x 4 blocks, transposed in registers where SSE is there (every x86-64), else 8 k at a
+         * time from each source row. 16 k (a cache line of each of the panel's source rows) are
+         * taken at once: rows a multiple of 4 KiB apart share the L1 cache's sets, and a line
+         * left for the next k would be gone by then. */
+        int k = 0;
 #ifdef __SSE__
-            for (; k + 4 <= kc; k += 4)
-                for (int j = 0; j < nr; j += 4) {
-                    const float *src = B + (size_t)(c0 + j) * ldb + pc + k;
-                    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + ldb), r2 = _mm_loadu_ps(src + 2 * (size_t)ldb),
-                           r3 = _mm_loadu_ps(src + 3 * (size_t)ldb);
+        for (; k + 4 <= kc; k += 16) {
+            const int kn = kc - k >= 16 ? 16 : (kc - k) / 4 * 4;
+            for (int j = 0; j < nr; j += 4)
+                for (int q = k; q < k + kn; q += 4) {
+                    const float *src = B + (size_t)(c0 + j) * ldb + pc + q;
+                    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + ldb),
+                           r2 = _mm_loadu_ps(src + 2 * (size_t)ldb), r3 = _mm_loadu_ps(src + 3 * (size_t)ldb);
                     _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-                    float *dk = d + (size_t)k * nr + j;
+                    float *dk = d + (size_t)q * nr + j;
                     _mm_storeu_ps(dk, r0);
                     _mm_storeu_ps(dk + nr, r1);
                     _mm_storeu_ps(dk + 2 * nr, r2);
                     _mm_storeu_ps(dk + 3 * nr, r3);
                 }
+            if (kn < 16) {
+                k += kn;
+                break;
+            }
+        }
 #else
-            for (; k + 8 <= kc; k += 8)
-                for (int j = 0; j < nr; j++) {
-                    const float *src = B + (size_t)(c0 + j) * ldb + pc + k;
-                    float *dk = d + (size_t)k * nr + j;
-                    for (int q = 0; q < 8; q++) dk[q * nr] = src[q];
-                }
-#endif
-            for (; k < kc; k++)
-                for (int j = 0; j < nr; j++) d[k * nr + j] = B[(size_t)(c0 + j) * ldb + pc + k];
-        } else {
+        for (; k + 8 <= kc; k += 8)
             for (int j = 0; j < nr; j++) {
-                const float *src = B + (size_t)(c0 + j) * ldb + pc;
-                if (j < cols)
-                    for (int k = 0; k < kc; k++) d[k * nr + j] = src[k];
-                else
-                    for (int k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
+                const float *src = B + (size_t)(c0 + j) * ldb + pc + k;
+                float *dk = d + (size_t)k * nr + j;
+                for (int q = 0; q < 8; q++) dk[q * nr] = src[q];
+            }
+#endif
+        for (; k < kc; k++)
+            for (int j = 0; j < nr; j++) d[k * nr + j] = B[(size_t)(c0 + j) * ldb + pc + k];
+        return;
+    }
+    for (int j = 0; j < nr; j++) {
+        const float *src = B + (size_t)(c0 + j) * ldb + pc;
+        if (j < cols)
+            for (int k = 0; k < kc; k++) d[k * nr + j] = src[k];
+        else
+            for (int k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
+    }
+}
+
+enum { PACK_GROUP = 8 }; /* panels packed together from each source row (see pack_B) */
+
+/* op(B)[pc..pc+kc, jc..jc+nc) -> panels of nr columns, k-major inside a panel, zero-padded.
+ * Untransposed, a group of panels is packed row by row of B: each row's run of 8 nr floats is
+ * read front to back, where a panel at a time would jump a row stride (often more than a page,
+ * past the hardware prefetchers) for every k of every panel. */
+static void pack_B(float *dst, const float *B, int ldb, bool transB, int jc, int nc, int pc, int kc, int nr,
+                   bool par)
+{
+    const int panels = (nc + nr - 1) / nr, groups = (panels + PACK_GROUP - 1) / PACK_GROUP;
+#pragma omp parallel for schedule(static) if (par)
+    for (int gr = 0; gr < groups; gr++) {
+        const int p0 = gr * PACK_GROUP, p1 = p0 + PACK_GROUP < panels ? p0 + PACK_GROUP : panels;
+        if (transB) {
+            for (int p = p0; p < p1; p++)
+                pack_Bt_panel(dst + (size_t)p * nr * kc, B, ldb, jc + p * nr, nc - p * nr < nr ? nc - p * nr : nr,
+                              pc, kc, nr);
+            continue;
+        }
+        for (int k = 0; k < kc; k++) {
+            const float *src = B + (size_t)(pc + k) * ldb + jc;
+            for (int p = p0; p < p1; p++) {
+                float *d = dst + (size_t)p * nr * kc + (size_t)k * nr;
+                const int cols = nc - p * nr < nr ? nc - p * nr : nr;
+                if (cols == nr) {
+                    copy_nr(d, src + p * nr, nr);
+                    continue;
+                }
+                for (int j = 0; j < nr; j++) d[j] = j < cols ? src[p * nr + j] : 0.0f;
             }
         }
     }

@@ -16,20 +16,120 @@
 #include "kernels/isa.h"
 #include "layers/layers-impl.h"
 
+/* Every operation below is rounded on its own: no contraction into fused multiply-adds, which
+ * GCC would make in some loops and not others (a vector body but not its remainder), so that
+ * the fused ReLU's a x + shift is the bits of the plain pass's output, and the backward pass's
+ * recomputation the bits of the forward's, on every instruction set. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#else
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 /* The per-sample loops, compiled for each instruction set (channels innermost: contiguous and
- * vectorised, each channel's sum still taken cell by cell in order). */
+ * vectorised). The sums over a sample's cells run channel block by channel block, each block's
+ * sums held in registers, every channel's sum still taken cell by cell in order (the same bits
+ * as a plain loop over cells and channels). */
+
+typedef double d8 __attribute__((vector_size(64)));
+typedef float f8 __attribute__((vector_size(32)));
+typedef int32_t i8 __attribute__((vector_size(32)));
+
+/* the 8 floats of *f as doubles (element by element: GCC turns this into one conversion, where
+ * __builtin_convertvector takes two halves and an insert) */
+static inline __attribute__((always_inline)) void widen8(d8 *d, const f8 *f)
+{
+    for (int k = 0; k < 8; k++) (*d)[k] = (*f)[k];
+}
+
+/* *d, or where the fused ReLU's input a x + shift is not positive leak *d, lane by lane (the
+ * forward pass's values: the same operations on the same numbers; through pointers, as a
+ * vector's ABI depends on the instruction set) */
+static inline __attribute__((always_inline)) void relu_grad8(f8 *d, const f8 *a, const f8 *x, const f8 *shift,
+                                                             float leak)
+{
+    const i8 pos = *a * *x + *shift > 0.0f;
+    const f8 neg = *d * leak;
+    *d = (f8)((pos & (i8)*d) | (~pos & (i8)neg));
+}
+
+/* One sample's sums over its HW cells for channels c0 .. c0 + 8 NV, each in a register. Without
+ * dy: s[c] = the sum of x, s[C + c] of x^2. With dy: the sums of d and d x_hat, d = dy, or (relu)
+ * its fused ReLU's derivative applied (a, shift: the forward pass's affine map), x_hat =
+ * (x - mean) inv. */
+static inline __attribute__((always_inline)) void sums_block(double *restrict s, const float *restrict dy,
+                                                             const float *restrict x, int64_t HW, int64_t C,
+                                                             int64_t c0, const double *restrict mean,
+                                                             const double *restrict inv, const float *restrict a,
+                                                             const float *restrict shift, const bool relu, float leak,
+                                                             const int NV)
+{
+    d8 s1[4], s2[4], mv[4], iv[4];
+    f8 av[4], sv[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        s1[v] = s2[v] = (d8){0};
+        if (dy) memcpy(&mv[v], mean + c0 + 8 * v, sizeof mv[v]), memcpy(&iv[v], inv + c0 + 8 * v, sizeof iv[v]);
+        if (relu) memcpy(&av[v], a + c0 + 8 * v, sizeof av[v]), memcpy(&sv[v], shift + c0 + 8 * v, sizeof sv[v]);
+    }
+    for (int64_t i = 0; i < HW; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            f8 xf;
+            memcpy(&xf, x + i * C + c0 + 8 * v, sizeof xf);
+            d8 xd;
+            widen8(&xd, &xf);
+            if (!dy) {
+                s1[v] += xd;
+                s2[v] += xd * xd;
+                continue;
+            }
+            f8 df;
+            memcpy(&df, dy + i * C + c0 + 8 * v, sizeof df);
+            if (relu) relu_grad8(&df, &av[v], &xf, &sv[v], leak);
+            d8 d;
+            widen8(&d, &df);
+            const d8 xh = (xd - mv[v]) * iv[v];
+            s1[v] += d;
+            s2[v] += d * xh;
+        }
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) memcpy(s + c0 + 8 * v, &s1[v], sizeof s1[v]), memcpy(s + C + c0 + 8 * v, &s2[v], sizeof s2[v]);
+}
+
+/* all C channels of one sample: blocks of 32, 16 and 8, then the channels left one by one */
+static inline __attribute__((always_inline)) void sums_body(double *restrict s, const float *restrict dy,
+                                                            const float *restrict x, int64_t HW, int64_t C,
+                                                            const double *restrict mean, const double *restrict inv,
+                                                            const float *restrict a, const float *restrict shift,
+                                                            const bool relu, float leak)
+{
+    int64_t c0 = 0;
+    for (; c0 + 32 <= C; c0 += 32) sums_block(s, dy, x, HW, C, c0, mean, inv, a, shift, relu, leak, 4);
+    if (c0 + 16 <= C) sums_block(s, dy, x, HW, C, c0, mean, inv, a, shift, relu, leak, 2), c0 += 16;
+    for (; c0 + 8 <= C; c0 += 8) sums_block(s, dy, x, HW, C, c0, mean, inv, a, shift, relu, leak, 1);
+    if (c0 == C) return;
+    for (int64_t c = c0; c < C; c++) s[c] = s[C + c] = 0.0;
+    for (int64_t i = 0; i < HW; i++)
+        for (int64_t c = c0; c < C; c++) {
+            const float xf = x[i * C + c];
+            if (!dy) {
+                s[c] += (double)xf;
+                s[C + c] += (double)xf * (double)xf;
+                continue;
+            }
+            const float v = a[c] * xf + shift[c];
+            const double d = !relu || v > 0.0f ? dy[i * C + c] : leak * dy[i * C + c];
+            const double xh = ((double)xf - mean[c]) * inv[c];
+            s[c] += d;
+            s[C + c] += d * xh;
+        }
+}
 
 /* s[c], s[C + c] = the sums of x and x^2 over the HW cells of one sample */
-static inline __attribute__((always_inline)) void stats_body(double *restrict s, const float *restrict xb, int64_t HW,
-                                                             int64_t C)
+static inline __attribute__((always_inline)) void stats_body(double *s, const float *xb, int64_t HW, int64_t C)
 {
-    for (int64_t c = 0; c < 2 * C; c++) s[c] = 0.0;
-    for (int64_t i = 0; i < HW; i++)
-        for (int64_t c = 0; c < C; c++) {
-            const double v = xb[i * C + c];
-            s[c] += v;
-            s[C + c] += v * v;
-        }
+    sums_body(s, NULL, xb, HW, C, NULL, NULL, NULL, NULL, false, 0.0f);
 }
 CV_ISA_CLONES(bn_stats, (double *s, const float *xb, int64_t HW, int64_t C), stats_body, (s, xb, HW, C))
 
@@ -60,77 +160,61 @@ CV_ISA_CLONES(bn_affine_relu, (float *y, const float *x, int64_t HW, int64_t C, 
                                float leak),
               affine_relu, (y, x, HW, C, a, shift, leak))
 
-/* the output gradient the batchnorm sees: dy itself, or (a ReLU fused after it, z its output)
- * the ReLU's derivative applied, as the activation layer's backward would */
-static inline __attribute__((always_inline)) float dy_at(const float *restrict dy, const float *restrict z, int64_t k,
-                                                         const bool relu, float leak)
-{
-    return !relu || z[k] > 0.0f ? dy[k] : leak * dy[k];
-}
-
-/* s[c], s[C + c] = the sums of dy and dy x_hat over one sample's cells */
-static inline __attribute__((always_inline)) void grad_sums_body(double *restrict s, const float *restrict dy,
-                                                                 const float *restrict z, const float *restrict x,
-                                                                 int64_t HW, int64_t C, const double *restrict mean,
-                                                                 const double *restrict inv, const bool relu, float leak)
-{
-    for (int64_t c = 0; c < 2 * C; c++) s[c] = 0.0;
-    for (int64_t i = 0; i < HW; i++)
-        for (int64_t c = 0; c < C; c++) {
-            const double d = dy_at(dy, z, i * C + c, relu, leak), xh = ((double)x[i * C + c] - mean[c]) * inv[c];
-            s[c] += d;
-            s[C + c] += d * xh;
-        }
-}
+/* The backward pass's loops take the output gradient dy the batchnorm sees: dy itself, or (a
+ * ReLU fused after it) the ReLU's derivative applied, as the activation layer's backward would,
+ * from the sign of the forward pass's a x + shift (recomputed: the same bits as its output's
+ * sign, and one array fewer to read). v: the per-channel floats, the forward pass's a and shift,
+ * then g, mean(dy), mean(dy x_hat), mean, inv (each C). */
 #define GRAD_SUMS(NAME, RELU)                                                                              \
-    static inline __attribute__((always_inline)) void NAME(double *s, const float *dy, const float *z,    \
-                                                           const float *x, int64_t HW, int64_t C,         \
-                                                           const double *mean, const double *inv, float leak) \
+    static inline __attribute__((always_inline)) void NAME(double *s, const float *dy, const float *x,    \
+                                                           int64_t HW, int64_t C, const double *mean,     \
+                                                           const double *inv, const float *v, float leak) \
     {                                                                                                      \
-        grad_sums_body(s, dy, z, x, HW, C, mean, inv, RELU, leak);                                         \
+        sums_body(s, dy, x, HW, C, mean, inv, v, v + C, RELU, leak);                                       \
     }
 GRAD_SUMS(grad_sums_plain, false)
 GRAD_SUMS(grad_sums_relu, true)
-CV_ISA_CLONES(bn_grad_sums, (double *s, const float *dy, const float *z, const float *x, int64_t HW, int64_t C,
-                             const double *mean, const double *inv, float leak),
-              grad_sums_plain, (s, dy, z, x, HW, C, mean, inv, leak))
-CV_ISA_CLONES(bn_grad_sums_relu, (double *s, const float *dy, const float *z, const float *x, int64_t HW, int64_t C,
-                                  const double *mean, const double *inv, float leak),
-              grad_sums_relu, (s, dy, z, x, HW, C, mean, inv, leak))
+CV_ISA_CLONES(bn_grad_sums, (double *s, const float *dy, const float *x, int64_t HW, int64_t C, const double *mean,
+                             const double *inv, const float *v, float leak),
+              grad_sums_plain, (s, dy, x, HW, C, mean, inv, v, leak))
+CV_ISA_CLONES(bn_grad_sums_relu, (double *s, const float *dy, const float *x, int64_t HW, int64_t C,
+                                  const double *mean, const double *inv, const float *v, float leak),
+              grad_sums_relu, (s, dy, x, HW, C, mean, inv, v, leak))
 
 /* dx = g (dy - mean(dy) - x_hat mean(dy x_hat)) */
 static inline __attribute__((always_inline)) void grad_x_body(float *restrict dx, const float *restrict dy,
-                                                              const float *restrict z, const float *restrict x,
-                                                              int64_t HW, int64_t C, const float *restrict v,
-                                                              const bool relu, float leak)
+                                                              const float *restrict x, int64_t HW, int64_t C,
+                                                              const float *restrict v, const bool relu, float leak)
 {
-    const float *g = v, *mdy = v + C, *mdyx = v + 2 * C, *mu = v + 3 * C, *iv = v + 4 * C;
+    const float *a = v, *shift = v + C, *g = v + 2 * C, *mdy = v + 3 * C, *mdyx = v + 4 * C, *mu = v + 5 * C,
+                *iv = v + 6 * C;
     for (int64_t i = 0; i < HW; i++)
         for (int64_t c = 0; c < C; c++) {
-            const float xh = (x[i * C + c] - mu[c]) * iv[c];
-            dx[i * C + c] = g[c] * (dy_at(dy, z, i * C + c, relu, leak) - mdy[c] - xh * mdyx[c]);
+            const float xf = x[i * C + c], xh = (xf - mu[c]) * iv[c];
+            const float d = !relu || a[c] * xf + shift[c] > 0.0f ? dy[i * C + c] : leak * dy[i * C + c];
+            dx[i * C + c] = g[c] * (d - mdy[c] - xh * mdyx[c]);
         }
 }
 #define GRAD_X(NAME, RELU)                                                                                 \
-    static inline __attribute__((always_inline)) void NAME(float *dx, const float *dy, const float *z,    \
-                                                           const float *x, int64_t HW, int64_t C,         \
-                                                           const float *v, float leak)                    \
+    static inline __attribute__((always_inline)) void NAME(float *dx, const float *dy, const float *x,    \
+                                                           int64_t HW, int64_t C, const float *v, float leak) \
     {                                                                                                      \
-        grad_x_body(dx, dy, z, x, HW, C, v, RELU, leak);                                                   \
+        grad_x_body(dx, dy, x, HW, C, v, RELU, leak);                                                      \
     }
 GRAD_X(grad_x_plain, false)
 GRAD_X(grad_x_relu, true)
-CV_ISA_CLONES(bn_grad_x, (float *dx, const float *dy, const float *z, const float *x, int64_t HW, int64_t C,
-                          const float *v, float leak),
-              grad_x_plain, (dx, dy, z, x, HW, C, v, leak))
-CV_ISA_CLONES(bn_grad_x_relu, (float *dx, const float *dy, const float *z, const float *x, int64_t HW, int64_t C,
-                               const float *v, float leak),
-              grad_x_relu, (dx, dy, z, x, HW, C, v, leak))
+CV_ISA_CLONES(bn_grad_x, (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v,
+                          float leak),
+              grad_x_plain, (dx, dy, x, HW, C, v, leak))
+CV_ISA_CLONES(bn_grad_x_relu, (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v,
+                               float leak),
+              grad_x_relu, (dx, dy, x, HW, C, v, leak))
 
 static int64_t bn_channels(const cv_layer_spec *l) { return l->in.d[l->in.rank - 1]; }
 /* the layer's scratch: mean [0, C), 1/sqrt(var + eps) [C, 2C), the values counted [2C], a buffer
- * of 2C + 1 sums for the reduction, then room for 5 per-channel float vectors */
-static int64_t bn_scratch(const cv_layer_spec *l) { return 7 * bn_channels(l) + 2; }
+ * of 2C + 1 sums for the reduction, then room for 7 per-channel float vectors (the forward
+ * pass's a and shift, kept for the backward pass's ReLU derivative, then the backward's 5) */
+static int64_t bn_scratch(const cv_layer_spec *l) { return 8 * bn_channels(l) + 2; }
 static float *bn_floats(const cv_layer *l) { return (float *)(l->scratch + 4 * bn_channels(l->spec) + 2); }
 
 /* per-sample partials: 2C doubles per sample, then (--reproducible's leaves) 2C + 1 per leaf, in
@@ -272,16 +356,16 @@ static void bn_backward(cv_layer *l, const float *x, float *dx, const float *dou
     static bn_grad_sums_fn sums_plain, sums_relu;
     if (!sums_plain) sums_plain = bn_grad_sums_pick(), sums_relu = bn_grad_sums_relu_pick();
     const bn_grad_sums_fn sums = l->relu_next ? sums_relu : sums_plain;
-    const float *z = l->out; /* (read only with a fused ReLU: its output) */
+    float *v = bn_floats(l); /* a, shift (the forward pass's), then the 5 vectors below */
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++)
-        sums(part + (size_t)b * 2 * C, dout + (size_t)b * l->in_size, z + (size_t)b * l->in_size,
-             x + (size_t)b * l->in_size, HW, C, mean, inv, l->relu_leak);
+        sums(part + (size_t)b * 2 * C, dout + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, mean, inv,
+             v, l->relu_leak);
     /* this rank's share of the parameter gradients first (the gradient sum adds the ranks') */
     combine(l, part, B, HW, false, true, red); /* (a failure is the caller's to report) */
     if (!dx) return;
     const double n = count > 0.0 ? count : 1.0;
-    float *g = bn_floats(l), *mdy = g + C, *mdyx = mdy + C, *mu = mdyx + C, *iv = mu + C;
+    float *g = v + 2 * C, *mdy = g + C, *mdyx = mdy + C, *mu = mdyx + C, *iv = mu + C;
     for (int64_t c = 0; c < C; c++) {
         g[c] = (float)(gamma_of(l, c) * inv[c]);
         mdy[c] = (float)(red[c] / n);
@@ -294,8 +378,8 @@ static void bn_backward(cv_layer *l, const float *x, float *dx, const float *dou
     const bn_grad_x_fn grad_x = l->relu_next ? gx_relu : gx_plain;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++)
-        grad_x(dx + (size_t)b * l->in_size, dout + (size_t)b * l->in_size, z + (size_t)b * l->in_size,
-               x + (size_t)b * l->in_size, HW, C, g, l->relu_leak);
+        grad_x(dx + (size_t)b * l->in_size, dout + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, v,
+               l->relu_leak);
 }
 
 static int bn_kernel_dims(const cv_layer_spec *l, int64_t d[4])
@@ -361,8 +445,12 @@ const cv_layer_kind_desc cv_kind_batchnorm = {
     .backward = bn_backward,
 };
 
+/* A ReLU whose derivative the max/min pool after it applies (act_bwd_by_next) fits too: the
+ * batchnorm's backward then applies the same mask again to a gradient that is already zero off
+ * it, which changes no value (a leaky ReLU's slope would be applied twice: it keeps its own
+ * passes). */
 bool cv_bn_act_layers_fit(const cv_layer *bn, const cv_layer *act)
 {
     return bn->spec->kind == CV_LAYER_BATCHNORM && (act->kd->flags & CV_KIND_OWN_ACT) && act->act_fused &&
-           !act->act_bwd_by_next && (act->spec->act == CV_ACT_RELU || act->spec->act == CV_ACT_LEAKY_RELU);
+           (act->spec->act == CV_ACT_RELU || (act->spec->act == CV_ACT_LEAKY_RELU && !act->act_bwd_by_next));
 }

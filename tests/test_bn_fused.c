@@ -1,0 +1,103 @@
+/* A batchnorm that applies the ReLU-family activation after it (cv_layer.relu_next) against the
+ * same network run layer by layer (CONVOY_FUSE=0): the logits, the loss, every gradient and the
+ * moving statistics are the same values, for a ReLU before a conv, a leaky ReLU, a ReLU before
+ * a max pool (whose derivative the pool applies too) and a frozen batchnorm; channel counts that
+ * take every block of the per-sample sums (32, 8 and single channels), on 1 and 3 threads. */
+#define _GNU_SOURCE /* setenv */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "convoy/model.h"
+#include "convoy/rng.h"
+
+enum { B = 6 };
+
+static const char *const models[] = {
+    "input shape=6,5,3\n"
+    "conv2d filters=45 kernel=3 padding=same use_bias=false\nbatchnorm\nactivation relu\n"
+    "conv2d filters=16 kernel=1 use_bias=false\nbatchnorm\nactivation leaky_relu alpha=0.1\n"
+    "conv2d filters=37 kernel=1 use_bias=false\nbatchnorm\nactivation relu\nmaxpool2d pool=2\n"
+    "conv2d filters=8 kernel=1\nbatchnorm trainable=false\nactivation relu\nglobalavgpool2d\n"
+    "dense units=4\ncompile loss=sparse_categorical_crossentropy from_logits=true\n",
+    "input shape=40\ndense units=33 use_bias=false\nbatchnorm\nactivation relu\n"
+    "dense units=3\ncompile loss=sparse_categorical_crossentropy from_logits=true\n",
+};
+
+typedef struct {
+    float *logits, *grads, *params;
+    double loss;
+    int64_t k, ng, np;
+} result;
+
+/* One training step's forward and backward of model m, fused or layer by layer; fused also
+ * checks that the activations after a batchnorm were fused (their output is the batchnorm's). */
+static result step(int m, bool fused, int threads)
+{
+    if (fused) unsetenv("CONVOY_FUSE");
+    else setenv("CONVOY_FUSE", "0", 1);
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+    cv_model_spec spec;
+    cv_err err = {{0}};
+    cr_assert_eq(cv_model_parse(&spec, models[m], "fused.model", &err), 0, "%s", err.msg);
+    cv_net *net = cv_net_create(&spec, B, 7, &err);
+    cr_assert_not_null(net, "%s", err.msg);
+    for (int i = 2; i < spec.n_layers; i++)
+        if (spec.layers[i].kind == CV_LAYER_ACTIVATION && spec.layers[i - 1].kind == CV_LAYER_BATCHNORM)
+            cr_assert_eq(cv_net_layer_output(net, i) == cv_net_layer_output(net, i - 1), fused,
+                         "model %d layer %d: fused %d", m, i, fused);
+    const int64_t n_in = cv_shape_size(spec.layers[0].out);
+    float *x = malloc(sizeof(float) * (size_t)(B * n_in));
+    cv_rng r = {99};
+    for (int64_t j = 0; j < B * n_in; j++) x[j] = (float)(2.0 * cv_unit(cv_rng_next(&r)) - 1.0);
+    int32_t labels[B];
+    result res = {.k = cv_net_outputs(net), .ng = cv_net_grad_count(net), .np = cv_net_param_count(net)};
+    for (int b = 0; b < B; b++) labels[b] = b % (int)res.k;
+    res.logits = malloc(sizeof(float) * (size_t)(B * res.k));
+    res.grads = malloc(sizeof(float) * (size_t)res.ng);
+    res.params = malloc(sizeof(float) * (size_t)res.np);
+    cv_net_zero_grad(net);
+    memcpy(res.logits, cv_net_forward(net, x, B, true, 1, 0, NULL), sizeof(float) * (size_t)(B * res.k));
+    res.loss = cv_net_loss(net, labels, NULL, B);
+    cv_net_backward(net, labels, NULL, B, B);
+    memcpy(res.grads, cv_net_grads(net), sizeof(float) * (size_t)res.ng);
+    memcpy(res.params, cv_net_params(net), sizeof(float) * (size_t)res.np); /* moving statistics included */
+    free(x);
+    cv_net_free(net);
+    cv_model_spec_free(&spec);
+    unsetenv("CONVOY_FUSE");
+    return res;
+}
+
+/* equal as values (a zero's sign may differ: the fused ReLU gives leak * v, 0 * v for a ReLU) */
+static void expect_same(const float *a, const float *b, int64_t n, const char *what, int m, int threads)
+{
+    int64_t bad = 0, first = -1;
+    for (int64_t j = 0; j < n; j++)
+        if (!(a[j] == b[j])) bad++, first = first < 0 ? j : first;
+    cr_expect_eq(bad, 0, "model %d, %d threads: %ld of %ld %s differ, first [%ld] %.9g vs %.9g", m, threads,
+                 (long)bad, (long)n, what, (long)first, first >= 0 ? a[first] : 0.0, first >= 0 ? b[first] : 0.0);
+}
+
+Test(bn_fused, relu_after_batchnorm_is_the_layer_by_layer_pass)
+{
+    static const int threads[] = {1, 3};
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 2; t++) {
+            result f = step(m, true, threads[t]), u = step(m, false, threads[t]);
+            expect_same(f.logits, u.logits, B * f.k, "logits", m, threads[t]);
+            cr_expect_eq(f.loss, u.loss, "model %d: loss %.17g vs %.17g", m, f.loss, u.loss);
+            expect_same(f.grads, u.grads, f.ng, "gradients", m, threads[t]);
+            expect_same(f.params, u.params, f.np, "parameters and moving statistics", m, threads[t]);
+            double norm = 0.0;
+            for (int64_t j = 0; j < f.ng; j++) norm += fabs(f.grads[j]);
+            cr_expect_gt(norm, 0.0, "model %d: no gradient at all", m);
+            free(f.logits), free(f.grads), free(f.params), free(u.logits), free(u.grads), free(u.params);
+        }
+}
