@@ -857,6 +857,14 @@ static int tile_width(void)
     return strcmp(p, "avx512") == 0 ? 32 : strcmp(p, "avx2") == 0 ? 16 : 8;
 }
 
+/* ... and the input gradient's, whose width divides C where one does (16 channels on AVX-512:
+ * AVX2's tile) */
+static int dx_tile_width(int C)
+{
+    const int nr = tile_width();
+    return nr == 32 && C % 32 != 0 && C % 16 == 0 ? 16 : nr;
+}
+
 typedef struct {
     int H, W, C, KH, KW, SH, SW, pt, pb, pl, pr, F, B;
     bool nearest;
@@ -901,8 +909,8 @@ static void check_padded(pad_case t)
         cr_assert_leq(fabsf(db[f] - (float)sum), 1e-4f * (1.0f + fabsf((float)sum)), "db[%d] = %g, want %g", f, db[f],
                       sum);
     }
-    if (t.SH == 1 && t.SW == 1 && !t.nearest) {
-        cr_assert(cv_conv_gemm_dx_fits(&g) == (t.C % tile_width() == 0));
+    if (!t.nearest) {
+        cr_assert(cv_conv_gemm_dx_fits(&g) == (t.C % dx_tile_width(t.C) == 0), "K=%d: dx fits", K);
         if (cv_conv_gemm_dx_fits(&g)) {
             float *dx = malloc(sizeof(float) * nx), *dxref = malloc(sizeof(float) * nx);
             cv_sgemm_naive(false, true, B * P, K, F, 1.0f, dy, F, w, F, 0.0f, col, K);
@@ -929,6 +937,13 @@ static void check_padded_all(void)
         {6, 7, nr, 3, 2, 1, 1, 2, 0, 1, 1, nr, 2, false},       /* numeric T,B,L,R on a 3x2 window */
         {5, 5, nr, 5, 5, 1, 1, 4, 4, 4, 4, nr, 1, false},       /* padding of window - 1 each side */
         {6, 6, 48, 3, 3, 1, 1, 0, 0, 0, 0, nr, 2, false},       /* unpadded, K = 432: two K slices */
+        /* strided input gradients, one implicit GEMM per residue class of the stride */
+        {11, 12, 16, 5, 5, 2, 2, 2, 2, 2, 1, nr, 2, false},     /* 5x5 'same' stride 2: 3x3..2x2 taps */
+        {9, 8, nr, 3, 3, 2, 2, 1, 1, 1, 1, nr, 2, false},       /* padding 1: classes start at q = 1 */
+        {7, 9, nr, 3, 2, 1, 2, 1, 1, 0, 1, nr, 3, false},       /* stride (1, 2) on a 3x2 window */
+        {9, 7, 2 * nr, 1, 1, 2, 2, 0, 0, 0, 0, nr, 2, false},   /* 1x1 stride 2: three classes no tap reaches */
+        {10, 11, nr, 2, 2, 3, 3, 0, 1, 1, 0, nr, 2, false},     /* stride 3 past a 2x2 window, dy's first column skipped */
+        {9, 9, nr, 3, 3, 2, 2, 2, 2, 2, 2, nr, 2, false},       /* padding 2: a class skips dy's first row */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_padded(cases[i]);
 }
@@ -968,6 +983,38 @@ Test(conv_padded, thread_count_does_not_change_bits)
     cr_assert_eq(memcmp(dx[0], dx[1], sizeof(float) * B * 14 * 14 * 32), 0);
     for (int t = 0; t < 2; t++) free(o[t]), free(d[t]), free(dx[t]);
     free(x), free(dy), free(w);
+}
+
+/* The strided input gradient (one implicit GEMM per residue class of the stride, the classes'
+ * pixels then put in place) gives the same bits on 1, 2, 3, 5 and 16 threads: ResNet-20's
+ * stride-2 'same' convs, 16 -> 32 channels (a 16-wide tile on AVX-512) and 32 -> 64. */
+Test(conv_padded, strided_input_gradient_thread_count_does_not_change_bits)
+{
+#ifndef _OPENMP
+    cr_skip_test("built without OpenMP");
+#else
+    static const int Cs[2] = {16, 32}, threads[] = {1, 2, 3, 5, 16};
+    enum { B = 16, H = 16 };
+    for (int k = 0; k < 2; k++) {
+        const int C = Cs[k], F = 2 * C;
+        cv_window g = conv_win(H, H, C, 3, 2, true);
+        cr_assert_eq(g.pad_top, 0, "'same' stride 2 on an even size pads the bottom and right only");
+        cr_assert(cv_conv_gemm_dx_fits(&g), "C=%d: the strided input gradient is not taken", C);
+        const size_t nx = (size_t)B * H * H * C;
+        float *dy = rand_buf((size_t)B * g.OH * g.OW * F, 720 + C), *w = rand_buf((size_t)9 * C * F, 721 + C);
+        float *first = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx);
+        for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+            omp_set_num_threads(threads[t]);
+            for (size_t i = 0; i < nx; i++) dx[i] = NAN; /* every value written */
+            cr_assert_eq(cv_conv_gemm_dx(t ? dx : first, dy, w, B, F, &g), 0);
+            if (t) cr_assert_eq(memcmp(first, dx, sizeof(float) * nx), 0, "C=%d, %d threads", C, threads[t]);
+            else
+                for (size_t i = 0; i < nx; i++) cr_assert(isfinite(first[i]), "C=%d: dx[%zu] not written", C, i);
+        }
+        omp_set_num_threads(1);
+        free(dy), free(w), free(first), free(dx);
+    }
+#endif
 }
 
 /* Winograd F(4x4,3x3) against im2col + the naive GEMM. Not bit for bit: its sums are not the
