@@ -810,11 +810,19 @@ static void check_implicit_all(void)
     check_implicit(11, 9, 8, 3, 2, 32, 3);   /* stride 2, KW*C = 24 */
     check_implicit(7, 6, 6, 2, 1, 96, 2);    /* 2x2 window, KW*C = 12, 60 pixels */
     check_implicit(12, 12, 48, 3, 1, 32, 1); /* K = 1296: several K slices in the GEMM */
+    /* window rows a third of the tile's height divides, not the height: the row's last weight-
+     * gradient tile runs a third or two of the rows and reads nothing past the row (the last
+     * pixel's values end the buffer: past them is what the sanitizer build would see) */
+    check_implicit(6, 5, 64, 1, 1, 64, 3);   /* pointwise, 64 channels: 5 tiles of 12 and one of 4 */
+    check_implicit(8, 7, 128, 1, 1, 32, 2);  /* 128 channels: 10 of 12 and one of 8 */
+    check_implicit(9, 9, 4, 5, 1, 32, 2);    /* a 5x5 window on 4 channels: KW*C = 20 */
     /* where it does not apply: padding, a filter count off the micro-kernel's width, a window
-     * row that does not split into whole tiles */
+     * row that does not split into thirds of tiles, or shorter than one */
     const cv_window same = conv_win(13, 13, 32, 3, 1, true), odd = conv_win(13, 13, 5, 3, 1, false);
+    const cv_window narrow = conv_win(13, 13, 2, 2, 1, false);
     cr_assert_not(cv_conv_gemm_fits(&same, 64));
     cr_assert_not(cv_conv_gemm_fits(&odd, 64));
+    cr_assert_not(cv_conv_gemm_fits(&narrow, 64)); /* KW*C = 4 */
     const cv_window ok = conv_win(13, 13, 32, 3, 1, false);
     cr_assert_not(cv_conv_gemm_fits(&ok, 36));
 }

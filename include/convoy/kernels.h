@@ -99,8 +99,10 @@ void cv_conv_direct(float *out, const float *x, const float *w, const cv_epilogu
 int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g,
                       bool nearest);
 /** Whether cv_conv_gemm and cv_conv_gemm_dw take this convolution: windows inside the input (no
- *  padding), F a multiple of the micro-kernel's width and KW*C of its height (e.g. F % 32 and
- *  KW*C % 12 with AVX-512). */
+ *  padding), F a multiple of the micro-kernel's width, KW*C at least its height and a multiple
+ *  of a third of it (e.g. F % 32, KW*C >= 12 and KW*C % 4 with AVX-512: a window row's last
+ *  weight-gradient tile, cut short, then reads nothing past the row). A pointwise conv's
+ *  (1x1, stride 1) weight gradient is one too. */
 bool cv_conv_gemm_fits(const cv_window *g, int F);
 /** Whether cv_conv_wino and cv_conv_wino_dw take this convolution: a 3x3 window, stride 1,
  *  zero padding of at most 2 (padding that repeats edge pixels is the caller's to refuse), a

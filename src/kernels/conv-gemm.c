@@ -18,8 +18,8 @@ bool cv_conv_gemm_fits(const cv_window *g, int F)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
     return g->pad_top == 0 && g->pad_left == 0 && (g->OH - 1) * g->SH + g->KH <= g->H &&
-           (g->OW - 1) * g->SW + g->KW <= g->W && F % u->nr == 0 && (g->KW * g->C) % u->mr == 0 &&
-           u->mr <= MR_MAX;
+           (g->OW - 1) * g->SW + g->KW <= g->W && F % u->nr == 0 && g->KW * g->C >= u->mr &&
+           (g->KW * g->C) % (u->mr / 3) == 0 && u->mr <= MR_MAX;
 }
 
 /* cv_conv_gemm on the micro-kernels u (F a multiple of their width) */
@@ -55,8 +55,9 @@ void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue 
 }
 
 /* The weight gradient's tiles: for each window row, its KW*C offsets in runs of mr (the last
- * run of a row shorter when mr does not divide KW*C: its tile reads up to mr - 1 values past the
- * row, which x must hold, and stores only its own rows) times nr filters. */
+ * run of a row shorter when mr does not divide KW*C: its tile runs a third or two thirds of mr
+ * rows, reading up to mr / 3 - 1 values past the row, which x must hold (none where a third of
+ * mr divides KW*C, as cv_conv_gemm_fits asks), and stores only its own rows) times nr filters. */
 void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();

@@ -107,7 +107,9 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
     if (pointwise(g)) { /* the three products straight on x, dy and w */
-        if (l->dw) {
+        if (l->dw && !l->bf16 && cv_conv_gemm_fits(g, F)) { /* with the bias gradient, no packing */
+            cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g);
+        } else if (l->dw) {
             cv_layer_gemm(l, true, false, K, F, B * P, x, K, dout, F, 1.0f, l->dw, F, NULL);
             cv_bias_grad(l->db, dout, (int64_t)B * P, F);
         }
