@@ -1149,6 +1149,10 @@ static void check_wino_all(void)
     check_wino(3, 3, 16, 32, 1, false);   /* 1x1 */
     check_wino(13, 13, 32, 64, 2, true);  /* 'same': padded by 1 */
     check_wino(6, 9, 64, 32, 3, true);
+    /* 16 channels into 16 filters (ResNet-20's first stage; on AVX-512 the products' blocks held
+     * in registers): 27 blocks, chunks of 6 and a last one of 3; 'same' on 11x9 */
+    check_wino(14, 13, 16, 16, 3, false);
+    check_wino(11, 9, 16, 16, 2, true);
     /* where it does not apply: stride 2, a 5x5 window, channels off a multiple of 16, a filter
      * count off the micro-kernel's width */
     const cv_window s2 = conv_win(13, 13, 32, 3, 2, false), k5 = conv_win(13, 13, 32, 5, 1, false);
@@ -1223,6 +1227,36 @@ Test(conv_winograd, thread_count_does_not_change_bits)
     cr_assert_eq(memcmp(dw[0], dw[1], sizeof(float) * nw), 0);
     for (int t = 0; t < 2; t++) free(o[t]), free(dx[t]), free(dw[t]);
     free(x), free(w), free(dy);
+}
+
+/* 16 channels into 16 filters (the products' own AVX-512 kernels): the forward pass, input and
+ * weight gradients give the same bits on 1, 2, 3, 5 and 16 threads */
+Test(conv_winograd, sixteen_channels_thread_count_does_not_change_bits)
+{
+#ifndef _OPENMP
+    cr_skip_test("built without OpenMP");
+#else
+    static const int threads[] = {1, 2, 3, 5, 16};
+    enum { B = 7, H = 18, C = 16, F = 16, T = sizeof threads / sizeof threads[0] };
+    const cv_window g = conv_win(H, H, C, 3, 1, true);
+    const size_t nx = (size_t)B * H * H * C, nw = (size_t)9 * C * F;
+    float *x = rand_buf(nx, 731), *w = rand_buf(nw, 732), *dy = rand_buf(nx, 733);
+    float *o[T], *dx[T], *dw[T];
+    for (int t = 0; t < T; t++) {
+        omp_set_num_threads(threads[t]);
+        o[t] = malloc(sizeof(float) * nx), dx[t] = malloc(sizeof(float) * nx), dw[t] = calloc(nw, sizeof(float));
+        cr_assert_eq(cv_conv_wino(o[t], x, w, NULL, NULL, B, F, &g), 0);
+        cr_assert_eq(cv_conv_wino_dw(dw[t], x, dy, B, F, &g), 0);
+        cr_assert_eq(cv_conv_wino_dx(dx[t], dy, w, NULL, B, F, &g, H, H), 0);
+        if (!t) continue;
+        cr_assert_eq(memcmp(o[0], o[t], sizeof(float) * nx), 0, "out, %d threads", threads[t]);
+        cr_assert_eq(memcmp(dx[0], dx[t], sizeof(float) * nx), 0, "dx, %d threads", threads[t]);
+        cr_assert_eq(memcmp(dw[0], dw[t], sizeof(float) * nw), 0, "dw, %d threads", threads[t]);
+    }
+    omp_set_num_threads(1);
+    for (int t = 0; t < T; t++) free(o[t]), free(dx[t]), free(dw[t]);
+    free(x), free(w), free(dy);
+#endif
 }
 
 /* The conv2d + 2x2 pool kernel against cv_conv_direct then cv_pool_forward (bit for bit: the
