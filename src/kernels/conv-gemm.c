@@ -115,11 +115,14 @@ static void pad_copy(float *xp, const float *x, int B, const cv_window *g, bool 
             continue;
         }
         const float *src = x + b * in + (size_t)(y < 0 ? 0 : y >= g->H ? g->H - 1 : y) * g->W * C;
+        /* [lo, hi): the row's pixels inside the input, one copy; the padding either side */
+        const int lo = g->pad_left < 0 ? 0 : g->pad_left > Wp ? Wp : g->pad_left;
+        const int hi = g->W + g->pad_left < lo ? lo : g->W + g->pad_left > Wp ? Wp : g->W + g->pad_left;
+        if (hi > lo) memcpy(dst + (size_t)lo * C, src + (size_t)(lo - g->pad_left) * C, sizeof(float) * (hi - lo) * C);
         for (int px = 0; px < Wp; px++) {
-            const int sx = px - g->pad_left;
-            if (!nearest && (sx < 0 || sx >= g->W)) memset(dst + (size_t)px * C, 0, sizeof(float) * C);
-            else memcpy(dst + (size_t)px * C, src + (size_t)(sx < 0 ? 0 : sx >= g->W ? g->W - 1 : sx) * C,
-                        sizeof(float) * C);
+            if (px >= lo && px < hi) continue;
+            if (!nearest) memset(dst + (size_t)px * C, 0, sizeof(float) * C);
+            else memcpy(dst + (size_t)px * C, src + (size_t)(px < lo ? 0 : g->W - 1) * C, sizeof(float) * C);
         }
     }
     memset(xp + (size_t)rows * rowlen, 0, sizeof(float) * MR_MAX);
@@ -249,8 +252,9 @@ int cv_conv_gemm_dx(float *dx, const float *dy, const float *w, int B, int F, co
 #pragma omp parallel for schedule(static) if (cv_conv_fork_worth(64.0 * px * C))
             for (long p = 0; p < px; p++) { /* the class's pixels into their places in dx */
                 const int b = (int)(p / ((long)ay.nq * ax.nq)), jy = (int)(p / ax.nq % ay.nq), jx = (int)(p % ax.nq);
-                memcpy(dx + (((size_t)b * g->H + ay.i0 + (size_t)SH * jy) * g->W + ax.i0 + (size_t)SW * jx) * C,
-                       t + (size_t)p * C, sizeof(float) * C);
+                float *restrict d = dx + (((size_t)b * g->H + ay.i0 + (size_t)SH * jy) * g->W + ax.i0 + (size_t)SW * jx) * C;
+                const float *restrict s = t + (size_t)p * C;
+                for (int c = 0; c < C; c++) d[c] = s[c]; /* a few vectors: no call to memcpy */
             }
         }
     return 0;
