@@ -261,21 +261,23 @@ CV_ISA_CLONES3(wino_grad, (float *Z, size_t zstride, const float *const *q, int 
 CV_ISA_CLONES3(wino_dwout, (float *dw, const float *M, size_t mstride, int c0, int c1, int C, int F), dwout_w4,
                dwout_w8, dwout_w16, (dw, M, mstride, c0, c1, C, F))
 
-/* 16 channels into 16 filters on AVX-512 (ResNet-20's first stage): the 36 products' 16 x 16
- * blocks fill a quarter of the micro-kernel's 32-wide tile, and AVX2's 6 x 16 one pays a call,
- * a cleared tile and a store round trip for each of the chunk's 36 products of 16 steps. Here a
- * product's block of U (forward) or of sums (weight gradient) lives in 16 of the 32 registers,
- * loaded once. Each value is the same fused multiply-adds in the same order as the tile's (from
- * zero, over c or over the blocks), so the bits are the tile's. Taken on AVX-512 only (the
- * kernel cv_sgemm picked: not under CONVOY_GEMM=avx2 or generic). */
-typedef void (*wino_prod_fn)(float *M, size_t ms, const float *V, size_t vs, const float *U, int n);
+/* The 36 products on AVX-512, without a micro-kernel call per product and chunk (each pays the
+ * call, its row pointers and its accumulators' trip through memory for only C steps). 16
+ * channels into 16 filters (ResNet-20's first stage) would fill a quarter of the 32-wide tile,
+ * and AVX2's 6 x 16 one stores after 16 steps: here a product's block of U (forward) or of
+ * sums (weight gradient) lives in 16 of the 32 registers, loaded once. Each value is the same
+ * fused multiply-adds in the same order as the tile's (from zero, over c or over the blocks),
+ * so the bits are the tile's. Taken on AVX-512 only (the kernel cv_sgemm picked: not under
+ * CONVOY_GEMM=avx2 or generic). */
+typedef void (*wino_prod_fn)(float *M, size_t ms, float *V, size_t vs, const float *U, int n, int C, int F);
 typedef void (*wino_dwprod_fn)(float *M, const float *V, size_t vb, const float *Z, size_t zb, int m, bool set);
 #if defined(__x86_64__) && defined(__GNUC__)
 /* M[xi * ms + i * 16 + f] = sum over c of V[xi * vs + i * 16 + c] U[(xi * 16 + c) * 16 + f], the
  * chunk's n blocks six at a time (six chains of 16 hide the multiply-add's latency) */
-__attribute__((target("avx512f"))) static void prod16_avx512(float *M, size_t ms, const float *V, size_t vs,
-                                                               const float *U, int n)
+__attribute__((target("avx512f"))) static void prod16_avx512(float *M, size_t ms, float *V, size_t vs,
+                                                               const float *U, int n, int C, int F)
 {
+    (void)C, (void)F;
     for (int xi = 0; xi < XI; xi++) {
         wv16 u[16];
         for (int c = 0; c < 16; c++) WINO_LD(wv16u, u[c], U + ((size_t)xi * 16 + c) * 16);
@@ -292,6 +294,39 @@ __attribute__((target("avx512f"))) static void prod16_avx512(float *M, size_t ms
             wv16 acc = {0};
             for (int c = 0; c < 16; c++) acc += u[c] * v[i * 16 + c];
             WINO_ST(wv16u, m + i * 16, acc);
+        }
+    }
+}
+
+/* F a multiple of 32, chunks of 12 blocks (a short one's rows past n copies of its first, as
+ * the micro-kernel reads them): each product's 12 x 32 tiles as the micro-kernel computes
+ * them, without its call, its row pointers and its accumulators' trip through memory */
+__attribute__((target("avx512f"))) static void prod32_avx512(float *M, size_t ms, float *V, size_t vs,
+                                                               const float *U, int n, int C, int F)
+{
+    for (int xi = 0; xi < XI; xi++) {
+        float *v = V + xi * vs;
+        for (int r = n; r < 12; r++) memcpy(v + (size_t)r * C, v, sizeof(float) * C);
+        for (int f0 = 0; f0 < F; f0 += 32) {
+            const float *u = U + (size_t)xi * C * F + f0;
+            wv16 acc[12][2];
+            for (int r = 0; r < 12; r++) acc[r][0] = acc[r][1] = (wv16){0};
+            for (int c = 0; c < C; c++) {
+                wv16 u0, u1;
+                WINO_LD(wv16u, u0, u + (size_t)c * F);
+                WINO_LD(wv16u, u1, u + (size_t)c * F + 16);
+                for (int r = 0; r < 12; r++) {
+                    const float a = v[r * C + c];
+                    acc[r][0] += u0 * a;
+                    acc[r][1] += u1 * a;
+                }
+            }
+            float *m = M + xi * ms + f0;
+            for (int r = 0; r < 12; r++)
+                if (r < n) {
+                    WINO_ST(wv16u, m + (size_t)r * F, acc[r][0]);
+                    WINO_ST(wv16u, m + (size_t)r * F + 16, acc[r][1]);
+                }
         }
     }
 }
@@ -318,14 +353,24 @@ __attribute__((target("avx512f"))) static void dwprod16_avx512(float *M, const f
     }
 }
 #define WINO_PROD16 prod16_avx512
+#define WINO_PROD32 prod32_avx512
 #define WINO_DWPROD16 dwprod16_avx512
 #else
 #define WINO_PROD16 NULL
+#define WINO_PROD32 NULL
 #define WINO_DWPROD16 NULL
 #endif
 
 /* whether those run: 16 channels, 16 filters, AVX-512 */
 static bool wino_sixteen(int C, int F) { return C == 16 && F == 16 && strcmp(cv_gemm_path(), "avx512") == 0; }
+
+/* the forward products' kernel for C channels into F filters on chunks of mr blocks (NULL: the
+ * micro-kernel's calls) */
+static wino_prod_fn wino_prod(int C, int F, int mr)
+{
+    if (wino_sixteen(C, F)) return WINO_PROD16;
+    return strcmp(cv_gemm_path(), "avx512") == 0 && F % 32 == 0 && mr == 12 ? WINO_PROD32 : NULL;
+}
 
 /* rows (or columns) of blocks that cover n rows (columns) of output */
 static int blocks_over(int n) { return (n + WB - 1) / WB; }
@@ -378,7 +423,7 @@ static void wino_chunk(float *out, const float *x, const float *U, const float *
         in(V + (size_t)i * C, vs, p, C);
     }
     const float *at[MR_MAX];
-    if (prod) prod(M, ms, V, vs, U, n);
+    if (prod) prod(M, ms, V, vs, U, n, C, F);
     for (int xi = 0; xi < XI && !prod; xi++) {
         for (int i = 0; i < mr; i++) at[i] = V + xi * vs + (size_t)(i < n ? i : 0) * C; /* short: repeat */
         for (int f0 = 0; f0 < F; f0 += nr)
@@ -402,7 +447,7 @@ static int wino_forward(float *out, const float *x, const float *U, const float 
     const long T = (long)B * per, chunks = (T + mr - 1) / mr;
     const wino_input_fn in = wino_input_pick();
     const wino_output_fn outf = wino_output_pick();
-    const wino_prod_fn prod = wino_sixteen(C, F) ? WINO_PROD16 : NULL;
+    const wino_prod_fn prod = wino_prod(C, F, mr);
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (cv_conv_fork_worth(2.0 * B * g->OH * g->OW * F * 9.0 * C))
     {
