@@ -950,8 +950,9 @@ static void check_padded_all(void)
         {9, 8, nr, 3, 3, 2, 2, 1, 1, 1, 1, nr, 2, false},       /* padding 1: classes start at q = 1 */
         {7, 9, nr, 3, 2, 1, 2, 1, 1, 0, 1, nr, 3, false},       /* stride (1, 2) on a 3x2 window */
         {9, 7, 2 * nr, 1, 1, 2, 2, 0, 0, 0, 0, nr, 2, false},   /* 1x1 stride 2: three classes no tap reaches */
-        {10, 11, nr, 2, 2, 3, 3, 0, 1, 1, 0, nr, 2, false},     /* stride 3 past a 2x2 window, dy's first column skipped */
+        {10, 11, nr, 2, 2, 3, 3, 0, 1, 1, 0, nr, 2, false},     /* stride 3 past a 2x2 window; skips dy column 0 */
         {9, 9, nr, 3, 3, 2, 2, 2, 2, 2, 2, nr, 2, false},       /* padding 2: a class skips dy's first row */
+        {1, 1, nr, 1, 1, 2, 2, 1, 0, 1, 0, nr, 2, false},       /* 1x1 stride 2 padded by 1: no tap reads x */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_padded(cases[i]);
 }

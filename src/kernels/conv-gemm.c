@@ -185,6 +185,7 @@ static void dx_axis_span(int n, int k, int s, int p, int *pad, int *len)
         const dx_axis a = dx_axis_of(n, k, s, p, r);
         if (a.taps > 0 && a.nq > 0 && a.pad > *pad) *pad = a.pad;
     }
+    if (*pad == INT_MIN) *pad = 0; /* no class reads dy: dx is all zeros */
     *len = 1;
     for (int r = 0; r < s; r++) {
         const dx_axis a = dx_axis_of(n, k, s, p, r);
@@ -223,7 +224,8 @@ int cv_conv_gemm_dx(float *dx, const float *dy, const float *w, int B, int F, co
     float *taps[DX_STRIDE_MAX * DX_STRIDE_MAX], *next = wt;
     for (int ry = 0; ry < SH; ry++)
         for (int rx = 0; rx < SW; rx++) {
-            const dx_axis ay = dx_axis_of(g->H, g->KH, SH, g->pad_top, ry), ax = dx_axis_of(g->W, g->KW, SW, g->pad_left, rx);
+            const dx_axis ay = dx_axis_of(g->H, g->KH, SH, g->pad_top, ry);
+            const dx_axis ax = dx_axis_of(g->W, g->KW, SW, g->pad_left, rx);
             taps[ry * DX_STRIDE_MAX + rx] = next;
             for (int my = 0; my < ay.taps; my++)
                 for (int mx = 0; mx < ax.taps; mx++, next += (size_t)F * C) {
@@ -237,7 +239,8 @@ int cv_conv_gemm_dx(float *dx, const float *dy, const float *w, int B, int F, co
     if (!dyp) return -1;
     for (int ry = 0; ry < SH; ry++)
         for (int rx = 0; rx < SW; rx++) {
-            const dx_axis ay = dx_axis_of(g->H, g->KH, SH, g->pad_top, ry), ax = dx_axis_of(g->W, g->KW, SW, g->pad_left, rx);
+            const dx_axis ay = dx_axis_of(g->H, g->KH, SH, g->pad_top, ry);
+            const dx_axis ax = dx_axis_of(g->W, g->KW, SW, g->pad_left, rx);
             if (ay.nq == 0 || ax.nq == 0) continue;
             const long px = (long)B * ay.nq * ax.nq;
             float *t = whole ? dx : wt + nw;
@@ -252,7 +255,8 @@ int cv_conv_gemm_dx(float *dx, const float *dy, const float *w, int B, int F, co
 #pragma omp parallel for schedule(static) if (cv_conv_fork_worth(64.0 * px * C))
             for (long p = 0; p < px; p++) { /* the class's pixels into their places in dx */
                 const int b = (int)(p / ((long)ay.nq * ax.nq)), jy = (int)(p / ax.nq % ay.nq), jx = (int)(p % ax.nq);
-                float *restrict d = dx + (((size_t)b * g->H + ay.i0 + (size_t)SH * jy) * g->W + ax.i0 + (size_t)SW * jx) * C;
+                float *restrict d =
+                    dx + (((size_t)b * g->H + ay.i0 + (size_t)SH * jy) * g->W + ax.i0 + (size_t)SW * jx) * C;
                 const float *restrict s = t + (size_t)p * C;
                 for (int c = 0; c < C; c++) d[c] = s[c]; /* a few vectors: no call to memcpy */
             }

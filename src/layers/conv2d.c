@@ -3,12 +3,12 @@
  * cv_sgemm's micro-kernel: it reads its receptive fields in place (cv_conv_gemm) where the window
  * and sizes allow, takes Winograd where that pays, else reads them from a padded copy of the
  * input (cv_conv_gemm_padded; the input gradient likewise from a padded copy of the output
- * gradient, one implicit GEMM per residue class of the stride), and only when the filter count does not suit the micro-kernel works
- * through im2col in chunks of samples so the workspace stays bounded for any batch size; short
- * receptive fields go direct. Under --precision bf16 (l->bf16) the products are cv_bgemm_ep's,
- * pointwise or through im2col, except the direct ones and Winograd's (fp32: 4x fewer products
- * beat bf16's 2x; CONVOY_WINOGRAD=0 makes those bf16 too). Right before a
- * max/min pool it can run as one kernel with it (cv_conv_pool_layers_*). */
+ * gradient, one implicit GEMM per residue class of the stride), and only when the filter count
+ * does not suit the micro-kernel works through im2col in chunks of samples so the workspace
+ * stays bounded for any batch size; short receptive fields go direct. Under --precision bf16
+ * (l->bf16) the products are cv_bgemm_ep's, pointwise or through im2col, except the direct ones
+ * and Winograd's (fp32: 4x fewer products beat bf16's 2x; CONVOY_WINOGRAD=0 makes those bf16
+ * too). Right before a max/min pool it can run as one kernel with it (cv_conv_pool_layers_*). */
 #include "layers/layers-impl.h"
 
 int cv_conv_chunk(const cv_layer *l, int B)
