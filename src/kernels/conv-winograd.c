@@ -271,6 +271,8 @@ CV_ISA_CLONES3(wino_dwout, (float *dw, const float *M, size_t mstride, int c0, i
  * CONVOY_GEMM=avx2 or generic). */
 typedef void (*wino_prod_fn)(float *M, size_t ms, float *V, size_t vs, const float *U, int n, int C, int F);
 typedef void (*wino_dwprod_fn)(float *M, const float *V, size_t vb, const float *Z, size_t zb, int m, bool set);
+typedef void (*wino_dwtile_fn)(float *M, size_t ldm, const float *V, size_t vb, const float *Z, size_t zb, int m,
+                               bool set, int rows);
 #if defined(__x86_64__) && defined(__GNUC__)
 /* M[xi * ms + i * 16 + f] = sum over c of V[xi * vs + i * 16 + c] U[(xi * 16 + c) * 16 + f], the
  * chunk's n blocks six at a time (six chains of 16 hide the multiply-add's latency) */
@@ -352,12 +354,54 @@ __attribute__((target("avx512f"))) static void dwprod16_avx512(float *M, const f
         WINO_ST(wv16u, M + c * 16, t);
     }
 }
+/* a weight-gradient tile of MR (4, 8 or 12: a constant where it is inlined) channels x 32
+ * filters at M (rows ldm apart): as the micro-kernel's, from zero over the m blocks, then
+ * stored (set) or added. A pass holds few blocks where C is large (13 at 128 channels), so the
+ * micro-kernel's call and its cleared, stored and reloaded accumulators weigh on every tile. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+dwtile32_body(float *M, size_t ldm, const float *V, size_t vb, const float *Z, size_t zb, int m, bool set, const int MR)
+{
+    wv16 acc[12][2];
+    for (int r = 0; r < 12; r++) acc[r][0] = acc[r][1] = (wv16){0};
+    for (int i = 0; i < m; i++) {
+        wv16 z0, z1;
+        WINO_LD(wv16u, z0, Z + i * zb);
+        WINO_LD(wv16u, z1, Z + i * zb + 16);
+        for (int r = 0; r < MR; r++) {
+            const float a = V[i * vb + r];
+            acc[r][0] += z0 * a;
+            acc[r][1] += z1 * a;
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int h = 0; h < 2; h++) {
+            wv16 t = acc[r][h];
+            if (!set) {
+                wv16 old;
+                WINO_LD(wv16u, old, M + r * ldm + 16 * h);
+                t += old;
+            }
+            WINO_ST(wv16u, M + r * ldm + 16 * h, t);
+        }
+}
+
+/* ... for the tile's rows channels (a short last one: a third or two thirds of 12, as the
+ * micro-kernel runs it) */
+__attribute__((target("avx512f"))) static void dwtile32_avx512(float *M, size_t ldm, const float *V, size_t vb,
+                                                                 const float *Z, size_t zb, int m, bool set, int rows)
+{
+    if (rows <= 4) dwtile32_body(M, ldm, V, vb, Z, zb, m, set, 4);
+    else if (rows <= 8) dwtile32_body(M, ldm, V, vb, Z, zb, m, set, 8);
+    else dwtile32_body(M, ldm, V, vb, Z, zb, m, set, 12);
+}
 #define WINO_PROD16 prod16_avx512
 #define WINO_PROD32 prod32_avx512
+#define WINO_DWTILE32 dwtile32_avx512
 #define WINO_DWPROD16 dwprod16_avx512
 #else
 #define WINO_PROD16 NULL
 #define WINO_PROD32 NULL
+#define WINO_DWTILE32 NULL
 #define WINO_DWPROD16 NULL
 #endif
 
@@ -545,6 +589,8 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
     const wino_grad_fn grad = wino_grad_pick();
     const wino_dwout_fn dwout = wino_dwout_pick();
     const wino_dwprod_fn dwprod = wino_sixteen(C, F) ? WINO_DWPROD16 : NULL;
+    const wino_dwtile_fn dwtile =
+        strcmp(cv_gemm_path(), "avx512") == 0 && F % 32 == 0 && mr == 12 && nr == 32 ? WINO_DWTILE32 : NULL;
     const int ct = Cp / mr, ft = F / nr, tiles = XI * ct * ft;
 #pragma omp parallel if (cv_conv_fork_worth(2.0 * B * P * F * 9.0 * C))
     {
@@ -570,6 +616,11 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
 #pragma omp for schedule(static)
             for (int j = 0; j < tiles; j++) { /* tile j: product xi, rows ci, filters fi */
                 const int xi = j / (ct * ft), ci = j % (ct * ft) / ft, fi = j % ft;
+                if (dwtile) {
+                    dwtile(M + xi * ms + (size_t)ci * mr * F + (size_t)fi * nr, F, V + (size_t)xi * Cp + (size_t)ci * mr,
+                           vb, Z + (size_t)xi * F + (size_t)fi * nr, zb, m, k == 0, C - ci * mr < mr ? C - ci * mr : mr);
+                    continue;
+                }
                 u->dw(V + (size_t)xi * Cp + (size_t)ci * mr, 1, 0, m, (long)vb, Z + (size_t)xi * F + (size_t)fi * nr,
                       (int)zb, M + xi * ms + (size_t)ci * mr * F + (size_t)fi * nr, F,
                       C - ci * mr < mr ? C - ci * mr : mr, k == 0, NULL);
