@@ -354,6 +354,7 @@ __attribute__((target("avx512f"))) static void dwprod16_avx512(float *M, const f
         WINO_ST(wv16u, M + c * 16, t);
     }
 }
+
 /* a weight-gradient tile of MR (4, 8 or 12: a constant where it is inlined) channels x 32
  * filters at M (rows ldm apart): as the micro-kernel's, from zero over the m blocks, then
  * stored (set) or added. A pass holds few blocks where C is large (13 at 128 channels), so the
