@@ -651,9 +651,12 @@ Test(grad, conv_implicit_gemm_path)
 
 /* 1x1 stride-1 convolutions on more than 32 channels: three GEMMs straight on the input, the
  * output gradient and the kernel (its im2col matrix would be the input itself), with and
- * without a bias */
+ * without a bias; where the filters fill the micro-kernel's width, the weight and bias
+ * gradients are the implicit GEMM's (cv_conv_gemm_dw: 36 channels, tiles of 12 or 6 rows) */
 Test(grad, conv_pointwise_path)
 {
+    grad_check("input shape=5,4,3\nconv2d filters=36 kernel=1 activation=linear\n"
+               "conv2d filters=32 kernel=1 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
     grad_check("input shape=5,4,3\nconv2d filters=40 kernel=1 activation=linear\n"
                "conv2d filters=7 kernel=1 activation=tanh\n" CONV_TAIL, 3, T_FLOAT);
     grad_check("input shape=5,4,3\nconv2d filters=36 kernel=1 activation=linear\n"

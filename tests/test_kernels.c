@@ -841,11 +841,19 @@ static void check_implicit_all(void)
     check_implicit(11, 9, 8, 3, 2, 32, 3);   /* stride 2, KW*C = 24 */
     check_implicit(7, 6, 6, 2, 1, 96, 2);    /* 2x2 window, KW*C = 12, 60 pixels */
     check_implicit(12, 12, 48, 3, 1, 32, 1); /* K = 1296: several K slices in the GEMM */
+    /* window rows a third of the tile's height divides, not the height: the row's last weight-
+     * gradient tile runs a third or two of the rows and reads nothing past the row (the last
+     * pixel's values end the buffer: past them is what the sanitizer build would see) */
+    check_implicit(6, 5, 64, 1, 1, 64, 3);   /* pointwise, 64 channels: 5 tiles of 12 and one of 4 */
+    check_implicit(8, 7, 128, 1, 1, 32, 2);  /* 128 channels: 10 of 12 and one of 8 */
+    check_implicit(9, 9, 4, 5, 1, 32, 2);    /* a 5x5 window on 4 channels: KW*C = 20 */
     /* where it does not apply: padding, a filter count off the micro-kernel's width, a window
-     * row that does not split into whole tiles */
+     * row that does not split into thirds of tiles, or shorter than one */
     const cv_window same = conv_win(13, 13, 32, 3, 1, true), odd = conv_win(13, 13, 5, 3, 1, false);
+    const cv_window narrow = conv_win(13, 13, 2, 2, 1, false);
     cr_assert_not(cv_conv_gemm_fits(&same, 64));
     cr_assert_not(cv_conv_gemm_fits(&odd, 64));
+    cr_assert_not(cv_conv_gemm_fits(&narrow, 64)); /* KW*C = 4 */
     const cv_window ok = conv_win(13, 13, 32, 3, 1, false);
     cr_assert_not(cv_conv_gemm_fits(&ok, 36));
 }
@@ -886,6 +894,14 @@ static int tile_width(void)
 {
     const char *p = cv_gemm_path();
     return strcmp(p, "avx512") == 0 ? 32 : strcmp(p, "avx2") == 0 ? 16 : 8;
+}
+
+/* ... and the input gradient's, whose width divides C where one does (16 channels on AVX-512:
+ * AVX2's tile) */
+static int dx_tile_width(int C)
+{
+    const int nr = tile_width();
+    return nr == 32 && C % 32 != 0 && C % 16 == 0 ? 16 : nr;
 }
 
 typedef struct {
@@ -932,8 +948,8 @@ static void check_padded(pad_case t)
         cr_assert_leq(fabsf(db[f] - (float)sum), 1e-4f * (1.0f + fabsf((float)sum)), "db[%d] = %g, want %g", f, db[f],
                       sum);
     }
-    if (t.SH == 1 && t.SW == 1 && !t.nearest) {
-        cr_assert(cv_conv_gemm_dx_fits(&g) == (t.C % tile_width() == 0));
+    if (!t.nearest) {
+        cr_assert(cv_conv_gemm_dx_fits(&g) == (t.C % dx_tile_width(t.C) == 0), "K=%d: dx fits", K);
         if (cv_conv_gemm_dx_fits(&g)) {
             float *dx = malloc(sizeof(float) * nx), *dxref = malloc(sizeof(float) * nx);
             cv_sgemm_naive(false, true, B * P, K, F, 1.0f, dy, F, w, F, 0.0f, col, K);
@@ -960,6 +976,14 @@ static void check_padded_all(void)
         {6, 7, nr, 3, 2, 1, 1, 2, 0, 1, 1, nr, 2, false},       /* numeric T,B,L,R on a 3x2 window */
         {5, 5, nr, 5, 5, 1, 1, 4, 4, 4, 4, nr, 1, false},       /* padding of window - 1 each side */
         {6, 6, 48, 3, 3, 1, 1, 0, 0, 0, 0, nr, 2, false},       /* unpadded, K = 432: two K slices */
+        /* strided input gradients, one implicit GEMM per residue class of the stride */
+        {11, 12, 16, 5, 5, 2, 2, 2, 2, 2, 1, nr, 2, false},     /* 5x5 'same' stride 2: 3x3..2x2 taps */
+        {9, 8, nr, 3, 3, 2, 2, 1, 1, 1, 1, nr, 2, false},       /* padding 1: classes start at q = 1 */
+        {7, 9, nr, 3, 2, 1, 2, 1, 1, 0, 1, nr, 3, false},       /* stride (1, 2) on a 3x2 window */
+        {9, 7, 2 * nr, 1, 1, 2, 2, 0, 0, 0, 0, nr, 2, false},   /* 1x1 stride 2: three classes no tap reaches */
+        {10, 11, nr, 2, 2, 3, 3, 0, 1, 1, 0, nr, 2, false},     /* stride 3 past a 2x2 window; skips dy column 0 */
+        {9, 9, nr, 3, 3, 2, 2, 2, 2, 2, 2, nr, 2, false},       /* padding 2: a class skips dy's first row */
+        {1, 1, nr, 1, 1, 2, 2, 1, 0, 1, 0, nr, 2, false},       /* 1x1 stride 2 padded by 1: no tap reads x */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_padded(cases[i]);
 }
@@ -999,6 +1023,38 @@ Test(conv_padded, thread_count_does_not_change_bits)
     cr_assert_eq(memcmp(dx[0], dx[1], sizeof(float) * B * 14 * 14 * 32), 0);
     for (int t = 0; t < 2; t++) free(o[t]), free(d[t]), free(dx[t]);
     free(x), free(dy), free(w);
+}
+
+/* The strided input gradient (one implicit GEMM per residue class of the stride, the classes'
+ * pixels then put in place) gives the same bits on 1, 2, 3, 5 and 16 threads: ResNet-20's
+ * stride-2 'same' convs, 16 -> 32 channels (a 16-wide tile on AVX-512) and 32 -> 64. */
+Test(conv_padded, strided_input_gradient_thread_count_does_not_change_bits)
+{
+#ifndef _OPENMP
+    cr_skip_test("built without OpenMP");
+#else
+    static const int Cs[2] = {16, 32}, threads[] = {1, 2, 3, 5, 16};
+    enum { B = 16, H = 16 };
+    for (int k = 0; k < 2; k++) {
+        const int C = Cs[k], F = 2 * C;
+        cv_window g = conv_win(H, H, C, 3, 2, true);
+        cr_assert_eq(g.pad_top, 0, "'same' stride 2 on an even size pads the bottom and right only");
+        cr_assert(cv_conv_gemm_dx_fits(&g), "C=%d: the strided input gradient is not taken", C);
+        const size_t nx = (size_t)B * H * H * C;
+        float *dy = rand_buf((size_t)B * g.OH * g.OW * F, 720 + C), *w = rand_buf((size_t)9 * C * F, 721 + C);
+        float *first = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx);
+        for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+            omp_set_num_threads(threads[t]);
+            for (size_t i = 0; i < nx; i++) dx[i] = NAN; /* every value written */
+            cr_assert_eq(cv_conv_gemm_dx(t ? dx : first, dy, w, B, F, &g), 0);
+            if (t) cr_assert_eq(memcmp(first, dx, sizeof(float) * nx), 0, "C=%d, %d threads", C, threads[t]);
+            else
+                for (size_t i = 0; i < nx; i++) cr_assert(isfinite(first[i]), "C=%d: dx[%zu] not written", C, i);
+        }
+        omp_set_num_threads(1);
+        free(dy), free(w), free(first), free(dx);
+    }
+#endif
 }
 
 /* Winograd F(4x4,3x3) against im2col + the naive GEMM. Not bit for bit: its sums are not the
@@ -1125,6 +1181,10 @@ static void check_wino_all(void)
     check_wino(3, 3, 16, 32, 1, false);   /* 1x1 */
     check_wino(13, 13, 32, 64, 2, true);  /* 'same': padded by 1 */
     check_wino(6, 9, 64, 32, 3, true);
+    /* 16 channels into 16 filters (ResNet-20's first stage; on AVX-512 the products' blocks held
+     * in registers): 27 blocks, chunks of 6 and a last one of 3; 'same' on 11x9 */
+    check_wino(14, 13, 16, 16, 3, false);
+    check_wino(11, 9, 16, 16, 2, true);
     /* where it does not apply: stride 2, a 5x5 window, channels off a multiple of 16, a filter
      * count off the micro-kernel's width */
     const cv_window s2 = conv_win(13, 13, 32, 3, 2, false), k5 = conv_win(13, 13, 32, 5, 1, false);
@@ -1199,6 +1259,36 @@ Test(conv_winograd, thread_count_does_not_change_bits)
     cr_assert_eq(memcmp(dw[0], dw[1], sizeof(float) * nw), 0);
     for (int t = 0; t < 2; t++) free(o[t]), free(dx[t]), free(dw[t]);
     free(x), free(w), free(dy);
+}
+
+/* 16 channels into 16 filters (the products' own AVX-512 kernels): the forward pass, input and
+ * weight gradients give the same bits on 1, 2, 3, 5 and 16 threads */
+Test(conv_winograd, sixteen_channels_thread_count_does_not_change_bits)
+{
+#ifndef _OPENMP
+    cr_skip_test("built without OpenMP");
+#else
+    static const int threads[] = {1, 2, 3, 5, 16};
+    enum { B = 7, H = 18, C = 16, F = 16, T = sizeof threads / sizeof threads[0] };
+    const cv_window g = conv_win(H, H, C, 3, 1, true);
+    const size_t nx = (size_t)B * H * H * C, nw = (size_t)9 * C * F;
+    float *x = rand_buf(nx, 731), *w = rand_buf(nw, 732), *dy = rand_buf(nx, 733);
+    float *o[T], *dx[T], *dw[T];
+    for (int t = 0; t < T; t++) {
+        omp_set_num_threads(threads[t]);
+        o[t] = malloc(sizeof(float) * nx), dx[t] = malloc(sizeof(float) * nx), dw[t] = calloc(nw, sizeof(float));
+        cr_assert_eq(cv_conv_wino(o[t], x, w, NULL, NULL, B, F, &g), 0);
+        cr_assert_eq(cv_conv_wino_dw(dw[t], x, dy, B, F, &g), 0);
+        cr_assert_eq(cv_conv_wino_dx(dx[t], dy, w, NULL, B, F, &g, H, H), 0);
+        if (!t) continue;
+        cr_assert_eq(memcmp(o[0], o[t], sizeof(float) * nx), 0, "out, %d threads", threads[t]);
+        cr_assert_eq(memcmp(dx[0], dx[t], sizeof(float) * nx), 0, "dx, %d threads", threads[t]);
+        cr_assert_eq(memcmp(dw[0], dw[t], sizeof(float) * nw), 0, "dw, %d threads", threads[t]);
+    }
+    omp_set_num_threads(1);
+    for (int t = 0; t < T; t++) free(o[t]), free(dx[t]), free(dw[t]);
+    free(x), free(w), free(dy);
+#endif
 }
 
 /* The conv2d + 2x2 pool kernel against cv_conv_direct then cv_pool_forward (bit for bit: the

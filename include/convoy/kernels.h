@@ -109,8 +109,10 @@ void cv_conv_direct(float *out, const float *x, const float *w, const cv_epilogu
 int cv_conv_direct_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g,
                       bool nearest);
 /** Whether cv_conv_gemm and cv_conv_gemm_dw take this convolution: windows inside the input (no
- *  padding), F a multiple of the micro-kernel's width and KW*C of its height (e.g. F % 32 and
- *  KW*C % 12 with AVX-512). */
+ *  padding), F a multiple of the micro-kernel's width, KW*C at least its height and a multiple
+ *  of a third of it (e.g. F % 32, KW*C >= 12 and KW*C % 4 with AVX-512: a window row's last
+ *  weight-gradient tile, cut short, then reads nothing past the row). A pointwise conv's
+ *  (1x1, stride 1) weight gradient is one too. */
 bool cv_conv_gemm_fits(const cv_window *g, int F);
 /** Whether cv_conv_wino and cv_conv_wino_dw take this convolution: a 3x3 window, stride 1,
  *  zero padding of at most 2 (padding that repeats edge pixels is the caller's to refuse), a
@@ -162,13 +164,15 @@ int cv_conv_gemm_padded(float *out, const float *x, const float *w, const cv_epi
  *  -1 (nothing added) when the copy cannot be had. */
 int cv_conv_gemm_padded_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g,
                            bool nearest);
-/** Whether cv_conv_gemm_dx takes it: stride 1, each side's padding less than the window, C a
- *  multiple of the micro-kernel's width (zero padding is the caller's to check). */
+/** Whether cv_conv_gemm_dx takes it: any window, padding and stride up to 8, C a multiple of the
+ *  width of a micro-kernel (cv_conv_ukernels_for: 16 channels on AVX-512 take AVX2's), and
+ *  CONVOY_IMPLICIT not "0" (zero padding is the caller's to check). */
 bool cv_conv_gemm_dx_fits(const cv_window *g);
-/** dx (B,H,W,C) = the input gradient given dy (B,OH,OW,F) of a zero-padded stride-1 convolution
- *  with w (KH,KW,C,F), as the implicit GEMM over dy padded by the window less one less the
- *  padding, with w turned 180 degrees and its channel axes swapped (sums over (kh, kw, f) in
- *  order). -1 when its buffers cannot be had. */
+/** dx (B,H,W,C) = the input gradient given dy (B,OH,OW,F) of a zero-padded convolution with w
+ *  (KH,KW,C,F): per residue class of the stride (one class at stride 1), the implicit GEMM over
+ *  a padded copy of dy with the class's taps turned 180 degrees and their channel axes swapped
+ *  (each value's sum over (tap row, tap column, f) in order; the same bits at any thread count).
+ *  -1 when its buffers cannot be had. */
 int cv_conv_gemm_dx(float *dx, const float *dy, const float *w, int B, int F, const cv_window *g);
 /** --precision bf16's convolutions (conv-bf16.c), implicit GEMMs on cv_bgemm_rows with the bits
  *  of im2col + cv_bgemm_ep: out (B,OH,OW,F) = ep(x conv w); dw (KH,KW,C,F) += the weight

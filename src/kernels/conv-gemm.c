@@ -6,25 +6,26 @@
  * results equal the im2col + GEMM path's bit for bit where that path takes K in one slice
  * (K <= 384); the weight gradient adds one sample at a time, in sample order, per C tile,
  * whatever the thread count. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/conv-ukernels.h"
 
-enum { MR_MAX = 16, SAMPLE_BLOCK = 4 };
+enum { MR_MAX = 16, SAMPLE_BLOCK = 4, DX_STRIDE_MAX = 8 };
 
 bool cv_conv_gemm_fits(const cv_window *g, int F)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
     return g->pad_top == 0 && g->pad_left == 0 && (g->OH - 1) * g->SH + g->KH <= g->H &&
-           (g->OW - 1) * g->SW + g->KW <= g->W && F % u->nr == 0 && (g->KW * g->C) % u->mr == 0 &&
-           u->mr <= MR_MAX;
+           (g->OW - 1) * g->SW + g->KW <= g->W && F % u->nr == 0 && g->KW * g->C >= u->mr &&
+           (g->KW * g->C) % (u->mr / 3) == 0 && u->mr <= MR_MAX;
 }
 
-void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
-                  const cv_window *g)
+/* cv_conv_gemm on the micro-kernels u (F a multiple of their width) */
+static void conv_gemm_on(const cv_conv_ukernels *u, float *out, const float *x, const float *w, const cv_epilogue *ep,
+                         int B, int F, const cv_window *g)
 {
-    const cv_conv_ukernels *u = cv_conv_ukernels_get();
     const int mr = u->mr, nr = u->nr, P = g->OH * g->OW, K = g->KH * g->KW * g->C;
     const long M = (long)B * P, panels = (M + mr - 1) / mr;
     const size_t in = (size_t)g->H * g->W * g->C;
@@ -47,9 +48,16 @@ void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue 
     }
 }
 
+void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
+                  const cv_window *g)
+{
+    conv_gemm_on(cv_conv_ukernels_get(), out, x, w, ep, B, F, g);
+}
+
 /* The weight gradient's tiles: for each window row, its KW*C offsets in runs of mr (the last
- * run of a row shorter when mr does not divide KW*C: its tile reads up to mr - 1 values past the
- * row, which x must hold, and stores only its own rows) times nr filters. */
+ * run of a row shorter when mr does not divide KW*C: its tile runs a third or two thirds of mr
+ * rows, reading up to mr / 3 - 1 values past the row, which x must hold (none where a third of
+ * mr divides KW*C, as cv_conv_gemm_fits asks), and stores only its own rows) times nr filters. */
 void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
@@ -76,11 +84,17 @@ void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int 
 
 /* ---- through a padded copy: any padding, stride and window row ---- */
 
+/* CONVOY_IMPLICIT=0 keeps im2col */
+static bool implicit_allowed(void)
+{
+    const char *env = getenv("CONVOY_IMPLICIT");
+    return !(env && strcmp(env, "0") == 0);
+}
+
 bool cv_conv_gemm_padded_fits(const cv_window *g, int F)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_get();
-    const char *env = getenv("CONVOY_IMPLICIT");
-    return !(env && strcmp(env, "0") == 0) && F % u->nr == 0 && u->mr <= MR_MAX && g->C > 0;
+    return implicit_allowed() && F % u->nr == 0 && u->mr <= MR_MAX && g->C > 0;
 }
 
 /* xp (B, Hp, Wp, C) = the part of x (B, H, W, C) the windows read, with its padding: zeros, or
@@ -101,11 +115,14 @@ static void pad_copy(float *xp, const float *x, int B, const cv_window *g, bool 
             continue;
         }
         const float *src = x + b * in + (size_t)(y < 0 ? 0 : y >= g->H ? g->H - 1 : y) * g->W * C;
+        /* [lo, hi): the row's pixels inside the input, one copy; the padding either side */
+        const int lo = g->pad_left < 0 ? 0 : g->pad_left > Wp ? Wp : g->pad_left;
+        const int hi = g->W + g->pad_left < lo ? lo : g->W + g->pad_left > Wp ? Wp : g->W + g->pad_left;
+        if (hi > lo) memcpy(dst + (size_t)lo * C, src + (size_t)(lo - g->pad_left) * C, sizeof(float) * (hi - lo) * C);
         for (int px = 0; px < Wp; px++) {
-            const int sx = px - g->pad_left;
-            if (!nearest && (sx < 0 || sx >= g->W)) memset(dst + (size_t)px * C, 0, sizeof(float) * C);
-            else memcpy(dst + (size_t)px * C, src + (size_t)(sx < 0 ? 0 : sx >= g->W ? g->W - 1 : sx) * C,
-                        sizeof(float) * C);
+            if (px >= lo && px < hi) continue;
+            if (!nearest) memset(dst + (size_t)px * C, 0, sizeof(float) * C);
+            else memcpy(dst + (size_t)px * C, src + (size_t)(px < lo ? 0 : g->W - 1) * C, sizeof(float) * C);
         }
     }
     memset(xp + (size_t)rows * rowlen, 0, sizeof(float) * MR_MAX);
@@ -139,29 +156,110 @@ int cv_conv_gemm_padded_dw(float *dw, float *db, const float *x, const float *dy
     return 0;
 }
 
+/* ---- the input gradient: one implicit GEMM over dy per residue class of the stride ----
+ * Along one axis (n inputs, k taps, stride s, padding p before), the inputs i = q s + r - p of
+ * residue r < s are reached by the taps r + s m alone, from outputs q - m: a stride-1 window of
+ * ceil((k - r) / s) taps, turned, over dy padded by taps - 1 - q0 before (q0 the class's first
+ * q; negative: dy's first rows skipped), for the class's nq inputs from i0; a class no tap
+ * reaches (k < s) is zero. Stride 1 is one class, dx itself; stride 2 is four (a 3x3 window's
+ * 2x2, 2x1, 1x2 and 1x1 taps), each into a scratch tensor, then to its pixels of dx. One padded
+ * copy of dy serves every class (each reads it from its own offset), and the kernel is turned
+ * once, class by class. No column matrix, no col2im, no product with a zero of a dilated dy;
+ * each dx value is one tile's sum over (tap row, tap column, filter) in that order. */
+typedef struct {
+    int taps, pad, nq, i0;
+} dx_axis;
+
+static dx_axis dx_axis_of(int n, int k, int s, int p, int r)
+{
+    const int taps = (k - r + s - 1) / s, q0 = (p - r + s - 1) / s, i0 = q0 * s + r - p;
+    return (dx_axis){taps, taps - 1 - q0, i0 < n ? (n - 1 - i0) / s + 1 : 0, i0};
+}
+
+/* One axis's classes in one padded copy: the padding before (the largest class's) and the
+ * length (the longest reach) */
+static void dx_axis_span(int n, int k, int s, int p, int *pad, int *len)
+{
+    *pad = INT_MIN;
+    for (int r = 0; r < s; r++) {
+        const dx_axis a = dx_axis_of(n, k, s, p, r);
+        if (a.taps > 0 && a.nq > 0 && a.pad > *pad) *pad = a.pad;
+    }
+    if (*pad == INT_MIN) *pad = 0; /* no class reads dy: dx is all zeros */
+    *len = 1;
+    for (int r = 0; r < s; r++) {
+        const dx_axis a = dx_axis_of(n, k, s, p, r);
+        if (a.taps > 0 && a.nq > 0 && *pad - a.pad + a.nq + a.taps - 1 > *len) *len = *pad - a.pad + a.nq + a.taps - 1;
+    }
+}
+
 bool cv_conv_gemm_dx_fits(const cv_window *g)
 {
-    const int pb = (g->OH - 1) + g->KH - g->H - g->pad_top, pr = (g->OW - 1) + g->KW - g->W - g->pad_left;
-    return g->SH == 1 && g->SW == 1 && g->pad_top < g->KH && g->pad_left < g->KW && pb < g->KH && pr < g->KW &&
-           cv_conv_gemm_padded_fits(g, g->C);
+    const cv_conv_ukernels *u = cv_conv_ukernels_for(g->C);
+    return implicit_allowed() && g->C > 0 && g->C % u->nr == 0 && u->mr <= MR_MAX && g->SH <= DX_STRIDE_MAX &&
+           g->SW <= DX_STRIDE_MAX;
+}
+
+/* dst (F, C) = src (C, F) transposed (once per call: next to a batch's products, little) */
+static void transpose(float *dst, const float *src, int C, int F)
+{
+    for (int f = 0; f < F; f++)
+        for (int c = 0; c < C; c++) dst[(size_t)f * C + c] = src[(size_t)c * F + f];
 }
 
 int cv_conv_gemm_dx(float *dx, const float *dy, const float *w, int B, int F, const cv_window *g)
 {
-    const int KH = g->KH, KW = g->KW, C = g->C;
-    /* dy seen as an input (OH, OW, F) padded to (H + KH - 1, W + KW - 1): the stride-1
-     * convolution with the kernel turned 180 degrees and its channel axes swapped */
-    const cv_window gd = {g->OH, g->OW, F, KH, KW, 1, 1, KH - 1 - g->pad_top, KW - 1 - g->pad_left, g->H, g->W};
+    const cv_conv_ukernels *u = cv_conv_ukernels_for(g->C);
+    const int C = g->C, SH = g->SH, SW = g->SW;
+    const bool whole = SH == 1 && SW == 1; /* one class: dx itself */
+    int pt, pl, Hp, Wp;
+    dx_axis_span(g->H, g->KH, SH, g->pad_top, &pt, &Hp);
+    dx_axis_span(g->W, g->KW, SW, g->pad_left, &pl, &Wp);
+    /* the largest class's pixels, after the turned kernel (KH * KW taps of (F, C)) */
+    const size_t nw = (size_t)g->KH * g->KW * F * C;
+    const size_t nt = whole ? 0 : (size_t)B * ((g->H + SH - 1) / SH) * ((g->W + SW - 1) / SW) * C;
+    float *wt = cv_scratch(CV_SCRATCH_PADDED_W, sizeof(float) * (nw + nt));
+    if (!wt) return -1;
+    /* every class's taps turned 180 degrees, channel axes swapped: (taps_y, taps_x, F, C) each */
+    float *taps[DX_STRIDE_MAX * DX_STRIDE_MAX], *next = wt;
+    for (int ry = 0; ry < SH; ry++)
+        for (int rx = 0; rx < SW; rx++) {
+            const dx_axis ay = dx_axis_of(g->H, g->KH, SH, g->pad_top, ry);
+            const dx_axis ax = dx_axis_of(g->W, g->KW, SW, g->pad_left, rx);
+            taps[ry * DX_STRIDE_MAX + rx] = next;
+            for (int my = 0; my < ay.taps; my++)
+                for (int mx = 0; mx < ax.taps; mx++, next += (size_t)F * C) {
+                    const int kh = ry + SH * (ay.taps - 1 - my), kw = rx + SW * (ax.taps - 1 - mx);
+                    transpose(next, w + ((size_t)kh * g->KW + kw) * C * F, C, F);
+                }
+        }
     cv_window gp;
+    const cv_window gd = {g->OH, g->OW, F, 1, 1, 1, 1, pt, pl, Hp, Wp};
     const float *dyp = padded(CV_SCRATCH_PADDED, dy, B, &gd, false, &gp);
-    float *wt = cv_scratch(CV_SCRATCH_PADDED_W, sizeof(float) * (size_t)KH * KW * C * F);
-    if (!dyp || !wt) return -1;
-    for (int kh = 0; kh < KH; kh++)
-        for (int kw = 0; kw < KW; kw++)
-            for (int f = 0; f < F; f++)
-                for (int c = 0; c < C; c++)
-                    wt[(((size_t)kh * KW + kw) * F + f) * C + c] =
-                        w[(((size_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C + c) * F + f];
-    cv_conv_gemm(dx, dyp, wt, NULL, B, C, &gp);
+    if (!dyp) return -1;
+    for (int ry = 0; ry < SH; ry++)
+        for (int rx = 0; rx < SW; rx++) {
+            const dx_axis ay = dx_axis_of(g->H, g->KH, SH, g->pad_top, ry);
+            const dx_axis ax = dx_axis_of(g->W, g->KW, SW, g->pad_left, rx);
+            if (ay.nq == 0 || ax.nq == 0) continue;
+            const long px = (long)B * ay.nq * ax.nq;
+            float *t = whole ? dx : wt + nw;
+            if (ay.taps == 0 || ax.taps == 0) {
+                memset(t, 0, sizeof(float) * (size_t)px * C);
+            } else { /* the class's window on the padded copy, from its own offset */
+                const cv_window gc = {Hp, Wp, F, ay.taps, ax.taps, 1, 1, 0, 0, ay.nq, ax.nq};
+                conv_gemm_on(u, t, dyp + ((size_t)(pt - ay.pad) * Wp + (size_t)(pl - ax.pad)) * F,
+                             taps[ry * DX_STRIDE_MAX + rx], NULL, B, C, &gc);
+            }
+            if (whole) continue;
+#pragma omp parallel for schedule(static) if (cv_conv_fork_worth(64.0 * px * C))
+            for (long p = 0; p < px; p++) { /* the class's pixels into their places in dx */
+                const int b = (int)(p / ((long)ay.nq * ax.nq)), jy = (int)(p / ax.nq % ay.nq), jx = (int)(p % ax.nq);
+                float *restrict d =
+                    dx + (((size_t)b * g->H + ay.i0 + (size_t)SH * jy) * g->W + ax.i0 + (size_t)SW * jx) * C;
+                const float *restrict s = t + (size_t)p * C;
+                for (int c = 0; c < C; c++) d[c] = s[c]; /* a few vectors: no call to memcpy */
+            }
+        }
     return 0;
 }

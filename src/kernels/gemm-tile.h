@@ -108,18 +108,24 @@ TILE_TARGET static void TILE_CONV_NAME(const float *const *rows, int nseg, int s
                                        bool set, const cv_epilogue *ep)
 {
     TILE_VEC acc[TILE_MR][TILE_NV];
-    memset(acc, 0, sizeof acc);
-    for (int s = 0; s < nseg; s++) {
-        const float *restrict r[TILE_MR];
-        for (int i = 0; i < TILE_MR; i++) r[i] = rows[i] + s * segstride;
-        for (int j = 0; j < seglen; j++) {
-            TILE_VEC b[TILE_NV];
-            for (int v = 0; v < TILE_NV; v++) memcpy(&b[v], pb + v * TILE_VW, sizeof b[v]);
-            for (int i = 0; i < TILE_MR; i++) {
-                const float a = r[i][j];
-                for (int v = 0; v < TILE_NV; v++) acc[i][v] += b[v] * a;
-            }
-            pb += sb;
+    for (int i = 0; i < TILE_MR; i++)
+        for (int v = 0; v < TILE_NV; v++) acc[i][v] = (TILE_VEC){0};
+    /* one loop over the nseg * seglen steps (a loop per run kept acc in memory between runs,
+     * measured 5-6% slower): the rows' pointers move on to the next run where one ends */
+    const float *restrict r[TILE_MR];
+    for (int i = 0; i < TILE_MR; i++) r[i] = rows[i];
+    const int K = nseg * seglen;
+    for (int k = 0, j = 0; k < K; k++) {
+        TILE_VEC b[TILE_NV];
+        for (int v = 0; v < TILE_NV; v++) memcpy(&b[v], pb + v * TILE_VW, sizeof b[v]);
+        for (int i = 0; i < TILE_MR; i++) {
+            const float a = r[i][j];
+            for (int v = 0; v < TILE_NV; v++) acc[i][v] += b[v] * a;
+        }
+        pb += sb;
+        if (++j == seglen) {
+            j = 0;
+            for (int i = 0; i < TILE_MR; i++) r[i] += segstride;
         }
     }
     TILE_STORE(acc, TILE_MR, c, ldc, mr, nr, set, ep);

@@ -2,14 +2,15 @@
  * stride and padding valid or same (zeros, or the nearest edge value). Its passes run on
  * cv_sgemm's micro-kernel: it reads its receptive fields in place (cv_conv_gemm) where the window
  * and sizes allow, takes Winograd where that pays, else reads them from a padded copy of the
- * input (cv_conv_gemm_padded; the input gradient of a stride-1 conv likewise from a padded copy
- * of the output gradient), and only when the filter count does not suit the micro-kernel works
- * through im2col in chunks of samples so the workspace stays bounded for any batch size; short
- * receptive fields go direct. Under --precision bf16 (l->bf16) the products are bf16's:
- * pointwise by cv_bgemm_ep, else as implicit GEMMs (cv_conv_bf16*; a strided or edge-padded
- * conv's input gradient through col2im), except the direct ones and Winograd's (fp32: 4x fewer
- * products beat bf16's 2x; CONVOY_WINOGRAD=0 makes those bf16 too). Right before a
- * max/min pool it can run as one kernel with it (cv_conv_pool_layers_*). */
+ * input (cv_conv_gemm_padded; the input gradient likewise from a padded copy of the output
+ * gradient, one implicit GEMM per residue class of the stride), and only when the filter count
+ * does not suit the micro-kernel works through im2col in chunks of samples so the workspace
+ * stays bounded for any batch size; short receptive fields go direct. Under --precision bf16
+ * (l->bf16) the products are bf16's: pointwise by cv_bgemm_ep, else as implicit GEMMs
+ * (cv_conv_bf16*; a strided or edge-padded conv's input gradient through col2im), except the
+ * direct ones and Winograd's (fp32: 4x fewer products beat bf16's 2x; CONVOY_WINOGRAD=0 makes
+ * those bf16 too). Right before a max/min pool it can run as one kernel with it
+ * (cv_conv_pool_layers_*). */
 #include "layers/layers-impl.h"
 
 int cv_conv_chunk(const cv_layer *l, int B)
@@ -90,6 +91,15 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
     }
 }
 
+/* A strided input gradient's column matrix small enough to stay in the L2 cache (a tile of a
+ * few samples): there the GEMM on its packed kernel and col2im measured as fast as the implicit
+ * GEMM over dy's residue classes (1.06x faster at 2 samples of 16x16x64 -> 8x8x128), which wins
+ * once the matrix goes out to memory and back (1.2-1.45x on ResNet-20's batch of 128). */
+static bool dx_col_in_cache(const cv_window *g, int B)
+{
+    return (g->SH > 1 || g->SW > 1) && (int64_t)B * g->OH * g->OW * g->KH * g->KW * g->C * 4 <= (512 << 10);
+}
+
 static void conv_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B,
                           cv_workspace *ws)
 {
@@ -101,7 +111,9 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
     if (pointwise(g)) { /* the three products straight on x, dy and w */
-        if (l->dw) {
+        if (l->dw && !l->bf16 && cv_conv_gemm_fits(g, F)) { /* with the bias gradient, no packing */
+            cv_conv_gemm_dw(l->dw, l->db, x, dout, B, F, g);
+        } else if (l->dw) {
             cv_layer_gemm(l, true, false, K, F, B * P, x, K, dout, F, 1.0f, l->dw, F, NULL);
             cv_bias_grad(l->db, dout, (int64_t)B * P, F);
         }
@@ -109,8 +121,8 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         return;
     }
     /* the weight gradient (none when frozen) by Winograd, or as an implicit GEMM that sums the
-     * bias gradient too, or below through im2col; the input gradient by Winograd, or below
-     * through col2im */
+     * bias gradient too, or below through im2col; the input gradient by Winograd, or as the
+     * implicit GEMM over dy, or below through col2im */
     bool dw_done = !l->dw, db_done = !l->dw;
     if (!dw_done && cv_conv_layer_winograd(l) && cv_conv_wino_dw(l->dw, x, dout, B, F, g) == 0) {
         dw_done = true;
@@ -130,7 +142,8 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
         (cv_conv_layer_winograd_dx(l) &&
          cv_conv_wino_dx(dx, dout, l->w, l->wino_wt, B, F, g, l->grad_rows, l->grad_cols) == 0) ||
         (l->bf16 && zero_padded(l) && cv_conv_bf16_dx(dx, dout, l->w, B, F, g) == 0) ||
-        (!l->bf16 && zero_padded(l) && cv_conv_gemm_dx_fits(g) && cv_conv_gemm_dx(dx, dout, l->w, B, F, g) == 0);
+        (!l->bf16 && zero_padded(l) && cv_conv_gemm_dx_fits(g) && !dx_col_in_cache(g, B) &&
+         cv_conv_gemm_dx(dx, dout, l->w, B, F, g) == 0);
     if (dw_done && dx_done) return;
     const bool reuse = ws->col_layer == l->index && ws->col_x == x && ws->col_batch == B && chunk == B;
     for (int s = 0; s < B; s += chunk) {
