@@ -57,7 +57,8 @@ TILE_BODY(int kc, const float *restrict pa, const int sk, const int si, const in
           int sb, float *restrict c, int ldc, int mr, int nr, bool set, const cv_epilogue *ep)
 {
     TILE_VEC acc[TILE_MR][TILE_NV];
-    memset(acc, 0, sizeof acc);
+    for (int i = 0; i < TILE_MR; i++) /* registers cleared, not a memset of the stack (rep stos) */
+        for (int v = 0; v < TILE_NV; v++) acc[i][v] = (TILE_VEC){0};
     for (int k = 0; k < kc; k++) {
         TILE_VEC b[TILE_NV];
         if (sb != TILE_NR) {
@@ -142,8 +143,9 @@ TILE_CONV_DW_BODY(const float *pa, int no, long so, int nq, long sq, const float
                   int ldc, bool set, float *restrict bsum, const bool BIAS, const int MR, int mr)
 {
     TILE_VEC acc[TILE_MR][TILE_NV], bs[TILE_NV];
-    memset(acc, 0, sizeof acc);
-    memset(bs, 0, sizeof bs);
+    for (int i = 0; i < TILE_MR; i++)
+        for (int v = 0; v < TILE_NV; v++) acc[i][v] = (TILE_VEC){0};
+    for (int v = 0; v < TILE_NV; v++) bs[v] = (TILE_VEC){0};
     for (int o = 0; o < no; o++) {
         const float *restrict p = pa + o * so;
         for (int q = 0; q < nq; q++) {
