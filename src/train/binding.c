@@ -108,6 +108,7 @@ static cv_net *get_net(const char *text, const char *file, const char *checkpoin
     }
     cv_model_spec spec;
     if (get_spec(&spec, text, file, NULL, e)) return NULL;
+    spec.fit.precision = CV_PRECISION_FP32; /* a training setting: inference runs fp32, as eval's */
     cv_net *net = cv_net_create(&spec, CV_MICRO_BATCH, spec.fit.seed, e);
     cv_model_spec_free(&spec);
     return net;
@@ -119,6 +120,7 @@ int cv_bind_describe(const char *text, const char *file, const char *checkpoint,
     cv_err e;
     cv_model_spec spec;
     if (get_spec(&spec, text, file, checkpoint, &e)) return fail(err, &e);
+    spec.fit.precision = CV_PRECISION_FP32; /* the layout, not a pass: on any CPU */
     cv_net *net = cv_net_create(&spec, 1, spec.fit.seed, &e);
     int rc = net ? 0 : -1;
     if (net) {
@@ -150,6 +152,7 @@ int cv_bind_weight_shapes(const char *text, const char *file, const char *checkp
     cv_err e;
     cv_model_spec spec;
     if (get_spec(&spec, text, file, checkpoint, &e)) return fail(err, &e);
+    spec.fit.precision = CV_PRECISION_FP32; /* the layout, not a pass: on any CPU */
     cv_net *net = cv_net_create(&spec, 1, spec.fit.seed, &e);
     shape_list s = {dims, cap, 0, 0};
     if (net) each_tensor(&spec, net, note_shape, &s);

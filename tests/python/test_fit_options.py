@@ -172,3 +172,13 @@ def test_precision_keyword_is_the_cli_flag(files, model_file, tmp_path):
     assert not same(f.get_weights(), m.get_weights()), "bf16 trained fp32's weights"
     with pytest.raises(convoy.ConvoyError, match="unknown precision 'fp16'"):
         f.fit(d, epochs=1, precision="fp16", verbose=0)
+
+
+def test_precision_is_a_training_setting(data):
+    # a model text whose fit line asks for bf16: predict and evaluate still run fp32, as
+    # `convoy eval` and `convoy predict` do without --precision
+    x, y = data
+    a = convoy.Model.from_text(MODEL)
+    b = convoy.Model.from_text(MODEL.replace("validation_split=0.2", "validation_split=0.2 precision=bf16"))
+    assert np.array_equal(a.predict(x), b.predict(x))
+    assert a.evaluate(x, y) == b.evaluate(x, y)
