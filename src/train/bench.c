@@ -426,9 +426,9 @@ int cv_bench_gemm(int M, int N, int K, bool bf16, cv_gemm_report *r, cv_err *err
     cv_rng g = {1};
     for (int64_t i = 0; i < (int64_t)M * K; i++) A[i] = cv_unit(cv_rng_next(&g)) - 0.5f;
     for (int64_t i = 0; i < (int64_t)K * N; i++) B[i] = cv_unit(cv_rng_next(&g)) - 0.5f;
-    /* enough repetitions for about a second of work at 100 GFLOP/s, at least 3 */
+    /* enough repetitions for about a second of work at 100 GFLOP/s, at least 3, at most 10^4 */
     const double flops = 2.0 * M * N * K;
-    const int reps = flops > 3e10 ? 3 : (int)(1e11 / flops) + 3;
+    const int reps = flops > 3e10 ? 3 : flops < 1e7 ? 10000 : (int)(1e11 / flops) + 3;
 #ifdef _OPENMP
     omp_set_num_threads(1);
     r->peak1 = peak(0.3) / 1e9;
