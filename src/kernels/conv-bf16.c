@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "convoy/kernels.h"
+#include "kernels/conv-ukernels.h"
 
 typedef struct {
     const float *x;
@@ -83,12 +84,9 @@ int cv_conv_bf16_dx(float *dx, const float *dy, const float *w, int B, int F, co
     float *wt = cv_scratch(CV_SCRATCH_BF16_W, sizeof(float) * (size_t)KH * KW * C * F);
     if (!wt) return -1;
     for (int kh = 0; kh < KH; kh++)
-        for (int kw = 0; kw < KW; kw++) {
-            const float *src = w + ((size_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C * F;
-            float *d = wt + ((size_t)kh * KW + kw) * F * C;
-            for (int c = 0; c < C; c++)
-                for (int f = 0; f < F; f++) d[(size_t)f * C + c] = src[(size_t)c * F + f];
-        }
+        for (int kw = 0; kw < KW; kw++)
+            cv_conv_tap_transpose(wt + ((size_t)kh * KW + kw) * F * C,
+                                  w + ((size_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C * F, C, F);
     /* dx is the stride-1 convolution of dy, padded by the window less one less the padding, with wt */
     const cv_window t = {.H = g->OH, .W = g->OW, .C = F, .KH = KH, .KW = KW, .SH = 1, .SW = 1,
                          .pad_top = KH - 1 - g->pad_top, .pad_left = KW - 1 - g->pad_left, .OH = g->H, .OW = g->W};

@@ -201,12 +201,6 @@ bool cv_conv_gemm_dx_fits(const cv_window *g)
 }
 
 /* dst (F, C) = src (C, F) transposed (once per call: next to a batch's products, little) */
-static void transpose(float *dst, const float *src, int C, int F)
-{
-    for (int f = 0; f < F; f++)
-        for (int c = 0; c < C; c++) dst[(size_t)f * C + c] = src[(size_t)c * F + f];
-}
-
 int cv_conv_gemm_dx(float *dx, const float *dy, const float *w, int B, int F, const cv_window *g)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_for(g->C);
@@ -230,7 +224,7 @@ int cv_conv_gemm_dx(float *dx, const float *dy, const float *w, int B, int F, co
             for (int my = 0; my < ay.taps; my++)
                 for (int mx = 0; mx < ax.taps; mx++, next += (size_t)F * C) {
                     const int kh = ry + SH * (ay.taps - 1 - my), kw = rx + SW * (ax.taps - 1 - mx);
-                    transpose(next, w + ((size_t)kh * g->KW + kw) * C * F, C, F);
+                    cv_conv_tap_transpose(next, w + ((size_t)kh * g->KW + kw) * C * F, C, F);
                 }
         }
     cv_window gp;

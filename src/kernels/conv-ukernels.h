@@ -27,6 +27,14 @@ const cv_conv_ukernels *cv_conv_ukernels_get(void);
 /* ... or, for F filters that its tile's width does not divide, a narrower set's whose does */
 const cv_conv_ukernels *cv_conv_ukernels_for(int F);
 
+/* dst (F, C) = src (C, F) transposed: a kernel tap's channel axes swapped (the turned kernel of
+ * an input gradient) */
+static inline void cv_conv_tap_transpose(float *dst, const float *src, int C, int F)
+{
+    for (int f = 0; f < F; f++)
+        for (int c = 0; c < C; c++) dst[(size_t)f * C + c] = src[(size_t)c * F + f];
+}
+
 /* the conv drivers' parallel loops: only outside a parallel region, and only for enough work to
  * pay the fork */
 static inline bool cv_conv_fork_worth(double flops)

@@ -433,11 +433,6 @@ static inline float a_elem(const a_src *A, bool trans, int r, int c)
     return *a_row(A, trans ? c : r, trans ? r : c, 1, &v);
 }
 
-static inline float op_elem(const float *X, int ld, bool trans, int r, int c)
-{
-    return trans ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c];
-}
-
 void cv_bgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -460,9 +455,9 @@ static void naive(bool transA, bool transB, int M, int N, int K, float alpha, co
                 float acc = 0.0f;
                 for (int k = pc; k < end; k += 2) {
                     const float a1 = k + 1 < end ? cv_bf16_round(alpha * a_elem(A, transA, i, k + 1)) : 0.0f;
-                    const float b1 = k + 1 < end ? cv_bf16_round(op_elem(B, ldb, transB, k + 1, j)) : 0.0f;
+                    const float b1 = k + 1 < end ? cv_bf16_round(cv_gemm_elem(B, ldb, transB, k + 1, j)) : 0.0f;
                     const float a0 = cv_bf16_round(alpha * a_elem(A, transA, i, k));
-                    const float b0 = cv_bf16_round(op_elem(B, ldb, transB, k, j));
+                    const float b0 = cv_bf16_round(cv_gemm_elem(B, ldb, transB, k, j));
                     acc += a1 * b1; /* each product exact in fp32: one rounding per addition */
                     acc += a0 * b0;
                 }

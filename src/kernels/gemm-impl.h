@@ -32,6 +32,12 @@ static inline void cv_tile_store_part(const float *t, int ldt, float *c, int ldc
         }
 }
 
+/* op(X)(r, c) of a row-major X, rows ld apart (X^T when trans): the reference products' reads */
+static inline float cv_gemm_elem(const float *X, int ld, bool trans, int r, int c)
+{
+    return trans ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c];
+}
+
 /** the tile cv_sgemm uses (CONVOY_GEMM's choice) */
 cv_gemm_tile cv_gemm_tile_get(void);
 

@@ -71,11 +71,6 @@ void *cv_scratch(cv_scratch_slot slot, size_t bytes)
     return scratch->buf[slot];
 }
 
-static inline float elem(const float *X, int ld, bool trans, int r, int c)
-{
-    return trans ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c];
-}
-
 /* ---- micro-kernels: one per instruction set, the same arithmetic in the same order ---------- */
 
 /* baseline: 128-bit vectors, which every x86-64 (SSE2) and most other CPUs have natively */
@@ -577,7 +572,7 @@ void cv_sgemm_naive(bool transA, bool transB, int M, int N, int K, float alpha, 
         for (int j = 0; j < N; j++) {
             double s = 0.0;
             for (int k = 0; k < K; k++)
-                s += (double)elem(A, lda, transA, i, k) * elem(B, ldb, transB, k, j);
+                s += (double)cv_gemm_elem(A, lda, transA, i, k) * cv_gemm_elem(B, ldb, transB, k, j);
             float *c = &C[(size_t)i * ldc + j];
             *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
         }
