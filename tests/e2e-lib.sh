@@ -50,6 +50,18 @@ e2e_start() {
 }
 cv() { timeout -k 5 60 "$convoy" "$@"; }
 
+# e2e_need_py "MODULE..." "PACKAGE...": $py is Debian's python3; the script skips (exit 77, ctest's
+# SKIP_RETURN_CODE) with the packages to install when it cannot import every MODULE
+e2e_need_py() {
+    py=/usr/bin/python3
+    local mods=($1) list
+    $py -c "import $(IFS=,; echo "${mods[*]}")" 2>/dev/null && return 0
+    list="${mods[*]:0:${#mods[@]}-1}"
+    list="${list// /, }${list:+ or }${mods[-1]}"
+    echo "SKIP: $py lacks $list (apt-get install $2)"
+    exit 77
+}
+
 # idx_pair N H W: images.idx, N random H x W grey images, and labels.idx, their labels cycling 0..9
 be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
 idx_pair() {

@@ -9,8 +9,7 @@
 set -uo pipefail
 source "$(dirname "$0")/e2e-lib.sh"
 e2e_start "$@"
-py=/usr/bin/python3
-$py -c 'import h5py, numpy' 2>/dev/null || { echo "SKIP: $py lacks h5py or numpy (python3-h5py)"; exit 77; }
+e2e_need_py "h5py numpy" python3-h5py
 mpi=(mpirun -np 2 --oversubscribe --bind-to none -x OMP_NUM_THREADS=1)
 # unchanged A.h5 B.h5 DATASET...: each dataset holds the same values in both files
 unchanged() {

@@ -11,14 +11,9 @@
 # error, the exit code of docs/cli.md, and an earlier output left as it was.
 #   usage: e2e_onnx_export.sh CONVOY SCRATCH_DIR SOURCE_DIR
 set -uo pipefail
-convoy=$1 dir=$2 src=$3
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-source "$src/tests/e2e-lib.sh"
-py=/usr/bin/python3
-if ! $py -c 'import onnx, cv2, h5py, numpy' 2>/dev/null; then
-    echo "SKIP: $py lacks onnx, cv2, h5py or numpy (apt-get install python3-onnx python3-opencv python3-h5py)"
-    exit 77
-fi
+source "$(dirname "$0")/e2e-lib.sh"
+e2e_start "$@"
+e2e_need_py "onnx cv2 h5py numpy" "python3-onnx python3-opencv python3-h5py"
 export OMP_NUM_THREADS=2
 # check NAME MODEL DATA [--logits] [train flags...]: train, export, predict, compare
 check() {

@@ -8,9 +8,7 @@
 set -uo pipefail
 source "$(dirname "$0")/e2e-lib.sh"
 e2e_start "$@"
-py=/usr/bin/python3
-$py -c 'import torch, onnx, h5py, numpy' 2>/dev/null ||
-    { echo "SKIP: $py lacks torch, onnx, h5py or numpy (python3-torch python3-onnx python3-h5py)"; exit 77; }
+e2e_need_py "torch onnx h5py numpy" "python3-torch python3-onnx python3-h5py"
 mpi=(mpirun -np 2 --oversubscribe --bind-to none -x OMP_NUM_THREADS=1)
 # same_data A.h5 B.h5 DATASET...: each dataset is in both files with the same values
 same_data() {

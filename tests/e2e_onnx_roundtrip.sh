@@ -11,14 +11,9 @@
 # of the imported checkpoint must give the original's predictions bit for bit.
 #   usage: e2e_onnx_roundtrip.sh CONVOY SCRATCH_DIR SOURCE_DIR
 set -uo pipefail
-convoy=$1 dir=$2 src=$3
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-source "$src/tests/e2e-lib.sh"
-py=/usr/bin/python3
-if ! $py -c 'import h5py, numpy' 2>/dev/null; then
-    echo "SKIP: $py lacks h5py or numpy (apt-get install python3-h5py)"
-    exit 77
-fi
+source "$(dirname "$0")/e2e-lib.sh"
+e2e_start "$@"
+e2e_need_py "h5py numpy" python3-h5py
 export OMP_NUM_THREADS=2
 # the weight datasets of two checkpoints, paired by order: same names past the layer index,
 # dtypes, shapes and bytes (h5diff without tolerance, where the index names may shift)
