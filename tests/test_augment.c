@@ -101,6 +101,49 @@ Test(augment, flips)
     cr_assert_eq(memcmp(in, out, sizeof in), 0, "the identity changes nothing");
 }
 
+/* A shift alone (and a horizontal flip) runs its own path, the rows' and columns' coordinates
+ * computed once: the general path's bits (CONVOY_AUGMENT=general) for every fill mode, whole,
+ * fractional and far-out shifts, one and three channels, and uneven sizes. */
+Test(augment, shift_path_is_the_general_path_bit_for_bit)
+{
+    enum { H = 7, W = 9, CH = 3 };
+    float in[H * W * CH], fast[H * W * CH], general[H * W * CH];
+    for (int i = 0; i < H * W * CH; i++) in[i] = (float)((i * 37) % 101) / 7.0f - 3.0f;
+    const double shifts[] = {0.0, 1.0, -2.0, 0.5, -0.37, 2.9, -3.25, 8.6, -40.5, 1.0000001};
+    const cv_fill_mode modes[] = {CV_FILL_NEAREST, CV_FILL_CONSTANT, CV_FILL_REFLECT, CV_FILL_WRAP};
+    int cases = 0;
+    for (int mi = 0; mi < 4; mi++)
+        for (int ch = 1; ch <= CH; ch += 2)
+            for (int a = 0; a < 10; a++)
+                for (int b = 0; b < 10; b++)
+                    for (int flip = 0; flip < 2; flip++) {
+                        cv_augment_config cfg = cv_augment_defaults();
+                        cfg.fill_mode = modes[mi];
+                        cfg.cval = 0.25f;
+                        cv_augment_params p = cv_augment_identity();
+                        p.tx = shifts[a];
+                        p.ty = shifts[(b + 3) % 10] * (b < 5 ? 1.0 : -1.0);
+                        p.flip_h = flip;
+                        unsetenv("CONVOY_AUGMENT");
+                        cv_augment_apply(&cfg, &p, in, fast, H, W, ch, 1.0f, 0.0f);
+                        setenv("CONVOY_AUGMENT", "general", 1);
+                        cv_augment_apply(&cfg, &p, in, general, H, W, ch, 1.0f, 0.0f);
+                        cr_assert_eq(memcmp(fast, general, sizeof(float) * H * W * ch), 0,
+                                     "mode %d, %d channels, shift (%g, %g), flip %d", mi, ch, p.tx, p.ty, flip);
+                        cases++;
+                    }
+    cr_assert_eq(cases, 1600);
+    /* and a changed pixel is seen: the comparison can fail */
+    cv_augment_config cfg = cv_augment_defaults();
+    cv_augment_params p = cv_augment_identity();
+    p.ty = 0.5;
+    unsetenv("CONVOY_AUGMENT");
+    cv_augment_apply(&cfg, &p, in, fast, H, W, 1, 1.0f, 0.0f);
+    p.ty = 0.5000001;
+    cv_augment_apply(&cfg, &p, in, general, H, W, 1, 1.0f, 0.0f);
+    cr_assert_neq(memcmp(fast, general, sizeof(float) * H * W), 0);
+}
+
 /* A shift of 2 columns to the right of the row 0..4: what each fill mode puts in the gap. */
 Test(augment, fill_modes_on_the_border)
 {

@@ -128,6 +128,78 @@ static double snap(double v)
     return fabs(v - r) < 1e-6 ? r : v;
 }
 
+/* Where output index i of one axis of a pure translation reads: input cells lo and hi, weight f
+ * on hi, or (outside) the constant fill. */
+typedef struct {
+    int64_t lo, hi;
+    float f;
+    bool outside;
+} axis_tap;
+
+/* the taps of n output cells at coordinate i + shift, as the general path computes them for a
+ * matrix whose linear part is the identity (its products by 1 and 0 exact) */
+static void axis_taps(axis_tap *t, int n, double shift, cv_fill_mode mode)
+{
+    for (int i = 0; i < n; i++) {
+        const double v = snap((double)i + shift);
+        const double vc = fmin(fmax(v, -1e15), 1e15), v0 = floor(vc);
+        t[i] = (axis_tap){fill_index((int64_t)v0, n, mode), fill_index((int64_t)v0 + 1, n, mode), (float)(vc - v0),
+                          v < 0 || v > n - 1};
+    }
+}
+
+/* the pixels of a shift through the taps (ch a constant where inlined) */
+static inline __attribute__((always_inline)) void shift_pixels(const axis_tap *rows, const axis_tap *cols,
+                                                                 const float *in, float *out, int h, int w,
+                                                                 const int ch, bool flip, bool constant, float cval)
+{
+    for (int r = 0; r < h; r++) {
+        const axis_tap *ty = &rows[r];
+        const float fy = ty->f;
+        for (int col = 0; col < w; col++) {
+            const axis_tap *tx = &cols[col];
+            float *o = out + ((size_t)r * w + (size_t)(flip ? w - 1 - col : col)) * ch;
+            if (constant && (ty->outside || tx->outside)) {
+                for (int k = 0; k < ch; k++) o[k] = cval;
+                continue;
+            }
+            const float fx = tx->f;
+            const float *a = in + ((size_t)ty->lo * w + (size_t)tx->lo) * ch, *b = in + ((size_t)ty->lo * w + (size_t)tx->hi) * ch;
+            const float *d = in + ((size_t)ty->hi * w + (size_t)tx->lo) * ch, *e = in + ((size_t)ty->hi * w + (size_t)tx->hi) * ch;
+            for (int k = 0; k < ch; k++) {
+                const float top = a[k] + fx * (b[k] - a[k]), bottom = d[k] + fx * (e[k] - d[k]);
+                o[k] = top + fy * (bottom - top);
+            }
+        }
+    }
+}
+
+/* A shift (with or without a horizontal flip): the general path's bits, each row's and
+ * column's coordinates computed once instead of per pixel, the flip done as the pixels are
+ * written. Returns false (nothing done) when the tap arrays cannot be had. */
+static bool apply_translation(const cv_augment_config *c, const cv_augment_params *p, const double m[3][3],
+                              const float *in, float *out, int h, int w, int ch, float cval)
+{
+    axis_tap *rows = malloc(sizeof(axis_tap) * ((size_t)h + (size_t)w));
+    if (!rows) return false;
+    axis_tap *cols = rows + h;
+    axis_taps(rows, h, m[0][2], c->fill_mode);
+    axis_taps(cols, w, m[1][2], c->fill_mode);
+    const bool constant = c->fill_mode == CV_FILL_CONSTANT;
+    if (ch == 1) shift_pixels(rows, cols, in, out, h, w, 1, p->flip_h, constant, cval);
+    else if (ch == 3) shift_pixels(rows, cols, in, out, h, w, 3, p->flip_h, constant, cval);
+    else shift_pixels(rows, cols, in, out, h, w, ch, p->flip_h, constant, cval);
+    free(rows);
+    return true;
+}
+
+/* whether the general path is asked for (CONVOY_AUGMENT=general: the shift path's check) */
+static bool general_only(void)
+{
+    const char *e = getenv("CONVOY_AUGMENT");
+    return e && strcmp(e, "general") == 0;
+}
+
 void cv_augment_apply(const cv_augment_config *c, const cv_augment_params *p, const float *in,
                       float *out, int h, int w, int ch, float unit, float max_value)
 {
@@ -135,7 +207,10 @@ void cv_augment_apply(const cv_augment_config *c, const cv_augment_params *p, co
     affine_matrix(p, h, w, m);
     const float cval = c->cval * unit;
     const bool constant = c->fill_mode == CV_FILL_CONSTANT;
-    for (int r = 0; r < h; r++) {
+    /* no rotation, shear or zoom: the linear part is exactly the identity */
+    const bool shifted = m[0][0] == 1.0 && m[0][1] == 0.0 && m[1][0] == 0.0 && m[1][1] == 1.0 && !general_only() &&
+                         apply_translation(c, p, m, in, out, h, w, ch, cval);
+    for (int r = 0; r < h && !shifted; r++) {
         for (int col = 0; col < w; col++) {
             const double y = snap(m[0][0] * r + m[0][1] * col + m[0][2]);
             const double x = snap(m[1][0] * r + m[1][1] * col + m[1][2]);
@@ -158,7 +233,7 @@ void cv_augment_apply(const cv_augment_config *c, const cv_augment_params *p, co
             }
         }
     }
-    if (p->flip_h) /* Keras flips after the affine transform */
+    if (p->flip_h && !shifted) /* Keras flips after the affine transform */
         for (int r = 0; r < h; r++)
             for (int i = 0, j = w - 1; i < j; i++, j--)
                 for (int k = 0; k < ch; k++) {
