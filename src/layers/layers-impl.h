@@ -52,6 +52,7 @@ typedef struct cv_layer {
     bool relu_next;          /* a batchnorm that applies the ReLU-family activation layer after it
                                 (forward: relu(y); backward: the derivative, from its output) */
     float relu_leak;         /* ... its negative slope */
+    bool relu_zero;          /* end: that activation is a plain ReLU (0 below it, not leak x) */
     bool fused_into_prev;    /* that activation layer: its output is the batchnorm's, no passes */
     struct cv_layer *partner; /* end: its residual layer (whose output is the block's input and
                                  whose mask buffer takes the shortcut's gradient) */
@@ -149,6 +150,9 @@ int cv_conv_pool_layers_backward(cv_layer *conv, const cv_layer *pool, const flo
 /** A batchnorm and the activation layer right after it run as one (cv_layer.relu_next): a
  *  ReLU-family activation the activation layer would apply in its own passes. */
 bool cv_bn_act_layers_fit(const cv_layer *bn, const cv_layer *act);
+/** The same for a residual block's `end` (zeropad or identity shortcut) and the activation
+ *  layer after it. */
+bool cv_end_act_layers_fit(const cv_layer *end, const cv_layer *act);
 
 /** Samples per im2col chunk for a conv layer, given the workspace budget. */
 int cv_conv_chunk(const cv_layer *l, int B);

@@ -9,10 +9,97 @@
  *     the common CIFAR ResNet code pads them);
  *   - shortcut=projection (option B): a 1x1 conv2d with that stride and a bias, its weights the
  *     end layer's (kernel (1,1,C,C'), Keras's layout).
- * A vector (D) is a 1x1 map of D channels. */
+ * A vector (D) is a 1x1 map of D channels.
+ *
+ * A ReLU-family activation layer right after a zeropad or identity `end` runs inside it
+ * (relu_next, set by the network): forward relu(x + s) in the addition's pass; backward the
+ * derivative, from end's output (the relu's), in the pass that hands the gradient to both the
+ * block and the shortcut. The same operations on the same values as the two layers apart. */
 #include <string.h>
 
+#include "kernels/isa.h"
 #include "layers/layers-impl.h"
+
+/* o = x + s, then (act) relu (zero: 0 below, else leak times the sum), as the activation layer
+ * computes it */
+static inline __attribute__((always_inline)) void add_body(float *restrict o, const float *restrict x,
+                                                           const float *restrict s, int64_t n, float leak,
+                                                           const bool act, const bool zero)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float v = x[i] + s[i], w = zero ? 0.0f : leak * v;
+        o[i] = !act || v > 0.0f ? v : w;
+    }
+}
+/* g = dout where the relu's output y is positive, else 0 (zero) or leak dout; into a and b */
+static inline __attribute__((always_inline)) void grad_body(float *restrict a, float *restrict b,
+                                                            const float *restrict y, const float *restrict dout,
+                                                            int64_t n, float leak, const bool zero)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float g = dout[i], w = zero ? 0.0f : leak * g, v = y[i] > 0.0f ? g : w;
+        a[i] = v;
+        if (b) b[i] = v;
+    }
+}
+static inline __attribute__((always_inline)) void add_plain(float *o, const float *x, const float *s, int64_t n,
+                                                            float leak)
+{
+    add_body(o, x, s, n, leak, false, false);
+}
+static inline __attribute__((always_inline)) void add_relu0(float *o, const float *x, const float *s, int64_t n,
+                                                            float leak)
+{
+    add_body(o, x, s, n, leak, true, true);
+}
+static inline __attribute__((always_inline)) void add_leaky(float *o, const float *x, const float *s, int64_t n,
+                                                            float leak)
+{
+    add_body(o, x, s, n, leak, true, false);
+}
+static inline __attribute__((always_inline)) void grad_relu0(float *a, float *b, const float *y, const float *dout,
+                                                             int64_t n, float leak)
+{
+    grad_body(a, b, y, dout, n, leak, true);
+}
+static inline __attribute__((always_inline)) void grad_leaky(float *a, float *b, const float *y, const float *dout,
+                                                             int64_t n, float leak)
+{
+    grad_body(a, b, y, dout, n, leak, false);
+}
+CV_ISA_CLONES(end_add, (float *o, const float *x, const float *s, int64_t n, float leak), add_plain, (o, x, s, n, leak))
+CV_ISA_CLONES(end_add0, (float *o, const float *x, const float *s, int64_t n, float leak), add_relu0,
+              (o, x, s, n, leak))
+CV_ISA_CLONES(end_addl, (float *o, const float *x, const float *s, int64_t n, float leak), add_leaky,
+              (o, x, s, n, leak))
+CV_ISA_CLONES(end_grad0, (float *a, float *b, const float *y, const float *dout, int64_t n, float leak), grad_relu0,
+              (a, b, y, dout, n, leak))
+CV_ISA_CLONES(end_gradl, (float *a, float *b, const float *y, const float *dout, int64_t n, float leak), grad_leaky,
+              (a, b, y, dout, n, leak))
+
+/* the threads take equal runs of whole blocks of this many floats; no value depends on them */
+#define END_BLOCK 1024
+static int64_t end_blocks(int64_t n) { return (n + END_BLOCK - 1) / END_BLOCK; }
+static int64_t block_len(int64_t n, int64_t b) { return n - b * END_BLOCK < END_BLOCK ? n - b * END_BLOCK : END_BLOCK; }
+
+/* o = x + s over n floats, with end's fused activation (if any) */
+static void add_all(const cv_layer *l, float *o, const float *x, const float *s, int64_t n)
+{
+    const end_add_fn f = !l->relu_next ? end_add_pick() : l->relu_zero ? end_add0_pick() : end_addl_pick();
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < end_blocks(n); b++)
+        f(o + b * END_BLOCK, x + b * END_BLOCK, s + b * END_BLOCK, block_len(n, b), l->relu_leak);
+}
+
+/* a (and b unless NULL) = dout through end's fused activation, whose output y is */
+static void grad_all(const cv_layer *l, float *a, float *b, const float *y, const float *dout, int64_t n)
+{
+    const end_grad0_fn f = l->relu_zero ? end_grad0_pick() : end_gradl_pick();
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < end_blocks(n); k++)
+        f(a + k * END_BLOCK, b ? b + k * END_BLOCK : NULL, y + k * END_BLOCK, dout + k * END_BLOCK, block_len(n, k),
+          l->relu_leak);
+}
 
 /* (H, W, C) of a map, (1, 1, D) of a vector */
 static void dims(cv_shape s, int d[3])
@@ -92,8 +179,7 @@ static void end_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ct
         return;
     }
     if (identity(&g)) {
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) l->out[i] = x[i] + s[i];
+        add_all(l, l->out, x, s, (int64_t)n);
         return;
     }
 #pragma omp parallel for schedule(static)
@@ -104,6 +190,11 @@ static void end_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ct
                 const float *si = s + (((size_t)b * g.H + (size_t)oh * g.sh) * g.W + (size_t)ow * g.sw) * g.C;
                 memcpy(l->out + o, x + o, sizeof(float) * (size_t)g.OC);
                 for (int c = 0; c < g.C; c++) l->out[o + g.p0 + c] += si[c];
+                if (!l->relu_next) continue;
+                for (int c = 0; c < g.OC; c++) {
+                    const float v = l->out[o + c], w = l->relu_zero ? 0.0f : l->relu_leak * v;
+                    l->out[o + c] = v > 0.0f ? v : w;
+                }
             }
 }
 
@@ -115,7 +206,16 @@ static void end_backward(cv_layer *l, const float *x, float *dx, const float *do
     const size_t n = (size_t)B * l->out_size, nin = (size_t)B * g.H * g.W * g.C;
     float *ds = l->partner->mask;
     const int M = B * g.OH * g.OW;
-    if (dx) memcpy(dx, dout, sizeof(float) * n);
+    if (dx && l->relu_next && identity(&g)) { /* the block's gradient and the shortcut's in one pass */
+        grad_all(l, dx, ds, l->out, dout, (int64_t)n);
+        return;
+    }
+    if (dx && l->relu_next) { /* (never a projection) the scatter below takes it from dx */
+        grad_all(l, dx, NULL, l->out, dout, (int64_t)n);
+        dout = dx;
+    } else if (dx) {
+        memcpy(dx, dout, sizeof(float) * n);
+    }
     if (l->spec->projection) {
         float *col = ws->col;
         ws->col_layer = 0;
@@ -142,6 +242,15 @@ static void end_backward(cv_layer *l, const float *x, float *dx, const float *do
                 const float *from = l->spec->projection ? ws->col + p * g.C : dout + p * g.OC + g.p0;
                 memcpy(di, from, sizeof(float) * (size_t)g.C);
             }
+}
+
+/* (a ReLU whose derivative a max pool after it applies fits too: the mask applied twice changes
+ * nothing; a leaky one keeps its passes) */
+bool cv_end_act_layers_fit(const cv_layer *end, const cv_layer *act)
+{
+    return end->spec->kind == CV_LAYER_END && !end->spec->projection && (act->kd->flags & CV_KIND_OWN_ACT) &&
+           act->act_fused &&
+           (act->spec->act == CV_ACT_RELU || (act->spec->act == CV_ACT_LEAKY_RELU && !act->act_bwd_by_next));
 }
 
 static bool end_has_weights(const cv_layer_spec *l) { return l->projection; }

@@ -279,14 +279,15 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
             l->in_leak = a == CV_ACT_LEAKY_RELU ? prev->spec->alpha : 0.0f;
         }
     }
-    /* a batchnorm and the ReLU-family activation layer after it run as one (not for the output
-     * layer; CONVOY_FUSE=0: apart) */
+    /* a batchnorm or a residual block's end and the ReLU-family activation layer after it run as
+     * one (not for the output layer; CONVOY_FUSE=0: apart) */
     const char *fuse = getenv("CONVOY_FUSE");
     for (int i = 1; !(fuse && strcmp(fuse, "0") == 0) && i + 2 < net->n; i++) {
         cv_layer *l = &net->layers[i], *a = &net->layers[i + 1];
-        if (!cv_bn_act_layers_fit(l, a)) continue;
+        if (!cv_bn_act_layers_fit(l, a) && !cv_end_act_layers_fit(l, a)) continue;
         l->relu_next = a->fused_into_prev = true;
         l->relu_leak = a->spec->act == CV_ACT_LEAKY_RELU ? a->spec->alpha : 0.0f;
+        l->relu_zero = a->spec->act == CV_ACT_RELU;
     }
     if (spec->fit.precision != CV_PRECISION_FP32) {
         char where[600];
