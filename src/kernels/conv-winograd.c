@@ -127,6 +127,71 @@ typedef float wv16u __attribute__((vector_size(64), aligned(4), may_alias));
 #define WINO_LD(VECU, v, p) ((v) = *(const VECU *)(const void *)(p))
 #define WINO_ST(VECU, p, v) (*(VECU *)(void *)(p) = (v))
 
+/* The transforms' loops, written once for the two ways of finding a block's pixels: pixel
+ * (i, j) of the block at AT(i, j), through an array of pointers (blocks at the edge, whose
+ * pixels outside point at zeros or a sink) or at rows rs apart (blocks inside: no array to fill
+ * and read back; the same operations on the same values). */
+#define WINO_AT_PTR(i, j) p[(i) * WI + (j)]
+#define WINO_AT_ROW(i, j) (b + (size_t)(i) * rs + (size_t)(j) * C)
+#define WINO_AT_O(i, j) o[(i) * WB + (j)]
+#define WINO_AT_OB(i, j) (ob + (size_t)(i) * rs + (size_t)(j) * F)
+#define WINO_AT_Q(i, j) q[(i) * WB + (j)]
+#define WINO_AT_QB(i, j) (qb + (size_t)(i) * rs + (size_t)(j) * F)
+#define WINO_INPUT_LOOP(VEC, VECU, VW, AT)                                                            \
+    for (int c = 0; c < C; c += VW) {                                                                 \
+        VEC t[WI][WI];                                                                                \
+        for (int j = 0; j < WI; j++) {                                                                \
+            VEC d[WI], o[WI];                                                                         \
+            for (int i = 0; i < WI; i++) WINO_LD(VECU, d[i], AT(i, j) + c);                           \
+            WINO_BT(o, d);                                                                            \
+            for (int i = 0; i < WI; i++) t[i][j] = o[i];                                              \
+        }                                                                                             \
+        for (int i = 0; i < WI; i++) {                                                                \
+            VEC v[WI];                                                                                \
+            WINO_BT(v, t[i]);                                                                         \
+            for (int j = 0; j < WI; j++) WINO_ST(VECU, V + (i * WI + j) * vstride + c, v[j]);         \
+        }                                                                                             \
+    }
+
+#define WINO_OUTPUT_LOOP(VEC, VECU, VW, AT)                                                       \
+    const float *bias = ep ? ep->bias : NULL;                                                     \
+    const bool relu = ep && ep->relu;                                                             \
+    const float leak = ep ? ep->leak : 0.0f;                                                      \
+    for (int f = 0; f < F; f += VW) {                                                             \
+        VEC s[WB][WI], b = {0};                                                                   \
+        for (int j = 0; j < WI; j++) {                                                            \
+            VEC m[WI], y[WB];                                                                     \
+            for (int i = 0; i < WI; i++) WINO_LD(VECU, m[i], M + (i * WI + j) * mstride + f);     \
+            WINO_AT(y, m);                                                                        \
+            for (int i = 0; i < WB; i++) s[i][j] = y[i];                                          \
+        }                                                                                         \
+        if (bias) WINO_LD(VECU, b, bias + f);                                                     \
+        for (int i = 0; i < WB; i++) {                                                            \
+            VEC y[WB];                                                                            \
+            WINO_AT(y, s[i]);                                                                     \
+            for (int j = 0; j < WB; j++) {                                                        \
+                VEC v = y[j] + b;                                                                 \
+                if (relu) CV_VEC_LEAKY_RELU(VEC, v, leak);                                        \
+                WINO_ST(VECU, AT(i, j) + f, v);                                                   \
+            }                                                                                     \
+        }                                                                                         \
+    }
+#define WINO_GRAD_LOOP(VEC, VECU, VW, AT)                                                         \
+    for (int f = 0; f < F; f += VW) {                                                             \
+        VEC r[WI][WB];                                                                            \
+        for (int j = 0; j < WB; j++) {                                                            \
+            VEC e[WB], o[WI];                                                                     \
+            for (int i = 0; i < WB; i++) WINO_LD(VECU, e[i], AT(i, j) + f);                       \
+            WINO_A(o, e);                                                                         \
+            for (int i = 0; i < WI; i++) r[i][j] = o[i];                                          \
+        }                                                                                         \
+        for (int i = 0; i < WI; i++) {                                                            \
+            VEC z[WI];                                                                            \
+            WINO_A(z, r[i]);                                                                      \
+            for (int j = 0; j < WI; j++) WINO_ST(VECU, Z + (i * WI + j) * zstride + f, z[j]);     \
+        }                                                                                         \
+    }
+
 #define WINO_BODIES(VEC, VECU, VW)                                                                            \
     /* U (36, C, F) = G g G^T for every channel and filter; w is (3, 3, C, F) */                     \
     static inline __attribute__((always_inline)) void weights_w##VW(float *U, const float *w, int C, \
@@ -152,20 +217,13 @@ typedef float wv16u __attribute__((vector_size(64), aligned(4), may_alias));
     static inline __attribute__((always_inline)) void input_w##VW(float *V, size_t vstride,         \
                                                                   const float *const *p, int C)       \
     {                                                                                                 \
-        for (int c = 0; c < C; c += VW) {                                                             \
-            VEC t[WI][WI];                                                                            \
-            for (int j = 0; j < WI; j++) {                                                            \
-                VEC d[WI], o[WI];                                                                     \
-                for (int i = 0; i < WI; i++) WINO_LD(VECU, d[i], p[i * WI + j] + c);                        \
-                WINO_BT(o, d);                                                                        \
-                for (int i = 0; i < WI; i++) t[i][j] = o[i];                                          \
-            }                                                                                         \
-            for (int i = 0; i < WI; i++) {                                                            \
-                VEC v[WI];                                                                            \
-                WINO_BT(v, t[i]);                                                                     \
-                for (int j = 0; j < WI; j++) WINO_ST(VECU, V + (i * WI + j) * vstride + c, v[j]);           \
-            }                                                                                         \
-        }                                                                                             \
+        WINO_INPUT_LOOP(VEC, VECU, VW, WINO_AT_PTR)                                                   \
+    }                                                                                                 \
+    /* ... for a block inside the input: pixel (i, j) at b + i rs + j C */                          \
+    static inline __attribute__((always_inline)) void inputs_w##VW(float *V, size_t vstride,        \
+                                                                   const float *b, size_t rs, int C)  \
+    {                                                                                                 \
+        WINO_INPUT_LOOP(VEC, VECU, VW, WINO_AT_ROW)                                                   \
     }                                                                                                 \
     /* the 4x4 block A^T m A from M[xi * mstride + f], plus bias and the activation, into the     \
      * pixels o[0..16) (those outside the output point at a sink) */                                \
@@ -173,48 +231,27 @@ typedef float wv16u __attribute__((vector_size(64), aligned(4), may_alias));
                                                                    size_t mstride, int F,             \
                                                                    const cv_epilogue *ep)             \
     {                                                                                                 \
-        const float *bias = ep ? ep->bias : NULL;                                                     \
-        const bool relu = ep && ep->relu;                                                             \
-        const float leak = ep ? ep->leak : 0.0f;                                                      \
-        for (int f = 0; f < F; f += VW) {                                                             \
-            VEC s[WB][WI], b = {0};                                                                   \
-            for (int j = 0; j < WI; j++) {                                                            \
-                VEC m[WI], y[WB];                                                                     \
-                for (int i = 0; i < WI; i++) WINO_LD(VECU, m[i], M + (i * WI + j) * mstride + f);           \
-                WINO_AT(y, m);                                                                        \
-                for (int i = 0; i < WB; i++) s[i][j] = y[i];                                          \
-            }                                                                                         \
-            if (bias) WINO_LD(VECU, b, bias + f);                                                           \
-            for (int i = 0; i < WB; i++) {                                                            \
-                VEC y[WB];                                                                            \
-                WINO_AT(y, s[i]);                                                                     \
-                for (int j = 0; j < WB; j++) {                                                        \
-                    VEC v = y[j] + b;                                                                 \
-                    if (relu) CV_VEC_LEAKY_RELU(VEC, v, leak);                                        \
-                    WINO_ST(VECU, o[i * WB + j] + f, v);                                                    \
-                }                                                                                     \
-            }                                                                                         \
-        }                                                                                             \
+        WINO_OUTPUT_LOOP(VEC, VECU, VW, WINO_AT_O)                                                    \
+    }                                                                                                 \
+    /* ... for a block inside the output: pixel (i, j) at ob + i rs + j F */                        \
+    static inline __attribute__((always_inline)) void outputs_w##VW(float *ob, size_t rs, const float *M, \
+                                                                    size_t mstride, int F,            \
+                                                                    const cv_epilogue *ep)            \
+    {                                                                                                 \
+        WINO_OUTPUT_LOOP(VEC, VECU, VW, WINO_AT_OB)                                                   \
     }                                                                                                 \
     /* the weight gradient's two transforms. Z[xi * zstride + f] = (A e A^T)[xi] for the 4x4     \
      * block of output gradients e at q[0..16) (those outside the output point at zeros) */        \
     static inline __attribute__((always_inline)) void grad_w##VW(float *Z, size_t zstride,          \
                                                                  const float *const *q, int F)        \
     {                                                                                                 \
-        for (int f = 0; f < F; f += VW) {                                                             \
-            VEC r[WI][WB];                                                                            \
-            for (int j = 0; j < WB; j++) {                                                            \
-                VEC e[WB], o[WI];                                                                     \
-                for (int i = 0; i < WB; i++) WINO_LD(VECU, e[i], q[i * WB + j] + f);                        \
-                WINO_A(o, e);                                                                         \
-                for (int i = 0; i < WI; i++) r[i][j] = o[i];                                          \
-            }                                                                                         \
-            for (int i = 0; i < WI; i++) {                                                            \
-                VEC z[WI];                                                                            \
-                WINO_A(z, r[i]);                                                                      \
-                for (int j = 0; j < WI; j++) WINO_ST(VECU, Z + (i * WI + j) * zstride + f, z[j]);           \
-            }                                                                                         \
-        }                                                                                             \
+        WINO_GRAD_LOOP(VEC, VECU, VW, WINO_AT_Q)                                                      \
+    }                                                                                                 \
+    /* ... for a block inside the output: e (i, j) at qb + i rs + j F */                            \
+    static inline __attribute__((always_inline)) void grads_w##VW(float *Z, size_t zstride,         \
+                                                                  const float *qb, size_t rs, int F)  \
+    {                                                                                                 \
+        WINO_GRAD_LOOP(VEC, VECU, VW, WINO_AT_QB)                                                     \
     }                                                                                                 \
     /* dw (3, 3, C, F) += G^T m G for channels [c0, c1) and every filter, m the 36 values           \
      * M[xi * mstride + c * F + f] */                                                                 \
@@ -258,6 +295,28 @@ CV_ISA_CLONES3(wino_output, (float *const *o, const float *M, size_t mstride, in
                output_w4, output_w8, output_w16, (o, M, mstride, F, ep))
 CV_ISA_CLONES3(wino_grad, (float *Z, size_t zstride, const float *const *q, int F), grad_w4, grad_w8, grad_w16,
                (Z, zstride, q, F))
+CV_ISA_CLONES3(wino_inputs, (float *V, size_t vstride, const float *b, size_t rs, int C), inputs_w4, inputs_w8,
+               inputs_w16, (V, vstride, b, rs, C))
+CV_ISA_CLONES3(wino_outputs, (float *ob, size_t rs, const float *M, size_t mstride, int F, const cv_epilogue *ep),
+               outputs_w4, outputs_w8, outputs_w16, (ob, rs, M, mstride, F, ep))
+CV_ISA_CLONES3(wino_grads, (float *Z, size_t zstride, const float *qb, size_t rs, int F), grads_w4, grads_w8,
+               grads_w16, (Z, zstride, qb, rs, F))
+
+/* The transforms of one block, whichever way its pixels are found */
+typedef struct {
+    wino_input_fn in;
+    wino_inputs_fn ins;
+    wino_output_fn out;
+    wino_outputs_fn outs;
+    wino_grad_fn grad;
+    wino_grads_fn grads;
+} wino_fns;
+
+static wino_fns wino_fns_pick(void)
+{
+    return (wino_fns){wino_input_pick(), wino_inputs_pick(), wino_output_pick(), wino_outputs_pick(), wino_grad_pick(),
+                      wino_grads_pick()};
+}
 CV_ISA_CLONES3(wino_dwout, (float *dw, const float *M, size_t mstride, int c0, int c1, int C, int F), dwout_w4,
                dwout_w8, dwout_w16, (dw, M, mstride, c0, c1, C, F))
 
@@ -420,35 +479,36 @@ static wino_prod_fn wino_prod(int C, int F, int mr)
 /* rows (or columns) of blocks that cover n rows (columns) of output */
 static int blocks_over(int n) { return (n + WB - 1) / WB; }
 
-/* the 36 input pixels of block t (of per per sample, tx per row) of x, those in the padding or
- * past the edge at zeros */
-static void block_inputs(const float **p, const float *x, const float *zeros, long t, int per, int tx,
-                         const cv_window *g)
+/* The 36 input pixels of block t (of per per sample, tx per row) of x: where the block lies
+ * inside x, its first pixel (rows W C apart, the others after it); else NULL, and p[0..36) point
+ * at them, those in the padding or past the edge at zeros. */
+static const float *block_inputs(const float **p, const float *x, const float *zeros, long t, int per, int tx,
+                                 const cv_window *g)
 {
     const int q = (int)(t % per), y0 = WB * (q / tx) - g->pad_top, x0 = WB * (q % tx) - g->pad_left;
     const size_t row = (size_t)g->W * g->C;
     const float *xb = x + (size_t)(t / per) * g->H * row;
-    if (y0 >= 0 && x0 >= 0 && y0 + WI <= g->H && x0 + WI <= g->W) { /* inside */
-        const float *b = xb + (size_t)y0 * row + (size_t)x0 * g->C;
-        for (int i = 0; i < WI; i++)
-            for (int j = 0; j < WI; j++) p[i * WI + j] = b + i * row + (size_t)j * g->C;
-        return;
-    }
+    if (y0 >= 0 && x0 >= 0 && y0 + WI <= g->H && x0 + WI <= g->W) return xb + (size_t)y0 * row + (size_t)x0 * g->C;
     for (int k = 0; k < XI; k++) {
         const int y = y0 + k / WI, xx = x0 + k % WI;
         p[k] = y >= 0 && y < g->H && xx >= 0 && xx < g->W ? xb + (size_t)y * row + (size_t)xx * g->C : zeros;
     }
+    return NULL;
 }
 
-/* where the 16 output pixels of block t are in an (B, OH, OW, F) tensor; -1 past the edge */
-static void block_outputs(long *at, long t, int per, int tx, int F, const cv_window *g)
+/* Where the 16 output pixels of block t are in an (B, OH, OW, F) tensor: where all lie inside,
+ * the first one's offset (rows OW F apart); else -1, and at[0..16) their offsets, -1 past the
+ * edge. */
+static long block_outputs(long *at, long t, int per, int tx, int F, const cv_window *g)
 {
     const int q = (int)(t % per), y0 = WB * (q / tx), x0 = WB * (q % tx);
     const long base = (t / per) * g->OH * g->OW;
+    if (y0 + WB <= g->OH && x0 + WB <= g->OW) return (base + (long)y0 * g->OW + x0) * F;
     for (int k = 0; k < WB * WB; k++) {
         const int y = y0 + k / WB, xx = x0 + k % WB;
         at[k] = y < g->OH && xx < g->OW ? (base + (long)y * g->OW + xx) * F : -1;
     }
+    return -1;
 }
 
 /* the blocks [t0, t0 + n) of the batch's B * per blocks, tx a row (n <= the micro-kernel's height):
@@ -457,15 +517,16 @@ static void block_outputs(long *at, long t, int per, int tx, int F, const cv_win
  * each slice of U serving them all, measured no faster) */
 static void wino_chunk(float *out, const float *x, const float *U, const float *zeros, float *V, float *M,
                        float *sink, const cv_epilogue *ep, long t0, int n, int per, int tx, int F, const cv_window *g,
-                       wino_input_fn in, wino_output_fn outf, wino_prod_fn prod)
+                       const wino_fns *fn, wino_prod_fn prod)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
     const int C = g->C, mr = u->mr, nr = u->nr;
     const size_t vs = (size_t)mr * C, ms = (size_t)mr * F;
     for (int i = 0; i < n; i++) {
         const float *p[XI];
-        block_inputs(p, x, zeros, t0 + i, per, tx, g);
-        in(V + (size_t)i * C, vs, p, C);
+        const float *b = block_inputs(p, x, zeros, t0 + i, per, tx, g);
+        if (b) fn->ins(V + (size_t)i * C, vs, b, (size_t)g->W * C, C);
+        else fn->in(V + (size_t)i * C, vs, p, C);
     }
     const float *at[MR_MAX];
     if (prod) prod(M, ms, V, vs, U, n, C, F);
@@ -475,11 +536,15 @@ static void wino_chunk(float *out, const float *x, const float *U, const float *
             u->fwd(at, 1, C, 0, U + (size_t)xi * C * F + f0, F, M + xi * ms + f0, F, n, nr, true, NULL);
     }
     for (int i = 0; i < n; i++) {
-        long pos[WB * WB];
+        long pos[WB * WB] = {0}; /* (filled where the block is at the edge) */
         float *o[WB * WB];
-        block_outputs(pos, t0 + i, per, tx, F, g);
+        const long at0 = block_outputs(pos, t0 + i, per, tx, F, g);
+        if (at0 >= 0) {
+            fn->outs(out + at0, (size_t)g->OW * F, M + (size_t)i * F, ms, F, ep);
+            continue;
+        }
         for (int k = 0; k < WB * WB; k++) o[k] = pos[k] < 0 ? sink : out + pos[k];
-        outf(o, M + (size_t)i * F, ms, F, ep);
+        fn->out(o, M + (size_t)i * F, ms, F, ep);
     }
 }
 
@@ -490,8 +555,7 @@ static int wino_forward(float *out, const float *x, const float *U, const float 
 {
     const int C = g->C, mr = cv_conv_ukernels_for(F)->mr, per = ty * tx;
     const long T = (long)B * per, chunks = (T + mr - 1) / mr;
-    const wino_input_fn in = wino_input_pick();
-    const wino_output_fn outf = wino_output_pick();
+    const wino_fns fn = wino_fns_pick();
     const wino_prod_fn prod = wino_prod(C, F, mr);
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (cv_conv_fork_worth(2.0 * B * g->OH * g->OW * F * 9.0 * C))
@@ -504,7 +568,7 @@ static int wino_forward(float *out, const float *x, const float *U, const float 
             if (!V) continue;
             const long t0 = k * mr;
             wino_chunk(out, x, U, zeros, V, V + (size_t)XI * mr * C, V + (size_t)XI * mr * (C + F), ep, t0,
-                       T - t0 < mr ? (int)(T - t0) : mr, per, tx, F, g, in, outf, prod);
+                       T - t0 < mr ? (int)(T - t0) : mr, per, tx, F, g, &fn, prod);
         }
     }
     const int rows = WB * ty < g->OH ? WB * ty : g->OH, cols = WB * tx < g->OW ? WB * tx : g->OW;
@@ -586,8 +650,7 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
     for (long i = 0; i < n; i++) /* the rows past C: zeros (their sums are dropped) */
         for (int xi = 0; xi < XI; xi++)
             for (int c = C; c < Cp; c++) V[i * vb + (size_t)xi * Cp + c] = 0.0f;
-    const wino_input_fn in = wino_input_pick();
-    const wino_grad_fn grad = wino_grad_pick();
+    const wino_fns fn = wino_fns_pick();
     const wino_dwout_fn dwout = wino_dwout_pick();
     const wino_dwprod_fn dwprod = wino_sixteen(C, F) ? WINO_DWPROD16 : NULL;
     const wino_dwtile_fn dwtile =
@@ -601,12 +664,17 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
 #pragma omp for schedule(static)
             for (int i = 0; i < m; i++) {
                 const float *p[XI], *q[WB * WB];
-                long pos[WB * WB];
-                block_inputs(p, x, zeros, t0 + i, per, tx, g);
-                in(V + i * vb, Cp, p, C);
-                block_outputs(pos, t0 + i, per, tx, F, g);
+                long pos[WB * WB] = {0}; /* (filled where the block is at the edge) */
+                const float *b = block_inputs(p, x, zeros, t0 + i, per, tx, g);
+                if (b) fn.ins(V + i * vb, Cp, b, (size_t)g->W * C, C);
+                else fn.in(V + i * vb, Cp, p, C);
+                const long at0 = block_outputs(pos, t0 + i, per, tx, F, g);
+                if (at0 >= 0) {
+                    fn.grads(Z + i * zb, F, dy + at0, (size_t)g->OW * F, F);
+                    continue;
+                }
                 for (int j = 0; j < WB * WB; j++) q[j] = pos[j] < 0 ? zeros : dy + pos[j];
-                grad(Z + i * zb, F, q, F);
+                fn.grad(Z + i * zb, F, q, F);
             }
             if (dwprod) {
 #pragma omp for schedule(static)
