@@ -127,11 +127,22 @@ typedef float wv16u __attribute__((vector_size(64), aligned(4), may_alias));
 #define WINO_LD(VECU, v, p) ((v) = *(const VECU *)(const void *)(p))
 #define WINO_ST(VECU, p, v) (*(VECU *)(void *)(p) = (v))
 
-/* The transforms' loops, written once for the two ways of finding a block's pixels: pixel
- * (i, j) of the block at AT(i, j), through an array of pointers (blocks at the edge, whose
- * pixels outside point at zeros or a sink) or at rows rs apart (blocks inside: no array to fill
- * and read back; the same operations on the same values). */
-#define WINO_AT_PTR(i, j) p[(i) * WI + (j)]
+/* An input block at the edge: pixel (i, j) at xb + off + i rs + j C where bit i of rows and bit j
+ * of cols say it is inside the input (off may be negative: only inside pixels are addressed),
+ * else zeros. */
+typedef struct {
+    const float *xb, *zeros;
+    long off, rs;
+    unsigned rows, cols;
+} wino_edge;
+
+/* The transforms' loops, written once for the ways of finding a block's pixels: pixel (i, j)
+ * of the block at AT(i, j), at rows rs apart (blocks inside), through the edge's masks (input
+ * blocks at the edge: pixels outside read zeros) or through an array of pointers (output blocks
+ * at the edge, whose pixels outside point at a sink or zeros). The same operations on the same
+ * values whichever way. */
+#define WINO_AT_EDGE(i, j) \
+    (((e->rows >> (i)) & (e->cols >> (j)) & 1u) ? e->xb + (e->off + (long)(i) * e->rs + (long)(j) * C) : e->zeros)
 #define WINO_AT_ROW(i, j) (b + (size_t)(i) * rs + (size_t)(j) * C)
 #define WINO_AT_O(i, j) o[(i) * WB + (j)]
 #define WINO_AT_OB(i, j) (ob + (size_t)(i) * rs + (size_t)(j) * F)
@@ -213,11 +224,11 @@ typedef float wv16u __attribute__((vector_size(64), aligned(4), may_alias));
             }                                                                                         \
         }                                                                                             \
     }                                                                                                 \
-    /* V[xi * vstride + c] = (B^T d B)[xi] for the block whose 36 pixels start at p[0..36) */       \
+    /* V[xi * vstride + c] = (B^T d B)[xi] for the block at the edge e (wino_edge) */              \
     static inline __attribute__((always_inline)) void input_w##VW(float *V, size_t vstride,         \
-                                                                  const float *const *p, int C)       \
+                                                                  const wino_edge *e, int C)          \
     {                                                                                                 \
-        WINO_INPUT_LOOP(VEC, VECU, VW, WINO_AT_PTR)                                                   \
+        WINO_INPUT_LOOP(VEC, VECU, VW, WINO_AT_EDGE)                                                  \
     }                                                                                                 \
     /* ... for a block inside the input: pixel (i, j) at b + i rs + j C */                          \
     static inline __attribute__((always_inline)) void inputs_w##VW(float *V, size_t vstride,        \
@@ -289,8 +300,8 @@ WINO_BODIES(wv16, wv16u, 16)
 
 CV_ISA_CLONES3(wino_weights, (float *U, const float *w, int C, int F), weights_w4, weights_w8, weights_w16,
                (U, w, C, F))
-CV_ISA_CLONES3(wino_input, (float *V, size_t vstride, const float *const *p, int C), input_w4, input_w8, input_w16,
-               (V, vstride, p, C))
+CV_ISA_CLONES3(wino_input, (float *V, size_t vstride, const wino_edge *e, int C), input_w4, input_w8, input_w16,
+               (V, vstride, e, C))
 CV_ISA_CLONES3(wino_output, (float *const *o, const float *M, size_t mstride, int F, const cv_epilogue *ep),
                output_w4, output_w8, output_w16, (o, M, mstride, F, ep))
 CV_ISA_CLONES3(wino_grad, (float *Z, size_t zstride, const float *const *q, int F), grad_w4, grad_w8, grad_w16,
@@ -480,18 +491,19 @@ static wino_prod_fn wino_prod(int C, int F, int mr)
 static int blocks_over(int n) { return (n + WB - 1) / WB; }
 
 /* The 36 input pixels of block t (of per per sample, tx per row) of x: where the block lies
- * inside x, its first pixel (rows W C apart, the others after it); else NULL, and p[0..36) point
- * at them, those in the padding or past the edge at zeros. */
-static const float *block_inputs(const float **p, const float *x, const float *zeros, long t, int per, int tx,
+ * inside x, its first pixel (rows W C apart, the others after it); else NULL, and *e says which
+ * of its rows and columns are inside. */
+static const float *block_inputs(wino_edge *e, const float *x, const float *zeros, long t, int per, int tx,
                                  const cv_window *g)
 {
     const int q = (int)(t % per), y0 = WB * (q / tx) - g->pad_top, x0 = WB * (q % tx) - g->pad_left;
-    const size_t row = (size_t)g->W * g->C;
+    const long row = (long)g->W * g->C;
     const float *xb = x + (size_t)(t / per) * g->H * row;
     if (y0 >= 0 && x0 >= 0 && y0 + WI <= g->H && x0 + WI <= g->W) return xb + (size_t)y0 * row + (size_t)x0 * g->C;
-    for (int k = 0; k < XI; k++) {
-        const int y = y0 + k / WI, xx = x0 + k % WI;
-        p[k] = y >= 0 && y < g->H && xx >= 0 && xx < g->W ? xb + (size_t)y * row + (size_t)xx * g->C : zeros;
+    *e = (wino_edge){xb, zeros, (long)y0 * row + (long)x0 * g->C, row, 0, 0};
+    for (int i = 0; i < WI; i++) {
+        e->rows |= (unsigned)(y0 + i >= 0 && y0 + i < g->H) << i;
+        e->cols |= (unsigned)(x0 + i >= 0 && x0 + i < g->W) << i;
     }
     return NULL;
 }
@@ -523,10 +535,10 @@ static void wino_chunk(float *out, const float *x, const float *U, const float *
     const int C = g->C, mr = u->mr, nr = u->nr;
     const size_t vs = (size_t)mr * C, ms = (size_t)mr * F;
     for (int i = 0; i < n; i++) {
-        const float *p[XI];
-        const float *b = block_inputs(p, x, zeros, t0 + i, per, tx, g);
+        wino_edge e;
+        const float *b = block_inputs(&e, x, zeros, t0 + i, per, tx, g);
         if (b) fn->ins(V + (size_t)i * C, vs, b, (size_t)g->W * C, C);
-        else fn->in(V + (size_t)i * C, vs, p, C);
+        else fn->in(V + (size_t)i * C, vs, &e, C);
     }
     const float *at[MR_MAX];
     if (prod) prod(M, ms, V, vs, U, n, C, F);
@@ -663,11 +675,12 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
             const int m = (int)(T - t0 < n ? T - t0 : n);
 #pragma omp for schedule(static)
             for (int i = 0; i < m; i++) {
-                const float *p[XI], *q[WB * WB];
+                const float *q[WB * WB];
+                wino_edge e;
                 long pos[WB * WB] = {0}; /* (filled where the block is at the edge) */
-                const float *b = block_inputs(p, x, zeros, t0 + i, per, tx, g);
+                const float *b = block_inputs(&e, x, zeros, t0 + i, per, tx, g);
                 if (b) fn.ins(V + i * vb, Cp, b, (size_t)g->W * C, C);
-                else fn.in(V + i * vb, Cp, p, C);
+                else fn.in(V + i * vb, Cp, &e, C);
                 const long at0 = block_outputs(pos, t0 + i, per, tx, F, g);
                 if (at0 >= 0) {
                     fn.grads(Z + i * zb, F, dy + at0, (size_t)g->OW * F, F);
