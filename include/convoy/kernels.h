@@ -98,8 +98,9 @@ void cv_im2col(float *col, const float *x, int B, const cv_window *g, bool neare
 void cv_col2im(float *dx, const float *dcol, int B, const cv_window *g, bool nearest, bool overwrite);
 
 /** out (B,OH,OW,F) = bias + the convolution of x (B,H,W,C) with w (KH,KW,C,F), computed
- *  directly (no im2col): for short receptive fields (a first layer's KH*KW*C of 9 or 27), where
- *  building the column matrix costs more than the products. ep (bias, ReLU) may be NULL. */
+ *  directly (no im2col): for short receptive fields (a first layer's KH*KW*C of 9, or 27 into a
+ *  filter count the implicit GEMM's tile does not divide), where building the column matrix
+ *  costs more than the products. ep (bias, ReLU) may be NULL. */
 void cv_conv_direct(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
                     const cv_window *g, bool nearest);
 /** dw (KH,KW,C,F) += the weight gradient of cv_conv_direct given dy (B,OH,OW,F), and db (F)
