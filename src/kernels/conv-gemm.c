@@ -14,9 +14,12 @@
 
 enum { MR_MAX = 16, SAMPLE_BLOCK = 4, DX_STRIDE_MAX = 8 };
 
+/* The micro-kernels of each driver are cv_conv_ukernels_for(F): a filter count that AVX-512's
+ * 32-wide tile does not divide but AVX2's 16-wide one does runs on that. */
+
 bool cv_conv_gemm_fits(const cv_window *g, int F)
 {
-    const cv_conv_ukernels *u = cv_conv_ukernels_get();
+    const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
     return g->pad_top == 0 && g->pad_left == 0 && (g->OH - 1) * g->SH + g->KH <= g->H &&
            (g->OW - 1) * g->SW + g->KW <= g->W && F % u->nr == 0 && g->KW * g->C >= u->mr &&
            (g->KW * g->C) % (u->mr / 3) == 0 && u->mr <= MR_MAX;
@@ -51,7 +54,7 @@ static void conv_gemm_on(const cv_conv_ukernels *u, float *out, const float *x, 
 void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,
                   const cv_window *g)
 {
-    conv_gemm_on(cv_conv_ukernels_get(), out, x, w, ep, B, F, g);
+    conv_gemm_on(cv_conv_ukernels_for(F), out, x, w, ep, B, F, g);
 }
 
 /* The weight gradient's tiles: for each window row, its KW*C offsets in runs of mr (the last
@@ -60,7 +63,7 @@ void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue 
  * mr divides KW*C, as cv_conv_gemm_fits asks), and stores only its own rows) times nr filters. */
 void cv_conv_gemm_dw(float *dw, float *db, const float *x, const float *dy, int B, int F, const cv_window *g)
 {
-    const cv_conv_ukernels *u = cv_conv_ukernels_get();
+    const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
     const int mr = u->mr, nr = u->nr, P = g->OH * g->OW, seg = g->KW * g->C, K = g->KH * seg;
     const int runs = (seg + mr - 1) / mr, mp = g->KH * runs, tiles = mp * (F / nr);
     const size_t in = (size_t)g->H * g->W * g->C;
@@ -93,7 +96,7 @@ static bool implicit_allowed(void)
 
 bool cv_conv_gemm_padded_fits(const cv_window *g, int F)
 {
-    const cv_conv_ukernels *u = cv_conv_ukernels_get();
+    const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
     return implicit_allowed() && F % u->nr == 0 && u->mr <= MR_MAX && g->C > 0;
 }
 
