@@ -38,19 +38,6 @@ bool cv_conv_layer_winograd_dx(const cv_layer *l)
     return zero_padded(l) && cv_conv_wino_dx_fits(&l->win, l->spec->filters);
 }
 
-/* A short receptive field (KH KW C <= CV_CONV_DIRECT_MAX_K) through the direct kernels: where it
- * has at most 12 values (3x3 on one channel: their sums stay in registers), under bf16 (those
- * stay fp32), or where the implicit GEMM over a padded copy does not take the filter count.
- * 3x3 on RGB (27 values) into a multiple of the tile's width goes to that implicit GEMM: for
- * VGG-BN's first layer (32 filters, batch 64, one thread, AMD EPYC) the weight gradient 2.8 ->
- * 1.6 ms and the forward pass 2.1 -> 1.9 ms. */
-static bool direct_kernels(const cv_layer *l)
-{
-    const cv_window *g = &l->win;
-    const int K = g->KH * g->KW * g->C;
-    return K <= CV_CONV_DIRECT_MAX_K && (K <= 12 || l->bf16 || !cv_conv_gemm_padded_fits(g, l->spec->filters));
-}
-
 /* a 1x1, stride-1, unpadded window: its im2col matrix is the input itself, (B*H*W, C) */
 static bool pointwise(const cv_window *g)
 {
@@ -58,12 +45,28 @@ static bool pointwise(const cv_window *g)
            g->OH == g->H && g->OW == g->W;
 }
 
+/* A short receptive field (KH KW C <= CV_CONV_DIRECT_MAX_K) through the direct kernels: where it
+ * has at most 12 values (3x3 on one channel: their sums stay in registers), under bf16 (those
+ * stay fp32), or where the implicit GEMM over a padded copy does not take the filter count; and
+ * a pointwise forward pass (as a GEMM its K of 13 to 32 took the small-K loop: 16 -> 16 channels
+ * on 32 x 32, batch 64, 3.5-4.2 ms against the direct kernel's 0.4-0.5 and the implicit GEMM's
+ * 0.7-0.9). 3x3 on RGB (27 values) into a multiple of the tile's width goes to that implicit
+ * GEMM: for VGG-BN's first layer (32 filters, batch 64, one thread, AMD EPYC) the weight
+ * gradient 2.8 -> 1.6 ms and the forward pass 2.1 -> 1.9 ms. */
+static bool direct_kernels(const cv_layer *l, bool forward)
+{
+    const cv_window *g = &l->win;
+    const int K = g->KH * g->KW * g->C;
+    return K <= CV_CONV_DIRECT_MAX_K && (K <= 12 || l->bf16 || (forward && pointwise(g)) ||
+                                         !cv_conv_gemm_padded_fits(g, l->spec->filters));
+}
+
 static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
 {
     const cv_window *g = &l->win;
     const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
     const cv_epilogue ep = cv_layer_epilogue(l);
-    if (direct_kernels(l)) {
+    if (direct_kernels(l, true)) {
         cv_conv_direct(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest);
         return;
     }
@@ -120,7 +123,7 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
     const int chunk = cv_conv_chunk(l, B);
     /* a first layer (no dx) with a short receptive field: the direct weight and bias gradients */
-    if (!dx && l->dw && direct_kernels(l) &&
+    if (!dx && l->dw && direct_kernels(l, false) &&
         cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
     if (pointwise(g)) { /* the three products straight on x, dy and w */
