@@ -29,10 +29,10 @@
 #include <string.h>
 
 #include "kernels/conv-ukernels.h"
+#include "kernels/conv-winograd.h"
 #include "kernels/isa.h"
 
-/* F(4x4, 3x3): a 4x4 block of output from a 6x6 block of input, XI = 36 products */
-enum { WB = 4, WI = 6, XI = WI * WI, MR_MAX = 16, DW_PASS_FLOATS = 1 << 17 };
+enum { MR_MAX = 16, DW_PASS_FLOATS = 1 << 17 };
 
 /* a 3x3 stride-1 convolution of C channels into F filters, padded by at most 2, that the
  * transforms (C and F in whole vectors) and the micro-kernel (F in whole tiles) take */
@@ -111,22 +111,6 @@ bool cv_conv_wino_dx_fits(const cv_window *g, int F)
         (o)[2] = (1.0f / 6) * (w_c - w_a) + (m)[5];                                                   \
     } while (0)
 
-/* The two-dimensional transforms, written once for vectors of VW floats (the channel or filter
- * index runs across the lanes) and compiled for each instruction set's width: each applies
- * its one-dimensional transform down the columns, then along the rows. */
-typedef float wv4 __attribute__((vector_size(16)));
-typedef float wv8 __attribute__((vector_size(32)));
-typedef float wv16 __attribute__((vector_size(64)));
-/* the same, at any float's address: loads and stores through these go straight between memory
- * and registers (memcpy into a vector array was lowered to 128-bit copies through the stack
- * and a wider reload, which stalls on store forwarding: a quarter of the AVX2 input transform) */
-typedef float wv4u __attribute__((vector_size(16), aligned(4), may_alias));
-typedef float wv8u __attribute__((vector_size(32), aligned(4), may_alias));
-typedef float wv16u __attribute__((vector_size(64), aligned(4), may_alias));
-
-#define WINO_LD(VECU, v, p) ((v) = *(const VECU *)(const void *)(p))
-#define WINO_ST(VECU, p, v) (*(VECU *)(void *)(p) = (v))
-
 /* An input block at the edge: pixel (i, j) at xb + off + i rs + j C where bit i of rows and bit j
  * of cols say it is inside the input (off may be negative: only inside pixels are addressed),
  * else zeros. */
@@ -203,6 +187,9 @@ typedef struct {
         }                                                                                         \
     }
 
+/* The two-dimensional transforms, written once for vectors of VW floats (the channel or filter
+ * index runs across the lanes) and compiled for each instruction set's width: each applies
+ * its one-dimensional transform down the columns, then along the rows. */
 #define WINO_BODIES(VEC, VECU, VW)                                                                            \
     /* U (36, C, F) = G g G^T for every channel and filter; w is (3, 3, C, F) */                     \
     static inline __attribute__((always_inline)) void weights_w##VW(float *U, const float *w, int C, \
@@ -331,162 +318,6 @@ static wino_fns wino_fns_pick(void)
 CV_ISA_CLONES3(wino_dwout, (float *dw, const float *M, size_t mstride, int c0, int c1, int C, int F), dwout_w4,
                dwout_w8, dwout_w16, (dw, M, mstride, c0, c1, C, F))
 
-/* The 36 products on AVX-512, without a micro-kernel call per product and chunk (each pays the
- * call, its row pointers and its accumulators' trip through memory for only C steps). 16
- * channels into 16 filters (ResNet-20's first stage) would fill a quarter of the 32-wide tile,
- * and AVX2's 6 x 16 one stores after 16 steps: here a product's block of U (forward) or of
- * sums (weight gradient) lives in 16 of the 32 registers, loaded once. Each value is the same
- * fused multiply-adds in the same order as the tile's (from zero, over c or over the blocks),
- * so the bits are the tile's. Taken on AVX-512 only (the kernel cv_sgemm picked: not under
- * CONVOY_GEMM=avx2 or generic). */
-typedef void (*wino_prod_fn)(float *M, size_t ms, float *V, size_t vs, const float *U, int n, int C, int F);
-typedef void (*wino_dwprod_fn)(float *M, const float *V, size_t vb, const float *Z, size_t zb, int m, bool set);
-typedef void (*wino_dwtile_fn)(float *M, size_t ldm, const float *V, size_t vb, const float *Z, size_t zb, int m,
-                               bool set, int rows);
-#if defined(__x86_64__) && defined(__GNUC__)
-/* M[xi * ms + i * 16 + f] = sum over c of V[xi * vs + i * 16 + c] U[(xi * 16 + c) * 16 + f], the
- * chunk's n blocks six at a time (six chains of 16 hide the multiply-add's latency) */
-__attribute__((target("avx512f"))) static void prod16_avx512(float *M, size_t ms, float *V, size_t vs,
-                                                               const float *U, int n, int C, int F)
-{
-    (void)C, (void)F;
-    for (int xi = 0; xi < XI; xi++) {
-        wv16 u[16];
-        for (int c = 0; c < 16; c++) WINO_LD(wv16u, u[c], U + ((size_t)xi * 16 + c) * 16);
-        const float *v = V + xi * vs;
-        float *m = M + xi * ms;
-        int i = 0;
-        for (; i + 6 <= n; i += 6) {
-            wv16 acc[6] = {{0}};
-            for (int c = 0; c < 16; c++)
-                for (int r = 0; r < 6; r++) acc[r] += u[c] * v[(i + r) * 16 + c];
-            for (int r = 0; r < 6; r++) WINO_ST(wv16u, m + (i + r) * 16, acc[r]);
-        }
-        for (; i < n; i++) {
-            wv16 acc = {0};
-            for (int c = 0; c < 16; c++) acc += u[c] * v[i * 16 + c];
-            WINO_ST(wv16u, m + i * 16, acc);
-        }
-    }
-}
-
-/* F a multiple of 32, chunks of 12 blocks (a short one's rows past n copies of its first, as
- * the micro-kernel reads them): each product's 12 x 32 tiles as the micro-kernel computes
- * them, without its call, its row pointers and its accumulators' trip through memory */
-__attribute__((target("avx512f"))) static void prod32_avx512(float *M, size_t ms, float *V, size_t vs,
-                                                               const float *U, int n, int C, int F)
-{
-    for (int xi = 0; xi < XI; xi++) {
-        float *v = V + xi * vs;
-        for (int r = n; r < 12; r++) memcpy(v + (size_t)r * C, v, sizeof(float) * C);
-        for (int f0 = 0; f0 < F; f0 += 32) {
-            const float *u = U + (size_t)xi * C * F + f0;
-            wv16 acc[12][2];
-            for (int r = 0; r < 12; r++) acc[r][0] = acc[r][1] = (wv16){0};
-            for (int c = 0; c < C; c++) {
-                wv16 u0, u1;
-                WINO_LD(wv16u, u0, u + (size_t)c * F);
-                WINO_LD(wv16u, u1, u + (size_t)c * F + 16);
-                for (int r = 0; r < 12; r++) {
-                    const float a = v[r * C + c];
-                    acc[r][0] += u0 * a;
-                    acc[r][1] += u1 * a;
-                }
-            }
-            float *m = M + xi * ms + f0;
-            for (int r = 0; r < 12; r++)
-                if (r < n) {
-                    WINO_ST(wv16u, m + (size_t)r * F, acc[r][0]);
-                    WINO_ST(wv16u, m + (size_t)r * F + 16, acc[r][1]);
-                }
-        }
-    }
-}
-
-/* one product of the weight gradient: M[c * 16 + f] (=, or += unless set) the sum over the m
- * blocks of V[i * vb + c] Z[i * zb + f] */
-__attribute__((target("avx512f"))) static void dwprod16_avx512(float *M, const float *V, size_t vb, const float *Z,
-                                                                 size_t zb, int m, bool set)
-{
-    wv16 acc[16] = {{0}};
-    for (int i = 0; i < m; i++) {
-        wv16 z;
-        WINO_LD(wv16u, z, Z + i * zb);
-        for (int c = 0; c < 16; c++) acc[c] += z * V[i * vb + c];
-    }
-    for (int c = 0; c < 16; c++) {
-        wv16 t = acc[c];
-        if (!set) {
-            wv16 old;
-            WINO_LD(wv16u, old, M + c * 16);
-            t += old;
-        }
-        WINO_ST(wv16u, M + c * 16, t);
-    }
-}
-
-/* a weight-gradient tile of MR (4, 8 or 12: a constant where it is inlined) channels x 32
- * filters at M (rows ldm apart): as the micro-kernel's, from zero over the m blocks, then
- * stored (set) or added. A pass holds few blocks where C is large (13 at 128 channels), so the
- * micro-kernel's call and its cleared, stored and reloaded accumulators weigh on every tile. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-dwtile32_body(float *M, size_t ldm, const float *V, size_t vb, const float *Z, size_t zb, int m, bool set, const int MR)
-{
-    wv16 acc[12][2];
-    for (int r = 0; r < 12; r++) acc[r][0] = acc[r][1] = (wv16){0};
-    for (int i = 0; i < m; i++) {
-        wv16 z0, z1;
-        WINO_LD(wv16u, z0, Z + i * zb);
-        WINO_LD(wv16u, z1, Z + i * zb + 16);
-        for (int r = 0; r < MR; r++) {
-            const float a = V[i * vb + r];
-            acc[r][0] += z0 * a;
-            acc[r][1] += z1 * a;
-        }
-    }
-    for (int r = 0; r < MR; r++)
-        for (int h = 0; h < 2; h++) {
-            wv16 t = acc[r][h];
-            if (!set) {
-                wv16 old;
-                WINO_LD(wv16u, old, M + r * ldm + 16 * h);
-                t += old;
-            }
-            WINO_ST(wv16u, M + r * ldm + 16 * h, t);
-        }
-}
-
-/* ... for the tile's rows channels (a short last one: a third or two thirds of 12, as the
- * micro-kernel runs it) */
-__attribute__((target("avx512f"))) static void dwtile32_avx512(float *M, size_t ldm, const float *V, size_t vb,
-                                                                 const float *Z, size_t zb, int m, bool set, int rows)
-{
-    if (rows <= 4) dwtile32_body(M, ldm, V, vb, Z, zb, m, set, 4);
-    else if (rows <= 8) dwtile32_body(M, ldm, V, vb, Z, zb, m, set, 8);
-    else dwtile32_body(M, ldm, V, vb, Z, zb, m, set, 12);
-}
-#define WINO_PROD16 prod16_avx512
-#define WINO_PROD32 prod32_avx512
-#define WINO_DWTILE32 dwtile32_avx512
-#define WINO_DWPROD16 dwprod16_avx512
-#else
-#define WINO_PROD16 NULL
-#define WINO_PROD32 NULL
-#define WINO_DWTILE32 NULL
-#define WINO_DWPROD16 NULL
-#endif
-
-/* whether those run: 16 channels, 16 filters, AVX-512 */
-static bool wino_sixteen(int C, int F) { return C == 16 && F == 16 && strcmp(cv_gemm_path(), "avx512") == 0; }
-
-/* the forward products' kernel for C channels into F filters on chunks of mr blocks (NULL: the
- * micro-kernel's calls) */
-static wino_prod_fn wino_prod(int C, int F, int mr)
-{
-    if (wino_sixteen(C, F)) return WINO_PROD16;
-    return strcmp(cv_gemm_path(), "avx512") == 0 && F % 32 == 0 && mr == 12 ? WINO_PROD32 : NULL;
-}
-
 /* rows (or columns) of blocks that cover n rows (columns) of output */
 static int blocks_over(int n) { return (n + WB - 1) / WB; }
 
@@ -568,7 +399,7 @@ static int wino_forward(float *out, const float *x, const float *U, const float 
     const int C = g->C, mr = cv_conv_ukernels_for(F)->mr, per = ty * tx;
     const long T = (long)B * per, chunks = (T + mr - 1) / mr;
     const wino_fns fn = wino_fns_pick();
-    const wino_prod_fn prod = wino_prod(C, F, mr);
+    const wino_prod_fn prod = cv_wino_prod(C, F, mr);
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (cv_conv_fork_worth(2.0 * B * g->OH * g->OW * F * 9.0 * C))
     {
@@ -664,9 +495,8 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
             for (int c = C; c < Cp; c++) V[i * vb + (size_t)xi * Cp + c] = 0.0f;
     const wino_fns fn = wino_fns_pick();
     const wino_dwout_fn dwout = wino_dwout_pick();
-    const wino_dwprod_fn dwprod = wino_sixteen(C, F) ? WINO_DWPROD16 : NULL;
-    const wino_dwtile_fn dwtile =
-        strcmp(cv_gemm_path(), "avx512") == 0 && F % 32 == 0 && mr == 12 && nr == 32 ? WINO_DWTILE32 : NULL;
+    const wino_dwprod_fn dwprod = cv_wino_dwprod(C, F);
+    const wino_dwtile_fn dwtile = cv_wino_dwtile(F, mr, nr);
     const int ct = Cp / mr, ft = F / nr, tiles = XI * ct * ft;
 #pragma omp parallel if (cv_conv_fork_worth(2.0 * B * P * F * 9.0 * C))
     {
