@@ -128,6 +128,19 @@ static double snap(double v)
     return fabs(v - r) < 1e-6 ? r : v;
 }
 
+/* o[0..ch) = the bilinear mix of input cells (r0, c0), (r0, c1), (r1, c0), (r1, c1) of an image w
+ * wide, weights fx across and fy down (ch a constant where inlined) */
+static inline __attribute__((always_inline)) void bilinear(float *o, const float *in, int w, const int ch, int64_t r0,
+                                                           int64_t r1, int64_t c0, int64_t c1, float fx, float fy)
+{
+    const float *a = in + ((size_t)r0 * w + (size_t)c0) * ch, *b = in + ((size_t)r0 * w + (size_t)c1) * ch;
+    const float *d = in + ((size_t)r1 * w + (size_t)c0) * ch, *e = in + ((size_t)r1 * w + (size_t)c1) * ch;
+    for (int k = 0; k < ch; k++) {
+        const float top = a[k] + fx * (b[k] - a[k]), bottom = d[k] + fx * (e[k] - d[k]);
+        o[k] = top + fy * (bottom - top);
+    }
+}
+
 /* Where output index i of one axis of a pure translation reads: input cells lo and hi, weight f
  * on hi, or (outside) the constant fill. */
 typedef struct {
@@ -164,12 +177,7 @@ static inline __attribute__((always_inline)) void shift_pixels(const axis_tap *r
                 continue;
             }
             const float fx = tx->f;
-            const float *a = in + ((size_t)ty->lo * w + (size_t)tx->lo) * ch, *b = in + ((size_t)ty->lo * w + (size_t)tx->hi) * ch;
-            const float *d = in + ((size_t)ty->hi * w + (size_t)tx->lo) * ch, *e = in + ((size_t)ty->hi * w + (size_t)tx->hi) * ch;
-            for (int k = 0; k < ch; k++) {
-                const float top = a[k] + fx * (b[k] - a[k]), bottom = d[k] + fx * (e[k] - d[k]);
-                o[k] = top + fy * (bottom - top);
-            }
+            bilinear(o, in, w, ch, ty->lo, ty->hi, tx->lo, tx->hi, fx, fy);
         }
     }
 }
@@ -225,12 +233,7 @@ void cv_augment_apply(const cv_augment_config *c, const cv_augment_params *p, co
             const float fy = (float)(yc - y0), fx = (float)(xc - x0);
             const int64_t r0 = fill_index((int64_t)y0, h, c->fill_mode), r1 = fill_index((int64_t)y0 + 1, h, c->fill_mode);
             const int64_t c0 = fill_index((int64_t)x0, w, c->fill_mode), c1 = fill_index((int64_t)x0 + 1, w, c->fill_mode);
-            const float *a = in + ((size_t)r0 * w + (size_t)c0) * ch, *b = in + ((size_t)r0 * w + (size_t)c1) * ch;
-            const float *d = in + ((size_t)r1 * w + (size_t)c0) * ch, *e = in + ((size_t)r1 * w + (size_t)c1) * ch;
-            for (int k = 0; k < ch; k++) {
-                const float top = a[k] + fx * (b[k] - a[k]), bottom = d[k] + fx * (e[k] - d[k]);
-                o[k] = top + fy * (bottom - top);
-            }
+            bilinear(o, in, w, ch, r0, r1, c0, c1, fx, fy);
         }
     }
     if (p->flip_h && !shifted) /* Keras flips after the affine transform */
