@@ -25,6 +25,7 @@
  * own block alone, and each weight gradient sums the blocks of a call in order, so the thread
  * count never changes a bit (nor, in the forward pass and the input gradient, how samples are
  * grouped into calls). CONVOY_WINOGRAD=0 turns all three off (the fits functions say no). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,23 +112,17 @@ bool cv_conv_wino_dx_fits(const cv_window *g, int F)
         (o)[2] = (1.0f / 6) * (w_c - w_a) + (m)[5];                                                   \
     } while (0)
 
-/* An input block at the edge: pixel (i, j) at xb + off + i rs + j C where bit i of rows and bit j
- * of cols say it is inside the input (off may be negative: only inside pixels are addressed),
- * else zeros. */
-typedef struct {
-    const float *xb, *zeros;
-    long off, rs;
-    unsigned rows, cols;
-} wino_edge;
-
 /* The transforms' loops, written once for the ways of finding a block's pixels: pixel (i, j)
- * of the block at AT(i, j), at rows rs apart (blocks inside), through the edge's masks (input
- * blocks at the edge: pixels outside read zeros) or through an array of pointers (output blocks
- * at the edge, whose pixels outside point at a sink or zeros). The same operations on the same
- * values whichever way. */
-#define WINO_AT_EDGE(i, j) \
-    (((e->rows >> (i)) & (e->cols >> (j)) & 1u) ? e->xb + (e->off + (long)(i) * e->rs + (long)(j) * C) : e->zeros)
+ * of the block at AT(i, j), at rows rs apart (input blocks, those at the edge copied with their
+ * zeros; output blocks inside) or through an array of pointers (output blocks at the edge,
+ * whose pixels outside point at a sink or zeros). The same operations on the same values
+ * whichever way. Outputs past L2 go out by stream stores (WINO_STREAM). */
 #define WINO_AT_ROW(i, j) (b + (size_t)(i) * rs + (size_t)(j) * C)
+/* (AVX-512 only: with 4 or 8 floats a vector, a block's filters fill a pixel's line over
+ * several passes of its loop, and stream stores of part lines measured 1.4x slower) */
+#define WINO_STREAM4 WINO_ST
+#define WINO_STREAM8 WINO_ST
+#define WINO_STREAM16(VECU, p, v) CV_STREAM_ST16(p, v)
 #define WINO_AT_O(i, j) o[(i) * WB + (j)]
 #define WINO_AT_OB(i, j) (ob + (size_t)(i) * rs + (size_t)(j) * F)
 #define WINO_AT_Q(i, j) q[(i) * WB + (j)]
@@ -148,7 +143,7 @@ typedef struct {
         }                                                                                             \
     }
 
-#define WINO_OUTPUT_LOOP(VEC, VECU, VW, AT)                                                       \
+#define WINO_OUTPUT_LOOP(VEC, VECU, VW, AT, ST)                                                     \
     const float *bias = ep ? ep->bias : NULL;                                                     \
     const bool relu = ep && ep->relu;                                                             \
     const float leak = ep ? ep->leak : 0.0f;                                                      \
@@ -167,7 +162,7 @@ typedef struct {
             for (int j = 0; j < WB; j++) {                                                        \
                 VEC v = y[j] + b;                                                                 \
                 if (relu) CV_VEC_LEAKY_RELU(VEC, v, leak);                                        \
-                WINO_ST(VECU, AT(i, j) + f, v);                                                   \
+                ST(VECU, AT(i, j) + f, v);                                                        \
             }                                                                                     \
         }                                                                                         \
     }
@@ -211,13 +206,30 @@ typedef struct {
             }                                                                                         \
         }                                                                                             \
     }                                                                                                 \
-    /* V[xi * vstride + c] = (B^T d B)[xi] for the block at the edge e (wino_edge) */              \
-    static inline __attribute__((always_inline)) void input_w##VW(float *V, size_t vstride,         \
-                                                                  const wino_edge *e, int C)          \
+    /* an input block at the edge into blk (WI x WI pixels of C, rows WI C apart): its rows           \
+     * [i0, i1) and columns [j0, j1) from pixel (i, j) at xb + (y0 + i) rs + (x0 + j) C, zeros       \
+     * elsewhere; by vectors of the width the transform then loads them at */                          \
+    static inline __attribute__((always_inline)) void edge_w##VW(float *blk, const float *xb, size_t rs, \
+                                                                 int y0, int x0, int i0, int i1, int j0,  \
+                                                                 int j1, int C)                         \
     {                                                                                                 \
-        WINO_INPUT_LOOP(VEC, VECU, VW, WINO_AT_EDGE)                                                  \
+        const VEC z = {0};                                                                            \
+        for (int i = 0; i < WI; i++) {                                                                \
+            float *b = blk + (size_t)i * WI * C;                                                      \
+            const int a = i >= i0 && i < i1 ? j0 : WI, e = i >= i0 && i < i1 ? j1 : WI;               \
+            for (int k = 0; k < a * C; k += VW) WINO_ST(VECU, b + k, z);                              \
+            if (a < e) {                                                                              \
+                const float *s = xb + (size_t)(y0 + i) * rs + (size_t)(x0 + a) * C;                   \
+                for (int k = 0; k < (e - a) * C; k += VW) {                                           \
+                    VEC v;                                                                            \
+                    WINO_LD(VECU, v, s + k);                                                          \
+                    WINO_ST(VECU, b + a * C + k, v);                                                  \
+                }                                                                                     \
+            }                                                                                         \
+            for (int k = e * C; k < WI * C; k += VW) WINO_ST(VECU, b + k, z);                         \
+        }                                                                                             \
     }                                                                                                 \
-    /* ... for a block inside the input: pixel (i, j) at b + i rs + j C */                          \
+    /* V[xi * vstride + c] = (B^T d B)[xi] for the input block d: pixel (i, j) at b + i rs + j C */  \
     static inline __attribute__((always_inline)) void inputs_w##VW(float *V, size_t vstride,        \
                                                                    const float *b, size_t rs, int C)  \
     {                                                                                                 \
@@ -229,14 +241,19 @@ typedef struct {
                                                                    size_t mstride, int F,             \
                                                                    const cv_epilogue *ep)             \
     {                                                                                                 \
-        WINO_OUTPUT_LOOP(VEC, VECU, VW, WINO_AT_O)                                                    \
+        WINO_OUTPUT_LOOP(VEC, VECU, VW, WINO_AT_O, WINO_ST)                                           \
     }                                                                                                 \
-    /* ... for a block inside the output: pixel (i, j) at ob + i rs + j F */                        \
+    /* ... for a block inside the output: pixel (i, j) at ob + i rs + j F, by stream stores if    \
+     * stream (ob and rs in whole vectors) */                                                        \
     static inline __attribute__((always_inline)) void outputs_w##VW(float *ob, size_t rs, const float *M, \
                                                                     size_t mstride, int F,            \
-                                                                    const cv_epilogue *ep)            \
+                                                                    const cv_epilogue *ep, bool stream) \
     {                                                                                                 \
-        WINO_OUTPUT_LOOP(VEC, VECU, VW, WINO_AT_OB)                                                   \
+        if (stream) {                                                                                 \
+            WINO_OUTPUT_LOOP(VEC, VECU, VW, WINO_AT_OB, WINO_STREAM##VW)                              \
+        } else {                                                                                      \
+            WINO_OUTPUT_LOOP(VEC, VECU, VW, WINO_AT_OB, WINO_ST)                                      \
+        }                                                                                             \
     }                                                                                                 \
     /* the weight gradient's two transforms. Z[xi * zstride + f] = (A e A^T)[xi] for the 4x4     \
      * block of output gradients e at q[0..16) (those outside the output point at zeros) */        \
@@ -287,22 +304,24 @@ WINO_BODIES(wv16, wv16u, 16)
 
 CV_ISA_CLONES3(wino_weights, (float *U, const float *w, int C, int F), weights_w4, weights_w8, weights_w16,
                (U, w, C, F))
-CV_ISA_CLONES3(wino_input, (float *V, size_t vstride, const wino_edge *e, int C), input_w4, input_w8, input_w16,
-               (V, vstride, e, C))
 CV_ISA_CLONES3(wino_output, (float *const *o, const float *M, size_t mstride, int F, const cv_epilogue *ep),
                output_w4, output_w8, output_w16, (o, M, mstride, F, ep))
 CV_ISA_CLONES3(wino_grad, (float *Z, size_t zstride, const float *const *q, int F), grad_w4, grad_w8, grad_w16,
                (Z, zstride, q, F))
 CV_ISA_CLONES3(wino_inputs, (float *V, size_t vstride, const float *b, size_t rs, int C), inputs_w4, inputs_w8,
                inputs_w16, (V, vstride, b, rs, C))
-CV_ISA_CLONES3(wino_outputs, (float *ob, size_t rs, const float *M, size_t mstride, int F, const cv_epilogue *ep),
-               outputs_w4, outputs_w8, outputs_w16, (ob, rs, M, mstride, F, ep))
+CV_ISA_CLONES3(wino_edge,
+               (float *blk, const float *xb, size_t rs, int y0, int x0, int i0, int i1, int j0, int j1, int C),
+               edge_w4, edge_w8, edge_w16, (blk, xb, rs, y0, x0, i0, i1, j0, j1, C))
+CV_ISA_CLONES3(wino_outputs,
+               (float *ob, size_t rs, const float *M, size_t mstride, int F, const cv_epilogue *ep, bool stream),
+               outputs_w4, outputs_w8, outputs_w16, (ob, rs, M, mstride, F, ep, stream))
 CV_ISA_CLONES3(wino_grads, (float *Z, size_t zstride, const float *qb, size_t rs, int F), grads_w4, grads_w8,
                grads_w16, (Z, zstride, qb, rs, F))
 
 /* The transforms of one block, whichever way its pixels are found */
 typedef struct {
-    wino_input_fn in;
+    wino_edge_fn edge;
     wino_inputs_fn ins;
     wino_output_fn out;
     wino_outputs_fn outs;
@@ -312,7 +331,7 @@ typedef struct {
 
 static wino_fns wino_fns_pick(void)
 {
-    return (wino_fns){wino_input_pick(), wino_inputs_pick(), wino_output_pick(), wino_outputs_pick(), wino_grad_pick(),
+    return (wino_fns){wino_edge_pick(), wino_inputs_pick(), wino_output_pick(), wino_outputs_pick(), wino_grad_pick(),
                       wino_grads_pick()};
 }
 CV_ISA_CLONES3(wino_dwout, (float *dw, const float *M, size_t mstride, int c0, int c1, int C, int F), dwout_w4,
@@ -321,22 +340,26 @@ CV_ISA_CLONES3(wino_dwout, (float *dw, const float *M, size_t mstride, int c0, i
 /* rows (or columns) of blocks that cover n rows (columns) of output */
 static int blocks_over(int n) { return (n + WB - 1) / WB; }
 
-/* The 36 input pixels of block t (of per per sample, tx per row) of x: where the block lies
- * inside x, its first pixel (rows W C apart, the others after it); else NULL, and *e says which
- * of its rows and columns are inside. */
-static const float *block_inputs(wino_edge *e, const float *x, const float *zeros, long t, int per, int tx,
-                                 const cv_window *g)
+/* The 36 input pixels of block t (of per per sample, tx per row) of x: pixel (i, j) at the
+ * returned pointer + i *rs + j C. A block inside x is read in place (rows W C apart); one at the
+ * edge is copied into blk (WI x WI x C, rows WI C apart) with zeros for its pixels outside, by
+ * spans of rows: the transform then loads without a branch per pixel (measured: selecting
+ * each pixel or zeros as it loaded stalled its loads, ~1.5x an inside block's time). */
+static const float *block_inputs(float *blk, size_t *rs, const float *x, long t, int per, int tx, const cv_window *g,
+                                 wino_edge_fn edge)
 {
-    const int q = (int)(t % per), y0 = WB * (q / tx) - g->pad_top, x0 = WB * (q % tx) - g->pad_left;
-    const long row = (long)g->W * g->C;
+    const int q = (int)(t % per), y0 = WB * (q / tx) - g->pad_top, x0 = WB * (q % tx) - g->pad_left, C = g->C;
+    const size_t row = (size_t)g->W * C;
     const float *xb = x + (size_t)(t / per) * g->H * row;
-    if (y0 >= 0 && x0 >= 0 && y0 + WI <= g->H && x0 + WI <= g->W) return xb + (size_t)y0 * row + (size_t)x0 * g->C;
-    *e = (wino_edge){xb, zeros, (long)y0 * row + (long)x0 * g->C, row, 0, 0};
-    for (int i = 0; i < WI; i++) {
-        e->rows |= (unsigned)(y0 + i >= 0 && y0 + i < g->H) << i;
-        e->cols |= (unsigned)(x0 + i >= 0 && x0 + i < g->W) << i;
-    }
-    return NULL;
+    *rs = row;
+    if (y0 >= 0 && x0 >= 0 && y0 + WI <= g->H && x0 + WI <= g->W) return xb + (size_t)y0 * row + (size_t)x0 * C;
+    /* the rows [i0, i1) and columns [j0, j1) of the block inside the input (none: i0 = i1) */
+    int i0 = y0 < 0 ? -y0 : 0, i1 = y0 + WI > g->H ? g->H - y0 : WI;
+    const int j0 = x0 < 0 ? -x0 : 0, j1 = x0 + WI > g->W ? g->W - x0 : WI;
+    if (i1 <= i0 || j1 <= j0) i0 = i1 = 0;
+    edge(blk, xb, row, y0, x0, i0, i1, j0, j1, C);
+    *rs = (size_t)WI * C;
+    return blk;
 }
 
 /* Where the 16 output pixels of block t are in an (B, OH, OW, F) tensor: where all lie inside,
@@ -358,18 +381,16 @@ static long block_outputs(long *at, long t, int per, int tx, int F, const cv_win
  * transform their inputs, the 36 products over the channels, the inverse transform; V and M
  * are the transformed inputs and products of these n blocks only (chunks of several panels,
  * each slice of U serving them all, measured no faster) */
-static void wino_chunk(float *out, const float *x, const float *U, const float *zeros, float *V, float *M,
-                       float *sink, const cv_epilogue *ep, long t0, int n, int per, int tx, int F, const cv_window *g,
-                       const wino_fns *fn, wino_prod_fn prod)
+static void wino_chunk(float *out, const float *x, const float *U, float *blk, float *V, float *M, float *sink, const cv_epilogue *ep, long t0, int n, int per, int tx, int F, const cv_window *g,
+                       const wino_fns *fn, wino_prod_fn prod, bool stream)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
     const int C = g->C, mr = u->mr, nr = u->nr;
     const size_t vs = (size_t)mr * C, ms = (size_t)mr * F;
     for (int i = 0; i < n; i++) {
-        wino_edge e;
-        const float *b = block_inputs(&e, x, zeros, t0 + i, per, tx, g);
-        if (b) fn->ins(V + (size_t)i * C, vs, b, (size_t)g->W * C, C);
-        else fn->in(V + (size_t)i * C, vs, &e, C);
+        size_t rs;
+        const float *b = block_inputs(blk, &rs, x, t0 + i, per, tx, g, fn->edge);
+        fn->ins(V + (size_t)i * C, vs, b, rs, C);
     }
     const float *at[MR_MAX];
     if (prod) prod(M, ms, V, vs, U, n, C, F);
@@ -383,7 +404,7 @@ static void wino_chunk(float *out, const float *x, const float *U, const float *
         float *o[WB * WB];
         const long at0 = block_outputs(pos, t0 + i, per, tx, F, g);
         if (at0 >= 0) {
-            fn->outs(out + at0, (size_t)g->OW * F, M + (size_t)i * F, ms, F, ep);
+            fn->outs(out + at0, (size_t)g->OW * F, M + (size_t)i * F, ms, F, ep, stream);
             continue;
         }
         for (int k = 0; k < WB * WB; k++) o[k] = pos[k] < 0 ? sink : out + pos[k];
@@ -392,27 +413,33 @@ static void wino_chunk(float *out, const float *x, const float *U, const float *
 }
 
 /* out = ep(the convolution of x with the transformed weights U (36, C, F)) in the first ty x tx
- * blocks of each sample, and zero past them; zeros: C of them */
-static int wino_forward(float *out, const float *x, const float *U, const float *zeros, const cv_epilogue *ep,
-                        int B, int F, const cv_window *g, int ty, int tx)
+ * blocks of each sample, and zero past them */
+static int wino_forward(float *out, const float *x, const float *U, const cv_epilogue *ep, int B, int F,
+                        const cv_window *g, int ty, int tx)
 {
     const int C = g->C, mr = cv_conv_ukernels_for(F)->mr, per = ty * tx;
     const long T = (long)B * per, chunks = (T + mr - 1) / mr;
     const wino_fns fn = wino_fns_pick();
     const wino_prod_fn prod = cv_wino_prod(C, F, mr);
+    /* an output past L2's size by stream stores (its blocks inside write whole lines) */
+    const bool stream = (uintptr_t)out % 64 == 0 && F % 16 == 0 &&
+                        sizeof(float) * (size_t)B * g->OH * g->OW * F >= CV_STREAM_MIN_BYTES;
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (cv_conv_fork_worth(2.0 * B * g->OH * g->OW * F * 9.0 * C))
     {
-        /* this thread's transformed inputs and products of one chunk, and a sink of F */
-        float *V = cv_scratch(CV_SCRATCH_WINOGRAD, sizeof(float) * ((size_t)XI * mr * (C + F) + (size_t)F));
+        /* this thread's transformed inputs and products of one chunk, a sink of F and an edge
+         * block's copy */
+        const size_t nv = (size_t)XI * mr * C, nm = (size_t)XI * mr * F;
+        float *V = cv_scratch(CV_SCRATCH_WINOGRAD, sizeof(float) * (nv + nm + (size_t)F + (size_t)XI * C));
         if (!V) failed = 1;
 #pragma omp for schedule(static)
         for (long k = 0; k < chunks; k++) {
             if (!V) continue;
             const long t0 = k * mr;
-            wino_chunk(out, x, U, zeros, V, V + (size_t)XI * mr * C, V + (size_t)XI * mr * (C + F), ep, t0,
-                       T - t0 < mr ? (int)(T - t0) : mr, per, tx, F, g, &fn, prod);
+            wino_chunk(out, x, U, V + nv + nm + F, V, V + nv, V + nv + nm, ep, t0, T - t0 < mr ? (int)(T - t0) : mr,
+                       per, tx, F, g, &fn, prod, stream);
         }
+        if (stream) cv_stream_fence();
     }
     const int rows = WB * ty < g->OH ? WB * ty : g->OH, cols = WB * tx < g->OW ? WB * tx : g->OW;
     for (int b = 0; b < B && !failed && (rows < g->OH || cols < g->OW); b++) /* past the blocks */
@@ -446,13 +473,12 @@ static int wino_pass(float *out, const float *x, const float *w, const float *U,
                      int B, int F, const cv_window *d, int rows, int cols)
 {
     const int C = d->C;
-    /* C zeros for pixels outside the input, and the transformed kernel unless given */
-    const size_t nu = U ? 0 : (size_t)XI * C * F;
-    float *z = cv_scratch(CV_SCRATCH_WINOGRAD_Z, sizeof(float) * ((size_t)C + nu));
-    if (!z) return -1;
-    memset(z, 0, sizeof(float) * (size_t)C);
-    if (!U && cv_conv_wino_weights(z + C, w, turned ? F : C, turned ? C : F, turned)) return -1;
-    return wino_forward(out, x, U ? U : z + C, z, ep, B, F, d, blocks_over(rows), blocks_over(cols));
+    if (!U) { /* the transformed kernel */
+        float *u = cv_scratch(CV_SCRATCH_WINOGRAD_Z, sizeof(float) * XI * C * F);
+        if (!u || cv_conv_wino_weights(u, w, turned ? F : C, turned ? C : F, turned)) return -1;
+        U = u;
+    }
+    return wino_forward(out, x, U, ep, B, F, d, blocks_over(rows), blocks_over(cols));
 }
 
 int cv_conv_wino(float *out, const float *x, const float *w, const float *U, const cv_epilogue *ep, int B, int F,
@@ -498,19 +524,25 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
     const wino_dwprod_fn dwprod = cv_wino_dwprod(C, F);
     const wino_dwtile_fn dwtile = cv_wino_dwtile(F, mr, nr);
     const int ct = Cp / mr, ft = F / nr, tiles = XI * ct * ft;
+    int failed = 0;
 #pragma omp parallel if (cv_conv_fork_worth(2.0 * B * P * F * 9.0 * C))
     {
+        float *blk = cv_scratch(CV_SCRATCH_WINOGRAD_BLOCK, sizeof(float) * XI * C); /* an edge block's copy */
+        if (!blk) {
+#pragma omp atomic write
+            failed = 1;
+        }
         for (long k = 0; k < passes; k++) {
             const long t0 = k * n;
             const int m = (int)(T - t0 < n ? T - t0 : n);
 #pragma omp for schedule(static)
             for (int i = 0; i < m; i++) {
                 const float *q[WB * WB];
-                wino_edge e;
                 long pos[WB * WB] = {0}; /* (filled where the block is at the edge) */
-                const float *b = block_inputs(&e, x, zeros, t0 + i, per, tx, g);
-                if (b) fn.ins(V + i * vb, Cp, b, (size_t)g->W * C, C);
-                else fn.in(V + i * vb, Cp, &e, C);
+                if (!blk) continue;
+                size_t rs;
+                const float *b = block_inputs(blk, &rs, x, t0 + i, per, tx, g, fn.edge);
+                fn.ins(V + i * vb, Cp, b, rs, C);
                 const long at0 = block_outputs(pos, t0 + i, per, tx, F, g);
                 if (at0 >= 0) {
                     fn.grads(Z + i * zb, F, dy + at0, (size_t)g->OW * F, F);
@@ -541,5 +573,5 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
 #pragma omp for schedule(static)
         for (int c = 0; c < C; c++) dwout(dw, M, ms, c, c + 1, C, F);
     }
-    return 0;
+    return failed ? -1 : 0;
 }

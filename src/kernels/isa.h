@@ -27,6 +27,27 @@
     typedef void(*NAME##_fn) PARAMS;                                                            \
     static NAME##_fn NAME##_pick(void) { return NAME##_generic; }
 #endif
+/* Stores that bypass the caches (non-temporal), for a pass whose output is too large to stay
+ * in L2 and is written line by whole line: an ordinary store first reads the line it writes
+ * into the cache (for ownership), a stream store does not. CV_STREAM_ST4, _ST8 and _ST16 store
+ * a vector of 4, 8 or 16 floats (a GCC vector value) at p, aligned to its size, in the clone of
+ * that width; cv_stream_fence() makes a thread's stream stores visible before it reaches a
+ * barrier (another thread or the next pass may read them). Elsewhere: ordinary stores. */
+enum { CV_STREAM_MIN_BYTES = 1 << 20 }; /* the outputs that take them: about a core's L2 and more */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CV_STREAM_ST_(OP, p, v) __asm__ volatile(OP " %1, %0" : "=m"(*(__typeof__(v) *)(void *)(p)) : "x"(v))
+#define CV_STREAM_ST4(p, v) CV_STREAM_ST_("movntps", p, v)
+#define CV_STREAM_ST8(p, v) CV_STREAM_ST_("vmovntps", p, v)
+#define CV_STREAM_ST16(p, v) CV_STREAM_ST_("vmovntps", p, v)
+static inline void cv_stream_fence(void) { __asm__ volatile("sfence" ::: "memory"); }
+#else
+#define CV_STREAM_ST_(p, v) (*(__typeof__(v) *)(void *)(p) = (v))
+#define CV_STREAM_ST4 CV_STREAM_ST_
+#define CV_STREAM_ST8 CV_STREAM_ST_
+#define CV_STREAM_ST16 CV_STREAM_ST_
+static inline void cv_stream_fence(void) {}
+#endif
+
 /* one always-inline BODY compiled for every instruction set */
 #define CV_ISA_CLONES(NAME, PARAMS, BODY, ARGS) CV_ISA_CLONES3(NAME, PARAMS, BODY, BODY, BODY, ARGS)
 /* a body written per vector width (window-vec.h): BODY_w4 on 128-bit vectors, BODY_w8 with AVX2,

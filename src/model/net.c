@@ -164,6 +164,10 @@ bool net_reshapes(const cv_net *net, int i)
                       net->layers[i].fused_into_prev);
 }
 
+/* n floats rounded up to whole 64-byte lines: every tensor among the activations starts on a
+ * line (the kernels' stream stores need it; no two tensors share one) */
+static int64_t lines(int64_t n) { return (n + 15) / 16 * 16; }
+
 int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
 {
     if (max_batch <= net->max_batch) return 0;
@@ -171,8 +175,8 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     int64_t total = 0, nargs = 0, widest = 0, col = 0;
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
-        if (!net_reshapes(net, i)) total += B * l->out_size;
-        if (l->kd->flags & CV_KIND_MASK) total += B * l->out_size;
+        if (!net_reshapes(net, i)) total += lines(B * l->out_size);
+        if (l->kd->flags & CV_KIND_MASK) total += lines(B * l->out_size);
         if (l->kd->flags & CV_KIND_WINNERS) nargs += B * l->out_size;
         if (l->out_size > widest) widest = l->out_size;
         if (l->in_size > widest) widest = l->in_size;
@@ -180,8 +184,9 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
         if (c > col) col = c;
     }
     const int64_t K = cv_net_outputs(net);
-    total += B * K + 2 * B * widest + col;
-    float *acts = cv_malloc(sizeof(float) * (size_t)total, "activations", err);
+    total += lines(B * K) + 2 * lines(B * widest) + lines(col);
+    float *acts = aligned_alloc(64, sizeof(float) * (size_t)total); /* total: whole lines */
+    if (!acts) cv_errf(err, "out of memory allocating %zu bytes for activations", sizeof(float) * (size_t)total);
     int32_t *args = cv_malloc(sizeof(int32_t) * (size_t)(nargs ? nargs : 1), "pooling indices", err);
     if (!acts || !args || net_reserve_tiles(net, B, err)) {
         free(acts);
@@ -197,12 +202,12 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
     for (int i = 1; i < net->n; i++) {
         cv_layer *l = &net->layers[i];
         l->out = !net_reshapes(net, i) ? p : i > 1 ? net->layers[i - 1].out : NULL; /* layer 1: set by forward */
-        if (!net_reshapes(net, i)) p += B * l->out_size;
+        if (!net_reshapes(net, i)) p += lines(B * l->out_size);
         l->mask = NULL;
         l->arg = NULL;
         if (l->kd->flags & CV_KIND_MASK) {
             l->mask = p;
-            p += B * l->out_size;
+            p += lines(B * l->out_size);
         }
         if (l->kd->flags & CV_KIND_WINNERS) {
             l->arg = a;
@@ -210,11 +215,11 @@ int cv_net_reserve(cv_net *net, int max_batch, cv_err *err)
         }
     }
     net->logits = p;
-    p += B * K;
+    p += lines(B * K);
     net->dbuf[0] = p;
-    p += B * widest;
+    p += lines(B * widest);
     net->dbuf[1] = p;
-    p += B * widest;
+    p += lines(B * widest);
     net->ws.col = p;
     net->ws.col_cap = col;
     net->ws.col_layer = 0; /* a new buffer holds nothing reusable */
