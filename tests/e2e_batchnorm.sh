@@ -65,6 +65,22 @@ h5diff one.h5 head.h5 /layers/05_dense/kernel /layers/05_dense/kernel >/dev/null
 "$convoy" train bn2.model --data data.h5 --init-from init.h5 --reproducible --checkpoint r1.h5 --quiet || fail "reproducible"
 mpi 2 "$convoy" train bn2.model --data data.h5 --init-from init.h5 --reproducible --checkpoint r2.h5 --quiet || fail "reproducible, 2 ranks"
 same r1.h5 r2.h5 || fail "batchnorm --reproducible: 2 ranks differ from 1"
+# stream stores: at 64 samples of 12x12x32 the outputs of the batchnorms, the residual end and the
+# 32-filter Winograd convs (and their gradients) pass 1 MiB and go out by stream stores, at 32 a
+# rank (and --reproducible's leaves of 32) they do not: the same bytes. And the end's fused ReLU
+# (its gradient by stream stores) against the layers apart (CONVOY_FUSE=0: no stream store)
+rand_data big.h5 128 12 12 3 float 4
+{ printf 'input shape=12,12,3\nconv2d filters=32 kernel=3 padding=same use_bias=false\nbatchnorm\nactivation relu\n'
+  printf 'residual\nconv2d filters=32 kernel=3 padding=same use_bias=false\nbatchnorm\nend\nactivation relu\n'
+  printf 'conv2d filters=32 kernel=3 padding=same use_bias=false\nbatchnorm\nglobalavgpool2d\ndense units=4\n'
+  printf 'compile optimizer=adam learning_rate=0.01 loss=sparse_categorical_crossentropy from_logits=true\n'
+  printf 'fit epochs=2 batch_size=64\n'; } > big.model
+"$convoy" train big.model --data big.h5 --reproducible --checkpoint s1.h5 --quiet || fail "reproducible, 64 a rank"
+mpi 2 "$convoy" train big.model --data big.h5 --reproducible --checkpoint s2.h5 --quiet || fail "reproducible, 32 a rank"
+same s1.h5 s2.h5 || fail "stream stores: 64 samples on 1 rank differ from 32 on each of 2"
+"$convoy" train big.model --data big.h5 --checkpoint f1.h5 --quiet || fail "train, fused"
+CONVOY_FUSE=0 "$convoy" train big.model --data big.h5 --checkpoint f0.h5 --quiet || fail "train, CONVOY_FUSE=0"
+same f1.h5 f0.h5 || fail "stream stores: the fused ReLUs differ from the layers apart"
 printf 'input shape=9,7,3\nbatchnorm momentum=1\ncompile loss=mse\n' > bad.model
 expect 1 "bad.model:2: momentum must be in \[0, 1\), got 1" -- "$convoy" summary bad.model
 exit $((fails > 0))

@@ -381,7 +381,8 @@ static long block_outputs(long *at, long t, int per, int tx, int F, const cv_win
  * transform their inputs, the 36 products over the channels, the inverse transform; V and M
  * are the transformed inputs and products of these n blocks only (chunks of several panels,
  * each slice of U serving them all, measured no faster) */
-static void wino_chunk(float *out, const float *x, const float *U, float *blk, float *V, float *M, float *sink, const cv_epilogue *ep, long t0, int n, int per, int tx, int F, const cv_window *g,
+static void wino_chunk(float *out, const float *x, const float *U, float *blk, float *V, float *M, float *sink,
+                       const cv_epilogue *ep, long t0, int n, int per, int tx, int F, const cv_window *g,
                        const wino_fns *fn, wino_prod_fn prod, bool stream)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_for(F);

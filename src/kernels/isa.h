@@ -3,6 +3,7 @@
 #ifndef CONVOY_KERNELS_ISA_H
 #define CONVOY_KERNELS_ISA_H
 
+#include <stdint.h>
 #include <string.h>
 
 #include "convoy/kernels.h"
@@ -34,6 +35,12 @@
  * that width; cv_stream_fence() makes a thread's stream stores visible before it reaches a
  * barrier (another thread or the next pass may read them). Elsewhere: ordinary stores. */
 enum { CV_STREAM_MIN_BYTES = 1 << 20 }; /* the outputs that take them: about a core's L2 and more */
+/* 16 floats (and 16 int32 masks) as GCC vectors, for the AVX-512 clones that stream; CV_LD16
+ * loads one from any float's address */
+typedef float cv_v16 __attribute__((vector_size(64)));
+typedef float cv_v16u __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t cv_i16 __attribute__((vector_size(64)));
+#define CV_LD16(p) (*(const cv_v16u *)(const void *)(p))
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CV_STREAM_ST_(OP, p, v) __asm__ volatile(OP " %1, %0" : "=m"(*(__typeof__(v) *)(void *)(p)) : "x"(v))
 #define CV_STREAM_ST4(p, v) CV_STREAM_ST_("movntps", p, v)

@@ -144,21 +144,47 @@ static inline __attribute__((always_inline)) void affine_body(float *restrict y,
             y[i * C + c] = !relu || v > 0.0f ? v : leak * v;
         }
 }
-static inline __attribute__((always_inline)) void affine_plain(float *y, const float *x, int64_t HW, int64_t C,
-                                                               const float *a, const float *shift, float leak)
+
+/* The AVX-512 clones of the two passes that write a whole tensor (y, and dx below): where
+ * stream (the tensor past L2, on whole lines, C in whole vectors), by stream stores of 16
+ * channels, the loops' operations lane by lane (the same bits); else the loops. */
+static inline __attribute__((always_inline)) void affine_stream(float *restrict y, const float *restrict x, int64_t HW,
+                                                                int64_t C, const float *restrict a,
+                                                                const float *restrict shift, const bool relu,
+                                                                float leak, bool stream)
 {
-    affine_body(y, x, HW, C, a, shift, false, leak);
+    if (!stream) {
+        affine_body(y, x, HW, C, a, shift, relu, leak);
+        return;
+    }
+    for (int64_t i = 0; i < HW; i++)
+        for (int64_t c = 0; c < C; c += 16) {
+            cv_v16 v = CV_LD16(a + c) * CV_LD16(x + i * C + c) + CV_LD16(shift + c);
+            if (relu) CV_VEC_LEAKY_RELU(cv_v16, v, leak);
+            CV_STREAM_ST16(y + i * C + c, v);
+        }
 }
-static inline __attribute__((always_inline)) void affine_relu(float *y, const float *x, int64_t HW, int64_t C,
-                                                              const float *a, const float *shift, float leak)
-{
-    affine_body(y, x, HW, C, a, shift, true, leak);
-}
-CV_ISA_CLONES(bn_affine, (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift, float leak),
-              affine_plain, (y, x, HW, C, a, shift, leak))
-CV_ISA_CLONES(bn_affine_relu, (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift,
-                               float leak),
-              affine_relu, (y, x, HW, C, a, shift, leak))
+#define AFFINE(NAME, BODY)                                                                                 \
+    static inline __attribute__((always_inline)) void NAME(float *y, const float *x, int64_t HW, int64_t C, \
+                                                           const float *a, const float *shift, float leak, \
+                                                           bool stream)                                   \
+    {                                                                                                      \
+        (void)stream;                                                                                      \
+        BODY;                                                                                              \
+    }
+AFFINE(affine_plain, affine_body(y, x, HW, C, a, shift, false, leak))
+AFFINE(affine_relu, affine_body(y, x, HW, C, a, shift, true, leak))
+AFFINE(affine_plain_s, affine_stream(y, x, HW, C, a, shift, false, leak, stream))
+AFFINE(affine_relu_s, affine_stream(y, x, HW, C, a, shift, true, leak, stream))
+CV_ISA_CLONES3(bn_affine,
+               (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift, float leak,
+                bool stream),
+               affine_plain, affine_plain, affine_plain_s, (y, x, HW, C, a, shift, leak, stream))
+CV_ISA_CLONES3(bn_affine_relu,
+               (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift, float leak,
+                bool stream),
+               affine_relu, affine_relu, affine_relu_s, (y, x, HW, C, a, shift, leak, stream))
+
 
 /* The backward pass's loops take the output gradient dy the batchnorm sees: dy itself, or (a
  * ReLU fused after it) the ReLU's derivative applied, as the activation layer's backward would,
@@ -195,20 +221,50 @@ static inline __attribute__((always_inline)) void grad_x_body(float *restrict dx
             dx[i * C + c] = g[c] * (d - mdy[c] - xh * mdyx[c]);
         }
 }
-#define GRAD_X(NAME, RELU)                                                                                 \
-    static inline __attribute__((always_inline)) void NAME(float *dx, const float *dy, const float *x,    \
-                                                           int64_t HW, int64_t C, const float *v, float leak) \
-    {                                                                                                      \
-        grad_x_body(dx, dy, x, HW, C, v, RELU, leak);                                                      \
+static inline __attribute__((always_inline)) void grad_x_stream(float *restrict dx, const float *restrict dy,
+                                                                const float *restrict x, int64_t HW, int64_t C,
+                                                                const float *restrict v, const bool relu, float leak,
+                                                                bool stream)
+{
+    if (!stream) {
+        grad_x_body(dx, dy, x, HW, C, v, relu, leak);
+        return;
     }
-GRAD_X(grad_x_plain, false)
-GRAD_X(grad_x_relu, true)
-CV_ISA_CLONES(bn_grad_x, (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v,
-                          float leak),
-              grad_x_plain, (dx, dy, x, HW, C, v, leak))
-CV_ISA_CLONES(bn_grad_x_relu, (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v,
-                               float leak),
-              grad_x_relu, (dx, dy, x, HW, C, v, leak))
+    const float *a = v, *shift = v + C, *g = v + 2 * C, *mdy = v + 3 * C, *mdyx = v + 4 * C, *mu = v + 5 * C,
+                *iv = v + 6 * C;
+    for (int64_t i = 0; i < HW; i++)
+        for (int64_t c = 0; c < C; c += 16) {
+            const cv_v16 xf = CV_LD16(x + i * C + c), xh = (xf - CV_LD16(mu + c)) * CV_LD16(iv + c);
+            cv_v16 d = CV_LD16(dy + i * C + c);
+            if (relu) {
+                const cv_i16 pos = CV_LD16(a + c) * xf + CV_LD16(shift + c) > 0.0f;
+                const cv_v16 neg = leak * d;
+                d = (cv_v16)((pos & (cv_i16)d) | (~pos & (cv_i16)neg));
+            }
+            CV_STREAM_ST16(dx + i * C + c, CV_LD16(g + c) * (d - CV_LD16(mdy + c) - xh * CV_LD16(mdyx + c)));
+        }
+}
+#define GRAD_X(NAME, BODY)                                                                                 \
+    static inline __attribute__((always_inline)) void NAME(float *dx, const float *dy, const float *x,    \
+                                                           int64_t HW, int64_t C, const float *v, float leak, \
+                                                           bool stream)                                   \
+    {                                                                                                      \
+        (void)stream;                                                                                      \
+        BODY;                                                                                              \
+    }
+GRAD_X(grad_x_plain, grad_x_body(dx, dy, x, HW, C, v, false, leak))
+GRAD_X(grad_x_relu, grad_x_body(dx, dy, x, HW, C, v, true, leak))
+GRAD_X(grad_x_plain_s, grad_x_stream(dx, dy, x, HW, C, v, false, leak, stream))
+GRAD_X(grad_x_relu_s, grad_x_stream(dx, dy, x, HW, C, v, true, leak, stream))
+CV_ISA_CLONES3(bn_grad_x,
+               (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v, float leak,
+                bool stream),
+               grad_x_plain, grad_x_plain, grad_x_plain_s, (dx, dy, x, HW, C, v, leak, stream))
+CV_ISA_CLONES3(bn_grad_x_relu,
+               (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v, float leak,
+                bool stream),
+               grad_x_relu, grad_x_relu, grad_x_relu_s, (dx, dy, x, HW, C, v, leak, stream))
+
 
 static int64_t bn_channels(const cv_layer_spec *l) { return l->in.d[l->in.rank - 1]; }
 /* the layer's scratch: mean [0, C), 1/sqrt(var + eps) [C, 2C), the values counted [2C], a buffer
@@ -276,6 +332,14 @@ static double beta_of(const cv_layer *l, int64_t c) { return l->spec->center ? (
 /* in training mode: batch statistics (a frozen layer and every inference use the moving ones) */
 static bool batch_mode(const cv_layer *l, bool training) { return training && l->spec->trainable; }
 
+/* whether the batch's B samples written at y go out by stream stores: past L2, on lines, every
+ * sample's in whole vectors of 16 channels */
+static bool streams(const float *y, const cv_layer *l, int B)
+{
+    return bn_channels(l->spec) % 16 == 0 && (uintptr_t)y % 64 == 0 &&
+           sizeof(float) * (size_t)B * (size_t)l->in_size >= CV_STREAM_MIN_BYTES;
+}
+
 /* y = a x + shift per channel, a = gamma / sqrt(var + eps), shift = beta - mean a */
 static void affine(cv_layer *l, const float *x, int B, const double *mean, const double *inv)
 {
@@ -290,9 +354,14 @@ static void affine(cv_layer *l, const float *x, int B, const double *mean, const
     static bn_affine_relu_fn relu;
     if (!plain) plain = bn_affine_pick(), relu = bn_affine_relu_pick();
     const bn_affine_fn run = l->relu_next ? relu : plain;
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++)
-        run(l->out + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, a, shift, l->relu_leak);
+    const bool stream = streams(l->out, l, B);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++)
+            run(l->out + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, a, shift, l->relu_leak, stream);
+        if (stream) cv_stream_fence();
+    }
 }
 
 static void moving_inverse(const cv_layer *l, double *mean, double *inv)
@@ -376,10 +445,15 @@ static void bn_backward(cv_layer *l, const float *x, float *dx, const float *dou
     static bn_grad_x_fn gx_plain, gx_relu;
     if (!gx_plain) gx_plain = bn_grad_x_pick(), gx_relu = bn_grad_x_relu_pick();
     const bn_grad_x_fn grad_x = l->relu_next ? gx_relu : gx_plain;
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++)
-        grad_x(dx + (size_t)b * l->in_size, dout + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, v,
-               l->relu_leak);
+    const bool stream = streams(dx, l, B);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++)
+            grad_x(dx + (size_t)b * l->in_size, dout + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, v,
+                   l->relu_leak, stream);
+        if (stream) cv_stream_fence();
+    }
 }
 
 static int bn_kernel_dims(const cv_layer_spec *l, int64_t d[4])

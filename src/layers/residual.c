@@ -15,6 +15,7 @@
  * (relu_next, set by the network): forward relu(x + s) in the addition's pass; backward the
  * derivative, from end's output (the relu's), in the pass that hands the gradient to both the
  * block and the shortcut. The same operations on the same values as the two layers apart. */
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels/isa.h"
@@ -42,63 +43,115 @@ static inline __attribute__((always_inline)) void grad_body(float *restrict a, f
         if (b) b[i] = v;
     }
 }
-static inline __attribute__((always_inline)) void add_plain(float *o, const float *x, const float *s, int64_t n,
-                                                            float leak)
+
+/* The AVX-512 clones: where stream (the tensor past L2, on 64-byte lines), the whole vectors
+ * of 16 by stream stores, the same operations lane by lane as the loops above, which take the
+ * rest (from a line's start: no line is written both ways). RELU16: v where pos, else 0 (zero)
+ * or leak v, as the loops' v > 0 ? v : w (in place: a vector's ABI depends on the instruction
+ * set). */
+#define RELU16(v, pos, leak, zero)                                         \
+    do {                                                                   \
+        const cv_i16 pos_ = (pos);                                         \
+        const cv_v16 w_ = (zero) ? (cv_v16){0} : (leak) * (v);             \
+        (v) = (cv_v16)((pos_ & (cv_i16)(v)) | (~pos_ & (cv_i16)w_));       \
+    } while (0)
+static inline __attribute__((always_inline)) void add_stream(float *restrict o, const float *restrict x,
+                                                             const float *restrict s, int64_t n, float leak,
+                                                             const bool act, const bool zero, bool stream)
 {
-    add_body(o, x, s, n, leak, false, false);
+    int64_t i = 0;
+    for (; stream && i + 16 <= n; i += 16) {
+        cv_v16 v = CV_LD16(x + i) + CV_LD16(s + i);
+        if (act) RELU16(v, v > 0.0f, leak, zero);
+        CV_STREAM_ST16(o + i, v);
+    }
+    add_body(o + i, x + i, s + i, n - i, leak, act, zero);
 }
-static inline __attribute__((always_inline)) void add_relu0(float *o, const float *x, const float *s, int64_t n,
-                                                            float leak)
+static inline __attribute__((always_inline)) void grad_stream(float *restrict a, float *restrict b,
+                                                              const float *restrict y, const float *restrict dout,
+                                                              int64_t n, float leak, const bool zero, bool stream)
 {
-    add_body(o, x, s, n, leak, true, true);
+    int64_t i = 0;
+    for (; stream && i + 16 <= n; i += 16) {
+        cv_v16 v = CV_LD16(dout + i);
+        RELU16(v, CV_LD16(y + i) > 0.0f, leak, zero);
+        CV_STREAM_ST16(a + i, v);
+        if (b) CV_STREAM_ST16(b + i, v);
+    }
+    grad_body(a + i, b ? b + i : NULL, y + i, dout + i, n - i, leak, zero);
 }
-static inline __attribute__((always_inline)) void add_leaky(float *o, const float *x, const float *s, int64_t n,
-                                                            float leak)
-{
-    add_body(o, x, s, n, leak, true, false);
-}
-static inline __attribute__((always_inline)) void grad_relu0(float *a, float *b, const float *y, const float *dout,
-                                                             int64_t n, float leak)
-{
-    grad_body(a, b, y, dout, n, leak, true);
-}
-static inline __attribute__((always_inline)) void grad_leaky(float *a, float *b, const float *y, const float *dout,
-                                                             int64_t n, float leak)
-{
-    grad_body(a, b, y, dout, n, leak, false);
-}
-CV_ISA_CLONES(end_add, (float *o, const float *x, const float *s, int64_t n, float leak), add_plain, (o, x, s, n, leak))
-CV_ISA_CLONES(end_add0, (float *o, const float *x, const float *s, int64_t n, float leak), add_relu0,
-              (o, x, s, n, leak))
-CV_ISA_CLONES(end_addl, (float *o, const float *x, const float *s, int64_t n, float leak), add_leaky,
-              (o, x, s, n, leak))
-CV_ISA_CLONES(end_grad0, (float *a, float *b, const float *y, const float *dout, int64_t n, float leak), grad_relu0,
-              (a, b, y, dout, n, leak))
-CV_ISA_CLONES(end_gradl, (float *a, float *b, const float *y, const float *dout, int64_t n, float leak), grad_leaky,
-              (a, b, y, dout, n, leak))
+#define END_ADD(NAME, BODY)                                                                               \
+    static inline __attribute__((always_inline)) void NAME(float *o, const float *x, const float *s,      \
+                                                           int64_t n, float leak, bool stream)            \
+    {                                                                                                     \
+        (void)stream;                                                                                     \
+        BODY;                                                                                             \
+    }
+END_ADD(add_plain, add_body(o, x, s, n, leak, false, false))
+END_ADD(add_relu0, add_body(o, x, s, n, leak, true, true))
+END_ADD(add_leaky, add_body(o, x, s, n, leak, true, false))
+END_ADD(add_plain_s, add_stream(o, x, s, n, leak, false, false, stream))
+END_ADD(add_relu0_s, add_stream(o, x, s, n, leak, true, true, stream))
+END_ADD(add_leaky_s, add_stream(o, x, s, n, leak, true, false, stream))
+#define END_GRAD(NAME, BODY)                                                                              \
+    static inline __attribute__((always_inline)) void NAME(float *a, float *b, const float *y,            \
+                                                           const float *dout, int64_t n, float leak,      \
+                                                           bool stream)                                   \
+    {                                                                                                     \
+        (void)stream;                                                                                     \
+        BODY;                                                                                             \
+    }
+END_GRAD(grad_relu0, grad_body(a, b, y, dout, n, leak, true))
+END_GRAD(grad_leaky, grad_body(a, b, y, dout, n, leak, false))
+END_GRAD(grad_relu0_s, grad_stream(a, b, y, dout, n, leak, true, stream))
+END_GRAD(grad_leaky_s, grad_stream(a, b, y, dout, n, leak, false, stream))
+#define END_ADD_PARAMS (float *o, const float *x, const float *s, int64_t n, float leak, bool stream)
+#define END_GRAD_PARAMS (float *a, float *b, const float *y, const float *dout, int64_t n, float leak, bool stream)
+CV_ISA_CLONES3(end_add, END_ADD_PARAMS, add_plain, add_plain, add_plain_s, (o, x, s, n, leak, stream))
+CV_ISA_CLONES3(end_add0, END_ADD_PARAMS, add_relu0, add_relu0, add_relu0_s, (o, x, s, n, leak, stream))
+CV_ISA_CLONES3(end_addl, END_ADD_PARAMS, add_leaky, add_leaky, add_leaky_s, (o, x, s, n, leak, stream))
+CV_ISA_CLONES3(end_grad0, END_GRAD_PARAMS, grad_relu0, grad_relu0, grad_relu0_s, (a, b, y, dout, n, leak, stream))
+CV_ISA_CLONES3(end_gradl, END_GRAD_PARAMS, grad_leaky, grad_leaky, grad_leaky_s, (a, b, y, dout, n, leak, stream))
 
 /* the threads take equal runs of whole blocks of this many floats; no value depends on them */
 #define END_BLOCK 1024
 static int64_t end_blocks(int64_t n) { return (n + END_BLOCK - 1) / END_BLOCK; }
 static int64_t block_len(int64_t n, int64_t b) { return n - b * END_BLOCK < END_BLOCK ? n - b * END_BLOCK : END_BLOCK; }
 
+/* whether n floats written at o (and b unless NULL) go out by stream stores: past L2, on lines
+ * (the blocks, END_BLOCK floats, then are too) */
+static bool streams(const float *o, const float *b, int64_t n)
+{
+    return (uintptr_t)o % 64 == 0 && (uintptr_t)b % 64 == 0 && sizeof(float) * (size_t)n >= CV_STREAM_MIN_BYTES;
+}
+
 /* o = x + s over n floats, with end's fused activation (if any) */
 static void add_all(const cv_layer *l, float *o, const float *x, const float *s, int64_t n)
 {
     const end_add_fn f = !l->relu_next ? end_add_pick() : l->relu_zero ? end_add0_pick() : end_addl_pick();
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < end_blocks(n); b++)
-        f(o + b * END_BLOCK, x + b * END_BLOCK, s + b * END_BLOCK, block_len(n, b), l->relu_leak);
+    const bool stream = streams(o, NULL, n);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < end_blocks(n); b++)
+            f(o + b * END_BLOCK, x + b * END_BLOCK, s + b * END_BLOCK, block_len(n, b), l->relu_leak, stream);
+        if (stream) cv_stream_fence();
+    }
 }
 
 /* a (and b unless NULL) = dout through end's fused activation, whose output y is */
 static void grad_all(const cv_layer *l, float *a, float *b, const float *y, const float *dout, int64_t n)
 {
     const end_grad0_fn f = l->relu_zero ? end_grad0_pick() : end_gradl_pick();
-#pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < end_blocks(n); k++)
-        f(a + k * END_BLOCK, b ? b + k * END_BLOCK : NULL, y + k * END_BLOCK, dout + k * END_BLOCK, block_len(n, k),
-          l->relu_leak);
+    const bool stream = streams(a, b, n);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < end_blocks(n); k++)
+            f(a + k * END_BLOCK, b ? b + k * END_BLOCK : NULL, y + k * END_BLOCK, dout + k * END_BLOCK,
+              block_len(n, k), l->relu_leak, stream);
+        if (stream) cv_stream_fence();
+    }
 }
 
 /* (H, W, C) of a map, (1, 1, D) of a vector */
