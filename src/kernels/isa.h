@@ -42,13 +42,13 @@ typedef float cv_v16u __attribute__((vector_size(64), aligned(4), may_alias));
 typedef int32_t cv_i16 __attribute__((vector_size(64)));
 #define CV_LD16(p) (*(const cv_v16u *)(const void *)(p))
 #if defined(__x86_64__) && defined(__GNUC__)
-#define CV_STREAM_ST_(OP, p, v) __asm__ volatile(OP " %1, %0" : "=m"(*(__typeof__(v) *)(void *)(p)) : "x"(v))
+#define CV_STREAM_ST_(OP, p, v) __asm__ volatile(OP " %1, %0" : "=m"(*(__typeof__(+(v)) *)(void *)(p)) : "x"(v))
 #define CV_STREAM_ST4(p, v) CV_STREAM_ST_("movntps", p, v)
 #define CV_STREAM_ST8(p, v) CV_STREAM_ST_("vmovntps", p, v)
 #define CV_STREAM_ST16(p, v) CV_STREAM_ST_("vmovntps", p, v)
 static inline void cv_stream_fence(void) { __asm__ volatile("sfence" ::: "memory"); }
 #else
-#define CV_STREAM_ST_(p, v) (*(__typeof__(v) *)(void *)(p) = (v))
+#define CV_STREAM_ST_(p, v) (*(__typeof__(+(v)) *)(void *)(p) = (v))
 #define CV_STREAM_ST4 CV_STREAM_ST_
 #define CV_STREAM_ST8 CV_STREAM_ST_
 #define CV_STREAM_ST16 CV_STREAM_ST_
