@@ -1192,6 +1192,9 @@ static void check_wino_all(void)
     /* a batch whose output and input gradient pass 1 MiB (17 samples of 64 KiB) goes out by
      * stream stores, its samples one at a time do not: the same bits */
     check_wino(32, 32, 16, 16, 17, true);
+    /* a sample whose padded copy passes 512 KiB (66 x 66 x 32): inside blocks read in place,
+     * those at the edge copied one at a time */
+    check_wino(64, 64, 32, 32, 2, true);
     /* where it does not apply: stride 2, a 5x5 window, channels off a multiple of 16, a filter
      * count off the micro-kernel's width */
     const cv_window s2 = conv_win(13, 13, 32, 3, 2, false), k5 = conv_win(13, 13, 32, 5, 1, false);

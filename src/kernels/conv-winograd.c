@@ -340,17 +340,67 @@ CV_ISA_CLONES3(wino_dwout, (float *dw, const float *M, size_t mstride, int c0, i
 /* rows (or columns) of blocks that cover n rows (columns) of output */
 static int blocks_over(int n) { return (n + WB - 1) / WB; }
 
+/* Where a thread's transforms read the input blocks from: a copy of one sample padded with its
+ * zeros (buf, Hp x Wp pixels: row r, column c are the input's r - pad_top, c - pad_left), made
+ * when a block of another sample comes (a thread takes its blocks in order), where that copy
+ * stays within PAD_BYTES (in L2: the copy reads the sample in order, which the prefetchers
+ * follow, where the blocks' rows across pages they did not); else (Hp = 0) blocks inside read
+ * in place and each at the edge copied into buf. */
+typedef struct {
+    float *buf;
+    long sample;
+    int Hp, Wp;
+} wino_src;
+
+enum { PAD_BYTES = 512 << 10 };
+
+/* the source plan for blocks ty x tx a sample over g, and the floats its buffer needs */
+static wino_src src_plan(const cv_window *g, int ty, int tx, size_t *floats)
+{
+    wino_src s = {NULL, -1, WB * ty + 2, WB * tx + 2};
+    const size_t pad = (size_t)s.Hp * s.Wp * g->C;
+    if (sizeof(float) * pad > PAD_BYTES) s.Hp = s.Wp = 0;
+    *floats = s.Hp ? pad : (size_t)XI * g->C;
+    return s;
+}
+
+/* sample xb into s->buf, padded */
+static void pad_sample(wino_src *s, const float *xb, const cv_window *g)
+{
+    const int C = g->C, left = g->pad_left, n = g->W < s->Wp - left ? g->W : s->Wp - left;
+    const size_t wc = (size_t)s->Wp * C;
+    for (int r = 0; r < s->Hp; r++) {
+        float *b = s->buf + r * wc;
+        const int y = r - g->pad_top;
+        if (y < 0 || y >= g->H || n <= 0) {
+            memset(b, 0, sizeof(float) * wc);
+            continue;
+        }
+        memset(b, 0, sizeof(float) * (size_t)left * C);
+        memcpy(b + (size_t)left * C, xb + (size_t)y * g->W * C, sizeof(float) * (size_t)n * C);
+        memset(b + (size_t)(left + n) * C, 0, sizeof(float) * (wc - (size_t)(left + n) * C));
+    }
+}
+
 /* The 36 input pixels of block t (of per per sample, tx per row) of x: pixel (i, j) at the
- * returned pointer + i *rs + j C. A block inside x is read in place (rows W C apart); one at the
- * edge is copied into blk (WI x WI x C, rows WI C apart) with zeros for its pixels outside, by
- * spans of rows: the transform then loads without a branch per pixel (measured: selecting
- * each pixel or zeros as it loaded stalled its loads, ~1.5x an inside block's time). */
-static const float *block_inputs(float *blk, size_t *rs, const float *x, long t, int per, int tx, const cv_window *g,
+ * returned pointer + i *rs + j C. From the padded sample (s->Hp), or: a block inside x read in
+ * place (rows W C apart); one at the edge copied into s->buf (WI x WI x C, rows WI C apart) with
+ * zeros for its pixels outside, by spans of rows: the transform then loads without a branch
+ * per pixel (measured: selecting each pixel or zeros as it loaded stalled its loads, ~1.5x an
+ * inside block's time). */
+static const float *block_inputs(wino_src *s, size_t *rs, const float *x, long t, int per, int tx, const cv_window *g,
                                  wino_edge_fn edge)
 {
     const int q = (int)(t % per), y0 = WB * (q / tx) - g->pad_top, x0 = WB * (q % tx) - g->pad_left, C = g->C;
     const size_t row = (size_t)g->W * C;
     const float *xb = x + (size_t)(t / per) * g->H * row;
+    if (s->Hp) {
+        if (s->sample != t / per) pad_sample(s, xb, g);
+        s->sample = t / per;
+        *rs = (size_t)s->Wp * C;
+        return s->buf + ((size_t)WB * (q / tx) * s->Wp + (size_t)WB * (q % tx)) * C;
+    }
+    float *blk = s->buf;
     *rs = row;
     if (y0 >= 0 && x0 >= 0 && y0 + WI <= g->H && x0 + WI <= g->W) return xb + (size_t)y0 * row + (size_t)x0 * C;
     /* the rows [i0, i1) and columns [j0, j1) of the block inside the input (none: i0 = i1) */
@@ -381,7 +431,7 @@ static long block_outputs(long *at, long t, int per, int tx, int F, const cv_win
  * transform their inputs, the 36 products over the channels, the inverse transform; V and M
  * are the transformed inputs and products of these n blocks only (chunks of several panels,
  * each slice of U serving them all, measured no faster) */
-static void wino_chunk(float *out, const float *x, const float *U, float *blk, float *V, float *M, float *sink,
+static void wino_chunk(float *out, const float *x, const float *U, wino_src *src, float *V, float *M, float *sink,
                        const cv_epilogue *ep, long t0, int n, int per, int tx, int F, const cv_window *g,
                        const wino_fns *fn, wino_prod_fn prod, bool stream)
 {
@@ -390,7 +440,7 @@ static void wino_chunk(float *out, const float *x, const float *U, float *blk, f
     const size_t vs = (size_t)mr * C, ms = (size_t)mr * F;
     for (int i = 0; i < n; i++) {
         size_t rs;
-        const float *b = block_inputs(blk, &rs, x, t0 + i, per, tx, g, fn->edge);
+        const float *b = block_inputs(src, &rs, x, t0 + i, per, tx, g, fn->edge);
         fn->ins(V + (size_t)i * C, vs, b, rs, C);
     }
     const float *at[MR_MAX];
@@ -428,16 +478,19 @@ static int wino_forward(float *out, const float *x, const float *U, const cv_epi
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (cv_conv_fork_worth(2.0 * B * g->OH * g->OW * F * 9.0 * C))
     {
-        /* this thread's transformed inputs and products of one chunk, a sink of F and an edge
-         * block's copy */
+        /* this thread's transformed inputs and products of one chunk, a sink of F, and its
+         * padded sample (or edge block) */
         const size_t nv = (size_t)XI * mr * C, nm = (size_t)XI * mr * F;
-        float *V = cv_scratch(CV_SCRATCH_WINOGRAD, sizeof(float) * (nv + nm + (size_t)F + (size_t)XI * C));
-        if (!V) failed = 1;
+        float *V = cv_scratch(CV_SCRATCH_WINOGRAD, sizeof(float) * (nv + nm + (size_t)F));
+        size_t ns;
+        wino_src src = src_plan(g, ty, tx, &ns);
+        src.buf = cv_scratch(CV_SCRATCH_WINOGRAD_BLOCK, sizeof(float) * ns);
+        if (!V || !src.buf) V = NULL, failed = 1;
 #pragma omp for schedule(static)
         for (long k = 0; k < chunks; k++) {
             if (!V) continue;
             const long t0 = k * mr;
-            wino_chunk(out, x, U, V + nv + nm + F, V, V + nv, V + nv + nm, ep, t0, T - t0 < mr ? (int)(T - t0) : mr,
+            wino_chunk(out, x, U, &src, V, V + nv, V + nv + nm, ep, t0, T - t0 < mr ? (int)(T - t0) : mr,
                        per, tx, F, g, &fn, prod, stream);
         }
         if (stream) cv_stream_fence();
@@ -528,8 +581,10 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
     int failed = 0;
 #pragma omp parallel if (cv_conv_fork_worth(2.0 * B * P * F * 9.0 * C))
     {
-        float *blk = cv_scratch(CV_SCRATCH_WINOGRAD_BLOCK, sizeof(float) * XI * C); /* an edge block's copy */
-        if (!blk) {
+        size_t ns;
+        wino_src src = src_plan(g, blocks_over(g->OH), tx, &ns);
+        src.buf = cv_scratch(CV_SCRATCH_WINOGRAD_BLOCK, sizeof(float) * ns);
+        if (!src.buf) {
 #pragma omp atomic write
             failed = 1;
         }
@@ -540,9 +595,9 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
             for (int i = 0; i < m; i++) {
                 const float *q[WB * WB];
                 long pos[WB * WB] = {0}; /* (filled where the block is at the edge) */
-                if (!blk) continue;
+                if (!src.buf) continue;
                 size_t rs;
-                const float *b = block_inputs(blk, &rs, x, t0 + i, per, tx, g, fn.edge);
+                const float *b = block_inputs(&src, &rs, x, t0 + i, per, tx, g, fn.edge);
                 fn.ins(V + i * vb, Cp, b, rs, C);
                 const long at0 = block_outputs(pos, t0 + i, per, tx, F, g);
                 if (at0 >= 0) {
