@@ -28,30 +28,27 @@
     typedef void(*NAME##_fn) PARAMS;                                                            \
     static NAME##_fn NAME##_pick(void) { return NAME##_generic; }
 #endif
-/* Stores that bypass the caches (non-temporal), for a pass whose output is too large to stay
- * in L2 and is written line by whole line: an ordinary store first reads the line it writes
- * into the cache (for ownership), a stream store does not. CV_STREAM_ST4, _ST8 and _ST16 store
- * a vector of 4, 8 or 16 floats (a GCC vector value) at p, aligned to its size, in the clone of
- * that width; cv_stream_fence() makes a thread's stream stores visible before it reaches a
- * barrier (another thread or the next pass may read them). Elsewhere: ordinary stores. */
-enum { CV_STREAM_MIN_BYTES = 1 << 20 }; /* the outputs that take them: about a core's L2 and more */
 /* 16 floats (and 16 int32 masks) as GCC vectors, for the AVX-512 clones that stream; CV_LD16
  * loads one from any float's address */
 typedef float cv_v16 __attribute__((vector_size(64)));
 typedef float cv_v16u __attribute__((vector_size(64), aligned(4), may_alias));
 typedef int32_t cv_i16 __attribute__((vector_size(64)));
 #define CV_LD16(p) (*(const cv_v16u *)(const void *)(p))
+
+/* Stores that bypass the caches (non-temporal), for a pass whose output is too large to stay
+ * in L2 and is written line by whole line: an ordinary store first reads the line it writes
+ * into the cache (for ownership), a stream store does not. CV_STREAM_ST16 stores a vector of 16
+ * floats (a GCC vector value) at p, 64-byte aligned, in an AVX-512 clone (with 8 or 4 floats a
+ * vector, the passes that would take them fill a line over several stores, and part-line stream
+ * stores measured slower); cv_stream_fence() makes a thread's stream stores visible before it
+ * reaches a barrier (another thread or the next pass may read them). Elsewhere: ordinary
+ * stores. */
+enum { CV_STREAM_MIN_BYTES = 1 << 20 }; /* the outputs that take them: about a core's L2 and more */
 #if defined(__x86_64__) && defined(__GNUC__)
-#define CV_STREAM_ST_(OP, p, v) __asm__ volatile(OP " %1, %0" : "=m"(*(__typeof__(+(v)) *)(void *)(p)) : "x"(v))
-#define CV_STREAM_ST4(p, v) CV_STREAM_ST_("movntps", p, v)
-#define CV_STREAM_ST8(p, v) CV_STREAM_ST_("vmovntps", p, v)
-#define CV_STREAM_ST16(p, v) CV_STREAM_ST_("vmovntps", p, v)
+#define CV_STREAM_ST16(p, v) __asm__ volatile("vmovntps %1, %0" : "=m"(*(__typeof__(+(v)) *)(void *)(p)) : "v"(v))
 static inline void cv_stream_fence(void) { __asm__ volatile("sfence" ::: "memory"); }
 #else
-#define CV_STREAM_ST_(p, v) (*(__typeof__(+(v)) *)(void *)(p) = (v))
-#define CV_STREAM_ST4 CV_STREAM_ST_
-#define CV_STREAM_ST8 CV_STREAM_ST_
-#define CV_STREAM_ST16 CV_STREAM_ST_
+#define CV_STREAM_ST16(p, v) (*(__typeof__(+(v)) *)(void *)(p) = (v))
 static inline void cv_stream_fence(void) {}
 #endif
 
