@@ -1186,7 +1186,8 @@ static void check_wino_all(void)
     check_wino(13, 13, 32, 64, 2, true);  /* 'same': padded by 1 */
     check_wino(6, 9, 64, 32, 3, true);
     /* 16 channels into 16 filters (ResNet-20's first stage; on AVX-512 the products' blocks held
-     * in registers): 27 blocks, chunks of 6 and a last one of 3; 'same' on 11x9 */
+     * in registers, chunks of 24 blocks; AVX2's tile: chunks of 6): 27 blocks, one chunk and a
+     * short one of 3 (AVX2: four and 3); 'same' on 11x9 */
     check_wino(14, 13, 16, 16, 3, false);
     check_wino(11, 9, 16, 16, 2, true);
     /* a batch whose output and input gradient pass 1 MiB (17 samples of 64 KiB) goes out by

@@ -427,17 +427,18 @@ static long block_outputs(long *at, long t, int per, int tx, int F, const cv_win
     return -1;
 }
 
-/* the blocks [t0, t0 + n) of the batch's B * per blocks, tx a row (n <= the micro-kernel's height):
- * transform their inputs, the 36 products over the channels, the inverse transform; V and M
- * are the transformed inputs and products of these n blocks only (chunks of several panels,
+/* the blocks [t0, t0 + n) of the batch's B * per blocks, tx a row (n <= cm, the micro-kernel's
+ * height, or more for the 16 x 16 products: cv_wino_chunk): transform their inputs, the 36
+ * products over the channels, the inverse transform; V and M are the transformed inputs and
+ * products of these n blocks only, cm apart (chunks of several panels on the micro-kernel,
  * each slice of U serving them all, measured no faster) */
 static void wino_chunk(float *out, const float *x, const float *U, wino_src *src, float *V, float *M, float *sink,
                        const cv_epilogue *ep, long t0, int n, int per, int tx, int F, const cv_window *g,
-                       const wino_fns *fn, wino_prod_fn prod, bool stream)
+                       const wino_fns *fn, wino_prod_fn prod, bool stream, int cm)
 {
     const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
     const int C = g->C, mr = u->mr, nr = u->nr;
-    const size_t vs = (size_t)mr * C, ms = (size_t)mr * F;
+    const size_t vs = (size_t)cm * C, ms = (size_t)cm * F;
     for (int i = 0; i < n; i++) {
         size_t rs;
         const float *b = block_inputs(src, &rs, x, t0 + i, per, tx, g, fn->edge);
@@ -468,10 +469,10 @@ static void wino_chunk(float *out, const float *x, const float *U, wino_src *src
 static int wino_forward(float *out, const float *x, const float *U, const cv_epilogue *ep, int B, int F,
                         const cv_window *g, int ty, int tx)
 {
-    const int C = g->C, mr = cv_conv_ukernels_for(F)->mr, per = ty * tx;
+    const int C = g->C, per = ty * tx, mr0 = cv_conv_ukernels_for(F)->mr, mr = cv_wino_chunk(C, F, mr0);
     const long T = (long)B * per, chunks = (T + mr - 1) / mr;
     const wino_fns fn = wino_fns_pick();
-    const wino_prod_fn prod = cv_wino_prod(C, F, mr);
+    const wino_prod_fn prod = cv_wino_prod(C, F, mr0);
     /* an output past L2's size by stream stores (its blocks inside write whole lines) */
     const bool stream = (uintptr_t)out % 64 == 0 && F % 16 == 0 &&
                         sizeof(float) * (size_t)B * g->OH * g->OW * F >= CV_STREAM_MIN_BYTES;
@@ -491,7 +492,7 @@ static int wino_forward(float *out, const float *x, const float *U, const cv_epi
             if (!V) continue;
             const long t0 = k * mr;
             wino_chunk(out, x, U, &src, V, V + nv, V + nv + nm, ep, t0, T - t0 < mr ? (int)(T - t0) : mr,
-                       per, tx, F, g, &fn, prod, stream);
+                       per, tx, F, g, &fn, prod, stream, mr);
         }
         if (stream) cv_stream_fence();
     }

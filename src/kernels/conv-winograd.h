@@ -33,6 +33,9 @@ typedef void (*wino_dwtile_fn)(float *M, size_t ldm, const float *V, size_t vb, 
 /** The forward products' kernel for C channels into F filters on chunks of mr blocks; NULL: the
  *  micro-kernel's calls. */
 wino_prod_fn cv_wino_prod(int C, int F, int mr);
+/** The blocks a chunk of the forward products holds: mr, or more where the products' kernel
+ *  keeps its U in registers across them (16 x 16). */
+int cv_wino_chunk(int C, int F, int mr);
 /** The weight gradient's 16 x 16 product kernel, or NULL. */
 wino_dwprod_fn cv_wino_dwprod(int C, int F);
 /** The weight gradient's tile kernel for F filters on the micro-kernel's mr x nr tile, or NULL. */
