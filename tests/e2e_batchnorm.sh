@@ -67,8 +67,9 @@ mpi 2 "$convoy" train bn2.model --data data.h5 --init-from init.h5 --reproducibl
 same r1.h5 r2.h5 || fail "batchnorm --reproducible: 2 ranks differ from 1"
 # stream stores: at 64 samples of 12x12x32 the outputs of the batchnorms, the residual end and the
 # 32-filter Winograd convs (and their gradients) pass 1 MiB and go out by stream stores, at 32 a
-# rank (and --reproducible's leaves of 32) they do not: the same bytes. And the end's fused ReLU
-# (its gradient by stream stores) against the layers apart (CONVOY_FUSE=0: no stream store)
+# rank (and --reproducible's leaves of 32) they do not: the same bytes. And the end's fused ReLU,
+# whose gradient pass streams, against the layers apart (CONVOY_FUSE=0: the end's gradient is
+# copied by memcpy, the activation's by its own loop)
 rand_data big.h5 128 12 12 3 float 4
 { printf 'input shape=12,12,3\nconv2d filters=32 kernel=3 padding=same use_bias=false\nbatchnorm\nactivation relu\n'
   printf 'residual\nconv2d filters=32 kernel=3 padding=same use_bias=false\nbatchnorm\nend\nactivation relu\n'

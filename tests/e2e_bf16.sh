@@ -10,7 +10,7 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/e2e-lib.sh"
 e2e_start "$@"
 
-if ! "$convoy" --version | grep -q '^  bf16: *--precision bf16 on AVX512_BF16'; then
+if ! "$convoy" --version | grep '^  bf16: *--precision bf16 on AVX512_BF16' >/dev/null; then
     echo "this CPU has no AVX512_BF16: the bf16 runs below are emulated (CONVOY_BF16=emulate)"
     export CONVOY_BF16=emulate
 fi

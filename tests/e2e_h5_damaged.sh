@@ -15,7 +15,7 @@ ulimit -c 0
 
 crashed="damaged HDF5 file: the HDF5 library crashed \\(SIGSEGV\\) reading it in a separate process, so convoy refuses it"
 # (in a sanitizer build the child may stop at a sanitizer's report first, exit status 1)
-if ldd "$convoy" | grep -q libasan; then
+if ldd "$convoy" | grep libasan >/dev/null; then
     crashed="damaged HDF5 file: the HDF5 library (crashed \\(SIGSEGV\\)|stopped \\(its process ended with status 1\\)) reading it in a separate process, so convoy refuses it"
 fi
 for f in "$fx"/ckpt-segv-*.h5; do

@@ -44,7 +44,7 @@ if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
     # a sanitizer build's library needs ASan's runtime first in the process (python is not built
     # with it): preloaded, leak checks off (the interpreter's own allocations)
     pre=()
-    if readelf -d "$p/$lib/libconvoy.so" | grep -q "NEEDED.*libasan"; then
+    if readelf -d "$p/$lib/libconvoy.so" | grep "NEEDED.*libasan" >/dev/null; then
         pre=(LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0)
     fi
     out=$(env -u CONVOY_LIB "${pre[@]}" PYTHONPATH="$p/lib/python3/dist-packages" /usr/bin/python3 -c \
@@ -54,7 +54,7 @@ fi
 cmp -s "$p/share/man/man1/convoy.1" "$build/convoy.1" || fail "installed man page differs"
 
 [[ $(readlink "$p/$lib/libconvoy.so") == libconvoy.so.${version%%.*} ]] || fail "libconvoy.so -> $(readlink "$p/$lib/libconvoy.so")"
-readelf -d "$p/$lib/libconvoy.so" | grep -q "SONAME.*\[libconvoy.so.${version%%.*}\]" || fail "libconvoy.so's SONAME"
+readelf -d "$p/$lib/libconvoy.so" | grep "SONAME.*\[libconvoy.so.${version%%.*}\]" >/dev/null || fail "libconvoy.so's SONAME"
 
 export OMP_NUM_THREADS=1 # the example's network is tiny
 export PKG_CONFIG_PATH=$p/$lib/pkgconfig
@@ -70,11 +70,11 @@ build_example() {
 # plain pkg-config: the shared library, which brings its own dependencies
 read -ra flags <<<"$(pkg-config --cflags --libs convoy)" || fail "pkg-config convoy"
 build_example pc "${flags[@]}"
-readelf -d pc/train_xor 2>/dev/null | grep -q "NEEDED.*libconvoy.so.${version%%.*}" || fail "pkg-config build does not use libconvoy.so"
+readelf -d pc/train_xor 2>/dev/null | grep "NEEDED.*libconvoy.so.${version%%.*}" >/dev/null || fail "pkg-config build does not use libconvoy.so"
 # the archive: --static adds the dependencies' link lines
 read -ra flags <<<"$(pkg-config --cflags --libs --static convoy | sed 's/-lconvoy\b/-l:libconvoy.a/')" || fail "pkg-config --static convoy"
 build_example pcs "${flags[@]}"
-readelf -d pcs/train_xor 2>/dev/null | grep -q "NEEDED.*libconvoy" && fail "pkg-config --static build uses libconvoy.so"
+readelf -d pcs/train_xor 2>/dev/null | grep "NEEDED.*libconvoy" >/dev/null && fail "pkg-config --static build uses libconvoy.so"
 
 # CMake: the example's own CMakeLists.txt finds the installed package, static and shared
 for kind in static shared; do
@@ -86,8 +86,8 @@ for kind in static shared; do
         fail "train_xor (CMake $kind build): $(cat "cm-$kind.out")"; }
     grep -q "accuracy" "cm-$kind.out" 2>/dev/null || fail "train_xor (CMake $kind build) printed no accuracy"
 done
-readelf -d cm-shared/train_xor 2>/dev/null | grep -q "NEEDED.*libconvoy.so" || fail "convoy::convoy_shared build does not use libconvoy.so"
-readelf -d cm-static/train_xor 2>/dev/null | grep -q "NEEDED.*libconvoy" && fail "convoy::convoy build uses libconvoy.so"
+readelf -d cm-shared/train_xor 2>/dev/null | grep "NEEDED.*libconvoy.so" >/dev/null || fail "convoy::convoy_shared build does not use libconvoy.so"
+readelf -d cm-static/train_xor 2>/dev/null | grep "NEEDED.*libconvoy" >/dev/null && fail "convoy::convoy build uses libconvoy.so"
 
 # the installed launchers, run from another directory after the move: the installed program and
 # models, paths relative to the caller

@@ -16,7 +16,7 @@ for page in model hdf5; do
     [[ ! -s err.txt ]] || fail "--man $page wrote to stderr: $(cat err.txt)"
     cp out.txt convoy-$page.5
     cmp -s convoy-$page.5 "$build/convoy-$page.5" || fail "$build/convoy-$page.5 (built) differs from convoy --man $page"
-    head -2 convoy-$page.5 | grep -q "^\.TH CONVOY-${page^^} 5 " || fail "convoy-$page.5: no .TH line: $(head -2 convoy-$page.5)"
+    head -2 convoy-$page.5 | grep "^\.TH CONVOY-${page^^} 5 " >/dev/null || fail "convoy-$page.5: no .TH line: $(head -2 convoy-$page.5)"
 done
 expect 2 "^convoy: --man: unknown page 'nope' \(model or hdf5" -- "$convoy" --man nope
 
@@ -32,12 +32,12 @@ section() { awk -v k="$1" '/^\.S[SH] / { on = index($0, ".SS \"" k) == 1; next }
 for kk in conv2d:filters conv2d:kernel conv2d:padding dense:units batchnorm:momentum compile:optimizer \
     compile:learning_rate compile:beta_1 fit:epochs fit:batch_size augment:rotation_range base:checkpoint; do
     k=${kk%%:*} key=${kk#*:}
-    section "$k" | grep -q "^\\\\fB$key=\\\\fR" || fail "convoy-model.5: $k lacks $key="
+    section "$k" | grep "^\\\\fB$key=\\\\fR" >/dev/null || fail "convoy-model.5: $k lacks $key="
 done
-section conv2d | grep -q 'relu | leaky_relu' || fail "convoy-model.5: conv2d's activation= lacks its choices"
-section input | grep -q '^\\fBshape=\\fR.*(required)' || fail "convoy-model.5: input's shape= is not marked required"
-section compile | grep -A1 'beta_1=' | grep -q 'for adam' || fail "convoy-model.5: beta_1= does not name adam"
-! section dense | grep -q '^\\fBfilters=' || fail "convoy-model.5: dense lists filters="
+section conv2d | grep 'relu | leaky_relu' >/dev/null || fail "convoy-model.5: conv2d's activation= lacks its choices"
+section input | grep '^\\fBshape=\\fR.*(required)' >/dev/null || fail "convoy-model.5: input's shape= is not marked required"
+section compile | grep -A1 'beta_1=' | grep 'for adam' >/dev/null || fail "convoy-model.5: beta_1= does not name adam"
+! section dense | grep '^\\fBfilters=' >/dev/null || fail "convoy-model.5: dense lists filters="
 grep -q 'NN\\fB_batchnorm' convoy-hdf5.5 && grep -q 'gamma, beta, moving_mean, moving_variance' convoy-hdf5.5 ||
     fail "convoy-hdf5.5 lacks batchnorm's tensors"
 

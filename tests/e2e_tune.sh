@@ -138,7 +138,7 @@ h5dump -d /trials/00003/history H/trials.h5 | grep "DATASPACE  SIMPLE { ( 2, 3, 
 # 3 epochs from scratch ends, byte for byte
 parent=$(grep "bracket 1 rung 0" h.out | awk '{ for (i = 1; i <= NF; i++) if ($i == "val_loss") print $(i + 1), $2 }' | sort -g |
          head -1 | cut -d' ' -f2)
-h5dump -a /trials/00003/parent H/trials.h5 | grep -q "(0): $parent\$" || fail "trial 3 does not continue trial $parent"
+h5dump -a /trials/00003/parent H/trials.h5 | grep "(0): $parent\$" >/dev/null || fail "trial 3 does not continue trial $parent"
 /usr/bin/python3 -c '
 import h5py, math, sys
 h = h5py.File(sys.argv[1], "r")["/trials/00003/history"][()]

@@ -37,7 +37,7 @@ mpirun -np 4 --oversubscribe --bind-to none -x OMP_NUM_THREADS "$convoy" "${sear
     > a.out 2>&1 || fail "bayesian search on 2 groups: $(tail -3 a.out)"
 grep -q "^tune: bayesian search of 2 hyperparameters, 10 trials" a.out || fail "header: $(head -1 a.out)"
 [[ $(grep -c "^trial [0-9]* (of 10)" a.out) -eq 10 ]] || fail "10 trials: $(cat a.out)"
-grep -o " units=[0-9]* lr=[0-9.e-]*" a.out | sort | uniq -d | grep -q . && fail "a configuration ran twice: $(cat a.out)"
+grep -o " units=[0-9]* lr=[0-9.e-]*" a.out | sort | uniq -d | grep . >/dev/null && fail "a configuration ran twice: $(cat a.out)"
 "$convoy" "${search[@]}" --dir B > b.out 2>&1 || fail "bayesian search on 1 rank: $(tail -3 b.out)"
 [[ "$(values A)" == "$(values B)" && -n "$(values A)" ]] || fail "2 groups and 1 rank searched differently:
 $(diff <(values A) <(values B))"
@@ -77,7 +77,7 @@ done
 grep -q "^trial  exp_improv" a.board || fail "no exp_improv column: $(cat a.board)"
 [[ $(awk '/^ *[0-9]+ / && $2 == "-"' a.board | wc -l) -eq 4 ]] || fail "the 4 random trials have no expected improvement: $(cat a.board)"
 [[ $(awk '/^ *[0-9]+ / && $2 ~ /^[0-9]/' a.board | wc -l) -eq 6 ]] || fail "the 6 proposals show theirs: $(cat a.board)"
-"$convoy" tune --summary S-hyperband | grep -q "^trial  bracket rung epochs from" || fail "hyperband summary: no from column"
+"$convoy" tune --summary S-hyperband | grep "^trial  bracket rung epochs from" >/dev/null || fail "hyperband summary: no from column"
 
 # --project-name: D/NAME; --num-models K: D/NAME/best-k.h5 are the k-th best trials' checkpoints
 "$convoy" tune s.model --data d.h5 --max-trials 4 --dir P --project-name first --num-models 2 > p.out 2>&1 ||

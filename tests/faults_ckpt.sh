@@ -50,7 +50,7 @@ intact() {
         [[ $(attr c.h5 /train/global_step) == "$step" ]] || fail "$what: c.h5 is not the save of step $step"
     fi
     cv eval c.h5 --data d.h5 >/dev/null 2>&1 || fail "$what: convoy cannot load the previous checkpoint"
-    ls | grep -q '\.tmp\.' && fail "$what: a temporary file was left: $(ls)"
+    ls | grep '\.tmp\.' >/dev/null && fail "$what: a temporary file was left: $(ls)"
     [[ -e c.h5.lock ]] && fail "$what: the run's lock file was left"
 }
 
