@@ -25,7 +25,6 @@
  * own block alone, and each weight gradient sums the blocks of a call in order, so the thread
  * count never changes a bit (nor, in the forward pass and the input gradient, how samples are
  * grouped into calls). CONVOY_WINOGRAD=0 turns all three off (the fits functions say no). */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -474,8 +473,7 @@ static int wino_forward(float *out, const float *x, const float *U, const cv_epi
     const wino_fns fn = wino_fns_pick();
     const wino_prod_fn prod = cv_wino_prod(C, F, mr0);
     /* an output past L2's size by stream stores (its blocks inside write whole lines) */
-    const bool stream = (uintptr_t)out % 64 == 0 && F % 16 == 0 &&
-                        sizeof(float) * (size_t)B * g->OH * g->OW * F >= CV_STREAM_MIN_BYTES;
+    const bool stream = F % 16 == 0 && cv_streams(out, sizeof(float) * (size_t)B * g->OH * g->OW * F);
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (cv_conv_fork_worth(2.0 * B * g->OH * g->OW * F * 9.0 * C))
     {

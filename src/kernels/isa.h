@@ -3,6 +3,7 @@
 #ifndef CONVOY_KERNELS_ISA_H
 #define CONVOY_KERNELS_ISA_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -44,6 +45,12 @@ typedef int32_t cv_i16 __attribute__((vector_size(64)));
  * reaches a barrier (another thread or the next pass may read them). Elsewhere: ordinary
  * stores. */
 enum { CV_STREAM_MIN_BYTES = 1 << 20 }; /* the outputs that take them: about a core's L2 and more */
+/* whether an output of bytes at p takes them: on a 64-byte line and past CV_STREAM_MIN_BYTES
+ * (the caller adds its own condition for whole lines) */
+static inline bool cv_streams(const void *p, size_t bytes)
+{
+    return (uintptr_t)p % 64 == 0 && bytes >= CV_STREAM_MIN_BYTES;
+}
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CV_STREAM_ST16(p, v) __asm__ volatile("vmovntps %1, %0" : "=m"(*(__typeof__(+(v)) *)(void *)(p)) : "v"(v))
 static inline void cv_stream_fence(void) { __asm__ volatile("sfence" ::: "memory"); }
@@ -59,13 +66,24 @@ static inline void cv_stream_fence(void) {}
 #define CV_ISA_CLONES_W(NAME, PARAMS, BODY, ARGS) \
     CV_ISA_CLONES3(NAME, PARAMS, BODY##_w4, BODY##_w8, BODY##_w16, ARGS)
 
-/* v = v > 0 ? v : leak v, lane by lane, as a bit select; v a GCC float vector variable of
- * type VT (ReLU with leak 0) */
-#define CV_VEC_LEAKY_RELU(VT, v, leak)                                                   \
+/* v = pos ? v : v leak, lane by lane, as a bit select; v a GCC float vector variable of type
+ * VT, pos a mask vector (a comparison's result) of the same lanes */
+#define CV_VEC_LEAKY_WHERE(VT, v, pos, leak)                                             \
     do {                                                                                 \
-        const __typeof__((v) > 0) pos_ = (v) > 0;                                        \
+        const __typeof__(pos) pos_ = (pos);                                              \
         const VT neg_ = (v) * (leak);                                                    \
         (v) = (VT)((pos_ & (__typeof__(pos_))(v)) | (~pos_ & (__typeof__(pos_))neg_)); \
     } while (0)
+/* v = v > 0 ? v : leak v (ReLU with leak 0) */
+#define CV_VEC_LEAKY_RELU(VT, v, leak) CV_VEC_LEAKY_WHERE(VT, v, (v) > 0, leak)
+
+/* An always-inline body NAME PARAMS (PARAMS ending in bool stream) that runs BODY: the clones'
+ * wrappers of the passes that may stream, whose plain variants leave stream unused */
+#define CV_STREAM_WRAP(NAME, PARAMS, BODY)                              \
+    static inline __attribute__((always_inline)) void NAME PARAMS      \
+    {                                                                   \
+        (void)stream;                                                   \
+        BODY;                                                           \
+    }
 
 #endif

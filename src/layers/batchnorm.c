@@ -48,9 +48,7 @@ static inline __attribute__((always_inline)) void widen8(d8 *d, const f8 *f)
 static inline __attribute__((always_inline)) void relu_grad8(f8 *d, const f8 *a, const f8 *x, const f8 *shift,
                                                              float leak)
 {
-    const i8 pos = *a * *x + *shift > 0.0f;
-    const f8 neg = *d * leak;
-    *d = (f8)((pos & (i8)*d) | (~pos & (i8)neg));
+    CV_VEC_LEAKY_WHERE(f8, *d, *a * *x + *shift > 0.0f, leak);
 }
 
 /* One sample's sums over its HW cells for channels c0 .. c0 + 8 NV, each in a register. Without
@@ -164,14 +162,10 @@ static inline __attribute__((always_inline)) void affine_stream(float *restrict 
             CV_STREAM_ST16(y + i * C + c, v);
         }
 }
-#define AFFINE(NAME, BODY)                                                                                 \
-    static inline __attribute__((always_inline)) void NAME(float *y, const float *x, int64_t HW, int64_t C, \
-                                                           const float *a, const float *shift, float leak, \
-                                                           bool stream)                                   \
-    {                                                                                                      \
-        (void)stream;                                                                                      \
-        BODY;                                                                                              \
-    }
+#define AFFINE(NAME, BODY)                                                                                     \
+    CV_STREAM_WRAP(NAME, (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift,  \
+                          float leak, bool stream),                                                            \
+                   BODY)
 AFFINE(affine_plain, affine_body(y, x, HW, C, a, shift, false, leak))
 AFFINE(affine_relu, affine_body(y, x, HW, C, a, shift, true, leak))
 AFFINE(affine_plain_s, affine_stream(y, x, HW, C, a, shift, false, leak, stream))
@@ -236,22 +230,14 @@ static inline __attribute__((always_inline)) void grad_x_stream(float *restrict 
         for (int64_t c = 0; c < C; c += 16) {
             const cv_v16 xf = CV_LD16(x + i * C + c), xh = (xf - CV_LD16(mu + c)) * CV_LD16(iv + c);
             cv_v16 d = CV_LD16(dy + i * C + c);
-            if (relu) {
-                const cv_i16 pos = CV_LD16(a + c) * xf + CV_LD16(shift + c) > 0.0f;
-                const cv_v16 neg = leak * d;
-                d = (cv_v16)((pos & (cv_i16)d) | (~pos & (cv_i16)neg));
-            }
+            if (relu) CV_VEC_LEAKY_WHERE(cv_v16, d, CV_LD16(a + c) * xf + CV_LD16(shift + c) > 0.0f, leak);
             CV_STREAM_ST16(dx + i * C + c, CV_LD16(g + c) * (d - CV_LD16(mdy + c) - xh * CV_LD16(mdyx + c)));
         }
 }
-#define GRAD_X(NAME, BODY)                                                                                 \
-    static inline __attribute__((always_inline)) void NAME(float *dx, const float *dy, const float *x,    \
-                                                           int64_t HW, int64_t C, const float *v, float leak, \
-                                                           bool stream)                                   \
-    {                                                                                                      \
-        (void)stream;                                                                                      \
-        BODY;                                                                                              \
-    }
+#define GRAD_X(NAME, BODY)                                                                                     \
+    CV_STREAM_WRAP(NAME, (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v,    \
+                          float leak, bool stream),                                                            \
+                   BODY)
 GRAD_X(grad_x_plain, grad_x_body(dx, dy, x, HW, C, v, false, leak))
 GRAD_X(grad_x_relu, grad_x_body(dx, dy, x, HW, C, v, true, leak))
 GRAD_X(grad_x_plain_s, grad_x_stream(dx, dy, x, HW, C, v, false, leak, stream))
@@ -336,8 +322,7 @@ static bool batch_mode(const cv_layer *l, bool training) { return training && l-
  * sample's in whole vectors of 16 channels */
 static bool streams(const float *y, const cv_layer *l, int B)
 {
-    return bn_channels(l->spec) % 16 == 0 && (uintptr_t)y % 64 == 0 &&
-           sizeof(float) * (size_t)B * (size_t)l->in_size >= CV_STREAM_MIN_BYTES;
+    return bn_channels(l->spec) % 16 == 0 && cv_streams(y, sizeof(float) * (size_t)B * (size_t)l->in_size);
 }
 
 /* y = a x + shift per channel, a = gamma / sqrt(var + eps), shift = beta - mean a */

@@ -15,7 +15,6 @@
  * (relu_next, set by the network): forward relu(x + s) in the addition's pass; backward the
  * derivative, from end's output (the relu's), in the pass that hands the gradient to both the
  * block and the shortcut. The same operations on the same values as the two layers apart. */
-#include <stdint.h>
 #include <string.h>
 
 #include "kernels/isa.h"
@@ -49,11 +48,10 @@ static inline __attribute__((always_inline)) void grad_body(float *restrict a, f
  * rest (from a line's start: no line is written both ways). RELU16: v where pos, else 0 (zero)
  * or leak v, as the loops' v > 0 ? v : w (in place: a vector's ABI depends on the instruction
  * set). */
-#define RELU16(v, pos, leak, zero)                                         \
-    do {                                                                   \
-        const cv_i16 pos_ = (pos);                                         \
-        const cv_v16 w_ = (zero) ? (cv_v16){0} : (leak) * (v);             \
-        (v) = (cv_v16)((pos_ & (cv_i16)(v)) | (~pos_ & (cv_i16)w_));       \
+#define RELU16(v, pos, leak, zero)                                              \
+    do {                                                                        \
+        if (zero) (v) = (cv_v16)((pos) & (cv_i16)(v));                          \
+        else CV_VEC_LEAKY_WHERE(cv_v16, v, pos, leak);                          \
     } while (0)
 static inline __attribute__((always_inline)) void add_stream(float *restrict o, const float *restrict x,
                                                              const float *restrict s, int64_t n, float leak,
@@ -80,33 +78,20 @@ static inline __attribute__((always_inline)) void grad_stream(float *restrict a,
     }
     grad_body(a + i, b ? b + i : NULL, y + i, dout + i, n - i, leak, zero);
 }
-#define END_ADD(NAME, BODY)                                                                               \
-    static inline __attribute__((always_inline)) void NAME(float *o, const float *x, const float *s,      \
-                                                           int64_t n, float leak, bool stream)            \
-    {                                                                                                     \
-        (void)stream;                                                                                     \
-        BODY;                                                                                             \
-    }
+#define END_ADD_PARAMS (float *o, const float *x, const float *s, int64_t n, float leak, bool stream)
+#define END_GRAD_PARAMS (float *a, float *b, const float *y, const float *dout, int64_t n, float leak, bool stream)
+#define END_ADD(NAME, BODY) CV_STREAM_WRAP(NAME, END_ADD_PARAMS, BODY)
+#define END_GRAD(NAME, BODY) CV_STREAM_WRAP(NAME, END_GRAD_PARAMS, BODY)
 END_ADD(add_plain, add_body(o, x, s, n, leak, false, false))
 END_ADD(add_relu0, add_body(o, x, s, n, leak, true, true))
 END_ADD(add_leaky, add_body(o, x, s, n, leak, true, false))
 END_ADD(add_plain_s, add_stream(o, x, s, n, leak, false, false, stream))
 END_ADD(add_relu0_s, add_stream(o, x, s, n, leak, true, true, stream))
 END_ADD(add_leaky_s, add_stream(o, x, s, n, leak, true, false, stream))
-#define END_GRAD(NAME, BODY)                                                                              \
-    static inline __attribute__((always_inline)) void NAME(float *a, float *b, const float *y,            \
-                                                           const float *dout, int64_t n, float leak,      \
-                                                           bool stream)                                   \
-    {                                                                                                     \
-        (void)stream;                                                                                     \
-        BODY;                                                                                             \
-    }
 END_GRAD(grad_relu0, grad_body(a, b, y, dout, n, leak, true))
 END_GRAD(grad_leaky, grad_body(a, b, y, dout, n, leak, false))
 END_GRAD(grad_relu0_s, grad_stream(a, b, y, dout, n, leak, true, stream))
 END_GRAD(grad_leaky_s, grad_stream(a, b, y, dout, n, leak, false, stream))
-#define END_ADD_PARAMS (float *o, const float *x, const float *s, int64_t n, float leak, bool stream)
-#define END_GRAD_PARAMS (float *a, float *b, const float *y, const float *dout, int64_t n, float leak, bool stream)
 CV_ISA_CLONES3(end_add, END_ADD_PARAMS, add_plain, add_plain, add_plain_s, (o, x, s, n, leak, stream))
 CV_ISA_CLONES3(end_add0, END_ADD_PARAMS, add_relu0, add_relu0, add_relu0_s, (o, x, s, n, leak, stream))
 CV_ISA_CLONES3(end_addl, END_ADD_PARAMS, add_leaky, add_leaky, add_leaky_s, (o, x, s, n, leak, stream))
@@ -122,7 +107,7 @@ static int64_t block_len(int64_t n, int64_t b) { return n - b * END_BLOCK < END_
  * (the blocks, END_BLOCK floats, then are too) */
 static bool streams(const float *o, const float *b, int64_t n)
 {
-    return (uintptr_t)o % 64 == 0 && (uintptr_t)b % 64 == 0 && sizeof(float) * (size_t)n >= CV_STREAM_MIN_BYTES;
+    return cv_streams(o, sizeof(float) * (size_t)n) && (!b || cv_streams(b, sizeof(float) * (size_t)n));
 }
 
 /* o = x + s over n floats, with end's fused activation (if any) */
