@@ -69,9 +69,13 @@ same r1.h5 r2.h5 || fail "batchnorm --reproducible: 2 ranks differ from 1"
 # 32-filter Winograd convs (and their gradients) pass 1 MiB and go out by stream stores, at 32 a
 # rank (and --reproducible's leaves of 32) they do not: the same bytes. And the end's fused ReLU,
 # whose gradient pass streams, against the layers apart (CONVOY_FUSE=0: the end's gradient is
-# copied by memcpy, the activation's by its own loop)
+# copied by memcpy, the activation's by its own loop); a batchnorm whose normalisation the
+# Winograd conv after it applies, or the identity end after it, and an end that takes the next
+# block's residual sum: the same bytes as the layers apart
 rand_data big.h5 128 12 12 3 float 4
 { printf 'input shape=12,12,3\nconv2d filters=32 kernel=3 padding=same use_bias=false\nbatchnorm\nactivation relu\n'
+  printf 'conv2d filters=32 kernel=3 padding=same use_bias=false\nbatchnorm\nactivation relu\n'
+  printf 'residual\nconv2d filters=32 kernel=3 padding=same use_bias=false\nbatchnorm\nend\nactivation relu\n'
   printf 'residual\nconv2d filters=32 kernel=3 padding=same use_bias=false\nbatchnorm\nend\nactivation relu\n'
   printf 'conv2d filters=32 kernel=3 padding=same use_bias=false\nbatchnorm\nglobalavgpool2d\ndense units=4\n'
   printf 'compile optimizer=adam learning_rate=0.01 loss=sparse_categorical_crossentropy from_logits=true\n'

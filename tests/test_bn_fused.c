@@ -4,7 +4,11 @@
  * conv, a leaky ReLU, a ReLU before a max pool (whose derivative the pool applies too) and a
  * frozen batchnorm; channel counts that take every block of the per-sample sums (32, 8 and
  * single channels); identity, zero-padded (stride 2) and projection shortcuts (the last not
- * fused); on 1 and 3 threads. */
+ * fused); on 1 and 3 threads. And a batchnorm that leaves its normalisation to the layer after
+ * it (cv_layer.map_next: a Winograd conv2d's copies of each sample, with a ReLU, a leaky one or
+ * none; an identity end's sum), an end whose gradient pass takes the next block's residual sum
+ * (sum_next), and those batchnorms' outputs written after all where the conv finds Winograd
+ * gone (CONVOY_WINOGRAD=0 once the network is built). */
 #define _GNU_SOURCE /* setenv */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -34,7 +38,19 @@ static const char *const models[] = {
     "residual shortcut=projection\nconv2d filters=12 kernel=1\nend\nactivation relu\n"
     "residual\nconv2d filters=12 kernel=1\nend\nactivation relu\nmaxpool2d pool=2\n"
     "globalavgpool2d\ndense units=4\ncompile loss=sparse_categorical_crossentropy from_logits=true\n",
+    "input shape=8,8,16\n"
+    "conv2d filters=16 kernel=3 padding=same use_bias=false\nbatchnorm\nactivation relu\n"
+    "conv2d filters=16 kernel=3 padding=same use_bias=false\nbatchnorm\nactivation leaky_relu alpha=0.1\n"
+    "residual\nconv2d filters=16 kernel=3 padding=same use_bias=false\nbatchnorm\nactivation leaky_relu alpha=0.3\n"
+    "conv2d filters=16 kernel=3 padding=same use_bias=false\nbatchnorm\nend\nactivation relu\n"
+    "residual\nconv2d filters=16 kernel=3 padding=same use_bias=false\nbatchnorm\nend\nactivation leaky_relu alpha=0.2\n"
+    "conv2d filters=16 kernel=3 padding=same\nbatchnorm\nconv2d filters=16 kernel=3 use_bias=false\n"
+    "globalavgpool2d\ndense units=4\ncompile loss=sparse_categorical_crossentropy from_logits=true\n",
 };
+/* the layers whose output a training forward pass leaves unwritten (cv_net_layer_output NULL),
+ * fused: the batchnorms before a Winograd conv or an identity end, and the activations they
+ * apply; with Winograd gone (wino 1 below), the batchnorms before an end only */
+static const int unwritten[] = {0, 0, 1, 7}, unwritten_late[] = {0, 0, 1, 2};
 enum { MODELS = sizeof models / sizeof models[0] };
 
 /* whether layer i is an activation the layer before runs (a batchnorm, or an end without a
@@ -53,9 +69,12 @@ typedef struct {
 } result;
 
 /* One training step's forward and backward of model m, fused or layer by layer; fused also
- * checks that the activations after a batchnorm were fused (their output is the batchnorm's). */
-static result step(int m, bool fused, int threads)
+ * checks that the activations after a batchnorm were fused (their output is the batchnorm's)
+ * and which outputs the forward pass left unwritten. wino: 1 turns Winograd off once the
+ * network is built (the plan then finds it gone), 2 before. */
+static result step(int m, bool fused, int threads, int wino)
 {
+    if (wino == 2) setenv("CONVOY_WINOGRAD", "0", 1);
     if (fused) unsetenv("CONVOY_FUSE");
     else setenv("CONVOY_FUSE", "0", 1);
 #ifdef _OPENMP
@@ -74,6 +93,7 @@ static result step(int m, bool fused, int threads)
             seen += same;
         }
     cr_assert(!fused || seen >= 1, "model %d: nothing fused", m);
+    if (wino == 1) setenv("CONVOY_WINOGRAD", "0", 1);
     const int64_t n_in = cv_shape_size(spec.layers[0].out);
     float *x = malloc(sizeof(float) * (size_t)(B * n_in));
     cv_rng r = {99};
@@ -86,6 +106,10 @@ static result step(int m, bool fused, int threads)
     res.params = malloc(sizeof(float) * (size_t)res.np);
     cv_net_zero_grad(net);
     memcpy(res.logits, cv_net_forward(net, x, B, true, 1, 0, NULL), sizeof(float) * (size_t)(B * res.k));
+    int none = 0;
+    for (int i = 1; i < spec.n_layers; i++) none += !cv_net_layer_output(net, i);
+    cr_assert_eq(none, !fused || wino == 2 ? 0 : wino ? unwritten_late[m] : unwritten[m], "model %d (fused %d, wino %d): %d outputs unwritten", m,
+                 fused, wino, none);
     res.loss = cv_net_loss(net, labels, NULL, B);
     cv_net_backward(net, labels, NULL, B, B);
     memcpy(res.grads, cv_net_grads(net), sizeof(float) * (size_t)res.ng);
@@ -94,6 +118,7 @@ static result step(int m, bool fused, int threads)
     cv_net_free(net);
     cv_model_spec_free(&spec);
     unsetenv("CONVOY_FUSE");
+    unsetenv("CONVOY_WINOGRAD");
     return res;
 }
 
@@ -112,7 +137,7 @@ Test(bn_fused, relu_after_batchnorm_is_the_layer_by_layer_pass)
     static const int threads[] = {1, 3};
     for (int m = 0; m < MODELS; m++)
         for (int t = 0; t < 2; t++) {
-            result f = step(m, true, threads[t]), u = step(m, false, threads[t]);
+            result f = step(m, true, threads[t], 0), u = step(m, false, threads[t], 0);
             expect_same(f.logits, u.logits, B * f.k, "logits", m, threads[t]);
             cr_expect_eq(f.loss, u.loss, "model %d: loss %.17g vs %.17g", m, f.loss, u.loss);
             expect_same(f.grads, u.grads, f.ng, "gradients", m, threads[t]);
@@ -122,4 +147,17 @@ Test(bn_fused, relu_after_batchnorm_is_the_layer_by_layer_pass)
             cr_expect_gt(norm, 0.0, "model %d: no gradient at all", m);
             free(f.logits), free(f.grads), free(f.params), free(u.logits), free(u.grads), free(u.params);
         }
+}
+
+/* the fused convs finding Winograd gone: the batchnorms before them write their outputs after
+ * all (cv_bn_write_output), and the step is the layer-by-layer one without Winograd */
+Test(bn_fused, a_conv_without_its_winograd_path_has_the_batchnorm_write_its_output)
+{
+    const int m = MODELS - 1;
+    result f = step(m, true, 2, 1), u = step(m, false, 2, 2);
+    expect_same(f.logits, u.logits, B * f.k, "logits", m, 2);
+    cr_expect_eq(f.loss, u.loss, "loss %.17g vs %.17g", f.loss, u.loss);
+    expect_same(f.grads, u.grads, f.ng, "gradients", m, 2);
+    expect_same(f.params, u.params, f.np, "parameters and moving statistics", m, 2);
+    free(f.logits), free(f.grads), free(f.params), free(u.logits), free(u.grads), free(u.params);
 }

@@ -1108,7 +1108,7 @@ static void check_wino(int H, int W, int C, int F, int B, bool same)
     cv_sgemm_naive(false, false, B * P, F, K, 1.0f, col, K, w, F, 0.0f, ref, F);
     cv_sgemm_naive(false, false, B * P, F, K, 1.0f, cola, K, wa, F, 0.0f, terms, F);
     const cv_epilogue ep = {bias, true, 0.05f};
-    cr_assert_eq(cv_conv_wino(out, x, w, NULL, &ep, B, F, &g), 0);
+    cr_assert_eq(cv_conv_wino(out, x, w, NULL, &ep, B, F, &g, NULL), 0);
     int negatives = 0;
     for (size_t i = 0; i < ny; i++) { /* the epilogue's own rounding on top: scale the bound */
         float v = ref[i] + bias[i % F];
@@ -1119,12 +1119,12 @@ static void check_wino(int H, int W, int C, int F, int B, bool same)
     cr_assert_gt(negatives, 0);
     assert_near_terms(out, ref, terms, ny, "out", H, W, C, F);
     for (int b = 0; b < B; b++)
-        cr_assert_eq(cv_conv_wino(one + (size_t)b * P * F, x + (size_t)b * H * W * C, w, NULL, &ep, 1, F, &g), 0);
+        cr_assert_eq(cv_conv_wino(one + (size_t)b * P * F, x + (size_t)b * H * W * C, w, NULL, &ep, 1, F, &g, NULL), 0);
     cr_assert_eq(memcmp(out, one, sizeof(float) * ny), 0, "H=%d W=%d C=%d F=%d: a batch's bits differ from its samples'",
                  H, W, C, F);
     float *U = malloc(sizeof(float) * CV_WINO_XI * nw);
     cr_assert_eq(cv_conv_wino_weights(U, w, C, F, false), 0);
-    cr_assert_eq(cv_conv_wino(one, x, w, U, &ep, B, F, &g), 0);
+    cr_assert_eq(cv_conv_wino(one, x, w, U, &ep, B, F, &g, NULL), 0);
     cr_assert_eq(memcmp(out, one, sizeof(float) * ny), 0, "H=%d W=%d C=%d F=%d: given U", H, W, C, F);
     /* the weight gradient, added to what dw holds */
     float *dw = rand_buf(nw, 604), *dw0 = malloc(sizeof(float) * nw);
@@ -1132,7 +1132,7 @@ static void check_wino(int H, int W, int C, int F, int B, bool same)
     memcpy(dw0, dw, sizeof(float) * nw);
     cv_sgemm_naive(true, false, K, F, B * P, 1.0f, col, K, dy, F, 0.0f, wref, F);
     cv_sgemm_naive(true, false, K, F, B * P, 1.0f, cola, K, dya, F, 0.0f, wterms, F);
-    cr_assert_eq(cv_conv_wino_dw(dw, x, dy, B, F, &g), 0);
+    cr_assert_eq(cv_conv_wino_dw(dw, x, dy, B, F, &g, NULL), 0);
     for (size_t i = 0; i < nw; i++) dw[i] -= dw0[i], wterms[i] += fabsf(dw0[i]);
     assert_near_terms(dw, wref, wterms, nw, "dw", H, W, C, F);
     /* input gradient */
@@ -1232,8 +1232,8 @@ static void check_wino_dw_short_tile(void)
         float *dy = rand_buf((size_t)B * P * F, 712);
         for (int px = 0; px < B * H * H; px++) memcpy(x2 + (size_t)px * C2, x + (size_t)px * C, sizeof(float) * C);
         float *dw = calloc((size_t)9 * C * F, sizeof(float)), *dw2 = calloc((size_t)9 * C2 * F, sizeof(float));
-        cr_assert_eq(cv_conv_wino_dw(dw, x, dy, B, F, &g), 0);
-        cr_assert_eq(cv_conv_wino_dw(dw2, x2, dy, B, F, &g2), 0);
+        cr_assert_eq(cv_conv_wino_dw(dw, x, dy, B, F, &g, NULL), 0);
+        cr_assert_eq(cv_conv_wino_dw(dw2, x2, dy, B, F, &g2, NULL), 0);
         for (int t = 0; t < 9; t++)
             cr_expect_arr_eq(dw + (size_t)t * C * F, dw2 + (size_t)t * C2 * F, sizeof(float) * C * F,
                              "%s kernel, C=%d: window tap %d's gradient differs from the first %d of %d channels",
@@ -1260,8 +1260,8 @@ Test(conv_winograd, thread_count_does_not_change_bits)
     for (int t = 0; t < 2; t++) {
         omp_set_num_threads(t + 1);
         o[t] = malloc(sizeof(float) * ny), dx[t] = malloc(sizeof(float) * nx), dw[t] = calloc(nw, sizeof(float));
-        cr_assert_eq(cv_conv_wino(o[t], x, w, NULL, NULL, B, F, &g), 0);
-        cr_assert_eq(cv_conv_wino_dw(dw[t], x, dy, B, F, &g), 0);
+        cr_assert_eq(cv_conv_wino(o[t], x, w, NULL, NULL, B, F, &g, NULL), 0);
+        cr_assert_eq(cv_conv_wino_dw(dw[t], x, dy, B, F, &g, NULL), 0);
         if (cv_conv_wino_dx_fits(&g, F)) cr_assert_eq(cv_conv_wino_dx(dx[t], dy, w, NULL, B, F, &g, 10, 11), 0);
         else memset(dx[t], 0, sizeof(float) * nx);
     }
@@ -1288,8 +1288,8 @@ Test(conv_winograd, sixteen_channels_thread_count_does_not_change_bits)
     for (int t = 0; t < T; t++) {
         omp_set_num_threads(threads[t]);
         o[t] = malloc(sizeof(float) * nx), dx[t] = malloc(sizeof(float) * nx), dw[t] = calloc(nw, sizeof(float));
-        cr_assert_eq(cv_conv_wino(o[t], x, w, NULL, NULL, B, F, &g), 0);
-        cr_assert_eq(cv_conv_wino_dw(dw[t], x, dy, B, F, &g), 0);
+        cr_assert_eq(cv_conv_wino(o[t], x, w, NULL, NULL, B, F, &g, NULL), 0);
+        cr_assert_eq(cv_conv_wino_dw(dw[t], x, dy, B, F, &g, NULL), 0);
         cr_assert_eq(cv_conv_wino_dx(dx[t], dy, w, NULL, B, F, &g, H, H), 0);
         if (!t) continue;
         cr_assert_eq(memcmp(o[0], o[t], sizeof(float) * nx), 0, "out, %d threads", threads[t]);

@@ -34,6 +34,25 @@ typedef struct {
     float leak;
 } cv_epilogue;
 
+/** A per-channel affine map with a ReLU-family activation after it: v = a[c] x + shift[c], then
+ *  (relu) v where v > 0, else leak * v; each operation rounded on its own (no fused multiply-add),
+ *  so that every kernel that applies it gives the same bits. A batchnorm's normalising pass, and
+ *  that pass fused into the Winograd conv after it (cv_conv_wino's map). */
+typedef struct {
+    const float *a, *shift; /* one per channel */
+    bool relu;
+    float leak;
+} cv_chan_map;
+/** y = m(x) over n pixels of C channels; stream: y by stream stores where the CPU has them
+ *  (AVX-512; y on a 64-byte line, C a multiple of 16), the caller fencing them (kernels/isa.h)
+ *  before another thread reads y. */
+void cv_chan_map_rows(float *y, const float *x, int64_t n, int64_t C, const cv_chan_map *m, bool stream);
+/** o = act(m(x) + s) over n pixels of C channels, m without an activation of its own (a
+ *  batchnorm's map fused into the residual end after it), act none (!act) or a ReLU-family one
+ *  as the end applies it: v where v > 0, else 0 (zero) or leak * v; stream as above. */
+void cv_chan_map_add_rows(float *o, const float *x, const float *s, int64_t n, int64_t C, const cv_chan_map *m,
+                          bool act, bool zero, float leak, bool stream);
+
 /** Row-major C (M,N) = alpha * op(A) op(B) + beta * C, op(X) = X or X^T.
  *  A is (M,K) (or (K,M) when transA), B is (K,N) (or (N,K) when transB). */
 void cv_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A, int lda,
@@ -125,16 +144,23 @@ bool cv_conv_wino_fits(const cv_window *g, int F);
 bool cv_conv_wino_dx_fits(const cv_window *g, int F);
 /** Products per Winograd F(4x4,3x3) block: a transformed kernel is (CV_WINO_XI, C, F) floats. */
 #define CV_WINO_XI 36
+/** Whether cv_conv_wino and cv_conv_wino_dw take a map (cv_chan_map) over this window's input:
+ *  where each sample's zero-padded copy, which the map is applied into, stays within the
+ *  kernels' bound of 512 KiB. */
+bool cv_conv_wino_maps(const cv_window *g);
 /** U = w (3,3,C,F) transformed for cv_conv_wino, (CV_WINO_XI, C, F); turned: for
  *  cv_conv_wino_dx, (CV_WINO_XI, F, C). -1 when out of memory (turned only). */
 int cv_conv_wino_weights(float *U, const float *w, int C, int F, bool turned);
 /** out (B,OH,OW,F) = ep(the convolution of x (B,H,W,C) with w (3,3,C,F)) by Winograd F(4x4,3x3):
  *  36 products per 4x4 output block and channel where the direct sums have 144; equal to the
  *  direct sums up to rounding, and the same bits at any thread count. U: w already
- *  transformed (cv_conv_wino_weights), or NULL to transform it here. -1 (out unspecified)
- *  when its scratch memory cannot be had: the caller then takes another path. */
+ *  transformed (cv_conv_wino_weights), or NULL to transform it here. map (NULL: none): the
+ *  input is map(x), computed as each sample is read (a batchnorm and ReLU before the conv that
+ *  never write their output), the same bits as the pass over map(x) written out; only where
+ *  cv_conv_wino_maps. -1 (out unspecified) when its scratch memory cannot be had, or a map is
+ *  given where it does not fit: the caller then takes another path. */
 int cv_conv_wino(float *out, const float *x, const float *w, const float *U, const cv_epilogue *ep, int B, int F,
-                 const cv_window *g);
+                 const cv_window *g, const cv_chan_map *map);
 /** dx (B,H,W,C) = the input gradient of that convolution given dy (B,OH,OW,F): the same
  *  forward pass over dy with the kernel turned 180 degrees (U: its turned transform, or NULL).
  *  dy is zero past its first dy_rows rows and dy_cols columns (OH and OW when nothing is
@@ -144,8 +170,10 @@ int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, 
                     int dy_rows, int dy_cols);
 /** dw (3,3,C,F) += its weight gradient given x and dy, by the transposed Winograd transforms
  *  (each block's products summed in block order); equal to the direct sums up to rounding, the
- *  same bits at any thread count. -1 (nothing added) as above. */
-int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g);
+ *  same bits at any thread count; map: the input is map(x), as for cv_conv_wino. -1 (nothing
+ *  added) as above. */
+int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g,
+                    const cv_chan_map *map);
 /** out (B,OH,OW,F) = ep(the convolution of x (B,H,W,C) with w (KH,KW,C,F)) as an implicit GEMM:
  *  the same sums, in the same order, as im2col + cv_sgemm, without the column matrix. */
 void cv_conv_gemm(float *out, const float *x, const float *w, const cv_epilogue *ep, int B, int F,

@@ -344,11 +344,13 @@ static int blocks_over(int n) { return (n + WB - 1) / WB; }
  * when a block of another sample comes (a thread takes its blocks in order), where that copy
  * stays within PAD_BYTES (in L2: the copy reads the sample in order, which the prefetchers
  * follow, where the blocks' rows across pages they did not); else (Hp = 0) blocks inside read
- * in place and each at the edge copied into buf. */
+ * in place and each at the edge copied into buf. map (NULL: none): the copy holds map(x) (its
+ * zeros stay zeros: they pad the map's output). */
 typedef struct {
     float *buf;
     long sample;
     int Hp, Wp;
+    const cv_chan_map *map;
 } wino_src;
 
 enum { PAD_BYTES = 512 << 10 };
@@ -356,7 +358,7 @@ enum { PAD_BYTES = 512 << 10 };
 /* the source plan for blocks ty x tx a sample over g, and the floats its buffer needs */
 static wino_src src_plan(const cv_window *g, int ty, int tx, size_t *floats)
 {
-    wino_src s = {NULL, -1, WB * ty + 2, WB * tx + 2};
+    wino_src s = {NULL, -1, WB * ty + 2, WB * tx + 2, NULL};
     const size_t pad = (size_t)s.Hp * s.Wp * g->C;
     if (sizeof(float) * pad > PAD_BYTES) s.Hp = s.Wp = 0;
     *floats = s.Hp ? pad : (size_t)XI * g->C;
@@ -376,7 +378,10 @@ static void pad_sample(wino_src *s, const float *xb, const cv_window *g)
             continue;
         }
         memset(b, 0, sizeof(float) * (size_t)left * C);
-        memcpy(b + (size_t)left * C, xb + (size_t)y * g->W * C, sizeof(float) * (size_t)n * C);
+        if (s->map)
+            cv_chan_map_rows(b + (size_t)left * C, xb + (size_t)y * g->W * C, n, C, s->map, false);
+        else
+            memcpy(b + (size_t)left * C, xb + (size_t)y * g->W * C, sizeof(float) * (size_t)n * C);
         memset(b + (size_t)(left + n) * C, 0, sizeof(float) * (wc - (size_t)(left + n) * C));
     }
 }
@@ -465,8 +470,8 @@ static void wino_chunk(float *out, const float *x, const float *U, wino_src *src
 
 /* out = ep(the convolution of x with the transformed weights U (36, C, F)) in the first ty x tx
  * blocks of each sample, and zero past them */
-static int wino_forward(float *out, const float *x, const float *U, const cv_epilogue *ep, int B, int F,
-                        const cv_window *g, int ty, int tx)
+static int wino_forward(float *out, const float *x, const float *U, const cv_epilogue *ep, const cv_chan_map *map,
+                        int B, int F, const cv_window *g, int ty, int tx)
 {
     const int C = g->C, per = ty * tx, mr0 = cv_conv_ukernels_for(F)->mr, mr = cv_wino_chunk(C, F, mr0);
     const long T = (long)B * per, chunks = (T + mr - 1) / mr;
@@ -484,7 +489,8 @@ static int wino_forward(float *out, const float *x, const float *U, const cv_epi
         size_t ns;
         wino_src src = src_plan(g, ty, tx, &ns);
         src.buf = cv_scratch(CV_SCRATCH_WINOGRAD_BLOCK, sizeof(float) * ns);
-        if (!V || !src.buf) V = NULL, failed = 1;
+        src.map = map;
+        if (!V || !src.buf || (map && !src.Hp)) V = NULL, failed = 1;
 #pragma omp for schedule(static)
         for (long k = 0; k < chunks; k++) {
             if (!V) continue;
@@ -523,7 +529,7 @@ int cv_conv_wino_weights(float *U, const float *w, int C, int F, bool turned)
  * transformed here (turned: for an input gradient, w being (3, 3, F, d->C)), its output past
  * the first rows and columns zero */
 static int wino_pass(float *out, const float *x, const float *w, const float *U, bool turned, const cv_epilogue *ep,
-                     int B, int F, const cv_window *d, int rows, int cols)
+                     const cv_chan_map *map, int B, int F, const cv_window *d, int rows, int cols)
 {
     const int C = d->C;
     if (!U) { /* the transformed kernel */
@@ -531,13 +537,20 @@ static int wino_pass(float *out, const float *x, const float *w, const float *U,
         if (!u || cv_conv_wino_weights(u, w, turned ? F : C, turned ? C : F, turned)) return -1;
         U = u;
     }
-    return wino_forward(out, x, U, ep, B, F, d, blocks_over(rows), blocks_over(cols));
+    return wino_forward(out, x, U, ep, map, B, F, d, blocks_over(rows), blocks_over(cols));
+}
+
+bool cv_conv_wino_maps(const cv_window *g)
+{
+    size_t floats;
+    return src_plan(g, blocks_over(g->OH), blocks_over(g->OW), &floats).Hp > 0;
 }
 
 int cv_conv_wino(float *out, const float *x, const float *w, const float *U, const cv_epilogue *ep, int B, int F,
-                 const cv_window *g)
+                 const cv_window *g, const cv_chan_map *map)
 {
-    return wino_pass(out, x, w, U, false, ep, B, F, g, g->OH, g->OW);
+    if (map && !cv_conv_wino_maps(g)) return -1;
+    return wino_pass(out, x, w, U, false, ep, map, B, F, g, g->OH, g->OW);
 }
 
 int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, int B, int F, const cv_window *g,
@@ -547,11 +560,13 @@ int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, 
     /* input rows past dy_rows + the padding read only zero rows of dy */
     const int rows = dy_rows + d.pad_top < d.OH ? dy_rows + d.pad_top : d.OH;
     const int cols = dy_cols + d.pad_left < d.OW ? dy_cols + d.pad_left : d.OW;
-    return wino_pass(dx, dy, w, U, true, NULL, B, g->C, &d, rows, cols);
+    return wino_pass(dx, dy, w, U, true, NULL, NULL, B, g->C, &d, rows, cols);
 }
 
-int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g)
+int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g,
+                    const cv_chan_map *map)
 {
+    if (map && !cv_conv_wino_maps(g)) return -1;
     const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
     const int C = g->C, mr = u->mr, nr = u->nr, Cp = (C + mr - 1) / mr * mr; /* C in whole tiles */
     const int tx = blocks_over(g->OW), per = blocks_over(g->OH) * tx, P = g->OH * g->OW;
@@ -583,6 +598,7 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
         size_t ns;
         wino_src src = src_plan(g, blocks_over(g->OH), tx, &ns);
         src.buf = cv_scratch(CV_SCRATCH_WINOGRAD_BLOCK, sizeof(float) * ns);
+        src.map = map;
         if (!src.buf) {
 #pragma omp atomic write
             failed = 1;
@@ -625,8 +641,12 @@ int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, co
                       C - ci * mr < mr ? C - ci * mr : mr, k == 0, NULL);
             }
         }
+        int lost; /* (set before the barriers above: every thread reads the same) */
+#pragma omp atomic read
+        lost = failed;
 #pragma omp for schedule(static)
-        for (int c = 0; c < C; c++) dwout(dw, M, ms, c, c + 1, C, F);
+        for (int c = 0; c < C; c++)
+            if (!lost) dwout(dw, M, ms, c, c + 1, C, F); /* a thread without its copy: nothing added */
     }
     return failed ? -1 : 0;
 }

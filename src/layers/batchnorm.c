@@ -131,55 +131,6 @@ static inline __attribute__((always_inline)) void stats_body(double *s, const fl
 }
 CV_ISA_CLONES(bn_stats, (double *s, const float *xb, int64_t HW, int64_t C), stats_body, (s, xb, HW, C))
 
-/* y = a x + shift, then (relu) the ReLU-family activation of the layer fused after it */
-static inline __attribute__((always_inline)) void affine_body(float *restrict y, const float *restrict x, int64_t HW,
-                                                              int64_t C, const float *restrict a,
-                                                              const float *restrict shift, const bool relu, float leak)
-{
-    for (int64_t i = 0; i < HW; i++)
-        for (int64_t c = 0; c < C; c++) {
-            const float v = a[c] * x[i * C + c] + shift[c];
-            y[i * C + c] = !relu || v > 0.0f ? v : leak * v;
-        }
-}
-
-/* The AVX-512 clones of the two passes that write a whole tensor (y, and dx below): where
- * stream (the tensor past L2, on whole lines, C in whole vectors), by stream stores of 16
- * channels, the loops' operations lane by lane (the same bits); else the loops. */
-static inline __attribute__((always_inline)) void affine_stream(float *restrict y, const float *restrict x, int64_t HW,
-                                                                int64_t C, const float *restrict a,
-                                                                const float *restrict shift, const bool relu,
-                                                                float leak, bool stream)
-{
-    if (!stream) {
-        affine_body(y, x, HW, C, a, shift, relu, leak);
-        return;
-    }
-    for (int64_t i = 0; i < HW; i++)
-        for (int64_t c = 0; c < C; c += 16) {
-            cv_v16 v = CV_LD16(a + c) * CV_LD16(x + i * C + c) + CV_LD16(shift + c);
-            if (relu) CV_VEC_LEAKY_RELU(cv_v16, v, leak);
-            CV_STREAM_ST16(y + i * C + c, v);
-        }
-}
-#define AFFINE(NAME, BODY)                                                                                     \
-    CV_STREAM_WRAP(NAME, (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift,  \
-                          float leak, bool stream),                                                            \
-                   BODY)
-AFFINE(affine_plain, affine_body(y, x, HW, C, a, shift, false, leak))
-AFFINE(affine_relu, affine_body(y, x, HW, C, a, shift, true, leak))
-AFFINE(affine_plain_s, affine_stream(y, x, HW, C, a, shift, false, leak, stream))
-AFFINE(affine_relu_s, affine_stream(y, x, HW, C, a, shift, true, leak, stream))
-CV_ISA_CLONES3(bn_affine,
-               (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift, float leak,
-                bool stream),
-               affine_plain, affine_plain, affine_plain_s, (y, x, HW, C, a, shift, leak, stream))
-CV_ISA_CLONES3(bn_affine_relu,
-               (float *y, const float *x, int64_t HW, int64_t C, const float *a, const float *shift, float leak,
-                bool stream),
-               affine_relu, affine_relu, affine_relu_s, (y, x, HW, C, a, shift, leak, stream))
-
-
 /* The backward pass's loops take the output gradient dy the batchnorm sees: dy itself, or (a
  * ReLU fused after it) the ReLU's derivative applied, as the activation layer's backward would,
  * from the sign of the forward pass's a x + shift (recomputed: the same bits as its output's
@@ -325,28 +276,57 @@ static bool streams(const float *y, const cv_layer *l, int B)
     return bn_channels(l->spec) % 16 == 0 && cv_streams(y, sizeof(float) * (size_t)B * (size_t)l->in_size);
 }
 
-/* y = a x + shift per channel, a = gamma / sqrt(var + eps), shift = beta - mean a */
-static void affine(cv_layer *l, const float *x, int B, const double *mean, const double *inv)
+/* the map y = a x + shift per channel (then the activation it applies), a = gamma / sqrt(var +
+ * eps), shift = beta - mean a, kept for the backward pass */
+static cv_chan_map set_map(cv_layer *l, const double *mean, const double *inv)
 {
-    const int64_t C = bn_channels(l->spec), HW = l->in_size / C;
+    const int64_t C = bn_channels(l->spec);
     float *a = bn_floats(l), *shift = a + C;
     for (int64_t c = 0; c < C; c++) {
         const double s = gamma_of(l, c) * inv[c];
         a[c] = (float)s;
         shift[c] = (float)(beta_of(l, c) - mean[c] * s);
     }
-    static bn_affine_fn plain;
-    static bn_affine_relu_fn relu;
-    if (!plain) plain = bn_affine_pick(), relu = bn_affine_relu_pick();
-    const bn_affine_fn run = l->relu_next ? relu : plain;
+    return (cv_chan_map){a, shift, l->relu_next, l->relu_leak};
+}
+
+/* the output of the B samples at x through the map m */
+static void write_output(cv_layer *l, const float *x, int B, const cv_chan_map *m)
+{
+    const int64_t C = bn_channels(l->spec), HW = l->in_size / C;
     const bool stream = streams(l->out, l, B);
 #pragma omp parallel
     {
 #pragma omp for schedule(static)
         for (int b = 0; b < B; b++)
-            run(l->out + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, a, shift, l->relu_leak, stream);
+            cv_chan_map_rows(l->out + (size_t)b * l->in_size, x + (size_t)b * l->in_size, HW, C, m, stream);
         if (stream) cv_stream_fence();
     }
+}
+
+const float *cv_bn_mapped_input(const cv_layer *bn, const float *x, cv_chan_map *m)
+{
+    if (!bn->map_live) return NULL;
+    const int64_t C = bn_channels(bn->spec);
+    const float *a = bn_floats(bn);
+    *m = (cv_chan_map){a, a + C, bn->relu_next, bn->relu_leak};
+    return bn->map_x + (x - bn->out);
+}
+
+void cv_bn_write_output(cv_layer *bn)
+{
+    cv_chan_map m;
+    if (!cv_bn_mapped_input(bn, bn->out, &m)) return;
+    write_output(bn, bn->map_x, bn->map_rows, &m);
+    bn->map_live = false;
+}
+
+bool cv_bn_map_layers_fit(const cv_layer *bn, const cv_layer *next)
+{
+    if (bn->spec->kind != CV_LAYER_BATCHNORM || !bn->spec->trainable) return false;
+    if (next->spec->kind == CV_LAYER_END) /* (its own activation after the sum, none of the batchnorm's) */
+        return !bn->relu_next && cv_end_takes_map(next);
+    return next->spec->kind == CV_LAYER_CONV2D && cv_conv_layer_winograd(next) && cv_conv_wino_maps(&next->win);
 }
 
 static void moving_inverse(const cv_layer *l, double *mean, double *inv)
@@ -362,9 +342,11 @@ static void bn_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx
 {
     const int64_t C = bn_channels(l->spec), HW = l->in_size / C;
     double *mean = l->scratch, *inv = mean + C, *count = inv + C, *red = count + 1;
+    l->map_live = false;
     if (!batch_mode(l, ctx->training)) {
         moving_inverse(l, mean, inv);
-        affine(l, x, B, mean, inv);
+        const cv_chan_map m = set_map(l, mean, inv);
+        write_output(l, x, B, &m);
         return;
     }
     double *part = partials(ctx->ws);
@@ -383,7 +365,14 @@ static void bn_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx
         l->state[c] = (float)(m * l->state[c] + (1.0 - m) * mean[c]);
         l->state[C + c] = (float)(m * l->state[C + c] + (1.0 - m) * var);
     }
-    affine(l, x, B, mean, inv);
+    const cv_chan_map map = set_map(l, mean, inv);
+    if (l->map_next && l->dw) { /* the conv after it applies the map (cv_bn_mapped_input) */
+        l->map_live = true;
+        l->map_x = x;
+        l->map_rows = B;
+        return;
+    }
+    write_output(l, x, B, &map);
 }
 
 static void bn_backward(cv_layer *l, const float *x, float *dx, const float *dout, int B, cv_workspace *ws)

@@ -66,6 +66,15 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
     const cv_window *g = &l->win;
     const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
     const cv_epilogue ep = cv_layer_epilogue(l);
+    cv_chan_map map; /* the batchnorm before it left x unwritten: map(src) is x */
+    const float *src = l->in_bn ? cv_bn_mapped_input(l->in_bn, x, &map) : NULL;
+    if (src) {
+        if (cv_conv_layer_winograd(l) && cv_conv_wino(l->out, src, l->w, l->wino_w, &ep, B, F, g, &map) == 0) {
+            ctx->ws->col_layer = 0;
+            return;
+        }
+        cv_bn_write_output(l->in_bn); /* x, for the paths below */
+    }
     if (direct_kernels(l, true)) {
         cv_conv_direct(l->out, x, l->w, &ep, B, F, g, l->spec->pad_nearest);
         return;
@@ -75,7 +84,7 @@ static void conv_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *c
         cv_layer_gemm(l, false, false, B * P, F, K, x, K, l->w, F, 0.0f, l->out, F, &ep);
         return;
     }
-    if (cv_conv_layer_winograd(l) && cv_conv_wino(l->out, x, l->w, l->wino_w, &ep, B, F, g) == 0) {
+    if (cv_conv_layer_winograd(l) && cv_conv_wino(l->out, x, l->w, l->wino_w, &ep, B, F, g, NULL) == 0) {
         ctx->ws->col_layer = 0;
         return;
     }
@@ -122,8 +131,14 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     const cv_window *g = &l->win;
     const int K = g->KH * g->KW * g->C, F = l->spec->filters, P = g->OH * g->OW;
     const int chunk = cv_conv_chunk(l, B);
+    /* the weight gradient over an input the batchnorm before left unwritten: by Winograd from
+     * the batchnorm's input and map, or that input written after all for the paths below */
+    cv_chan_map map;
+    const float *src = l->in_bn && l->dw ? cv_bn_mapped_input(l->in_bn, x, &map) : NULL;
+    const bool mapped_dw = src && cv_conv_layer_winograd(l) && cv_conv_wino_dw(l->dw, src, dout, B, F, g, &map) == 0;
+    if (src && !mapped_dw) cv_bn_write_output(l->in_bn);
     /* a first layer (no dx) with a short receptive field: the direct weight and bias gradients */
-    if (!dx && l->dw && direct_kernels(l, false) &&
+    if (!mapped_dw && !dx && l->dw && direct_kernels(l, false) &&
         cv_conv_direct_dw(l->dw, l->db, x, dout, B, F, g, l->spec->pad_nearest) == 0)
         return;
     if (pointwise(g)) { /* the three products straight on x, dy and w */
@@ -139,8 +154,8 @@ static void conv_backward(cv_layer *l, const float *x, float *dx, const float *d
     /* the weight gradient (none when frozen) by Winograd, or as an implicit GEMM that sums the
      * bias gradient too, or below through im2col; the input gradient by Winograd, or as the
      * implicit GEMM over dy, or below through col2im */
-    bool dw_done = !l->dw, db_done = !l->dw;
-    if (!dw_done && cv_conv_layer_winograd(l) && cv_conv_wino_dw(l->dw, x, dout, B, F, g) == 0) {
+    bool dw_done = !l->dw || mapped_dw, db_done = !l->dw;
+    if (!dw_done && cv_conv_layer_winograd(l) && cv_conv_wino_dw(l->dw, x, dout, B, F, g, NULL) == 0) {
         dw_done = true;
     } else if (!dw_done && l->bf16) {
         cv_conv_bf16_dw(l->dw, x, dout, B, F, g, l->spec->pad_nearest);

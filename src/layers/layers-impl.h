@@ -54,6 +54,19 @@ typedef struct cv_layer {
     float relu_leak;         /* ... its negative slope */
     bool relu_zero;          /* end: that activation is a plain ReLU (0 below it, not leak x) */
     bool fused_into_prev;    /* that activation layer: its output is the batchnorm's, no passes */
+    /* A batchnorm whose output (after the activation it applies) only a Winograd conv2d or an
+     * identity residual end reads (cv_bn_map_layers_fit): in training that layer applies its
+     * normalisation as it reads its input (cv_conv_wino's map, cv_chan_map_add_rows), and the
+     * batchnorm never writes its output. */
+    bool map_next;           /* ... planned (the next layer's in_bn is this layer) */
+    bool map_live;           /* ... and its last forward pass left its output unwritten */
+    const float *map_x;      /* ... that pass's input, map_rows samples */
+    int map_rows;
+    struct cv_layer *in_bn;  /* conv2d, end: the batchnorm whose normalisation it applies, or NULL */
+    /* An identity end with its ReLU, right before the next block's residual layer: the end's
+     * gradient pass adds that layer's two gradients (the block's and the shortcut's) itself. */
+    struct cv_layer *sum_next; /* end: that residual layer, or NULL */
+    bool sum_by_prev;          /* residual: its backward is that end's (the network skips it) */
     struct cv_layer *partner; /* end: its residual layer (whose output is the block's input and
                                  whose mask buffer takes the shortcut's gradient) */
     void *sum_ctx;
@@ -150,6 +163,20 @@ int cv_conv_pool_layers_backward(cv_layer *conv, const cv_layer *pool, const flo
 /** A batchnorm and the activation layer right after it run as one (cv_layer.relu_next): a
  *  ReLU-family activation the activation layer would apply in its own passes. */
 bool cv_bn_act_layers_fit(const cv_layer *bn, const cv_layer *act);
+/* Whether batchnorm bn may leave its normalising pass to next, the layer that reads its output
+ * (cv_layer.map_next): a Winograd conv2d that takes a map, or an identity residual end right
+ * after it (cv_end_takes_map). */
+bool cv_bn_map_layers_fit(const cv_layer *bn, const cv_layer *next);
+/* whether a residual end adds its shortcut to a batchnorm's map of its input: an identity one */
+bool cv_end_takes_map(const cv_layer *end);
+/* whether end's gradient pass may take the sum of residual's backward (cv_layer.sum_next) */
+bool cv_end_takes_sum(const cv_layer *end, const cv_layer *residual);
+/* Where batchnorm bn's last forward pass left its output unwritten (map_live): its input at the
+ * rows of x (a pointer into bn's output), and m the map that gives the output from it; else
+ * NULL (the output is there). */
+const float *cv_bn_mapped_input(const cv_layer *bn, const float *x, cv_chan_map *m);
+/* bn's output written after all (for a conv path that takes no map); no longer map_live */
+void cv_bn_write_output(cv_layer *bn);
 /** The same for a residual block's `end` (zeropad or identity shortcut) and the activation
  *  layer after it. */
 bool cv_end_act_layers_fit(const cv_layer *end, const cv_layer *act);

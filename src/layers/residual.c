@@ -31,13 +31,15 @@ static inline __attribute__((always_inline)) void add_body(float *restrict o, co
         o[i] = !act || v > 0.0f ? v : w;
     }
 }
-/* g = dout where the relu's output y is positive, else 0 (zero) or leak dout; into a and b */
+/* g = dout (+ add: the next block's residual sum) where the relu's output y is positive, else 0
+ * (zero) or leak g; into a and b */
 static inline __attribute__((always_inline)) void grad_body(float *restrict a, float *restrict b,
                                                             const float *restrict y, const float *restrict dout,
-                                                            int64_t n, float leak, const bool zero)
+                                                            const float *restrict add, int64_t n, float leak,
+                                                            const bool zero)
 {
     for (int64_t i = 0; i < n; i++) {
-        const float g = dout[i], w = zero ? 0.0f : leak * g, v = y[i] > 0.0f ? g : w;
+        const float g = add ? dout[i] + add[i] : dout[i], w = zero ? 0.0f : leak * g, v = y[i] > 0.0f ? g : w;
         a[i] = v;
         if (b) b[i] = v;
     }
@@ -67,19 +69,22 @@ static inline __attribute__((always_inline)) void add_stream(float *restrict o, 
 }
 static inline __attribute__((always_inline)) void grad_stream(float *restrict a, float *restrict b,
                                                               const float *restrict y, const float *restrict dout,
-                                                              int64_t n, float leak, const bool zero, bool stream)
+                                                              const float *restrict add, int64_t n, float leak,
+                                                              const bool zero, bool stream)
 {
     int64_t i = 0;
     for (; stream && i + 16 <= n; i += 16) {
         cv_v16 v = CV_LD16(dout + i);
+        if (add) v += CV_LD16(add + i);
         RELU16(v, CV_LD16(y + i) > 0.0f, leak, zero);
         CV_STREAM_ST16(a + i, v);
         if (b) CV_STREAM_ST16(b + i, v);
     }
-    grad_body(a + i, b ? b + i : NULL, y + i, dout + i, n - i, leak, zero);
+    grad_body(a + i, b ? b + i : NULL, y + i, dout + i, add ? add + i : NULL, n - i, leak, zero);
 }
 #define END_ADD_PARAMS (float *o, const float *x, const float *s, int64_t n, float leak, bool stream)
-#define END_GRAD_PARAMS (float *a, float *b, const float *y, const float *dout, int64_t n, float leak, bool stream)
+#define END_GRAD_PARAMS \
+    (float *a, float *b, const float *y, const float *dout, const float *add, int64_t n, float leak, bool stream)
 #define END_ADD(NAME, BODY) CV_STREAM_WRAP(NAME, END_ADD_PARAMS, BODY)
 #define END_GRAD(NAME, BODY) CV_STREAM_WRAP(NAME, END_GRAD_PARAMS, BODY)
 END_ADD(add_plain, add_body(o, x, s, n, leak, false, false))
@@ -88,15 +93,15 @@ END_ADD(add_leaky, add_body(o, x, s, n, leak, true, false))
 END_ADD(add_plain_s, add_stream(o, x, s, n, leak, false, false, stream))
 END_ADD(add_relu0_s, add_stream(o, x, s, n, leak, true, true, stream))
 END_ADD(add_leaky_s, add_stream(o, x, s, n, leak, true, false, stream))
-END_GRAD(grad_relu0, grad_body(a, b, y, dout, n, leak, true))
-END_GRAD(grad_leaky, grad_body(a, b, y, dout, n, leak, false))
-END_GRAD(grad_relu0_s, grad_stream(a, b, y, dout, n, leak, true, stream))
-END_GRAD(grad_leaky_s, grad_stream(a, b, y, dout, n, leak, false, stream))
+END_GRAD(grad_relu0, grad_body(a, b, y, dout, add, n, leak, true))
+END_GRAD(grad_leaky, grad_body(a, b, y, dout, add, n, leak, false))
+END_GRAD(grad_relu0_s, grad_stream(a, b, y, dout, add, n, leak, true, stream))
+END_GRAD(grad_leaky_s, grad_stream(a, b, y, dout, add, n, leak, false, stream))
 CV_ISA_CLONES3(end_add, END_ADD_PARAMS, add_plain, add_plain, add_plain_s, (o, x, s, n, leak, stream))
 CV_ISA_CLONES3(end_add0, END_ADD_PARAMS, add_relu0, add_relu0, add_relu0_s, (o, x, s, n, leak, stream))
 CV_ISA_CLONES3(end_addl, END_ADD_PARAMS, add_leaky, add_leaky, add_leaky_s, (o, x, s, n, leak, stream))
-CV_ISA_CLONES3(end_grad0, END_GRAD_PARAMS, grad_relu0, grad_relu0, grad_relu0_s, (a, b, y, dout, n, leak, stream))
-CV_ISA_CLONES3(end_gradl, END_GRAD_PARAMS, grad_leaky, grad_leaky, grad_leaky_s, (a, b, y, dout, n, leak, stream))
+CV_ISA_CLONES3(end_grad0, END_GRAD_PARAMS, grad_relu0, grad_relu0, grad_relu0_s, (a, b, y, dout, add, n, leak, stream))
+CV_ISA_CLONES3(end_gradl, END_GRAD_PARAMS, grad_leaky, grad_leaky, grad_leaky_s, (a, b, y, dout, add, n, leak, stream))
 
 /* the threads take equal runs of whole blocks of this many floats; no value depends on them */
 #define END_BLOCK 1024
@@ -124,9 +129,12 @@ static void add_all(const cv_layer *l, float *o, const float *x, const float *s,
     }
 }
 
-/* a (and b unless NULL) = dout through end's fused activation, whose output y is */
+/* a (and b unless NULL) = dout (plus the shortcut gradient of the block after, where its
+ * residual layer leaves its sum to this end: l->sum_next) through end's fused activation,
+ * whose output y is */
 static void grad_all(const cv_layer *l, float *a, float *b, const float *y, const float *dout, int64_t n)
 {
+    const float *add = l->sum_next ? l->sum_next->mask : NULL;
     const end_grad0_fn f = l->relu_zero ? end_grad0_pick() : end_gradl_pick();
     const bool stream = streams(a, b, n);
 #pragma omp parallel
@@ -134,7 +142,7 @@ static void grad_all(const cv_layer *l, float *a, float *b, const float *y, cons
 #pragma omp for schedule(static)
         for (int64_t k = 0; k < end_blocks(n); k++)
             f(a + k * END_BLOCK, b ? b + k * END_BLOCK : NULL, y + k * END_BLOCK, dout + k * END_BLOCK,
-              block_len(n, k), l->relu_leak, stream);
+              add ? add + k * END_BLOCK : NULL, block_len(n, k), l->relu_leak, stream);
         if (stream) cv_stream_fence();
     }
 }
@@ -216,6 +224,22 @@ static void end_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ct
         cv_layer_gemm(l, false, false, M, g.OC, g.C, col, g.C, l->w, g.OC, 1.0f, l->out, g.OC, l->b ? &ep : NULL);
         return;
     }
+    cv_chan_map m;
+    const float *src = l->in_bn ? cv_bn_mapped_input(l->in_bn, x, &m) : NULL;
+    if (src) { /* (identity: cv_end_takes_map) the batchnorm's map, the sum and the activation at once */
+        const int64_t C = g.OC, HW = l->out_size / C;
+        const bool stream = C % 16 == 0 && cv_streams(l->out, sizeof(float) * n);
+#pragma omp parallel
+        {
+#pragma omp for schedule(static)
+            for (int b = 0; b < B; b++)
+                cv_chan_map_add_rows(l->out + (size_t)b * l->out_size, src + (size_t)b * l->out_size,
+                                     s + (size_t)b * l->out_size, HW, C, &m, l->relu_next, l->relu_zero, l->relu_leak,
+                                     stream);
+            if (stream) cv_stream_fence();
+        }
+        return;
+    }
     if (identity(&g)) {
         add_all(l, l->out, x, s, (int64_t)n);
         return;
@@ -289,6 +313,18 @@ bool cv_end_act_layers_fit(const cv_layer *end, const cv_layer *act)
     return end->spec->kind == CV_LAYER_END && !end->spec->projection && (act->kd->flags & CV_KIND_OWN_ACT) &&
            act->act_fused &&
            (act->spec->act == CV_ACT_RELU || (act->spec->act == CV_ACT_LEAKY_RELU && !act->act_bwd_by_next));
+}
+
+bool cv_end_takes_sum(const cv_layer *end, const cv_layer *residual)
+{
+    return end->spec->kind == CV_LAYER_END && end->relu_next && cv_end_takes_map(end) &&
+           residual->spec->kind == CV_LAYER_RESIDUAL && residual->index == end->index + 2;
+}
+
+bool cv_end_takes_map(const cv_layer *end)
+{
+    const skip_geom g = geom(end->spec);
+    return end->spec->kind == CV_LAYER_END && !end->spec->projection && identity(&g);
 }
 
 static bool end_has_weights(const cv_layer_spec *l) { return l->projection; }

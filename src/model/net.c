@@ -294,6 +294,25 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         l->relu_leak = a->spec->act == CV_ACT_LEAKY_RELU ? a->spec->alpha : 0.0f;
         l->relu_zero = a->spec->act == CV_ACT_RELU;
     }
+    /* a batchnorm whose output (through the activation it applies) only a Winograd conv2d or a
+     * residual end reads leaves its normalisation to that layer: the conv applies it in its
+     * copies of each sample, the end in its sum (training only: the same bits; CONVOY_FUSE=0:
+     * apart) */
+    for (int i = 1; !(fuse && strcmp(fuse, "0") == 0) && i + 1 < net->n; i++) {
+        cv_layer *l = &net->layers[i];
+        const int c = i + (l->relu_next ? 2 : 1);
+        if (c < net->n && cv_bn_map_layers_fit(l, &net->layers[c])) {
+            l->map_next = true;
+            net->layers[c].in_bn = l;
+        }
+    }
+    /* a residual layer right after an identity end and its ReLU leaves its backward sum to that
+     * end's gradient pass (the same additions; CONVOY_FUSE=0: apart) */
+    for (int i = 1; !(fuse && strcmp(fuse, "0") == 0) && i + 2 < net->n; i++)
+        if (cv_end_takes_sum(&net->layers[i], &net->layers[i + 2])) {
+            net->layers[i].sum_next = &net->layers[i + 2];
+            net->layers[i + 2].sum_by_prev = true;
+        }
     if (spec->fit.precision != CV_PRECISION_FP32) {
         char where[600];
         snprintf(where, sizeof where, "%s:%d: precision=%s", spec->file, spec->fit.precision_line,
@@ -400,7 +419,10 @@ void cv_net_profile(cv_net *net, double *fwd, double *bwd)
 int cv_net_layers(const cv_net *net) { return net->n; }
 const float *cv_net_layer_output(const cv_net *net, int layer)
 {
-    return net->transient[layer] && net_tiled(net, net->batch) ? NULL : net->layers[layer].out;
+    const cv_layer *l = &net->layers[layer];
+    /* (a batchnorm that left its output to the conv after it, and the activation it applies) */
+    if (l->map_live || (layer > 1 && l->fused_into_prev && net->layers[layer - 1].map_live)) return NULL;
+    return net->transient[layer] && net_tiled(net, net->batch) ? NULL : l->out;
 }
 
 void cv_net_set_grad_hook(cv_net *net, cv_grad_hook hook, void *ctx)
@@ -435,7 +457,8 @@ void cv_net_backward_leaves(cv_net *net, const int32_t *labels, const float *tar
     net->leaves.grads = grads;
     for (int i = net->n - 1; i >= lo; i--) {
         cv_layer *l = &net->layers[i];
-        if (l->fused_into_prev) continue; /* the batchnorm below takes its gradient as it is */
+        /* the batchnorm or end below takes its gradient as it is (the end: a residual's sum too) */
+        if (l->fused_into_prev || l->sum_by_prev) continue;
         const float *x = i == 1 ? net->input : net->layers[i - 1].out;
         float *dx = i > net->first_trainable ? spare : NULL;
         if (batch_layer(net, i)) { /* its sums are the step's: the whole pass at once, by leaves inside */
@@ -443,10 +466,14 @@ void cv_net_backward_leaves(cv_net *net, const int32_t *labels, const float *tar
         } else {
             for (int j = 0; j < lv->n; j++) {
                 const int s = lv->rows[j], nb = lv->rows[j + 1] - s;
-                cv_layer v = net_tile_layer(net, i, s, grads[j]), pv;
-                if (v.partner) { /* end: its residual layer's rows too */
+                cv_layer v = net_tile_layer(net, i, s, grads[j]), pv, nv;
+                if (v.partner) { /* end: its residual layer's rows too, and the next block's */
                     pv = net_tile_layer(net, v.partner->index, s, NULL);
                     v.partner = &pv;
+                }
+                if (v.sum_next) {
+                    nv = net_tile_layer(net, v.sum_next->index, s, NULL);
+                    v.sum_next = &nv;
                 }
                 net_backward_layer(net, &v, x + (size_t)s * l->in_size, dx ? dx + (size_t)s * l->in_size : NULL,
                                    d + (size_t)s * l->out_size, nb, &net->ws, NULL);
@@ -597,6 +624,7 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
                             int64_t epoch, const int64_t *sample_ids)
 {
     prepare_winograd(net, training);
+    for (int j = 1; j < net->n; j++) net->layers[j].map_live = false; /* (a folded batchnorm runs no pass) */
     net->input = x;
     if (net_reshapes(net, 1)) /* a first flatten's output is the input itself, and so are the flattens' after it */
         for (int i = 1; i < net->n && net_reshapes(net, i); i++) net->layers[i].out = (float *)x;
@@ -651,7 +679,8 @@ void cv_net_backward_w(cv_net *net, const int32_t *labels, const float *targets,
     int i = net->n - 1;
     for (; i >= lo && i >= stop; i--) {
         cv_layer *l = &net->layers[i];
-        if (l->fused_into_prev) continue; /* the batchnorm below takes its gradient as it is */
+        /* the batchnorm or end below takes its gradient as it is (the end: a residual's sum too) */
+        if (l->fused_into_prev || l->sum_by_prev) continue;
         const float *x = i == 1 ? net->input : net->layers[i - 1].out;
         float *dx = i > net->first_trainable ? spare : NULL; /* backward writes all of it */
         net_backward_layer(net, l, x, dx, d, B, &net->ws, net->prof_bwd);
