@@ -6,7 +6,7 @@
  * single channels); identity, zero-padded (stride 2) and projection shortcuts (the last not
  * fused); on 1 and 3 threads. And a batchnorm that leaves its normalisation to the layer after
  * it (cv_layer.map_next: a Winograd conv2d's copies of each sample, with a ReLU, a leaky one or
- * none; an identity end's sum), an end whose gradient pass takes the next block's residual sum
+ * none; a max, average or min pool's; an identity end's sum), an end whose gradient pass takes the next block's residual sum
  * (sum_next), and those batchnorms' outputs written after all where the conv finds Winograd
  * gone (CONVOY_WINOGRAD=0 once the network is built). */
 #define _GNU_SOURCE /* setenv */
@@ -45,12 +45,13 @@ static const char *const models[] = {
     "conv2d filters=16 kernel=3 padding=same use_bias=false\nbatchnorm\nend\nactivation relu\n"
     "residual\nconv2d filters=16 kernel=3 padding=same use_bias=false\nbatchnorm\nend\nactivation leaky_relu alpha=0.2\n"
     "conv2d filters=16 kernel=3 padding=same\nbatchnorm\nconv2d filters=16 kernel=3 use_bias=false\n"
+    "batchnorm\navgpool2d pool=2\nbatchnorm\nactivation relu\nminpool2d pool=3\n"
     "globalavgpool2d\ndense units=4\ncompile loss=sparse_categorical_crossentropy from_logits=true\n",
 };
 /* the layers whose output a training forward pass leaves unwritten (cv_net_layer_output NULL),
- * fused: the batchnorms before a Winograd conv or an identity end, and the activations they
- * apply; with Winograd gone (wino 1 below), the batchnorms before an end only */
-static const int unwritten[] = {0, 0, 1, 7}, unwritten_late[] = {0, 0, 1, 2};
+ * fused: the batchnorms before a Winograd conv, a pool or an identity end, and the activations
+ * they apply; with Winograd gone (wino 1 below), those before a pool or an end only */
+static const int unwritten[] = {2, 0, 1, 10}, unwritten_late[] = {2, 0, 1, 5};
 enum { MODELS = sizeof models / sizeof models[0] };
 
 /* whether layer i is an activation the layer before runs (a batchnorm, or an end without a

@@ -137,3 +137,36 @@ Test(chan_map, a_sample_past_the_copy_bound_takes_no_map)
     for (size_t i = 0; i < nw; i++) cr_assert_eq(dw[i], 0.0f);
     free(x), free(w), free(o), free(a), free(dw);
 }
+
+/* a pool over map(x) against the pool over map(x) written out: values and winners, each kind,
+ * channels in and out of whole vectors, overlapping windows; a sample past 512 KiB refused */
+Test(chan_map, pooling_a_mapped_input_is_pooling_the_mapped_input)
+{
+    static const cv_pool_kind kinds[] = {CV_POOL_MAX, CV_POOL_AVG, CV_POOL_MIN};
+    static const int chans[] = {32, 13};
+    enum { B = 5, H = 9, W = 8 };
+    for (int ci = 0; ci < 2; ci++)
+        for (int k = 0; k < 3; k++)
+            for (int s = 1; s <= 2; s++) {
+                const int C = chans[ci];
+                const cv_window g = {.H = H, .W = W, .C = C, .KH = 2, .KW = 3, .SH = s, .SW = s,
+                                     .OH = (H - 2) / s + 1, .OW = (W - 3) / s + 1};
+                const size_t nx = (size_t)B * H * W * C, no = (size_t)B * g.OH * g.OW * C;
+                float *x = rand_buf(nx, 51), *a = rand_buf(C, 52), *shift = rand_buf(C, 53), *xm = rand_buf(nx, 54);
+                float *o1 = rand_buf(no, 55), *o2 = rand_buf(no, 56);
+                int32_t *a1 = calloc(no, sizeof(int32_t)), *a2 = calloc(no, sizeof(int32_t));
+                const cv_chan_map m = {a, shift, k != 1, 0.0f};
+                cv_chan_map_rows(xm, x, (int64_t)B * H * W, C, &m, false);
+                cr_assert(cv_pool_maps(&g));
+                cr_assert_eq(cv_pool_forward_mapped(o1, a1, x, B, &g, kinds[k], &m), 0);
+                cv_pool_forward(o2, a2, xm, B, &g, kinds[k]);
+                cr_assert_eq(memcmp(o1, o2, sizeof(float) * no), 0, "kind %d, %d channels, stride %d: values", k, C, s);
+                if (kinds[k] != CV_POOL_AVG)
+                    cr_assert_eq(memcmp(a1, a2, sizeof(int32_t) * no), 0, "kind %d, %d channels: winners", k, C);
+                free(x), free(a), free(shift), free(xm), free(o1), free(o2), free(a1), free(a2);
+            }
+    const cv_window big = {.H = 100, .W = 100, .C = 16, .KH = 2, .KW = 2, .SH = 2, .SW = 2, .OH = 50, .OW = 50};
+    cr_assert_not(cv_pool_maps(&big));
+    const cv_chan_map m = {NULL, NULL, false, 0.0f};
+    cr_assert_eq(cv_pool_forward_mapped(NULL, NULL, NULL, 1, &big, CV_POOL_MAX, &m), -1);
+}

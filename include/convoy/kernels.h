@@ -19,7 +19,7 @@
 typedef enum {
     CV_SCRATCH_PACK_A, CV_SCRATCH_PACK_B, CV_SCRATCH_SPLIT_K, CV_SCRATCH_DIRECT_DW, CV_SCRATCH_BIAS_GRAD,
     CV_SCRATCH_WINOGRAD, CV_SCRATCH_WINOGRAD_W, CV_SCRATCH_WINOGRAD_Z, CV_SCRATCH_WINOGRAD_BLOCK, CV_SCRATCH_PADDED,
-    CV_SCRATCH_PADDED_W,
+    CV_SCRATCH_PADDED_W, CV_SCRATCH_POOL_MAP,
     CV_SCRATCH_BF16_A, CV_SCRATCH_BF16_B, CV_SCRATCH_BF16_AF, CV_SCRATCH_BF16_BF, CV_SCRATCH_BF16_ROW, CV_SCRATCH_BF16_F, CV_SCRATCH_BF16_W,
     CV_SCRATCH_COUNT
 } cv_scratch_slot;
@@ -222,6 +222,14 @@ typedef enum { CV_POOL_MAX, CV_POOL_AVG, CV_POOL_MIN } cv_pool_kind;
  *  size as out) records the flat input offset within the sample that won. */
 void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_window *g,
                      cv_pool_kind kind);
+/** Whether cv_pool_forward_mapped takes this window: a sample of at most 512 KiB. */
+bool cv_pool_maps(const cv_window *g);
+/** cv_pool_forward over map(x) (a batchnorm before the pool that never writes its output): each
+ *  sample mapped into the calling thread's scratch, then pooled from there; the same values and
+ *  winners as pooling map(x) written out. -1 (out unspecified) where the window does not fit
+ *  (cv_pool_maps) or the scratch cannot be had. */
+int cv_pool_forward_mapped(float *out, int32_t *arg, const float *x, int B, const cv_window *g, cv_pool_kind kind,
+                           const cv_chan_map *map);
 /** dx (B,H,W,C) += gradient of the pool given dout (B,OH,OW,C); with overwrite, dx = it. With
  *  relu_y (max/min only: the pool's output (B,OH,OW,C), its input being a ReLU-family output)
  *  each winner's gradient is also multiplied by the ReLU's derivative there (1 where the

@@ -316,6 +316,34 @@ void cv_pool_forward(float *out, int32_t *arg, const float *x, int B, const cv_w
     }
 }
 
+enum { POOL_MAP_BYTES = 512 << 10 };
+bool cv_pool_maps(const cv_window *g) { return sizeof(float) * (size_t)g->H * g->W * g->C <= POOL_MAP_BYTES; }
+
+int cv_pool_forward_mapped(float *out, int32_t *arg, const float *x, int B, const cv_window *g, cv_pool_kind kind,
+                           const cv_chan_map *map)
+{
+    if (!cv_pool_maps(g)) return -1;
+    const pool_px_fn px = pool_px_pick();
+    const int C = g->C, per = g->OH * g->OW;
+    const size_t xs = (size_t)g->H * g->W * C;
+    int failed = 0;
+#pragma omp parallel reduction(| : failed)
+    {
+        float *buf = cv_scratch(CV_SCRATCH_POOL_MAP, sizeof(float) * xs); /* one sample, mapped */
+        if (!buf) failed = 1;
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++) {
+            if (!buf) continue;
+            cv_chan_map_rows(buf, x + (size_t)b * xs, (int64_t)g->H * g->W, C, map, false);
+            for (int p = 0; p < per; p++) {
+                const size_t r = (size_t)b * per + p;
+                px(out + r * C, arg && kind != CV_POOL_AVG ? arg + r * C : NULL, buf, g, kind, p / g->OW, p % g->OW);
+            }
+        }
+    }
+    return failed ? -1 : 0;
+}
+
 CV_ISA_CLONES_W(pool_bwd_t, (float *dxb, const float *dout, const int32_t *arg, const float *yb, float leak,
                            const cv_window *g),
               pool_bwd_tiled, (dxb, dout, arg, yb, leak, g))

@@ -326,6 +326,7 @@ bool cv_bn_map_layers_fit(const cv_layer *bn, const cv_layer *next)
     if (bn->spec->kind != CV_LAYER_BATCHNORM || !bn->spec->trainable) return false;
     if (next->spec->kind == CV_LAYER_END) /* (its own activation after the sum, none of the batchnorm's) */
         return !bn->relu_next && cv_end_takes_map(next);
+    if (next->kd->flags & CV_KIND_POOL) return cv_pool_maps(&next->win);
     return next->spec->kind == CV_LAYER_CONV2D && cv_conv_layer_winograd(next) && cv_conv_wino_maps(&next->win);
 }
 

@@ -54,10 +54,10 @@ typedef struct cv_layer {
     float relu_leak;         /* ... its negative slope */
     bool relu_zero;          /* end: that activation is a plain ReLU (0 below it, not leak x) */
     bool fused_into_prev;    /* that activation layer: its output is the batchnorm's, no passes */
-    /* A batchnorm whose output (after the activation it applies) only a Winograd conv2d or an
-     * identity residual end reads (cv_bn_map_layers_fit): in training that layer applies its
-     * normalisation as it reads its input (cv_conv_wino's map, cv_chan_map_add_rows), and the
-     * batchnorm never writes its output. */
+    /* A batchnorm whose output (after the activation it applies) only a Winograd conv2d, a
+     * pooling layer or an identity residual end reads (cv_bn_map_layers_fit): in training that
+     * layer applies its normalisation as it reads its input (cv_conv_wino's map,
+     * cv_pool_forward_mapped, cv_chan_map_add_rows), and the batchnorm never writes its output. */
     bool map_next;           /* ... planned (the next layer's in_bn is this layer) */
     bool map_live;           /* ... and its last forward pass left its output unwritten */
     const float *map_x;      /* ... that pass's input, map_rows samples */
@@ -164,8 +164,8 @@ int cv_conv_pool_layers_backward(cv_layer *conv, const cv_layer *pool, const flo
  *  ReLU-family activation the activation layer would apply in its own passes. */
 bool cv_bn_act_layers_fit(const cv_layer *bn, const cv_layer *act);
 /* Whether batchnorm bn may leave its normalising pass to next, the layer that reads its output
- * (cv_layer.map_next): a Winograd conv2d that takes a map, or an identity residual end right
- * after it (cv_end_takes_map). */
+ * (cv_layer.map_next): a Winograd conv2d that takes a map, a max/avg/min pool over samples of
+ * up to 512 KiB, or an identity residual end right after it (cv_end_takes_map). */
 bool cv_bn_map_layers_fit(const cv_layer *bn, const cv_layer *next);
 /* whether a residual end adds its shortcut to a batchnorm's map of its input: an identity one */
 bool cv_end_takes_map(const cv_layer *end);

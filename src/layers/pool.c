@@ -12,6 +12,10 @@ cv_pool_kind cv_pool_layer_kind(const cv_layer *l)
 static void pool_forward(cv_layer *l, const float *x, int B, const cv_fwd_ctx *ctx)
 {
     (void)ctx;
+    cv_chan_map map; /* the batchnorm before it left x unwritten: map(src) is x */
+    const float *src = l->in_bn ? cv_bn_mapped_input(l->in_bn, x, &map) : NULL;
+    if (src && cv_pool_forward_mapped(l->out, l->arg, src, B, &l->win, cv_pool_layer_kind(l), &map) == 0) return;
+    if (src) cv_bn_write_output(l->in_bn);
     cv_pool_forward(l->out, l->arg, x, B, &l->win, cv_pool_layer_kind(l));
 }
 

@@ -294,10 +294,10 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
         l->relu_leak = a->spec->act == CV_ACT_LEAKY_RELU ? a->spec->alpha : 0.0f;
         l->relu_zero = a->spec->act == CV_ACT_RELU;
     }
-    /* a batchnorm whose output (through the activation it applies) only a Winograd conv2d or a
-     * residual end reads leaves its normalisation to that layer: the conv applies it in its
-     * copies of each sample, the end in its sum (training only: the same bits; CONVOY_FUSE=0:
-     * apart) */
+    /* a batchnorm whose output (through the activation it applies) only a Winograd conv2d, a
+     * pool or a residual end reads leaves its normalisation to that layer: the conv and the pool
+     * apply it in their copies of each sample, the end in its sum (training only: the same bits;
+     * CONVOY_FUSE=0: apart) */
     for (int i = 1; !(fuse && strcmp(fuse, "0") == 0) && i + 1 < net->n; i++) {
         cv_layer *l = &net->layers[i];
         const int c = i + (l->relu_next ? 2 : 1);
