@@ -63,8 +63,8 @@ typedef struct cv_layer {
     const float *map_x;      /* ... that pass's input, map_rows samples */
     int map_rows;
     struct cv_layer *in_bn;  /* conv2d, end: the batchnorm whose normalisation it applies, or NULL */
-    /* An identity end with its ReLU, right before the next block's residual layer: the end's
-     * gradient pass adds that layer's two gradients (the block's and the shortcut's) itself. */
+    /* An end (no projection) with its ReLU, right before the next block's residual layer: the
+     * end's gradient pass adds that layer's two gradients (the block's and the shortcut's). */
     struct cv_layer *sum_next; /* end: that residual layer, or NULL */
     bool sum_by_prev;          /* residual: its backward is that end's (the network skips it) */
     struct cv_layer *partner; /* end: its residual layer (whose output is the block's input and

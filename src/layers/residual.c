@@ -317,7 +317,8 @@ bool cv_end_act_layers_fit(const cv_layer *end, const cv_layer *act)
 
 bool cv_end_takes_sum(const cv_layer *end, const cv_layer *residual)
 {
-    return end->spec->kind == CV_LAYER_END && end->relu_next && cv_end_takes_map(end) &&
+    /* (its gradient pass, grad_all, takes the gradient of the relu's output: identity or zeropad) */
+    return end->spec->kind == CV_LAYER_END && end->relu_next && !end->spec->projection &&
            residual->spec->kind == CV_LAYER_RESIDUAL && residual->index == end->index + 2;
 }
 
