@@ -14,7 +14,11 @@
  * A ReLU-family activation layer right after a zeropad or identity `end` runs inside it
  * (relu_next, set by the network): forward relu(x + s) in the addition's pass; backward the
  * derivative, from end's output (the relu's), in the pass that hands the gradient to both the
- * block and the shortcut. The same operations on the same values as the two layers apart. */
+ * block and the shortcut. The same operations on the same values as the two layers apart.
+ * Two more fusions the network sets up: an identity end adds its shortcut to the map of the
+ * batchnorm before it (in_bn: that batchnorm writes no output), and an end whose activation
+ * the next block's residual layer follows adds that layer's two gradients in its gradient pass
+ * (sum_next; the residual's own pass is skipped). */
 #include <string.h>
 
 #include "kernels/isa.h"

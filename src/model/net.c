@@ -306,8 +306,8 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
             net->layers[c].in_bn = l;
         }
     }
-    /* a residual layer right after an identity end and its ReLU leaves its backward sum to that
-     * end's gradient pass (the same additions; CONVOY_FUSE=0: apart) */
+    /* a residual layer right after an end (no projection) and its ReLU leaves its backward sum to
+     * that end's gradient pass (the same additions; CONVOY_FUSE=0: apart) */
     for (int i = 1; !(fuse && strcmp(fuse, "0") == 0) && i + 2 < net->n; i++)
         if (cv_end_takes_sum(&net->layers[i], &net->layers[i + 2])) {
             net->layers[i].sum_next = &net->layers[i + 2];
