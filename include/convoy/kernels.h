@@ -169,8 +169,9 @@ int cv_conv_wino(float *out, const float *x, const float *w, const float *U, con
 int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, int B, int F, const cv_window *g,
                     int dy_rows, int dy_cols);
 /** dw (3,3,C,F) += its weight gradient given x and dy, by the transposed Winograd transforms
- *  (each block's products summed in block order); equal to the direct sums up to rounding, the
- *  same bits at any thread count; map: the input is map(x), as for cv_conv_wino. -1 (nothing
+ *  (each block's products summed in block order, or, where C F <= 2048 and there are 1024
+ *  blocks or more, in fixed groups of blocks whose sums are then added in group order); equal
+ *  to the direct sums up to rounding, the same bits at any thread count; map: the input is map(x), as for cv_conv_wino. -1 (nothing
  *  added) as above. */
 int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g,
                     const cv_chan_map *map);
