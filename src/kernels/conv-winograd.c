@@ -17,13 +17,14 @@
  * with the kernel turned 180 degrees and its channels and filters swapped. The weight gradient
  * is the forward map transposed: per channel and filter, G^T [ sum over blocks of
  * (B^T d B) .* (A e A^T) ] G, where e is the block's 4x4 output gradient (zero past the edge):
- * 36 GEMMs (C x blocks) x (blocks x F) on the weight-gradient micro-kernel.
+ * 36 GEMMs (C x blocks) x (blocks x F) on the weight-gradient micro-kernel (conv-winograd-dw.c,
+ * on the transforms and block sources here, conv-winograd.h).
  *
  * The sums are not the direct convolution's: they differ from them by rounding, within 1e-5
  * of the sum of the terms' magnitudes (the transforms' coefficients reach 8; measured up to
  * 3.3e-6 in the tests). Each output pixel's arithmetic depends on its
- * own block alone, and each weight gradient sums the blocks of a call in order, so the thread
- * count never changes a bit (nor, in the forward pass and the input gradient, how samples are
+ * own block alone, and each weight gradient sums the blocks of a call in order or in fixed
+ * groups, so the thread count never changes a bit (nor, in the forward pass and the input gradient, how samples are
  * grouped into calls). CONVOY_WINOGRAD=0 turns all three off (the fits functions say no). */
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@
 #include "kernels/conv-winograd.h"
 #include "kernels/isa.h"
 
-enum { MR_MAX = 16, DW_PASS_FLOATS = 1 << 17, DW_PASS_MIN_BLOCKS = 52 };
+enum { MR_MAX = 16 };
 
 /* a 3x3 stride-1 convolution of C channels into F filters, padded by at most 2, that the
  * transforms (C and F in whole vectors) and the micro-kernel (F in whole tiles) take */
@@ -318,45 +319,18 @@ CV_ISA_CLONES3(wino_outputs,
 CV_ISA_CLONES3(wino_grads, (float *Z, size_t zstride, const float *qb, size_t rs, int F), grads_w4, grads_w8,
                grads_w16, (Z, zstride, qb, rs, F))
 
-/* The transforms of one block, whichever way its pixels are found */
-typedef struct {
-    wino_edge_fn edge;
-    wino_inputs_fn ins;
-    wino_output_fn out;
-    wino_outputs_fn outs;
-    wino_grad_fn grad;
-    wino_grads_fn grads;
-} wino_fns;
-
-static wino_fns wino_fns_pick(void)
+wino_fns cv_wino_fns(void)
 {
     return (wino_fns){wino_edge_pick(), wino_inputs_pick(), wino_output_pick(), wino_outputs_pick(), wino_grad_pick(),
                       wino_grads_pick()};
 }
 CV_ISA_CLONES3(wino_dwout, (float *dw, const float *M, size_t mstride, int c0, int c1, int C, int F), dwout_w4,
                dwout_w8, dwout_w16, (dw, M, mstride, c0, c1, C, F))
-
-/* rows (or columns) of blocks that cover n rows (columns) of output */
-static int blocks_over(int n) { return (n + WB - 1) / WB; }
-
-/* Where a thread's transforms read the input blocks from: a copy of one sample padded with its
- * zeros (buf, Hp x Wp pixels: row r, column c are the input's r - pad_top, c - pad_left), made
- * when a block of another sample comes (a thread takes its blocks in order), where that copy
- * stays within PAD_BYTES (in L2: the copy reads the sample in order, which the prefetchers
- * follow, where the blocks' rows across pages they did not); else (Hp = 0) blocks inside read
- * in place and each at the edge copied into buf. map (NULL: none): the copy holds map(x) (its
- * zeros stay zeros: they pad the map's output). */
-typedef struct {
-    float *buf;
-    long sample;
-    int Hp, Wp;
-    const cv_chan_map *map;
-} wino_src;
+wino_dwout_fn cv_wino_dwout(void) { return wino_dwout_pick(); }
 
 enum { PAD_BYTES = 512 << 10 };
 
-/* the source plan for blocks ty x tx a sample over g, and the floats its buffer needs */
-static wino_src src_plan(const cv_window *g, int ty, int tx, size_t *floats)
+wino_src cv_wino_src_plan(const cv_window *g, int ty, int tx, size_t *floats)
 {
     wino_src s = {NULL, -1, WB * ty + 2, WB * tx + 2, NULL};
     const size_t pad = (size_t)s.Hp * s.Wp * g->C;
@@ -365,8 +339,7 @@ static wino_src src_plan(const cv_window *g, int ty, int tx, size_t *floats)
     return s;
 }
 
-/* sample xb into s->buf, padded */
-static void pad_sample(wino_src *s, const float *xb, const cv_window *g)
+void cv_wino_pad_sample(wino_src *s, const float *xb, const cv_window *g)
 {
     const int C = g->C, left = g->pad_left, n = g->W < s->Wp - left ? g->W : s->Wp - left;
     const size_t wc = (size_t)s->Wp * C;
@@ -386,51 +359,6 @@ static void pad_sample(wino_src *s, const float *xb, const cv_window *g)
     }
 }
 
-/* The 36 input pixels of block t (of per per sample, tx per row) of x: pixel (i, j) at the
- * returned pointer + i *rs + j C. From the padded sample (s->Hp), or: a block inside x read in
- * place (rows W C apart); one at the edge copied into s->buf (WI x WI x C, rows WI C apart) with
- * zeros for its pixels outside, by spans of rows: the transform then loads without a branch
- * per pixel (measured: selecting each pixel or zeros as it loaded stalled its loads, ~1.5x an
- * inside block's time). */
-static const float *block_inputs(wino_src *s, size_t *rs, const float *x, long t, int per, int tx, const cv_window *g,
-                                 wino_edge_fn edge)
-{
-    const int q = (int)(t % per), y0 = WB * (q / tx) - g->pad_top, x0 = WB * (q % tx) - g->pad_left, C = g->C;
-    const size_t row = (size_t)g->W * C;
-    const float *xb = x + (size_t)(t / per) * g->H * row;
-    if (s->Hp) {
-        if (s->sample != t / per) pad_sample(s, xb, g);
-        s->sample = t / per;
-        *rs = (size_t)s->Wp * C;
-        return s->buf + ((size_t)WB * (q / tx) * s->Wp + (size_t)WB * (q % tx)) * C;
-    }
-    float *blk = s->buf;
-    *rs = row;
-    if (y0 >= 0 && x0 >= 0 && y0 + WI <= g->H && x0 + WI <= g->W) return xb + (size_t)y0 * row + (size_t)x0 * C;
-    /* the rows [i0, i1) and columns [j0, j1) of the block inside the input (none: i0 = i1) */
-    int i0 = y0 < 0 ? -y0 : 0, i1 = y0 + WI > g->H ? g->H - y0 : WI;
-    const int j0 = x0 < 0 ? -x0 : 0, j1 = x0 + WI > g->W ? g->W - x0 : WI;
-    if (i1 <= i0 || j1 <= j0) i0 = i1 = 0;
-    edge(blk, xb, row, y0, x0, i0, i1, j0, j1, C);
-    *rs = (size_t)WI * C;
-    return blk;
-}
-
-/* Where the 16 output pixels of block t are in an (B, OH, OW, F) tensor: where all lie inside,
- * the first one's offset (rows OW F apart); else -1, and at[0..16) their offsets, -1 past the
- * edge. */
-static long block_outputs(long *at, long t, int per, int tx, int F, const cv_window *g)
-{
-    const int q = (int)(t % per), y0 = WB * (q / tx), x0 = WB * (q % tx);
-    const long base = (t / per) * g->OH * g->OW;
-    if (y0 + WB <= g->OH && x0 + WB <= g->OW) return (base + (long)y0 * g->OW + x0) * F;
-    for (int k = 0; k < WB * WB; k++) {
-        const int y = y0 + k / WB, xx = x0 + k % WB;
-        at[k] = y < g->OH && xx < g->OW ? (base + (long)y * g->OW + xx) * F : -1;
-    }
-    return -1;
-}
-
 /* the blocks [t0, t0 + n) of the batch's B * per blocks, tx a row (n <= cm, the micro-kernel's
  * height, or more for the 16 x 16 products: cv_wino_chunk): transform their inputs, the 36
  * products over the channels, the inverse transform; V and M are the transformed inputs and
@@ -445,7 +373,7 @@ static void wino_chunk(float *out, const float *x, const float *U, wino_src *src
     const size_t vs = (size_t)cm * C, ms = (size_t)cm * F;
     for (int i = 0; i < n; i++) {
         size_t rs;
-        const float *b = block_inputs(src, &rs, x, t0 + i, per, tx, g, fn->edge);
+        const float *b = cv_wino_block_inputs(src, &rs, x, t0 + i, per, tx, g, fn->edge);
         fn->ins(V + (size_t)i * C, vs, b, rs, C);
     }
     const float *at[MR_MAX];
@@ -458,7 +386,7 @@ static void wino_chunk(float *out, const float *x, const float *U, wino_src *src
     for (int i = 0; i < n; i++) {
         long pos[WB * WB] = {0}; /* (filled where the block is at the edge) */
         float *o[WB * WB];
-        const long at0 = block_outputs(pos, t0 + i, per, tx, F, g);
+        const long at0 = cv_wino_block_outputs(pos, t0 + i, per, tx, F, g);
         if (at0 >= 0) {
             fn->outs(out + at0, (size_t)g->OW * F, M + (size_t)i * F, ms, F, ep, stream);
             continue;
@@ -475,7 +403,7 @@ static int wino_forward(float *out, const float *x, const float *U, const cv_epi
 {
     const int C = g->C, per = ty * tx, mr0 = cv_conv_ukernels_for(F)->mr, mr = cv_wino_chunk(C, F, mr0);
     const long T = (long)B * per, chunks = (T + mr - 1) / mr;
-    const wino_fns fn = wino_fns_pick();
+    const wino_fns fn = cv_wino_fns();
     const wino_prod_fn prod = cv_wino_prod(C, F, mr0);
     /* an output past L2's size by stream stores (its blocks inside write whole lines) */
     const bool stream = F % 16 == 0 && cv_streams(out, sizeof(float) * (size_t)B * g->OH * g->OW * F);
@@ -487,10 +415,10 @@ static int wino_forward(float *out, const float *x, const float *U, const cv_epi
         const size_t nv = (size_t)XI * mr * C, nm = (size_t)XI * mr * F;
         float *V = cv_scratch(CV_SCRATCH_WINOGRAD, sizeof(float) * (nv + nm + (size_t)F));
         size_t ns;
-        wino_src src = src_plan(g, ty, tx, &ns);
+        wino_src src = cv_wino_src_plan(g, ty, tx, &ns);
         src.buf = cv_scratch(CV_SCRATCH_WINOGRAD_BLOCK, sizeof(float) * ns);
         src.map = map;
-        if (!V || !src.buf || (map && !src.Hp)) V = NULL, failed = 1;
+        if (!V || !src.buf) V = NULL, failed = 1; /* (a map: cv_conv_wino saw it fit) */
 #pragma omp for schedule(static)
         for (long k = 0; k < chunks; k++) {
             if (!V) continue;
@@ -537,13 +465,13 @@ static int wino_pass(float *out, const float *x, const float *w, const float *U,
         if (!u || cv_conv_wino_weights(u, w, turned ? F : C, turned ? C : F, turned)) return -1;
         U = u;
     }
-    return wino_forward(out, x, U, ep, map, B, F, d, blocks_over(rows), blocks_over(cols));
+    return wino_forward(out, x, U, ep, map, B, F, d, cv_wino_blocks_over(rows), cv_wino_blocks_over(cols));
 }
 
 bool cv_conv_wino_maps(const cv_window *g)
 {
     size_t floats;
-    return src_plan(g, blocks_over(g->OH), blocks_over(g->OW), &floats).Hp > 0;
+    return cv_wino_src_plan(g, cv_wino_blocks_over(g->OH), cv_wino_blocks_over(g->OW), &floats).Hp > 0;
 }
 
 int cv_conv_wino(float *out, const float *x, const float *w, const float *U, const cv_epilogue *ep, int B, int F,
@@ -561,171 +489,4 @@ int cv_conv_wino_dx(float *dx, const float *dy, const float *w, const float *U, 
     const int rows = dy_rows + d.pad_top < d.OH ? dy_rows + d.pad_top : d.OH;
     const int cols = dy_cols + d.pad_left < d.OW ? dy_cols + d.pad_left : d.OW;
     return wino_pass(dx, dy, w, U, true, NULL, NULL, B, g->C, &d, rows, cols);
-}
-
-/* The weight gradient's passes: each transforms n blocks (their inputs into V, their output
- * gradients into Z), then runs the products over them, adding to the 36 sums M (Cp, F). */
-typedef struct {
-    const float *x, *dy, *zeros;
-    const cv_window *g;
-    const cv_conv_ukernels *u;
-    wino_fns fn;
-    wino_dwprod_fn dwprod;
-    wino_dwtile_fn dwtile;
-    int C, F, Cp, per, tx, ct, ft;
-    size_t vb, zb, ms; /* a block's floats in V and in Z; a product's sums in M */
-} dw_plan;
-
-/* the products' work items: one per product (dwprod) or per tile of a product's sums */
-static int dw_items(const dw_plan *d) { return d->dwprod ? XI : XI * d->ct * d->ft; }
-
-/* block t into row i of V and Z */
-static void dw_block(const dw_plan *d, wino_src *src, float *V, float *Z, long t, long i)
-{
-    const cv_window *g = d->g;
-    const float *q[WB * WB];
-    long pos[WB * WB] = {0}; /* (filled where the block is at the edge) */
-    size_t rs;
-    const float *b = block_inputs(src, &rs, d->x, t, d->per, d->tx, g, d->fn.edge);
-    d->fn.ins(V + i * d->vb, d->Cp, b, rs, d->C);
-    const long at0 = block_outputs(pos, t, d->per, d->tx, d->F, g);
-    if (at0 >= 0) {
-        d->fn.grads(Z + i * d->zb, d->F, d->dy + at0, (size_t)g->OW * d->F, d->F);
-        return;
-    }
-    for (int j = 0; j < WB * WB; j++) q[j] = pos[j] < 0 ? d->zeros : d->dy + pos[j];
-    d->fn.grad(Z + i * d->zb, d->F, q, d->F);
-}
-
-/* work item j of the products over the m blocks in V and Z, into M (set: the first pass) */
-static void dw_item(const dw_plan *d, float *M, const float *V, const float *Z, int m, bool set, int j)
-{
-    const int F = d->F, mr = d->u->mr, nr = d->u->nr;
-    if (d->dwprod) {
-        d->dwprod(M + j * d->ms, V + (size_t)j * d->Cp, d->vb, Z + (size_t)j * F, d->zb, m, set);
-        return;
-    }
-    const int xi = j / (d->ct * d->ft), ci = j % (d->ct * d->ft) / d->ft, fi = j % d->ft;
-    const int rows = d->C - ci * mr < mr ? d->C - ci * mr : mr;
-    float *mt = M + xi * d->ms + (size_t)ci * mr * F + (size_t)fi * nr;
-    const float *vt = V + (size_t)xi * d->Cp + (size_t)ci * mr, *zt = Z + (size_t)xi * F + (size_t)fi * nr;
-    if (d->dwtile) d->dwtile(mt, F, vt, d->vb, zt, d->zb, m, set, rows);
-    else d->u->dw(vt, 1, 0, m, (long)d->vb, zt, (int)d->zb, mt, F, rows, set, NULL);
-}
-
-/* n blocks a pass (of vb + zb floats each, within DW_PASS_FLOATS, but at least
- * DW_PASS_MIN_BLOCKS) over T blocks, passes of equal size. Each product's tile loads and stores
- * its sums once a pass: at 64 and 128 channels DW_PASS_FLOATS holds only 26 and 13 blocks, and
- * passes of 52 (past L2 at 128 channels) measured faster: 64 x 8x8x128 -> 128 alone 5.08 ->
- * 4.10 ms, 16x16x64 -> 64 4.36 -> 4.05 (1 thread, best of 5); VGG-BN's step 68.5 -> 66.6 ms
- * (its three wide convs' backward 9.1 -> 8.3, 8.8 -> 8.4, 4.5 -> 4.3 ms), ResNet-20's 94.6 ->
- * 93.4 (interleaved, per-layer best of 4-5). 32 channels take 52 by the bound already. */
-static long dw_pass_blocks(const dw_plan *d, long T)
-{
-    long n = DW_PASS_FLOATS / (long)(d->vb + d->zb);
-    n = n < DW_PASS_MIN_BLOCKS ? DW_PASS_MIN_BLOCKS : n > T ? (T > 0 ? T : 1) : n;
-    const long passes = (T + n - 1) / n;
-    return passes ? (T + passes - 1) / passes : 1;
-}
-
-/* V and Z for n blocks, the rows of V past C zero (their sums are dropped), and a zero row */
-static float *dw_buffers(const dw_plan *d, long n, const float **zeros)
-{
-    const int wide = d->C > d->F ? d->C : d->F;
-    float *V = cv_scratch(CV_SCRATCH_WINOGRAD, sizeof(float) * (n * (d->vb + d->zb) + (size_t)wide));
-    if (!V) return NULL;
-    float *z = V + n * (d->vb + d->zb);
-    memset(z, 0, sizeof(float) * (size_t)wide);
-    *zeros = z;
-    for (long i = 0; i < n; i++)
-        for (int xi = 0; xi < XI; xi++)
-            for (int c = d->C; c < d->Cp; c++) V[i * d->vb + (size_t)xi * d->Cp + c] = 0.0f;
-    return V;
-}
-
-/* The block groups of the weight gradient (0: none): where a product's sums are small (C F up
- * to 2048, as 16 or 32 channels into 16 to 64 filters) each thread sums whole groups of blocks,
- * every group into sums of its own, which are then added in group order: no barrier per pass,
- * and no thread reading the blocks another transformed (the shared passes, 1 -> 2 threads, 64 x
- * 32x32x16 -> 16: 1.39 -> 1.23 ms, 32 -> 32 channels 5.1 -> 3.5; grouped 0.70-0.75 and 2.4-2.9
- * ms, the same on 1 thread within noise). A group is whole passes, one per 512 blocks and at most
- * 8 (16 cost 5 % on 1 thread): the count depends on the sizes alone, never on the threads. */
-enum { DW_GROUP_BLOCKS = 512, DW_GROUPS_MAX = 8, DW_GROUP_CF = 2048 };
-static int dw_groups(const dw_plan *d, long T, long passes)
-{
-    if ((long)d->Cp * d->F > DW_GROUP_CF) return 0;
-    long G = T / DW_GROUP_BLOCKS;
-    G = G > passes ? passes : G;
-    return G < 2 ? 0 : G > DW_GROUPS_MAX ? DW_GROUPS_MAX : (int)G;
-}
-
-int cv_conv_wino_dw(float *dw, const float *x, const float *dy, int B, int F, const cv_window *g,
-                    const cv_chan_map *map)
-{
-    if (map && !cv_conv_wino_maps(g)) return -1;
-    const cv_conv_ukernels *u = cv_conv_ukernels_for(F);
-    const int C = g->C, mr = u->mr, nr = u->nr, Cp = (C + mr - 1) / mr * mr; /* C in whole tiles */
-    const int tx = blocks_over(g->OW), per = blocks_over(g->OH) * tx, P = g->OH * g->OW;
-    const long T = (long)B * per;
-    /* each block's transformed input (36, Cp) and output gradient (36, F), one line more each
-     * so that a product's rows are not 4 KiB apart */
-    dw_plan d = {.x = x, .dy = dy, .g = g, .u = u, .fn = wino_fns_pick(), .dwprod = cv_wino_dwprod(C, F),
-                 .dwtile = cv_wino_dwtile(F, mr, nr), .C = C, .F = F, .Cp = Cp, .per = per, .tx = tx,
-                 .ct = Cp / mr, .ft = F / nr, .vb = (size_t)XI * Cp + 16, .zb = (size_t)XI * F + 16,
-                 .ms = (size_t)Cp * F};
-    const long n = dw_pass_blocks(&d, T), passes = (T + n - 1) / n; /* a group: whole passes */
-    const int G = dw_groups(&d, T, passes), items = dw_items(&d);
-    const wino_dwout_fn dwout = wino_dwout_pick();
-    /* the 36 sums (Cp, F), one set per group */
-    float *M = cv_scratch(CV_SCRATCH_WINOGRAD_W, sizeof(float) * XI * d.ms * (size_t)(G ? G : 1));
-    if (!M) return -1;
-    float *V = NULL;
-    const float *zeros = NULL;
-    if (!G && !(V = dw_buffers(&d, n, &zeros))) return -1;
-    d.zeros = zeros;
-    int failed = 0;
-#pragma omp parallel reduction(| : failed) if (cv_conv_fork_worth(2.0 * B * P * F * 9.0 * C))
-    {
-        size_t ns;
-        wino_src src = src_plan(g, blocks_over(g->OH), tx, &ns);
-        src.buf = cv_scratch(CV_SCRATCH_WINOGRAD_BLOCK, sizeof(float) * ns);
-        src.map = map;
-        dw_plan dt = d;
-        float *Vt = G ? dw_buffers(&dt, n, &dt.zeros) : V; /* (grouped: the thread's own) */
-        if (!src.buf || !Vt) failed = 1;
-        if (G) {
-#pragma omp for schedule(static)
-            for (int k = 0; k < G; k++) { /* group k: passes [passes k / G, passes (k + 1) / G) */
-                const long g0 = passes * k / G * n, g1 = passes * (k + 1) / G * n < T ? passes * (k + 1) / G * n : T;
-                for (long t0 = g0; t0 < g1 && src.buf && Vt; t0 += n) {
-                    const int m = (int)(g1 - t0 < n ? g1 - t0 : n);
-                    for (int i = 0; i < m; i++) dw_block(&dt, &src, Vt, Vt + n * dt.vb, t0 + i, i);
-                    for (int j = 0; j < items; j++)
-                        dw_item(&dt, M + (size_t)k * XI * dt.ms, Vt, Vt + n * dt.vb, m, t0 == g0, j);
-                }
-            }
-        } else {
-            for (long t0 = 0; t0 < T; t0 += n) {
-                const int m = (int)(T - t0 < n ? T - t0 : n);
-#pragma omp for schedule(static)
-                for (int i = 0; i < m; i++)
-                    if (src.buf) dw_block(&dt, &src, V, V + n * dt.vb, t0 + i, i);
-#pragma omp for schedule(static)
-                for (int j = 0; j < items; j++) dw_item(&dt, M, V, V + n * dt.vb, m, t0 == 0, j);
-            }
-        }
-    }
-    if (failed) return -1; /* nothing added */
-    const size_t all = XI * d.ms;
-#pragma omp parallel
-    {
-        if (G > 1) { /* the groups' sums into the first, in group order */
-#pragma omp for schedule(static)
-            for (size_t e = 0; e < all; e++)
-                for (int k = 1; k < G; k++) M[e] += M[(size_t)k * all + e];
-        }
-#pragma omp for schedule(static)
-        for (int c = 0; c < C; c++) dwout(dw, M, d.ms, c, c + 1, C, F);
-    }
-    return 0;
 }
