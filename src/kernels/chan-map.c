@@ -45,22 +45,13 @@ static inline __attribute__((always_inline)) void map_stream(float *restrict y, 
             CV_STREAM_ST16(y + i * C + c, v);
         }
 }
-#define MAP(NAME, BODY)                                                                                        \
-    CV_STREAM_WRAP(NAME, (float *y, const float *x, int64_t n, int64_t C, const float *a, const float *shift,   \
-                          float leak, bool stream),                                                            \
-                   BODY)
-MAP(map_plain, map_body(y, x, n, C, a, shift, false, leak))
-MAP(map_relu, map_body(y, x, n, C, a, shift, true, leak))
-MAP(map_plain_s, map_stream(y, x, n, C, a, shift, false, leak, stream))
-MAP(map_relu_s, map_stream(y, x, n, C, a, shift, true, leak, stream))
-CV_ISA_CLONES3(chan_map_plain,
-               (float *y, const float *x, int64_t n, int64_t C, const float *a, const float *shift, float leak,
-                bool stream),
-               map_plain, map_plain, map_plain_s, (y, x, n, C, a, shift, leak, stream))
-CV_ISA_CLONES3(chan_map_relu,
-               (float *y, const float *x, int64_t n, int64_t C, const float *a, const float *shift, float leak,
-                bool stream),
-               map_relu, map_relu, map_relu_s, (y, x, n, C, a, shift, leak, stream))
+#define MAP_PARAMS \
+    (float *y, const float *x, int64_t n, int64_t C, const float *a, const float *shift, float leak, bool stream)
+#define MAP_ARGS (y, x, n, C, a, shift, leak, stream)
+CV_STREAM_CLONES(chan_map_plain, MAP_PARAMS, map_body(y, x, n, C, a, shift, false, leak),
+                 map_stream(y, x, n, C, a, shift, false, leak, stream), MAP_ARGS)
+CV_STREAM_CLONES(chan_map_relu, MAP_PARAMS, map_body(y, x, n, C, a, shift, true, leak),
+                 map_stream(y, x, n, C, a, shift, true, leak, stream), MAP_ARGS)
 
 void cv_chan_map_rows(float *y, const float *x, int64_t n, int64_t C, const cv_chan_map *m, bool stream)
 {
@@ -101,16 +92,13 @@ static inline __attribute__((always_inline)) void add_stream(float *restrict o, 
 #define ADD_PARAMS                                                                                           \
     (float *o, const float *x, const float *s, int64_t n, int64_t C, const float *a, const float *shift, float leak, \
      bool stream)
-#define ADD(NAME, BODY) CV_STREAM_WRAP(NAME, ADD_PARAMS, BODY)
-ADD(add_plain, add_body(o, x, s, n, C, a, shift, false, false, leak))
-ADD(add_relu0, add_body(o, x, s, n, C, a, shift, true, true, leak))
-ADD(add_leaky, add_body(o, x, s, n, C, a, shift, true, false, leak))
-ADD(add_plain_s, add_stream(o, x, s, n, C, a, shift, false, false, leak, stream))
-ADD(add_relu0_s, add_stream(o, x, s, n, C, a, shift, true, true, leak, stream))
-ADD(add_leaky_s, add_stream(o, x, s, n, C, a, shift, true, false, leak, stream))
-CV_ISA_CLONES3(map_add, ADD_PARAMS, add_plain, add_plain, add_plain_s, (o, x, s, n, C, a, shift, leak, stream))
-CV_ISA_CLONES3(map_add0, ADD_PARAMS, add_relu0, add_relu0, add_relu0_s, (o, x, s, n, C, a, shift, leak, stream))
-CV_ISA_CLONES3(map_addl, ADD_PARAMS, add_leaky, add_leaky, add_leaky_s, (o, x, s, n, C, a, shift, leak, stream))
+#define ADD_ARGS (o, x, s, n, C, a, shift, leak, stream)
+CV_STREAM_CLONES(map_add, ADD_PARAMS, add_body(o, x, s, n, C, a, shift, false, false, leak),
+                 add_stream(o, x, s, n, C, a, shift, false, false, leak, stream), ADD_ARGS)
+CV_STREAM_CLONES(map_add0, ADD_PARAMS, add_body(o, x, s, n, C, a, shift, true, true, leak),
+                 add_stream(o, x, s, n, C, a, shift, true, true, leak, stream), ADD_ARGS)
+CV_STREAM_CLONES(map_addl, ADD_PARAMS, add_body(o, x, s, n, C, a, shift, true, false, leak),
+                 add_stream(o, x, s, n, C, a, shift, true, false, leak, stream), ADD_ARGS)
 
 void cv_chan_map_add_rows(float *o, const float *x, const float *s, int64_t n, int64_t C, const cv_chan_map *m,
                           bool act, bool zero, float leak, bool stream)

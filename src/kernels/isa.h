@@ -85,5 +85,12 @@ static inline void cv_stream_fence(void) {}
         (void)stream;                                                   \
         BODY;                                                           \
     }
+/* CV_ISA_CLONES3's NAME clones and NAME_pick for a pass that may stream: PLAIN (ordinary
+ * stores) run by the generic and AVX2 clones, STREAM (which may take CV_STREAM_ST16) by the
+ * AVX-512 one; both statements over PARAMS, which end in bool stream */
+#define CV_STREAM_CLONES(NAME, PARAMS, PLAIN, STREAM, ARGS)                                   \
+    CV_STREAM_WRAP(NAME##_plain_body, PARAMS, PLAIN)                                          \
+    CV_STREAM_WRAP(NAME##_stream_body, PARAMS, STREAM)                                        \
+    CV_ISA_CLONES3(NAME, PARAMS, NAME##_plain_body, NAME##_plain_body, NAME##_stream_body, ARGS)
 
 #endif

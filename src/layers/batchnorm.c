@@ -185,23 +185,13 @@ static inline __attribute__((always_inline)) void grad_x_stream(float *restrict 
             CV_STREAM_ST16(dx + i * C + c, CV_LD16(g + c) * (d - CV_LD16(mdy + c) - xh * CV_LD16(mdyx + c)));
         }
 }
-#define GRAD_X(NAME, BODY)                                                                                     \
-    CV_STREAM_WRAP(NAME, (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v,    \
-                          float leak, bool stream),                                                            \
-                   BODY)
-GRAD_X(grad_x_plain, grad_x_body(dx, dy, x, HW, C, v, false, leak))
-GRAD_X(grad_x_relu, grad_x_body(dx, dy, x, HW, C, v, true, leak))
-GRAD_X(grad_x_plain_s, grad_x_stream(dx, dy, x, HW, C, v, false, leak, stream))
-GRAD_X(grad_x_relu_s, grad_x_stream(dx, dy, x, HW, C, v, true, leak, stream))
-CV_ISA_CLONES3(bn_grad_x,
-               (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v, float leak,
-                bool stream),
-               grad_x_plain, grad_x_plain, grad_x_plain_s, (dx, dy, x, HW, C, v, leak, stream))
-CV_ISA_CLONES3(bn_grad_x_relu,
-               (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v, float leak,
-                bool stream),
-               grad_x_relu, grad_x_relu, grad_x_relu_s, (dx, dy, x, HW, C, v, leak, stream))
-
+#define GRAD_X_PARAMS \
+    (float *dx, const float *dy, const float *x, int64_t HW, int64_t C, const float *v, float leak, bool stream)
+#define GRAD_X_ARGS (dx, dy, x, HW, C, v, leak, stream)
+CV_STREAM_CLONES(bn_grad_x, GRAD_X_PARAMS, grad_x_body(dx, dy, x, HW, C, v, false, leak),
+                 grad_x_stream(dx, dy, x, HW, C, v, false, leak, stream), GRAD_X_ARGS)
+CV_STREAM_CLONES(bn_grad_x_relu, GRAD_X_PARAMS, grad_x_body(dx, dy, x, HW, C, v, true, leak),
+                 grad_x_stream(dx, dy, x, HW, C, v, true, leak, stream), GRAD_X_ARGS)
 
 static int64_t bn_channels(const cv_layer_spec *l) { return l->in.d[l->in.rank - 1]; }
 /* the layer's scratch: mean [0, C), 1/sqrt(var + eps) [C, 2C), the values counted [2C], a buffer

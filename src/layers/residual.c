@@ -89,23 +89,18 @@ static inline __attribute__((always_inline)) void grad_stream(float *restrict a,
 #define END_ADD_PARAMS (float *o, const float *x, const float *s, int64_t n, float leak, bool stream)
 #define END_GRAD_PARAMS \
     (float *a, float *b, const float *y, const float *dout, const float *add, int64_t n, float leak, bool stream)
-#define END_ADD(NAME, BODY) CV_STREAM_WRAP(NAME, END_ADD_PARAMS, BODY)
-#define END_GRAD(NAME, BODY) CV_STREAM_WRAP(NAME, END_GRAD_PARAMS, BODY)
-END_ADD(add_plain, add_body(o, x, s, n, leak, false, false))
-END_ADD(add_relu0, add_body(o, x, s, n, leak, true, true))
-END_ADD(add_leaky, add_body(o, x, s, n, leak, true, false))
-END_ADD(add_plain_s, add_stream(o, x, s, n, leak, false, false, stream))
-END_ADD(add_relu0_s, add_stream(o, x, s, n, leak, true, true, stream))
-END_ADD(add_leaky_s, add_stream(o, x, s, n, leak, true, false, stream))
-END_GRAD(grad_relu0, grad_body(a, b, y, dout, add, n, leak, true))
-END_GRAD(grad_leaky, grad_body(a, b, y, dout, add, n, leak, false))
-END_GRAD(grad_relu0_s, grad_stream(a, b, y, dout, add, n, leak, true, stream))
-END_GRAD(grad_leaky_s, grad_stream(a, b, y, dout, add, n, leak, false, stream))
-CV_ISA_CLONES3(end_add, END_ADD_PARAMS, add_plain, add_plain, add_plain_s, (o, x, s, n, leak, stream))
-CV_ISA_CLONES3(end_add0, END_ADD_PARAMS, add_relu0, add_relu0, add_relu0_s, (o, x, s, n, leak, stream))
-CV_ISA_CLONES3(end_addl, END_ADD_PARAMS, add_leaky, add_leaky, add_leaky_s, (o, x, s, n, leak, stream))
-CV_ISA_CLONES3(end_grad0, END_GRAD_PARAMS, grad_relu0, grad_relu0, grad_relu0_s, (a, b, y, dout, add, n, leak, stream))
-CV_ISA_CLONES3(end_gradl, END_GRAD_PARAMS, grad_leaky, grad_leaky, grad_leaky_s, (a, b, y, dout, add, n, leak, stream))
+#define END_ADD_ARGS (o, x, s, n, leak, stream)
+#define END_GRAD_ARGS (a, b, y, dout, add, n, leak, stream)
+CV_STREAM_CLONES(end_add, END_ADD_PARAMS, add_body(o, x, s, n, leak, false, false),
+                 add_stream(o, x, s, n, leak, false, false, stream), END_ADD_ARGS)
+CV_STREAM_CLONES(end_add0, END_ADD_PARAMS, add_body(o, x, s, n, leak, true, true),
+                 add_stream(o, x, s, n, leak, true, true, stream), END_ADD_ARGS)
+CV_STREAM_CLONES(end_addl, END_ADD_PARAMS, add_body(o, x, s, n, leak, true, false),
+                 add_stream(o, x, s, n, leak, true, false, stream), END_ADD_ARGS)
+CV_STREAM_CLONES(end_grad0, END_GRAD_PARAMS, grad_body(a, b, y, dout, add, n, leak, true),
+                 grad_stream(a, b, y, dout, add, n, leak, true, stream), END_GRAD_ARGS)
+CV_STREAM_CLONES(end_gradl, END_GRAD_PARAMS, grad_body(a, b, y, dout, add, n, leak, false),
+                 grad_stream(a, b, y, dout, add, n, leak, false, stream), END_GRAD_ARGS)
 
 /* the threads take equal runs of whole blocks of this many floats; no value depends on them */
 #define END_BLOCK 1024
