@@ -266,8 +266,15 @@ static bool streams(const float *y, const cv_layer *l, int B)
     return bn_channels(l->spec) % 16 == 0 && cv_streams(y, sizeof(float) * (size_t)B * (size_t)l->in_size);
 }
 
-/* the map y = a x + shift per channel (then the activation it applies), a = gamma / sqrt(var +
- * eps), shift = beta - mean a, kept for the backward pass */
+/* the map y = a x + shift per channel (then the activation it applies) that the last forward
+ * pass kept (for the backward pass and the layer after) */
+static cv_chan_map kept_map(const cv_layer *l)
+{
+    const float *a = bn_floats(l);
+    return (cv_chan_map){a, a + bn_channels(l->spec), l->relu_next, l->relu_leak};
+}
+
+/* that map for this pass: a = gamma / sqrt(var + eps), shift = beta - mean a */
 static cv_chan_map set_map(cv_layer *l, const double *mean, const double *inv)
 {
     const int64_t C = bn_channels(l->spec);
@@ -277,7 +284,7 @@ static cv_chan_map set_map(cv_layer *l, const double *mean, const double *inv)
         a[c] = (float)s;
         shift[c] = (float)(beta_of(l, c) - mean[c] * s);
     }
-    return (cv_chan_map){a, shift, l->relu_next, l->relu_leak};
+    return kept_map(l);
 }
 
 /* the output of the B samples at x through the map m */
@@ -297,9 +304,7 @@ static void write_output(cv_layer *l, const float *x, int B, const cv_chan_map *
 const float *cv_bn_mapped_input(const cv_layer *bn, const float *x, cv_chan_map *m)
 {
     if (!bn->map_live) return NULL;
-    const int64_t C = bn_channels(bn->spec);
-    const float *a = bn_floats(bn);
-    *m = (cv_chan_map){a, a + C, bn->relu_next, bn->relu_leak};
+    *m = kept_map(bn);
     return bn->map_x + (x - bn->out);
 }
 

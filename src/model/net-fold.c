@@ -47,7 +47,7 @@ int cv_net_fold_batchnorm(cv_net *net, cv_err *err)
         p->w = w;
         p->b = b;
         bn->folded = true;
-        bn->map_next = false;
+        bn->map_next = bn->map_live = false; /* (a folded batchnorm runs no forward pass) */
         for (int j = i + 1; j < net->n; j++)
             if (net->layers[j].in_bn == bn) net->layers[j].in_bn = NULL;
         if (bn->relu_next) { /* the activation after it takes its own passes again */

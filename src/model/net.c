@@ -287,7 +287,8 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
     /* a batchnorm or a residual block's end and the ReLU-family activation layer after it run as
      * one (not for the output layer; CONVOY_FUSE=0: apart) */
     const char *fuse = getenv("CONVOY_FUSE");
-    for (int i = 1; !(fuse && strcmp(fuse, "0") == 0) && i + 2 < net->n; i++) {
+    const bool apart = fuse && strcmp(fuse, "0") == 0;
+    for (int i = 1; !apart && i + 2 < net->n; i++) {
         cv_layer *l = &net->layers[i], *a = &net->layers[i + 1];
         if (!cv_bn_act_layers_fit(l, a) && !cv_end_act_layers_fit(l, a)) continue;
         l->relu_next = a->fused_into_prev = true;
@@ -298,7 +299,7 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
      * pool or a residual end reads leaves its normalisation to that layer: the conv and the pool
      * apply it in their copies of each sample, the end in its sum (training only: the same bits;
      * CONVOY_FUSE=0: apart) */
-    for (int i = 1; !(fuse && strcmp(fuse, "0") == 0) && i + 1 < net->n; i++) {
+    for (int i = 1; !apart && i + 1 < net->n; i++) {
         cv_layer *l = &net->layers[i];
         const int c = i + (l->relu_next ? 2 : 1);
         if (c < net->n && cv_bn_map_layers_fit(l, &net->layers[c])) {
@@ -308,7 +309,7 @@ cv_net *cv_net_create(const cv_model_spec *spec, int max_batch, uint64_t seed, c
     }
     /* a residual layer right after an end (no projection) and its ReLU leaves its backward sum to
      * that end's gradient pass (the same additions; CONVOY_FUSE=0: apart) */
-    for (int i = 1; !(fuse && strcmp(fuse, "0") == 0) && i + 2 < net->n; i++)
+    for (int i = 1; !apart && i + 2 < net->n; i++)
         if (cv_end_takes_sum(&net->layers[i], &net->layers[i + 2])) {
             net->layers[i].sum_next = &net->layers[i + 2];
             net->layers[i + 2].sum_by_prev = true;
@@ -420,7 +421,7 @@ int cv_net_layers(const cv_net *net) { return net->n; }
 const float *cv_net_layer_output(const cv_net *net, int layer)
 {
     const cv_layer *l = &net->layers[layer];
-    /* (a batchnorm that left its output to the conv after it, and the activation it applies) */
+    /* (a batchnorm that left its output to the layer after it, and the activation it applies) */
     if (l->map_live || (layer > 1 && l->fused_into_prev && net->layers[layer - 1].map_live)) return NULL;
     return net->transient[layer] && net_tiled(net, net->batch) ? NULL : l->out;
 }
@@ -624,7 +625,6 @@ const float *cv_net_forward(cv_net *net, const float *x, int B, bool training, u
                             int64_t epoch, const int64_t *sample_ids)
 {
     prepare_winograd(net, training);
-    for (int j = 1; j < net->n; j++) net->layers[j].map_live = false; /* (a folded batchnorm runs no pass) */
     net->input = x;
     if (net_reshapes(net, 1)) /* a first flatten's output is the input itself, and so are the flattens' after it */
         for (int i = 1; i < net->n && net_reshapes(net, i); i++) net->layers[i].out = (float *)x;
