@@ -19,6 +19,7 @@
 #include "convoy/kernels.h"
 #include "convoy/model.h"
 #include "convoy/rng.h"
+#include "randbuf.h"
 
 static uint32_t bits_of(float f)
 {
@@ -72,14 +73,6 @@ static void check_pair_order(void)
 
 Test(bf16, pair_order_is_odd_k_first) { check_pair_order(); }
 
-static float *rand_buf(size_t n, uint64_t seed)
-{
-    cv_rng r = {seed};
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    cr_assert_not_null(p);
-    for (size_t i = 0; i < n; i++) p[i] = 2.0f * cv_unit(cv_rng_next(&r)) - 1.0f;
-    return p;
-}
 
 typedef struct {
     int M, N, K;

@@ -10,15 +10,8 @@
 #include <string.h>
 
 #include "convoy/kernels.h"
-#include "convoy/rng.h"
+#include "randbuf.h"
 
-static float *rand_buf(size_t n, uint64_t seed)
-{
-    float *p = aligned_alloc(64, (sizeof(float) * n + 63) / 64 * 64);
-    cv_rng r = {seed};
-    for (size_t i = 0; i < n; i++) p[i] = (float)(2.0 * cv_unit(cv_rng_next(&r)) - 1.0);
-    return p;
-}
 
 /* the map's value at one element, each operation rounded apart (volatile: no contraction) */
 static float map1(const cv_chan_map *m, int64_t c, float x)

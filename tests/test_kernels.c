@@ -17,17 +17,8 @@
 #include "convoy/kernels.h"
 #include "convoy/model.h"
 #include "convoy/rng.h"
+#include "randbuf.h"
 
-static float urand(cv_rng *r) { return 2.0f * cv_unit(cv_rng_next(r)) - 1.0f; }
-
-static float *rand_buf(size_t n, uint64_t seed)
-{
-    cv_rng r = {seed};
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    cr_assert_not_null(p);
-    for (size_t i = 0; i < n; i++) p[i] = urand(&r);
-    return p;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* SGEMM */

@@ -12,15 +12,8 @@
 #endif
 
 #include "convoy/kernels.h"
-#include "convoy/rng.h"
+#include "randbuf.h"
 
-static float *rand_buf(size_t n, uint64_t seed)
-{
-    float *p = malloc(sizeof(float) * n);
-    cv_rng r = {seed};
-    for (size_t i = 0; i < n; i++) p[i] = (float)(2.0 * cv_unit(cv_rng_next(&r)) - 1.0);
-    return p;
-}
 
 /* 3x3, stride 1, same padding over B x H x H x C into F filters */
 static void check(int B, int H, int C, int F)
